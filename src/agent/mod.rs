@@ -1,0 +1,104 @@
+//! The `AgentRunner` seam: run one agent turn for one ticket, supervised.
+//!
+//! A runner turns a `RunRequest` (prompt, workspace, environment, limits) into a
+//! process, streams what it does as `RunEvent`s, and returns a `RunOutcome`. Process
+//! supervision (own process group, stall and turn timeouts, SIGTERM → grace → SIGKILL
+//! on every exit path, concurrent draining of stdout and stderr) lives in `process`, so
+//! every runner gets it the same way. Every runner passes the shared conformance suite in
+//! `tests/agent_conformance.rs`.
+
+pub mod command;
+pub mod process;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{RunStatus, TokenUsage};
+
+/// Everything a runner needs for one turn.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub run_id: String,
+    pub identifier: String,
+    pub state: String,
+    pub run_number: u32,
+    pub attempt: u32,
+    pub prompt: String,
+    pub workspace: PathBuf,
+    /// Directory for this run's `stdout.log`, `stderr.log` and `events.jsonl`.
+    pub log_dir: PathBuf,
+    /// The complete environment of the agent (allowlist + configured + `KARAJAN_*`).
+    /// Nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    /// Session to resume, when the state inherits one.
+    pub resume_session: Option<String>,
+    pub stall_timeout: Duration,
+    pub turn_timeout: Duration,
+    /// Grace between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    pub max_turns: u32,
+}
+
+/// What a runner reports while it works.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// The process is up; its pid is also its process group id.
+    Spawned { pid: u32 },
+    /// The agent's session id became known.
+    Session { id: String },
+    /// A structured event (one JSON line of the agent's stdout).
+    Json {
+        at: DateTime<Utc>,
+        value: serde_json::Value,
+    },
+    /// A short human-readable summary of recent activity.
+    Activity { at: DateTime<Utc>, summary: String },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration: Duration,
+    pub tokens: TokenUsage,
+    pub cost_usd: Option<f64>,
+    pub turns: Option<u32>,
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("could not start `{program}`: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("agent I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[async_trait]
+pub trait AgentRunner: Send + Sync {
+    /// `command`, `claude`, `codex`, `gemini`.
+    fn kind(&self) -> &'static str;
+
+    /// The argv this runner would execute for `req` (for `--dry-run` and logs).
+    fn command_line(&self, req: &RunRequest) -> Vec<String>;
+
+    /// Run one turn to completion. Cancelling `cancel` stops the process group
+    /// (SIGTERM, grace, SIGKILL) and returns a `Cancelled` outcome. The process group is
+    /// gone when this returns, whatever the path.
+    async fn run(
+        &self,
+        req: RunRequest,
+        events: mpsc::Sender<RunEvent>,
+        cancel: CancellationToken,
+    ) -> Result<RunOutcome, AgentError>;
+}

@@ -1,0 +1,192 @@
+//! The validated, typed `Workflow`: what the rest of karajan reads. Built from the raw
+//! YAML by `load`, which reports every problem at once; nothing here is ever invalid.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::secret::Secret;
+use crate::domain::Machine;
+
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// The workflow file this came from.
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against (the workflow file's).
+    pub base_dir: PathBuf,
+    /// SHA-256 (hex) over the workflow file and every prompt file it uses.
+    pub digest: String,
+    pub tracker: TrackerConfig,
+    pub machine: Machine,
+    pub polling: Polling,
+    pub workspace: WorkspaceConfig,
+    pub hooks: Hooks,
+    pub runners: IndexMap<String, RunnerConfig>,
+    pub agent: AgentLimits,
+    pub prompts: Prompts,
+    /// Per-state settings, in declaration order. Agent states only carry `AgentState`.
+    pub states: IndexMap<String, StateConfig>,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone)]
+pub enum TrackerConfig {
+    Local(LocalTrackerConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalTrackerConfig {
+    /// Folder of Markdown tickets.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Polling {
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkspaceConfig {
+    /// Where per-ticket clones live (absolute).
+    pub root: PathBuf,
+    /// A local path (absolute after loading) or a URL.
+    pub repo: String,
+    /// MiniJinja template for the branch, e.g. `karajan/{{ issue.identifier }}`.
+    pub branch: String,
+}
+
+/// Shell snippets run with `sh -c` in the workspace. `None` means no hook.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HookSet {
+    pub after_create: Option<String>,
+    pub before_run: Option<String>,
+    pub after_run: Option<String>,
+    pub before_remove: Option<String>,
+    pub on_stage_enter: Option<String>,
+}
+
+impl HookSet {
+    /// `self` with every hook that `over` names replaced; the others stay.
+    pub fn overridden_by(&self, over: &HookSet) -> HookSet {
+        HookSet {
+            after_create: over.after_create.clone().or(self.after_create.clone()),
+            before_run: over.before_run.clone().or(self.before_run.clone()),
+            after_run: over.after_run.clone().or(self.after_run.clone()),
+            before_remove: over.before_remove.clone().or(self.before_remove.clone()),
+            on_stage_enter: over.on_stage_enter.clone().or(self.on_stage_enter.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    pub set: HookSet,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerKind {
+    Command,
+    Claude,
+    Codex,
+    Gemini,
+}
+
+impl RunnerKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunnerKind::Command => "command",
+            RunnerKind::Claude => "claude",
+            RunnerKind::Codex => "codex",
+            RunnerKind::Gemini => "gemini",
+        }
+    }
+}
+
+/// A runner profile. Per-state overrides are already merged in `AgentState::runner`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerConfig {
+    pub name: String,
+    pub kind: RunnerKind,
+    /// The program and its arguments (`command` kind: required; others: the CLI path).
+    pub command: Vec<String>,
+    /// Extra environment for the agent (values may come from `$VAR`).
+    pub env: BTreeMap<String, Secret>,
+    /// Names of variables of karajan's own environment the agent may inherit, beyond
+    /// the built-in allowlist (`PATH`, `HOME`, `LANG`, `TERM`, `USER`, `SHELL`, `TMPDIR`).
+    pub inherit_env: Vec<String>,
+    pub model: Option<String>,
+    pub stall_timeout: Option<Duration>,
+    pub turn_timeout: Option<Duration>,
+    pub max_turns: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentLimits {
+    pub max_concurrent: usize,
+    /// Caps keyed by state name.
+    pub max_concurrent_by_state: BTreeMap<String, usize>,
+    pub max_retry_backoff: Duration,
+    pub max_attempts: u32,
+    pub stall_timeout: Duration,
+    pub turn_timeout: Duration,
+    pub max_turns: u32,
+    /// Grace between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+}
+
+/// A prompt template file, read at load time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptFile {
+    pub path: PathBuf,
+    pub source: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prompts {
+    pub global: Option<PromptFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    Fresh,
+    Inherit,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentState {
+    /// The runner profile with this state's overrides applied.
+    pub runner: RunnerConfig,
+    pub prompt: PromptFile,
+    pub session: SessionMode,
+    /// The global hooks with this state's overrides applied.
+    pub hooks: HookSet,
+}
+
+#[derive(Debug, Clone)]
+pub enum StateConfig {
+    Agent(Box<AgentState>),
+    Gate,
+    Terminal,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The SQLite database file.
+    pub path: PathBuf,
+    /// The checkpoint file kept outside the database (tail-truncation witness).
+    pub checkpoints: PathBuf,
+    /// Per-run log files live under here.
+    pub logs: PathBuf,
+}
+
+impl Workflow {
+    pub fn agent_state(&self, name: &str) -> Option<&AgentState> {
+        match self.states.get(name) {
+            Some(StateConfig::Agent(a)) => Some(a),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! `decide`: the rules that map a ticket's column and record to actions.
+//!
+//! The rules, in order (first match wins):
+//! 1. A ticket without a record is picked up only from the todo column, and only when no
+//!    open blocker holds it.
+//! 2. While a tracker write of this ticket is pending, nothing is decided: the outbox
+//!    must drain first, so a half-done move is never mistaken for a human's move.
+//! 3. A terminal column ends the ticket from any state: the run stops, the workspace goes.
+//! 4. The todo column restarts the machine from the entry state.
+//! 5. Otherwise the current state's kind decides: an agent state runs in its column, a
+//!    gate waits in its column for `approved` or `rework`, and any unexpected column
+//!    holds the ticket (stopping its run, keeping its workspace) until it returns.
+
+use chrono::{DateTime, Utc};
+
+use super::action::{Action, Cause, StopReason};
+use super::machine::{Machine, StateSpec};
+use super::record::{IssueRecord, Phase};
+use super::ticket::TicketSnapshot;
+
+/// Decide what to do with one ticket now. Pure.
+pub fn decide(
+    snap: &TicketSnapshot,
+    record: Option<&IssueRecord>,
+    machine: &Machine,
+    now: DateTime<Utc>,
+) -> Vec<Action> {
+    let cols = &machine.columns;
+    let column = snap.column.as_str();
+    let Some(rec) = record else {
+        if column == cols.todo && !snap.is_blocked() {
+            return enter(machine, &machine.entry, Cause::Picked, snap);
+        }
+        return vec![];
+    };
+    if rec.pending_intents > 0 {
+        return vec![];
+    }
+    if cols.is_terminal(column) {
+        if matches!(machine.state(&rec.state), Some(StateSpec::Terminal { .. })) {
+            return vec![];
+        }
+        let mut actions = stop_if_running(rec, StopReason::Terminal);
+        if let Some(target) = machine.terminal_for_column(column) {
+            let cause = Cause::HumanMoved {
+                column: column.to_string(),
+            };
+            actions.extend(enter(machine, target, cause, snap));
+        }
+        return actions;
+    }
+    if column == cols.todo {
+        if snap.is_blocked() && !rec.is_running() {
+            return vec![];
+        }
+        let mut actions = stop_if_running(rec, StopReason::Restarted);
+        actions.extend(enter(machine, &machine.entry, Cause::Restarted, snap));
+        return actions;
+    }
+    match machine.state(&rec.state) {
+        None => unknown_state(rec, machine, column),
+        Some(StateSpec::Terminal { .. }) => vec![],
+        Some(StateSpec::Agent { next, column: home }) => {
+            agent_state(snap, rec, machine, now, next, home)
+        }
+        Some(StateSpec::Gate {
+            approve,
+            rework,
+            max_rework,
+            column: home,
+        }) => {
+            let gate = GateView {
+                name: &rec.state,
+                approve,
+                rework,
+                max_rework: *max_rework,
+                home,
+            };
+            gate_state(snap, rec, machine, &gate)
+        }
+    }
+}
+
+/// The actions of entering `to` (a transition plus the state's entry effects).
+pub fn enter(machine: &Machine, to: &str, cause: Cause, snap: &TicketSnapshot) -> Vec<Action> {
+    let Some(spec) = machine.state(to) else {
+        return vec![];
+    };
+    let mut actions = vec![
+        Action::Enter {
+            to: to.to_string(),
+            cause: cause.clone(),
+        },
+        Action::StageEnterHook {
+            state: to.to_string(),
+        },
+    ];
+    if snap.column != spec.column() {
+        actions.push(Action::Move {
+            column: spec.column().to_string(),
+        });
+    }
+    let why = describe_cause(&cause);
+    match spec {
+        StateSpec::Agent { .. } => {
+            actions.push(Action::Comment {
+                body: format!("karajan: {why}; now in `{to}`, an agent is starting."),
+            });
+            if !snap.is_blocked() {
+                actions.push(Action::StartRun {
+                    state: to.to_string(),
+                    attempt: 1,
+                });
+            }
+        }
+        StateSpec::Gate { .. } => {
+            let cols = &machine.columns;
+            actions.push(Action::Comment {
+                body: format!(
+                    "karajan: {why}; waiting at gate `{to}`. Move the ticket to `{}` to approve, or to `{}` to ask for rework (comment what to change).",
+                    cols.approved, cols.rework
+                ),
+            });
+        }
+        StateSpec::Terminal { .. } => {
+            actions.push(Action::Comment {
+                body: format!("karajan: {why}; the ticket is finished (`{to}`)."),
+            });
+            actions.push(Action::CleanWorkspace);
+        }
+    }
+    actions
+}
+
+fn describe_cause(cause: &Cause) -> String {
+    match cause {
+        Cause::Picked => "picked up".into(),
+        Cause::AgentFinished { .. } => "the agent finished".into(),
+        Cause::Approved { gate } => format!("approved at `{gate}`"),
+        Cause::Rework { gate, count } => format!("rework #{count} requested at `{gate}`"),
+        Cause::HumanMoved { column } => format!("moved to `{column}` by a human"),
+        Cause::Restarted => "moved back to todo, starting over".into(),
+    }
+}
+
+fn stop_if_running(rec: &IssueRecord, reason: StopReason) -> Vec<Action> {
+    match &rec.phase {
+        Phase::Running { run_id, .. } => vec![Action::StopRun {
+            run_id: run_id.clone(),
+            reason,
+        }],
+        _ => vec![],
+    }
+}
+
+fn hold(rec: &IssueRecord, column: &str) -> Vec<Action> {
+    if matches!(&rec.phase, Phase::Held { column: c } if c == column) {
+        return vec![];
+    }
+    let mut actions = stop_if_running(rec, StopReason::LeftColumn);
+    actions.push(Action::Hold {
+        column: column.to_string(),
+    });
+    actions
+}
+
+fn escalate(machine: &Machine, column: &str, reason: String) -> Vec<Action> {
+    let review = &machine.columns.review;
+    let mut actions = vec![Action::Escalate {
+        reason: reason.clone(),
+    }];
+    if column != review {
+        actions.push(Action::Move {
+            column: review.clone(),
+        });
+    }
+    actions.push(Action::Comment {
+        body: format!(
+            "karajan: {reason}. A human decision is needed: move the ticket to `{}` to go on, or to `{}` to try again.",
+            machine.columns.approved, machine.columns.rework
+        ),
+    });
+    actions
+}
+
+/// The record names a state the current workflow no longer has (a reload removed it).
+fn unknown_state(rec: &IssueRecord, machine: &Machine, column: &str) -> Vec<Action> {
+    if matches!(rec.phase, Phase::Escalated { .. }) {
+        return vec![];
+    }
+    let mut actions = stop_if_running(rec, StopReason::LeftColumn);
+    let reason = format!(
+        "state `{}` is no longer in the workflow; move the ticket to `{}` to start over",
+        rec.state, machine.columns.todo
+    );
+    actions.extend(escalate(machine, column, reason));
+    actions
+}
+
+fn agent_state(
+    snap: &TicketSnapshot,
+    rec: &IssueRecord,
+    machine: &Machine,
+    now: DateTime<Utc>,
+    next: &str,
+    home: &str,
+) -> Vec<Action> {
+    let cols = &machine.columns;
+    let column = snap.column.as_str();
+    let start = |attempt: u32| -> Vec<Action> {
+        if snap.is_blocked() {
+            return vec![];
+        }
+        vec![Action::StartRun {
+            state: rec.state.clone(),
+            attempt,
+        }]
+    };
+    if let Phase::Escalated { .. } = rec.phase {
+        if column == cols.approved {
+            let cause = Cause::Approved {
+                gate: rec.state.clone(),
+            };
+            return enter(machine, next, cause, snap);
+        }
+        if column == cols.rework || column == home {
+            let mut actions = vec![Action::Resume];
+            if column != home {
+                actions.push(Action::Move {
+                    column: home.to_string(),
+                });
+            }
+            actions.extend(start(1));
+            return actions;
+        }
+        if column == cols.review {
+            return vec![];
+        }
+        return hold(rec, column);
+    }
+    if column != home {
+        return hold(rec, column);
+    }
+    match &rec.phase {
+        Phase::Ready => start(rec.attempts + 1),
+        Phase::Running { .. } => vec![],
+        Phase::Succeeded { run_id } => {
+            let cause = Cause::AgentFinished {
+                run_id: run_id.clone(),
+            };
+            enter(machine, next, cause, snap)
+        }
+        Phase::RetryWaiting { due_at, .. } if *due_at <= now => start(rec.attempts + 1),
+        Phase::RetryWaiting { .. } => vec![],
+        Phase::Held { .. } | Phase::Waiting | Phase::Done | Phase::Escalated { .. } => {
+            let mut actions = vec![Action::Resume];
+            actions.extend(start(rec.attempts + 1));
+            actions
+        }
+    }
+}
+
+struct GateView<'a> {
+    name: &'a str,
+    approve: &'a str,
+    rework: &'a str,
+    max_rework: u32,
+    home: &'a str,
+}
+
+fn gate_state(
+    snap: &TicketSnapshot,
+    rec: &IssueRecord,
+    machine: &Machine,
+    gate: &GateView<'_>,
+) -> Vec<Action> {
+    let cols = &machine.columns;
+    let column = snap.column.as_str();
+    let escalated = matches!(rec.phase, Phase::Escalated { .. });
+    if column == cols.approved {
+        let cause = Cause::Approved {
+            gate: gate.name.to_string(),
+        };
+        return enter(machine, gate.approve, cause, snap);
+    }
+    if column == cols.rework {
+        let count = rec.rework_count(gate.name) + 1;
+        if count > gate.max_rework && !escalated {
+            let reason = format!(
+                "gate `{}` has reached its rework limit ({} of {})",
+                gate.name, gate.max_rework, gate.max_rework
+            );
+            return escalate(machine, column, reason);
+        }
+        let cause = Cause::Rework {
+            gate: gate.name.to_string(),
+            count,
+        };
+        return enter(machine, gate.rework, cause, snap);
+    }
+    if column == gate.home || (escalated && column == cols.review) {
+        return match rec.phase {
+            Phase::Waiting | Phase::Escalated { .. } => vec![],
+            _ => vec![Action::Resume],
+        };
+    }
+    hold(rec, column)
+}

@@ -1,0 +1,170 @@
+//! The compiled workflow state machine: states, their columns, and the transition table.
+//!
+//! `config` builds a `Machine` from `workflow.yaml` after validation, so everything here
+//! may assume the targets exist. The machine answers the questions `decide` asks: which
+//! column a state lives in, which state a terminal column means, where a gate leads.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle roles mapped to the tracker's column names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Columns {
+    pub todo: String,
+    pub active: String,
+    pub review: String,
+    pub approved: String,
+    pub rework: String,
+    pub done: String,
+    /// Further columns that end a ticket (e.g. `Canceled`), besides `done`.
+    pub terminal: Vec<String>,
+}
+
+impl Columns {
+    pub fn is_terminal(&self, column: &str) -> bool {
+        column == self.done || self.terminal.iter().any(|c| c == column)
+    }
+
+    /// Every column karajan reads candidates from.
+    pub fn watched(&self) -> Vec<String> {
+        let mut all = vec![
+            self.todo.clone(),
+            self.active.clone(),
+            self.review.clone(),
+            self.approved.clone(),
+            self.rework.clone(),
+        ];
+        all.dedup();
+        all
+    }
+
+    /// Every terminal column.
+    pub fn terminal_all(&self) -> Vec<String> {
+        let mut all = vec![self.done.clone()];
+        all.extend(self.terminal.iter().cloned());
+        all
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateKind {
+    Agent,
+    Gate,
+    Terminal,
+}
+
+/// One state with its edges. Columns are resolved (defaults applied) by config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StateSpec {
+    Agent {
+        next: String,
+        column: String,
+    },
+    Gate {
+        approve: String,
+        rework: String,
+        max_rework: u32,
+        column: String,
+    },
+    Terminal {
+        column: String,
+    },
+}
+
+impl StateSpec {
+    pub fn kind(&self) -> StateKind {
+        match self {
+            StateSpec::Agent { .. } => StateKind::Agent,
+            StateSpec::Gate { .. } => StateKind::Gate,
+            StateSpec::Terminal { .. } => StateKind::Terminal,
+        }
+    }
+
+    /// The column a ticket in this state is expected to be in.
+    pub fn column(&self) -> &str {
+        match self {
+            StateSpec::Agent { column, .. }
+            | StateSpec::Gate { column, .. }
+            | StateSpec::Terminal { column } => column,
+        }
+    }
+
+    /// The states this one can lead to.
+    pub fn targets(&self) -> Vec<&str> {
+        match self {
+            StateSpec::Agent { next, .. } => vec![next.as_str()],
+            StateSpec::Gate {
+                approve, rework, ..
+            } => vec![approve.as_str(), rework.as_str()],
+            StateSpec::Terminal { .. } => vec![],
+        }
+    }
+}
+
+/// The whole machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    pub entry: String,
+    pub states: IndexMap<String, StateSpec>,
+    pub columns: Columns,
+    /// Failed attempts of one agent state before the ticket is escalated to a human.
+    pub max_attempts: u32,
+}
+
+impl Machine {
+    pub fn state(&self, name: &str) -> Option<&StateSpec> {
+        self.states.get(name)
+    }
+
+    /// The terminal state a terminal column stands for: the terminal state that lives in
+    /// that column, else the first terminal state.
+    pub fn terminal_for_column(&self, column: &str) -> Option<&str> {
+        let mut first = None;
+        for (name, spec) in &self.states {
+            if let StateSpec::Terminal { column: c } = spec {
+                if c == column {
+                    return Some(name);
+                }
+                first.get_or_insert(name.as_str());
+            }
+        }
+        first
+    }
+
+    /// States that cannot be reached from the entry state.
+    pub fn unreachable(&self) -> Vec<String> {
+        let mut seen = vec![self.entry.clone()];
+        let mut stack = vec![self.entry.clone()];
+        while let Some(s) = stack.pop() {
+            if let Some(spec) = self.states.get(&s) {
+                for t in spec.targets() {
+                    if !seen.iter().any(|x| x == t) {
+                        seen.push(t.to_string());
+                        stack.push(t.to_string());
+                    }
+                }
+            }
+        }
+        self.states
+            .keys()
+            .filter(|k| !seen.contains(k))
+            .cloned()
+            .collect()
+    }
+
+    /// The transitions available from a state, as `(event, target)` pairs, for prompts.
+    pub fn transitions_from(&self, name: &str) -> Vec<(String, String)> {
+        match self.states.get(name) {
+            Some(StateSpec::Agent { next, .. }) => vec![("finish".into(), next.clone())],
+            Some(StateSpec::Gate {
+                approve, rework, ..
+            }) => vec![
+                ("approve".into(), approve.clone()),
+                ("rework".into(), rework.clone()),
+            ],
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The event vocabulary: every fact karajan records. Events are the source of truth;
+//! the projections (ticket records, runs, retry queue, sessions, rework counts, pending
+//! intents) are a fold over them, updated in the same transaction as the append.
+//!
+//! Events carry their results explicitly (a `RunFinished` says which phase the ticket is
+//! in afterwards) so folding them needs no configuration and no randomness: replaying
+//! the chain always rebuilds the same projections.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Cause, Phase, RunStatus, StateKind, TokenUsage};
+
+/// A tracker write, recorded before it is made (the outbox).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum IntentOp {
+    Move { tracker_id: String, column: String },
+    Comment { tracker_id: String, body: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    DaemonStarted {
+        version: String,
+        pid: u32,
+    },
+    DaemonStopped {
+        reason: String,
+    },
+    ConfigApplied {
+        path: String,
+        digest: String,
+    },
+    ConfigRejected {
+        path: String,
+        errors: Vec<String>,
+    },
+    /// The ticket entered `to`. Creates the ticket's record when it has none.
+    Transition {
+        tracker_id: String,
+        from: Option<String>,
+        to: String,
+        to_kind: StateKind,
+        #[serde(flatten)]
+        cause: Cause,
+        /// Who caused it: `karajan`, `tracker` (a human moved the ticket), or
+        /// `dashboard:<who>`.
+        actor: String,
+        /// Rework feedback gathered from the ticket's human comments.
+        feedback: Option<String>,
+    },
+    /// The ticket sits in a column its state does not expect.
+    Held {
+        column: String,
+    },
+    /// The ticket is back where its state expects it.
+    Resumed {
+        state_kind: StateKind,
+    },
+    /// A human decision is needed.
+    Escalated {
+        reason: String,
+    },
+    RunStarted {
+        run_id: String,
+        state: String,
+        run_number: u32,
+        attempt: u32,
+        runner: String,
+        command: Vec<String>,
+        config_digest: String,
+        prompt_digest: String,
+        prompt_bytes: u64,
+        workspace: String,
+        log_dir: String,
+        resume_session: Option<String>,
+    },
+    RunSpawned {
+        run_id: String,
+        pid: u32,
+    },
+    /// One structured line the agent printed.
+    AgentEvent {
+        run_id: String,
+        event: serde_json::Value,
+    },
+    RunFinished {
+        run_id: String,
+        #[serde(flatten)]
+        status: RunStatus,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        duration_ms: u64,
+        tokens: TokenUsage,
+        cost_usd: Option<f64>,
+        turns: Option<u32>,
+        session_id: Option<String>,
+        /// The ticket's phase after this run (retry due time included).
+        phase_after: Phase,
+        /// Failed attempts in the current visit of the state, after this run.
+        attempts_after: u32,
+    },
+    /// A run that was live when the daemon died, found at start.
+    RunOrphaned {
+        run_id: String,
+        pid: Option<u32>,
+        killed: bool,
+    },
+    IntentRecorded {
+        intent_id: String,
+        #[serde(flatten)]
+        op: IntentOp,
+    },
+    IntentCompleted {
+        intent_id: String,
+        /// The tracker already showed the effect (a retried write after a crash).
+        already_done: bool,
+    },
+    IntentFailed {
+        intent_id: String,
+        error: String,
+        retryable: bool,
+    },
+    HookRan {
+        hook: String,
+        state: Option<String>,
+        ok: bool,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        duration_ms: u64,
+        output_tail: String,
+    },
+    WorkspaceCreated {
+        path: String,
+        branch: String,
+    },
+    WorkspaceRemoved {
+        path: String,
+    },
+    TrackerError {
+        error: String,
+    },
+}
+
+impl EventKind {
+    /// The `kind` column value (the serde tag).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::DaemonStarted { .. } => "daemon_started",
+            EventKind::DaemonStopped { .. } => "daemon_stopped",
+            EventKind::ConfigApplied { .. } => "config_applied",
+            EventKind::ConfigRejected { .. } => "config_rejected",
+            EventKind::Transition { .. } => "transition",
+            EventKind::Held { .. } => "held",
+            EventKind::Resumed { .. } => "resumed",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::RunStarted { .. } => "run_started",
+            EventKind::RunSpawned { .. } => "run_spawned",
+            EventKind::AgentEvent { .. } => "agent_event",
+            EventKind::RunFinished { .. } => "run_finished",
+            EventKind::RunOrphaned { .. } => "run_orphaned",
+            EventKind::IntentRecorded { .. } => "intent_recorded",
+            EventKind::IntentCompleted { .. } => "intent_completed",
+            EventKind::IntentFailed { .. } => "intent_failed",
+            EventKind::HookRan { .. } => "hook_ran",
+            EventKind::WorkspaceCreated { .. } => "workspace_created",
+            EventKind::WorkspaceRemoved { .. } => "workspace_removed",
+            EventKind::TrackerError { .. } => "tracker_error",
+        }
+    }
+}
+
+/// One event to append: the ticket it concerns (if any) and what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub issue: Option<String>,
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    pub fn for_issue(issue: &str, kind: EventKind) -> Self {
+        NewEvent {
+            issue: Some(issue.to_string()),
+            kind,
+        }
+    }
+
+    pub fn global(kind: EventKind) -> Self {
+        NewEvent { issue: None, kind }
+    }
+}

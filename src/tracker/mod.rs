@@ -1,0 +1,106 @@
+//! The `Tracker` seam: where tickets come from and where karajan writes back.
+//!
+//! Adapters (local folder, Linear, GitHub) normalize their records into
+//! `TicketSnapshot`s. Every adapter must pass the shared conformance suite in
+//! `tests/tracker_conformance.rs`, so the orchestrator can treat them alike.
+
+pub mod local;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Comment, TicketRef, TicketSnapshot};
+
+/// A record the adapter could not read. Reported, never fatal for the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    /// Where it came from (a file path, a tracker id).
+    pub source: String,
+    pub error: String,
+}
+
+/// The result of a list read: the tickets, and the records that were skipped.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub tickets: Vec<TicketSnapshot>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// The tracker's remaining request budget, where it reports one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RateBudget {
+    pub remaining: Option<u64>,
+    pub limit: Option<u64>,
+    pub resets_at: Option<DateTime<Utc>>,
+    pub paused_until: Option<DateTime<Utc>>,
+}
+
+/// What `check`/`--dry-run` learn about the tracker without writing.
+#[derive(Debug, Clone, Default)]
+pub struct TrackerCheck {
+    /// Human-readable facts (who we are, which project).
+    pub facts: Vec<String>,
+    /// Problems that make the workflow unusable (missing columns...).
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    #[error("tracker is rate limited until {until}")]
+    RateLimited { until: DateTime<Utc> },
+    #[error("tracker request failed (will retry): {0}")]
+    Transient(String),
+    #[error("ticket {0} not found in the tracker")]
+    NotFound(String),
+    #[error("tracker returned a malformed record from {source_name}: {message}")]
+    Malformed {
+        source_name: String,
+        message: String,
+    },
+    #[error("tracker error: {0}")]
+    Fatal(String),
+}
+
+impl TrackerError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TrackerError::RateLimited { .. } | TrackerError::Transient(_)
+        )
+    }
+}
+
+#[async_trait]
+pub trait Tracker: Send + Sync {
+    /// `local`, `linear`, `github`.
+    fn kind(&self) -> &'static str;
+
+    /// Tickets currently in any of `columns`, in the tracker's order.
+    async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError>;
+
+    /// Fresh snapshots of the given tickets (by identifier), whatever their column.
+    /// A ticket that no longer exists is absent from the result; a requested record
+    /// that cannot be read is an error, never silently missing.
+    async fn fetch_by_identifiers(
+        &self,
+        identifiers: &[String],
+    ) -> Result<Vec<TicketSnapshot>, TrackerError>;
+
+    /// Move the ticket to `column`.
+    async fn move_ticket(&self, ticket: &TicketRef, column: &str) -> Result<(), TrackerError>;
+
+    /// Add a comment to the ticket.
+    async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError>;
+
+    /// All comments of the ticket, oldest first.
+    async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError>;
+
+    /// Validate the configured columns against the tracker without writing anything.
+    async fn check(&self, columns: &[String]) -> Result<TrackerCheck, TrackerError>;
+
+    /// The last known request budget, if the tracker reports one.
+    fn rate_budget(&self) -> Option<RateBudget> {
+        None
+    }
+}

@@ -1,0 +1,1 @@
+//! karajan's one integration test binary. Each area is a module.
