@@ -22,3 +22,6 @@ pub use machine::{Columns, Machine, StateKind, StateSpec};
 pub use record::{IssueRecord, Phase};
 pub use run::{RunStatus, TokenUsage};
 pub use ticket::{Blocker, Comment, TicketRef, TicketSnapshot};
+
+#[cfg(test)]
+mod tests;
