@@ -104,3 +104,14 @@ pub trait Tracker: Send + Sync {
         None
     }
 }
+
+/// Build the tracker a workflow asks for.
+pub fn from_config(
+    wf: &crate::config::Workflow,
+) -> Result<std::sync::Arc<dyn Tracker>, TrackerError> {
+    match &wf.tracker {
+        crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
+            local::LocalTracker::new(local.dir.clone(), wf.machine.columns.terminal_all()),
+        )),
+    }
+}
