@@ -1,1 +1,4 @@
 //! karajan's one integration test binary. Each area is a module.
+
+mod agent;
+mod workspace;

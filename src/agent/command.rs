@@ -349,7 +349,10 @@ mod tests {
         assert_eq!(s.chars().count(), SUMMARY_CHARS + 1);
         assert!(s.ends_with('…'));
         let multibyte = "é".repeat(300);
-        assert_eq!(summarize(multibyte.as_bytes()).chars().count(), SUMMARY_CHARS + 1);
+        assert_eq!(
+            summarize(multibyte.as_bytes()).chars().count(),
+            SUMMARY_CHARS + 1
+        );
     }
 
     #[test]
@@ -398,7 +401,9 @@ mod tests {
         // The session is announced once even though two lines carry it.
         assert_eq!(
             kinds,
-            ["session", "json", "json", "json", "activity", "activity", "activity"]
+            [
+                "session", "json", "json", "json", "activity", "activity", "activity"
+            ]
         );
     }
 }

@@ -149,6 +149,9 @@ mod tests {
         for (name, _) in &env {
             assert!(ALLOWLIST.contains(&name.as_str()), "{name} leaked");
         }
-        assert_eq!(get(&env, "PATH").map(str::to_string), std::env::var("PATH").ok());
+        assert_eq!(
+            get(&env, "PATH").map(str::to_string),
+            std::env::var("PATH").ok()
+        );
     }
 }

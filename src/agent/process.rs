@@ -161,10 +161,20 @@ pub async fn supervise(
     let (line_tx, mut lines) = mpsc::channel::<(Stream, Vec<u8>)>(256);
     let mut readers: Vec<JoinHandle<()>> = Vec::new();
     if let Some(out) = child.stdout.take() {
-        readers.push(spawn_reader(out, Stream::Stdout, stdout_log, line_tx.clone()));
+        readers.push(spawn_reader(
+            out,
+            Stream::Stdout,
+            stdout_log,
+            line_tx.clone(),
+        ));
     }
     if let Some(err) = child.stderr.take() {
-        readers.push(spawn_reader(err, Stream::Stderr, stderr_log, line_tx.clone()));
+        readers.push(spawn_reader(
+            err,
+            Stream::Stderr,
+            stderr_log,
+            line_tx.clone(),
+        ));
     }
     drop(line_tx);
 
@@ -333,7 +343,10 @@ async fn open_logs(
                 .await
         }
     };
-    Ok((Some(open("stdout.log").await?), Some(open("stderr.log").await?)))
+    Ok((
+        Some(open("stdout.log").await?),
+        Some(open("stderr.log").await?),
+    ))
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -362,7 +375,11 @@ fn group_members(pgid: u32) -> Option<Vec<u32>> {
     let dir = std::fs::read_dir("/proc").ok()?;
     let mut members = Vec::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
