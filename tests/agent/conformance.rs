@@ -325,7 +325,7 @@ pub async fn turn_timeout_stops_chatty_process(factory: Factory) {
 
 pub async fn cancel_sends_sigterm_first(factory: Factory) {
     let case = Case::new(
-        "cat >/dev/null\ntrap 'echo graceful > term_marker; exit 0' TERM\necho $$ >> pids.txt\ntouch ready\nsleep 1000 &\nwait",
+        "cat >/dev/null\ntrap 'echo graceful > term_marker; exit 0' TERM\nsleep 1000 &\necho $! >> pids.txt\necho $$ >> pids.txt\ntouch ready\nwait",
     );
     let cancel = CancellationToken::new();
     let run = tokio::spawn(run_collect(

@@ -109,6 +109,15 @@ async fn clones_from_a_bare_repo_and_resumes_a_pushed_branch() {
         .bare(true)
         .clone(&src.display().to_string(), &bare)
         .expect("bare clone");
+    {
+        // libgit2's bare clone keeps other branches as remote-tracking refs: publish it.
+        let b = Repository::open_bare(&bare).expect("open bare");
+        let oid = b
+            .refname_to_id("refs/remotes/origin/karajan/ENG-7")
+            .expect("fetched branch");
+        b.reference("refs/heads/karajan/ENG-7", oid, false, "publish")
+            .expect("branch in bare repo");
+    }
 
     let ws = workspaces(&tmp.path().join("root"), &bare.display().to_string());
     let w = ws.ensure("ENG-7", "karajan/ENG-7").await.expect("ensure");
