@@ -1,3 +1,5 @@
 //! karajan's one integration test binary. Each area is a module.
 
+mod agent;
 mod e2e;
+mod workspace;
