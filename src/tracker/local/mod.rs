@@ -176,7 +176,8 @@ impl Tracker for LocalTracker {
     }
 
     async fn move_ticket(&self, ticket: &TicketRef, column: &str) -> Result<(), TrackerError> {
-        let (id, column) = (ticket.id.clone(), column.to_string());
+        // Surrounding spaces cannot survive a read (fields are trimmed), so drop them here.
+        let (id, column) = (ticket.id.clone(), column.trim().to_string());
         let _guard = self.writes.lock().await;
         self.blocking(move |folder| {
             folder.edit(&id, |text, file| {
