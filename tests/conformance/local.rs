@@ -293,7 +293,11 @@ async fn move_rewrites_only_the_state_line_atomically() {
             .await
             .expect("fetch");
         assert_eq!(fetched[0].column, column.trim());
-        assert_eq!(h.column_of("ENG-1").await.as_deref(), Some(column.trim()));
+        let stored = front_matter(&h.read("eng-1.md"));
+        assert_eq!(
+            stored.get("state").and_then(|v| v.as_str()),
+            Some(column.trim())
+        );
     }
     let after = h.read("eng-1.md");
     assert!(after.ends_with("## Comments\n\n### alice · 2024-05-01T10:00:00Z\n\nstate: Todo\n"));
@@ -448,6 +452,30 @@ async fn comments_use_a_readable_section_humans_can_extend() {
         "comments are not description"
     );
     assert_eq!(h.file_names(), vec!["t.md"]);
+}
+
+#[tokio::test]
+async fn a_comment_after_an_unclosed_code_block_still_reads_back() {
+    let h = LocalHarness::new();
+    h.write(
+        "t.md",
+        "---\ntitle: T\nstate: Todo\n---\n\n```sh\ncargo test\n",
+    );
+    h.tracker
+        .comment(&ticket_ref("t"), "ran it")
+        .await
+        .expect("comment");
+    let comments = h
+        .tracker
+        .comments(&ticket_ref("t"))
+        .await
+        .expect("comments");
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body, "ran it");
+    assert!(
+        h.read("t.md")
+            .starts_with("---\ntitle: T\nstate: Todo\n---\n\n```sh\ncargo test\n```\n")
+    );
 }
 
 #[tokio::test]

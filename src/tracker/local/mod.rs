@@ -216,7 +216,15 @@ impl Tracker for LocalTracker {
                 let last = ticket_file::body(&new)
                     .and_then(|b| comments::parse(b, 1).ok())
                     .and_then(|mut c| c.pop());
-                let same_ticket = reread.is_some_and(|r| r == *file);
+                // Fields unchanged; the description may only gain the fence `append`
+                // closes when the description ends inside an unclosed code block.
+                let same_ticket = reread.is_some_and(|r| {
+                    r.description.starts_with(&file.description)
+                        && r == TicketFile {
+                            description: r.description.clone(),
+                            ..file.clone()
+                        }
+                });
                 match last {
                     Some(c) if same_ticket && c.author == AUTHOR && c.body == body => Ok(Some(new)),
                     _ => Err("the comment would not read back intact; nothing was written".into()),
