@@ -1,5 +1,6 @@
 //! karajan's one integration test binary. Each area is a module.
 
 mod agent;
+mod conformance;
 mod e2e;
 mod workspace;
