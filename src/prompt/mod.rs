@@ -1,1 +1,3 @@
-//! stub
+//! The three-layer MiniJinja prompt.
+
+pub mod env;
