@@ -50,7 +50,9 @@ pub(crate) fn expand_vars(input: &str, env: EnvLookup<'_>) -> Result<String, Exp
         } else {
             let len = after
                 .char_indices()
-                .find(|(i, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit()))
+                .find(|(i, c)| {
+                    !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit())
+                })
                 .map_or(after.len(), |(i, _)| i);
             if len == 0 {
                 out.push('$');
@@ -107,7 +109,10 @@ mod tests {
     #[test]
     fn expands_plain_and_braced_vars() {
         assert_eq!(expand_vars("$TOKEN", &env).unwrap(), "s3cret");
-        assert_eq!(expand_vars("Bearer ${TOKEN}!", &env).unwrap(), "Bearer s3cret!");
+        assert_eq!(
+            expand_vars("Bearer ${TOKEN}!", &env).unwrap(),
+            "Bearer s3cret!"
+        );
         assert_eq!(expand_vars("$DIR/x-$TOKEN", &env).unwrap(), "/srv/x-s3cret");
         assert_eq!(expand_vars("no vars", &env).unwrap(), "no vars");
     }
@@ -148,7 +153,10 @@ mod tests {
         );
         assert_eq!(expand_path("~", &env).unwrap(), PathBuf::from("/home/ada"));
         assert_eq!(expand_path("a/~/b", &env).unwrap(), PathBuf::from("a/~/b"));
-        assert_eq!(expand_path("~bob/x", &env).unwrap(), PathBuf::from("~bob/x"));
+        assert_eq!(
+            expand_path("~bob/x", &env).unwrap(),
+            PathBuf::from("~bob/x")
+        );
         assert_eq!(
             expand_path("$DIR/tickets", &env).unwrap(),
             PathBuf::from("/srv/tickets")

@@ -10,8 +10,8 @@
 use std::fmt;
 
 use indexmap::IndexMap;
-use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use yaml_serde::Value;
 
 use super::error::Errors;
@@ -223,7 +223,10 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
         }
         Value::Mapping(_) => {}
         _ => {
-            errors.push("", "the workflow must be a mapping of sections (`tracker:`, `states:`, ...)");
+            errors.push(
+                "",
+                "the workflow must be a mapping of sections (`tracker:`, `states:`, ...)",
+            );
             return None;
         }
     }
@@ -305,9 +308,7 @@ fn de<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Errors) -> Op
         Err(e) => {
             let msg = strip_mark(&e);
             let (inner, msg) = match msg.split_once(": ") {
-                Some((p, m)) if !p.contains(' ') && !p.is_empty() => {
-                    (p.to_string(), m.to_string())
-                }
+                Some((p, m)) if !p.contains(' ') && !p.is_empty() => (p.to_string(), m.to_string()),
                 _ => (String::new(), msg),
             };
             let key = if inner.is_empty() {
@@ -325,8 +326,17 @@ fn de<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Errors) -> Op
 /// reported separately, against the original file).
 fn strip_mark(e: &yaml_serde::Error) -> String {
     let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_string(),
+    let Some(start) = s.rfind(" at line ") else {
+        return s;
+    };
+    let tail = &s[start + " at line ".len()..];
+    let skip_num = |t: &str| {
+        t.trim_start_matches(|c: char| c.is_ascii_digit())
+            .to_string()
+    };
+    let after_line = skip_num(tail);
+    match after_line.strip_prefix(" column ") {
+        Some(rest) => format!("{}{}", &s[..start], skip_num(rest)),
         None => s,
     }
 }

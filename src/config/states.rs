@@ -121,8 +121,10 @@ fn env_map(
     for (name, Scalar(value)) in raw.into_iter().flatten() {
         let k = join(key, name);
         if !valid_env_name(name) {
-            cx.errors
-                .push(&k, format!("`{name}` is not a valid environment variable name"));
+            cx.errors.push(
+                &k,
+                format!("`{name}` is not a valid environment variable name"),
+            );
             continue;
         }
         match expand::expand_secret(value, cx.env) {
@@ -142,8 +144,10 @@ fn inherit(cx: &mut Ctx, key: &str, raw: Option<&Vec<String>>) -> Vec<String> {
         if valid_env_name(name) {
             out.push(name.clone());
         } else {
-            cx.errors
-                .push(key, format!("`{name}` is not a valid environment variable name"));
+            cx.errors.push(
+                key,
+                format!("`{name}` is not a valid environment variable name"),
+            );
         }
     }
     out
@@ -293,8 +297,10 @@ fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {
             None
         }
         None => {
-            cx.errors
-                .push(join(base, "kind"), "missing key: one of agent, gate, terminal");
+            cx.errors.push(
+                join(base, "kind"),
+                "missing key: one of agent, gate, terminal",
+            );
             None
         }
     }
@@ -344,7 +350,11 @@ fn state_column(
     };
     let (column, key, origin) = match &s.column {
         Some(c) => (c.clone(), join(base, "column"), String::new()),
-        None => (default.clone(), base.to_string(), format!(" (the default, from `{role}`)")),
+        None => (
+            default.clone(),
+            base.to_string(),
+            format!(" (the default, from `{role}`)"),
+        ),
     };
     if column == columns.todo {
         cx.errors.push(
@@ -354,10 +364,16 @@ fn state_column(
             ),
         );
     } else if kind != StateKind::Terminal && columns.is_terminal(&column) {
-        let what = if kind == StateKind::Agent { "an agent" } else { "a gate" };
+        let what = if kind == StateKind::Agent {
+            "an agent"
+        } else {
+            "a gate"
+        };
         cx.errors.push(
             &key,
-            format!("column `{column}`{origin} is a terminal column; {what} state cannot live in it"),
+            format!(
+                "column `{column}`{origin} is a terminal column; {what} state cannot live in it"
+            ),
         );
     } else if kind == StateKind::Terminal && !columns.is_terminal(&column) {
         cx.errors.push(

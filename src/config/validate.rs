@@ -68,8 +68,10 @@ impl Ctx<'_> {
             None => default,
             Some(v) if (lo..=hi).contains(&v) => v,
             Some(v) => {
-                self.errors
-                    .push(key, format!("{v} is out of range: must be between {lo} and {hi}"));
+                self.errors.push(
+                    key,
+                    format!("{v} is out of range: must be between {lo} and {hi}"),
+                );
                 default.clamp(lo, hi)
             }
         }
@@ -82,7 +84,8 @@ impl Ctx<'_> {
         match expand::expand_path(text, self.env) {
             Ok(p) => self.absolute(&p),
             Err(e) => {
-                self.errors.push(key, format!("cannot expand `{text}`: {e}"));
+                self.errors
+                    .push(key, format!("cannot expand `{text}`: {e}"));
                 self.absolute(Path::new(default))
             }
         }
@@ -115,8 +118,10 @@ impl Ctx<'_> {
             }
         };
         let Ok(source) = String::from_utf8(bytes.clone()) else {
-            self.errors
-                .push(key, format!("prompt file `{}` is not UTF-8", path.display()));
+            self.errors.push(
+                key,
+                format!("prompt file `{}` is not UTF-8", path.display()),
+            );
             return None;
         };
         if let Err(e) = template::compile(&name, &source) {
@@ -151,7 +156,10 @@ pub(crate) fn build(
             if iv < Duration::from_secs(1) {
                 cx.errors.push(
                     "polling.interval",
-                    format!("must be at least 1s (got {})", humantime::format_duration(iv)),
+                    format!(
+                        "must be at least 1s (got {})",
+                        humantime::format_duration(iv)
+                    ),
                 );
             }
             iv
@@ -178,10 +186,21 @@ pub(crate) fn build(
         max_attempts: agent.max_attempts,
     };
     if built.graph_complete && !machine.entry.is_empty() {
-        for name in machine.unreachable() {
+        // Terminal states are exempt: a human reaches them by moving the ticket to their
+        // column (`Machine::terminal_for_column`).
+        let unreachable = machine.unreachable().into_iter().filter(|n| {
+            !matches!(
+                machine.state(n),
+                Some(crate::domain::StateSpec::Terminal { .. })
+            )
+        });
+        for name in unreachable {
             cx.errors.push(
                 join("states", &name),
-                format!("state `{name}` is unreachable from the entry state `{}`", machine.entry),
+                format!(
+                    "state `{name}` is unreachable from the entry state `{}`",
+                    machine.entry
+                ),
             );
         }
     }
@@ -231,16 +250,20 @@ fn digest(text: &str, prompts: &BTreeMap<String, Vec<u8>>) -> String {
 
 fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
     let Some(t) = &raw.tracker else {
-        cx.errors
-            .push("tracker", "missing section `tracker` (e.g. `kind: local` and `dir: ./tickets`)");
+        cx.errors.push(
+            "tracker",
+            "missing section `tracker` (e.g. `kind: local` and `dir: ./tickets`)",
+        );
         return None;
     };
     let kinds = ["local", "linear", "github"];
     match t.kind.as_deref() {
         Some("local") => {
             let Some(dir) = t.dir.as_deref() else {
-                cx.errors
-                    .push("tracker.dir", "missing key: a local tracker needs `dir` (the tickets folder)");
+                cx.errors.push(
+                    "tracker.dir",
+                    "missing key: a local tracker needs `dir` (the tickets folder)",
+                );
                 return None;
             };
             let dir = cx.path("tracker.dir", Some(dir), dir);
@@ -321,20 +344,18 @@ fn workspace(cx: &mut Ctx, raw: &RawWorkflow) -> WorkspaceConfig {
         w.and_then(|w| w.root.as_deref()),
         ".karajan/workspaces",
     );
-    let repo = match w.and_then(|w| w.repo.as_deref()) {
-        None => {
-            cx.errors.push(
+    let repo =
+        match w.and_then(|w| w.repo.as_deref()) {
+            None => {
+                cx.errors.push(
                 if w.is_some() { "workspace.repo" } else { "workspace" },
                 "missing key `workspace.repo`: the git repository to clone (a local path or a URL)",
             );
-            String::new()
-        }
-        Some(r) if is_url(r) => r.to_string(),
-        Some(r) => cx
-            .path("workspace.repo", Some(r), r)
-            .display()
-            .to_string(),
-    };
+                String::new()
+            }
+            Some(r) if is_url(r) => r.to_string(),
+            Some(r) => cx.path("workspace.repo", Some(r), r).display().to_string(),
+        };
     let branch = w
         .and_then(|w| w.branch.clone())
         .unwrap_or_else(|| DEFAULT_BRANCH.to_string());
@@ -421,7 +442,11 @@ fn agent_limits(cx: &mut Ctx, raw: &RawWorkflow) -> AgentLimits {
 }
 
 fn per_state_caps(cx: &mut Ctx, raw: &RawWorkflow, agent: &mut AgentLimits) {
-    let Some(caps) = raw.agent.as_ref().and_then(|a| a.max_concurrent_by_state.as_ref()) else {
+    let Some(caps) = raw
+        .agent
+        .as_ref()
+        .and_then(|a| a.max_concurrent_by_state.as_ref())
+    else {
         return;
     };
     let max = i64::try_from(agent.max_concurrent).unwrap_or(1000);

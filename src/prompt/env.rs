@@ -6,7 +6,7 @@
 //! renders `{{ issue.titel }}` as an empty string sends an agent off with half a brief.
 //! `config` uses [`compile`] to reject templates with syntax errors at load time.
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 /// A template that failed to compile or render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,11 +18,12 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// A fresh environment: strict undefined, no HTML escaping (templates are unnamed, so
-/// auto-escape never triggers), debug info on for precise errors.
+/// A fresh environment: strict undefined, never HTML-escaped (prompts are plain text,
+/// whatever their file extension), debug info on for precise errors.
 pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_debug(true);
     env
 }
@@ -61,7 +62,7 @@ pub(crate) fn describe(name: &str, err: &minijinja::Error) -> TemplateError {
         (Some(src), Some(range)) => src.get(range).map(str::trim),
         _ => None,
     };
-    if let Some(expr) = expr.filter(|e| !e.is_empty()) {
+    if let Some(expr) = expr.filter(|e| !e.is_empty() && !message.contains(&format!("`{e}`"))) {
         message.push_str(&format!(" in `{expr}`"));
     }
     TemplateError {
@@ -78,8 +79,12 @@ mod tests {
 
     #[test]
     fn undefined_variables_are_errors_that_name_file_line_and_expression() {
-        let err = render("prompts/x.md", "hello\n{{ issue.nope }}\n", &json!({"issue": {"title": "t"}}))
-            .unwrap_err();
+        let err = render(
+            "prompts/x.md",
+            "hello\n{{ issue.nope }}\n",
+            &json!({"issue": {"title": "t"}}),
+        )
+        .unwrap_err();
         assert_eq!(err.template, "prompts/x.md");
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("undefined"), "{}", err.message);
