@@ -40,7 +40,11 @@ pub(crate) fn load_str_with_env(
     let Some(raw) = raw::parse(yaml, &mut errors) else {
         return Err(ConfigErrors(errors.list));
     };
-    validate::build(raw, yaml, path, base_dir(path), env, errors).map_err(ConfigErrors)
+    validate::build(raw, yaml, path, base_dir(path), env, errors).map_err(|mut list| {
+        // Workflow errors in file order, then errors inside prompt files.
+        list.sort_by_key(|e| (e.file != path, e.line.unwrap_or(0)));
+        ConfigErrors(list)
+    })
 }
 
 /// The workflow file's directory, absolute.

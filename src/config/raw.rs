@@ -311,6 +311,7 @@ fn de<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Errors) -> Op
                 Some((p, m)) if !p.contains(' ') && !p.is_empty() => (p.to_string(), m.to_string()),
                 _ => (String::new(), msg),
             };
+            let msg = friendlier(&msg);
             let key = if inner.is_empty() {
                 path.to_string()
             } else {
@@ -322,21 +323,37 @@ fn de<T: DeserializeOwned>(value: &Value, path: &str, errors: &mut Errors) -> Op
     }
 }
 
-/// The error message without yaml_serde's ` at line L column C` suffix (lines are
-/// reported separately, against the original file).
-fn strip_mark(e: &yaml_serde::Error) -> String {
-    let s = e.to_string();
-    let Some(start) = s.rfind(" at line ") else {
-        return s;
-    };
-    let tail = &s[start + " at line ".len()..];
-    let skip_num = |t: &str| {
-        t.trim_start_matches(|c: char| c.is_ascii_digit())
-            .to_string()
-    };
-    let after_line = skip_num(tail);
-    match after_line.strip_prefix(" column ") {
-        Some(rest) => format!("{}{}", &s[..start], skip_num(rest)),
-        None => s,
+/// serde's type names in user terms (`expected i64` → `expected an integer`).
+fn friendlier(msg: &str) -> String {
+    let msg = msg.replace("expected i64", "expected an integer");
+    match msg.find("expected struct Raw") {
+        Some(i) => format!("{}expected a mapping", &msg[..i]),
+        None => msg,
     }
+}
+
+/// The error message without yaml_serde's ` at line L column C` marks (lines are
+/// reported separately, against the original file). libyaml messages may carry two.
+fn strip_mark(e: &yaml_serde::Error) -> String {
+    const MARK: &str = " at line ";
+    let skip_num = |t: &str| t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let s = e.to_string();
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find(MARK) {
+        let tail = &rest[i + MARK.len()..];
+        let after_line = &tail[tail.len() - skip_num(tail)..];
+        match after_line.strip_prefix(" column ") {
+            Some(col) if after_line.len() < tail.len() => {
+                out.push_str(&rest[..i]);
+                rest = &col[col.len() - skip_num(col)..];
+            }
+            _ => {
+                out.push_str(&rest[..i + MARK.len()]);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -570,7 +570,10 @@ fn type_errors_name_the_key() {
     let f = Fixture::new();
     let yaml = BASE.to_string() + "agent:\n  max_turns: many\n";
     let e = f.error_at(&yaml, "agent.max_turns");
-    assert!(e.message.contains("invalid type"), "{}", e.message);
+    assert_eq!(
+        e.message,
+        "invalid type: string \"many\", expected an integer"
+    );
     assert_eq!(e.line, Some(24));
 }
 
@@ -618,6 +621,8 @@ fn several_errors_are_reported_at_once() {
         + "polling:\n  interval: fast\nagent:\n  max_attempts: 0\nentry: nowhere\n";
     let err = f.load(&yaml).unwrap_err();
     let keys: Vec<&str> = err.iter().map(|e| e.key.as_str()).collect();
+    let lines: Vec<usize> = err.iter().filter_map(|e| e.line).collect();
+    assert!(lines.is_sorted(), "errors in file order: {lines:?}");
     for k in [
         "states.implement.next",
         "runners.demo.kind",

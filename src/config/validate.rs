@@ -125,7 +125,7 @@ impl Ctx<'_> {
             return None;
         };
         if let Err(e) = template::compile(&name, &source) {
-            self.errors.push_in(&path, e.line, key, e.to_string());
+            self.errors.push_in(&path, e.line, key, e.message);
         }
         self.prompt_bytes.insert(name, bytes);
         Some(PromptFile { path, source })

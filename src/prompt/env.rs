@@ -6,7 +6,7 @@
 //! renders `{{ issue.titel }}` as an empty string sends an agent off with half a brief.
 //! `config` uses [`compile`] to reject templates with syntax errors at load time.
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 /// A template that failed to compile or render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,8 +58,10 @@ pub(crate) fn describe(name: &str, err: &minijinja::Error) -> TemplateError {
         message.push_str(": ");
         message.push_str(detail);
     }
-    let expr = match (err.template_source(), err.range()) {
-        (Some(src), Some(range)) => src.get(range).map(str::trim),
+    // A syntax error's span is where parsing stopped, not an expression worth quoting.
+    let expr = match (err.kind(), err.template_source(), err.range()) {
+        (ErrorKind::SyntaxError, _, _) => None,
+        (_, Some(src), Some(range)) => src.get(range).map(str::trim),
         _ => None,
     };
     if let Some(expr) = expr.filter(|e| !e.is_empty() && !message.contains(&format!("`{e}`"))) {
