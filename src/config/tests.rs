@@ -379,12 +379,16 @@ fn prompt_syntax_error_names_file_and_line() {
     let e = f.error_at(BASE, "states.implement.prompt");
     assert!(e.file.ends_with("prompts/implement.md"), "{e:?}");
     assert!(e.line.is_some_and(|l| l >= 2), "{e:?}");
-    assert!(
-        e.message.starts_with("prompts/implement.md:"),
-        "{}",
-        e.message
+    assert_eq!(
+        e.message,
+        "syntax error: unexpected end of input, expected end of block"
     );
-    assert!(e.message.contains("syntax error"), "{}", e.message);
+    let shown = e.to_string();
+    assert!(
+        shown.contains("prompts/implement.md:")
+            && shown.contains(": states.implement.prompt: syntax error"),
+        "{shown}"
+    );
 }
 
 #[test]
