@@ -162,14 +162,16 @@ fn walk_state(value: &mut Value, path: &str, errors: &mut Errors) {
         .and_then(|k| STATE_KINDS.iter().find(|(name, _)| *name == k))
         .map(|(name, fields)| (*name, *fields));
     match kind {
-        Some((name, fields)) => walk_fields(value, STATE_COMMON, fields, path, errors, |key| {
-            STATE_KINDS
+        Some((name, fields)) => {
+            walk_fields(value, STATE_COMMON, fields, path, errors, |key| {
+                STATE_KINDS
                 .iter()
                 .find(|(_, fs)| fs.iter().any(|(k, _)| *k == key))
                 .map(|(other, _)| {
-                    format!("`{key}` does not apply to {name} states (it is a {other} state key)")
+                    format!("`{key}` does not apply to {name} states (it is a key of {other} states)")
                 })
-        }),
+            })
+        }
         // Unknown or missing kind: accept any state key; `validate` reports the kind.
         None => {
             let all: Vec<(&str, &Shape)> = STATE_COMMON

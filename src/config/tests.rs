@@ -228,7 +228,7 @@ fn key_of_another_state_kind_is_explained() {
     let e = f.error_at(&yaml, "states.implement.approve");
     assert_eq!(
         e.message,
-        "`approve` does not apply to agent states (it is a gate state key)"
+        "`approve` does not apply to agent states (it is a key of gate states)"
     );
 }
 

@@ -7,7 +7,7 @@
 //! fails loudly — at `karajan check` time via [`check_all`], not mid-run.
 
 pub(crate) mod context;
-pub mod env;
+pub(crate) mod env;
 mod lifecycle;
 
 use sha2::{Digest, Sha256};
