@@ -40,10 +40,7 @@ pub enum Action {
     /// Start (or retry) the agent of the current state. Subject to concurrency caps.
     StartRun { state: String, attempt: u32 },
     /// Stop the ticket's live run.
-    StopRun {
-        run_id: String,
-        reason: StopReason,
-    },
+    StopRun { run_id: String, reason: StopReason },
     /// Move the ticket to a tracker column (an intent).
     Move { column: String },
     /// Comment on the ticket (an intent).
