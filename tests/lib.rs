@@ -1,1 +1,3 @@
 //! karajan's one integration test binary. Each area is a module.
+
+mod store;
