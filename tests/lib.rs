@@ -3,4 +3,5 @@
 mod agent;
 mod conformance;
 mod e2e;
+mod store;
 mod workspace;
