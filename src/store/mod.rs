@@ -261,6 +261,15 @@ impl Store {
         read::events_page(&self.pool, after_seq, limit).await
     }
 
+    /// The latest `limit` events of one kind, newest first (for the dashboard).
+    pub async fn recent_of_kind(
+        &self,
+        kind: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::recent_of_kind(&self.pool, kind, limit).await
+    }
+
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
     pub async fn head(&self) -> Result<(i64, String), StoreError> {
         read::head(&self.pool).await

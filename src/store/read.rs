@@ -44,6 +44,23 @@ pub async fn events_for(
     rows.iter().map(event_from_row).collect()
 }
 
+/// The latest `limit` events of one kind, newest first.
+pub async fn recent_of_kind(
+    pool: &SqlitePool,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+         WHERE kind = ? ORDER BY seq DESC LIMIT ?",
+    )
+    .bind(kind)
+    .bind(limit.max(0))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
 pub async fn events_page(
     pool: &SqlitePool,
     after_seq: i64,
