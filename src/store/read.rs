@@ -11,8 +11,6 @@ use super::tickets::{self, TICKET_COLUMNS};
 use super::{PendingIntent, RunRow, StoreError, StoredEvent, Totals};
 use crate::domain::{IssueRecord, TokenUsage};
 
-pub const EVENT_COLUMNS: &str = "seq, at, issue, kind, payload, prev_hash, hash";
-
 pub fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
     let seq: i64 = row.try_get("seq")?;
     let at: String = row.try_get("at")?;
