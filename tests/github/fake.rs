@@ -245,7 +245,12 @@ fn cost_of(op: &str, vars: &Value) -> u64 {
     let requests = match op {
         "ProjectItems" => 1 + first("first"),
         "IssueDetail" => 3,
-        "IssueComments" | "IssueBlockers" => 1,
+        // `nodes(ids:)` is a list, not a connection; `blockedBy` is one per issue.
+        "IssueBlockers" => vars
+            .get("ids")
+            .and_then(Value::as_array)
+            .map_or(0, |a| a.len() as u64),
+        "IssueComments" => 1,
         _ => 0,
     };
     ((requests as f64 / 100.0).round() as u64).max(1)
@@ -277,7 +282,7 @@ async fn graphql(
         "IssueDetail" => (issue_detail(&s, &vars), vec![]),
         "IssueBlockers" if !s.blocked_by_supported => {
             let body = json!({"errors": [{
-                "path": ["query IssueBlockers", "repository", "issue", "blockedBy"],
+                "path": ["query IssueBlockers", "nodes", "... on Issue", "blockedBy"],
                 "extensions": {"code": "undefinedField", "typeName": "Issue", "fieldName": "blockedBy"},
                 "locations": [{"line": 4, "column": 7}],
                 "message": "Field 'blockedBy' doesn't exist on type 'Issue'"
@@ -492,11 +497,16 @@ fn issue_detail(s: &FakeState, vars: &Value) -> Value {
 }
 
 fn issue_blockers(s: &FakeState, vars: &Value) -> Value {
-    let Some(issue) = find(s, vars) else {
-        return json!({"repository": {"issue": null}});
-    };
-    let nodes: Vec<Value> = issue.blocked_by.iter().filter_map(|n| s.issues.iter().find(|i| i.number == *n)).map(|b| json!({"number": b.number, "state": if b.open {"OPEN"} else {"CLOSED"}, "repository": {"nameWithOwner": b.repo}})).collect();
-    json!({"repository": {"issue": {"blockedBy": {"nodes": nodes}}}})
+    let nodes: Vec<Value> = vars["ids"].as_array().into_iter().flatten().map(|id| {
+        match s.issues.iter().find(|i| json!(i.node_id()) == *id) {
+            Some(issue) => {
+                let blockers: Vec<Value> = issue.blocked_by.iter().filter_map(|n| s.issues.iter().find(|i| i.number == *n)).map(|b| json!({"number": b.number, "state": if b.open {"OPEN"} else {"CLOSED"}, "repository": {"nameWithOwner": b.repo}})).collect();
+                json!({"__typename": "Issue", "id": issue.node_id(), "blockedBy": {"nodes": blockers}})
+            }
+            None => Value::Null,
+        }
+    }).collect();
+    json!({"nodes": nodes})
 }
 
 fn issue_comments(s: &FakeState, vars: &Value) -> Value {

@@ -8,18 +8,22 @@
 //! `fetch_by_identifiers` reads each ticket in full (assignees, board item, blockers) and
 //! is what the engine calls for tickets it is about to dispatch or is running.
 //!
-//! **Blockers** come from GitHub issue dependencies (`Issue.blockedBy`), which only the
-//! newer GitHub schema has (`graphql/github/issue_blockers_NEWER_SCHEMA_ONLY.graphql`).
-//! They are read in `fetch_by_identifiers` only. A server that rejects the field (older
-//! GitHub Enterprise Server) is remembered and the ticket reports no blockers — the
-//! documented fallback.
+//! **Blockers** come from GitHub issue dependencies (`Issue.blockedBy`, first 20 per
+//! issue; a blocker is resolved when its issue is closed), which only the newer GitHub
+//! schema has (`graphql/github/issue_blockers_NEWER_SCHEMA_ONLY.graphql`). They are read
+//! in one batched query per 100 tickets, for the candidates of a poll (so dispatch sees
+//! blocker state) and for detail reads. A server that rejects the field (older GitHub
+//! Enterprise Server) is remembered and tickets report no blockers — the documented
+//! fallback.
 //!
 //! **Cost of a poll** (GitHub's formula: each connection costs one request per parent,
-//! the sum divided by 100 and rounded, minimum 1 point): project mode reads 100 items a
-//! page with their first 20 labels, so one page costs 1 point and a tick costs
-//! `ceil(items / 100)` points: 1 for 10 or 100 items, 10 for 1,000 (measured by
-//! `tests/github/cost.rs`). Labels mode uses REST only: one request per column label and
-//! page, no GraphQL points.
+//! the sum divided by 100 and rounded, minimum 1 point): project mode reads 100 board
+//! items a page with their first 20 labels (1 point a page), then the blockers of the
+//! candidates (1 point per 100 candidates, none without candidates). Measured by
+//! `tests/github/cost.rs` with every item a candidate: 2 points per tick for 10 and 100
+//! items, 20 for 1,000. Labels mode reads issues with REST — one request per column label
+//! and page (3 requests for 10 or 100 items over 3 columns, 12 for 1,000) — plus the same
+//! blockers query (1 point per 100 candidates).
 
 pub mod config;
 mod http;
@@ -241,43 +245,48 @@ impl GithubTracker {
         }
     }
 
-    /// Issue dependencies of one issue; none where the server lacks the field.
-    async fn blockers(
-        &self,
-        owner: &str,
-        name: &str,
-        number: i64,
-    ) -> Result<Vec<Blocker>, TrackerError> {
-        if !self.blockers_supported.load(Ordering::Relaxed) {
-            return Ok(Vec::new());
+    /// Fills `blocked_by` from GitHub issue dependencies, one query per 100 tickets;
+    /// leaves them empty where the server lacks the field (remembered).
+    async fn attach_blockers(&self, tickets: &mut [TicketSnapshot]) -> Result<(), TrackerError> {
+        for chunk in tickets.chunks_mut(100) {
+            if !self.blockers_supported.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let vars = issue_blockers::Variables {
+                ids: chunk.iter().map(|t| t.id.clone()).collect(),
+            };
+            let reply = self.http.graphql::<IssueBlockers>(vars, true).await?;
+            if reply.errors.iter().any(|e| e.is_undefined_field()) {
+                tracing::info!(
+                    "this GitHub server has no issue dependencies (blockedBy); tickets report no blockers"
+                );
+                self.blockers_supported.store(false, Ordering::Relaxed);
+                return Ok(());
+            }
+            let data = reply.into_data("IssueBlockers")?;
+            let mut by_id: HashMap<String, Vec<Blocker>> = HashMap::new();
+            for node in data.nodes.into_iter().flatten() {
+                let issue_blockers::IssueBlockersNodes::Issue(issue) = node else {
+                    continue;
+                };
+                let blockers = issue
+                    .blocked_by
+                    .nodes
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|b| Blocker {
+                        identifier: normalize::identifier(&b.repository.name_with_owner, b.number),
+                        resolved: b.state != issue_blockers::IssueState::OPEN,
+                    })
+                    .collect();
+                by_id.insert(issue.id, blockers);
+            }
+            for ticket in chunk.iter_mut() {
+                ticket.blocked_by = by_id.remove(&ticket.id).unwrap_or_default();
+            }
         }
-        let vars = issue_blockers::Variables {
-            owner: owner.to_string(),
-            name: name.to_string(),
-            number,
-        };
-        let reply = self.http.graphql::<IssueBlockers>(vars, true).await?;
-        if reply.errors.iter().any(|e| e.is_undefined_field()) {
-            tracing::info!(
-                "this GitHub server has no issue dependencies (blockedBy); tickets report no blockers"
-            );
-            self.blockers_supported.store(false, Ordering::Relaxed);
-            return Ok(Vec::new());
-        }
-        let data = reply.into_data("IssueBlockers")?;
-        let nodes = data
-            .repository
-            .and_then(|r| r.issue)
-            .map(|i| i.blocked_by.nodes.unwrap_or_default())
-            .unwrap_or_default();
-        Ok(nodes
-            .into_iter()
-            .flatten()
-            .map(|b| Blocker {
-                identifier: normalize::identifier(&b.repository.name_with_owner, b.number),
-                resolved: b.state != issue_blockers::IssueState::OPEN,
-            })
-            .collect())
+        Ok(())
     }
 
     async fn detail(&self, identifier: &str) -> Result<Option<TicketSnapshot>, TrackerError> {
@@ -292,8 +301,7 @@ impl GithubTracker {
                 let Some(found) = project::detail(self, &owner, &name, number).await? else {
                     return Ok(None);
                 };
-                let blockers = self.blockers(&owner, &name, number).await?;
-                Ok(Some(project::into_snapshot(self, found, blockers)))
+                Ok(Some(project::into_snapshot(self, found, Vec::new())))
             }
             GithubMode::Labels => {
                 if !format!("{owner}/{name}").eq_ignore_ascii_case(&self.config.repo_full_name()) {
@@ -311,9 +319,8 @@ impl GithubTracker {
                         });
                     }
                 };
-                let blockers = self.blockers(&owner, &name, number).await?;
-                let priority = None; // label priorities are read by `snapshot`
-                Ok(Some(self.snapshot(fields, column, priority, blockers)))
+                // Label priorities are read by `snapshot`.
+                Ok(Some(self.snapshot(fields, column, None, Vec::new())))
             }
         }
     }
@@ -341,10 +348,12 @@ impl Tracker for GithubTracker {
     }
 
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
-        match self.config.mode {
-            GithubMode::Project { .. } => project::list(self, columns, false).await,
-            GithubMode::Labels => labels::list(self, columns, "open").await,
-        }
+        let mut fetched = match self.config.mode {
+            GithubMode::Project { .. } => project::list(self, columns, false).await?,
+            GithubMode::Labels => labels::list(self, columns, "open").await?,
+        };
+        self.attach_blockers(&mut fetched.tickets).await?;
+        Ok(fetched)
     }
 
     async fn fetch_by_identifiers(
@@ -357,6 +366,7 @@ impl Tracker for GithubTracker {
                 out.push(snapshot);
             }
         }
+        self.attach_blockers(&mut out).await?;
         Ok(out)
     }
 
