@@ -71,7 +71,16 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
             );
             Vec::new()
         }
-        Some(RawCommand::Argv(argv)) => argv.clone(),
+        Some(RawCommand::Argv(argv)) => {
+            // A relative program path (`./agent.sh`, `bin/agent`) names a file beside the
+            // workflow; runs happen in the workspace, so it is made absolute here.
+            let mut argv = argv.clone();
+            let program = std::path::Path::new(&argv[0]);
+            if program.is_relative() && argv[0].contains('/') {
+                argv[0] = cx.base_dir.join(program).display().to_string();
+            }
+            argv
+        }
         Some(RawCommand::Shell(s)) if s.trim().is_empty() => {
             cx.errors
                 .push(join(&base, "command"), "the command is empty");

@@ -176,8 +176,8 @@ impl Store {
     }
 
     /// Open an existing database read-only; `Ok(None)` when it does not exist. Writes
-    /// nothing (used by `--dry-run`). SQLite may still create the `-shm` index file next
-    /// to a WAL database it reads. `verify` checks no checkpoints unless
+    /// nothing (used by `--dry-run`): a quiescent database is opened immutable, so not
+    /// even SQLite's `-shm` index is created. `verify` checks no checkpoints unless
     /// [`Store::with_checkpoints`] names the file.
     pub async fn open_read_only(db: &Path) -> Result<Option<Store>, StoreError> {
         Ok(sqlite::open_read(db).await?.map(|pool| Store {

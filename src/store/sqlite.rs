@@ -36,11 +36,21 @@ pub fn write_options(db: &Path) -> SqliteConnectOptions {
 }
 
 /// The options of a read-only store: never creates the database, sets no journal mode.
+///
+/// When no `-wal` file sits beside the database, no writer is active and every commit
+/// is in the main file, so it is opened `immutable`: SQLite then creates no `-shm` or
+/// `-wal` file either, and a dry run truly writes nothing. With a `-wal` present (a
+/// daemon running, or one that died) the WAL must be read, so a plain read-only open is
+/// used; SQLite shares the writer's `-shm` index then.
 pub fn read_options(db: &Path) -> SqliteConnectOptions {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let quiescent = !std::path::Path::new(&wal).exists();
     SqliteConnectOptions::new()
         .filename(db)
         .create_if_missing(false)
         .read_only(true)
+        .immutable(quiescent)
         .busy_timeout(BUSY_TIMEOUT)
 }
 
