@@ -4,6 +4,7 @@
 //! `TicketSnapshot`s. Every adapter must pass the shared conformance suite in
 //! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
+pub mod github;
 pub mod local;
 
 use async_trait::async_trait;
