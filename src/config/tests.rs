@@ -95,7 +95,9 @@ fn base_workflow_loads_with_defaults() {
     let wf = f.load(BASE).unwrap();
     let base = std::path::absolute(f.dir.path()).unwrap();
     assert_eq!(wf.base_dir, base);
-    let TrackerConfig::Local(t) = &wf.tracker;
+    let TrackerConfig::Local(t) = &wf.tracker else {
+        panic!("expected a local tracker")
+    };
     assert_eq!(t.dir, base.join("tickets"));
     assert_eq!(wf.workspace.repo, base.join("repo").display().to_string());
     assert_eq!(wf.workspace.root, base.join(".karajan/workspaces"));
@@ -353,8 +355,29 @@ fn unsupported_tracker_kind() {
     let e = f.error_at(&yaml, "tracker.kind");
     assert_eq!(
         e.message,
-        "tracker kind `linear` is not supported yet (only `local` is)"
+        "tracker kind `linear` is not supported yet (local and github are)"
     );
+}
+
+#[test]
+fn github_tracker_section_is_validated_by_its_adapter() {
+    let f = Fixture::new();
+    let ok = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: github\n  repo: acme/app\n  mode: labels\n  token: literal-token\n",
+    );
+    let wf = f.load(&ok).expect("a github tracker loads");
+    let TrackerConfig::Github(gh) = &wf.tracker else {
+        panic!("expected github")
+    };
+    assert_eq!(gh.repo_full_name(), "acme/app");
+    // A key of another tracker kind is refused, and a bad repo is named.
+    let bad = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: github\n  repo: nope\n  dir: ./tickets\n",
+    );
+    let errors = f.load(&bad).unwrap_err().to_string();
+    assert!(errors.contains("dir"), "{errors}");
 }
 
 #[test]
@@ -517,7 +540,9 @@ fn paths_expand_tilde_and_vars() {
     let yaml = with("  dir: ./tickets\n", "  dir: ~/tickets\n")
         .replace("  repo: ./repo\n", "  repo: git@github.com:o/r.git\n");
     let wf = f.load(&yaml).unwrap();
-    let TrackerConfig::Local(t) = &wf.tracker;
+    let TrackerConfig::Local(t) = &wf.tracker else {
+        panic!("expected a local tracker")
+    };
     assert_eq!(t.dir, PathBuf::from("/home/ada/tickets"));
     assert_eq!(wf.workspace.repo, "git@github.com:o/r.git");
     let yaml = with("  dir: ./tickets\n", "  dir: $NO_SUCH_DIR_VAR/t\n");

@@ -147,7 +147,7 @@ pub(crate) fn build(
         env,
         prompt_bytes: BTreeMap::new(),
     };
-    let tracker = tracker(&mut cx, &raw);
+    let tracker = super::tracker::tracker(&mut cx, &raw);
     let columns = columns(&mut cx, &raw);
     let polling = Polling {
         interval: {
@@ -246,52 +246,6 @@ fn digest(text: &str, prompts: &BTreeMap<String, Vec<u8>>) -> String {
         put(bytes);
     }
     hex::encode(h.finalize())
-}
-
-fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
-    let Some(t) = &raw.tracker else {
-        cx.errors.push(
-            "tracker",
-            "missing section `tracker` (e.g. `kind: local` and `dir: ./tickets`)",
-        );
-        return None;
-    };
-    let kinds = ["local", "linear", "github"];
-    match t.kind.as_deref() {
-        Some("local") => {
-            let Some(dir) = t.dir.as_deref() else {
-                cx.errors.push(
-                    "tracker.dir",
-                    "missing key: a local tracker needs `dir` (the tickets folder)",
-                );
-                return None;
-            };
-            let dir = cx.path("tracker.dir", Some(dir), dir);
-            Some(TrackerConfig::Local(LocalTrackerConfig { dir }))
-        }
-        Some(k @ ("linear" | "github")) => {
-            cx.errors.push(
-                "tracker.kind",
-                format!("tracker kind `{k}` is not supported yet (only `local` is)"),
-            );
-            None
-        }
-        Some(k) => {
-            cx.errors.push(
-                "tracker.kind",
-                format!(
-                    "unknown tracker kind `{k}`; expected one of local, linear, github{}",
-                    suggest::hint(k, kinds)
-                ),
-            );
-            None
-        }
-        None => {
-            cx.errors
-                .push("tracker.kind", "missing key: one of local, linear, github");
-            None
-        }
-    }
 }
 
 fn columns(cx: &mut Ctx, raw: &RawWorkflow) -> Columns {

@@ -34,6 +34,7 @@ pub struct Workflow {
 #[derive(Debug, Clone)]
 pub enum TrackerConfig {
     Local(LocalTrackerConfig),
+    Github(Box<crate::tracker::github::config::GithubConfig>),
 }
 
 #[derive(Debug, Clone)]

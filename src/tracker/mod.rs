@@ -110,9 +110,14 @@ pub trait Tracker: Send + Sync {
 pub fn from_config(
     wf: &crate::config::Workflow,
 ) -> Result<std::sync::Arc<dyn Tracker>, TrackerError> {
+    let terminal = wf.machine.columns.terminal_all();
     match &wf.tracker {
         crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
-            local::LocalTracker::new(local.dir.clone(), wf.machine.columns.terminal_all()),
+            local::LocalTracker::new(local.dir.clone(), terminal),
         )),
+        crate::config::TrackerConfig::Github(gh) => {
+            let config = (**gh).clone().with_terminal_columns(terminal);
+            Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
+        }
     }
 }
