@@ -6,5 +6,6 @@ mod cli;
 mod crash;
 mod dry_run;
 mod flow;
+mod outbox;
 mod reload;
 pub mod support;
