@@ -84,6 +84,9 @@ impl Engine {
                     )
                     .await;
             }
+            // The state was entered before its workspace existed: its entry hook runs
+            // now, in the new workspace.
+            self.stage_enter_hook(&id, &w.state).await?;
         }
         if let Err(e) = self.workspaces.check_contained(&ws.path) {
             return self
