@@ -132,3 +132,19 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
         }
     }
 }
+
+/// Open a workflow's store read-only for a reporting verb, or say why not.
+pub(crate) async fn open_store(workflow: &Path) -> Result<crate::store::Store, Exit> {
+    let paths = store_paths(workflow);
+    match crate::store::Store::open_read_only(&paths.path).await {
+        Ok(Some(s)) => Ok(s.with_checkpoints(&paths.checkpoints)),
+        Ok(None) => {
+            eprintln!("karajan: no store at {}", paths.path.display());
+            Err(Exit::Failure)
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot open the store: {e}");
+            Err(Exit::Failure)
+        }
+    }
+}
