@@ -4,7 +4,9 @@
 //! `TicketSnapshot`s. Every adapter must pass the shared conformance suite in
 //! `tests/tracker_conformance.rs`, so the orchestrator can treat them alike.
 
+pub mod linear;
 pub mod local;
+pub mod marker;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
