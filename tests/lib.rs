@@ -1,1 +1,2 @@
 //! karajan's one integration test binary. Each area is a module.
+mod linear;
