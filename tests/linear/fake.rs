@@ -50,6 +50,8 @@ pub struct FakeState {
 #[derive(Debug, Clone)]
 pub struct FakeIssue {
     pub id: String,
+    /// As Linear shows it (`ENG-42`); kept verbatim so fixtures may choose their own.
+    pub identifier: String,
     pub team: String,
     pub number: u64,
     pub title: String,
@@ -68,7 +70,7 @@ pub struct FakeIssue {
 
 impl FakeIssue {
     pub fn identifier(&self) -> String {
-        format!("{}-{}", self.team, self.number)
+        self.identifier.clone()
     }
 }
 
@@ -145,6 +147,7 @@ impl World {
         let created = origin() + chrono::Duration::minutes(number as i64);
         self.issues.push(FakeIssue {
             id: format!("issue-uuid-{number}"),
+            identifier: format!("ENG-{number}"),
             team: "ENG".into(),
             number,
             title: title.into(),
@@ -159,6 +162,52 @@ impl World {
             raw_override: None,
         });
         format!("ENG-{number}")
+    }
+
+    /// Adds team `key` with the standard board (`ENG_COLUMNS`), in project `proj1`.
+    pub fn add_team(&mut self, key: &str) {
+        if self.teams.iter().any(|(k, _)| k == key) {
+            return;
+        }
+        self.teams.push((key.into(), format!("Team {key}")));
+        for (i, (name, kind)) in ENG_COLUMNS.iter().enumerate() {
+            self.states.push(FakeState {
+                id: format!("state-{}-{i}", key.to_lowercase()),
+                name: (*name).into(),
+                kind: (*kind).into(),
+                position: i as f64,
+                team: key.into(),
+            });
+        }
+        if let Some(project) = self.projects.iter_mut().find(|p| p.0 == "proj1") {
+            project.2.push(key.into());
+        }
+    }
+
+    /// Adds an issue with exactly this identifier (its team is created when new).
+    pub fn add_issue_as(&mut self, identifier: &str, title: &str, column: &str) -> &mut FakeIssue {
+        let (team, number) = identifier.rsplit_once('-').expect("TEAM-N identifier");
+        let number: u64 = number.parse().expect("numeric identifier");
+        self.add_team(team);
+        let state_id = self.state_named(team, column).id.clone();
+        let created = origin() + chrono::Duration::minutes(self.issues.len() as i64 + 1);
+        self.issues.push(FakeIssue {
+            id: format!("issue-uuid-{}", identifier.to_lowercase()),
+            identifier: identifier.into(),
+            team: team.into(),
+            number,
+            title: title.into(),
+            description: None,
+            state_id,
+            labels: vec![],
+            priority: 0.0,
+            project: Some("proj1".into()),
+            blocked_by: vec![],
+            created_at: created,
+            updated_at: created,
+            raw_override: None,
+        });
+        self.issues.last_mut().expect("just pushed")
     }
 
     /// Moves an issue as a human would in the Linear UI.

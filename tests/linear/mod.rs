@@ -1,7 +1,7 @@
 //! The Linear adapter against an in-process fake of Linear's GraphQL API.
 
 mod check;
-mod fake;
+pub mod fake;
 mod faults;
 mod reads;
 mod secrets;
@@ -16,7 +16,7 @@ use karajan::tracker::linear::config::{LinearConfig, RetryPolicy};
 use self::fake::{FakeLinear, KEY};
 
 /// A config pointing at the fake: project `proj1` of team ENG, fast retries, short timeouts.
-fn config(fake: &FakeLinear) -> LinearConfig {
+pub fn config(fake: &FakeLinear) -> LinearConfig {
     let mut c = LinearConfig::new(Secret::new(KEY));
     c.endpoint = fake.url.clone();
     c.project = Some("proj1".into());

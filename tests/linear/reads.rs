@@ -308,3 +308,30 @@ async fn terminal_sweep_without_terminal_columns_makes_no_request() {
     assert!(t.terminal_sweep().await.unwrap().is_empty());
     assert_eq!(fake.total_requests(), 0);
 }
+
+#[tokio::test]
+async fn refresh_spans_teams_in_one_request() {
+    let fake = FakeLinear::start().await;
+    let eng = {
+        let mut w = fake.world();
+        let eng = w.add_issue("In Progress", "eng work");
+        w.add_issue_as("OPS-7", "ops work", "Todo");
+        eng
+    };
+    let got = tracker(&fake)
+        .fetch_by_identifiers(&["OPS-7".to_string(), eng.clone()])
+        .await
+        .unwrap();
+    let ids: Vec<_> = got.iter().map(|t| t.identifier.clone()).collect();
+    assert_eq!(ids, vec!["OPS-7".to_string(), eng]);
+    assert_eq!(got[0].column, "Todo");
+    let w = fake.world();
+    assert_eq!(w.count("ListIssues"), 1);
+    assert_eq!(
+        w.requests[0].variables["filter"],
+        json!({"or": [
+            {"team": {"key": {"eq": "ENG"}}, "number": {"in": [1.0]}},
+            {"team": {"key": {"eq": "OPS"}}, "number": {"in": [7.0]}}
+        ]})
+    );
+}
