@@ -1,6 +1,6 @@
 //! Writes: moves resolve state ids once (cached), comments carry the marker.
 
-use karajan::tracker::marker::{parse_marker, render_marker};
+use karajan::tracker::marker::{latest_state, parse_marker, render_marker};
 use karajan::tracker::{Tracker, TrackerError};
 use serde_json::json;
 
@@ -121,4 +121,53 @@ async fn writes_to_a_missing_issue_are_not_found() {
         t.move_ticket(&ghost, "Todo").await,
         Err(TrackerError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn recovery_reads_markers_whatever_order_linear_returns() {
+    let fake = FakeLinear::start().await;
+    let a = {
+        let mut w = fake.world();
+        let a = w.add_issue("Human Review", "a");
+        let origin = super::fake::origin();
+        for n in 0..60i64 {
+            let state = if n == 59 { "review" } else { "build" };
+            let body = format!(
+                "step {n}\n{}",
+                render_marker(
+                    &json!({"state": state, "run": n + 1, "rework": 0, "intent": format!("i{n}")})
+                )
+            );
+            w.add_comment(
+                &a,
+                &body,
+                "karajan-bot",
+                origin + chrono::Duration::minutes(n),
+            );
+        }
+        w.add_comment(
+            &a,
+            "a human note",
+            "ada",
+            origin + chrono::Duration::hours(5),
+        );
+        a
+    };
+    let t = tracker(&fake);
+    let ticket = t
+        .fetch_by_identifiers(std::slice::from_ref(&a))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut seen = Vec::new();
+    for newest_first in [false, true] {
+        fake.world().comments_newest_first = newest_first;
+        let comments = t.comments(&ticket.ticket_ref()).await.unwrap();
+        assert_eq!(comments.len(), 61, "every page read");
+        seen.push(latest_state(&comments).unwrap());
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].state, "review");
+    assert_eq!(seen[0].run, 60);
+    assert_eq!(seen[0].intent.as_deref(), Some("i59"));
 }
