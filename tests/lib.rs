@@ -1,2 +1,8 @@
 //! karajan's one integration test binary. Each area is a module.
+
+mod agent;
+mod conformance;
+mod e2e;
 mod linear;
+mod store;
+mod workspace;

@@ -5,12 +5,14 @@
 //! supervision (own process group, stall and turn timeouts, SIGTERM → grace → SIGKILL
 //! on every exit path, concurrent draining of stdout and stderr) lives in `process`, so
 //! every runner gets it the same way. Every runner passes the shared conformance suite in
-//! `tests/agent_conformance.rs`.
+//! `tests/agent/conformance.rs`.
 
 pub mod command;
+pub mod env;
 pub mod process;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{RunnerConfig, RunnerKind};
 use crate::domain::{RunStatus, TokenUsage};
 
 /// Everything a runner needs for one turn.
@@ -82,6 +85,36 @@ pub enum AgentError {
     },
     #[error("agent I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("runner kind `{0}` is not supported yet")]
+    Unsupported(String),
+}
+
+impl AgentError {
+    /// Whether trying the run again later may succeed. A program that does not exist or
+    /// a runner kind karajan cannot run is fatal until the workflow changes; resource
+    /// exhaustion and I/O hiccups are retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AgentError::Spawn { source, .. } => !matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::InvalidInput
+            ),
+            AgentError::Io(_) => true,
+            AgentError::Unsupported(_) => false,
+        }
+    }
+}
+
+/// The runner for a configured profile.
+pub fn runner_for(cfg: &RunnerConfig) -> Result<Arc<dyn AgentRunner>, AgentError> {
+    match cfg.kind {
+        RunnerKind::Command => Ok(Arc::new(command::CommandRunner::new(cfg.clone()))),
+        RunnerKind::Claude | RunnerKind::Codex | RunnerKind::Gemini => {
+            Err(AgentError::Unsupported(cfg.kind.as_str().to_string()))
+        }
+    }
 }
 
 #[async_trait]

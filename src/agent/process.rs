@@ -1,1 +1,470 @@
-//! stub
+//! Process supervision shared by every runner (and by workspace hooks).
+//!
+//! An agent CLI is an untrusted, long-lived child that may fork helpers (language
+//! servers, test runners, `sleep 1000 &`). Killing only the pid we spawned leaves those
+//! grandchildren running and holding our pipes, so every child is started as the leader
+//! of its OWN process group and the whole group is stopped with SIGTERM → grace →
+//! SIGKILL on every exit path: normal exit (stray grandchildren), failure, stall, turn
+//! timeout, cancellation, and — through a drop guard that SIGKILLs the group — when the
+//! supervising future itself is dropped.
+//!
+//! stdout and stderr are drained concurrently and line by line (lines may be many MB, so
+//! no bounded line reader), appended raw to `stdout.log` / `stderr.log`, and handed to an
+//! [`Observer`]. Every line on either stream counts as activity for the stall timer. The
+//! prompt is written to stdin from its own task, so a child that writes before reading
+//! all its input cannot deadlock against us.
+//!
+//! Liveness is judged from `/proc` (members of the group that are not zombies) because the
+//! daemon may run under a PID 1 that never reaps orphans; `kill(-pgid, 0)` is the
+//! fallback where `/proc` is unavailable.
+//!
+//! [`kill_orphan_group`] is the crash-recovery counterpart: a restarted daemon stops a
+//! group it recorded before dying, but only after proving (via `/proc/<pid>/environ`)
+//! that the group still belongs to that run, so a recycled pid is never killed.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::AgentError;
+
+/// How often the group is polled while waiting for it to die.
+const POLL: Duration = Duration::from_millis(20);
+/// How long to keep reading pipes after the group is gone (a process that escaped the
+/// group with `setsid` may still hold them open).
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// Bound on waiting for the group after SIGKILL (uninterruptible sleep).
+const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
+
+/// What to run and how to supervise it.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    /// The complete environment of the child; nothing else is inherited.
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    /// Written to the child's stdin, which is then closed.
+    pub stdin: Vec<u8>,
+    /// Where `stdout.log` and `stderr.log` are appended; `None` keeps no logs.
+    pub log_dir: Option<PathBuf>,
+    /// Stop when neither stream produced a line for this long.
+    pub stall_timeout: Option<Duration>,
+    /// Stop when the process has run for this long.
+    pub turn_timeout: Option<Duration>,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Why supervision ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The process exited by itself (any status).
+    Exited,
+    /// No output for the stall timeout.
+    Stalled,
+    /// Ran past the turn timeout.
+    TimedOut,
+    /// The cancellation token fired.
+    Cancelled,
+}
+
+/// The result of a supervised process. The group is gone and the child reaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessExit {
+    pub pid: u32,
+    pub ending: Ending,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration: Duration,
+}
+
+/// Receives what the child does, synchronously and in arrival order. Implementations
+/// must not block: they run on the supervising task.
+pub trait Observer: Send {
+    /// The child is up; `pid` is also its process group id.
+    fn spawned(&mut self, _pid: u32) {}
+    /// One line (without its trailing `\n` / `\r\n`) from one stream.
+    fn line(&mut self, stream: Stream, line: &[u8]);
+}
+
+/// SIGKILLs the group if the supervising future is dropped before it finished.
+struct GroupGuard {
+    pgid: Option<u32>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Spawn `spec` in its own process group and supervise it to the end.
+///
+/// Returns `Err` only when the process could not be started or its log files could not
+/// be opened; every way the process itself ends is an `Ok(ProcessExit)`.
+pub async fn supervise(
+    spec: ProcessSpec,
+    observer: &mut dyn Observer,
+    cancel: CancellationToken,
+) -> Result<ProcessExit, AgentError> {
+    let (stdout_log, stderr_log) = open_logs(&spec).await?;
+
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|source| AgentError::Spawn {
+        program: spec.program.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let Some(pid) = child.id() else {
+        // Already reaped: cannot happen right after spawn, but never signal pid 0.
+        return Err(AgentError::Io(std::io::Error::other(
+            "child exited before its pid was known",
+        )));
+    };
+    let mut guard = GroupGuard { pgid: Some(pid) };
+    observer.spawned(pid);
+
+    let stdin_task = child.stdin.take().map(|mut stdin| {
+        let prompt = spec.stdin.clone();
+        tokio::spawn(async move {
+            // EPIPE when the child does not read its input is not our failure.
+            let _ = stdin.write_all(&prompt).await;
+            let _ = stdin.shutdown().await;
+        })
+    });
+    let (line_tx, mut lines) = mpsc::channel::<(Stream, Vec<u8>)>(256);
+    let mut readers: Vec<JoinHandle<()>> = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(spawn_reader(
+            out,
+            Stream::Stdout,
+            stdout_log,
+            line_tx.clone(),
+        ));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(spawn_reader(
+            err,
+            Stream::Stderr,
+            stderr_log,
+            line_tx.clone(),
+        ));
+    }
+    drop(line_tx);
+
+    // Phase 1: running, until exit / stall / timeout / cancel.
+    let turn_deadline = spec.turn_timeout.map(|t| started + t);
+    let mut last_activity = Instant::now();
+    let mut status: Option<std::process::ExitStatus> = None;
+    let mut lines_open = true;
+    let ending = loop {
+        let stall_deadline = spec.stall_timeout.map(|s| last_activity + s);
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break Ending::Cancelled,
+            _ = sleep_until_opt(turn_deadline) => break Ending::TimedOut,
+            _ = sleep_until_opt(stall_deadline) => break Ending::Stalled,
+            res = child.wait() => {
+                status = Some(res?);
+                break Ending::Exited;
+            }
+            line = lines.recv(), if lines_open => match line {
+                Some((stream, bytes)) => {
+                    last_activity = Instant::now();
+                    observer.line(stream, &bytes);
+                }
+                None => lines_open = false,
+            },
+        }
+    };
+
+    // Phase 2: stop the group (also after a normal exit: stray grandchildren).
+    stop_group(
+        pid,
+        spec.grace,
+        &mut child,
+        &mut status,
+        &mut lines,
+        &mut lines_open,
+        observer,
+    )
+    .await?;
+    guard.pgid = None;
+
+    // Phase 3: drain what is left in the pipes, bounded.
+    let drain_deadline = Instant::now() + DRAIN_LIMIT;
+    while lines_open {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some((stream, bytes)) => observer.line(stream, &bytes),
+                None => lines_open = false,
+            },
+            _ = sleep_until(drain_deadline) => {
+                tracing::warn!(pid, "pipes still open after the process group ended; abandoning them");
+                break;
+            }
+        }
+    }
+    for r in readers {
+        r.abort();
+    }
+    if let Some(t) = stdin_task {
+        t.abort();
+    }
+
+    let status = status.ok_or_else(|| std::io::Error::other("child was never reaped"))?;
+    Ok(ProcessExit {
+        pid,
+        ending,
+        exit_code: status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
+        duration: started.elapsed(),
+    })
+}
+
+/// SIGTERM the group (if anything is left in it), keep draining and reaping while
+/// waiting up to `grace`, then SIGKILL, and return once the child is reaped and the
+/// group has no live member.
+async fn stop_group(
+    pgid: u32,
+    grace: Duration,
+    child: &mut Child,
+    status: &mut Option<std::process::ExitStatus>,
+    lines: &mut mpsc::Receiver<(Stream, Vec<u8>)>,
+    lines_open: &mut bool,
+    observer: &mut dyn Observer,
+) -> Result<(), AgentError> {
+    if status.is_none() || group_alive(pgid) {
+        signal_group(pgid, Signal::SIGTERM);
+    }
+    let kill_at = Instant::now() + grace;
+    let mut killed_at: Option<Instant> = None;
+    loop {
+        if status.is_some() && !group_alive(pgid) {
+            return Ok(());
+        }
+        if let Some(k) = killed_at {
+            if k.elapsed() > AFTER_KILL_LIMIT && status.is_some() {
+                tracing::warn!(pgid, "process group survived SIGKILL; giving up on it");
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            res = child.wait(), if status.is_none() => *status = Some(res?),
+            line = lines.recv(), if *lines_open => match line {
+                Some((stream, bytes)) => observer.line(stream, &bytes),
+                None => *lines_open = false,
+            },
+            _ = sleep_until(kill_at), if killed_at.is_none() => {
+                signal_group(pgid, Signal::SIGKILL);
+                killed_at = Some(Instant::now());
+            }
+            _ = sleep(POLL) => {}
+        }
+    }
+}
+
+fn spawn_reader(
+    pipe: impl AsyncRead + Unpin + Send + 'static,
+    stream: Stream,
+    mut log: Option<tokio::fs::File>,
+    tx: mpsc::Sender<(Stream, Vec<u8>)>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+        loop {
+            let mut buf = Vec::new();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if let Some(f) = log.as_mut() {
+                if let Err(e) = f.write_all(&buf).await {
+                    tracing::warn!(error = %e, "could not append to the run log; logging stops");
+                    log = None;
+                }
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            if tx.send((stream, buf)).await.is_err() {
+                break;
+            }
+        }
+        if let Some(mut f) = log {
+            let _ = f.flush().await;
+        }
+    })
+}
+
+async fn open_logs(
+    spec: &ProcessSpec,
+) -> Result<(Option<tokio::fs::File>, Option<tokio::fs::File>), AgentError> {
+    let Some(dir) = &spec.log_dir else {
+        return Ok((None, None));
+    };
+    tokio::fs::create_dir_all(dir).await?;
+    let open = |name: &str| {
+        let path = dir.join(name);
+        async move {
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .await
+        }
+    };
+    Ok((
+        Some(open("stdout.log").await?),
+        Some(open("stderr.log").await?),
+    ))
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Send `sig` to process group `pgid`; a group that is already gone is not an error.
+fn signal_group(pgid: u32, sig: Signal) {
+    let Ok(raw) = i32::try_from(pgid) else { return };
+    if raw <= 1 {
+        return; // never signal "every process" or init's group
+    }
+    if let Err(e) = killpg(Pid::from_raw(raw), sig) {
+        if e != nix::errno::Errno::ESRCH {
+            tracing::warn!(pgid, signal = %sig, error = %e, "could not signal process group");
+        }
+    }
+}
+
+/// Live (non-zombie) members of process group `pgid`, from `/proc`; `None` when `/proc`
+/// cannot be read.
+fn group_members(pgid: u32) -> Option<Vec<u32>> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    let mut members = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue; // exited meanwhile
+        };
+        // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+            members.push(pid);
+        }
+    }
+    Some(members)
+}
+
+/// Whether process group `pgid` has a live (non-zombie) member.
+pub fn group_alive(pgid: u32) -> bool {
+    match group_members(pgid) {
+        Some(members) => !members.is_empty(),
+        None => {
+            let Ok(raw) = i32::try_from(pgid) else {
+                return false;
+            };
+            raw > 1 && killpg(Pid::from_raw(raw), None::<Signal>).is_ok()
+        }
+    }
+}
+
+/// Crash recovery: stop the process group `pgid` of run `run_id` left behind by a
+/// previous daemon. Only when a live member of the group carries
+/// `KARAJAN_RUN_ID=<run_id>` in its environment is the group SIGTERMed, given `grace`,
+/// then SIGKILLed; a recycled pid belonging to something else is left alone.
+/// Returns whether it signalled the group.
+pub async fn kill_orphan_group(pgid: u32, run_id: &str, grace: Duration) -> bool {
+    let Some(members) = group_members(pgid) else {
+        return false;
+    };
+    let marker = format!("KARAJAN_RUN_ID={run_id}");
+    let owned = members.iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
+            .unwrap_or(false)
+    });
+    if !owned {
+        return false;
+    }
+    signal_group(pgid, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if !group_alive(pgid) {
+            return true;
+        }
+        sleep(POLL).await;
+    }
+    signal_group(pgid, Signal::SIGKILL);
+    let deadline = Instant::now() + AFTER_KILL_LIMIT;
+    while group_alive(pgid) && Instant::now() < deadline {
+        sleep(POLL).await;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_group_is_alive_and_bogus_group_is_not() {
+        let me = std::process::id();
+        let pgrp = nix::unistd::getpgrp().as_raw() as u32;
+        assert!(group_alive(pgrp));
+        // A pid far beyond pid_max can never be a group.
+        assert!(!group_alive(u32::MAX - 7));
+        assert!(group_members(pgrp).is_some_and(|m| m.contains(&me)));
+    }
+
+    #[test]
+    fn signal_group_refuses_init_and_everyone() {
+        // Would kill everything if it did not refuse; the test surviving is the check.
+        signal_group(0, Signal::SIGCONT);
+        signal_group(1, Signal::SIGCONT);
+        assert!(group_alive(nix::unistd::getpgrp().as_raw() as u32));
+    }
+}

@@ -164,7 +164,8 @@ fn hold(rec: &IssueRecord, column: &str) -> Vec<Action> {
     actions
 }
 
-fn escalate(machine: &Machine, column: &str, reason: String) -> Vec<Action> {
+/// The actions of handing a ticket to a human: recorded, moved to review, commented.
+pub fn escalate(machine: &Machine, column: &str, reason: String) -> Vec<Action> {
     let review = &machine.columns.review;
     let mut actions = vec![Action::Escalate {
         reason: reason.clone(),

@@ -2,7 +2,7 @@
 //!
 //! Adapters (local folder, Linear, GitHub) normalize their records into
 //! `TicketSnapshot`s. Every adapter must pass the shared conformance suite in
-//! `tests/tracker_conformance.rs`, so the orchestrator can treat them alike.
+//! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
 pub mod linear;
 pub mod local;
@@ -104,5 +104,16 @@ pub trait Tracker: Send + Sync {
     /// The last known request budget, if the tracker reports one.
     fn rate_budget(&self) -> Option<RateBudget> {
         None
+    }
+}
+
+/// Build the tracker a workflow asks for.
+pub fn from_config(
+    wf: &crate::config::Workflow,
+) -> Result<std::sync::Arc<dyn Tracker>, TrackerError> {
+    match &wf.tracker {
+        crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
+            local::LocalTracker::new(local.dir.clone(), wf.machine.columns.terminal_all()),
+        )),
     }
 }

@@ -1,0 +1,100 @@
+//! `karajan history TICKET`: the ticket's timeline from the store, hash-linked.
+
+use std::path::Path;
+
+use super::Exit;
+use crate::store::Store;
+
+pub async fn run(workflow: &Path, ticket: &str) -> Exit {
+    let paths = super::store_paths(workflow);
+    let store = match Store::open_read_only(&paths.path).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!("karajan: no store at {}", paths.path.display());
+            return Exit::Failure;
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot open the store: {e}");
+            return Exit::Failure;
+        }
+    };
+    let events = match store.events_for(ticket).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
+    };
+    if events.is_empty() {
+        eprintln!("karajan: no events for {ticket}");
+        return Exit::Failure;
+    }
+    println!("{ticket}: {} events", events.len());
+    for e in &events {
+        println!(
+            "{:>6}  {}  {:<17} {}  hash {} prev {}",
+            e.seq,
+            e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            e.kind,
+            summary(&e.kind, &e.payload),
+            &e.hash[..12.min(e.hash.len())],
+            &e.prev_hash[..12.min(e.prev_hash.len())],
+        );
+    }
+    if let Ok(runs) = store.runs_for(ticket).await {
+        let mut tokens = crate::domain::TokenUsage::default();
+        let mut cost = 0.0;
+        for r in &runs {
+            tokens.add(&r.tokens);
+            cost += r.cost_usd.unwrap_or(0.0);
+        }
+        println!(
+            "runs: {}; tokens in {} out {} cache read {} cache write {}; cost ${cost:.4}",
+            runs.len(),
+            tokens.input,
+            tokens.output,
+            tokens.cache_read,
+            tokens.cache_write
+        );
+    }
+    Exit::Ok
+}
+
+/// A one-line summary of an event's payload.
+fn summary(kind: &str, p: &serde_json::Value) -> String {
+    let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    match kind {
+        "transition" => format!(
+            "{} → {} ({}, by {})",
+            p.get("from").and_then(|v| v.as_str()).unwrap_or("∅"),
+            s("to"),
+            s("cause"),
+            s("actor")
+        ),
+        "run_started" => format!(
+            "{} run #{} attempt {} [{}]",
+            s("state"),
+            p["run_number"],
+            p["attempt"],
+            s("run_id")
+        ),
+        "run_finished" => format!("{} exit {} [{}]", s("status"), p["exit_code"], s("run_id")),
+        "intent_recorded" => match s("op").as_str() {
+            "move" => format!("move → {}", s("column")),
+            _ => "comment".to_string(),
+        },
+        "intent_completed" => format!(
+            "done{}",
+            if p["already_done"] == true {
+                " (already)"
+            } else {
+                ""
+            }
+        ),
+        "intent_failed" => s("error"),
+        "hook_ran" => format!("{} ok={}", s("hook"), p["ok"]),
+        "held" => format!("in `{}`", s("column")),
+        "escalated" => s("reason"),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,107 @@
+//! `karajan run`: the daemon, one tick (`--once`), or a plan (`--dry-run`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use super::Exit;
+use crate::orchestrator::{Engine, Options};
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The workflow file.
+    #[arg(default_value = "workflow.yaml")]
+    pub workflow: PathBuf,
+    /// Run one tick, wait for the runs it started, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Print what would happen per candidate ticket; write nothing anywhere.
+    #[arg(long, conflicts_with = "once")]
+    pub dry_run: bool,
+    /// Do not watch the workflow and prompts for changes.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+pub async fn run(args: RunArgs) -> Exit {
+    let wf = match super::load_or_report(&args.workflow) {
+        Ok(wf) => wf,
+        Err(code) => return code,
+    };
+    if args.dry_run {
+        return super::dry_run::run(&wf).await;
+    }
+    let tracker = match crate::tracker::from_config(&wf) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Tracker;
+        }
+    };
+    for dir in [
+        wf.store.path.parent(),
+        wf.store.checkpoints.parent(),
+        Some(wf.store.logs.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("karajan: cannot create {}: {e}", dir.display());
+            return Exit::Failure;
+        }
+    }
+    let store = match Store::open(&wf.store.path, &wf.store.checkpoints).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "karajan: cannot open the store {}: {e}",
+                wf.store.path.display()
+            );
+            return Exit::Failure;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    info!(workflow = %wf.path.display(), digest = %wf.digest, once = args.once, "karajan starting");
+    let engine = Engine::new(Arc::new(wf), tracker, store);
+    let opts = Options {
+        once: args.once,
+        watch: !args.once && !args.no_watch,
+        shutdown,
+    };
+    let (_handle, task) = crate::orchestrator::spawn(engine, opts);
+    match task.await {
+        Ok(Ok(())) => Exit::Ok,
+        Ok(Err(e)) => {
+            error!(error = %e, "karajan stopped on a store failure");
+            Exit::Failure
+        }
+        Err(e) => {
+            error!(error = %e, "karajan's orchestrator task failed");
+            Exit::Failure
+        }
+    }
+}
+
+/// SIGINT and SIGTERM stop the daemon gracefully (runs are stopped and recorded).
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        info!("signal received; shutting down");
+        shutdown.cancel();
+    });
+}

@@ -1,0 +1,189 @@
+//! Executing `decide`'s actions for one ticket: events first, then side effects, then
+//! their outcomes.
+
+use tracing::{info, warn};
+
+use super::engine::Engine;
+use super::ids::new_id;
+use super::intents::{Intent, comment_marker};
+use crate::domain::{Action, Cause, IssueRecord, StateSpec, TicketSnapshot};
+use crate::store::{EventKind, IntentOp, NewEvent, StoreError};
+
+/// A run that `decide` wants started; dispatch applies caps and order.
+#[derive(Debug, Clone)]
+pub(crate) struct Wanted {
+    pub snapshot: TicketSnapshot,
+    pub state: String,
+    pub attempt: u32,
+}
+
+enum Deferred {
+    StageHook(String),
+    Clean,
+}
+
+/// Who caused a transition.
+fn actor_of(cause: &Cause, actor: Option<&str>) -> String {
+    match cause {
+        Cause::Picked | Cause::AgentFinished { .. } => "karajan".into(),
+        _ => actor.unwrap_or("tracker").to_string(),
+    }
+}
+
+impl Engine {
+    /// Execute the actions for one ticket. `actor` names a human operator when the
+    /// decision came from the dashboard rather than the tracker.
+    pub(crate) async fn execute(
+        &mut self,
+        snap: &TicketSnapshot,
+        rec: Option<&IssueRecord>,
+        actions: Vec<Action>,
+        actor: Option<&str>,
+    ) -> Result<Option<Wanted>, StoreError> {
+        let id = snap.identifier.clone();
+        let machine = self.workflow.machine.clone();
+        let mut state = rec.map_or(machine.entry.clone(), |r| r.state.clone());
+        let mut rework = rec.map_or(0, |r| r.rework_count(&state));
+        let mut batch: Vec<NewEvent> = vec![];
+        let mut intents: Vec<Intent> = vec![];
+        let mut deferred: Vec<Deferred> = vec![];
+        let mut wanted = None;
+        for action in actions {
+            match action {
+                Action::StopRun { run_id, reason } => {
+                    self.record(std::mem::take(&mut batch)).await?;
+                    self.stop_run(&id, &run_id, &format!("{reason:?}")).await?;
+                }
+                Action::Enter { to, cause } => {
+                    let Some(spec) = machine.state(&to) else {
+                        continue;
+                    };
+                    let feedback = match &cause {
+                        Cause::Rework { .. } => self.rework_feedback(snap, rec).await,
+                        _ => None,
+                    };
+                    rework = match &cause {
+                        Cause::Rework { count, .. } => *count,
+                        _ => 0,
+                    };
+                    let from = if rec.is_some() { state.as_str() } else { "-" };
+                    info!(ticket = %id, from = %from, to = %to, ?cause, "transition");
+                    batch.push(NewEvent::for_issue(
+                        &id,
+                        EventKind::Transition {
+                            tracker_id: snap.id.clone(),
+                            from: rec.map(|_| state.clone()),
+                            to: to.clone(),
+                            to_kind: spec.kind(),
+                            actor: actor_of(&cause, actor),
+                            cause,
+                            feedback,
+                        },
+                    ));
+                    state = to;
+                }
+                Action::StageEnterHook { state } => deferred.push(Deferred::StageHook(state)),
+                Action::Move { column } => {
+                    let op = IntentOp::Move {
+                        tracker_id: snap.id.clone(),
+                        column,
+                    };
+                    intents.push(self.intent(&id, op, &mut batch));
+                }
+                Action::Comment { body } => {
+                    let intent_id = new_id("i");
+                    let runs = rec.and_then(|r| r.runs.get(&state).copied()).unwrap_or(0);
+                    let marker = comment_marker(&intent_id, &state, runs, rework);
+                    let op = IntentOp::Comment {
+                        tracker_id: snap.id.clone(),
+                        body: format!("{body}\n\n{marker}"),
+                    };
+                    batch.push(NewEvent::for_issue(
+                        &id,
+                        EventKind::IntentRecorded {
+                            intent_id: intent_id.clone(),
+                            op: op.clone(),
+                        },
+                    ));
+                    intents.push(Intent {
+                        intent_id,
+                        identifier: id.clone(),
+                        op,
+                    });
+                }
+                Action::CleanWorkspace => deferred.push(Deferred::Clean),
+                Action::Hold { column } => {
+                    warn!(ticket = %id, state = %state, column = %column, "ticket is in an unexpected column; holding it");
+                    batch.push(NewEvent::for_issue(&id, EventKind::Held { column }));
+                }
+                Action::Resume => {
+                    let kind = machine.state(&state).map(StateSpec::kind);
+                    if let Some(state_kind) = kind {
+                        batch.push(NewEvent::for_issue(&id, EventKind::Resumed { state_kind }));
+                    }
+                }
+                Action::Escalate { reason } => {
+                    warn!(ticket = %id, state = %state, %reason, "escalating to a human");
+                    batch.push(NewEvent::for_issue(&id, EventKind::Escalated { reason }));
+                }
+                Action::StartRun { state, attempt } => {
+                    wanted = Some(Wanted {
+                        snapshot: snap.clone(),
+                        state,
+                        attempt,
+                    });
+                }
+            }
+        }
+        self.record(batch).await?;
+        for intent in intents {
+            let outcome = self.perform(&intent, false).await;
+            self.record(vec![outcome]).await?;
+        }
+        for d in deferred {
+            match d {
+                Deferred::StageHook(state) => self.stage_enter_hook(&id, &state).await?,
+                Deferred::Clean => self.clean_workspace(&id).await?,
+            }
+        }
+        Ok(wanted)
+    }
+
+    fn intent(&self, id: &str, op: IntentOp, batch: &mut Vec<NewEvent>) -> Intent {
+        let intent_id = new_id("i");
+        batch.push(NewEvent::for_issue(
+            id,
+            EventKind::IntentRecorded {
+                intent_id: intent_id.clone(),
+                op: op.clone(),
+            },
+        ));
+        Intent {
+            intent_id,
+            identifier: id.to_string(),
+            op,
+        }
+    }
+
+    /// Human comments written since the ticket entered its gate: the rework feedback.
+    async fn rework_feedback(
+        &self,
+        snap: &TicketSnapshot,
+        rec: Option<&IssueRecord>,
+    ) -> Option<String> {
+        let since = rec.map(|r| r.entered_at)?;
+        let comments = match self.tracker.comments(&snap.ticket_ref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(ticket = %snap.identifier, error = %e, "could not read rework feedback");
+                return None;
+            }
+        };
+        let text: Vec<String> = comments
+            .iter()
+            .filter(|c| !c.is_karajan() && c.created_at >= since)
+            .map(|c| format!("{}: {}", c.author, c.body.trim()))
+            .collect();
+        (!text.is_empty()).then(|| text.join("\n\n"))
+    }
+}

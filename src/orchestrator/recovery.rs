@@ -1,0 +1,51 @@
+//! Start-up recovery: runs that started and never finished belong to a daemon that
+//! died. Their process group is stopped if it is still alive (only when a member still
+//! carries the run's `KARAJAN_RUN_ID`, so a reused pid is never killed), they are
+//! recorded `interrupted`, and the normal retry path starts them again, once.
+
+use tracing::warn;
+
+use super::engine::{Engine, RunDone};
+use crate::agent::RunOutcome;
+use crate::domain::{RunStatus, TokenUsage};
+use crate::store::{EventKind, NewEvent, StoreError};
+
+impl Engine {
+    pub(crate) async fn recover(&mut self) -> Result<(), StoreError> {
+        let grace = self.workflow.agent.kill_grace;
+        for run in self.store.open_runs().await? {
+            let killed = match run.pid {
+                Some(pid) => {
+                    crate::agent::process::kill_orphan_group(pid, &run.run_id, grace).await
+                }
+                None => false,
+            };
+            warn!(ticket = %run.identifier, run = %run.run_id, pid = ?run.pid, killed, "found a run interrupted by a daemon stop");
+            self.record(vec![NewEvent::for_issue(
+                &run.identifier,
+                EventKind::RunOrphaned {
+                    run_id: run.run_id.clone(),
+                    pid: run.pid,
+                    killed,
+                },
+            )])
+            .await?;
+            let done = RunDone {
+                identifier: run.identifier.clone(),
+                run_id: run.run_id.clone(),
+                outcome: RunOutcome {
+                    status: RunStatus::Interrupted,
+                    exit_code: None,
+                    signal: None,
+                    duration: (self.now() - run.started_at).to_std().unwrap_or_default(),
+                    tokens: TokenUsage::default(),
+                    cost_usd: None,
+                    turns: None,
+                    session_id: None,
+                },
+            };
+            self.finish_run(done).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! Starting a run: workspace, hooks, prompt, `run_started`, then the agent's task.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use super::engine::{Engine, LiveRun, RunDone};
+use super::execute::Wanted;
+use super::ids::new_id;
+use super::run_task::{AfterRun, failed_outcome, run_task};
+use crate::agent::{AgentRunner, RunRequest};
+use crate::config::{AgentState, SessionMode};
+use crate::prompt::PromptContext;
+use crate::store::{EventKind, NewEvent, StoreError};
+use crate::workspace::sanitize_key;
+
+impl Engine {
+    /// Prepare the workspace, render the prompt, record `run_started`, spawn the agent.
+    pub(crate) async fn start_run(&mut self, w: Wanted) -> Result<(), StoreError> {
+        let id = w.snapshot.identifier.clone();
+        let wf = self.workflow.clone();
+        let Some(agent) = wf.agent_state(&w.state).cloned() else {
+            return Ok(());
+        };
+        let Some(rec) = self.store.record(&id).await? else {
+            return Ok(());
+        };
+        let run_id = new_id("r");
+        let run_number = rec.next_run_number(&w.state);
+        let runner: Arc<dyn AgentRunner> = match crate::agent::runner_for(&agent.runner) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .abort_attempt(&id, &w, &run_id, run_number, &agent, e.to_string())
+                    .await;
+            }
+        };
+        let ctx = self.prompt_context(&w, run_number).await?;
+        let branch = match crate::prompt::render_branch(&wf.workspace.branch, &ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                return self
+                    .abort_attempt(&id, &w, &run_id, run_number, &agent, e.to_string())
+                    .await;
+            }
+        };
+        let ws = match self.workspaces.ensure(&id, &branch).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                return self
+                    .abort_attempt(
+                        &id,
+                        &w,
+                        &run_id,
+                        run_number,
+                        &agent,
+                        format!("workspace: {e}"),
+                    )
+                    .await;
+            }
+        };
+        if ws.created {
+            self.record(vec![NewEvent::for_issue(
+                &id,
+                EventKind::WorkspaceCreated {
+                    path: ws.path.display().to_string(),
+                    branch: ws.branch.clone(),
+                },
+            )])
+            .await?;
+            if let Some(script) = agent.hooks.after_create.clone()
+                && !self.hook(&id, &w.state, "after_create", &script).await?
+            {
+                let _ = self.workspaces.remove(&id).await;
+                return self
+                    .abort_attempt(
+                        &id,
+                        &w,
+                        &run_id,
+                        run_number,
+                        &agent,
+                        "after_create hook failed".into(),
+                    )
+                    .await;
+            }
+        }
+        if let Err(e) = self.workspaces.check_contained(&ws.path) {
+            return self
+                .abort_attempt(
+                    &id,
+                    &w,
+                    &run_id,
+                    run_number,
+                    &agent,
+                    format!("workspace: {e}"),
+                )
+                .await;
+        }
+        if let Some(script) = agent.hooks.before_run.clone()
+            && !self.hook(&id, &w.state, "before_run", &script).await?
+        {
+            return self
+                .abort_attempt(
+                    &id,
+                    &w,
+                    &run_id,
+                    run_number,
+                    &agent,
+                    "before_run hook failed".into(),
+                )
+                .await;
+        }
+        let comments = self
+            .tracker
+            .comments(&w.snapshot.ticket_ref())
+            .await
+            .unwrap_or_default();
+        let rendered = match crate::prompt::render(&wf, &w.state, &ctx, &comments) {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .abort_attempt(&id, &w, &run_id, run_number, &agent, format!("prompt: {e}"))
+                    .await;
+            }
+        };
+        let resume_session = match agent.session {
+            SessionMode::Inherit => {
+                self.store
+                    .latest_session(&id, agent.runner.kind.as_str())
+                    .await?
+            }
+            SessionMode::Fresh => None,
+        };
+        let log_dir = wf.store.logs.join(sanitize_key(&id)).join(&run_id);
+        if let Err(e) = std::fs::create_dir_all(&log_dir) {
+            return self
+                .abort_attempt(
+                    &id,
+                    &w,
+                    &run_id,
+                    run_number,
+                    &agent,
+                    format!("log dir {}: {e}", log_dir.display()),
+                )
+                .await;
+        }
+        let _ = std::fs::write(log_dir.join("prompt.md"), &rendered.text);
+        let mut meta = vec![
+            ("KARAJAN_RUN_ID".to_string(), run_id.clone()),
+            ("KARAJAN_RUN_NUMBER".to_string(), run_number.to_string()),
+            ("KARAJAN_ATTEMPT".to_string(), w.attempt.to_string()),
+            ("KARAJAN_TITLE".to_string(), w.snapshot.title.clone()),
+            (
+                "KARAJAN_WORKSPACE".to_string(),
+                ws.path.display().to_string(),
+            ),
+            ("KARAJAN_BRANCH".to_string(), ws.branch.clone()),
+            ("KARAJAN_LOG_DIR".to_string(), log_dir.display().to_string()),
+        ];
+        if let Some(s) = &resume_session {
+            meta.push(("KARAJAN_SESSION_ID".to_string(), s.clone()));
+        }
+        let env = self.hook_env(&id, &w.state, &meta);
+        let limits = &wf.agent;
+        let req = RunRequest {
+            run_id: run_id.clone(),
+            identifier: id.clone(),
+            state: w.state.clone(),
+            run_number,
+            attempt: w.attempt,
+            prompt: rendered.text.clone(),
+            workspace: ws.path.clone(),
+            log_dir: log_dir.clone(),
+            env,
+            resume_session: resume_session.clone(),
+            stall_timeout: agent.runner.stall_timeout.unwrap_or(limits.stall_timeout),
+            turn_timeout: agent.runner.turn_timeout.unwrap_or(limits.turn_timeout),
+            grace: limits.kill_grace,
+            max_turns: agent.runner.max_turns.unwrap_or(limits.max_turns),
+        };
+        self.record(vec![NewEvent::for_issue(
+            &id,
+            EventKind::RunStarted {
+                run_id: run_id.clone(),
+                state: w.state.clone(),
+                run_number,
+                attempt: w.attempt,
+                runner: agent.runner.kind.as_str().to_string(),
+                command: runner.command_line(&req),
+                config_digest: wf.digest.clone(),
+                prompt_digest: rendered.digest.clone(),
+                prompt_bytes: rendered.text.len() as u64,
+                workspace: ws.path.display().to_string(),
+                log_dir: log_dir.display().to_string(),
+                resume_session,
+            },
+        )])
+        .await?;
+        info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
+        let cancel = CancellationToken::new();
+        let after_run = agent.hooks.after_run.clone().map(|script| AfterRun {
+            script,
+            env: self.hook_env(&id, &w.state, &[]),
+            timeout: wf.hooks.timeout,
+        });
+        let task = tokio::spawn(run_task(
+            runner,
+            req,
+            self.store.clone(),
+            cancel.clone(),
+            self.done_tx.clone(),
+            after_run,
+        ));
+        self.live.insert(
+            id,
+            LiveRun {
+                run_id,
+                state: w.state,
+                cancel,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// An attempt that failed before its agent could start: recorded as a failed run so
+    /// the normal backoff and escalation apply.
+    async fn abort_attempt(
+        &mut self,
+        id: &str,
+        w: &Wanted,
+        run_id: &str,
+        run_number: u32,
+        agent: &AgentState,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        error!(ticket = %id, state = %w.state, run = %run_id, %reason, "attempt aborted before the agent started");
+        self.record(vec![NewEvent::for_issue(
+            id,
+            EventKind::RunStarted {
+                run_id: run_id.to_string(),
+                state: w.state.clone(),
+                run_number,
+                attempt: w.attempt,
+                runner: agent.runner.kind.as_str().to_string(),
+                command: vec![],
+                config_digest: self.workflow.digest.clone(),
+                prompt_digest: String::new(),
+                prompt_bytes: 0,
+                workspace: String::new(),
+                log_dir: String::new(),
+                resume_session: None,
+            },
+        )])
+        .await?;
+        let done = RunDone {
+            identifier: id.to_string(),
+            run_id: run_id.to_string(),
+            outcome: failed_outcome(reason),
+        };
+        self.finish_run(done).await
+    }
+
+    async fn prompt_context(
+        &self,
+        w: &Wanted,
+        run_number: u32,
+    ) -> Result<PromptContext, StoreError> {
+        let id = &w.snapshot.identifier;
+        let events = self.store.events_for(id).await?;
+        let mut feedback = None;
+        let mut count = 0;
+        if let Some(t) = events.iter().rev().find(|e| e.kind == "transition") {
+            if t.payload.get("cause").and_then(|c| c.as_str()) == Some("rework") {
+                feedback = t
+                    .payload
+                    .get("feedback")
+                    .and_then(|f| f.as_str())
+                    .map(str::to_string);
+                count = t
+                    .payload
+                    .get("count")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+            }
+        }
+        let last_run_at = self
+            .store
+            .runs_for(id)
+            .await?
+            .iter()
+            .filter_map(|r| r.finished_at)
+            .max();
+        let mut ctx = PromptContext::new(&w.snapshot, &w.state, run_number, w.attempt)
+            .with_rework(u32::try_from(count).unwrap_or(u32::MAX), feedback);
+        if let Some(at) = last_run_at {
+            ctx = ctx.with_last_run_at(at);
+        }
+        Ok(ctx)
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `karajan` binary on a copy of a local-tracker workflow,
+//! with scripted agents. They prove the whole loop, crash recovery, hot reload and
+//! the dry run's promise to write nothing.
+
+mod cli;
+mod crash;
+mod dry_run;
+mod flow;
+mod reload;
+pub mod support;

@@ -1,0 +1,4 @@
+//! Workspaces: git2 clones, branches, containment, removal and hooks.
+
+mod clone;
+mod hooks;
