@@ -365,10 +365,11 @@ impl Tracker for LinearTracker {
                 "refreshed a batch of Linear issues"
             );
         }
-        // In the order asked for; absent ones no longer exist (or moved out of reach).
+        // Each once, in the order asked for; absent ones no longer exist (or moved out
+        // of reach).
         Ok(identifiers
             .iter()
-            .filter_map(|id| found.get(id).cloned())
+            .filter_map(|id| found.remove(id))
             .collect())
     }
 
