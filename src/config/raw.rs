@@ -62,6 +62,13 @@ pub(crate) enum RawCommand {
 pub(crate) struct RawTracker {
     pub kind: Option<String>,
     pub dir: Option<String>,
+    // `kind: linear` (see `tracker::linear::config::RawLinearTracker`).
+    pub api_key: Option<String>,
+    pub endpoint: Option<String>,
+    pub project: Option<String>,
+    pub team: Option<String>,
+    pub pass_api_key_to_agents: Option<bool>,
+    pub terminal_sweep: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -64,7 +64,16 @@ const RUNNER: &[(&str, Shape)] = &[
 pub(crate) const ROOT: Shape = Shape::Fields(&[
     (
         "tracker",
-        Shape::Fields(&[("kind", Shape::Leaf), ("dir", Shape::Leaf)]),
+        Shape::Fields(&[
+            ("kind", Shape::Leaf),
+            ("dir", Shape::Leaf),
+            ("api_key", Shape::Leaf),
+            ("endpoint", Shape::Leaf),
+            ("project", Shape::Leaf),
+            ("team", Shape::Leaf),
+            ("pass_api_key_to_agents", Shape::Leaf),
+            ("terminal_sweep", Shape::Leaf),
+        ]),
     ),
     (
         "columns",

@@ -211,6 +211,31 @@ pub(crate) fn build(
         _ => return Err(cx.errors.list),
     };
     let digest = digest(text, &cx.prompt_bytes);
+    let mut runners: IndexMap<String, RunnerConfig> = runners
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut states = built.configs;
+    // The tracker's opt-in credentials (`pass_api_key_to_agents`) reach every runner,
+    // unless a runner sets that variable itself.
+    let tracker_env = match &tracker {
+        TrackerConfig::Linear(c) => c.agent_env(),
+        TrackerConfig::Local(_) => Vec::new(),
+    };
+    let add_tracker_env = |runner: &mut RunnerConfig| {
+        for (name, value) in &tracker_env {
+            runner
+                .env
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    };
+    runners.values_mut().for_each(add_tracker_env);
+    for state in states.values_mut() {
+        if let StateConfig::Agent(agent) = state {
+            add_tracker_env(&mut agent.runner);
+        }
+    }
     Ok(Workflow {
         path: path.to_path_buf(),
         base_dir: cx.base_dir,
@@ -220,13 +245,10 @@ pub(crate) fn build(
         polling,
         workspace,
         hooks,
-        runners: runners
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect::<IndexMap<_, _>>(),
+        runners,
         agent,
         prompts: Prompts { global },
-        states: built.configs,
+        states,
         store,
     })
 }
@@ -246,6 +268,42 @@ fn digest(text: &str, prompts: &BTreeMap<String, Vec<u8>>) -> String {
         put(bytes);
     }
     hex::encode(h.finalize())
+}
+
+/// `kind: linear`: the adapter's own two-phase config, errors reported at their keys.
+fn linear(
+    cx: &mut Ctx,
+    t: &super::raw::RawTracker,
+) -> Option<crate::tracker::linear::config::LinearConfig> {
+    use crate::tracker::linear::config::{LinearConfig, RawLinearTracker};
+    if t.dir.is_some() {
+        cx.errors.push(
+            "tracker.dir",
+            "`dir` is for `kind: local`; a linear tracker has `project` and/or `team`",
+        );
+    }
+    let raw = RawLinearTracker {
+        kind: "linear".to_string(),
+        api_key: t.api_key.clone(),
+        endpoint: t.endpoint.clone(),
+        project: t.project.clone(),
+        team: t.team.clone(),
+        pass_api_key_to_agents: t.pass_api_key_to_agents.unwrap_or(false),
+        terminal_sweep: t.terminal_sweep.clone(),
+    };
+    let env = cx.env;
+    match LinearConfig::from_raw(&raw, |var| {
+        expand::expand_vars(var, env).map_err(|e| e.to_string())
+    }) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            for e in errors {
+                let (key, message) = e.split_once(": ").unwrap_or(("tracker", e.as_str()));
+                cx.errors.push(key, message);
+            }
+            None
+        }
+    }
 }
 
 fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
@@ -269,10 +327,11 @@ fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
             let dir = cx.path("tracker.dir", Some(dir), dir);
             Some(TrackerConfig::Local(LocalTrackerConfig { dir }))
         }
-        Some(k @ ("linear" | "github")) => {
+        Some("linear") => linear(cx, t).map(|c| TrackerConfig::Linear(Box::new(c))),
+        Some(k @ "github") => {
             cx.errors.push(
                 "tracker.kind",
-                format!("tracker kind `{k}` is not supported yet (only `local` is)"),
+                format!("tracker kind `{k}` is not supported yet (only `local` and `linear` are)"),
             );
             None
         }

@@ -115,5 +115,12 @@ pub fn from_config(
         crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
             local::LocalTracker::new(local.dir.clone(), wf.machine.columns.terminal_all()),
         )),
+        crate::config::TrackerConfig::Linear(config) => {
+            Ok(std::sync::Arc::new(linear::LinearTracker::new(
+                (**config)
+                    .clone()
+                    .with_terminal_columns(wf.machine.columns.terminal_all()),
+            )?))
+        }
     }
 }

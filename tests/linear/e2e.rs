@@ -136,3 +136,59 @@ async fn ticket_goes_through_the_gate_to_done_on_linear() {
         .collect();
     assert_eq!(transitions, vec!["implement", "review", "finalize", "done"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_against_linear_prints_the_plan_and_writes_nothing() {
+    let s = Scratch::quickstart();
+    let fake = FakeLinear::start().await;
+    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
+    let linear = format!(
+        "tracker:\n  kind: linear\n  api_key: $LINEAR_API_KEY\n  project: proj1\n  endpoint: {}\n",
+        fake.url
+    );
+    std::fs::write(
+        s.workflow(),
+        yaml.replace("tracker:\n  kind: local\n  dir: ./tickets\n", &linear)
+            .replace("approved: Approved", "approved: Gate Approved"),
+    )
+    .unwrap();
+    let (first, second) = {
+        let mut w = fake.world();
+        (w.add_issue("Todo", "Greet"), w.add_issue("Todo", "Wave"))
+    };
+    let dir = s.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::e2e::support::bin())
+            .args(["run", "workflow.yaml", "--dry-run"])
+            .current_dir(&dir)
+            .env("LINEAR_API_KEY", super::fake::KEY)
+            .env("KARAJAN_LOG", "debug")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "dry run failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Ada Lovelace"),
+        "the key was verified: {stdout}"
+    );
+    assert!(stdout.contains("2 candidate tickets"), "{stdout}");
+    for id in [&first, &second] {
+        assert!(stdout.contains(id.as_str()), "{id} in the plan: {stdout}");
+    }
+    assert!(
+        stdout.contains("implement"),
+        "the state each would enter: {stdout}"
+    );
+    assert!(!stdout.contains(super::fake::KEY) && !stderr.contains(super::fake::KEY));
+    assert_eq!(
+        fake.count("MoveIssue") + fake.count("CreateComment"),
+        0,
+        "no tracker write"
+    );
+    assert_eq!(fake.world().column_of(&first), "Todo");
+    assert!(!s.db().exists(), "no store created");
+}
