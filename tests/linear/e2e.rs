@@ -192,3 +192,29 @@ async fn dry_run_against_linear_prints_the_plan_and_writes_nothing() {
     assert_eq!(fake.world().column_of(&first), "Todo");
     assert!(!s.db().exists(), "no store created");
 }
+
+#[test]
+fn the_linear_example_passes_check() {
+    let root = crate::e2e::support::repo_root();
+    let out = std::process::Command::new(crate::e2e::support::bin())
+        .args(["check", "examples/linear/workflow.yaml"])
+        .current_dir(&root)
+        .env("LINEAR_API_KEY", "lin_api_example")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("lin_api_example"), "{text}");
+    let missing = std::process::Command::new(crate::e2e::support::bin())
+        .args(["check", "examples/linear/workflow.yaml"])
+        .current_dir(&root)
+        .env_remove("LINEAR_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("LINEAR_API_KEY"));
+}
