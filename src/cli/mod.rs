@@ -84,6 +84,10 @@ pub enum Command {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+        /// Instead of writing files: create the state labels that the existing
+        /// `DIR/workflow.yaml` (a GitHub tracker in labels mode) needs.
+        #[arg(long)]
+        github_labels: bool,
     },
 }
 
@@ -93,7 +97,12 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check { workflow } => check::run(&workflow),
         Command::Verify { workflow } => verify::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
-        Command::Init { dir, force } => init::run(&dir, force),
+        Command::Init {
+            dir,
+            github_labels: true,
+            ..
+        } => init::github_labels(&dir.join("workflow.yaml")).await,
+        Command::Init { dir, force, .. } => init::run(&dir, force),
     }
 }
 

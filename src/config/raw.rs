@@ -57,18 +57,12 @@ pub(crate) enum RawCommand {
     Shell(String),
 }
 
+/// The keys every tracker kind shares. The schema walk has already rejected keys that
+/// no tracker kind knows; each adapter's own raw struct rejects keys of other kinds.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawTracker {
     pub kind: Option<String>,
     pub dir: Option<String>,
-    // `kind: linear` (see `tracker::linear::config::RawLinearTracker`).
-    pub api_key: Option<String>,
-    pub endpoint: Option<String>,
-    pub project: Option<String>,
-    pub team: Option<String>,
-    pub pass_api_key_to_agents: Option<bool>,
-    pub terminal_sweep: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +187,8 @@ pub(crate) struct RawStore {
 #[derive(Debug, Default)]
 pub(crate) struct RawWorkflow {
     pub tracker: Option<RawTracker>,
+    /// The whole `tracker:` section, for the adapter of its kind to read.
+    pub tracker_value: Option<Value>,
     pub columns: Option<RawColumns>,
     pub polling: Option<RawPolling>,
     pub workspace: Option<RawWorkspace>,
@@ -241,6 +237,7 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
 
     let mut raw = RawWorkflow {
         tracker: section(&root, "tracker", errors),
+        tracker_value: root.get("tracker").cloned(),
         columns: section(&root, "columns", errors),
         polling: section(&root, "polling", errors),
         workspace: section(&root, "workspace", errors),

@@ -96,7 +96,7 @@ fn base_workflow_loads_with_defaults() {
     let base = std::path::absolute(f.dir.path()).unwrap();
     assert_eq!(wf.base_dir, base);
     let TrackerConfig::Local(t) = &wf.tracker else {
-        panic!("a local tracker");
+        panic!("expected a local tracker")
     };
     assert_eq!(t.dir, base.join("tickets"));
     assert_eq!(wf.workspace.repo, base.join("repo").display().to_string());
@@ -349,17 +349,6 @@ fn unknown_runner_name_and_unsupported_runner_kind() {
 }
 
 #[test]
-fn unsupported_tracker_kind() {
-    let f = Fixture::new();
-    let yaml = with("  kind: local\n", "  kind: github\n");
-    let e = f.error_at(&yaml, "tracker.kind");
-    assert_eq!(
-        e.message,
-        "tracker kind `github` is not supported yet (only `local` and `linear` are)"
-    );
-}
-
-#[test]
 fn linear_tracker_is_loaded_with_its_key_from_the_environment() {
     let f = Fixture::new();
     let yaml = with(
@@ -407,6 +396,27 @@ fn linear_tracker_problems_are_reported_at_their_keys() {
     assert!(!key.message.contains("lin_api_literal"));
     let scope = f.error_at(&yaml, "tracker");
     assert!(scope.message.contains("`project`"), "{}", scope.message);
+}
+
+#[test]
+fn github_tracker_section_is_validated_by_its_adapter() {
+    let f = Fixture::new();
+    let ok = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: github\n  repo: acme/app\n  mode: labels\n  token: literal-token\n",
+    );
+    let wf = f.load(&ok).expect("a github tracker loads");
+    let TrackerConfig::Github(gh) = &wf.tracker else {
+        panic!("expected github")
+    };
+    assert_eq!(gh.repo_full_name(), "acme/app");
+    // A key of another tracker kind is refused, and a bad repo is named.
+    let bad = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: github\n  repo: nope\n  dir: ./tickets\n",
+    );
+    let errors = f.load(&bad).unwrap_err().to_string();
+    assert!(errors.contains("dir"), "{errors}");
 }
 
 #[test]
@@ -570,7 +580,7 @@ fn paths_expand_tilde_and_vars() {
         .replace("  repo: ./repo\n", "  repo: git@github.com:o/r.git\n");
     let wf = f.load(&yaml).unwrap();
     let TrackerConfig::Local(t) = &wf.tracker else {
-        panic!("a local tracker");
+        panic!("expected a local tracker")
     };
     assert_eq!(t.dir, PathBuf::from("/home/ada/tickets"));
     assert_eq!(wf.workspace.repo, "git@github.com:o/r.git");

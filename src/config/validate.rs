@@ -147,7 +147,7 @@ pub(crate) fn build(
         env,
         prompt_bytes: BTreeMap::new(),
     };
-    let tracker = tracker(&mut cx, &raw);
+    let tracker = super::tracker::tracker(&mut cx, &raw);
     let columns = columns(&mut cx, &raw);
     let polling = Polling {
         interval: {
@@ -216,11 +216,11 @@ pub(crate) fn build(
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
     let mut states = built.configs;
-    // The tracker's opt-in credentials (`pass_api_key_to_agents`) reach every runner,
-    // unless a runner sets that variable itself.
+    // The tracker's opt-in credentials (Linear's `pass_api_key_to_agents`) reach every
+    // runner, unless a runner sets that variable itself.
     let tracker_env = match &tracker {
         TrackerConfig::Linear(c) => c.agent_env(),
-        TrackerConfig::Local(_) => Vec::new(),
+        _ => Vec::new(),
     };
     let add_tracker_env = |runner: &mut RunnerConfig| {
         for (name, value) in &tracker_env {
@@ -268,89 +268,6 @@ fn digest(text: &str, prompts: &BTreeMap<String, Vec<u8>>) -> String {
         put(bytes);
     }
     hex::encode(h.finalize())
-}
-
-/// `kind: linear`: the adapter's own two-phase config, errors reported at their keys.
-fn linear(
-    cx: &mut Ctx,
-    t: &super::raw::RawTracker,
-) -> Option<crate::tracker::linear::config::LinearConfig> {
-    use crate::tracker::linear::config::{LinearConfig, RawLinearTracker};
-    if t.dir.is_some() {
-        cx.errors.push(
-            "tracker.dir",
-            "`dir` is for `kind: local`; a linear tracker has `project` and/or `team`",
-        );
-    }
-    let raw = RawLinearTracker {
-        kind: "linear".to_string(),
-        api_key: t.api_key.clone(),
-        endpoint: t.endpoint.clone(),
-        project: t.project.clone(),
-        team: t.team.clone(),
-        pass_api_key_to_agents: t.pass_api_key_to_agents.unwrap_or(false),
-        terminal_sweep: t.terminal_sweep.clone(),
-    };
-    let env = cx.env;
-    match LinearConfig::from_raw(&raw, |var| {
-        expand::expand_vars(var, env).map_err(|e| e.to_string())
-    }) {
-        Ok(config) => Some(config),
-        Err(errors) => {
-            for e in errors {
-                let (key, message) = e.split_once(": ").unwrap_or(("tracker", e.as_str()));
-                cx.errors.push(key, message);
-            }
-            None
-        }
-    }
-}
-
-fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
-    let Some(t) = &raw.tracker else {
-        cx.errors.push(
-            "tracker",
-            "missing section `tracker` (e.g. `kind: local` and `dir: ./tickets`)",
-        );
-        return None;
-    };
-    let kinds = ["local", "linear", "github"];
-    match t.kind.as_deref() {
-        Some("local") => {
-            let Some(dir) = t.dir.as_deref() else {
-                cx.errors.push(
-                    "tracker.dir",
-                    "missing key: a local tracker needs `dir` (the tickets folder)",
-                );
-                return None;
-            };
-            let dir = cx.path("tracker.dir", Some(dir), dir);
-            Some(TrackerConfig::Local(LocalTrackerConfig { dir }))
-        }
-        Some("linear") => linear(cx, t).map(|c| TrackerConfig::Linear(Box::new(c))),
-        Some(k @ "github") => {
-            cx.errors.push(
-                "tracker.kind",
-                format!("tracker kind `{k}` is not supported yet (only `local` and `linear` are)"),
-            );
-            None
-        }
-        Some(k) => {
-            cx.errors.push(
-                "tracker.kind",
-                format!(
-                    "unknown tracker kind `{k}`; expected one of local, linear, github{}",
-                    suggest::hint(k, kinds)
-                ),
-            );
-            None
-        }
-        None => {
-            cx.errors
-                .push("tracker.kind", "missing key: one of local, linear, github");
-            None
-        }
-    }
 }
 
 fn columns(cx: &mut Ctx, raw: &RawWorkflow) -> Columns {

@@ -35,6 +35,7 @@ pub struct Workflow {
 pub enum TrackerConfig {
     Local(LocalTrackerConfig),
     Linear(Box<crate::tracker::linear::config::LinearConfig>),
+    Github(Box<crate::tracker::github::config::GithubConfig>),
 }
 
 #[derive(Debug, Clone)]

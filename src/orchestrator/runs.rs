@@ -210,6 +210,7 @@ impl Engine {
             self.store.clone(),
             cancel.clone(),
             self.done_tx.clone(),
+            self.activity_tx.clone(),
             after_run,
         ));
         self.live.insert(
@@ -217,8 +218,13 @@ impl Engine {
             LiveRun {
                 run_id,
                 state: w.state,
+                runner: agent.runner.name.clone(),
+                attempt: w.attempt,
+                started_at: self.now(),
+                observed_at: w.observed_at,
                 cancel,
                 task,
+                activity: Default::default(),
             },
         );
         Ok(())

@@ -21,8 +21,8 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
-pub mod projection;
-pub mod read;
+mod projection;
+mod read;
 pub mod sqlite;
 mod tickets;
 pub mod verify;
@@ -259,6 +259,15 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         read::events_page(&self.pool, after_seq, limit).await
+    }
+
+    /// The latest `limit` events of one kind, newest first (for the dashboard).
+    pub async fn recent_of_kind(
+        &self,
+        kind: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::recent_of_kind(&self.pool, kind, limit).await
     }
 
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
