@@ -4,5 +4,6 @@ mod agent;
 mod conformance;
 mod e2e;
 mod github;
+mod linear;
 mod store;
 mod workspace;

@@ -349,14 +349,53 @@ fn unknown_runner_name_and_unsupported_runner_kind() {
 }
 
 #[test]
-fn unsupported_tracker_kind() {
+fn linear_tracker_is_loaded_with_its_key_from_the_environment() {
     let f = Fixture::new();
-    let yaml = with("  kind: local\n", "  kind: linear\n");
-    let e = f.error_at(&yaml, "tracker.kind");
-    assert_eq!(
-        e.message,
-        "tracker kind `linear` is not supported yet (local and github are)"
+    let yaml = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: linear\n  api_key: $DEMO_TOKEN\n  project: abc123\n  terminal_sweep: 2m\n",
     );
+    let wf = f.load(&yaml).unwrap();
+    let TrackerConfig::Linear(c) = &wf.tracker else {
+        panic!("a linear tracker");
+    };
+    assert_eq!(c.project.as_deref(), Some("abc123"));
+    assert_eq!(c.terminal_sweep, std::time::Duration::from_secs(120));
+    assert_eq!(c.api_key.expose(), "tok-123");
+    assert!(!c.pass_api_key_to_agents);
+    assert!(
+        !wf.runners["demo"].env.contains_key("LINEAR_API_KEY"),
+        "agents do not get the key without the opt-in"
+    );
+    let opted = yaml.replace(
+        "  project: abc123\n",
+        "  project: abc123\n  pass_api_key_to_agents: true\n",
+    );
+    let wf = f.load(&opted).unwrap();
+    assert_eq!(wf.runners["demo"].env["LINEAR_API_KEY"].expose(), "tok-123");
+    for (name, state) in &wf.states {
+        if let StateConfig::Agent(a) = state {
+            assert_eq!(a.runner.env["LINEAR_API_KEY"].expose(), "tok-123", "{name}");
+        }
+    }
+}
+
+#[test]
+fn linear_tracker_problems_are_reported_at_their_keys() {
+    let f = Fixture::new();
+    let yaml = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: linear\n  api_key: lin_api_literal\n",
+    );
+    let key = f.error_at(&yaml, "tracker.api_key");
+    assert!(
+        key.message.contains("environment variable"),
+        "{}",
+        key.message
+    );
+    assert!(!key.message.contains("lin_api_literal"));
+    let scope = f.error_at(&yaml, "tracker");
+    assert!(scope.message.contains("`project`"), "{}", scope.message);
 }
 
 #[test]

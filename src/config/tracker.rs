@@ -11,6 +11,7 @@ use super::suggest;
 use super::validate::Ctx;
 use super::workflow::{LocalTrackerConfig, TrackerConfig};
 use crate::tracker::github::config::{GithubConfig, RawGithubConfig};
+use crate::tracker::linear::config::{LinearConfig, RawLinearTracker};
 
 const KINDS: [&str; 3] = ["local", "linear", "github"];
 
@@ -50,12 +51,21 @@ pub(crate) fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> 
                 }
             }
         }
-        Some(k @ "linear") => {
-            cx.errors.push(
-                "tracker.kind",
-                format!("tracker kind `{k}` is not supported yet (local and github are)"),
-            );
-            None
+        Some("linear") => {
+            let raw: RawLinearTracker = adapter_section(cx, raw)?;
+            let env = cx.env;
+            let built = LinearConfig::from_raw(&raw, |s| {
+                expand::expand_vars(s, env).map_err(|e| e.to_string())
+            });
+            match built {
+                Ok(c) => Some(TrackerConfig::Linear(Box::new(c))),
+                Err(problems) => {
+                    for p in problems {
+                        push_prefixed(cx, &p);
+                    }
+                    None
+                }
+            }
         }
         Some(k) => {
             cx.errors.push(

@@ -211,6 +211,31 @@ pub(crate) fn build(
         _ => return Err(cx.errors.list),
     };
     let digest = digest(text, &cx.prompt_bytes);
+    let mut runners: IndexMap<String, RunnerConfig> = runners
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut states = built.configs;
+    // The tracker's opt-in credentials (Linear's `pass_api_key_to_agents`) reach every
+    // runner, unless a runner sets that variable itself.
+    let tracker_env = match &tracker {
+        TrackerConfig::Linear(c) => c.agent_env(),
+        _ => Vec::new(),
+    };
+    let add_tracker_env = |runner: &mut RunnerConfig| {
+        for (name, value) in &tracker_env {
+            runner
+                .env
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    };
+    runners.values_mut().for_each(add_tracker_env);
+    for state in states.values_mut() {
+        if let StateConfig::Agent(agent) = state {
+            add_tracker_env(&mut agent.runner);
+        }
+    }
     Ok(Workflow {
         path: path.to_path_buf(),
         base_dir: cx.base_dir,
@@ -220,13 +245,10 @@ pub(crate) fn build(
         polling,
         workspace,
         hooks,
-        runners: runners
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect::<IndexMap<_, _>>(),
+        runners,
         agent,
         prompts: Prompts { global },
-        states: built.configs,
+        states,
         store,
     })
 }

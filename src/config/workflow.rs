@@ -34,6 +34,7 @@ pub struct Workflow {
 #[derive(Debug, Clone)]
 pub enum TrackerConfig {
     Local(LocalTrackerConfig),
+    Linear(Box<crate::tracker::linear::config::LinearConfig>),
     Github(Box<crate::tracker::github::config::GithubConfig>),
 }
 

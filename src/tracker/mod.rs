@@ -5,7 +5,9 @@
 //! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
 pub mod github;
+pub mod linear;
 pub mod local;
+pub mod marker;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -115,6 +117,10 @@ pub fn from_config(
         crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
             local::LocalTracker::new(local.dir.clone(), terminal),
         )),
+        crate::config::TrackerConfig::Linear(config) => {
+            let config = (**config).clone().with_terminal_columns(terminal);
+            Ok(std::sync::Arc::new(linear::LinearTracker::new(config)?))
+        }
         crate::config::TrackerConfig::Github(gh) => {
             let config = (**gh).clone().with_terminal_columns(terminal);
             Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
