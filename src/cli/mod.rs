@@ -5,6 +5,7 @@ mod check;
 mod dry_run;
 mod history;
 mod init;
+mod recover;
 mod run;
 pub mod telemetry;
 mod verify;
@@ -76,6 +77,12 @@ pub enum Command {
         #[arg(long, default_value = "workflow.yaml")]
         workflow: PathBuf,
     },
+    /// Rebuild a lost store from the hidden markers of karajan's tracker comments.
+    Recover {
+        /// The workflow file.
+        #[arg(default_value = "workflow.yaml")]
+        workflow: PathBuf,
+    },
     /// Write a starter workflow.yaml, prompts and a tickets folder.
     Init {
         /// Where to write them.
@@ -97,6 +104,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check { workflow } => check::run(&workflow),
         Command::Verify { workflow } => verify::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
+        Command::Recover { workflow } => recover::run(&workflow).await,
         Command::Init {
             dir,
             github_labels: true,

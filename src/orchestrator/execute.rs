@@ -56,7 +56,9 @@ impl Engine {
         let id = snap.identifier.clone();
         let machine = self.workflow.machine.clone();
         let mut state = rec.map_or(machine.entry.clone(), |r| r.state.clone());
-        let mut rework = rec.map_or(0, |r| r.rework_count(&state));
+        // The record as it will be once this batch is folded: comment markers carry it,
+        // so a lost store can be rebuilt from the tracker (`karajan recover`).
+        let mut projected = rec.cloned();
         let mut batch: Vec<NewEvent> = vec![];
         let mut intents: Vec<Intent> = vec![];
         let mut deferred: Vec<Deferred> = vec![];
@@ -78,10 +80,10 @@ impl Engine {
                         Cause::Rework { .. } => self.rework_feedback(snap, rec).await,
                         _ => None,
                     };
-                    rework = match &cause {
-                        Cause::Rework { count, .. } => *count,
-                        _ => 0,
-                    };
+                    let now = self.now();
+                    projected
+                        .get_or_insert_with(|| IssueRecord::new(&id, &snap.id, &to, now))
+                        .apply_enter(&to, spec.kind(), &cause, now);
                     let from = if rec.is_some() { state.as_str() } else { "-" };
                     info!(ticket = %id, from = %from, to = %to, ?cause, "transition");
                     batch.push(NewEvent::for_issue(
@@ -115,8 +117,7 @@ impl Engine {
                         );
                     }
                     let intent_id = new_id("i");
-                    let runs = rec.and_then(|r| r.runs.get(&state).copied()).unwrap_or(0);
-                    let marker = comment_marker(&intent_id, &state, runs, rework);
+                    let marker = comment_marker(&intent_id, &state, projected.as_ref());
                     let op = IntentOp::Comment {
                         tracker_id: snap.id.clone(),
                         body: format!("{body}\n\n{marker}"),

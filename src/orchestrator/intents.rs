@@ -21,14 +21,23 @@ pub(crate) struct Intent {
     pub op: IntentOp,
 }
 
-/// The hidden marker of a comment: karajan's state, run number and rework count, plus
-/// the intent id that makes retries idempotent.
-pub(crate) fn comment_marker(intent_id: &str, state: &str, run: u32, rework: u32) -> String {
+/// The hidden marker of a comment: karajan's state, its run number and rework count,
+/// the run and rework counts of every state (so `karajan recover` can rebuild the
+/// record), plus the intent id that makes retries idempotent.
+pub(crate) fn comment_marker(
+    intent_id: &str,
+    state: &str,
+    record: Option<&crate::domain::IssueRecord>,
+) -> String {
+    let runs = record.map(|r| r.runs.clone()).unwrap_or_default();
+    let reworks = record.map(|r| r.rework.clone()).unwrap_or_default();
     let json = serde_json::json!({
         "intent": intent_id,
         "state": state,
-        "run": run,
-        "rework": rework,
+        "run": runs.get(state).copied().unwrap_or(0),
+        "rework": reworks.get(state).copied().unwrap_or(0),
+        "runs": runs,
+        "reworks": reworks,
     });
     format!(
         "{}{} -->",

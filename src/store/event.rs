@@ -141,6 +141,19 @@ pub enum EventKind {
     TrackerError {
         error: String,
     },
+    /// A ticket's place rebuilt from the hidden markers of karajan's comments in the
+    /// tracker (`karajan recover`, after the store was lost).
+    Recovered {
+        tracker_id: String,
+        state: String,
+        to_kind: StateKind,
+        /// Runs started per state.
+        runs: std::collections::BTreeMap<String, u32>,
+        /// Rework requests per gate.
+        rework: std::collections::BTreeMap<String, u32>,
+        /// When the marker it was rebuilt from was written.
+        marker_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl EventKind {
@@ -167,6 +180,7 @@ impl EventKind {
             EventKind::WorkspaceCreated { .. } => "workspace_created",
             EventKind::WorkspaceRemoved { .. } => "workspace_removed",
             EventKind::TrackerError { .. } => "tracker_error",
+            EventKind::Recovered { .. } => "recovered",
         }
     }
 }

@@ -59,6 +59,20 @@ pub fn fold_record(
             rec.apply_enter(to, *to_kind, cause, at);
             Some(rec)
         }
+        EventKind::Recovered {
+            tracker_id,
+            state,
+            to_kind,
+            runs,
+            rework,
+            ..
+        } => {
+            let mut rec = IssueRecord::new(issue, tracker_id, state, at);
+            rec.apply_enter(state, *to_kind, &crate::domain::Cause::Picked, at);
+            rec.runs.clone_from(runs);
+            rec.rework.clone_from(rework);
+            Some(rec)
+        }
         EventKind::Held { column } => with_phase(
             current,
             Phase::Held {
@@ -122,6 +136,7 @@ fn touches_record(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::Transition { .. }
+            | EventKind::Recovered { .. }
             | EventKind::Held { .. }
             | EventKind::Escalated { .. }
             | EventKind::Resumed { .. }

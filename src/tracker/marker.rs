@@ -36,6 +36,10 @@ pub struct RecoveredState {
     pub state: String,
     pub run: u32,
     pub rework: u32,
+    /// Runs started per state, when the marker carries them.
+    pub runs: std::collections::BTreeMap<String, u32>,
+    /// Rework requests per gate, when the marker carries them.
+    pub reworks: std::collections::BTreeMap<String, u32>,
     /// The intent that wrote the comment, when the marker carries one.
     pub intent: Option<String>,
     /// When that comment was written.
@@ -63,10 +67,25 @@ pub fn latest_state(comments: &[Comment]) -> Option<RecoveredState> {
                 Value::Number(n) => Some(n.to_string()),
                 _ => None,
             });
+            let counts = |key: &str| -> std::collections::BTreeMap<String, u32> {
+                marker
+                    .get(key)
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| {
+                                Some((k.clone(), u32::try_from(v.as_u64()?).ok()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
             Some(RecoveredState {
                 state,
                 run: number("run"),
                 rework: number("rework"),
+                runs: counts("runs"),
+                reworks: counts("reworks"),
                 intent,
                 at: c.created_at,
             })
@@ -109,6 +128,8 @@ mod tests {
             state: "build".into(),
             run: 2,
             rework: 1,
+            runs: Default::default(),
+            reworks: Default::default(),
             intent: Some("i-build".into()),
             at: comments[3].created_at,
         };

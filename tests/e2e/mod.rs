@@ -8,5 +8,6 @@ mod dry_run;
 mod flow;
 mod hooks;
 mod outbox;
+mod recover;
 mod reload;
 pub mod support;
