@@ -420,6 +420,23 @@ fn github_tracker_section_is_validated_by_its_adapter() {
 }
 
 #[test]
+fn the_github_token_reaches_agents_only_with_the_opt_in() {
+    let f = Fixture::new();
+    let section = "  kind: github\n  repo: acme/app\n  mode: labels\n  token: ghp-literal\n";
+    let env_of = |yaml: &str| {
+        let wf = f.load(yaml).expect("loads");
+        wf.runners["demo"].env.clone()
+    };
+    let closed = env_of(&with("  kind: local\n  dir: ./tickets\n", section));
+    assert!(!closed.contains_key("GITHUB_TOKEN"));
+    let open = env_of(&with(
+        "  kind: local\n  dir: ./tickets\n",
+        &format!("{section}  pass_token_to_agents: true\n"),
+    ));
+    assert_eq!(open["GITHUB_TOKEN"].expose(), "ghp-literal");
+}
+
+#[test]
 fn prompt_file_missing() {
     let f = Fixture::new();
     let yaml = with("prompts/implement.md", "prompts/nope.md");

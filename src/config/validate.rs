@@ -216,10 +216,14 @@ pub(crate) fn build(
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
     let mut states = built.configs;
-    // The tracker's opt-in credentials (Linear's `pass_api_key_to_agents`) reach every
-    // runner, unless a runner sets that variable itself.
+    // The tracker's opt-in credentials (Linear's `pass_api_key_to_agents`, GitHub's
+    // `pass_token_to_agents`) reach every runner, unless a runner sets that variable
+    // itself. Without the opt-in no tracker secret ever reaches an agent.
     let tracker_env = match &tracker {
         TrackerConfig::Linear(c) => c.agent_env(),
+        TrackerConfig::Github(c) if c.pass_token_to_agents => {
+            vec![("GITHUB_TOKEN".to_string(), c.token.clone())]
+        }
         _ => Vec::new(),
     };
     let add_tracker_env = |runner: &mut RunnerConfig| {
