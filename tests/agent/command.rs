@@ -24,6 +24,7 @@ fn config(kind: RunnerKind, command: Vec<String>) -> RunnerConfig {
         stall_timeout: None,
         turn_timeout: None,
         max_turns: None,
+        cli: Default::default(),
     }
 }
 
