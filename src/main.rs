@@ -8,7 +8,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = karajan::cli::Cli::parse();
     karajan::cli::telemetry::init(cli.log_format, cli.log.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("karajan: cannot start the async runtime: {e}");

@@ -1,5 +1,7 @@
 //! karajan's one integration test binary. Each area is a module.
 
 mod agent;
+mod conformance;
 mod e2e;
+mod store;
 mod workspace;

@@ -18,7 +18,11 @@ pub fn run(path: &Path) -> Exit {
         }
         return Exit::Config;
     }
-    let agents = wf.states.keys().filter(|s| wf.agent_state(s).is_some()).count();
+    let agents = wf
+        .states
+        .keys()
+        .filter(|s| wf.agent_state(s).is_some())
+        .count();
     println!(
         "ok: {} ({} states, {} agent prompts rendered, entry `{}`, digest {})",
         path.display(),

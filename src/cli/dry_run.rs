@@ -68,14 +68,23 @@ pub async fn run(wf: &Workflow) -> Exit {
     };
     let mut tickets = fetched.tickets;
     sort_for_dispatch(&mut tickets);
-    println!("dry run of {} ({} candidate tickets); nothing will be written", wf.path.display(), tickets.len());
+    println!(
+        "dry run of {} ({} candidate tickets); nothing will be written",
+        wf.path.display(),
+        tickets.len()
+    );
     let now = chrono::Utc::now();
     for t in &tickets {
         let rec = records.get(&t.identifier);
         let actions = crate::domain::decide(t, rec, &wf.machine, now);
-        let current = rec.map_or("-".to_string(), |r| format!("{} ({})", r.state, r.phase.label()));
+        let current = rec.map_or("-".to_string(), |r| {
+            format!("{} ({})", r.state, r.phase.label())
+        });
         if actions.is_empty() {
-            println!("{} [{}] state {current}: nothing to do", t.identifier, t.column);
+            println!(
+                "{} [{}] state {current}: nothing to do",
+                t.identifier, t.column
+            );
             continue;
         }
         println!("{} [{}] state {current}:", t.identifier, t.column);
@@ -93,10 +102,14 @@ pub async fn run(wf: &Workflow) -> Exit {
                 Action::StartRun { state, attempt } => {
                     describe_run(wf, tracker.as_ref(), t, rec, state, *attempt).await;
                 }
-                Action::StopRun { run_id, reason } => println!("  would stop run {run_id} ({reason:?})"),
+                Action::StopRun { run_id, reason } => {
+                    println!("  would stop run {run_id} ({reason:?})")
+                }
                 Action::Comment { .. } => println!("  would comment"),
                 Action::CleanWorkspace => println!("  would remove the workspace"),
-                Action::Hold { column } => println!("  would hold it (unexpected column `{column}`)"),
+                Action::Hold { column } => {
+                    println!("  would hold it (unexpected column `{column}`)")
+                }
                 Action::Resume => println!("  would resume it"),
                 Action::Escalate { reason } => println!("  would escalate: {reason}"),
                 Action::StageEnterHook { .. } => {}
@@ -115,13 +128,14 @@ async fn describe_run(
     state: &str,
     attempt: u32,
 ) {
-    let Some(agent) = wf.agent_state(state) else { return };
+    let Some(agent) = wf.agent_state(state) else {
+        return;
+    };
     let run_number = rec.map_or(1, |r| r.next_run_number(state));
-    let ctx = PromptContext::new(t, state, run_number, attempt, 0, None, None);
+    let ctx = PromptContext::new(t, state, run_number, attempt);
     let comments = tracker.comments(&t.ticket_ref()).await.unwrap_or_default();
-    let human: Vec<_> = comments.into_iter().filter(|c| !c.is_karajan()).collect();
     let workspace = wf.workspace.root.join(sanitize_key(&t.identifier));
-    match crate::prompt::render(wf, state, &ctx, &human) {
+    match crate::prompt::render(wf, state, &ctx, &comments) {
         Ok(p) => {
             let req = RunRequest {
                 run_id: "dry-run".into(),
@@ -143,7 +157,10 @@ async fn describe_run(
                 Ok(r) => r.command_line(&req).join(" "),
                 Err(e) => format!("(unavailable: {e})"),
             };
-            println!("  would run `{state}` attempt {attempt} (run #{run_number}) with runner `{}`: {argv}", agent.runner.name);
+            println!(
+                "  would run `{state}` attempt {attempt} (run #{run_number}) with runner `{}`: {argv}",
+                agent.runner.name
+            );
             println!("  in workspace {}", workspace.display());
             println!("  prompt: {} bytes, sha256 {}", p.text.len(), p.digest);
         }

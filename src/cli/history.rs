@@ -64,14 +64,33 @@ pub async fn run(workflow: &Path, ticket: &str) -> Exit {
 fn summary(kind: &str, p: &serde_json::Value) -> String {
     let s = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     match kind {
-        "transition" => format!("{} → {} ({}, by {})", p.get("from").and_then(|v| v.as_str()).unwrap_or("∅"), s("to"), s("cause"), s("actor")),
-        "run_started" => format!("{} run #{} attempt {} [{}]", s("state"), p["run_number"], p["attempt"], s("run_id")),
+        "transition" => format!(
+            "{} → {} ({}, by {})",
+            p.get("from").and_then(|v| v.as_str()).unwrap_or("∅"),
+            s("to"),
+            s("cause"),
+            s("actor")
+        ),
+        "run_started" => format!(
+            "{} run #{} attempt {} [{}]",
+            s("state"),
+            p["run_number"],
+            p["attempt"],
+            s("run_id")
+        ),
         "run_finished" => format!("{} exit {} [{}]", s("status"), p["exit_code"], s("run_id")),
         "intent_recorded" => match s("op").as_str() {
             "move" => format!("move → {}", s("column")),
             _ => "comment".to_string(),
         },
-        "intent_completed" => format!("done{}", if p["already_done"] == true { " (already)" } else { "" }),
+        "intent_completed" => format!(
+            "done{}",
+            if p["already_done"] == true {
+                " (already)"
+            } else {
+                ""
+            }
+        ),
         "intent_failed" => s("error"),
         "hook_ran" => format!("{} ok={}", s("hook"), p["ok"]),
         "held" => format!("in `{}`", s("column")),

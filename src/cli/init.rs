@@ -9,7 +9,10 @@ use super::Exit;
 const FILES: &[(&str, &str)] = &[
     ("workflow.yaml", include_str!("../../workflow.example.yaml")),
     ("prompts/global.md", include_str!("../../prompts/global.md")),
-    ("prompts/implement.md", include_str!("../../prompts/implement.md")),
+    (
+        "prompts/implement.md",
+        include_str!("../../prompts/implement.md"),
+    ),
     ("prompts/review.md", include_str!("../../prompts/review.md")),
     (
         "tickets/EXAMPLE-1.md",
@@ -43,6 +46,8 @@ pub fn run(dir: &Path, force: bool) -> Exit {
         }
         println!("wrote {}", path.display());
     }
-    println!("next: set workspace.repo in workflow.yaml, then `karajan check` and `karajan run --dry-run`");
+    println!(
+        "next: set workspace.repo in workflow.yaml, then `karajan check` and `karajan run --dry-run`"
+    );
     Exit::Ok
 }

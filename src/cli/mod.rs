@@ -36,7 +36,11 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "karajan", version, about = "Drive tickets through a workflow of coding agents and human gates, with a verifiable record.")]
+#[command(
+    name = "karajan",
+    version,
+    about = "Drive tickets through a workflow of coding agents and human gates, with a verifiable record."
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]

@@ -41,9 +41,13 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Tracker;
         }
     };
-    for dir in [wf.store.path.parent(), wf.store.checkpoints.parent(), Some(wf.store.logs.as_path())]
-        .into_iter()
-        .flatten()
+    for dir in [
+        wf.store.path.parent(),
+        wf.store.checkpoints.parent(),
+        Some(wf.store.logs.as_path()),
+    ]
+    .into_iter()
+    .flatten()
     {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("karajan: cannot create {}: {e}", dir.display());
@@ -53,7 +57,10 @@ pub async fn run(args: RunArgs) -> Exit {
     let store = match Store::open(&wf.store.path, &wf.store.checkpoints).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("karajan: cannot open the store {}: {e}", wf.store.path.display());
+            eprintln!(
+                "karajan: cannot open the store {}: {e}",
+                wf.store.path.display()
+            );
             return Exit::Failure;
         }
     };
@@ -84,7 +91,10 @@ pub async fn run(args: RunArgs) -> Exit {
 fn spawn_signal_handler(shutdown: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         tokio::select! {

@@ -1,8 +1,27 @@
 //! Loading `workflow.yaml`: raw serde structs that reject unknown keys, then validation
 //! into a typed `Workflow` that reports every problem at once.
+//!
+//! Flow: `load` → `raw::parse` (YAML → `Value`; `schema` reports every unknown key with
+//! its path, line and a suggestion; each section is deserialized on its own) →
+//! `validate::build` (defaults, paths, secrets, runners, states, the machine, prompt
+//! files compiled) → `Workflow`. Errors are collected, never short-circuited.
 
+mod error;
+mod expand;
+mod load;
+mod raw;
+mod schema;
 pub mod secret;
+mod states;
+mod suggest;
+mod validate;
 pub mod workflow;
 
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load, load_str};
 pub use secret::Secret;
+pub use validate::DEFAULT_BRANCH;
 pub use workflow::*;

@@ -68,7 +68,11 @@ async fn tick_or_fail(engine: &mut Engine) -> Result<(), StoreError> {
     }
 }
 
-async fn run(mut engine: Engine, opts: Options, mut rx: mpsc::Receiver<Control>) -> Result<(), StoreError> {
+async fn run(
+    mut engine: Engine,
+    opts: Options,
+    mut rx: mpsc::Receiver<Control>,
+) -> Result<(), StoreError> {
     let mut done_rx = engine.take_done_rx();
     let wf = engine.workflow.clone();
     engine
@@ -97,6 +101,9 @@ async fn run(mut engine: Engine, opts: Options, mut rx: mpsc::Receiver<Control>)
     engine
         .record(vec![NewEvent::global(EventKind::DaemonStopped { reason })])
         .await?;
+    // Closing checkpoints the WAL into the database file, so readers afterwards see a
+    // quiescent store.
+    engine.store.close().await;
     result
 }
 

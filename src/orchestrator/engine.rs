@@ -72,7 +72,10 @@ impl Engine {
     }
 
     /// Append events in one transaction.
-    pub(crate) async fn record(&self, events: Vec<NewEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) async fn record(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         if events.is_empty() {
             return Ok(vec![]);
         }

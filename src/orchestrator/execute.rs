@@ -55,7 +55,9 @@ impl Engine {
                     self.stop_run(&id, &run_id, &format!("{reason:?}")).await?;
                 }
                 Action::Enter { to, cause } => {
-                    let Some(spec) = machine.state(&to) else { continue };
+                    let Some(spec) = machine.state(&to) else {
+                        continue;
+                    };
                     let feedback = match &cause {
                         Cause::Rework { .. } => self.rework_feedback(snap, rec).await,
                         _ => None,
@@ -64,7 +66,8 @@ impl Engine {
                         Cause::Rework { count, .. } => *count,
                         _ => 0,
                     };
-                    info!(ticket = %id, from = %state, to = %to, ?cause, "transition");
+                    let from = if rec.is_some() { state.as_str() } else { "-" };
+                    info!(ticket = %id, from = %from, to = %to, ?cause, "transition");
                     batch.push(NewEvent::for_issue(
                         &id,
                         EventKind::Transition {

@@ -30,7 +30,11 @@ pub(crate) fn comment_marker(intent_id: &str, state: &str, run: u32, rework: u32
         "run": run,
         "rework": rework,
     });
-    format!("{}{} -->", crate::domain::ticket::COMMENT_MARKER_PREFIX, json)
+    format!(
+        "{}{} -->",
+        crate::domain::ticket::COMMENT_MARKER_PREFIX,
+        json
+    )
 }
 
 impl Engine {

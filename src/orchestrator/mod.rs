@@ -25,10 +25,13 @@ mod actor;
 mod dispatch;
 mod engine;
 mod execute;
+mod finish;
+mod hooks;
 mod ids;
 mod intents;
 mod recovery;
 mod reload;
+mod run_task;
 mod runs;
 mod tick;
 

@@ -25,7 +25,7 @@ pub(crate) fn watch(wf: &Workflow, tx: mpsc::Sender<()>) -> Option<notify::Recom
         if let Ok(ev) = res
             && ev.paths.iter().any(|p| {
                 let p = p.canonicalize().unwrap_or_else(|_| p.clone());
-                wanted.iter().any(|w| *w == p)
+                wanted.contains(&p)
             })
         {
             let _ = tx.try_send(());

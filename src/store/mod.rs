@@ -1,18 +1,42 @@
 //! The hash-chained event store (SQLite, WAL) and its projections.
 //!
-//! API CONTRACT (stub bodies; the implementation replaces them):
-//! every `append` is one transaction that serializes on the chain head, computes hashes
-//! in Rust (`chain`), inserts the events and folds them into the projections.
+//! Events are the source of truth; everything else here is derived from them:
+//! - `chain` / `canonical`: the pure hash-chain functions and the canonical JSON they
+//!   hash (byte layouts documented there);
+//! - `append`: the one write path: a `BEGIN IMMEDIATE` transaction that serializes on
+//!   the `chain_head` row, inserts the events and folds them into the projections;
+//! - `projection` / `tickets`: the fold (ticket records, runs, retry queue, sessions,
+//!   rework counts, pending intents);
+//! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
+//! - `verify`: re-hashes every row and compares with the checkpoints;
+//! - `read`: the queries the orchestrator, CLI and dashboard use;
+//! - `sqlite`: connection settings (WAL, `synchronous=FULL`, busy timeout) and why.
+//!
+//! A `Store` is a cheap handle (a connection pool) and can be cloned freely. Appends from
+//! one process are also ordered by a small async lock, so the checkpoint file is written
+//! in commit order; appends from several processes serialize on SQLite's write lock.
 
+pub mod append;
+pub mod canonical;
+pub mod chain;
+pub mod checkpoint;
 pub mod event;
+pub mod projection;
+pub mod read;
+pub mod sqlite;
+mod tickets;
+pub mod verify;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
 
 pub use event::{EventKind, IntentOp, NewEvent};
 
 use crate::domain::{IssueRecord, TokenUsage};
+use checkpoint::Checkpoints;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,53 +123,119 @@ impl VerifyReport {
     }
 }
 
+/// What runs consumed: overall, or for one ticket.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Totals {
+    /// Runs started.
+    pub runs: u64,
+    pub tokens: TokenUsage,
+    /// Sum of the reported costs (runs that reported none count as 0).
+    pub cost_usd: f64,
+}
+
+/// The checkpoint writer of a writable store: the file and what it holds. Its lock also
+/// orders this process's appends, so the file is rewritten in commit order.
+struct CheckpointWriter {
+    path: PathBuf,
+    state: tokio::sync::Mutex<Checkpoints>,
+}
+
 #[derive(Clone)]
-pub struct Store {}
+pub struct Store {
+    pool: SqlitePool,
+    /// The checkpoint file `verify` compares with (also set on read-only stores).
+    checkpoint_path: Option<PathBuf>,
+    /// `None` on a read-only store.
+    writer: Option<Arc<CheckpointWriter>>,
+}
 
 impl Store {
     /// Open (creating if needed) the database at `db`, set WAL, apply migrations. The
     /// checkpoint file lives at `checkpoints`.
     pub async fn open(db: &Path, checkpoints: &Path) -> Result<Store, StoreError> {
-        let _ = (db, checkpoints);
-        Err(StoreError::Corrupt("not built yet".into()))
+        let state = checkpoint::load(checkpoints)?;
+        let pool = sqlite::open_write(db).await?;
+        let store = Store {
+            pool,
+            checkpoint_path: Some(checkpoints.to_path_buf()),
+            writer: Some(Arc::new(CheckpointWriter {
+                path: checkpoints.to_path_buf(),
+                state: tokio::sync::Mutex::new(state),
+            })),
+        };
+        let (head, _) = store.head().await?;
+        if head > 0 && checkpoint::read(checkpoints)?.is_none() {
+            tracing::warn!(
+                db = %db.display(),
+                checkpoints = %checkpoints.display(),
+                "the store has events but no checkpoint file; `verify` reports this until \
+                 the next append writes one"
+            );
+        }
+        Ok(store)
     }
 
     /// Open an existing database read-only; `Ok(None)` when it does not exist. Writes
-    /// nothing (used by `--dry-run`).
+    /// nothing (used by `--dry-run`): a quiescent database is opened immutable, so not
+    /// even SQLite's `-shm` index is created. `verify` checks no checkpoints unless
+    /// [`Store::with_checkpoints`] names the file.
     pub async fn open_read_only(db: &Path) -> Result<Option<Store>, StoreError> {
-        let _ = db;
-        Ok(None)
+        Ok(sqlite::open_read(db).await?.map(|pool| Store {
+            pool,
+            checkpoint_path: None,
+            writer: None,
+        }))
+    }
+
+    /// The same store, with `verify` comparing against the checkpoint file at `path`
+    /// (for read-only stores; a writable store already knows its file).
+    pub fn with_checkpoints(mut self, path: &Path) -> Store {
+        self.checkpoint_path = Some(path.to_path_buf());
+        self
     }
 
     /// Append events atomically (one transaction) and update projections.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<StoredEvent>, StoreError> {
-        let _ = events;
-        Err(StoreError::Corrupt("not built yet".into()))
+        let Some(writer) = &self.writer else {
+            return append::append(&self.pool, &events, Utc::now()).await;
+        };
+        let mut state = writer.state.lock().await;
+        let stored = append::append(&self.pool, &events, Utc::now()).await?;
+        let mut rows = Vec::with_capacity(stored.len());
+        for e in &stored {
+            let hash = chain::parse_hash(&e.hash)
+                .ok_or_else(|| StoreError::Corrupt(format!("event {} hash is not hex", e.seq)))?;
+            rows.push((e.seq, hash));
+        }
+        state.advance(&rows);
+        if let Err(e) = checkpoint::write(&writer.path, &state) {
+            // The events are committed; failing the append would invite a duplicate.
+            tracing::warn!(error = %e, "checkpoint write failed; the next append retries it");
+        }
+        Ok(stored)
     }
 
     /// Every ticket record, with `pending_intents` counted.
     pub async fn records(&self) -> Result<Vec<IssueRecord>, StoreError> {
-        Ok(vec![])
+        read::records(&self.pool).await
     }
 
     pub async fn record(&self, identifier: &str) -> Result<Option<IssueRecord>, StoreError> {
-        let _ = identifier;
-        Ok(None)
+        read::record(&self.pool, identifier).await
     }
 
     /// Runs that started and never finished.
     pub async fn open_runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        Ok(vec![])
+        read::open_runs(&self.pool).await
     }
 
     pub async fn runs_for(&self, identifier: &str) -> Result<Vec<RunRow>, StoreError> {
-        let _ = identifier;
-        Ok(vec![])
+        read::runs_for(&self.pool, identifier).await
     }
 
     /// Unconfirmed tracker writes, oldest first.
     pub async fn pending_intents(&self) -> Result<Vec<PendingIntent>, StoreError> {
-        Ok(vec![])
+        read::pending_intents(&self.pool).await
     }
 
     /// The latest session id recorded by a run of `runner` kind on this ticket.
@@ -154,18 +244,45 @@ impl Store {
         identifier: &str,
         runner: &str,
     ) -> Result<Option<String>, StoreError> {
-        let _ = (identifier, runner);
-        Ok(None)
+        read::latest_session(&self.pool, identifier, runner).await
     }
 
     /// The ticket's events, in seq order.
     pub async fn events_for(&self, identifier: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        let _ = identifier;
-        Ok(vec![])
+        read::events_for(&self.pool, identifier).await
+    }
+
+    /// Up to `limit` events with seq greater than `after_seq`, in seq order.
+    pub async fn events_page(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::events_page(&self.pool, after_seq, limit).await
+    }
+
+    /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
+    pub async fn head(&self) -> Result<(i64, String), StoreError> {
+        read::head(&self.pool).await
+    }
+
+    /// Runs, tokens and cost over every run.
+    pub async fn totals(&self) -> Result<Totals, StoreError> {
+        read::totals(&self.pool, None).await
+    }
+
+    /// Runs, tokens and cost of one ticket's runs.
+    pub async fn totals_for(&self, identifier: &str) -> Result<Totals, StoreError> {
+        read::totals(&self.pool, Some(identifier)).await
     }
 
     /// Re-hash every row and check the checkpoints; reports every break.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
-        Err(StoreError::Corrupt("not built yet".into()))
+        verify::verify(&self.pool, self.checkpoint_path.as_deref()).await
+    }
+
+    /// Close the pool (waits for connections to be returned; optional).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }

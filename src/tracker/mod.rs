@@ -2,7 +2,7 @@
 //!
 //! Adapters (local folder, Linear, GitHub) normalize their records into
 //! `TicketSnapshot`s. Every adapter must pass the shared conformance suite in
-//! `tests/tracker_conformance.rs`, so the orchestrator can treat them alike.
+//! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
 pub mod local;
 

@@ -30,7 +30,11 @@ wait
         ),
     );
     let wf = std::fs::read_to_string(s.workflow()).unwrap();
-    std::fs::write(s.workflow(), wf.replace("[\"./agent.sh\"]", "[\"./slow.sh\"]")).unwrap();
+    std::fs::write(
+        s.workflow(),
+        wf.replace("[\"./agent.sh\"]", "[\"./slow.sh\"]"),
+    )
+    .unwrap();
 
     let mut daemon = Command::new(bin())
         .args(["run", "workflow.yaml", "--no-watch"])
@@ -41,7 +45,11 @@ wait
         .unwrap();
     let db = s.db();
     wait_for("three spawned runs", Duration::from_secs(30), || {
-        events(&db).iter().filter(|(k, _, _)| k == "run_spawned").count() == 3
+        events(&db)
+            .iter()
+            .filter(|(k, _, _)| k == "run_spawned")
+            .count()
+            == 3
     });
     daemon.kill().unwrap(); // SIGKILL: no chance to clean up
     daemon.wait().unwrap();
@@ -56,23 +64,42 @@ wait
 
     assert!(processes_with_env(&needle).is_empty(), "no orphan is left");
     let life = std::fs::read_to_string(s.path().join("agent-life.log")).unwrap();
-    assert!(!life.contains("OVERLAP"), "two agents on one ticket:\n{life}");
+    assert!(
+        !life.contains("OVERLAP"),
+        "two agents on one ticket:\n{life}"
+    );
     let all = events(&db);
     for id in ["QS-1", "QS-2", "QS-3"] {
-        let starts = life.lines().filter(|l| l.starts_with(&format!("start {id} "))).count();
-        assert_eq!(starts, 2, "{id} ran once, then was retried exactly once:\n{life}");
-        assert!(life.contains(&format!("term {id}")), "{id}'s orphan got SIGTERM first:\n{life}");
+        let starts = life
+            .lines()
+            .filter(|l| l.starts_with(&format!("start {id} ")))
+            .count();
+        assert_eq!(
+            starts, 2,
+            "{id} ran once, then was retried exactly once:\n{life}"
+        );
+        assert!(
+            life.contains(&format!("term {id}")),
+            "{id}'s orphan got SIGTERM first:\n{life}"
+        );
         assert_eq!(count(&all, "run_orphaned", id), 1);
         assert_eq!(count(&all, "run_started", id), 2);
         assert_eq!(s.column(id), "Human Review");
     }
     let orphaned: Vec<_> = all.iter().filter(|(k, _, _)| k == "run_orphaned").collect();
-    assert!(orphaned.iter().all(|(_, _, p)| p["killed"] == true), "{orphaned:?}");
+    assert!(
+        orphaned.iter().all(|(_, _, p)| p["killed"] == true),
+        "{orphaned:?}"
+    );
     let interrupted = all
         .iter()
         .filter(|(k, _, p)| k == "run_finished" && p["status"] == "interrupted")
         .count();
     assert_eq!(interrupted, 3);
     let out = s.karajan(&["verify", "workflow.yaml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

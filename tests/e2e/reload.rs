@@ -21,7 +21,9 @@ fn invalid_reload_keeps_the_last_good_config() {
         .spawn()
         .unwrap();
     wait_for("all tickets at the gate", Duration::from_secs(30), || {
-        ["QS-1", "QS-2", "QS-3"].iter().all(|id| s.column(id) == "Human Review")
+        ["QS-1", "QS-2", "QS-3"]
+            .iter()
+            .all(|id| s.column(id) == "Human Review")
     });
     let db = s.db();
     let applied = |evs: &[(String, Option<String>, serde_json::Value)]| -> Vec<String> {
@@ -42,15 +44,24 @@ fn invalid_reload_keeps_the_last_good_config() {
     let rejected = evs.iter().find(|(k, _, _)| k == "config_rejected").unwrap();
     let errors = rejected.2["errors"].to_string();
     assert!(errors.contains("max_rewrk"), "{errors}");
-    assert!(errors.contains("max_rework"), "suggests the right key: {errors}");
+    assert!(
+        errors.contains("max_rework"),
+        "suggests the right key: {errors}"
+    );
 
     // The daemon still works on the last good config.
     s.set_column("QS-1", "Approved");
-    wait_for("QS-1 done under the old config", Duration::from_secs(30), || s.column("QS-1") == "Done");
+    wait_for(
+        "QS-1 done under the old config",
+        Duration::from_secs(30),
+        || s.column("QS-1") == "Done",
+    );
 
     // A valid edit is applied with a new digest.
     std::fs::write(s.workflow(), good.replace("interval: 1s", "interval: 2s")).unwrap();
-    wait_for("second config_applied", Duration::from_secs(15), || applied(&events(&db)).len() == 2);
+    wait_for("second config_applied", Duration::from_secs(15), || {
+        applied(&events(&db)).len() == 2
+    });
     let digests = applied(&events(&db));
     assert_ne!(digests[0], digests[1]);
 

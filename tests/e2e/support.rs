@@ -83,16 +83,15 @@ impl Scratch {
         std::fs::write(self.ticket(id), out.join("\n") + "\n").unwrap();
     }
 
-    /// Append a human comment in the local tracker's format.
+    /// Append a human comment by hand, in the local tracker's documented format.
     pub fn human_comment(&self, id: &str, author: &str, body: &str) {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let tracker = karajan::tracker::local::LocalTracker::new(
-                self.path().join("tickets"),
-                vec!["Done".into(), "Canceled".into()],
-            );
-            tracker.append_comment(id, author, body).unwrap();
-        });
+        let mut text = self.read_ticket(id);
+        if !text.contains("\n## Comments\n") {
+            text.push_str("\n## Comments\n");
+        }
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        text.push_str(&format!("\n### {author} · {at}\n\n{body}\n"));
+        std::fs::write(self.ticket(id), text).unwrap();
     }
 
     pub fn karajan(&self, args: &[&str]) -> Output {
@@ -148,13 +147,16 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 pub fn events(db: &Path) -> Vec<(String, Option<String>, serde_json::Value)> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let Some(store) = karajan::store::Store::open_read_only(db).await.unwrap() else {
+        // While a daemon is still creating the database, there is nothing to read yet.
+        let Ok(Some(store)) = karajan::store::Store::open_read_only(db).await else {
             return vec![];
         };
         let mut all = vec![];
         let mut after = 0;
         loop {
-            let page = store.events_page(after, 1000).await.unwrap();
+            let Ok(page) = store.events_page(after, 1000).await else {
+                return vec![];
+            };
             if page.is_empty() {
                 break;
             }
@@ -165,7 +167,11 @@ pub fn events(db: &Path) -> Vec<(String, Option<String>, serde_json::Value)> {
     })
 }
 
-pub fn count(events: &[(String, Option<String>, serde_json::Value)], kind: &str, issue: &str) -> usize {
+pub fn count(
+    events: &[(String, Option<String>, serde_json::Value)],
+    kind: &str,
+    issue: &str,
+) -> usize {
     events
         .iter()
         .filter(|(k, i, _)| k == kind && i.as_deref() == Some(issue))
@@ -184,11 +190,16 @@ pub fn processes_with_env(needle: &str) -> Vec<u32> {
             continue;
         }
         if let Ok(env) = std::fs::read(entry.path().join("environ"))
-            && env.split(|b| *b == 0).any(|kv| kv.starts_with(needle.as_bytes()))
+            && env
+                .split(|b| *b == 0)
+                .any(|kv| kv.starts_with(needle.as_bytes()))
         {
             // Zombies still show; only count processes that are not dead.
             let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             if state != Some("Z") {
                 found.push(pid);
             }

@@ -1,0 +1,57 @@
+//! Entry points: read `workflow.yaml` (and the prompt files it names) into a validated
+//! [`Workflow`], or every problem found.
+
+use std::path::{Path, PathBuf};
+
+use super::error::{ConfigError, ConfigErrors, Errors};
+use super::expand::{self, EnvLookup};
+use super::workflow::Workflow;
+use super::{raw, validate};
+
+/// Loads and validates the workflow file at `path` (and the prompt files it uses),
+/// expanding `$VAR`s from the process environment.
+pub fn load(path: &Path) -> Result<Workflow, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the workflow file: {e}"),
+        }])
+    })?;
+    load_str(&text, path)
+}
+
+/// Validates workflow text as if it were the file at `path`: relative paths (prompts,
+/// tickets, the store) resolve against `path`'s directory, and prompt files are read
+/// from disk.
+pub fn load_str(yaml: &str, path: &Path) -> Result<Workflow, ConfigErrors> {
+    load_str_with_env(yaml, path, &expand::process_env)
+}
+
+/// [`load_str`] with an injected environment (tests use it to set variables without
+/// touching the process environment).
+pub(crate) fn load_str_with_env(
+    yaml: &str,
+    path: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Workflow, ConfigErrors> {
+    let mut errors = Errors::new(path, yaml);
+    let Some(raw) = raw::parse(yaml, &mut errors) else {
+        return Err(ConfigErrors(errors.list));
+    };
+    validate::build(raw, yaml, path, base_dir(path), env, errors).map_err(|mut list| {
+        // Workflow errors in file order, then errors inside prompt files.
+        list.sort_by_key(|e| (e.file != path, e.line.unwrap_or(0)));
+        ConfigErrors(list)
+    })
+}
+
+/// The workflow file's directory, absolute.
+fn base_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
+}

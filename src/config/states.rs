@@ -1,0 +1,494 @@
+//! Validation of `runners:` and `states:`: the runner profiles, each state's kind-specific
+//! keys, its edges, its column, and the per-state overrides merged over the profile.
+//!
+//! Edges are checked here against every declared state name (even ones whose own body
+//! is broken) so that a typo in `next:` gets a "did you mean" instead of a cascade of
+//! unreachable-state errors.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use super::expand;
+use super::raw::{RawCommand, RawRunner, RawRunnerSettings, RawState, RawWorkflow, Scalar};
+use super::schema::join;
+use super::secret::Secret;
+use super::suggest;
+use super::validate::Ctx;
+use super::workflow::*;
+use crate::domain::{Columns, StateKind, StateSpec};
+
+/// The upper bound for `max_turns` anywhere.
+pub(crate) const MAX_TURNS: i64 = 10_000;
+
+const RUNNER_KINDS: [&str; 4] = ["command", "claude", "codex", "gemini"];
+
+/// Every runner profile by name; `None` for a profile with errors (already reported),
+/// so states naming it are not also told it does not exist.
+pub(crate) fn runners(cx: &mut Ctx, raw: &RawWorkflow) -> IndexMap<String, Option<RunnerConfig>> {
+    raw.runners
+        .iter()
+        .map(|(name, r)| (name.clone(), runner(cx, name, r)))
+        .collect()
+}
+
+fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
+    let base = join("runners", name);
+    let before = cx.errors.count();
+    let kind = match r.kind.as_deref() {
+        Some("command") => Some(RunnerKind::Command),
+        Some(k @ ("claude" | "codex" | "gemini")) => {
+            cx.errors.push(
+                join(&base, "kind"),
+                format!("runner kind `{k}` is not supported yet (only `command` is)"),
+            );
+            None
+        }
+        Some(k) => {
+            cx.errors.push(
+                join(&base, "kind"),
+                format!(
+                    "unknown runner kind `{k}`; expected one of {}{}",
+                    RUNNER_KINDS.join(", "),
+                    suggest::hint(k, RUNNER_KINDS)
+                ),
+            );
+            None
+        }
+        None => {
+            cx.errors.push(
+                join(&base, "kind"),
+                format!("missing key: one of {}", RUNNER_KINDS.join(", ")),
+            );
+            None
+        }
+    };
+    let command = match &r.command {
+        Some(RawCommand::Argv(argv)) if argv.is_empty() || argv[0].trim().is_empty() => {
+            cx.errors.push(
+                join(&base, "command"),
+                "the command is empty: give the program and its arguments",
+            );
+            Vec::new()
+        }
+        Some(RawCommand::Argv(argv)) => {
+            // A relative program path (`./agent.sh`, `bin/agent`) names a file beside the
+            // workflow; runs happen in the workspace, so it is made absolute here.
+            let mut argv = argv.clone();
+            let program = std::path::Path::new(&argv[0]);
+            if program.is_relative() && argv[0].contains('/') {
+                argv[0] = cx.base_dir.join(program).display().to_string();
+            }
+            argv
+        }
+        Some(RawCommand::Shell(s)) if s.trim().is_empty() => {
+            cx.errors
+                .push(join(&base, "command"), "the command is empty");
+            Vec::new()
+        }
+        Some(RawCommand::Shell(s)) => vec!["sh".into(), "-c".into(), s.clone()],
+        None => {
+            if kind == Some(RunnerKind::Command) {
+                cx.errors.push(
+                    join(&base, "command"),
+                    "missing key: a `command` runner needs `command` (a list or a shell string)",
+                );
+            }
+            Vec::new()
+        }
+    };
+    let env = env_map(cx, &join(&base, "env"), r.env.as_ref());
+    let inherit_env = inherit(cx, &join(&base, "inherit_env"), r.inherit_env.as_ref());
+    let stall_timeout = cx.opt_duration(&join(&base, "stall_timeout"), r.stall_timeout.as_ref());
+    let turn_timeout = cx.opt_duration(&join(&base, "turn_timeout"), r.turn_timeout.as_ref());
+    let max_turns = opt_turns(cx, &join(&base, "max_turns"), r.max_turns);
+    let kind = kind?;
+    (cx.errors.count() == before).then(|| RunnerConfig {
+        name: name.to_string(),
+        kind,
+        command,
+        env,
+        inherit_env,
+        model: r.model.clone(),
+        stall_timeout,
+        turn_timeout,
+        max_turns,
+    })
+}
+
+fn opt_turns(cx: &mut Ctx, key: &str, raw: Option<i64>) -> Option<u32> {
+    raw.map(|v| u32::try_from(cx.int(key, Some(v), 1, 1, MAX_TURNS)).unwrap_or(1))
+}
+
+/// Environment values are secrets: `$VAR` expanded, unset or empty is an error.
+fn env_map(
+    cx: &mut Ctx,
+    key: &str,
+    raw: Option<&IndexMap<String, Scalar>>,
+) -> BTreeMap<String, Secret> {
+    let mut out = BTreeMap::new();
+    for (name, Scalar(value)) in raw.into_iter().flatten() {
+        let k = join(key, name);
+        if !valid_env_name(name) {
+            cx.errors.push(
+                &k,
+                format!("`{name}` is not a valid environment variable name"),
+            );
+            continue;
+        }
+        match expand::expand_secret(value, cx.env) {
+            Ok(s) if s.is_empty() => cx.errors.push(&k, "missing secret: the value is empty"),
+            Ok(s) => {
+                out.insert(name.clone(), s);
+            }
+            Err(e) => cx.errors.push(&k, format!("missing secret: {e}")),
+        }
+    }
+    out
+}
+
+fn inherit(cx: &mut Ctx, key: &str, raw: Option<&Vec<String>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in raw.into_iter().flatten() {
+        if valid_env_name(name) {
+            out.push(name.clone());
+        } else {
+            cx.errors.push(
+                key,
+                format!("`{name}` is not a valid environment variable name"),
+            );
+        }
+    }
+    out
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The runner profile with a state's `runner_settings` merged over it: scalars replace,
+/// `env` is merged key-wise, `inherit_env` is the union.
+fn merged(cx: &mut Ctx, key: &str, base: &RunnerConfig, s: &RawRunnerSettings) -> RunnerConfig {
+    let mut r = base.clone();
+    if s.model.is_some() {
+        r.model = s.model.clone();
+    }
+    r.env.extend(env_map(cx, &join(key, "env"), s.env.as_ref()));
+    for name in inherit(cx, &join(key, "inherit_env"), s.inherit_env.as_ref()) {
+        if !r.inherit_env.contains(&name) {
+            r.inherit_env.push(name);
+        }
+    }
+    if let Some(d) = cx.opt_duration(&join(key, "stall_timeout"), s.stall_timeout.as_ref()) {
+        r.stall_timeout = Some(d);
+    }
+    if let Some(d) = cx.opt_duration(&join(key, "turn_timeout"), s.turn_timeout.as_ref()) {
+        r.turn_timeout = Some(d);
+    }
+    if let Some(t) = opt_turns(cx, &join(key, "max_turns"), s.max_turns) {
+        r.max_turns = Some(t);
+    }
+    r
+}
+
+/// The states, compiled: machine specs for those whose edges resolve, settings for those
+/// that are entirely valid.
+pub(crate) struct BuiltStates {
+    pub specs: IndexMap<String, StateSpec>,
+    pub configs: IndexMap<String, StateConfig>,
+    /// Every state has a valid kind and edges to existing states (so reachability
+    /// analysis is meaningful).
+    pub graph_complete: bool,
+}
+
+pub(crate) fn states(
+    cx: &mut Ctx,
+    raw: &RawWorkflow,
+    runners: &IndexMap<String, Option<RunnerConfig>>,
+    columns: &Columns,
+    hooks: &HookSet,
+) -> BuiltStates {
+    let names: Vec<&str> = raw
+        .states
+        .keys()
+        .chain(raw.broken_states.iter())
+        .map(String::as_str)
+        .collect();
+    let mut out = BuiltStates {
+        specs: IndexMap::new(),
+        configs: IndexMap::new(),
+        graph_complete: raw.broken_states.is_empty(),
+    };
+    if names.is_empty() {
+        cx.errors.push(
+            "states",
+            "no states declared: add at least an agent state and a terminal state",
+        );
+        out.graph_complete = false;
+        return out;
+    }
+    let mut has_terminal = false;
+    for (name, s) in &raw.states {
+        let base = join("states", name);
+        match kind_of(cx, &base, s) {
+            Some(StateKind::Agent) => {
+                let next = target(cx, &names, &base, "next", s.next.as_ref());
+                let column = state_column(cx, &base, s, StateKind::Agent, columns);
+                let config = agent_config(cx, &base, s, runners, hooks);
+                match next {
+                    Some(next) => {
+                        out.specs
+                            .insert(name.clone(), StateSpec::Agent { next, column });
+                    }
+                    None => out.graph_complete = false,
+                }
+                if let Some(c) = config {
+                    out.configs
+                        .insert(name.clone(), StateConfig::Agent(Box::new(c)));
+                }
+            }
+            Some(StateKind::Gate) => {
+                let approve = target(cx, &names, &base, "approve", s.approve.as_ref());
+                let rework = target(cx, &names, &base, "rework", s.rework.as_ref());
+                let max_rework = cx.int(&join(&base, "max_rework"), s.max_rework, 3, 0, 100);
+                let column = state_column(cx, &base, s, StateKind::Gate, columns);
+                match (approve, rework) {
+                    (Some(approve), Some(rework)) => {
+                        out.specs.insert(
+                            name.clone(),
+                            StateSpec::Gate {
+                                approve,
+                                rework,
+                                max_rework: u32::try_from(max_rework).unwrap_or(0),
+                                column,
+                            },
+                        );
+                    }
+                    _ => out.graph_complete = false,
+                }
+                out.configs.insert(name.clone(), StateConfig::Gate);
+            }
+            Some(StateKind::Terminal) => {
+                has_terminal = true;
+                let column = state_column(cx, &base, s, StateKind::Terminal, columns);
+                out.specs
+                    .insert(name.clone(), StateSpec::Terminal { column });
+                out.configs.insert(name.clone(), StateConfig::Terminal);
+            }
+            None => out.graph_complete = false,
+        }
+    }
+    if !has_terminal {
+        cx.errors.push(
+            "states",
+            "no terminal state: add one (`kind: terminal`) so tickets can finish",
+        );
+    }
+    out
+}
+
+fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {
+    let kinds = ["agent", "gate", "terminal"];
+    match s.kind.as_deref() {
+        Some("agent") => Some(StateKind::Agent),
+        Some("gate") => Some(StateKind::Gate),
+        Some("terminal") => Some(StateKind::Terminal),
+        Some(k) => {
+            cx.errors.push(
+                join(base, "kind"),
+                format!(
+                    "unknown state kind `{k}`; expected one of agent, gate, terminal{}",
+                    suggest::hint(k, kinds)
+                ),
+            );
+            None
+        }
+        None => {
+            cx.errors.push(
+                join(base, "kind"),
+                "missing key: one of agent, gate, terminal",
+            );
+            None
+        }
+    }
+}
+
+/// An edge to another state: required, and the state must exist.
+fn target(
+    cx: &mut Ctx,
+    names: &[&str],
+    base: &str,
+    key: &str,
+    value: Option<&String>,
+) -> Option<String> {
+    let k = join(base, key);
+    match value {
+        None => {
+            cx.errors
+                .push(k, format!("missing key `{key}`: the state to go to"));
+            None
+        }
+        Some(t) if names.contains(&t.as_str()) => Some(t.clone()),
+        Some(t) => {
+            cx.errors.push(
+                k,
+                format!(
+                    "no state named `{t}`{}",
+                    suggest::hint(t, names.iter().copied())
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The state's column (defaulted by kind), checked against the column rules.
+fn state_column(
+    cx: &mut Ctx,
+    base: &str,
+    s: &RawState,
+    kind: StateKind,
+    columns: &Columns,
+) -> String {
+    let (default, role) = match kind {
+        StateKind::Agent => (&columns.active, "columns.active"),
+        StateKind::Gate => (&columns.review, "columns.review"),
+        StateKind::Terminal => (&columns.done, "columns.done"),
+    };
+    let (column, key, origin) = match &s.column {
+        Some(c) => (c.clone(), join(base, "column"), String::new()),
+        None => (
+            default.clone(),
+            base.to_string(),
+            format!(" (the default, from `{role}`)"),
+        ),
+    };
+    if column == columns.todo {
+        cx.errors.push(
+            &key,
+            format!(
+                "column `{column}`{origin} is the todo column (`columns.todo`): tickets wait there to be picked up, no state may live in it"
+            ),
+        );
+    } else if kind != StateKind::Terminal && columns.is_terminal(&column) {
+        let what = if kind == StateKind::Agent {
+            "an agent"
+        } else {
+            "a gate"
+        };
+        cx.errors.push(
+            &key,
+            format!(
+                "column `{column}`{origin} is a terminal column; {what} state cannot live in it"
+            ),
+        );
+    } else if kind == StateKind::Terminal && !columns.is_terminal(&column) {
+        cx.errors.push(
+            &key,
+            format!(
+                "terminal state column `{column}` must be `columns.done` (`{}`) or listed in `columns.terminal`",
+                columns.done
+            ),
+        );
+    }
+    column
+}
+
+fn agent_config(
+    cx: &mut Ctx,
+    base: &str,
+    s: &RawState,
+    runners: &IndexMap<String, Option<RunnerConfig>>,
+    hooks: &HookSet,
+) -> Option<AgentState> {
+    let runner = match s.runner.as_deref() {
+        None => {
+            cx.errors.push(
+                join(base, "runner"),
+                "missing key `runner`: the runner profile (under `runners:`) this state uses",
+            );
+            None
+        }
+        Some(r) => match runners.get(r) {
+            Some(Some(cfg)) => Some(cfg.clone()),
+            // The profile has its own errors, already reported.
+            Some(None) => None,
+            None => {
+                let hint = if runners.is_empty() {
+                    "; declare it under `runners:`".to_string()
+                } else {
+                    suggest::hint(r, runners.keys().map(String::as_str))
+                };
+                cx.errors
+                    .push(join(base, "runner"), format!("no runner named `{r}`{hint}"));
+                None
+            }
+        },
+    };
+    let runner = match (&runner, &s.runner_settings) {
+        (Some(r), Some(settings)) => Some(merged(cx, &join(base, "runner_settings"), r, settings)),
+        _ => runner,
+    };
+    let prompt = match s.prompt.as_deref() {
+        None => {
+            cx.errors.push(
+                join(base, "prompt"),
+                "missing key `prompt`: the prompt template file for this stage",
+            );
+            None
+        }
+        Some(p) => cx.prompt_file(&join(base, "prompt"), p),
+    };
+    let session = match s.session.as_deref() {
+        None | Some("fresh") => SessionMode::Fresh,
+        Some("inherit") => SessionMode::Inherit,
+        Some(other) => {
+            cx.errors.push(
+                join(base, "session"),
+                format!(
+                    "unknown session mode `{other}`; expected `fresh` or `inherit`{}",
+                    suggest::hint(other, ["fresh", "inherit"])
+                ),
+            );
+            SessionMode::Fresh
+        }
+    };
+    let over = s
+        .hooks
+        .as_ref()
+        .map(|h| HookSet {
+            after_create: h.after_create.clone(),
+            before_run: h.before_run.clone(),
+            after_run: h.after_run.clone(),
+            before_remove: h.before_remove.clone(),
+            on_stage_enter: h.on_stage_enter.clone(),
+        })
+        .unwrap_or_default();
+    Some(AgentState {
+        runner: runner?,
+        prompt: prompt?,
+        session,
+        hooks: hooks.overridden_by(&over),
+    })
+}
+
+/// The entry state: `entry:` or the first declared state; it must exist.
+pub(crate) fn entry(cx: &mut Ctx, raw: &RawWorkflow) -> Option<String> {
+    let names = || raw.states.keys().chain(raw.broken_states.iter());
+    match &raw.entry {
+        Some(e) if names().any(|n| n == e) => Some(e.clone()),
+        Some(e) => {
+            cx.errors.push(
+                "entry",
+                format!(
+                    "entry state `{e}` does not exist{}",
+                    suggest::hint(e, names().map(String::as_str))
+                ),
+            );
+            None
+        }
+        None => names().next().cloned(),
+    }
+}

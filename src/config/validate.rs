@@ -1,0 +1,497 @@
+//! Phase two of loading: raw structs → the typed, validated [`Workflow`].
+//!
+//! Every check runs even after one has failed, so the user sees every problem in one
+//! pass; each error names its key path (and line) in the workflow, or the prompt file
+//! and line for template errors. Defaults are applied here, paths are resolved against
+//! the workflow's directory, and secrets are expanded from the environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+use super::error::{ConfigError, Errors};
+use super::expand::{self, EnvLookup};
+use super::raw::{RawWorkflow, Scalar};
+use super::schema::join;
+use super::states;
+use super::suggest;
+use super::workflow::*;
+use crate::domain::{Columns, Machine};
+use crate::prompt::env as template;
+
+/// The branch template used when `workspace.branch` is not set.
+pub const DEFAULT_BRANCH: &str = "karajan/{{ issue.identifier }}";
+
+/// State shared by the validation passes: where errors go and how paths resolve.
+pub(crate) struct Ctx<'a> {
+    pub errors: Errors<'a>,
+    pub base_dir: PathBuf,
+    pub env: EnvLookup<'a>,
+    /// Prompt files read so far, by path relative to `base_dir`, for the digest.
+    pub prompt_bytes: BTreeMap<String, Vec<u8>>,
+}
+
+impl Ctx<'_> {
+    /// A duration at `key` (default when absent); must be greater than zero.
+    pub fn duration(&mut self, key: &str, raw: Option<&Scalar>, default: Duration) -> Duration {
+        let Some(Scalar(text)) = raw else {
+            return default;
+        };
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if d.is_zero() => {
+                self.errors
+                    .push(key, format!("duration `{text}` must be greater than zero"));
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.errors.push(
+                    key,
+                    format!("invalid duration `{text}`: {e} (write e.g. `30s`, `5m`, `1h30m`)"),
+                );
+                default
+            }
+        }
+    }
+
+    /// An optional duration override at `key`.
+    pub fn opt_duration(&mut self, key: &str, raw: Option<&Scalar>) -> Option<Duration> {
+        raw.map(|r| self.duration(key, Some(r), Duration::from_secs(1)))
+    }
+
+    /// An integer at `key` within `lo..=hi` (default when absent).
+    pub fn int(&mut self, key: &str, raw: Option<i64>, default: i64, lo: i64, hi: i64) -> i64 {
+        match raw {
+            None => default,
+            Some(v) if (lo..=hi).contains(&v) => v,
+            Some(v) => {
+                self.errors.push(
+                    key,
+                    format!("{v} is out of range: must be between {lo} and {hi}"),
+                );
+                default.clamp(lo, hi)
+            }
+        }
+    }
+
+    /// A path at `key`: `~`/`$VAR` expanded, then made absolute against the workflow's
+    /// directory. Existence is not required.
+    pub fn path(&mut self, key: &str, raw: Option<&str>, default: &str) -> PathBuf {
+        let text = raw.unwrap_or(default);
+        match expand::expand_path(text, self.env) {
+            Ok(p) => self.absolute(&p),
+            Err(e) => {
+                self.errors
+                    .push(key, format!("cannot expand `{text}`: {e}"));
+                self.absolute(Path::new(default))
+            }
+        }
+    }
+
+    pub fn absolute(&self, p: &Path) -> PathBuf {
+        let joined = self.base_dir.join(p);
+        std::path::absolute(&joined).unwrap_or(joined)
+    }
+
+    /// Reads and compiles a prompt template at `key`.
+    pub fn prompt_file(&mut self, key: &str, raw: &str) -> Option<PromptFile> {
+        let path = self.path(key, Some(raw), raw);
+        let name = path
+            .strip_prefix(&self.base_dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "not found".to_string()
+                } else {
+                    e.to_string()
+                };
+                self.errors
+                    .push(key, format!("prompt file `{}`: {why}", path.display()));
+                return None;
+            }
+        };
+        let Ok(source) = String::from_utf8(bytes.clone()) else {
+            self.errors.push(
+                key,
+                format!("prompt file `{}` is not UTF-8", path.display()),
+            );
+            return None;
+        };
+        if let Err(e) = template::compile(&name, &source) {
+            self.errors.push_in(&path, e.line, key, e.message);
+        }
+        self.prompt_bytes.insert(name, bytes);
+        Some(PromptFile { path, source })
+    }
+}
+
+/// Builds the workflow, or every error found.
+pub(crate) fn build(
+    raw: RawWorkflow,
+    text: &str,
+    path: &Path,
+    base_dir: PathBuf,
+    env: EnvLookup<'_>,
+    errors: Errors<'_>,
+) -> Result<Workflow, Vec<ConfigError>> {
+    let mut cx = Ctx {
+        errors,
+        base_dir,
+        env,
+        prompt_bytes: BTreeMap::new(),
+    };
+    let tracker = tracker(&mut cx, &raw);
+    let columns = columns(&mut cx, &raw);
+    let polling = Polling {
+        interval: {
+            let raw_iv = raw.polling.as_ref().and_then(|p| p.interval.as_ref());
+            let iv = cx.duration("polling.interval", raw_iv, Duration::from_secs(30));
+            if iv < Duration::from_secs(1) {
+                cx.errors.push(
+                    "polling.interval",
+                    format!(
+                        "must be at least 1s (got {})",
+                        humantime::format_duration(iv)
+                    ),
+                );
+            }
+            iv
+        },
+    };
+    let workspace = workspace(&mut cx, &raw);
+    let hooks = hooks(&mut cx, &raw);
+    let runners = states::runners(&mut cx, &raw);
+    let global = raw
+        .prompts
+        .as_ref()
+        .and_then(|p| p.global.as_deref())
+        .and_then(|g| cx.prompt_file("prompts.global", g));
+    let mut agent = agent_limits(&mut cx, &raw);
+    let built = states::states(&mut cx, &raw, &runners, &columns, &hooks.set);
+    per_state_caps(&mut cx, &raw, &mut agent);
+    let store = store(&mut cx, &raw);
+
+    let entry = states::entry(&mut cx, &raw);
+    let machine = Machine {
+        entry: entry.unwrap_or_default(),
+        states: built.specs,
+        columns,
+        max_attempts: agent.max_attempts,
+    };
+    if built.graph_complete && !machine.entry.is_empty() {
+        // Terminal states are exempt: a human reaches them by moving the ticket to their
+        // column (`Machine::terminal_for_column`).
+        let unreachable = machine.unreachable().into_iter().filter(|n| {
+            !matches!(
+                machine.state(n),
+                Some(crate::domain::StateSpec::Terminal { .. })
+            )
+        });
+        for name in unreachable {
+            cx.errors.push(
+                join("states", &name),
+                format!(
+                    "state `{name}` is unreachable from the entry state `{}`",
+                    machine.entry
+                ),
+            );
+        }
+    }
+
+    let tracker = match tracker {
+        Some(t) if cx.errors.count() == 0 => t,
+        // A missing tracker has been reported above.
+        _ => return Err(cx.errors.list),
+    };
+    let digest = digest(text, &cx.prompt_bytes);
+    Ok(Workflow {
+        path: path.to_path_buf(),
+        base_dir: cx.base_dir,
+        digest,
+        tracker,
+        machine,
+        polling,
+        workspace,
+        hooks,
+        runners: runners
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect::<IndexMap<_, _>>(),
+        agent,
+        prompts: Prompts { global },
+        states: built.configs,
+        store,
+    })
+}
+
+/// SHA-256 over the workflow text and each prompt (path and bytes), length-prefixed so
+/// no two different inputs share an encoding.
+fn digest(text: &str, prompts: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut h = Sha256::new();
+    let mut put = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    put(b"karajan-workflow-v1");
+    put(text.as_bytes());
+    for (path, bytes) in prompts {
+        put(path.as_bytes());
+        put(bytes);
+    }
+    hex::encode(h.finalize())
+}
+
+fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
+    let Some(t) = &raw.tracker else {
+        cx.errors.push(
+            "tracker",
+            "missing section `tracker` (e.g. `kind: local` and `dir: ./tickets`)",
+        );
+        return None;
+    };
+    let kinds = ["local", "linear", "github"];
+    match t.kind.as_deref() {
+        Some("local") => {
+            let Some(dir) = t.dir.as_deref() else {
+                cx.errors.push(
+                    "tracker.dir",
+                    "missing key: a local tracker needs `dir` (the tickets folder)",
+                );
+                return None;
+            };
+            let dir = cx.path("tracker.dir", Some(dir), dir);
+            Some(TrackerConfig::Local(LocalTrackerConfig { dir }))
+        }
+        Some(k @ ("linear" | "github")) => {
+            cx.errors.push(
+                "tracker.kind",
+                format!("tracker kind `{k}` is not supported yet (only `local` is)"),
+            );
+            None
+        }
+        Some(k) => {
+            cx.errors.push(
+                "tracker.kind",
+                format!(
+                    "unknown tracker kind `{k}`; expected one of local, linear, github{}",
+                    suggest::hint(k, kinds)
+                ),
+            );
+            None
+        }
+        None => {
+            cx.errors
+                .push("tracker.kind", "missing key: one of local, linear, github");
+            None
+        }
+    }
+}
+
+fn columns(cx: &mut Ctx, raw: &RawWorkflow) -> Columns {
+    let c = raw.columns.as_ref();
+    let mut pick = |key: &str, v: Option<&String>, default: &str| -> String {
+        match v {
+            Some(s) if s.trim().is_empty() => {
+                cx.errors
+                    .push(join("columns", key), "a column name cannot be empty");
+                default.to_string()
+            }
+            Some(s) => s.clone(),
+            None => default.to_string(),
+        }
+    };
+    let columns = Columns {
+        todo: pick("todo", c.and_then(|c| c.todo.as_ref()), "Todo"),
+        active: pick("active", c.and_then(|c| c.active.as_ref()), "In Progress"),
+        review: pick("review", c.and_then(|c| c.review.as_ref()), "Human Review"),
+        approved: pick("approved", c.and_then(|c| c.approved.as_ref()), "Approved"),
+        rework: pick("rework", c.and_then(|c| c.rework.as_ref()), "Rework"),
+        done: pick("done", c.and_then(|c| c.done.as_ref()), "Done"),
+        terminal: c.and_then(|c| c.terminal.clone()).unwrap_or_default(),
+    };
+    if columns.terminal.iter().any(|t| t.trim().is_empty()) {
+        cx.errors
+            .push("columns.terminal", "a column name cannot be empty");
+    }
+    for (key, col) in [
+        ("todo", &columns.todo),
+        ("active", &columns.active),
+        ("review", &columns.review),
+        ("approved", &columns.approved),
+        ("rework", &columns.rework),
+    ] {
+        if columns.is_terminal(col) {
+            cx.errors.push(
+                join("columns", key),
+                format!("`{col}` is also a terminal column (`columns.done` or `columns.terminal`)"),
+            );
+        }
+    }
+    columns
+}
+
+fn workspace(cx: &mut Ctx, raw: &RawWorkflow) -> WorkspaceConfig {
+    let w = raw.workspace.as_ref();
+    let root = cx.path(
+        "workspace.root",
+        w.and_then(|w| w.root.as_deref()),
+        ".karajan/workspaces",
+    );
+    let repo =
+        match w.and_then(|w| w.repo.as_deref()) {
+            None => {
+                cx.errors.push(
+                if w.is_some() { "workspace.repo" } else { "workspace" },
+                "missing key `workspace.repo`: the git repository to clone (a local path or a URL)",
+            );
+                String::new()
+            }
+            Some(r) if is_url(r) => r.to_string(),
+            Some(r) => cx.path("workspace.repo", Some(r), r).display().to_string(),
+        };
+    let branch = w
+        .and_then(|w| w.branch.clone())
+        .unwrap_or_else(|| DEFAULT_BRANCH.to_string());
+    if let Err(e) = template::compile("workspace.branch", &branch) {
+        cx.errors
+            .push("workspace.branch", format!("invalid template: {e}"));
+    }
+    WorkspaceConfig { root, repo, branch }
+}
+
+/// Whether a repository location is a URL rather than a local path.
+fn is_url(s: &str) -> bool {
+    s.contains("://") || (s.starts_with("git@") && s.contains(':'))
+}
+
+fn hooks(cx: &mut Ctx, raw: &RawWorkflow) -> Hooks {
+    let h = raw.hooks.as_ref();
+    let timeout = cx.duration(
+        "hooks.timeout",
+        h.and_then(|h| h.timeout.as_ref()),
+        Duration::from_secs(60),
+    );
+    let set = h
+        .map(|h| HookSet {
+            after_create: h.after_create.clone(),
+            before_run: h.before_run.clone(),
+            after_run: h.after_run.clone(),
+            before_remove: h.before_remove.clone(),
+            on_stage_enter: h.on_stage_enter.clone(),
+        })
+        .unwrap_or_default();
+    Hooks { set, timeout }
+}
+
+fn agent_limits(cx: &mut Ctx, raw: &RawWorkflow) -> AgentLimits {
+    let a = raw.agent.as_ref();
+    let max_concurrent = cx.int(
+        "agent.max_concurrent",
+        a.and_then(|a| a.max_concurrent),
+        4,
+        1,
+        1000,
+    );
+    AgentLimits {
+        max_concurrent: usize::try_from(max_concurrent).unwrap_or(1),
+        max_concurrent_by_state: BTreeMap::new(),
+        max_retry_backoff: cx.duration(
+            "agent.max_retry_backoff",
+            a.and_then(|a| a.max_retry_backoff.as_ref()),
+            Duration::from_secs(300),
+        ),
+        max_attempts: u32::try_from(cx.int(
+            "agent.max_attempts",
+            a.and_then(|a| a.max_attempts),
+            5,
+            1,
+            100,
+        ))
+        .unwrap_or(1),
+        stall_timeout: cx.duration(
+            "agent.stall_timeout",
+            a.and_then(|a| a.stall_timeout.as_ref()),
+            Duration::from_secs(300),
+        ),
+        turn_timeout: cx.duration(
+            "agent.turn_timeout",
+            a.and_then(|a| a.turn_timeout.as_ref()),
+            Duration::from_secs(3600),
+        ),
+        max_turns: u32::try_from(cx.int(
+            "agent.max_turns",
+            a.and_then(|a| a.max_turns),
+            20,
+            1,
+            states::MAX_TURNS,
+        ))
+        .unwrap_or(1),
+        kill_grace: cx.duration(
+            "agent.kill_grace",
+            a.and_then(|a| a.kill_grace.as_ref()),
+            Duration::from_secs(5),
+        ),
+    }
+}
+
+fn per_state_caps(cx: &mut Ctx, raw: &RawWorkflow, agent: &mut AgentLimits) {
+    let Some(caps) = raw
+        .agent
+        .as_ref()
+        .and_then(|a| a.max_concurrent_by_state.as_ref())
+    else {
+        return;
+    };
+    let max = i64::try_from(agent.max_concurrent).unwrap_or(1000);
+    for (state, cap) in caps {
+        let key = join("agent.max_concurrent_by_state", state);
+        match raw.states.get(state).map(|s| s.kind.as_deref()) {
+            Some(Some("agent")) => {
+                let v = cx.int(&key, Some(*cap), 1, 1, max);
+                agent
+                    .max_concurrent_by_state
+                    .insert(state.clone(), usize::try_from(v).unwrap_or(1));
+            }
+            Some(_) => cx.errors.push(
+                key,
+                format!("`{state}` is not an agent state; only agent states run agents"),
+            ),
+            None if raw.broken_states.contains(state) => {}
+            None => cx.errors.push(
+                key,
+                format!(
+                    "no state named `{state}`{}",
+                    suggest::hint(state, raw.states.keys().map(String::as_str))
+                ),
+            ),
+        }
+    }
+}
+
+fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
+    let s = raw.store.as_ref();
+    StoreConfig {
+        path: cx.path(
+            "store.path",
+            s.and_then(|s| s.path.as_deref()),
+            ".karajan/karajan.db",
+        ),
+        checkpoints: cx.path(
+            "store.checkpoints",
+            s.and_then(|s| s.checkpoints.as_deref()),
+            ".karajan/checkpoints",
+        ),
+        logs: cx.path(
+            "store.logs",
+            s.and_then(|s| s.logs.as_deref()),
+            ".karajan/logs",
+        ),
+    }
+}

@@ -1,0 +1,122 @@
+//! The body of one run's task: supervise the agent, persist what it reports, run
+//! `after_run`, then tell the actor.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::error;
+
+use super::engine::RunDone;
+use super::hooks::hook_event;
+use crate::agent::{AgentRunner, RunEvent, RunOutcome, RunRequest};
+use crate::domain::{RunStatus, TokenUsage};
+use crate::store::{EventKind, NewEvent, Store};
+use crate::workspace::run_hook;
+
+/// The `after_run` hook of a run: its script, environment and time limit.
+pub(crate) struct AfterRun {
+    pub script: String,
+    pub env: Vec<(String, String)>,
+    pub timeout: std::time::Duration,
+}
+
+pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::Failed { reason },
+        exit_code: None,
+        signal: None,
+        duration: std::time::Duration::ZERO,
+        tokens: TokenUsage::default(),
+        cost_usd: None,
+        turns: None,
+        session_id: None,
+    }
+}
+
+/// The body of a run: supervise the agent, forward its events to the store, run the
+/// `after_run` hook (recorded, never fatal), then report to the actor.
+pub(crate) async fn run_task(
+    runner: Arc<dyn AgentRunner>,
+    req: RunRequest,
+    store: Store,
+    cancel: CancellationToken,
+    done_tx: mpsc::Sender<String>,
+    after_run: Option<AfterRun>,
+) -> RunDone {
+    let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
+    let id = req.identifier.clone();
+    let run_id = req.run_id.clone();
+    let state = req.state.clone();
+    let workspace = req.workspace.clone();
+    let forward = tokio::spawn(forward_events(
+        store.clone(),
+        id.clone(),
+        run_id.clone(),
+        ev_rx,
+    ));
+    let outcome = match runner.run(req, ev_tx, cancel).await {
+        Ok(o) => o,
+        Err(e) => failed_outcome(e.to_string()),
+    };
+    let _ = forward.await;
+    if let Some(hook) = after_run {
+        let r = run_hook(
+            "after_run",
+            &hook.script,
+            &workspace,
+            &hook.env,
+            hook.timeout,
+        )
+        .await;
+        let _ = store
+            .append(vec![NewEvent::for_issue(
+                &id,
+                hook_event("after_run", Some(&state), &r),
+            )])
+            .await;
+    }
+    let _ = done_tx.send(run_id.clone()).await;
+    RunDone {
+        identifier: id,
+        run_id,
+        outcome,
+    }
+}
+
+/// Persist what the agent reports: its process group at once (crash recovery needs it)
+/// and its JSON events in batches.
+async fn forward_events(
+    store: Store,
+    id: String,
+    run_id: String,
+    mut rx: mpsc::Receiver<RunEvent>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+            if batch.len() >= 256 {
+                break;
+            }
+        }
+        let events: Vec<NewEvent> = batch
+            .into_iter()
+            .filter_map(|ev| match ev {
+                RunEvent::Spawned { pid } => Some(EventKind::RunSpawned {
+                    run_id: run_id.clone(),
+                    pid,
+                }),
+                RunEvent::Json { value, .. } => Some(EventKind::AgentEvent {
+                    run_id: run_id.clone(),
+                    event: value,
+                }),
+                RunEvent::Session { .. } | RunEvent::Activity { .. } => None,
+            })
+            .map(|k| NewEvent::for_issue(&id, k))
+            .collect();
+        if let Err(e) = store.append(events).await {
+            error!(ticket = %id, run = %run_id, error = %e, "could not record agent events");
+        }
+    }
+}

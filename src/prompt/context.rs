@@ -1,0 +1,120 @@
+//! The variables a prompt template sees. This is the whole contract between karajan and
+//! prompt authors: `issue`, `state`, `run`, `attempt`, `rework`, `last_run_at` — nothing
+//! else is defined, and with strict undefined behaviour a typo is an error, not a blank.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::domain::TicketSnapshot;
+
+/// Everything a prompt (or the branch template) can refer to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptContext {
+    pub issue: PromptIssue,
+    /// The workflow state being run.
+    pub state: String,
+    /// The run number of this state for this ticket (1 for the first run).
+    pub run: u32,
+    /// The attempt within this run (1 unless retrying after a failure).
+    pub attempt: u32,
+    pub rework: ReworkContext,
+    /// When this state last ran for this ticket (RFC 3339), if ever.
+    pub last_run_at: Option<String>,
+}
+
+/// The ticket, as templates see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptIssue {
+    pub identifier: String,
+    pub title: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub labels: Vec<String>,
+    /// 1 (urgent) .. 4 (low); none when unset.
+    pub priority: Option<u8>,
+    /// The tracker column the ticket is in.
+    pub state: String,
+}
+
+/// Rework requested by a gate: how many rounds so far and the reviewer's words.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ReworkContext {
+    pub count: u32,
+    pub feedback: Option<String>,
+}
+
+impl PromptIssue {
+    pub fn from_ticket(t: &TicketSnapshot) -> Self {
+        PromptIssue {
+            identifier: t.identifier.clone(),
+            title: t.title.clone(),
+            description: t.description.clone(),
+            url: t.url.clone(),
+            labels: t.labels.clone(),
+            priority: t.priority,
+            state: t.column.clone(),
+        }
+    }
+}
+
+impl PromptContext {
+    /// A context for the first attempt of a run with no rework and no previous run;
+    /// set the other fields as needed.
+    pub fn new(ticket: &TicketSnapshot, state: &str, run: u32, attempt: u32) -> Self {
+        PromptContext {
+            issue: PromptIssue::from_ticket(ticket),
+            state: state.to_string(),
+            run,
+            attempt,
+            rework: ReworkContext::default(),
+            last_run_at: None,
+        }
+    }
+
+    /// Sets `last_run_at` from a timestamp.
+    pub fn with_last_run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.last_run_at = Some(at.to_rfc3339_opts(SecondsFormat::Secs, true));
+        self
+    }
+
+    /// Sets the rework round and the reviewer's feedback.
+    pub fn with_rework(mut self, count: u32, feedback: Option<String>) -> Self {
+        self.rework = ReworkContext { count, feedback };
+        self
+    }
+}
+
+/// The built-in ticket `karajan check` renders every prompt against: every field is
+/// filled so that templates using any variable render.
+pub(crate) fn sample(state: &str, column: &str, reworked: bool) -> PromptContext {
+    let base = PromptContext {
+        issue: PromptIssue {
+            identifier: "SAMPLE-1".into(),
+            title: "Sample ticket for `karajan check`".into(),
+            description: "A sample description.\n\nWith a second paragraph.".into(),
+            url: Some("https://example.invalid/SAMPLE-1".into()),
+            labels: vec!["bug".into(), "docs".into()],
+            priority: Some(2),
+            state: column.into(),
+        },
+        state: state.into(),
+        run: 1,
+        attempt: 1,
+        rework: ReworkContext::default(),
+        last_run_at: None,
+    };
+    if reworked {
+        PromptContext {
+            run: 2,
+            attempt: 2,
+            rework: ReworkContext {
+                count: 1,
+                feedback: Some("Please add a test for the error path.".into()),
+            },
+            last_run_at: Some("2025-01-01T12:00:00Z".into()),
+            ..base
+        }
+    } else {
+        base
+    }
+}

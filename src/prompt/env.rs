@@ -1,0 +1,112 @@
+//! The one MiniJinja environment every karajan template is rendered with, and the
+//! translation of MiniJinja errors into messages that name the file, the line and the
+//! failing expression.
+//!
+//! Undefined variables are errors (`UndefinedBehavior::Strict`): a prompt that silently
+//! renders `{{ issue.titel }}` as an empty string sends an agent off with half a brief.
+//! `config` uses [`compile`] to reject templates with syntax errors at load time.
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+/// A template that failed to compile or render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct TemplateError {
+    /// The template's name: its file path relative to the workflow, or `workspace.branch`.
+    pub template: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// A fresh environment: strict undefined, never HTML-escaped (prompts are plain text,
+/// whatever their file extension), debug info on for precise errors.
+pub(crate) fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_debug(true);
+    env
+}
+
+/// Checks that `source` compiles (syntax only; undefined names surface at render time).
+pub(crate) fn compile(name: &str, source: &str) -> Result<(), TemplateError> {
+    let env = environment();
+    env.template_from_named_str(name, source)
+        .map(|_| ())
+        .map_err(|e| describe(name, &e))
+}
+
+/// Renders `source` (named `name` in errors) with `ctx`.
+pub(crate) fn render<S: serde::Serialize>(
+    name: &str,
+    source: &str,
+    ctx: &S,
+) -> Result<String, TemplateError> {
+    let env = environment();
+    let tmpl = env
+        .template_from_named_str(name, source)
+        .map_err(|e| describe(name, &e))?;
+    tmpl.render(minijinja::value::Serde(ctx))
+        .map_err(|e| describe(name, &e))
+}
+
+/// A message naming what failed: the error kind, its detail, and the source text of the
+/// failing expression (`undefined value: `issue.nope``).
+pub(crate) fn describe(name: &str, err: &minijinja::Error) -> TemplateError {
+    let mut message = err.kind().to_string();
+    if let Some(detail) = err.detail() {
+        message.push_str(": ");
+        message.push_str(detail);
+    }
+    // A syntax error's span is where parsing stopped, not an expression worth quoting.
+    let expr = match (err.kind(), err.template_source(), err.range()) {
+        (ErrorKind::SyntaxError, _, _) => None,
+        (_, Some(src), Some(range)) => src.get(range).map(str::trim),
+        _ => None,
+    };
+    if let Some(expr) = expr.filter(|e| !e.is_empty() && !message.contains(&format!("`{e}`"))) {
+        message.push_str(&format!(" in `{expr}`"));
+    }
+    TemplateError {
+        template: err.name().unwrap_or(name).to_string(),
+        line: err.line(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn undefined_variables_are_errors_that_name_file_line_and_expression() {
+        let err = render(
+            "prompts/x.md",
+            "hello\n{{ issue.nope }}\n",
+            &json!({"issue": {"title": "t"}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.template, "prompts/x.md");
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("undefined"), "{}", err.message);
+        assert!(err.message.contains("nope"), "{}", err.message);
+        let shown = err.to_string();
+        assert!(shown.starts_with("prompts/x.md:2: "), "{shown}");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let err = compile("prompts/y.md", "ok\nok\n{% if x %}\nno end").unwrap_err();
+        assert_eq!(err.template, "prompts/y.md");
+        assert!(err.line.is_some_and(|l| l >= 3), "{err:?}");
+        assert!(err.message.contains("syntax error"), "{}", err.message);
+        assert!(compile("fine.md", "{{ issue.title }}").is_ok());
+    }
+
+    #[test]
+    fn renders_without_html_escaping() {
+        let out = render("prompts/a.html", "<b>{{ a }}</b>", &json!({"a": "&"})).unwrap();
+        assert_eq!(out, "<b>&</b>");
+    }
+}

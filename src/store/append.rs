@@ -1,0 +1,107 @@
+//! The append transaction: the only code that writes events.
+//!
+//! One `BEGIN IMMEDIATE` transaction takes SQLite's write lock up front (so two writers,
+//! in this process or another, queue on `busy_timeout` instead of both reading the same
+//! head), reads the one-row `chain_head`, inserts the events with their hashes, folds
+//! each into the projections, advances `chain_head`, and commits. Any error rolls the
+//! whole batch back: events and projections never disagree, and the chain never forks.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqlitePool};
+
+use super::canonical::canonical_json;
+use super::chain::{Hash, Link, event_hash_canonical, format_at};
+use super::event::NewEvent;
+use super::{StoreError, StoredEvent, projection};
+
+/// The event's JSON without its `kind` tag: what the `payload` column holds.
+pub fn payload_of(event: &NewEvent) -> Result<serde_json::Value, StoreError> {
+    let mut value = serde_json::to_value(&event.kind).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "event {} does not serialize: {e}",
+            event.kind.name()
+        ))
+    })?;
+    match value.as_object_mut() {
+        Some(map) => {
+            map.shift_remove("kind");
+        }
+        None => {
+            return Err(StoreError::Corrupt(format!(
+                "event {} does not serialize to an object",
+                event.kind.name()
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// Append `events` in one transaction; returns the stored rows.
+pub async fn append(
+    pool: &SqlitePool,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if events.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let head = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut seq: i64 = head.try_get("seq")?;
+    let head_hash: Vec<u8> = head.try_get("hash")?;
+    let mut prev: Hash = head_hash
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+
+    let at_text = format_at(now);
+    let at = super::sqlite::parse_time(&at_text, "event time")?;
+    let mut stored = Vec::with_capacity(events.len());
+    for event in events {
+        seq += 1;
+        let kind = event.kind.name();
+        let payload = payload_of(event)?;
+        let canonical = canonical_json(&payload);
+        let link = Link {
+            prev_hash: &prev,
+            seq,
+            at: &at_text,
+            issue: event.issue.as_deref(),
+            kind,
+            payload: &payload,
+        };
+        let hash = event_hash_canonical(&link, &canonical);
+        sqlx::query(
+            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(&at_text)
+        .bind(event.issue.as_deref())
+        .bind(kind)
+        .bind(&canonical)
+        .bind(&prev[..])
+        .bind(&hash[..])
+        .execute(&mut *tx)
+        .await?;
+        projection::apply(&mut tx, seq, at, event).await?;
+        stored.push(StoredEvent {
+            seq,
+            at,
+            issue: event.issue.clone(),
+            kind: kind.to_string(),
+            payload,
+            prev_hash: hex::encode(prev),
+            hash: hex::encode(hash),
+        });
+        prev = hash;
+    }
+    sqlx::query("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1")
+        .bind(seq)
+        .bind(&prev[..])
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(stored)
+}

@@ -1,0 +1,515 @@
+//! The fold from events to projections, run inside the append transaction for every
+//! event, so the projections are always exactly the fold of the committed chain.
+//!
+//! The record part is pure ([`fold_record`]) and reuses the domain's record logic
+//! (`IssueRecord::new`, `apply_enter`, `apply_resume`); the rest writes rows:
+//!
+//! | event            | projection effect                                                  |
+//! |------------------|--------------------------------------------------------------------|
+//! | Transition       | create the record if missing, then `apply_enter`                   |
+//! | Held / Escalated | phase `Held{column}` / `Escalated{reason}`                          |
+//! | Resumed          | `apply_resume(state_kind)`                                          |
+//! | RunStarted       | `runs` row; `record.runs[state] = run_number`; phase `Running`      |
+//! | RunSpawned       | `runs.pid`                                                          |
+//! | RunFinished      | `runs` row finished; `sessions` when it carries a session id;       |
+//! |                  | phase = `phase_after`, attempts = `attempts_after` — only while the |
+//! |                  | record is still `Running` *this* run (a run stopped after the       |
+//! |                  | ticket moved on must not drag it back)                              |
+//! | RunOrphaned      | nothing (the orchestrator follows it with `RunFinished{Interrupted}`)|
+//! | IntentRecorded   | `pending_intents` row                                               |
+//! | IntentCompleted  | delete the pending row                                              |
+//! | IntentFailed     | retryable: attempts + 1, last_error; otherwise delete (abandoned)   |
+//!
+//! Every save of a record also rewrites its `rework_counts` and keeps `retry_queue` in
+//! step with the phase (see `tickets::save`). Events without an issue only go in the
+//! chain; run and intent follow-ups (spawned, finished, completed, failed) are matched by
+//! their run or intent id, whose row only exists if it was created with an issue.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::event::{EventKind, NewEvent};
+use super::sqlite::{format_time, json_text, to_i64};
+use super::{StoreError, tickets};
+use crate::domain::{IssueRecord, Phase};
+
+/// The record after `kind` happened to ticket `issue` at `at`, or `None` when the event
+/// does not change it. Pure.
+pub fn fold_record(
+    current: Option<&IssueRecord>,
+    issue: &str,
+    kind: &EventKind,
+    at: DateTime<Utc>,
+) -> Option<IssueRecord> {
+    match kind {
+        EventKind::Transition {
+            tracker_id,
+            to,
+            to_kind,
+            cause,
+            ..
+        } => {
+            let mut rec = current
+                .cloned()
+                .unwrap_or_else(|| IssueRecord::new(issue, tracker_id, to, at));
+            rec.tracker_id.clone_from(tracker_id);
+            rec.apply_enter(to, *to_kind, cause, at);
+            Some(rec)
+        }
+        EventKind::Held { column } => with_phase(
+            current,
+            Phase::Held {
+                column: column.clone(),
+            },
+        ),
+        EventKind::Escalated { reason } => with_phase(
+            current,
+            Phase::Escalated {
+                reason: reason.clone(),
+            },
+        ),
+        EventKind::Resumed { state_kind } => current.map(|rec| {
+            let mut rec = rec.clone();
+            rec.apply_resume(*state_kind);
+            rec
+        }),
+        EventKind::RunStarted {
+            run_id,
+            state,
+            run_number,
+            attempt,
+            ..
+        } => current.map(|rec| {
+            let mut rec = rec.clone();
+            rec.runs.insert(state.clone(), *run_number);
+            rec.phase = Phase::Running {
+                run_id: run_id.clone(),
+                attempt: *attempt,
+                started_at: at,
+            };
+            rec
+        }),
+        EventKind::RunFinished {
+            run_id,
+            phase_after,
+            attempts_after,
+            ..
+        } => current
+            .filter(|rec| matches!(&rec.phase, Phase::Running { run_id: r, .. } if r == run_id))
+            .map(|rec| {
+                let mut rec = rec.clone();
+                rec.phase = phase_after.clone();
+                rec.attempts = *attempts_after;
+                rec
+            }),
+        _ => None,
+    }
+}
+
+fn with_phase(current: Option<&IssueRecord>, phase: Phase) -> Option<IssueRecord> {
+    current.map(|rec| {
+        let mut rec = rec.clone();
+        rec.phase = phase;
+        rec
+    })
+}
+
+/// Whether an event of this kind can change a ticket record (saves a read otherwise).
+fn touches_record(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Transition { .. }
+            | EventKind::Held { .. }
+            | EventKind::Escalated { .. }
+            | EventKind::Resumed { .. }
+            | EventKind::RunStarted { .. }
+            | EventKind::RunFinished { .. }
+    )
+}
+
+/// Fold one appended event (already inserted at `seq`) into the projections.
+pub async fn apply(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    at: DateTime<Utc>,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    apply_rows(conn, seq, at, event).await?;
+    let Some(issue) = event.issue.as_deref() else {
+        return Ok(());
+    };
+    if !touches_record(&event.kind) {
+        return Ok(());
+    }
+    let current = tickets::load(conn, issue).await?;
+    if let Some(next) = fold_record(current.as_ref(), issue, &event.kind, at) {
+        tickets::save(conn, &next, seq).await?;
+    }
+    Ok(())
+}
+
+/// The non-record projections: runs, sessions, pending intents.
+async fn apply_rows(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    at: DateTime<Utc>,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    match (&event.kind, event.issue.as_deref()) {
+        (
+            EventKind::RunStarted {
+                run_id,
+                state,
+                run_number,
+                attempt,
+                runner,
+                command,
+                config_digest,
+                prompt_digest,
+                prompt_bytes,
+                workspace,
+                log_dir,
+                resume_session,
+            },
+            Some(issue),
+        ) => {
+            sqlx::query(
+                "INSERT INTO runs (run_id, identifier, state, run_number, attempt, runner, \
+                 started_at, config_digest, prompt_digest, prompt_bytes, workspace, log_dir, \
+                 command, resume_session, started_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(run_id)
+            .bind(issue)
+            .bind(state)
+            .bind(i64::from(*run_number))
+            .bind(i64::from(*attempt))
+            .bind(runner)
+            .bind(format_time(at))
+            .bind(config_digest)
+            .bind(prompt_digest)
+            .bind(to_i64(*prompt_bytes))
+            .bind(workspace)
+            .bind(log_dir)
+            .bind(json_text(command, "run command")?)
+            .bind(resume_session)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (EventKind::RunSpawned { run_id, pid }, _) => {
+            sqlx::query("UPDATE runs SET pid = ? WHERE run_id = ?")
+                .bind(i64::from(*pid))
+                .bind(run_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        (
+            EventKind::RunFinished {
+                run_id,
+                status,
+                exit_code,
+                signal,
+                duration_ms,
+                tokens,
+                cost_usd,
+                turns,
+                session_id,
+                ..
+            },
+            _,
+        ) => {
+            let detail = match status {
+                crate::domain::RunStatus::Failed { reason }
+                | crate::domain::RunStatus::BudgetExceeded { reason }
+                | crate::domain::RunStatus::Cancelled { reason } => Some(reason.as_str()),
+                _ => None,
+            };
+            let owner = sqlx::query(
+                "UPDATE runs SET finished_at = ?, status = ?, status_detail = ?, exit_code = ?, \
+                 signal = ?, duration_ms = ?, tokens_input = ?, tokens_output = ?, \
+                 tokens_cache_read = ?, tokens_cache_write = ?, cost_usd = ?, turns = ?, \
+                 session_id = ? WHERE run_id = ? RETURNING identifier, runner",
+            )
+            .bind(format_time(at))
+            .bind(status.label())
+            .bind(detail)
+            .bind(exit_code)
+            .bind(signal)
+            .bind(to_i64(*duration_ms))
+            .bind(to_i64(tokens.input))
+            .bind(to_i64(tokens.output))
+            .bind(to_i64(tokens.cache_read))
+            .bind(to_i64(tokens.cache_write))
+            .bind(cost_usd.filter(|c| c.is_finite()))
+            .bind(turns.map(i64::from))
+            .bind(session_id)
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let (Some(row), Some(session)) = (owner, session_id) {
+                let identifier: String = row.try_get("identifier")?;
+                let runner: String = row.try_get("runner")?;
+                sqlx::query(
+                    "INSERT INTO sessions (identifier, runner, session_id, updated_seq) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (identifier, runner) DO UPDATE SET \
+                     session_id = excluded.session_id, updated_seq = excluded.updated_seq",
+                )
+                .bind(identifier)
+                .bind(runner)
+                .bind(session)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        (EventKind::IntentRecorded { intent_id, op }, Some(issue)) => {
+            sqlx::query(
+                "INSERT INTO pending_intents (intent_id, identifier, op, attempts, last_error, \
+                 recorded_at, recorded_seq) VALUES (?, ?, ?, 0, NULL, ?, ?)",
+            )
+            .bind(intent_id)
+            .bind(issue)
+            .bind(json_text(op, "intent op")?)
+            .bind(format_time(at))
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (EventKind::IntentCompleted { intent_id, .. }, _)
+        | (
+            EventKind::IntentFailed {
+                intent_id,
+                retryable: false,
+                ..
+            },
+            _,
+        ) => {
+            sqlx::query("DELETE FROM pending_intents WHERE intent_id = ?")
+                .bind(intent_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        (
+            EventKind::IntentFailed {
+                intent_id,
+                error,
+                retryable: true,
+            },
+            _,
+        ) => {
+            sqlx::query(
+                "UPDATE pending_intents SET attempts = attempts + 1, last_error = ? \
+                 WHERE intent_id = ?",
+            )
+            .bind(error)
+            .bind(intent_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Cause, RunStatus, StateKind, TokenUsage};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid time")
+            .with_timezone(&Utc)
+    }
+
+    fn transition(to: &str, kind: StateKind, cause: Cause) -> EventKind {
+        EventKind::Transition {
+            tracker_id: "tid-1".into(),
+            from: None,
+            to: to.into(),
+            to_kind: kind,
+            cause,
+            actor: "karajan".into(),
+            feedback: None,
+        }
+    }
+
+    fn started(run_id: &str) -> EventKind {
+        EventKind::RunStarted {
+            run_id: run_id.into(),
+            state: "code".into(),
+            run_number: 3,
+            attempt: 1,
+            runner: "claude".into(),
+            command: vec!["claude".into()],
+            config_digest: "c".into(),
+            prompt_digest: "p".into(),
+            prompt_bytes: 10,
+            workspace: "/w".into(),
+            log_dir: "/l".into(),
+            resume_session: None,
+        }
+    }
+
+    fn finished(run_id: &str, phase_after: Phase, attempts_after: u32) -> EventKind {
+        EventKind::RunFinished {
+            run_id: run_id.into(),
+            status: RunStatus::Failed {
+                reason: "exit 1".into(),
+            },
+            exit_code: Some(1),
+            signal: None,
+            duration_ms: 5,
+            tokens: TokenUsage::default(),
+            cost_usd: None,
+            turns: None,
+            session_id: None,
+            phase_after,
+            attempts_after,
+        }
+    }
+
+    #[test]
+    fn transition_creates_then_enters() {
+        let at = t("2026-01-01T00:00:00Z");
+        let rec = fold_record(
+            None,
+            "ENG-1",
+            &transition("code", StateKind::Agent, Cause::Picked),
+            at,
+        )
+        .expect("created");
+        assert_eq!(rec.identifier, "ENG-1");
+        assert_eq!(rec.tracker_id, "tid-1");
+        assert_eq!(rec.state, "code");
+        assert_eq!(rec.phase, Phase::Ready);
+        assert_eq!(rec.entered_at, at);
+
+        let later = t("2026-01-02T00:00:00Z");
+        let cause = Cause::Rework {
+            gate: "review".into(),
+            count: 2,
+        };
+        let rec = fold_record(
+            Some(&rec),
+            "ENG-1",
+            &transition("review", StateKind::Gate, cause),
+            later,
+        )
+        .expect("entered");
+        assert_eq!(rec.phase, Phase::Waiting);
+        assert_eq!(rec.rework_count("review"), 2);
+        assert_eq!(rec.entered_at, later);
+    }
+
+    #[test]
+    fn events_without_a_record_change_nothing() {
+        let at = t("2026-01-01T00:00:00Z");
+        for kind in [
+            EventKind::Held { column: "X".into() },
+            EventKind::Resumed {
+                state_kind: StateKind::Agent,
+            },
+            started("r1"),
+            EventKind::TrackerError { error: "e".into() },
+        ] {
+            assert_eq!(fold_record(None, "ENG-1", &kind, at), None, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn run_lifecycle_sets_phase_runs_and_attempts() {
+        let at = t("2026-01-01T00:00:00Z");
+        let rec = fold_record(
+            None,
+            "ENG-1",
+            &transition("code", StateKind::Agent, Cause::Picked),
+            at,
+        )
+        .expect("created");
+        let run_at = t("2026-01-01T00:01:00Z");
+        let rec = fold_record(Some(&rec), "ENG-1", &started("r1"), run_at).expect("started");
+        assert_eq!(rec.runs.get("code"), Some(&3));
+        assert_eq!(
+            rec.phase,
+            Phase::Running {
+                run_id: "r1".into(),
+                attempt: 1,
+                started_at: run_at
+            }
+        );
+        let retry = Phase::RetryWaiting {
+            attempt: 2,
+            due_at: t("2026-01-01T00:05:00Z"),
+            error: "exit 1".into(),
+        };
+        // A finish for another run leaves the record alone.
+        assert_eq!(
+            fold_record(
+                Some(&rec),
+                "ENG-1",
+                &finished("r0", retry.clone(), 1),
+                run_at
+            ),
+            None
+        );
+        let rec = fold_record(
+            Some(&rec),
+            "ENG-1",
+            &finished("r1", retry.clone(), 1),
+            run_at,
+        )
+        .expect("finished");
+        assert_eq!(rec.phase, retry);
+        assert_eq!(rec.attempts, 1);
+    }
+
+    #[test]
+    fn held_escalated_and_resumed() {
+        let at = t("2026-01-01T00:00:00Z");
+        let rec = fold_record(
+            None,
+            "ENG-1",
+            &transition("code", StateKind::Agent, Cause::Picked),
+            at,
+        )
+        .expect("created");
+        let held = fold_record(
+            Some(&rec),
+            "ENG-1",
+            &EventKind::Held {
+                column: "Blocked".into(),
+            },
+            at,
+        )
+        .expect("held");
+        assert_eq!(
+            held.phase,
+            Phase::Held {
+                column: "Blocked".into()
+            }
+        );
+        let mut esc = fold_record(
+            Some(&held),
+            "ENG-1",
+            &EventKind::Escalated {
+                reason: "budget".into(),
+            },
+            at,
+        )
+        .expect("escalated");
+        esc.attempts = 3;
+        let resumed = fold_record(
+            Some(&esc),
+            "ENG-1",
+            &EventKind::Resumed {
+                state_kind: StateKind::Agent,
+            },
+            at,
+        )
+        .expect("resumed");
+        assert_eq!(resumed.phase, Phase::Ready);
+        assert_eq!(resumed.attempts, 0);
+    }
+}

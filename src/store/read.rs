@@ -1,0 +1,259 @@
+//! Read queries over the chain and the projections. Plain `SELECT`s; they never take the
+//! write lock, so the dashboard and the CLI can read while the daemon appends (WAL).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+use super::sqlite::{from_json, parse_time, to_u32, to_u64};
+use super::tickets::{self, TICKET_COLUMNS};
+use super::{PendingIntent, RunRow, StoreError, StoredEvent, Totals};
+use crate::domain::{IssueRecord, TokenUsage};
+
+pub const EVENT_COLUMNS: &str = "seq, at, issue, kind, payload, prev_hash, hash";
+
+pub fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let seq: i64 = row.try_get("seq")?;
+    let at: String = row.try_get("at")?;
+    let payload: String = row.try_get("payload")?;
+    let prev_hash: Vec<u8> = row.try_get("prev_hash")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(StoredEvent {
+        seq,
+        at: parse_time(&at, &format!("event {seq} at"))?,
+        issue: row.try_get("issue")?,
+        kind: row.try_get("kind")?,
+        payload: from_json(&payload, &format!("event {seq} payload"))?,
+        prev_hash: hex::encode(prev_hash),
+        hash: hex::encode(hash),
+    })
+}
+
+pub async fn events_for(
+    pool: &SqlitePool,
+    identifier: &str,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+         WHERE issue = ? ORDER BY seq",
+    )
+    .bind(identifier)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+pub async fn events_page(
+    pool: &SqlitePool,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+         WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(after_seq)
+    .bind(limit.max(0))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+pub async fn head(pool: &SqlitePool) -> Result<(i64, String), StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok((row.try_get("seq")?, hex::encode(hash)))
+}
+
+pub async fn records(pool: &SqlitePool) -> Result<Vec<IssueRecord>, StoreError> {
+    let mut rework: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
+    for row in sqlx::query("SELECT identifier, gate, count FROM rework_counts")
+        .fetch_all(pool)
+        .await?
+    {
+        let count = to_u32(row.try_get("count")?, "rework count")?;
+        rework
+            .entry(row.try_get("identifier")?)
+            .or_default()
+            .insert(row.try_get("gate")?, count);
+    }
+    let mut pending: HashMap<String, u32> = HashMap::new();
+    for row in
+        sqlx::query("SELECT identifier, count(*) AS n FROM pending_intents GROUP BY identifier")
+            .fetch_all(pool)
+            .await?
+    {
+        pending.insert(
+            row.try_get("identifier")?,
+            to_u32(row.try_get("n")?, "pending count")?,
+        );
+    }
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets ORDER BY identifier");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("identifier")?;
+            let rw = rework.remove(&id).unwrap_or_default();
+            let n = pending.get(&id).copied().unwrap_or(0);
+            tickets::record_from_row(row, rw, n)
+        })
+        .collect()
+}
+
+pub async fn record(
+    pool: &SqlitePool,
+    identifier: &str,
+) -> Result<Option<IssueRecord>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let Some(mut rec) = tickets::load(&mut conn, identifier).await? else {
+        return Ok(None);
+    };
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_intents WHERE identifier = ?")
+        .bind(identifier)
+        .fetch_one(&mut *conn)
+        .await?;
+    rec.pending_intents = to_u32(n, "pending count")?;
+    Ok(Some(rec))
+}
+
+const RUN_COLUMNS: &str = "run_id, identifier, state, run_number, attempt, runner, pid, \
+     started_at, finished_at, status, exit_code, duration_ms, tokens_input, tokens_output, \
+     tokens_cache_read, tokens_cache_write, cost_usd, config_digest, prompt_digest, \
+     workspace, log_dir";
+
+fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
+    let run_id: String = row.try_get("run_id")?;
+    let what = |c: &str| format!("run {run_id} {c}");
+    let started_at: String = row.try_get("started_at")?;
+    let finished_at: Option<String> = row.try_get("finished_at")?;
+    let pid: Option<i64> = row.try_get("pid")?;
+    let duration: Option<i64> = row.try_get("duration_ms")?;
+    Ok(RunRow {
+        identifier: row.try_get("identifier")?,
+        state: row.try_get("state")?,
+        run_number: to_u32(row.try_get("run_number")?, &what("run_number"))?,
+        attempt: to_u32(row.try_get("attempt")?, &what("attempt"))?,
+        runner: row.try_get("runner")?,
+        pid: pid.map(|p| to_u32(p, &what("pid"))).transpose()?,
+        started_at: parse_time(&started_at, &what("started_at"))?,
+        finished_at: finished_at
+            .map(|t| parse_time(&t, &what("finished_at")))
+            .transpose()?,
+        status: row.try_get("status")?,
+        exit_code: row.try_get("exit_code")?,
+        duration_ms: duration
+            .map(|d| to_u64(d, &what("duration_ms")))
+            .transpose()?,
+        tokens: TokenUsage {
+            input: to_u64(row.try_get("tokens_input")?, &what("tokens"))?,
+            output: to_u64(row.try_get("tokens_output")?, &what("tokens"))?,
+            cache_read: to_u64(row.try_get("tokens_cache_read")?, &what("tokens"))?,
+            cache_write: to_u64(row.try_get("tokens_cache_write")?, &what("tokens"))?,
+        },
+        cost_usd: row.try_get("cost_usd")?,
+        config_digest: row.try_get("config_digest")?,
+        prompt_digest: row.try_get("prompt_digest")?,
+        workspace: row.try_get("workspace")?,
+        log_dir: row.try_get("log_dir")?,
+        run_id,
+    })
+}
+
+pub async fn open_runs(pool: &SqlitePool) -> Result<Vec<RunRow>, StoreError> {
+    let sql =
+        format!("SELECT {RUN_COLUMNS} FROM runs WHERE finished_at IS NULL ORDER BY started_seq");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+pub async fn runs_for(pool: &SqlitePool, identifier: &str) -> Result<Vec<RunRow>, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE identifier = ? ORDER BY started_seq");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(identifier)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(run_from_row).collect()
+}
+
+pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<PendingIntent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT intent_id, identifier, op, attempts, last_error, recorded_at \
+         FROM pending_intents ORDER BY recorded_seq",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let intent_id: String = row.try_get("intent_id")?;
+            let op: String = row.try_get("op")?;
+            let recorded_at: String = row.try_get("recorded_at")?;
+            Ok(PendingIntent {
+                identifier: row.try_get("identifier")?,
+                op: from_json(&op, &format!("intent {intent_id} op"))?,
+                attempts: to_u32(row.try_get("attempts")?, "intent attempts")?,
+                last_error: row.try_get("last_error")?,
+                recorded_at: parse_time(&recorded_at, &format!("intent {intent_id} recorded_at"))?,
+                intent_id,
+            })
+        })
+        .collect()
+}
+
+pub async fn latest_session(
+    pool: &SqlitePool,
+    identifier: &str,
+    runner: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT session_id FROM sessions WHERE identifier = ? AND runner = ?")
+            .bind(identifier)
+            .bind(runner)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+fn totals_from_row(row: &SqliteRow) -> Result<Totals, StoreError> {
+    Ok(Totals {
+        runs: to_u64(row.try_get("runs")?, "run count")?,
+        tokens: TokenUsage {
+            input: to_u64(row.try_get("input")?, "input tokens")?,
+            output: to_u64(row.try_get("output")?, "output tokens")?,
+            cache_read: to_u64(row.try_get("cache_read")?, "cache-read tokens")?,
+            cache_write: to_u64(row.try_get("cache_write")?, "cache-write tokens")?,
+        },
+        cost_usd: row.try_get("cost")?,
+    })
+}
+
+const TOTALS_SELECT: &str = "SELECT count(*) AS runs, \
+     coalesce(sum(tokens_input), 0) AS input, coalesce(sum(tokens_output), 0) AS output, \
+     coalesce(sum(tokens_cache_read), 0) AS cache_read, \
+     coalesce(sum(tokens_cache_write), 0) AS cache_write, \
+     coalesce(total(cost_usd), 0.0) AS cost FROM runs";
+
+pub async fn totals(pool: &SqlitePool, identifier: Option<&str>) -> Result<Totals, StoreError> {
+    let row = match identifier {
+        None => {
+            sqlx::query(sqlx::AssertSqlSafe(TOTALS_SELECT))
+                .fetch_one(pool)
+                .await?
+        }
+        Some(id) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{TOTALS_SELECT} WHERE identifier = ?"
+            )))
+            .bind(id)
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    totals_from_row(&row)
+}

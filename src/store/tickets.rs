@@ -1,0 +1,289 @@
+//! The `tickets` projection row <-> `IssueRecord`, including the phase's data columns
+//! (whose presence the migration's CHECKs tie to the phase label) and the two tables
+//! that mirror parts of the record: `rework_counts` and `retry_queue`.
+
+use std::collections::BTreeMap;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use super::StoreError;
+use super::sqlite::{format_time, from_json, json_text, parse_time, to_u32};
+use crate::domain::{IssueRecord, Phase};
+
+/// The phase as the row stores it.
+#[derive(Debug, Default, PartialEq)]
+struct PhaseColumns {
+    run_id: Option<String>,
+    attempt: Option<i64>,
+    started_at: Option<String>,
+    due_at: Option<String>,
+    error: Option<String>,
+    reason: Option<String>,
+    held_column: Option<String>,
+}
+
+fn phase_columns(phase: &Phase) -> PhaseColumns {
+    let none = PhaseColumns::default();
+    match phase {
+        Phase::Ready | Phase::Waiting | Phase::Done => none,
+        Phase::Running {
+            run_id,
+            attempt,
+            started_at,
+        } => PhaseColumns {
+            run_id: Some(run_id.clone()),
+            attempt: Some(i64::from(*attempt)),
+            started_at: Some(format_time(*started_at)),
+            ..none
+        },
+        Phase::Succeeded { run_id } => PhaseColumns {
+            run_id: Some(run_id.clone()),
+            ..none
+        },
+        Phase::RetryWaiting {
+            attempt,
+            due_at,
+            error,
+        } => PhaseColumns {
+            attempt: Some(i64::from(*attempt)),
+            due_at: Some(format_time(*due_at)),
+            error: Some(error.clone()),
+            ..none
+        },
+        Phase::Escalated { reason } => PhaseColumns {
+            reason: Some(reason.clone()),
+            ..none
+        },
+        Phase::Held { column } => PhaseColumns {
+            held_column: Some(column.clone()),
+            ..none
+        },
+    }
+}
+
+fn required<T>(value: Option<T>, identifier: &str, column: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "ticket {identifier}: `{column}` is missing for its phase"
+        ))
+    })
+}
+
+fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError> {
+    let label: String = row.try_get("phase")?;
+    let run_id: Option<String> = row.try_get("run_id")?;
+    let attempt: Option<i64> = row.try_get("attempt")?;
+    let attempt = attempt
+        .map(|a| to_u32(a, &format!("ticket {identifier} attempt")))
+        .transpose()?;
+    let time = |column: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| parse_time(&t, &format!("ticket {identifier} {column}")))
+            .transpose()
+    };
+    Ok(match label.as_str() {
+        "ready" => Phase::Ready,
+        "waiting" => Phase::Waiting,
+        "done" => Phase::Done,
+        "running" => Phase::Running {
+            run_id: required(run_id, identifier, "run_id")?,
+            attempt: required(attempt, identifier, "attempt")?,
+            started_at: required(time("started_at")?, identifier, "started_at")?,
+        },
+        "succeeded" => Phase::Succeeded {
+            run_id: required(run_id, identifier, "run_id")?,
+        },
+        "retry_waiting" => Phase::RetryWaiting {
+            attempt: required(attempt, identifier, "attempt")?,
+            due_at: required(time("due_at")?, identifier, "due_at")?,
+            error: required(row.try_get("error")?, identifier, "error")?,
+        },
+        "escalated" => Phase::Escalated {
+            reason: required(row.try_get("reason")?, identifier, "reason")?,
+        },
+        "held" => Phase::Held {
+            column: required(row.try_get("held_column")?, identifier, "held_column")?,
+        },
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "ticket {identifier}: unknown phase `{other}`"
+            )));
+        }
+    })
+}
+
+pub const TICKET_COLUMNS: &str = "identifier, tracker_id, state, phase, run_id, attempt, \
+     started_at, due_at, error, reason, held_column, attempts, entered_at, runs";
+
+/// Decode a `tickets` row (selected with [`TICKET_COLUMNS`]); `rework` and
+/// `pending_intents` come from their own tables.
+pub fn record_from_row(
+    row: &SqliteRow,
+    rework: BTreeMap<String, u32>,
+    pending_intents: u32,
+) -> Result<IssueRecord, StoreError> {
+    let identifier: String = row.try_get("identifier")?;
+    let phase = phase_from_row(row, &identifier)?;
+    let runs_text: String = row.try_get("runs")?;
+    let entered_at: String = row.try_get("entered_at")?;
+    Ok(IssueRecord {
+        tracker_id: row.try_get("tracker_id")?,
+        state: row.try_get("state")?,
+        phase,
+        rework,
+        runs: from_json(&runs_text, &format!("ticket {identifier} runs"))?,
+        attempts: to_u32(row.try_get("attempts")?, "ticket attempts")?,
+        entered_at: parse_time(&entered_at, &format!("ticket {identifier} entered_at"))?,
+        pending_intents,
+        identifier,
+    })
+}
+
+/// One ticket's record as the projection holds it (`pending_intents` left at 0).
+pub async fn load(
+    conn: &mut SqliteConnection,
+    identifier: &str,
+) -> Result<Option<IssueRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT identifier, tracker_id, state, phase, run_id, attempt, started_at, due_at, \
+         error, reason, held_column, attempts, entered_at, runs FROM tickets WHERE identifier = ?",
+    )
+    .bind(identifier)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let rework = load_rework(conn, identifier).await?;
+    record_from_row(&row, rework, 0).map(Some)
+}
+
+async fn load_rework(
+    conn: &mut SqliteConnection,
+    identifier: &str,
+) -> Result<BTreeMap<String, u32>, StoreError> {
+    let rows = sqlx::query("SELECT gate, count FROM rework_counts WHERE identifier = ?")
+        .bind(identifier)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let gate: String = r.try_get("gate")?;
+            let count = to_u32(r.try_get("count")?, "rework count")?;
+            Ok((gate, count))
+        })
+        .collect()
+}
+
+/// Write the record (upsert), its rework counts, and its retry-queue row (present iff
+/// the phase is `retry_waiting`).
+pub async fn save(
+    conn: &mut SqliteConnection,
+    record: &IssueRecord,
+    seq: i64,
+) -> Result<(), StoreError> {
+    let id = record.identifier.as_str();
+    let cols = phase_columns(&record.phase);
+    sqlx::query(
+        "INSERT INTO tickets (identifier, tracker_id, state, phase, run_id, attempt, \
+         started_at, due_at, error, reason, held_column, attempts, entered_at, runs, updated_seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (identifier) DO UPDATE SET tracker_id = excluded.tracker_id, \
+         state = excluded.state, phase = excluded.phase, run_id = excluded.run_id, \
+         attempt = excluded.attempt, started_at = excluded.started_at, \
+         due_at = excluded.due_at, error = excluded.error, reason = excluded.reason, \
+         held_column = excluded.held_column, attempts = excluded.attempts, \
+         entered_at = excluded.entered_at, runs = excluded.runs, \
+         updated_seq = excluded.updated_seq",
+    )
+    .bind(id)
+    .bind(&record.tracker_id)
+    .bind(&record.state)
+    .bind(record.phase.label())
+    .bind(&cols.run_id)
+    .bind(cols.attempt)
+    .bind(&cols.started_at)
+    .bind(&cols.due_at)
+    .bind(&cols.error)
+    .bind(&cols.reason)
+    .bind(&cols.held_column)
+    .bind(i64::from(record.attempts))
+    .bind(format_time(record.entered_at))
+    .bind(json_text(&record.runs, "run numbers")?)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query("DELETE FROM rework_counts WHERE identifier = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for (gate, count) in &record.rework {
+        sqlx::query("INSERT INTO rework_counts (identifier, gate, count) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(gate)
+            .bind(i64::from(*count))
+            .execute(&mut *conn)
+            .await?;
+    }
+
+    match &record.phase {
+        Phase::RetryWaiting {
+            attempt,
+            due_at,
+            error,
+        } => {
+            sqlx::query(
+                "INSERT INTO retry_queue (identifier, state, attempt, due_at, error) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (identifier) DO UPDATE SET \
+                 state = excluded.state, attempt = excluded.attempt, \
+                 due_at = excluded.due_at, error = excluded.error",
+            )
+            .bind(id)
+            .bind(&record.state)
+            .bind(i64::from(*attempt))
+            .bind(format_time(*due_at))
+            .bind(error)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {
+            sqlx::query("DELETE FROM retry_queue WHERE identifier = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_columns_fill_only_the_phase_data() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456789Z")
+            .expect("valid")
+            .with_timezone(&chrono::Utc);
+        let running = phase_columns(&Phase::Running {
+            run_id: "r".into(),
+            attempt: 2,
+            started_at: t,
+        });
+        assert_eq!(running.run_id.as_deref(), Some("r"));
+        assert_eq!(running.attempt, Some(2));
+        assert_eq!(
+            running.started_at.as_deref(),
+            Some("2026-01-02T03:04:05.123456789Z")
+        );
+        assert_eq!(running.due_at, None);
+        assert_eq!(phase_columns(&Phase::Waiting), PhaseColumns::default());
+        let held = phase_columns(&Phase::Held {
+            column: "Blocked".into(),
+        });
+        assert_eq!(held.held_column.as_deref(), Some("Blocked"));
+        assert_eq!(held.run_id, None);
+    }
+}

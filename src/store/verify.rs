@@ -1,0 +1,302 @@
+//! `verify`: re-hash every row and compare the chain with the checkpoints.
+//!
+//! Nothing stored is trusted: each row's hash is recomputed from its fields (with the
+//! payload canonicalized) and compared with the stored one, and each row's `prev_hash`
+//! must equal the stored hash of the row before (genesis for seq 1). Rows are streamed
+//! in chunks of [`CHUNK`], so memory stays flat however long the chain is.
+//!
+//! Every break is reported with its seq, and only once per seq (several problems at one
+//! seq are joined):
+//! - an edited field (`at`, `issue`, `kind`, `payload`, `prev_hash` or `hash`): the row's
+//!   recomputed hash differs -> that seq;
+//! - a deleted row: a gap in seq -> the missing seq (a run of more than
+//!   [`GAP_DETAIL`] missing rows is one break at its first seq naming the range);
+//! - a reordered row (two rows' contents swapped): each moved row's hash no longer
+//!   covers its seq -> both seqs;
+//! - a truncated tail or a fully recomputed chain: a checkpoint that names a seq beyond
+//!   the end, or a different hash at its seq -> that checkpoint's seq. `chain_head`
+//!   disagreeing with the last row is reported at the head's seq too.
+//!
+//! After a break the walk resynchronizes on the broken row's *stored* hash, so a single
+//! edited row reports exactly its own seq and later independent breaks are still
+//! reported one by one. A link mismatch directly after a broken row or a gap is the
+//! consequence of that break and is not reported again.
+//!
+//! Checkpoint problems that concern the file itself (missing while the chain is not
+//! empty, unreadable) are reported at seq 0, which stands for the chain as a whole.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+use super::chain::{GENESIS, Hash, Link, event_hash};
+use super::checkpoint::{self, Checkpoints};
+use super::{Break, StoreError, VerifyReport};
+
+/// Rows fetched per query.
+pub const CHUNK: i64 = 2000;
+
+/// Gaps up to this many rows are reported seq by seq.
+pub const GAP_DETAIL: i64 = 32;
+
+#[derive(Default)]
+struct Breaks(BTreeMap<i64, Vec<String>>);
+
+impl Breaks {
+    fn add(&mut self, seq: i64, problem: impl Into<String>) {
+        self.0.entry(seq).or_default().push(problem.into());
+    }
+
+    fn has(&self, seq: i64) -> bool {
+        self.0.contains_key(&seq)
+    }
+
+    fn into_vec(self) -> Vec<Break> {
+        self.0
+            .into_iter()
+            .map(|(seq, problems)| Break {
+                seq,
+                problem: problems.join("; "),
+            })
+            .collect()
+    }
+}
+
+/// The walk's state between rows.
+struct Walk {
+    expected: i64,
+    prev: Hash,
+    prev_broken: bool,
+    events: u64,
+    last: (i64, Hash),
+}
+
+/// Verify the chain in `pool`; `checkpoints` is the checkpoint file, when known.
+pub async fn verify(
+    pool: &SqlitePool,
+    checkpoints: Option<&Path>,
+) -> Result<VerifyReport, StoreError> {
+    let mut breaks = Breaks::default();
+    // Read the file before the rows: it can only be behind what we then read.
+    let (entries, file_missing) = match checkpoints {
+        None => (vec![], None),
+        Some(path) => match checkpoint::read(path)? {
+            None => (vec![], Some(path)),
+            Some(text) => match Checkpoints::parse(&text) {
+                Ok(cp) => (cp.entries(), None),
+                Err(e) => {
+                    breaks.add(
+                        0,
+                        format!("checkpoint file {} is unreadable: {e}", path.display()),
+                    );
+                    (vec![], None)
+                }
+            },
+        },
+    };
+    let mut pending = entries.into_iter().peekable();
+
+    let mut walk = Walk {
+        expected: 1,
+        prev: GENESIS,
+        prev_broken: false,
+        events: 0,
+        last: (0, GENESIS),
+    };
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(walk.last.0)
+        .bind(CHUNK)
+        .fetch_all(pool)
+        .await?;
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= CHUNK;
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            while let Some((cp_seq, _)) = pending.next_if(|(s, _)| *s < seq) {
+                if !breaks.has(cp_seq) {
+                    breaks.add(
+                        cp_seq,
+                        "a checkpoint records this seq but its row is missing",
+                    );
+                }
+            }
+            check_row(&mut walk, &mut breaks, row, seq);
+            if let Some((cp_seq, cp_hash)) = pending.next_if(|(s, _)| *s == seq) {
+                if cp_hash != walk.last.1 {
+                    breaks.add(
+                        cp_seq,
+                        format!(
+                            "the checkpoint records hash {} here but the row holds {} \
+                             (the chain was rewritten from here or earlier)",
+                            hex::encode(cp_hash),
+                            hex::encode(walk.last.1)
+                        ),
+                    );
+                }
+                // A second entry at the same seq (a kept old head) is checked too.
+                while let Some((s, h)) = pending.next_if(|(s, _)| *s == seq) {
+                    if h != walk.last.1 {
+                        breaks.add(s, "an older checkpoint records another hash here");
+                    }
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+
+    let end = walk.last.0;
+    for (cp_seq, cp_hash) in pending {
+        breaks.add(
+            cp_seq,
+            format!(
+                "a checkpoint records seq {cp_seq} (hash {}) but the chain ends at seq {end}: \
+                 the tail {}..={cp_seq} was deleted",
+                hex::encode(cp_hash),
+                end + 1
+            ),
+        );
+    }
+    check_head(pool, &walk, &mut breaks).await?;
+    if let Some(path) = file_missing.filter(|_| walk.events > 0) {
+        breaks.add(
+            0,
+            format!(
+                "checkpoint file {} is missing: nothing outside the database vouches for \
+                 the head, so a deleted tail or a recomputed chain would go unnoticed",
+                path.display()
+            ),
+        );
+    }
+    Ok(VerifyReport {
+        events: walk.events,
+        head_seq: walk.last.0,
+        head_hash: hex::encode(walk.last.1),
+        breaks: breaks.into_vec(),
+    })
+}
+
+fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &SqliteRow, seq: i64) {
+    walk.events += 1;
+    let gap_before = seq > walk.expected;
+    if gap_before {
+        let (first, last) = (walk.expected, seq - 1);
+        if last - first < GAP_DETAIL {
+            for missing in first..=last {
+                breaks.add(missing, "row missing (deleted)");
+            }
+        } else {
+            breaks.add(
+                first,
+                format!(
+                    "rows {first}..={last} missing ({} rows deleted)",
+                    last - first + 1
+                ),
+            );
+        }
+    }
+    let mut problems = Vec::new();
+    let decoded = decode(row);
+    let stored_hash = match &decoded {
+        Ok(fields) => {
+            if fields.prev_hash != walk.prev && !gap_before && !walk.prev_broken {
+                problems.push(if seq == 1 {
+                    "prev_hash is not the genesis hash".to_string()
+                } else {
+                    format!("prev_hash does not match the hash of seq {}", seq - 1)
+                });
+            }
+            let recomputed = event_hash(&Link {
+                prev_hash: &fields.prev_hash,
+                seq,
+                at: &fields.at,
+                issue: fields.issue.as_deref(),
+                kind: &fields.kind,
+                payload: &fields.payload,
+            });
+            if recomputed != fields.hash {
+                problems
+                    .push("hash mismatch: the row's content differs from what was hashed".into());
+            }
+            fields.hash
+        }
+        Err(e) => {
+            problems.push(format!("row is unreadable: {e}"));
+            GENESIS
+        }
+    };
+    walk.prev_broken = !problems.is_empty();
+    for p in problems {
+        breaks.add(seq, p);
+    }
+    walk.prev = stored_hash;
+    walk.expected = seq + 1;
+    walk.last = (seq, stored_hash);
+}
+
+struct Fields {
+    at: String,
+    issue: Option<String>,
+    kind: String,
+    payload: serde_json::Value,
+    prev_hash: Hash,
+    hash: Hash,
+}
+
+fn decode(row: &SqliteRow) -> Result<Fields, String> {
+    let get_hash = |column: &str| -> Result<Hash, String> {
+        let bytes: Vec<u8> = row.try_get(column).map_err(|e| e.to_string())?;
+        bytes
+            .try_into()
+            .map_err(|_| format!("{column} is not 32 bytes"))
+    };
+    let payload: String = row.try_get("payload").map_err(|e| e.to_string())?;
+    Ok(Fields {
+        at: row.try_get("at").map_err(|e| e.to_string())?,
+        issue: row.try_get("issue").map_err(|e| e.to_string())?,
+        kind: row.try_get("kind").map_err(|e| e.to_string())?,
+        payload: serde_json::from_str(&payload).map_err(|e| format!("payload is not JSON: {e}"))?,
+        prev_hash: get_hash("prev_hash")?,
+        hash: get_hash("hash")?,
+    })
+}
+
+/// `chain_head` must name the last row.
+async fn check_head(pool: &SqlitePool, walk: &Walk, breaks: &mut Breaks) -> Result<(), StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else {
+        breaks.add(walk.last.0, "the chain_head row is missing");
+        return Ok(());
+    };
+    let head_seq: i64 = row.try_get("seq")?;
+    let head_hash: Vec<u8> = row.try_get("hash")?;
+    let (last_seq, last_hash) = walk.last;
+    if head_seq > last_seq {
+        breaks.add(
+            head_seq,
+            format!(
+                "chain_head records seq {head_seq} but the last row is seq {last_seq}: \
+                 the tail was deleted"
+            ),
+        );
+    } else if head_seq < last_seq {
+        breaks.add(
+            head_seq + 1,
+            format!("rows after chain_head's seq {head_seq} were added outside an append"),
+        );
+    } else if head_hash.as_slice() != last_hash.as_slice() {
+        breaks.add(
+            head_seq,
+            "chain_head's hash differs from the last row's hash",
+        );
+    }
+    Ok(())
+}
