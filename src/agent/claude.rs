@@ -9,11 +9,11 @@
 //! unless `IS_SANDBOX=1`, so the runner sets exactly that whenever it passes the flag.
 //! The stream is read by [`super::claude_stream`].
 
-use super::cli::{CliFlavor, model_for};
+use super::RunRequest;
 use super::claude_stream::ClaudeStream;
+use super::cli::{CliFlavor, model_for};
 use super::settings::ClaudePermission;
 use super::stream::StreamParser;
-use super::RunRequest;
 use crate::config::RunnerConfig;
 
 #[derive(Debug, Clone)]

@@ -315,16 +315,22 @@ mod tests {
     #[test]
     fn error_subtypes_map_to_distinct_verdicts() {
         let r = |sub: &str| {
-            format!(r#"{{"type":"result","subtype":"{sub}","is_error":true,"num_turns":4,"session_id":"s-1","total_cost_usd":1.5}}"#)
+            format!(
+                r#"{{"type":"result","subtype":"{sub}","is_error":true,"num_turns":4,"session_id":"s-1","total_cost_usd":1.5}}"#
+            )
         };
         let (p, _) = feed(&[INIT, &r("error_max_turns")]);
         assert_eq!(p.tally().verdict, Some(Verdict::MaxTurns));
         let (p, _) = feed(&[INIT, &r("error_max_budget_usd")]);
         assert!(matches!(&p.tally().verdict, Some(Verdict::Budget(r)) if r.contains("$1.5")));
         let (p, _) = feed(&[INIT, &r("error_during_execution")]);
-        assert!(matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("during execution")));
+        assert!(
+            matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("during execution"))
+        );
         let (p, _) = feed(&[INIT, &r("error_something_new")]);
-        assert!(matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("error_something_new")));
+        assert!(
+            matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("error_something_new"))
+        );
     }
 
     #[test]
@@ -357,7 +363,10 @@ mod tests {
     fn real_samples() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/claude");
         if !dir.is_dir() {
-            eprintln!("SKIPPED: {} is absent; real Claude samples not checked", dir.display());
+            eprintln!(
+                "SKIPPED: {} is absent; real Claude samples not checked",
+                dir.display()
+            );
             return;
         }
         let read = |name: &str| {
@@ -372,20 +381,38 @@ mod tests {
         let ok = read("write-and-commit");
         let t = ok.tally();
         assert_eq!(t.verdict, Some(Verdict::Success));
-        assert_eq!(t.session_id.as_deref(), Some("8dc92f2a-2bf5-4920-bc3d-3ff2deb33f09"));
+        assert_eq!(
+            t.session_id.as_deref(),
+            Some("8dc92f2a-2bf5-4920-bc3d-3ff2deb33f09")
+        );
         assert_eq!(t.turns, Some(3));
         assert_eq!(t.tokens.input, 5486);
         assert_eq!(t.tokens.output, 147);
         assert_eq!(t.cost_usd, Some(0.031105));
         assert_eq!(t.tool_calls, 2);
         assert_eq!(t.unknown_events, 0);
-        for name in ["error-500", "overloaded-529", "rate-limit-429", "auth-error-401"] {
+        for name in [
+            "error-500",
+            "overloaded-529",
+            "rate-limit-429",
+            "auth-error-401",
+        ] {
             assert!(
                 matches!(read(name).tally().verdict, Some(Verdict::Failed(_))),
                 "{name}"
             );
         }
-        for name in ["flaky-500", "stream-cut", "stream-error", "text-only", "bash", "multi-write", "resume", "resume-turn2", "partial-messages"] {
+        for name in [
+            "flaky-500",
+            "stream-cut",
+            "stream-error",
+            "text-only",
+            "bash",
+            "multi-write",
+            "resume",
+            "resume-turn2",
+            "partial-messages",
+        ] {
             let p = read(name);
             assert_eq!(p.tally().verdict, Some(Verdict::Success), "{name}");
             assert!(p.tally().session_id.is_some(), "{name}");

@@ -10,11 +10,11 @@
 //! turns (1 + tool calls) and stops the process past `max_turns`.
 //! The stream is read by [`super::codex_stream`].
 
+use super::RunRequest;
 use super::cli::{CliFlavor, model_for};
 use super::codex_stream::CodexStream;
 use super::settings::CodexSandbox;
 use super::stream::StreamParser;
-use super::RunRequest;
 use crate::config::RunnerConfig;
 
 #[derive(Debug, Clone)]

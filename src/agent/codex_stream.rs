@@ -208,7 +208,11 @@ mod tests {
         assert!(notes.contains(&Note::Activity("$ ls (exit 0)".into())));
         assert!(notes.contains(&Note::Activity("edit: add a.txt".into())));
         assert!(notes.contains(&Note::Activity("All done.".into())));
-        assert!(notes.iter().any(|n| matches!(n, Note::Activity(a) if a.starts_with("warning: Model metadata"))));
+        assert!(
+            notes.iter().any(
+                |n| matches!(n, Note::Activity(a) if a.starts_with("warning: Model metadata"))
+            )
+        );
     }
 
     #[test]
@@ -244,7 +248,10 @@ mod tests {
     fn real_samples() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/codex");
         if !dir.is_dir() {
-            eprintln!("SKIPPED: {} is absent; real Codex samples not checked", dir.display());
+            eprintln!(
+                "SKIPPED: {} is absent; real Codex samples not checked",
+                dir.display()
+            );
             return;
         }
         let read = |name: &str| {
@@ -264,15 +271,36 @@ mod tests {
         };
         let ok = read("write-and-commit");
         assert_eq!(ok.tally().verdict, Some(Verdict::Success));
-        assert_eq!(ok.tally().session_id.as_deref(), Some("01a1fc93-31ca-7953-bc89-b52fca151c8c"));
+        assert_eq!(
+            ok.tally().session_id.as_deref(),
+            Some("01a1fc93-31ca-7953-bc89-b52fca151c8c")
+        );
         assert_eq!(ok.tally().tokens.input, 21489);
         assert_eq!(ok.tally().tokens.output, 303);
         assert_eq!(ok.tally().turns, Some(3));
         assert!(!ok.tally().unknown_session);
-        for name in ["error-500", "rate-limit-429", "auth-error-401", "stream-cut", "stream-error", "overloaded-503"] {
-            assert!(matches!(read(name).tally().verdict, Some(Verdict::Failed(_))), "{name}");
+        for name in [
+            "error-500",
+            "rate-limit-429",
+            "auth-error-401",
+            "stream-cut",
+            "stream-error",
+            "overloaded-503",
+        ] {
+            assert!(
+                matches!(read(name).tally().verdict, Some(Verdict::Failed(_))),
+                "{name}"
+            );
         }
-        for name in ["flaky-500", "text-only", "bash", "multi-write", "resume", "resume-turn2", "write-and-commit-workspace-write"] {
+        for name in [
+            "flaky-500",
+            "text-only",
+            "bash",
+            "multi-write",
+            "resume",
+            "resume-turn2",
+            "write-and-commit-workspace-write",
+        ] {
             let p = read(name);
             assert_eq!(p.tally().verdict, Some(Verdict::Success), "{name}");
             assert_eq!(p.tally().unknown_events, 0, "{name}");

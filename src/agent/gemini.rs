@@ -8,10 +8,10 @@
 //! `max_turns`. Exit codes do not tell the outcome; [`super::gemini_stream`] reads
 //! `result.status`.
 
+use super::RunRequest;
 use super::cli::{CliFlavor, model_for};
 use super::gemini_stream::GeminiStream;
 use super::stream::StreamParser;
-use super::RunRequest;
 use crate::config::RunnerConfig;
 
 #[derive(Debug, Clone)]

@@ -221,13 +221,17 @@ mod tests {
             r#"{"type":"error","severity":"error","message":"Model stream ended without a finish reason."}"#,
             r#"{"type":"result","status":"error","stats":{"input_tokens":5,"output_tokens":1,"cached":0}}"#,
         ]);
-        assert!(matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("finish reason")));
+        assert!(
+            matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("finish reason"))
+        );
         let (p, _) = feed(&[
             INIT,
             r#"{"type":"result","status":"error","error":{"type":"unknown","message":"[API Error: 500]"}}"#,
             r#"{"type":"novel"}"#,
         ]);
-        assert!(matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("API Error: 500")));
+        assert!(
+            matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("API Error: 500"))
+        );
         assert_eq!(p.tally().unknown_events, 1);
     }
 
@@ -236,7 +240,9 @@ mod tests {
         let mut p = GeminiStream::new();
         p.stderr("Error resuming session: No previous sessions found for this project.");
         assert!(p.tally().unknown_session);
-        assert!(matches!(p.exit_meaning(Some(42)), Some(Verdict::Failed(r)) if r.contains("invalid input")));
+        assert!(
+            matches!(p.exit_meaning(Some(42)), Some(Verdict::Failed(r)) if r.contains("invalid input"))
+        );
         assert_eq!(p.exit_meaning(Some(53)), Some(Verdict::MaxTurns));
         assert_eq!(p.exit_meaning(Some(0)), None);
         assert_eq!(p.exit_meaning(None), None);
@@ -247,7 +253,10 @@ mod tests {
     fn real_samples() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/gemini");
         if !dir.is_dir() {
-            eprintln!("SKIPPED: {} is absent; real Gemini samples not checked", dir.display());
+            eprintln!(
+                "SKIPPED: {} is absent; real Gemini samples not checked",
+                dir.display()
+            );
             return;
         }
         let read = |name: &str| {
@@ -262,16 +271,36 @@ mod tests {
         let ok = read("write-and-commit");
         let t = ok.tally();
         assert_eq!(t.verdict, Some(Verdict::Success));
-        assert_eq!(t.session_id.as_deref(), Some("a5742aa6-a9c1-4e6f-bd86-091e5f0ad4f3"));
+        assert_eq!(
+            t.session_id.as_deref(),
+            Some("a5742aa6-a9c1-4e6f-bd86-091e5f0ad4f3")
+        );
         assert_eq!(t.tokens.input, 1422);
         assert_eq!(t.tokens.output, 110);
         assert_eq!(t.tool_calls, 2);
         assert_eq!(t.models.len(), 2);
         assert_eq!(t.unknown_events, 0);
-        for name in ["error-500", "overloaded-503", "rate-limit-429", "auth-error-401", "stream-cut", "stream-error"] {
-            assert!(matches!(read(name).tally().verdict, Some(Verdict::Failed(_))), "{name}");
+        for name in [
+            "error-500",
+            "overloaded-503",
+            "rate-limit-429",
+            "auth-error-401",
+            "stream-cut",
+            "stream-error",
+        ] {
+            assert!(
+                matches!(read(name).tally().verdict, Some(Verdict::Failed(_))),
+                "{name}"
+            );
         }
-        for name in ["flaky-500", "text-only", "bash", "multi-write", "resume", "resume-turn2"] {
+        for name in [
+            "flaky-500",
+            "text-only",
+            "bash",
+            "multi-write",
+            "resume",
+            "resume-turn2",
+        ] {
             assert_eq!(read(name).tally().verdict, Some(Verdict::Success), "{name}");
         }
         assert_eq!(read("hang-killed").tally().verdict, None);

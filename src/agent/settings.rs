@@ -213,7 +213,12 @@ impl CliSettings {
             self.append_system_prompt.is_some(),
             &mut out,
         );
-        only("sandbox", RunnerKind::Codex, self.sandbox.is_some(), &mut out);
+        only(
+            "sandbox",
+            RunnerKind::Codex,
+            self.sandbox.is_some(),
+            &mut out,
+        );
         only(
             "approval_mode",
             RunnerKind::Gemini,
@@ -312,15 +317,51 @@ const fn p(input: f64, output: f64, cache_read: f64, cache_write: f64) -> Price 
 /// Default prices, USD per million tokens (list prices when written). For each kind the
 /// LAST row (pattern `""`) is the default for models the table does not know.
 pub const DEFAULT_PRICES: &[PriceRow] = &[
-    PriceRow { kind: RunnerKind::Claude, pattern: "opus-4-5", price: p(5.0, 25.0, 0.5, 6.25) },
-    PriceRow { kind: RunnerKind::Claude, pattern: "opus", price: p(15.0, 75.0, 1.5, 18.75) },
-    PriceRow { kind: RunnerKind::Claude, pattern: "haiku", price: p(1.0, 5.0, 0.1, 1.25) },
-    PriceRow { kind: RunnerKind::Claude, pattern: "", price: p(3.0, 15.0, 0.3, 3.75) },
-    PriceRow { kind: RunnerKind::Codex, pattern: "mini", price: p(0.25, 2.0, 0.025, 0.0) },
-    PriceRow { kind: RunnerKind::Codex, pattern: "", price: p(1.25, 10.0, 0.125, 0.0) },
-    PriceRow { kind: RunnerKind::Gemini, pattern: "flash-lite", price: p(0.1, 0.4, 0.025, 0.0) },
-    PriceRow { kind: RunnerKind::Gemini, pattern: "flash", price: p(0.3, 2.5, 0.075, 0.0) },
-    PriceRow { kind: RunnerKind::Gemini, pattern: "", price: p(1.25, 10.0, 0.31, 0.0) },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "opus-4-5",
+        price: p(5.0, 25.0, 0.5, 6.25),
+    },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "opus",
+        price: p(15.0, 75.0, 1.5, 18.75),
+    },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "haiku",
+        price: p(1.0, 5.0, 0.1, 1.25),
+    },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "",
+        price: p(3.0, 15.0, 0.3, 3.75),
+    },
+    PriceRow {
+        kind: RunnerKind::Codex,
+        pattern: "mini",
+        price: p(0.25, 2.0, 0.025, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Codex,
+        pattern: "",
+        price: p(1.25, 10.0, 0.125, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Gemini,
+        pattern: "flash-lite",
+        price: p(0.1, 0.4, 0.025, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Gemini,
+        pattern: "flash",
+        price: p(0.3, 2.5, 0.075, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Gemini,
+        pattern: "",
+        price: p(1.25, 10.0, 0.31, 0.0),
+    },
 ];
 
 /// The price of `model` on a runner of `kind`: the override when set, else the table.
@@ -378,7 +419,10 @@ mod tests {
         assert_eq!(keys, ["permission_mode", "model"]);
         assert!(s.problems(RunnerKind::Codex, Some("gpt-5-codex")).len() == 1);
         let ok = CliSettings::default();
-        assert!(ok.problems(RunnerKind::Gemini, Some("gemini-2.5-pro")).is_empty());
+        assert!(
+            ok.problems(RunnerKind::Gemini, Some("gemini-2.5-pro"))
+                .is_empty()
+        );
         assert!(ok.problems(RunnerKind::Claude, Some("opus")).is_empty());
         assert!(!ok.problems(RunnerKind::Claude, Some("gpt-5")).is_empty());
         let bad_price = CliSettings {
@@ -416,7 +460,10 @@ mod tests {
         let unknown = price_for(RunnerKind::Codex, None, None).expect("default row");
         assert_eq!(unknown.output, 10.0);
         let over = p(1.0, 2.0, 3.0, 4.0);
-        assert_eq!(price_for(RunnerKind::Codex, Some("gpt-5"), Some(&over)), Some(over));
+        assert_eq!(
+            price_for(RunnerKind::Codex, Some("gpt-5"), Some(&over)),
+            Some(over)
+        );
         assert_eq!(price_for(RunnerKind::Command, Some("x"), None), None);
         assert_eq!(CliSettings::default().family_of(RunnerKind::Codex), "codex");
     }

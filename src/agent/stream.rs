@@ -247,7 +247,10 @@ mod tests {
         p.0.last_stderr = Some("segfault".into());
         match status(&exit(Ending::Exited, Some(2), None), &p) {
             RunStatus::Failed { reason } => {
-                assert!(reason.contains("exit code 2") && reason.contains("segfault"), "{reason}")
+                assert!(
+                    reason.contains("exit code 2") && reason.contains("segfault"),
+                    "{reason}"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -113,6 +113,7 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
         stall_timeout,
         turn_timeout,
         max_turns,
+        cli: Default::default(),
     })
 }
 
