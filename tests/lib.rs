@@ -3,5 +3,6 @@
 mod agent;
 mod conformance;
 mod e2e;
+mod runners;
 mod store;
 mod workspace;
