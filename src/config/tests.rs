@@ -319,17 +319,18 @@ fn no_terminal_state() {
 }
 
 #[test]
-fn unknown_runner_name_and_unsupported_runner_kind() {
+fn unknown_runner_name_and_unknown_runner_kind() {
     let f = Fixture::new();
     let yaml = with("    runner: demo\n", "    runner: dmeo\n");
     let e = f.error_at(&yaml, "states.implement.runner");
     assert_eq!(e.message, "no runner named `dmeo`; did you mean `demo`?");
 
-    let yaml = with("    kind: command\n", "    kind: claude\n");
+    let yaml = with("    kind: command\n", "    kind: cluade\n");
     let e = f.error_at(&yaml, "runners.demo.kind");
-    assert_eq!(
-        e.message,
-        "runner kind `claude` is not supported yet (only `command` is)"
+    assert!(
+        e.message.starts_with("unknown runner kind `cluade`"),
+        "{}",
+        e.message
     );
     // The state using it is not also told the runner does not exist.
     assert!(
@@ -337,13 +338,60 @@ fn unknown_runner_name_and_unsupported_runner_kind() {
             .iter()
             .all(|e| e.key != "states.implement.runner")
     );
+}
 
-    let yaml = with("    kind: command\n", "    kind: comand\n");
-    let e = f.error_at(&yaml, "runners.demo.kind");
-    assert_eq!(
-        e.message,
-        "unknown runner kind `comand`; expected one of command, claude, codex, gemini; did you mean `command`?"
+#[test]
+fn agent_cli_runners_and_their_settings() {
+    use crate::agent::settings::{ClaudeMode, ClaudePermission, CodexSandbox};
+    let f = Fixture::new();
+    let yaml = with(
+        "    kind: command\n",
+        "    kind: claude\n    model: claude-sonnet-4-5\n    permission_mode: acceptEdits\n    \
+         allowed_tools: [Edit, \"Bash(git *)\"]\n    append_system_prompt: Be brief.\n    \
+         extra_args: [--verbose]\n    family: anthropic\n    price: { input: 1, output: 2 }\n",
     );
+    let wf = f.load(&yaml).unwrap();
+    let r = &wf.runners["demo"];
+    assert_eq!(r.kind, RunnerKind::Claude);
+    assert_eq!(
+        r.cli.permission_mode,
+        Some(ClaudePermission::Mode(ClaudeMode::AcceptEdits))
+    );
+    assert_eq!(r.cli.allowed_tools, ["Edit", "Bash(git *)"]);
+    assert_eq!(r.cli.family.as_deref(), Some("anthropic"));
+    let price = r.cli.price.expect("price");
+    assert_eq!(
+        (price.input, price.output, price.cache_read),
+        (1.0, 2.0, 0.0)
+    );
+
+    let yaml = with(
+        "    kind: command\n",
+        "    kind: codex\n    sandbox: workspace-write\n",
+    );
+    let wf = f.load(&yaml).unwrap();
+    assert_eq!(
+        wf.runners["demo"].cli.sandbox,
+        Some(CodexSandbox::WorkspaceWrite)
+    );
+
+    // Bad choices, a key of another CLI, and a Claude model on Codex: all reported.
+    let yaml = with(
+        "    kind: command\n",
+        "    kind: codex\n    model: claude-opus-4-1\n    sandbox: full-auto\n    \
+         permission_mode: skip\n",
+    );
+    let errors = f.errors(&yaml);
+    let at = |k: &str| {
+        errors
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| panic!("no error at {k}: {errors:#?}"))
+    };
+    assert!(at("runners.demo.sandbox").contains("full-auto"));
+    assert!(at("runners.demo.permission_mode").contains("`claude` runners only"));
+    assert!(at("runners.demo.model").contains("Anthropic"));
 }
 
 #[test]
@@ -621,7 +669,7 @@ fn several_errors_are_reported_at_once() {
     let f = Fixture::new();
     let yaml = with("    next: review\n", "    next: reviw\n")
         .replace("    promt", "")
-        .replace("    kind: command\n", "    kind: codex\n")
+        .replace("    kind: command\n", "    kind: codx\n")
         + "polling:\n  interval: fast\nagent:\n  max_attempts: 0\nentry: nowhere\n";
     let err = f.load(&yaml).unwrap_err();
     let keys: Vec<&str> = err.iter().map(|e| e.key.as_str()).collect();
@@ -646,7 +694,7 @@ fn several_errors_are_reported_at_once() {
         "{shown}"
     );
     assert!(
-        shown.contains("runners.demo.kind: runner kind `codex` is not supported yet"),
+        shown.contains("runners.demo.kind: unknown runner kind `codx`"),
         "{shown}"
     );
 }

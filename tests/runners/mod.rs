@@ -4,6 +4,7 @@
 
 mod cases;
 mod conformance;
+mod e2e;
 mod help;
 
 use std::path::{Path, PathBuf};
