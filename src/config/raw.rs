@@ -183,6 +183,7 @@ pub(crate) struct RawState {
     pub prompt: Option<String>,
     pub next: Option<String>,
     pub session: Option<String>,
+    pub independent_of: Option<String>,
     pub runner_settings: Option<RawRunnerSettings>,
     pub hooks: Option<RawStateHooks>,
     // gate

@@ -139,6 +139,7 @@ const STATE_AGENT: &[(&str, Shape)] = &[
     ("prompt", Shape::Leaf),
     ("next", Shape::Leaf),
     ("session", Shape::Leaf),
+    ("independent_of", Shape::Leaf),
     ("runner_settings", Shape::Fields(RUNNER_SETTINGS)),
     ("hooks", Shape::Fields(STATE_HOOKS)),
 ];

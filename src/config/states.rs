@@ -355,7 +355,63 @@ pub(crate) fn states(
             "no terminal state: add one (`kind: terminal`) so tickets can finish",
         );
     }
+    independence(cx, raw, &names, &out.configs);
     out
+}
+
+/// `independent_of: <state>`: a reviewer must not run the same model family as the
+/// state it reviews. A runner's family is its `family` key, else its kind; two runners
+/// are of one family when their families are equal, or when they are the same CLI kind
+/// (two `command` runners are told apart by `family` only).
+fn independence(
+    cx: &mut Ctx,
+    raw: &RawWorkflow,
+    names: &[&str],
+    configs: &IndexMap<String, StateConfig>,
+) {
+    for (name, s) in &raw.states {
+        let Some(other) = &s.independent_of else {
+            continue;
+        };
+        let base = join("states", name);
+        let Some(other) = target(cx, names, &base, "independent_of", Some(other)) else {
+            continue;
+        };
+        let key = join(&base, "independent_of");
+        if other == *name {
+            cx.errors
+                .push(key, "a state cannot be independent of itself");
+            continue;
+        }
+        let (Some(StateConfig::Agent(me)), Some(them)) = (configs.get(name), configs.get(&other))
+        else {
+            continue; // this state's own errors are already reported
+        };
+        let StateConfig::Agent(them) = them else {
+            cx.errors.push(
+                key,
+                format!("`{other}` is not an agent state; only agent states have a runner"),
+            );
+            continue;
+        };
+        let (a, b) = (&me.runner, &them.runner);
+        let (fa, fb) = (a.cli.family_of(a.kind), b.cli.family_of(b.kind));
+        let same_cli = a.kind == b.kind && a.kind != RunnerKind::Command;
+        if fa == fb || same_cli {
+            let why = if fa == fb {
+                format!("both runners are of the `{fa}` family")
+            } else {
+                format!("both runners are `{}` CLIs", a.kind.as_str())
+            };
+            cx.errors.push(
+                key,
+                format!(
+                    "state `{name}` must be independent of `{other}`, but {why} (runners `{}` and `{}`): use a runner of another family",
+                    a.name, b.name
+                ),
+            );
+        }
+    }
 }
 
 fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {

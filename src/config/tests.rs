@@ -740,3 +740,85 @@ fn shipped_example_loads() {
     assert_eq!(i.runner.env["KARAJAN_STAGE"].expose(), "implement");
     assert_eq!(i.hooks.after_run.as_deref(), Some("git status --short"));
 }
+
+/// BASE plus a second agent state `check` (after `implement`) on runner `other`, which
+/// is declared with `other_runner` and whose state carries `extra`.
+fn with_reviewer(other_runner: &str, extra: &str) -> String {
+    with("    next: review\n", "    next: check\n")
+        .replace(
+            "states:\n",
+            &format!("  other:\n{other_runner}states:\n  check:\n    kind: agent\n    runner: other\n    prompt: prompts/implement.md\n    next: review\n{extra}"),
+        )
+}
+
+#[test]
+fn independent_of_requires_another_family() {
+    let f = Fixture::new();
+    let claude = "    kind: claude\n";
+    let codex = "    kind: codex\n";
+    let indep = "    independent_of: implement\n";
+    // implement runs `demo` (command); make it Claude for these cases.
+    let claude_impl = |yaml: String| yaml.replacen("    kind: command\n", claude, 1);
+
+    // Claude implements, Codex reviews: fine.
+    f.load(&claude_impl(with_reviewer(codex, indep))).unwrap();
+    // Claude and Claude: the same CLI.
+    let e = f.error_at(
+        &claude_impl(with_reviewer(claude, indep)),
+        "states.check.independent_of",
+    );
+    assert!(
+        e.message
+            .contains("both runners are of the `claude` family"),
+        "{}",
+        e.message
+    );
+    // Same CLI even with different `family` keys.
+    let e = f.error_at(
+        &claude_impl(with_reviewer(
+            &format!("{claude}    family: other\n"),
+            indep,
+        )),
+        "states.check.independent_of",
+    );
+    assert!(
+        e.message.contains("both runners are `claude` CLIs"),
+        "{}",
+        e.message
+    );
+    // Different CLIs declared to be one family.
+    let e = f.error_at(
+        &claude_impl(with_reviewer(
+            &format!("{codex}    family: claude\n"),
+            indep,
+        )),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("`claude` family"), "{}", e.message);
+    // Two `command` runners are told apart by `family` only.
+    let cmd = "    kind: command\n    command: ./review.sh\n";
+    let e = f.error_at(&with_reviewer(cmd, indep), "states.check.independent_of");
+    assert!(e.message.contains("`command` family"), "{}", e.message);
+    f.load(&with_reviewer(&format!("{cmd}    family: openai\n"), indep))
+        .unwrap();
+    // Unknown, gate, and self targets.
+    let e = f.error_at(
+        &with_reviewer(codex, "    independent_of: implemnt\n"),
+        "states.check.independent_of",
+    );
+    assert!(
+        e.message.contains("did you mean `implement`"),
+        "{}",
+        e.message
+    );
+    let e = f.error_at(
+        &with_reviewer(codex, "    independent_of: review\n"),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("not an agent state"), "{}", e.message);
+    let e = f.error_at(
+        &with_reviewer(codex, "    independent_of: check\n"),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("itself"), "{}", e.message);
+}
