@@ -47,6 +47,9 @@ impl CliFlavor for Claude {
         if req.max_turns > 0 {
             a.extend(["--max-turns".into(), req.max_turns.to_string()]);
         }
+        if let Some(usd) = req.max_cost_usd {
+            a.extend(["--max-budget-usd".into(), format!("{usd}")]);
+        }
         match cli.permission_mode {
             Some(ClaudePermission::Mode(m)) => {
                 a.extend(["--permission-mode".into(), m.as_str().to_string()]);

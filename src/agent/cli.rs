@@ -142,6 +142,8 @@ struct Attempt {
     exit: ProcessExit,
     parser: Box<dyn StreamParser>,
     hit_turn_limit: bool,
+    hit_budget: bool,
+    max_cost_usd: Option<f64>,
 }
 
 async fn attempt(
@@ -174,14 +176,20 @@ async fn attempt(
     let mut watch = Watch {
         parser: flavor.parser(),
         tx: tx.clone(),
+        config: flavor.config(),
         turn_limit: limit,
+        cost_limit: req.max_cost_usd,
         stop: stop.clone(),
         hit_turn_limit: false,
+        hit_budget: false,
     };
     let exit = process::supervise(spec, &mut watch, stop).await?;
+    let cancelled = cancel.is_cancelled();
     Ok(Attempt {
         exit,
-        hit_turn_limit: watch.hit_turn_limit && !cancel.is_cancelled(),
+        hit_turn_limit: watch.hit_turn_limit && !cancelled,
+        hit_budget: watch.hit_budget && !cancelled,
+        max_cost_usd: req.max_cost_usd,
         parser: watch.parser,
     })
 }
@@ -194,21 +202,14 @@ fn outcome(flavor: &dyn CliFlavor, a: Attempt, resume_fallback: Option<String>) 
     } else {
         stream::status(&a.exit, a.parser.as_ref())
     };
-    let over = cfg.cli.price.as_ref();
-    let cost_usd = tally.cost_usd.or_else(|| {
-        if !tally.models.is_empty() {
-            tally
-                .models
-                .iter()
-                .map(|(m, t)| price_for(cfg.kind, Some(m), over).map(|p| p.cost(t)))
-                .sum::<Option<f64>>()
-        } else if tally.tokens != Default::default() {
-            let model = tally.model.as_deref().or(cfg.model.as_deref());
-            price_for(cfg.kind, model, over).map(|p| p.cost(&tally.tokens))
-        } else {
-            None
-        }
-    });
+    let cost_usd = cost(cfg, tally);
+    // The stop karajan itself made for the budget shows as a cancellation: it is not.
+    let status = match (a.max_cost_usd, cost_usd, &status) {
+        _ if a.hit_budget => over_budget(a.max_cost_usd, cost_usd),
+        (_, _, RunStatus::Cancelled { .. } | RunStatus::BudgetExceeded { .. }) => status,
+        (Some(cap), Some(c), _) if c > cap => over_budget(Some(cap), Some(c)),
+        _ => status,
+    };
     RunOutcome {
         status,
         exit_code: a.exit.exit_code,
@@ -222,16 +223,50 @@ fn outcome(flavor: &dyn CliFlavor, a: Attempt, resume_fallback: Option<String>) 
     }
 }
 
-/// Feeds lines to the parser, forwards events, and stops the process at the turn limit.
-struct Watch {
-    parser: Box<dyn StreamParser>,
-    tx: mpsc::UnboundedSender<Queued>,
-    turn_limit: Option<u32>,
-    stop: CancellationToken,
-    hit_turn_limit: bool,
+/// The run's cost so far: what the CLI reported, else its tokens priced by the table
+/// (per model when the CLI breaks tokens down), else unknown.
+fn cost(cfg: &RunnerConfig, tally: &stream::Tally) -> Option<f64> {
+    let over = cfg.cli.price.as_ref();
+    tally.cost_usd.or_else(|| {
+        if !tally.models.is_empty() {
+            tally
+                .models
+                .iter()
+                .map(|(m, t)| price_for(cfg.kind, Some(m), over).map(|p| p.cost(t)))
+                .sum::<Option<f64>>()
+        } else if tally.tokens != Default::default() {
+            let model = tally.model.as_deref().or(cfg.model.as_deref());
+            price_for(cfg.kind, model, over).map(|p| p.cost(&tally.tokens))
+        } else {
+            None
+        }
+    })
 }
 
-impl Watch {
+fn over_budget(cap: Option<f64>, cost: Option<f64>) -> RunStatus {
+    RunStatus::BudgetExceeded {
+        reason: format!(
+            "the run cost ${:.4}, above its budget of ${:.4} (budget.per_run_usd)",
+            cost.unwrap_or(0.0),
+            cap.unwrap_or(0.0)
+        ),
+    }
+}
+
+/// Feeds lines to the parser, forwards events, and stops the process at the turn limit
+/// or the cost cap.
+struct Watch<'a> {
+    parser: Box<dyn StreamParser>,
+    tx: mpsc::UnboundedSender<Queued>,
+    config: &'a RunnerConfig,
+    turn_limit: Option<u32>,
+    cost_limit: Option<f64>,
+    stop: CancellationToken,
+    hit_turn_limit: bool,
+    hit_budget: bool,
+}
+
+impl Watch<'_> {
     fn emit(&self, event: RunEvent, raw: Option<Vec<u8>>) {
         // The receiver lives until `run` drops the sender.
         let _ = self.tx.send((event, raw));
@@ -261,10 +296,24 @@ impl Watch {
                 self.stop.cancel();
             }
         }
+        if let Some(cap) = self.cost_limit {
+            let spent = cost(self.config, self.parser.tally());
+            if spent.is_some_and(|c| c > cap) && !self.hit_budget && !self.hit_turn_limit {
+                self.hit_budget = true;
+                self.emit(
+                    RunEvent::Activity {
+                        at: Utc::now(),
+                        summary: format!("budget ${cap:.4} exceeded; stopping the agent"),
+                    },
+                    None,
+                );
+                self.stop.cancel();
+            }
+        }
     }
 }
 
-impl Observer for Watch {
+impl Observer for Watch<'_> {
     fn spawned(&mut self, pid: u32) {
         self.emit(RunEvent::Spawned { pid }, None);
     }

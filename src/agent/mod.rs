@@ -54,6 +54,10 @@ pub struct RunRequest {
     /// Grace between SIGTERM and SIGKILL.
     pub grace: Duration,
     pub max_turns: u32,
+    /// Per-run cost cap in USD (`budget.per_run_usd`): passed to CLIs that enforce one
+    /// (`claude --max-budget-usd`) and enforced by karajan from the running token count;
+    /// a run that ends above it is `BudgetExceeded`.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// What a runner reports while it works.

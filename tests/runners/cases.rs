@@ -188,6 +188,20 @@ pub async fn stall_kills_grandchildren(kind: RunnerKind) {
     }
 }
 
+pub async fn stderr_activity_is_not_a_stall(kind: RunnerKind) {
+    let fx = Fixture::new();
+    let mut req = fx.request("stderr-busy", "x");
+    // Stdout is silent for ~1.5 s; stderr speaks every 100 ms.
+    req.stall_timeout = Duration::from_millis(600);
+    let (outcome, events) = run(fake_runner(kind), req).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+    let acts = activities(&events);
+    assert!(
+        acts.iter().any(|a| a == "stderr: compiling unit 14"),
+        "{acts:?}"
+    );
+}
+
 pub async fn ten_megabyte_line(kind: RunnerKind) {
     let fx = Fixture::new();
     let (outcome, events) = run(fake_runner(kind), fx.request("big-line", "x")).await;
@@ -348,6 +362,7 @@ macro_rules! cases {
                 max_turns,
                 crash_mid_stream,
                 stall_kills_grandchildren,
+                stderr_activity_is_not_a_stall,
                 ten_megabyte_line,
                 resume_unknown_falls_back_once,
                 resume_known_session,
@@ -369,6 +384,56 @@ macro_rules! cases {
 cases!(claude, RunnerKind::Claude);
 cases!(codex, RunnerKind::Codex);
 cases!(gemini, RunnerKind::Gemini);
+
+#[tokio::test]
+async fn run_above_its_budget_is_budget_exceeded_after_the_fact() {
+    // Codex reports tokens only at the end: the priced total is checked then.
+    let fx = Fixture::new();
+    let mut req = fx.request("success", "x");
+    req.max_cost_usd = Some(0.001);
+    let (outcome, _) = run(fake_runner(RunnerKind::Codex), req).await;
+    assert!(
+        matches!(&outcome.status, RunStatus::BudgetExceeded { reason } if reason.contains("$0.0010")),
+        "{:?}",
+        outcome.status
+    );
+    assert!(outcome.cost_usd.is_some_and(|c| c > 0.001));
+    // Under the cap, the same run succeeds.
+    let fx = Fixture::new();
+    let mut req = fx.request("success", "x");
+    req.max_cost_usd = Some(1.0);
+    let (outcome, _) = run(fake_runner(RunnerKind::Codex), req).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_past_the_budget_stops_the_run() {
+    // The fake never ends by itself; each message costs about $0.0019 at Sonnet prices.
+    let fx = Fixture::new();
+    let mut req = fx.request("spend", "x");
+    req.max_cost_usd = Some(0.005);
+    let started = Instant::now();
+    let (outcome, events) = run(fake_runner(RunnerKind::Claude), req).await;
+    assert!(
+        matches!(outcome.status, RunStatus::BudgetExceeded { .. }),
+        "{:?}",
+        outcome.status
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let spent = outcome.cost_usd.expect("cost");
+    assert!(spent > 0.005 && spent < 0.01, "{spent}");
+    assert!(
+        activities(&events)
+            .iter()
+            .any(|a| a.contains("budget $0.0050 exceeded"))
+    );
+    let argv = &fx.argvs()[0];
+    let i = argv
+        .iter()
+        .position(|a| a == "--max-budget-usd")
+        .expect("flag");
+    assert_eq!(argv[i + 1], "0.005");
+}
 
 #[tokio::test]
 async fn claude_budget_subtype_is_budget_exceeded() {

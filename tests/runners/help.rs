@@ -63,6 +63,7 @@ fn request(resume: Option<&str>) -> RunRequest {
     let mut req = fx.request("success", "x");
     req.resume_session = resume.map(str::to_string);
     req.max_turns = 7;
+    req.max_cost_usd = Some(2.5);
     req
 }
 
@@ -93,6 +94,8 @@ fn claude_argv_for_a_maximal_config() {
             "claude-sonnet-4-5",
             "--max-turns",
             "7",
+            "--max-budget-usd",
+            "2.5",
             "--permission-mode",
             "acceptEdits",
             "--allowedTools",

@@ -81,6 +81,7 @@ impl Fixture {
             turn_timeout: Duration::from_secs(60),
             grace: Duration::from_millis(300),
             max_turns: 10,
+            max_cost_usd: None,
         }
     }
 

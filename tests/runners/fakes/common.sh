@@ -40,3 +40,9 @@ spawn_grandchildren() {
 ten_mb_of_a() {
   head -c 10485760 /dev/zero | tr '\0' 'a'
 }
+
+# Quiet on stdout for ~1.5 s while busy on stderr (a stall timer must not fire).
+busy_on_stderr() {
+  i=0
+  while [ $i -lt 15 ]; do echo "compiling unit $i" >&2; sleep 0.1; i=$((i + 1)); done
+}
