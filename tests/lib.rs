@@ -3,6 +3,8 @@
 mod agent;
 mod conformance;
 mod e2e;
+mod github;
+mod linear;
 mod runners;
 mod store;
 mod workspace;

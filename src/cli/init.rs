@@ -51,3 +51,41 @@ pub fn run(dir: &Path, force: bool) -> Exit {
     );
     Exit::Ok
 }
+
+/// `karajan init --github-labels`: create every state label the workflow's columns need.
+pub async fn github_labels(workflow: &Path) -> Exit {
+    let wf = match super::load_or_report(workflow) {
+        Ok(wf) => wf,
+        Err(code) => return code,
+    };
+    let crate::config::TrackerConfig::Github(gh) = &wf.tracker else {
+        eprintln!("karajan: --github-labels needs a `github` tracker in labels mode");
+        return Exit::Config;
+    };
+    let tracker = match crate::tracker::github::GithubTracker::new(
+        (**gh)
+            .clone()
+            .with_terminal_columns(wf.machine.columns.terminal_all()),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Tracker;
+        }
+    };
+    let mut columns = wf.machine.columns.watched();
+    columns.extend(wf.machine.columns.terminal_all());
+    match tracker.create_state_labels(&columns).await {
+        Ok(created) => {
+            for l in &created {
+                println!("created label `{l}`");
+            }
+            println!("{} label(s) created; the others existed", created.len());
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot create labels: {e}");
+            Exit::Tracker
+        }
+    }
+}

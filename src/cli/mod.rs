@@ -84,6 +84,10 @@ pub enum Command {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+        /// Instead of writing files: create the state labels that the existing
+        /// `DIR/workflow.yaml` (a GitHub tracker in labels mode) needs.
+        #[arg(long)]
+        github_labels: bool,
     },
 }
 
@@ -93,7 +97,12 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check { workflow } => check::run(&workflow),
         Command::Verify { workflow } => verify::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
-        Command::Init { dir, force } => init::run(&dir, force),
+        Command::Init {
+            dir,
+            github_labels: true,
+            ..
+        } => init::github_labels(&dir.join("workflow.yaml")).await,
+        Command::Init { dir, force, .. } => init::run(&dir, force),
     }
 }
 
@@ -120,6 +129,22 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }
+        }
+    }
+}
+
+/// Open a workflow's store read-only for a reporting verb, or say why not.
+pub(crate) async fn open_store(workflow: &Path) -> Result<crate::store::Store, Exit> {
+    let paths = store_paths(workflow);
+    match crate::store::Store::open_read_only(&paths.path).await {
+        Ok(Some(s)) => Ok(s.with_checkpoints(&paths.checkpoints)),
+        Ok(None) => {
+            eprintln!("karajan: no store at {}", paths.path.display());
+            Err(Exit::Failure)
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot open the store: {e}");
+            Err(Exit::Failure)
         }
     }
 }

@@ -3,22 +3,12 @@
 use std::path::Path;
 
 use super::Exit;
-use crate::store::Store;
 
 pub async fn run(workflow: &Path) -> Exit {
-    let paths = super::store_paths(workflow);
-    let store = match Store::open_read_only(&paths.path).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            eprintln!("karajan: no store at {}", paths.path.display());
-            return Exit::Failure;
-        }
-        Err(e) => {
-            eprintln!("karajan: cannot open the store: {e}");
-            return Exit::Failure;
-        }
+    let store = match super::open_store(workflow).await {
+        Ok(s) => s,
+        Err(code) => return code,
     };
-    let store = store.with_checkpoints(&paths.checkpoints);
     match store.verify().await {
         Ok(report) if report.is_ok() => {
             println!(

@@ -14,6 +14,7 @@ mod schema;
 pub mod secret;
 mod states;
 mod suggest;
+mod tracker;
 mod validate;
 pub mod workflow;
 

@@ -57,8 +57,9 @@ pub(crate) enum RawCommand {
     Shell(String),
 }
 
+/// The keys every tracker kind shares. The schema walk has already rejected keys that
+/// no tracker kind knows; each adapter's own raw struct rejects keys of other kinds.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawTracker {
     pub kind: Option<String>,
     pub dir: Option<String>,
@@ -205,6 +206,8 @@ pub(crate) struct RawStore {
 #[derive(Debug, Default)]
 pub(crate) struct RawWorkflow {
     pub tracker: Option<RawTracker>,
+    /// The whole `tracker:` section, for the adapter of its kind to read.
+    pub tracker_value: Option<Value>,
     pub columns: Option<RawColumns>,
     pub polling: Option<RawPolling>,
     pub workspace: Option<RawWorkspace>,
@@ -253,6 +256,7 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
 
     let mut raw = RawWorkflow {
         tracker: section(&root, "tracker", errors),
+        tracker_value: root.get("tracker").cloned(),
         columns: section(&root, "columns", errors),
         polling: section(&root, "polling", errors),
         workspace: section(&root, "workspace", errors),

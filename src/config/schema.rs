@@ -77,12 +77,31 @@ const RUNNER: &[(&str, Shape)] = &[
     ),
 ];
 
+/// Every key any tracker kind knows (local, github, linear); each adapter checks that
+/// the keys given belong to its kind.
+const TRACKER: &[(&str, Shape)] = &[
+    ("kind", Shape::Leaf),
+    ("dir", Shape::Leaf),
+    ("repo", Shape::Leaf),
+    ("mode", Shape::Leaf),
+    ("project", Shape::Leaf),
+    ("status_field", Shape::Leaf),
+    ("label_prefix", Shape::Leaf),
+    ("token", Shape::Leaf),
+    ("api_url", Shape::Leaf),
+    ("priority", Shape::Leaf),
+    ("close_on_terminal", Shape::Leaf),
+    ("pass_token_to_agents", Shape::Leaf),
+    ("api_key", Shape::Leaf),
+    ("endpoint", Shape::Leaf),
+    ("team", Shape::Leaf),
+    ("pass_api_key_to_agents", Shape::Leaf),
+    ("terminal_sweep", Shape::Leaf),
+];
+
 /// The whole file.
 pub(crate) const ROOT: Shape = Shape::Fields(&[
-    (
-        "tracker",
-        Shape::Fields(&[("kind", Shape::Leaf), ("dir", Shape::Leaf)]),
-    ),
+    ("tracker", Shape::Fields(TRACKER)),
     (
         "columns",
         Shape::Fields(&[

@@ -95,7 +95,9 @@ fn base_workflow_loads_with_defaults() {
     let wf = f.load(BASE).unwrap();
     let base = std::path::absolute(f.dir.path()).unwrap();
     assert_eq!(wf.base_dir, base);
-    let TrackerConfig::Local(t) = &wf.tracker;
+    let TrackerConfig::Local(t) = &wf.tracker else {
+        panic!("expected a local tracker")
+    };
     assert_eq!(t.dir, base.join("tickets"));
     assert_eq!(wf.workspace.repo, base.join("repo").display().to_string());
     assert_eq!(wf.workspace.root, base.join(".karajan/workspaces"));
@@ -395,14 +397,74 @@ fn agent_cli_runners_and_their_settings() {
 }
 
 #[test]
-fn unsupported_tracker_kind() {
+fn linear_tracker_is_loaded_with_its_key_from_the_environment() {
     let f = Fixture::new();
-    let yaml = with("  kind: local\n", "  kind: linear\n");
-    let e = f.error_at(&yaml, "tracker.kind");
-    assert_eq!(
-        e.message,
-        "tracker kind `linear` is not supported yet (only `local` is)"
+    let yaml = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: linear\n  api_key: $DEMO_TOKEN\n  project: abc123\n  terminal_sweep: 2m\n",
     );
+    let wf = f.load(&yaml).unwrap();
+    let TrackerConfig::Linear(c) = &wf.tracker else {
+        panic!("a linear tracker");
+    };
+    assert_eq!(c.project.as_deref(), Some("abc123"));
+    assert_eq!(c.terminal_sweep, std::time::Duration::from_secs(120));
+    assert_eq!(c.api_key.expose(), "tok-123");
+    assert!(!c.pass_api_key_to_agents);
+    assert!(
+        !wf.runners["demo"].env.contains_key("LINEAR_API_KEY"),
+        "agents do not get the key without the opt-in"
+    );
+    let opted = yaml.replace(
+        "  project: abc123\n",
+        "  project: abc123\n  pass_api_key_to_agents: true\n",
+    );
+    let wf = f.load(&opted).unwrap();
+    assert_eq!(wf.runners["demo"].env["LINEAR_API_KEY"].expose(), "tok-123");
+    for (name, state) in &wf.states {
+        if let StateConfig::Agent(a) = state {
+            assert_eq!(a.runner.env["LINEAR_API_KEY"].expose(), "tok-123", "{name}");
+        }
+    }
+}
+
+#[test]
+fn linear_tracker_problems_are_reported_at_their_keys() {
+    let f = Fixture::new();
+    let yaml = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: linear\n  api_key: lin_api_literal\n",
+    );
+    let key = f.error_at(&yaml, "tracker.api_key");
+    assert!(
+        key.message.contains("environment variable"),
+        "{}",
+        key.message
+    );
+    assert!(!key.message.contains("lin_api_literal"));
+    let scope = f.error_at(&yaml, "tracker");
+    assert!(scope.message.contains("`project`"), "{}", scope.message);
+}
+
+#[test]
+fn github_tracker_section_is_validated_by_its_adapter() {
+    let f = Fixture::new();
+    let ok = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: github\n  repo: acme/app\n  mode: labels\n  token: literal-token\n",
+    );
+    let wf = f.load(&ok).expect("a github tracker loads");
+    let TrackerConfig::Github(gh) = &wf.tracker else {
+        panic!("expected github")
+    };
+    assert_eq!(gh.repo_full_name(), "acme/app");
+    // A key of another tracker kind is refused, and a bad repo is named.
+    let bad = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: github\n  repo: nope\n  dir: ./tickets\n",
+    );
+    let errors = f.load(&bad).unwrap_err().to_string();
+    assert!(errors.contains("dir"), "{errors}");
 }
 
 #[test]
@@ -565,7 +627,9 @@ fn paths_expand_tilde_and_vars() {
     let yaml = with("  dir: ./tickets\n", "  dir: ~/tickets\n")
         .replace("  repo: ./repo\n", "  repo: git@github.com:o/r.git\n");
     let wf = f.load(&yaml).unwrap();
-    let TrackerConfig::Local(t) = &wf.tracker;
+    let TrackerConfig::Local(t) = &wf.tracker else {
+        panic!("expected a local tracker")
+    };
     assert_eq!(t.dir, PathBuf::from("/home/ada/tickets"));
     assert_eq!(wf.workspace.repo, "git@github.com:o/r.git");
     let yaml = with("  dir: ./tickets\n", "  dir: $NO_SUCH_DIR_VAR/t\n");

@@ -147,7 +147,7 @@ pub(crate) fn build(
         env,
         prompt_bytes: BTreeMap::new(),
     };
-    let tracker = tracker(&mut cx, &raw);
+    let tracker = super::tracker::tracker(&mut cx, &raw);
     let columns = columns(&mut cx, &raw);
     let polling = Polling {
         interval: {
@@ -211,6 +211,31 @@ pub(crate) fn build(
         _ => return Err(cx.errors.list),
     };
     let digest = digest(text, &cx.prompt_bytes);
+    let mut runners: IndexMap<String, RunnerConfig> = runners
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut states = built.configs;
+    // The tracker's opt-in credentials (Linear's `pass_api_key_to_agents`) reach every
+    // runner, unless a runner sets that variable itself.
+    let tracker_env = match &tracker {
+        TrackerConfig::Linear(c) => c.agent_env(),
+        _ => Vec::new(),
+    };
+    let add_tracker_env = |runner: &mut RunnerConfig| {
+        for (name, value) in &tracker_env {
+            runner
+                .env
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    };
+    runners.values_mut().for_each(add_tracker_env);
+    for state in states.values_mut() {
+        if let StateConfig::Agent(agent) = state {
+            add_tracker_env(&mut agent.runner);
+        }
+    }
     Ok(Workflow {
         path: path.to_path_buf(),
         base_dir: cx.base_dir,
@@ -220,13 +245,10 @@ pub(crate) fn build(
         polling,
         workspace,
         hooks,
-        runners: runners
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect::<IndexMap<_, _>>(),
+        runners,
         agent,
         prompts: Prompts { global },
-        states: built.configs,
+        states,
         store,
     })
 }
@@ -246,52 +268,6 @@ fn digest(text: &str, prompts: &BTreeMap<String, Vec<u8>>) -> String {
         put(bytes);
     }
     hex::encode(h.finalize())
-}
-
-fn tracker(cx: &mut Ctx, raw: &RawWorkflow) -> Option<TrackerConfig> {
-    let Some(t) = &raw.tracker else {
-        cx.errors.push(
-            "tracker",
-            "missing section `tracker` (e.g. `kind: local` and `dir: ./tickets`)",
-        );
-        return None;
-    };
-    let kinds = ["local", "linear", "github"];
-    match t.kind.as_deref() {
-        Some("local") => {
-            let Some(dir) = t.dir.as_deref() else {
-                cx.errors.push(
-                    "tracker.dir",
-                    "missing key: a local tracker needs `dir` (the tickets folder)",
-                );
-                return None;
-            };
-            let dir = cx.path("tracker.dir", Some(dir), dir);
-            Some(TrackerConfig::Local(LocalTrackerConfig { dir }))
-        }
-        Some(k @ ("linear" | "github")) => {
-            cx.errors.push(
-                "tracker.kind",
-                format!("tracker kind `{k}` is not supported yet (only `local` is)"),
-            );
-            None
-        }
-        Some(k) => {
-            cx.errors.push(
-                "tracker.kind",
-                format!(
-                    "unknown tracker kind `{k}`; expected one of local, linear, github{}",
-                    suggest::hint(k, kinds)
-                ),
-            );
-            None
-        }
-        None => {
-            cx.errors
-                .push("tracker.kind", "missing key: one of local, linear, github");
-            None
-        }
-    }
 }
 
 fn columns(cx: &mut Ctx, raw: &RawWorkflow) -> Columns {

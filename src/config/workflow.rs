@@ -35,6 +35,8 @@ pub struct Workflow {
 #[derive(Debug, Clone)]
 pub enum TrackerConfig {
     Local(LocalTrackerConfig),
+    Linear(Box<crate::tracker::linear::config::LinearConfig>),
+    Github(Box<crate::tracker::github::config::GithubConfig>),
 }
 
 #[derive(Debug, Clone)]

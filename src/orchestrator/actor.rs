@@ -1,16 +1,23 @@
 //! The actor loop and its handle.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::engine::Engine;
+use super::gates::{GateDecision, GateError, GateOutcome};
+use super::live::LiveEvent;
 use super::tick::TickError;
-use crate::store::{EventKind, NewEvent, StoreError};
+use super::view::StatusView;
+use crate::store::{EventKind, NewEvent, StoreError, VerifyReport};
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -25,47 +32,120 @@ pub struct Options {
 
 /// Messages to the actor.
 pub(crate) enum Control {
-    Refresh(oneshot::Sender<()>),
+    Refresh,
     Pause(bool),
+    Gate {
+        identifier: String,
+        decision: GateDecision,
+        actor: String,
+        reply: oneshot::Sender<Result<GateOutcome, GateError>>,
+    },
+}
+
+/// The answer to a refresh request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefreshAck {
+    pub queued: bool,
+    /// A refresh was already queued; this one joined it.
+    pub coalesced: bool,
+    pub requested_at: DateTime<Utc>,
+    pub operations: Vec<&'static str>,
 }
 
 /// A cloneable way to talk to the orchestrator.
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::Sender<Control>,
+    view: watch::Receiver<Arc<StatusView>>,
+    live: broadcast::Sender<LiveEvent>,
+    refresh_pending: Arc<AtomicBool>,
 }
 
 impl Handle {
-    /// Ask for an immediate tick; resolves when it has run.
-    pub async fn refresh(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Control::Refresh(tx)).await.is_err() {
-            return false;
-        }
-        rx.await.is_ok()
+    /// The latest read model.
+    pub fn status(&self) -> Arc<StatusView> {
+        self.view.borrow().clone()
     }
 
+    /// A receiver that sees every new read model.
+    pub fn watch_status(&self) -> watch::Receiver<Arc<StatusView>> {
+        self.view.clone()
+    }
+
+    /// The live feed of recorded events and agent activity.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.live.subscribe()
+    }
+
+    /// Queue an immediate poll and reconcile. Repeats while one is queued coalesce.
+    pub async fn refresh(&self) -> RefreshAck {
+        let coalesced = self.refresh_pending.swap(true, Ordering::SeqCst);
+        let queued = coalesced || self.tx.send(Control::Refresh).await.is_ok();
+        RefreshAck {
+            queued,
+            coalesced,
+            requested_at: Utc::now(),
+            operations: vec!["poll", "reconcile"],
+        }
+    }
+
+    /// Pause (`true`) or resume (`false`) dispatch; running agents go on.
     pub async fn pause(&self, paused: bool) -> bool {
         self.tx.send(Control::Pause(paused)).await.is_ok()
+    }
+
+    /// Approve or send back a ticket waiting at a gate, on behalf of `actor`.
+    pub async fn gate(
+        &self,
+        identifier: &str,
+        decision: GateDecision,
+        actor: &str,
+    ) -> Result<GateOutcome, GateError> {
+        let (reply, rx) = oneshot::channel();
+        let msg = Control::Gate {
+            identifier: identifier.to_string(),
+            decision,
+            actor: actor.to_string(),
+            reply,
+        };
+        self.tx
+            .send(msg)
+            .await
+            .map_err(|_| GateError::Unavailable)?;
+        rx.await.map_err(|_| GateError::Unavailable)?
     }
 }
 
 /// Start the orchestrator task.
 pub fn spawn(engine: Engine, opts: Options) -> (Handle, JoinHandle<Result<(), StoreError>>) {
     let (tx, rx) = mpsc::channel(64);
+    let handle = Handle {
+        tx,
+        view: engine.view_tx.subscribe(),
+        live: engine.live_tx.clone(),
+        refresh_pending: engine.refresh_pending.clone(),
+    };
     let task = tokio::spawn(run(engine, opts, rx));
-    (Handle { tx }, task)
+    (handle, task)
 }
 
 async fn tick_or_fail(engine: &mut Engine) -> Result<(), StoreError> {
-    match engine.tick().await {
+    engine.refresh_pending.store(false, Ordering::SeqCst);
+    let started = Instant::now();
+    let result = match engine.tick().await {
         Ok(()) => Ok(()),
         Err(TickError::Store(e)) => Err(e),
         Err(TickError::Tracker(e)) => {
             error!(error = %e, "tick failed");
             Ok(())
         }
-    }
+    };
+    engine
+        .metrics
+        .tick_seconds
+        .observe(started.elapsed().as_secs_f64());
+    result?;
+    engine.publish().await
 }
 
 async fn run(
@@ -101,6 +181,7 @@ async fn run(
     engine
         .record(vec![NewEvent::global(EventKind::DaemonStopped { reason })])
         .await?;
+    let _ = engine.publish().await;
     // Closing checkpoints the WAL into the database file, so readers afterwards see a
     // quiescent store.
     engine.store.close().await;
@@ -112,16 +193,21 @@ async fn once(
     done_rx: &mut mpsc::Receiver<String>,
     opts: &Options,
 ) -> Result<(), StoreError> {
+    let mut activity_rx = engine.take_activity_rx();
     tick_or_fail(engine).await?;
     engine.draining = true;
     while engine.live_runs() > 0 {
         tokio::select! {
             Some(run_id) = done_rx.recv() => engine.on_run_done(&run_id).await?,
+            Some(a) = activity_rx.recv() => engine.on_activity(a),
             () = opts.shutdown.cancelled() => break,
         }
     }
     Ok(())
 }
+
+/// How often the daemon re-verifies the chain in the background.
+const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 
 async fn daemon(
     engine: &mut Engine,
@@ -129,9 +215,12 @@ async fn daemon(
     rx: &mut mpsc::Receiver<Control>,
     opts: &Options,
 ) -> Result<(), StoreError> {
+    let mut activity_rx = engine.take_activity_rx();
     let mut period = engine.workflow.polling.interval;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut verify_every = tokio::time::interval(VERIFY_EVERY);
+    let (verified_tx, mut verified_rx) = mpsc::channel::<(DateTime<Utc>, VerifyReport)>(1);
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(8);
     let mut watcher = if opts.watch {
         super::reload::watch(&engine.workflow, reload_tx)
@@ -141,32 +230,64 @@ async fn daemon(
     loop {
         tokio::select! {
             _ = interval.tick() => tick_or_fail(engine).await?,
-            Some(run_id) = done_rx.recv() => engine.on_run_done(&run_id).await?,
+            Some(run_id) = done_rx.recv() => {
+                engine.on_run_done(&run_id).await?;
+                engine.publish().await?;
+            }
+            Some(a) = activity_rx.recv() => engine.on_activity(a),
             Some(msg) = rx.recv() => match msg {
-                Control::Refresh(reply) => {
-                    tick_or_fail(engine).await?;
-                    let _ = reply.send(());
-                }
+                Control::Refresh => tick_or_fail(engine).await?,
                 Control::Pause(p) => {
                     info!(paused = p, "dispatch pause changed");
                     engine.paused = p;
+                    engine.publish().await?;
+                }
+                Control::Gate { identifier, decision, actor, reply } => {
+                    let result = engine.gate_action(&identifier, decision, &actor).await;
+                    if let Err(GateError::Store(e)) = &result {
+                        let fatal = e.to_string();
+                        let _ = reply.send(result);
+                        return Err(StoreError::Corrupt(fatal));
+                    }
+                    let _ = reply.send(result);
                 }
             },
+            _ = verify_every.tick() => {
+                // Verification reads the whole chain: do it beside the actor.
+                let store = engine.store.clone();
+                let tx = verified_tx.clone();
+                tokio::spawn(async move {
+                    match store.verify().await {
+                        Ok(report) => { let _ = tx.send((Utc::now(), report)).await; }
+                        Err(e) => warn!(error = %e, "background verification failed to run"),
+                    }
+                });
+            }
+            Some((at, report)) = verified_rx.recv() => {
+                if report.is_ok() {
+                    info!(events = report.events, "chain verified");
+                } else {
+                    error!(breaks = report.breaks.len(), first = ?report.breaks.first(), "the event chain is broken: run `karajan verify`");
+                }
+                engine.verified = Some((at, report.is_ok()));
+                engine.publish().await?;
+            }
             Some(()) = reload_rx.recv() => {
                 // Editors write in bursts: let the burst settle, then read once.
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 while reload_rx.try_recv().is_ok() {}
                 if engine.reload().await? && opts.watch {
                     // The prompt files may have changed: watch the new set.
-                    let (tx, rx) = mpsc::channel::<()>(8);
+                    let (tx, new_rx) = mpsc::channel::<()>(8);
                     watcher = super::reload::watch(&engine.workflow, tx);
-                    reload_rx = rx;
+                    reload_rx = new_rx;
                 }
                 if engine.workflow.polling.interval != period {
                     period = engine.workflow.polling.interval;
                     interval = tokio::time::interval(period);
                     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 }
+                engine.publish().await?;
             }
             () = opts.shutdown.cancelled() => break,
         }

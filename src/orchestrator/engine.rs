@@ -2,12 +2,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::counting::CountingTracker;
+use super::live::{Activity, LiveEvent, RunActivity};
+use super::view::{ConfigStatus, MetricsView, StatusView};
 use crate::config::Workflow;
 use crate::domain::TicketSnapshot;
 use crate::store::{NewEvent, Store, StoreError, StoredEvent};
@@ -26,13 +30,20 @@ pub(crate) struct RunDone {
 pub(crate) struct LiveRun {
     pub run_id: String,
     pub state: String,
+    pub runner: String,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    /// When the poll that led to this run saw the ticket (dispatch latency).
+    pub observed_at: DateTime<Utc>,
     pub cancel: CancellationToken,
     pub task: JoinHandle<RunDone>,
+    pub activity: RunActivity,
 }
 
 /// The state owned by the orchestrator task.
 pub struct Engine {
     pub(crate) workflow: Arc<Workflow>,
+    pub(crate) counting: Arc<CountingTracker>,
     pub(crate) tracker: Arc<dyn Tracker>,
     pub(crate) store: Store,
     pub(crate) workspaces: Workspaces,
@@ -41,29 +52,70 @@ pub struct Engine {
     /// Run tasks report here (the run id) when they finish.
     pub(crate) done_tx: mpsc::Sender<String>,
     pub(crate) done_rx: Option<mpsc::Receiver<String>>,
+    /// Run tasks report what their agent does here (display only; may drop).
+    pub(crate) activity_tx: mpsc::Sender<Activity>,
+    pub(crate) activity_rx: Option<mpsc::Receiver<Activity>>,
     /// The latest snapshot of every ticket seen, for decisions between ticks.
     pub(crate) snapshots: HashMap<String, TicketSnapshot>,
     /// Dispatch is paused (by an operator).
     pub(crate) paused: bool,
     /// Shutting down: no new runs.
     pub(crate) draining: bool,
+    /// The read model and the live event feed.
+    pub(crate) view_tx: watch::Sender<Arc<StatusView>>,
+    pub(crate) live_tx: broadcast::Sender<LiveEvent>,
+    pub(crate) metrics: MetricsView,
+    pub(crate) config_status: ConfigStatus,
+    pub(crate) verified: Option<(DateTime<Utc>, bool)>,
+    /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
+    pub(crate) refresh_pending: Arc<AtomicBool>,
+}
+
+fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
+    ConfigStatus {
+        path: wf.path.display().to_string(),
+        digest: wf.digest.clone(),
+        applied_at: Utc::now(),
+        last_error: None,
+        last_error_at: None,
+        workspace_root: wf.workspace.root.display().to_string(),
+        logs_dir: wf.store.logs.display().to_string(),
+        tracker: tracker.to_string(),
+        max_concurrent: wf.agent.max_concurrent,
+        polling_seconds: wf.polling.interval.as_secs(),
+    }
 }
 
 impl Engine {
     pub fn new(workflow: Arc<Workflow>, tracker: Arc<dyn Tracker>, store: Store) -> Self {
         let workspaces = Workspaces::new(&workflow.workspace);
         let (done_tx, done_rx) = mpsc::channel(256);
+        let (activity_tx, activity_rx) = mpsc::channel(4096);
+        let counting = Arc::new(CountingTracker::new(tracker, 0, 0));
+        let config_status = config_status(&workflow, counting.kind());
+        let view = super::publish::empty_view(&config_status);
+        let (view_tx, _) = watch::channel(Arc::new(view));
+        let (live_tx, _) = broadcast::channel(1024);
         Engine {
+            tracker: counting.clone(),
+            counting,
             workflow,
-            tracker,
             store,
             workspaces,
             live: HashMap::new(),
             done_tx,
             done_rx: Some(done_rx),
+            activity_tx,
+            activity_rx: Some(activity_rx),
             snapshots: HashMap::new(),
             paused: false,
             draining: false,
+            view_tx,
+            live_tx,
+            metrics: MetricsView::default(),
+            config_status,
+            verified: None,
+            refresh_pending: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -71,7 +123,7 @@ impl Engine {
         Utc::now()
     }
 
-    /// Append events in one transaction.
+    /// Append events in one transaction, then announce them on the live feed.
     pub(crate) async fn record(
         &self,
         events: Vec<NewEvent>,
@@ -79,19 +131,34 @@ impl Engine {
         if events.is_empty() {
             return Ok(vec![]);
         }
-        self.store.append(events).await
+        let stored = self.store.append(events).await?;
+        for e in &stored {
+            let _ = self.live_tx.send(LiveEvent::from_stored(e));
+        }
+        Ok(stored)
     }
 
-    /// Replace the workflow (hot reload). Workspaces follow the new settings.
+    /// Replace the workflow (hot reload). Workspaces follow the new settings; the
+    /// tracker counters carry over.
     pub(crate) fn set_workflow(&mut self, workflow: Arc<Workflow>, tracker: Arc<dyn Tracker>) {
+        let (calls, errors) = self.counting.counts();
+        self.counting = Arc::new(CountingTracker::new(tracker, calls, errors));
+        self.tracker = self.counting.clone();
         self.workspaces = Workspaces::new(&workflow.workspace);
+        self.config_status = config_status(&workflow, self.counting.kind());
         self.workflow = workflow;
-        self.tracker = tracker;
     }
 
     /// The receiver of run completions, taken once by the actor loop.
     pub(crate) fn take_done_rx(&mut self) -> mpsc::Receiver<String> {
         self.done_rx.take().unwrap_or_else(|| mpsc::channel(1).1)
+    }
+
+    /// The receiver of agent activity, taken once by the actor loop.
+    pub(crate) fn take_activity_rx(&mut self) -> mpsc::Receiver<Activity> {
+        self.activity_rx
+            .take()
+            .unwrap_or_else(|| mpsc::channel(1).1)
     }
 
     pub fn live_runs(&self) -> usize {

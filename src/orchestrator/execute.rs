@@ -15,6 +15,17 @@ pub(crate) struct Wanted {
     pub snapshot: TicketSnapshot,
     pub state: String,
     pub attempt: u32,
+    /// When karajan decided it (dispatch latency is measured from here).
+    pub observed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Who a decision came from, when not from the tracker itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// `dashboard:<who>`; `None` means a human moved the ticket in the tracker.
+    pub actor: Option<String>,
+    /// Rework feedback given with the decision (instead of the ticket's comments).
+    pub feedback: Option<String>,
 }
 
 enum Deferred {
@@ -31,15 +42,17 @@ fn actor_of(cause: &Cause, actor: Option<&str>) -> String {
 }
 
 impl Engine {
-    /// Execute the actions for one ticket. `actor` names a human operator when the
+    /// Execute the actions for one ticket. `origin` names a human operator when the
     /// decision came from the dashboard rather than the tracker.
     pub(crate) async fn execute(
         &mut self,
         snap: &TicketSnapshot,
         rec: Option<&IssueRecord>,
         actions: Vec<Action>,
-        actor: Option<&str>,
+        origin: &Origin,
     ) -> Result<Option<Wanted>, StoreError> {
+        let actor = origin.actor.as_deref();
+        let mut pending_feedback = origin.feedback.clone();
         let id = snap.identifier.clone();
         let machine = self.workflow.machine.clone();
         let mut state = rec.map_or(machine.entry.clone(), |r| r.state.clone());
@@ -59,6 +72,9 @@ impl Engine {
                         continue;
                     };
                     let feedback = match &cause {
+                        Cause::Rework { .. } if origin.feedback.is_some() => {
+                            origin.feedback.clone()
+                        }
                         Cause::Rework { .. } => self.rework_feedback(snap, rec).await,
                         _ => None,
                     };
@@ -90,7 +106,14 @@ impl Engine {
                     };
                     intents.push(self.intent(&id, op, &mut batch));
                 }
-                Action::Comment { body } => {
+                Action::Comment { mut body } => {
+                    // Feedback given on the dashboard is made visible in the tracker.
+                    if let Some(fb) = pending_feedback.take() {
+                        body = format!(
+                            "{body}\n\nFeedback from {}:\n\n{fb}",
+                            actor.unwrap_or("a human")
+                        );
+                    }
                     let intent_id = new_id("i");
                     let runs = rec.and_then(|r| r.runs.get(&state).copied()).unwrap_or(0);
                     let marker = comment_marker(&intent_id, &state, runs, rework);
@@ -131,6 +154,7 @@ impl Engine {
                         snapshot: snap.clone(),
                         state,
                         attempt,
+                        observed_at: chrono::Utc::now(),
                     });
                 }
             }

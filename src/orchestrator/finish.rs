@@ -108,6 +108,13 @@ impl Engine {
             self.now(),
             rand::random::<f64>(),
         );
+        *self
+            .metrics
+            .runs
+            .entry(rec.state.clone())
+            .or_default()
+            .entry(o.status.label().to_string())
+            .or_default() += 1;
         let reason = match &o.status {
             crate::domain::RunStatus::Failed { reason }
             | crate::domain::RunStatus::Cancelled { reason }
@@ -141,7 +148,13 @@ impl Engine {
                 None => placeholder_snapshot(&rec_before),
             };
             let actions = crate::domain::decide::escalate(&wf.machine, &snap.column, reason);
-            Box::pin(self.execute(&snap, rec.as_ref(), actions, None)).await?;
+            Box::pin(self.execute(
+                &snap,
+                rec.as_ref(),
+                actions,
+                &super::execute::Origin::default(),
+            ))
+            .await?;
         }
         Ok(())
     }
@@ -161,7 +174,14 @@ impl Engine {
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());
-        if let Some(w) = Box::pin(self.execute(&snap, rec.as_ref(), actions, None)).await? {
+        if let Some(w) = Box::pin(self.execute(
+            &snap,
+            rec.as_ref(),
+            actions,
+            &super::execute::Origin::default(),
+        ))
+        .await?
+        {
             self.dispatch(vec![w]).await?;
         }
         Ok(())

@@ -22,18 +22,26 @@
 //! one ticket.
 
 mod actor;
+mod counting;
 mod dispatch;
 mod engine;
 mod execute;
 mod finish;
+mod gates;
 mod hooks;
 mod ids;
 mod intents;
+mod live;
+mod publish;
 mod recovery;
 mod reload;
 mod run_task;
 mod runs;
 mod tick;
+pub mod view;
 
-pub use actor::{Handle, Options, spawn};
+pub use actor::{Handle, Options, RefreshAck, spawn};
 pub use engine::Engine;
+pub use gates::{GateDecision, GateError, GateOutcome};
+pub use live::LiveEvent;
+pub use view::StatusView;

@@ -9,6 +9,7 @@ use tracing::error;
 
 use super::engine::RunDone;
 use super::hooks::hook_event;
+use super::live::Activity;
 use crate::agent::{AgentRunner, RunEvent, RunOutcome, RunRequest};
 use crate::domain::{RunStatus, TokenUsage};
 use crate::store::{EventKind, NewEvent, Store};
@@ -43,6 +44,7 @@ pub(crate) async fn run_task(
     store: Store,
     cancel: CancellationToken,
     done_tx: mpsc::Sender<String>,
+    activity_tx: mpsc::Sender<Activity>,
     after_run: Option<AfterRun>,
 ) -> RunDone {
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
@@ -55,6 +57,7 @@ pub(crate) async fn run_task(
         id.clone(),
         run_id.clone(),
         ev_rx,
+        activity_tx,
     ));
     let outcome = match runner.run(req, ev_tx, cancel).await {
         Ok(o) => o,
@@ -92,6 +95,7 @@ async fn forward_events(
     id: String,
     run_id: String,
     mut rx: mpsc::Receiver<RunEvent>,
+    activity_tx: mpsc::Sender<Activity>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -100,6 +104,14 @@ async fn forward_events(
             if batch.len() >= 256 {
                 break;
             }
+        }
+        for event in &batch {
+            // Display only: a full channel drops activity, never the record.
+            let _ = activity_tx.try_send(Activity {
+                identifier: id.clone(),
+                run_id: run_id.clone(),
+                event: event.clone(),
+            });
         }
         let events: Vec<NewEvent> = batch
             .into_iter()

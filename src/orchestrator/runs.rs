@@ -15,6 +15,25 @@ use crate::prompt::PromptContext;
 use crate::store::{EventKind, NewEvent, StoreError};
 use crate::workspace::sanitize_key;
 
+/// A run ready to start.
+struct Prepared {
+    runner: Arc<dyn AgentRunner>,
+    req: RunRequest,
+    prompt_digest: String,
+}
+
+/// Why a run could not be prepared: the attempt fails, or the store does (fatal).
+enum Abort {
+    Attempt(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Abort {
+    fn from(e: StoreError) -> Self {
+        Abort::Store(e)
+    }
+}
+
 impl Engine {
     /// Prepare the workspace, render the prompt, record `run_started`, spawn the agent.
     pub(crate) async fn start_run(&mut self, w: Wanted) -> Result<(), StoreError> {
@@ -28,38 +47,88 @@ impl Engine {
         };
         let run_id = new_id("r");
         let run_number = rec.next_run_number(&w.state);
-        let runner: Arc<dyn AgentRunner> = match crate::agent::runner_for(&agent.runner) {
-            Ok(r) => r,
-            Err(e) => {
+        let p = match self.prepare(&w, &agent, &run_id, run_number).await {
+            Ok(p) => p,
+            Err(Abort::Store(e)) => return Err(e),
+            Err(Abort::Attempt(reason)) => {
                 return self
-                    .abort_attempt(&id, &w, &run_id, run_number, &agent, e.to_string())
+                    .abort_attempt(&id, &w, &run_id, run_number, &agent, reason)
                     .await;
             }
         };
-        let ctx = self.prompt_context(&w, run_number).await?;
-        let branch = match crate::prompt::render_branch(&wf.workspace.branch, &ctx) {
-            Ok(b) => b,
-            Err(e) => {
-                return self
-                    .abort_attempt(&id, &w, &run_id, run_number, &agent, e.to_string())
-                    .await;
-            }
-        };
-        let ws = match self.workspaces.ensure(&id, &branch).await {
-            Ok(ws) => ws,
-            Err(e) => {
-                return self
-                    .abort_attempt(
-                        &id,
-                        &w,
-                        &run_id,
-                        run_number,
-                        &agent,
-                        format!("workspace: {e}"),
-                    )
-                    .await;
-            }
-        };
+        self.record(vec![NewEvent::for_issue(
+            &id,
+            EventKind::RunStarted {
+                run_id: run_id.clone(),
+                state: w.state.clone(),
+                run_number,
+                attempt: w.attempt,
+                runner: agent.runner.kind.as_str().to_string(),
+                command: p.runner.command_line(&p.req),
+                config_digest: wf.digest.clone(),
+                prompt_digest: p.prompt_digest,
+                prompt_bytes: p.req.prompt.len() as u64,
+                workspace: p.req.workspace.display().to_string(),
+                log_dir: p.req.log_dir.display().to_string(),
+                resume_session: p.req.resume_session.clone(),
+            },
+        )])
+        .await?;
+        info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
+        let cancel = CancellationToken::new();
+        let after_run = agent.hooks.after_run.clone().map(|script| AfterRun {
+            script,
+            env: self.hook_env(&id, &w.state, &[]),
+            timeout: wf.hooks.timeout,
+        });
+        let task = tokio::spawn(run_task(
+            p.runner,
+            p.req,
+            self.store.clone(),
+            cancel.clone(),
+            self.done_tx.clone(),
+            self.activity_tx.clone(),
+            after_run,
+        ));
+        self.live.insert(
+            id,
+            LiveRun {
+                run_id,
+                state: w.state,
+                runner: agent.runner.name.clone(),
+                attempt: w.attempt,
+                started_at: self.now(),
+                observed_at: w.observed_at,
+                cancel,
+                task,
+                activity: Default::default(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Everything that must succeed before the agent may start: the runner, the
+    /// workspace and its hooks, the prompt, the log directory. A failure aborts the
+    /// attempt (recorded as a failed run, so backoff and escalation apply).
+    async fn prepare(
+        &mut self,
+        w: &Wanted,
+        agent: &AgentState,
+        run_id: &str,
+        run_number: u32,
+    ) -> Result<Prepared, Abort> {
+        let id = w.snapshot.identifier.clone();
+        let wf = self.workflow.clone();
+        let runner =
+            crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
+        let ctx = self.prompt_context(w, run_number).await?;
+        let branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
+            .map_err(|e| Abort::Attempt(e.to_string()))?;
+        let ws = self
+            .workspaces
+            .ensure(&id, &branch)
+            .await
+            .map_err(|e| Abort::Attempt(format!("workspace: {e}")))?;
         if ws.created {
             self.record(vec![NewEvent::for_issue(
                 &id,
@@ -73,57 +142,27 @@ impl Engine {
                 && !self.hook(&id, &w.state, "after_create", &script).await?
             {
                 let _ = self.workspaces.remove(&id).await;
-                return self
-                    .abort_attempt(
-                        &id,
-                        &w,
-                        &run_id,
-                        run_number,
-                        &agent,
-                        "after_create hook failed".into(),
-                    )
-                    .await;
+                return Err(Abort::Attempt("after_create hook failed".into()));
             }
+            // The state was entered before its workspace existed: its entry hook runs
+            // now, in the new workspace.
+            self.stage_enter_hook(&id, &w.state).await?;
         }
-        if let Err(e) = self.workspaces.check_contained(&ws.path) {
-            return self
-                .abort_attempt(
-                    &id,
-                    &w,
-                    &run_id,
-                    run_number,
-                    &agent,
-                    format!("workspace: {e}"),
-                )
-                .await;
-        }
+        self.workspaces
+            .check_contained(&ws.path)
+            .map_err(|e| Abort::Attempt(format!("workspace: {e}")))?;
         if let Some(script) = agent.hooks.before_run.clone()
             && !self.hook(&id, &w.state, "before_run", &script).await?
         {
-            return self
-                .abort_attempt(
-                    &id,
-                    &w,
-                    &run_id,
-                    run_number,
-                    &agent,
-                    "before_run hook failed".into(),
-                )
-                .await;
+            return Err(Abort::Attempt("before_run hook failed".into()));
         }
         let comments = self
             .tracker
             .comments(&w.snapshot.ticket_ref())
             .await
             .unwrap_or_default();
-        let rendered = match crate::prompt::render(&wf, &w.state, &ctx, &comments) {
-            Ok(p) => p,
-            Err(e) => {
-                return self
-                    .abort_attempt(&id, &w, &run_id, run_number, &agent, format!("prompt: {e}"))
-                    .await;
-            }
-        };
+        let rendered = crate::prompt::render(&wf, &w.state, &ctx, &comments)
+            .map_err(|e| Abort::Attempt(format!("prompt: {e}")))?;
         let resume_session = match agent.session {
             SessionMode::Inherit => {
                 self.store
@@ -132,22 +171,12 @@ impl Engine {
             }
             SessionMode::Fresh => None,
         };
-        let log_dir = wf.store.logs.join(sanitize_key(&id)).join(&run_id);
-        if let Err(e) = std::fs::create_dir_all(&log_dir) {
-            return self
-                .abort_attempt(
-                    &id,
-                    &w,
-                    &run_id,
-                    run_number,
-                    &agent,
-                    format!("log dir {}: {e}", log_dir.display()),
-                )
-                .await;
-        }
+        let log_dir = wf.store.logs.join(sanitize_key(&id)).join(run_id);
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|e| Abort::Attempt(format!("log dir {}: {e}", log_dir.display())))?;
         let _ = std::fs::write(log_dir.join("prompt.md"), &rendered.text);
         let mut meta = vec![
-            ("KARAJAN_RUN_ID".to_string(), run_id.clone()),
+            ("KARAJAN_RUN_ID".to_string(), run_id.to_string()),
             ("KARAJAN_RUN_NUMBER".to_string(), run_number.to_string()),
             ("KARAJAN_ATTEMPT".to_string(), w.attempt.to_string()),
             ("KARAJAN_TITLE".to_string(), w.snapshot.title.clone()),
@@ -161,68 +190,29 @@ impl Engine {
         if let Some(s) = &resume_session {
             meta.push(("KARAJAN_SESSION_ID".to_string(), s.clone()));
         }
-        let env = self.hook_env(&id, &w.state, &meta);
         let limits = &wf.agent;
         let req = RunRequest {
-            run_id: run_id.clone(),
+            run_id: run_id.to_string(),
             identifier: id.clone(),
             state: w.state.clone(),
             run_number,
             attempt: w.attempt,
-            prompt: rendered.text.clone(),
+            prompt: rendered.text,
             workspace: ws.path.clone(),
-            log_dir: log_dir.clone(),
-            env,
-            resume_session: resume_session.clone(),
+            log_dir,
+            env: self.hook_env(&id, &w.state, &meta),
+            resume_session,
             stall_timeout: agent.runner.stall_timeout.unwrap_or(limits.stall_timeout),
             turn_timeout: agent.runner.turn_timeout.unwrap_or(limits.turn_timeout),
             grace: limits.kill_grace,
             max_turns: agent.runner.max_turns.unwrap_or(limits.max_turns),
             max_cost_usd: None,
         };
-        self.record(vec![NewEvent::for_issue(
-            &id,
-            EventKind::RunStarted {
-                run_id: run_id.clone(),
-                state: w.state.clone(),
-                run_number,
-                attempt: w.attempt,
-                runner: agent.runner.kind.as_str().to_string(),
-                command: runner.command_line(&req),
-                config_digest: wf.digest.clone(),
-                prompt_digest: rendered.digest.clone(),
-                prompt_bytes: rendered.text.len() as u64,
-                workspace: ws.path.display().to_string(),
-                log_dir: log_dir.display().to_string(),
-                resume_session,
-            },
-        )])
-        .await?;
-        info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
-        let cancel = CancellationToken::new();
-        let after_run = agent.hooks.after_run.clone().map(|script| AfterRun {
-            script,
-            env: self.hook_env(&id, &w.state, &[]),
-            timeout: wf.hooks.timeout,
-        });
-        let task = tokio::spawn(run_task(
+        Ok(Prepared {
             runner,
             req,
-            self.store.clone(),
-            cancel.clone(),
-            self.done_tx.clone(),
-            after_run,
-        ));
-        self.live.insert(
-            id,
-            LiveRun {
-                run_id,
-                state: w.state,
-                cancel,
-                task,
-            },
-        );
-        Ok(())
+            prompt_digest: rendered.digest,
+        })
     }
 
     /// An attempt that failed before its agent could start: recorded as a failed run so

@@ -102,7 +102,10 @@ impl Engine {
                 continue;
             }
             debug!(ticket = %snap.identifier, ?actions, "decided");
-            if let Some(w) = self.execute(&snap, rec, actions, None).await? {
+            if let Some(w) = self
+                .execute(&snap, rec, actions, &super::execute::Origin::default())
+                .await?
+            {
                 wanted.push(w);
             }
         }

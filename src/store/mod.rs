@@ -21,8 +21,8 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
-pub mod projection;
-pub mod read;
+mod projection;
+mod read;
 pub mod sqlite;
 mod tickets;
 pub mod verify;
@@ -134,10 +134,59 @@ pub struct Totals {
 }
 
 /// The checkpoint writer of a writable store: the file and what it holds. Its lock also
-/// orders this process's appends, so the file is rewritten in commit order.
+/// orders this process's appends, so the file only ever moves forward.
+///
+/// Appends do not wait for the file: they advance the in-memory checkpoints and wake a
+/// background task that writes the latest head (fsynced, then renamed) after a short
+/// coalescing delay, so a burst of appends costs one file write. The file may lag the
+/// database by that delay; a lagging checkpoint is never a false alarm (it is only
+/// behind), and `close` and `verify` flush it first.
 struct CheckpointWriter {
     path: PathBuf,
     state: tokio::sync::Mutex<Checkpoints>,
+    /// The head the file holds (seq), to skip redundant writes.
+    written: std::sync::atomic::AtomicI64,
+    wake: tokio::sync::Notify,
+}
+
+/// How long the background writer lets appends accumulate before writing the file.
+const CHECKPOINT_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl CheckpointWriter {
+    /// Write the file if it is behind the in-memory head.
+    async fn flush(&self) -> Result<(), StoreError> {
+        let state = self.state.lock().await;
+        let head = state.head.0;
+        if self.written.load(std::sync::atomic::Ordering::SeqCst) >= head {
+            return Ok(());
+        }
+        checkpoint::write(&self.path, &state)?;
+        self.written
+            .store(head, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The background writer: ends when the store is dropped.
+    fn spawn(writer: &Arc<CheckpointWriter>) {
+        let weak = Arc::downgrade(writer);
+        tokio::spawn(async move {
+            loop {
+                let Some(w) = weak.upgrade() else { return };
+                // Holding the Arc only while waiting would keep the store alive forever;
+                // the Notify permit survives a drop of the future, so re-check often.
+                let woke =
+                    tokio::time::timeout(std::time::Duration::from_millis(500), w.wake.notified())
+                        .await
+                        .is_ok();
+                if woke {
+                    tokio::time::sleep(CHECKPOINT_DELAY).await;
+                    if let Err(e) = w.flush().await {
+                        tracing::warn!(error = %e, "checkpoint write failed; the next append retries it");
+                    }
+                }
+            }
+        });
+    }
 }
 
 #[derive(Clone)]
@@ -160,9 +209,14 @@ impl Store {
             checkpoint_path: Some(checkpoints.to_path_buf()),
             writer: Some(Arc::new(CheckpointWriter {
                 path: checkpoints.to_path_buf(),
+                written: std::sync::atomic::AtomicI64::new(state.head.0),
                 state: tokio::sync::Mutex::new(state),
+                wake: tokio::sync::Notify::new(),
             })),
         };
+        if let Some(w) = &store.writer {
+            CheckpointWriter::spawn(w);
+        }
         let (head, _) = store.head().await?;
         if head > 0 && checkpoint::read(checkpoints)?.is_none() {
             tracing::warn!(
@@ -208,10 +262,9 @@ impl Store {
             rows.push((e.seq, hash));
         }
         state.advance(&rows);
-        if let Err(e) = checkpoint::write(&writer.path, &state) {
-            // The events are committed; failing the append would invite a duplicate.
-            tracing::warn!(error = %e, "checkpoint write failed; the next append retries it");
-        }
+        drop(state);
+        // The events are committed; the file follows shortly (see `CheckpointWriter`).
+        writer.wake.notify_one();
         Ok(stored)
     }
 
@@ -261,6 +314,15 @@ impl Store {
         read::events_page(&self.pool, after_seq, limit).await
     }
 
+    /// The latest `limit` events of one kind, newest first (for the dashboard).
+    pub async fn recent_of_kind(
+        &self,
+        kind: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::recent_of_kind(&self.pool, kind, limit).await
+    }
+
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
     pub async fn head(&self) -> Result<(i64, String), StoreError> {
         read::head(&self.pool).await
@@ -278,11 +340,25 @@ impl Store {
 
     /// Re-hash every row and check the checkpoints; reports every break.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.flush_checkpoints().await?;
         verify::verify(&self.pool, self.checkpoint_path.as_deref()).await
     }
 
-    /// Close the pool (waits for connections to be returned; optional).
+    /// Write the checkpoint file now if it lags the chain head (a writable store
+    /// otherwise writes it shortly after each append).
+    pub async fn flush_checkpoints(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(w) => w.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Flush the checkpoint file, then close the pool (waits for connections to be
+    /// returned).
     pub async fn close(&self) {
+        if let Err(e) = self.flush_checkpoints().await {
+            tracing::warn!(error = %e, "checkpoint write failed at close");
+        }
         self.pool.close().await;
     }
 }

@@ -20,6 +20,9 @@
 //! | IntentCompleted  | delete the pending row                                              |
 //! | IntentFailed     | retryable: attempts + 1, last_error; otherwise delete (abandoned)   |
 //!
+//! A second `RunStarted` or `IntentRecorded` with an id already used is refused by the
+//! primary key: the append fails and nothing of its batch is written.
+//!
 //! Every save of a record also rewrites its `rework_counts` and keeps `retry_queue` in
 //! step with the phase (see `tickets::save`). Events without an issue only go in the
 //! chain; run and intent follow-ups (spawned, finished, completed, failed) are matched by

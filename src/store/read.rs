@@ -11,8 +11,6 @@ use super::tickets::{self, TICKET_COLUMNS};
 use super::{PendingIntent, RunRow, StoreError, StoredEvent, Totals};
 use crate::domain::{IssueRecord, TokenUsage};
 
-pub const EVENT_COLUMNS: &str = "seq, at, issue, kind, payload, prev_hash, hash";
-
 pub fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
     let seq: i64 = row.try_get("seq")?;
     let at: String = row.try_get("at")?;
@@ -39,6 +37,23 @@ pub async fn events_for(
          WHERE issue = ? ORDER BY seq",
     )
     .bind(identifier)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+/// The latest `limit` events of one kind, newest first.
+pub async fn recent_of_kind(
+    pool: &SqlitePool,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+         WHERE kind = ? ORDER BY seq DESC LIMIT ?",
+    )
+    .bind(kind)
+    .bind(limit.max(0))
     .fetch_all(pool)
     .await?;
     rows.iter().map(event_from_row).collect()

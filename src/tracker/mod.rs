@@ -4,7 +4,10 @@
 //! `TicketSnapshot`s. Every adapter must pass the shared conformance suite in
 //! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
+pub mod github;
+pub mod linear;
 pub mod local;
+pub mod marker;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -109,9 +112,18 @@ pub trait Tracker: Send + Sync {
 pub fn from_config(
     wf: &crate::config::Workflow,
 ) -> Result<std::sync::Arc<dyn Tracker>, TrackerError> {
+    let terminal = wf.machine.columns.terminal_all();
     match &wf.tracker {
         crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
-            local::LocalTracker::new(local.dir.clone(), wf.machine.columns.terminal_all()),
+            local::LocalTracker::new(local.dir.clone(), terminal),
         )),
+        crate::config::TrackerConfig::Linear(config) => {
+            let config = (**config).clone().with_terminal_columns(terminal);
+            Ok(std::sync::Arc::new(linear::LinearTracker::new(config)?))
+        }
+        crate::config::TrackerConfig::Github(gh) => {
+            let config = (**gh).clone().with_terminal_columns(terminal);
+            Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
+        }
     }
 }

@@ -6,5 +6,7 @@ mod cli;
 mod crash;
 mod dry_run;
 mod flow;
+mod hooks;
+mod outbox;
 mod reload;
 pub mod support;

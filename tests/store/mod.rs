@@ -45,8 +45,11 @@ impl Fixture {
             .expect("store reopens")
     }
 
+    /// Append, then flush the checkpoint file so tests can read or tamper with it.
     pub async fn append(&self, events: Vec<NewEvent>) -> Vec<karajan::store::StoredEvent> {
-        self.store.append(events).await.expect("append")
+        let stored = self.store.append(events).await.expect("append");
+        self.store.flush_checkpoints().await.expect("flush");
+        stored
     }
 
     /// A raw connection for editing the file behind the store's back.

@@ -462,6 +462,7 @@ async fn open_creates_directories_and_read_only_creates_nothing() {
         .append(vec![picked("ENG-1", "code")])
         .await
         .expect("append");
+    store.flush_checkpoints().await.expect("flush");
     let mut raw = raw(&missing).await;
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&mut raw)

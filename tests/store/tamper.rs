@@ -304,3 +304,22 @@ async fn verify_streams_past_one_chunk() {
     assert_eq!(report.events, u64::from(n));
     assert_eq!(seqs(&report), vec![2001]);
 }
+
+#[tokio::test]
+async fn the_checkpoint_file_follows_appends_without_a_flush() {
+    let f = Fixture::new().await;
+    f.store
+        .append((1..=5).map(note).collect())
+        .await
+        .expect("append");
+    // The background writer persists the head shortly after the append.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(f.checkpoints()).unwrap_or_default();
+        if text.contains("head 5 ") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(text.contains("head 5 "), "{text}");
+}

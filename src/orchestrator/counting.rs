@@ -1,0 +1,79 @@
+//! A `Tracker` decorator that counts calls and errors for `/metrics`. The counters are
+//! the wrapper's own; the actor reads them when it publishes the read model.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use crate::domain::{Comment, TicketRef, TicketSnapshot};
+use crate::tracker::{Fetched, RateBudget, Tracker, TrackerCheck, TrackerError};
+
+pub(crate) struct CountingTracker {
+    inner: Arc<dyn Tracker>,
+    calls: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl CountingTracker {
+    pub fn new(inner: Arc<dyn Tracker>, calls: u64, errors: u64) -> Self {
+        CountingTracker {
+            inner,
+            calls: AtomicU64::new(calls),
+            errors: AtomicU64::new(errors),
+        }
+    }
+
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count<T>(&self, r: Result<T, TrackerError>) -> Result<T, TrackerError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if r.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl Tracker for CountingTracker {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
+        self.count(self.inner.fetch_candidates(columns).await)
+    }
+
+    async fn fetch_by_identifiers(
+        &self,
+        identifiers: &[String],
+    ) -> Result<Vec<TicketSnapshot>, TrackerError> {
+        self.count(self.inner.fetch_by_identifiers(identifiers).await)
+    }
+
+    async fn move_ticket(&self, ticket: &TicketRef, column: &str) -> Result<(), TrackerError> {
+        self.count(self.inner.move_ticket(ticket, column).await)
+    }
+
+    async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError> {
+        self.count(self.inner.comment(ticket, body).await)
+    }
+
+    async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError> {
+        self.count(self.inner.comments(ticket).await)
+    }
+
+    async fn check(&self, columns: &[String]) -> Result<TrackerCheck, TrackerError> {
+        self.count(self.inner.check(columns).await)
+    }
+
+    fn rate_budget(&self) -> Option<RateBudget> {
+        self.inner.rate_budget()
+    }
+}

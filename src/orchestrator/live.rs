@@ -1,0 +1,109 @@
+//! The live feed: every recorded event and every bit of agent activity, broadcast to
+//! subscribers (the dashboard's Server-Sent Events). Losing a message here loses
+//! nothing: the store has the record; the feed is only for watching.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::agent::RunEvent;
+use crate::domain::TokenUsage;
+use crate::store::StoredEvent;
+
+/// One message of the live feed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LiveEvent {
+    /// The event kind (`transition`, `run_started`, ...) or `activity`.
+    pub kind: String,
+    pub identifier: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The chain seq, for recorded events.
+    pub seq: Option<i64>,
+    pub hash: Option<String>,
+    pub data: serde_json::Value,
+}
+
+impl LiveEvent {
+    pub fn from_stored(e: &StoredEvent) -> Self {
+        LiveEvent {
+            kind: e.kind.clone(),
+            identifier: e.issue.clone(),
+            at: e.at,
+            seq: Some(e.seq),
+            hash: Some(e.hash.clone()),
+            data: e.payload.clone(),
+        }
+    }
+}
+
+/// Agent activity reported by a run task.
+#[derive(Debug, Clone)]
+pub(crate) struct Activity {
+    pub identifier: String,
+    pub run_id: String,
+    pub event: RunEvent,
+}
+
+/// What the dashboard shows of a live run, folded from its events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RunActivity {
+    pub session_id: Option<String>,
+    pub turns: u32,
+    pub tokens: TokenUsage,
+    pub cost_usd: Option<f64>,
+    pub last_event: Option<String>,
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub last_message: Option<String>,
+    pub spawned_at: Option<DateTime<Utc>>,
+}
+
+fn short(text: &str) -> String {
+    let t = text.trim();
+    match t.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_string(),
+    }
+}
+
+impl RunActivity {
+    /// Fold one runner event into the summary.
+    pub fn apply(&mut self, event: &RunEvent, now: DateTime<Utc>) {
+        match event {
+            RunEvent::Spawned { .. } => {
+                self.spawned_at = Some(now);
+                self.last_event = Some("spawned".into());
+                self.last_event_at = Some(now);
+            }
+            RunEvent::Session { id } => self.session_id = Some(id.clone()),
+            RunEvent::Activity { at, summary } => {
+                self.last_event_at = Some(*at);
+                self.last_message = Some(short(summary));
+            }
+            RunEvent::Json { at, value } => {
+                self.last_event_at = Some(*at);
+                let kind = value
+                    .get("type")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("event");
+                self.last_event = Some(kind.to_string());
+                if kind == "assistant" {
+                    self.turns += 1;
+                }
+                for key in ["summary", "message", "text", "result"] {
+                    if let Some(s) = value.get(key).and_then(|v| v.as_str()) {
+                        self.last_message = Some(short(s));
+                        break;
+                    }
+                }
+                if let Some(id) = value.get("session_id").and_then(|v| v.as_str()) {
+                    self.session_id = Some(id.to_string());
+                }
+                if let Some(c) = value
+                    .get("total_cost_usd")
+                    .and_then(serde_json::Value::as_f64)
+                {
+                    self.cost_usd = Some(c);
+                }
+            }
+        }
+    }
+}

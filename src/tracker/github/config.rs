@@ -1,0 +1,433 @@
+//! The `tracker:` section for `kind: github`, in two phases like the rest of the
+//! configuration: `RawGithubConfig` (serde, unknown keys rejected) and the validated
+//! `GithubConfig` that the adapter reads. `from_raw` reports every problem at once.
+//!
+//! Two conventions are defined here because both the adapter and `check` rely on them:
+//!
+//! - **Column → state label** (labels mode): the label is the prefix followed by the
+//!   column's slug: lowercase, every run of characters that are not letters or digits
+//!   becomes one `-`, leading and trailing `-` dropped. `In Progress` → `karajan:in-progress`,
+//!   `Human Review` → `karajan:human-review`. GitHub compares label names without case, so
+//!   does karajan.
+//! - **API base URL**: `https://api.github.com` (the default) serves REST at the base and
+//!   GraphQL at `<base>/graphql`. GitHub Enterprise Server serves REST at
+//!   `https://HOST/api/v3` and GraphQL at `https://HOST/api/graphql`: write either
+//!   `https://HOST/api/v3` or `https://HOST/api` and both endpoints are derived.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::Secret;
+
+/// The raw YAML of `tracker:` when `kind: github`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGithubConfig {
+    /// Accepted so the whole `tracker:` section can be given; must be `github`.
+    pub kind: Option<String>,
+    /// `owner/name`.
+    pub repo: Option<String>,
+    /// `project` or `labels`; defaults to `project` when `project:` is set, else `labels`.
+    pub mode: Option<String>,
+    pub project: Option<RawProject>,
+    pub status_field: Option<String>,
+    pub label_prefix: Option<String>,
+    /// Usually `$GITHUB_TOKEN` (the default), expanded by `expand_env`.
+    pub token: Option<String>,
+    pub api_url: Option<String>,
+    pub priority: Option<RawPriority>,
+    pub close_on_terminal: Option<bool>,
+    pub pass_token_to_agents: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProject {
+    /// A user or an organization login.
+    pub owner: String,
+    pub number: u64,
+}
+
+/// `priority: {label_prefix: "priority:"}` or `priority: {field: "Priority"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPriority {
+    pub label_prefix: Option<String>,
+    pub field: Option<String>,
+}
+
+/// Which GitHub object holds the columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GithubMode {
+    /// Columns are the options of a single-select field of a Projects v2 board.
+    Project {
+        owner: String,
+        number: u64,
+        status_field: String,
+    },
+    /// Columns are labels `<prefix><slug>` on the repository's issues.
+    Labels,
+}
+
+/// Where a ticket's priority comes from. Values map to 1 (urgent) .. 4 (low); see
+/// `normalize::priority_from_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrioritySource {
+    /// A label such as `priority:high` or `priority:2`.
+    LabelPrefix(String),
+    /// A project field (single select: option order; number: its value).
+    ProjectField(String),
+}
+
+/// REST base and GraphQL endpoint, derived from `api_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiEndpoints {
+    pub rest: String,
+    pub graphql: String,
+}
+
+/// Timeouts and retry bounds. Not in YAML: tests shorten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPolicy {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Retries after a 5xx, a transport error or a short secondary limit.
+    pub max_retries: u32,
+    /// First backoff after a 5xx; doubled each retry.
+    pub base_backoff: Duration,
+    /// A secondary-limit wait up to this long is slept inline; a longer one pauses the
+    /// tracker and returns `RateLimited`.
+    pub max_inline_wait: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 3,
+            base_backoff: Duration::from_millis(500),
+            max_inline_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The validated GitHub tracker settings.
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    pub owner: String,
+    pub repo: String,
+    pub mode: GithubMode,
+    /// Prefix of state labels (labels mode); default `karajan:`.
+    pub label_prefix: String,
+    pub token: Secret,
+    pub api: ApiEndpoints,
+    pub priority: Option<PrioritySource>,
+    /// Close the issue when karajan moves it to a terminal column.
+    pub close_on_terminal: bool,
+    /// Give agents `GITHUB_TOKEN` in their environment (default false).
+    pub pass_token_to_agents: bool,
+    /// The workflow's terminal columns (set by the loader with `with_terminal_columns`):
+    /// the terminal sweep lists them and `close_on_terminal` applies to them.
+    pub terminal_columns: Vec<String>,
+    pub http: HttpPolicy,
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_STATUS_FIELD: &str = "Status";
+pub const DEFAULT_LABEL_PREFIX: &str = "karajan:";
+pub const DEFAULT_TOKEN: &str = "$GITHUB_TOKEN";
+
+impl GithubConfig {
+    /// Validates the raw section. `expand_env` expands `$VAR` strings (the loader's own
+    /// expansion); its error message is reported as is. Every problem is returned at once.
+    pub fn from_raw(
+        raw: RawGithubConfig,
+        expand_env: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<GithubConfig, Vec<String>> {
+        let mut errors = Vec::new();
+        if let Some(kind) = &raw.kind
+            && kind != "github"
+        {
+            errors.push(format!("tracker.kind: expected `github`, got `{kind}`"));
+        }
+        let (owner, repo) = match raw.repo.as_deref().map(split_repo) {
+            Some(Ok(pair)) => pair,
+            Some(Err(e)) => {
+                errors.push(e);
+                (String::new(), String::new())
+            }
+            None => {
+                errors.push("tracker.repo: required (`owner/name`)".to_string());
+                (String::new(), String::new())
+            }
+        };
+        let status_field = raw
+            .status_field
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STATUS_FIELD.to_string());
+        if status_field.trim().is_empty() {
+            errors.push("tracker.status_field: must not be empty".to_string());
+        }
+        let mode_name = raw.mode.clone().unwrap_or_else(|| {
+            if raw.project.is_some() {
+                "project"
+            } else {
+                "labels"
+            }
+            .to_string()
+        });
+        let mode = match (mode_name.as_str(), &raw.project) {
+            ("project", Some(p)) => {
+                if p.owner.trim().is_empty() {
+                    errors.push("tracker.project.owner: must not be empty".to_string());
+                }
+                GithubMode::Project {
+                    owner: p.owner.clone(),
+                    number: p.number,
+                    status_field: status_field.clone(),
+                }
+            }
+            ("project", None) => {
+                errors.push(
+                    "tracker.project: required in project mode (`{owner, number}`)".to_string(),
+                );
+                GithubMode::Labels
+            }
+            ("labels", _) => GithubMode::Labels,
+            (other, _) => {
+                errors.push(format!(
+                    "tracker.mode: expected `project` or `labels`, got `{other}`"
+                ));
+                GithubMode::Labels
+            }
+        };
+        let label_prefix = raw
+            .label_prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LABEL_PREFIX.to_string());
+        if label_prefix.trim().is_empty() {
+            errors.push("tracker.label_prefix: must not be empty".to_string());
+        }
+        let token_spec = raw
+            .token
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
+        let token = match expand_env(&token_spec) {
+            Ok(t) if t.trim().is_empty() => {
+                errors.push(format!("tracker.token: `{token_spec}` expands to nothing"));
+                Secret::default()
+            }
+            Ok(t) => Secret::new(t.trim().to_string()),
+            Err(e) => {
+                errors.push(format!("tracker.token: {e}"));
+                Secret::default()
+            }
+        };
+        let api = match endpoints(raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL)) {
+            Ok(api) => api,
+            Err(e) => {
+                errors.push(e);
+                endpoints(DEFAULT_API_URL).unwrap_or(ApiEndpoints {
+                    rest: DEFAULT_API_URL.to_string(),
+                    graphql: format!("{DEFAULT_API_URL}/graphql"),
+                })
+            }
+        };
+        let priority = match raw.priority {
+            None => None,
+            Some(RawPriority {
+                label_prefix: Some(p),
+                field: None,
+            }) if !p.trim().is_empty() => Some(PrioritySource::LabelPrefix(p.to_lowercase())),
+            Some(RawPriority {
+                label_prefix: None,
+                field: Some(f),
+            }) if !f.trim().is_empty() => {
+                if mode == GithubMode::Labels {
+                    errors.push(
+                        "tracker.priority.field: a project field needs `mode: project`; use `label_prefix` in labels mode"
+                            .to_string(),
+                    );
+                }
+                Some(PrioritySource::ProjectField(f))
+            }
+            Some(_) => {
+                errors.push(
+                    "tracker.priority: give exactly one non-empty `label_prefix` or `field`"
+                        .to_string(),
+                );
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(GithubConfig {
+            owner,
+            repo,
+            mode,
+            label_prefix,
+            token,
+            api,
+            priority,
+            close_on_terminal: raw.close_on_terminal.unwrap_or(false),
+            pass_token_to_agents: raw.pass_token_to_agents.unwrap_or(false),
+            terminal_columns: Vec::new(),
+            http: HttpPolicy::default(),
+        })
+    }
+
+    /// The workflow's terminal columns (the loader knows them from the state machine).
+    pub fn with_terminal_columns(mut self, columns: Vec<String>) -> Self {
+        self.terminal_columns = columns;
+        self
+    }
+
+    /// `owner/name`.
+    pub fn repo_full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
+    }
+
+    /// The state label of a column (labels mode): `In Progress` → `karajan:in-progress`.
+    pub fn state_label(&self, column: &str) -> String {
+        format!("{}{}", self.label_prefix.to_lowercase(), slug(column))
+    }
+
+    /// Whether a (lowercased) label is a state label, i.e. carries the prefix.
+    pub fn is_state_label(&self, label: &str) -> bool {
+        label
+            .to_lowercase()
+            .starts_with(&self.label_prefix.to_lowercase())
+    }
+}
+
+/// `In Progress` → `in-progress`.
+pub fn slug(column: &str) -> String {
+    let mut out = String::new();
+    let mut dash = false;
+    for c in column.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            if dash && !out.is_empty() {
+                out.push('-');
+            }
+            dash = false;
+            out.push(c);
+        } else {
+            dash = true;
+        }
+    }
+    out
+}
+
+fn split_repo(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((o, n)) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
+            Ok((o.to_string(), n.to_string()))
+        }
+        _ => Err(format!("tracker.repo: expected `owner/name`, got `{s}`")),
+    }
+}
+
+/// Derives the REST base and the GraphQL endpoint from `api_url` (see the module doc).
+pub fn endpoints(api_url: &str) -> Result<ApiEndpoints, String> {
+    let base = api_url.trim().trim_end_matches('/');
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        return Err(format!(
+            "tracker.api_url: expected an http(s) URL, got `{api_url}`"
+        ));
+    }
+    if let Some(host) = base.strip_suffix("/api/v3") {
+        return Ok(ApiEndpoints {
+            rest: base.to_string(),
+            graphql: format!("{host}/api/graphql"),
+        });
+    }
+    if base.ends_with("/api") {
+        return Ok(ApiEndpoints {
+            rest: format!("{base}/v3"),
+            graphql: format!("{base}/graphql"),
+        });
+    }
+    Ok(ApiEndpoints {
+        rest: base.to_string(),
+        graphql: format!("{base}/graphql"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(s: &str) -> Result<String, String> {
+        match s {
+            "$GITHUB_TOKEN" => Ok("ghp_secret".to_string()),
+            other => Err(format!("`{other}` is not set")),
+        }
+    }
+
+    fn raw(yaml: &str) -> RawGithubConfig {
+        yaml_serde::from_str(yaml).expect("yaml")
+    }
+
+    #[test]
+    fn slugs_columns_into_labels() {
+        assert_eq!(slug("In Progress"), "in-progress");
+        assert_eq!(slug("  Human   Review! "), "human-review");
+        assert_eq!(slug("Done"), "done");
+    }
+
+    #[test]
+    fn derives_endpoints_for_dotcom_and_enterprise() {
+        let dotcom = endpoints("https://api.github.com/").expect("ok");
+        assert_eq!(dotcom.graphql, "https://api.github.com/graphql");
+        let ghes = endpoints("https://ghe.example.com/api/v3").expect("ok");
+        assert_eq!(ghes.rest, "https://ghe.example.com/api/v3");
+        assert_eq!(ghes.graphql, "https://ghe.example.com/api/graphql");
+        let ghes2 = endpoints("https://ghe.example.com/api").expect("ok");
+        assert_eq!(ghes2, ghes);
+        assert!(endpoints("ghe.example.com").is_err());
+    }
+
+    #[test]
+    fn project_mode_with_defaults() {
+        let cfg = GithubConfig::from_raw(
+            raw("kind: github\nrepo: acme/app\nproject: {owner: acme, number: 3}\n"),
+            env,
+        )
+        .expect("valid");
+        assert_eq!(
+            cfg.mode,
+            GithubMode::Project {
+                owner: "acme".into(),
+                number: 3,
+                status_field: "Status".into()
+            }
+        );
+        assert_eq!(cfg.token.expose(), "ghp_secret");
+        assert_eq!(cfg.state_label("In Progress"), "karajan:in-progress");
+        assert!(!cfg.pass_token_to_agents);
+        assert!(!format!("{cfg:?}").contains("ghp_secret"));
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let errors = GithubConfig::from_raw(
+            raw("repo: nope\nmode: project\ntoken: $MISSING\npriority: {}\n"),
+            env,
+        )
+        .expect_err("invalid");
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("tracker.repo")));
+        assert!(errors.iter().any(|e| e.contains("tracker.project")));
+        assert!(errors.iter().any(|e| e.contains("$MISSING")));
+        assert!(errors.iter().any(|e| e.contains("tracker.priority")));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let r: Result<RawGithubConfig, _> = yaml_serde::from_str("repo: a/b\ncolumns: [x]\n");
+        assert!(r.is_err());
+    }
+}

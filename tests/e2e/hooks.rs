@@ -1,0 +1,66 @@
+//! Workspace hooks with the Symphony semantics: `after_create` once per workspace,
+//! `on_stage_enter` on every state entry, a failing `before_run` aborts the attempt
+//! (the agent never starts), a failing `after_run` is recorded but not fatal, and
+//! `before_remove` runs before a finished ticket's workspace goes.
+
+use super::support::{Scratch, events};
+
+#[test]
+fn hooks_run_when_they_should_and_fail_as_they_should() {
+    let s = Scratch::quickstart();
+    let log = s.path().join("hooks.log");
+    let log = log.display();
+    let wf = std::fs::read_to_string(s.workflow()).unwrap().replace(
+        "hooks:\n  timeout: 30s\n",
+        &format!(
+            "hooks:\n  timeout: 30s\n  after_create: 'echo \"after_create $KARAJAN_ISSUE\" >> {log}'\n  on_stage_enter: 'echo \"enter $KARAJAN_ISSUE $KARAJAN_STATE\" >> {log}'\n  before_run: 'echo \"before_run $KARAJAN_ISSUE\" >> {log}; test \"$KARAJAN_ISSUE\" != QS-3'\n  after_run: 'echo \"after_run $KARAJAN_ISSUE\" >> {log}; exit 3'\n  before_remove: 'echo \"before_remove $KARAJAN_ISSUE $(pwd)\" >> {log}'\n"
+        ),
+    );
+    std::fs::write(s.workflow(), wf).unwrap();
+    s.once();
+    s.set_column("QS-1", "Approved");
+    s.once();
+    let text = std::fs::read_to_string(s.path().join("hooks.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let n = |l: &str| lines.iter().filter(|x| **x == l).count();
+    assert_eq!(n("after_create QS-1"), 1, "{text}");
+    assert_eq!(n("enter QS-1 implement"), 1, "{text}");
+    assert_eq!(n("enter QS-1 review"), 1, "{text}");
+    assert_eq!(n("enter QS-1 finalize"), 1, "{text}");
+    assert_eq!(n("enter QS-1 done"), 1, "{text}");
+    assert_eq!(n("after_run QS-1"), 2, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("before_remove QS-1 ") && l.ends_with("/QS-1")),
+        "{text}"
+    );
+    assert_eq!(s.column("QS-1"), "Done", "a failing after_run is not fatal");
+    // QS-3's before_run fails: the attempt is aborted and the agent never ran.
+    assert_eq!(n("before_run QS-3"), 1, "{text}");
+    assert_eq!(n("after_run QS-3"), 0, "{text}");
+    assert_eq!(s.column("QS-3"), "In Progress");
+    let all = events(&s.db());
+    let failed = all
+        .iter()
+        .find(|(k, i, _)| k == "run_finished" && i.as_deref() == Some("QS-3"))
+        .unwrap();
+    assert_eq!(failed.2["status"], "failed");
+    assert!(
+        failed.2["reason"].as_str().unwrap().contains("before_run"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.2["phase_after"]["phase"], "retry_waiting");
+    assert!(
+        !all.iter()
+            .any(|(k, i, _)| k == "run_spawned" && i.as_deref() == Some("QS-3"))
+    );
+    let after_run = all
+        .iter()
+        .find(|(k, i, p)| {
+            k == "hook_ran" && i.as_deref() == Some("QS-1") && p["hook"] == "after_run"
+        })
+        .unwrap();
+    assert_eq!(after_run.2["ok"], false);
+    assert_eq!(after_run.2["exit_code"], 3);
+}

@@ -1,0 +1,788 @@
+//! An in-process fake GitHub: the GraphQL operations karajan sends (dispatched on
+//! `operationName`) and the REST subset of labels mode, with GitHub's shapes — HTTP 200
+//! responses carrying `errors` with a `type`, `rateLimit { cost remaining resetAt limit }`
+//! in every query, `x-ratelimit-*` headers on every response, `Link` pagination, pull
+//! requests in the issues list — plus fault injection and request counting.
+//!
+//! GraphQL cost follows GitHub's published formula: each connection costs one request per
+//! parent object (assuming every `first` is filled), the total divided by 100 and rounded
+//! to the nearest whole number, minimum 1.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "ghp_fakeTOKEN_abcdef123456";
+pub const OWNER: &str = "acme";
+pub const REPO: &str = "app";
+pub const PROJECT_ID: &str = "PVT_kwDOproject";
+pub const FIELD_ID: &str = "PVTSSF_status";
+
+#[derive(Debug, Clone)]
+pub struct FakeIssue {
+    pub number: i64,
+    pub title: String,
+    pub body: String,
+    pub open: bool,
+    pub labels: Vec<String>,
+    pub is_pr: bool,
+    pub draft: bool,
+    /// The status option name on the board (`None`: not on the board).
+    pub status: Option<String>,
+    pub priority_option: Option<usize>,
+    pub comments: Vec<(String, String, String)>,
+    pub blocked_by: Vec<i64>,
+    pub repo: String,
+}
+
+impl FakeIssue {
+    pub fn node_id(&self) -> String {
+        format!("I_node{}", self.number)
+    }
+    fn item_id(&self) -> String {
+        format!("PVTI_item{}", self.number)
+    }
+}
+
+/// One injected answer for the next request (any route).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+#[derive(Debug)]
+pub struct FakeState {
+    pub base_url: String,
+    pub owner_is_org: bool,
+    pub project_title: String,
+    pub options: Vec<String>,
+    pub priority_options: Vec<String>,
+    pub issues: Vec<FakeIssue>,
+    pub repo_labels: Vec<String>,
+    pub faults: VecDeque<Fault>,
+    pub blocked_by_supported: bool,
+    /// Every request: `POST graphql <Operation>` or `GET /repos/...`.
+    pub requests: Vec<String>,
+    pub auth_failures: usize,
+    pub points_spent: u64,
+    pub remaining: u64,
+    pub reset_epoch: i64,
+}
+
+#[derive(Clone)]
+pub struct Fake {
+    pub url: String,
+    pub state: Arc<Mutex<FakeState>>,
+}
+
+impl Fake {
+    pub async fn start() -> Fake {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(FakeState {
+            base_url: url.clone(),
+            owner_is_org: true,
+            project_title: "Roadmap".into(),
+            options: vec![
+                "Todo".into(),
+                "In Progress".into(),
+                "Human Review".into(),
+                "Done".into(),
+            ],
+            priority_options: vec!["Urgent".into(), "High".into(), "Low".into()],
+            issues: Vec::new(),
+            repo_labels: vec!["bug".into()],
+            faults: VecDeque::new(),
+            blocked_by_supported: true,
+            requests: Vec::new(),
+            auth_failures: 0,
+            points_spent: 0,
+            remaining: 5000,
+            reset_epoch: chrono::Utc::now().timestamp() + 3600,
+        }));
+        let app = Router::new()
+            .route("/graphql", post(graphql))
+            .route("/repos/{owner}/{repo}/issues", get(list_issues))
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}",
+                get(get_issue).patch(patch_issue),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/labels",
+                post(add_labels),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/labels/{name}",
+                delete(remove_label),
+            )
+            .route(
+                "/repos/{owner}/{repo}/labels",
+                get(list_labels).post(create_label),
+            )
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Fake { url, state }
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state.lock().expect("fake state")
+    }
+
+    /// Adds an issue of `acme/app` with the given board status and labels.
+    pub fn add_issue(&self, number: i64, status: Option<&str>, labels: &[&str]) {
+        self.lock().issues.push(FakeIssue {
+            number,
+            title: format!("Issue {number}"),
+            body: format!("Body of {number}"),
+            open: true,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            is_pr: false,
+            draft: false,
+            status: status.map(str::to_string),
+            priority_option: None,
+            comments: Vec::new(),
+            blocked_by: Vec::new(),
+            repo: format!("{OWNER}/{REPO}"),
+        });
+    }
+
+    pub fn edit(&self, number: i64, f: impl FnOnce(&mut FakeIssue)) {
+        let mut s = self.lock();
+        let issue = s
+            .issues
+            .iter_mut()
+            .find(|i| i.number == number)
+            .expect("issue");
+        f(issue);
+    }
+
+    pub fn issue(&self, number: i64) -> FakeIssue {
+        self.lock()
+            .issues
+            .iter()
+            .find(|i| i.number == number)
+            .cloned()
+            .expect("issue")
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.lock().requests.len()
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.lock().requests.clone()
+    }
+}
+
+fn rate_headers(s: &FakeState, resource: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let put = |h: &mut HeaderMap, k: &'static str, v: String| {
+        h.insert(k, HeaderValue::from_str(&v).expect("header"));
+    };
+    put(&mut h, "x-ratelimit-limit", "5000".into());
+    put(&mut h, "x-ratelimit-remaining", s.remaining.to_string());
+    put(
+        &mut h,
+        "x-ratelimit-used",
+        (5000 - s.remaining.min(5000)).to_string(),
+    );
+    put(&mut h, "x-ratelimit-reset", s.reset_epoch.to_string());
+    put(&mut h, "x-ratelimit-resource", resource.to_string());
+    h
+}
+
+/// Records the request, checks the token, and answers an injected fault if one waits.
+fn gate(s: &mut FakeState, headers: &HeaderMap, what: String) -> Option<Response> {
+    s.requests.push(what);
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {TOKEN}")) {
+        s.auth_failures += 1;
+        return Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"message": "Bad credentials"})),
+            )
+                .into_response(),
+        );
+    }
+    let fault = s.faults.pop_front()?;
+    let mut h = rate_headers(s, "core");
+    for (k, v) in &fault.headers {
+        h.insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            HeaderValue::from_str(v).expect("value"),
+        );
+    }
+    Some(
+        (
+            StatusCode::from_u16(fault.status).expect("status"),
+            h,
+            axum::Json(fault.body),
+        )
+            .into_response(),
+    )
+}
+
+fn cost_of(op: &str, vars: &Value) -> u64 {
+    let first = |k: &str| vars.get(k).and_then(Value::as_u64).unwrap_or(0);
+    // Requests per connection: the top connection once, nested ones once per parent.
+    let requests = match op {
+        "ProjectItems" => 1 + first("first"),
+        "IssueDetail" => 3,
+        // `nodes(ids:)` is a list, not a connection; `blockedBy` is one per issue.
+        "IssueBlockers" => vars
+            .get("ids")
+            .and_then(Value::as_array)
+            .map_or(0, |a| a.len() as u64),
+        "IssueComments" => 1,
+        _ => 0,
+    };
+    ((requests as f64 / 100.0).round() as u64).max(1)
+}
+
+fn date(n: i64) -> String {
+    format!("2026-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60)
+}
+
+async fn graphql(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    axum::Json(req): axum::Json<Value>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    let op = req
+        .get("operationName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(r) = gate(&mut s, &headers, format!("POST graphql {op}")) {
+        return r;
+    }
+    let vars = req.get("variables").cloned().unwrap_or(Value::Null);
+    let v = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
+    let (mut data, errors): (Value, Vec<Value>) = match op.as_str() {
+        "ResolveProject" => resolve_project(&s, &vars),
+        "ProjectItems" => (project_items(&s, &vars), vec![]),
+        "IssueDetail" => (issue_detail(&s, &vars), vec![]),
+        "IssueBlockers" if !s.blocked_by_supported => {
+            let body = json!({"errors": [{
+                "path": ["query IssueBlockers", "nodes", "... on Issue", "blockedBy"],
+                "extensions": {"code": "undefinedField", "typeName": "Issue", "fieldName": "blockedBy"},
+                "locations": [{"line": 4, "column": 7}],
+                "message": "Field 'blockedBy' doesn't exist on type 'Issue'"
+            }]});
+            return (
+                StatusCode::OK,
+                rate_headers(&s, "graphql"),
+                axum::Json(body),
+            )
+                .into_response();
+        }
+        "IssueBlockers" => (issue_blockers(&s, &vars), vec![]),
+        "IssueComments" => (issue_comments(&s, &vars), vec![]),
+        "AddComment" => {
+            let id = v("subjectId");
+            let body = v("body").as_str().unwrap_or("").to_string();
+            match s.issues.iter_mut().find(|i| json!(i.node_id()) == id) {
+                Some(issue) => {
+                    let n = issue.comments.len() as i64;
+                    issue
+                        .comments
+                        .push(("karajan-bot".into(), body, date(100 + n)));
+                    (
+                        json!({"addComment": {"commentEdge": {"node": {"id": format!("IC_{n}")}}}}),
+                        vec![],
+                    )
+                }
+                None => not_found("addComment", &id),
+            }
+        }
+        "UpdateItemStatus" => {
+            let option = v("optionId");
+            let name = (0..s.options.len())
+                .find(|i| json!(format!("opt{i}")) == option)
+                .map(|i| s.options[i].clone());
+            let item = v("itemId");
+            let found = s.issues.iter_mut().find(|i| json!(i.item_id()) == item);
+            match (found, name, v("fieldId") == json!(FIELD_ID)) {
+                (Some(issue), Some(name), true) => {
+                    issue.status = Some(name);
+                    (
+                        json!({"updateProjectV2ItemFieldValue": {"projectV2Item": {"id": issue.item_id()}}}),
+                        vec![],
+                    )
+                }
+                _ => not_found("updateProjectV2ItemFieldValue", &item),
+            }
+        }
+        "CloseIssue" => {
+            let id = v("issueId");
+            match s.issues.iter_mut().find(|i| json!(i.node_id()) == id) {
+                Some(issue) => {
+                    issue.open = false;
+                    (
+                        json!({"closeIssue": {"issue": {"id": issue.node_id(), "state": "CLOSED"}}}),
+                        vec![],
+                    )
+                }
+                None => not_found("closeIssue", &id),
+            }
+        }
+        other => (
+            Value::Null,
+            vec![json!({"message": format!("unknown operation {other}")})],
+        ),
+    };
+    let is_query = !matches!(
+        op.as_str(),
+        "AddComment" | "UpdateItemStatus" | "CloseIssue"
+    );
+    if is_query {
+        let cost = cost_of(&op, &vars);
+        s.points_spent += cost;
+        s.remaining = s.remaining.saturating_sub(cost);
+        if let Some(obj) = data.as_object_mut() {
+            let reset = chrono::DateTime::from_timestamp(s.reset_epoch, 0)
+                .expect("ts")
+                .to_rfc3339();
+            obj.insert(
+                "rateLimit".into(),
+                json!({"cost": cost, "remaining": s.remaining, "resetAt": reset, "limit": 5000}),
+            );
+        }
+    }
+    let mut body = json!({"data": data});
+    if !errors.is_empty() {
+        body["errors"] = json!(errors);
+    }
+    (
+        StatusCode::OK,
+        rate_headers(&s, "graphql"),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+fn not_found(path: &str, id: &Value) -> (Value, Vec<Value>) {
+    (
+        json!({path: null}),
+        vec![
+            json!({"type": "NOT_FOUND", "path": [path], "message": format!("Could not resolve to a node with the global id of '{id}'")}),
+        ],
+    )
+}
+
+fn select_field(name: &str, id: &str, options: &[String]) -> Value {
+    json!({"__typename": "ProjectV2SingleSelectField", "id": id, "name": name,
+        "options": options.iter().enumerate().map(|(i, o)| json!({"id": format!("{}{i}", if id == FIELD_ID {"opt"} else {"prio"}), "name": o})).collect::<Vec<_>>()})
+}
+
+fn resolve_project(s: &FakeState, vars: &Value) -> (Value, Vec<Value>) {
+    let owner = vars["owner"].as_str().unwrap_or("");
+    let status_field = vars["statusField"].as_str().unwrap_or("");
+    let priority_field = vars["priorityField"].as_str().unwrap_or("");
+    let shape = (vars["number"] == json!(7)).then(|| json!({
+        "id": PROJECT_ID, "title": s.project_title, "url": "https://github.com/orgs/acme/projects/7",
+        "status": (status_field == "Status").then(|| select_field("Status", FIELD_ID, &s.options)),
+        "priority": (priority_field == "Priority").then(|| select_field("Priority", "PVTSSF_prio", &s.priority_options)),
+    }));
+    let found = owner == OWNER;
+    let mut errors = Vec::new();
+    let org = if s.owner_is_org && found {
+        json!({"projectV2": shape})
+    } else {
+        errors.push(json!({"type": "NOT_FOUND", "path": ["organization"], "message": format!("Could not resolve to an Organization with the login of '{owner}'.")}));
+        Value::Null
+    };
+    let user = if !s.owner_is_org && found {
+        json!({"projectV2": shape})
+    } else {
+        errors.push(json!({"type": "NOT_FOUND", "path": ["user"], "message": format!("Could not resolve to a User with the login of '{owner}'.")}));
+        Value::Null
+    };
+    (json!({"organization": org, "user": user}), errors)
+}
+
+fn status_value(s: &FakeState, issue: &FakeIssue) -> Value {
+    match &issue.status {
+        Some(name) => {
+            let i = s.options.iter().position(|o| o == name).unwrap_or(0);
+            json!({"__typename": "ProjectV2ItemFieldSingleSelectValue", "name": name, "optionId": format!("opt{i}")})
+        }
+        None => Value::Null,
+    }
+}
+
+fn priority_value(s: &FakeState, issue: &FakeIssue) -> Value {
+    match issue.priority_option {
+        Some(i) => {
+            json!({"__typename": "ProjectV2ItemFieldSingleSelectValue", "name": s.priority_options[i], "optionId": format!("prio{i}")})
+        }
+        None => Value::Null,
+    }
+}
+
+fn issue_core(issue: &FakeIssue) -> Value {
+    json!({
+        "__typename": "Issue", "id": issue.node_id(), "number": issue.number, "title": issue.title,
+        "body": issue.body, "url": format!("https://github.com/{}/issues/{}", issue.repo, issue.number),
+        "state": if issue.open {"OPEN"} else {"CLOSED"}, "createdAt": date(issue.number), "updatedAt": date(issue.number + 1),
+        "repository": {"nameWithOwner": issue.repo},
+    })
+}
+
+fn project_items(s: &FakeState, vars: &Value) -> Value {
+    let first = vars["first"].as_u64().unwrap_or(100) as usize;
+    let labels_first = vars["labelsFirst"].as_u64().unwrap_or(20) as usize;
+    let start: usize = vars["after"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("cursor:"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let on_board: Vec<&FakeIssue> = s.issues.iter().filter(|i| i.status.is_some()).collect();
+    let page: Vec<Value> = on_board.iter().skip(start).take(first).map(|issue| {
+        let (kind, content) = if issue.draft {
+            ("DRAFT_ISSUE", json!({"__typename": "DraftIssue", "title": issue.title}))
+        } else if issue.is_pr {
+            ("PULL_REQUEST", json!({"__typename": "PullRequest", "number": issue.number, "url": "https://github.com/acme/app/pull/1"}))
+        } else {
+            let mut c = issue_core(issue);
+            c["labels"] = json!({"nodes": issue.labels.iter().take(labels_first).map(|l| json!({"name": l})).collect::<Vec<_>>()});
+            ("ISSUE", c)
+        };
+        json!({"id": issue.item_id(), "type": kind, "isArchived": false, "status": status_value(s, issue), "priority": priority_value(s, issue), "content": content})
+    }).collect();
+    let end = start + page.len();
+    json!({"node": {"__typename": "ProjectV2", "items": {
+        "pageInfo": {"hasNextPage": end < on_board.len(), "endCursor": format!("cursor:{end}")},
+        "nodes": page,
+    }}})
+}
+
+fn find<'a>(s: &'a FakeState, vars: &Value) -> Option<&'a FakeIssue> {
+    let repo = format!("{}/{}", vars["owner"].as_str()?, vars["name"].as_str()?);
+    let n = vars["number"].as_i64()?;
+    s.issues
+        .iter()
+        .find(|i| i.number == n && i.repo == repo && !i.is_pr && !i.draft)
+}
+
+fn issue_detail(s: &FakeState, vars: &Value) -> Value {
+    let Some(issue) = find(s, vars) else {
+        return json!({"repository": {"issue": null}});
+    };
+    let mut c = issue_core(issue);
+    c["labels"] =
+        json!({"nodes": issue.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()});
+    c["assignees"] = json!({"nodes": [{"login": "octocat"}]});
+    let items: Vec<Value> = issue.status.iter().map(|_| json!({"id": issue.item_id(), "isArchived": false, "project": {"id": PROJECT_ID}, "status": status_value(s, issue), "priority": priority_value(s, issue)})).collect();
+    c["projectItems"] = json!({"nodes": items});
+    json!({"repository": {"issue": c}})
+}
+
+fn issue_blockers(s: &FakeState, vars: &Value) -> Value {
+    let nodes: Vec<Value> = vars["ids"].as_array().into_iter().flatten().map(|id| {
+        match s.issues.iter().find(|i| json!(i.node_id()) == *id) {
+            Some(issue) => {
+                let blockers: Vec<Value> = issue.blocked_by.iter().filter_map(|n| s.issues.iter().find(|i| i.number == *n)).map(|b| json!({"number": b.number, "state": if b.open {"OPEN"} else {"CLOSED"}, "repository": {"nameWithOwner": b.repo}})).collect();
+                json!({"__typename": "Issue", "id": issue.node_id(), "blockedBy": {"nodes": blockers}})
+            }
+            None => Value::Null,
+        }
+    }).collect();
+    json!({"nodes": nodes})
+}
+
+fn issue_comments(s: &FakeState, vars: &Value) -> Value {
+    let Some(issue) = s.issues.iter().find(|i| json!(i.node_id()) == vars["id"]) else {
+        return json!({"node": null});
+    };
+    let first = vars["first"].as_u64().unwrap_or(100) as usize;
+    let start: usize = vars["after"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("c:"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = issue.comments.iter().skip(start).take(first).map(|(a, b, at)| json!({"body": b, "createdAt": at, "author": {"__typename": "User", "login": a}})).collect();
+    let end = start + page.len();
+    json!({"node": {"__typename": "Issue", "comments": {"pageInfo": {"hasNextPage": end < issue.comments.len(), "endCursor": format!("c:{end}")}, "nodes": page}}})
+}
+
+fn rest_issue(issue: &FakeIssue) -> Value {
+    let mut v = json!({
+        "node_id": issue.node_id(), "number": issue.number, "title": issue.title, "body": issue.body,
+        "html_url": format!("https://github.com/{}/issues/{}", issue.repo, issue.number),
+        "state": if issue.open {"open"} else {"closed"},
+        "labels": issue.labels.iter().map(|l| json!({"name": l, "color": "ededed"})).collect::<Vec<_>>(),
+        "assignees": [], "created_at": date(issue.number), "updated_at": date(issue.number + 1),
+    });
+    if issue.is_pr {
+        v["pull_request"] = json!({"url": format!("https://api.github.com/repos/{}/pulls/{}", issue.repo, issue.number)});
+    }
+    v
+}
+
+fn rest_ok(s: &mut FakeState, status: StatusCode, body: Value, link: Option<String>) -> Response {
+    s.remaining = s.remaining.saturating_sub(1);
+    let mut h = rate_headers(s, "core");
+    if let Some(l) = link {
+        h.insert("link", HeaderValue::from_str(&l).expect("link"));
+    }
+    (status, h, axum::Json(body)).into_response()
+}
+
+async fn list_issues(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(
+        &mut s,
+        &headers,
+        format!(
+            "GET /repos/{o}/{r}/issues?labels={}",
+            q.get("labels").cloned().unwrap_or_default()
+        ),
+    ) {
+        return resp;
+    }
+    let wanted: Vec<String> = q
+        .get("labels")
+        .map(|l| l.split(',').map(str::to_lowercase).collect())
+        .unwrap_or_default();
+    let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let all: Vec<Value> = s
+        .issues
+        .iter()
+        .filter(|i| !i.draft && i.repo == format!("{o}/{r}"))
+        .filter(|i| match state.as_str() {
+            "all" => true,
+            "closed" => !i.open,
+            _ => i.open,
+        })
+        .filter(|i| {
+            wanted
+                .iter()
+                .all(|w| i.labels.iter().any(|l| l.to_lowercase() == *w))
+        })
+        .map(rest_issue)
+        .collect();
+    let pages = all.len().div_ceil(per_page).max(1);
+    let body: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let link = (page < pages).then(|| {
+        let base = format!(
+            "{}/repos/{o}/{r}/issues?labels={}&state={state}&per_page={per_page}",
+            s.base_url,
+            q.get("labels")
+                .cloned()
+                .unwrap_or_default()
+                .replace(':', "%3A")
+        );
+        format!(
+            "<{base}&page={}>; rel=\"next\", <{base}&page={pages}>; rel=\"last\"",
+            page + 1
+        )
+    });
+    rest_ok(&mut s, StatusCode::OK, json!(body), link)
+}
+
+async fn get_issue(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, i64)>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(&mut s, &headers, format!("GET /repos/{o}/{r}/issues/{n}")) {
+        return resp;
+    }
+    match s
+        .issues
+        .iter()
+        .find(|i| i.number == n && !i.draft)
+        .map(rest_issue)
+    {
+        Some(v) => rest_ok(&mut s, StatusCode::OK, v, None),
+        None => rest_ok(
+            &mut s,
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found"}),
+            None,
+        ),
+    }
+}
+
+async fn patch_issue(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, i64)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(&mut s, &headers, format!("PATCH /repos/{o}/{r}/issues/{n}")) {
+        return resp;
+    }
+    let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
+        return rest_ok(
+            &mut s,
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found"}),
+            None,
+        );
+    };
+    if let Some(state) = body["state"].as_str() {
+        issue.open = state == "open";
+    }
+    let v = rest_issue(issue);
+    rest_ok(&mut s, StatusCode::OK, v, None)
+}
+
+async fn add_labels(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, i64)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(
+        &mut s,
+        &headers,
+        format!("POST /repos/{o}/{r}/issues/{n}/labels"),
+    ) {
+        return resp;
+    }
+    let new: Vec<String> = body["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
+        return rest_ok(
+            &mut s,
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found"}),
+            None,
+        );
+    };
+    for l in new {
+        if !issue.labels.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
+            issue.labels.push(l);
+        }
+    }
+    let labels = json!(
+        issue
+            .labels
+            .iter()
+            .map(|l| json!({"name": l}))
+            .collect::<Vec<_>>()
+    );
+    rest_ok(&mut s, StatusCode::OK, labels, None)
+}
+
+async fn remove_label(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r, n, name)): Path<(String, String, i64, String)>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(
+        &mut s,
+        &headers,
+        format!("DELETE /repos/{o}/{r}/issues/{n}/labels/{name}"),
+    ) {
+        return resp;
+    }
+    let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
+        return rest_ok(
+            &mut s,
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found"}),
+            None,
+        );
+    };
+    let before = issue.labels.len();
+    issue.labels.retain(|l| !l.eq_ignore_ascii_case(&name));
+    if issue.labels.len() == before {
+        return rest_ok(
+            &mut s,
+            StatusCode::NOT_FOUND,
+            json!({"message": "Label does not exist"}),
+            None,
+        );
+    }
+    let labels = json!(
+        issue
+            .labels
+            .iter()
+            .map(|l| json!({"name": l}))
+            .collect::<Vec<_>>()
+    );
+    rest_ok(&mut s, StatusCode::OK, labels, None)
+}
+
+async fn list_labels(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(&mut s, &headers, format!("GET /repos/{o}/{r}/labels")) {
+        return resp;
+    }
+    let body = json!(
+        s.repo_labels
+            .iter()
+            .map(|l| json!({"name": l}))
+            .collect::<Vec<_>>()
+    );
+    rest_ok(&mut s, StatusCode::OK, body, None)
+}
+
+async fn create_label(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(&mut s, &headers, format!("POST /repos/{o}/{r}/labels")) {
+        return resp;
+    }
+    let name = body["name"].as_str().unwrap_or("").to_string();
+    if s.repo_labels.iter().any(|l| l.eq_ignore_ascii_case(&name)) {
+        let err = json!({"message": "Validation Failed", "errors": [{"resource": "Label", "code": "already_exists", "field": "name"}], "documentation_url": "https://docs.github.com/rest/issues/labels#create-a-label"});
+        return rest_ok(&mut s, StatusCode::UNPROCESSABLE_ENTITY, err, None);
+    }
+    s.repo_labels.push(name.clone());
+    rest_ok(
+        &mut s,
+        StatusCode::CREATED,
+        json!({"name": name, "color": body["color"]}),
+        None,
+    )
+}

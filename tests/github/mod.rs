@@ -1,0 +1,53 @@
+//! The GitHub tracker against an in-process fake GitHub (`fake.rs`), in both modes.
+
+mod cost;
+mod fake;
+mod labels;
+mod limits;
+mod project;
+
+use std::time::Duration;
+
+use karajan::tracker::github::config::{HttpPolicy, RawGithubConfig};
+use karajan::tracker::github::{GithubConfig, GithubTracker};
+
+use fake::Fake;
+
+fn columns(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A config for the fake; `extra` is appended to the YAML.
+fn config(fake: &Fake, mode: &str, extra: &str) -> GithubConfig {
+    let project = if mode == "project" {
+        "project: {owner: acme, number: 7}\n"
+    } else {
+        ""
+    };
+    let yaml = format!(
+        "kind: github\nrepo: acme/app\nmode: {mode}\n{project}token: $GITHUB_TOKEN\napi_url: {}\n{extra}",
+        fake.url
+    );
+    let raw: RawGithubConfig = yaml_serde::from_str(&yaml).expect("yaml");
+    let mut cfg = GithubConfig::from_raw(raw, |s| {
+        if s == "$GITHUB_TOKEN" {
+            Ok(fake::TOKEN.to_string())
+        } else {
+            Err(format!("{s} unset"))
+        }
+    })
+    .expect("valid config")
+    .with_terminal_columns(columns(&["Done"]));
+    cfg.http = HttpPolicy {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        max_retries: 3,
+        base_backoff: Duration::from_millis(5),
+        max_inline_wait: Duration::from_secs(2),
+    };
+    cfg
+}
+
+fn tracker(fake: &Fake, mode: &str, extra: &str) -> GithubTracker {
+    GithubTracker::new(config(fake, mode, extra)).expect("tracker")
+}

@@ -1,0 +1,762 @@
+//! An in-process fake of Linear's GraphQL API, faithful to its response shapes: `data`,
+//! `errors[].extensions.code`, `pageInfo { hasNextPage endCursor }` and the rate-limit
+//! headers. It dispatches on `operationName`, interprets the subset of `IssueFilter` the
+//! adapter sends (and panics on anything else, so shape drift is caught), holds issues,
+//! states and comments in memory, records every request and can inject faults.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+pub const KEY: &str = "lin_api_FAKE_s3cr3t_K3Y_0123456789";
+pub const REQUEST_LIMIT: u64 = 1500;
+
+/// One fault, consumed by the next request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// HTTP 400 with `extensions.code: RATELIMITED`, requests budget exhausted until
+    /// `reset_in` from now.
+    RateLimited400 { reset_in: Duration },
+    /// HTTP 429 with `retry-after: secs`.
+    TooMany429 { retry_after_secs: u64 },
+    /// HTTP 500 with an HTML body.
+    ServerError,
+    /// Answer normally, but only after this delay.
+    Slow(Duration),
+    /// HTTP 200 with a body that is not JSON.
+    MalformedJson,
+    /// HTTP 200 with a GraphQL error of this code and message.
+    GraphqlError { code: String, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeState {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub position: f64,
+    pub team: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeIssue {
+    pub id: String,
+    /// As Linear shows it (`ENG-42`); kept verbatim so fixtures may choose their own.
+    pub identifier: String,
+    pub team: String,
+    pub number: u64,
+    pub title: String,
+    pub description: Option<String>,
+    pub state_id: String,
+    pub labels: Vec<String>,
+    pub priority: f64,
+    pub project: Option<String>,
+    /// Identifiers of the issues that block this one.
+    pub blocked_by: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When set, served instead of the real node (to inject malformed records).
+    pub raw_override: Option<Value>,
+}
+
+impl FakeIssue {
+    pub fn identifier(&self) -> String {
+        self.identifier.clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeComment {
+    pub id: String,
+    pub issue_id: String,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub operation: String,
+    pub variables: Value,
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub teams: Vec<(String, String)>,
+    /// (slugId, name, team keys)
+    pub projects: Vec<(String, String, Vec<String>)>,
+    pub states: Vec<FakeState>,
+    pub issues: Vec<FakeIssue>,
+    pub comments: Vec<FakeComment>,
+    pub faults: VecDeque<Fault>,
+    pub requests: Vec<Recorded>,
+    /// Serve comments newest first (Linear's order is not something to rely on).
+    pub comments_newest_first: bool,
+    requests_remaining: u64,
+    next_id: u64,
+}
+
+impl World {
+    pub fn state_named(&self, team: &str, name: &str) -> &FakeState {
+        self.states
+            .iter()
+            .find(|s| s.team == team && s.name == name)
+            .unwrap_or_else(|| panic!("fake: no state {name} in {team}"))
+    }
+
+    pub fn issue(&self, identifier: &str) -> &FakeIssue {
+        self.issues
+            .iter()
+            .find(|i| i.identifier() == identifier)
+            .unwrap_or_else(|| panic!("fake: no issue {identifier}"))
+    }
+
+    pub fn issue_mut(&mut self, identifier: &str) -> &mut FakeIssue {
+        self.issues
+            .iter_mut()
+            .find(|i| i.identifier() == identifier)
+            .unwrap_or_else(|| panic!("fake: no issue {identifier}"))
+    }
+
+    /// The column an issue is in.
+    pub fn column_of(&self, identifier: &str) -> String {
+        let issue = self.issue(identifier);
+        self.states
+            .iter()
+            .find(|s| s.id == issue.state_id)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Adds an issue in `column` of team ENG, project `proj`, created `n` minutes after
+    /// a fixed origin; returns its identifier.
+    pub fn add_issue(&mut self, column: &str, title: &str) -> String {
+        let number = self.issues.len() as u64 + 1;
+        let state_id = self.state_named("ENG", column).id.clone();
+        let created = origin() + chrono::Duration::minutes(number as i64);
+        self.issues.push(FakeIssue {
+            id: format!("issue-uuid-{number}"),
+            identifier: format!("ENG-{number}"),
+            team: "ENG".into(),
+            number,
+            title: title.into(),
+            description: Some(format!("Description of {title}")),
+            state_id,
+            labels: vec![],
+            priority: 0.0,
+            project: Some("proj1".into()),
+            blocked_by: vec![],
+            created_at: created,
+            updated_at: created,
+            raw_override: None,
+        });
+        format!("ENG-{number}")
+    }
+
+    /// Adds team `key` with the standard board (`ENG_COLUMNS`), in project `proj1`.
+    pub fn add_team(&mut self, key: &str) {
+        if self.teams.iter().any(|(k, _)| k == key) {
+            return;
+        }
+        self.teams.push((key.into(), format!("Team {key}")));
+        for (i, (name, kind)) in ENG_COLUMNS.iter().enumerate() {
+            self.states.push(FakeState {
+                id: format!("state-{}-{i}", key.to_lowercase()),
+                name: (*name).into(),
+                kind: (*kind).into(),
+                position: i as f64,
+                team: key.into(),
+            });
+        }
+        if let Some(project) = self.projects.iter_mut().find(|p| p.0 == "proj1") {
+            project.2.push(key.into());
+        }
+    }
+
+    /// Adds an issue with exactly this identifier (its team is created when new).
+    pub fn add_issue_as(&mut self, identifier: &str, title: &str, column: &str) -> &mut FakeIssue {
+        let (team, number) = identifier.rsplit_once('-').expect("TEAM-N identifier");
+        let number: u64 = number.parse().expect("numeric identifier");
+        self.add_team(team);
+        let state_id = self.state_named(team, column).id.clone();
+        let created = origin() + chrono::Duration::minutes(self.issues.len() as i64 + 1);
+        self.issues.push(FakeIssue {
+            id: format!("issue-uuid-{}", identifier.to_lowercase()),
+            identifier: identifier.into(),
+            team: team.into(),
+            number,
+            title: title.into(),
+            description: None,
+            state_id,
+            labels: vec![],
+            priority: 0.0,
+            project: Some("proj1".into()),
+            blocked_by: vec![],
+            created_at: created,
+            updated_at: created,
+            raw_override: None,
+        });
+        self.issues.last_mut().expect("just pushed")
+    }
+
+    /// Moves an issue as a human would in the Linear UI.
+    pub fn move_issue(&mut self, identifier: &str, column: &str) {
+        let team = self.issue(identifier).team.clone();
+        let state_id = self.state_named(&team, column).id.clone();
+        let issue = self.issue_mut(identifier);
+        issue.state_id = state_id;
+        issue.updated_at = Utc::now();
+    }
+
+    /// Adds a comment at `at` by `author`.
+    pub fn add_comment(&mut self, identifier: &str, body: &str, author: &str, at: DateTime<Utc>) {
+        let issue_id = self.issue(identifier).id.clone();
+        self.next_id += 1;
+        let id = format!("comment-{}", self.next_id);
+        self.comments.push(FakeComment {
+            id,
+            issue_id,
+            body: body.into(),
+            author: author.into(),
+            created_at: at,
+        });
+    }
+
+    pub fn comments_of(&self, identifier: &str) -> Vec<FakeComment> {
+        let issue_id = self.issue(identifier).id.clone();
+        self.comments
+            .iter()
+            .filter(|c| c.issue_id == issue_id)
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests named `operation` were made.
+    pub fn count(&self, operation: &str) -> usize {
+        self.requests
+            .iter()
+            .filter(|r| r.operation == operation)
+            .count()
+    }
+}
+
+pub fn origin() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T09:00:00Z")
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The standard board of team ENG, in board order.
+pub const ENG_COLUMNS: &[(&str, &str)] = &[
+    ("Backlog", "backlog"),
+    ("Todo", "unstarted"),
+    ("In Progress", "started"),
+    ("Human Review", "started"),
+    ("Gate Approved", "started"),
+    ("Rework", "started"),
+    ("Done", "completed"),
+    ("Canceled", "canceled"),
+];
+
+pub struct FakeLinear {
+    pub url: String,
+    world: Arc<Mutex<World>>,
+}
+
+impl FakeLinear {
+    /// Starts a fake with team ENG (board `ENG_COLUMNS`), team OPS (Todo/Done), and
+    /// project `proj1` spanning ENG.
+    pub async fn start() -> FakeLinear {
+        let mut world = World {
+            requests_remaining: REQUEST_LIMIT,
+            ..World::default()
+        };
+        world.teams = vec![
+            ("ENG".into(), "Engineering".into()),
+            ("OPS".into(), "Operations".into()),
+        ];
+        world.projects = vec![("proj1".into(), "Karajan pilot".into(), vec!["ENG".into()])];
+        for (i, (name, kind)) in ENG_COLUMNS.iter().enumerate() {
+            world.states.push(FakeState {
+                id: format!("state-eng-{i}"),
+                name: (*name).into(),
+                kind: (*kind).into(),
+                position: i as f64,
+                team: "ENG".into(),
+            });
+        }
+        for (i, (name, kind)) in [("Todo", "unstarted"), ("Done", "completed")]
+            .iter()
+            .enumerate()
+        {
+            world.states.push(FakeState {
+                id: format!("state-ops-{i}"),
+                name: (*name).into(),
+                kind: (*kind).into(),
+                position: i as f64,
+                team: "OPS".into(),
+            });
+        }
+        let world = Arc::new(Mutex::new(world));
+        let app = Router::new()
+            .route("/graphql", post(graphql))
+            .with_state(world.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Linear server");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeLinear {
+            url: format!("http://{addr}/graphql"),
+            world,
+        }
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn fault(&self, fault: Fault) {
+        self.world().faults.push_back(fault);
+    }
+
+    pub fn count(&self, operation: &str) -> usize {
+        self.world().count(operation)
+    }
+
+    pub fn total_requests(&self) -> usize {
+        self.world().requests.len()
+    }
+}
+
+fn rate_headers(world: &mut World, headers: &mut HeaderMap) {
+    world.requests_remaining = world.requests_remaining.saturating_sub(1);
+    let reset = (Utc::now() + chrono::Duration::hours(1)).timestamp_millis();
+    let mut set = |name: &'static str, value: String| {
+        headers.insert(name, HeaderValue::from_str(&value).expect("header value"));
+    };
+    set("x-ratelimit-requests-limit", REQUEST_LIMIT.to_string());
+    set(
+        "x-ratelimit-requests-remaining",
+        world.requests_remaining.to_string(),
+    );
+    set("x-ratelimit-requests-reset", reset.to_string());
+    set("x-ratelimit-complexity-limit", "3000000".to_string());
+    set("x-ratelimit-complexity-remaining", "2999000".to_string());
+    set("x-ratelimit-complexity-reset", reset.to_string());
+}
+
+fn error_body(code: &str, message: &str) -> Value {
+    json!({
+        "errors": [{
+            "message": message,
+            "extensions": {"type": "graphql error", "code": code, "userPresentableMessage": message}
+        }],
+        "data": null
+    })
+}
+
+async fn graphql(
+    State(world): State<Arc<Mutex<World>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request: Value = serde_json::from_slice(&body).expect("the adapter sends JSON");
+    let operation = request["operationName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let variables = request.get("variables").cloned().unwrap_or(Value::Null);
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let fault = {
+        let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+        w.requests.push(Recorded {
+            operation: operation.clone(),
+            variables: variables.clone(),
+            authorization: authorization.clone(),
+        });
+        w.faults.pop_front()
+    };
+    if authorization.as_deref() != Some(KEY) {
+        let body = error_body(
+            "AUTHENTICATION_ERROR",
+            "Authentication required, not authenticated",
+        );
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let mut extra = HeaderMap::new();
+    match fault {
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::RateLimited400 { reset_in }) => {
+            let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+            rate_headers(&mut w, &mut extra);
+            let reset = (Utc::now() + chrono::Duration::from_std(reset_in).unwrap_or_default())
+                .timestamp_millis();
+            extra.insert(
+                "x-ratelimit-requests-remaining",
+                HeaderValue::from_static("0"),
+            );
+            extra.insert(
+                "x-ratelimit-requests-reset",
+                HeaderValue::from_str(&reset.to_string()).expect("header"),
+            );
+            let body = error_body("RATELIMITED", "Rate limit exceeded");
+            return (StatusCode::BAD_REQUEST, extra, axum::Json(body)).into_response();
+        }
+        Some(Fault::TooMany429 { retry_after_secs }) => {
+            extra.insert(
+                "retry-after",
+                HeaderValue::from_str(&retry_after_secs.to_string()).expect("header"),
+            );
+            return (StatusCode::TOO_MANY_REQUESTS, extra, "Too Many Requests").into_response();
+        }
+        Some(Fault::ServerError) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<html><body>502 Bad Gateway</body></html>",
+            )
+                .into_response();
+        }
+        Some(Fault::MalformedJson) => {
+            return (StatusCode::OK, "{\"data\": {\"issues\": ").into_response();
+        }
+        Some(Fault::GraphqlError { code, message }) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(error_body(&code, &message)),
+            )
+                .into_response();
+        }
+        None => {}
+    }
+    let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+    rate_headers(&mut w, &mut extra);
+    let body = match answer(&mut w, &operation, &variables) {
+        Ok(data) => json!({ "data": data }),
+        Err((code, message)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                extra,
+                axum::Json(error_body(&code, &message)),
+            )
+                .into_response();
+        }
+    };
+    (StatusCode::OK, extra, axum::Json(body)).into_response()
+}
+
+type Answer = Result<Value, (String, String)>;
+
+fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
+    match operation {
+        "Viewer" => Ok(json!({
+            "viewer": {"id": "user-1", "name": "Ada Lovelace", "email": "ada@example.com"},
+            "organization": {"name": "Acme", "urlKey": "acme"}
+        })),
+        "ProjectBySlug" => {
+            let slug = vars["slugId"].as_str().unwrap_or_default();
+            let nodes: Vec<Value> = w
+                .projects
+                .iter()
+                .filter(|(s, _, _)| s == slug)
+                .map(|(s, name, teams)| {
+                    json!({
+                        "id": format!("project-{s}"), "name": name, "slugId": s,
+                        "url": format!("https://linear.app/acme/project/{s}"),
+                        "teams": {"nodes": teams.iter().map(|k| team_json(w, k)).collect::<Vec<_>>()}
+                    })
+                })
+                .collect();
+            Ok(json!({"projects": {"nodes": nodes}}))
+        }
+        "TeamByKey" => {
+            let key = vars["key"].as_str().unwrap_or_default();
+            let nodes: Vec<Value> = w
+                .teams
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(k, _)| team_json(w, k))
+                .collect();
+            Ok(json!({"teams": {"nodes": nodes}}))
+        }
+        "WorkflowStates" => {
+            let filter = &vars["filter"];
+            let all: Vec<Value> = w
+                .states
+                .iter()
+                .filter(|s| state_matches(s, filter))
+                .map(|s| {
+                    json!({
+                        "id": s.id, "name": s.name, "type": s.kind, "position": s.position,
+                        "team": {"id": format!("team-{}", s.team), "key": s.team}
+                    })
+                })
+                .collect();
+            Ok(json!({"workflowStates": paginate(all, vars)}))
+        }
+        "ListIssues" => {
+            let filter = &vars["filter"];
+            let all: Vec<Value> = w
+                .issues
+                .iter()
+                .filter(|i| issue_matches(w, i, filter))
+                .map(|i| issue_json(w, i))
+                .collect();
+            Ok(json!({"issues": paginate(all, vars)}))
+        }
+        "IssueComments" => {
+            let id = vars["id"].as_str().unwrap_or_default();
+            let Some(issue) = w.issues.iter().find(|i| i.id == id || i.identifier() == id) else {
+                return Err(("INVALID_INPUT".into(), "Entity not found: Issue".into()));
+            };
+            let mut comments: Vec<&FakeComment> = w
+                .comments
+                .iter()
+                .filter(|c| c.issue_id == issue.id)
+                .collect();
+            comments.sort_by_key(|c| c.created_at);
+            if w.comments_newest_first {
+                comments.reverse();
+            }
+            let nodes: Vec<Value> = comments
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": c.id, "body": c.body, "createdAt": ts(c.created_at),
+                        "user": {"name": c.author, "displayName": c.author}, "botActor": null
+                    })
+                })
+                .collect();
+            Ok(json!({"issue": {"id": issue.id, "comments": paginate(nodes, vars)}}))
+        }
+        "MoveIssue" => {
+            let id = vars["id"].as_str().unwrap_or_default().to_string();
+            let state_id = vars["stateId"].as_str().unwrap_or_default().to_string();
+            let Some(state) = w.states.iter().find(|s| s.id == state_id).cloned() else {
+                return Err((
+                    "INVALID_INPUT".into(),
+                    "Entity not found: WorkflowState".into(),
+                ));
+            };
+            let Some(issue) = w.issues.iter_mut().find(|i| i.id == id) else {
+                return Err(("INVALID_INPUT".into(), "Entity not found: Issue".into()));
+            };
+            issue.state_id = state.id.clone();
+            issue.updated_at = Utc::now();
+            let identifier = issue.identifier();
+            Ok(json!({"issueUpdate": {"success": true, "issue": {
+                "id": id, "identifier": identifier, "state": {"id": state.id, "name": state.name}
+            }}}))
+        }
+        "CreateComment" => {
+            let issue_id = vars["issueId"].as_str().unwrap_or_default().to_string();
+            let body = vars["body"].as_str().unwrap_or_default().to_string();
+            let Some(identifier) = w
+                .issues
+                .iter()
+                .find(|i| i.id == issue_id)
+                .map(FakeIssue::identifier)
+            else {
+                return Err(("INVALID_INPUT".into(), "Entity not found: Issue".into()));
+            };
+            // Strictly increasing timestamps, so ordering by createdAt is total.
+            let last = w.comments.iter().map(|c| c.created_at).max();
+            let at =
+                Utc::now().max(last.map_or(Utc::now(), |l| l + chrono::Duration::milliseconds(1)));
+            w.add_comment(&identifier, &body, "karajan-bot", at);
+            let id = w.comments.last().map(|c| c.id.clone()).unwrap_or_default();
+            Ok(
+                json!({"commentCreate": {"success": true, "comment": {"id": id, "createdAt": ts(at)}}}),
+            )
+        }
+        other => panic!("fake Linear: unknown operation {other:?}"),
+    }
+}
+
+fn team_json(_w: &World, key: &str) -> Value {
+    let name = _w
+        .teams
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    json!({"id": format!("team-{key}"), "key": key, "name": name})
+}
+
+fn issue_json(w: &World, i: &FakeIssue) -> Value {
+    if let Some(raw) = &i.raw_override {
+        return raw.clone();
+    }
+    let state = w
+        .states
+        .iter()
+        .find(|s| s.id == i.state_id)
+        .expect("issue state");
+    let relations: Vec<Value> = i
+        .blocked_by
+        .iter()
+        .map(|b| {
+            let blocker = w.issue(b);
+            let bs = w.states.iter().find(|s| s.id == blocker.state_id).expect("state");
+            json!({"type": "blocks", "issue": {"identifier": b, "state": {"name": bs.name, "type": bs.kind}}})
+        })
+        .collect();
+    json!({
+        "id": i.id,
+        "identifier": i.identifier(),
+        "title": i.title,
+        "description": i.description,
+        "url": format!("https://linear.app/acme/issue/{}", i.identifier()),
+        "branchName": format!("ada/{}", i.identifier().to_lowercase()),
+        "priority": i.priority,
+        "createdAt": ts(i.created_at),
+        "updatedAt": ts(i.updated_at),
+        "state": {"id": state.id, "name": state.name, "type": state.kind},
+        "team": {"id": format!("team-{}", i.team), "key": i.team},
+        "labels": {"nodes": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()},
+        "inverseRelations": {"nodes": relations}
+    })
+}
+
+/// Linear-style forward pagination: `first` (default 50), opaque `after` cursor.
+fn paginate(all: Vec<Value>, vars: &Value) -> Value {
+    let first = vars["first"].as_u64().unwrap_or(50) as usize;
+    let start = match vars["after"].as_str() {
+        Some(cursor) => {
+            cursor
+                .strip_prefix("cursor:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .expect("a cursor this fake issued")
+                + 1
+        }
+        None => 0,
+    };
+    let page: Vec<Value> = all.iter().skip(start).take(first).cloned().collect();
+    let end = start + page.len();
+    json!({
+        "nodes": page,
+        "pageInfo": {
+            "hasNextPage": end < all.len(),
+            "endCursor": if end > start { Value::from(format!("cursor:{}", end - 1)) } else { Value::Null }
+        }
+    })
+}
+
+fn string_matches(value: &str, comparator: &Value) -> bool {
+    comparator
+        .as_object()
+        .expect("a string comparator")
+        .iter()
+        .all(|(op, arg)| match op.as_str() {
+            "eq" => arg.as_str() == Some(value),
+            "in" => arg
+                .as_array()
+                .expect("in: list")
+                .iter()
+                .any(|a| a.as_str() == Some(value)),
+            other => panic!("fake Linear: unsupported string comparator {other}"),
+        })
+}
+
+fn state_matches(s: &FakeState, filter: &Value) -> bool {
+    let Some(filter) = filter.as_object() else {
+        return true;
+    };
+    filter.iter().all(|(field, cond)| match field.as_str() {
+        "name" => string_matches(&s.name, cond),
+        "type" => string_matches(&s.kind, cond),
+        "team" => cond
+            .as_object()
+            .expect("team filter")
+            .iter()
+            .all(|(f, c)| match f.as_str() {
+                "key" => string_matches(&s.team, c),
+                other => panic!("fake Linear: unsupported team filter {other}"),
+            }),
+        other => panic!("fake Linear: unsupported state filter {other}"),
+    })
+}
+
+fn issue_matches(w: &World, i: &FakeIssue, filter: &Value) -> bool {
+    let filter = filter.as_object().expect("IssueFilter is an object");
+    filter.iter().all(|(field, cond)| match field.as_str() {
+        "and" => cond
+            .as_array()
+            .expect("and: list")
+            .iter()
+            .all(|f| issue_matches(w, i, f)),
+        "or" => cond
+            .as_array()
+            .expect("or: list")
+            .iter()
+            .any(|f| issue_matches(w, i, f)),
+        "project" => match &i.project {
+            Some(slug) => cond
+                .as_object()
+                .expect("project filter")
+                .iter()
+                .all(|(f, c)| match f.as_str() {
+                    "slugId" => string_matches(slug, c),
+                    other => panic!("fake Linear: unsupported project filter {other}"),
+                }),
+            None => false,
+        },
+        "team" => cond
+            .as_object()
+            .expect("team filter")
+            .iter()
+            .all(|(f, c)| match f.as_str() {
+                "key" => string_matches(&i.team, c),
+                other => panic!("fake Linear: unsupported team filter {other}"),
+            }),
+        "state" => {
+            let state = w.states.iter().find(|s| s.id == i.state_id).expect("state");
+            state_matches(state, cond)
+        }
+        "number" => cond
+            .as_object()
+            .expect("number comparator")
+            .iter()
+            .all(|(op, arg)| match op.as_str() {
+                "in" => arg
+                    .as_array()
+                    .expect("in")
+                    .iter()
+                    .any(|n| n.as_f64() == Some(i.number as f64)),
+                other => panic!("fake Linear: unsupported number comparator {other}"),
+            }),
+        "updatedAt" => cond
+            .as_object()
+            .expect("date comparator")
+            .iter()
+            .all(|(op, arg)| match op.as_str() {
+                "gte" => {
+                    let since = DateTime::parse_from_rfc3339(arg.as_str().expect("timestamp"))
+                        .expect("an RFC 3339 timestamp");
+                    i.updated_at >= since
+                }
+                other => panic!("fake Linear: unsupported date comparator {other}"),
+            }),
+        other => panic!("fake Linear: unsupported issue filter {other}"),
+    })
+}
