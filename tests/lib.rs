@@ -5,5 +5,6 @@ mod conformance;
 mod e2e;
 mod github;
 mod linear;
+mod runners;
 mod store;
 mod workspace;

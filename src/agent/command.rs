@@ -109,6 +109,7 @@ impl AgentRunner for CommandRunner {
             cost_usd,
             turns,
             session_id,
+            resume_fallback: None,
         })
     }
 }
@@ -138,9 +139,9 @@ pub fn status_of(exit: &ProcessExit, last_stderr: Option<&str>) -> RunStatus {
 }
 
 /// A queued event, with the raw JSON line to log when it is one.
-type Queued = (RunEvent, Option<Vec<u8>>);
+pub(crate) type Queued = (RunEvent, Option<Vec<u8>>);
 
-async fn forward(
+pub(crate) async fn forward(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     events: mpsc::Sender<RunEvent>,
     jsonl: PathBuf,

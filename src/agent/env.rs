@@ -69,6 +69,7 @@ mod tests {
             stall_timeout: None,
             turn_timeout: None,
             max_turns: None,
+            cli: Default::default(),
         }
     }
 

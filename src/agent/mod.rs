@@ -7,9 +7,18 @@
 //! every runner gets it the same way. Every runner passes the shared conformance suite in
 //! `tests/agent/conformance.rs`.
 
+pub mod claude;
+pub mod claude_stream;
+pub mod cli;
+pub mod codex;
+pub mod codex_stream;
 pub mod command;
 pub mod env;
+pub mod gemini;
+pub mod gemini_stream;
 pub mod process;
+pub mod settings;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +54,10 @@ pub struct RunRequest {
     /// Grace between SIGTERM and SIGKILL.
     pub grace: Duration,
     pub max_turns: u32,
+    /// Per-run cost cap in USD (`budget.per_run_usd`): passed to CLIs that enforce one
+    /// (`claude --max-budget-usd`) and enforced by karajan from the running token count;
+    /// a run that ends above it is `BudgetExceeded`.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// What a runner reports while it works.
@@ -74,6 +87,9 @@ pub struct RunOutcome {
     pub cost_usd: Option<f64>,
     pub turns: Option<u32>,
     pub session_id: Option<String>,
+    /// The session the run was asked to resume but the CLI did not know; the run then
+    /// started a fresh session (once). `None` when no fallback happened.
+    pub resume_fallback: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +127,15 @@ impl AgentError {
 pub fn runner_for(cfg: &RunnerConfig) -> Result<Arc<dyn AgentRunner>, AgentError> {
     match cfg.kind {
         RunnerKind::Command => Ok(Arc::new(command::CommandRunner::new(cfg.clone()))),
-        RunnerKind::Claude | RunnerKind::Codex | RunnerKind::Gemini => {
-            Err(AgentError::Unsupported(cfg.kind.as_str().to_string()))
-        }
+        RunnerKind::Claude => Ok(Arc::new(cli::CliRunner {
+            flavor: claude::Claude::new(cfg.clone()),
+        })),
+        RunnerKind::Codex => Ok(Arc::new(cli::CliRunner {
+            flavor: codex::Codex::new(cfg.clone()),
+        })),
+        RunnerKind::Gemini => Ok(Arc::new(cli::CliRunner {
+            flavor: gemini::Gemini::new(cfg.clone()),
+        })),
     }
 }
 

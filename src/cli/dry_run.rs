@@ -152,6 +152,7 @@ async fn describe_run(
                 turn_timeout: wf.agent.turn_timeout,
                 grace: wf.agent.kill_grace,
                 max_turns: wf.agent.max_turns,
+                max_cost_usd: None,
             };
             let argv = match crate::agent::runner_for(&agent.runner) {
                 Ok(r) => r.command_line(&req).join(" "),

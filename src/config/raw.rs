@@ -123,6 +123,24 @@ pub(crate) struct RawRunner {
     pub stall_timeout: Option<Scalar>,
     pub turn_timeout: Option<Scalar>,
     pub max_turns: Option<i64>,
+    pub permission_mode: Option<String>,
+    pub allowed_tools: Option<Vec<String>>,
+    pub append_system_prompt: Option<String>,
+    pub sandbox: Option<String>,
+    pub approval_mode: Option<String>,
+    pub extra_args: Option<Vec<String>>,
+    pub family: Option<String>,
+    pub price: Option<RawPrice>,
+}
+
+/// USD per million tokens; unset entries are 0.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrice {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +184,7 @@ pub(crate) struct RawState {
     pub prompt: Option<String>,
     pub next: Option<String>,
     pub session: Option<String>,
+    pub independent_of: Option<String>,
     pub runner_settings: Option<RawRunnerSettings>,
     pub hooks: Option<RawStateHooks>,
     // gate

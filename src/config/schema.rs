@@ -58,6 +58,23 @@ const RUNNER: &[(&str, Shape)] = &[
     ("stall_timeout", Shape::Leaf),
     ("turn_timeout", Shape::Leaf),
     ("max_turns", Shape::Leaf),
+    // CLI-specific settings (agent::settings::CliSettings).
+    ("permission_mode", Shape::Leaf),
+    ("allowed_tools", Shape::Leaf),
+    ("append_system_prompt", Shape::Leaf),
+    ("sandbox", Shape::Leaf),
+    ("approval_mode", Shape::Leaf),
+    ("extra_args", Shape::Leaf),
+    ("family", Shape::Leaf),
+    (
+        "price",
+        Shape::Fields(&[
+            ("input", Shape::Leaf),
+            ("output", Shape::Leaf),
+            ("cache_read", Shape::Leaf),
+            ("cache_write", Shape::Leaf),
+        ]),
+    ),
 ];
 
 /// Every key any tracker kind knows (local, github, linear); each adapter checks that
@@ -141,6 +158,7 @@ const STATE_AGENT: &[(&str, Shape)] = &[
     ("prompt", Shape::Leaf),
     ("next", Shape::Leaf),
     ("session", Shape::Leaf),
+    ("independent_of", Shape::Leaf),
     ("runner_settings", Shape::Fields(RUNNER_SETTINGS)),
     ("hooks", Shape::Fields(STATE_HOOKS)),
 ];

@@ -16,6 +16,7 @@ use super::secret::Secret;
 use super::suggest;
 use super::validate::Ctx;
 use super::workflow::*;
+use crate::agent::settings::{ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price};
 use crate::domain::{Columns, StateKind, StateSpec};
 
 /// The upper bound for `max_turns` anywhere.
@@ -37,13 +38,9 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
     let before = cx.errors.count();
     let kind = match r.kind.as_deref() {
         Some("command") => Some(RunnerKind::Command),
-        Some(k @ ("claude" | "codex" | "gemini")) => {
-            cx.errors.push(
-                join(&base, "kind"),
-                format!("runner kind `{k}` is not supported yet (only `command` is)"),
-            );
-            None
-        }
+        Some("claude") => Some(RunnerKind::Claude),
+        Some("codex") => Some(RunnerKind::Codex),
+        Some("gemini") => Some(RunnerKind::Gemini),
         Some(k) => {
             cx.errors.push(
                 join(&base, "kind"),
@@ -103,6 +100,7 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
     let turn_timeout = cx.opt_duration(&join(&base, "turn_timeout"), r.turn_timeout.as_ref());
     let max_turns = opt_turns(cx, &join(&base, "max_turns"), r.max_turns);
     let kind = kind?;
+    let cli = cli_settings(cx, &base, kind, r);
     (cx.errors.count() == before).then(|| RunnerConfig {
         name: name.to_string(),
         kind,
@@ -113,7 +111,68 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
         stall_timeout,
         turn_timeout,
         max_turns,
+        cli,
     })
+}
+
+/// The CLI-specific keys of a runner profile, each checked against its choices and
+/// against the runner's kind (see `agent::settings`).
+fn cli_settings(cx: &mut Ctx, base: &str, kind: RunnerKind, r: &RawRunner) -> CliSettings {
+    fn choice<T>(
+        cx: &mut Ctx,
+        key: String,
+        raw: Option<&String>,
+        parse: fn(&str) -> Option<T>,
+        choices: &str,
+    ) -> Option<T> {
+        let raw = raw?;
+        let parsed = parse(raw);
+        if parsed.is_none() {
+            cx.errors.push(
+                key,
+                format!("unknown value `{raw}`; expected one of {choices}"),
+            );
+        }
+        parsed
+    }
+    let price = r.price.as_ref().map(|p| Price {
+        input: p.input.unwrap_or(0.0),
+        output: p.output.unwrap_or(0.0),
+        cache_read: p.cache_read.unwrap_or(0.0),
+        cache_write: p.cache_write.unwrap_or(0.0),
+    });
+    let cli = CliSettings {
+        permission_mode: choice(
+            cx,
+            join(base, "permission_mode"),
+            r.permission_mode.as_ref(),
+            ClaudePermission::parse,
+            ClaudePermission::CHOICES,
+        ),
+        allowed_tools: r.allowed_tools.clone().unwrap_or_default(),
+        append_system_prompt: r.append_system_prompt.clone(),
+        sandbox: choice(
+            cx,
+            join(base, "sandbox"),
+            r.sandbox.as_ref(),
+            CodexSandbox::parse,
+            CodexSandbox::CHOICES,
+        ),
+        approval_mode: choice(
+            cx,
+            join(base, "approval_mode"),
+            r.approval_mode.as_ref(),
+            GeminiApproval::parse,
+            GeminiApproval::CHOICES,
+        ),
+        extra_args: r.extra_args.clone().unwrap_or_default(),
+        family: r.family.clone(),
+        price,
+    };
+    for (key, message) in cli.problems(kind, r.model.as_deref()) {
+        cx.errors.push(join(base, key), message);
+    }
+    cli
 }
 
 fn opt_turns(cx: &mut Ctx, key: &str, raw: Option<i64>) -> Option<u32> {
@@ -172,7 +231,17 @@ fn valid_env_name(name: &str) -> bool {
 /// `env` is merged key-wise, `inherit_env` is the union.
 fn merged(cx: &mut Ctx, key: &str, base: &RunnerConfig, s: &RawRunnerSettings) -> RunnerConfig {
     let mut r = base.clone();
-    if s.model.is_some() {
+    if let Some(model) = &s.model {
+        if !crate::agent::settings::model_fits(r.kind, model) {
+            cx.errors.push(
+                join(key, "model"),
+                format!(
+                    "model `{model}` belongs to another vendor; runner `{}` is a `{}` runner",
+                    r.name,
+                    r.kind.as_str()
+                ),
+            );
+        }
         r.model = s.model.clone();
     }
     r.env.extend(env_map(cx, &join(key, "env"), s.env.as_ref()));
@@ -286,7 +355,63 @@ pub(crate) fn states(
             "no terminal state: add one (`kind: terminal`) so tickets can finish",
         );
     }
+    independence(cx, raw, &names, &out.configs);
     out
+}
+
+/// `independent_of: <state>`: a reviewer must not run the same model family as the
+/// state it reviews. A runner's family is its `family` key, else its kind; two runners
+/// are of one family when their families are equal, or when they are the same CLI kind
+/// (two `command` runners are told apart by `family` only).
+fn independence(
+    cx: &mut Ctx,
+    raw: &RawWorkflow,
+    names: &[&str],
+    configs: &IndexMap<String, StateConfig>,
+) {
+    for (name, s) in &raw.states {
+        let Some(other) = &s.independent_of else {
+            continue;
+        };
+        let base = join("states", name);
+        let Some(other) = target(cx, names, &base, "independent_of", Some(other)) else {
+            continue;
+        };
+        let key = join(&base, "independent_of");
+        if other == *name {
+            cx.errors
+                .push(key, "a state cannot be independent of itself");
+            continue;
+        }
+        let (Some(StateConfig::Agent(me)), Some(them)) = (configs.get(name), configs.get(&other))
+        else {
+            continue; // this state's own errors are already reported
+        };
+        let StateConfig::Agent(them) = them else {
+            cx.errors.push(
+                key,
+                format!("`{other}` is not an agent state; only agent states have a runner"),
+            );
+            continue;
+        };
+        let (a, b) = (&me.runner, &them.runner);
+        let (fa, fb) = (a.cli.family_of(a.kind), b.cli.family_of(b.kind));
+        let same_cli = a.kind == b.kind && a.kind != RunnerKind::Command;
+        if fa == fb || same_cli {
+            let why = if fa == fb {
+                format!("both runners are of the `{fa}` family")
+            } else {
+                format!("both runners are `{}` CLIs", a.kind.as_str())
+            };
+            cx.errors.push(
+                key,
+                format!(
+                    "state `{name}` must be independent of `{other}`, but {why} (runners `{}` and `{}`): use a runner of another family",
+                    a.name, b.name
+                ),
+            );
+        }
+    }
 }
 
 fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {

@@ -321,17 +321,18 @@ fn no_terminal_state() {
 }
 
 #[test]
-fn unknown_runner_name_and_unsupported_runner_kind() {
+fn unknown_runner_name_and_unknown_runner_kind() {
     let f = Fixture::new();
     let yaml = with("    runner: demo\n", "    runner: dmeo\n");
     let e = f.error_at(&yaml, "states.implement.runner");
     assert_eq!(e.message, "no runner named `dmeo`; did you mean `demo`?");
 
-    let yaml = with("    kind: command\n", "    kind: claude\n");
+    let yaml = with("    kind: command\n", "    kind: cluade\n");
     let e = f.error_at(&yaml, "runners.demo.kind");
-    assert_eq!(
-        e.message,
-        "runner kind `claude` is not supported yet (only `command` is)"
+    assert!(
+        e.message.starts_with("unknown runner kind `cluade`"),
+        "{}",
+        e.message
     );
     // The state using it is not also told the runner does not exist.
     assert!(
@@ -339,13 +340,60 @@ fn unknown_runner_name_and_unsupported_runner_kind() {
             .iter()
             .all(|e| e.key != "states.implement.runner")
     );
+}
 
-    let yaml = with("    kind: command\n", "    kind: comand\n");
-    let e = f.error_at(&yaml, "runners.demo.kind");
-    assert_eq!(
-        e.message,
-        "unknown runner kind `comand`; expected one of command, claude, codex, gemini; did you mean `command`?"
+#[test]
+fn agent_cli_runners_and_their_settings() {
+    use crate::agent::settings::{ClaudeMode, ClaudePermission, CodexSandbox};
+    let f = Fixture::new();
+    let yaml = with(
+        "    kind: command\n",
+        "    kind: claude\n    model: claude-sonnet-4-5\n    permission_mode: acceptEdits\n    \
+         allowed_tools: [Edit, \"Bash(git *)\"]\n    append_system_prompt: Be brief.\n    \
+         extra_args: [--verbose]\n    family: anthropic\n    price: { input: 1, output: 2 }\n",
     );
+    let wf = f.load(&yaml).unwrap();
+    let r = &wf.runners["demo"];
+    assert_eq!(r.kind, RunnerKind::Claude);
+    assert_eq!(
+        r.cli.permission_mode,
+        Some(ClaudePermission::Mode(ClaudeMode::AcceptEdits))
+    );
+    assert_eq!(r.cli.allowed_tools, ["Edit", "Bash(git *)"]);
+    assert_eq!(r.cli.family.as_deref(), Some("anthropic"));
+    let price = r.cli.price.expect("price");
+    assert_eq!(
+        (price.input, price.output, price.cache_read),
+        (1.0, 2.0, 0.0)
+    );
+
+    let yaml = with(
+        "    kind: command\n",
+        "    kind: codex\n    sandbox: workspace-write\n",
+    );
+    let wf = f.load(&yaml).unwrap();
+    assert_eq!(
+        wf.runners["demo"].cli.sandbox,
+        Some(CodexSandbox::WorkspaceWrite)
+    );
+
+    // Bad choices, a key of another CLI, and a Claude model on Codex: all reported.
+    let yaml = with(
+        "    kind: command\n",
+        "    kind: codex\n    model: claude-opus-4-1\n    sandbox: full-auto\n    \
+         permission_mode: skip\n",
+    );
+    let errors = f.errors(&yaml);
+    let at = |k: &str| {
+        errors
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| panic!("no error at {k}: {errors:#?}"))
+    };
+    assert!(at("runners.demo.sandbox").contains("full-auto"));
+    assert!(at("runners.demo.permission_mode").contains("`claude` runners only"));
+    assert!(at("runners.demo.model").contains("Anthropic"));
 }
 
 #[test]
@@ -702,7 +750,7 @@ fn several_errors_are_reported_at_once() {
     let f = Fixture::new();
     let yaml = with("    next: review\n", "    next: reviw\n")
         .replace("    promt", "")
-        .replace("    kind: command\n", "    kind: codex\n")
+        .replace("    kind: command\n", "    kind: codx\n")
         + "polling:\n  interval: fast\nagent:\n  max_attempts: 0\nentry: nowhere\n";
     let err = f.load(&yaml).unwrap_err();
     let keys: Vec<&str> = err.iter().map(|e| e.key.as_str()).collect();
@@ -727,7 +775,7 @@ fn several_errors_are_reported_at_once() {
         "{shown}"
     );
     assert!(
-        shown.contains("runners.demo.kind: runner kind `codex` is not supported yet"),
+        shown.contains("runners.demo.kind: unknown runner kind `codx`"),
         "{shown}"
     );
 }
@@ -772,4 +820,86 @@ fn shipped_example_loads() {
     let i = wf.agent_state("implement").unwrap();
     assert_eq!(i.runner.env["KARAJAN_STAGE"].expose(), "implement");
     assert_eq!(i.hooks.after_run.as_deref(), Some("git status --short"));
+}
+
+/// BASE plus a second agent state `check` (after `implement`) on runner `other`, which
+/// is declared with `other_runner` and whose state carries `extra`.
+fn with_reviewer(other_runner: &str, extra: &str) -> String {
+    with("    next: review\n", "    next: check\n")
+        .replace(
+            "states:\n",
+            &format!("  other:\n{other_runner}states:\n  check:\n    kind: agent\n    runner: other\n    prompt: prompts/implement.md\n    next: review\n{extra}"),
+        )
+}
+
+#[test]
+fn independent_of_requires_another_family() {
+    let f = Fixture::new();
+    let claude = "    kind: claude\n";
+    let codex = "    kind: codex\n";
+    let indep = "    independent_of: implement\n";
+    // implement runs `demo` (command); make it Claude for these cases.
+    let claude_impl = |yaml: String| yaml.replacen("    kind: command\n", claude, 1);
+
+    // Claude implements, Codex reviews: fine.
+    f.load(&claude_impl(with_reviewer(codex, indep))).unwrap();
+    // Claude and Claude: the same CLI.
+    let e = f.error_at(
+        &claude_impl(with_reviewer(claude, indep)),
+        "states.check.independent_of",
+    );
+    assert!(
+        e.message
+            .contains("both runners are of the `claude` family"),
+        "{}",
+        e.message
+    );
+    // Same CLI even with different `family` keys.
+    let e = f.error_at(
+        &claude_impl(with_reviewer(
+            &format!("{claude}    family: other\n"),
+            indep,
+        )),
+        "states.check.independent_of",
+    );
+    assert!(
+        e.message.contains("both runners are `claude` CLIs"),
+        "{}",
+        e.message
+    );
+    // Different CLIs declared to be one family.
+    let e = f.error_at(
+        &claude_impl(with_reviewer(
+            &format!("{codex}    family: claude\n"),
+            indep,
+        )),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("`claude` family"), "{}", e.message);
+    // Two `command` runners are told apart by `family` only.
+    let cmd = "    kind: command\n    command: ./review.sh\n";
+    let e = f.error_at(&with_reviewer(cmd, indep), "states.check.independent_of");
+    assert!(e.message.contains("`command` family"), "{}", e.message);
+    f.load(&with_reviewer(&format!("{cmd}    family: openai\n"), indep))
+        .unwrap();
+    // Unknown, gate, and self targets.
+    let e = f.error_at(
+        &with_reviewer(codex, "    independent_of: implemnt\n"),
+        "states.check.independent_of",
+    );
+    assert!(
+        e.message.contains("did you mean `implement`"),
+        "{}",
+        e.message
+    );
+    let e = f.error_at(
+        &with_reviewer(codex, "    independent_of: review\n"),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("not an agent state"), "{}", e.message);
+    let e = f.error_at(
+        &with_reviewer(codex, "    independent_of: check\n"),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("itself"), "{}", e.message);
 }

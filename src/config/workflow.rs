@@ -8,6 +8,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::secret::Secret;
+use crate::agent::settings::CliSettings;
 use crate::domain::Machine;
 
 #[derive(Debug, Clone)]
@@ -123,6 +124,9 @@ pub struct RunnerConfig {
     pub stall_timeout: Option<Duration>,
     pub turn_timeout: Option<Duration>,
     pub max_turns: Option<u32>,
+    /// CLI-specific settings (permission mode, sandbox, approval mode, extra args,
+    /// family, price); see `agent::settings`.
+    pub cli: CliSettings,
 }
 
 #[derive(Debug, Clone)]

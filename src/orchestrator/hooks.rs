@@ -36,6 +36,7 @@ fn no_runner() -> RunnerConfig {
         stall_timeout: None,
         turn_timeout: None,
         max_turns: None,
+        cli: Default::default(),
     }
 }
 

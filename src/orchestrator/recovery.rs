@@ -42,6 +42,7 @@ impl Engine {
                     cost_usd: None,
                     turns: None,
                     session_id: None,
+                    resume_fallback: None,
                 },
             };
             self.finish_run(done).await?;

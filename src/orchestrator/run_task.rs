@@ -32,6 +32,7 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
         cost_usd: None,
         turns: None,
         session_id: None,
+        resume_fallback: None,
     }
 }
 

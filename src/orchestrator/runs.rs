@@ -206,6 +206,7 @@ impl Engine {
             turn_timeout: agent.runner.turn_timeout.unwrap_or(limits.turn_timeout),
             grace: limits.kill_grace,
             max_turns: agent.runner.max_turns.unwrap_or(limits.max_turns),
+            max_cost_usd: None,
         };
         Ok(Prepared {
             runner,

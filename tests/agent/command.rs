@@ -24,6 +24,7 @@ fn config(kind: RunnerKind, command: Vec<String>) -> RunnerConfig {
         stall_timeout: None,
         turn_timeout: None,
         max_turns: None,
+        cli: Default::default(),
     }
 }
 
@@ -200,10 +201,11 @@ fn factory_maps_kinds() {
         ["agent", "--x"]
     );
     for kind in [RunnerKind::Claude, RunnerKind::Codex, RunnerKind::Gemini] {
-        match runner_for(&config(kind, vec!["x".into()])) {
-            Err(AgentError::Unsupported(k)) => assert_eq!(k, kind.as_str()),
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(r) => panic!("{} should be unsupported, got {}", kind.as_str(), r.kind()),
-        }
+        let r = runner_for(&config(kind, vec!["x".into()])).expect("cli runner");
+        assert_eq!(r.kind(), kind.as_str());
+        assert_eq!(
+            r.command_line(&case.request("p", MS(1), MS(1), MS(1)))[0],
+            "x"
+        );
     }
 }

@@ -107,6 +107,7 @@ impl Case {
             turn_timeout: turn,
             grace,
             max_turns: 10,
+            max_cost_usd: None,
         }
     }
 

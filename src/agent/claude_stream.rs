@@ -1,0 +1,424 @@
+//! Claude Code's `--output-format stream-json --verbose` stream.
+//!
+//! - `system`/`init` opens the stream with the `session_id` and the model;
+//!   `system`/`api_retry` announces an API retry; other `system` subtypes are tolerated.
+//! - `assistant` carries a message whose `content` holds `text`, `thinking` and
+//!   `tool_use` blocks (one block per line; several lines share a message id and repeat
+//!   its usage, so per-message usage is kept by id, never summed per line).
+//! - `user` carries `tool_result` blocks.
+//! - `result` ends the stream: `subtype`, `is_error`, `num_turns`, `duration_ms`,
+//!   `total_cost_usd`, `usage` (with `cache_creation_input_tokens` and
+//!   `cache_read_input_tokens`), `errors`. `is_error: true` is a failure even when the
+//!   subtype says `success` (API errors end that way). `error_max_turns`,
+//!   `error_max_budget_usd` and `error_during_execution` map to distinct outcomes.
+//! - `stream_event` (partial messages) and `rate_limit_event` are tolerated; any other
+//!   type is counted as unknown.
+//!
+//! Resuming a session Claude Code does not know prints `No conversation found with
+//! session ID: …` on stderr and in the result's `errors`, with no `init` line; the
+//! parser flags that so the driver can fall back to a fresh session.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::stream::{Note, StreamParser, Tally, Verdict, short, str_of, tool_input, u64_of};
+use crate::domain::TokenUsage;
+
+const UNKNOWN_SESSION: &str = "No conversation found with session ID";
+
+#[derive(Debug, Default)]
+pub struct ClaudeStream {
+    tally: Tally,
+    saw_init: bool,
+    /// Usage per assistant message id (last seen wins), for streams cut before `result`.
+    message_usage: IndexMap<String, TokenUsage>,
+    saw_result: bool,
+}
+
+fn usage_of(u: &Value) -> TokenUsage {
+    TokenUsage {
+        input: u64_of(u, "input_tokens"),
+        output: u64_of(u, "output_tokens"),
+        cache_read: u64_of(u, "cache_read_input_tokens"),
+        cache_write: u64_of(u, "cache_creation_input_tokens"),
+    }
+}
+
+impl ClaudeStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn assistant(&mut self, msg: &Value, notes: &mut Vec<Note>) {
+        if let Some(model) = msg.get("model").and_then(Value::as_str) {
+            if !model.starts_with('<') {
+                self.tally.model = Some(model.to_string());
+            }
+        }
+        if let (Some(id), Some(u)) = (msg.get("id").and_then(Value::as_str), msg.get("usage")) {
+            self.message_usage.insert(id.to_string(), usage_of(u));
+            if !self.saw_result {
+                let mut sum = TokenUsage::default();
+                for u in self.message_usage.values() {
+                    sum.add(u);
+                }
+                self.tally.tokens = sum;
+            }
+        }
+        for block in msg
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match block.get("type").and_then(Value::as_str) {
+                Some("text") => {
+                    let text = block.get("text").and_then(Value::as_str).unwrap_or("");
+                    if !text.trim().is_empty() {
+                        notes.push(Note::Activity(short(text)));
+                    }
+                }
+                Some("tool_use") => {
+                    self.tally.tool_calls += 1;
+                    let name = block.get("name").and_then(Value::as_str).unwrap_or("tool");
+                    let input = tool_input(block.get("input"));
+                    notes.push(Note::Activity(short(&format!("{name}: {input}"))));
+                }
+                Some("thinking") => notes.push(Note::Activity("thinking".into())),
+                _ => {}
+            }
+        }
+    }
+
+    fn user(&mut self, msg: &Value, notes: &mut Vec<Note>) {
+        for block in msg
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if block.get("type").and_then(Value::as_str) == Some("tool_result") {
+                let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
+                notes.push(Note::Activity(
+                    if failed {
+                        "tool result: error"
+                    } else {
+                        "tool result: ok"
+                    }
+                    .into(),
+                ));
+            }
+        }
+    }
+
+    fn result(&mut self, obj: &serde_json::Map<String, Value>, notes: &mut Vec<Note>) {
+        self.saw_result = true;
+        let t = &mut self.tally;
+        if let Some(id) = str_of(obj, "session_id") {
+            // A failed resume reports the id it was asked for; that is not our session.
+            if self.saw_init {
+                if let Some(n) = t.session(id) {
+                    notes.push(n);
+                }
+            }
+        }
+        if let Some(u) = obj.get("usage") {
+            t.tokens = usage_of(u);
+        }
+        t.cost_usd = obj.get("total_cost_usd").and_then(Value::as_f64);
+        t.turns = obj
+            .get("num_turns")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok());
+        t.duration_ms = obj.get("duration_ms").and_then(Value::as_u64);
+        let errors: Vec<String> = obj
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect();
+        if errors.iter().any(|e| e.contains(UNKNOWN_SESSION)) {
+            t.unknown_session = true;
+        }
+        let subtype = str_of(obj, "subtype").unwrap_or("");
+        let is_error = obj.get("is_error").and_then(Value::as_bool) == Some(true);
+        let detail = || {
+            let mut d = errors.join("; ");
+            if d.is_empty() {
+                d = str_of(obj, "result").map(short).unwrap_or_default();
+            }
+            if let Some(status) = obj.get("api_error_status").and_then(Value::as_u64) {
+                d = format!("API error {status}: {d}");
+            }
+            d
+        };
+        let verdict = match subtype {
+            "error_max_turns" => Verdict::MaxTurns,
+            "error_max_budget_usd" => Verdict::Budget(format!(
+                "Claude Code stopped at its --max-budget-usd limit{}",
+                t.cost_usd
+                    .map(|c| format!(" (spent ${c:.4})"))
+                    .unwrap_or_default()
+            )),
+            "error_during_execution" => {
+                Verdict::Failed(format!("error during execution: {}", detail()))
+            }
+            "success" if !is_error => Verdict::Success,
+            "success" => Verdict::Failed(format!("result is_error: {}", detail())),
+            other => Verdict::Failed(format!("result subtype `{other}`: {}", detail())),
+        };
+        if let Verdict::Failed(reason) = &verdict {
+            t.last_error = Some(short(reason));
+        }
+        notes.push(Note::Activity(match &verdict {
+            Verdict::Success => "finished".to_string(),
+            Verdict::Failed(r) => short(&format!("failed: {r}")),
+            Verdict::MaxTurns => "stopped at the turn limit".into(),
+            Verdict::Budget(r) => short(r),
+        }));
+        t.verdict = Some(verdict);
+    }
+}
+
+impl StreamParser for ClaudeStream {
+    fn event(&mut self, obj: &serde_json::Map<String, Value>, notes: &mut Vec<Note>) {
+        match str_of(obj, "type").unwrap_or("") {
+            "system" => match str_of(obj, "subtype") {
+                Some("init") => {
+                    self.saw_init = true;
+                    if let Some(n) = str_of(obj, "session_id").and_then(|id| self.tally.session(id))
+                    {
+                        notes.push(n);
+                    }
+                    if let Some(m) = str_of(obj, "model") {
+                        self.tally.model = Some(m.to_string());
+                    }
+                    notes.push(Note::Activity("session started".into()));
+                }
+                Some("api_retry") => {
+                    let status = obj.get("error_status").and_then(Value::as_u64).unwrap_or(0);
+                    let attempt = obj.get("attempt").and_then(Value::as_u64).unwrap_or(0);
+                    let max = obj.get("max_retries").and_then(Value::as_u64).unwrap_or(0);
+                    notes.push(Note::Activity(format!(
+                        "API error {status}; retry {attempt}/{max}"
+                    )));
+                }
+                _ => {}
+            },
+            "assistant" => {
+                if let Some(msg) = obj.get("message") {
+                    self.assistant(msg, notes);
+                }
+            }
+            "user" => {
+                if let Some(msg) = obj.get("message") {
+                    self.user(msg, notes);
+                }
+            }
+            "result" => self.result(obj, notes),
+            "stream_event" | "rate_limit_event" => {}
+            _ => self.tally.unknown_events += 1,
+        }
+    }
+
+    fn stderr(&mut self, line: &str) {
+        if line.contains(UNKNOWN_SESSION) && !self.saw_init {
+            self.tally.unknown_session = true;
+        }
+        self.tally.last_stderr = Some(short(line));
+    }
+
+    fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    fn tally_mut(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::stream::stdout_line;
+
+    fn feed(lines: &[&str]) -> (ClaudeStream, Vec<Note>) {
+        let mut p = ClaudeStream::new();
+        let mut notes = Vec::new();
+        for l in lines {
+            stdout_line(&mut p, l.as_bytes(), &mut notes);
+        }
+        (p, notes)
+    }
+
+    const INIT: &str = r#"{"type":"system","subtype":"init","session_id":"s-1","model":"claude-sonnet-4-5","tools":["Bash"]}"#;
+    const TOOL: &str = r#"{"type":"assistant","message":{"id":"m1","model":"claude-sonnet-4-5","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"git status"}}],"usage":{"input_tokens":10,"output_tokens":1,"cache_read_input_tokens":5,"cache_creation_input_tokens":2}},"session_id":"s-1"}"#;
+    const TEXT_SAME_MSG: &str = r#"{"type":"assistant","message":{"id":"m1","content":[{"type":"text","text":"Done."}],"usage":{"input_tokens":10,"output_tokens":3,"cache_read_input_tokens":5,"cache_creation_input_tokens":2}}}"#;
+    const TOOL_RESULT: &str = r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"ok","is_error":true}]}}"#;
+
+    #[test]
+    fn success_with_usage_cost_turns_and_summaries() {
+        let result = r#"{"type":"result","subtype":"success","is_error":false,"duration_ms":438,"num_turns":3,"session_id":"s-1","total_cost_usd":0.031105,"usage":{"input_tokens":5486,"cache_creation_input_tokens":7,"cache_read_input_tokens":9,"output_tokens":147}}"#;
+        let (p, notes) = feed(&[INIT, TOOL, TOOL_RESULT, TEXT_SAME_MSG, result]);
+        let t = p.tally();
+        assert_eq!(t.session_id.as_deref(), Some("s-1"));
+        assert_eq!(t.verdict, Some(Verdict::Success));
+        assert_eq!(
+            t.tokens,
+            TokenUsage {
+                input: 5486,
+                output: 147,
+                cache_read: 9,
+                cache_write: 7
+            }
+        );
+        assert_eq!(t.cost_usd, Some(0.031105));
+        assert_eq!(t.turns, Some(3));
+        assert_eq!(t.duration_ms, Some(438));
+        assert_eq!(t.tool_calls, 1);
+        assert_eq!(notes[0], Note::Session("s-1".into()));
+        assert!(notes.contains(&Note::Activity("Bash: git status".into())));
+        assert!(notes.contains(&Note::Activity("tool result: error".into())));
+        assert!(notes.contains(&Note::Activity("Done.".into())));
+    }
+
+    #[test]
+    fn cut_stream_keeps_per_message_usage_without_double_counting() {
+        let (p, _) = feed(&[INIT, TOOL, TEXT_SAME_MSG]);
+        let t = p.tally();
+        assert_eq!(t.verdict, None);
+        // Two lines of message m1: its last usage, once.
+        assert_eq!(
+            t.tokens,
+            TokenUsage {
+                input: 10,
+                output: 3,
+                cache_read: 5,
+                cache_write: 2
+            }
+        );
+    }
+
+    #[test]
+    fn is_error_with_success_subtype_is_a_failure() {
+        let r = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":500,"num_turns":1,"result":"API Error: 500 Internal server error","session_id":"s-1","total_cost_usd":0,"usage":{"input_tokens":0,"output_tokens":0}}"#;
+        let (p, _) = feed(&[INIT, r]);
+        match &p.tally().verdict {
+            Some(Verdict::Failed(reason)) => {
+                assert!(reason.contains("API error 500"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_subtypes_map_to_distinct_verdicts() {
+        let r = |sub: &str| {
+            format!(
+                r#"{{"type":"result","subtype":"{sub}","is_error":true,"num_turns":4,"session_id":"s-1","total_cost_usd":1.5}}"#
+            )
+        };
+        let (p, _) = feed(&[INIT, &r("error_max_turns")]);
+        assert_eq!(p.tally().verdict, Some(Verdict::MaxTurns));
+        let (p, _) = feed(&[INIT, &r("error_max_budget_usd")]);
+        assert!(matches!(&p.tally().verdict, Some(Verdict::Budget(r)) if r.contains("$1.5")));
+        let (p, _) = feed(&[INIT, &r("error_during_execution")]);
+        assert!(
+            matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("during execution"))
+        );
+        let (p, _) = feed(&[INIT, &r("error_something_new")]);
+        assert!(
+            matches!(&p.tally().verdict, Some(Verdict::Failed(r)) if r.contains("error_something_new"))
+        );
+    }
+
+    #[test]
+    fn unknown_session_is_flagged_and_its_id_not_adopted() {
+        let r = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"num_turns":0,"session_id":"gone","total_cost_usd":0,"errors":["No conversation found with session ID: gone"]}"#;
+        let mut p = ClaudeStream::new();
+        p.stderr("No conversation found with session ID: gone");
+        assert!(p.tally().unknown_session);
+        let mut notes = Vec::new();
+        stdout_line(&mut p, r.as_bytes(), &mut notes);
+        assert!(p.tally().unknown_session);
+        assert_eq!(p.tally().session_id, None);
+    }
+
+    #[test]
+    fn unknown_types_are_counted_and_known_noise_is_not() {
+        let (p, _) = feed(&[
+            INIT,
+            r#"{"type":"stream_event","event":{}}"#,
+            r#"{"type":"brand_new","x":1}"#,
+            r#"{"type":"system","subtype":"hook_started"}"#,
+            "plain text",
+        ]);
+        assert_eq!(p.tally().unknown_events, 1);
+        assert_eq!(p.tally().garbage_lines, 1);
+    }
+
+    /// The streams recorded from the real Claude Code 2.1.197 (`../shared/samples`).
+    #[test]
+    fn real_samples() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/claude");
+        if !dir.is_dir() {
+            eprintln!(
+                "SKIPPED: {} is absent; real Claude samples not checked",
+                dir.display()
+            );
+            return;
+        }
+        let read = |name: &str| {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("sample");
+            let mut p = ClaudeStream::new();
+            let mut notes = Vec::new();
+            for l in text.lines() {
+                stdout_line(&mut p, l.as_bytes(), &mut notes);
+            }
+            p
+        };
+        let ok = read("write-and-commit");
+        let t = ok.tally();
+        assert_eq!(t.verdict, Some(Verdict::Success));
+        assert_eq!(
+            t.session_id.as_deref(),
+            Some("8dc92f2a-2bf5-4920-bc3d-3ff2deb33f09")
+        );
+        assert_eq!(t.turns, Some(3));
+        assert_eq!(t.tokens.input, 5486);
+        assert_eq!(t.tokens.output, 147);
+        assert_eq!(t.cost_usd, Some(0.031105));
+        assert_eq!(t.tool_calls, 2);
+        assert_eq!(t.unknown_events, 0);
+        for name in [
+            "error-500",
+            "overloaded-529",
+            "rate-limit-429",
+            "auth-error-401",
+        ] {
+            assert!(
+                matches!(read(name).tally().verdict, Some(Verdict::Failed(_))),
+                "{name}"
+            );
+        }
+        for name in [
+            "flaky-500",
+            "stream-cut",
+            "stream-error",
+            "text-only",
+            "bash",
+            "multi-write",
+            "resume",
+            "resume-turn2",
+            "partial-messages",
+        ] {
+            let p = read(name);
+            assert_eq!(p.tally().verdict, Some(Verdict::Success), "{name}");
+            assert!(p.tally().session_id.is_some(), "{name}");
+        }
+        let hang = read("hang-killed");
+        assert_eq!(hang.tally().verdict, None);
+        assert!(hang.tally().session_id.is_some());
+    }
+}

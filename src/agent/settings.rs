@@ -1,0 +1,470 @@
+//! Runner-specific settings of the agent CLIs, and the price table behind cost figures.
+//!
+//! Every agent CLI has its own knobs (Claude's permission mode, Codex's sandbox,
+//! Gemini's approval mode). They live in one [`CliSettings`] value on
+//! `RunnerConfig::cli` instead of a field per CLI on the shared config type, so the
+//! config loader only has to fill one struct and the runners own what the knobs mean.
+//! Under `runners.<name>:` in `workflow.yaml` the keys are:
+//!
+//! | key | runner | effect |
+//! |---|---|---|
+//! | `permission_mode` | claude | `acceptEdits`, `auto`, `bypassPermissions`, `default`, `dontAsk`, `plan` → `--permission-mode <m>`; `skip` → `--dangerously-skip-permissions` (plus `IS_SANDBOX=1`, which Claude Code requires when running as root) |
+//! | `allowed_tools` | claude | list → `--allowedTools a,b` |
+//! | `append_system_prompt` | claude | `--append-system-prompt <text>` |
+//! | `sandbox` | codex | `read-only`, `workspace-write`, `danger-full-access` → `--sandbox <m>` (`-c sandbox_mode=…` on resume, whose help has no `--sandbox`); `bypass` → `--dangerously-bypass-approvals-and-sandbox` |
+//! | `approval_mode` | gemini | `default`, `auto_edit`, `yolo`, `plan` → `--approval-mode <m>` |
+//! | `extra_args` | all | appended verbatim before the session flags |
+//! | `family` | all | the model family for reviewer independence (default: the runner kind) |
+//! | `price` | all | `{input, output, cache_read, cache_write}` USD per million tokens, overriding the table |
+//!
+//! Costs: Claude Code reports `total_cost_usd` itself and karajan records that figure.
+//! Codex and Gemini report tokens only, so karajan computes the cost from
+//! [`DEFAULT_PRICES`] (USD per million tokens, list prices at the time of writing),
+//! matched on the model name, or from the runner's `price` override when set. A model
+//! the table does not know is priced at its runner kind's default row, so a figure is
+//! always recorded; override `price` for exact accounting.
+
+use crate::config::RunnerKind;
+use crate::domain::TokenUsage;
+
+/// Claude Code's permission handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaudePermission {
+    /// `--permission-mode <mode>` with one of Claude Code's modes.
+    Mode(ClaudeMode),
+    /// `--dangerously-skip-permissions`.
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaudeMode {
+    AcceptEdits,
+    Auto,
+    BypassPermissions,
+    Default,
+    DontAsk,
+    Plan,
+}
+
+impl ClaudePermission {
+    pub const CHOICES: &'static str =
+        "acceptEdits, auto, bypassPermissions, default, dontAsk, plan, skip";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use ClaudeMode::*;
+        Some(match s {
+            "acceptEdits" => Self::Mode(AcceptEdits),
+            "auto" => Self::Mode(Auto),
+            "bypassPermissions" => Self::Mode(BypassPermissions),
+            "default" => Self::Mode(Default),
+            "dontAsk" => Self::Mode(DontAsk),
+            "plan" => Self::Mode(Plan),
+            "skip" => Self::Skip,
+            _ => return None,
+        })
+    }
+}
+
+impl ClaudeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaudeMode::AcceptEdits => "acceptEdits",
+            ClaudeMode::Auto => "auto",
+            ClaudeMode::BypassPermissions => "bypassPermissions",
+            ClaudeMode::Default => "default",
+            ClaudeMode::DontAsk => "dontAsk",
+            ClaudeMode::Plan => "plan",
+        }
+    }
+}
+
+/// Codex's sandbox policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodexSandbox {
+    ReadOnly,
+    WorkspaceWrite,
+    DangerFullAccess,
+    /// `--dangerously-bypass-approvals-and-sandbox`.
+    Bypass,
+}
+
+impl CodexSandbox {
+    pub const CHOICES: &'static str = "read-only, workspace-write, danger-full-access, bypass";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "read-only" => Self::ReadOnly,
+            "workspace-write" => Self::WorkspaceWrite,
+            "danger-full-access" => Self::DangerFullAccess,
+            "bypass" => Self::Bypass,
+            _ => return None,
+        })
+    }
+
+    /// The `--sandbox` value; `None` for [`CodexSandbox::Bypass`].
+    pub fn mode(self) -> Option<&'static str> {
+        match self {
+            CodexSandbox::ReadOnly => Some("read-only"),
+            CodexSandbox::WorkspaceWrite => Some("workspace-write"),
+            CodexSandbox::DangerFullAccess => Some("danger-full-access"),
+            CodexSandbox::Bypass => None,
+        }
+    }
+}
+
+/// Gemini CLI's approval mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeminiApproval {
+    Default,
+    AutoEdit,
+    Yolo,
+    Plan,
+}
+
+impl GeminiApproval {
+    pub const CHOICES: &'static str = "default, auto_edit, yolo, plan";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "default" => Self::Default,
+            "auto_edit" => Self::AutoEdit,
+            "yolo" => Self::Yolo,
+            "plan" => Self::Plan,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GeminiApproval::Default => "default",
+            GeminiApproval::AutoEdit => "auto_edit",
+            GeminiApproval::Yolo => "yolo",
+            GeminiApproval::Plan => "plan",
+        }
+    }
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: f64,
+    pub cache_write: f64,
+}
+
+impl Price {
+    /// The cost of `tokens` at this price.
+    pub fn cost(&self, tokens: &TokenUsage) -> f64 {
+        let m = |n: u64, p: f64| n as f64 * p / 1_000_000.0;
+        m(tokens.input, self.input)
+            + m(tokens.output, self.output)
+            + m(tokens.cache_read, self.cache_read)
+            + m(tokens.cache_write, self.cache_write)
+    }
+}
+
+/// Runner-specific settings (`RunnerConfig::cli`). Keys that do not apply to the
+/// runner's kind are rejected by [`CliSettings::problems`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CliSettings {
+    pub permission_mode: Option<ClaudePermission>,
+    pub allowed_tools: Vec<String>,
+    pub append_system_prompt: Option<String>,
+    pub sandbox: Option<CodexSandbox>,
+    pub approval_mode: Option<GeminiApproval>,
+    pub extra_args: Vec<String>,
+    pub family: Option<String>,
+    pub price: Option<Price>,
+}
+
+impl CliSettings {
+    /// Every problem with these settings for a runner of `kind` using `model`, as
+    /// `(key, message)` pairs for the config loader to report with its own location.
+    pub fn problems(&self, kind: RunnerKind, model: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let only = |key: &'static str, for_kind: RunnerKind, set: bool, out: &mut Vec<_>| {
+            if set && kind != for_kind {
+                out.push((
+                    key,
+                    format!(
+                        "`{key}` applies to `{}` runners only, not `{}`",
+                        for_kind.as_str(),
+                        kind.as_str()
+                    ),
+                ));
+            }
+        };
+        only(
+            "permission_mode",
+            RunnerKind::Claude,
+            self.permission_mode.is_some(),
+            &mut out,
+        );
+        only(
+            "allowed_tools",
+            RunnerKind::Claude,
+            !self.allowed_tools.is_empty(),
+            &mut out,
+        );
+        only(
+            "append_system_prompt",
+            RunnerKind::Claude,
+            self.append_system_prompt.is_some(),
+            &mut out,
+        );
+        only(
+            "sandbox",
+            RunnerKind::Codex,
+            self.sandbox.is_some(),
+            &mut out,
+        );
+        only(
+            "approval_mode",
+            RunnerKind::Gemini,
+            self.approval_mode.is_some(),
+            &mut out,
+        );
+        if kind == RunnerKind::Command && !self.extra_args.is_empty() {
+            out.push((
+                "extra_args",
+                "`extra_args` does not apply to `command` runners: put the arguments in `command`"
+                    .to_string(),
+            ));
+        }
+        if let Some(p) = &self.price {
+            let all = [p.input, p.output, p.cache_read, p.cache_write];
+            if all.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                out.push((
+                    "price",
+                    "prices must be finite and not negative".to_string(),
+                ));
+            }
+        }
+        if let (Some(model), Some(vendor)) = (model, kind_vendor(kind)) {
+            if let Some(other) = model_vendor(model).filter(|v| *v != vendor) {
+                out.push((
+                    "model",
+                    format!(
+                        "model `{model}` is a {other} model; a `{}` runner cannot use it",
+                        kind.as_str()
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The family used for reviewer independence: the `family` key, else the kind.
+    pub fn family_of(&self, kind: RunnerKind) -> String {
+        self.family
+            .clone()
+            .unwrap_or_else(|| kind.as_str().to_string())
+    }
+}
+
+/// The vendor whose models a CLI kind runs.
+fn kind_vendor(kind: RunnerKind) -> Option<&'static str> {
+    match kind {
+        RunnerKind::Claude => Some("Anthropic"),
+        RunnerKind::Codex => Some("OpenAI"),
+        RunnerKind::Gemini => Some("Google"),
+        RunnerKind::Command => None,
+    }
+}
+
+/// The vendor a model name clearly belongs to, if any.
+pub fn model_vendor(model: &str) -> Option<&'static str> {
+    let m = model.to_ascii_lowercase();
+    let starts = |p: &str| m.starts_with(p);
+    if starts("claude") || ["opus", "sonnet", "haiku"].iter().any(|w| m.contains(w)) {
+        Some("Anthropic")
+    } else if starts("gemini") || starts("gemma") {
+        Some("Google")
+    } else if starts("gpt-") || starts("o1") || starts("o3") || starts("o4") || starts("codex") {
+        Some("OpenAI")
+    } else {
+        None
+    }
+}
+
+/// Whether `model` may be passed to a CLI of `kind` (a model of another vendor never is:
+/// a Codex state must not inherit a Claude model name).
+pub fn model_fits(kind: RunnerKind, model: &str) -> bool {
+    match (kind_vendor(kind), model_vendor(model)) {
+        (Some(k), Some(m)) => k == m,
+        _ => true,
+    }
+}
+
+/// One row of the price table: a model name fragment and its price.
+pub struct PriceRow {
+    pub kind: RunnerKind,
+    /// Matched as a substring of the lower-cased model name; first match wins.
+    pub pattern: &'static str,
+    pub price: Price,
+}
+
+const fn p(input: f64, output: f64, cache_read: f64, cache_write: f64) -> Price {
+    Price {
+        input,
+        output,
+        cache_read,
+        cache_write,
+    }
+}
+
+/// Default prices, USD per million tokens (list prices when written). For each kind the
+/// LAST row (pattern `""`) is the default for models the table does not know.
+pub const DEFAULT_PRICES: &[PriceRow] = &[
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "opus-4-5",
+        price: p(5.0, 25.0, 0.5, 6.25),
+    },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "opus",
+        price: p(15.0, 75.0, 1.5, 18.75),
+    },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "haiku",
+        price: p(1.0, 5.0, 0.1, 1.25),
+    },
+    PriceRow {
+        kind: RunnerKind::Claude,
+        pattern: "",
+        price: p(3.0, 15.0, 0.3, 3.75),
+    },
+    PriceRow {
+        kind: RunnerKind::Codex,
+        pattern: "mini",
+        price: p(0.25, 2.0, 0.025, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Codex,
+        pattern: "",
+        price: p(1.25, 10.0, 0.125, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Gemini,
+        pattern: "flash-lite",
+        price: p(0.1, 0.4, 0.025, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Gemini,
+        pattern: "flash",
+        price: p(0.3, 2.5, 0.075, 0.0),
+    },
+    PriceRow {
+        kind: RunnerKind::Gemini,
+        pattern: "",
+        price: p(1.25, 10.0, 0.31, 0.0),
+    },
+];
+
+/// The price of `model` on a runner of `kind`: the override when set, else the table.
+pub fn price_for(kind: RunnerKind, model: Option<&str>, over: Option<&Price>) -> Option<Price> {
+    if let Some(p) = over {
+        return Some(*p);
+    }
+    let model = model.unwrap_or("").to_ascii_lowercase();
+    DEFAULT_PRICES
+        .iter()
+        .filter(|r| r.kind == kind)
+        .find(|r| model.contains(r.pattern))
+        .map(|r| r.price)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_choice_and_rejects_others() {
+        for c in ClaudePermission::CHOICES.split(", ") {
+            assert!(ClaudePermission::parse(c).is_some(), "{c}");
+        }
+        for c in CodexSandbox::CHOICES.split(", ") {
+            assert!(CodexSandbox::parse(c).is_some(), "{c}");
+        }
+        for c in GeminiApproval::CHOICES.split(", ") {
+            assert!(GeminiApproval::parse(c).is_some(), "{c}");
+        }
+        assert_eq!(ClaudePermission::parse("yolo"), None);
+        assert_eq!(CodexSandbox::parse("full-auto"), None);
+        assert_eq!(GeminiApproval::parse("autoEdit"), None);
+        assert_eq!(
+            ClaudePermission::parse("plan"),
+            Some(ClaudePermission::Mode(ClaudeMode::Plan))
+        );
+        assert_eq!(ClaudeMode::AcceptEdits.as_str(), "acceptEdits");
+        assert_eq!(CodexSandbox::Bypass.mode(), None);
+        assert_eq!(GeminiApproval::AutoEdit.as_str(), "auto_edit");
+    }
+
+    #[test]
+    fn keys_of_another_kind_and_foreign_models_are_problems() {
+        let s = CliSettings {
+            permission_mode: Some(ClaudePermission::Skip),
+            sandbox: Some(CodexSandbox::ReadOnly),
+            ..Default::default()
+        };
+        let keys: Vec<_> = s
+            .problems(RunnerKind::Codex, Some("claude-sonnet-4-5"))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["permission_mode", "model"]);
+        assert!(s.problems(RunnerKind::Codex, Some("gpt-5-codex")).len() == 1);
+        let ok = CliSettings::default();
+        assert!(
+            ok.problems(RunnerKind::Gemini, Some("gemini-2.5-pro"))
+                .is_empty()
+        );
+        assert!(ok.problems(RunnerKind::Claude, Some("opus")).is_empty());
+        assert!(!ok.problems(RunnerKind::Claude, Some("gpt-5")).is_empty());
+        let bad_price = CliSettings {
+            price: Some(p(-1.0, 0.0, 0.0, f64::NAN)),
+            ..Default::default()
+        };
+        assert_eq!(bad_price.problems(RunnerKind::Claude, None)[0].0, "price");
+    }
+
+    #[test]
+    fn model_vendor_and_fit() {
+        assert_eq!(model_vendor("claude-opus-4-8[1m]"), Some("Anthropic"));
+        assert_eq!(model_vendor("sonnet"), Some("Anthropic"));
+        assert_eq!(model_vendor("gpt-5.1-codex"), Some("OpenAI"));
+        assert_eq!(model_vendor("o3"), Some("OpenAI"));
+        assert_eq!(model_vendor("gemini-2.5-flash"), Some("Google"));
+        assert_eq!(model_vendor("my-local-llama"), None);
+        assert!(!model_fits(RunnerKind::Codex, "claude-sonnet-4-5"));
+        assert!(model_fits(RunnerKind::Codex, "my-local-llama"));
+        assert!(model_fits(RunnerKind::Command, "claude"));
+    }
+
+    #[test]
+    fn prices_from_table_override_and_default_rows() {
+        let t = TokenUsage {
+            input: 1_000_000,
+            output: 1_000_000,
+            cache_read: 1_000_000,
+            cache_write: 0,
+        };
+        let flash = price_for(RunnerKind::Gemini, Some("gemini-2.5-flash"), None).expect("row");
+        assert!((flash.cost(&t) - (0.3 + 2.5 + 0.075)).abs() < 1e-9);
+        let lite = price_for(RunnerKind::Gemini, Some("Gemini-2.5-Flash-Lite"), None).expect("row");
+        assert_eq!(lite.input, 0.1);
+        let unknown = price_for(RunnerKind::Codex, None, None).expect("default row");
+        assert_eq!(unknown.output, 10.0);
+        let over = p(1.0, 2.0, 3.0, 4.0);
+        assert_eq!(
+            price_for(RunnerKind::Codex, Some("gpt-5"), Some(&over)),
+            Some(over)
+        );
+        assert_eq!(price_for(RunnerKind::Command, Some("x"), None), None);
+        assert_eq!(CliSettings::default().family_of(RunnerKind::Codex), "codex");
+    }
+}

@@ -1,0 +1,304 @@
+//! What the three agent CLI stream parsers share: the running [`Tally`] of a run, the
+//! [`StreamParser`] seam, and how a tally plus the process's end become a `RunStatus`.
+//!
+//! Parsers are pure: they take one line at a time and return [`Note`]s; the CLI driver
+//! (`cli.rs`) turns notes into `RunEvent`s and enforces limits. That keeps each CLI's
+//! format in one small file that unit tests feed with the real recorded streams.
+//!
+//! The outcome rule is the same for every CLI: the stream's own final verdict
+//! (Claude's `result`, Codex's `turn.completed`/`turn.failed`, Gemini's `result.status`)
+//! decides, and success additionally needs exit code 0 — a CLI that printed a success
+//! and then crashed did not finish cleanly. A stream without a verdict is a failure that
+//! names the exit code and the last thing the CLI said on stderr.
+
+use serde_json::Value;
+
+use super::process::{Ending, ProcessExit};
+use crate::domain::{RunStatus, TokenUsage};
+
+/// Longest summary of one event, in characters.
+pub const SUMMARY_CHARS: usize = 160;
+
+/// The stream's own final word on the run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Success,
+    Failed(String),
+    MaxTurns,
+    Budget(String),
+}
+
+/// What a parser learned from one line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// The agent's session id (announced once per distinct id).
+    Session(String),
+    /// A short human-readable summary of what the agent is doing.
+    Activity(String),
+}
+
+/// What a run accumulated from its stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub session_id: Option<String>,
+    /// The model the stream says it uses (for pricing), when it says.
+    pub model: Option<String>,
+    pub tokens: TokenUsage,
+    /// Tokens per model, when the CLI breaks them down (Gemini), for pricing.
+    pub models: Vec<(String, TokenUsage)>,
+    /// Reported by the CLI itself (Claude); the driver computes it otherwise.
+    pub cost_usd: Option<f64>,
+    /// Model turns: reported (Claude) or counted (1 + tool calls).
+    pub turns: Option<u32>,
+    pub tool_calls: u32,
+    pub duration_ms: Option<u64>,
+    pub verdict: Option<Verdict>,
+    /// JSON events of a type this parser does not know (tolerated, counted).
+    pub unknown_events: u32,
+    /// Non-JSON or malformed stdout lines.
+    pub garbage_lines: u32,
+    pub last_error: Option<String>,
+    pub last_stderr: Option<String>,
+    /// The CLI said the session to resume does not exist.
+    pub unknown_session: bool,
+}
+
+impl Tally {
+    /// Record a session id; returns the note when it is new.
+    pub fn session(&mut self, id: &str) -> Option<Note> {
+        if id.is_empty() || self.session_id.as_deref() == Some(id) {
+            return None;
+        }
+        self.session_id = Some(id.to_string());
+        Some(Note::Session(id.to_string()))
+    }
+}
+
+/// One CLI's stream format.
+pub trait StreamParser: Send {
+    /// One JSON object from stdout.
+    fn event(&mut self, obj: &serde_json::Map<String, Value>, notes: &mut Vec<Note>);
+    /// One stderr line (already known not to be blank).
+    fn stderr(&mut self, line: &str) {
+        self.tally_mut().last_stderr = Some(short(line));
+    }
+    fn tally(&self) -> &Tally;
+    fn tally_mut(&mut self) -> &mut Tally;
+    /// The failure reason for a clean exit without a verdict, and for exit codes with a
+    /// documented meaning.
+    fn exit_meaning(&self, code: Option<i32>) -> Option<Verdict> {
+        let _ = code;
+        None
+    }
+}
+
+/// Feed one stdout line to `parser`: a JSON object goes to [`StreamParser::event`] and
+/// is returned (so the caller can forward it without parsing twice); any other non-blank
+/// line becomes activity and is counted.
+pub fn stdout_line(
+    parser: &mut dyn StreamParser,
+    line: &[u8],
+    notes: &mut Vec<Note>,
+) -> Option<serde_json::Map<String, Value>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    if line.trim_ascii_start().first() == Some(&b'{') {
+        if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(line) {
+            parser.event(&obj, notes);
+            return Some(obj);
+        }
+    }
+    parser.tally_mut().garbage_lines += 1;
+    notes.push(Note::Activity(super::command::summarize(line)));
+    None
+}
+
+/// The status of a run from its tally and how the process ended.
+pub fn status(exit: &ProcessExit, parser: &dyn StreamParser) -> RunStatus {
+    let tally = parser.tally();
+    match exit.ending {
+        Ending::Stalled => return RunStatus::Stalled,
+        Ending::TimedOut => return RunStatus::TimedOut,
+        Ending::Cancelled => {
+            return RunStatus::Cancelled {
+                reason: "cancelled by karajan".into(),
+            };
+        }
+        Ending::Exited => {}
+    }
+    let how = match (exit.exit_code, exit.signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        (None, None) => "exited without a status".to_string(),
+    };
+    let with_stderr = |mut reason: String| {
+        if let Some(line) = &tally.last_stderr {
+            reason.push_str("; last stderr: ");
+            reason.push_str(line);
+        }
+        reason
+    };
+    let verdict = tally
+        .verdict
+        .clone()
+        .or_else(|| parser.exit_meaning(exit.exit_code));
+    match verdict {
+        Some(Verdict::Success) if exit.exit_code == Some(0) => RunStatus::Succeeded,
+        Some(Verdict::Success) => RunStatus::Failed {
+            reason: with_stderr(format!("{how} after a successful result")),
+        },
+        Some(Verdict::Failed(reason)) => RunStatus::Failed {
+            reason: format!("{reason} ({how})"),
+        },
+        Some(Verdict::MaxTurns) => RunStatus::MaxTurns,
+        Some(Verdict::Budget(reason)) => RunStatus::BudgetExceeded { reason },
+        None => {
+            let mut reason = format!("{how}: the stream ended without a result");
+            if let Some(e) = &tally.last_error {
+                reason.push_str("; last error: ");
+                reason.push_str(e);
+            }
+            RunStatus::Failed {
+                reason: with_stderr(reason),
+            }
+        }
+    }
+}
+
+/// `s` trimmed, on one line, cut to [`SUMMARY_CHARS`] characters (with `…`).
+pub fn short(s: &str) -> String {
+    let flat: String = s
+        .trim()
+        .chars()
+        .take(SUMMARY_CHARS + 1)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > SUMMARY_CHARS {
+        let mut cut: String = flat.chars().take(SUMMARY_CHARS).collect();
+        cut.push('…');
+        cut
+    } else {
+        flat
+    }
+}
+
+/// A string field of a JSON object.
+pub fn str_of<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
+    obj.get(key).and_then(Value::as_str)
+}
+
+/// An unsigned integer field of a JSON value (0 when absent).
+pub fn u64_of(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A compact one-line rendering of a tool's input for summaries: the most telling
+/// field when there is one (`command`, `file_path`, `path`, `pattern`, `url`), else the
+/// JSON itself.
+pub fn tool_input(input: Option<&Value>) -> String {
+    let Some(v) = input else {
+        return String::new();
+    };
+    for key in ["command", "file_path", "path", "pattern", "url", "query"] {
+        if let Some(s) = v.get(key).and_then(Value::as_str) {
+            return short(s);
+        }
+    }
+    short(&v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct P(Tally);
+    impl StreamParser for P {
+        fn event(&mut self, _: &serde_json::Map<String, Value>, _: &mut Vec<Note>) {}
+        fn tally(&self) -> &Tally {
+            &self.0
+        }
+        fn tally_mut(&mut self) -> &mut Tally {
+            &mut self.0
+        }
+    }
+
+    fn exit(ending: Ending, code: Option<i32>, signal: Option<i32>) -> ProcessExit {
+        ProcessExit {
+            pid: 7,
+            ending,
+            exit_code: code,
+            signal,
+            duration: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn verdict_and_exit_code_must_agree_for_success() {
+        let mut p = P::default();
+        p.0.verdict = Some(Verdict::Success);
+        assert_eq!(
+            status(&exit(Ending::Exited, Some(0), None), &p),
+            RunStatus::Succeeded
+        );
+        p.0.last_stderr = Some("segfault".into());
+        match status(&exit(Ending::Exited, Some(2), None), &p) {
+            RunStatus::Failed { reason } => {
+                assert!(
+                    reason.contains("exit code 2") && reason.contains("segfault"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        p.0.verdict = Some(Verdict::MaxTurns);
+        assert_eq!(
+            status(&exit(Ending::Exited, Some(1), None), &p),
+            RunStatus::MaxTurns
+        );
+        // The supervisor's own endings win over anything the stream said.
+        assert_eq!(
+            status(&exit(Ending::Stalled, None, Some(15)), &p),
+            RunStatus::Stalled
+        );
+    }
+
+    #[test]
+    fn no_verdict_is_a_failure_naming_exit_and_last_error() {
+        let mut p = P::default();
+        p.0.last_error = Some("boom".into());
+        match status(&exit(Ending::Exited, None, Some(9)), &p) {
+            RunStatus::Failed { reason } => {
+                assert!(reason.starts_with("killed by signal 9"), "{reason}");
+                assert!(reason.contains("without a result") && reason.contains("boom"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_json_lines_are_counted_as_activity() {
+        let mut p = P::default();
+        let mut notes = Vec::new();
+        stdout_line(&mut p, b"hello", &mut notes);
+        stdout_line(&mut p, b"{broken", &mut notes);
+        stdout_line(&mut p, b"  ", &mut notes);
+        stdout_line(&mut p, br#"{"type":"x"}"#, &mut notes);
+        assert_eq!(p.0.garbage_lines, 2);
+        assert_eq!(notes.len(), 2);
+    }
+
+    #[test]
+    fn short_flattens_and_cuts() {
+        assert_eq!(short("  a\nb  "), "a b");
+        let s = short(&"x".repeat(500));
+        assert_eq!(s.chars().count(), SUMMARY_CHARS + 1);
+        assert!(s.ends_with('…'));
+        let v: Value = serde_json::json!({"command": "ls -la", "x": 1});
+        assert_eq!(tool_input(Some(&v)), "ls -la");
+        assert_eq!(tool_input(Some(&serde_json::json!({"a": 1}))), r#"{"a":1}"#);
+    }
+}
