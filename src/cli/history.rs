@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::Exit;
+use crate::store::Grouping;
 
 pub async fn run(workflow: &Path, ticket: &str) -> Exit {
     let store = match super::open_store(workflow).await {
@@ -32,21 +33,16 @@ pub async fn run(workflow: &Path, ticket: &str) -> Exit {
             &e.prev_hash[..12.min(e.prev_hash.len())],
         );
     }
-    if let Ok(runs) = store.runs_for(ticket).await {
-        let mut tokens = crate::domain::TokenUsage::default();
-        let mut cost = 0.0;
-        for r in &runs {
-            tokens.add(&r.tokens);
-            cost += r.cost_usd.unwrap_or(0.0);
+    match store.totals_by(Grouping::State, Some(ticket)).await {
+        Ok(by_state) => {
+            for (state, t) in &by_state {
+                println!("  {state}: {}", super::status::describe(t));
+            }
         }
-        println!(
-            "runs: {}; tokens in {} out {} cache read {} cache write {}; cost ${cost:.4}",
-            runs.len(),
-            tokens.input,
-            tokens.output,
-            tokens.cache_read,
-            tokens.cache_write
-        );
+        Err(e) => eprintln!("karajan: cannot read totals: {e}"),
+    }
+    if let Ok(total) = store.totals_for(ticket).await {
+        println!("total: {}", super::status::describe(&total));
     }
     Exit::Ok
 }

@@ -7,6 +7,7 @@ mod history;
 mod init;
 mod recover;
 mod run;
+mod status;
 pub mod telemetry;
 mod verify;
 
@@ -69,6 +70,12 @@ pub enum Command {
         #[arg(default_value = "workflow.yaml")]
         workflow: PathBuf,
     },
+    /// Where every ticket stands, and totals per state and per day, from the store.
+    Status {
+        /// The workflow file.
+        #[arg(default_value = "workflow.yaml")]
+        workflow: PathBuf,
+    },
     /// Print a ticket's timeline from the store, hash-linked.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
@@ -103,6 +110,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Run(args) => run::run(args).await,
         Command::Check { workflow } => check::run(&workflow),
         Command::Verify { workflow } => verify::run(&workflow).await,
+        Command::Status { workflow } => status::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
         Command::Recover { workflow } => recover::run(&workflow).await,
         Command::Init {

@@ -195,6 +195,14 @@ pub(crate) struct RawState {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawBudget {
+    pub per_run_usd: Option<f64>,
+    pub per_ticket_usd: Option<f64>,
+    pub per_day_usd: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub path: Option<String>,
     pub checkpoints: Option<String>,
@@ -221,6 +229,7 @@ pub(crate) struct RawWorkflow {
     /// carry no settings.
     pub broken_states: Vec<String>,
     pub store: Option<RawStore>,
+    pub budget: Option<RawBudget>,
 }
 
 /// Parses the text, reporting every unknown key and every section that has the wrong
@@ -265,6 +274,7 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
         prompts: section(&root, "prompts", errors),
         entry: section(&root, "entry", errors),
         store: section(&root, "store", errors),
+        budget: section(&root, "budget", errors),
         ..RawWorkflow::default()
     };
     for (name, value) in entries(&root, "runners", errors) {

@@ -149,6 +149,14 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("logs", Shape::Leaf),
         ]),
     ),
+    (
+        "budget",
+        Shape::Fields(&[
+            ("per_run_usd", Shape::Leaf),
+            ("per_ticket_usd", Shape::Leaf),
+            ("per_day_usd", Shape::Leaf),
+        ]),
+    ),
 ]);
 
 const STATE_COMMON: &[(&str, Shape)] = &[("kind", Shape::Leaf), ("column", Shape::Leaf)];

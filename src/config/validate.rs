@@ -177,6 +177,7 @@ pub(crate) fn build(
     let built = states::states(&mut cx, &raw, &runners, &columns, &hooks.set);
     per_state_caps(&mut cx, &raw, &mut agent);
     let store = store(&mut cx, &raw);
+    let budget = budget(&mut cx, &raw);
 
     let entry = states::entry(&mut cx, &raw);
     let machine = Machine {
@@ -254,6 +255,7 @@ pub(crate) fn build(
         prompts: Prompts { global },
         states,
         store,
+        budget,
     })
 }
 
@@ -452,6 +454,28 @@ fn per_state_caps(cx: &mut Ctx, raw: &RawWorkflow, agent: &mut AgentLimits) {
                 ),
             ),
         }
+    }
+}
+
+/// Spending caps in USD; each must be a positive number when given.
+fn budget(cx: &mut Ctx, raw: &RawWorkflow) -> Budget {
+    let b = raw.budget.as_ref();
+    let mut cap = |key: &str, v: Option<f64>| -> Option<f64> {
+        let v = v?;
+        if v.is_finite() && v > 0.0 {
+            Some(v)
+        } else {
+            cx.errors.push(
+                format!("budget.{key}"),
+                format!("must be a positive amount in USD, got {v}"),
+            );
+            None
+        }
+    };
+    Budget {
+        per_run_usd: cap("per_run_usd", b.and_then(|b| b.per_run_usd)),
+        per_ticket_usd: cap("per_ticket_usd", b.and_then(|b| b.per_ticket_usd)),
+        per_day_usd: cap("per_day_usd", b.and_then(|b| b.per_day_usd)),
     }
 }
 

@@ -30,6 +30,17 @@ pub struct Workflow {
     /// Per-state settings, in declaration order. Agent states only carry `AgentState`.
     pub states: IndexMap<String, StateConfig>,
     pub store: StoreConfig,
+    pub budget: Budget,
+}
+
+/// Spending caps in USD. A run over `per_run_usd` or a ticket over `per_ticket_usd` is
+/// stopped and handed to a human, never retried automatically; once the day's runs cost
+/// `per_day_usd`, dispatch pauses until the next UTC day (running agents finish).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    pub per_run_usd: Option<f64>,
+    pub per_ticket_usd: Option<f64>,
+    pub per_day_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone)]

@@ -50,6 +50,9 @@ impl Engine {
         if self.paused || self.draining || wanted.is_empty() {
             return Ok(());
         }
+        if !self.day_budget_allows().await? {
+            return Ok(());
+        }
         let live: Vec<String> = self.live.values().map(|l| l.state.clone()).collect();
         let limits = &self.workflow.agent;
         let picked = plan(

@@ -35,6 +35,8 @@ pub(crate) struct LiveRun {
     pub started_at: DateTime<Utc>,
     /// When the poll that led to this run saw the ticket (dispatch latency).
     pub observed_at: DateTime<Utc>,
+    /// The run's cost cap (budgets), if any.
+    pub cost_cap: Option<f64>,
     pub cancel: CancellationToken,
     pub task: JoinHandle<RunDone>,
     pub activity: RunActivity,
@@ -67,6 +69,10 @@ pub struct Engine {
     pub(crate) metrics: MetricsView,
     pub(crate) config_status: ConfigStatus,
     pub(crate) verified: Option<(DateTime<Utc>, bool)>,
+    /// Dispatch is paused by the daily budget until this time.
+    pub(crate) budget_paused_until: Option<DateTime<Utc>>,
+    /// What today's runs cost, as of the last dispatch check.
+    pub(crate) spent_today: f64,
     /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
     pub(crate) refresh_pending: Arc<AtomicBool>,
 }
@@ -115,6 +121,8 @@ impl Engine {
             metrics: MetricsView::default(),
             config_status,
             verified: None,
+            budget_paused_until: None,
+            spent_today: 0.0,
             refresh_pending: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -87,6 +87,12 @@ impl Engine {
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };
+        if matches!(done.outcome.status, RunStatus::BudgetExceeded { .. }) {
+            let limit = live.cost_cap.unwrap_or(0.0);
+            let spent = done.outcome.cost_usd.unwrap_or(0.0);
+            self.budget_event(Some(&id), "run", limit, spent, "stopped_run", None)
+                .await?;
+        }
         self.finish_run(done).await?;
         self.advance(&id).await
     }

@@ -22,6 +22,7 @@
 //! one ticket.
 
 mod actor;
+mod budget;
 mod counting;
 mod dispatch;
 mod engine;

@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use super::engine::Engine;
 use super::view::{
-    ConfigStatus, Counts, GateRow, HeldRow, MetricsView, RetryRow, RunningRow, StatusView,
-    TransitionRow,
+    BudgetView, ConfigStatus, Counts, GateRow, HeldRow, MetricsView, RetryRow, RunningRow,
+    StatusView, TransitionRow,
 };
 use crate::domain::{Phase, StateSpec};
 use crate::store::{StoreError, Totals};
@@ -24,6 +24,7 @@ pub(crate) fn empty_view(config: &ConfigStatus) -> StatusView {
         held: vec![],
         recent_transitions: vec![],
         totals: Totals::default(),
+        budget: BudgetView::default(),
         rate_limit: None,
         config: config.clone(),
         last_verified_at: None,
@@ -171,6 +172,13 @@ impl Engine {
             held,
             recent_transitions,
             totals: self.store.totals().await?,
+            budget: BudgetView {
+                per_run_usd: self.workflow.budget.per_run_usd,
+                per_ticket_usd: self.workflow.budget.per_ticket_usd,
+                per_day_usd: self.workflow.budget.per_day_usd,
+                spent_today_usd: self.store.spent_on(now.date_naive()).await?,
+                dispatch_paused_until: self.budget_paused_until,
+            },
             rate_limit: self.tracker.rate_budget(),
             config: self.config_status.clone(),
             last_verified_at: self.verified.map(|(at, _)| at),

@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use super::budget::RunBudget;
 use super::engine::{Engine, LiveRun, RunDone};
 use super::execute::Wanted;
 use super::ids::new_id;
 use super::run_task::{AfterRun, failed_outcome, run_task};
-use crate::agent::{AgentRunner, RunRequest};
+use crate::agent::{AgentRunner, RunOutcome, RunRequest};
 use crate::config::{AgentState, SessionMode};
+use crate::domain::RunStatus;
 use crate::prompt::PromptContext;
 use crate::store::{EventKind, NewEvent, StoreError};
 use crate::workspace::sanitize_key;
@@ -22,9 +24,11 @@ struct Prepared {
     prompt_digest: String,
 }
 
-/// Why a run could not be prepared: the attempt fails, or the store does (fatal).
+/// Why a run could not be prepared: the attempt fails, the ticket's budget is spent
+/// (never retried), or the store fails (fatal).
 enum Abort {
     Attempt(String),
+    Budget { limit: f64, spent: f64 },
     Store(StoreError),
 }
 
@@ -51,8 +55,20 @@ impl Engine {
             Ok(p) => p,
             Err(Abort::Store(e)) => return Err(e),
             Err(Abort::Attempt(reason)) => {
+                let status = RunStatus::Failed { reason };
                 return self
-                    .abort_attempt(&id, &w, &run_id, run_number, &agent, reason)
+                    .abort_attempt(&id, &w, &run_id, run_number, &agent, status)
+                    .await;
+            }
+            Err(Abort::Budget { limit, spent }) => {
+                warn!(ticket = %id, state = %w.state, limit, spent, "the ticket's budget is spent: no run; a human decides");
+                self.budget_event(Some(&id), "ticket", limit, spent, "refused_run", None)
+                    .await?;
+                let status = RunStatus::BudgetExceeded {
+                    reason: format!("the ticket's budget of ${limit:.2} is spent (${spent:.4})"),
+                };
+                return self
+                    .abort_attempt(&id, &w, &run_id, run_number, &agent, status)
                     .await;
             }
         };
@@ -76,6 +92,7 @@ impl Engine {
         .await?;
         info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
         let cancel = CancellationToken::new();
+        let cost_cap = p.req.max_cost_usd;
         let after_run = agent.hooks.after_run.clone().map(|script| AfterRun {
             script,
             env: self.hook_env(&id, &w.state, &[]),
@@ -99,6 +116,7 @@ impl Engine {
                 attempt: w.attempt,
                 started_at: self.now(),
                 observed_at: w.observed_at,
+                cost_cap,
                 cancel,
                 task,
                 activity: Default::default(),
@@ -119,6 +137,10 @@ impl Engine {
     ) -> Result<Prepared, Abort> {
         let id = w.snapshot.identifier.clone();
         let wf = self.workflow.clone();
+        let max_cost_usd = match self.run_budget(&id).await? {
+            RunBudget::Cap(cap) => cap,
+            RunBudget::Refused { limit, spent } => return Err(Abort::Budget { limit, spent }),
+        };
         let runner =
             crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
         let ctx = self.prompt_context(w, run_number).await?;
@@ -206,7 +228,7 @@ impl Engine {
             turn_timeout: agent.runner.turn_timeout.unwrap_or(limits.turn_timeout),
             grace: limits.kill_grace,
             max_turns: agent.runner.max_turns.unwrap_or(limits.max_turns),
-            max_cost_usd: None,
+            max_cost_usd,
         };
         Ok(Prepared {
             runner,
@@ -224,9 +246,9 @@ impl Engine {
         run_id: &str,
         run_number: u32,
         agent: &AgentState,
-        reason: String,
+        status: RunStatus,
     ) -> Result<(), StoreError> {
-        error!(ticket = %id, state = %w.state, run = %run_id, %reason, "attempt aborted before the agent started");
+        error!(ticket = %id, state = %w.state, run = %run_id, status = ?status, "attempt aborted before the agent started");
         self.record(vec![NewEvent::for_issue(
             id,
             EventKind::RunStarted {
@@ -248,7 +270,10 @@ impl Engine {
         let done = RunDone {
             identifier: id.to_string(),
             run_id: run_id.to_string(),
-            outcome: failed_outcome(reason),
+            outcome: RunOutcome {
+                status,
+                ..failed_outcome(String::new())
+            },
         };
         self.finish_run(done).await
     }

@@ -148,6 +148,17 @@ impl Histogram {
     }
 }
 
+/// Budgets and today's spend.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct BudgetView {
+    pub per_run_usd: Option<f64>,
+    pub per_ticket_usd: Option<f64>,
+    pub per_day_usd: Option<f64>,
+    pub spent_today_usd: f64,
+    /// Set while the daily budget holds dispatch back.
+    pub dispatch_paused_until: Option<DateTime<Utc>>,
+}
+
 /// Everything the operator surface shows.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatusView {
@@ -160,6 +171,7 @@ pub struct StatusView {
     pub held: Vec<HeldRow>,
     pub recent_transitions: Vec<TransitionRow>,
     pub totals: Totals,
+    pub budget: BudgetView,
     pub rate_limit: Option<RateBudget>,
     pub config: ConfigStatus,
     pub last_verified_at: Option<DateTime<Utc>>,

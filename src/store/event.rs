@@ -141,6 +141,17 @@ pub enum EventKind {
     TrackerError {
         error: String,
     },
+    /// A budget stopped a run, refused one, or paused dispatch (or dispatch resumed).
+    BudgetDecision {
+        /// `run`, `ticket` or `day`.
+        scope: String,
+        limit_usd: f64,
+        spent_usd: f64,
+        /// `refused_run`, `stopped_run`, `dispatch_paused`, `dispatch_resumed`.
+        action: String,
+        /// For a paused dispatch: when it resumes.
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// A ticket's place rebuilt from the hidden markers of karajan's comments in the
     /// tracker (`karajan recover`, after the store was lost).
     Recovered {
@@ -181,6 +192,7 @@ impl EventKind {
             EventKind::WorkspaceRemoved { .. } => "workspace_removed",
             EventKind::TrackerError { .. } => "tracker_error",
             EventKind::Recovered { .. } => "recovered",
+            EventKind::BudgetDecision { .. } => "budget_decision",
         }
     }
 }

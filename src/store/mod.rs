@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 pub use event::{EventKind, IntentOp, NewEvent};
+pub use read::Grouping;
 
 use crate::domain::{IssueRecord, TokenUsage};
 use checkpoint::Checkpoints;
@@ -312,6 +313,26 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         read::events_page(&self.pool, after_seq, limit).await
+    }
+
+    /// Run totals per state or per UTC day, overall or for one ticket.
+    pub async fn totals_by(
+        &self,
+        by: Grouping,
+        identifier: Option<&str>,
+    ) -> Result<Vec<(String, Totals)>, StoreError> {
+        read::totals_by(&self.pool, by, identifier).await
+    }
+
+    /// What runs started on `day` (UTC) cost.
+    pub async fn spent_on(&self, day: chrono::NaiveDate) -> Result<f64, StoreError> {
+        let key = day.format("%Y-%m-%d").to_string();
+        Ok(self
+            .totals_by(Grouping::Day, None)
+            .await?
+            .into_iter()
+            .find(|(d, _)| *d == key)
+            .map_or(0.0, |(_, t)| t.cost_usd))
     }
 
     /// The latest `limit` events of one kind, newest first (for the dashboard).

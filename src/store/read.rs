@@ -272,3 +272,41 @@ pub async fn totals(pool: &SqlitePool, identifier: Option<&str>) -> Result<Total
     };
     totals_from_row(&row)
 }
+
+/// How to group run totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// By workflow state.
+    State,
+    /// By UTC day the run started (`YYYY-MM-DD`).
+    Day,
+}
+
+/// Run totals grouped by state or by day, optionally for one ticket, in key order.
+pub async fn totals_by(
+    pool: &SqlitePool,
+    by: Grouping,
+    identifier: Option<&str>,
+) -> Result<Vec<(String, Totals)>, StoreError> {
+    let key = match by {
+        Grouping::State => "state",
+        Grouping::Day => "substr(started_at, 1, 10)",
+    };
+    let filter = if identifier.is_some() {
+        " WHERE identifier = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {key} AS grp, {} {filter} GROUP BY grp ORDER BY grp",
+        TOTALS_SELECT.trim_start_matches("SELECT ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(id) = identifier {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get::<String, _>("grp")?, totals_from_row(row)?)))
+        .collect()
+}

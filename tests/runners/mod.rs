@@ -2,6 +2,7 @@
 //! the documented stream formats, through the shared conformance suite, and — when the
 //! real CLIs are installed — against the real CLIs' `--help`.
 
+mod budget;
 mod cases;
 mod conformance;
 mod e2e;

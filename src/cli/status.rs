@@ -1,0 +1,83 @@
+//! `karajan status`: where every ticket stands, and what runs cost per state and per
+//! day, from the store (works while the daemon runs, and without it).
+
+use std::path::Path;
+
+use super::Exit;
+use crate::store::{Grouping, Totals};
+
+/// One line of totals: runs, tokens and cost.
+pub(crate) fn describe(t: &Totals) -> String {
+    format!(
+        "{} run(s); tokens in {} out {} cache read {} cache write {}; ${:.4}",
+        t.runs,
+        t.tokens.input,
+        t.tokens.output,
+        t.tokens.cache_read,
+        t.tokens.cache_write,
+        t.cost_usd
+    )
+}
+
+pub async fn run(workflow: &Path) -> Exit {
+    let store = match super::open_store(workflow).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let records = match store.records().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
+    };
+    println!("tickets: {}", records.len());
+    for r in &records {
+        let rework: Vec<String> = r.rework.iter().map(|(g, n)| format!("{g}×{n}")).collect();
+        println!(
+            "  {:<20} {:<14} {:<13} runs {:>2}{}",
+            r.identifier,
+            r.state,
+            r.phase.label(),
+            r.runs.values().sum::<u32>(),
+            if rework.is_empty() {
+                String::new()
+            } else {
+                format!("  rework {}", rework.join(" "))
+            }
+        );
+    }
+    for (title, by) in [
+        ("per state", Grouping::State),
+        ("per day (UTC)", Grouping::Day),
+    ] {
+        match store.totals_by(by, None).await {
+            Ok(rows) => {
+                println!("{title}:");
+                for (k, t) in rows {
+                    println!("  {k:<14} {}", describe(&t));
+                }
+            }
+            Err(e) => eprintln!("karajan: {e}"),
+        }
+    }
+    match store.totals().await {
+        Ok(t) => println!("total: {}", describe(&t)),
+        Err(e) => eprintln!("karajan: {e}"),
+    }
+    if let Ok(wf) = crate::config::load(workflow) {
+        let b = wf.budget;
+        let today = store
+            .spent_on(chrono::Utc::now().date_naive())
+            .await
+            .unwrap_or(0.0);
+        let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("${v:.2}"));
+        println!(
+            "budget: per run {}, per ticket {}, per day {} (spent today ${today:.4})",
+            show(b.per_run_usd),
+            show(b.per_ticket_usd),
+            show(b.per_day_usd)
+        );
+    }
+    Exit::Ok
+}
