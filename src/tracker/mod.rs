@@ -116,7 +116,12 @@ pub fn from_config(
             local::LocalTracker::new(local.dir.clone(), terminal),
         )),
         crate::config::TrackerConfig::Github(gh) => {
-            let config = (**gh).clone().with_terminal_columns(terminal);
+            let mut columns = wf.machine.columns.watched();
+            columns.extend(terminal.iter().cloned());
+            let config = (**gh)
+                .clone()
+                .with_terminal_columns(terminal)
+                .with_columns(columns);
             Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
         }
     }
