@@ -2,10 +2,12 @@
 
 mod conformance;
 mod cost;
+mod e2e;
 mod fake;
 mod labels;
 mod limits;
 mod project;
+mod scratch;
 
 use std::time::Duration;
 
