@@ -42,10 +42,7 @@ fn workspace(s: &GhScratch, number: i64) -> std::path::PathBuf {
 }
 
 fn full_flow(mode: &'static str, close_on_terminal: bool) {
-    let s = GhScratch::new(
-        mode,
-        &format!("  close_on_terminal: {close_on_terminal}"),
-    );
+    let s = GhScratch::new(mode, &format!("  close_on_terminal: {close_on_terminal}"));
     s.add_issue(1, "Add a greeting", "Todo");
     s.add_issue(2, "Fix the typo", "Todo");
     s.add_issue(3, "Not yet", "Canceled");
@@ -75,7 +72,11 @@ fn full_flow(mode: &'static str, close_on_terminal: bool) {
     for n in [1, 2] {
         assert_eq!(moves(&s, n), ["In Progress", "Human Review"], "#{n}");
     }
-    assert_eq!(s.column(3), "Canceled", "a ticket in a terminal column is left alone");
+    assert_eq!(
+        s.column(3),
+        "Canceled",
+        "a ticket in a terminal column is left alone"
+    );
     assert!(comments(&s, 3).is_empty());
 
     // A human approves #1 on GitHub; #2 stays at the gate.
@@ -91,7 +92,8 @@ fn full_flow(mode: &'static str, close_on_terminal: bool) {
     assert_eq!(s.column(2), "Human Review");
     let said = comments(&s, 1);
     assert!(
-        said.iter().any(|c| c.contains("the ticket is finished (`done`)")),
+        said.iter()
+            .any(|c| c.contains("the ticket is finished (`done`)")),
         "{said:?}"
     );
     assert!(said.iter().all(|c| c.contains(COMMENT_MARKER_PREFIX)));
@@ -112,7 +114,11 @@ fn full_flow(mode: &'static str, close_on_terminal: bool) {
         .filter(|p| p.ends_with("agent-env.txt"))
         .map(|p| std::fs::read_to_string(p).expect("env"))
         .collect();
-    assert_eq!(envs.len(), 3, "implement ×2 and finalize ×1 recorded their env");
+    assert_eq!(
+        envs.len(),
+        3,
+        "implement ×2 and finalize ×1 recorded their env"
+    );
     for env in &envs {
         assert!(env.contains("KARAJAN_ISSUE=acme/app#"), "{env}");
         assert!(!env.contains(TOKEN), "the token reached an agent: {env}");
@@ -121,7 +127,10 @@ fn full_flow(mode: &'static str, close_on_terminal: bool) {
     }
     for out in [&first, &second] {
         let logs = String::from_utf8_lossy(&out.stderr);
-        assert!(logs.contains("acme/app#1"), "debug logs were written: {logs}");
+        assert!(
+            logs.contains("acme/app#1"),
+            "debug logs were written: {logs}"
+        );
         assert!(!logs.contains(TOKEN), "the token is in karajan's logs");
         assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
     }

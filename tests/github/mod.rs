@@ -2,6 +2,7 @@
 
 mod conformance;
 mod cost;
+mod dry_run;
 mod e2e;
 mod fake;
 mod labels;
