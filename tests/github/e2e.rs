@@ -161,3 +161,30 @@ fn project_mode_todo_to_gate_to_done_closing_the_issue() {
 fn labels_mode_todo_to_gate_to_done_leaving_the_issue_open() {
     full_flow("labels", false);
 }
+
+/// A crash between adding the new state label and removing the old one leaves two;
+/// the engine tells the adapter the column it recorded, and the next poll repairs the
+/// issue to it (with a warning) instead of skipping it or running anything again.
+#[test]
+fn labels_mode_two_state_labels_are_repaired_to_the_recorded_column() {
+    let s = GhScratch::new("labels", "");
+    s.add_issue(1, "Add a greeting", "Todo");
+    s.once();
+    assert_eq!(s.column(1), "Human Review");
+    s.fake.edit(1, |i| i.labels.push(label("In Progress")));
+
+    let out = s.once();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("several state labels"), "{logs}");
+    assert!(!logs.contains("tracker read failed"), "{logs}");
+    assert_eq!(
+        s.column(1),
+        "Human Review",
+        "one state label, the recorded one"
+    );
+    let runs = files(&s.path().join(".karajan/logs"))
+        .into_iter()
+        .filter(|p| p.ends_with("agent-env.txt"))
+        .count();
+    assert_eq!(runs, 1, "nothing ran again");
+}

@@ -485,4 +485,12 @@ impl Tracker for GithubTracker {
     fn rate_budget(&self) -> Option<RateBudget> {
         self.http.budget()
     }
+
+    async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
+        GithubTracker::terminal_sweep(self).await
+    }
+
+    async fn note_recorded_column(&self, identifier: &str, column: &str) {
+        GithubTracker::note_recorded_column(self, identifier, column).await
+    }
 }
