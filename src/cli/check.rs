@@ -1,11 +1,13 @@
-//! `karajan check`: offline validation of the workflow, plus rendering every stage
-//! prompt against a sample ticket. Reports every problem.
+//! `karajan check`: validation of the workflow, rendering every stage prompt against a
+//! sample ticket, then the tracker's own read-only check of the workflow's columns (a
+//! folder for the local tracker; for GitHub the board's options or the repository's
+//! state labels, so a renamed column is caught before `run`). Reports every problem.
 
 use std::path::Path;
 
 use super::Exit;
 
-pub fn run(path: &Path) -> Exit {
+pub async fn run(path: &Path) -> Exit {
     let wf = match super::load_or_report(path) {
         Ok(wf) => wf,
         Err(code) => return code,
@@ -23,6 +25,10 @@ pub fn run(path: &Path) -> Exit {
         .keys()
         .filter(|s| wf.agent_state(s).is_some())
         .count();
+    let facts = match tracker_check(&wf).await {
+        Ok(facts) => facts,
+        Err(code) => return code,
+    };
     println!(
         "ok: {} ({} states, {} agent prompts rendered, entry `{}`, digest {})",
         path.display(),
@@ -31,5 +37,37 @@ pub fn run(path: &Path) -> Exit {
         wf.machine.entry,
         &wf.digest[..12.min(wf.digest.len())]
     );
+    for f in &facts {
+        println!("tracker: {f}");
+    }
     Exit::Ok
+}
+
+/// The tracker's read-only check of every column the workflow uses; its facts, or the
+/// exit code after printing its problems.
+async fn tracker_check(wf: &crate::config::Workflow) -> Result<Vec<String>, Exit> {
+    let tracker = crate::tracker::from_config(wf).map_err(|e| {
+        eprintln!("karajan: {e}");
+        Exit::Tracker
+    })?;
+    let mut columns = wf.machine.columns.watched();
+    columns.extend(wf.machine.columns.terminal_all());
+    match tracker.check(&columns).await {
+        Ok(check) if check.errors.is_empty() => Ok(check.facts),
+        Ok(check) => {
+            eprintln!(
+                "karajan: the {} tracker does not match {}:",
+                tracker.kind(),
+                wf.path.display()
+            );
+            for e in &check.errors {
+                eprintln!("  - {e}");
+            }
+            Err(Exit::Tracker)
+        }
+        Err(e) => {
+            eprintln!("karajan: tracker check failed: {e}");
+            Err(Exit::Tracker)
+        }
+    }
 }

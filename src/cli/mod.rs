@@ -58,7 +58,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon (or one tick with --once, or plan only with --dry-run).
     Run(run::RunArgs),
-    /// Validate the workflow offline and render every stage prompt against a sample ticket.
+    /// Validate the workflow, render every stage prompt against a sample ticket, and check
+    /// the tracker's columns (read-only).
     Check {
         /// The workflow file.
         #[arg(default_value = "workflow.yaml")]
@@ -108,7 +109,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Run(args) => run::run(args).await,
-        Command::Check { workflow } => check::run(&workflow),
+        Command::Check { workflow } => check::run(&workflow).await,
         Command::Verify { workflow } => verify::run(&workflow).await,
         Command::Status { workflow } => status::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,

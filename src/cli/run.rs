@@ -41,6 +41,27 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Tracker;
         }
     };
+    // A column the tracker does not have (a renamed board option, a missing label)
+    // would silently starve dispatch: refuse to start. An unreachable tracker is only
+    // logged; the ticks retry it.
+    let mut columns = wf.machine.columns.watched();
+    columns.extend(wf.machine.columns.terminal_all());
+    match tracker.check(&columns).await {
+        Ok(check) if !check.errors.is_empty() => {
+            for e in &check.errors {
+                eprintln!("karajan: tracker: {e}");
+            }
+            return Exit::Tracker;
+        }
+        Ok(_) => {}
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "tracker check failed at start; the ticks will retry")
+        }
+        Err(e) => {
+            eprintln!("karajan: tracker check failed: {e}");
+            return Exit::Tracker;
+        }
+    }
     for dir in [
         wf.store.path.parent(),
         wf.store.checkpoints.parent(),

@@ -145,6 +145,7 @@ async fn tick_or_fail(engine: &mut Engine) -> Result<(), StoreError> {
         .tick_seconds
         .observe(started.elapsed().as_secs_f64());
     result?;
+    engine.note_recorded_columns().await?;
     engine.publish().await
 }
 
@@ -168,6 +169,7 @@ async fn run(
         ])
         .await?;
     engine.recover().await?;
+    engine.note_recorded_columns().await?;
     let result = if opts.once {
         once(&mut engine, &mut done_rx, &opts).await
     } else {
@@ -195,6 +197,7 @@ async fn once(
 ) -> Result<(), StoreError> {
     let mut activity_rx = engine.take_activity_rx();
     tick_or_fail(engine).await?;
+    engine.sweep_or_fail().await?;
     engine.draining = true;
     while engine.live_runs() > 0 {
         tokio::select! {
@@ -219,6 +222,7 @@ async fn daemon(
     let mut period = engine.workflow.polling.interval;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep_every = sweep_interval(period);
     let mut verify_every = tokio::time::interval(VERIFY_EVERY);
     let (verified_tx, mut verified_rx) = mpsc::channel::<(DateTime<Utc>, VerifyReport)>(1);
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(8);
@@ -230,6 +234,7 @@ async fn daemon(
     loop {
         tokio::select! {
             _ = interval.tick() => tick_or_fail(engine).await?,
+            _ = sweep_every.tick() => engine.sweep_or_fail().await?,
             Some(run_id) = done_rx.recv() => {
                 engine.on_run_done(&run_id).await?;
                 engine.publish().await?;
@@ -286,6 +291,7 @@ async fn daemon(
                     period = engine.workflow.polling.interval;
                     interval = tokio::time::interval(period);
                     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    sweep_every = sweep_interval(period);
                 }
                 engine.publish().await?;
             }
@@ -294,6 +300,15 @@ async fn daemon(
     }
     drop(watcher);
     Ok(())
+}
+
+/// The terminal sweep's cadence: every `SWEEP_EVERY_TICKS` polls, first one period
+/// after start (the first tick has just read everything).
+fn sweep_interval(period: Duration) -> tokio::time::Interval {
+    let every = period * super::sweep::SWEEP_EVERY_TICKS;
+    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, every);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
 }
 
 /// Stop every live run (SIGTERM → grace → SIGKILL) and record it; the next start

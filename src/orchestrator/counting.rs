@@ -76,4 +76,12 @@ impl Tracker for CountingTracker {
     fn rate_budget(&self) -> Option<RateBudget> {
         self.inner.rate_budget()
     }
+
+    async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
+        self.count(self.inner.terminal_sweep().await)
+    }
+
+    async fn note_recorded_column(&self, identifier: &str, column: &str) {
+        self.inner.note_recorded_column(identifier, column).await
+    }
 }

@@ -38,6 +38,7 @@ mod recovery;
 mod reload;
 mod run_task;
 mod runs;
+mod sweep;
 mod tick;
 pub mod view;
 

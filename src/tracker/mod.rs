@@ -106,6 +106,18 @@ pub trait Tracker: Send + Sync {
     fn rate_budget(&self) -> Option<RateBudget> {
         None
     }
+
+    /// Tickets in the terminal columns, including those the candidate read leaves out
+    /// (a closed GitHub issue, a Linear ticket in a completed state), so the engine can
+    /// finish what it is responsible for and clean its workspace. Called at a slower
+    /// cadence than the poll. Trackers whose candidate read sees everything need none.
+    async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
+        Ok(Fetched::default())
+    }
+
+    /// The column karajan recorded for a ticket (the engine tells the adapter from its
+    /// store), for adapters that repair an ambiguous tracker record to it.
+    async fn note_recorded_column(&self, _identifier: &str, _column: &str) {}
 }
 
 /// Build the tracker a workflow asks for.
@@ -122,7 +134,12 @@ pub fn from_config(
             Ok(std::sync::Arc::new(linear::LinearTracker::new(config)?))
         }
         crate::config::TrackerConfig::Github(gh) => {
-            let config = (**gh).clone().with_terminal_columns(terminal);
+            let mut columns = wf.machine.columns.watched();
+            columns.extend(terminal.iter().cloned());
+            let config = (**gh)
+                .clone()
+                .with_terminal_columns(terminal)
+                .with_columns(columns);
             Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
         }
     }

@@ -87,6 +87,25 @@ impl Harness for LocalHarness {
         }
     }
 
+    async fn resolve_blocker(&self, seed_id: &str, terminal_column: &str) {
+        let name = format!("{seed_id}.md");
+        let text = self.read(&name);
+        let mut done = false;
+        let edited: Vec<String> = text
+            .split('\n')
+            .map(|line| {
+                if !done && line.starts_with("state:") {
+                    done = true;
+                    format!("state: {}", json(terminal_column))
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect();
+        assert!(done, "{name} has no state line");
+        self.write(&name, &edited.join("\n"));
+    }
+
     async fn column_of(&self, identifier: &str) -> Option<String> {
         let text = fs::read_to_string(self.path(&format!("{identifier}.md"))).ok()?;
         front_matter(&text)

@@ -5,6 +5,12 @@
 //! columns, seeds tickets, and reads the backend *directly* (not through the adapter),
 //! so a check can tell "the adapter says it moved" from "it moved".
 //!
+//! Checks name tickets by *seed id* (`CF-1`); `Harness::identifier` maps a seed id to
+//! the identifier the tracker gives that ticket (`CF-1` locally, `acme/app#3` on
+//! GitHub), and every harness method takes seed ids. What resolves a blocker is the
+//! tracker's own rule (a terminal column locally, a closed issue on GitHub), so the
+//! harness performs it (`resolve_blocker`) the way a human would in that backend.
+//!
 //! Instantiate with `tracker_conformance!(async { MyHarness::new().await })`: it
 //! expands to one `#[tokio::test]` per check, each on a fresh harness.
 
@@ -15,7 +21,7 @@ use async_trait::async_trait;
 use karajan::domain::{TicketRef, TicketSnapshot};
 use karajan::tracker::Tracker;
 
-/// Columns the harness must configure as terminal (a blocker there is resolved).
+/// Columns the harness must configure as terminal.
 pub const TERMINAL_COLUMNS: &[&str] = &["Done", "Canceled"];
 
 /// A ticket to create in the backend.
@@ -68,20 +74,36 @@ impl Seed {
 pub trait Harness: Send + Sync {
     /// The adapter under test, configured with `TERMINAL_COLUMNS`.
     async fn tracker(&self) -> Arc<dyn Tracker>;
-    /// Create these tickets in the backend.
+    /// Create these tickets in the backend (`Seed::identifier` is the seed id).
     async fn seed(&self, tickets: &[Seed]);
+    /// The tracker's identifier of the ticket seeded as `seed_id`. Ids never seeded map
+    /// to identifiers of tickets that do not exist. The default is the seed id itself.
+    fn identifier(&self, seed_id: &str) -> String {
+        seed_id.to_string()
+    }
+    /// Finish the ticket in the backend, directly, so that the tracker's rule counts it
+    /// as a resolved blocker, leaving it in `terminal_column` (one of
+    /// `TERMINAL_COLUMNS`).
+    async fn resolve_blocker(&self, seed_id: &str, terminal_column: &str);
     /// The ticket's column as the backend stores it (`None`: no such ticket).
-    async fn column_of(&self, identifier: &str) -> Option<String>;
+    async fn column_of(&self, seed_id: &str) -> Option<String>;
     /// The ticket's comments as the backend stores them (possibly quoted or escaped),
     /// oldest first.
-    async fn comments_raw(&self, identifier: &str) -> Vec<String>;
+    async fn comments_raw(&self, seed_id: &str) -> Vec<String>;
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-async fn fetch_one(tracker: &dyn Tracker, identifier: &str) -> TicketSnapshot {
+/// The tracker identifiers of these seed ids.
+fn ids(h: &dyn Harness, seed_ids: &[&str]) -> BTreeSet<String> {
+    seed_ids.iter().map(|s| h.identifier(s)).collect()
+}
+
+async fn fetch_one(h: &dyn Harness, tracker: &dyn Tracker, seed_id: &str) -> TicketSnapshot {
+    let identifier = h.identifier(seed_id);
+    let identifier = identifier.as_str();
     let mut found = tracker
         .fetch_by_identifiers(&strings(&[identifier]))
         .await
@@ -112,15 +134,12 @@ pub async fn candidates_filtered_and_complete(h: &dyn Harness) {
         .await
         .expect("fetch_candidates");
     assert!(fetched.skipped.is_empty(), "{:?}", fetched.skipped);
-    assert_eq!(
-        identifiers(&fetched.tickets),
-        strings(&["CF-1", "CF-2"]).into_iter().collect()
-    );
+    assert_eq!(identifiers(&fetched.tickets), ids(h, &["CF-1", "CF-2"]));
 
     let one = fetched
         .tickets
         .iter()
-        .find(|t| t.identifier == "CF-1")
+        .find(|t| t.identifier == h.identifier("CF-1"))
         .expect("CF-1");
     assert_eq!(one.title, "Fix the login");
     assert_eq!(one.column, "Todo");
@@ -132,12 +151,12 @@ pub async fn candidates_filtered_and_complete(h: &dyn Harness) {
     assert!(!one.id.is_empty());
     assert!(one.url.as_deref().is_some_and(|u| !u.is_empty()));
     assert!(one.created_at <= one.updated_at);
-    assert_eq!(one.ticket_ref().identifier, "CF-1");
+    assert_eq!(one.ticket_ref().identifier, h.identifier("CF-1"));
 
     let two = fetched
         .tickets
         .iter()
-        .find(|t| t.identifier == "CF-2")
+        .find(|t| t.identifier == h.identifier("CF-2"))
         .expect("CF-2");
     assert_eq!(two.priority, None, "priority 0 means none");
     assert_eq!(two.column, "In Progress");
@@ -147,10 +166,7 @@ pub async fn candidates_filtered_and_complete(h: &dyn Harness) {
         .fetch_candidates(&strings(&["Done"]))
         .await
         .expect("done");
-    assert_eq!(
-        identifiers(&done.tickets),
-        BTreeSet::from(["CF-3".to_string()])
-    );
+    assert_eq!(identifiers(&done.tickets), ids(h, &["CF-3"]));
     let none = tracker.fetch_candidates(&[]).await.expect("no columns");
     assert!(none.tickets.is_empty());
 }
@@ -170,25 +186,25 @@ pub async fn fetch_by_identifiers_many_and_unknown(h: &dyn Harness) {
         .collect();
     h.seed(&seeds).await;
     let tracker = h.tracker().await;
-    let mut wanted: Vec<String> = seeds.iter().map(|s| s.identifier.clone()).collect();
-    wanted.push("FB-999".to_string());
-    wanted.push("FB-007".to_string());
+    let mut wanted: Vec<String> = seeds.iter().map(|s| h.identifier(&s.identifier)).collect();
+    wanted.push(h.identifier("FB-999"));
+    wanted.push(h.identifier("FB-007"));
     let got = tracker.fetch_by_identifiers(&wanted).await.expect("fetch");
     assert_eq!(got.len(), 120, "each requested ticket once");
     assert_eq!(
         identifiers(&got),
-        seeds.iter().map(|s| s.identifier.clone()).collect()
+        seeds.iter().map(|s| h.identifier(&s.identifier)).collect()
     );
     for t in &got {
         let seed = seeds
             .iter()
-            .find(|s| s.identifier == t.identifier)
+            .find(|s| h.identifier(&s.identifier) == t.identifier)
             .expect("seeded");
         assert_eq!(t.column, seed.column, "{}", t.identifier);
         assert_eq!(t.title, seed.title);
     }
     let unknown = tracker
-        .fetch_by_identifiers(&strings(&["FB-999"]))
+        .fetch_by_identifiers(&[h.identifier("FB-999")])
         .await
         .expect("unknown");
     assert!(unknown.is_empty());
@@ -209,13 +225,13 @@ pub async fn move_then_fetch(h: &dyn Harness) {
     ])
     .await;
     let tracker = h.tracker().await;
-    let ticket = fetch_one(tracker.as_ref(), "MV-1").await.ticket_ref();
+    let ticket = fetch_one(h, tracker.as_ref(), "MV-1").await.ticket_ref();
     tracker
         .move_ticket(&ticket, "In Progress")
         .await
         .expect("move");
     assert_eq!(
-        fetch_one(tracker.as_ref(), "MV-1").await.column,
+        fetch_one(h, tracker.as_ref(), "MV-1").await.column,
         "In Progress"
     );
     assert_eq!(h.column_of("MV-1").await.as_deref(), Some("In Progress"));
@@ -228,10 +244,7 @@ pub async fn move_then_fetch(h: &dyn Harness) {
         .fetch_candidates(&strings(&["Todo"]))
         .await
         .expect("todo");
-    assert_eq!(
-        identifiers(&todo.tickets),
-        BTreeSet::from(["MV-2".to_string()])
-    );
+    assert_eq!(identifiers(&todo.tickets), ids(h, &["MV-2"]));
 
     tracker
         .move_ticket(&ticket, "In Progress")
@@ -242,7 +255,7 @@ pub async fn move_then_fetch(h: &dyn Harness) {
         .move_ticket(&ticket, "Done")
         .await
         .expect("to terminal");
-    assert_eq!(fetch_one(tracker.as_ref(), "MV-1").await.column, "Done");
+    assert_eq!(fetch_one(h, tracker.as_ref(), "MV-1").await.column, "Done");
     assert_eq!(h.column_of("MV-1").await.as_deref(), Some("Done"));
 }
 
@@ -261,7 +274,7 @@ pub async fn comments_round_trip(h: &dyn Harness) {
     ])
     .await;
     let tracker = h.tracker().await;
-    let ticket = fetch_one(tracker.as_ref(), "CM-1").await.ticket_ref();
+    let ticket = fetch_one(h, tracker.as_ref(), "CM-1").await.ticket_ref();
     assert!(
         tracker
             .comments(&ticket)
@@ -290,38 +303,56 @@ pub async fn comments_round_trip(h: &dyn Harness) {
             assert!(stored.contains(line), "{line:?} not in stored {stored:?}");
         }
     }
-    let other = fetch_one(tracker.as_ref(), "CM-2").await.ticket_ref();
+    let other = fetch_one(h, tracker.as_ref(), "CM-2").await.ticket_ref();
     assert!(tracker.comments(&other).await.expect("other").is_empty());
     assert!(h.comments_raw("CM-2").await.is_empty());
     // A comment does not move the ticket.
     assert_eq!(h.column_of("CM-1").await.as_deref(), Some("Todo"));
 }
 
-/// A blocker is resolved exactly when its ticket is in a terminal column.
+/// A blocker is resolved exactly when the backend finishes its ticket (the harness
+/// does it the tracker's way), and when karajan moves it to a terminal column; until
+/// then the blocked ticket is blocked, in detail reads and in candidates alike.
 pub async fn blocker_semantics(h: &dyn Harness) {
     h.seed(&[
         Seed::new("BL-1", "Open blocker", "Todo"),
-        Seed::new("BL-2", "Done blocker", "Done"),
-        Seed::new("BL-3", "Canceled blocker", "Canceled"),
+        Seed::new("BL-2", "Done blocker", "In Progress"),
+        Seed::new("BL-3", "Canceled blocker", "In Progress"),
         Seed::new("BL-4", "Waits", "Todo").blocked_by(&["BL-1"]),
         Seed::new("BL-5", "Free", "Todo").blocked_by(&["BL-2", "BL-3"]),
     ])
     .await;
     let tracker = h.tracker().await;
-    let waits = fetch_one(tracker.as_ref(), "BL-4").await;
+    let waits = fetch_one(h, tracker.as_ref(), "BL-4").await;
     assert_eq!(waits.blocked_by.len(), 1);
-    assert_eq!(waits.blocked_by[0].identifier, "BL-1");
+    assert_eq!(waits.blocked_by[0].identifier, h.identifier("BL-1"));
     assert!(!waits.blocked_by[0].resolved);
     assert!(waits.is_blocked());
-    let free = fetch_one(tracker.as_ref(), "BL-5").await;
-    let ids: BTreeSet<&str> = free
+
+    // One of two blockers finished: still blocked, by exactly the other one.
+    h.resolve_blocker("BL-2", "Done").await;
+    let half = fetch_one(h, tracker.as_ref(), "BL-5").await;
+    let open: BTreeSet<String> = half
         .blocked_by
         .iter()
-        .map(|b| b.identifier.as_str())
+        .filter(|b| !b.resolved)
+        .map(|b| b.identifier.clone())
         .collect();
-    assert_eq!(ids, BTreeSet::from(["BL-2", "BL-3"]));
+    assert_eq!(open, ids(h, &["BL-3"]), "{:?}", half.blocked_by);
+    assert!(half.is_blocked());
+
+    h.resolve_blocker("BL-3", "Canceled").await;
+    let free = fetch_one(h, tracker.as_ref(), "BL-5").await;
+    let blockers: BTreeSet<String> = free
+        .blocked_by
+        .iter()
+        .map(|b| b.identifier.clone())
+        .collect();
+    assert_eq!(blockers, ids(h, &["BL-2", "BL-3"]));
     assert!(free.blocked_by.iter().all(|b| b.resolved));
     assert!(!free.is_blocked());
+    assert_eq!(h.column_of("BL-2").await.as_deref(), Some("Done"));
+    assert_eq!(h.column_of("BL-3").await.as_deref(), Some("Canceled"));
 
     let candidates = tracker
         .fetch_candidates(&strings(&["Todo"]))
@@ -330,16 +361,22 @@ pub async fn blocker_semantics(h: &dyn Harness) {
     let listed = candidates
         .tickets
         .iter()
-        .find(|t| t.identifier == "BL-4")
+        .find(|t| t.identifier == h.identifier("BL-4"))
         .expect("BL-4");
     assert!(listed.is_blocked(), "candidates carry blocker state too");
+    let listed = candidates
+        .tickets
+        .iter()
+        .find(|t| t.identifier == h.identifier("BL-5"))
+        .expect("BL-5");
+    assert!(!listed.is_blocked(), "{:?}", listed.blocked_by);
 
-    let blocker = fetch_one(tracker.as_ref(), "BL-1").await.ticket_ref();
+    let blocker = fetch_one(h, tracker.as_ref(), "BL-1").await.ticket_ref();
     tracker
         .move_ticket(&blocker, "Done")
         .await
         .expect("finish blocker");
-    assert!(!fetch_one(tracker.as_ref(), "BL-4").await.is_blocked());
+    assert!(!fetch_one(h, tracker.as_ref(), "BL-4").await.is_blocked());
 }
 
 /// `check` on a healthy backend reports facts and no errors, and writes nothing.
@@ -367,7 +404,7 @@ pub async fn writes_to_unknown_tickets_fail(h: &dyn Harness) {
     let tracker = h.tracker().await;
     let ghost = TicketRef {
         id: "no-such-ticket-id".to_string(),
-        identifier: "UK-404".to_string(),
+        identifier: h.identifier("UK-404"),
     };
     let moved = tracker.move_ticket(&ghost, "Done").await;
     assert!(

@@ -72,6 +72,9 @@ pub struct FakeState {
     /// Every request: `POST graphql <Operation>` or `GET /repos/...`.
     pub requests: Vec<String>,
     pub auth_failures: usize,
+    /// Every write that changed an issue's column, in order: (number, the status
+    /// option set, or the label added).
+    pub moves: Vec<(i64, String)>,
     pub points_spent: u64,
     pub remaining: u64,
     pub reset_epoch: i64,
@@ -106,6 +109,7 @@ impl Fake {
             blocked_by_supported: true,
             requests: Vec::new(),
             auth_failures: 0,
+            moves: Vec::new(),
             points_spent: 0,
             remaining: 5000,
             reset_epoch: chrono::Utc::now().timestamp() + 3600,
@@ -322,9 +326,12 @@ async fn graphql(
             let found = s.issues.iter_mut().find(|i| json!(i.item_id()) == item);
             match (found, name, v("fieldId") == json!(FIELD_ID)) {
                 (Some(issue), Some(name), true) => {
-                    issue.status = Some(name);
+                    issue.status = Some(name.clone());
+                    let number = issue.number;
+                    let item = issue.item_id();
+                    s.moves.push((number, name));
                     (
-                        json!({"updateProjectV2ItemFieldValue": {"projectV2Item": {"id": issue.item_id()}}}),
+                        json!({"updateProjectV2ItemFieldValue": {"projectV2Item": {"id": item}}}),
                         vec![],
                     )
                 }
@@ -689,9 +696,11 @@ async fn add_labels(
             None,
         );
     };
+    let mut added = Vec::new();
     for l in new {
         if !issue.labels.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
-            issue.labels.push(l);
+            issue.labels.push(l.clone());
+            added.push((n, l));
         }
     }
     let labels = json!(
@@ -701,6 +710,7 @@ async fn add_labels(
             .map(|l| json!({"name": l}))
             .collect::<Vec<_>>()
     );
+    s.moves.extend(added);
     rest_ok(&mut s, StatusCode::OK, labels, None)
 }
 

@@ -1,10 +1,14 @@
 //! The GitHub tracker against an in-process fake GitHub (`fake.rs`), in both modes.
 
+mod conformance;
 mod cost;
+mod dry_run;
+mod e2e;
 mod fake;
 mod labels;
 mod limits;
 mod project;
+mod scratch;
 
 use std::time::Duration;
 

@@ -131,6 +131,10 @@ pub struct GithubConfig {
     /// The workflow's terminal columns (set by the loader with `with_terminal_columns`):
     /// the terminal sweep lists them and `close_on_terminal` applies to them.
     pub terminal_columns: Vec<String>,
+    /// Every column of the workflow (set by the loader with `with_columns`): labels mode
+    /// maps a state label back to its column through them, since a slug cannot be
+    /// inverted.
+    pub columns: Vec<String>,
     pub http: HttpPolicy,
 }
 
@@ -275,6 +279,7 @@ impl GithubConfig {
             close_on_terminal: raw.close_on_terminal.unwrap_or(false),
             pass_token_to_agents: raw.pass_token_to_agents.unwrap_or(false),
             terminal_columns: Vec::new(),
+            columns: Vec::new(),
             http: HttpPolicy::default(),
         })
     }
@@ -282,6 +287,13 @@ impl GithubConfig {
     /// The workflow's terminal columns (the loader knows them from the state machine).
     pub fn with_terminal_columns(mut self, columns: Vec<String>) -> Self {
         self.terminal_columns = columns;
+        self
+    }
+
+    /// Every column of the workflow, so labels mode can read a ticket in any of them
+    /// before the first poll has seen that column.
+    pub fn with_columns(mut self, columns: Vec<String>) -> Self {
+        self.columns = columns;
         self
     }
 

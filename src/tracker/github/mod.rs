@@ -81,7 +81,12 @@ impl GithubTracker {
             config.api.clone(),
             config.http.clone(),
         )?;
-        let columns = config.terminal_columns.clone();
+        let mut columns = config.terminal_columns.clone();
+        for c in &config.columns {
+            if !columns.contains(c) {
+                columns.push(c.clone());
+            }
+        }
         Ok(GithubTracker {
             config,
             http,
@@ -361,7 +366,9 @@ impl Tracker for GithubTracker {
         identifiers: &[String],
     ) -> Result<Vec<TicketSnapshot>, TrackerError> {
         let mut out = Vec::new();
-        for identifier in identifiers {
+        let mut asked = std::collections::HashSet::new();
+        // Each requested ticket once, however often it was asked for.
+        for identifier in identifiers.iter().filter(|i| asked.insert(i.as_str())) {
             if let Some(snapshot) = self.detail(identifier).await? {
                 out.push(snapshot);
             }
@@ -477,5 +484,13 @@ impl Tracker for GithubTracker {
 
     fn rate_budget(&self) -> Option<RateBudget> {
         self.http.budget()
+    }
+
+    async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
+        GithubTracker::terminal_sweep(self).await
+    }
+
+    async fn note_recorded_column(&self, identifier: &str, column: &str) {
+        GithubTracker::note_recorded_column(self, identifier, column).await
     }
 }
