@@ -2,12 +2,13 @@
 //! sample ticket, then the tracker's own read-only check of the workflow's columns (a
 //! folder for the local tracker; for GitHub the board's options or the repository's
 //! state labels, so a renamed column is caught before `run`). Reports every problem.
+//! `--offline` stops before the tracker: nothing leaves the machine.
 
 use std::path::Path;
 
 use super::Exit;
 
-pub async fn run(path: &Path) -> Exit {
+pub async fn run(path: &Path, offline: bool) -> Exit {
     let wf = match super::load_or_report(path) {
         Ok(wf) => wf,
         Err(code) => return code,
@@ -25,9 +26,13 @@ pub async fn run(path: &Path) -> Exit {
         .keys()
         .filter(|s| wf.agent_state(s).is_some())
         .count();
-    let facts = match tracker_check(&wf).await {
-        Ok(facts) => facts,
-        Err(code) => return code,
+    let facts = if offline {
+        vec!["tracker not contacted (--offline)".to_string()]
+    } else {
+        match tracker_check(&wf).await {
+            Ok(facts) => facts,
+            Err(code) => return code,
+        }
     };
     println!(
         "ok: {} ({} states, {} agent prompts rendered, entry `{}`, digest {})",

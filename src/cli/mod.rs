@@ -64,6 +64,9 @@ pub enum Command {
         /// The workflow file.
         #[arg(default_value = "workflow.yaml")]
         workflow: PathBuf,
+        /// Skip the tracker's read-only check (no network at all).
+        #[arg(long)]
+        offline: bool,
     },
     /// Re-hash the event chain and compare it with the checkpoints.
     Verify {
@@ -109,7 +112,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Run(args) => run::run(args).await,
-        Command::Check { workflow } => check::run(&workflow).await,
+        Command::Check { workflow, offline } => check::run(&workflow, offline).await,
         Command::Verify { workflow } => verify::run(&workflow).await,
         Command::Status { workflow } => status::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,

@@ -51,6 +51,11 @@ impl Harness for LinearHarness {
             .then(|| w.column_of(identifier))
     }
 
+    async fn resolve_blocker(&self, seed_id: &str, terminal_column: &str) {
+        // Linear resolves a blocker by its state type: a terminal column is completed.
+        self.fake.world().move_issue(seed_id, terminal_column);
+    }
+
     async fn comments_raw(&self, identifier: &str) -> Vec<String> {
         let mut comments = self.fake.world().comments_of(identifier);
         comments.sort_by_key(|c| c.created_at);

@@ -197,7 +197,7 @@ async fn dry_run_against_linear_prints_the_plan_and_writes_nothing() {
 fn the_linear_example_passes_check() {
     let root = crate::e2e::support::repo_root();
     let out = std::process::Command::new(crate::e2e::support::bin())
-        .args(["check", "examples/linear/workflow.yaml"])
+        .args(["check", "--offline", "examples/linear/workflow.yaml"])
         .current_dir(&root)
         .env("LINEAR_API_KEY", "lin_api_example")
         .output()
@@ -210,7 +210,7 @@ fn the_linear_example_passes_check() {
     assert!(out.status.success(), "{text}");
     assert!(!text.contains("lin_api_example"), "{text}");
     let missing = std::process::Command::new(crate::e2e::support::bin())
-        .args(["check", "examples/linear/workflow.yaml"])
+        .args(["check", "--offline", "examples/linear/workflow.yaml"])
         .current_dir(&root)
         .env_remove("LINEAR_API_KEY")
         .output()
