@@ -110,12 +110,13 @@ async fn ticket_goes_through_the_gate_to_done_on_linear() {
     let last = latest_state(&comments).expect("a marker");
     assert_eq!(last.state, "done");
 
-    // The expected calls per `--once` run: two list reads (candidates, then the refresh
-    // of the ticket in flight), two moves and two comments, the run's one comment read
+    // The expected calls per `--once` run: three list reads (candidates, the refresh of
+    // the ticket in flight, and the one terminal sweep a `--once` run makes), two moves
+    // and two comments, the run's one comment read
     // (its prompt carries the human comments), and the workflow states resolved once
     // per process. No per-ticket query on the polling path.
     let expected: std::collections::BTreeMap<String, usize> = [
-        ("ListIssues", 2),
+        ("ListIssues", 3),
         ("MoveIssue", 2),
         ("CreateComment", 2),
         ("IssueComments", 1),

@@ -300,6 +300,13 @@ impl Tracker for LinearTracker {
         "linear"
     }
 
+    async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
+        Ok(Fetched {
+            tickets: LinearTracker::terminal_sweep(self).await?,
+            skipped: Vec::new(),
+        })
+    }
+
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
         if columns.is_empty() {
             return Ok(Fetched::default());
