@@ -113,6 +113,14 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("logs", Shape::Leaf),
         ]),
     ),
+    (
+        "server",
+        Shape::Fields(&[
+            ("host", Shape::Leaf),
+            ("port", Shape::Leaf),
+            ("token", Shape::Leaf),
+        ]),
+    ),
 ]);
 
 const STATE_COMMON: &[(&str, Shape)] = &[("kind", Shape::Leaf), ("column", Shape::Leaf)];

@@ -29,6 +29,7 @@ pub struct Workflow {
     /// Per-state settings, in declaration order. Agent states only carry `AgentState`.
     pub states: IndexMap<String, StateConfig>,
     pub store: StoreConfig,
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +181,19 @@ pub struct StoreConfig {
     pub checkpoints: PathBuf,
     /// Per-run log files live under here.
     pub logs: PathBuf,
+}
+
+/// The dashboard and JSON API. The server starts when `port` (or `karajan run --port`)
+/// is given.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// The address to bind; `None` means 127.0.0.1. Any non-loopback host requires
+    /// `token`.
+    pub host: Option<String>,
+    /// `Some(0)` binds an ephemeral port.
+    pub port: Option<u16>,
+    /// The operator token; `None` means one generated into the state directory.
+    pub token: Option<Secret>,
 }
 
 impl Workflow {
