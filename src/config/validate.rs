@@ -519,7 +519,8 @@ fn server(cx: &mut Ctx, raw: &RawWorkflow) -> ServerConfig {
             }
             Ok(s) => Some(s),
             Err(e) => {
-                cx.errors.push("server.token", format!("missing secret: {e}"));
+                cx.errors
+                    .push("server.token", format!("missing secret: {e}"));
                 None
             }
         });
@@ -543,5 +544,6 @@ fn server(cx: &mut Ctx, raw: &RawWorkflow) -> ServerConfig {
 pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
