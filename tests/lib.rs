@@ -5,4 +5,5 @@ mod conformance;
 mod e2e;
 mod github;
 mod store;
+mod web;
 mod workspace;
