@@ -33,7 +33,7 @@ pub(crate) async fn spend(store: &Store) -> Result<Spend, StoreError> {
                 .get("cost_usd")
                 .and_then(serde_json::Value::as_f64)
         })
-        .sum();
+        .fold(0.0, |a, b| a + b);
     Ok(Spend {
         since,
         cost_usd,

@@ -68,6 +68,8 @@ async fn state_has_running_rows_gates_and_symphony_fields() {
     keys(&v["config"], &["digest", "last_error", "applied_at"]);
     assert_eq!(v["today"]["daily_budget_usd"], Value::Null);
     assert_eq!(v["today"]["note"], "no daily budget configured");
+    // No reported cost: exactly zero (not `-0.0`, which an empty float sum gives).
+    assert_eq!(v["today"]["cost_usd"].to_string(), "0.0");
 
     h.wait_gate("QS-1").await;
     let (_, v) = h.get_json("/api/v1/state").await;
