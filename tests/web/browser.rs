@@ -55,7 +55,13 @@ struct Driver {
 }
 
 impl Driver {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// A command; a WebDriver error comes back as `Err(its value)`.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
@@ -64,9 +70,15 @@ impl Driver {
         let res = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
         let v: Value = res.json().await.unwrap();
         if v["value"].get("error").is_some() {
-            panic!("webdriver {path}: {}", v["value"]);
+            return Err(v["value"].clone());
         }
-        v["value"].clone()
+        Ok(v["value"].clone())
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -92,17 +104,42 @@ impl Driver {
         panic!("timed out waiting for {what}; the page says:\n{text}");
     }
 
+    /// Click the element `css` selects. The live region may be re-rendered between
+    /// finding and clicking (a stale element): find it again.
     async fn click(&self, css: &str) {
-        let el = self
-            .post("/element", json!({"using": "css selector", "value": css}))
-            .await;
-        let id = el
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap()
-            .to_string();
-        self.post(&format!("/element/{id}/click"), json!({})).await;
+        let mut last = Value::Null;
+        for _ in 0..10 {
+            let found = self
+                .try_call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            let id = match found {
+                Ok(el) => el
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_string(),
+                Err(e) => {
+                    last = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let path = format!("/element/{id}/click");
+            match self
+                .try_call(reqwest::Method::POST, &path, Some(json!({})))
+                .await
+            {
+                Ok(_) => return,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not click {css}: {last}");
     }
 }
 
