@@ -314,3 +314,33 @@ async fn events_stream_carries_transitions_live() {
     assert_eq!(ev["identifier"], "QS-3");
     assert_eq!(ev["hash"].as_str().unwrap().len(), 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_an_ephemeral_loopback_port_stops_with_the_daemon_despite_open_streams() {
+    let h = harness(0).await;
+    let (listener, addr, loopback) = karajan::web::bind(None, 0, false).await.unwrap();
+    assert!(loopback && addr.ip().is_loopback() && addr.port() != 0);
+    let server = tokio::spawn(karajan::web::serve(
+        listener,
+        h.router.clone(),
+        h.shutdown.clone(),
+    ));
+    let client = reqwest::Client::new();
+    let mut sse = client
+        .get(format!("http://{addr}/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), 200);
+    let first = sse.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: hello"));
+    let health = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    h.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}

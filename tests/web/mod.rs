@@ -31,7 +31,7 @@ pub struct Harness {
     pub router: Router,
     pub handle: Handle,
     pub store: Store,
-    shutdown: CancellationToken,
+    pub shutdown: CancellationToken,
 }
 
 impl Drop for Harness {

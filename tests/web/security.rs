@@ -182,3 +182,37 @@ async fn a_public_bind_needs_a_configured_token() {
     assert_eq!(wf.server.port, Some(0));
     assert!(wf.server.host.is_none() && wf.server.token.is_none());
 }
+
+#[test]
+fn the_dashboard_verb_prints_the_sign_in_url_and_a_public_bind_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = crate::e2e::support::Scratch::quickstart();
+    // No daemon and no configured port: nothing to sign in to.
+    let out = scratch.karajan(&["dashboard", "workflow.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
+    // The token was generated at first use, owner-only, and is stable.
+    let token_file = scratch.path().join(".karajan/dashboard.token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let text = std::fs::read_to_string(scratch.workflow()).unwrap();
+    std::fs::write(scratch.workflow(), format!("{text}server:\n  port: 8484\n")).unwrap();
+    let out = scratch.karajan(&["dashboard", "workflow.yaml"]);
+    assert!(out.status.success());
+    let url = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        url.trim(),
+        format!("http://127.0.0.1:8484/auth?token={}", token.trim())
+    );
+    // Exposing the dashboard without a token: karajan refuses to start.
+    std::fs::write(
+        scratch.workflow(),
+        format!("{text}server:\n  host: 0.0.0.0\n  port: 0\n"),
+    )
+    .unwrap();
+    let out = scratch.karajan(&["run", "workflow.yaml", "--once"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.token"));
+    assert!(!scratch.db().exists(), "nothing ran");
+}
