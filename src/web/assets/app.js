@@ -8,10 +8,13 @@
   const flash = document.getElementById("flash");
   let timer = null;
 
-  // Do not pull the page from under someone typing rework feedback.
+  // Do not pull the page from under someone typing rework feedback or mid-click.
+  let pressing = 0;
+  document.addEventListener("pointerdown", () => { pressing = Date.now(); }, true);
   const busy = () => {
     const a = document.activeElement;
-    return (a && a.tagName === "TEXTAREA") || live.querySelector("details.rework[open]");
+    return (a && a.tagName === "TEXTAREA") || live.querySelector("details.rework[open]")
+      || Date.now() - pressing < 400;
   };
 
   async function reload() {
