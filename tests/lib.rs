@@ -7,4 +7,5 @@ mod github;
 mod linear;
 mod runners;
 mod store;
+mod web;
 mod workspace;

@@ -2,6 +2,7 @@
 //! to the process exit status.
 
 mod check;
+mod dashboard;
 mod dry_run;
 mod history;
 mod init;
@@ -94,6 +95,12 @@ pub enum Command {
         #[arg(default_value = "workflow.yaml")]
         workflow: PathBuf,
     },
+    /// Print the URL that signs a browser into the running daemon's dashboard.
+    Dashboard {
+        /// The workflow file.
+        #[arg(default_value = "workflow.yaml")]
+        workflow: PathBuf,
+    },
     /// Write a starter workflow.yaml, prompts and a tickets folder.
     Init {
         /// Where to write them.
@@ -117,6 +124,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Status { workflow } => status::run(&workflow).await,
         Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
         Command::Recover { workflow } => recover::run(&workflow).await,
+        Command::Dashboard { workflow } => dashboard::run(&workflow),
         Command::Init {
             dir,
             github_labels: true,

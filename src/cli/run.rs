@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Do not watch the workflow and prompts for changes.
     #[arg(long)]
     pub no_watch: bool,
+    /// Serve the dashboard and JSON API on this port (0 = any free port); overrides
+    /// `server.port`.
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 pub async fn run(args: RunArgs) -> Exit {
@@ -85,17 +89,30 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    // The dashboard binds before anything runs, so a refused bind starts nothing.
+    let web = match super::dashboard::bind(&wf, args.port).await {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     info!(workflow = %wf.path.display(), digest = %wf.digest, once = args.once, "karajan starting");
-    let engine = Engine::new(Arc::new(wf), tracker, store);
+    let wf = Arc::new(wf);
+    let web_store = store.clone();
+    let engine = Engine::new(wf.clone(), tracker, store);
     let opts = Options {
         once: args.once,
         watch: !args.once && !args.no_watch,
-        shutdown,
+        shutdown: shutdown.clone(),
     };
-    let (_handle, task) = crate::orchestrator::spawn(engine, opts);
-    match task.await {
+    let (handle, task) = crate::orchestrator::spawn(engine, opts);
+    let web = web.map(|b| super::dashboard::serve(b, &wf, handle, web_store, shutdown.clone()));
+    let result = task.await;
+    shutdown.cancel();
+    if let Some(w) = web {
+        w.finish().await;
+    }
+    match result {
         Ok(Ok(())) => Exit::Ok,
         Ok(Err(e)) => {
             error!(error = %e, "karajan stopped on a store failure");

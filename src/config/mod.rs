@@ -24,5 +24,5 @@ mod tests;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, load_str};
 pub use secret::Secret;
-pub use validate::DEFAULT_BRANCH;
+pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

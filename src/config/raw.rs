@@ -209,6 +209,15 @@ pub(crate) struct RawStore {
     pub logs: Option<String>,
 }
 
+/// The dashboard and JSON API (`server:`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub token: Option<String>,
+}
+
 /// The whole file. `None` sections were absent (or failed to deserialize, which has
 /// already been reported).
 #[derive(Debug, Default)]
@@ -230,6 +239,7 @@ pub(crate) struct RawWorkflow {
     pub broken_states: Vec<String>,
     pub store: Option<RawStore>,
     pub budget: Option<RawBudget>,
+    pub server: Option<RawServer>,
 }
 
 /// Parses the text, reporting every unknown key and every section that has the wrong
@@ -275,6 +285,7 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
         entry: section(&root, "entry", errors),
         store: section(&root, "store", errors),
         budget: section(&root, "budget", errors),
+        server: section(&root, "server", errors),
         ..RawWorkflow::default()
     };
     for (name, value) in entries(&root, "runners", errors) {

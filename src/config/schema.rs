@@ -157,6 +157,14 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("per_day_usd", Shape::Leaf),
         ]),
     ),
+    (
+        "server",
+        Shape::Fields(&[
+            ("host", Shape::Leaf),
+            ("port", Shape::Leaf),
+            ("token", Shape::Leaf),
+        ]),
+    ),
 ]);
 
 const STATE_COMMON: &[(&str, Shape)] = &[("kind", Shape::Leaf), ("column", Shape::Leaf)];

@@ -178,6 +178,7 @@ pub(crate) fn build(
     per_state_caps(&mut cx, &raw, &mut agent);
     let store = store(&mut cx, &raw);
     let budget = budget(&mut cx, &raw);
+    let server = server(&mut cx, &raw);
 
     let entry = states::entry(&mut cx, &raw);
     let machine = Machine {
@@ -256,6 +257,7 @@ pub(crate) fn build(
         states,
         store,
         budget,
+        server,
     })
 }
 
@@ -498,4 +500,54 @@ fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
             ".karajan/logs",
         ),
     }
+}
+
+/// `server:`: a non-loopback `host` is only allowed together with a `token`.
+fn server(cx: &mut Ctx, raw: &RawWorkflow) -> ServerConfig {
+    let Some(s) = raw.server.as_ref() else {
+        return ServerConfig::default();
+    };
+    let port = s
+        .port
+        .map(|p| u16::try_from(cx.int("server.port", Some(p), 0, 0, 65535)).unwrap_or(0));
+    let token = s
+        .token
+        .as_deref()
+        .and_then(|t| match expand::expand_secret(t, cx.env) {
+            Ok(s) if s.expose().trim().len() < 16 => {
+                cx.errors.push(
+                    "server.token",
+                    "the token must be at least 16 characters long",
+                );
+                None
+            }
+            Ok(s) => Some(s),
+            Err(e) => {
+                cx.errors
+                    .push("server.token", format!("missing secret: {e}"));
+                None
+            }
+        });
+    let host = s.host.as_deref().map(str::trim).map(str::to_string);
+    if let Some(h) = &host {
+        if h.is_empty() {
+            cx.errors.push("server.host", "the host is empty");
+        } else if !is_loopback_host(h) && s.token.is_none() {
+            cx.errors.push(
+                "server.host",
+                format!(
+                    "binding `{h}` exposes the dashboard beyond this machine: set `server.token` too"
+                ),
+            );
+        }
+    }
+    ServerConfig { host, port, token }
+}
+
+/// `127.0.0.1`, `::1`, `localhost` and the like.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

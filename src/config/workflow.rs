@@ -31,6 +31,7 @@ pub struct Workflow {
     pub states: IndexMap<String, StateConfig>,
     pub store: StoreConfig,
     pub budget: Budget,
+    pub server: ServerConfig,
 }
 
 /// Spending caps in USD. A run over `per_run_usd` or a ticket over `per_ticket_usd` is
@@ -197,6 +198,19 @@ pub struct StoreConfig {
     pub checkpoints: PathBuf,
     /// Per-run log files live under here.
     pub logs: PathBuf,
+}
+
+/// The dashboard and JSON API. The server starts when `port` (or `karajan run --port`)
+/// is given.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// The address to bind; `None` means 127.0.0.1. Any non-loopback host requires
+    /// `token`.
+    pub host: Option<String>,
+    /// `Some(0)` binds an ephemeral port.
+    pub port: Option<u16>,
+    /// The operator token; `None` means one generated into the state directory.
+    pub token: Option<Secret>,
 }
 
 impl Workflow {

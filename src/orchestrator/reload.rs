@@ -83,6 +83,9 @@ impl Engine {
             }
             Err(errors) => {
                 error!(path = %shown, errors = %errors.join("; "), "workflow reload rejected; keeping the last good config");
+                // The read model shows the rejection until a valid version is applied.
+                self.config_status.last_error = Some(errors.join("\n"));
+                self.config_status.last_error_at = Some(chrono::Utc::now());
                 self.record(vec![NewEvent::global(EventKind::ConfigRejected {
                     path: shown,
                     errors,

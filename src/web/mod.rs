@@ -1,1 +1,109 @@
-//! stub
+//! The operator surface: a JSON API (a superset of the Symphony `/api/v1` baseline) and a
+//! server-rendered dashboard, served by the daemon.
+//!
+//! Why it looks like this:
+//! - Everything shown comes from the orchestrator's published read model
+//!   (`Handle::status`), its live feed (`Handle::subscribe`) or the store. The web layer
+//!   owns no runtime state and is never needed for correctness: stop it and karajan
+//!   runs the same.
+//! - Every action goes through the orchestrator's handle, so an approval from the
+//!   dashboard takes exactly the path of a tracker move and is recorded with its actor.
+//! - [`router`] is separate from [`serve`] so tests drive the whole surface in process
+//!   with `tower::ServiceExt::oneshot`.
+//! - Security is layered in `auth`: reads are open on loopback, every mutation needs the
+//!   operator token (cookie or `Authorization: Bearer`), POSTs must come from the same
+//!   origin, and the `Host` header must name this machine (DNS rebinding). Every body
+//!   passes through a redactor that blanks configured secret values.
+//! - Templates and assets are embedded (`include_str!`): no build step, no files to ship.
+
+mod auth;
+mod dispatch;
+mod error;
+mod events_sse;
+mod gates;
+mod health;
+mod issues;
+mod metrics;
+mod pages;
+mod redact;
+mod refresh;
+mod respond;
+mod server;
+mod state;
+mod today;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use crate::orchestrator::Handle;
+use crate::store::Store;
+
+pub use auth::{Auth, SESSION_COOKIE, TOKEN_FILE, load_or_create_token, token_path};
+pub use metrics::render as render_metrics;
+pub use redact::secrets_of;
+pub use server::{ServeError, bind, serve};
+
+/// What every handler reads: the orchestrator's handle, the store, the auth settings.
+/// Cheap to clone; nothing in it is mutable.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) handle: Handle,
+    pub(crate) store: Store,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) redactor: Arc<redact::Redactor>,
+    pub(crate) templates: Arc<minijinja::Environment<'static>>,
+    /// Ends the live streams so a graceful shutdown is not held open by them.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// `secrets` are values that must never appear in a response (runner env values,
+    /// tracker tokens); the operator token is added to them.
+    pub fn new(
+        handle: Handle,
+        store: Store,
+        auth: Auth,
+        secrets: Vec<String>,
+        shutdown: CancellationToken,
+    ) -> AppState {
+        let mut all = secrets;
+        all.extend(auth.secret_values());
+        AppState {
+            handle,
+            store,
+            auth: Arc::new(auth),
+            redactor: Arc::new(redact::Redactor::new(all)),
+            templates: Arc::new(pages::environment()),
+            shutdown,
+        }
+    }
+}
+
+/// The whole surface: pages, assets, the JSON API, metrics and health.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/tickets/{*identifier}", get(pages::ticket))
+        .route("/assets/app.js", get(pages::script))
+        .route("/assets/app.css", get(pages::style))
+        .route("/auth", get(auth::login))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/state", get(state::state))
+        .route("/api/v1/refresh", post(refresh::refresh))
+        .route("/api/v1/dispatch/pause", post(dispatch::pause))
+        .route("/api/v1/dispatch/resume", post(dispatch::resume))
+        .route("/api/v1/events", get(events_sse::events))
+        .route(
+            "/api/v1/issues/{*rest}",
+            get(issues::issue).post(gates::action),
+        )
+        .fallback(error::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(middleware::map_response(error::envelope_bare_errors))
+        .with_state(state)
+}

@@ -1,0 +1,131 @@
+// karajan dashboard: live updates over Server-Sent Events, actions over the JSON API.
+// No framework, no build step. The server renders every page; this script only swaps
+// the page's live region (#live) with a fresh rendering when something happens.
+(() => {
+  "use strict";
+  const live = document.getElementById("live");
+  const conn = document.getElementById("conn");
+  const flash = document.getElementById("flash");
+  let timer = null;
+
+  // Do not pull the page from under someone typing rework feedback or mid-click.
+  let pressing = 0;
+  document.addEventListener("pointerdown", () => { pressing = Date.now(); }, true);
+  const busy = () => {
+    const a = document.activeElement;
+    return (a && a.tagName === "TEXTAREA") || live.querySelector("details.rework[open]")
+      || Date.now() - pressing < 400;
+  };
+
+  async function reload() {
+    timer = null;
+    if (busy()) { schedule(1500); return; }
+    try {
+      const res = await fetch(location.pathname + location.search, { cache: "no-store", credentials: "same-origin" });
+      if (!res.ok && res.status !== 404) return;
+      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const fresh = doc.getElementById("live");
+      if (fresh) {
+        live.replaceChildren(...fresh.childNodes);
+        document.title = doc.title;
+        tick();
+      }
+    } catch (_) { /* the next event retries */ }
+  }
+  const schedule = (ms) => { if (!timer) timer = setTimeout(reload, ms === undefined ? 200 : ms); };
+
+  const human = (s) => {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    if (h) return `${h}h ${String(m).padStart(2, "0")}m`;
+    if (m) return `${m}m ${String(r).padStart(2, "0")}s`;
+    return `${r}s`;
+  };
+  function tick() {
+    const now = Date.now();
+    for (const el of document.querySelectorAll("[data-since]")) {
+      const t = Date.parse(el.dataset.since);
+      if (!isNaN(t)) el.textContent = human((now - t) / 1000);
+    }
+    for (const el of document.querySelectorAll("[data-until]")) {
+      const t = Date.parse(el.dataset.until);
+      if (!isNaN(t)) el.textContent = human((t - now) / 1000);
+    }
+  }
+  setInterval(tick, 1000);
+
+  function say(text, ok) {
+    flash.textContent = text;
+    flash.className = ok ? "ok" : "error";
+    clearTimeout(say.t);
+    say.t = setTimeout(() => { flash.textContent = ""; flash.className = ""; }, 6000);
+  }
+
+  // Live feed: recorded events re-render the page; agent activity patches its row.
+  const KINDS = ["transition", "held", "resumed", "escalated", "run_started", "run_spawned",
+    "run_finished", "run_orphaned", "intent_completed", "intent_failed", "config_applied",
+    "config_rejected", "workspace_created", "workspace_removed", "tracker_error",
+    "daemon_started", "daemon_stopped", "lagged", "hello"];
+  function connect() {
+    const es = new EventSource("/api/v1/events");
+    es.onopen = () => { conn.classList.add("on"); conn.title = "live updates: connected"; };
+    es.onerror = () => { conn.classList.remove("on"); conn.title = "live updates: reconnecting"; };
+    for (const k of KINDS) es.addEventListener(k, () => schedule());
+    es.addEventListener("activity", (m) => {
+      let ev;
+      try { ev = JSON.parse(m.data); } catch (_) { return; }
+      const d = ev.data || {};
+      const row = document.querySelector(`tr[data-run="${CSS.escape(d.run_id || "")}"]`);
+      if (!row) { schedule(); return; }
+      const set = (sel, v) => { const el = row.querySelector(sel); if (el && v != null) el.textContent = v; };
+      set(".last-event", d.last_event);
+      set(".last-message", d.last_message);
+      set(".turns", d.turns);
+    });
+  }
+  connect();
+
+  // Actions: Approve, Rework (with feedback), Pause/Resume, Poll now.
+  document.addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button[data-action]");
+    if (!b) return;
+    ev.preventDefault();
+    const action = b.dataset.action, id = b.dataset.id;
+    let url, body = {};
+    if (action === "approve" || action === "rework") {
+      url = `/api/v1/issues/${encodeURIComponent(id)}/${action}`;
+      if (action === "rework") {
+        const ta = b.closest("details").querySelector("textarea");
+        body.feedback = ta.value.trim();
+        if (!body.feedback) { say("Rework needs feedback for the agent.", false); ta.focus(); return; }
+      }
+    } else if (action === "pause" || action === "resume") {
+      url = `/api/v1/dispatch/${action}`;
+    } else if (action === "refresh") {
+      url = "/api/v1/refresh";
+    } else return;
+    b.disabled = true;
+    try {
+      const res = await fetch(url, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      const j = await res.json().catch(() => ({}));
+      if (res.ok) {
+        const what = { approve: "approved", rework: "sent back", pause: "dispatch paused",
+          resume: "dispatch resumed", refresh: j.coalesced ? "a poll was already queued" : "poll queued" }[action];
+        say(id ? `${id}: ${what}${j.to ? ` → ${j.to}` : ""}${j.escalated ? " (escalated: rework limit)" : ""}` : what, true);
+        const d = b.closest("details"); if (d) d.open = false;
+        if (document.activeElement) document.activeElement.blur();
+      } else {
+        say((j.error && j.error.message) || `${res.status} ${res.statusText}`, false);
+      }
+    } catch (e) {
+      say(`request failed: ${e}`, false);
+    } finally {
+      b.disabled = false;
+      schedule(50);
+    }
+  });
+  tick();
+})();

@@ -1,0 +1,216 @@
+//! The dashboard: server-rendered HTML (MiniJinja templates embedded in the binary)
+//! and one small script that listens to `/api/v1/events` and swaps the page's live
+//! region in place, so it updates without reloads and works without a JS build step.
+
+use std::path::Path;
+
+use axum::Extension;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value, context};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::{AppState, issues, respond, today};
+
+/// How much of a prompt and of a log the ticket page shows.
+const PROMPT_MAX: u64 = 64 * 1024;
+const LOG_TAIL: u64 = 32 * 1024;
+
+pub(crate) fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("overview.html", include_str!("templates/overview.html")),
+        ("ticket.html", include_str!("templates/ticket.html")),
+        ("missing.html", include_str!("templates/missing.html")),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("embedded template {name}: {e}"));
+    }
+    env.add_filter("since", |at: String| {
+        humanize(seconds_between(&at, Utc::now(), true))
+    });
+    env.add_filter("until", |at: String| {
+        humanize(seconds_between(&at, Utc::now(), false))
+    });
+    env.add_filter("duration", |secs: i64| humanize(secs));
+    env.add_filter("enc", |s: String| encode_component(&s));
+    env.add_filter("usd", |v: Option<f64>| match v {
+        Some(v) => format!("${v:.4}"),
+        None => "—".to_string(),
+    });
+    env.add_filter("short", |s: String, n: Option<usize>| {
+        s.chars().take(n.unwrap_or(12)).collect::<String>()
+    });
+    env.add_filter("compact", |v: Value| {
+        let text = serde_json::to_string(&v).unwrap_or_default();
+        match text.char_indices().nth(240) {
+            Some((i, _)) => format!("{}…", &text[..i]),
+            None => text,
+        }
+    });
+    env
+}
+
+fn seconds_between(at: &str, now: DateTime<Utc>, past: bool) -> i64 {
+    let Ok(t) = DateTime::parse_from_rfc3339(at) else {
+        return 0;
+    };
+    let d = now - t.with_timezone(&Utc);
+    if past {
+        d.num_seconds()
+    } else {
+        -d.num_seconds()
+    }
+    .max(0)
+}
+
+/// `75` → `1m 15s`.
+fn humanize(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m"),
+    }
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters (`owner/repo#7` →
+/// `owner%2Frepo%237`).
+pub(crate) fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn render(st: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
+    match st.templates.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => respond::html(st, status, &html),
+        Err(e) => ApiError::internal(format!("rendering {name}: {e:#}")).into_response(),
+    }
+}
+
+pub(crate) async fn overview(
+    State(st): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Response, ApiError> {
+    let view = st.handle.status();
+    let spend = today::spend(&st.store, &view).await?;
+    let ctx = context! {
+        view => Value::from(Serde(&*view)),
+        spend => Value::from(Serde(&spend)),
+        can_act => caller.is_some(),
+        paused => view.paused,
+    };
+    Ok(render(&st, StatusCode::OK, "overview.html", ctx))
+}
+
+pub(crate) async fn ticket(
+    State(st): State<AppState>,
+    UrlPath(identifier): UrlPath<String>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Response, ApiError> {
+    let view = st.handle.status();
+    let Some(d) = issues::detail(&st, &identifier).await? else {
+        let ctx = context! { identifier => identifier, paused => view.paused };
+        return Ok(render(&st, StatusCode::NOT_FOUND, "missing.html", ctx));
+    };
+    let (prompt, stdout, stderr) = match &d.logs {
+        Some(l) => (
+            read_head(Path::new(&l.prompt), PROMPT_MAX),
+            read_tail(Path::new(&l.stdout), LOG_TAIL),
+            read_tail(Path::new(&l.stderr), LOG_TAIL),
+        ),
+        None => (None, None, None),
+    };
+    let ctx = context! {
+        d => Value::from(Serde(&d)),
+        prompt => prompt,
+        stdout => stdout,
+        stderr => stderr,
+        can_act => caller.is_some(),
+        paused => view.paused,
+    };
+    Ok(render(&st, StatusCode::OK, "ticket.html", ctx))
+}
+
+fn read_head(path: &Path, max: u64) -> Option<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The last `max` bytes of a file, from the first whole line.
+fn read_tail(path: &Path, max: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(max);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    Some(match (start, text.find('\n')) {
+        (s, Some(i)) if s > 0 => text[i + 1..].to_string(),
+        _ => text,
+    })
+}
+
+pub(crate) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/app.js"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/app.css"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_github_identifiers_and_humanizes_durations() {
+        assert_eq!(encode_component("owner/repo#7"), "owner%2Frepo%237");
+        assert_eq!(encode_component("QS-1"), "QS-1");
+        assert_eq!(humanize(5), "5s");
+        assert_eq!(humanize(75), "1m 15s");
+        assert_eq!(humanize(3 * 3600 + 60), "3h 01m");
+    }
+
+    #[test]
+    fn every_embedded_template_compiles() {
+        let env = environment();
+        for name in ["base.html", "overview.html", "ticket.html", "missing.html"] {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
+    }
+}
