@@ -223,6 +223,8 @@ async fn token_stays_out_of_logs_errors_debug_and_agent_env() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Callsites first hit by other tests' threads may have cached "not interested".
+    tracing::callsite::rebuild_interest_cache();
 
     let fake = Fake::start().await;
     fake.add_issue(1, Some("Todo"), &["karajan:todo", "karajan:done"]);

@@ -62,6 +62,9 @@ async fn the_key_never_shows_in_debug_errors_or_logs() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests in this binary run on other threads without a subscriber; a callsite
+    // they hit first may have cached "not interested". Re-ask every callsite now.
+    tracing::callsite::rebuild_interest_cache();
 
     let fake = FakeLinear::start().await;
     let a = fake.world().add_issue("Todo", "a");
