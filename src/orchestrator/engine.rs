@@ -33,8 +33,6 @@ pub(crate) struct LiveRun {
     pub runner: String,
     pub attempt: u32,
     pub started_at: DateTime<Utc>,
-    /// When the poll that led to this run saw the ticket (dispatch latency).
-    pub observed_at: DateTime<Utc>,
     /// The run's cost cap (budgets), if any.
     pub cost_cap: Option<f64>,
     pub cancel: CancellationToken,

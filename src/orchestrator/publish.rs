@@ -199,13 +199,7 @@ impl Engine {
         if live.run_id != a.run_id {
             return;
         }
-        let first_spawn = matches!(a.event, crate::agent::RunEvent::Spawned { .. })
-            && live.activity.spawned_at.is_none();
         live.activity.apply(&a.event, now);
-        if first_spawn {
-            let latency = (now - live.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
-            self.metrics.dispatch_latency_seconds.observe(latency);
-        }
         let act = live.activity.clone();
         let _ = self.live_tx.send(super::live::LiveEvent {
             kind: "activity".into(),

@@ -98,6 +98,9 @@ impl Engine {
             env: self.hook_env(&id, &w.state, &[]),
             timeout: wf.hooks.timeout,
         });
+        // Dispatch latency: from the poll that saw the ticket to the agent's launch.
+        let latency = (self.now() - w.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
+        self.metrics.dispatch_latency_seconds.observe(latency);
         let task = tokio::spawn(run_task(
             p.runner,
             p.req,
@@ -115,7 +118,6 @@ impl Engine {
                 runner: agent.runner.name.clone(),
                 attempt: w.attempt,
                 started_at: self.now(),
-                observed_at: w.observed_at,
                 cost_cap,
                 cancel,
                 task,

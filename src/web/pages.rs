@@ -40,7 +40,8 @@ pub(crate) fn environment() -> Environment<'static> {
     env.add_filter("duration", |secs: i64| humanize(secs));
     env.add_filter("enc", |s: String| encode_component(&s));
     env.add_filter("usd", |v: Option<f64>| match v {
-        Some(v) => format!("${v:.4}"),
+        // `+ 0.0` turns a negative zero (a sum of nothing) into a plain zero.
+        Some(v) => format!("${:.4}", v + 0.0),
         None => "—".to_string(),
     });
     env.add_filter("short", |s: String, n: Option<usize>| {
