@@ -241,15 +241,10 @@ impl StreamParser for ClaudeStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::stream::stdout_line;
+    use crate::agent::stream::{stdout_line, testing};
 
     fn feed(lines: &[&str]) -> (ClaudeStream, Vec<Note>) {
-        let mut p = ClaudeStream::new();
-        let mut notes = Vec::new();
-        for l in lines {
-            stdout_line(&mut p, l.as_bytes(), &mut notes);
-        }
-        (p, notes)
+        testing::feed(ClaudeStream::new(), lines.iter().copied())
     }
 
     const INIT: &str = r#"{"type":"system","subtype":"init","session_id":"s-1","model":"claude-sonnet-4-5","tools":["Bash"]}"#;
@@ -361,21 +356,12 @@ mod tests {
     /// The streams recorded from the real Claude Code 2.1.197 (`../shared/samples`).
     #[test]
     fn real_samples() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/claude");
-        if !dir.is_dir() {
-            eprintln!(
-                "SKIPPED: {} is absent; real Claude samples not checked",
-                dir.display()
-            );
+        let Some(dir) = testing::samples("claude") else {
             return;
-        }
+        };
         let read = |name: &str| {
-            let text = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("sample");
-            let mut p = ClaudeStream::new();
-            let mut notes = Vec::new();
-            for l in text.lines() {
-                stdout_line(&mut p, l.as_bytes(), &mut notes);
-            }
+            let text = testing::sample_text(&dir, name);
+            let (p, _) = testing::feed(ClaudeStream::new(), text.lines());
             p
         };
         let ok = read("write-and-commit");

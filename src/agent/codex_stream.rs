@@ -168,15 +168,10 @@ impl StreamParser for CodexStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::stream::stdout_line;
+    use crate::agent::stream::testing;
 
     fn feed(lines: &[&str]) -> (CodexStream, Vec<Note>) {
-        let mut p = CodexStream::new();
-        let mut notes = Vec::new();
-        for l in lines {
-            stdout_line(&mut p, l.as_bytes(), &mut notes);
-        }
-        (p, notes)
+        testing::feed(CodexStream::new(), lines.iter().copied())
     }
 
     #[test]
@@ -246,21 +241,12 @@ mod tests {
     /// The streams recorded from the real `@openai/codex` 0.169.0.
     #[test]
     fn real_samples() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/codex");
-        if !dir.is_dir() {
-            eprintln!(
-                "SKIPPED: {} is absent; real Codex samples not checked",
-                dir.display()
-            );
+        let Some(dir) = testing::samples("codex") else {
             return;
-        }
+        };
         let read = |name: &str| {
-            let text = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("sample");
-            let mut p = CodexStream::new();
-            let mut notes = Vec::new();
-            for l in text.lines() {
-                stdout_line(&mut p, l.as_bytes(), &mut notes);
-            }
+            let text = testing::sample_text(&dir, name);
+            let (mut p, _) = testing::feed(CodexStream::new(), text.lines());
             for l in std::fs::read_to_string(dir.join(format!("{name}.stderr.txt")))
                 .unwrap_or_default()
                 .lines()

@@ -171,15 +171,10 @@ impl StreamParser for GeminiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::stream::stdout_line;
+    use crate::agent::stream::testing;
 
     fn feed(lines: &[&str]) -> (GeminiStream, Vec<Note>) {
-        let mut p = GeminiStream::new();
-        let mut notes = Vec::new();
-        for l in lines {
-            stdout_line(&mut p, l.as_bytes(), &mut notes);
-        }
-        (p, notes)
+        testing::feed(GeminiStream::new(), lines.iter().copied())
     }
 
     const INIT: &str = r#"{"type":"init","session_id":"g-1","model":"auto"}"#;
@@ -251,21 +246,12 @@ mod tests {
     /// The streams recorded from the real `@google/gemini-cli` 0.61.0.
     #[test]
     fn real_samples() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/gemini");
-        if !dir.is_dir() {
-            eprintln!(
-                "SKIPPED: {} is absent; real Gemini samples not checked",
-                dir.display()
-            );
+        let Some(dir) = testing::samples("gemini") else {
             return;
-        }
+        };
         let read = |name: &str| {
-            let text = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("sample");
-            let mut p = GeminiStream::new();
-            let mut notes = Vec::new();
-            for l in text.lines() {
-                stdout_line(&mut p, l.as_bytes(), &mut notes);
-            }
+            let text = testing::sample_text(&dir, name);
+            let (p, _) = testing::feed(GeminiStream::new(), text.lines());
             p
         };
         let ok = read("write-and-commit");

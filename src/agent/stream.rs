@@ -302,3 +302,45 @@ mod tests {
         assert_eq!(tool_input(Some(&serde_json::json!({"a": 1}))), r#"{"a":1}"#);
     }
 }
+
+/// Helpers for the parsers' tests: feeding lines, and the real CLI samples.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::PathBuf;
+
+    use super::{Note, StreamParser, stdout_line};
+
+    /// Feed stdout lines to a parser; returns it and the notes it produced.
+    pub fn feed<'a, P: StreamParser>(
+        mut parser: P,
+        lines: impl IntoIterator<Item = &'a str>,
+    ) -> (P, Vec<Note>) {
+        let mut notes = Vec::new();
+        for l in lines {
+            stdout_line(&mut parser, l.as_bytes(), &mut notes);
+        }
+        (parser, notes)
+    }
+
+    /// The folder of real streams recorded from `cli` (`../shared/samples/<cli>`), or
+    /// `None` with a visible SKIPPED message when it is absent.
+    pub fn samples(cli: &str) -> Option<PathBuf> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/samples")
+            .join(cli);
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!(
+                "SKIPPED: {} is absent; real {cli} samples not checked",
+                dir.display()
+            );
+            None
+        }
+    }
+
+    /// One recorded stdout stream of a sample.
+    pub fn sample_text(dir: &std::path::Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("sample")
+    }
+}
