@@ -188,3 +188,26 @@ async fn detail_reads_one_issue_and_drops_pull_requests() {
         Some("https://github.com/acme/app/issues/1")
     );
 }
+
+#[tokio::test]
+async fn a_state_label_outside_the_workflow_reads_as_that_label_and_does_not_fail() {
+    let fake = Fake::start().await;
+    fake.add_issue(7, None, &["karajan:blocked", "bug"]);
+    fake.add_issue(8, None, &["karajan:todo"]);
+    let t = tracker(&fake, "labels", "");
+    // Not a candidate of any workflow column, and the poll still works.
+    let got = t
+        .fetch_candidates(&columns(&["Todo"]))
+        .await
+        .expect("fetch");
+    let ids: Vec<&str> = got.tickets.iter().map(|s| s.identifier.as_str()).collect();
+    assert_eq!(ids, ["acme/app#8"]);
+    // A refresh of the ticket shows where a human put it, so the engine can hold it.
+    let one = t
+        .fetch_by_identifiers(&["acme/app#7".to_string()])
+        .await
+        .expect("refresh");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].column, "karajan:blocked");
+    assert_eq!(one[0].labels, vec!["bug".to_string()]);
+}

@@ -190,10 +190,13 @@ pub(crate) async fn resolve_column(
     let states = state_labels(t, &fields.labels);
     match states.as_slice() {
         [] => Ok(Ok(String::new())),
-        [one] => Ok(t.column_of_label(one).await.ok_or_else(|| Skipped {
-            source: identifier.to_string(),
-            error: format!("state label `{one}` matches no configured column"),
-        })),
+        // A state label the workflow has no column for (a human's own `karajan:blocked`)
+        // is reported as that label: the engine sees an unexpected column and holds the
+        // ticket, instead of the whole poll failing on it.
+        [one] => Ok(Ok(t
+            .column_of_label(one)
+            .await
+            .unwrap_or_else(|| one.clone()))),
         several => {
             let recorded = t.recorded.lock().await.get(identifier).cloned();
             match recorded {
