@@ -222,7 +222,7 @@ async fn daemon(
     let mut period = engine.workflow.polling.interval;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sweep_every = sweep_interval(period);
+    let mut sweep_every = sweep_interval(period, engine.tracker.sweep_every());
     let mut verify_every = tokio::time::interval(VERIFY_EVERY);
     let (verified_tx, mut verified_rx) = mpsc::channel::<(DateTime<Utc>, VerifyReport)>(1);
     let (reload_tx, mut reload_rx) = mpsc::channel::<()>(8);
@@ -281,17 +281,20 @@ async fn daemon(
                 // Editors write in bursts: let the burst settle, then read once.
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 while reload_rx.try_recv().is_ok() {}
-                if engine.reload().await? && opts.watch {
+                let applied = engine.reload().await?;
+                if applied && opts.watch {
                     // The prompt files may have changed: watch the new set.
                     let (tx, new_rx) = mpsc::channel::<()>(8);
                     watcher = super::reload::watch(&engine.workflow, tx);
                     reload_rx = new_rx;
                 }
-                if engine.workflow.polling.interval != period {
-                    period = engine.workflow.polling.interval;
-                    interval = tokio::time::interval(period);
-                    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    sweep_every = sweep_interval(period);
+                if applied {
+                    if engine.workflow.polling.interval != period {
+                        period = engine.workflow.polling.interval;
+                        interval = tokio::time::interval(period);
+                        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                    sweep_every = sweep_interval(period, engine.tracker.sweep_every());
                 }
                 engine.publish().await?;
             }
@@ -302,10 +305,13 @@ async fn daemon(
     Ok(())
 }
 
-/// The terminal sweep's cadence: every `SWEEP_EVERY_TICKS` polls, first one period
+/// The terminal sweep's cadence: the tracker's own setting (Linear's
+/// `tracker.terminal_sweep`), else every `SWEEP_EVERY_TICKS` polls; first one period
 /// after start (the first tick has just read everything).
-fn sweep_interval(period: Duration) -> tokio::time::Interval {
-    let every = period * super::sweep::SWEEP_EVERY_TICKS;
+fn sweep_interval(period: Duration, tracker_says: Option<Duration>) -> tokio::time::Interval {
+    let every = tracker_says
+        .filter(|d| !d.is_zero())
+        .unwrap_or(period * super::sweep::SWEEP_EVERY_TICKS);
     let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, every);
     i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     i
@@ -340,4 +346,29 @@ pub(crate) fn watched_paths(wf: &crate::config::Workflow) -> Vec<PathBuf> {
     paths.sort();
     paths.dedup();
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::sweep_interval;
+
+    #[tokio::test]
+    async fn the_sweep_follows_the_tracker_else_every_few_polls() {
+        let poll = Duration::from_secs(30);
+        let linear = sweep_interval(poll, Some(Duration::from_secs(600)));
+        assert_eq!(linear.period(), Duration::from_secs(600));
+        let default = sweep_interval(poll, None);
+        assert_eq!(
+            default.period(),
+            poll * super::super::sweep::SWEEP_EVERY_TICKS
+        );
+        let zero = sweep_interval(poll, Some(Duration::ZERO));
+        assert_eq!(
+            zero.period(),
+            default.period(),
+            "a zero setting never spins"
+        );
+    }
 }

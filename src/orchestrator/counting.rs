@@ -73,6 +73,10 @@ impl Tracker for CountingTracker {
         self.count(self.inner.check(columns).await)
     }
 
+    fn sweep_every(&self) -> Option<std::time::Duration> {
+        self.inner.sweep_every()
+    }
+
     fn rate_budget(&self) -> Option<RateBudget> {
         self.inner.rate_budget()
     }

@@ -115,6 +115,12 @@ pub trait Tracker: Send + Sync {
         Ok(Fetched::default())
     }
 
+    /// How often the terminal sweep should run, when the tracker's settings say
+    /// (`None`: the engine's default, every few polls).
+    fn sweep_every(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// The column karajan recorded for a ticket (the engine tells the adapter from its
     /// store), for adapters that repair an ambiguous tracker record to it.
     async fn note_recorded_column(&self, _identifier: &str, _column: &str) {}

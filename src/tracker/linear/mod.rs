@@ -307,6 +307,10 @@ impl Tracker for LinearTracker {
         })
     }
 
+    fn sweep_every(&self) -> Option<std::time::Duration> {
+        Some(self.config.terminal_sweep)
+    }
+
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
         if columns.is_empty() {
             return Ok(Fetched::default());
