@@ -5,7 +5,26 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// `karajan history X | head` closes stdout early: exit quietly like a Unix tool killed
+/// by SIGPIPE (141) instead of printing a panic. Resetting SIGPIPE would need `unsafe`.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = karajan::cli::Cli::parse();
     karajan::cli::telemetry::init(cli.log_format, cli.log.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
