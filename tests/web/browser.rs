@@ -346,6 +346,17 @@ async fn approve_a_gate_in_headless_chromium() {
     )
     .await;
     assert_eq!(scratch.column("QS-1"), "Human Review");
+    // Click only on a quiet page: while other runs finish, the running table above
+    // shrinks and the gates table moves up under the pointer, so a click aimed at QS-1's
+    // button could land on the next row's.
+    d.wait(
+        "every ticket at the gate and nothing running",
+        Duration::from_secs(30),
+        "window.__karajan_marker === 42 \
+         && document.querySelectorAll('#gates tr[data-ticket]').length === 3 \
+         && document.querySelectorAll('#running tr[data-ticket]').length === 0",
+    )
+    .await;
 
     d.click("#gates tr[data-ticket=\"QS-1\"] button[data-action=\"approve\"]")
         .await;
