@@ -68,9 +68,9 @@ pub async fn run(workflow: &Path) -> Exit {
     if let Ok(wf) = crate::config::load(workflow) {
         let b = wf.budget;
         let today = store
-            .spent_on(chrono::Utc::now().date_naive())
+            .totals_on(chrono::Utc::now().date_naive())
             .await
-            .unwrap_or(0.0);
+            .map_or(0.0, |t| t.cost_usd);
         let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("${v:.2}"));
         println!(
             "budget: per run {}, per ticket {}, per day {} (spent today ${today:.4})",

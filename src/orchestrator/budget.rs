@@ -72,18 +72,15 @@ impl Engine {
             self.budget_paused_until = None;
             return Ok(true);
         };
-        if let Some(until) = self.budget_paused_until {
-            if now < until {
-                return Ok(false);
-            }
-            self.budget_paused_until = None;
+        if self.budget_paused_until.is_some_and(|until| now < until) {
+            return Ok(false);
+        }
+        let spent = self.store.totals_on(now.date_naive()).await?.cost_usd;
+        if self.budget_paused_until.take().is_some() {
             info!("a new day: dispatch resumes");
-            let spent = self.store.spent_on(now.date_naive()).await?;
             self.budget_event(None, "day", limit, spent, "dispatch_resumed", None)
                 .await?;
         }
-        let spent = self.store.spent_on(now.date_naive()).await?;
-        self.spent_today = spent;
         if spent < limit {
             return Ok(true);
         }

@@ -69,8 +69,6 @@ pub struct Engine {
     pub(crate) verified: Option<(DateTime<Utc>, bool)>,
     /// Dispatch is paused by the daily budget until this time.
     pub(crate) budget_paused_until: Option<DateTime<Utc>>,
-    /// What today's runs cost, as of the last dispatch check.
-    pub(crate) spent_today: f64,
     /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
     pub(crate) refresh_pending: Arc<AtomicBool>,
 }
@@ -120,7 +118,6 @@ impl Engine {
             config_status,
             verified: None,
             budget_paused_until: None,
-            spent_today: 0.0,
             refresh_pending: Arc::new(AtomicBool::new(false)),
         }
     }

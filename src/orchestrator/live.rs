@@ -53,7 +53,6 @@ pub(crate) struct RunActivity {
     pub last_event: Option<String>,
     pub last_event_at: Option<DateTime<Utc>>,
     pub last_message: Option<String>,
-    pub spawned_at: Option<DateTime<Utc>>,
 }
 
 fn short(text: &str) -> String {
@@ -69,7 +68,6 @@ impl RunActivity {
     pub fn apply(&mut self, event: &RunEvent, now: DateTime<Utc>) {
         match event {
             RunEvent::Spawned { .. } => {
-                self.spawned_at = Some(now);
                 self.last_event = Some("spawned".into());
                 self.last_event_at = Some(now);
             }

@@ -172,12 +172,16 @@ impl Engine {
             held,
             recent_transitions,
             totals: self.store.totals().await?,
-            budget: BudgetView {
-                per_run_usd: self.workflow.budget.per_run_usd,
-                per_ticket_usd: self.workflow.budget.per_ticket_usd,
-                per_day_usd: self.workflow.budget.per_day_usd,
-                spent_today_usd: self.store.spent_on(now.date_naive()).await?,
-                dispatch_paused_until: self.budget_paused_until,
+            budget: {
+                let today = self.store.totals_on(now.date_naive()).await?;
+                BudgetView {
+                    per_run_usd: self.workflow.budget.per_run_usd,
+                    per_ticket_usd: self.workflow.budget.per_ticket_usd,
+                    per_day_usd: self.workflow.budget.per_day_usd,
+                    spent_today_usd: today.cost_usd,
+                    runs_today: today.runs,
+                    dispatch_paused_until: self.budget_paused_until,
+                }
             },
             rate_limit: self.tracker.rate_budget(),
             config: self.config_status.clone(),

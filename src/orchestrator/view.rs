@@ -155,6 +155,8 @@ pub struct BudgetView {
     pub per_ticket_usd: Option<f64>,
     pub per_day_usd: Option<f64>,
     pub spent_today_usd: f64,
+    /// Runs started today (UTC).
+    pub runs_today: u64,
     /// Set while the daily budget holds dispatch back.
     pub dispatch_paused_until: Option<DateTime<Utc>>,
 }

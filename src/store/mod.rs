@@ -324,15 +324,9 @@ impl Store {
         read::totals_by(&self.pool, by, identifier).await
     }
 
-    /// What runs started on `day` (UTC) cost.
-    pub async fn spent_on(&self, day: chrono::NaiveDate) -> Result<f64, StoreError> {
-        let key = day.format("%Y-%m-%d").to_string();
-        Ok(self
-            .totals_by(Grouping::Day, None)
-            .await?
-            .into_iter()
-            .find(|(d, _)| *d == key)
-            .map_or(0.0, |(_, t)| t.cost_usd))
+    /// The totals of the runs started on `day` (UTC).
+    pub async fn totals_on(&self, day: chrono::NaiveDate) -> Result<Totals, StoreError> {
+        read::totals_on(&self.pool, &day.format("%Y-%m-%d").to_string()).await
     }
 
     /// The latest `limit` events of one kind, newest first (for the dashboard).

@@ -282,6 +282,20 @@ pub enum Grouping {
     Day,
 }
 
+/// The run totals of one UTC day (`YYYY-MM-DD`), keyed like `Grouping::Day`.
+pub async fn totals_on(pool: &SqlitePool, day: &str) -> Result<Totals, StoreError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{TOTALS_SELECT} WHERE {DAY_KEY} = ?"
+    )))
+    .bind(day)
+    .fetch_one(pool)
+    .await?;
+    totals_from_row(&row)
+}
+
+/// The UTC day a run started on, as stored (`started_at` is RFC 3339 in UTC).
+const DAY_KEY: &str = "substr(started_at, 1, 10)";
+
 /// Run totals grouped by state or by day, optionally for one ticket, in key order.
 pub async fn totals_by(
     pool: &SqlitePool,
@@ -290,7 +304,7 @@ pub async fn totals_by(
 ) -> Result<Vec<(String, Totals)>, StoreError> {
     let key = match by {
         Grouping::State => "state",
-        Grouping::Day => "substr(started_at, 1, 10)",
+        Grouping::Day => DAY_KEY,
     };
     let filter = if identifier.is_some() {
         " WHERE identifier = ?"

@@ -106,7 +106,7 @@ pub(crate) async fn overview(
     caller: Option<Extension<Caller>>,
 ) -> Result<Response, ApiError> {
     let view = st.handle.status();
-    let spend = today::spend(&st.store, &view).await?;
+    let spend = today::spend(&view);
     let ctx = context! {
         view => Value::from(Serde(&*view)),
         spend => Value::from(Serde(&spend)),

@@ -13,7 +13,7 @@ use crate::orchestrator::StatusView;
 
 pub(crate) async fn state(State(st): State<AppState>) -> Result<Response, ApiError> {
     let view = st.handle.status();
-    let spend = today::spend(&st.store, &view).await?;
+    let spend = today::spend(&view);
     let value = state_json(&view, &spend)?;
     Ok(respond::json(&st, StatusCode::OK, &value))
 }

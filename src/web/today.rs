@@ -1,11 +1,10 @@
-//! Today's spend (runs started since UTC midnight, from the store's run totals) against
-//! the daily budget, if one is configured.
+//! Today's spend against the daily budget, as the orchestrator's read model has it
+//! (runs started since UTC midnight).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::orchestrator::StatusView;
-use crate::store::{Grouping, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub(crate) struct Spend {
@@ -19,31 +18,22 @@ pub(crate) struct Spend {
     pub note: &'static str,
 }
 
-pub(crate) async fn spend(store: &Store, view: &StatusView) -> Result<Spend, StoreError> {
-    let now = Utc::now();
-    let since = now
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map_or(now, |d| d.and_utc());
-    let key = now.format("%Y-%m-%d").to_string();
-    let today = store
-        .totals_by(Grouping::Day, None)
-        .await?
-        .into_iter()
-        .find(|(day, _)| *day == key)
-        .map(|(_, t)| t)
-        .unwrap_or_default();
-    let daily = view.budget.per_day_usd;
-    Ok(Spend {
-        since,
-        cost_usd: today.cost_usd,
-        runs: today.runs,
-        daily_budget_usd: daily,
-        dispatch_paused_until: view.budget.dispatch_paused_until,
-        note: if daily.is_some() {
+pub(crate) fn spend(view: &StatusView) -> Spend {
+    let at = view.generated_at;
+    let b = &view.budget;
+    Spend {
+        since: at
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map_or(at, |d| d.and_utc()),
+        cost_usd: b.spent_today_usd,
+        runs: b.runs_today,
+        daily_budget_usd: b.per_day_usd,
+        dispatch_paused_until: b.dispatch_paused_until,
+        note: if b.per_day_usd.is_some() {
             "daily budget"
         } else {
             "no daily budget configured"
         },
-    })
+    }
 }
