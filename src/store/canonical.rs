@@ -1,7 +1,8 @@
 //! Canonical JSON: the byte-stable text form of an event payload that goes into its hash.
 //!
 //! The hash of an event must not depend on how a database happens to store JSON (SQLite
-//! keeps our text verbatim, Postgres `jsonb` reorders keys and drops whitespace), nor on
+//! keeps our text verbatim; a JSON column type such as Postgres `jsonb` would reorder
+//! keys and drop whitespace, so a second backend must not change the hash either), nor on
 //! the insertion order of a `serde_json::Map` (this crate enables `preserve_order`). So
 //! the hash input is not "the payload as stored" but `canonical(parse(stored))`, defined
 //! here exactly:

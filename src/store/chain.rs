@@ -15,8 +15,9 @@
 //!
 //! `u64be(n)` is `n` as 8 big-endian bytes. Every variable-length field is length-prefixed,
 //! so no two different rows can produce the same input by shifting bytes between fields.
-//! The hash is computed here, never by a database, so the SQLite and Postgres stores
-//! produce identical hashes for identical events. `at` is hashed as the exact text
+//! The hash is computed here, never by a database, so it depends only on the event,
+//! not on the backend that stores it (SQLite is the only store today; any other
+//! backend must produce identical hashes for identical events). `at` is hashed as the exact text
 //! stored (RFC 3339, UTC, microseconds: `2026-11-21T07:00:00.123456Z`, see [`format_at`]).
 
 use chrono::{DateTime, SecondsFormat, Utc};
