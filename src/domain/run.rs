@@ -43,6 +43,18 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// A run stopped (or ended) above its cost cap (`budget.per_run_usd`, or what is
+    /// left of `budget.per_ticket_usd`). Every runner kind reports it the same way.
+    pub fn over_budget(cap: Option<f64>, cost: Option<f64>) -> RunStatus {
+        RunStatus::BudgetExceeded {
+            reason: format!(
+                "the run cost ${:.4}, above its budget of ${:.4} (budget.per_run_usd)",
+                cost.unwrap_or(0.0),
+                cap.unwrap_or(0.0)
+            ),
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",

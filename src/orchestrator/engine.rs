@@ -131,14 +131,13 @@ impl Engine {
         &self,
         events: Vec<NewEvent>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(vec![]);
-        }
-        let stored = self.store.append(events).await?;
-        for e in &stored {
-            let _ = self.live_tx.send(LiveEvent::from_stored(e));
-        }
-        Ok(stored)
+        self.recorder().record(events).await
+    }
+
+    /// The shared way to record: run tasks get a clone, so their events reach the
+    /// live feed too.
+    pub(crate) fn recorder(&self) -> super::recorder::Recorder {
+        super::recorder::Recorder::new(self.store.clone(), self.live_tx.clone())
     }
 
     /// Replace the workflow (hot reload). Workspaces follow the new settings; the

@@ -34,6 +34,7 @@ mod ids;
 mod intents;
 mod live;
 mod publish;
+mod recorder;
 mod recovery;
 mod reload;
 mod run_task;

@@ -104,7 +104,7 @@ impl Engine {
         let task = tokio::spawn(run_task(
             p.runner,
             p.req,
-            self.store.clone(),
+            self.recorder(),
             cancel.clone(),
             self.done_tx.clone(),
             self.activity_tx.clone(),
