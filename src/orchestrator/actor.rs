@@ -237,6 +237,10 @@ async fn daemon(
             _ = sweep_every.tick() => engine.sweep_or_fail().await?,
             Some(run_id) = done_rx.recv() => {
                 engine.on_run_done(&run_id).await?;
+                if engine.backlog {
+                    // A slot is free and tickets wait for one: take them now.
+                    tick_or_fail(engine).await?;
+                }
                 engine.publish().await?;
             }
             Some(a) = activity_rx.recv() => engine.on_activity(a),

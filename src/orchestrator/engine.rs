@@ -67,6 +67,9 @@ pub struct Engine {
     pub(crate) metrics: MetricsView,
     pub(crate) config_status: ConfigStatus,
     pub(crate) verified: Option<(DateTime<Utc>, bool)>,
+    /// Some decision that starts a run waits for a slot (its ticket was left untouched):
+    /// a run that finishes triggers a tick so it is taken at once.
+    pub(crate) backlog: bool,
     /// Dispatch is paused by the daily budget until this time.
     pub(crate) budget_paused_until: Option<DateTime<Utc>>,
     /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
@@ -117,6 +120,7 @@ impl Engine {
             metrics: MetricsView::default(),
             config_status,
             verified: None,
+            backlog: false,
             budget_paused_until: None,
             refresh_pending: Arc::new(AtomicBool::new(false)),
         }

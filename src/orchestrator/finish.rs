@@ -180,15 +180,13 @@ impl Engine {
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());
-        if let Some(w) = Box::pin(self.execute(
-            &snap,
-            rec.as_ref(),
+        let decision = super::dispatch::Decision {
+            snapshot: snap,
+            record: rec.as_ref(),
             actions,
-            &super::execute::Origin::default(),
-        ))
-        .await?
-        {
-            self.dispatch(vec![w]).await?;
+        };
+        if Box::pin(self.execute_decisions(vec![decision])).await? > 0 {
+            self.backlog = true;
         }
         Ok(())
     }

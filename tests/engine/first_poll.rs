@@ -76,3 +76,48 @@ fn a_per_state_cap_limits_the_first_tick_too() {
         "one slot for `implement`: two tickets stay in Todo: {cols:?}"
     );
 }
+
+/// The daemon takes a waiting ticket as soon as a run frees a slot, not a poll later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_frees_its_slot_for_a_waiting_ticket_at_once() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use karajan::orchestrator::{Engine, Options};
+    use karajan::store::Store;
+    use tokio_util::sync::CancellationToken;
+
+    let s = Scratch::quickstart();
+    edit_workflow(&s, "max_concurrent: 3", "max_concurrent: 1");
+    edit_workflow(&s, "interval: 5s", "interval: 1h");
+    let wf = karajan::config::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    let tracker = karajan::tracker::from_config(&wf).unwrap();
+    std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(&wf.store.logs).unwrap();
+    let store = Store::open(&wf.store.path, &wf.store.checkpoints)
+        .await
+        .unwrap();
+    let engine = Engine::new(Arc::new(wf), tracker, store);
+    let shutdown = CancellationToken::new();
+    let opts = Options {
+        once: false,
+        watch: false,
+        shutdown: shutdown.clone(),
+    };
+    let (_handle, task) = karajan::orchestrator::spawn(engine, opts);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let all_at_gate = || {
+        ["QS-1", "QS-2", "QS-3"]
+            .iter()
+            .all(|id| s.column(id) == "Human Review")
+    };
+    while !all_at_gate() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "with one slot and an hour between polls, each finished run hands its slot on"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
