@@ -8,6 +8,15 @@ use crate::domain::RunStatus;
 use crate::domain::retry::after_run;
 use crate::store::{EventKind, NewEvent, StoreError};
 
+/// How a process ended, in words: `code 1`, `signal 9`, or `none` (never started).
+fn exit_text(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), _) => format!("code {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        (None, None) => "none".to_string(),
+    }
+}
+
 /// A stand-in snapshot built from the record, for when the tracker's is unknown.
 fn placeholder_snapshot(rec: &crate::domain::IssueRecord) -> crate::domain::TicketSnapshot {
     crate::domain::TicketSnapshot {
@@ -121,13 +130,18 @@ impl Engine {
             .or_default()
             .entry(o.status.label().to_string())
             .or_default() += 1;
-        let reason = match &o.status {
-            crate::domain::RunStatus::Failed { reason }
-            | crate::domain::RunStatus::Cancelled { reason }
-            | crate::domain::RunStatus::BudgetExceeded { reason } => reason.as_str(),
-            _ => "",
-        };
-        info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = o.status.label(), exit = ?o.exit_code, %reason, "run finished");
+        let exit = exit_text(o.exit_code, o.signal);
+        match &o.status {
+            RunStatus::Succeeded => {
+                info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %o.status, exit = %exit, "run finished");
+            }
+            RunStatus::Cancelled { .. } => {
+                info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %o.status, exit = %exit, "run finished");
+            }
+            _ => {
+                warn!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %o.status, exit = %exit, "run finished");
+            }
+        }
         self.record(vec![NewEvent::for_issue(
             &done.identifier,
             EventKind::RunFinished {

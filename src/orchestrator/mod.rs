@@ -39,6 +39,7 @@ mod recovery;
 mod reload;
 mod run_task;
 mod runs;
+pub mod summary;
 mod sweep;
 mod tick;
 pub mod view;

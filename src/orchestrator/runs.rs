@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::budget::RunBudget;
 use super::engine::{Engine, LiveRun, RunDone};
@@ -250,7 +250,7 @@ impl Engine {
         agent: &AgentState,
         status: RunStatus,
     ) -> Result<(), StoreError> {
-        error!(ticket = %id, state = %w.state, run = %run_id, status = ?status, "attempt aborted before the agent started");
+        warn!(ticket = %id, state = %w.state, run = %run_id, status = %status, "attempt aborted before the agent started");
         self.record(vec![NewEvent::for_issue(
             id,
             EventKind::RunStarted {
