@@ -146,8 +146,13 @@ impl Engine {
         let runner =
             crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
         let ctx = self.prompt_context(w, run_number).await?;
-        let branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
+        let rendered_branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
             .map_err(|e| Abort::Attempt(e.to_string()))?;
+        // Tracker data may make an invalid ref (`karajan/fix login`): repair it.
+        let branch = crate::workspace::branch_name(&rendered_branch);
+        if branch != rendered_branch {
+            info!(ticket = %id, rendered = %rendered_branch, branch = %branch, "the rendered branch name is not valid in git; using a repaired one");
+        }
         let ws = self
             .workspaces
             .ensure(&id, &branch)
