@@ -115,6 +115,45 @@ fn cut(s: &mut String, max: usize) {
     }
 }
 
+/// Identifiers trackers really produce that git refuses in a branch name.
+const AWKWARD_IDENTIFIERS: &[&str] = &["fix login", "a:b", "x..y", "t~1^2", "-lead", "..", "a@{b}"];
+
+/// What `check` warns about: when `workspace.branch` renders an invalid branch name
+/// for some plausible ticket (a local file named `fix login.md`, an id with `:`), the
+/// name karajan will use instead. Empty when every sample renders a valid name (or the
+/// template does not render at all: that is `check`'s error, reported elsewhere).
+pub fn branch_warnings(workflow: &crate::config::Workflow) -> Vec<String> {
+    let template = &workflow.workspace.branch;
+    let mut warnings = vec![];
+    for id in AWKWARD_IDENTIFIERS {
+        let now = chrono::Utc::now();
+        let ticket = crate::domain::TicketSnapshot {
+            id: (*id).to_string(),
+            identifier: (*id).to_string(),
+            title: format!("ticket {id}"),
+            description: String::new(),
+            url: None,
+            labels: vec![],
+            priority: None,
+            column: workflow.machine.columns.todo.clone(),
+            blocked_by: vec![],
+            branch_name: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let ctx = crate::prompt::PromptContext::new(&ticket, &workflow.machine.entry, 1, 1);
+        let Ok(rendered) = crate::prompt::render_branch(template, &ctx) else {
+            return vec![];
+        };
+        if let Some(problem) = branch_problem(&rendered) {
+            warnings.push(format!(
+                "workspace.branch `{template}` renders an invalid git branch name for a ticket `{id}`: {problem}"
+            ));
+        }
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,3 +95,24 @@ fn fuzzed_identifiers_all_reach_the_gate_each_in_its_own_workspace() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+#[test]
+fn check_warns_when_the_branch_template_renders_invalid_names() {
+    let s = Scratch::quickstart();
+    let out = s.karajan(&["check", "workflow.yaml", "--offline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains("`karajan/fix login` is not a valid git branch name"),
+        "{err}"
+    );
+    // A template that slugs the identifier itself draws no warning.
+    edit_workflow(
+        &s,
+        "branch: \"karajan/{{ issue.identifier }}\"",
+        "branch: \"karajan/ticket\"",
+    );
+    let out = s.karajan(&["check", "workflow.yaml", "--offline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
