@@ -115,6 +115,9 @@ mod tests {
             "failed: could not start `claude`: No such file or directory (os error 2) [r-1]"
         );
         let p = json!({"run_id": "r-2", "status": "succeeded", "exit_code": 0, "signal": null});
-        assert_eq!(super::summary("run_finished", &p), "succeeded (exit code 0) [r-2]");
+        assert_eq!(
+            super::summary("run_finished", &p),
+            "succeeded (exit code 0) [r-2]"
+        );
     }
 }

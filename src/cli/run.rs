@@ -144,7 +144,11 @@ async fn once_summary(wf: &crate::config::Workflow, start_seq: i64) -> Exit {
     match summary {
         Ok(s) => {
             print!("{s}");
-            if s.is_clean() { Exit::Ok } else { Exit::RunFailed }
+            if s.is_clean() {
+                Exit::Ok
+            } else {
+                Exit::RunFailed
+            }
         }
         Err(e) => {
             eprintln!("karajan: cannot summarize the run: {e}");

@@ -11,9 +11,9 @@ use tracing::error;
 use super::engine::RunDone;
 use super::hooks::hook_event;
 use super::live::Activity;
+use super::recorder::Recorder;
 use crate::agent::{AgentRunner, RunEvent, RunOutcome, RunRequest};
 use crate::domain::{RunStatus, TokenUsage};
-use super::recorder::Recorder;
 use crate::store::{EventKind, NewEvent};
 use crate::workspace::run_hook;
 

@@ -80,7 +80,9 @@ impl Summary {
 pub(crate) fn fold(events: &[StoredEvent], records: &BTreeMap<String, IssueRecord>) -> Summary {
     let mut by: BTreeMap<String, TicketSummary> = BTreeMap::new();
     for e in events {
-        let Some(id) = e.issue.as_deref() else { continue };
+        let Some(id) = e.issue.as_deref() else {
+            continue;
+        };
         let t = by.entry(id.to_string()).or_insert_with(|| TicketSummary {
             identifier: id.to_string(),
             ..TicketSummary::default()
@@ -124,7 +126,11 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let runs: u32 = self.tickets.iter().map(|t| t.runs).sum();
         let failed: u32 = self.tickets.iter().map(|t| t.failures).sum();
-        let escalated = self.tickets.iter().filter(|t| t.escalated.is_some()).count();
+        let escalated = self
+            .tickets
+            .iter()
+            .filter(|t| t.escalated.is_some())
+            .count();
         writeln!(
             f,
             "karajan run --once: {} ticket(s), {runs} run(s), {failed} failed, {escalated} escalated",
@@ -192,11 +198,21 @@ mod tests {
         let records: BTreeMap<_, _> = [("A-1".to_string(), a), ("B-1".to_string(), b)].into();
         let events = vec![
             ev(5, "A-1", "run_started", json!({})),
-            ev(6, "A-1", "run_finished", json!({"status": "failed", "reason": "API error 500"})),
+            ev(
+                6,
+                "A-1",
+                "run_finished",
+                json!({"status": "failed", "reason": "API error 500"}),
+            ),
             ev(7, "B-1", "run_started", json!({})),
             ev(8, "B-1", "run_finished", json!({"status": "succeeded"})),
             ev(9, "B-1", "run_started", json!({})),
-            ev(10, "B-1", "run_finished", json!({"status": "cancelled", "reason": "shutdown"})),
+            ev(
+                10,
+                "B-1",
+                "run_finished",
+                json!({"status": "cancelled", "reason": "shutdown"}),
+            ),
         ];
         let s = fold(&events, &records);
         assert!(!s.is_clean());
@@ -207,8 +223,16 @@ mod tests {
         let b = &s.tickets[1];
         assert_eq!((b.runs, b.failures), (2, 0), "a cancellation is no failure");
         let text = s.to_string();
-        assert!(text.contains("A-1  implement (retry_waiting)  runs 1  failed 1  retry (attempt 2) due"), "{text}");
-        assert!(text.contains("last failure: failed: API error 500"), "{text}");
+        assert!(
+            text.contains(
+                "A-1  implement (retry_waiting)  runs 1  failed 1  retry (attempt 2) due"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("last failure: failed: API error 500"),
+            "{text}"
+        );
         let clean = fold(&events[2..4], &records);
         assert!(clean.is_clean());
     }

@@ -24,9 +24,7 @@ pub const MAX_COMPONENT_BYTES: usize = 200;
 /// Whether git accepts `name` as a branch name.
 pub fn is_valid_branch(name: &str) -> bool {
     !name.starts_with('-')
-        && name
-            .split('/')
-            .all(|c| c.len() <= MAX_COMPONENT_BYTES)
+        && name.split('/').all(|c| c.len() <= MAX_COMPONENT_BYTES)
         && Branch::name_is_valid(name).unwrap_or(false)
 }
 
@@ -169,8 +167,24 @@ mod tests {
     #[test]
     fn the_fuzzed_identifiers_become_valid_and_distinct() {
         let ids = [
-            "fix login", "a:b", "x..y", "t~1", "c^2", "-lead", ".", "..", "end.lock",
-            "trail.", "a@{b}", "a*b?[c]", "a\\b", "x/y", "", "@", "/", "//a//",
+            "fix login",
+            "a:b",
+            "x..y",
+            "t~1",
+            "c^2",
+            "-lead",
+            ".",
+            "..",
+            "end.lock",
+            "trail.",
+            "a@{b}",
+            "a*b?[c]",
+            "a\\b",
+            "x/y",
+            "",
+            "@",
+            "/",
+            "//a//",
         ];
         let mut seen = std::collections::BTreeSet::new();
         for id in ids {

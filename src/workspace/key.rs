@@ -121,8 +121,14 @@ mod tests {
         let hashed = sanitize_key("x/y");
         assert_eq!(hashed, "x_y-bd3c9047d6816c31");
         let lookalike = sanitize_key(&hashed);
-        assert_ne!(lookalike, hashed, "`x/y` and `{hashed}` must not share a workspace");
-        assert!(lookalike.starts_with("x_y-bd3c9047d6816c31-"), "{lookalike}");
+        assert_ne!(
+            lookalike, hashed,
+            "`x/y` and `{hashed}` must not share a workspace"
+        );
+        assert!(
+            lookalike.starts_with("x_y-bd3c9047d6816c31-"),
+            "{lookalike}"
+        );
     }
 
     #[test]

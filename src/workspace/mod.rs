@@ -40,8 +40,8 @@ use std::path::{Path, PathBuf};
 use git2::build::{CheckoutBuilder, RepoBuilder};
 use git2::{Branch, BranchType, ErrorCode, Repository};
 
-pub use hooks::{HookResult, TAIL_BYTES, run_hook};
 pub use branch::{branch_name, branch_problem, branch_warnings, is_valid_branch};
+pub use hooks::{HookResult, TAIL_BYTES, run_hook};
 pub use key::{MAX_KEY_BYTES, sanitize_key};
 
 use crate::config::WorkspaceConfig;

@@ -19,7 +19,12 @@ fn hooks_run_when_they_should_and_fail_as_they_should() {
     std::fs::write(s.workflow(), wf).unwrap();
     // QS-3's attempt fails: `run --once` says so with exit code 6.
     let out = s.karajan(&["run", "workflow.yaml", "--once"]);
-    assert_eq!(out.status.code(), Some(6), "{}", super::support::stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        super::support::stderr(&out)
+    );
     s.set_column("QS-1", "Approved");
     let out = s.karajan(&["run", "workflow.yaml", "--once"]);
     assert!(

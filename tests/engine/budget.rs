@@ -17,7 +17,11 @@ fn a_command_runner_over_its_run_budget_is_stopped_and_escalated() {
         "costly-agent.sh",
         "#!/bin/sh\ncat >/dev/null\necho '{\"cost_usd\": 5.0}'\nsleep 30\n",
     );
-    edit_workflow(&s, "command: [\"./agent.sh\"]", "command: [\"./costly-agent.sh\"]");
+    edit_workflow(
+        &s,
+        "command: [\"./agent.sh\"]",
+        "command: [\"./costly-agent.sh\"]",
+    );
     let wf = std::fs::read_to_string(s.workflow()).unwrap();
     std::fs::write(s.workflow(), format!("{wf}budget:\n  per_run_usd: 1.0\n")).unwrap();
     let started = Instant::now();
@@ -32,7 +36,11 @@ fn a_command_runner_over_its_run_budget_is_stopped_and_escalated() {
         .filter(|(k, i, _)| k == "run_finished" && i.as_deref() == Some("QS-1"))
         .collect();
     assert_eq!(finished.len(), 1, "{}", stderr(&out));
-    assert_eq!(finished[0].2["status"], "budget_exceeded", "{:?}", finished[0]);
+    assert_eq!(
+        finished[0].2["status"], "budget_exceeded",
+        "{:?}",
+        finished[0]
+    );
     assert!(
         evs.iter()
             .any(|(k, i, _)| k == "escalated" && i.as_deref() == Some("QS-1")),
@@ -51,7 +59,11 @@ fn a_command_runner_reporting_its_cost_last_is_over_budget_too() {
         "costly-agent.sh",
         "#!/bin/sh\ncat >/dev/null\necho '{\"cost_usd\": 5.0}'\n",
     );
-    edit_workflow(&s, "command: [\"./agent.sh\"]", "command: [\"./costly-agent.sh\"]");
+    edit_workflow(
+        &s,
+        "command: [\"./agent.sh\"]",
+        "command: [\"./costly-agent.sh\"]",
+    );
     let wf = std::fs::read_to_string(s.workflow()).unwrap();
     std::fs::write(s.workflow(), format!("{wf}budget:\n  per_run_usd: 1.0\n")).unwrap();
     let _ = s.karajan(&["run", "workflow.yaml", "--once"]);

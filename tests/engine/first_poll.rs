@@ -36,7 +36,10 @@ fn the_first_tick_takes_only_as_many_tickets_as_there_are_slots() {
         }
     }
     assert_eq!(left.len(), 3, "exactly 3 tickets left Todo: {left:?}");
-    assert_eq!(untouched, 9, "the other 9 files are byte for byte unchanged");
+    assert_eq!(
+        untouched, 9,
+        "the other 9 files are byte for byte unchanged"
+    );
     for name in &left {
         assert_eq!(
             super::support::column_of(&tickets.join(format!("{name}.md"))),

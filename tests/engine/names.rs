@@ -83,7 +83,11 @@ fn fuzzed_identifiers_all_reach_the_gate_each_in_its_own_workspace() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(dirs.len(), all.len(), "no temporary clone is left: {dirs:?}");
+    assert_eq!(
+        dirs.len(),
+        all.len(),
+        "no temporary clone is left: {dirs:?}"
+    );
     for d in &dirs {
         assert!(d.len() <= 255 && !d.starts_with('.'), "{d}");
     }
@@ -103,7 +107,8 @@ fn check_warns_when_the_branch_template_renders_invalid_names() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("warning") && err.contains("`karajan/fix login` is not a valid git branch name"),
+        err.contains("warning")
+            && err.contains("`karajan/fix login` is not a valid git branch name"),
         "{err}"
     );
     // A template that slugs the identifier itself draws no warning.

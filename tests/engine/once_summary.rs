@@ -13,7 +13,11 @@ fn failing_agent(s: &Scratch) {
         "failing-agent.sh",
         "#!/bin/sh\ncat >/dev/null\necho 'API error 500' >&2\nexit 1\n",
     );
-    edit_workflow(s, "command: [\"./agent.sh\"]", "command: [\"./failing-agent.sh\"]");
+    edit_workflow(
+        s,
+        "command: [\"./agent.sh\"]",
+        "command: [\"./failing-agent.sh\"]",
+    );
 }
 
 #[test]
@@ -22,7 +26,11 @@ fn a_failed_run_is_summarized_and_exits_non_zero() {
     failing_agent(&s);
     let out = s.karajan(&["run", "workflow.yaml", "--once"]);
     let (so, se) = (stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(RUN_FAILED), "stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(
+        out.status.code(),
+        Some(RUN_FAILED),
+        "stdout:\n{so}\nstderr:\n{se}"
+    );
     for id in ["QS-1", "QS-2", "QS-3"] {
         let line = so
             .lines()
@@ -31,7 +39,10 @@ fn a_failed_run_is_summarized_and_exits_non_zero() {
         assert!(line.contains("implement"), "state reached: {line}");
         assert!(line.contains("runs 1"), "runs: {line}");
         assert!(line.contains("failed 1"), "failures: {line}");
-        assert!(line.contains("retry") && line.contains("due"), "retry: {line}");
+        assert!(
+            line.contains("retry") && line.contains("due"),
+            "retry: {line}"
+        );
         assert!(line.contains("API error 500"), "why: {line}");
     }
     // Failures are warnings.
@@ -60,7 +71,11 @@ fn a_failed_run_is_summarized_and_exits_non_zero() {
 #[test]
 fn an_agent_that_cannot_start_says_why_in_history() {
     let s = Scratch::quickstart();
-    edit_workflow(&s, "command: [\"./agent.sh\"]", "command: [\"./no-such-agent\"]");
+    edit_workflow(
+        &s,
+        "command: [\"./agent.sh\"]",
+        "command: [\"./no-such-agent\"]",
+    );
     let out = s.karajan(&["run", "workflow.yaml", "--once"]);
     assert_eq!(out.status.code(), Some(RUN_FAILED), "{}", stderr(&out));
     let so = stdout(&out);
@@ -88,7 +103,10 @@ fn a_clean_once_exits_zero_with_a_summary_and_plain_logs() {
             .find(|l| l.contains(id))
             .unwrap_or_else(|| panic!("{id} in the summary:\n{so}"));
         assert!(line.contains("review"), "{line}");
-        assert!(line.contains("runs 1") && line.contains("failed 0"), "{line}");
+        assert!(
+            line.contains("runs 1") && line.contains("failed 0"),
+            "{line}"
+        );
     }
     assert!(!se.contains("Some("), "{se}");
     assert!(!se.contains("AgentFinished {"), "{se}");
@@ -104,5 +122,8 @@ fn an_escalation_exits_non_zero() {
     let so = stdout(&out);
     assert_eq!(out.status.code(), Some(RUN_FAILED), "{}", stderr(&out));
     assert!(so.contains("escalated"), "{so}");
-    assert!(so.contains("API error 500"), "the escalation names the last failure: {so}");
+    assert!(
+        so.contains("API error 500"),
+        "the escalation names the last failure: {so}"
+    );
 }

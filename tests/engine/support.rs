@@ -18,7 +18,9 @@ pub fn write_ticket(dir: &Path, file: &str, id: Option<&str>, title: &str) {
     let id_line = id.map_or(String::new(), |id| {
         format!("id: {}\n", serde_json::to_string(id).unwrap())
     });
-    let text = format!("---\n{id_line}title: {title}\nstate: Todo\npriority: 2\ncreated_at: 2026-11-01T09:00:00Z\n---\nDo {title}.\n");
+    let text = format!(
+        "---\n{id_line}title: {title}\nstate: Todo\npriority: 2\ncreated_at: 2026-11-01T09:00:00Z\n---\nDo {title}.\n"
+    );
     std::fs::write(dir.join(format!("{file}.md")), text).unwrap();
 }
 
