@@ -276,7 +276,11 @@ async fn daemon(
                 if report.is_ok() {
                     info!(events = report.events, "chain verified");
                 } else {
-                    error!(breaks = report.breaks.len(), first = ?report.breaks.first(), "the event chain is broken: run `karajan verify`");
+                    let first = report
+                        .breaks
+                        .first()
+                        .map_or_else(String::new, |b| format!("seq {}: {}", b.seq, b.problem));
+                    error!(breaks = report.breaks.len(), first = %first, "the event chain is broken: run `karajan verify`");
                 }
                 engine.verified = Some((at, report.is_ok()));
                 engine.publish().await?;
