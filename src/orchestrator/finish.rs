@@ -131,16 +131,18 @@ impl Engine {
             .entry(o.status.label().to_string())
             .or_default() += 1;
         let exit = exit_text(o.exit_code, o.signal);
-        match &o.status {
-            RunStatus::Succeeded => {
-                info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %o.status, exit = %exit, "run finished");
-            }
-            RunStatus::Cancelled { .. } => {
-                info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %o.status, exit = %exit, "run finished");
-            }
-            _ => {
-                warn!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %o.status, exit = %exit, "run finished");
-            }
+        let status = o.status.label();
+        let reason = match &o.status {
+            RunStatus::Failed { reason }
+            | RunStatus::Cancelled { reason }
+            | RunStatus::BudgetExceeded { reason } => reason.as_str(),
+            _ => "",
+        };
+        // A run that did not do its work is a warning; a stop karajan made is not.
+        if matches!(o.status, RunStatus::Succeeded | RunStatus::Cancelled { .. }) {
+            info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %status, exit = %exit, reason = %reason, "run finished");
+        } else {
+            warn!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %status, exit = %exit, reason = %reason, "run finished");
         }
         self.record(vec![NewEvent::for_issue(
             &done.identifier,
