@@ -3,6 +3,7 @@
 mod agent;
 mod conformance;
 mod e2e;
+mod engine;
 mod github;
 mod linear;
 mod runners;

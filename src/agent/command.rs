@@ -13,6 +13,12 @@
 //!   (top-level `cost_usd`, summed) and a turn count (top-level `num_turns`, last wins);
 //! - any other non-blank line (stdout or stderr) becomes a short `RunEvent::Activity`.
 //!
+//! The run's cost cap (`RunRequest::max_cost_usd`, from `budget.per_run_usd` and what is
+//! left of `budget.per_ticket_usd`) holds here as for the agent CLIs: once the reported
+//! cost passes it, the process group is stopped and the run ends `budget_exceeded`; a
+//! cost above the cap reported on the last line (after which the program exits) ends
+//! the same way, never `succeeded`.
+//!
 //! Events go through an unbounded hand-off to a forwarding task so a slow consumer can
 //! never stall the draining of the child's pipes (which would make a busy agent look
 //! stalled, or block it on a full pipe).
@@ -84,8 +90,10 @@ impl AgentRunner for CommandRunner {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let forwarder = tokio::spawn(forward(rx, events, req.log_dir.join("events.jsonl")));
-        let mut watcher = StdoutInterpreter::new(tx);
-        let result = process::supervise(spec, &mut watcher, cancel).await;
+        // A child token: the budget stop is karajan's own, told apart from a cancel.
+        let stop = cancel.child_token();
+        let mut watcher = StdoutInterpreter::new(tx, req.max_cost_usd, stop.clone());
+        let result = process::supervise(spec, &mut watcher, stop).await;
         let StdoutInterpreter {
             tx,
             tokens,
@@ -93,6 +101,9 @@ impl AgentRunner for CommandRunner {
             turns,
             session_id,
             last_stderr,
+            cost_limit,
+            hit_budget,
+            ..
         } = watcher;
         drop(tx);
         // The group is gone; flush what is still queued for the consumer.
@@ -100,8 +111,18 @@ impl AgentRunner for CommandRunner {
             tracing::warn!(error = %e, "event forwarder failed");
         }
         let exit = result?;
+        let status = status_of(&exit, last_stderr.as_deref());
+        let over = cost_limit.is_some_and(|cap| cost_usd.is_some_and(|c| c > cap));
+        let status = match status {
+            _ if hit_budget && !cancel.is_cancelled() => {
+                RunStatus::over_budget(cost_limit, cost_usd)
+            }
+            s @ RunStatus::Cancelled { .. } => s,
+            _ if over => RunStatus::over_budget(cost_limit, cost_usd),
+            s => s,
+        };
         Ok(RunOutcome {
-            status: status_of(&exit, last_stderr.as_deref()),
+            status,
             exit_code: exit.exit_code,
             signal: exit.signal,
             duration: exit.duration,
@@ -191,10 +212,18 @@ struct StdoutInterpreter {
     turns: Option<u32>,
     session_id: Option<String>,
     last_stderr: Option<String>,
+    /// The run's cost cap; passing it cancels `stop` (the process group is stopped).
+    cost_limit: Option<f64>,
+    stop: CancellationToken,
+    hit_budget: bool,
 }
 
 impl StdoutInterpreter {
-    fn new(tx: mpsc::UnboundedSender<Queued>) -> Self {
+    fn new(
+        tx: mpsc::UnboundedSender<Queued>,
+        cost_limit: Option<f64>,
+        stop: CancellationToken,
+    ) -> Self {
         StdoutInterpreter {
             tx,
             tokens: TokenUsage::default(),
@@ -202,6 +231,27 @@ impl StdoutInterpreter {
             turns: None,
             session_id: None,
             last_stderr: None,
+            cost_limit,
+            stop,
+            hit_budget: false,
+        }
+    }
+
+    /// Stop the process group once the reported cost passes the cap.
+    fn enforce_budget(&mut self) {
+        let (Some(cap), Some(cost)) = (self.cost_limit, self.cost_usd) else {
+            return;
+        };
+        if cost > cap && !self.hit_budget {
+            self.hit_budget = true;
+            self.emit(
+                RunEvent::Activity {
+                    at: Utc::now(),
+                    summary: format!("budget ${cap:.4} exceeded; stopping the agent"),
+                },
+                None,
+            );
+            self.stop.cancel();
         }
     }
 
@@ -260,6 +310,7 @@ impl Observer for StdoutInterpreter {
                     },
                     Some(line.to_vec()),
                 );
+                self.enforce_budget();
                 return;
             }
         }
@@ -359,7 +410,7 @@ mod tests {
     #[test]
     fn interpreter_extracts_session_usage_and_cost() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut w = StdoutInterpreter::new(tx);
+        let mut w = StdoutInterpreter::new(tx, None, CancellationToken::new());
         w.line(Stream::Stdout, br#"{"type":"session","id":"s-1"}"#);
         w.line(
             Stream::Stdout,

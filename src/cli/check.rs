@@ -21,6 +21,10 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
         }
         return Exit::Config;
     }
+    // Not an error: karajan repairs such names at run time; but say so.
+    for w in crate::workspace::branch_warnings(&wf) {
+        eprintln!("karajan: warning: {w}");
+    }
     let agents = wf
         .states
         .keys()

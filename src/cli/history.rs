@@ -65,7 +65,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
             p["attempt"],
             s("run_id")
         ),
-        "run_finished" => format!("{} exit {} [{}]", s("status"), p["exit_code"], s("run_id")),
+        "run_finished" => run_finished(p),
         "intent_recorded" => match s("op").as_str() {
             "move" => format!("move → {}", s("column")),
             _ => "comment".to_string(),
@@ -83,5 +83,41 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "held" => format!("in `{}`", s("column")),
         "escalated" => s("reason"),
         _ => String::new(),
+    }
+}
+
+/// A finished run in words: its status, the stored reason when it did not succeed, and
+/// how the process ended (`failed: exit code 1: API error 500 (exit code 1) [r-…]`).
+fn run_finished(p: &serde_json::Value) -> String {
+    let mut text = p["status"].as_str().unwrap_or("?").replace('_', " ");
+    if let Some(reason) = p["reason"].as_str() {
+        text.push_str(": ");
+        text.push_str(reason);
+    }
+    match (p["exit_code"].as_i64(), p["signal"].as_i64()) {
+        (Some(code), _) => text.push_str(&format!(" (exit code {code})")),
+        (None, Some(sig)) => text.push_str(&format!(" (signal {sig})")),
+        (None, None) => {}
+    }
+    format!("{text} [{}]", p["run_id"].as_str().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_failed_run_shows_its_reason_not_null() {
+        let p = json!({"run_id": "r-1", "status": "failed", "reason": "could not start `claude`: No such file or directory (os error 2)", "exit_code": null, "signal": null});
+        let line = super::summary("run_finished", &p);
+        assert_eq!(
+            line,
+            "failed: could not start `claude`: No such file or directory (os error 2) [r-1]"
+        );
+        let p = json!({"run_id": "r-2", "status": "succeeded", "exit_code": 0, "signal": null});
+        assert_eq!(
+            super::summary("run_finished", &p),
+            "succeeded (exit code 0) [r-2]"
+        );
     }
 }

@@ -30,6 +30,8 @@ pub enum Exit {
     Tampered = 4,
     /// The tracker does not match the workflow (missing columns, bad credentials).
     Tracker = 5,
+    /// `run --once`: a run failed or a ticket was escalated (the summary says which).
+    RunFailed = 6,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -97,6 +97,14 @@ pub async fn run(args: RunArgs) -> Exit {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     info!(workflow = %wf.path.display(), digest = %wf.digest, once = args.once, "karajan starting");
+    // `--once` reports what this invocation did: the events after the current head.
+    let start_seq = match store.head().await {
+        Ok((seq, _)) => seq,
+        Err(e) => {
+            eprintln!("karajan: cannot read the store: {e}");
+            return Exit::Failure;
+        }
+    };
     let wf = Arc::new(wf);
     let web_store = store.clone();
     let engine = Engine::new(wf.clone(), tracker, store);
@@ -113,6 +121,7 @@ pub async fn run(args: RunArgs) -> Exit {
         w.finish().await;
     }
     match result {
+        Ok(Ok(())) if args.once => once_summary(&wf, start_seq).await,
         Ok(Ok(())) => Exit::Ok,
         Ok(Err(e)) => {
             error!(error = %e, "karajan stopped on a store failure");
@@ -120,6 +129,29 @@ pub async fn run(args: RunArgs) -> Exit {
         }
         Err(e) => {
             error!(error = %e, "karajan's orchestrator task failed");
+            Exit::Failure
+        }
+    }
+}
+
+/// Print what `--once` did; `Exit::RunFailed` when a run failed or a ticket escalated.
+async fn once_summary(wf: &crate::config::Workflow, start_seq: i64) -> Exit {
+    let summary = match Store::open_read_only(&wf.store.path).await {
+        Ok(Some(store)) => crate::orchestrator::summary::Summary::since(&store, start_seq).await,
+        Ok(None) => Ok(Default::default()),
+        Err(e) => Err(e),
+    };
+    match summary {
+        Ok(s) => {
+            print!("{s}");
+            if s.is_clean() {
+                Exit::Ok
+            } else {
+                Exit::RunFailed
+            }
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot summarize the run: {e}");
             Exit::Failure
         }
     }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::Exit;
+use crate::domain::Phase;
 use crate::store::{Grouping, Totals};
 
 /// One line of totals: runs, tokens and cost.
@@ -17,6 +18,24 @@ pub(crate) fn describe(t: &Totals) -> String {
         t.tokens.cache_write,
         t.cost_usd
     )
+}
+
+/// Why a ticket waits, when its phase says: the stored failure of a pending retry, the
+/// reason of an escalation, the column a held ticket sits in.
+fn why(phase: &Phase) -> Option<String> {
+    match phase {
+        Phase::RetryWaiting {
+            attempt,
+            due_at,
+            error,
+        } => Some(format!(
+            "retry (attempt {attempt}) due {}; last failure: {error}",
+            due_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )),
+        Phase::Escalated { reason } => Some(format!("escalated: {reason}")),
+        Phase::Held { column } => Some(format!("held: the ticket is in `{column}`")),
+        _ => None,
+    }
 }
 
 pub async fn run(workflow: &Path) -> Exit {
@@ -46,6 +65,9 @@ pub async fn run(workflow: &Path) -> Exit {
                 format!("  rework {}", rework.join(" "))
             }
         );
+        if let Some(why) = why(&r.phase) {
+            println!("  {:<20} {why}", "");
+        }
     }
     for (title, by) in [
         ("per state", Grouping::State),

@@ -20,6 +20,20 @@ pub enum Cause {
     Restarted,
 }
 
+impl std::fmt::Display for Cause {
+    /// In words, for logs and comments: `picked up`, `the agent finished (run r-…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Picked => f.write_str("picked up"),
+            Cause::AgentFinished { run_id } => write!(f, "the agent finished (run {run_id})"),
+            Cause::Approved { gate } => write!(f, "approved at `{gate}`"),
+            Cause::Rework { gate, count } => write!(f, "rework #{count} requested at `{gate}`"),
+            Cause::HumanMoved { column } => write!(f, "moved to `{column}` by a human"),
+            Cause::Restarted => f.write_str("moved back to todo, starting over"),
+        }
+    }
+}
+
 /// Why a run is stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +44,16 @@ pub enum StopReason {
     LeftColumn,
     /// The machine restarted the ticket.
     Restarted,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::Terminal => "the ticket reached a terminal column",
+            StopReason::LeftColumn => "the ticket left its state's column",
+            StopReason::Restarted => "the ticket was moved back to todo",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -134,12 +134,9 @@ pub fn enter(machine: &Machine, to: &str, cause: Cause, snap: &TicketSnapshot) -
 
 fn describe_cause(cause: &Cause) -> String {
     match cause {
-        Cause::Picked => "picked up".into(),
+        // The comment names no run id: the marker carries the record.
         Cause::AgentFinished { .. } => "the agent finished".into(),
-        Cause::Approved { gate } => format!("approved at `{gate}`"),
-        Cause::Rework { gate, count } => format!("rework #{count} requested at `{gate}`"),
-        Cause::HumanMoved { column } => format!("moved to `{column}` by a human"),
-        Cause::Restarted => "moved back to todo, starting over".into(),
+        other => other.to_string(),
     }
 }
 

@@ -66,7 +66,7 @@ pub fn after_run(
                 let reason = format!(
                     "`{}` failed {attempts} times (last: {})",
                     rec.state,
-                    other.label()
+                    other.describe()
                 );
                 return Aftermath {
                     phase: Phase::Escalated {

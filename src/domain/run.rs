@@ -42,7 +42,25 @@ pub enum RunStatus {
     Interrupted,
 }
 
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 impl RunStatus {
+    /// A run stopped (or ended) above its cost cap (`budget.per_run_usd`, or what is
+    /// left of `budget.per_ticket_usd`). Every runner kind reports it the same way.
+    pub fn over_budget(cap: Option<f64>, cost: Option<f64>) -> RunStatus {
+        RunStatus::BudgetExceeded {
+            reason: format!(
+                "the run cost ${:.4}, above its budget of ${:.4} (budget.per_run_usd)",
+                cost.unwrap_or(0.0),
+                cap.unwrap_or(0.0)
+            ),
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
@@ -53,6 +71,17 @@ impl RunStatus {
             RunStatus::BudgetExceeded { .. } => "budget_exceeded",
             RunStatus::Cancelled { .. } => "cancelled",
             RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Why the run did not succeed, in words (`failed: exit code 1: API error 500`); the
+    /// bare label for outcomes without a stored reason.
+    pub fn describe(&self) -> String {
+        match self {
+            RunStatus::Failed { reason }
+            | RunStatus::BudgetExceeded { reason }
+            | RunStatus::Cancelled { reason } => format!("{}: {reason}", self.label()),
+            other => other.label().replace('_', " "),
         }
     }
 

@@ -237,6 +237,10 @@ async fn daemon(
             _ = sweep_every.tick() => engine.sweep_or_fail().await?,
             Some(run_id) = done_rx.recv() => {
                 engine.on_run_done(&run_id).await?;
+                if engine.backlog {
+                    // A slot is free and tickets wait for one: take them now.
+                    tick_or_fail(engine).await?;
+                }
                 engine.publish().await?;
             }
             Some(a) = activity_rx.recv() => engine.on_activity(a),
@@ -272,7 +276,11 @@ async fn daemon(
                 if report.is_ok() {
                     info!(events = report.events, "chain verified");
                 } else {
-                    error!(breaks = report.breaks.len(), first = ?report.breaks.first(), "the event chain is broken: run `karajan verify`");
+                    let first = report
+                        .breaks
+                        .first()
+                        .map_or_else(String::new, |b| format!("seq {}: {}", b.seq, b.problem));
+                    error!(breaks = report.breaks.len(), first = %first, "the event chain is broken: run `karajan verify`");
                 }
                 engine.verified = Some((at, report.is_ok()));
                 engine.publish().await?;

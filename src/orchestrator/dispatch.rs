@@ -1,12 +1,41 @@
 //! Dispatch: start the wanted runs in priority order within the global and per-state
 //! caps. A ticket that already has a live run is never started again.
+//!
+//! A decision that starts a run (a pickup from todo, an approval into the next agent
+//! state, a due retry, a ticket back in its column) is *admitted* first: its actions
+//! (the transition, the tracker move and comment) are executed only when a slot is free
+//! for the run now, under the same caps, pause and daily budget as dispatch. The others
+//! are left untouched (a todo ticket stays in todo, unwritten) and are decided again on
+//! a later tick, or as soon as a run finishes and frees a slot. So the first poll of a
+//! full backlog writes to the tracker only for the tickets it can run.
 
 use std::collections::BTreeMap;
 
 use super::engine::Engine;
-use super::execute::Wanted;
+use super::execute::{Origin, Wanted};
 use crate::domain::priority::dispatch_order;
+use crate::domain::{Action, IssueRecord, TicketSnapshot};
 use crate::store::StoreError;
+
+/// What `decide` asked for one ticket, not yet executed.
+pub(crate) struct Decision<'a> {
+    pub snapshot: TicketSnapshot,
+    pub record: Option<&'a IssueRecord>,
+    pub actions: Vec<Action>,
+}
+
+/// The run a decision would start, if it starts one.
+fn run_of(d: &Decision<'_>) -> Option<Wanted> {
+    d.actions.iter().find_map(|a| match a {
+        Action::StartRun { state, attempt } => Some(Wanted {
+            snapshot: d.snapshot.clone(),
+            state: state.clone(),
+            attempt: *attempt,
+            observed_at: chrono::Utc::now(),
+        }),
+        _ => None,
+    })
+}
 
 /// Pick which wanted runs may start now. Pure: `wanted` in any order, `live` the states
 /// of the runs already live, `busy` whether a ticket already has a live run.
@@ -46,6 +75,75 @@ pub fn plan(
 }
 
 impl Engine {
+    /// Execute decisions: those that start a run only when a slot is free for it now
+    /// (see the module doc); then start the admitted runs. Returns how many decisions
+    /// were left waiting for a slot.
+    pub(crate) async fn execute_decisions(
+        &mut self,
+        decisions: Vec<Decision<'_>>,
+    ) -> Result<usize, StoreError> {
+        let mut wanted = vec![];
+        let mut waiting: Vec<(Decision<'_>, Wanted)> = vec![];
+        for d in decisions {
+            match run_of(&d) {
+                // A ticket with a live run keeps its slot (a restart reuses it).
+                Some(w) if !self.live.contains_key(&d.snapshot.identifier) => {
+                    waiting.push((d, w));
+                }
+                _ => {
+                    if let Some(w) = self
+                        .execute(&d.snapshot, d.record, d.actions, &Origin::default())
+                        .await?
+                    {
+                        wanted.push(w);
+                    }
+                }
+            }
+        }
+        waiting.sort_by(|a, b| dispatch_order(&a.1.snapshot, &b.1.snapshot));
+        let admitted = self.admit(&wanted, &waiting).await?;
+        let left = waiting.len() - admitted.len();
+        for (i, (d, _)) in waiting.into_iter().enumerate() {
+            if !admitted.contains(&i) {
+                continue;
+            }
+            if let Some(w) = self
+                .execute(&d.snapshot, d.record, d.actions, &Origin::default())
+                .await?
+            {
+                wanted.push(w);
+            }
+        }
+        self.dispatch(wanted).await?;
+        Ok(left)
+    }
+
+    /// Which waiting decisions (in dispatch order) have a slot now: the live runs and
+    /// the runs already wanted (decided without waiting) occupy theirs first.
+    async fn admit(
+        &mut self,
+        wanted: &[Wanted],
+        waiting: &[(Decision<'_>, Wanted)],
+    ) -> Result<Vec<usize>, StoreError> {
+        if self.paused || self.draining || waiting.is_empty() {
+            return Ok(vec![]);
+        }
+        if !self.day_budget_allows().await? {
+            return Ok(vec![]);
+        }
+        let mut occupied: Vec<String> = self.live.values().map(|l| l.state.clone()).collect();
+        occupied.extend(wanted.iter().map(|w| w.state.clone()));
+        let mut candidates: Vec<Wanted> = waiting.iter().map(|(_, w)| w.clone()).collect();
+        let limits = &self.workflow.agent;
+        Ok(plan(
+            &mut candidates,
+            &occupied,
+            |id| self.live.contains_key(id),
+            limits.max_concurrent,
+            &limits.max_concurrent_by_state,
+        ))
+    }
+
     pub(crate) async fn dispatch(&mut self, mut wanted: Vec<Wanted>) -> Result<(), StoreError> {
         if self.paused || self.draining || wanted.is_empty() {
             return Ok(());

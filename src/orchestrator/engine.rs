@@ -67,6 +67,9 @@ pub struct Engine {
     pub(crate) metrics: MetricsView,
     pub(crate) config_status: ConfigStatus,
     pub(crate) verified: Option<(DateTime<Utc>, bool)>,
+    /// Some decision that starts a run waits for a slot (its ticket was left untouched):
+    /// a run that finishes triggers a tick so it is taken at once.
+    pub(crate) backlog: bool,
     /// Dispatch is paused by the daily budget until this time.
     pub(crate) budget_paused_until: Option<DateTime<Utc>>,
     /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
@@ -117,6 +120,7 @@ impl Engine {
             metrics: MetricsView::default(),
             config_status,
             verified: None,
+            backlog: false,
             budget_paused_until: None,
             refresh_pending: Arc::new(AtomicBool::new(false)),
         }
@@ -131,14 +135,13 @@ impl Engine {
         &self,
         events: Vec<NewEvent>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        if events.is_empty() {
-            return Ok(vec![]);
-        }
-        let stored = self.store.append(events).await?;
-        for e in &stored {
-            let _ = self.live_tx.send(LiveEvent::from_stored(e));
-        }
-        Ok(stored)
+        self.recorder().record(events).await
+    }
+
+    /// The shared way to record: run tasks get a clone, so their events reach the
+    /// live feed too.
+    pub(crate) fn recorder(&self) -> super::recorder::Recorder {
+        super::recorder::Recorder::new(self.store.clone(), self.live_tx.clone())
     }
 
     /// Replace the workflow (hot reload). Workspaces follow the new settings; the

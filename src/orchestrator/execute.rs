@@ -67,7 +67,7 @@ impl Engine {
             match action {
                 Action::StopRun { run_id, reason } => {
                     self.record(std::mem::take(&mut batch)).await?;
-                    self.stop_run(&id, &run_id, &format!("{reason:?}")).await?;
+                    self.stop_run(&id, &run_id, &reason.to_string()).await?;
                 }
                 Action::Enter { to, cause } => {
                     let Some(spec) = machine.state(&to) else {
@@ -85,7 +85,7 @@ impl Engine {
                         .get_or_insert_with(|| IssueRecord::new(&id, &snap.id, &to, now))
                         .apply_enter(&to, spec.kind(), &cause, now);
                     let from = if rec.is_some() { state.as_str() } else { "-" };
-                    info!(ticket = %id, from = %from, to = %to, ?cause, "transition");
+                    info!(ticket = %id, from = %from, to = %to, cause = %cause, "transition");
                     batch.push(NewEvent::for_issue(
                         &id,
                         EventKind::Transition {

@@ -8,6 +8,15 @@ use crate::domain::RunStatus;
 use crate::domain::retry::after_run;
 use crate::store::{EventKind, NewEvent, StoreError};
 
+/// How a process ended, in words: `code 1`, `signal 9`, or `none` (never started).
+fn exit_text(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), _) => format!("code {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        (None, None) => "none".to_string(),
+    }
+}
+
 /// A stand-in snapshot built from the record, for when the tracker's is unknown.
 fn placeholder_snapshot(rec: &crate::domain::IssueRecord) -> crate::domain::TicketSnapshot {
     crate::domain::TicketSnapshot {
@@ -121,13 +130,20 @@ impl Engine {
             .or_default()
             .entry(o.status.label().to_string())
             .or_default() += 1;
+        let exit = exit_text(o.exit_code, o.signal);
+        let status = o.status.label();
         let reason = match &o.status {
-            crate::domain::RunStatus::Failed { reason }
-            | crate::domain::RunStatus::Cancelled { reason }
-            | crate::domain::RunStatus::BudgetExceeded { reason } => reason.as_str(),
+            RunStatus::Failed { reason }
+            | RunStatus::Cancelled { reason }
+            | RunStatus::BudgetExceeded { reason } => reason.as_str(),
             _ => "",
         };
-        info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = o.status.label(), exit = ?o.exit_code, %reason, "run finished");
+        // A run that did not do its work is a warning; a stop karajan made is not.
+        if matches!(o.status, RunStatus::Succeeded | RunStatus::Cancelled { .. }) {
+            info!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %status, exit = %exit, reason = %reason, "run finished");
+        } else {
+            warn!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %status, exit = %exit, reason = %reason, "run finished");
+        }
         self.record(vec![NewEvent::for_issue(
             &done.identifier,
             EventKind::RunFinished {
@@ -180,15 +196,13 @@ impl Engine {
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());
-        if let Some(w) = Box::pin(self.execute(
-            &snap,
-            rec.as_ref(),
+        let decision = super::dispatch::Decision {
+            snapshot: snap,
+            record: rec.as_ref(),
             actions,
-            &super::execute::Origin::default(),
-        ))
-        .await?
-        {
-            self.dispatch(vec![w]).await?;
+        };
+        if Box::pin(self.execute_decisions(vec![decision])).await? > 0 {
+            self.backlog = true;
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ impl Engine {
         let env = self.hook_env(identifier, state, &[]);
         let result = run_hook(name, script, &cwd, &env, self.workflow.hooks.timeout).await;
         if !result.ok {
-            warn!(ticket = %identifier, state = %state, hook = %name, exit = ?result.exit_code, timed_out = result.timed_out, "hook failed");
+            warn!(ticket = %identifier, state = %state, hook = %name, exit = %result.exit_code.map_or("none".to_string(), |c| format!("code {c}")), timed_out = result.timed_out, "hook failed");
         }
         self.record(vec![NewEvent::for_issue(
             identifier,

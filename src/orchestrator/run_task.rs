@@ -1,5 +1,6 @@
 //! The body of one run's task: supervise the agent, persist what it reports, run
-//! `after_run`, then tell the actor.
+//! `after_run`, then tell the actor. Everything it records goes through the shared
+//! [`Recorder`], so it reaches the live feed as well as the store.
 
 use std::sync::Arc;
 
@@ -10,9 +11,10 @@ use tracing::error;
 use super::engine::RunDone;
 use super::hooks::hook_event;
 use super::live::Activity;
+use super::recorder::Recorder;
 use crate::agent::{AgentRunner, RunEvent, RunOutcome, RunRequest};
 use crate::domain::{RunStatus, TokenUsage};
-use crate::store::{EventKind, NewEvent, Store};
+use crate::store::{EventKind, NewEvent};
 use crate::workspace::run_hook;
 
 /// The `after_run` hook of a run: its script, environment and time limit.
@@ -41,7 +43,7 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
 pub(crate) async fn run_task(
     runner: Arc<dyn AgentRunner>,
     req: RunRequest,
-    store: Store,
+    recorder: Recorder,
     cancel: CancellationToken,
     done_tx: mpsc::Sender<String>,
     activity_tx: mpsc::Sender<Activity>,
@@ -53,7 +55,7 @@ pub(crate) async fn run_task(
     let state = req.state.clone();
     let workspace = req.workspace.clone();
     let forward = tokio::spawn(forward_events(
-        store.clone(),
+        recorder.clone(),
         id.clone(),
         run_id.clone(),
         ev_rx,
@@ -73,8 +75,8 @@ pub(crate) async fn run_task(
             hook.timeout,
         )
         .await;
-        let _ = store
-            .append(vec![NewEvent::for_issue(
+        let _ = recorder
+            .record(vec![NewEvent::for_issue(
                 &id,
                 hook_event("after_run", Some(&state), &r),
             )])
@@ -91,7 +93,7 @@ pub(crate) async fn run_task(
 /// Persist what the agent reports: its process group at once (crash recovery needs it)
 /// and its JSON events in batches.
 async fn forward_events(
-    store: Store,
+    recorder: Recorder,
     id: String,
     run_id: String,
     mut rx: mpsc::Receiver<RunEvent>,
@@ -128,7 +130,7 @@ async fn forward_events(
             })
             .map(|k| NewEvent::for_issue(&id, k))
             .collect();
-        if let Err(e) = store.append(events).await {
+        if let Err(e) = recorder.record(events).await {
             error!(ticket = %id, run = %run_id, error = %e, "could not record agent events");
         }
     }

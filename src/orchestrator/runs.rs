@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::budget::RunBudget;
 use super::engine::{Engine, LiveRun, RunDone};
@@ -104,7 +104,7 @@ impl Engine {
         let task = tokio::spawn(run_task(
             p.runner,
             p.req,
-            self.store.clone(),
+            self.recorder(),
             cancel.clone(),
             self.done_tx.clone(),
             self.activity_tx.clone(),
@@ -146,8 +146,13 @@ impl Engine {
         let runner =
             crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
         let ctx = self.prompt_context(w, run_number).await?;
-        let branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
+        let rendered_branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
             .map_err(|e| Abort::Attempt(e.to_string()))?;
+        // Tracker data may make an invalid ref (`karajan/fix login`): repair it.
+        let branch = crate::workspace::branch_name(&rendered_branch);
+        if branch != rendered_branch {
+            info!(ticket = %id, rendered = %rendered_branch, branch = %branch, "the rendered branch name is not valid in git; using a repaired one");
+        }
         let ws = self
             .workspaces
             .ensure(&id, &branch)
@@ -250,7 +255,7 @@ impl Engine {
         agent: &AgentState,
         status: RunStatus,
     ) -> Result<(), StoreError> {
-        error!(ticket = %id, state = %w.state, run = %run_id, status = ?status, "attempt aborted before the agent started");
+        warn!(ticket = %id, state = %w.state, run = %run_id, status = %status, "attempt aborted before the agent started");
         self.record(vec![NewEvent::for_issue(
             id,
             EventKind::RunStarted {

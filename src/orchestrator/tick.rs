@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use tracing::{debug, error, warn};
 
+use super::dispatch::Decision;
 use super::engine::Engine;
 use crate::domain::priority::dispatch_order;
 use crate::domain::{IssueRecord, Phase, TicketSnapshot};
@@ -94,7 +95,7 @@ impl Engine {
         ordered.sort_by(dispatch_order);
         self.snapshots = snaps;
         let now = self.now();
-        let mut wanted = vec![];
+        let mut decisions = vec![];
         for snap in ordered {
             let rec = records.get(&snap.identifier);
             let actions = crate::domain::decide(&snap, rec, machine, now);
@@ -102,14 +103,15 @@ impl Engine {
                 continue;
             }
             debug!(ticket = %snap.identifier, ?actions, "decided");
-            if let Some(w) = self
-                .execute(&snap, rec, actions, &super::execute::Origin::default())
-                .await?
-            {
-                wanted.push(w);
-            }
+            decisions.push(Decision {
+                snapshot: snap,
+                record: rec,
+                actions,
+            });
         }
-        self.dispatch(wanted).await?;
+        // Only what can run now leaves its column; the rest waits, untouched.
+        let left = self.execute_decisions(decisions).await?;
+        self.backlog = left > 0;
         Ok(())
     }
 }

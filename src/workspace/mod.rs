@@ -30,6 +30,7 @@
 //! I/O, a locked index) from fatal ones (path escapes, invalid branch name, a directory
 //! in the way that is not a repository), which need a human.
 
+mod branch;
 mod hooks;
 mod key;
 
@@ -39,8 +40,9 @@ use std::path::{Path, PathBuf};
 use git2::build::{CheckoutBuilder, RepoBuilder};
 use git2::{Branch, BranchType, ErrorCode, Repository};
 
+pub use branch::{branch_name, branch_problem, branch_warnings, is_valid_branch};
 pub use hooks::{HookResult, TAIL_BYTES, run_hook};
-pub use key::sanitize_key;
+pub use key::{MAX_KEY_BYTES, sanitize_key};
 
 use crate::config::WorkspaceConfig;
 

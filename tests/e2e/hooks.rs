@@ -17,9 +17,21 @@ fn hooks_run_when_they_should_and_fail_as_they_should() {
         ),
     );
     std::fs::write(s.workflow(), wf).unwrap();
-    s.once();
+    // QS-3's attempt fails: `run --once` says so with exit code 6.
+    let out = s.karajan(&["run", "workflow.yaml", "--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        super::support::stderr(&out)
+    );
     s.set_column("QS-1", "Approved");
-    s.once();
+    let out = s.karajan(&["run", "workflow.yaml", "--once"]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 6)),
+        "{}",
+        super::support::stderr(&out)
+    );
     let text = std::fs::read_to_string(s.path().join("hooks.log")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let n = |l: &str| lines.iter().filter(|x| **x == l).count();

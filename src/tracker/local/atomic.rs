@@ -22,12 +22,25 @@ pub(crate) enum Replaced {
     Changed,
 }
 
+/// How much of the original file name the temporary name keeps (for a human who
+/// sees it), in bytes: the whole temporary name stays far below the 255-byte limit of
+/// a file name, however long the ticket's name is. The pid and a random nonce make it
+/// unique.
+const TEMP_NAME_KEEPS: usize = 100;
+
 /// Hidden name in the same directory; not `*.md`, so scans never pick it up.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
+    let mut name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if name.len() > TEMP_NAME_KEEPS {
+        let mut end = TEMP_NAME_KEEPS;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+    }
     let nonce: u64 = rand::random();
     path.with_file_name(format!(
         ".{name}.karajan-{}-{nonce:016x}.tmp",
@@ -107,6 +120,18 @@ mod tests {
             "edited by a human"
         );
         assert_eq!(entries(dir.path()), vec!["a.md"]);
+    }
+
+    #[test]
+    fn a_file_with_a_240_byte_name_can_be_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("{}.md", "a".repeat(240)));
+        fs::write(&path, "old").expect("write");
+        let r = replace_if_unchanged(&path, "old", "new").expect("replace");
+        assert_eq!(r, Replaced::Done);
+        assert_eq!(fs::read_to_string(&path).expect("read"), "new");
+        let wide = dir.path().join(format!("{}.md", "é".repeat(120)));
+        assert!(temp_path(&wide).file_name().expect("name").len() <= 255);
     }
 
     #[test]
