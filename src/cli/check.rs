@@ -13,14 +13,8 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
         Ok(wf) => wf,
         Err(code) => return code,
     };
-    let errors = crate::prompt::check_all(&wf);
-    if !errors.is_empty() {
-        eprintln!("karajan: {} has prompt errors:", path.display());
-        for e in &errors {
-            eprintln!("  - {e}");
-        }
-        return Exit::Config;
-    }
+    // Loading has rendered every template against a sample ticket (the same validation
+    // as `run` and hot reload).
     let agents = wf
         .states
         .keys()

@@ -1,5 +1,7 @@
 //! Entry points: read `workflow.yaml` (and the prompt files it names) into a validated
-//! [`Workflow`], or every problem found.
+//! [`Workflow`], or every problem found. Validation includes rendering every template
+//! against a sample ticket, so whoever loads a workflow (`run`, hot reload, `check`)
+//! accepts and refuses exactly the same files.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,24 @@ pub fn load_str(yaml: &str, path: &Path) -> Result<Workflow, ConfigErrors> {
 /// [`load_str`] with an injected environment (tests use it to set variables without
 /// touching the process environment).
 pub(crate) fn load_str_with_env(
+    yaml: &str,
+    path: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Workflow, ConfigErrors> {
+    let wf = load_unrendered(yaml, path, env)?;
+    // One validation for `run`, hot reload and `check`: every template must render
+    // against a sample ticket, or the first run would fail on it.
+    let problems = crate::prompt::render_errors(&wf);
+    if problems.is_empty() {
+        Ok(wf)
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+/// Everything [`load_str_with_env`] checks except rendering the templates (they have
+/// compiled); for tests of the renderer itself.
+pub(crate) fn load_unrendered(
     yaml: &str,
     path: &Path,
     env: EnvLookup<'_>,

@@ -22,6 +22,9 @@ pub mod workflow;
 mod tests;
 
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use expand::process_env;
+#[cfg(test)]
+pub(crate) use load::load_unrendered;
 pub use load::{load, load_str};
 pub use secret::Secret;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};

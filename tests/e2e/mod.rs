@@ -10,4 +10,5 @@ mod hooks;
 mod outbox;
 mod recover;
 mod reload;
+mod reload_quiet;
 pub mod support;
