@@ -74,7 +74,7 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
             let mut argv = argv.clone();
             let program = std::path::Path::new(&argv[0]);
             if program.is_relative() && argv[0].contains('/') {
-                argv[0] = cx.base_dir.join(program).display().to_string();
+                argv[0] = beside(&cx.base_dir, &argv[0]);
             }
             argv
         }
@@ -83,7 +83,7 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
                 .push(join(&base, "command"), "the command is empty");
             Vec::new()
         }
-        Some(RawCommand::Shell(s)) => vec!["sh".into(), "-c".into(), s.clone()],
+        Some(RawCommand::Shell(s)) => shell_command(&cx.base_dir, s),
         None => {
             if kind == Some(RunnerKind::Command) {
                 cx.errors.push(
@@ -113,6 +113,55 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
         max_turns,
         cli,
     })
+}
+
+/// The string form of `command`. A single word is the program's path, as the list form
+/// `[word]`; any other line is a shell line run by `sh -c` with `"$@"` appended, so the
+/// arguments a CLI runner adds (`-p --output-format …`) reach the line's command. Either
+/// way a relative program path at the start (`./wrapper.sh`, `bin/agent`) names a file
+/// beside the workflow and is made absolute: runs happen in the workspace.
+fn shell_command(base_dir: &std::path::Path, line: &str) -> Vec<String> {
+    let line = line.trim();
+    let (first, rest) = line
+        .split_once(char::is_whitespace)
+        .map_or((line, ""), |(a, b)| (a, b));
+    let plain = |w: &str| {
+        w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/+@%:,".contains(c))
+    };
+    let resolved = if plain(first) && first.contains('/') && !first.starts_with('/') {
+        Some(beside(base_dir, first))
+    } else {
+        None
+    };
+    if rest.is_empty() && plain(first) {
+        return vec![resolved.unwrap_or_else(|| first.to_string())];
+    }
+    let line = match resolved {
+        Some(abs) => format!("{} {rest}", shell_quote(&abs)),
+        None => line.to_string(),
+    };
+    // `$0` is the line's first word, so the shell's own messages name it.
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("{line} \"$@\""),
+        first.to_string(),
+    ]
+}
+
+/// A relative program path made absolute against the workflow's folder (`./` dropped).
+fn beside(base_dir: &std::path::Path, program: &str) -> String {
+    let rel: std::path::PathBuf = std::path::Path::new(program)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    base_dir.join(rel).display().to_string()
+}
+
+/// `s` as one single-quoted shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The CLI-specific keys of a runner profile, each checked against its choices and

@@ -9,6 +9,7 @@ use super::*;
 use crate::domain::StateSpec;
 
 mod adapters;
+mod command;
 
 const BASE: &str = "\
 tracker:
@@ -141,7 +142,11 @@ fn base_workflow_loads_with_defaults() {
     );
 
     let a = wf.agent_state("implement").unwrap();
-    assert_eq!(a.runner.command, ["sh", "-c", "./agent.sh"]);
+    // A single word is the program's path, beside the workflow.
+    assert_eq!(
+        a.runner.command,
+        [base.join("agent.sh").display().to_string()]
+    );
     assert_eq!(a.runner.env["TOKEN"].expose(), "tok-123");
     assert_eq!(a.session, SessionMode::Fresh);
     assert_eq!(a.prompt.source, "Do {{ issue.title }}.\n");
