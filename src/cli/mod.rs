@@ -6,6 +6,7 @@ mod dashboard;
 mod dry_run;
 mod history;
 mod init;
+mod preflight;
 mod recover;
 mod run;
 mod status;

@@ -22,6 +22,7 @@ pub mod workflow;
 mod tests;
 
 pub use error::{ConfigError, ConfigErrors};
+#[cfg(test)]
 pub(crate) use expand::process_env;
 #[cfg(test)]
 pub(crate) use load::load_unrendered;

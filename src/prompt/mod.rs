@@ -185,6 +185,21 @@ pub(crate) fn render_errors(workflow: &Workflow) -> Vec<crate::config::ConfigErr
         .collect()
 }
 
+/// The branch template rendered for a sample ticket named `identifier` (for `check`'s
+/// warning about names that are not valid git refs).
+pub(crate) fn render_branch_for(
+    workflow: &Workflow,
+    identifier: &str,
+) -> Result<String, PromptError> {
+    let mut ctx = context::sample(
+        &workflow.machine.entry,
+        &workflow.machine.columns.active,
+        false,
+    );
+    ctx.issue.identifier = identifier.to_string();
+    render_branch(&workflow.workspace.branch, &ctx)
+}
+
 /// A template's name in messages: its path relative to the workflow's directory.
 fn template_name(workflow: &Workflow, file: &PromptFile) -> String {
     file.path

@@ -9,6 +9,7 @@ mod dry_run;
 mod flow;
 mod hooks;
 mod outbox;
+mod preflight;
 mod recover;
 mod reload;
 mod reload_quiet;

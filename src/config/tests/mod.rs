@@ -680,7 +680,8 @@ fn shipped_example_loads() {
     assert!(wf.prompts.global.is_some());
     let a = wf.agent_state("self_review").unwrap();
     assert_eq!(a.session, SessionMode::Inherit);
-    assert_eq!(a.runner.command, ["sh", "./agent.sh"]);
+    let beside = path.parent().unwrap().join("agent.sh");
+    assert_eq!(a.runner.command, [beside.display().to_string()]);
     assert_eq!(wf.agent.max_concurrent_by_state["implement"], 2);
     let i = wf.agent_state("implement").unwrap();
     assert_eq!(i.runner.env["KARAJAN_STAGE"].expose(), "implement");
