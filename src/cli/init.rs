@@ -176,26 +176,6 @@ fn create_demo_repo(path: &Path) -> Result<(), git2::Error> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_template_has_the_repo_placeholder() {
-        let (_, wf) = FILES[0];
-        assert!(wf.contains(REPO_PLACEHOLDER));
-        assert!(with_repo(wf, "./demo-repo").contains("repo: ./demo-repo "));
-    }
-
-    #[test]
-    fn relative_paths_to_an_ancestor() {
-        let r = |a: &str, b: &str| relative(Path::new(a), Path::new(b));
-        assert_eq!(r("/a/b", "/a/b"), ".");
-        assert_eq!(r("/a/b/c", "/a"), "../..");
-        assert_eq!(r("/a", "/a/x"), "./x");
-    }
-}
-
 /// `karajan init --github-labels`: create every state label the workflow's columns need.
 pub async fn github_labels(workflow: &Path) -> Exit {
     let wf = match super::load_or_report(workflow) {
@@ -231,5 +211,25 @@ pub async fn github_labels(workflow: &Path) -> Exit {
             eprintln!("karajan: cannot create labels: {e}");
             Exit::Tracker
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_has_the_repo_placeholder() {
+        let (_, wf) = FILES[0];
+        assert!(wf.contains(REPO_PLACEHOLDER));
+        assert!(with_repo(wf, "./demo-repo").contains("repo: ./demo-repo "));
+    }
+
+    #[test]
+    fn relative_paths_to_an_ancestor() {
+        let r = |a: &str, b: &str| relative(Path::new(a), Path::new(b));
+        assert_eq!(r("/a/b", "/a/b"), ".");
+        assert_eq!(r("/a/b/c", "/a"), "../..");
+        assert_eq!(r("/a", "/a/x"), "./x");
     }
 }
