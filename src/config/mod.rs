@@ -6,6 +6,7 @@
 //! `validate::build` (defaults, paths, secrets, runners, states, the machine, prompt
 //! files compiled) → `Workflow`. Errors are collected, never short-circuited.
 
+mod command;
 mod error;
 mod expand;
 mod load;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use super::expand;
-use super::raw::{RawCommand, RawRunner, RawRunnerSettings, RawState, RawWorkflow, Scalar};
+use super::raw::{RawRunner, RawRunnerSettings, RawState, RawWorkflow, Scalar};
 use super::schema::join;
 use super::secret::Secret;
 use super::suggest;
@@ -60,40 +60,7 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
             None
         }
     };
-    let command = match &r.command {
-        Some(RawCommand::Argv(argv)) if argv.is_empty() || argv[0].trim().is_empty() => {
-            cx.errors.push(
-                join(&base, "command"),
-                "the command is empty: give the program and its arguments",
-            );
-            Vec::new()
-        }
-        Some(RawCommand::Argv(argv)) => {
-            // A relative program path (`./agent.sh`, `bin/agent`) names a file beside the
-            // workflow; runs happen in the workspace, so it is made absolute here.
-            let mut argv = argv.clone();
-            let program = std::path::Path::new(&argv[0]);
-            if program.is_relative() && argv[0].contains('/') {
-                argv[0] = beside(&cx.base_dir, &argv[0]);
-            }
-            argv
-        }
-        Some(RawCommand::Shell(s)) if s.trim().is_empty() => {
-            cx.errors
-                .push(join(&base, "command"), "the command is empty");
-            Vec::new()
-        }
-        Some(RawCommand::Shell(s)) => shell_command(&cx.base_dir, s),
-        None => {
-            if kind == Some(RunnerKind::Command) {
-                cx.errors.push(
-                    join(&base, "command"),
-                    "missing key: a `command` runner needs `command` (a list or a shell string)",
-                );
-            }
-            Vec::new()
-        }
-    };
+    let command = super::command::command(cx, &base, kind, r.command.as_ref());
     let env = env_map(cx, &join(&base, "env"), r.env.as_ref());
     let inherit_env = inherit(cx, &join(&base, "inherit_env"), r.inherit_env.as_ref());
     let stall_timeout = cx.opt_duration(&join(&base, "stall_timeout"), r.stall_timeout.as_ref());
@@ -113,55 +80,6 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
         max_turns,
         cli,
     })
-}
-
-/// The string form of `command`. A single word is the program's path, as the list form
-/// `[word]`; any other line is a shell line run by `sh -c` with `"$@"` appended, so the
-/// arguments a CLI runner adds (`-p --output-format …`) reach the line's command. Either
-/// way a relative program path at the start (`./wrapper.sh`, `bin/agent`) names a file
-/// beside the workflow and is made absolute: runs happen in the workspace.
-fn shell_command(base_dir: &std::path::Path, line: &str) -> Vec<String> {
-    let line = line.trim();
-    let (first, rest) = line
-        .split_once(char::is_whitespace)
-        .map_or((line, ""), |(a, b)| (a, b));
-    let plain = |w: &str| {
-        w.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/+@%:,".contains(c))
-    };
-    let resolved = if plain(first) && first.contains('/') && !first.starts_with('/') {
-        Some(beside(base_dir, first))
-    } else {
-        None
-    };
-    if rest.is_empty() && plain(first) {
-        return vec![resolved.unwrap_or_else(|| first.to_string())];
-    }
-    let line = match resolved {
-        Some(abs) => format!("{} {rest}", shell_quote(&abs)),
-        None => line.to_string(),
-    };
-    // `$0` is the line's first word, so the shell's own messages name it.
-    vec![
-        "sh".into(),
-        "-c".into(),
-        format!("{line} \"$@\""),
-        first.to_string(),
-    ]
-}
-
-/// A relative program path made absolute against the workflow's folder (`./` dropped).
-fn beside(base_dir: &std::path::Path, program: &str) -> String {
-    let rel: std::path::PathBuf = std::path::Path::new(program)
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect();
-    base_dir.join(rel).display().to_string()
-}
-
-/// `s` as one single-quoted shell word.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The CLI-specific keys of a runner profile, each checked against its choices and
