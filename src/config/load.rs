@@ -13,15 +13,27 @@ use super::{raw, validate};
 /// Loads and validates the workflow file at `path` (and the prompt files it uses),
 /// expanding `$VAR`s from the process environment.
 pub fn load(path: &Path) -> Result<Workflow, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read(path)?;
+    load_str(&text, path)
+}
+
+/// [`load`] without rendering the templates: for verbs that only need where things
+/// are (the store of `status`, `history`, `verify`), which keep working while a prompt
+/// is broken.
+pub fn load_unrendered_file(path: &Path) -> Result<Workflow, ConfigErrors> {
+    let text = read(path)?;
+    load_unrendered(&text, path, &expand::process_env)
+}
+
+fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
             line: None,
             key: String::new(),
             message: format!("cannot read the workflow file: {e}"),
         }])
-    })?;
-    load_str(&text, path)
+    })
 }
 
 /// Validates workflow text as if it were the file at `path`: relative paths (prompts,

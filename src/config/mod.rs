@@ -27,7 +27,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub(crate) use expand::process_env;
 #[cfg(test)]
 pub(crate) use load::load_unrendered;
-pub use load::{load, load_str};
+pub use load::{load, load_str, load_unrendered_file};
 pub use secret::Secret;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

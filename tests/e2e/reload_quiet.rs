@@ -156,3 +156,24 @@ fn run_refuses_a_prompt_that_does_not_render() {
     assert_eq!(out.status.code(), Some(3), "{check_err}");
     assert!(check_err.contains("prompts/implement.md"), "{check_err}");
 }
+
+#[test]
+fn reporting_verbs_find_the_store_of_a_workflow_whose_prompt_does_not_render() {
+    let s = Scratch::quickstart();
+    let text = std::fs::read_to_string(s.workflow()).unwrap();
+    std::fs::write(
+        s.workflow(),
+        format!("{text}store:\n  path: .elsewhere/karajan.db\n"),
+    )
+    .unwrap();
+    s.once();
+    let prompt = s.path().join("prompts/implement.md");
+    let mut text = std::fs::read_to_string(&prompt).unwrap();
+    text.push_str("\nAlso see {{ issue.nope }}.\n");
+    std::fs::write(&prompt, text).unwrap();
+    // The store is where the workflow says, even though the workflow no longer runs.
+    let out = s.karajan(&["verify", "workflow.yaml"]);
+    assert!(out.status.success(), "{}", super::support::stderr(&out));
+    let out = s.karajan(&["history", "QS-1", "--workflow", "workflow.yaml"]);
+    assert!(out.status.success(), "{}", super::support::stderr(&out));
+}
