@@ -2,7 +2,9 @@
 //! sample ticket, then the tracker's own read-only check of the workflow's columns (a
 //! folder for the local tracker; for GitHub the board's options or the repository's
 //! state labels, so a renamed column is caught before `run`). Reports every problem.
-//! `--offline` stops before the tracker: nothing leaves the machine.
+//! Before the tracker, what the workflow names must exist on this machine (the
+//! repository, each runner's program, the variables its command uses; see
+//! `preflight`). `--offline` stops before the tracker: nothing leaves the machine.
 
 use std::path::Path;
 
@@ -13,13 +15,10 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
         Ok(wf) => wf,
         Err(code) => return code,
     };
-    let errors = crate::prompt::check_all(&wf);
-    if !errors.is_empty() {
-        eprintln!("karajan: {} has prompt errors:", path.display());
-        for e in &errors {
-            eprintln!("  - {e}");
-        }
-        return Exit::Config;
+    // Loading has rendered every template against a sample ticket (the same validation
+    // as `run` and hot reload). Then what the workflow names must exist here.
+    if let Err(code) = super::preflight::report(&wf) {
+        return code;
     }
     // Not an error: karajan repairs such names at run time; but say so.
     for w in crate::workspace::branch_warnings(&wf) {

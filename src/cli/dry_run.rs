@@ -15,6 +15,10 @@ use crate::store::Store;
 use crate::workspace::sanitize_key;
 
 pub async fn run(wf: &Workflow) -> Exit {
+    // What would fail at run time is reported before the tracker is even contacted.
+    if let Err(code) = super::preflight::report(wf) {
+        return code;
+    }
     let tracker = match crate::tracker::from_config(wf) {
         Ok(t) => t,
         Err(e) => {

@@ -6,6 +6,7 @@ mod dashboard;
 mod dry_run;
 mod history;
 mod init;
+mod preflight;
 mod recover;
 mod run;
 mod status;
@@ -146,7 +147,8 @@ pub(crate) fn load_or_report(path: &Path) -> Result<crate::config::Workflow, Exi
 
 /// Where the store of a workflow lives, even when the workflow no longer loads.
 pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
-    match crate::config::load(path) {
+    // Unrendered: a prompt that does not render must not hide where the store is.
+    match crate::config::load_unrendered_file(path) {
         Ok(wf) => wf.store,
         Err(_) => {
             let dir = path

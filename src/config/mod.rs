@@ -6,6 +6,7 @@
 //! `validate::build` (defaults, paths, secrets, runners, states, the machine, prompt
 //! files compiled) → `Workflow`. Errors are collected, never short-circuited.
 
+mod command;
 mod error;
 mod expand;
 mod load;
@@ -22,7 +23,11 @@ pub mod workflow;
 mod tests;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load, load_str};
+#[cfg(test)]
+pub(crate) use expand::process_env;
+#[cfg(test)]
+pub(crate) use load::load_unrendered;
+pub use load::{load, load_str, load_unrendered_file};
 pub use secret::Secret;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use super::expand;
-use super::raw::{RawCommand, RawRunner, RawRunnerSettings, RawState, RawWorkflow, Scalar};
+use super::raw::{RawRunner, RawRunnerSettings, RawState, RawWorkflow, Scalar};
 use super::schema::join;
 use super::secret::Secret;
 use super::suggest;
@@ -60,40 +60,7 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
             None
         }
     };
-    let command = match &r.command {
-        Some(RawCommand::Argv(argv)) if argv.is_empty() || argv[0].trim().is_empty() => {
-            cx.errors.push(
-                join(&base, "command"),
-                "the command is empty: give the program and its arguments",
-            );
-            Vec::new()
-        }
-        Some(RawCommand::Argv(argv)) => {
-            // A relative program path (`./agent.sh`, `bin/agent`) names a file beside the
-            // workflow; runs happen in the workspace, so it is made absolute here.
-            let mut argv = argv.clone();
-            let program = std::path::Path::new(&argv[0]);
-            if program.is_relative() && argv[0].contains('/') {
-                argv[0] = cx.base_dir.join(program).display().to_string();
-            }
-            argv
-        }
-        Some(RawCommand::Shell(s)) if s.trim().is_empty() => {
-            cx.errors
-                .push(join(&base, "command"), "the command is empty");
-            Vec::new()
-        }
-        Some(RawCommand::Shell(s)) => vec!["sh".into(), "-c".into(), s.clone()],
-        None => {
-            if kind == Some(RunnerKind::Command) {
-                cx.errors.push(
-                    join(&base, "command"),
-                    "missing key: a `command` runner needs `command` (a list or a shell string)",
-                );
-            }
-            Vec::new()
-        }
-    };
+    let command = super::command::command(cx, &base, kind, r.command.as_ref());
     let env = env_map(cx, &join(&base, "env"), r.env.as_ref());
     let inherit_env = inherit(cx, &join(&base, "inherit_env"), r.inherit_env.as_ref());
     let stall_timeout = cx.opt_duration(&join(&base, "stall_timeout"), r.stall_timeout.as_ref());

@@ -225,12 +225,7 @@ async fn daemon(
     let mut sweep_every = sweep_interval(period, engine.tracker.sweep_every());
     let mut verify_every = tokio::time::interval(VERIFY_EVERY);
     let (verified_tx, mut verified_rx) = mpsc::channel::<(DateTime<Utc>, VerifyReport)>(1);
-    let (reload_tx, mut reload_rx) = mpsc::channel::<()>(8);
-    let mut watcher = if opts.watch {
-        super::reload::watch(&engine.workflow, reload_tx)
-    } else {
-        None
-    };
+    let mut config_watch = super::reload::ConfigWatch::new(&engine.workflow, opts.watch);
     loop {
         tokio::select! {
             _ = interval.tick() => tick_or_fail(engine).await?,
@@ -285,17 +280,9 @@ async fn daemon(
                 engine.verified = Some((at, report.is_ok()));
                 engine.publish().await?;
             }
-            Some(()) = reload_rx.recv() => {
-                // Editors write in bursts: let the burst settle, then read once.
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                while reload_rx.try_recv().is_ok() {}
-                let applied = engine.reload().await?;
-                if applied && opts.watch {
-                    // The prompt files may have changed: watch the new set.
-                    let (tx, new_rx) = mpsc::channel::<()>(8);
-                    watcher = super::reload::watch(&engine.workflow, tx);
-                    reload_rx = new_rx;
-                }
+            Some(()) = config_watch.changed() => {
+                // Debounced by the watcher: one edit, one signal.
+                let applied = engine.reload(&mut config_watch).await?;
                 if applied {
                     if engine.workflow.polling.interval != period {
                         period = engine.workflow.polling.interval;
@@ -309,7 +296,7 @@ async fn daemon(
             () = opts.shutdown.cancelled() => break,
         }
     }
-    drop(watcher);
+    drop(config_watch);
     Ok(())
 }
 

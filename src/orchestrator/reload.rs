@@ -1,37 +1,111 @@
 //! Hot reload: the workflow file and its prompt files are watched; a change is loaded
-//! and validated in full. A valid version is applied and recorded (`config_applied`
+//! and validated in full (the same validation as `run` and `check`, prompts rendered
+//! against a sample ticket). A valid version is applied and recorded (`config_applied`
 //! with its digest); an invalid one is logged with every problem, recorded
 //! (`config_rejected`), and the last good config stays in force.
+//!
+//! Quiet by construction: file events go through notify's own debouncer
+//! (`notify-debouncer-full`), so an editor's burst of writes is one change; only
+//! content events count (create, modify, remove, rename) — never access events, or
+//! karajan's own reading of the workflow would trigger the next reload, forever. A
+//! rejected version is recorded once: the same rejected content is not recorded again
+//! until it changes.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{EventKind, MetadataKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::engine::Engine;
 use crate::config::Workflow;
-use crate::store::{EventKind, NewEvent, StoreError};
+use crate::store::{EventKind as StoreEventKind, NewEvent, StoreError};
 
-/// Watch the directories holding the workflow and its prompts; signal on changes to
-/// those files. Returns the watcher, which must be kept alive.
-pub(crate) fn watch(wf: &Workflow, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+/// How long the files must be quiet before a burst of events counts as one change.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+type FileWatcher = Debouncer<RecommendedWatcher, RecommendedCache>;
+
+/// The watch on a workflow and its prompts, and what the last rejection was.
+pub(crate) struct ConfigWatch {
+    /// Kept alive while watching; `None` when watching is off or failed.
+    watcher: Option<FileWatcher>,
+    rx: mpsc::Receiver<()>,
+    /// Digest of the last rejected content (workflow text, watched files, errors).
+    rejected: Option<String>,
+}
+
+impl ConfigWatch {
+    /// Watch `wf`'s files when `on`; otherwise a watch that never fires.
+    pub(crate) fn new(wf: &Workflow, on: bool) -> ConfigWatch {
+        let (tx, rx) = mpsc::channel(1);
+        let watcher = if on { watch(wf, tx) } else { None };
+        ConfigWatch {
+            watcher,
+            rx,
+            rejected: None,
+        }
+    }
+
+    /// The next debounced change of a watched file. Pending changes coalesce: the
+    /// channel holds one signal at most.
+    pub(crate) async fn changed(&mut self) -> Option<()> {
+        self.rx.recv().await
+    }
+
+    /// The prompt files may have changed with an applied version: watch the new set.
+    fn rewatch(&mut self, wf: &Workflow) {
+        if self.watcher.is_none() {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(1);
+        self.watcher = watch(wf, tx);
+        self.rx = rx;
+    }
+}
+
+/// Whether a file event is a change of content (not a read, not an atime update).
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
+/// Watch the directories holding the workflow and its prompts; signal on (debounced)
+/// changes to those files. Returns the watcher, which must be kept alive.
+fn watch(wf: &Workflow, tx: mpsc::Sender<()>) -> Option<FileWatcher> {
     let files: Vec<PathBuf> = super::actor::watched_paths(wf)
         .into_iter()
         .map(|p| p.canonicalize().unwrap_or(p))
         .collect();
     let wanted = files.clone();
-    let handler = move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res
-            && ev.paths.iter().any(|p| {
-                let p = p.canonicalize().unwrap_or_else(|_| p.clone());
-                wanted.contains(&p)
-            })
-        {
-            let _ = tx.try_send(());
+    let handler = move |res: DebounceEventResult| match res {
+        Ok(events) => {
+            let relevant = events.iter().any(|ev| {
+                is_change(&ev.kind)
+                    && ev.paths.iter().any(|p| {
+                        let p = p.canonicalize().unwrap_or_else(|_| p.clone());
+                        wanted.contains(&p)
+                    })
+            });
+            if relevant {
+                // Full means a reload is already pending: it will read this change too.
+                let _ = tx.try_send(());
+            }
+        }
+        Err(errors) => {
+            for e in errors {
+                warn!(error = %e, "file watch error");
+            }
         }
     };
-    let mut watcher = match notify::recommended_watcher(handler) {
+    let mut watcher = match new_debouncer(DEBOUNCE, None, handler) {
         Ok(w) => w,
         Err(e) => {
             warn!(error = %e, "cannot watch the workflow for changes; hot reload is off");
@@ -52,11 +126,34 @@ pub(crate) fn watch(wf: &Workflow, tx: mpsc::Sender<()>) -> Option<notify::Recom
     Some(watcher)
 }
 
+/// A digest of what was rejected: the workflow's text, the files watched so far and the
+/// errors (which cover prompt files the new text names), so the same rejected content
+/// is recognised and a change to any of it is not.
+fn rejected_digest(wf: &Workflow, errors: &[String]) -> String {
+    let mut h = Sha256::new();
+    let mut files = vec![wf.path.clone()];
+    files.extend(super::actor::watched_paths(wf));
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        h.update(f.display().to_string().as_bytes());
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(&bytes);
+    }
+    for e in errors {
+        h.update((e.len() as u64).to_be_bytes());
+        h.update(e.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 impl Engine {
-    /// Re-read the workflow; apply it if valid and changed, else keep the last good one.
-    pub(crate) async fn reload(&mut self) -> Result<bool, StoreError> {
+    /// Re-read the workflow after `watch` signalled a change; apply it if valid and
+    /// changed, else keep the last good one (recording a rejection once per content).
+    /// Returns whether a new version was applied.
+    pub(crate) async fn reload(&mut self, watch: &mut ConfigWatch) -> Result<bool, StoreError> {
         let path = self.workflow.path.clone();
         let shown = path.display().to_string();
+        debug!(path = %shown, "re-reading the workflow after a change");
         let candidate = crate::config::load(&path).map_err(|e| {
             e.to_string()
                 .lines()
@@ -69,12 +166,18 @@ impl Engine {
             Err(e) => Err(vec![e.to_string()]),
         });
         match candidate {
-            Ok((wf, _)) if wf.digest == self.workflow.digest => Ok(false),
+            Ok((wf, _)) if wf.digest == self.workflow.digest => {
+                // Back to the running version: a later rejection is news again.
+                watch.rejected = None;
+                Ok(false)
+            }
             Ok((wf, tracker)) => {
                 info!(path = %shown, digest = %wf.digest, "workflow reloaded");
+                watch.rejected = None;
                 let digest = wf.digest.clone();
                 self.set_workflow(std::sync::Arc::new(wf), tracker);
-                self.record(vec![NewEvent::global(EventKind::ConfigApplied {
+                watch.rewatch(&self.workflow);
+                self.record(vec![NewEvent::global(StoreEventKind::ConfigApplied {
                     path: shown,
                     digest,
                 })])
@@ -82,11 +185,16 @@ impl Engine {
                 Ok(true)
             }
             Err(errors) => {
+                let digest = rejected_digest(&self.workflow, &errors);
+                if watch.rejected.as_deref() == Some(digest.as_str()) {
+                    return Ok(false);
+                }
+                watch.rejected = Some(digest);
                 error!(path = %shown, errors = %errors.join("; "), "workflow reload rejected; keeping the last good config");
                 // The read model shows the rejection until a valid version is applied.
                 self.config_status.last_error = Some(errors.join("\n"));
                 self.config_status.last_error_at = Some(chrono::Utc::now());
-                self.record(vec![NewEvent::global(EventKind::ConfigRejected {
+                self.record(vec![NewEvent::global(StoreEventKind::ConfigRejected {
                     path: shown,
                     errors,
                 })])
@@ -94,5 +202,35 @@ impl Engine {
                 Ok(false)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn only_content_events_count() {
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!is_change(&EventKind::Modify(ModifyKind::Metadata(
+            MetadataKind::AccessTime
+        ))));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Content
+        ))));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::Both
+        ))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Remove(
+            notify::event::RemoveKind::File
+        )));
     }
 }

@@ -84,16 +84,28 @@ pub fn render_branch(template: &str, ctx: &PromptContext) -> Result<String, Prom
     Ok(name.to_string())
 }
 
+/// One user template that does not render against the sample ticket.
+struct Problem {
+    /// Where the template is configured (`prompts.global`, `states.implement.prompt`,
+    /// `workspace.branch`).
+    key: String,
+    /// The template's file (the workflow itself for the branch template).
+    file: std::path::PathBuf,
+    /// The agent state whose run would fail, for stage prompts.
+    state: Option<String>,
+    error: PromptError,
+}
+
 /// Renders every user template against a built-in sample ticket (once as a first run,
 /// once as a rework with feedback): the global prompt, every agent state's prompt, and
 /// the branch template. Each layer is rendered on its own so one broken template does not
-/// hide another. Returns every error (stage errors prefixed with their state); empty
-/// means everything renders.
-pub fn check_all(workflow: &Workflow) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut push = |e: String| {
-        if !errors.contains(&e) {
-            errors.push(e);
+/// hide another; each problem is reported once.
+fn problems(workflow: &Workflow) -> Vec<Problem> {
+    let mut found: Vec<Problem> = Vec::new();
+    let mut push = |p: Problem| {
+        let same = |q: &Problem| q.key == p.key && q.error == p.error;
+        if !found.iter().any(same) {
+            found.push(p);
         }
     };
     for (name, spec) in &workflow.machine.states {
@@ -102,13 +114,23 @@ pub fn check_all(workflow: &Workflow) -> Vec<String> {
         };
         for reworked in [false, true] {
             let ctx = context::sample(name, spec.column(), reworked);
-            if let Some(global) = &workflow.prompts.global {
-                if let Err(e) = render_file(workflow, global, &ctx) {
-                    push(e.to_string());
-                }
+            if let Some(global) = &workflow.prompts.global
+                && let Err(error) = render_file(workflow, global, &ctx)
+            {
+                push(Problem {
+                    key: "prompts.global".into(),
+                    file: global.path.clone(),
+                    state: None,
+                    error,
+                });
             }
-            if let Err(e) = render_file(workflow, &agent.prompt, &ctx) {
-                push(format!("state `{name}`: {e}"));
+            if let Err(error) = render_file(workflow, &agent.prompt, &ctx) {
+                push(Problem {
+                    key: format!("states.{name}.prompt"),
+                    file: agent.prompt.path.clone(),
+                    state: Some(name.clone()),
+                    error,
+                });
             }
         }
     }
@@ -117,10 +139,50 @@ pub fn check_all(workflow: &Workflow) -> Vec<String> {
         &workflow.machine.columns.active,
         false,
     );
-    if let Err(e) = render_branch(&workflow.workspace.branch, &ctx) {
-        push(e.to_string());
+    if let Err(error) = render_branch(&workflow.workspace.branch, &ctx) {
+        push(Problem {
+            key: "workspace.branch".into(),
+            file: workflow.path.clone(),
+            state: None,
+            error,
+        });
     }
-    errors
+    found
+}
+
+/// Every template that does not render against the sample ticket, as messages (stage
+/// errors prefixed with their state); empty means everything renders.
+pub fn check_all(workflow: &Workflow) -> Vec<String> {
+    problems(workflow)
+        .into_iter()
+        .map(|p| match p.state {
+            Some(state) => format!("state `{state}`: {}", p.error),
+            None => p.error.to_string(),
+        })
+        .collect()
+}
+
+/// [`check_all`] as configuration errors, each naming the template's file, line and
+/// key. Part of loading a workflow (`config::load`), so `run`, hot reload and `check`
+/// refuse the same templates.
+pub(crate) fn render_errors(workflow: &Workflow) -> Vec<crate::config::ConfigError> {
+    problems(workflow)
+        .into_iter()
+        .map(|p| {
+            let (line, message) = match &p.error {
+                PromptError::Template(t) if p.file != workflow.path => {
+                    (t.line, format!("does not render: {}", t.message))
+                }
+                other => (None, format!("does not render: {other}")),
+            };
+            crate::config::ConfigError {
+                file: p.file,
+                line,
+                key: p.key,
+                message: format!("{message} (rendered against a sample ticket)"),
+            }
+        })
+        .collect()
 }
 
 /// A template's name in messages: its path relative to the workflow's directory.

@@ -45,8 +45,13 @@ impl Fixture {
     }
 
     fn workflow(&self) -> Workflow {
-        config::load_str(WORKFLOW, &self.dir.path().join("workflow.yaml"))
-            .unwrap_or_else(|e| panic!("{e}"))
+        // Unrendered: some tests need a workflow whose templates do not render.
+        config::load_unrendered(
+            WORKFLOW,
+            &self.dir.path().join("workflow.yaml"),
+            &config::process_env,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -290,6 +295,18 @@ fn check_all_reports_every_failing_template() {
             .any(|e| e.starts_with("workspace.branch:1: ") && e.contains("number")),
         "{errors:#?}"
     );
+}
+
+#[test]
+fn loading_refuses_a_template_that_does_not_render() {
+    let f = Fixture::new("{{ issue.title }}", "ok\n{{ issue.nope }}\n");
+    let errors = config::load_str(WORKFLOW, &f.dir.path().join("workflow.yaml")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors}");
+    let e = &errors.0[0];
+    assert!(e.file.ends_with("prompts/implement.md"), "{e}");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert_eq!(e.key, "states.implement.prompt", "{e}");
+    assert!(e.message.contains("nope"), "{e}");
 }
 
 #[test]

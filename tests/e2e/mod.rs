@@ -3,11 +3,14 @@
 //! the dry run's promise to write nothing.
 
 mod cli;
+mod command_string;
 mod crash;
 mod dry_run;
 mod flow;
 mod hooks;
 mod outbox;
+mod preflight;
 mod recover;
 mod reload;
+mod reload_quiet;
 pub mod support;

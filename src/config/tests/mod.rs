@@ -9,6 +9,7 @@ use super::*;
 use crate::domain::StateSpec;
 
 mod adapters;
+mod command;
 
 const BASE: &str = "\
 tracker:
@@ -141,7 +142,11 @@ fn base_workflow_loads_with_defaults() {
     );
 
     let a = wf.agent_state("implement").unwrap();
-    assert_eq!(a.runner.command, ["sh", "-c", "./agent.sh"]);
+    // A single word is the program's path, beside the workflow.
+    assert_eq!(
+        a.runner.command,
+        [base.join("agent.sh").display().to_string()]
+    );
     assert_eq!(a.runner.env["TOKEN"].expose(), "tok-123");
     assert_eq!(a.session, SessionMode::Fresh);
     assert_eq!(a.prompt.source, "Do {{ issue.title }}.\n");
@@ -675,7 +680,8 @@ fn shipped_example_loads() {
     assert!(wf.prompts.global.is_some());
     let a = wf.agent_state("self_review").unwrap();
     assert_eq!(a.session, SessionMode::Inherit);
-    assert_eq!(a.runner.command, ["sh", "./agent.sh"]);
+    let beside = path.parent().unwrap().join("agent.sh");
+    assert_eq!(a.runner.command, [beside.display().to_string()]);
     assert_eq!(wf.agent.max_concurrent_by_state["implement"], 2);
     let i = wf.agent_state("implement").unwrap();
     assert_eq!(i.runner.env["KARAJAN_STAGE"].expose(), "implement");
