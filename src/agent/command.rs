@@ -110,6 +110,10 @@ impl AgentRunner for CommandRunner {
             turns,
             session_id,
             resume_fallback: None,
+            accounting: crate::domain::run::Accounting {
+                cost: cost_usd.map(|_| crate::domain::run::CostBasis::Reported),
+                ..Default::default()
+            },
         })
     }
 }

@@ -65,7 +65,13 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
             p["attempt"],
             s("run_id")
         ),
-        "run_finished" => format!("{} exit {} [{}]", s("status"), p["exit_code"], s("run_id")),
+        "run_finished" => format!(
+            "{} exit {} [{}]{}",
+            s("status"),
+            p["exit_code"],
+            s("run_id"),
+            run_notes(p)
+        ),
         "intent_recorded" => match s("op").as_str() {
             "move" => format!("move → {}", s("column")),
             _ => "comment".to_string(),
@@ -83,5 +89,30 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "held" => format!("in `{}`", s("column")),
         "escalated" => s("reason"),
         _ => String::new(),
+    }
+}
+
+/// What a `run_finished` adds for people beyond its status: a resume that fell back to
+/// a fresh session, and figures that are not exact.
+pub(crate) fn run_notes(p: &serde_json::Value) -> String {
+    let mut notes = Vec::new();
+    if let Some(asked) = p.get("resume_fallback").and_then(|v| v.as_str()) {
+        notes.push(format!(
+            "could not resume session {asked}: ran in a fresh session"
+        ));
+    }
+    if let Some(acc) = p
+        .get("accounting")
+        .and_then(|a| serde_json::from_value::<crate::domain::run::Accounting>(a.clone()).ok())
+    {
+        let note = acc.note();
+        if !note.is_empty() {
+            notes.push(note);
+        }
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", notes.join("; "))
     }
 }
