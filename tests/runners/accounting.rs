@@ -260,3 +260,58 @@ fn resume_fallback_is_recorded_shown_in_history_and_commented() {
         "{ticket}"
     );
 }
+
+/// Points 2 and 3 seen from outside: `karajan status` and `history` say which runs'
+/// figures are not exact, and a stopped run's unknown cost is counted at its cap in the
+/// ticket's totals (so the budgets count it).
+#[test]
+fn status_and_history_mark_estimated_and_unknown_costs() {
+    let s = Scratch::quickstart();
+    let codex = fake(RunnerKind::Codex).display().to_string();
+    let wf = codex_workflow(&codex, "success")
+        .replace("model: gpt-5-codex", "model: gpt-7-codex")
+        .replace(
+            "agent:\n  max_concurrent",
+            &format!(
+                "  stopper:\n    kind: codex\n    command: [\"{codex}\"]\n    model: gpt-5-codex\n    max_turns: 2\n    env:\n      FAKE_SCENARIO: max-turns\nbudget:\n  per_run_usd: 0.4\nagent:\n  max_concurrent"
+            ),
+        )
+        .replace(
+            "    runner: codex\n    prompt: prompts/finalize.md",
+            "    runner: stopper\n    prompt: prompts/finalize.md",
+        );
+    std::fs::write(s.workflow(), wf).unwrap();
+    s.once();
+    s.once();
+    let finished: Vec<_> = events(&s.db())
+        .into_iter()
+        .filter(|(k, i, _)| k == "run_finished" && i.as_deref() == Some("QS-1"))
+        .map(|(_, _, p)| p)
+        .collect();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert_eq!(finished[0]["accounting"]["cost"], "estimated");
+    assert_eq!(finished[1]["status"], "max_turns");
+    assert_eq!(finished[1]["accounting"]["usage"], "unknown");
+    assert_eq!(finished[1]["cost_usd"], 0.4);
+    let status = stdout(&s.karajan(&["status"]));
+    assert!(
+        status.contains("cost estimated (gpt-7-codex not in the price table)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("usage unknown") && status.contains("counted at the run's cap"),
+        "{status}"
+    );
+    let history = stdout(&s.karajan(&["history", "QS-1"]));
+    assert!(history.contains("usage unknown"), "{history}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let totals = rt.block_on(async {
+        let store = karajan::store::Store::open_read_only(&s.db())
+            .await
+            .unwrap()
+            .unwrap();
+        store.totals_for("QS-1").await.unwrap()
+    });
+    let first = finished[0]["cost_usd"].as_f64().expect("estimated cost");
+    assert!((totals.cost_usd - (first + 0.4)).abs() < 1e-9, "{totals:?}");
+}
