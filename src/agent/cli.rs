@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{Queued, forward, summarize};
-use super::process::{self, Ending, Observer, ProcessExit, ProcessSpec, Stream};
 use super::prices::{PRICES_AS_OF, quote};
+use super::process::{self, Ending, Observer, ProcessExit, ProcessSpec, Stream};
 use super::stream::{self, Note, StreamParser};
 use super::{AgentError, AgentRunner, RunEvent, RunOutcome, RunRequest};
 use crate::config::RunnerConfig;
@@ -114,7 +114,15 @@ async fn attempts(
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, AgentError> {
     let prior = req.resume_usage.filter(|_| req.resume_session.is_some());
-    let first = attempt(flavor, req, req.resume_session.as_deref(), prior, tx, cancel).await?;
+    let first = attempt(
+        flavor,
+        req,
+        req.resume_session.as_deref(),
+        prior,
+        tx,
+        cancel,
+    )
+    .await?;
     let Some(requested) = req.resume_session.as_deref() else {
         return Ok(outcome(flavor, first, None));
     };

@@ -104,18 +104,90 @@ const ANY_MINOR: u32 = u32::MAX;
 /// The table, dated [`PRICES_AS_OF`]. For each line, the LAST row is its newest (the
 /// one a newer, unknown version is estimated with).
 pub const PRICES: &[PriceRow] = &[
-    row(Line::Opus, (4, 0), (4, 1), "Claude Opus 4/4.1", p(15.0, 75.0, 1.5, 18.75)),
-    row(Line::Opus, (4, 5), (4, ANY_MINOR), "Claude Opus 4.5+", p(5.0, 25.0, 0.5, 6.25)),
-    row(Line::Sonnet, (4, 0), (4, ANY_MINOR), "Claude Sonnet 4.x", p(3.0, 15.0, 0.3, 3.75)),
-    row(Line::Haiku, (3, 5), (3, 5), "Claude Haiku 3.5", p(0.8, 4.0, 0.08, 1.0)),
-    row(Line::Haiku, (4, 5), (4, 5), "Claude Haiku 4.5", p(1.0, 5.0, 0.1, 1.25)),
-    row(Line::Gpt, (5, 0), (5, 1), "GPT-5/5.1", p(1.25, 10.0, 0.125, 0.0)),
-    row(Line::GptMini, (5, 0), (5, 0), "GPT-5 mini", p(0.25, 2.0, 0.025, 0.0)),
-    row(Line::GptNano, (5, 0), (5, 0), "GPT-5 nano", p(0.05, 0.4, 0.005, 0.0)),
-    row(Line::GeminiPro, (2, 5), (2, 5), "Gemini 2.5 Pro", p(1.25, 10.0, 0.31, 0.0)),
-    row(Line::GeminiPro, (3, 0), (3, 0), "Gemini 3 Pro", p(2.0, 12.0, 0.2, 0.0)),
-    row(Line::GeminiFlash, (2, 5), (2, 5), "Gemini 2.5 Flash", p(0.3, 2.5, 0.075, 0.0)),
-    row(Line::GeminiFlashLite, (2, 5), (2, 5), "Gemini 2.5 Flash-Lite", p(0.1, 0.4, 0.025, 0.0)),
+    row(
+        Line::Opus,
+        (4, 0),
+        (4, 1),
+        "Claude Opus 4/4.1",
+        p(15.0, 75.0, 1.5, 18.75),
+    ),
+    row(
+        Line::Opus,
+        (4, 5),
+        (4, ANY_MINOR),
+        "Claude Opus 4.5+",
+        p(5.0, 25.0, 0.5, 6.25),
+    ),
+    row(
+        Line::Sonnet,
+        (4, 0),
+        (4, ANY_MINOR),
+        "Claude Sonnet 4.x",
+        p(3.0, 15.0, 0.3, 3.75),
+    ),
+    row(
+        Line::Haiku,
+        (3, 5),
+        (3, 5),
+        "Claude Haiku 3.5",
+        p(0.8, 4.0, 0.08, 1.0),
+    ),
+    row(
+        Line::Haiku,
+        (4, 5),
+        (4, 5),
+        "Claude Haiku 4.5",
+        p(1.0, 5.0, 0.1, 1.25),
+    ),
+    row(
+        Line::Gpt,
+        (5, 0),
+        (5, 1),
+        "GPT-5/5.1",
+        p(1.25, 10.0, 0.125, 0.0),
+    ),
+    row(
+        Line::GptMini,
+        (5, 0),
+        (5, 0),
+        "GPT-5 mini",
+        p(0.25, 2.0, 0.025, 0.0),
+    ),
+    row(
+        Line::GptNano,
+        (5, 0),
+        (5, 0),
+        "GPT-5 nano",
+        p(0.05, 0.4, 0.005, 0.0),
+    ),
+    row(
+        Line::GeminiPro,
+        (2, 5),
+        (2, 5),
+        "Gemini 2.5 Pro",
+        p(1.25, 10.0, 0.31, 0.0),
+    ),
+    row(
+        Line::GeminiPro,
+        (3, 0),
+        (3, 0),
+        "Gemini 3 Pro",
+        p(2.0, 12.0, 0.2, 0.0),
+    ),
+    row(
+        Line::GeminiFlash,
+        (2, 5),
+        (2, 5),
+        "Gemini 2.5 Flash",
+        p(0.3, 2.5, 0.075, 0.0),
+    ),
+    row(
+        Line::GeminiFlashLite,
+        (2, 5),
+        (2, 5),
+        "Gemini 2.5 Flash-Lite",
+        p(0.1, 0.4, 0.025, 0.0),
+    ),
 ];
 
 /// The line and version a model name denotes, if it belongs to a known line. The
@@ -158,7 +230,9 @@ fn claude(m: &str) -> Option<(Line, Option<Version>)> {
         .filter(|p| (1..=2).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|p| p.parse().ok())
         .collect();
-    let version = nums.first().map(|major| (*major, nums.get(1).copied().unwrap_or(0)));
+    let version = nums
+        .first()
+        .map(|major| (*major, nums.get(1).copied().unwrap_or(0)));
     Some((line, version))
 }
 
@@ -171,7 +245,10 @@ fn gpt(m: &str) -> Option<(Line, Option<Version>)> {
         Line::GptMini
     } else if rest.contains(&"nano") {
         Line::GptNano
-    } else if rest.iter().all(|p| ["codex", "max", "chat", "latest"].contains(p) || is_date(p)) {
+    } else if rest
+        .iter()
+        .all(|p| ["codex", "max", "chat", "latest"].contains(p) || is_date(p))
+    {
         Line::Gpt
     } else {
         // `gpt-5-pro` and other lines priced differently.
@@ -208,14 +285,14 @@ fn is_date(p: &str) -> bool {
 
 /// The row for a line and version: exact, or the newest of the line (estimated).
 fn row_for(line: Line, version: Option<Version>) -> (PriceRow, bool) {
-    let rows = PRICES.iter().filter(|r| r.line == line);
+    let mut rows = PRICES.iter().filter(|r| r.line == line);
     if let Some(v) = version {
         if let Some(r) = rows.clone().find(|r| r.from <= v && v <= r.to) {
             return (*r, true);
         }
     }
     // Every line has at least one row.
-    let newest = rows.last().copied().unwrap_or(PRICES[0]);
+    let newest = rows.next_back().copied().unwrap_or(PRICES[0]);
     (newest, false)
 }
 
@@ -338,7 +415,10 @@ mod tests {
         assert_eq!(basis(c, "claude-opus-4-6"), (Priced, Some(5.0)));
         assert_eq!(basis(c, "claude-opus-4-1-20250805"), (Priced, Some(15.0)));
         assert_eq!(basis(c, "claude-opus-4-20250514"), (Priced, Some(15.0)));
-        assert_eq!(basis(c, "us.anthropic.claude-opus-4-7-v1:0"), (Priced, Some(5.0)));
+        assert_eq!(
+            basis(c, "us.anthropic.claude-opus-4-7-v1:0"),
+            (Priced, Some(5.0))
+        );
         assert_eq!(basis(c, "claude-sonnet-4-5-20250929"), (Priced, Some(3.0)));
         assert_eq!(basis(c, "claude-sonnet-4-20250514"), (Priced, Some(3.0)));
         assert_eq!(basis(c, "claude-haiku-4-5"), (Priced, Some(1.0)));
@@ -361,18 +441,33 @@ mod tests {
     fn unknown_models_are_estimated_or_unknown_never_silently_priced() {
         use CostBasis::*;
         // A newer version of a known line: the line's newest row, marked estimated.
-        assert_eq!(basis(RunnerKind::Claude, "claude-opus-5"), (Estimated, Some(5.0)));
-        assert_eq!(basis(RunnerKind::Claude, "claude-haiku-4-6"), (Estimated, Some(1.0)));
+        assert_eq!(
+            basis(RunnerKind::Claude, "claude-opus-5"),
+            (Estimated, Some(5.0))
+        );
+        assert_eq!(
+            basis(RunnerKind::Claude, "claude-haiku-4-6"),
+            (Estimated, Some(1.0))
+        );
         assert_eq!(basis(RunnerKind::Claude, "opus"), (Estimated, Some(5.0)));
-        assert_eq!(basis(RunnerKind::Codex, "gpt-5.2-codex"), (Estimated, Some(1.25)));
-        assert_eq!(basis(RunnerKind::Gemini, "gemini-3.8-flash"), (Estimated, Some(0.3)));
+        assert_eq!(
+            basis(RunnerKind::Codex, "gpt-5.2-codex"),
+            (Estimated, Some(1.25))
+        );
+        assert_eq!(
+            basis(RunnerKind::Gemini, "gemini-3.8-flash"),
+            (Estimated, Some(0.3))
+        );
         // No line at all: no price.
         assert_eq!(basis(RunnerKind::Codex, "o3"), (Unknown, None));
         assert_eq!(basis(RunnerKind::Codex, "gpt-5-pro"), (Unknown, None));
         assert_eq!(basis(RunnerKind::Gemini, "my-local-llama"), (Unknown, None));
         // No model named: the kind's default row, estimated.
         let q = quote(RunnerKind::Codex, None, None);
-        assert_eq!((q.basis, q.price.map(|p| p.output)), (Estimated, Some(10.0)));
+        assert_eq!(
+            (q.basis, q.price.map(|p| p.output)),
+            (Estimated, Some(10.0))
+        );
         assert_eq!(quote(RunnerKind::Command, None, None).price, None);
     }
 
@@ -401,7 +496,10 @@ mod tests {
             let rows: Vec<_> = PRICES.iter().filter(|r| r.line == line).collect();
             assert!(!rows.is_empty(), "{line:?}");
             for w in rows.windows(2) {
-                assert!(w[0].to < w[1].from, "{line:?} rows overlap or are unordered");
+                assert!(
+                    w[0].to < w[1].from,
+                    "{line:?} rows overlap or are unordered"
+                );
             }
         }
     }

@@ -23,8 +23,8 @@
 //! is marked estimated or unknown, never silently priced as another), or with the
 //! runner's `price` override when set.
 
-use crate::config::RunnerKind;
 pub use super::prices::{Price, price_for};
+use crate::config::RunnerKind;
 
 /// Claude Code's permission handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

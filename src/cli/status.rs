@@ -83,7 +83,6 @@ pub async fn run(workflow: &Path) -> Exit {
     Exit::Ok
 }
 
-
 /// How many of the latest runs are checked for inexact figures.
 const INEXACT_WINDOW: i64 = 500;
 
@@ -99,7 +98,7 @@ async fn print_inexact(store: &crate::store::Store) {
         .filter_map(|e| {
             let acc: crate::domain::run::Accounting =
                 serde_json::from_value(e.payload.get("accounting")?.clone()).ok()?;
-            acc.is_inexact().then(|| (e, acc))
+            acc.is_inexact().then_some((e, acc))
         })
         .collect();
     if inexact.is_empty() {
@@ -111,7 +110,11 @@ async fn print_inexact(store: &crate::store::Store) {
         events.len()
     );
     for (e, acc) in inexact.iter().rev() {
-        let run = e.payload.get("run_id").and_then(|v| v.as_str()).unwrap_or("?");
+        let run = e
+            .payload
+            .get("run_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
         println!(
             "  {:<20} {run}  {}",
             e.issue.as_deref().unwrap_or("-"),

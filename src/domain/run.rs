@@ -152,8 +152,12 @@ impl Accounting {
         let mut parts = Vec::new();
         match self.usage {
             UsageBasis::Reported => {}
-            UsageBasis::Partial => parts.push("usage partial (stopped before the final report)".to_string()),
-            UsageBasis::Unknown => parts.push("usage unknown (stopped before the CLI reported it)".to_string()),
+            UsageBasis::Partial => {
+                parts.push("usage partial (stopped before the final report)".to_string())
+            }
+            UsageBasis::Unknown => {
+                parts.push("usage unknown (stopped before the CLI reported it)".to_string())
+            }
         }
         match self.cost {
             Some(CostBasis::Estimated) => parts.push(format!(

@@ -287,10 +287,14 @@ mod tests {
         let events = vec![
             // Recorded before `accounting` existed: its tokens were the thread's total.
             finished(json!({"session_id": "th", "tokens": t(10)})),
-            finished(json!({"session_id": "th", "tokens": t(5), "accounting": {"usage": "reported", "thread_tokens": t(15)}})),
+            finished(
+                json!({"session_id": "th", "tokens": t(5), "accounting": {"usage": "reported", "thread_tokens": t(15)}}),
+            ),
             finished(json!({"session_id": "other", "tokens": t(99)})),
             // Killed before Codex reported usage: no total; the one before stands.
-            finished(json!({"session_id": "th", "tokens": t(0), "accounting": {"usage": "unknown"}})),
+            finished(
+                json!({"session_id": "th", "tokens": t(0), "accounting": {"usage": "unknown"}}),
+            ),
         ];
         assert_eq!(thread_usage(&events, "th"), Some(t(15)));
         assert_eq!(thread_usage(&events[..1], "th"), Some(t(10)));

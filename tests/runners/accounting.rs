@@ -243,7 +243,10 @@ fn resume_fallback_is_recorded_shown_in_history_and_commented() {
         .map(|(_, _, p)| p)
         .collect();
     assert_eq!(finished.len(), 2, "{finished:?}");
-    let thread = finished[0]["session_id"].as_str().expect("thread").to_string();
+    let thread = finished[0]["session_id"]
+        .as_str()
+        .expect("thread")
+        .to_string();
     assert_eq!(finished[1]["status"], "succeeded");
     assert_eq!(finished[1]["resume_fallback"], thread.as_str());
     // A fresh thread: its usage is its own, nothing is subtracted.
