@@ -36,6 +36,7 @@ mod live;
 mod publish;
 mod recovery;
 mod reload;
+mod resume;
 mod run_task;
 mod runs;
 mod sweep;

@@ -198,7 +198,7 @@ impl Engine {
         // What the resumed session had reported in total, for CLIs that report a
         // session's cumulative usage (a run records only its own share).
         let resume_usage = match &resume_session {
-            Some(s) => super::finish::thread_usage(&self.store.events_for(&id).await?, s),
+            Some(s) => super::resume::thread_usage(&self.store.events_for(&id).await?, s),
             None => None,
         };
         let log_dir = wf.store.logs.join(sanitize_key(&id)).join(run_id);
