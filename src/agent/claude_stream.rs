@@ -463,5 +463,14 @@ mod tests {
         let hang = read("hang-killed");
         assert_eq!(hang.tally().verdict, None);
         assert!(hang.tally().session_id.is_some());
+        // Killed after `init` only: a session, no usage reported.
+        assert_eq!(
+            hang.tally().usage_basis(),
+            crate::domain::run::UsageBasis::Unknown
+        );
+        assert_eq!(
+            ok.tally().usage_basis(),
+            crate::domain::run::UsageBasis::Reported
+        );
     }
 }

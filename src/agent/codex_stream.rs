@@ -302,5 +302,14 @@ mod tests {
             assert_eq!(p.tally().unknown_events, 0, "{name}");
         }
         assert_eq!(read("hang-killed").tally().verdict, None);
+        // Killed before `turn.completed`: a thread was opened, no usage reported.
+        assert_eq!(
+            read("hang-killed").tally().usage_basis(),
+            crate::domain::run::UsageBasis::Unknown
+        );
+        // The resumed turn reports the thread's total (14081 of it from turn 1).
+        let resumed = read("resume-turn2");
+        assert!(resumed.tally().thread_cumulative && resumed.tally().usage_final);
+        assert_eq!(resumed.tally().tokens.input, 21299);
     }
 }

@@ -326,5 +326,14 @@ mod tests {
             assert_eq!(read(name).tally().verdict, Some(Verdict::Success), "{name}");
         }
         assert_eq!(read("hang-killed").tally().verdict, None);
+        // Usage comes only with `result`: killed before it, the usage is unknown.
+        assert_eq!(
+            read("hang-killed").tally().usage_basis(),
+            crate::domain::run::UsageBasis::Unknown
+        );
+        // An API error still reports what was served (the router's call).
+        let failed = read("error-500");
+        assert!(failed.tally().usage_final);
+        assert_eq!(failed.tally().tokens.input, 218);
     }
 }
