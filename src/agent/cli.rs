@@ -128,6 +128,10 @@ async fn attempts(
     };
     let unknown = first.exit.ending == Ending::Exited && first.parser.tally().unknown_session;
     if !unknown {
+        let t = first.parser.tally();
+        if t.thread_cumulative && t.usage_final && prior.is_none() {
+            tracing::warn!(run_id = %req.run_id, session = requested, "no earlier total of the resumed session is recorded: the run records the session's whole usage as its own");
+        }
         return Ok(outcome(flavor, first, None));
     }
     let note = format!(
