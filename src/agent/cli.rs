@@ -9,6 +9,12 @@
 //! fall back ONCE to a fresh session when the session to resume is unknown, and account
 //! tokens, cost, turns and duration into the `RunOutcome`.
 //!
+//! Accounting says how exact it is (`RunOutcome::accounting`): a run's own share of a
+//! session's cumulative usage (Codex), usage that is partial or unknown because the run
+//! ended before the CLI's final report, and a cost that is the CLI's own, priced from
+//! the dated table (`prices`), estimated, or unknown. An unknown cost is recorded as the
+//! run's cap (marked `counted_at_cap`) so budgets count the run conservatively.
+//!
 //! Events are forwarded through the same unbounded hand-off as the `command` runner, so
 //! a slow consumer never stalls the draining of the pipes. Every JSON line is appended
 //! raw to `events.jsonl`; `RunEvent::Json` carries it parsed, except that lines longer
