@@ -106,6 +106,8 @@ fn event(i: u32) -> NewEvent {
                 run_id: format!("run-{}", i / 6),
             },
             attempts_after: 0,
+            accounting: None,
+            resume_fallback: None,
         },
     };
     NewEvent::for_issue(&ticket, kind)

@@ -8,7 +8,9 @@
 //! - `user` carries `tool_result` blocks.
 //! - `result` ends the stream: `subtype`, `is_error`, `num_turns`, `duration_ms`,
 //!   `total_cost_usd`, `usage` (with `cache_creation_input_tokens` and
-//!   `cache_read_input_tokens`), `errors`. `is_error: true` is a failure even when the
+//!   `cache_read_input_tokens`), `modelUsage` (the same per model, camelCase), `errors`.
+//!   Tokens come from `modelUsage` summed over models when it is present: on
+//!   `error_max_budget_usd`, `usage` covers only the run's first API call. `is_error: true` is a failure even when the
 //!   subtype says `success` (API errors end that way). `error_max_turns`,
 //!   `error_max_budget_usd` and `error_during_execution` map to distinct outcomes.
 //! - `stream_event` (partial messages) and `rate_limit_event` are tolerated; any other
@@ -44,6 +46,26 @@ fn usage_of(u: &Value) -> TokenUsage {
     }
 }
 
+/// `result.modelUsage`: `{model: {inputTokens, outputTokens, cacheReadInputTokens,
+/// cacheCreationInputTokens, costUSD, …}}`, in the stream's order.
+fn model_usage(v: Option<&Value>) -> Vec<(String, TokenUsage)> {
+    v.and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(model, u)| {
+            (
+                model.clone(),
+                TokenUsage {
+                    input: u64_of(u, "inputTokens"),
+                    output: u64_of(u, "outputTokens"),
+                    cache_read: u64_of(u, "cacheReadInputTokens"),
+                    cache_write: u64_of(u, "cacheCreationInputTokens"),
+                },
+            )
+        })
+        .collect()
+}
+
 impl ClaudeStream {
     pub fn new() -> Self {
         Self::default()
@@ -58,6 +80,7 @@ impl ClaudeStream {
         if let (Some(id), Some(u)) = (msg.get("id").and_then(Value::as_str), msg.get("usage")) {
             self.message_usage.insert(id.to_string(), usage_of(u));
             if !self.saw_result {
+                self.tally.usage_seen = true;
                 let mut sum = TokenUsage::default();
                 for u in self.message_usage.values() {
                     sum.add(u);
@@ -122,8 +145,20 @@ impl ClaudeStream {
                 }
             }
         }
-        if let Some(u) = obj.get("usage") {
+        // `modelUsage` holds every API call of the run per model; `usage` may hold only
+        // the first call's (a budget stop), so the per-model totals win when present.
+        let per_model = model_usage(obj.get("modelUsage"));
+        if !per_model.is_empty() {
+            let mut sum = TokenUsage::default();
+            for (_, u) in &per_model {
+                sum.add(u);
+            }
+            t.tokens = sum;
+            t.models = per_model;
+            t.usage_final = true;
+        } else if let Some(u) = obj.get("usage") {
             t.tokens = usage_of(u);
+            t.usage_final = true;
         }
         t.cost_usd = obj.get("total_cost_usd").and_then(Value::as_f64);
         t.turns = obj
@@ -353,6 +388,28 @@ mod tests {
         assert_eq!(p.tally().garbage_lines, 1);
     }
 
+    /// Claude Code's own budget stop: `result.usage` covers only the first API call of
+    /// the run; the per-model `modelUsage` totals cover all of them (and every model,
+    /// e.g. a Haiku side call). Shape of the real 2.1.197 `result` line.
+    #[test]
+    fn budget_stop_counts_every_call_from_model_usage() {
+        let r = r#"{"type":"result","subtype":"error_max_budget_usd","is_error":true,"api_error_status":null,"duration_ms":2210,"duration_api_ms":1900,"num_turns":2,"stop_reason":"tool_use","session_id":"s-1","total_cost_usd":0.009515,"usage":{"input_tokens":667,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":40,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":"","iterations":[],"speed":"standard"},"modelUsage":{"claude-opus-4-8[1m]":{"inputTokens":1394,"outputTokens":95,"cacheReadInputTokens":0,"cacheCreationInputTokens":0,"webSearchRequests":0,"costUSD":0.009345,"contextWindow":1000000,"maxOutputTokens":64000},"claude-haiku-4-5-20251001":{"inputTokens":120,"outputTokens":10,"cacheReadInputTokens":30,"cacheCreationInputTokens":5,"webSearchRequests":0,"costUSD":0.00017,"contextWindow":200000,"maxOutputTokens":64000}},"permission_denials":[],"terminal_reason":"max_budget","uuid":"u-result"}"#;
+        let (p, _) = feed(&[INIT, TOOL, r]);
+        let t = p.tally();
+        assert!(matches!(t.verdict, Some(Verdict::Budget(_))));
+        assert_eq!(
+            t.tokens,
+            TokenUsage {
+                input: 1394 + 120,
+                output: 95 + 10,
+                cache_read: 30,
+                cache_write: 5
+            }
+        );
+        // The CLI's own cost wins.
+        assert_eq!(t.cost_usd, Some(0.009515));
+    }
+
     /// The streams recorded from the real Claude Code 2.1.197 (`../shared/samples`).
     #[test]
     fn real_samples() {
@@ -406,5 +463,14 @@ mod tests {
         let hang = read("hang-killed");
         assert_eq!(hang.tally().verdict, None);
         assert!(hang.tally().session_id.is_some());
+        // Killed after `init` only: a session, no usage reported.
+        assert_eq!(
+            hang.tally().usage_basis(),
+            crate::domain::run::UsageBasis::Unknown
+        );
+        assert_eq!(
+            ok.tally().usage_basis(),
+            crate::domain::run::UsageBasis::Reported
+        );
     }
 }

@@ -9,6 +9,12 @@
 //! fall back ONCE to a fresh session when the session to resume is unknown, and account
 //! tokens, cost, turns and duration into the `RunOutcome`.
 //!
+//! Accounting says how exact it is (`RunOutcome::accounting`): a run's own share of a
+//! session's cumulative usage (Codex), usage that is partial or unknown because the run
+//! ended before the CLI's final report, and a cost that is the CLI's own, priced from
+//! the dated table (`prices`), estimated, or unknown. An unknown cost is recorded as the
+//! run's cap (marked `counted_at_cap`) so budgets count the run conservatively.
+//!
 //! Events are forwarded through the same unbounded hand-off as the `command` runner, so
 //! a slow consumer never stalls the draining of the pipes. Every JSON line is appended
 //! raw to `events.jsonl`; `RunEvent::Json` carries it parsed, except that lines longer
@@ -22,12 +28,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{Queued, forward, summarize};
+use super::prices::{PRICES_AS_OF, quote};
 use super::process::{self, Ending, Observer, ProcessExit, ProcessSpec, Stream};
-use super::settings::price_for;
 use super::stream::{self, Note, StreamParser};
 use super::{AgentError, AgentRunner, RunEvent, RunOutcome, RunRequest};
 use crate::config::RunnerConfig;
-use crate::domain::RunStatus;
+use crate::domain::run::{Accounting, CostBasis, UsageBasis};
+use crate::domain::{RunStatus, TokenUsage};
 
 /// JSON lines longer than this are forwarded as a stub (they are still logged whole).
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
@@ -112,12 +119,25 @@ async fn attempts(
     tx: &mpsc::UnboundedSender<Queued>,
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, AgentError> {
-    let first = attempt(flavor, req, req.resume_session.as_deref(), tx, cancel).await?;
+    let prior = req.resume_usage.filter(|_| req.resume_session.is_some());
+    let first = attempt(
+        flavor,
+        req,
+        req.resume_session.as_deref(),
+        prior,
+        tx,
+        cancel,
+    )
+    .await?;
     let Some(requested) = req.resume_session.as_deref() else {
         return Ok(outcome(flavor, first, None));
     };
     let unknown = first.exit.ending == Ending::Exited && first.parser.tally().unknown_session;
     if !unknown {
+        let t = first.parser.tally();
+        if t.thread_cumulative && t.usage_final && prior.is_none() {
+            tracing::warn!(run_id = %req.run_id, session = requested, "no earlier total of the resumed session is recorded: the run records the session's whole usage as its own");
+        }
         return Ok(outcome(flavor, first, None));
     }
     let note = format!(
@@ -133,7 +153,8 @@ async fn attempts(
         None,
     ));
     let earlier = first.exit.duration;
-    let mut second = attempt(flavor, req, None, tx, cancel).await?;
+    // A fresh session: nothing of its usage came before.
+    let mut second = attempt(flavor, req, None, None, tx, cancel).await?;
     second.exit.duration += earlier;
     Ok(outcome(flavor, second, Some(requested.to_string())))
 }
@@ -144,12 +165,14 @@ struct Attempt {
     hit_turn_limit: bool,
     hit_budget: bool,
     max_cost_usd: Option<f64>,
+    prior: Option<TokenUsage>,
 }
 
 async fn attempt(
     flavor: &dyn CliFlavor,
     req: &RunRequest,
     resume: Option<&str>,
+    prior: Option<TokenUsage>,
     tx: &mpsc::UnboundedSender<Queued>,
     cancel: &CancellationToken,
 ) -> Result<Attempt, AgentError> {
@@ -182,6 +205,7 @@ async fn attempt(
         stop: stop.clone(),
         hit_turn_limit: false,
         hit_budget: false,
+        prior,
     };
     let exit = process::supervise(spec, &mut watch, stop).await?;
     let cancelled = cancel.is_cancelled();
@@ -191,6 +215,7 @@ async fn attempt(
         hit_budget: watch.hit_budget && !cancelled,
         max_cost_usd: req.max_cost_usd,
         parser: watch.parser,
+        prior,
     })
 }
 
@@ -202,45 +227,136 @@ fn outcome(flavor: &dyn CliFlavor, a: Attempt, resume_fallback: Option<String>) 
     } else {
         stream::status(&a.exit, a.parser.as_ref())
     };
-    let cost_usd = cost(cfg, tally);
+    let mut f = figures(cfg, tally, a.prior.as_ref());
     // The stop karajan itself made for the budget shows as a cancellation: it is not.
-    let status = match (a.max_cost_usd, cost_usd, &status) {
-        _ if a.hit_budget => over_budget(a.max_cost_usd, cost_usd),
+    let status = match (a.max_cost_usd, f.cost_usd, &status) {
+        _ if a.hit_budget => over_budget(a.max_cost_usd, f.cost_usd),
         (_, _, RunStatus::Cancelled { .. } | RunStatus::BudgetExceeded { .. }) => status,
         (Some(cap), Some(c), _) if c > cap => over_budget(Some(cap), Some(c)),
         _ => status,
     };
+    // A cost nobody knows is counted at the run's cap, so budgets stay conservative.
+    if f.cost_usd.is_none() && f.accounting.cost == Some(CostBasis::Unknown) {
+        match a.max_cost_usd {
+            Some(cap) => {
+                f.cost_usd = Some(cap);
+                f.accounting.counted_at_cap = true;
+            }
+            None => tracing::warn!(
+                runner = %cfg.name,
+                "the run's cost is unknown and it has no cost cap: budgets cannot count it (set budget.per_run_usd)"
+            ),
+        }
+    }
     RunOutcome {
         status,
         exit_code: a.exit.exit_code,
         signal: a.exit.signal,
         duration: a.exit.duration,
-        tokens: tally.tokens,
-        cost_usd,
+        tokens: f.tokens,
+        cost_usd: f.cost_usd,
         turns: tally.turns,
         session_id: tally.session_id.clone(),
         resume_fallback,
+        accounting: f.accounting,
     }
 }
 
-/// The run's cost so far: what the CLI reported, else its tokens priced by the table
-/// (per model when the CLI breaks tokens down), else unknown.
-fn cost(cfg: &RunnerConfig, tally: &stream::Tally) -> Option<f64> {
-    let over = cfg.cli.price.as_ref();
-    tally.cost_usd.or_else(|| {
-        if !tally.models.is_empty() {
-            tally
-                .models
-                .iter()
-                .map(|(m, t)| price_for(cfg.kind, Some(m), over).map(|p| p.cost(t)))
-                .sum::<Option<f64>>()
-        } else if tally.tokens != Default::default() {
-            let model = tally.model.as_deref().or(cfg.model.as_deref());
-            price_for(cfg.kind, model, over).map(|p| p.cost(&tally.tokens))
-        } else {
-            None
+/// A run's figures as far as they are known.
+struct Figures {
+    /// The run's own tokens.
+    tokens: TokenUsage,
+    cost_usd: Option<f64>,
+    accounting: Accounting,
+}
+
+/// The run's figures so far: its own share of the tokens (a CLI that reports the
+/// session's cumulative usage has `prior` subtracted), and its cost: what the CLI
+/// reported, else the tokens priced by the table (per model when the CLI breaks them
+/// down), marked as estimated or unknown when the table cannot price them exactly.
+fn figures(cfg: &RunnerConfig, tally: &stream::Tally, prior: Option<&TokenUsage>) -> Figures {
+    let usage = tally.usage_basis();
+    let mut acc = Accounting {
+        usage,
+        ..Accounting::default()
+    };
+    let mut tokens = tally.tokens;
+    if tally.thread_cumulative && tally.usage_final {
+        acc.thread_tokens = Some(tally.tokens);
+        if let Some(prior) = prior {
+            tokens = tally.tokens.since(prior);
         }
-    })
+    }
+    if let Some(c) = tally.cost_usd {
+        acc.cost = Some(CostBasis::Reported);
+        return Figures {
+            tokens,
+            cost_usd: Some(c),
+            accounting: acc,
+        };
+    }
+    if usage == UsageBasis::Unknown {
+        acc.cost = Some(CostBasis::Unknown);
+        return Figures {
+            tokens,
+            cost_usd: None,
+            accounting: acc,
+        };
+    }
+    let over = cfg.cli.price.as_ref();
+    let configured = cfg.model.as_deref();
+    let parts: Vec<(Option<&str>, TokenUsage)> = if !tally.models.is_empty() {
+        tally
+            .models
+            .iter()
+            .filter(|(_, t)| !t.is_zero())
+            .map(|(m, t)| (Some(m.as_str()), *t))
+            .collect()
+    } else if !tokens.is_zero() {
+        vec![(tally.model.as_deref().or(configured), tokens)]
+    } else {
+        Vec::new()
+    };
+    if parts.is_empty() {
+        return Figures {
+            tokens,
+            cost_usd: None,
+            accounting: acc,
+        };
+    }
+    let mut total = Some(0.0);
+    let mut basis = CostBasis::Priced;
+    for (model, t) in parts {
+        let q = quote(cfg.kind, model, over);
+        if matches!(q.basis, CostBasis::Estimated | CostBasis::Unknown) {
+            acc.unpriced_models
+                .push(model.unwrap_or("(no model named)").to_string());
+        }
+        basis = worse(basis, q.basis);
+        total = match (total, q.price) {
+            (Some(sum), Some(p)) => Some(sum + p.cost(&t)),
+            _ => None,
+        };
+    }
+    acc.cost = Some(basis);
+    if matches!(basis, CostBasis::Priced | CostBasis::Estimated) {
+        acc.prices_as_of = Some(PRICES_AS_OF.to_string());
+    }
+    Figures {
+        tokens,
+        cost_usd: total,
+        accounting: acc,
+    }
+}
+
+/// The less exact of two cost bases.
+fn worse(a: CostBasis, b: CostBasis) -> CostBasis {
+    let rank = |c: CostBasis| match c {
+        CostBasis::Reported | CostBasis::Override | CostBasis::Priced => 0,
+        CostBasis::Estimated => 1,
+        CostBasis::Unknown => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 fn over_budget(cap: Option<f64>, cost: Option<f64>) -> RunStatus {
@@ -264,6 +380,8 @@ struct Watch<'a> {
     stop: CancellationToken,
     hit_turn_limit: bool,
     hit_budget: bool,
+    /// The session's usage before this run (see `RunRequest::resume_usage`).
+    prior: Option<TokenUsage>,
 }
 
 impl Watch<'_> {
@@ -297,7 +415,7 @@ impl Watch<'_> {
             }
         }
         if let Some(cap) = self.cost_limit {
-            let spent = cost(self.config, self.parser.tally());
+            let spent = figures(self.config, self.parser.tally(), self.prior.as_ref()).cost_usd;
             if spent.is_some_and(|c| c > cap) && !self.hit_budget && !self.hit_turn_limit {
                 self.hit_budget = true;
                 self.emit(

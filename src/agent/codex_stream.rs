@@ -8,7 +8,13 @@
 //! - `turn.completed {usage}`: success. Usage is `input_tokens` (cached ones included),
 //!   `cached_input_tokens`, `cache_write_input_tokens`, `output_tokens`; karajan records
 //!   `input = input_tokens − cached_input_tokens` so "input" means uncached input for
-//!   every CLI.
+//!   every CLI. `output_tokens` includes `reasoning_output_tokens` (billed as output).
+//!   The usage is the THREAD's total: on `codex exec resume` it includes every earlier
+//!   turn of the thread, so the driver records the run's own share (the total minus
+//!   what the thread had reported before) and keeps the total too.
+//! - Usage comes only with `turn.completed`: a turn stopped before it (karajan's turn
+//!   limit, a stall, a timeout) or ending in `turn.failed` reports none, and its usage
+//!   is unknown.
 //! - `turn.failed {error}` and a top-level `error` are failures, except `error` events
 //!   whose message starts with `Reconnecting...`, which announce a retry.
 //!
@@ -32,7 +38,9 @@ pub struct CodexStream {
 
 impl CodexStream {
     pub fn new() -> Self {
-        Self::default()
+        let mut s = Self::default();
+        s.tally.thread_cumulative = true;
+        s
     }
 
     fn item(&mut self, phase: &str, item: &Value, notes: &mut Vec<Note>) {
@@ -108,12 +116,14 @@ impl StreamParser for CodexStream {
                 if let Some(u) = obj.get("usage") {
                     let input = u64_of(u, "input_tokens");
                     let cached = u64_of(u, "cached_input_tokens");
-                    self.tally.tokens.add(&TokenUsage {
+                    // The thread's total so far (cumulative): the latest report wins.
+                    self.tally.tokens = TokenUsage {
                         input: input.saturating_sub(cached),
                         output: u64_of(u, "output_tokens"),
                         cache_read: cached,
                         cache_write: u64_of(u, "cache_write_input_tokens"),
-                    });
+                    };
+                    self.tally.usage_final = true;
                 }
                 if !matches!(self.tally.verdict, Some(Verdict::Failed(_))) {
                     self.tally.verdict = Some(Verdict::Success);
@@ -292,5 +302,14 @@ mod tests {
             assert_eq!(p.tally().unknown_events, 0, "{name}");
         }
         assert_eq!(read("hang-killed").tally().verdict, None);
+        // Killed before `turn.completed`: a thread was opened, no usage reported.
+        assert_eq!(
+            read("hang-killed").tally().usage_basis(),
+            crate::domain::run::UsageBasis::Unknown
+        );
+        // The resumed turn reports the thread's total (14081 of it from turn 1).
+        let resumed = read("resume-turn2");
+        assert!(resumed.tally().thread_cumulative && resumed.tally().usage_final);
+        assert_eq!(resumed.tally().tokens.input, 21299);
     }
 }

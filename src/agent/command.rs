@@ -131,6 +131,10 @@ impl AgentRunner for CommandRunner {
             turns,
             session_id,
             resume_fallback: None,
+            accounting: crate::domain::run::Accounting {
+                cost: cost_usd.map(|_| crate::domain::run::CostBasis::Reported),
+                ..Default::default()
+            },
         })
     }
 }

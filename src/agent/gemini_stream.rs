@@ -5,9 +5,12 @@
 //!   `assistant` text arrives in delta chunks.
 //! - `tool_use {tool_name, tool_id, parameters}`, `tool_result {tool_id, status, output}`.
 //! - `error {severity, message}`: reported, but not itself the outcome.
-//! - `result {status, error?, stats}`: the outcome. `stats` holds `input_tokens` (cached
-//!   ones included), `cached`, `input` (uncached), `output_tokens`, `duration_ms`,
-//!   `tool_calls`, and the same per model under `models` (priced per model).
+//! - `result {status, error?, stats}`: the outcome. `stats` holds `total_tokens`,
+//!   `input_tokens` (cached ones included), `cached`, `input` (uncached),
+//!   `output_tokens`, `duration_ms`, `tool_calls`, and the same per model under
+//!   `models` (priced per model). Thinking tokens are not in `output_tokens`: they are
+//!   the rest of `total_tokens`, and are recorded as output, as Google bills them.
+//!   Usage comes only with `result`: a run stopped before it has unknown usage.
 //!
 //! **Exit codes do not tell the outcome**: an in-stream error and a SIGTERM both exit 0,
 //! API errors exit with assorted codes. `result.status` decides. Without a result, the
@@ -35,9 +38,13 @@ fn usage_of(s: &Value) -> TokenUsage {
         Some(uncached) => uncached,
         None => u64_of(s, "input_tokens").saturating_sub(cached),
     };
+    let output = u64_of(s, "output_tokens");
+    // Thinking tokens appear only in `total_tokens` (prompt + candidates + thoughts);
+    // Google bills them as output.
+    let thoughts = u64_of(s, "total_tokens").saturating_sub(u64_of(s, "input_tokens") + output);
     TokenUsage {
         input,
-        output: u64_of(s, "output_tokens"),
+        output: output + thoughts,
         cache_read: cached,
         cache_write: 0,
     }
@@ -52,6 +59,7 @@ impl GeminiStream {
         let t = &mut self.tally;
         if let Some(stats) = obj.get("stats") {
             t.tokens = usage_of(stats);
+            t.usage_final = true;
             t.duration_ms = stats.get("duration_ms").and_then(Value::as_u64);
             if let Some(n) = stats.get("tool_calls").and_then(Value::as_u64) {
                 t.tool_calls = u32::try_from(n).unwrap_or(u32::MAX);
@@ -209,6 +217,34 @@ mod tests {
         assert!(!notes.contains(&Note::Activity("the prompt".into())));
     }
 
+    /// Gemini bills thinking tokens as output, and its stats count them only in
+    /// `total_tokens` (= input_tokens + output_tokens + thoughts): 108 visible output
+    /// tokens plus 400 thinking tokens were 508 served. Shape of the real 0.61.0 result.
+    #[test]
+    fn thinking_tokens_count_as_output() {
+        let (p, _) = feed(&[
+            INIT,
+            r#"{"type":"message","timestamp":"2026-11-21T05:28:05.900Z","role":"assistant","content":"Done.","delta":true}"#,
+            r#"{"type":"result","timestamp":"2026-11-21T05:28:05.963Z","status":"success","stats":{"total_tokens":1530,"input_tokens":1022,"output_tokens":108,"cached":22,"input":1000,"duration_ms":368,"tool_calls":0,"models":{"gemini-2.5-flash-lite":{"total_tokens":240,"input_tokens":222,"output_tokens":18,"cached":0,"input":222},"gemini-2.5-pro":{"total_tokens":1290,"input_tokens":800,"output_tokens":90,"cached":22,"input":778}}}}"#,
+        ]);
+        let t = p.tally();
+        assert_eq!(t.tokens.output, 508, "{:?}", t.tokens);
+        assert_eq!(t.tokens.input, 1000);
+        assert_eq!(t.tokens.cache_read, 22);
+        let pro = t
+            .models
+            .iter()
+            .find(|(m, _)| m == "gemini-2.5-pro")
+            .expect("pro");
+        assert_eq!(pro.1.output, 490);
+        let lite = t
+            .models
+            .iter()
+            .find(|(m, _)| m == "gemini-2.5-flash-lite")
+            .expect("lite");
+        assert_eq!(lite.1.output, 18);
+    }
+
     #[test]
     fn status_error_is_failure_with_the_best_message() {
         let (p, _) = feed(&[
@@ -290,5 +326,14 @@ mod tests {
             assert_eq!(read(name).tally().verdict, Some(Verdict::Success), "{name}");
         }
         assert_eq!(read("hang-killed").tally().verdict, None);
+        // Usage comes only with `result`: killed before it, the usage is unknown.
+        assert_eq!(
+            read("hang-killed").tally().usage_basis(),
+            crate::domain::run::UsageBasis::Unknown
+        );
+        // An API error still reports what was served (the router's call).
+        let failed = read("error-500");
+        assert!(failed.tally().usage_final);
+        assert_eq!(failed.tally().tokens.input, 218);
     }
 }

@@ -16,6 +16,7 @@ pub mod command;
 pub mod env;
 pub mod gemini;
 pub mod gemini_stream;
+pub mod prices;
 pub mod process;
 pub mod settings;
 pub mod stream;
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{RunnerConfig, RunnerKind};
+use crate::domain::run::Accounting;
 use crate::domain::{RunStatus, TokenUsage};
 
 /// Everything a runner needs for one turn.
@@ -49,6 +51,10 @@ pub struct RunRequest {
     pub env: Vec<(String, String)>,
     /// Session to resume, when the state inherits one.
     pub resume_session: Option<String>,
+    /// The usage the resumed session had reported in total when its last run was
+    /// recorded, for CLIs that report a session's cumulative usage (Codex): the run's
+    /// own share is what comes on top. `None` when unknown or not resuming.
+    pub resume_usage: Option<TokenUsage>,
     pub stall_timeout: Duration,
     pub turn_timeout: Duration,
     /// Grace between SIGTERM and SIGKILL.
@@ -90,6 +96,8 @@ pub struct RunOutcome {
     /// The session the run was asked to resume but the CLI did not know; the run then
     /// started a fresh session (once). `None` when no fallback happened.
     pub resume_fallback: Option<String>,
+    /// How exact `tokens` and `cost_usd` are, and the session's cumulative usage.
+    pub accounting: Accounting,
 }
 
 #[derive(Debug, thiserror::Error)]

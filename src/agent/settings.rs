@@ -18,14 +18,13 @@
 //! | `price` | all | `{input, output, cache_read, cache_write}` USD per million tokens, overriding the table |
 //!
 //! Costs: Claude Code reports `total_cost_usd` itself and karajan records that figure.
-//! Codex and Gemini report tokens only, so karajan computes the cost from
-//! [`DEFAULT_PRICES`] (USD per million tokens, list prices at the time of writing),
-//! matched on the model name, or from the runner's `price` override when set. A model
-//! the table does not know is priced at its runner kind's default row, so a figure is
-//! always recorded; override `price` for exact accounting.
+//! Codex and Gemini report tokens only, so karajan prices them with the dated table of
+//! [`super::prices`] (matched by model line and version; a model the table does not know
+//! is marked estimated or unknown, never silently priced as another), or with the
+//! runner's `price` override when set.
 
+pub use super::prices::{Price, price_for};
 use crate::config::RunnerKind;
-use crate::domain::TokenUsage;
 
 /// Claude Code's permission handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,26 +140,6 @@ impl GeminiApproval {
             GeminiApproval::Yolo => "yolo",
             GeminiApproval::Plan => "plan",
         }
-    }
-}
-
-/// USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-    pub cache_read: f64,
-    pub cache_write: f64,
-}
-
-impl Price {
-    /// The cost of `tokens` at this price.
-    pub fn cost(&self, tokens: &TokenUsage) -> f64 {
-        let m = |n: u64, p: f64| n as f64 * p / 1_000_000.0;
-        m(tokens.input, self.input)
-            + m(tokens.output, self.output)
-            + m(tokens.cache_read, self.cache_read)
-            + m(tokens.cache_write, self.cache_write)
     }
 }
 
@@ -297,86 +276,6 @@ pub fn model_fits(kind: RunnerKind, model: &str) -> bool {
     }
 }
 
-/// One row of the price table: a model name fragment and its price.
-pub struct PriceRow {
-    pub kind: RunnerKind,
-    /// Matched as a substring of the lower-cased model name; first match wins.
-    pub pattern: &'static str,
-    pub price: Price,
-}
-
-const fn p(input: f64, output: f64, cache_read: f64, cache_write: f64) -> Price {
-    Price {
-        input,
-        output,
-        cache_read,
-        cache_write,
-    }
-}
-
-/// Default prices, USD per million tokens (list prices when written). For each kind the
-/// LAST row (pattern `""`) is the default for models the table does not know.
-pub const DEFAULT_PRICES: &[PriceRow] = &[
-    PriceRow {
-        kind: RunnerKind::Claude,
-        pattern: "opus-4-5",
-        price: p(5.0, 25.0, 0.5, 6.25),
-    },
-    PriceRow {
-        kind: RunnerKind::Claude,
-        pattern: "opus",
-        price: p(15.0, 75.0, 1.5, 18.75),
-    },
-    PriceRow {
-        kind: RunnerKind::Claude,
-        pattern: "haiku",
-        price: p(1.0, 5.0, 0.1, 1.25),
-    },
-    PriceRow {
-        kind: RunnerKind::Claude,
-        pattern: "",
-        price: p(3.0, 15.0, 0.3, 3.75),
-    },
-    PriceRow {
-        kind: RunnerKind::Codex,
-        pattern: "mini",
-        price: p(0.25, 2.0, 0.025, 0.0),
-    },
-    PriceRow {
-        kind: RunnerKind::Codex,
-        pattern: "",
-        price: p(1.25, 10.0, 0.125, 0.0),
-    },
-    PriceRow {
-        kind: RunnerKind::Gemini,
-        pattern: "flash-lite",
-        price: p(0.1, 0.4, 0.025, 0.0),
-    },
-    PriceRow {
-        kind: RunnerKind::Gemini,
-        pattern: "flash",
-        price: p(0.3, 2.5, 0.075, 0.0),
-    },
-    PriceRow {
-        kind: RunnerKind::Gemini,
-        pattern: "",
-        price: p(1.25, 10.0, 0.31, 0.0),
-    },
-];
-
-/// The price of `model` on a runner of `kind`: the override when set, else the table.
-pub fn price_for(kind: RunnerKind, model: Option<&str>, over: Option<&Price>) -> Option<Price> {
-    if let Some(p) = over {
-        return Some(*p);
-    }
-    let model = model.unwrap_or("").to_ascii_lowercase();
-    DEFAULT_PRICES
-        .iter()
-        .filter(|r| r.kind == kind)
-        .find(|r| model.contains(r.pattern))
-        .map(|r| r.price)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,7 +325,12 @@ mod tests {
         assert!(ok.problems(RunnerKind::Claude, Some("opus")).is_empty());
         assert!(!ok.problems(RunnerKind::Claude, Some("gpt-5")).is_empty());
         let bad_price = CliSettings {
-            price: Some(p(-1.0, 0.0, 0.0, f64::NAN)),
+            price: Some(Price {
+                input: -1.0,
+                output: 0.0,
+                cache_read: 0.0,
+                cache_write: f64::NAN,
+            }),
             ..Default::default()
         };
         assert_eq!(bad_price.problems(RunnerKind::Claude, None)[0].0, "price");
@@ -443,28 +347,6 @@ mod tests {
         assert!(!model_fits(RunnerKind::Codex, "claude-sonnet-4-5"));
         assert!(model_fits(RunnerKind::Codex, "my-local-llama"));
         assert!(model_fits(RunnerKind::Command, "claude"));
-    }
-
-    #[test]
-    fn prices_from_table_override_and_default_rows() {
-        let t = TokenUsage {
-            input: 1_000_000,
-            output: 1_000_000,
-            cache_read: 1_000_000,
-            cache_write: 0,
-        };
-        let flash = price_for(RunnerKind::Gemini, Some("gemini-2.5-flash"), None).expect("row");
-        assert!((flash.cost(&t) - (0.3 + 2.5 + 0.075)).abs() < 1e-9);
-        let lite = price_for(RunnerKind::Gemini, Some("Gemini-2.5-Flash-Lite"), None).expect("row");
-        assert_eq!(lite.input, 0.1);
-        let unknown = price_for(RunnerKind::Codex, None, None).expect("default row");
-        assert_eq!(unknown.output, 10.0);
-        let over = p(1.0, 2.0, 3.0, 4.0);
-        assert_eq!(
-            price_for(RunnerKind::Codex, Some("gpt-5"), Some(&over)),
-            Some(over)
-        );
-        assert_eq!(price_for(RunnerKind::Command, Some("x"), None), None);
         assert_eq!(CliSettings::default().family_of(RunnerKind::Codex), "codex");
     }
 }

@@ -14,6 +14,7 @@
 use serde_json::Value;
 
 use super::process::{Ending, ProcessExit};
+use crate::domain::run::UsageBasis;
 use crate::domain::{RunStatus, TokenUsage};
 
 /// Longest summary of one event, in characters.
@@ -61,9 +62,33 @@ pub struct Tally {
     pub last_stderr: Option<String>,
     /// The CLI said the session to resume does not exist.
     pub unknown_session: bool,
+    /// The CLI's final usage report was seen (Claude's `result`, Codex's
+    /// `turn.completed`, Gemini's `result.stats`): `tokens` are complete.
+    pub usage_final: bool,
+    /// Some usage was reported before the final report (Claude's per-message usage):
+    /// without the final report, `tokens` are a lower bound.
+    pub usage_seen: bool,
+    /// `tokens` are the cumulative usage of the whole session, earlier turns included
+    /// (Codex on `exec resume`), not the usage of this invocation alone.
+    pub thread_cumulative: bool,
 }
 
 impl Tally {
+    /// How complete `tokens` are. Without the final report: partial when some usage was
+    /// reported, unknown when the CLI opened a session (so it may have called the model)
+    /// but reported nothing; a CLI that never opened a session served nothing.
+    pub fn usage_basis(&self) -> UsageBasis {
+        if self.usage_final {
+            UsageBasis::Reported
+        } else if self.usage_seen {
+            UsageBasis::Partial
+        } else if self.session_id.is_some() {
+            UsageBasis::Unknown
+        } else {
+            UsageBasis::Reported
+        }
+    }
+
     /// Record a session id; returns the note when it is new.
     pub fn session(&mut self, id: &str) -> Option<Note> {
         if id.is_empty() || self.session_id.as_deref() == Some(id) {

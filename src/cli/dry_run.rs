@@ -152,6 +152,7 @@ async fn describe_run(
                 log_dir: wf.store.logs.clone(),
                 env: vec![],
                 resume_session: None,
+                resume_usage: None,
                 stall_timeout: wf.agent.stall_timeout,
                 turn_timeout: wf.agent.turn_timeout,
                 grace: wf.agent.kill_grace,

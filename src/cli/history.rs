@@ -99,7 +99,36 @@ fn run_finished(p: &serde_json::Value) -> String {
         (None, Some(sig)) => text.push_str(&format!(" (signal {sig})")),
         (None, None) => {}
     }
-    format!("{text} [{}]", p["run_id"].as_str().unwrap_or(""))
+    format!(
+        "{text} [{}]{}",
+        p["run_id"].as_str().unwrap_or(""),
+        run_notes(p)
+    )
+}
+
+/// What a `run_finished` adds for people beyond its status: a resume that fell back to
+/// a fresh session, and figures that are not exact.
+pub(crate) fn run_notes(p: &serde_json::Value) -> String {
+    let mut notes = Vec::new();
+    if let Some(asked) = p.get("resume_fallback").and_then(|v| v.as_str()) {
+        notes.push(format!(
+            "could not resume session {asked}: ran in a fresh session"
+        ));
+    }
+    if let Some(acc) = p
+        .get("accounting")
+        .and_then(|a| serde_json::from_value::<crate::domain::run::Accounting>(a.clone()).ok())
+    {
+        let note = acc.note();
+        if !note.is_empty() {
+            notes.push(note);
+        }
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", notes.join("; "))
+    }
 }
 
 #[cfg(test)]

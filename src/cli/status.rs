@@ -87,6 +87,7 @@ pub async fn run(workflow: &Path) -> Exit {
         Ok(t) => println!("total: {}", describe(&t)),
         Err(e) => eprintln!("karajan: {e}"),
     }
+    print_inexact(&store).await;
     if let Ok(wf) = crate::config::load(workflow) {
         let b = wf.budget;
         let today = store
@@ -102,4 +103,44 @@ pub async fn run(workflow: &Path) -> Exit {
         );
     }
     Exit::Ok
+}
+
+/// How many of the latest runs are checked for inexact figures.
+const INEXACT_WINDOW: i64 = 500;
+
+/// The latest runs whose figures are not exact (partial or unknown usage, estimated or
+/// unknown cost, a cost counted at the run's cap), so the totals above are read with
+/// that in mind.
+async fn print_inexact(store: &crate::store::Store) {
+    let Ok(events) = store.recent_of_kind("run_finished", INEXACT_WINDOW).await else {
+        return;
+    };
+    let inexact: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            let acc: crate::domain::run::Accounting =
+                serde_json::from_value(e.payload.get("accounting")?.clone()).ok()?;
+            acc.is_inexact().then_some((e, acc))
+        })
+        .collect();
+    if inexact.is_empty() {
+        return;
+    }
+    println!(
+        "inexact figures ({} of the latest {} runs):",
+        inexact.len(),
+        events.len()
+    );
+    for (e, acc) in inexact.iter().rev() {
+        let run = e
+            .payload
+            .get("run_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        println!(
+            "  {:<20} {run}  {}",
+            e.issue.as_deref().unwrap_or("-"),
+            acc.note()
+        );
+    }
 }

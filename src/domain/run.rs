@@ -97,3 +97,119 @@ impl RunStatus {
         )
     }
 }
+
+impl TokenUsage {
+    /// `self − earlier`, field by field, never below zero: the share of a cumulative
+    /// report (a Codex thread's total) that came after `earlier`.
+    pub fn since(&self, earlier: &TokenUsage) -> TokenUsage {
+        TokenUsage {
+            input: self.input.saturating_sub(earlier.input),
+            output: self.output.saturating_sub(earlier.output),
+            cache_read: self.cache_read.saturating_sub(earlier.cache_read),
+            cache_write: self.cache_write.saturating_sub(earlier.cache_write),
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == TokenUsage::default()
+    }
+}
+
+/// How complete a run's token figures are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageBasis {
+    /// The CLI's final usage report (or the run never reached the model).
+    #[default]
+    Reported,
+    /// The run was stopped before its final report; the figures are what the stream
+    /// had reported so far (a lower bound).
+    Partial,
+    /// The CLI opened a session but reported no usage before it ended (it reports usage
+    /// only at the end of a turn, and the turn did not end normally). Tokens read 0.
+    Unknown,
+}
+
+/// Where a run's cost figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostBasis {
+    /// The CLI's own figure (Claude Code's `total_cost_usd`).
+    Reported,
+    /// Tokens priced with the built-in price table (see `prices_as_of`).
+    Priced,
+    /// Tokens priced with the runner's `price` override.
+    Override,
+    /// A model the table does not know, priced like its nearest known relative (or
+    /// the runner kind's default when no model was named).
+    Estimated,
+    /// No figure: the usage is unknown or the model cannot be priced.
+    Unknown,
+}
+
+/// How exact a run's figures are, recorded with the run (`run_finished.accounting`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accounting {
+    pub usage: UsageBasis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostBasis>,
+    /// The date of the price table that priced the tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prices_as_of: Option<String>,
+    /// Models the price table does not know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
+    /// The whole thread's usage as the CLI reported it (Codex reports the thread's
+    /// total on `exec resume`; the run's `tokens` are its own share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_tokens: Option<TokenUsage>,
+    /// The cost figure is the run's cap standing in for an unknown cost, so that
+    /// budgets count the run conservatively.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_at_cap: bool,
+}
+
+impl Accounting {
+    /// Whether the figures are anything but exact (for `status` and `history`).
+    pub fn is_inexact(&self) -> bool {
+        self.usage != UsageBasis::Reported
+            || matches!(self.cost, Some(CostBasis::Estimated | CostBasis::Unknown))
+    }
+
+    /// A short note for people: empty when the figures are exact.
+    pub fn note(&self) -> String {
+        let mut parts = Vec::new();
+        match self.usage {
+            UsageBasis::Reported => {}
+            UsageBasis::Partial => {
+                parts.push("usage partial (stopped before the final report)".to_string())
+            }
+            UsageBasis::Unknown => {
+                parts.push("usage unknown (stopped before the CLI reported it)".to_string())
+            }
+        }
+        match self.cost {
+            Some(CostBasis::Estimated) => parts.push(format!(
+                "cost estimated{}",
+                models_note(&self.unpriced_models)
+            )),
+            Some(CostBasis::Unknown) => parts.push(format!(
+                "cost unknown{}",
+                models_note(&self.unpriced_models)
+            )),
+            _ => {}
+        }
+        if self.counted_at_cap {
+            parts.push("counted at the run's cap for budgets".to_string());
+        }
+        parts.join("; ")
+    }
+}
+
+fn models_note(models: &[String]) -> String {
+    if models.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} not in the price table)", models.join(", "))
+    }
+}

@@ -18,7 +18,9 @@ fn exit_text(code: Option<i32>, signal: Option<i32>) -> String {
 }
 
 /// A stand-in snapshot built from the record, for when the tracker's is unknown.
-fn placeholder_snapshot(rec: &crate::domain::IssueRecord) -> crate::domain::TicketSnapshot {
+pub(super) fn placeholder_snapshot(
+    rec: &crate::domain::IssueRecord,
+) -> crate::domain::TicketSnapshot {
     crate::domain::TicketSnapshot {
         id: rec.tracker_id.clone(),
         identifier: rec.identifier.clone(),
@@ -158,9 +160,18 @@ impl Engine {
                 session_id: o.session_id.clone(),
                 phase_after: after.phase,
                 attempts_after: after.attempts,
+                accounting: Some(o.accounting.clone()),
+                resume_fallback: o.resume_fallback.clone(),
             },
         )])
         .await?;
+        if o.accounting.is_inexact() {
+            warn!(ticket = %done.identifier, run = %done.run_id, note = %o.accounting.note(), "the run's figures are not exact");
+        }
+        if let Some(asked) = &o.resume_fallback {
+            self.comment_resume_fallback(&done.identifier, &rec_before, asked, o)
+                .await?;
+        }
         if let Some(reason) = after.escalate {
             // The snapshot may be unknown (recovery at start): the move is then always
             // recorded, since an escalated agent state must leave its column.

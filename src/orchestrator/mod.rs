@@ -37,6 +37,7 @@ mod publish;
 mod recorder;
 mod recovery;
 mod reload;
+mod resume;
 mod run_task;
 mod runs;
 pub mod summary;

@@ -43,6 +43,12 @@ impl Engine {
                     turns: None,
                     session_id: None,
                     resume_fallback: None,
+                    // The daemon died while the agent ran: what it used is unknown.
+                    accounting: crate::domain::run::Accounting {
+                        usage: crate::domain::run::UsageBasis::Unknown,
+                        cost: Some(crate::domain::run::CostBasis::Unknown),
+                        ..Default::default()
+                    },
                 },
             };
             self.finish_run(done).await?;

@@ -35,6 +35,7 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
         turns: None,
         session_id: None,
         resume_fallback: None,
+        accounting: Default::default(),
     }
 }
 

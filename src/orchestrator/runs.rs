@@ -200,6 +200,12 @@ impl Engine {
             }
             SessionMode::Fresh => None,
         };
+        // What the resumed session had reported in total, for CLIs that report a
+        // session's cumulative usage (a run records only its own share).
+        let resume_usage = match &resume_session {
+            Some(s) => super::resume::thread_usage(&self.store.events_for(&id).await?, s),
+            None => None,
+        };
         let log_dir = wf.store.logs.join(sanitize_key(&id)).join(run_id);
         std::fs::create_dir_all(&log_dir)
             .map_err(|e| Abort::Attempt(format!("log dir {}: {e}", log_dir.display())))?;
@@ -231,6 +237,7 @@ impl Engine {
             log_dir,
             env: self.hook_env(&id, &w.state, &meta),
             resume_session,
+            resume_usage,
             stall_timeout: agent.runner.stall_timeout.unwrap_or(limits.stall_timeout),
             turn_timeout: agent.runner.turn_timeout.unwrap_or(limits.turn_timeout),
             grace: limits.kill_grace,

@@ -100,6 +100,15 @@ pub enum EventKind {
         phase_after: Phase,
         /// Failed attempts in the current visit of the state, after this run.
         attempts_after: u32,
+        /// How exact the figures are (partial or unknown usage, estimated or unknown
+        /// cost, the price table's date) and, for Codex, the thread's cumulative usage.
+        /// Additive: absent in events recorded before it existed, which hash unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accounting: Option<crate::domain::run::Accounting>,
+        /// The session the run was asked to resume but the CLI no longer knew; the run
+        /// went on in a fresh session (without the earlier conversation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_fallback: Option<String>,
     },
     /// A run that was live when the daemon died, found at start.
     RunOrphaned {

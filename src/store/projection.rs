@@ -385,6 +385,8 @@ mod tests {
             session_id: None,
             phase_after,
             attempts_after,
+            accounting: None,
+            resume_fallback: None,
         }
     }
 

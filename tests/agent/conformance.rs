@@ -103,6 +103,7 @@ impl Case {
             log_dir: self.log_dir.clone(),
             env: self.env(),
             resume_session: None,
+            resume_usage: None,
             stall_timeout: stall,
             turn_timeout: turn,
             grace,

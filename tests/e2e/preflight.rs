@@ -103,4 +103,3 @@ fn a_claude_runner_whose_cli_is_not_installed_is_reported() {
         "{err}"
     );
 }
-

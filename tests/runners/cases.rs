@@ -444,4 +444,15 @@ async fn claude_budget_subtype_is_budget_exceeded() {
         "{:?}",
         outcome.status
     );
+    // Every API call of every model (`modelUsage`), not only the first (`usage`).
+    assert_eq!(
+        outcome.tokens,
+        TokenUsage {
+            input: 1394 + 120,
+            output: 95 + 10,
+            cache_read: 2000,
+            cache_write: 100,
+        }
+    );
+    assert_eq!(outcome.cost_usd, Some(0.75));
 }

@@ -2,6 +2,7 @@
 //! the documented stream formats, through the shared conformance suite, and — when the
 //! real CLIs are installed — against the real CLIs' `--help`.
 
+mod accounting;
 mod budget;
 mod cases;
 mod conformance;
@@ -78,6 +79,7 @@ impl Fixture {
                 ("FAKE_SCENARIO".into(), scenario.into()),
             ],
             resume_session: None,
+            resume_usage: None,
             stall_timeout: Duration::from_secs(10),
             turn_timeout: Duration::from_secs(60),
             grace: Duration::from_millis(300),

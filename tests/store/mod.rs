@@ -135,6 +135,8 @@ pub fn run_finished(
             session_id: session.map(str::to_string),
             phase_after,
             attempts_after: 1,
+            accounting: None,
+            resume_fallback: None,
         },
     )
 }
