@@ -5,6 +5,7 @@
 mod cli;
 mod crash;
 mod dry_run;
+mod feedback;
 mod flow;
 mod hooks;
 mod outbox;

@@ -58,6 +58,36 @@ pub struct Fault {
     pub body: Value,
 }
 
+/// An answer for one numbered request of one GraphQL operation: any status and any body
+/// (an empty one included), given instead of (or, with `execute`, after carrying out)
+/// the operation.
+#[derive(Debug, Clone)]
+pub struct OpFault {
+    pub status: u16,
+    pub body: String,
+    pub execute: bool,
+}
+
+impl OpFault {
+    /// HTTP 200 with an empty body.
+    pub fn empty_200() -> OpFault {
+        OpFault {
+            status: 200,
+            body: String::new(),
+            execute: false,
+        }
+    }
+
+    /// HTTP 200, `data: null` and GitHub's generic internal error.
+    pub fn something_went_wrong() -> OpFault {
+        OpFault {
+            status: 200,
+            body: json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. Please include `0400:3A2B:1C2D` when reporting this issue."}]}).to_string(),
+            execute: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct FakeState {
     pub base_url: String,
@@ -68,6 +98,11 @@ pub struct FakeState {
     pub issues: Vec<FakeIssue>,
     pub repo_labels: Vec<String>,
     pub faults: VecDeque<Fault>,
+    /// `(operation, n, fault)`: the n-th request (1-based, since start) of `operation`
+    /// gets `fault`.
+    pub op_faults: Vec<(String, usize, OpFault)>,
+    /// GraphQL requests seen per operation.
+    pub op_seen: std::collections::HashMap<String, usize>,
     pub blocked_by_supported: bool,
     /// Every request: `POST graphql <Operation>` or `GET /repos/...`.
     pub requests: Vec<String>,
@@ -106,6 +141,8 @@ impl Fake {
             issues: Vec::new(),
             repo_labels: vec!["bug".into()],
             faults: VecDeque::new(),
+            op_faults: Vec::new(),
+            op_seen: std::collections::HashMap::new(),
             blocked_by_supported: true,
             requests: Vec::new(),
             auth_failures: 0,
@@ -183,6 +220,11 @@ impl Fake {
 
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
+    }
+
+    /// `fault` for the `n`-th request (1-based, counted since start) of `operation`.
+    pub fn inject_at(&self, operation: &str, n: usize, fault: OpFault) {
+        self.lock().op_faults.push((operation.to_string(), n, fault));
     }
 
     pub fn request_count(&self) -> usize {
@@ -278,6 +320,28 @@ async fn graphql(
     if let Some(r) = gate(&mut s, &headers, format!("POST graphql {op}")) {
         return r;
     }
+    let seen = {
+        let n = s.op_seen.entry(op.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let op_fault = s
+        .op_faults
+        .iter()
+        .position(|(o, n, _)| *o == op && *n == seen)
+        .map(|i| s.op_faults.remove(i).2);
+    let raw = |s: &FakeState, f: OpFault| {
+        (
+            StatusCode::from_u16(f.status).expect("status"),
+            rate_headers(s, "graphql"),
+            f.body,
+        )
+            .into_response()
+    };
+    let op_fault = match op_fault {
+        Some(f) if !f.execute => return raw(&s, f),
+        other => other,
+    };
     let vars = req.get("variables").cloned().unwrap_or(Value::Null);
     let v = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
     let (mut data, errors): (Value, Vec<Value>) = match op.as_str() {
@@ -373,6 +437,9 @@ async fn graphql(
                 json!({"cost": cost, "remaining": s.remaining, "resetAt": reset, "limit": 5000}),
             );
         }
+    }
+    if let Some(f) = op_fault {
+        return raw(&s, f);
     }
     let mut body = json!({"data": data});
     if !errors.is_empty() {

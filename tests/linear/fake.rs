@@ -36,6 +36,14 @@ pub enum Fault {
     MalformedJson,
     /// HTTP 200 with a GraphQL error of this code and message.
     GraphqlError { code: String, message: String },
+    /// The request is carried out, then the answer is cut off mid-body (the connection
+    /// drops): the client cannot know whether its write happened.
+    ExecuteThenTruncate,
+    /// The request is carried out, then the answer comes only after this delay (longer
+    /// than the client's timeout: the response is lost).
+    ExecuteThenDelay(Duration),
+    /// The request is carried out, then HTTP 500 is answered.
+    ServerErrorAfterExecuting,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +108,9 @@ pub struct World {
     pub issues: Vec<FakeIssue>,
     pub comments: Vec<FakeComment>,
     pub faults: VecDeque<Fault>,
+    /// Faults for the next request of one operation (`(operationName, fault)`), taken
+    /// in order; they apply before the general queue.
+    pub op_faults: Vec<(String, Fault)>,
     pub requests: Vec<Recorded>,
     /// Serve comments newest first (Linear's order is not something to rely on).
     pub comments_newest_first: bool,
@@ -337,6 +348,11 @@ impl FakeLinear {
         self.world().faults.push_back(fault);
     }
 
+    /// A fault for the next request of `operation` only.
+    pub fn fault_on(&self, operation: &str, fault: Fault) {
+        self.world().op_faults.push((operation.to_string(), fault));
+    }
+
     pub fn count(&self, operation: &str) -> usize {
         self.world().count(operation)
     }
@@ -395,7 +411,10 @@ async fn graphql(
             variables: variables.clone(),
             authorization: authorization.clone(),
         });
-        w.faults.pop_front()
+        match w.op_faults.iter().position(|(op, _)| *op == operation) {
+            Some(i) => Some(w.op_faults.remove(i).1),
+            None => w.faults.pop_front(),
+        }
     };
     if authorization.as_deref() != Some(KEY) {
         let body = error_body(
@@ -405,8 +424,14 @@ async fn graphql(
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
     let mut extra = HeaderMap::new();
+    let mut after = None;
     match fault {
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(
+            f @ (Fault::ExecuteThenTruncate
+            | Fault::ExecuteThenDelay(_)
+            | Fault::ServerErrorAfterExecuting),
+        ) => after = Some(f),
         Some(Fault::RateLimited400 { reset_in }) => {
             let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
             rate_headers(&mut w, &mut extra);
@@ -449,9 +474,12 @@ async fn graphql(
         }
         None => {}
     }
-    let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
-    rate_headers(&mut w, &mut extra);
-    let body = match answer(&mut w, &operation, &variables) {
+    let answered = {
+        let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+        rate_headers(&mut w, &mut extra);
+        answer(&mut w, &operation, &variables)
+    };
+    let body = match answered {
         Ok(data) => json!({ "data": data }),
         Err((code, message)) => {
             return (
@@ -462,6 +490,31 @@ async fn graphql(
                 .into_response();
         }
     };
+    match after {
+        Some(Fault::ExecuteThenDelay(delay)) => {
+            tokio::time::sleep(delay).await;
+        }
+        Some(Fault::ServerErrorAfterExecuting) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream failed").into_response();
+        }
+        Some(_) => {
+            // Half of the answer, then the connection breaks.
+            let text = body.to_string();
+            let half = text.as_bytes()[..text.len() / 2].to_vec();
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::other("fake: connection dropped")),
+            ];
+            let stream = futures::stream::iter(chunks);
+            return (
+                StatusCode::OK,
+                extra,
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response();
+        }
+        None => {}
+    }
     (StatusCode::OK, extra, axum::Json(body)).into_response()
 }
 

@@ -1,0 +1,176 @@
+//! A human's intent, read as the human meant it: an issue closed by hand is finished
+//! (and never moved on by karajan), an approved label added beside the gate's label
+//! approves, and an issue without a column says so.
+
+use karajan::domain::TicketRef;
+use karajan::tracker::Tracker;
+use karajan::tracker::github::GithubTracker;
+
+use super::fake::Fake;
+use super::scratch::{GhScratch, label};
+use super::{columns, config};
+
+fn ticket(n: i64) -> TicketRef {
+    TicketRef {
+        id: format!("I_node{n}"),
+        identifier: format!("acme/app#{n}"),
+    }
+}
+
+/// A tracker that knows the workflow's columns, as `tracker::from_config` builds it.
+fn workflow_tracker(fake: &Fake, mode: &str) -> GithubTracker {
+    let c = config(fake, mode, "")
+        .with_terminal_columns(columns(&["Done", "Canceled"]))
+        .with_columns(columns(&[
+            "Todo",
+            "In Progress",
+            "Human Review",
+            "Approved",
+            "Rework",
+        ]))
+        .with_human_columns(columns(&["Todo", "Approved", "Rework", "Done", "Canceled"]));
+    GithubTracker::new(c).expect("tracker")
+}
+
+#[tokio::test]
+async fn a_closed_issue_reads_as_done_in_both_modes() {
+    for mode in ["project", "labels"] {
+        let fake = Fake::start().await;
+        match mode {
+            "project" => fake.add_issue(1, Some("In Progress"), &[]),
+            _ => fake.add_issue(1, None, &["karajan:in-progress"]),
+        }
+        fake.edit(1, |i| i.open = false);
+        let t = workflow_tracker(&fake, mode);
+        let got = t
+            .fetch_by_identifiers(&["acme/app#1".to_string()])
+            .await
+            .expect("read");
+        assert_eq!(got.len(), 1, "{mode}");
+        assert_eq!(got[0].column, "Done", "{mode}: closed by hand means done");
+        if mode == "project" {
+            let swept = t.terminal_sweep().await.expect("sweep");
+            assert_eq!(swept.tickets.len(), 1, "the sweep finds it");
+            assert_eq!(swept.tickets[0].column, "Done");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_closed_issue_is_never_moved_onward() {
+    for mode in ["project", "labels"] {
+        let fake = Fake::start().await;
+        match mode {
+            "project" => fake.add_issue(1, Some("In Progress"), &[]),
+            _ => fake.add_issue(1, None, &["karajan:in-progress"]),
+        }
+        let t = workflow_tracker(&fake, mode);
+        t.fetch_by_identifiers(&["acme/app#1".to_string()])
+            .await
+            .expect("read");
+        fake.edit(1, |i| i.open = false);
+        let err = t
+            .move_ticket(&ticket(1), "Human Review")
+            .await
+            .expect_err("closed");
+        assert!(!err.is_retryable(), "{mode}: {err:?}");
+        assert!(err.to_string().contains("closed"), "{mode}: {err}");
+        let issue = fake.issue(1);
+        assert!(
+            issue.status.as_deref() != Some("Human Review")
+                && !issue.labels.contains(&label("Human Review")),
+            "{mode}: moved a closed issue on: {issue:?}"
+        );
+        // Finishing it is fine.
+        t.move_ticket(&ticket(1), "Done").await.expect("done");
+    }
+}
+
+#[tokio::test]
+async fn an_approved_label_beside_the_gate_label_approves() {
+    let fake = Fake::start().await;
+    fake.add_issue(1, None, &[&label("Human Review"), &label("Approved")]);
+    let t = workflow_tracker(&fake, "labels");
+    t.note_recorded_column("acme/app#1", "Human Review").await;
+    let got = t
+        .fetch_candidates(&columns(&["Human Review", "Approved"]))
+        .await
+        .expect("fetch");
+    assert_eq!(got.tickets.len(), 1);
+    assert_eq!(got.tickets[0].column, "Approved", "the human's newer move");
+    assert!(
+        fake.issue(1).labels.contains(&label("Approved")),
+        "the human's label is kept"
+    );
+    // A second label that is no human move (karajan's own half-done move from
+    // `In Progress`) still reads as the recorded column, repaired.
+    let fake = Fake::start().await;
+    fake.add_issue(2, None, &[&label("In Progress"), &label("Human Review")]);
+    let t = workflow_tracker(&fake, "labels");
+    t.note_recorded_column("acme/app#2", "Human Review").await;
+    let got = t
+        .fetch_candidates(&columns(&["In Progress", "Human Review"]))
+        .await
+        .expect("fetch");
+    assert_eq!(got.tickets[0].column, "Human Review");
+    assert_eq!(fake.issue(2).labels, vec![label("Human Review")]);
+}
+
+#[tokio::test]
+async fn an_issue_off_the_project_reports_no_status() {
+    let fake = Fake::start().await;
+    fake.add_issue(1, None, &[]);
+    let t = workflow_tracker(&fake, "project");
+    let got = t
+        .fetch_by_identifiers(&["acme/app#1".to_string()])
+        .await
+        .expect("read");
+    assert_eq!(got[0].column, "(not on the project)");
+    let fake = Fake::start().await;
+    fake.add_issue(1, None, &[]);
+    let t = workflow_tracker(&fake, "labels");
+    let got = t
+        .fetch_by_identifiers(&["acme/app#1".to_string()])
+        .await
+        .expect("read");
+    assert_eq!(got[0].column, "(no state label)");
+}
+
+/// The issue is closed while its agent runs: when the run ends, karajan finishes the
+/// ticket (`done`) instead of moving the closed issue on to the gate's column.
+#[test]
+fn an_issue_closed_mid_run_ends_done_and_is_not_moved_to_review() {
+    let s = GhScratch::new("project", "");
+    let dir = s.path().display().to_string();
+    s.script(
+        "recording-agent.sh",
+        &format!(
+            "#!/bin/sh\nenv > \"$KARAJAN_LOG_DIR/agent-env.txt\"\ntouch {dir}/started\nwhile [ ! -f {dir}/go ]; do sleep 0.1; done\nexec {dir}/agent.sh\n"
+        ),
+    );
+    s.add_issue(1, "Add a greeting", "Todo");
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| s.once());
+        crate::e2e::support::wait_for(
+            "the agent to start",
+            std::time::Duration::from_secs(60),
+            || s.path().join("started").exists(),
+        );
+        s.fake.edit(1, |i| i.open = false);
+        std::fs::write(s.path().join("go"), "").expect("go");
+        run.join().expect("run");
+    });
+    let moves: Vec<String> = s
+        .fake
+        .lock()
+        .moves
+        .iter()
+        .map(|(_, to)| to.clone())
+        .collect();
+    assert!(
+        !moves.contains(&"Human Review".to_string()),
+        "a closed issue was moved on: {moves:?}"
+    );
+    assert_eq!(s.column(1), "Done");
+    assert!(!s.fake.issue(1).open);
+}
