@@ -11,7 +11,7 @@ fn rework_feedback(s: &Scratch, id: &str) -> Vec<serde_json::Value> {
         .filter(|(k, i, p)| {
             k == "transition"
                 && i.as_deref() == Some(id)
-                && p["cause"]["cause"] == "rework"
+                && p["cause"] == "rework"
         })
         .map(|(_, _, p)| p["feedback"].clone())
         .collect()

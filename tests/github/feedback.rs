@@ -29,7 +29,7 @@ fn gate_second(s: &GhScratch, id: &str) -> String {
 fn rework_feedback(s: &GhScratch) -> Vec<serde_json::Value> {
     events(&s.path().join(".karajan/karajan.db"))
         .into_iter()
-        .filter(|(k, _, p)| k == "transition" && p["cause"]["cause"] == "rework")
+        .filter(|(k, _, p)| k == "transition" && p["cause"] == "rework")
         .map(|(_, _, p)| p["feedback"].clone())
         .collect()
 }
