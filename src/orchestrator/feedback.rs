@@ -41,12 +41,11 @@ pub(crate) fn feedback_from(
     let mut in_gate = false;
     for (i, c) in comments.iter().enumerate() {
         match marker_state(c) {
-            Some(state) if state == gate => {
-                if !in_gate {
-                    start = Some(i);
-                    in_gate = true;
-                }
+            Some(state) if state == gate && !in_gate => {
+                start = Some(i);
+                in_gate = true;
             }
+            Some(state) if state == gate => {}
             Some(_) => in_gate = false,
             None => {}
         }

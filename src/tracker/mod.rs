@@ -153,7 +153,11 @@ pub fn from_config(
             let cols = &wf.machine.columns;
             let mut columns = cols.watched();
             columns.extend(terminal.iter().cloned());
-            let mut human = vec![cols.todo.clone(), cols.approved.clone(), cols.rework.clone()];
+            let mut human = vec![
+                cols.todo.clone(),
+                cols.approved.clone(),
+                cols.rework.clone(),
+            ];
             human.extend(terminal.iter().cloned());
             let config = (**gh)
                 .clone()

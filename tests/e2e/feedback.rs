@@ -8,11 +8,7 @@ use super::support::{Scratch, events};
 fn rework_feedback(s: &Scratch, id: &str) -> Vec<serde_json::Value> {
     events(&s.db())
         .into_iter()
-        .filter(|(k, i, p)| {
-            k == "transition"
-                && i.as_deref() == Some(id)
-                && p["cause"] == "rework"
-        })
+        .filter(|(k, i, p)| k == "transition" && i.as_deref() == Some(id) && p["cause"] == "rework")
         .map(|(_, _, p)| p["feedback"].clone())
         .collect()
 }
@@ -30,6 +26,9 @@ fn a_comment_under_a_plain_heading_is_rework_feedback() {
     let feedback = rework_feedback(&s, "QS-1");
     assert_eq!(feedback.len(), 1, "one rework");
     let text = feedback[0].as_str().unwrap_or_default();
-    assert!(text.contains("Please also greet in French."), "{feedback:?}");
+    assert!(
+        text.contains("Please also greet in French."),
+        "{feedback:?}"
+    );
     assert!(text.starts_with("bob"), "the author is named: {text}");
 }

@@ -224,7 +224,9 @@ impl Fake {
 
     /// `fault` for the `n`-th request (1-based, counted since start) of `operation`.
     pub fn inject_at(&self, operation: &str, n: usize, fault: OpFault) {
-        self.lock().op_faults.push((operation.to_string(), n, fault));
+        self.lock()
+            .op_faults
+            .push((operation.to_string(), n, fault));
     }
 
     pub fn request_count(&self) -> usize {

@@ -83,7 +83,11 @@ fn the_rework_waits_when_its_comments_cannot_be_read() {
         rework_feedback(&s).is_empty(),
         "no rework without its feedback"
     );
-    assert_eq!(s.column(1), "Rework", "the ticket waits where the human put it");
+    assert_eq!(
+        s.column(1),
+        "Rework",
+        "the ticket waits where the human put it"
+    );
     s.once();
     let feedback = rework_feedback(&s);
     assert_eq!(feedback.len(), 1, "{feedback:?}");

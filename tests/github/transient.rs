@@ -75,13 +75,22 @@ fn a_failed_move_to_the_gate_is_retried_not_taken_for_a_human_move() {
     s.add_issue(1, "Add a greeting", "Todo");
     // Request 1 of UpdateItemStatus is the pick-up move; 2..=5 are the gate move.
     for n in 2..=5 {
-        s.fake.inject_at("UpdateItemStatus", n, OpFault::empty_200());
+        s.fake
+            .inject_at("UpdateItemStatus", n, OpFault::empty_200());
     }
     s.once();
-    assert_eq!(s.column(1), "In Progress", "the gate move did not go through");
+    assert_eq!(
+        s.column(1),
+        "In Progress",
+        "the gate move did not go through"
+    );
     s.once();
     assert_eq!(s.column(1), "Human Review");
-    assert_eq!(kinds(&s, "held"), 0, "karajan's own failed move held the ticket");
+    assert_eq!(
+        kinds(&s, "held"),
+        0,
+        "karajan's own failed move held the ticket"
+    );
     assert_eq!(agent_runs(&s), 1);
     // A human approves: the ticket goes on as usual.
     s.human_move(1, "Approved");
@@ -109,5 +118,8 @@ fn a_failed_pick_up_move_does_not_restart_the_ticket() {
         .into_iter()
         .filter(|(k, _, p)| k == "transition" && p["cause"].to_string().contains("restarted"))
         .count();
-    assert_eq!(restarts, 0, "karajan's own failed move read as a move back to todo");
+    assert_eq!(
+        restarts, 0,
+        "karajan's own failed move read as a move back to todo"
+    );
 }

@@ -506,12 +506,7 @@ async fn graphql(
                 Err(std::io::Error::other("fake: connection dropped")),
             ];
             let stream = futures::stream::iter(chunks);
-            return (
-                StatusCode::OK,
-                extra,
-                axum::body::Body::from_stream(stream),
-            )
-                .into_response();
+            return (StatusCode::OK, extra, axum::body::Body::from_stream(stream)).into_response();
         }
         None => {}
     }

@@ -112,7 +112,11 @@ async fn the_engine_never_doubles_a_write_whose_answer_was_lost() {
     let all = intents.len();
     intents.sort();
     intents.dedup();
-    assert_eq!(intents.len(), all, "a comment was posted twice: {bodies:#?}");
+    assert_eq!(
+        intents.len(),
+        all,
+        "a comment was posted twice: {bodies:#?}"
+    );
     assert_eq!(all, 2, "picked up + waiting at the gate: {bodies:#?}");
     assert_eq!(fake.count("CreateComment"), 2, "each comment sent once");
 }

@@ -244,7 +244,10 @@ pub(crate) async fn resolve_column(
 /// `recorded` column: the one other state label, when it is a column humans decide with.
 async fn human_move(t: &GithubTracker, recorded: &str, labels: &[String]) -> Option<String> {
     let recorded_label = t.config.state_label(recorded);
-    if !labels.iter().any(|l| l.eq_ignore_ascii_case(&recorded_label)) {
+    if !labels
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(&recorded_label))
+    {
         return None;
     }
     let others: Vec<&String> = labels

@@ -146,10 +146,9 @@ impl Transport {
                 Attempt::Done(result) => return result,
                 Attempt::Retry { reason, sent: true } if mutation => {
                     tracing::warn!(operation, reason = %reason, "Linear write sent but its answer was lost; not repeating it blindly");
-                    return Err(TrackerError::Unconfirmed(format!(
-                        "Linear {operation}: {reason}"
-                    ))
-                    .into());
+                    return Err(
+                        TrackerError::Unconfirmed(format!("Linear {operation}: {reason}")).into(),
+                    );
                 }
                 Attempt::Retry { reason, .. } if attempt < self.retry.max_attempts => {
                     let delay = self.backoff(attempt);

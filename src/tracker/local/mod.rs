@@ -214,8 +214,8 @@ impl Tracker for LocalTracker {
                 let new = comments::append(text, body_start, &block, eol);
                 // Never write something that does not read back as intended.
                 let reread = ticket_file::parse(&new, &file.identifier).ok();
-                let last = ticket_file::body(&new)
-                    .and_then(|b| comments::parse(b, 1, Utc::now()).pop());
+                let last =
+                    ticket_file::body(&new).and_then(|b| comments::parse(b, 1, Utc::now()).pop());
                 // Fields unchanged; the description may only gain the fence `append`
                 // closes when the description ends inside an unclosed code block.
                 let same_ticket = reread.is_some_and(|r| {
