@@ -126,6 +126,12 @@ async fn an_issue_off_the_project_reports_no_status() {
         .await
         .expect("read");
     assert_eq!(got[0].column, "(not on the project)");
+    fake.edit(1, |i| i.status = Some(String::new()));
+    let got = t
+        .fetch_by_identifiers(&["acme/app#1".to_string()])
+        .await
+        .expect("read");
+    assert_eq!(got[0].column, "(no status)");
     let fake = Fake::start().await;
     fake.add_issue(1, None, &[]);
     let t = workflow_tracker(&fake, "labels");
@@ -178,4 +184,27 @@ fn an_issue_closed_mid_run_ends_done_and_is_not_moved_to_review() {
         .collect();
     assert_eq!(finished, ["implement", "done"], "closed by hand: finished");
     assert!(!s.fake.issue(1).open);
+}
+
+/// The project item of a ticket waiting at its gate is deleted: the ticket is held, and
+/// the held column (in the store and the dashboard's read model) says why.
+#[test]
+fn a_deleted_project_item_holds_the_ticket_with_a_clear_column() {
+    let s = GhScratch::new("project", "");
+    s.add_issue(1, "Add a greeting", "Todo");
+    s.once();
+    assert_eq!(s.column(1), "Human Review");
+    s.fake.edit(1, |i| i.status = None);
+    let out = s.once();
+    let held: Vec<String> = crate::e2e::support::events(&s.path().join(".karajan/karajan.db"))
+        .into_iter()
+        .filter(|(k, _, _)| k == "held")
+        .map(|(_, _, p)| p["column"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(held, ["(not on the project)"]);
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.contains("WARN") && logs.contains("has no column") && logs.contains("acme/app#1"),
+        "{logs}"
+    );
 }
