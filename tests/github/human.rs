@@ -208,3 +208,66 @@ fn a_deleted_project_item_holds_the_ticket_with_a_clear_column() {
         "{logs}"
     );
 }
+
+/// The daemon is running an agent when a human closes the issue: the next poll stops the
+/// agent and finishes the ticket.
+#[test]
+fn closing_an_issue_stops_its_running_agent() {
+    use crate::e2e::support::{events, wait_for};
+    use std::time::Duration;
+    let s = GhScratch::new("project", "");
+    let dir = s.path().display().to_string();
+    s.script(
+        "recording-agent.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > {dir}/agent.pid\nwhile [ ! -f {dir}/go ]; do sleep 0.1; done\n"
+        ),
+    );
+    s.add_issue(1, "Add a greeting", "Todo");
+    let mut daemon = std::process::Command::new(crate::e2e::support::bin())
+        .args(["run", "workflow.yaml"])
+        .current_dir(s.path())
+        .env("KARAJAN_LOG", "info")
+        .env(super::scratch::TOKEN_VAR, super::fake::TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let pid_file = s.path().join("agent.pid");
+    wait_for("the agent to start", Duration::from_secs(60), || {
+        pid_file.exists()
+    });
+    let agent: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    s.fake.edit(1, |i| i.open = false);
+    let db = s.path().join(".karajan/karajan.db");
+    let finished = || {
+        events(&db)
+            .iter()
+            .any(|(k, _, p)| k == "transition" && p["to"] == "done")
+    };
+    let waited = std::panic::catch_unwind(|| {
+        wait_for(
+            "the ticket to be finished",
+            Duration::from_secs(60),
+            finished,
+        )
+    });
+    let _ = std::process::Command::new("kill")
+        .arg(daemon.id().to_string())
+        .status();
+    let _ = daemon.wait();
+    std::fs::write(s.path().join("go"), "").expect("go");
+    waited.expect("the closed issue was finished");
+    let stopped = events(&db)
+        .into_iter()
+        .any(|(k, _, p)| k == "run_finished" && p["status"].to_string().contains("cancelled"));
+    assert!(stopped, "the run was stopped");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{agent}")).exists(),
+        "the agent process is gone"
+    );
+}
