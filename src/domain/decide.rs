@@ -4,7 +4,10 @@
 //! 1. A ticket without a record is picked up only from the todo column, and only when no
 //!    open blocker holds it.
 //! 2. While a tracker write of this ticket is pending, nothing is decided: the outbox
-//!    must drain first, so a half-done move is never mistaken for a human's move.
+//!    must drain first, so a half-done move is never mistaken for a human's move. A move
+//!    that failed stays pending (see `orchestrator::intents`): a column that differs
+//!    from the record only because karajan's own move did not go through is karajan's
+//!    pending write, never a human decision.
 //! 3. A terminal column ends the ticket from any state: the run stops, the workspace goes.
 //! 4. The todo column restarts the machine from the entry state.
 //! 5. Otherwise the current state's kind decides: an agent state runs in its column, a

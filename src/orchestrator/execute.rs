@@ -63,6 +63,27 @@ impl Engine {
         let mut intents: Vec<Intent> = vec![];
         let mut deferred: Vec<Deferred> = vec![];
         let mut wanted = None;
+        // Rework feedback is read before anything is recorded: a rework never runs
+        // without it, so when the comments cannot be read it waits for the next poll.
+        let mut rework_feedback = None;
+        let rework = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Enter {
+                    cause: Cause::Rework { .. },
+                    ..
+                }
+            )
+        });
+        if rework && origin.feedback.is_none() {
+            match self.rework_feedback(snap, rec).await {
+                Ok(feedback) => rework_feedback = feedback,
+                Err(e) => {
+                    warn!(ticket = %id, error = %e, "could not read the rework feedback; the rework waits for the next poll");
+                    return Ok(None);
+                }
+            }
+        }
         for action in actions {
             match action {
                 Action::StopRun { run_id, reason } => {
@@ -77,7 +98,7 @@ impl Engine {
                         Cause::Rework { .. } if origin.feedback.is_some() => {
                             origin.feedback.clone()
                         }
-                        Cause::Rework { .. } => self.rework_feedback(snap, rec).await,
+                        Cause::Rework { .. } => rework_feedback.clone(),
                         _ => None,
                     };
                     let now = self.now();
@@ -188,27 +209,5 @@ impl Engine {
             identifier: id.to_string(),
             op,
         }
-    }
-
-    /// Human comments written since the ticket entered its gate: the rework feedback.
-    async fn rework_feedback(
-        &self,
-        snap: &TicketSnapshot,
-        rec: Option<&IssueRecord>,
-    ) -> Option<String> {
-        let since = rec.map(|r| r.entered_at)?;
-        let comments = match self.tracker.comments(&snap.ticket_ref()).await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(ticket = %snap.identifier, error = %e, "could not read rework feedback");
-                return None;
-            }
-        };
-        let text: Vec<String> = comments
-            .iter()
-            .filter(|c| !c.is_karajan() && c.created_at >= since)
-            .map(|c| format!("{}: {}", c.author, c.body.trim()))
-            .collect();
-        (!text.is_empty()).then(|| text.join("\n\n"))
     }
 }

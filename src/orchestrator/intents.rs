@@ -5,6 +5,15 @@
 //! recording and confirming) is retried, but first the tracker is asked whether the
 //! write already happened: a move checks the ticket's column, a comment looks for its
 //! hidden marker. So a retried write is never visible twice.
+//!
+//! A write whose answer was lost (`TrackerError::Unconfirmed`: the adapter sent it but
+//! cannot tell whether the tracker carried it out) is resolved at once the same way:
+//! read back, then performed once more only if it did not happen.
+//!
+//! A failed *move* stays in the outbox (retried every tick) unless the ticket is gone or
+//! closed: until it lands, the ticket's column differs from the store only because
+//! karajan's own write did not go through, and `decide` (rule 2) takes nothing from it —
+//! it is never read as a human's move, so the ticket is neither held nor restarted.
 
 use tracing::{info, warn};
 
@@ -50,14 +59,23 @@ impl Engine {
     /// Perform one intent and return the outcome event. `retry` asks the tracker first
     /// whether the write already happened.
     pub(crate) async fn perform(&self, intent: &Intent, retry: bool) -> NewEvent {
-        let result = self.try_perform(intent, retry).await;
+        let mut result = self.try_perform(intent, retry).await;
+        if let Err(TrackerError::Unconfirmed(reason)) = &result {
+            info!(ticket = %intent.identifier, intent = %intent.intent_id, %reason, "tracker write unconfirmed; reading the tracker back before trying again");
+            result = self.try_perform(intent, true).await;
+        }
         let kind = match result {
             Ok(already_done) => EventKind::IntentCompleted {
                 intent_id: intent.intent_id.clone(),
                 already_done,
             },
             Err(e) => {
-                let retryable = e.is_retryable();
+                let retryable = match (&intent.op, &e) {
+                    (_, TrackerError::NotFound(_) | TrackerError::Closed(_)) => false,
+                    // karajan owes this move: it stays in the outbox until it lands.
+                    (IntentOp::Move { .. }, _) => true,
+                    _ => e.is_retryable(),
+                };
                 warn!(ticket = %intent.identifier, intent = %intent.intent_id, retryable, error = %e, "tracker write failed");
                 EventKind::IntentFailed {
                     intent_id: intent.intent_id.clone(),

@@ -27,6 +27,7 @@ mod counting;
 mod dispatch;
 mod engine;
 mod execute;
+mod feedback;
 mod finish;
 mod gates;
 mod hooks;

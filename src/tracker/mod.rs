@@ -53,8 +53,16 @@ pub enum TrackerError {
     RateLimited { until: DateTime<Utc> },
     #[error("tracker request failed (will retry): {0}")]
     Transient(String),
+    /// A write was sent but its answer was lost (timeout, cut-off body, server error
+    /// after the request arrived): it may or may not have happened. Never repeated
+    /// blindly; the engine reads the tracker back first (see `orchestrator::intents`).
+    #[error("tracker write outcome unknown (checked before any retry): {0}")]
+    Unconfirmed(String),
     #[error("ticket {0} not found in the tracker")]
     NotFound(String),
+    /// The ticket was closed by hand; karajan never moves it on (GitHub).
+    #[error("{0} is closed; karajan does not move a closed issue on")]
+    Closed(String),
     #[error("tracker returned a malformed record from {source_name}: {message}")]
     Malformed {
         source_name: String,
@@ -69,7 +77,9 @@ impl TrackerError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            TrackerError::RateLimited { .. } | TrackerError::Transient(_)
+            TrackerError::RateLimited { .. }
+                | TrackerError::Transient(_)
+                | TrackerError::Unconfirmed(_)
         )
     }
 }
@@ -140,12 +150,20 @@ pub fn from_config(
             Ok(std::sync::Arc::new(linear::LinearTracker::new(config)?))
         }
         crate::config::TrackerConfig::Github(gh) => {
-            let mut columns = wf.machine.columns.watched();
+            let cols = &wf.machine.columns;
+            let mut columns = cols.watched();
             columns.extend(terminal.iter().cloned());
+            let mut human = vec![
+                cols.todo.clone(),
+                cols.approved.clone(),
+                cols.rework.clone(),
+            ];
+            human.extend(terminal.iter().cloned());
             let config = (**gh)
                 .clone()
                 .with_terminal_columns(terminal)
-                .with_columns(columns);
+                .with_columns(columns)
+                .with_human_columns(human);
             Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
         }
     }

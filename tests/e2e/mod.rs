@@ -6,6 +6,7 @@ mod cli;
 mod command_string;
 mod crash;
 mod dry_run;
+mod feedback;
 mod flow;
 mod hooks;
 mod outbox;

@@ -18,6 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+mod rest;
+
+use rest::{
+    add_labels, create_label, get_issue, list_issues, list_labels, patch_issue, remove_label,
+};
+
 pub const TOKEN: &str = "ghp_fakeTOKEN_abcdef123456";
 pub const OWNER: &str = "acme";
 pub const REPO: &str = "app";
@@ -33,7 +39,8 @@ pub struct FakeIssue {
     pub labels: Vec<String>,
     pub is_pr: bool,
     pub draft: bool,
-    /// The status option name on the board (`None`: not on the board).
+    /// The status option name on the board (`None`: not on the board; `""`: on the
+    /// board with an empty status field).
     pub status: Option<String>,
     pub priority_option: Option<usize>,
     pub comments: Vec<(String, String, String)>,
@@ -58,6 +65,36 @@ pub struct Fault {
     pub body: Value,
 }
 
+/// An answer for one numbered request of one GraphQL operation: any status and any body
+/// (an empty one included), given instead of (or, with `execute`, after carrying out)
+/// the operation.
+#[derive(Debug, Clone)]
+pub struct OpFault {
+    pub status: u16,
+    pub body: String,
+    pub execute: bool,
+}
+
+impl OpFault {
+    /// HTTP 200 with an empty body.
+    pub fn empty_200() -> OpFault {
+        OpFault {
+            status: 200,
+            body: String::new(),
+            execute: false,
+        }
+    }
+
+    /// HTTP 200, `data: null` and GitHub's generic internal error.
+    pub fn something_went_wrong() -> OpFault {
+        OpFault {
+            status: 200,
+            body: json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. Please include `0400:3A2B:1C2D` when reporting this issue."}]}).to_string(),
+            execute: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct FakeState {
     pub base_url: String,
@@ -68,6 +105,11 @@ pub struct FakeState {
     pub issues: Vec<FakeIssue>,
     pub repo_labels: Vec<String>,
     pub faults: VecDeque<Fault>,
+    /// `(operation, n, fault)`: the n-th request (1-based, since start) of `operation`
+    /// gets `fault`.
+    pub op_faults: Vec<(String, usize, OpFault)>,
+    /// GraphQL requests seen per operation.
+    pub op_seen: std::collections::HashMap<String, usize>,
     pub blocked_by_supported: bool,
     /// Every request: `POST graphql <Operation>` or `GET /repos/...`.
     pub requests: Vec<String>,
@@ -106,6 +148,8 @@ impl Fake {
             issues: Vec::new(),
             repo_labels: vec!["bug".into()],
             faults: VecDeque::new(),
+            op_faults: Vec::new(),
+            op_seen: std::collections::HashMap::new(),
             blocked_by_supported: true,
             requests: Vec::new(),
             auth_failures: 0,
@@ -183,6 +227,13 @@ impl Fake {
 
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
+    }
+
+    /// `fault` for the `n`-th request (1-based, counted since start) of `operation`.
+    pub fn inject_at(&self, operation: &str, n: usize, fault: OpFault) {
+        self.lock()
+            .op_faults
+            .push((operation.to_string(), n, fault));
     }
 
     pub fn request_count(&self) -> usize {
@@ -278,6 +329,28 @@ async fn graphql(
     if let Some(r) = gate(&mut s, &headers, format!("POST graphql {op}")) {
         return r;
     }
+    let seen = {
+        let n = s.op_seen.entry(op.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let op_fault = s
+        .op_faults
+        .iter()
+        .position(|(o, n, _)| *o == op && *n == seen)
+        .map(|i| s.op_faults.remove(i).2);
+    let raw = |s: &FakeState, f: OpFault| {
+        (
+            StatusCode::from_u16(f.status).expect("status"),
+            rate_headers(s, "graphql"),
+            f.body,
+        )
+            .into_response()
+    };
+    let op_fault = match op_fault {
+        Some(f) if !f.execute => return raw(&s, f),
+        other => other,
+    };
     let vars = req.get("variables").cloned().unwrap_or(Value::Null);
     let v = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
     let (mut data, errors): (Value, Vec<Value>) = match op.as_str() {
@@ -374,6 +447,9 @@ async fn graphql(
             );
         }
     }
+    if let Some(f) = op_fault {
+        return raw(&s, f);
+    }
     let mut body = json!({"data": data});
     if !errors.is_empty() {
         body["errors"] = json!(errors);
@@ -428,6 +504,8 @@ fn resolve_project(s: &FakeState, vars: &Value) -> (Value, Vec<Value>) {
 
 fn status_value(s: &FakeState, issue: &FakeIssue) -> Value {
     match &issue.status {
+        // On the board, status field empty.
+        Some(name) if name.is_empty() => Value::Null,
         Some(name) => {
             let i = s.options.iter().position(|o| o == name).unwrap_or(0);
             json!({"__typename": "ProjectV2ItemFieldSingleSelectValue", "name": name, "optionId": format!("opt{i}")})
@@ -529,270 +607,4 @@ fn issue_comments(s: &FakeState, vars: &Value) -> Value {
     let page: Vec<Value> = issue.comments.iter().skip(start).take(first).map(|(a, b, at)| json!({"body": b, "createdAt": at, "author": {"__typename": "User", "login": a}})).collect();
     let end = start + page.len();
     json!({"node": {"__typename": "Issue", "comments": {"pageInfo": {"hasNextPage": end < issue.comments.len(), "endCursor": format!("c:{end}")}, "nodes": page}}})
-}
-
-fn rest_issue(issue: &FakeIssue) -> Value {
-    let mut v = json!({
-        "node_id": issue.node_id(), "number": issue.number, "title": issue.title, "body": issue.body,
-        "html_url": format!("https://github.com/{}/issues/{}", issue.repo, issue.number),
-        "state": if issue.open {"open"} else {"closed"},
-        "labels": issue.labels.iter().map(|l| json!({"name": l, "color": "ededed"})).collect::<Vec<_>>(),
-        "assignees": [], "created_at": date(issue.number), "updated_at": date(issue.number + 1),
-    });
-    if issue.is_pr {
-        v["pull_request"] = json!({"url": format!("https://api.github.com/repos/{}/pulls/{}", issue.repo, issue.number)});
-    }
-    v
-}
-
-fn rest_ok(s: &mut FakeState, status: StatusCode, body: Value, link: Option<String>) -> Response {
-    s.remaining = s.remaining.saturating_sub(1);
-    let mut h = rate_headers(s, "core");
-    if let Some(l) = link {
-        h.insert("link", HeaderValue::from_str(&l).expect("link"));
-    }
-    (status, h, axum::Json(body)).into_response()
-}
-
-async fn list_issues(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r)): Path<(String, String)>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(
-        &mut s,
-        &headers,
-        format!(
-            "GET /repos/{o}/{r}/issues?labels={}",
-            q.get("labels").cloned().unwrap_or_default()
-        ),
-    ) {
-        return resp;
-    }
-    let wanted: Vec<String> = q
-        .get("labels")
-        .map(|l| l.split(',').map(str::to_lowercase).collect())
-        .unwrap_or_default();
-    let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let all: Vec<Value> = s
-        .issues
-        .iter()
-        .filter(|i| !i.draft && i.repo == format!("{o}/{r}"))
-        .filter(|i| match state.as_str() {
-            "all" => true,
-            "closed" => !i.open,
-            _ => i.open,
-        })
-        .filter(|i| {
-            wanted
-                .iter()
-                .all(|w| i.labels.iter().any(|l| l.to_lowercase() == *w))
-        })
-        .map(rest_issue)
-        .collect();
-    let pages = all.len().div_ceil(per_page).max(1);
-    let body: Vec<Value> = all
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    let link = (page < pages).then(|| {
-        let base = format!(
-            "{}/repos/{o}/{r}/issues?labels={}&state={state}&per_page={per_page}",
-            s.base_url,
-            q.get("labels")
-                .cloned()
-                .unwrap_or_default()
-                .replace(':', "%3A")
-        );
-        format!(
-            "<{base}&page={}>; rel=\"next\", <{base}&page={pages}>; rel=\"last\"",
-            page + 1
-        )
-    });
-    rest_ok(&mut s, StatusCode::OK, json!(body), link)
-}
-
-async fn get_issue(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r, n)): Path<(String, String, i64)>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(&mut s, &headers, format!("GET /repos/{o}/{r}/issues/{n}")) {
-        return resp;
-    }
-    match s
-        .issues
-        .iter()
-        .find(|i| i.number == n && !i.draft)
-        .map(rest_issue)
-    {
-        Some(v) => rest_ok(&mut s, StatusCode::OK, v, None),
-        None => rest_ok(
-            &mut s,
-            StatusCode::NOT_FOUND,
-            json!({"message": "Not Found"}),
-            None,
-        ),
-    }
-}
-
-async fn patch_issue(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r, n)): Path<(String, String, i64)>,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(&mut s, &headers, format!("PATCH /repos/{o}/{r}/issues/{n}")) {
-        return resp;
-    }
-    let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
-        return rest_ok(
-            &mut s,
-            StatusCode::NOT_FOUND,
-            json!({"message": "Not Found"}),
-            None,
-        );
-    };
-    if let Some(state) = body["state"].as_str() {
-        issue.open = state == "open";
-    }
-    let v = rest_issue(issue);
-    rest_ok(&mut s, StatusCode::OK, v, None)
-}
-
-async fn add_labels(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r, n)): Path<(String, String, i64)>,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(
-        &mut s,
-        &headers,
-        format!("POST /repos/{o}/{r}/issues/{n}/labels"),
-    ) {
-        return resp;
-    }
-    let new: Vec<String> = body["labels"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
-        return rest_ok(
-            &mut s,
-            StatusCode::NOT_FOUND,
-            json!({"message": "Not Found"}),
-            None,
-        );
-    };
-    let mut added = Vec::new();
-    for l in new {
-        if !issue.labels.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
-            issue.labels.push(l.clone());
-            added.push((n, l));
-        }
-    }
-    let labels = json!(
-        issue
-            .labels
-            .iter()
-            .map(|l| json!({"name": l}))
-            .collect::<Vec<_>>()
-    );
-    s.moves.extend(added);
-    rest_ok(&mut s, StatusCode::OK, labels, None)
-}
-
-async fn remove_label(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r, n, name)): Path<(String, String, i64, String)>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(
-        &mut s,
-        &headers,
-        format!("DELETE /repos/{o}/{r}/issues/{n}/labels/{name}"),
-    ) {
-        return resp;
-    }
-    let Some(issue) = s.issues.iter_mut().find(|i| i.number == n) else {
-        return rest_ok(
-            &mut s,
-            StatusCode::NOT_FOUND,
-            json!({"message": "Not Found"}),
-            None,
-        );
-    };
-    let before = issue.labels.len();
-    issue.labels.retain(|l| !l.eq_ignore_ascii_case(&name));
-    if issue.labels.len() == before {
-        return rest_ok(
-            &mut s,
-            StatusCode::NOT_FOUND,
-            json!({"message": "Label does not exist"}),
-            None,
-        );
-    }
-    let labels = json!(
-        issue
-            .labels
-            .iter()
-            .map(|l| json!({"name": l}))
-            .collect::<Vec<_>>()
-    );
-    rest_ok(&mut s, StatusCode::OK, labels, None)
-}
-
-async fn list_labels(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r)): Path<(String, String)>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(&mut s, &headers, format!("GET /repos/{o}/{r}/labels")) {
-        return resp;
-    }
-    let body = json!(
-        s.repo_labels
-            .iter()
-            .map(|l| json!({"name": l}))
-            .collect::<Vec<_>>()
-    );
-    rest_ok(&mut s, StatusCode::OK, body, None)
-}
-
-async fn create_label(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r)): Path<(String, String)>,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(&mut s, &headers, format!("POST /repos/{o}/{r}/labels")) {
-        return resp;
-    }
-    let name = body["name"].as_str().unwrap_or("").to_string();
-    if s.repo_labels.iter().any(|l| l.eq_ignore_ascii_case(&name)) {
-        let err = json!({"message": "Validation Failed", "errors": [{"resource": "Label", "code": "already_exists", "field": "name"}], "documentation_url": "https://docs.github.com/rest/issues/labels#create-a-label"});
-        return rest_ok(&mut s, StatusCode::UNPROCESSABLE_ENTITY, err, None);
-    }
-    s.repo_labels.push(name.clone());
-    rest_ok(
-        &mut s,
-        StatusCode::CREATED,
-        json!({"name": name, "color": body["color"]}),
-        None,
-    )
 }

@@ -5,10 +5,13 @@ mod cost;
 mod dry_run;
 mod e2e;
 mod fake;
+mod feedback;
+mod human;
 mod labels;
 mod limits;
 mod project;
 mod scratch;
+mod transient;
 
 use std::time::Duration;
 

@@ -17,7 +17,7 @@ use super::fake::FakeLinear;
 use crate::e2e::support::{Scratch, events};
 
 /// One `run --once` of the engine on `dir`'s workflow against the fake.
-async fn run_once(dir: &Path, fake: &FakeLinear) {
+pub(super) async fn run_once(dir: &Path, fake: &FakeLinear) {
     let wf = karajan::config::load(&dir.join("workflow.yaml")).expect("workflow loads");
     let mut c = config(fake);
     c.terminal_columns = wf.machine.columns.terminal_all();

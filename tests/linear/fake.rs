@@ -17,6 +17,10 @@ use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+mod shapes;
+
+use shapes::{issue_json, issue_matches, paginate, state_matches, team_json};
+
 pub const KEY: &str = "lin_api_FAKE_s3cr3t_K3Y_0123456789";
 pub const REQUEST_LIMIT: u64 = 1500;
 
@@ -36,6 +40,14 @@ pub enum Fault {
     MalformedJson,
     /// HTTP 200 with a GraphQL error of this code and message.
     GraphqlError { code: String, message: String },
+    /// The request is carried out, then the answer is cut off mid-body (the connection
+    /// drops): the client cannot know whether its write happened.
+    ExecuteThenTruncate,
+    /// The request is carried out, then the answer comes only after this delay (longer
+    /// than the client's timeout: the response is lost).
+    ExecuteThenDelay(Duration),
+    /// The request is carried out, then HTTP 500 is answered.
+    ServerErrorAfterExecuting,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +112,9 @@ pub struct World {
     pub issues: Vec<FakeIssue>,
     pub comments: Vec<FakeComment>,
     pub faults: VecDeque<Fault>,
+    /// Faults for the next request of one operation (`(operationName, fault)`), taken
+    /// in order; they apply before the general queue.
+    pub op_faults: Vec<(String, Fault)>,
     pub requests: Vec<Recorded>,
     /// Serve comments newest first (Linear's order is not something to rely on).
     pub comments_newest_first: bool,
@@ -337,6 +352,11 @@ impl FakeLinear {
         self.world().faults.push_back(fault);
     }
 
+    /// A fault for the next request of `operation` only.
+    pub fn fault_on(&self, operation: &str, fault: Fault) {
+        self.world().op_faults.push((operation.to_string(), fault));
+    }
+
     pub fn count(&self, operation: &str) -> usize {
         self.world().count(operation)
     }
@@ -395,7 +415,10 @@ async fn graphql(
             variables: variables.clone(),
             authorization: authorization.clone(),
         });
-        w.faults.pop_front()
+        match w.op_faults.iter().position(|(op, _)| *op == operation) {
+            Some(i) => Some(w.op_faults.remove(i).1),
+            None => w.faults.pop_front(),
+        }
     };
     if authorization.as_deref() != Some(KEY) {
         let body = error_body(
@@ -405,8 +428,14 @@ async fn graphql(
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
     let mut extra = HeaderMap::new();
+    let mut after = None;
     match fault {
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(
+            f @ (Fault::ExecuteThenTruncate
+            | Fault::ExecuteThenDelay(_)
+            | Fault::ServerErrorAfterExecuting),
+        ) => after = Some(f),
         Some(Fault::RateLimited400 { reset_in }) => {
             let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
             rate_headers(&mut w, &mut extra);
@@ -449,9 +478,12 @@ async fn graphql(
         }
         None => {}
     }
-    let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
-    rate_headers(&mut w, &mut extra);
-    let body = match answer(&mut w, &operation, &variables) {
+    let answered = {
+        let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+        rate_headers(&mut w, &mut extra);
+        answer(&mut w, &operation, &variables)
+    };
+    let body = match answered {
         Ok(data) => json!({ "data": data }),
         Err((code, message)) => {
             return (
@@ -462,6 +494,26 @@ async fn graphql(
                 .into_response();
         }
     };
+    match after {
+        Some(Fault::ExecuteThenDelay(delay)) => {
+            tokio::time::sleep(delay).await;
+        }
+        Some(Fault::ServerErrorAfterExecuting) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream failed").into_response();
+        }
+        Some(_) => {
+            // Half of the answer, then the connection breaks.
+            let text = body.to_string();
+            let half = text.as_bytes()[..text.len() / 2].to_vec();
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::other("fake: connection dropped")),
+            ];
+            let stream = futures::stream::iter(chunks);
+            return (StatusCode::OK, extra, axum::body::Body::from_stream(stream)).into_response();
+        }
+        None => {}
+    }
     (StatusCode::OK, extra, axum::Json(body)).into_response()
 }
 
@@ -591,172 +643,4 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
         }
         other => panic!("fake Linear: unknown operation {other:?}"),
     }
-}
-
-fn team_json(_w: &World, key: &str) -> Value {
-    let name = _w
-        .teams
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, n)| n.clone())
-        .unwrap_or_default();
-    json!({"id": format!("team-{key}"), "key": key, "name": name})
-}
-
-fn issue_json(w: &World, i: &FakeIssue) -> Value {
-    if let Some(raw) = &i.raw_override {
-        return raw.clone();
-    }
-    let state = w
-        .states
-        .iter()
-        .find(|s| s.id == i.state_id)
-        .expect("issue state");
-    let relations: Vec<Value> = i
-        .blocked_by
-        .iter()
-        .map(|b| {
-            let blocker = w.issue(b);
-            let bs = w.states.iter().find(|s| s.id == blocker.state_id).expect("state");
-            json!({"type": "blocks", "issue": {"identifier": b, "state": {"name": bs.name, "type": bs.kind}}})
-        })
-        .collect();
-    json!({
-        "id": i.id,
-        "identifier": i.identifier(),
-        "title": i.title,
-        "description": i.description,
-        "url": format!("https://linear.app/acme/issue/{}", i.identifier()),
-        "branchName": format!("ada/{}", i.identifier().to_lowercase()),
-        "priority": i.priority,
-        "createdAt": ts(i.created_at),
-        "updatedAt": ts(i.updated_at),
-        "state": {"id": state.id, "name": state.name, "type": state.kind},
-        "team": {"id": format!("team-{}", i.team), "key": i.team},
-        "labels": {"nodes": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()},
-        "inverseRelations": {"nodes": relations}
-    })
-}
-
-/// Linear-style forward pagination: `first` (default 50), opaque `after` cursor.
-fn paginate(all: Vec<Value>, vars: &Value) -> Value {
-    let first = vars["first"].as_u64().unwrap_or(50) as usize;
-    let start = match vars["after"].as_str() {
-        Some(cursor) => {
-            cursor
-                .strip_prefix("cursor:")
-                .and_then(|n| n.parse::<usize>().ok())
-                .expect("a cursor this fake issued")
-                + 1
-        }
-        None => 0,
-    };
-    let page: Vec<Value> = all.iter().skip(start).take(first).cloned().collect();
-    let end = start + page.len();
-    json!({
-        "nodes": page,
-        "pageInfo": {
-            "hasNextPage": end < all.len(),
-            "endCursor": if end > start { Value::from(format!("cursor:{}", end - 1)) } else { Value::Null }
-        }
-    })
-}
-
-fn string_matches(value: &str, comparator: &Value) -> bool {
-    comparator
-        .as_object()
-        .expect("a string comparator")
-        .iter()
-        .all(|(op, arg)| match op.as_str() {
-            "eq" => arg.as_str() == Some(value),
-            "in" => arg
-                .as_array()
-                .expect("in: list")
-                .iter()
-                .any(|a| a.as_str() == Some(value)),
-            other => panic!("fake Linear: unsupported string comparator {other}"),
-        })
-}
-
-fn state_matches(s: &FakeState, filter: &Value) -> bool {
-    let Some(filter) = filter.as_object() else {
-        return true;
-    };
-    filter.iter().all(|(field, cond)| match field.as_str() {
-        "name" => string_matches(&s.name, cond),
-        "type" => string_matches(&s.kind, cond),
-        "team" => cond
-            .as_object()
-            .expect("team filter")
-            .iter()
-            .all(|(f, c)| match f.as_str() {
-                "key" => string_matches(&s.team, c),
-                other => panic!("fake Linear: unsupported team filter {other}"),
-            }),
-        other => panic!("fake Linear: unsupported state filter {other}"),
-    })
-}
-
-fn issue_matches(w: &World, i: &FakeIssue, filter: &Value) -> bool {
-    let filter = filter.as_object().expect("IssueFilter is an object");
-    filter.iter().all(|(field, cond)| match field.as_str() {
-        "and" => cond
-            .as_array()
-            .expect("and: list")
-            .iter()
-            .all(|f| issue_matches(w, i, f)),
-        "or" => cond
-            .as_array()
-            .expect("or: list")
-            .iter()
-            .any(|f| issue_matches(w, i, f)),
-        "project" => match &i.project {
-            Some(slug) => cond
-                .as_object()
-                .expect("project filter")
-                .iter()
-                .all(|(f, c)| match f.as_str() {
-                    "slugId" => string_matches(slug, c),
-                    other => panic!("fake Linear: unsupported project filter {other}"),
-                }),
-            None => false,
-        },
-        "team" => cond
-            .as_object()
-            .expect("team filter")
-            .iter()
-            .all(|(f, c)| match f.as_str() {
-                "key" => string_matches(&i.team, c),
-                other => panic!("fake Linear: unsupported team filter {other}"),
-            }),
-        "state" => {
-            let state = w.states.iter().find(|s| s.id == i.state_id).expect("state");
-            state_matches(state, cond)
-        }
-        "number" => cond
-            .as_object()
-            .expect("number comparator")
-            .iter()
-            .all(|(op, arg)| match op.as_str() {
-                "in" => arg
-                    .as_array()
-                    .expect("in")
-                    .iter()
-                    .any(|n| n.as_f64() == Some(i.number as f64)),
-                other => panic!("fake Linear: unsupported number comparator {other}"),
-            }),
-        "updatedAt" => cond
-            .as_object()
-            .expect("date comparator")
-            .iter()
-            .all(|(op, arg)| match op.as_str() {
-                "gte" => {
-                    let since = DateTime::parse_from_rfc3339(arg.as_str().expect("timestamp"))
-                        .expect("an RFC 3339 timestamp");
-                    i.updated_at >= since
-                }
-                other => panic!("fake Linear: unsupported date comparator {other}"),
-            }),
-        other => panic!("fake Linear: unsupported issue filter {other}"),
-    })
 }

@@ -4,6 +4,7 @@ mod check;
 mod e2e;
 pub mod fake;
 mod faults;
+mod lost_answers;
 mod reads;
 mod secrets;
 mod writes;

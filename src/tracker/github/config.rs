@@ -135,6 +135,12 @@ pub struct GithubConfig {
     /// maps a state label back to its column through them, since a slug cannot be
     /// inverted.
     pub columns: Vec<String>,
+    /// The columns a human moves a ticket to in order to decide something (todo,
+    /// approved, rework and the terminal ones; set by the loader with
+    /// `with_human_columns`). Labels mode: when an issue carries two state labels and
+    /// one of them is the column karajan recorded, the other one wins if it is one of
+    /// these (the human added it without removing the old one).
+    pub human_columns: Vec<String>,
     pub http: HttpPolicy,
 }
 
@@ -280,6 +286,7 @@ impl GithubConfig {
             pass_token_to_agents: raw.pass_token_to_agents.unwrap_or(false),
             terminal_columns: Vec::new(),
             columns: Vec::new(),
+            human_columns: Vec::new(),
             http: HttpPolicy::default(),
         })
     }
@@ -294,6 +301,12 @@ impl GithubConfig {
     /// before the first poll has seen that column.
     pub fn with_columns(mut self, columns: Vec<String>) -> Self {
         self.columns = columns;
+        self
+    }
+
+    /// The columns whose label a human adds to decide (see `human_columns`).
+    pub fn with_human_columns(mut self, columns: Vec<String>) -> Self {
+        self.human_columns = columns;
         self
     }
 

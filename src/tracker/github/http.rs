@@ -8,8 +8,15 @@
 //!   `HttpPolicy::max_inline_wait`) is slept and the request retried; a longer one pauses
 //!   the tracker. Without `retry-after` GitHub asks for at least a minute.
 //! - 5xx and transport errors: retried with doubling backoff, `max_retries` times, for
-//!   idempotent requests only (a repeated `addComment` would post twice).
-//! - HTTP 200 with `errors`: surfaced as `GqlError`s for the caller to map.
+//!   idempotent requests only (a repeated `addComment` would post twice). A request that
+//!   could not even connect is retried whatever it is: it never reached GitHub.
+//! - A GraphQL answer that says nothing (HTTP 200 with an empty or unreadable body, or
+//!   `data: null` with GitHub's generic "Something went wrong"): a transient failure,
+//!   retried like a 5xx for idempotent operations (a Status move sets a value).
+//! - A non-idempotent write whose answer is lost after it was sent (timeout, 5xx, an
+//!   empty answer) fails as `TrackerError::Unconfirmed`: it may have happened, so the
+//!   engine reads the tracker back before performing it once more.
+//! - HTTP 200 with other `errors`: surfaced as `GqlError`s for the caller to map.
 //!
 //! The token goes only into the `Authorization` header; no message built here contains it.
 
@@ -208,17 +215,33 @@ impl GithubHttp {
         let json = serde_json::to_value(&body)
             .map_err(|e| TrackerError::Fatal(format!("cannot encode {op}: {e}")))?;
         let url = self.api.graphql.clone();
-        let reply = self
-            .send(Method::POST, &url, Some(&json), idempotent, op)
-            .await?;
-        if !reply.status.is_success() {
-            return Err(status_error(op, reply.status, &reply.body));
-        }
-        let raw: RawGqlResponse =
-            serde_json::from_value(reply.body).map_err(|e| TrackerError::Malformed {
-                source_name: op.to_string(),
-                message: e.to_string(),
-            })?;
+        let mut attempt: u32 = 0;
+        let raw = loop {
+            let reply = self
+                .send(Method::POST, &url, Some(&json), idempotent, op)
+                .await?;
+            if !reply.status.is_success() {
+                return Err(status_error(op, reply.status, &reply.body));
+            }
+            let Some(reason) = says_nothing(&reply.body) else {
+                break serde_json::from_value::<RawGqlResponse>(reply.body).map_err(|e| {
+                    TrackerError::Malformed {
+                        source_name: op.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+            };
+            if !idempotent {
+                tracing::warn!(request = op, %reason, "GitHub write answered with nothing; not repeating it blindly");
+                return Err(TrackerError::Unconfirmed(format!("{op}: {reason}")));
+            }
+            if attempt >= self.policy.max_retries {
+                return Err(TrackerError::Transient(format!("{op}: {reason}")));
+            }
+            tracing::warn!(request = op, attempt, %reason, "GitHub answered with nothing, retrying");
+            tokio::time::sleep(self.backoff(attempt)).await;
+            attempt += 1;
+        };
         if let Some(rl) = raw
             .data
             .as_ref()
@@ -302,8 +325,9 @@ impl GithubHttp {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    let never_sent = e.is_connect();
                     let msg = format!("{what}: {}", e.without_url());
-                    if idempotent && attempt < self.policy.max_retries {
+                    if (idempotent || never_sent) && attempt < self.policy.max_retries {
                         tracing::warn!(
                             request = what,
                             attempt,
@@ -312,6 +336,9 @@ impl GithubHttp {
                         tokio::time::sleep(self.backoff(attempt)).await;
                         attempt += 1;
                         continue;
+                    }
+                    if !idempotent && !never_sent {
+                        return Err(TrackerError::Unconfirmed(msg));
                     }
                     return Err(TrackerError::Transient(msg));
                 }
@@ -366,9 +393,11 @@ impl GithubHttp {
                     attempt += 1;
                     continue;
                 }
-                return Err(TrackerError::Transient(format!(
-                    "{what}: GitHub answered {status}"
-                )));
+                let msg = format!("{what}: GitHub answered {status}");
+                if !idempotent {
+                    return Err(TrackerError::Unconfirmed(msg));
+                }
+                return Err(TrackerError::Transient(msg));
             }
             return Ok(RestReply {
                 status,
@@ -409,6 +438,34 @@ impl GithubHttp {
         s.remaining = Some(0);
         until
     }
+}
+
+/// Why a successful GraphQL answer carries nothing usable, if it does not: an empty or
+/// unreadable body, or `data: null` with only GitHub's generic internal error.
+fn says_nothing(body: &Value) -> Option<String> {
+    match body {
+        Value::Null => return Some("HTTP 200 with an empty body".to_string()),
+        Value::Object(_) => {}
+        _ => return Some("HTTP 200 with a body that is not a JSON object".to_string()),
+    }
+    let data_null = body.get("data").is_none_or(Value::is_null);
+    let errors = body.get("errors").and_then(Value::as_array);
+    let generic = errors.is_some_and(|errs| {
+        !errs.is_empty()
+            && errs.iter().all(|e| {
+                e.get("type").is_none_or(Value::is_null)
+                    && e.get("message")
+                        .and_then(Value::as_str)
+                        .is_some_and(|m| m.starts_with("Something went wrong"))
+            })
+    });
+    if data_null && generic {
+        return Some("GitHub said \"Something went wrong\" and returned no data".to_string());
+    }
+    if data_null && errors.is_none_or(|e| e.is_empty()) {
+        return Some("HTTP 200 with neither data nor errors".to_string());
+    }
+    None
 }
 
 fn status_error(what: &str, status: StatusCode, body: &Value) -> TrackerError {

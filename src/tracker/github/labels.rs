@@ -5,9 +5,14 @@
 //! (`GET /repos/{o}/{r}/issues?labels=<label>&state=open`), following `Link: rel="next"`
 //! and dropping pull requests (they carry a `pull_request` key). A move adds the new
 //! label first and then removes the others, so a crash in between leaves two state
-//! labels, never none. A ticket with two state labels is repaired to the column karajan
-//! recorded for it (a warning is logged); when karajan has no record of it yet, it is
-//! reported in `Fetched::skipped` until the engine repairs it with `repair_state_labels`.
+//! labels, never none. A ticket with two state labels, one of them the column karajan
+//! recorded for it, is read as follows: when the other one is a column a human moves a
+//! ticket to in order to decide (todo, approved, rework, a terminal column:
+//! `GithubConfig::human_columns`), the human added it without removing the old one, so
+//! it wins and karajan removes the recorded column's label; otherwise (karajan's own
+//! half-done move) the issue is repaired to the recorded column, with a warning. When
+//! karajan has no record of the ticket yet, it is reported in `Fetched::skipped` until
+//! the engine repairs it with `repair_state_labels`.
 
 use std::collections::BTreeMap;
 
@@ -67,6 +72,7 @@ pub(crate) fn issue_fields(t: &GithubTracker, v: &Value) -> Result<Option<IssueF
         labels,
         created_at: date("created_at")?,
         updated_at: date("updated_at")?,
+        open: s("state").is_none_or(|state| state != "closed"),
     }))
 }
 
@@ -162,7 +168,10 @@ pub(crate) async fn list(
     }
     for (_, fields) in seen {
         let identifier = normalize::identifier(&fields.repo, fields.number);
-        match resolve_column(t, &fields, &identifier).await? {
+        let resolved = resolve_column(t, &fields, &identifier)
+            .await?
+            .map(|c| normalize::effective_column(fields.open, c, &t.config.terminal_columns));
+        match resolved {
             Ok(column) if columns.contains(&column) => {
                 let priority = normalize::priority_from_labels(&t.config, &lower(&fields.labels));
                 fetched
@@ -189,7 +198,7 @@ pub(crate) async fn resolve_column(
 ) -> Result<Result<String, Skipped>, TrackerError> {
     let states = state_labels(t, &fields.labels);
     match states.as_slice() {
-        [] => Ok(Ok(String::new())),
+        [] => Ok(Ok(normalize::NO_STATE_LABEL.to_string())),
         // A state label the workflow has no column for (a human's own `karajan:blocked`)
         // is reported as that label: the engine sees an unexpected column and holds the
         // ticket, instead of the whole poll failing on it.
@@ -205,6 +214,17 @@ pub(crate) async fn resolve_column(
                         id: fields.node_id.clone(),
                         identifier: identifier.to_string(),
                     };
+                    if let Some(human) = human_move(t, &column, several).await {
+                        tracing::info!(
+                            ticket = %identifier,
+                            labels = %several.join(", "),
+                            recorded = %column,
+                            column = %human,
+                            "a human added a state label without removing the old one; taking it as their move"
+                        );
+                        set_state_label(t, fields.number, &human, several).await?;
+                        return Ok(Ok(human));
+                    }
                     repair(t, &ticket, fields.number, &column, several).await?;
                     Ok(Ok(column))
                 }
@@ -218,6 +238,27 @@ pub(crate) async fn resolve_column(
             }
         }
     }
+}
+
+/// The column a human moved the ticket to by adding its label beside the label of the
+/// `recorded` column: the one other state label, when it is a column humans decide with.
+async fn human_move(t: &GithubTracker, recorded: &str, labels: &[String]) -> Option<String> {
+    let recorded_label = t.config.state_label(recorded);
+    if !labels
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(&recorded_label))
+    {
+        return None;
+    }
+    let others: Vec<&String> = labels
+        .iter()
+        .filter(|l| !l.eq_ignore_ascii_case(&recorded_label))
+        .collect();
+    let [other] = others.as_slice() else {
+        return None;
+    };
+    let column = t.column_of_label(other).await?;
+    t.config.human_columns.contains(&column).then_some(column)
 }
 
 /// Keeps only the label of `column` among `current` state labels, with a warning.
@@ -308,6 +349,9 @@ pub(crate) async fn move_ticket(
     let fields = get_issue(t, number)
         .await?
         .ok_or_else(|| TrackerError::NotFound(ticket.identifier.clone()))?;
+    if !fields.open && !t.config.terminal_columns.iter().any(|c| c == column) {
+        return Err(TrackerError::Closed(ticket.identifier.clone()));
+    }
     t.learn_columns(&[column.to_string()]).await;
     let current = state_labels(t, &fields.labels);
     let removed = set_state_label(t, number, column, &current).await?;

@@ -63,6 +63,9 @@ pub struct GithubTracker {
     /// identifier → the column karajan last recorded for it (labels-mode repair).
     recorded: Mutex<HashMap<String, String>>,
     blockers_supported: AtomicBool,
+    /// Tickets already reported (WARN) as having no column, so a held ticket is not
+    /// reported again at every poll.
+    columnless: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for GithubTracker {
@@ -96,6 +99,7 @@ impl GithubTracker {
             columns: Mutex::new(columns),
             recorded: Mutex::new(HashMap::new()),
             blockers_supported: AtomicBool::new(true),
+            columnless: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -301,12 +305,12 @@ impl GithubTracker {
                 message: "expected `owner/repo#N`".to_string(),
             });
         };
-        match self.config.mode {
+        let (fields, column, priority) = match self.config.mode {
             GithubMode::Project { .. } => {
                 let Some(found) = project::detail(self, &owner, &name, number).await? else {
                     return Ok(None);
                 };
-                Ok(Some(project::into_snapshot(self, found, Vec::new())))
+                found
             }
             GithubMode::Labels => {
                 if !format!("{owner}/{name}").eq_ignore_ascii_case(&self.config.repo_full_name()) {
@@ -325,8 +329,34 @@ impl GithubTracker {
                     }
                 };
                 // Label priorities are read by `snapshot`.
-                Ok(Some(self.snapshot(fields, column, None, Vec::new())))
+                (fields, column, None)
             }
+        };
+        self.report_columnless(identifier, fields.open, &column)
+            .await;
+        let column =
+            normalize::effective_column(fields.open, column, &self.config.terminal_columns);
+        Ok(Some(self.snapshot(fields, column, priority, Vec::new())))
+    }
+
+    /// A WARN, once per ticket, for an open issue that has no column (deleted project
+    /// item, empty status field, no state label); again if it loses its column later.
+    async fn report_columnless(&self, identifier: &str, open: bool, column: &str) {
+        let mut reported = self.columnless.lock().await;
+        let columnless = [
+            normalize::NOT_ON_PROJECT,
+            normalize::NO_STATUS,
+            normalize::NO_STATE_LABEL,
+        ]
+        .contains(&column);
+        if !columnless || !open {
+            reported.remove(identifier);
+        } else if reported.insert(identifier.to_string()) {
+            tracing::warn!(
+                ticket = %identifier,
+                column,
+                "GitHub issue has no column (a deleted project item, an empty status field, or no state label); karajan holds it until it has one"
+            );
         }
     }
 }

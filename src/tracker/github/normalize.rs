@@ -7,7 +7,28 @@
 //! - priority 1 (urgent) .. 4 (low), `None` sorting last. A priority label's suffix is a
 //!   digit `1`-`4`, `p0`-`p3`, or a word (`urgent`/`critical`, `high`, `medium`/`normal`,
 //!   `low`). A single-select project field maps its options in board order: first
-//!   option → 1, second → 2, third → 3, the rest → 4. A number field is clamped to 1..4.
+//!   option → 1, second → 2, third → 3, the rest → 4. A number field is clamped to 1..4;
+//! - a closed issue is in a terminal column: its own if its column is terminal, else the
+//!   workflow's `done` column (closing an issue by hand finishes it);
+//! - an issue without a column reads as `(not on the project)` (no item on the board:
+//!   never added, or the item was deleted), `(no status)` (an item whose status field is
+//!   empty) or `(no state label)` (labels mode), so a held ticket says why.
+
+/// The column of an issue that is not on the project's board.
+pub(crate) const NOT_ON_PROJECT: &str = "(not on the project)";
+/// The column of a board item whose status field is empty.
+pub(crate) const NO_STATUS: &str = "(no status)";
+/// The column of an issue without a state label (labels mode).
+pub(crate) const NO_STATE_LABEL: &str = "(no state label)";
+
+/// The column a ticket is in, given whether its issue is open: a closed issue is in a
+/// terminal column (`terminal[0]` is the workflow's `done`).
+pub(crate) fn effective_column(open: bool, column: String, terminal: &[String]) -> String {
+    if open || terminal.contains(&column) {
+        return column;
+    }
+    terminal.first().cloned().unwrap_or(column)
+}
 
 use chrono::{DateTime, Utc};
 
@@ -84,6 +105,8 @@ pub(crate) struct IssueFields {
     pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Open, or closed (by hand or by karajan's `close_on_terminal`).
+    pub open: bool,
 }
 
 #[cfg(test)]
@@ -118,6 +141,17 @@ mod tests {
         assert_eq!(priority_from_labels(&cfg, &labels), Some(2));
         assert_eq!(visible_labels(&cfg, &labels), vec!["bug".to_string()]);
         assert_eq!(priority_from_labels(&cfg, &["bug".to_string()]), None);
+    }
+
+    #[test]
+    fn a_closed_issue_is_in_a_terminal_column() {
+        let terminal = vec!["Done".to_string(), "Canceled".to_string()];
+        let col = |open: bool, c: &str| effective_column(open, c.to_string(), &terminal);
+        assert_eq!(col(true, "In Progress"), "In Progress");
+        assert_eq!(col(false, "In Progress"), "Done");
+        assert_eq!(col(false, NO_STATUS), "Done");
+        assert_eq!(col(false, "Canceled"), "Canceled");
+        assert_eq!(effective_column(false, "Todo".into(), &[]), "Todo");
     }
 
     #[test]

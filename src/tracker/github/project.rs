@@ -20,7 +20,7 @@ use super::queries::{
     CloseIssue, IssueDetail, ProjectItems, ResolveProject, UpdateItemStatus, close_issue,
     issue_detail, project_items, resolve_project, update_item_status,
 };
-use crate::domain::{TicketRef, TicketSnapshot};
+use crate::domain::TicketRef;
 use crate::tracker::{Fetched, TrackerError};
 
 /// The resolved board, cached between reloads.
@@ -251,6 +251,8 @@ pub(crate) async fn list(
                 _ => String::new(),
             };
             let open = core.state == project_items::IssueState::OPEN;
+            // A closed issue is finished, whatever its card says.
+            let column = normalize::effective_column(open, column, &t.config.terminal_columns);
             if !columns.contains(&column) || !(open || include_closed) {
                 continue;
             }
@@ -282,6 +284,7 @@ pub(crate) async fn list(
                 labels,
                 created_at: core.created_at,
                 updated_at: core.updated_at,
+                open,
             };
             fetched
                 .tickets
@@ -331,12 +334,13 @@ pub(crate) async fn detail(
     let Some(issue) = data.repository.and_then(|r| r.issue) else {
         return Ok(None);
     };
-    let mut column = String::new();
+    let mut column = normalize::NOT_ON_PROJECT.to_string();
     let mut priority = None;
     for item in issue.project_items.nodes.into_iter().flatten().flatten() {
         if item.project.id != board.project_id || item.is_archived {
             continue;
         }
+        column = normalize::NO_STATUS.to_string();
         use issue_detail::IssueDetailRepositoryIssueProjectItemsNodesPriority as Pr;
         use issue_detail::IssueDetailRepositoryIssueProjectItemsNodesStatus as St;
         if let Some(St::ProjectV2ItemFieldSingleSelectValue(v)) = item.status {
@@ -375,6 +379,7 @@ pub(crate) async fn detail(
         labels,
         created_at: core.created_at,
         updated_at: core.updated_at,
+        open: core.state == issue_detail::IssueState::OPEN,
     };
     Ok(Some((fields, column, priority)))
 }
@@ -393,12 +398,21 @@ pub(crate) async fn move_ticket(
                 .unwrap_or_default(),
         ));
     };
+    let (owner, name, number) = normalize::parse_identifier(&ticket.identifier)
+        .ok_or_else(|| TrackerError::NotFound(ticket.identifier.clone()))?;
+    if !t.config.terminal_columns.iter().any(|c| c == column) {
+        // Never move a closed issue on: a human closed it, it is finished.
+        let found = detail(t, &owner, &name, number)
+            .await?
+            .ok_or_else(|| TrackerError::NotFound(ticket.identifier.clone()))?;
+        if !found.0.open {
+            return Err(TrackerError::Closed(ticket.identifier.clone()));
+        }
+    }
     let cached = t.item_ids.lock().await.get(&ticket.id).cloned();
     let item_id = match cached {
         Some(id) => id,
         None => {
-            let (owner, name, number) = normalize::parse_identifier(&ticket.identifier)
-                .ok_or_else(|| TrackerError::NotFound(ticket.identifier.clone()))?;
             detail(t, &owner, &name, number).await?;
             t.item_ids
                 .lock()
@@ -439,14 +453,4 @@ pub(crate) async fn close(t: &GithubTracker, ticket: &TicketRef) -> Result<(), T
         .await?
         .into_data(&format!("closing {}", ticket.identifier))?;
     Ok(())
-}
-
-/// Builds the snapshot for `detail` results.
-pub(crate) fn into_snapshot(
-    t: &GithubTracker,
-    found: (IssueFields, String, Option<u8>),
-    blockers: Vec<crate::domain::Blocker>,
-) -> TicketSnapshot {
-    let (fields, column, priority) = found;
-    t.snapshot(fields, column, priority, blockers)
 }

@@ -1,6 +1,14 @@
 //! One GraphQL call over HTTP: authentication, timeouts, retries with backoff for 5xx
 //! and timeouts, rate-limit bookkeeping, and the mapping of every failure onto a typed
-//! `TrackerError`. The API key is set on each request as a *sensitive* header and is
+//! `TrackerError`.
+//!
+//! Only what is safe is retried: a query always; a mutation only when the request
+//! provably never reached Linear (the connection could not be made). A mutation whose
+//! answer is lost after it was sent (timeout, cut-off or unreadable body, 5xx, Linear's
+//! internal error) may have been carried out, so it is *not* sent again here: it fails
+//! as `TrackerError::Unconfirmed`, and the engine reads the tracker back (the column,
+//! the comment's hidden marker) before performing it once more. A rate-limit rejection
+//! (429, `RATELIMITED`) was not carried out; it pauses calls and the outbox retries. The API key is set on each request as a *sensitive* header and is
 //! never formatted anywhere: not in logs, errors or `Debug`.
 
 use std::sync::Mutex;
@@ -67,7 +75,11 @@ impl From<TrackerError> for CallError {
 /// What one attempt produced: an answer, or a reason to try again.
 enum Attempt {
     Done(Result<Value, CallError>),
-    Retry(String),
+    /// A failure worth another try; `sent` when the request may have reached Linear.
+    Retry {
+        reason: String,
+        sent: bool,
+    },
 }
 
 pub(crate) struct Transport {
@@ -119,6 +131,7 @@ impl Transport {
     pub async fn call<Q: GraphQLQuery>(&self, variables: Q::Variables) -> Result<Value, CallError> {
         let body = Q::build_query(variables);
         let operation = body.operation_name;
+        let mutation = body.query.contains(&format!("mutation {operation}"));
         let payload = serde_json::to_vec(&body).map_err(|e| {
             TrackerError::Fatal(format!("cannot encode Linear {operation} request: {e}"))
         })?;
@@ -129,14 +142,20 @@ impl Transport {
                 tracing::debug!(operation, %until, "Linear call skipped: rate limit pause");
                 return Err(TrackerError::RateLimited { until }.into());
             }
-            match self.attempt(operation, &payload).await {
+            match self.attempt(operation, &payload, mutation).await {
                 Attempt::Done(result) => return result,
-                Attempt::Retry(reason) if attempt < self.retry.max_attempts => {
+                Attempt::Retry { reason, sent: true } if mutation => {
+                    tracing::warn!(operation, reason = %reason, "Linear write sent but its answer was lost; not repeating it blindly");
+                    return Err(
+                        TrackerError::Unconfirmed(format!("Linear {operation}: {reason}")).into(),
+                    );
+                }
+                Attempt::Retry { reason, .. } if attempt < self.retry.max_attempts => {
                     let delay = self.backoff(attempt);
                     tracing::warn!(operation, attempt, ?delay, reason = %reason, "Linear call failed; retrying");
                     tokio::time::sleep(delay).await;
                 }
-                Attempt::Retry(reason) => {
+                Attempt::Retry { reason, .. } => {
                     tracing::warn!(operation, attempt, reason = %reason, "Linear call failed; giving up for now");
                     return Err(TrackerError::Transient(format!(
                         "Linear {operation} failed after {attempt} attempts: {reason}"
@@ -157,7 +176,7 @@ impl Transport {
         capped + jitter
     }
 
-    async fn attempt(&self, operation: &str, payload: &[u8]) -> Attempt {
+    async fn attempt(&self, operation: &str, payload: &[u8], mutation: bool) -> Attempt {
         let mut auth = match HeaderValue::from_str(self.api_key.expose()) {
             Ok(v) => v,
             Err(_) => {
@@ -178,7 +197,12 @@ impl Transport {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(describe(&e)),
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: describe(&e),
+                    sent: !e.is_connect(),
+                };
+            }
         };
         let status = response.status();
         let headers = response.headers().clone();
@@ -197,16 +221,31 @@ impl Transport {
         }
         let bytes = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => return Attempt::Retry(describe(&e)),
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: describe(&e),
+                    sent: true,
+                };
+            }
         };
         if status.is_server_error() {
-            return Attempt::Retry(format!("HTTP {status}"));
+            return Attempt::Retry {
+                reason: format!("HTTP {status}"),
+                sent: true,
+            };
         }
         if status == StatusCode::UNAUTHORIZED {
             return Attempt::Done(Err(auth_error().into()));
         }
         let envelope: Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
+            // A write answered with garbage: it may have been carried out.
+            Err(e) if mutation => {
+                return Attempt::Retry {
+                    reason: format!("HTTP {status} with a body that is not JSON: {e}"),
+                    sent: true,
+                };
+            }
             Err(e) => {
                 return Attempt::Done(Err(TrackerError::Malformed {
                     source_name: format!("Linear {operation} (HTTP {status})"),
@@ -232,7 +271,10 @@ impl Transport {
                 return Attempt::Done(Err(auth_error().into()));
             }
             if codes.iter().any(|c| c == "INTERNAL_SERVER_ERROR") {
-                return Attempt::Retry("Linear reported an internal error".to_string());
+                return Attempt::Retry {
+                    reason: "Linear reported an internal error".to_string(),
+                    sent: true,
+                };
             }
             let message = errors
                 .iter()

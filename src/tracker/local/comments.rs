@@ -21,6 +21,12 @@
 //! The section is the *last* `## Comments` line outside fenced code blocks that is
 //! followed only by blank lines before its first comment heading, so a description
 //! that has its own "Comments" heading with prose under it is never swallowed.
+//!
+//! A comment heading is any `### ` line of the section outside a code fence. Humans
+//! need not copy karajan's format exactly: `### bob` (no time) is bob's comment, with
+//! the file's modification time; a time that does not parse (`### bob · yesterday`) is
+//! logged (WARN, naming the file's line) and replaced the same way. No comment is ever
+//! dropped or fails the whole ticket because of its heading.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -87,7 +93,7 @@ fn is_heading(line: &Line<'_>) -> bool {
 }
 
 fn is_comment_header(line: &Line<'_>) -> bool {
-    !line.in_fence && line.text.starts_with("### ") && line.text.contains(" · ")
+    !line.in_fence && line.text.starts_with("### ")
 }
 
 /// Index (into `lines`) of the comments heading, if the body has a comments section.
@@ -116,11 +122,12 @@ pub(crate) fn split_body(body: &str) -> (&str, Option<&str>) {
 }
 
 /// The comments of a body, in file order. `first_line` is the file line number of the
-/// body's first line (for error messages).
-pub(crate) fn parse(body: &str, first_line: usize) -> Result<Vec<Comment>, String> {
+/// body's first line (for warnings); `fallback` is the time of a comment whose heading
+/// has none (the file's modification time).
+pub(crate) fn parse(body: &str, first_line: usize, fallback: DateTime<Utc>) -> Vec<Comment> {
     let (lines, _) = classify(body);
     let Some(start) = section_start(&lines) else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     let mut comments = Vec::new();
     let mut current: Option<(String, DateTime<Utc>, Vec<&str>)> = None;
@@ -129,21 +136,8 @@ pub(crate) fn parse(body: &str, first_line: usize) -> Result<Vec<Comment>, Strin
             if let Some(done) = current.take() {
                 comments.push(finish(done));
             }
-            let rest = &line.text["### ".len()..];
-            let (author, at) = rest.rsplit_once(" · ").unwrap_or((rest, ""));
-            let author = author.trim();
-            let line_no = first_line + i;
-            if author.is_empty() {
-                return Err(format!("line {line_no}: comment heading has no author"));
-            }
-            let at = parse_time(at).ok_or_else(|| {
-                format!(
-                    "line {line_no}: comment heading {:?} does not end with an RFC 3339 time \
-                     (`### author · 2024-05-01T09:30:00Z`)",
-                    line.text
-                )
-            })?;
-            current = Some((author.to_string(), at, Vec::new()));
+            let (author, at) = heading(&line.text["### ".len()..], first_line + i, fallback);
+            current = Some((author, at, Vec::new()));
         } else if let Some((_, _, body_lines)) = current.as_mut() {
             body_lines.push(line.text);
         }
@@ -151,7 +145,30 @@ pub(crate) fn parse(body: &str, first_line: usize) -> Result<Vec<Comment>, Strin
     if let Some(done) = current.take() {
         comments.push(finish(done));
     }
-    Ok(comments)
+    comments
+}
+
+/// The author and time of a heading (`author · time`, or just `author`).
+fn heading(rest: &str, line_no: usize, fallback: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    let (author, at) = match rest.rsplit_once(" · ") {
+        Some((author, at)) => match parse_time(at) {
+            Some(t) => (author, Some(t)),
+            None => {
+                tracing::warn!(
+                    line = line_no,
+                    heading = rest,
+                    "comment heading does not end with an RFC 3339 time (`### author · 2024-05-01T09:30:00Z`); using the file's time"
+                );
+                (author, None)
+            }
+        },
+        None => (rest, None),
+    };
+    let author = match author.trim() {
+        "" => "unknown",
+        a => a,
+    };
+    (author.to_string(), at.unwrap_or(fallback))
 }
 
 fn finish((author, created_at, mut lines): (String, DateTime<Utc>, Vec<&str>)) -> Comment {
@@ -263,7 +280,7 @@ mod tests {
             let when = at("2024-05-01T09:30:00Z") + chrono::Duration::seconds(i as i64);
             text = append(&text, 0, &format_comment("karajan", when, b, eol), eol);
         }
-        let comments = parse(&text, 1).expect("parse");
+        let comments = parse(&text, 1, Utc::now());
         (text, comments)
     }
 
@@ -310,14 +327,27 @@ mod tests {
     #[test]
     fn hand_written_comments_are_read() {
         let body = "Desc\n\n## Comments\n\n### Alice Smith · 2024-05-01T10:00:00+02:00\nLooks good.\n\n### bob · 2024-05-02\n\n> quoted\n> reply\n";
-        let comments = parse(body, 5).expect("parse");
+        let comments = parse(body, 5, Utc::now());
         assert_eq!(comments.len(), 2);
         assert_eq!(comments[0].author, "Alice Smith");
         assert_eq!(comments[0].body, "Looks good.");
         assert_eq!(comments[0].created_at, at("2024-05-01T08:00:00Z"));
         assert_eq!(comments[1].body, "quoted\nreply");
-        let e = parse("## Comments\n\n### bob · yesterday\nx\n", 10).expect_err("bad time");
-        assert!(e.contains("line 12"), "{e}");
+    }
+
+    #[test]
+    fn headings_without_a_time_are_comments_too() {
+        let mtime = at("2024-06-01T12:00:00Z");
+        let body = "Desc\n\n## Comments\n\n### karajan · 2024-05-01T10:00:00Z\n\n> waiting\n\n### bob\n\nPlease also greet in French.\n\n### carol · yesterday\nme too\n";
+        let comments = parse(body, 1, mtime);
+        assert_eq!(comments.len(), 3, "{comments:?}");
+        assert_eq!(comments[0].body, "waiting");
+        assert_eq!(comments[1].author, "bob");
+        assert_eq!(comments[1].body, "Please also greet in French.");
+        assert_eq!(comments[1].created_at, mtime);
+        assert_eq!(comments[2].author, "carol");
+        assert_eq!(comments[2].body, "me too");
+        assert_eq!(comments[2].created_at, mtime);
     }
 
     #[test]

@@ -52,7 +52,8 @@
 //! karajan writes as author `karajan` and quotes every body line with `> ` so that no
 //! body (headings, `---`, code fences, hidden HTML markers) can break the structure;
 //! bodies read back exactly. Humans may add comments in the same format, quoted or not
-//! (an unquoted body just must not contain a line that looks like a comment heading).
+//! (an unquoted body just must not contain a `### ` line, which starts a new comment),
+//! or with a plain heading `### bob` (its time is then the file's modification time).
 //! `comments()` returns them in file order, which is oldest first since they are
 //! appended.
 //!
@@ -213,9 +214,8 @@ impl Tracker for LocalTracker {
                 let new = comments::append(text, body_start, &block, eol);
                 // Never write something that does not read back as intended.
                 let reread = ticket_file::parse(&new, &file.identifier).ok();
-                let last = ticket_file::body(&new)
-                    .and_then(|b| comments::parse(b, 1).ok())
-                    .and_then(|mut c| c.pop());
+                let last =
+                    ticket_file::body(&new).and_then(|b| comments::parse(b, 1, Utc::now()).pop());
                 // Fields unchanged; the description may only gain the fence `append`
                 // closes when the description ends inside an unclosed code block.
                 let same_ticket = reread.is_some_and(|r| {
@@ -244,7 +244,7 @@ impl Tracker for LocalTracker {
             let text = read(&entry.path)?;
             let body = ticket_file::body(&text).unwrap_or("");
             let first_line = text[..text.len() - body.len()].matches('\n').count() + 1;
-            comments::parse(body, first_line).map_err(|message| malformed(&entry.path, message))
+            Ok(comments::parse(body, first_line, modified(&entry.path)))
         })
         .await
     }

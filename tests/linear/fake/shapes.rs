@@ -1,0 +1,172 @@
+//! The records and filters of the fake Linear: issue and team JSON as Linear shapes
+//! them, pagination, and the subset of `IssueFilter` the adapter sends.
+
+use super::*;
+
+pub(super) fn team_json(_w: &World, key: &str) -> Value {
+    let name = _w
+        .teams
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    json!({"id": format!("team-{key}"), "key": key, "name": name})
+}
+
+pub(super) fn issue_json(w: &World, i: &FakeIssue) -> Value {
+    if let Some(raw) = &i.raw_override {
+        return raw.clone();
+    }
+    let state = w
+        .states
+        .iter()
+        .find(|s| s.id == i.state_id)
+        .expect("issue state");
+    let relations: Vec<Value> = i
+        .blocked_by
+        .iter()
+        .map(|b| {
+            let blocker = w.issue(b);
+            let bs = w.states.iter().find(|s| s.id == blocker.state_id).expect("state");
+            json!({"type": "blocks", "issue": {"identifier": b, "state": {"name": bs.name, "type": bs.kind}}})
+        })
+        .collect();
+    json!({
+        "id": i.id,
+        "identifier": i.identifier(),
+        "title": i.title,
+        "description": i.description,
+        "url": format!("https://linear.app/acme/issue/{}", i.identifier()),
+        "branchName": format!("ada/{}", i.identifier().to_lowercase()),
+        "priority": i.priority,
+        "createdAt": ts(i.created_at),
+        "updatedAt": ts(i.updated_at),
+        "state": {"id": state.id, "name": state.name, "type": state.kind},
+        "team": {"id": format!("team-{}", i.team), "key": i.team},
+        "labels": {"nodes": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()},
+        "inverseRelations": {"nodes": relations}
+    })
+}
+
+/// Linear-style forward pagination: `first` (default 50), opaque `after` cursor.
+pub(super) fn paginate(all: Vec<Value>, vars: &Value) -> Value {
+    let first = vars["first"].as_u64().unwrap_or(50) as usize;
+    let start = match vars["after"].as_str() {
+        Some(cursor) => {
+            cursor
+                .strip_prefix("cursor:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .expect("a cursor this fake issued")
+                + 1
+        }
+        None => 0,
+    };
+    let page: Vec<Value> = all.iter().skip(start).take(first).cloned().collect();
+    let end = start + page.len();
+    json!({
+        "nodes": page,
+        "pageInfo": {
+            "hasNextPage": end < all.len(),
+            "endCursor": if end > start { Value::from(format!("cursor:{}", end - 1)) } else { Value::Null }
+        }
+    })
+}
+
+pub(super) fn string_matches(value: &str, comparator: &Value) -> bool {
+    comparator
+        .as_object()
+        .expect("a string comparator")
+        .iter()
+        .all(|(op, arg)| match op.as_str() {
+            "eq" => arg.as_str() == Some(value),
+            "in" => arg
+                .as_array()
+                .expect("in: list")
+                .iter()
+                .any(|a| a.as_str() == Some(value)),
+            other => panic!("fake Linear: unsupported string comparator {other}"),
+        })
+}
+
+pub(super) fn state_matches(s: &FakeState, filter: &Value) -> bool {
+    let Some(filter) = filter.as_object() else {
+        return true;
+    };
+    filter.iter().all(|(field, cond)| match field.as_str() {
+        "name" => string_matches(&s.name, cond),
+        "type" => string_matches(&s.kind, cond),
+        "team" => cond
+            .as_object()
+            .expect("team filter")
+            .iter()
+            .all(|(f, c)| match f.as_str() {
+                "key" => string_matches(&s.team, c),
+                other => panic!("fake Linear: unsupported team filter {other}"),
+            }),
+        other => panic!("fake Linear: unsupported state filter {other}"),
+    })
+}
+
+pub(super) fn issue_matches(w: &World, i: &FakeIssue, filter: &Value) -> bool {
+    let filter = filter.as_object().expect("IssueFilter is an object");
+    filter.iter().all(|(field, cond)| match field.as_str() {
+        "and" => cond
+            .as_array()
+            .expect("and: list")
+            .iter()
+            .all(|f| issue_matches(w, i, f)),
+        "or" => cond
+            .as_array()
+            .expect("or: list")
+            .iter()
+            .any(|f| issue_matches(w, i, f)),
+        "project" => match &i.project {
+            Some(slug) => cond
+                .as_object()
+                .expect("project filter")
+                .iter()
+                .all(|(f, c)| match f.as_str() {
+                    "slugId" => string_matches(slug, c),
+                    other => panic!("fake Linear: unsupported project filter {other}"),
+                }),
+            None => false,
+        },
+        "team" => cond
+            .as_object()
+            .expect("team filter")
+            .iter()
+            .all(|(f, c)| match f.as_str() {
+                "key" => string_matches(&i.team, c),
+                other => panic!("fake Linear: unsupported team filter {other}"),
+            }),
+        "state" => {
+            let state = w.states.iter().find(|s| s.id == i.state_id).expect("state");
+            state_matches(state, cond)
+        }
+        "number" => cond
+            .as_object()
+            .expect("number comparator")
+            .iter()
+            .all(|(op, arg)| match op.as_str() {
+                "in" => arg
+                    .as_array()
+                    .expect("in")
+                    .iter()
+                    .any(|n| n.as_f64() == Some(i.number as f64)),
+                other => panic!("fake Linear: unsupported number comparator {other}"),
+            }),
+        "updatedAt" => cond
+            .as_object()
+            .expect("date comparator")
+            .iter()
+            .all(|(op, arg)| match op.as_str() {
+                "gte" => {
+                    let since = DateTime::parse_from_rfc3339(arg.as_str().expect("timestamp"))
+                        .expect("an RFC 3339 timestamp");
+                    i.updated_at >= since
+                }
+                other => panic!("fake Linear: unsupported date comparator {other}"),
+            }),
+        other => panic!("fake Linear: unsupported issue filter {other}"),
+    })
+}
