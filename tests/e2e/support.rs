@@ -109,6 +109,13 @@ impl Scratch {
         out
     }
 
+    /// `run --once` that must end with `code` (6: a run failed or a ticket escalated).
+    pub fn once_exiting(&self, code: i32) -> Output {
+        let out = self.karajan(&["run", "workflow.yaml", "--once"]);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        out
+    }
+
     pub fn db(&self) -> PathBuf {
         self.path().join(".karajan/karajan.db")
     }

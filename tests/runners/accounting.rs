@@ -285,7 +285,7 @@ fn status_and_history_mark_estimated_and_unknown_costs() {
         );
     std::fs::write(s.workflow(), wf).unwrap();
     s.once();
-    s.once();
+    s.once_exiting(6); // the stopped run escalates its ticket
     let finished: Vec<_> = events(&s.db())
         .into_iter()
         .filter(|(k, i, _)| k == "run_finished" && i.as_deref() == Some("QS-1"))

@@ -63,22 +63,10 @@ fn setup(budget: &str, max_concurrent: u32) -> Scratch {
     s
 }
 
-/// `run --once` when a run goes over its budget: the ticket is escalated, so the exit
-/// code is 6 (README).
-fn once_escalating(s: &Scratch) {
-    let out = s.karajan(&["run", "workflow.yaml", "--once"]);
-    assert_eq!(
-        out.status.code(),
-        Some(6),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn a_run_over_its_budget_is_stopped_escalated_and_not_retried() {
     let s = setup("  per_run_usd: 0.01", 3);
-    once_escalating(&s);
+    s.once_exiting(6); // escalated (README: exit 6)
     s.once();
     let all = events(&s.db());
     for id in ["QS-1", "QS-2", "QS-3"] {
@@ -101,7 +89,7 @@ fn a_run_over_its_budget_is_stopped_escalated_and_not_retried() {
 fn a_spent_ticket_budget_refuses_further_runs() {
     let s = setup("  per_ticket_usd: 0.05", 1);
     s.once(); // QS-2 implement: $0.0421 of $0.05, then `check` is due
-    once_escalating(&s); // QS-2 check: capped at what is left, goes over: stopped
+    s.once_exiting(6); // QS-2 check: capped at what is left, goes over: stopped
     let all = events(&s.db());
     let finished = of(&all, "run_finished", "QS-2");
     assert_eq!(finished.len(), 2);
@@ -110,7 +98,7 @@ fn a_spent_ticket_budget_refuses_further_runs() {
     assert_eq!(s.column("QS-2"), "Human Review");
     // A human sends it back anyway: the ticket's budget is spent, no agent starts.
     s.set_column("QS-2", "Rework");
-    once_escalating(&s);
+    s.once_exiting(6); // escalated (README: exit 6)
     let all = events(&s.db());
     let refused = of(&all, "budget_decision", "QS-2");
     assert!(
