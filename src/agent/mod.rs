@@ -17,6 +17,7 @@ pub mod env;
 pub mod gemini;
 pub mod gemini_stream;
 pub mod process;
+pub mod reap;
 pub mod settings;
 pub mod stream;
 

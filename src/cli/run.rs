@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::Exit;
 use crate::orchestrator::{Engine, Options};
-use crate::store::Store;
+use crate::store::reset::{OpenError, Opened, open_checked};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -28,6 +28,11 @@ pub struct RunArgs {
     /// `server.port`.
     #[arg(long)]
     pub port: Option<u16>,
+    /// Start even though the store is missing or behind its checkpoint file (deleted,
+    /// restored from an older backup, cut back): the store is accepted as it is and the
+    /// old checkpoint file is kept as `<checkpoints>.reset-<time>`.
+    #[arg(long)]
+    pub accept_store_reset: bool,
 }
 
 pub async fn run(args: RunArgs) -> Exit {
@@ -38,6 +43,15 @@ pub async fn run(args: RunArgs) -> Exit {
     if args.dry_run {
         return super::dry_run::run(&wf).await;
     }
+    // One writer per store, decided before anything else (tracker, migrations).
+    let _lock = match crate::store::lock::acquire(&wf.store.path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
+    };
+    crate::agent::reap::become_subreaper();
     let tracker = match crate::tracker::from_config(&wf) {
         Ok(t) => t,
         Err(e) => {
@@ -79,13 +93,19 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Failure;
         }
     }
-    let store = match Store::open(&wf.store.path, &wf.store.checkpoints).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "karajan: cannot open the store {}: {e}",
-                wf.store.path.display()
-            );
+    let (db, checkpoints) = (&wf.store.path, &wf.store.checkpoints);
+    let store = match open_checked(db, checkpoints, args.accept_store_reset).await {
+        Ok((s, Opened::Consistent)) => s,
+        Ok((s, Opened::Accepted { refusal, kept })) => {
+            warn!(%refusal, kept = %kept.display(), "store reset accepted (--accept-store-reset)");
+            s
+        }
+        Err(OpenError::Refused(refusal)) => {
+            eprintln!("karajan: {refusal}");
+            return Exit::Failure;
+        }
+        Err(OpenError::Store(e)) => {
+            eprintln!("karajan: cannot open the store {}: {e}", db.display());
             return Exit::Failure;
         }
     };
@@ -99,6 +119,8 @@ pub async fn run(args: RunArgs) -> Exit {
     info!(workflow = %wf.path.display(), digest = %wf.digest, once = args.once, "karajan starting");
     let wf = Arc::new(wf);
     let web_store = store.clone();
+    // The database file removed or replaced under us stops the daemon (exit 1).
+    let store_lost = crate::store::file_id::watch(store.clone(), shutdown.clone());
     let engine = Engine::new(wf.clone(), tracker, store);
     let opts = Options {
         once: args.once,
@@ -111,6 +133,10 @@ pub async fn run(args: RunArgs) -> Exit {
     shutdown.cancel();
     if let Some(w) = web {
         w.finish().await;
+    }
+    if let Some(e) = store_lost.get() {
+        eprintln!("karajan: {e}");
+        return Exit::Failure;
     }
     match result {
         Ok(Ok(())) => Exit::Ok,

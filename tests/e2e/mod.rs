@@ -10,4 +10,6 @@ mod hooks;
 mod outbox;
 mod recover;
 mod reload;
+mod single_daemon;
+mod store_reset;
 pub mod support;
