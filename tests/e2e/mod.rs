@@ -7,6 +7,7 @@ mod crash;
 mod dry_run;
 mod flow;
 mod hooks;
+mod orphans;
 mod outbox;
 mod recover;
 mod reload;
