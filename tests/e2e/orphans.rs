@@ -10,7 +10,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::single_daemon::{daemon, sigterm, wait_output};
+use super::single_daemon::{Daemon, daemon, sigterm, wait_output};
 use super::support::{Scratch, bin, events, processes_with_env, stderr, wait_for};
 
 fn use_agent(s: &Scratch, script: &str, body: &str) {
@@ -80,14 +80,15 @@ exec sleep 1000
 "#
         ),
     );
-    let mut first = Command::new(bin())
+    let first: Daemon = Command::new(bin())
         .args(["run", "workflow.yaml", "--no-watch"])
         .current_dir(s.path())
         .env("KARAJAN_FAULT_AFTER_SPAWN_SLEEP_MS", "600000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+        .into();
     wait_for("three agents in the spawn window", Duration::from_secs(30), || {
         ["QS-1", "QS-2", "QS-3"]
             .iter()
@@ -105,6 +106,7 @@ exec sleep 1000
         0,
         "but no pid is recorded yet: we are in the window"
     );
+    let mut first = first.take();
     first.kill().unwrap(); // SIGKILL in the window
     first.wait().unwrap();
     let orphans: Vec<u32> = ["QS-1", "QS-2", "QS-3"]
@@ -222,7 +224,7 @@ fn setsid_descendants_do_not_survive_a_daemon_shutdown() {
         run_ids(&s).len() == 3 && processes_with_env(&needle).len() >= 6
     });
     sigterm(&d);
-    let out = wait_output(d, Duration::from_secs(30)).expect("stops on SIGTERM");
+    let out = wait_output(d.take(), Duration::from_secs(30)).expect("stops on SIGTERM");
     assert!(out.status.success());
     assert_nothing_left(&s, &needle, "shutdown");
 }

@@ -11,11 +11,44 @@ use nix::unistd::Pid;
 
 use super::support::{Scratch, bin, events, stderr, wait_for};
 
+/// A running daemon, SIGKILLed if the test fails before stopping it (so a failing test
+/// leaves no daemon behind).
+pub(crate) struct Daemon(Option<Child>);
+
+impl Daemon {
+    pub(crate) fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    pub(crate) fn take(mut self) -> Child {
+        self.0.take().expect("running")
+    }
+}
+
+impl From<Child> for Daemon {
+    fn from(child: Child) -> Daemon {
+        Daemon(Some(child))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A daemon whose stderr goes to `<name>.stderr` in the scratch folder (a pipe nobody
 /// reads would block a chatty daemon).
-pub(crate) fn daemon(s: &Scratch, name: &str, extra: &[&str]) -> Child {
+pub(crate) fn daemon(s: &Scratch, name: &str, extra: &[&str]) -> Daemon {
     let log = std::fs::File::create(s.path().join(format!("{name}.stderr"))).unwrap();
-    Command::new(bin())
+    let child = Command::new(bin())
         .args(["run", "workflow.yaml", "--no-watch"])
         .args(extra)
         .current_dir(s.path())
@@ -23,7 +56,8 @@ pub(crate) fn daemon(s: &Scratch, name: &str, extra: &[&str]) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .unwrap()
+        .unwrap();
+    Daemon(Some(child))
 }
 
 pub(crate) fn daemon_stderr(s: &Scratch, name: &str) -> String {
@@ -44,8 +78,8 @@ pub(crate) fn wait_output(mut child: Child, limit: Duration) -> Option<Output> {
     None
 }
 
-pub(crate) fn sigterm(child: &Child) {
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+pub(crate) fn sigterm(daemon: &Daemon) {
+    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
 }
 
 fn free_port() -> u16 {
@@ -103,6 +137,10 @@ fn a_second_daemon_is_refused_at_once_and_names_the_first() {
         );
         assert!(err.contains("karajan.db.lock"), "{err}");
     }
+    // `recover` writes the store too: refused the same way.
+    let out = s.karajan(&["recover", "workflow.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already writing this store"), "{}", stderr(&out));
     // The first daemon's runs were not touched.
     let all = events(&db);
     assert_eq!(all.iter().filter(|(k, _, _)| k == "run_orphaned").count(), 0);
@@ -120,7 +158,7 @@ fn a_second_daemon_is_refused_at_once_and_names_the_first() {
     }
 
     sigterm(&first);
-    let out = wait_output(first, Duration::from_secs(30)).expect("the first daemon stops");
+    let out = wait_output(first.take(), Duration::from_secs(30)).expect("the first daemon stops");
     assert!(out.status.success(), "{}", daemon_stderr(&s, "first"));
     let out = s.karajan(&["verify", "workflow.yaml"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -140,10 +178,10 @@ fn two_daemons_started_together_on_a_fresh_store_leave_one_running() {
     let mut refused = None;
     while start.elapsed() < Duration::from_secs(30) && refused.is_none() {
         for (name, slot) in [("a", &mut a), ("b", &mut b)] {
-            if let Some(child) = slot
-                && let Some(status) = child.try_wait().unwrap()
+            if let Some(d) = slot
+                && let Some(status) = d.child().try_wait().unwrap()
             {
-                slot.take();
+                slot.take().map(Daemon::take);
                 refused = Some((status, daemon_stderr(&s, name)));
                 break;
             }
@@ -154,16 +192,18 @@ fn two_daemons_started_together_on_a_fresh_store_leave_one_running() {
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("already writing this store"), "{err}");
     assert!(!err.contains("already exists"), "{err}");
-    let survivor = a.or(b).unwrap();
+    let mut survivor = a.or(b).unwrap();
     // The survivor works the tickets alone: the quickstart agents reach the gate.
     wait_for("three finished runs", Duration::from_secs(60), || {
         events(&s.db()).iter().filter(|(k, _, _)| k == "run_finished").count() >= 3
     });
     std::thread::sleep(Duration::from_millis(500));
-    let mut survivor = survivor;
-    assert!(survivor.try_wait().unwrap().is_none(), "the first keeps running");
+    assert!(
+        survivor.child().try_wait().unwrap().is_none(),
+        "the first keeps running"
+    );
     sigterm(&survivor);
-    let out = wait_output(survivor, Duration::from_secs(30)).expect("stops on SIGTERM");
+    let out = wait_output(survivor.take(), Duration::from_secs(30)).expect("stops on SIGTERM");
     assert!(out.status.success(), "survivor failed");
     let all = events(&s.db());
     assert_eq!(all.iter().filter(|(k, _, _)| k == "run_started").count(), 3);

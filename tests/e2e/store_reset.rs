@@ -37,7 +37,7 @@ fn deleting_the_database_under_a_running_daemon_stops_it_and_a_restart_refuses()
         events(&db).iter().filter(|(k, _, _)| k == "run_finished").count() >= 3
     });
     std::fs::remove_file(&db).unwrap();
-    let out = wait_output(d, Duration::from_secs(20))
+    let out = wait_output(d.take(), Duration::from_secs(20))
         .expect("a daemon whose database was deleted stops by itself");
     let err = daemon_stderr(&s, "daemon");
     assert_eq!(out.status.code(), Some(1), "{err}");
