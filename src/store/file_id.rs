@@ -44,7 +44,10 @@ pub(crate) fn watch(store: Store, shutdown: CancellationToken) -> Arc<OnceLock<S
     lost
 }
 
-/// The identity of the database file a store opened.
+/// The identity of the database file a store opened. The pool's connections keep that
+/// file open, so its inode number cannot be handed to a new file meanwhile. (No extra
+/// descriptor is kept here: closing any descriptor of a file drops the process's POSIX
+/// locks on it, which SQLite relies on.)
 #[derive(Debug, Clone)]
 pub(crate) struct FileId {
     path: PathBuf,
@@ -96,6 +99,8 @@ mod tests {
         let db = dir.path().join("karajan.db");
         std::fs::write(&db, "a").expect("write");
         let id = FileId::of(&db).expect("id");
+        // SQLite keeps the file open, so its inode cannot be reused while we compare.
+        let _held = std::fs::File::open(&db).expect("open");
         id.check().expect("same file");
         // Rewriting in place keeps the inode: still the same file.
         std::fs::write(&db, "b").expect("rewrite");
