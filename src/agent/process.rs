@@ -186,7 +186,11 @@ pub async fn supervise(
         run_id: run_id.clone(),
     };
     if let Some(delay) = fault_after_spawn() {
-        tracing::warn!(pid, ?delay, "fault point: sleeping between spawn and recording the pid");
+        tracing::warn!(
+            pid,
+            ?delay,
+            "fault point: sleeping between spawn and recording the pid"
+        );
         sleep(delay).await;
     }
     observer.spawned(pid);

@@ -164,7 +164,10 @@ mod tests {
             text.contains(&format!("pid {}", std::process::id())),
             "{text}"
         );
-        assert!(text.contains("host ") && text.contains("since 20"), "{text}");
+        assert!(
+            text.contains("host ") && text.contains("since 20"),
+            "{text}"
+        );
         drop(first);
         let again = acquire(&db).expect("released on drop");
         drop(again);

@@ -71,7 +71,10 @@ pub enum Opened {
     Consistent,
     /// The store was behind and `accept` was given: the old checkpoint file now lives at
     /// this path.
-    Accepted { refusal: Box<Refusal>, kept: PathBuf },
+    Accepted {
+        refusal: Box<Refusal>,
+        kept: PathBuf,
+    },
 }
 
 /// Open the store for a writer after comparing it with its checkpoint file. With

@@ -89,11 +89,15 @@ exec sleep 1000
         .spawn()
         .unwrap()
         .into();
-    wait_for("three agents in the spawn window", Duration::from_secs(30), || {
-        ["QS-1", "QS-2", "QS-3"]
-            .iter()
-            .all(|t| agent_pids(&s, t).len() == 1)
-    });
+    wait_for(
+        "three agents in the spawn window",
+        Duration::from_secs(30),
+        || {
+            ["QS-1", "QS-2", "QS-3"]
+                .iter()
+                .all(|t| agent_pids(&s, t).len() == 1)
+        },
+    );
     let db = s.db();
     let all = events(&db);
     assert_eq!(

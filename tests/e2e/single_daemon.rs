@@ -106,7 +106,11 @@ fn a_second_daemon_is_refused_at_once_and_names_the_first() {
     let first = daemon(&s, "first", &[]);
     let db = s.db();
     wait_for("three spawned runs", Duration::from_secs(30), || {
-        events(&db).iter().filter(|(k, _, _)| k == "run_spawned").count() == 3
+        events(&db)
+            .iter()
+            .filter(|(k, _, _)| k == "run_spawned")
+            .count()
+            == 3
     });
 
     for args in [
@@ -140,10 +144,17 @@ fn a_second_daemon_is_refused_at_once_and_names_the_first() {
     // `recover` writes the store too: refused the same way.
     let out = s.karajan(&["recover", "workflow.yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("already writing this store"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already writing this store"),
+        "{}",
+        stderr(&out)
+    );
     // The first daemon's runs were not touched.
     let all = events(&db);
-    assert_eq!(all.iter().filter(|(k, _, _)| k == "run_orphaned").count(), 0);
+    assert_eq!(
+        all.iter().filter(|(k, _, _)| k == "run_orphaned").count(),
+        0
+    );
     assert_eq!(all.iter().filter(|(k, _, _)| k == "run_started").count(), 3);
 
     // Read-only verbs work beside the daemon.
@@ -195,7 +206,11 @@ fn two_daemons_started_together_on_a_fresh_store_leave_one_running() {
     let mut survivor = a.or(b).unwrap();
     // The survivor works the tickets alone: the quickstart agents reach the gate.
     wait_for("three finished runs", Duration::from_secs(60), || {
-        events(&s.db()).iter().filter(|(k, _, _)| k == "run_finished").count() >= 3
+        events(&s.db())
+            .iter()
+            .filter(|(k, _, _)| k == "run_finished")
+            .count()
+            >= 3
     });
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -207,7 +222,10 @@ fn two_daemons_started_together_on_a_fresh_store_leave_one_running() {
     assert!(out.status.success(), "survivor failed");
     let all = events(&s.db());
     assert_eq!(all.iter().filter(|(k, _, _)| k == "run_started").count(), 3);
-    assert_eq!(all.iter().filter(|(k, _, _)| k == "run_orphaned").count(), 0);
+    assert_eq!(
+        all.iter().filter(|(k, _, _)| k == "run_orphaned").count(),
+        0
+    );
     let out = s.karajan(&["verify", "workflow.yaml"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }

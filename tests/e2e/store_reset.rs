@@ -34,7 +34,11 @@ fn deleting_the_database_under_a_running_daemon_stops_it_and_a_restart_refuses()
     let d = daemon(&s, "daemon", &[]);
     let db = s.db();
     wait_for("three finished runs", Duration::from_secs(60), || {
-        events(&db).iter().filter(|(k, _, _)| k == "run_finished").count() >= 3
+        events(&db)
+            .iter()
+            .filter(|(k, _, _)| k == "run_finished")
+            .count()
+            >= 3
     });
     std::fs::remove_file(&db).unwrap();
     let out = wait_output(d.take(), Duration::from_secs(20))
@@ -93,9 +97,16 @@ fn a_store_restored_from_an_older_copy_is_refused_until_accepted() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("is behind its checkpoint"), "{err}");
-    assert!(err.contains(&format!("head seq {old_head} (hash ")), "{err}");
+    assert!(
+        err.contains(&format!("head seq {old_head} (hash ")),
+        "{err}"
+    );
     assert!(err.contains(&format!("records head seq {head} ")), "{err}");
-    assert_eq!(events(&s.db()).len() as i64, old_head, "nothing was written");
+    assert_eq!(
+        events(&s.db()).len() as i64,
+        old_head,
+        "nothing was written"
+    );
 
     let out = s.karajan(&["run", "workflow.yaml", "--once", "--accept-store-reset"]);
     assert!(out.status.success(), "{}", stderr(&out));

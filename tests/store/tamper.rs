@@ -170,7 +170,9 @@ async fn an_edited_row_with_its_own_hash_recomputed_is_reported_at_its_seq() {
         for seq in &edits {
             edit(
                 &f,
-                &format!("UPDATE events SET payload = '{{\"error\":\"forged\"}}' WHERE seq = {seq}"),
+                &format!(
+                    "UPDATE events SET payload = '{{\"error\":\"forged\"}}' WHERE seq = {seq}"
+                ),
             )
             .await;
             rehash_row(&mut conn, *seq).await;
@@ -193,14 +195,25 @@ async fn a_rechained_prev_hash_names_the_changed_row() {
     // 5->6 break while rows 4 and 6 verify: row 5 is the changed one. Also at the head.
     let f = chain_of(10).await;
     let mut conn = f.raw().await;
-    edit(&f, "UPDATE events SET prev_hash = randomblob(32) WHERE seq = 5").await;
+    edit(
+        &f,
+        "UPDATE events SET prev_hash = randomblob(32) WHERE seq = 5",
+    )
+    .await;
     rehash_row(&mut conn, 5).await;
     let report = verify(&f).await;
     assert_eq!(seqs(&report), vec![5], "{report:?}");
-    assert!(report.breaks[0].problem.contains("prev_hash was edited"), "{report:?}");
+    assert!(
+        report.breaks[0].problem.contains("prev_hash was edited"),
+        "{report:?}"
+    );
     let f = chain_of(10).await;
     let mut conn = f.raw().await;
-    edit(&f, "UPDATE events SET prev_hash = randomblob(32) WHERE seq = 10").await;
+    edit(
+        &f,
+        "UPDATE events SET prev_hash = randomblob(32) WHERE seq = 10",
+    )
+    .await;
     rehash_row(&mut conn, 10).await;
     assert_eq!(seqs(&verify(&f).await), vec![10]);
 }
