@@ -169,10 +169,11 @@ pub async fn supervise(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd.spawn().map_err(|source| AgentError::Spawn {
-        program: spec.program.clone(),
-        source,
-    })?;
+    let mut child =
+        super::reap::spawn_registered(&mut cmd).map_err(|source| AgentError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
     let started = Instant::now();
     let Some(pid) = child.id() else {
         // Already reaped: cannot happen right after spawn, but never signal pid 0.
@@ -270,6 +271,10 @@ pub async fn supervise(
         // Group members adopted by us (a subreaper) once their parent died.
         super::reap::reap(&carriers);
     }
+    // The child is reaped (`status` is set): from now on a zombie with its pid is not
+    // ours to leave alone; adopted descendants that exited by themselves are reaped.
+    super::reap::forget_child(pid);
+    super::reap::reap_orphans();
     guard.pgid = None;
 
     // Phase 3: drain what is left in the pipes, bounded.

@@ -16,8 +16,15 @@
 //! descendant is re-parented to karajan instead of init, so it stays in karajan's tree
 //! and karajan reaps it once stopped ([`reap`]), even under a PID 1 that never reaps.
 //! Only processes known to be adopted agent descendants are reaped (never a pid some
-//! other part of the program waits for).
+//! other part of the program waits for): those seen carrying a run id, and, in a
+//! subreaper, any zombie child that is not one of the children karajan spawned itself
+//! (every child is spawned through [`spawn_registered`], which records it until its
+//! supervisor has reaped it). [`reap_orphans`] runs after every supervised process, so
+//! adopted descendants that exit by themselves do not pile up as zombies.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -29,13 +36,81 @@ const POLL: Duration = Duration::from_millis(20);
 /// Bound on waiting after SIGKILL (uninterruptible sleep).
 const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
 
+/// Whether this process became a subreaper (only then are unknown zombie children
+/// reaped: a test binary spawns children of its own that it waits for).
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// The children karajan spawned and a supervisor will reap (see the module doc).
+static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
 /// Make this process a child subreaper (Linux): orphaned descendants are re-parented
 /// to it rather than to init. Failure is logged, not fatal (the `KARAJAN_RUN_ID` sweep
 /// still finds them).
 pub fn become_subreaper() {
     #[cfg(target_os = "linux")]
-    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-        tracing::warn!(error = %e, "could not become a child subreaper; escaped agent descendants are re-parented to init");
+    match nix::sys::prctl::set_child_subreaper(true) {
+        Ok(()) => SUBREAPER.store(true, Ordering::SeqCst),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not become a child subreaper; escaped agent descendants are re-parented to init")
+        }
+    }
+}
+
+fn children() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Spawn `cmd` and record the child as karajan's own until [`forget_child`]: the
+/// registry lock is held across the spawn, so [`reap_orphans`] can never reap a child
+/// whose supervisor is about to wait for it.
+pub fn spawn_registered(
+    cmd: &mut tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let mut own = children();
+    let child = cmd.spawn()?;
+    if let Some(pid) = child.id() {
+        own.insert(pid);
+    }
+    Ok(child)
+}
+
+/// The supervisor has reaped `pid`.
+pub fn forget_child(pid: u32) {
+    children().remove(&pid);
+}
+
+/// In a subreaper: reap every zombie child that karajan did not spawn itself (adopted
+/// descendants of agents that exited by themselves).
+pub fn reap_orphans() {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    let own = children();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if own.contains(&pid) {
+            continue;
+        }
+        if stat(pid).is_some_and(|(ppid, state)| ppid == me && is_dead(state))
+            && let Ok(raw) = i32::try_from(pid)
+        {
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(raw),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
     }
 }
 

@@ -232,3 +232,52 @@ fn setsid_descendants_do_not_survive_a_daemon_shutdown() {
     assert!(out.status.success());
     assert_nothing_left(&s, &needle, "shutdown");
 }
+
+/// Zombie children of `pid` (from `/proc`).
+fn zombie_children(pid: u32) -> Vec<u32> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let mut fields = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if state == Some("Z") && ppid == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+#[test]
+fn adopted_descendants_that_exit_by_themselves_are_reaped() {
+    let s = Scratch::quickstart();
+    let root = s.path().display().to_string();
+    // The helper leaves the agent's tree at once (its parent subshell exits), so the
+    // daemon, a subreaper, adopts it; it then exits by itself before the run ends.
+    use_agent(
+        &s,
+        "brief.sh",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\n( setsid sleep 0.2 < /dev/null > /dev/null 2>&1 & )\n\
+             sleep 1\necho done >> \"{root}/runs.log\"\n"
+        ),
+    );
+    let d = daemon(&s, "daemon", &[]);
+    wait_for("three finished runs", Duration::from_secs(60), || {
+        events(&s.db())
+            .iter()
+            .filter(|(k, _, _)| k == "run_finished")
+            .count()
+            >= 3
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(run_ids(&s).len(), 3);
+    let zombies = zombie_children(d.id());
+    assert!(zombies.is_empty(), "the daemon leaves zombies: {zombies:?}");
+    sigterm(&d);
+    let out = wait_output(d.take(), Duration::from_secs(30)).expect("stops on SIGTERM");
+    assert!(out.status.success());
+}
