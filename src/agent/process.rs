@@ -256,6 +256,8 @@ pub async fn supervise(
         .as_deref()
         .map(super::reap::run_processes)
         .unwrap_or_default();
+    // Escaped descendants share the group's grace; `stop_run` below SIGKILLs the rest.
+    super::reap::terminate_outside(&carriers, pid);
     stop_group(
         pid,
         spec.grace,

@@ -114,15 +114,21 @@ pub fn reap_orphans() {
     }
 }
 
-/// `(pid, ppid, state)` from `/proc/<pid>/stat`.
+/// `(ppid, state)` from `/proc/<pid>/stat`.
 fn stat(pid: u32) -> Option<(u32, char)> {
+    stat_full(pid).map(|(ppid, state, _)| (ppid, state))
+}
+
+/// `(ppid, state, pgrp)` from `/proc/<pid>/stat`.
+fn stat_full(pid: u32) -> Option<(u32, char, u32)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    Some((ppid, state))
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((ppid, state, pgrp))
 }
 
 fn is_dead(state: char) -> bool {
@@ -169,6 +175,17 @@ fn signal(pid: u32, sig: Signal) {
     if let Err(e) = kill(Pid::from_raw(raw), sig) {
         if e != nix::errno::Errno::ESRCH {
             tracing::warn!(pid, signal = %sig, error = %e, "could not signal a run's process");
+        }
+    }
+}
+
+/// SIGTERM those of `pids` (the run's processes found a moment ago) that are not in
+/// process group `pgid` (which its supervisor signals as a whole), so that descendants
+/// that left the group get the same grace as the group.
+pub fn terminate_outside(pids: &[u32], pgid: u32) {
+    for &pid in pids {
+        if stat_full(pid).is_some_and(|(_, _, pgrp)| pgrp != pgid) {
+            signal(pid, Signal::SIGTERM);
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct RunArgs {
     /// Start even though the store is missing or behind its checkpoint file (deleted,
     /// restored from an older backup, cut back): the store is accepted as it is and the
     /// old checkpoint file is kept as `<checkpoints>.reset-<time>`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub accept_store_reset: bool,
 }
 
