@@ -43,8 +43,9 @@ pub async fn run(args: RunArgs) -> Exit {
     if args.dry_run {
         return super::dry_run::run(&wf).await;
     }
-    // One writer per store, decided before anything else (tracker, migrations).
-    let _lock = match crate::store::lock::acquire(&wf.store.path) {
+    // One writer per store: refused at once when the store's folder exists, else
+    // decided once the folder is created; always before the store is opened.
+    let early_lock = match crate::store::lock::acquire_existing(&wf.store.path) {
         Ok(lock) => lock,
         Err(e) => {
             eprintln!("karajan: {e}");
@@ -93,6 +94,13 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Failure;
         }
     }
+    let _lock = match early_lock.map_or_else(|| crate::store::lock::acquire(&wf.store.path), Ok) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
+    };
     let (db, checkpoints) = (&wf.store.path, &wf.store.checkpoints);
     let store = match open_checked(db, checkpoints, args.accept_store_reset).await {
         Ok((s, Opened::Consistent)) => s,

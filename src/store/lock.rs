@@ -63,6 +63,17 @@ pub fn lock_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// [`acquire`], but only when the store's folder already exists (`Ok(None)` otherwise):
+/// a daemon refuses a second start at once, before any tracker call, yet a start that
+/// fails its checks on a fresh folder creates nothing. The caller then takes the lock
+/// with [`acquire`] once it creates the folder, still before the store is opened.
+pub fn acquire_existing(db: &Path) -> Result<Option<StoreLock>, LockError> {
+    match lock_path(db).parent() {
+        Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => acquire(db).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// Take the store's lock without waiting. `LockError::Held` names the holder.
 pub fn acquire(db: &Path) -> Result<StoreLock, LockError> {
     let path = lock_path(db);
@@ -171,5 +182,17 @@ mod tests {
         drop(first);
         let again = acquire(&db).expect("released on drop");
         drop(again);
+    }
+
+    #[test]
+    fn acquire_existing_creates_no_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("fresh/karajan.db");
+        assert!(acquire_existing(&db).expect("no error").is_none());
+        assert!(!dir.path().join("fresh").exists());
+        std::fs::create_dir(dir.path().join("fresh")).expect("mkdir");
+        let held = acquire_existing(&db).expect("locks").expect("held");
+        assert!(acquire_existing(&db).is_err());
+        drop(held);
     }
 }
