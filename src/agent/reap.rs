@@ -240,11 +240,17 @@ pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
 }
 
 /// Reap those of `pids` that are zombies adopted by this process (a subreaper): only
-/// pids seen carrying a run id, never the agent a supervisor still waits for.
+/// pids seen carrying a run id, never a child of karajan's own that a supervisor still
+/// waits for. Without the subreaper role nothing is adopted, so nothing is reaped here.
 pub fn reap(pids: &[u32]) {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return;
+    }
     let me = std::process::id();
+    let own = children();
     for &pid in pids {
-        if stat(pid).is_some_and(|(ppid, state)| ppid == me && is_dead(state))
+        if !own.contains(&pid)
+            && stat(pid).is_some_and(|(ppid, state)| ppid == me && is_dead(state))
             && let Ok(raw) = i32::try_from(pid)
         {
             let _ = nix::sys::wait::waitpid(

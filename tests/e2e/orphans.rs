@@ -255,13 +255,15 @@ fn zombie_children(pid: u32) -> Vec<u32> {
 fn adopted_descendants_that_exit_by_themselves_are_reaped() {
     let s = Scratch::quickstart();
     let root = s.path().display().to_string();
-    // The helper leaves the agent's tree at once (its parent subshell exits), so the
-    // daemon, a subreaper, adopts it; it then exits by itself before the run ends.
+    // The helpers leave the agent's tree at once (their parent subshell exits), so the
+    // daemon, a subreaper, adopts them; one exits by itself before the run ends, the
+    // other is stopped at the run's end: neither may stay a zombie of the daemon.
     use_agent(
         &s,
         "brief.sh",
         &format!(
             "#!/bin/sh\ncat > /dev/null\n( setsid sleep 0.2 < /dev/null > /dev/null 2>&1 & )\n\
+             ( setsid sleep 1000 < /dev/null > /dev/null 2>&1 & )\n\
              sleep 1\necho done >> \"{root}/runs.log\"\n"
         ),
     );
@@ -277,6 +279,8 @@ fn adopted_descendants_that_exit_by_themselves_are_reaped() {
     assert_eq!(run_ids(&s).len(), 3);
     let zombies = zombie_children(d.id());
     assert!(zombies.is_empty(), "the daemon leaves zombies: {zombies:?}");
+    let needle = format!("KARAJAN_LOG_DIR={root}");
+    assert!(processes_with_env(&needle).is_empty(), "the helpers are stopped");
     sigterm(&d);
     let out = wait_output(d.take(), Duration::from_secs(30)).expect("stops on SIGTERM");
     assert!(out.status.success());
