@@ -280,7 +280,10 @@ fn adopted_descendants_that_exit_by_themselves_are_reaped() {
     let zombies = zombie_children(d.id());
     assert!(zombies.is_empty(), "the daemon leaves zombies: {zombies:?}");
     let needle = format!("KARAJAN_LOG_DIR={root}");
-    assert!(processes_with_env(&needle).is_empty(), "the helpers are stopped");
+    assert!(
+        processes_with_env(&needle).is_empty(),
+        "the helpers are stopped"
+    );
     sigterm(&d);
     let out = wait_output(d.take(), Duration::from_secs(30)).expect("stops on SIGTERM");
     assert!(out.status.success());
