@@ -69,6 +69,11 @@ impl FileId {
         })
     }
 
+    /// The database path, for messages.
+    pub(crate) fn path(&self) -> String {
+        self.path.display().to_string()
+    }
+
     /// `Err` when the path no longer names the file that was opened.
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         let what = match std::fs::metadata(&self.path) {

@@ -61,8 +61,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error(
         "the store's database {path} {what} while karajan was using it; stopping rather \
-         than writing into a file that is gone (a restart compares the store with its \
-         checkpoint file and says what to do)"
+         than writing into a file that no longer holds the record (a restart compares \
+         the store with its checkpoint file and says what to do)"
     )]
     Replaced { path: String, what: String },
 }
@@ -160,6 +160,9 @@ struct CheckpointWriter {
     state: tokio::sync::Mutex<Checkpoints>,
     /// The head the file holds (seq), to skip redundant writes.
     written: std::sync::atomic::AtomicI64,
+    /// The last seq appended through this store (0: none yet). The next append must
+    /// continue after it: a lower seq means the database went back under us.
+    appended: std::sync::atomic::AtomicI64,
     wake: tokio::sync::Notify,
 }
 
@@ -227,6 +230,7 @@ impl Store {
             writer: Some(Arc::new(CheckpointWriter {
                 path: checkpoints.to_path_buf(),
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
+                appended: std::sync::atomic::AtomicI64::new(0),
                 state: tokio::sync::Mutex::new(state),
                 wake: tokio::sync::Notify::new(),
             })),
@@ -286,6 +290,21 @@ impl Store {
         drop(state);
         // The events are committed; the file follows shortly (see `CheckpointWriter`).
         writer.wake.notify_one();
+        let first = rows.first().map_or(0, |r| r.0);
+        let last = rows.last().map_or(0, |r| r.0);
+        let before = writer
+            .appended
+            .fetch_max(last, std::sync::atomic::Ordering::SeqCst);
+        if before > 0 && first <= before {
+            // The checkpoint keeps the old head as evidence (see `Checkpoints::advance`).
+            return Err(StoreError::Replaced {
+                path: self.file.as_ref().map_or_else(String::new, |f| f.path()),
+                what: format!(
+                    "went back in time (karajan had written up to seq {before}; the \
+                     database continued at seq {first})"
+                ),
+            });
+        }
         Ok(stored)
     }
 

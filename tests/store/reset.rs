@@ -98,3 +98,32 @@ async fn a_store_behind_or_rewritten_is_refused_until_accepted() {
     let text = refused(&f.db(), &f.checkpoints()).await;
     assert!(text.contains("holds another history"), "{text}");
 }
+
+#[tokio::test]
+async fn a_database_that_goes_back_under_a_running_writer_stops_its_appends() {
+    let f = Fixture::new().await;
+    f.append((1..=6).map(note).collect()).await;
+    // Cut back behind the writer's back (an older copy written over the file).
+    let mut conn = f.raw().await;
+    sqlx::raw_sql(
+        "DROP TRIGGER IF EXISTS events_no_delete; DELETE FROM events WHERE seq > 4; \
+         UPDATE chain_head SET seq = 4, hash = (SELECT hash FROM events WHERE seq = 4);",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("cut");
+    let err = f
+        .store
+        .append(vec![note(7)])
+        .await
+        .expect_err("the writer notices");
+    let text = err.to_string();
+    assert!(
+        text.contains("went back in time")
+            && text.contains("up to seq 6")
+            && text.contains("seq 5"),
+        "{text}"
+    );
+    // The evidence survives: verify reports the lost head.
+    assert!(!f.store.verify().await.expect("verify").is_ok());
+}
