@@ -18,6 +18,7 @@ pub mod gemini;
 pub mod gemini_stream;
 pub mod prices;
 pub mod process;
+pub mod reap;
 pub mod settings;
 pub mod stream;
 

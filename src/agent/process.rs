@@ -18,6 +18,16 @@
 //! daemon may run under a PID 1 that never reaps orphans; `kill(-pgid, 0)` is the
 //! fallback where `/proc` is unavailable.
 //!
+//! A descendant that left the group (`setsid`) is still stopped: when the spec's
+//! environment carries `KARAJAN_RUN_ID` (every agent's does), every exit path ends with
+//! [`super::reap::stop_run`], which stops whatever still carries that run id, and the
+//! drop guard SIGKILLs those too.
+//!
+//! Fault point (tests only): in debug builds, `KARAJAN_FAULT_AFTER_SPAWN_SLEEP_MS=<ms>`
+//! in the *daemon's* environment makes [`supervise`] sleep that long after the spawn
+//! and before the pid is reported (and so recorded), making the crash window between
+//! spawn and `run_spawned` reachable deterministically. Release builds ignore it.
+//!
 //! [`kill_orphan_group`] is the crash-recovery counterpart: a restarted daemon stops a
 //! group it recorded before dying, but only after proving (via `/proc/<pid>/environ`)
 //! that the group still belongs to that run, so a recycled pid is never killed.
@@ -103,17 +113,40 @@ pub trait Observer: Send {
     fn line(&mut self, stream: Stream, line: &[u8]);
 }
 
-/// SIGKILLs the group if the supervising future is dropped before it finished.
+/// SIGKILLs the group (and every process carrying the run's id) if the supervising
+/// future is dropped before it finished.
 struct GroupGuard {
     pgid: Option<u32>,
+    run_id: Option<String>,
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
             signal_group(pgid, Signal::SIGKILL);
+            if let Some(run_id) = &self.run_id {
+                super::reap::kill_run_now(run_id);
+            }
         }
     }
+}
+
+/// The run id a spec's environment carries, if any.
+fn run_id_of(spec: &ProcessSpec) -> Option<String> {
+    spec.env
+        .iter()
+        .find(|(k, _)| k == "KARAJAN_RUN_ID")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+}
+
+/// The fault point of the module doc: the delay between spawn and reporting the pid.
+fn fault_after_spawn() -> Option<Duration> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let ms = std::env::var("KARAJAN_FAULT_AFTER_SPAWN_SLEEP_MS").ok()?;
+    ms.trim().parse().ok().map(Duration::from_millis)
 }
 
 /// Spawn `spec` in its own process group and supervise it to the end.
@@ -136,10 +169,11 @@ pub async fn supervise(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd.spawn().map_err(|source| AgentError::Spawn {
-        program: spec.program.clone(),
-        source,
-    })?;
+    let mut child =
+        super::reap::spawn_registered(&mut cmd).map_err(|source| AgentError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
     let started = Instant::now();
     let Some(pid) = child.id() else {
         // Already reaped: cannot happen right after spawn, but never signal pid 0.
@@ -147,7 +181,19 @@ pub async fn supervise(
             "child exited before its pid was known",
         )));
     };
-    let mut guard = GroupGuard { pgid: Some(pid) };
+    let run_id = run_id_of(&spec);
+    let mut guard = GroupGuard {
+        pgid: Some(pid),
+        run_id: run_id.clone(),
+    };
+    if let Some(delay) = fault_after_spawn() {
+        tracing::warn!(
+            pid,
+            ?delay,
+            "fault point: sleeping between spawn and recording the pid"
+        );
+        sleep(delay).await;
+    }
     observer.spawned(pid);
 
     let stdin_task = child.stdin.take().map(|mut stdin| {
@@ -204,7 +250,14 @@ pub async fn supervise(
         }
     };
 
-    // Phase 2: stop the group (also after a normal exit: stray grandchildren).
+    // Phase 2: stop the group (also after a normal exit: stray grandchildren), then
+    // whatever still carries the run id (descendants that left the group).
+    let carriers = run_id
+        .as_deref()
+        .map(super::reap::run_processes)
+        .unwrap_or_default();
+    // Escaped descendants share the group's grace; `stop_run` below SIGKILLs the rest.
+    super::reap::terminate_outside(&carriers, pid);
     stop_group(
         pid,
         spec.grace,
@@ -215,6 +268,15 @@ pub async fn supervise(
         observer,
     )
     .await?;
+    if let Some(run_id) = &run_id {
+        super::reap::stop_run(run_id, spec.grace).await;
+        // Group members adopted by us (a subreaper) once their parent died.
+        super::reap::reap(&carriers);
+    }
+    // The child is reaped (`status` is set): from now on a zombie with its pid is not
+    // ours to leave alone; adopted descendants that exited by themselves are reaped.
+    super::reap::forget_child(pid);
+    super::reap::reap_orphans();
     guard.pgid = None;
 
     // Phase 3: drain what is left in the pipes, bounded.

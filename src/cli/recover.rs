@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use super::Exit;
+use crate::store::reset::{Opened, open_checked};
 use crate::store::{EventKind, NewEvent, Store};
 use crate::tracker::marker::latest_state;
 
@@ -17,6 +18,14 @@ pub async fn run(workflow: &Path) -> Exit {
     let wf = match super::load_or_report(workflow) {
         Ok(wf) => wf,
         Err(code) => return code,
+    };
+    // A writer: one per store (see `store::lock`), before the store is even looked at.
+    let _lock = match crate::store::lock::acquire(&wf.store.path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
     };
     if let Ok(Some(existing)) = Store::open_read_only(&wf.store.path).await
         && let Ok((head, _)) = existing.head().await
@@ -92,8 +101,18 @@ pub async fn run(workflow: &Path) -> Exit {
             },
         ));
     }
-    let store = match Store::open(&wf.store.path, &wf.store.checkpoints).await {
-        Ok(s) => s,
+    // Rebuilding a lost store is the deliberate acceptance of that loss: the old
+    // checkpoint file (which vouched for the lost store) is kept aside, see `store::reset`.
+    let opened = open_checked(&wf.store.path, &wf.store.checkpoints, true).await;
+    let store = match opened {
+        Ok((s, Opened::Consistent)) => s,
+        Ok((s, Opened::Accepted { kept, .. })) => {
+            println!(
+                "the lost store's checkpoint file was kept as {}",
+                kept.display()
+            );
+            s
+        }
         Err(e) => {
             eprintln!("karajan: cannot create the store: {e}");
             return Exit::Failure;

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::Exit;
 use crate::orchestrator::{Engine, Options};
 use crate::store::Store;
+use crate::store::reset::{OpenError, Opened, open_checked};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -28,6 +29,11 @@ pub struct RunArgs {
     /// `server.port`.
     #[arg(long)]
     pub port: Option<u16>,
+    /// Start even though the store is missing or behind its checkpoint file (deleted,
+    /// restored from an older backup, cut back): the store is accepted as it is and the
+    /// old checkpoint file is kept as `<checkpoints>.reset-<time>`.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub accept_store_reset: bool,
 }
 
 pub async fn run(args: RunArgs) -> Exit {
@@ -38,6 +44,16 @@ pub async fn run(args: RunArgs) -> Exit {
     if args.dry_run {
         return super::dry_run::run(&wf).await;
     }
+    // One writer per store: refused at once when the store's folder exists, else
+    // decided once the folder is created; always before the store is opened.
+    let early_lock = match crate::store::lock::acquire_existing(&wf.store.path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
+    };
+    crate::agent::reap::become_subreaper();
     let tracker = match crate::tracker::from_config(&wf) {
         Ok(t) => t,
         Err(e) => {
@@ -79,13 +95,26 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Failure;
         }
     }
-    let store = match Store::open(&wf.store.path, &wf.store.checkpoints).await {
-        Ok(s) => s,
+    let _lock = match early_lock.map_or_else(|| crate::store::lock::acquire(&wf.store.path), Ok) {
+        Ok(lock) => lock,
         Err(e) => {
-            eprintln!(
-                "karajan: cannot open the store {}: {e}",
-                wf.store.path.display()
-            );
+            eprintln!("karajan: {e}");
+            return Exit::Failure;
+        }
+    };
+    let (db, checkpoints) = (&wf.store.path, &wf.store.checkpoints);
+    let store = match open_checked(db, checkpoints, args.accept_store_reset).await {
+        Ok((s, Opened::Consistent)) => s,
+        Ok((s, Opened::Accepted { refusal, kept })) => {
+            warn!(%refusal, kept = %kept.display(), "store reset accepted (--accept-store-reset)");
+            s
+        }
+        Err(OpenError::Refused(refusal)) => {
+            eprintln!("karajan: {refusal}");
+            return Exit::Failure;
+        }
+        Err(OpenError::Store(e)) => {
+            eprintln!("karajan: cannot open the store {}: {e}", db.display());
             return Exit::Failure;
         }
     };
@@ -107,6 +136,8 @@ pub async fn run(args: RunArgs) -> Exit {
     };
     let wf = Arc::new(wf);
     let web_store = store.clone();
+    // The database file removed or replaced under us stops the daemon (exit 1).
+    let store_lost = crate::store::file_id::watch(store.clone(), shutdown.clone());
     let engine = Engine::new(wf.clone(), tracker, store);
     let opts = Options {
         once: args.once,
@@ -119,6 +150,10 @@ pub async fn run(args: RunArgs) -> Exit {
     shutdown.cancel();
     if let Some(w) = web {
         w.finish().await;
+    }
+    if let Some(e) = store_lost.get() {
+        eprintln!("karajan: {e}");
+        return Exit::Failure;
     }
     match result {
         Ok(Ok(())) if args.once => once_summary(&wf, start_seq).await,

@@ -30,7 +30,8 @@
 //! durable by then), so a crash can leave it *behind* the database, never ahead of it. A
 //! failed checkpoint write does not fail the append (the events are committed); it is
 //! logged and the next append rewrites the whole file. One writer process per store is
-//! assumed for the file (the database itself serializes writers on its own).
+//! assumed for the file, and enforced by the daemon's lock (see `lock`); at start the
+//! store is compared with the file (see `reset`).
 
 use std::collections::BTreeMap;
 use std::io::Write;

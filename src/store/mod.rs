@@ -10,7 +10,11 @@
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
 //! - `read`: the queries the orchestrator, CLI and dashboard use;
-//! - `sqlite`: connection settings (WAL, `synchronous=FULL`, busy timeout) and why.
+//! - `sqlite`: connection settings (WAL, `synchronous=FULL`, busy timeout) and why;
+//! - `lock`: the exclusive file lock that makes one writer (daemon) per store;
+//! - `reset`: refusing to start on a store that is missing or behind its checkpoint,
+//!   and the deliberate way to accept it;
+//! - `file_id`: noticing that the database file was removed or replaced under a writer.
 //!
 //! A `Store` is a cheap handle (a connection pool) and can be cloned freely. Appends from
 //! one process are also ordered by a small async lock, so the checkpoint file is written
@@ -21,8 +25,11 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
+pub(crate) mod file_id;
+pub mod lock;
 mod projection;
 mod read;
+pub mod reset;
 pub mod sqlite;
 mod tickets;
 pub mod verify;
@@ -52,6 +59,12 @@ pub enum StoreError {
     },
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
+    #[error(
+        "the store's database {path} {what} while karajan was using it; stopping rather \
+         than writing into a file that no longer holds the record (a restart compares \
+         the store with its checkpoint file and says what to do)"
+    )]
+    Replaced { path: String, what: String },
 }
 
 /// One stored event row.
@@ -147,6 +160,9 @@ struct CheckpointWriter {
     state: tokio::sync::Mutex<Checkpoints>,
     /// The head the file holds (seq), to skip redundant writes.
     written: std::sync::atomic::AtomicI64,
+    /// The last seq appended through this store (0: none yet). The next append must
+    /// continue after it: a lower seq means the database went back under us.
+    appended: std::sync::atomic::AtomicI64,
     wake: tokio::sync::Notify,
 }
 
@@ -197,6 +213,8 @@ pub struct Store {
     checkpoint_path: Option<PathBuf>,
     /// `None` on a read-only store.
     writer: Option<Arc<CheckpointWriter>>,
+    /// The database file a writable store opened (`None` on a read-only store).
+    file: Option<file_id::FileId>,
 }
 
 impl Store {
@@ -207,10 +225,12 @@ impl Store {
         let pool = sqlite::open_write(db).await?;
         let store = Store {
             pool,
+            file: Some(file_id::FileId::of(db)?),
             checkpoint_path: Some(checkpoints.to_path_buf()),
             writer: Some(Arc::new(CheckpointWriter {
                 path: checkpoints.to_path_buf(),
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
+                appended: std::sync::atomic::AtomicI64::new(0),
                 state: tokio::sync::Mutex::new(state),
                 wake: tokio::sync::Notify::new(),
             })),
@@ -239,6 +259,7 @@ impl Store {
             pool,
             checkpoint_path: None,
             writer: None,
+            file: None,
         }))
     }
 
@@ -250,7 +271,10 @@ impl Store {
     }
 
     /// Append events atomically (one transaction) and update projections.
+    /// Fails with [`StoreError::Replaced`], writing nothing, when the database file was
+    /// removed or replaced since the store opened it.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+        self.check_file()?;
         let Some(writer) = &self.writer else {
             return append::append(&self.pool, &events, Utc::now()).await;
         };
@@ -266,7 +290,32 @@ impl Store {
         drop(state);
         // The events are committed; the file follows shortly (see `CheckpointWriter`).
         writer.wake.notify_one();
+        let first = rows.first().map_or(0, |r| r.0);
+        let last = rows.last().map_or(0, |r| r.0);
+        let before = writer
+            .appended
+            .fetch_max(last, std::sync::atomic::Ordering::SeqCst);
+        if before > 0 && first <= before {
+            // The checkpoint keeps the old head as evidence (see `Checkpoints::advance`).
+            return Err(StoreError::Replaced {
+                path: self.file.as_ref().map_or_else(String::new, |f| f.path()),
+                what: format!(
+                    "went back in time (karajan had written up to seq {before}; the \
+                     database continued at seq {first})"
+                ),
+            });
+        }
         Ok(stored)
+    }
+
+    /// `Err(StoreError::Replaced)` when the database file this writable store opened
+    /// was removed or replaced since (always `Ok` on a read-only store). Cheap: one
+    /// `stat`.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(id) => id.check(),
+            None => Ok(()),
+        }
     }
 
     /// Every ticket record, with `pending_intents` counted.

@@ -17,6 +17,11 @@
 //!   the end, or a different hash at its seq -> that checkpoint's seq. `chain_head`
 //!   disagreeing with the last row is reported at the head's seq too.
 //!
+//! - an edited row whose own hash was recomputed: its hash verifies, but the next row
+//!   was chained to the old hash -> the edited row's seq (not the next one). When the
+//!   next row's link holds but its own incoming link does not, that next row's
+//!   `prev_hash` is the changed field (edited and re-hashed) -> that row's seq.
+//!
 //! After a break the walk resynchronizes on the broken row's *stored* hash, so a single
 //! edited row reports exactly its own seq and later independent breaks are still
 //! reported one by one. A link mismatch directly after a broken row or a gap is the
@@ -69,6 +74,11 @@ struct Walk {
     expected: i64,
     prev: Hash,
     prev_broken: bool,
+    /// A self-consistent row whose `prev_hash` is not the previous row's hash. Either the
+    /// previous row was edited and its hash recomputed (then the chain goes on unbroken
+    /// from this row), or this row's `prev_hash` was edited and its hash recomputed (then
+    /// the next row's link breaks too). The next row, or the head, decides.
+    suspect: Option<i64>,
     events: u64,
     last: (i64, Hash),
 }
@@ -102,6 +112,7 @@ pub async fn verify(
         expected: 1,
         prev: GENESIS,
         prev_broken: false,
+        suspect: None,
         events: 0,
         last: (0, GENESIS),
     };
@@ -164,6 +175,15 @@ pub async fn verify(
         );
     }
     check_head(pool, &walk, &mut breaks).await?;
+    // The last row was the suspect: a problem at the head (chain_head or a checkpoint
+    // disagreeing with its hash) says it was changed itself.
+    if let Some(s) = walk.suspect.take() {
+        if breaks.has(s) {
+            rechained(&mut breaks, s);
+        } else {
+            edited_before(&mut breaks, s);
+        }
+    }
     if let Some(path) = file_missing.filter(|_| walk.events > 0) {
         breaks.add(
             0,
@@ -205,13 +225,7 @@ fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &SqliteRow, seq: i64) {
     let decoded = decode(row);
     let stored_hash = match &decoded {
         Ok(fields) => {
-            if fields.prev_hash != walk.prev && !gap_before && !walk.prev_broken {
-                problems.push(if seq == 1 {
-                    "prev_hash is not the genesis hash".to_string()
-                } else {
-                    format!("prev_hash does not match the hash of seq {}", seq - 1)
-                });
-            }
+            let link_broken = fields.prev_hash != walk.prev && !gap_before && !walk.prev_broken;
             let recomputed = event_hash(&Link {
                 prev_hash: &fields.prev_hash,
                 seq,
@@ -220,13 +234,38 @@ fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &SqliteRow, seq: i64) {
                 kind: &fields.kind,
                 payload: &fields.payload,
             });
-            if recomputed != fields.hash {
+            let self_ok = recomputed == fields.hash;
+            // The row before had a broken incoming link although its own hash held:
+            // this row's link decides which row was changed.
+            let consequence = match walk.suspect.take() {
+                Some(s) if link_broken => {
+                    rechained(breaks, s);
+                    true
+                }
+                Some(s) => {
+                    edited_before(breaks, s);
+                    false
+                }
+                None => false,
+            };
+            if link_broken && !consequence {
+                if self_ok {
+                    // Decided by the next row (or the head), see `Walk::suspect`.
+                    walk.suspect = Some(seq);
+                } else {
+                    problems.push(link_problem(seq));
+                }
+            }
+            if !self_ok {
                 problems
                     .push("hash mismatch: the row's content differs from what was hashed".into());
             }
             fields.hash
         }
         Err(e) => {
+            if let Some(s) = walk.suspect.take() {
+                edited_before(breaks, s);
+            }
             problems.push(format!("row is unreadable: {e}"));
             GENESIS
         }
@@ -238,6 +277,45 @@ fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &SqliteRow, seq: i64) {
     walk.prev = stored_hash;
     walk.expected = seq + 1;
     walk.last = (seq, stored_hash);
+}
+
+fn link_problem(seq: i64) -> String {
+    if seq == 1 {
+        "prev_hash is not the genesis hash".to_string()
+    } else {
+        format!("prev_hash does not match the hash of seq {}", seq - 1)
+    }
+}
+
+/// Row `s` (self-consistent) and the row after it both have a broken link: row `s`'s
+/// `prev_hash` was changed and its hash recomputed.
+fn rechained(breaks: &mut Breaks, s: i64) {
+    breaks.add(
+        s,
+        format!(
+            "{}, and seq {} was not chained to this row's hash: this row's prev_hash was \
+             edited and its hash recomputed (or seq {} and this row were both edited)",
+            link_problem(s),
+            s + 1,
+            s - 1
+        ),
+    );
+}
+
+/// Row `s` (self-consistent) is not chained to the row before, and the chain goes on
+/// from `s` unbroken: the row before was edited and its own hash recomputed.
+fn edited_before(breaks: &mut Breaks, s: i64) {
+    if s == 1 {
+        breaks.add(1, link_problem(1));
+        return;
+    }
+    breaks.add(
+        s - 1,
+        format!(
+            "this row was edited and its hash recomputed: seq {s} was chained to another \
+             hash (or seq {s}'s prev_hash was edited)"
+        ),
+    );
 }
 
 struct Fields {

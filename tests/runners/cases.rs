@@ -333,13 +333,14 @@ pub async fn tracker_key_never_reaches_the_cli(kind: RunnerKind) {
         "GITHUB_TOKEN" => Some("ghp_SECRET_VALUE".to_string()),
         _ => None,
     };
-    let meta = vec![("KARAJAN_RUN_ID".to_string(), "run-test".to_string())];
     let mut req = fx.request("success", "x");
+    let run_id = req.run_id.clone();
+    let meta = vec![("KARAJAN_RUN_ID".to_string(), run_id.clone())];
     req.env = karajan::agent::env::build_env_from(&cfg, &meta, parent);
     let (outcome, _) = run(runner(&cfg), req).await;
     assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
     let env = fx.read("env.1.txt");
-    assert!(env.contains("KARAJAN_RUN_ID=run-test"), "{env}");
+    assert!(env.contains(&format!("KARAJAN_RUN_ID={run_id}")), "{env}");
     assert!(
         !env.contains("LINEAR_API_KEY") && !env.contains("GITHUB_TOKEN"),
         "{env}"

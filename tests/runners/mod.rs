@@ -64,8 +64,11 @@ impl Fixture {
     }
 
     pub fn request(&self, scenario: &str, prompt: &str) -> RunRequest {
+        // Unique, like real run ids: the end of every run stops whatever carries its id,
+        // and tests run concurrently.
+        let run_id = format!("run-test-{:016x}", rand::random::<u64>());
         RunRequest {
-            run_id: "run-test".into(),
+            run_id: run_id.clone(),
             identifier: "ENG-1".into(),
             state: "implement".into(),
             run_number: 1,
@@ -75,7 +78,7 @@ impl Fixture {
             log_dir: self.log_dir.clone(),
             env: vec![
                 ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-                ("KARAJAN_RUN_ID".into(), "run-test".into()),
+                ("KARAJAN_RUN_ID".into(), run_id),
                 ("FAKE_SCENARIO".into(), scenario.into()),
             ],
             resume_session: None,

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod projections;
+mod reset;
 mod tamper;
 
 use std::path::{Path, PathBuf};

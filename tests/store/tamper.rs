@@ -126,6 +126,98 @@ async fn each_edited_field_is_reported_at_exactly_its_seq() {
     }
 }
 
+/// Recompute the hash of row `seq` alone (keeping its stored `prev_hash`), as a forger
+/// who edits one row and makes it consistent with itself would.
+async fn rehash_row(conn: &mut SqliteConnection, seq: i64) {
+    let row = sqlx::query("SELECT at, issue, kind, payload, prev_hash FROM events WHERE seq = ?")
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await
+        .expect("row");
+    let payload: serde_json::Value =
+        serde_json::from_str(&row.get::<String, _>("payload")).expect("json");
+    let prev: Hash = row
+        .get::<Vec<u8>, _>("prev_hash")
+        .try_into()
+        .expect("32 bytes");
+    let hash = event_hash(&Link {
+        prev_hash: &prev,
+        seq,
+        at: &row.get::<String, _>("at"),
+        issue: row.get::<Option<String>, _>("issue").as_deref(),
+        kind: &row.get::<String, _>("kind"),
+        payload: &payload,
+    });
+    sqlx::query("UPDATE events SET hash = ? WHERE seq = ?")
+        .bind(&hash[..])
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .expect("update");
+}
+
+#[tokio::test]
+async fn an_edited_row_with_its_own_hash_recomputed_is_reported_at_its_seq() {
+    for (edits, want) in [
+        (vec![5], vec![5]),
+        (vec![1], vec![1]),
+        (vec![3, 7], vec![3, 7]),
+        // Two adjacent edits look like row 5's prev_hash changed: row 5 is named.
+        (vec![4, 5], vec![5]),
+    ] {
+        let f = chain_of(10).await;
+        let mut conn = f.raw().await;
+        for seq in &edits {
+            edit(
+                &f,
+                &format!(
+                    "UPDATE events SET payload = '{{\"error\":\"forged\"}}' WHERE seq = {seq}"
+                ),
+            )
+            .await;
+            rehash_row(&mut conn, *seq).await;
+        }
+        let report = verify(&f).await;
+        assert_eq!(seqs(&report), want, "edited {edits:?}: {report:?}");
+        for b in &report.breaks {
+            assert!(
+                b.problem.contains("edited") && b.problem.contains(&format!("seq {}", b.seq + 1))
+                    || b.seq == 1,
+                "the problem names the edit and the row chained to it: {b:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rechained_prev_hash_names_the_changed_row() {
+    // The forger changes row 5's prev_hash and recomputes its hash: the links 4->5 and
+    // 5->6 break while rows 4 and 6 verify: row 5 is the changed one. Also at the head.
+    let f = chain_of(10).await;
+    let mut conn = f.raw().await;
+    edit(
+        &f,
+        "UPDATE events SET prev_hash = randomblob(32) WHERE seq = 5",
+    )
+    .await;
+    rehash_row(&mut conn, 5).await;
+    let report = verify(&f).await;
+    assert_eq!(seqs(&report), vec![5], "{report:?}");
+    assert!(
+        report.breaks[0].problem.contains("prev_hash was edited"),
+        "{report:?}"
+    );
+    let f = chain_of(10).await;
+    let mut conn = f.raw().await;
+    edit(
+        &f,
+        "UPDATE events SET prev_hash = randomblob(32) WHERE seq = 10",
+    )
+    .await;
+    rehash_row(&mut conn, 10).await;
+    assert_eq!(seqs(&verify(&f).await), vec![10]);
+}
+
 #[tokio::test]
 async fn a_reformatted_but_equal_payload_is_not_a_break() {
     let f = chain_of(10).await;

@@ -1,0 +1,274 @@
+//! Stopping every process of a run, wherever it went: by its `KARAJAN_RUN_ID`.
+//!
+//! Stopping an agent's process group is not enough: a descendant that called `setsid`
+//! (a daemonizing helper, Node's `detached: true`) left the group, and a daemon killed
+//! between an agent's spawn and the moment its pid was recorded leaves a group nobody
+//! knows. But every agent (and hook) process of a run carries `KARAJAN_RUN_ID=<run>` in
+//! its environment, inherited by its descendants, and `/proc/<pid>/environ` shows it.
+//! So [`stop_run`] finds every live process carrying the run's id and stops it
+//! (SIGTERM → grace → SIGKILL), on every exit path of a run (see `process::supervise`)
+//! and at restart for every unfinished run (see `orchestrator::recovery`), whether or
+//! not its pid was recorded. Run ids are unique, so nothing else is ever matched; a
+//! process that scrubbed its own environment is out of reach (the group stop still
+//! applies to it while it stays in the group).
+//!
+//! On Linux the daemon is also a child subreaper ([`become_subreaper`]): an orphaned
+//! descendant is re-parented to karajan instead of init, so it stays in karajan's tree
+//! and karajan reaps it once stopped ([`reap`]), even under a PID 1 that never reaps.
+//! Only processes known to be adopted agent descendants are reaped (never a pid some
+//! other part of the program waits for): those seen carrying a run id, and, in a
+//! subreaper, any zombie child that is not one of the children karajan spawned itself
+//! (every child is spawned through [`spawn_registered`], which records it until its
+//! supervisor has reaped it). [`reap_orphans`] runs after every supervised process, so
+//! adopted descendants that exit by themselves do not pile up as zombies.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::time::{Instant, sleep};
+
+/// How often the processes are re-scanned while waiting for them to die.
+const POLL: Duration = Duration::from_millis(20);
+/// Bound on waiting after SIGKILL (uninterruptible sleep).
+const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
+
+/// Whether this process became a subreaper (only then are unknown zombie children
+/// reaped: a test binary spawns children of its own that it waits for).
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// The children karajan spawned and a supervisor will reap (see the module doc).
+static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Make this process a child subreaper (Linux): orphaned descendants are re-parented
+/// to it rather than to init. Failure is logged, not fatal (the `KARAJAN_RUN_ID` sweep
+/// still finds them).
+pub fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    match nix::sys::prctl::set_child_subreaper(true) {
+        Ok(()) => SUBREAPER.store(true, Ordering::SeqCst),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not become a child subreaper; escaped agent descendants are re-parented to init")
+        }
+    }
+}
+
+fn children() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Spawn `cmd` and record the child as karajan's own until [`forget_child`]: the
+/// registry lock is held across the spawn, so [`reap_orphans`] can never reap a child
+/// whose supervisor is about to wait for it.
+pub fn spawn_registered(
+    cmd: &mut tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let mut own = children();
+    let child = cmd.spawn()?;
+    if let Some(pid) = child.id() {
+        own.insert(pid);
+    }
+    Ok(child)
+}
+
+/// The supervisor has reaped `pid`.
+pub fn forget_child(pid: u32) {
+    children().remove(&pid);
+}
+
+/// In a subreaper: reap every zombie child that karajan did not spawn itself (adopted
+/// descendants of agents that exited by themselves).
+pub fn reap_orphans() {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    let own = children();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if own.contains(&pid) {
+            continue;
+        }
+        if stat(pid).is_some_and(|(ppid, state)| ppid == me && is_dead(state))
+            && let Ok(raw) = i32::try_from(pid)
+        {
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(raw),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
+    }
+}
+
+/// `(ppid, state)` from `/proc/<pid>/stat`.
+fn stat(pid: u32) -> Option<(u32, char)> {
+    stat_full(pid).map(|(ppid, state, _)| (ppid, state))
+}
+
+/// `(ppid, state, pgrp)` from `/proc/<pid>/stat`.
+fn stat_full(pid: u32) -> Option<(u32, char, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((ppid, state, pgrp))
+}
+
+fn is_dead(state: char) -> bool {
+    state == 'Z' || state == 'X'
+}
+
+/// Live (non-zombie) processes whose environment carries `KARAJAN_RUN_ID=<run_id>`,
+/// this process excluded. Empty when `/proc` cannot be read.
+pub fn run_processes(run_id: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let marker = format!("KARAJAN_RUN_ID={run_id}");
+    let me = std::process::id();
+    let mut found = vec![];
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue; // gone meanwhile, or not ours to read
+        };
+        if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+            && stat(pid).is_some_and(|(_, state)| !is_dead(state))
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn signal(pid: u32, sig: Signal) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    if raw <= 1 {
+        return;
+    }
+    if let Err(e) = kill(Pid::from_raw(raw), sig) {
+        if e != nix::errno::Errno::ESRCH {
+            tracing::warn!(pid, signal = %sig, error = %e, "could not signal a run's process");
+        }
+    }
+}
+
+/// SIGTERM those of `pids` (the run's processes found a moment ago) that are not in
+/// process group `pgid` (which its supervisor signals as a whole), so that descendants
+/// that left the group get the same grace as the group.
+pub fn terminate_outside(pids: &[u32], pgid: u32) {
+    for &pid in pids {
+        if stat_full(pid).is_some_and(|(_, _, pgrp)| pgrp != pgid) {
+            signal(pid, Signal::SIGTERM);
+        }
+    }
+}
+
+/// SIGKILL every live process of `run_id` now, without waiting (for drop guards).
+pub fn kill_run_now(run_id: &str) {
+    for pid in run_processes(run_id) {
+        signal(pid, Signal::SIGKILL);
+    }
+}
+
+/// Stop every process carrying `KARAJAN_RUN_ID=<run_id>`: SIGTERM, up to `grace` for
+/// them to exit (newcomers forked meanwhile are signalled too), then SIGKILL. Returns
+/// the pids it signalled (empty when there was nothing to stop); those adopted by this
+/// process are reaped.
+pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
+    let mut signalled: Vec<u32> = vec![];
+    let mut alive = run_processes(run_id);
+    if alive.is_empty() {
+        return signalled;
+    }
+    tracing::info!(run = %run_id, pids = ?alive, "stopping the run's remaining processes");
+    let kill_at = Instant::now() + grace;
+    while !alive.is_empty() && Instant::now() < kill_at {
+        for pid in &alive {
+            if !signalled.contains(pid) {
+                signal(*pid, Signal::SIGTERM);
+                signalled.push(*pid);
+            }
+        }
+        reap(&signalled);
+        sleep(POLL).await;
+        alive = run_processes(run_id);
+    }
+    let give_up = Instant::now() + AFTER_KILL_LIMIT;
+    while !alive.is_empty() && Instant::now() < give_up {
+        for pid in &alive {
+            signal(*pid, Signal::SIGKILL);
+            if !signalled.contains(pid) {
+                signalled.push(*pid);
+            }
+        }
+        reap(&signalled);
+        sleep(POLL).await;
+        alive = run_processes(run_id);
+    }
+    if !alive.is_empty() {
+        tracing::warn!(run = %run_id, pids = ?alive, "processes of the run survived SIGKILL; giving up on them");
+    }
+    reap(&signalled);
+    signalled
+}
+
+/// Reap those of `pids` that are zombies adopted by this process (a subreaper): only
+/// pids seen carrying a run id, never a child of karajan's own that a supervisor still
+/// waits for. Without the subreaper role nothing is adopted, so nothing is reaped here.
+pub fn reap(pids: &[u32]) {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return;
+    }
+    let me = std::process::id();
+    let own = children();
+    for &pid in pids {
+        if !own.contains(&pid)
+            && stat(pid).is_some_and(|(ppid, state)| ppid == me && is_dead(state))
+            && let Ok(raw) = i32::try_from(pid)
+        {
+            let _ = nix::sys::wait::waitpid(
+                Pid::from_raw(raw),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_stat_is_read_and_an_unknown_run_has_no_process() {
+        let (ppid, state) = stat(std::process::id()).expect("own stat");
+        assert!(ppid > 0 && !is_dead(state));
+        assert!(run_processes("no-such-run-0a7c").is_empty());
+    }
+}
