@@ -12,8 +12,9 @@
 //!   with `tower::ServiceExt::oneshot`.
 //! - Security is layered in `auth`: reads are open on loopback, every mutation needs the
 //!   operator token (cookie or `Authorization: Bearer`), POSTs must come from the same
-//!   origin, and the `Host` header must name this machine (DNS rebinding). Every body
-//!   passes through a redactor that blanks configured secret values.
+//!   origin, and the `Host` header must name this machine (DNS rebinding).
+//! - No secret leaves the process (`redact`): data is scrubbed before it is serialized
+//!   or rendered, and every finished body is scanned for raw and escaped copies.
 //! - Templates and assets are embedded (`include_str!`): no build step, no files to ship.
 
 mod auth;
@@ -105,5 +106,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(middleware::map_response(error::envelope_bare_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            respond::redact_bodies,
+        ))
         .with_state(state)
 }
