@@ -13,6 +13,8 @@
 //! - Security is layered in `auth`: reads are open on loopback, every mutation needs the
 //!   operator token (cookie or `Authorization: Bearer`), POSTs must come from the same
 //!   origin, and the `Host` header must name this machine (DNS rebinding).
+//! - No page can be framed and no script but ours runs (`headers`: CSP and
+//!   `X-Frame-Options` on every response; tracker links only when `http(s)`).
 //! - No secret leaves the process (`redact`): data is scrubbed before it is serialized
 //!   or rendered, and every finished body is scanned for raw and escaped copies.
 //! - Templates and assets are embedded (`include_str!`): no build step, no files to ship.
@@ -22,6 +24,7 @@ mod dispatch;
 mod error;
 mod events_sse;
 mod gates;
+mod headers;
 mod health;
 mod issues;
 mod metrics;
@@ -110,5 +113,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             respond::redact_bodies,
         ))
+        .layer(middleware::map_response(headers::security_headers))
         .with_state(state)
 }

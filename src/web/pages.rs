@@ -13,7 +13,7 @@ use minijinja::{Environment, Value, context};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{AppState, issues, respond, today};
+use super::{AppState, headers, issues, respond, today};
 
 /// How much of a prompt and of a log the ticket page shows.
 const PROMPT_MAX: u64 = 64 * 1024;
@@ -147,7 +147,10 @@ pub(crate) async fn ticket(
         ),
         None => (None, None, None),
     };
+    let url = clean_text(&st, d.url.clone());
     let ctx = context! {
+        link => url.as_deref().and_then(headers::tracker_link),
+        file_url => url.as_deref().and_then(headers::tracker_file),
         d => clean(&st, &d)?,
         prompt => clean_text(&st, prompt),
         stdout => clean_text(&st, stdout),

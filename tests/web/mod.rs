@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod framing;
 mod leaks;
 mod metrics_text;
 mod security;
