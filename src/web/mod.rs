@@ -49,7 +49,7 @@ use crate::store::Store;
 pub use auth::{Auth, SESSION_COOKIE, TOKEN_FILE, load_or_create_token, token_path};
 pub use metrics::render as render_metrics;
 pub use redact::secrets_of;
-pub use server::{ServeError, bind, serve};
+pub use server::{Limits, ServeError, bind, serve, serve_with};
 
 /// What every handler reads: the orchestrator's handle, the store, the auth settings.
 /// Cheap to clone; nothing in it is mutable.

@@ -8,6 +8,7 @@ mod framing;
 mod leaks;
 mod metrics_text;
 mod security;
+mod serving;
 
 use std::sync::Arc;
 use std::time::Duration;
