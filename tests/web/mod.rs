@@ -3,6 +3,7 @@
 //! headless Chromium against the `karajan` binary.
 
 mod api;
+mod api_details;
 mod browser;
 mod framing;
 mod leaks;
