@@ -103,7 +103,10 @@ pub(crate) fn expand_secret(input: &str, env: EnvLookup<'_>) -> Result<Secret, E
 /// Expands a runner `env` value. It is sensitive (blanked on the dashboard) when it
 /// came from the environment (`$VAR`) or is marked `{secret: …}`; a plain literal is
 /// not, since the workflow itself shows it.
-pub(crate) fn expand_env_value(raw: &RawEnvValue, env: EnvLookup<'_>) -> Result<Secret, ExpandError> {
+pub(crate) fn expand_env_value(
+    raw: &RawEnvValue,
+    env: EnvLookup<'_>,
+) -> Result<Secret, ExpandError> {
     let (text, expanded) = expand_counting(&raw.text, env)?;
     Ok(if expanded || raw.marked {
         Secret::new(text)

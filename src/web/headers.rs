@@ -54,8 +54,14 @@ mod tests {
 
     #[test]
     fn only_http_and_https_are_links() {
-        assert_eq!(tracker_link("https://x.example/1"), Some("https://x.example/1"));
-        assert_eq!(tracker_link("HTTP://x.example/1"), Some("HTTP://x.example/1"));
+        assert_eq!(
+            tracker_link("https://x.example/1"),
+            Some("https://x.example/1")
+        );
+        assert_eq!(
+            tracker_link("HTTP://x.example/1"),
+            Some("HTTP://x.example/1")
+        );
         for bad in [
             "javascript:alert(1)",
             " JavaScript:alert(1)",

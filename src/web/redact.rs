@@ -147,7 +147,11 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
             .map(|s| s.expose().to_string())
             .collect::<Vec<_>>()
     };
-    let mut out: Vec<String> = wf.runners.values().flat_map(|r| sensitive(&r.env)).collect();
+    let mut out: Vec<String> = wf
+        .runners
+        .values()
+        .flat_map(|r| sensitive(&r.env))
+        .collect();
     for name in wf.states.keys() {
         if let Some(a) = wf.agent_state(name) {
             out.extend(sensitive(&a.runner.env));
@@ -233,7 +237,10 @@ mod tests {
         let wf = starter_with_a_marked_secret();
         // (`$VAR` values are sensitive too: see `config::expand`'s tests.)
         let secrets = secrets_of(&wf);
-        assert!(secrets.contains(&"a-literal-secret".to_string()), "{secrets:?}");
+        assert!(
+            secrets.contains(&"a-literal-secret".to_string()),
+            "{secrets:?}"
+        );
         assert!(!secrets.contains(&"implement".to_string()), "{secrets:?}");
     }
 }

@@ -54,7 +54,11 @@ pub(crate) fn html(status: StatusCode, text: String) -> Response {
 }
 
 /// The last pass: blank every secret, raw or escaped, in every buffered body.
-pub(crate) async fn redact_bodies(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn redact_bodies(
+    State(st): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let res = next.run(req).await;
     let streaming = res
         .headers()
@@ -66,7 +70,9 @@ pub(crate) async fn redact_bodies(State(st): State<AppState>, req: Request, next
     let (mut parts, body) = res.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) => return ApiError::internal(format!("reading a response body: {e}")).into_response(),
+        Err(e) => {
+            return ApiError::internal(format!("reading a response body: {e}")).into_response();
+        }
     };
     let bytes = match std::str::from_utf8(&bytes).map(|t| st.redactor.redact(t)) {
         Ok(Cow::Owned(clean)) => {

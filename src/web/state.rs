@@ -72,7 +72,10 @@ fn state_json(
     }
     // Seconds of the runs in progress (finished runs' durations are per run, in
     // `/api/v1/issues/{identifier}`).
-    merge(&mut codex_totals, json!({ "seconds_running": live_seconds }));
+    merge(
+        &mut codex_totals,
+        json!({ "seconds_running": live_seconds }),
+    );
     let retrying: Vec<Value> = view
         .retries
         .iter()

@@ -16,7 +16,10 @@ async fn approving_again_after_a_lost_response_answers_the_existing_transition()
         .post("/api/v1/issues/QS-1/approve", r#"{"actor":"alice"}"#)
         .await;
     assert_eq!(s, StatusCode::OK, "{first}");
-    assert_eq!((first["from"].as_str(), first["to"].as_str()), (Some("review"), Some("finalize")));
+    assert_eq!(
+        (first["from"].as_str(), first["to"].as_str()),
+        (Some("review"), Some("finalize"))
+    );
     // The client lost that answer and sends the same request again.
     let (s, again) = h
         .post("/api/v1/issues/QS-1/approve", r#"{"actor":"alice"}"#)
@@ -33,7 +36,15 @@ async fn approving_again_after_a_lost_response_answers_the_existing_transition()
         .filter(|e| e.kind == "transition" && e.payload["cause"] == "approved")
         .count();
     assert_eq!(approvals, 1);
-    assert_eq!(again["seq"], events.iter().rev().find(|e| e.kind == "transition" && e.payload["cause"] == "approved").unwrap().seq);
+    assert_eq!(
+        again["seq"],
+        events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "transition" && e.payload["cause"] == "approved")
+            .unwrap()
+            .seq
+    );
     // Someone else approving a ticket that is no longer at the gate: a conflict.
     let (s, v) = h
         .post("/api/v1/issues/QS-1/approve", r#"{"actor":"bob"}"#)
@@ -61,7 +72,11 @@ async fn options_is_method_not_allowed_not_unauthorized() {
                     .header("access-control-request-method", "POST");
             }
             let (s, headers, body) = h.send(req.body(Body::empty()).unwrap()).await;
-            assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{uri} {origin:?}: {body}");
+            assert_eq!(
+                s,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{uri} {origin:?}: {body}"
+            );
             assert!(headers.contains_key("allow"), "{uri}: {headers:?}");
             assert!(
                 !headers.contains_key("access-control-allow-origin"),
@@ -80,11 +95,17 @@ async fn the_state_reflects_a_pause_at_once() {
         let (s, v) = h.post("/api/v1/dispatch/pause", "").await;
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
         let (_, state) = h.get_json("/api/v1/state").await;
-        assert_eq!(state["paused"], true, "round {round}: pause not seen at once");
+        assert_eq!(
+            state["paused"], true,
+            "round {round}: pause not seen at once"
+        );
         let (s, _) = h.post("/api/v1/dispatch/resume", "").await;
         assert_eq!(s, StatusCode::ACCEPTED);
         let (_, state) = h.get_json("/api/v1/state").await;
-        assert_eq!(state["paused"], false, "round {round}: resume not seen at once");
+        assert_eq!(
+            state["paused"], false,
+            "round {round}: resume not seen at once"
+        );
     }
 }
 
@@ -108,7 +129,10 @@ async fn symphony_field_names_are_there_too() {
     let (_, v) = h.get_json("/api/v1/state").await;
     let row = &v["running"][0];
     assert_eq!(row["issue_url"], row["url"], "{row}");
-    assert!(row["issue_url"].as_str().unwrap().starts_with("file://"), "{row}");
+    assert!(
+        row["issue_url"].as_str().unwrap().starts_with("file://"),
+        "{row}"
+    );
     assert!(row["seconds_running"].as_f64().unwrap() >= 0.0, "{row}");
     let t = &row["tokens"];
     for k in ["input_tokens", "output_tokens", "total_tokens"] {
@@ -131,7 +155,10 @@ async fn symphony_field_names_are_there_too() {
     }
     assert!(totals["seconds_running"].as_f64().unwrap() >= 0.0, "{v}");
     for k in ["input_tokens", "output_tokens", "total_tokens"] {
-        assert!(v["totals"]["tokens"][k].is_u64(), "`totals.tokens.{k}` in {v}");
+        assert!(
+            v["totals"]["tokens"][k].is_u64(),
+            "`totals.tokens.{k}` in {v}"
+        );
     }
 
     let running = row["identifier"].as_str().unwrap();

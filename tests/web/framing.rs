@@ -42,7 +42,10 @@ fn assert_nothing_inline(what: &str, page: &str) {
         assert!(tag.contains(" src="), "{what}: an inline script: {tag}");
     }
     assert!(!lower.contains("<style"), "{what}: an inline <style>");
-    assert!(!lower.contains(" style="), "{what}: an inline style attribute");
+    assert!(
+        !lower.contains(" style="),
+        "{what}: an inline style attribute"
+    );
     let handler = inline_handler(&lower);
     assert!(handler.is_none(), "{what}: an inline handler {handler:?}");
     // As text (a rendered prompt quoting the ticket) it is harmless; as an attribute
@@ -66,8 +69,7 @@ fn inline_handler(page: &str) -> Option<String> {
             .chars()
             .take_while(|c| c.is_ascii_alphabetic())
             .collect();
-        (!name.is_empty() && rest[name.len()..].starts_with('='))
-            .then(|| format!("on{name}"))
+        (!name.is_empty() && rest[name.len()..].starts_with('=')).then(|| format!("on{name}"))
     })
 }
 
@@ -78,7 +80,11 @@ async fn every_response_forbids_framing_and_foreign_scripts() {
     let mut requests: Vec<(&str, Request<Body>, StatusCode)> = vec![
         ("overview", get("/"), StatusCode::OK),
         ("ticket page", get("/tickets/QS-1"), StatusCode::OK),
-        ("unknown ticket page", get("/tickets/QS-9"), StatusCode::NOT_FOUND),
+        (
+            "unknown ticket page",
+            get("/tickets/QS-9"),
+            StatusCode::NOT_FOUND,
+        ),
         ("state", get("/api/v1/state"), StatusCode::OK),
         ("issue", get("/api/v1/issues/QS-1"), StatusCode::OK),
         ("script", get("/assets/app.js"), StatusCode::OK),
@@ -96,7 +102,11 @@ async fn every_response_forbids_framing_and_foreign_scripts() {
             post("/api/v1/refresh", "", None),
             StatusCode::UNAUTHORIZED,
         ),
-        ("bad sign-in", get("/auth?token=nope"), StatusCode::UNAUTHORIZED),
+        (
+            "bad sign-in",
+            get("/auth?token=nope"),
+            StatusCode::UNAUTHORIZED,
+        ),
         (
             "sign-in",
             get(&format!("/auth?token={TOKEN}")),
@@ -140,9 +150,9 @@ async fn every_response_forbids_framing_and_foreign_scripts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_http_tracker_links_are_links() {
     let set_url = |s: &crate::e2e::support::Scratch, id: &str, url: &str| {
-        let text = s
-            .read_ticket(id)
-            .replacen("state: Todo", &format!("state: Todo\nurl: '{url}'"), 1);
+        let text =
+            s.read_ticket(id)
+                .replacen("state: Todo", &format!("state: Todo\nurl: '{url}'"), 1);
         std::fs::write(s.ticket(id), text).unwrap();
     };
     let h = harness_with(0, super::SECRET, |s| {

@@ -57,7 +57,10 @@ pub async fn harness_with(delay: u32, secret: &str, tweak: impl FnOnce(&Scratch)
     let scratch = Scratch::quickstart();
     let agent = scratch.path().join("agent.sh");
     let note = serde_json::json!({"type": "note", "message": format!("leaking {secret}")});
-    assert!(!secret.contains('\''), "the secret is quoted with ' in the script");
+    assert!(
+        !secret.contains('\''),
+        "the secret is quoted with ' in the script"
+    );
     scratch.script(
         "leaky-agent.sh",
         &format!(

@@ -19,15 +19,13 @@ struct Server {
 }
 
 async fn start(limits: Limits) -> Server {
-    let router = Router::new()
-        .route("/", get(|| async { "ok" }))
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_millis(600)).await;
-                "slow but done"
-            }),
-        );
+    let router = Router::new().route("/", get(|| async { "ok" })).route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            "slow but done"
+        }),
+    );
     let (listener, addr, _) = karajan::web::bind(None, 0, false).await.unwrap();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(karajan::web::serve_with(
@@ -144,7 +142,11 @@ async fn shutdown_is_not_held_by_half_open_connections_but_finishes_requests_in_
         matches!(stopped, Ok(Ok(Ok(())))),
         "shutdown held open: {stopped:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let answer = slow.await.unwrap();
     assert!(answer.ends_with("slow but done"), "{answer}");
 }
