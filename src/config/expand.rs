@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::secret::Secret;
+use super::secret::{RawEnvValue, Secret};
 
 /// Looks up an environment variable; `None` when unset.
 pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -33,6 +33,12 @@ pub(crate) enum ExpandError {
 /// Replaces `$VAR` and `${VAR}` with their values. `$$` is a literal `$`; a `$` not
 /// followed by a name is kept as is.
 pub(crate) fn expand_vars(input: &str, env: EnvLookup<'_>) -> Result<String, ExpandError> {
+    expand_counting(input, env).map(|(text, _)| text)
+}
+
+/// [`expand_vars`], also saying whether any variable was substituted.
+fn expand_counting(input: &str, env: EnvLookup<'_>) -> Result<(String, bool), ExpandError> {
+    let mut expanded = false;
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -46,6 +52,7 @@ pub(crate) fn expand_vars(input: &str, env: EnvLookup<'_>) -> Result<String, Exp
                 .find('}')
                 .ok_or_else(|| ExpandError::Unclosed(input.to_string()))?;
             out.push_str(&lookup(&braced[..end], env)?);
+            expanded = true;
             rest = &braced[end + 1..];
         } else {
             let len = after
@@ -58,12 +65,13 @@ pub(crate) fn expand_vars(input: &str, env: EnvLookup<'_>) -> Result<String, Exp
                 out.push('$');
             } else {
                 out.push_str(&lookup(&after[..len], env)?);
+                expanded = true;
             }
             rest = &after[len..];
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok((out, expanded))
 }
 
 fn lookup(name: &str, env: EnvLookup<'_>) -> Result<String, ExpandError> {
@@ -90,6 +98,21 @@ pub(crate) fn expand_path(input: &str, env: EnvLookup<'_>) -> Result<PathBuf, Ex
 /// Expands a secret value; the result must not be empty.
 pub(crate) fn expand_secret(input: &str, env: EnvLookup<'_>) -> Result<Secret, ExpandError> {
     expand_vars(input, env).map(Secret::new)
+}
+
+/// Expands a runner `env` value. It is sensitive (blanked on the dashboard) when it
+/// came from the environment (`$VAR`) or is marked `{secret: …}`; a plain literal is
+/// not, since the workflow itself shows it.
+pub(crate) fn expand_env_value(
+    raw: &RawEnvValue,
+    env: EnvLookup<'_>,
+) -> Result<Secret, ExpandError> {
+    let (text, expanded) = expand_counting(&raw.text, env)?;
+    Ok(if expanded || raw.marked {
+        Secret::new(text)
+    } else {
+        Secret::plain(text)
+    })
 }
 
 #[cfg(test)]
@@ -163,6 +186,28 @@ mod tests {
         );
         let no_home = |_: &str| None;
         assert_eq!(expand_path("~/x", &no_home), Err(ExpandError::NoHome));
+    }
+
+    #[test]
+    fn env_values_are_sensitive_when_expanded_or_marked() {
+        let raw = |text: &str, marked| RawEnvValue {
+            text: text.into(),
+            marked,
+        };
+        let literal = expand_env_value(&raw("implement", false), &env).unwrap();
+        assert_eq!(literal.expose(), "implement");
+        assert!(!literal.is_sensitive());
+        let escaped = expand_env_value(&raw("cost $$5", false), &env).unwrap();
+        assert!(!escaped.is_sensitive(), "`$$` is a literal dollar");
+        let from_env = expand_env_value(&raw("Bearer ${TOKEN}", false), &env).unwrap();
+        assert_eq!(from_env.expose(), "Bearer s3cret");
+        assert!(from_env.is_sensitive());
+        let marked = expand_env_value(&raw("hunter2-literal", true), &env).unwrap();
+        assert!(marked.is_sensitive());
+        assert_eq!(
+            expand_env_value(&raw("$NOPE", true), &env),
+            Err(ExpandError::Unset("NOPE".into()))
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub(crate) struct RawStateHooks {
 pub(crate) struct RawRunner {
     pub kind: Option<String>,
     pub command: Option<RawCommand>,
-    pub env: Option<IndexMap<String, Scalar>>,
+    pub env: Option<IndexMap<String, super::secret::RawEnvValue>>,
     pub inherit_env: Option<Vec<String>>,
     pub model: Option<String>,
     pub stall_timeout: Option<Scalar>,
@@ -147,7 +147,7 @@ pub(crate) struct RawPrice {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRunnerSettings {
     pub model: Option<String>,
-    pub env: Option<IndexMap<String, Scalar>>,
+    pub env: Option<IndexMap<String, super::secret::RawEnvValue>>,
     pub inherit_env: Option<Vec<String>>,
     pub stall_timeout: Option<Scalar>,
     pub turn_timeout: Option<Scalar>,

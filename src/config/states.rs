@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use super::expand;
-use super::raw::{RawRunner, RawRunnerSettings, RawState, RawWorkflow, Scalar};
+use super::raw::{RawRunner, RawRunnerSettings, RawState, RawWorkflow};
 use super::schema::join;
-use super::secret::Secret;
+use super::secret::{RawEnvValue, Secret};
 use super::suggest;
 use super::validate::Ctx;
 use super::workflow::*;
@@ -146,14 +146,15 @@ fn opt_turns(cx: &mut Ctx, key: &str, raw: Option<i64>) -> Option<u32> {
     raw.map(|v| u32::try_from(cx.int(key, Some(v), 1, 1, MAX_TURNS)).unwrap_or(1))
 }
 
-/// Environment values are secrets: `$VAR` expanded, unset or empty is an error.
+/// Environment values: `$VAR` expanded (unset or empty is an error); those from the
+/// environment or marked `{secret: …}` are sensitive (see `expand_env_value`).
 fn env_map(
     cx: &mut Ctx,
     key: &str,
-    raw: Option<&IndexMap<String, Scalar>>,
+    raw: Option<&IndexMap<String, RawEnvValue>>,
 ) -> BTreeMap<String, Secret> {
     let mut out = BTreeMap::new();
-    for (name, Scalar(value)) in raw.into_iter().flatten() {
+    for (name, value) in raw.into_iter().flatten() {
         let k = join(key, name);
         if !valid_env_name(name) {
             cx.errors.push(
@@ -162,7 +163,7 @@ fn env_map(
             );
             continue;
         }
-        match expand::expand_secret(value, cx.env) {
+        match expand::expand_env_value(value, cx.env) {
             Ok(s) if s.is_empty() => cx.errors.push(&k, "missing secret: the value is empty"),
             Ok(s) => {
                 out.insert(name.clone(), s);

@@ -2,12 +2,14 @@
 //!
 //! - **Reads** are open on a loopback bind; on any other bind (which requires a
 //!   configured token) they need the token too.
-//! - **Mutations** (any method but GET/HEAD) need the operator token, sent as
+//! - **Mutations** (any method but GET/HEAD/OPTIONS) need the operator token, sent as
 //!   `Authorization: Bearer <token>` by API clients or as the session cookie that
 //!   `/auth?token=…` sets for browsers (HttpOnly, SameSite=Strict). The cookie holds a
 //!   digest of the token, not the token itself.
 //! - **Origin**: a mutation whose `Origin` (or `Sec-Fetch-Site`) shows another site is
 //!   refused with 403, so a page elsewhere cannot drive the dashboard.
+//! - **OPTIONS** is answered 405 by the router (no route takes it, no CORS is
+//!   offered), not 401: nothing is asked of the caller.
 //! - **Host**: on loopback, a request whose `Host` is not a loopback name is refused
 //!   with 403: a DNS-rebinding page reaches 127.0.0.1 under its own host name.
 //!
@@ -190,7 +192,10 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
             .into_response();
         }
     }
-    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    // OPTIONS changes nothing and no route accepts it: the router answers 405 with
+    // `Allow`, and with no CORS headers a cross-site preflight is refused.
+    let options = *req.method() == Method::OPTIONS;
+    let read = matches!(*req.method(), Method::GET | Method::HEAD) || options;
     let caller = st.auth.caller(headers);
     if !read && cross_origin(headers) {
         return ApiError::new(
@@ -201,7 +206,7 @@ pub(crate) async fn guard(State(st): State<AppState>, mut req: Request, next: Ne
         .into_response();
     }
     let open_path = matches!(req.uri().path(), "/auth" | "/healthz");
-    let needs_token = !read || (!st.auth.loopback && !open_path);
+    let needs_token = !options && (!read || (!st.auth.loopback && !open_path));
     if needs_token && caller.is_none() {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -24,7 +24,12 @@ pub(crate) async fn events(
             () = st.shutdown.cancelled() => return None,
             r = rx.recv() => match r {
                 Ok(ev) => {
-                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    // Scrub the data, then blank any escaped copy left in the text.
+                    let data = st
+                        .redactor
+                        .scrub(&ev)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
                     Event::default()
                         .event(ev.kind.clone())
                         .data(st.redactor.redact(&data))

@@ -5,6 +5,10 @@
 //!
 //! Body (JSON, optional for approve): `{"feedback": "…", "actor": "alice"}`. Without an
 //! actor, the credential names it: `browser` (session cookie) or `api` (bearer token).
+//!
+//! Approving is idempotent per actor: a client that lost the answer and approves again
+//! gets 200 with the transition it already caused (`"replayed": true`), as long as no
+//! other human decision came after it. Anyone else gets 409: the ticket has moved on.
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -12,11 +16,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::{AppState, respond};
-use crate::orchestrator::GateDecision;
+use crate::orchestrator::{GateDecision, GateError};
+use crate::store::StoredEvent;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +96,47 @@ pub(crate) async fn action(
             })?;
         GateDecision::Rework { feedback }
     };
-    let outcome = st.handle.gate(identifier, decision, &actor).await?;
-    Ok(respond::json(&st, StatusCode::OK, &outcome))
+    let approve = decision == GateDecision::Approve;
+    match st.handle.gate(identifier, decision, &actor).await {
+        Ok(outcome) => Ok(respond::json(&st, StatusCode::OK, &outcome)),
+        Err(e @ GateError::NotAtGate { .. }) if approve => {
+            let events = st.store.events_for(identifier).await?;
+            match replayed_approval(&events, &actor) {
+                Some(t) => Ok(respond::json(&st, StatusCode::OK, &replay(identifier, t))),
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The approval `actor` already made, if it is the ticket's latest human decision (no
+/// rework, other approval, or move by a human since): a retried request, not a new one.
+fn replayed_approval<'a>(events: &'a [StoredEvent], actor: &str) -> Option<&'a StoredEvent> {
+    let human = |e: &&StoredEvent| {
+        e.kind == "transition"
+            && matches!(
+                e.payload.get("cause").and_then(Value::as_str),
+                Some("approved" | "rework" | "human_moved" | "restarted")
+            )
+    };
+    let last = events.iter().rev().find(human)?;
+    let by = format!("dashboard:{actor}");
+    (last.payload.get("cause").and_then(Value::as_str) == Some("approved")
+        && last.payload.get("actor").and_then(Value::as_str) == Some(by.as_str()))
+    .then_some(last)
+}
+
+/// The answer to a replayed approval: the first answer's fields, plus where it is
+/// recorded.
+fn replay(identifier: &str, t: &StoredEvent) -> Value {
+    json!({
+        "identifier": identifier,
+        "from": t.payload.get("from"),
+        "to": t.payload.get("to"),
+        "escalated": false,
+        "replayed": true,
+        "seq": t.seq,
+        "at": t.at,
+    })
 }

@@ -53,6 +53,8 @@ pub(crate) struct IssueDetail {
     pub issue_id: String,
     pub title: Option<String>,
     pub url: Option<String>,
+    /// Symphony's name for `url`.
+    pub issue_url: Option<String>,
     pub state: String,
     /// The phase label (`running`, `waiting`, ...).
     pub status: String,
@@ -134,6 +136,7 @@ pub(crate) async fn detail(st: &AppState, id: &str) -> Result<Option<IssueDetail
         issue_identifier: rec.identifier.clone(),
         issue_id: rec.tracker_id.clone(),
         title,
+        issue_url: url.clone(),
         url,
         state: rec.state.clone(),
         status: rec.phase.label().to_string(),

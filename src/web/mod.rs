@@ -12,8 +12,11 @@
 //!   with `tower::ServiceExt::oneshot`.
 //! - Security is layered in `auth`: reads are open on loopback, every mutation needs the
 //!   operator token (cookie or `Authorization: Bearer`), POSTs must come from the same
-//!   origin, and the `Host` header must name this machine (DNS rebinding). Every body
-//!   passes through a redactor that blanks configured secret values.
+//!   origin, and the `Host` header must name this machine (DNS rebinding).
+//! - No page can be framed and no script but ours runs (`headers`: CSP and
+//!   `X-Frame-Options` on every response; tracker links only when `http(s)`).
+//! - No secret leaves the process (`redact`): data is scrubbed before it is serialized
+//!   or rendered, and every finished body is scanned for raw and escaped copies.
 //! - Templates and assets are embedded (`include_str!`): no build step, no files to ship.
 
 mod auth;
@@ -21,6 +24,7 @@ mod dispatch;
 mod error;
 mod events_sse;
 mod gates;
+mod headers;
 mod health;
 mod issues;
 mod metrics;
@@ -45,7 +49,7 @@ use crate::store::Store;
 pub use auth::{Auth, SESSION_COOKIE, TOKEN_FILE, load_or_create_token, token_path};
 pub use metrics::render as render_metrics;
 pub use redact::secrets_of;
-pub use server::{ServeError, bind, serve};
+pub use server::{Limits, ServeError, bind, serve, serve_with};
 
 /// What every handler reads: the orchestrator's handle, the store, the auth settings.
 /// Cheap to clone; nothing in it is mutable.
@@ -105,5 +109,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(middleware::map_response(error::envelope_bare_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            respond::redact_bodies,
+        ))
+        .layer(middleware::map_response(headers::security_headers))
         .with_state(state)
 }

@@ -9,12 +9,11 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{AppState, issues, respond, today};
+use super::{AppState, headers, issues, respond, today};
 
 /// How much of a prompt and of a log the ticket page shows.
 const PROMPT_MAX: u64 = 64 * 1024;
@@ -96,9 +95,20 @@ pub(crate) fn encode_component(s: &str) -> String {
 
 fn render(st: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
     match st.templates.get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(html) => respond::html(st, status, &html),
+        Ok(html) => respond::html(status, html),
         Err(e) => ApiError::internal(format!("rendering {name}: {e:#}")).into_response(),
     }
+}
+
+/// `value` for a template, with every secret blanked *before* the template escapes it.
+fn clean<T: serde::Serialize + ?Sized>(st: &AppState, value: &T) -> Result<Value, ApiError> {
+    let v = st.redactor.scrub(value).map_err(ApiError::internal)?;
+    Ok(Value::from(minijinja::value::Serde(v)))
+}
+
+/// A raw string for a template, secrets blanked.
+fn clean_text(st: &AppState, text: Option<String>) -> Option<String> {
+    text.map(|t| st.redactor.raw(&t).into_owned())
 }
 
 pub(crate) async fn overview(
@@ -108,8 +118,8 @@ pub(crate) async fn overview(
     let view = st.handle.status();
     let spend = today::spend(&view);
     let ctx = context! {
-        view => Value::from(Serde(&*view)),
-        spend => Value::from(Serde(&spend)),
+        view => clean(&st, &*view)?,
+        spend => clean(&st, &spend)?,
         can_act => caller.is_some(),
         paused => view.paused,
     };
@@ -123,7 +133,10 @@ pub(crate) async fn ticket(
 ) -> Result<Response, ApiError> {
     let view = st.handle.status();
     let Some(d) = issues::detail(&st, &identifier).await? else {
-        let ctx = context! { identifier => identifier, paused => view.paused };
+        let ctx = context! {
+            identifier => st.redactor.raw(&identifier).into_owned(),
+            paused => view.paused,
+        };
         return Ok(render(&st, StatusCode::NOT_FOUND, "missing.html", ctx));
     };
     let (prompt, stdout, stderr) = match &d.logs {
@@ -134,11 +147,14 @@ pub(crate) async fn ticket(
         ),
         None => (None, None, None),
     };
+    let url = clean_text(&st, d.url.clone());
     let ctx = context! {
-        d => Value::from(Serde(&d)),
-        prompt => prompt,
-        stdout => stdout,
-        stderr => stderr,
+        link => url.as_deref().and_then(headers::tracker_link),
+        file_url => url.as_deref().and_then(headers::tracker_file),
+        d => clean(&st, &d)?,
+        prompt => clean_text(&st, prompt),
+        stdout => clean_text(&st, stdout),
+        stderr => clean_text(&st, stderr),
         can_act => caller.is_some(),
         paused => view.paused,
     };

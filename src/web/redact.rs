@@ -1,50 +1,160 @@
-//! The last line of defence for "no secret is ever rendered": every response body is
-//! scanned for the configured secret values (runner `env`, the operator token) and
-//! each occurrence is replaced by `[redacted]`.
+//! "No secret is ever rendered": every configured secret value (sensitive runner `env`
+//! values, the tracker key, the operator token) is replaced by `[redacted]` before
+//! anything leaves the process.
+//!
+//! Redaction must happen on the *raw* text, before any escaping: once a value is
+//! HTML-escaped (`/` → `&#x2f;`, `&` → `&amp;`), JSON-escaped (`"` → `\"`), both, or
+//! percent-encoded, the secret's bytes are no longer in the body and a scan of the
+//! body misses it (a base64 key with `/` or `+` is enough). So there are two passes:
+//!
+//! 1. [`Redactor::scrub`]: the data itself, before it is serialized or handed to a
+//!    template. Every string (and map key) of its JSON form is blanked. This is the
+//!    pass that holds whatever escaping or truncation a template applies later.
+//! 2. [`Redactor::redact`]: the finished body, for text that did not come through
+//!    pass 1 (an error message naming a path, a log file). It blanks the raw secret
+//!    and its HTML-, JSON-, JSON-then-HTML- and percent-encoded forms.
 
 use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::Workflow;
 
 /// Secrets shorter than this are not scanned for: they would blank ordinary words.
 const MIN_LEN: usize = 6;
 
+const BLANK: &str = "[redacted]";
+
 pub(crate) struct Redactor {
-    /// Longest first, so a secret containing another is blanked whole.
+    /// The raw values, longest first, so a secret containing another is blanked whole.
     secrets: Vec<String>,
+    /// The raw values and every escaped form of them, longest first.
+    forms: Vec<String>,
 }
 
 impl Redactor {
     pub fn new(mut secrets: Vec<String>) -> Redactor {
-        secrets.retain(|s| s.len() >= MIN_LEN);
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Redactor { secrets }
+        secrets.retain(|s| s.chars().count() >= MIN_LEN);
+        longest_first(&mut secrets);
+        let mut forms: Vec<String> = secrets.iter().flat_map(|s| escaped_forms(s)).collect();
+        longest_first(&mut forms);
+        Redactor { secrets, forms }
     }
 
+    /// Blank every secret in a finished body, raw or escaped.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(text);
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = Cow::Owned(out.replace(s.as_str(), "[redacted]"));
+        blank(text, &self.forms)
+    }
+
+    /// The JSON form of `value` with every secret blanked in every string and key,
+    /// ready to be serialized or rendered (which may then escape it safely).
+    pub fn scrub<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, serde_json::Error> {
+        let mut v = serde_json::to_value(value)?;
+        self.scrub_value(&mut v);
+        Ok(v)
+    }
+
+    /// Blank raw secrets in a plain string (before it is escaped).
+    pub fn raw<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        blank(text, &self.secrets)
+    }
+
+    fn scrub_value(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                if let Cow::Owned(clean) = self.raw(s) {
+                    *s = clean;
+                }
             }
+            Value::Array(items) => items.iter_mut().for_each(|x| self.scrub_value(x)),
+            Value::Object(map) => {
+                if map.keys().any(|k| matches!(self.raw(k), Cow::Owned(_))) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| (self.raw(&k).into_owned(), v))
+                        .collect();
+                }
+                map.values_mut().for_each(|x| self.scrub_value(x));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
-        out
     }
 }
 
-/// Every secret value a workflow holds: runner `env` values (profiles and per-state
-/// overrides) and the configured server token.
+fn longest_first(list: &mut Vec<String>) {
+    list.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    list.dedup();
+}
+
+fn blank<'a>(text: &'a str, needles: &[String]) -> Cow<'a, str> {
+    let mut out = Cow::Borrowed(text);
+    for s in needles {
+        if out.contains(s.as_str()) {
+            out = Cow::Owned(out.replace(s.as_str(), BLANK));
+        }
+    }
+    out
+}
+
+/// The raw secret and the forms the dashboard's encoders turn it into.
+fn escaped_forms(secret: &str) -> Vec<String> {
+    let json = json_inner(secret);
+    vec![
+        secret.to_string(),
+        html(secret),
+        html(&json),
+        json,
+        super::pages::encode_component(secret),
+    ]
+}
+
+/// MiniJinja's HTML auto-escape (the templates' escaping).
+fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            '/' => out.push_str("&#x2f;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The body of a JSON string literal (serde_json's escaping), without the quotes.
+fn json_inner(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or(&quoted)
+        .to_string()
+}
+
+/// Every secret value a workflow holds: the sensitive runner `env` values (from `$VAR`
+/// or marked `{secret: …}`, in profiles and per-state overrides), the configured server
+/// token and the tracker's key. A literal `env` value is not a secret: the workflow
+/// shows it to anyone who reads it.
 pub fn secrets_of(wf: &Workflow) -> Vec<String> {
+    let sensitive = |env: &std::collections::BTreeMap<String, crate::config::Secret>| {
+        env.values()
+            .filter(|s| s.is_sensitive())
+            .map(|s| s.expose().to_string())
+            .collect::<Vec<_>>()
+    };
     let mut out: Vec<String> = wf
         .runners
         .values()
-        .flat_map(|r| r.env.values())
-        .map(|s| s.expose().to_string())
+        .flat_map(|r| sensitive(&r.env))
         .collect();
     for name in wf.states.keys() {
         if let Some(a) = wf.agent_state(name) {
-            out.extend(a.runner.env.values().map(|s| s.expose().to_string()));
+            out.extend(sensitive(&a.runner.env));
         }
     }
     if let Some(t) = &wf.server.token {
@@ -62,6 +172,8 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
 mod tests {
     use super::*;
 
+    const HOSTILE: &str = r#"ab/c+d&e<f>g"h\i"#;
+
     #[test]
     fn blanks_every_occurrence_longest_first_and_ignores_short_values() {
         let r = Redactor::new(vec!["abc".into(), "s3cr3t-value".into(), "s3cr3t".into()]);
@@ -70,5 +182,65 @@ mod tests {
             "a [redacted] and [redacted], abc"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn escaped_forms_of_a_secret_are_blanked_too() {
+        let r = Redactor::new(vec![HOSTILE.into()]);
+        let page = format!(
+            "<p>{}</p><code>{}</code><a href=\"/t/{}\">{}</a>",
+            html(HOSTILE),
+            html(&json_inner(HOSTILE)),
+            super::super::pages::encode_component(HOSTILE),
+            json_inner(HOSTILE),
+        );
+        assert_eq!(
+            r.redact(&page),
+            "<p>[redacted]</p><code>[redacted]</code><a href=\"/t/[redacted]\">[redacted]</a>"
+        );
+    }
+
+    #[test]
+    fn scrub_blanks_strings_and_keys_before_serialization() {
+        let r = Redactor::new(vec![HOSTILE.into()]);
+        let data = serde_json::json!({
+            "title": format!("greeting {HOSTILE}"),
+            "nested": [{ "message": HOSTILE, "n": 3 }],
+            HOSTILE: true,
+        });
+        let clean = r.scrub(&data).unwrap();
+        assert_eq!(
+            clean,
+            serde_json::json!({
+                "title": "greeting [redacted]",
+                "nested": [{ "message": "[redacted]", "n": 3 }],
+                "[redacted]": true,
+            })
+        );
+    }
+
+    /// The shipped starter workflow (whose `implement` state sets the literal
+    /// `KARAJAN_STAGE: implement`), with a marked secret added to the runner's env.
+    fn starter_with_a_marked_secret() -> Workflow {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflow.example.yaml");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "      KARAJAN_DEMO:",
+            "      MARKED: {secret: a-literal-secret}\n      KARAJAN_DEMO:",
+            1,
+        );
+        assert!(text.contains("MARKED"));
+        crate::config::load_str(&text, &path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn only_sensitive_env_values_are_secrets() {
+        let wf = starter_with_a_marked_secret();
+        // (`$VAR` values are sensitive too: see `config::expand`'s tests.)
+        let secrets = secrets_of(&wf);
+        assert!(
+            secrets.contains(&"a-literal-secret".to_string()),
+            "{secrets:?}"
+        );
+        assert!(!secrets.contains(&"implement".to_string()), "{secrets:?}");
     }
 }

@@ -3,9 +3,13 @@
 //! headless Chromium against the `karajan` binary.
 
 mod api;
+mod api_details;
 mod browser;
+mod framing;
+mod leaks;
 mod metrics_text;
 mod security;
+mod serving;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,22 +47,36 @@ impl Drop for Harness {
 /// The quickstart, with an agent that takes `delay` seconds and is given (and prints)
 /// a secret, so tests can prove it is never rendered.
 pub async fn harness(delay: u32) -> Harness {
+    harness_with(delay, SECRET, |_| {}).await
+}
+
+/// [`harness`] with another secret value for the agent's `API_KEY` (marked secret in
+/// the workflow), and a hook to edit the scratch copy (tickets, workflow) before start.
+/// The agent prints the secret on stdout, on stderr and in a JSON event.
+pub async fn harness_with(delay: u32, secret: &str, tweak: impl FnOnce(&Scratch)) -> Harness {
     let scratch = Scratch::quickstart();
     let agent = scratch.path().join("agent.sh");
+    let note = serde_json::json!({"type": "note", "message": format!("leaking {secret}")});
+    assert!(
+        !secret.contains('\''),
+        "the secret is quoted with ' in the script"
+    );
     scratch.script(
         "leaky-agent.sh",
         &format!(
-            "#!/bin/sh\necho \"using key $API_KEY\" >&2\necho '{{\"type\":\"note\",\"message\":\"leaking\"}}'\necho \"key $API_KEY\"\nexec '{}'\n",
+            "#!/bin/sh\nprintf '%s\\n' \"using key $API_KEY\" >&2\nprintf '%s\\n' '{note}'\nprintf '%s\\n' \"key $API_KEY\"\nexec '{}'\n",
             agent.display()
         ),
     );
+    let quoted = secret.replace('\'', "''");
     let wf = std::fs::read_to_string(scratch.workflow()).unwrap().replace(
         "    command: [\"./agent.sh\"]\n",
         &format!(
-            "    command: [\"./leaky-agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"{delay}\"\n      API_KEY: \"{SECRET}\"\n"
+            "    command: [\"./leaky-agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"{delay}\"\n      KARAJAN_STAGE: implement\n      API_KEY: {{secret: '{quoted}'}}\n"
         ),
     );
     std::fs::write(scratch.workflow(), wf).unwrap();
+    tweak(&scratch);
     let wf = karajan::config::load(&scratch.workflow()).unwrap_or_else(|e| panic!("{e}"));
     let tracker = karajan::tracker::from_config(&wf).unwrap();
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
@@ -67,7 +85,11 @@ pub async fn harness(delay: u32) -> Harness {
         .await
         .unwrap();
     let secrets = karajan::web::secrets_of(&wf);
-    assert!(secrets.iter().any(|s| s == SECRET));
+    assert!(secrets.iter().any(|s| s == secret), "{secrets:?}");
+    assert!(
+        !secrets.iter().any(|s| s == "implement"),
+        "a literal env value is not a secret: {secrets:?}"
+    );
     let shutdown = CancellationToken::new();
     let engine = Engine::new(Arc::new(wf), tracker, store.clone());
     let opts = Options {
