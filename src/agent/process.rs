@@ -434,16 +434,8 @@ fn signal_group(pgid: u32, sig: Signal) {
 /// Live (non-zombie) members of process group `pgid`, from `/proc`; `None` when `/proc`
 /// cannot be read.
 fn group_members(pgid: u32) -> Option<Vec<u32>> {
-    let dir = std::fs::read_dir("/proc").ok()?;
     let mut members = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in super::reap::proc_pids()? {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue; // exited meanwhile
         };

@@ -87,19 +87,12 @@ pub fn reap_orphans() {
     if !SUBREAPER.load(Ordering::SeqCst) {
         return;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Some(pids) = proc_pids() else {
         return;
     };
     let me = std::process::id();
     let own = children();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids {
         if own.contains(&pid) {
             continue;
         }
@@ -112,6 +105,16 @@ pub fn reap_orphans() {
             );
         }
     }
+}
+
+/// Every pid listed in `/proc` (a snapshot: some may have exited since); `None` when
+/// `/proc` cannot be read.
+pub(crate) fn proc_pids() -> Option<impl Iterator<Item = u32>> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    Some(
+        dir.flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse().ok()),
+    )
 }
 
 /// `(ppid, state)` from `/proc/<pid>/stat`.
@@ -138,20 +141,13 @@ fn is_dead(state: char) -> bool {
 /// Live (non-zombie) processes whose environment carries `KARAJAN_RUN_ID=<run_id>`,
 /// this process excluded. Empty when `/proc` cannot be read.
 pub fn run_processes(run_id: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Some(pids) = proc_pids() else {
         return vec![];
     };
     let marker = format!("KARAJAN_RUN_ID={run_id}");
     let me = std::process::id();
     let mut found = vec![];
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids {
         if pid == me {
             continue;
         }
