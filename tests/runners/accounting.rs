@@ -11,7 +11,7 @@ use karajan::domain::RunStatus;
 use karajan::domain::TokenUsage;
 use karajan::domain::run::{CostBasis, UsageBasis};
 
-use super::{Fixture, config, fake, run, runner};
+use super::{Fixture, QUICKSTART_HEAD, config, fake, run, runner};
 use crate::e2e::support::{Scratch, events, stdout};
 
 fn fake_runner(kind: RunnerKind) -> std::sync::Arc<dyn karajan::agent::AgentRunner> {
@@ -116,24 +116,7 @@ async fn claude_stopped_run_keeps_its_partial_usage() {
 
 fn codex_workflow(codex: &str, scenario: &str) -> String {
     format!(
-        r#"tracker:
-  kind: local
-  dir: ./tickets
-columns:
-  todo: Todo
-  active: In Progress
-  review: Human Review
-  approved: Approved
-  rework: Rework
-  done: Done
-  terminal: [Canceled]
-polling:
-  interval: 5s
-workspace:
-  root: ./.karajan/workspaces
-  repo: ./demo-repo.git
-  branch: "karajan/{{{{ issue.identifier }}}}"
-runners:
+        r#"{QUICKSTART_HEAD}runners:
   codex:
     kind: codex
     command: ["{codex}"]

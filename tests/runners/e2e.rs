@@ -5,29 +5,13 @@ use karajan::agent::settings::price_for;
 use karajan::config::RunnerKind;
 use karajan::domain::TokenUsage;
 
+use super::QUICKSTART_HEAD;
 use super::fake;
 use crate::e2e::support::{Scratch, events};
 
 fn workflow(claude: &str, codex: &str) -> String {
     format!(
-        r#"tracker:
-  kind: local
-  dir: ./tickets
-columns:
-  todo: Todo
-  active: In Progress
-  review: Human Review
-  approved: Approved
-  rework: Rework
-  done: Done
-  terminal: [Canceled]
-polling:
-  interval: 5s
-workspace:
-  root: ./.karajan/workspaces
-  repo: ./demo-repo.git
-  branch: "karajan/{{{{ issue.identifier }}}}"
-runners:
+        r#"{QUICKSTART_HEAD}runners:
   implementer:
     kind: claude
     command: ["{claude}"]

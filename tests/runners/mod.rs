@@ -18,6 +18,27 @@ use karajan::agent::{AgentRunner, RunEvent, RunOutcome, RunRequest, runner_for};
 use karajan::config::{RunnerConfig, RunnerKind};
 
 /// The fake CLI for `kind`.
+/// The quickstart's workflow up to its runners (local tickets, columns, polling,
+/// workspace): test workflows append their own `runners:`, `agent:` and states.
+pub const QUICKSTART_HEAD: &str = r#"tracker:
+  kind: local
+  dir: ./tickets
+columns:
+  todo: Todo
+  active: In Progress
+  review: Human Review
+  approved: Approved
+  rework: Rework
+  done: Done
+  terminal: [Canceled]
+polling:
+  interval: 5s
+workspace:
+  root: ./.karajan/workspaces
+  repo: ./demo-repo.git
+  branch: "karajan/{{ issue.identifier }}"
+"#;
+
 pub fn fake(kind: RunnerKind) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/runners/fakes")
