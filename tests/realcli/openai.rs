@@ -1,0 +1,87 @@
+//! A fake OpenAI Responses API: `POST /v1/responses` (always streamed by Codex) answers
+//! one assistant message, with the known usage of its turn: the n-th request served gets
+//! `TURNS[n]` (the last entry repeats), so a resumed thread's turns differ.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use super::{Reply, Vendor};
+
+/// One response's usage, in the API's terms: `input_tokens` includes the cached ones,
+/// `output_tokens` includes the reasoning ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub input: u64,
+    pub cached: u64,
+    pub output: u64,
+    pub reasoning: u64,
+}
+
+pub const TURNS: [Usage; 2] = [
+    Usage {
+        input: 3720,
+        cached: 1000,
+        output: 120,
+        reasoning: 64,
+    },
+    Usage {
+        input: 5210,
+        cached: 3000,
+        output: 90,
+        reasoning: 30,
+    },
+];
+pub const TEXT: &str = "Hello from the fake Responses API.";
+
+#[derive(Default)]
+pub struct OpenAi {
+    served: AtomicUsize,
+}
+
+impl Vendor for OpenAi {
+    fn reply(&self, method: &Method, path: &str, body: &Value) -> Option<Reply> {
+        if method != Method::POST || path != "/v1/responses" {
+            return None;
+        }
+        let n = self.served.fetch_add(1, Ordering::SeqCst);
+        let u = TURNS[n.min(TURNS.len() - 1)];
+        let id = format!("resp_fake_{n}");
+        let model = body["model"].clone();
+        let item = |status: &str, text: Option<&str>| {
+            let content = match text {
+                Some(t) => json!([{"type": "output_text", "text": t, "annotations": []}]),
+                None => json!([]),
+            };
+            json!({"type": "message", "id": format!("msg_fake_{n}"), "role": "assistant",
+                   "status": status, "content": content})
+        };
+        let done = item("completed", Some(TEXT));
+        let events = [
+            json!({"type": "response.created",
+                   "response": {"id": id, "object": "response", "status": "in_progress",
+                                "model": model, "output": []}}),
+            json!({"type": "response.output_item.added", "output_index": 0,
+                   "item": item("in_progress", None)}),
+            json!({"type": "response.output_text.delta", "output_index": 0,
+                   "content_index": 0, "item_id": format!("msg_fake_{n}"), "delta": TEXT}),
+            json!({"type": "response.output_item.done", "output_index": 0, "item": done}),
+            json!({"type": "response.completed",
+                   "response": {"id": id, "object": "response", "status": "completed",
+                                "model": model, "output": [done],
+                                "usage": {
+                                    "input_tokens": u.input,
+                                    "input_tokens_details": {"cached_tokens": u.cached},
+                                    "output_tokens": u.output,
+                                    "output_tokens_details": {"reasoning_tokens": u.reasoning},
+                                    "total_tokens": u.input + u.output,
+                                }}}),
+        ];
+        let named: Vec<(&str, Value)> = events
+            .iter()
+            .map(|e| (e["type"].as_str().unwrap(), e.clone()))
+            .collect();
+        Some(Reply::sse(&named))
+    }
+}
