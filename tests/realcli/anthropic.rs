@@ -1,32 +1,58 @@
 //! A fake Anthropic Messages API: `POST /v1/messages` answers a one-block text message
 //! with known usage, as server-sent events when `stream` is true (as Claude Code asks)
 //! and as one JSON message otherwise (Claude Code's fallback after a broken stream).
+//! The n-th message served gets `TURNS[n]` (the last entry repeats), so the turns of a
+//! resumed session differ.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::Method;
 use serde_json::{Value, json};
 
 use super::{Reply, Vendor};
 
-/// The usage served with every message (Anthropic's `input_tokens` excludes the cache).
-pub const INPUT: u64 = 1234;
-pub const CACHE_READ: u64 = 100;
-pub const CACHE_CREATION: u64 = 50;
-pub const OUTPUT: u64 = 56;
+/// One message's usage (Anthropic's `input_tokens` excludes the cache).
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub input: u64,
+    pub cache_read: u64,
+    pub cache_creation: u64,
+    pub output: u64,
+}
+
+pub const TURNS: [Usage; 2] = [
+    Usage {
+        input: 1234,
+        cache_read: 100,
+        cache_creation: 50,
+        output: 56,
+    },
+    Usage {
+        input: 321,
+        cache_read: 2000,
+        cache_creation: 70,
+        output: 44,
+    },
+];
 pub const TEXT: &str = "Hello from the fake Anthropic API.";
 
-pub struct Anthropic;
+#[derive(Default)]
+pub struct Anthropic {
+    served: AtomicUsize,
+}
 
 impl Vendor for Anthropic {
     fn reply(&self, method: &Method, path: &str, body: &Value) -> Option<Reply> {
         if method != Method::POST || path != "/v1/messages" {
             return None;
         }
+        let u = TURNS[self.served.fetch_add(1, Ordering::SeqCst).min(TURNS.len() - 1)];
         let model = body["model"].as_str().unwrap_or("claude-unknown");
         let usage = |output: u64| {
             json!({
-                "input_tokens": INPUT,
-                "cache_read_input_tokens": CACHE_READ,
-                "cache_creation_input_tokens": CACHE_CREATION,
+                "input_tokens": u.input,
+                "cache_read_input_tokens": u.cache_read,
+                "cache_creation_input_tokens": u.cache_creation,
                 "output_tokens": output,
             })
         };
@@ -39,7 +65,7 @@ impl Vendor for Anthropic {
         };
         if body["stream"] != json!(true) {
             let content = json!([{"type": "text", "text": TEXT}]);
-            return Some(Reply::json(&message(content, json!("end_turn"), OUTPUT)));
+            return Some(Reply::json(&message(content, json!("end_turn"), u.output)));
         }
         Some(Reply::sse(&[
             (
@@ -64,7 +90,7 @@ impl Vendor for Anthropic {
                 "message_delta",
                 json!({"type": "message_delta",
                        "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                       "usage": {"output_tokens": OUTPUT}}),
+                       "usage": {"output_tokens": u.output}}),
             ),
             ("message_stop", json!({"type": "message_stop"})),
         ]))

@@ -1,22 +1,34 @@
-//! Claude Code against the fake Anthropic API: the run records the usage served, and
-//! its cost (Claude Code's own `total_cost_usd`) agrees with the price table.
+//! Claude Code against the fake Anthropic API, over a fresh run and a resumed one: each
+//! run records the usage its own API call was served (Claude Code reports per
+//! invocation, so nothing is subtracted on resume), and its cost (Claude Code's own
+//! `total_cost_usd`) agrees with the price table.
 
 use karajan::agent::settings::price_for;
 use karajan::config::RunnerKind;
 use karajan::domain::TokenUsage;
 use serde_json::json;
 
-use super::anthropic::{self, Anthropic};
-use super::{FakeApi, assert_cost, finished, n, once, real_cli, scratch};
+use super::anthropic::{Anthropic, TURNS, Usage};
+use super::{FakeApi, RESUMED, assert_cost, finished, once, real_cli, recorded, scratch};
 
 const MODEL: &str = "claude-sonnet-4-5";
+
+/// karajan's terms for what was served.
+fn tokens(u: &Usage) -> TokenUsage {
+    TokenUsage {
+        input: u.input,
+        output: u.output,
+        cache_read: u.cache_read,
+        cache_write: u.cache_creation,
+    }
+}
 
 #[test]
 fn real_claude_records_the_usage_the_api_served() {
     let Some(cli) = real_cli("KARAJAN_REAL_CLAUDE") else {
         return;
     };
-    let api = FakeApi::start(Anthropic);
+    let api = FakeApi::start(Anthropic::default());
     let home = tempfile::tempdir().unwrap();
     let runner = format!(
         r#"  agent:
@@ -37,44 +49,30 @@ fn real_claude_records_the_usage_the_api_served() {
         url = api.url(),
         home = home.path().display(),
     );
-    let states = r#"  implement:
-    kind: agent
-    runner: agent
-    prompt: prompts/implement.md
-    next: review"#;
-    let s = scratch(&runner, states);
+    let s = scratch(&runner, RESUMED);
+    once(&s, &api);
     once(&s, &api);
 
     let messages = api.served("/v1/messages");
-    assert_eq!(messages.len(), 1, "requests:\n{}", api.report());
-    assert_eq!(messages[0].body["stream"], json!(true));
-    assert_eq!(messages[0].body["model"], json!(MODEL));
+    assert_eq!(messages.len(), 2, "requests:\n{}", api.report());
+    assert!(messages.iter().all(|m| m.body["stream"] == json!(true)));
+    assert!(messages.iter().all(|m| m.body["model"] == json!(MODEL)));
 
     let runs = finished(&s);
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let run = &runs[0];
-    assert_eq!(run["status"], "succeeded", "{run}");
-    let served = TokenUsage {
-        input: anthropic::INPUT,
-        output: anthropic::OUTPUT,
-        cache_read: anthropic::CACHE_READ,
-        cache_write: anthropic::CACHE_CREATION,
-    };
-    let t = &run["tokens"];
-    let recorded = TokenUsage {
-        input: n(t, "input"),
-        output: n(t, "output"),
-        cache_read: n(t, "cache_read"),
-        cache_write: n(t, "cache_write"),
-    };
-    assert_eq!(recorded, served, "{run}");
-    assert_eq!(run["turns"], 1, "{run}");
-    assert!(run["session_id"].as_str().is_some_and(|id| id.len() == 36), "{run}");
-    // Claude Code prices the run itself; its figure wins, and agrees with the table.
-    assert_eq!(run["accounting"]["cost"], "reported", "{run}");
-    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
-    let table = price_for(RunnerKind::Claude, Some(MODEL), None)
-        .unwrap()
-        .cost(&served);
-    assert_cost(&run["cost_usd"], table, "claude run");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
+    let session = runs[0]["session_id"].as_str().expect("a session id");
+    assert_eq!(runs[1]["session_id"], json!(session), "the second run resumed");
+    assert!(runs[1].get("resume_fallback").is_none(), "{}", runs[1]);
+
+    let price = price_for(RunnerKind::Claude, Some(MODEL), None).unwrap();
+    for (i, run) in runs.iter().enumerate() {
+        let served = tokens(&TURNS[i]);
+        assert_eq!(recorded(&run["tokens"]), served, "run {}: {run}", i + 1);
+        assert_eq!(run["turns"], 1, "{run}");
+        // Claude Code prices the run itself; its figure wins, and agrees with the table.
+        assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+        assert_eq!(run["accounting"]["cost"], "reported", "{run}");
+        assert_cost(&run["cost_usd"], price.cost(&served), &format!("run {}", i + 1));
+    }
 }

@@ -6,10 +6,10 @@
 use karajan::agent::settings::price_for;
 use karajan::config::RunnerKind;
 use karajan::domain::TokenUsage;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::openai::{OpenAi, TURNS, Usage};
-use super::{FakeApi, assert_cost, finished, n, once, real_cli, scratch};
+use super::{FakeApi, RESUMED, assert_cost, finished, once, real_cli, recorded, scratch};
 
 const MODEL: &str = "gpt-5-codex";
 
@@ -20,15 +20,6 @@ fn tokens(u: &Usage) -> TokenUsage {
         output: u.output,
         cache_read: u.cached,
         cache_write: 0,
-    }
-}
-
-fn recorded(t: &Value) -> TokenUsage {
-    TokenUsage {
-        input: n(t, "input"),
-        output: n(t, "output"),
-        cache_read: n(t, "cache_read"),
-        cache_write: n(t, "cache_write"),
     }
 }
 
@@ -70,19 +61,7 @@ wire_api = "responses"
         codex_home = codex_home.display(),
         home = home.path().display(),
     );
-    // Two agent states on one thread: `check` resumes `implement`'s session.
-    let states = r#"  implement:
-    kind: agent
-    runner: agent
-    prompt: prompts/implement.md
-    next: check
-  check:
-    kind: agent
-    runner: agent
-    prompt: prompts/finalize.md
-    session: inherit
-    next: review"#;
-    let s = scratch(&runner, states);
+    let s = scratch(&runner, RESUMED);
     once(&s, &api);
     once(&s, &api);
 

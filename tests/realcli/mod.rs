@@ -29,6 +29,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use karajan::domain::TokenUsage;
 use serde_json::Value;
 
 use crate::e2e::support::{Scratch, events};
@@ -290,6 +291,30 @@ pub fn agent_stderr(s: &Scratch) -> String {
         }
     }
     out
+}
+
+/// Two agent states of one session: `check` resumes `implement`'s session, so two
+/// `run --once` ticks make a fresh run and a resumed one.
+pub const RESUMED: &str = r#"  implement:
+    kind: agent
+    runner: agent
+    prompt: prompts/implement.md
+    next: check
+  check:
+    kind: agent
+    runner: agent
+    prompt: prompts/finalize.md
+    session: inherit
+    next: review"#;
+
+/// The tokens of a `run_finished` payload's `tokens` (or `thread_tokens`).
+pub fn recorded(t: &Value) -> TokenUsage {
+    TokenUsage {
+        input: n(t, "input"),
+        output: n(t, "output"),
+        cache_read: n(t, "cache_read"),
+        cache_write: n(t, "cache_write"),
+    }
 }
 
 /// A `u64` at `key` of a JSON object.
