@@ -46,7 +46,10 @@ impl Vendor for Anthropic {
         if method != Method::POST || path != "/v1/messages" {
             return None;
         }
-        let u = TURNS[self.served.fetch_add(1, Ordering::SeqCst).min(TURNS.len() - 1)];
+        let u = TURNS[self
+            .served
+            .fetch_add(1, Ordering::SeqCst)
+            .min(TURNS.len() - 1)];
         let model = body["model"].as_str().unwrap_or("claude-unknown");
         let usage = |output: u64| {
             json!({

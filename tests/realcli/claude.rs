@@ -62,7 +62,11 @@ fn real_claude_records_the_usage_the_api_served() {
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
     let session = runs[0]["session_id"].as_str().expect("a session id");
-    assert_eq!(runs[1]["session_id"], json!(session), "the second run resumed");
+    assert_eq!(
+        runs[1]["session_id"],
+        json!(session),
+        "the second run resumed"
+    );
     assert!(runs[1].get("resume_fallback").is_none(), "{}", runs[1]);
 
     let price = price_for(RunnerKind::Claude, Some(MODEL), None).unwrap();
@@ -73,6 +77,10 @@ fn real_claude_records_the_usage_the_api_served() {
         // Claude Code prices the run itself; its figure wins, and agrees with the table.
         assert_eq!(run["accounting"]["usage"], "reported", "{run}");
         assert_eq!(run["accounting"]["cost"], "reported", "{run}");
-        assert_cost(&run["cost_usd"], price.cost(&served), &format!("run {}", i + 1));
+        assert_cost(
+            &run["cost_usd"],
+            price.cost(&served),
+            &format!("run {}", i + 1),
+        );
     }
 }

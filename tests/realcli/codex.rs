@@ -73,7 +73,11 @@ wire_api = "responses"
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
     let thread = runs[0]["session_id"].as_str().expect("a thread id");
-    assert_eq!(runs[1]["session_id"], json!(thread), "the second run resumed");
+    assert_eq!(
+        runs[1]["session_id"],
+        json!(thread),
+        "the second run resumed"
+    );
 
     let price = price_for(RunnerKind::Codex, Some(MODEL), None).unwrap();
     for (i, run) in runs.iter().enumerate() {
@@ -81,7 +85,11 @@ wire_api = "responses"
         assert_eq!(recorded(&run["tokens"]), served, "run {}: {run}", i + 1);
         assert_eq!(run["accounting"]["usage"], "reported", "{run}");
         assert_eq!(run["accounting"]["cost"], "priced", "{run}");
-        assert_cost(&run["cost_usd"], price.cost(&served), &format!("run {}", i + 1));
+        assert_cost(
+            &run["cost_usd"],
+            price.cost(&served),
+            &format!("run {}", i + 1),
+        );
     }
     // The thread's total, as Codex reported it on resume, is kept beside the share.
     let mut total = tokens(&TURNS[0]);

@@ -58,13 +58,21 @@ fn real_gemini_records_the_usage_the_api_served() {
 
     let calls = api.served(":streamGenerateContent");
     assert_eq!(calls.len(), 2, "requests:\n{}", api.report());
-    assert!(calls.iter().all(|c| c.uri.contains(MODEL)), "{}", api.report());
+    assert!(
+        calls.iter().all(|c| c.uri.contains(MODEL)),
+        "{}",
+        api.report()
+    );
 
     let runs = finished(&s);
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
     let session = runs[0]["session_id"].as_str().expect("a session id");
-    assert_eq!(runs[1]["session_id"], json!(session), "the second run resumed");
+    assert_eq!(
+        runs[1]["session_id"],
+        json!(session),
+        "the second run resumed"
+    );
     assert!(runs[1].get("resume_fallback").is_none(), "{}", runs[1]);
 
     let price = price_for(RunnerKind::Gemini, Some(MODEL), None).unwrap();
@@ -73,6 +81,10 @@ fn real_gemini_records_the_usage_the_api_served() {
         assert_eq!(recorded(&run["tokens"]), served, "run {}: {run}", i + 1);
         assert_eq!(run["accounting"]["usage"], "reported", "{run}");
         assert_eq!(run["accounting"]["cost"], "priced", "{run}");
-        assert_cost(&run["cost_usd"], price.cost(&served), &format!("run {}", i + 1));
+        assert_cost(
+            &run["cost_usd"],
+            price.cost(&served),
+            &format!("run {}", i + 1),
+        );
     }
 }

@@ -49,7 +49,10 @@ impl Vendor for Google {
         if method != Method::POST {
             return None;
         }
-        let u = TURNS[self.served.fetch_add(1, Ordering::SeqCst).min(TURNS.len() - 1)];
+        let u = TURNS[self
+            .served
+            .fetch_add(1, Ordering::SeqCst)
+            .min(TURNS.len() - 1)];
         let chunk = |text: &str, last: bool| {
             let mut c = json!({
                 "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
@@ -68,6 +71,9 @@ impl Vendor for Google {
             }
             c
         };
-        Some(Reply::sse(&[("", chunk(TEXT, false)), ("", chunk("", true))]))
+        Some(Reply::sse(&[
+            ("", chunk(TEXT, false)),
+            ("", chunk("", true)),
+        ]))
     }
 }

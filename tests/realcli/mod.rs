@@ -319,9 +319,7 @@ pub fn recorded(t: &Value) -> TokenUsage {
 
 /// A `u64` at `key` of a JSON object.
 pub fn n(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} in {v}"))
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
 }
 
 /// Two costs are the same to the millionth of a cent.

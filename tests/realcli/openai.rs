@@ -68,15 +68,15 @@ impl Vendor for OpenAi {
                    "content_index": 0, "item_id": format!("msg_fake_{n}"), "delta": TEXT}),
             json!({"type": "response.output_item.done", "output_index": 0, "item": done}),
             json!({"type": "response.completed",
-                   "response": {"id": id, "object": "response", "status": "completed",
-                                "model": model, "output": [done],
-                                "usage": {
-                                    "input_tokens": u.input,
-                                    "input_tokens_details": {"cached_tokens": u.cached},
-                                    "output_tokens": u.output,
-                                    "output_tokens_details": {"reasoning_tokens": u.reasoning},
-                                    "total_tokens": u.input + u.output,
-                                }}}),
+            "response": {"id": id, "object": "response", "status": "completed",
+                         "model": model, "output": [done],
+                         "usage": {
+                             "input_tokens": u.input,
+                             "input_tokens_details": {"cached_tokens": u.cached},
+                             "output_tokens": u.output,
+                             "output_tokens_details": {"reasoning_tokens": u.reasoning},
+                             "total_tokens": u.input + u.output,
+                         }}}),
         ];
         let named: Vec<(&str, Value)> = events
             .iter()
