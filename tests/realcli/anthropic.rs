@@ -39,6 +39,18 @@ pub const TEXT: &str = "Hello from the fake Anthropic API.";
 #[derive(Default)]
 pub struct Anthropic {
     served: AtomicUsize,
+    stall: bool,
+}
+
+impl Anthropic {
+    /// A model that stalls after the text block, before `message_delta` (the final
+    /// output count) and `message_stop`.
+    pub fn stalling() -> Anthropic {
+        Anthropic {
+            stall: true,
+            ..Default::default()
+        }
+    }
 }
 
 impl Vendor for Anthropic {
@@ -70,7 +82,7 @@ impl Vendor for Anthropic {
             let content = json!([{"type": "text", "text": TEXT}]);
             return Some(Reply::json(&message(content, json!("end_turn"), u.output)));
         }
-        Some(Reply::sse(&[
+        let mut events = vec![
             (
                 "message_start",
                 json!({"type": "message_start", "message": message(json!([]), Value::Null, 1)}),
@@ -96,6 +108,11 @@ impl Vendor for Anthropic {
                        "usage": {"output_tokens": u.output}}),
             ),
             ("message_stop", json!({"type": "message_stop"})),
-        ]))
+        ];
+        if self.stall {
+            events.truncate(4);
+            return Some(Reply::sse(&events).hanging());
+        }
+        Some(Reply::sse(&events))
     }
 }

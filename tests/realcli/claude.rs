@@ -1,7 +1,10 @@
 //! Claude Code against the fake Anthropic API, over a fresh run and a resumed one: each
 //! run records the usage its own API call was served (Claude Code reports per
 //! invocation, so nothing is subtracted on resume), and its cost (Claude Code's own
-//! `total_cost_usd`) agrees with the price table.
+//! `total_cost_usd`) agrees with the price table. A run karajan stops (stalled) keeps
+//! the usage its stream had reported.
+
+use std::path::Path;
 
 use karajan::agent::settings::price_for;
 use karajan::config::RunnerKind;
@@ -9,7 +12,10 @@ use karajan::domain::TokenUsage;
 use serde_json::json;
 
 use super::anthropic::{Anthropic, TURNS, Usage};
-use super::{FakeApi, RESUMED, assert_cost, finished, once, real_cli, recorded, scratch};
+use super::{
+    FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
+    scratch,
+};
 
 const MODEL: &str = "claude-sonnet-4-5";
 
@@ -23,14 +29,9 @@ fn tokens(u: &Usage) -> TokenUsage {
     }
 }
 
-#[test]
-fn real_claude_records_the_usage_the_api_served() {
-    let Some(cli) = real_cli("KARAJAN_REAL_CLAUDE") else {
-        return;
-    };
-    let api = FakeApi::start(Anthropic::default());
-    let home = tempfile::tempdir().unwrap();
-    let runner = format!(
+/// The `runners:` block: the real CLI, pointed at `api`, its state under `home`.
+fn runner(cli: &Path, api: &FakeApi, home: &Path) -> String {
+    format!(
         r#"  agent:
     kind: claude
     command: ["{cli}"]
@@ -47,9 +48,18 @@ fn real_claude_records_the_usage_the_api_served() {
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1""#,
         cli = cli.display(),
         url = api.url(),
-        home = home.path().display(),
-    );
-    let s = scratch(&runner, RESUMED);
+        home = home.display(),
+    )
+}
+
+#[test]
+fn real_claude_records_the_usage_the_api_served() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CLAUDE") else {
+        return;
+    };
+    let api = FakeApi::start(Anthropic::default());
+    let home = tempfile::tempdir().unwrap();
+    let s = scratch(&runner(&cli, &api, home.path()), RESUMED);
     once(&s, &api);
     once(&s, &api);
 
@@ -83,4 +93,35 @@ fn real_claude_records_the_usage_the_api_served() {
             &format!("run {}", i + 1),
         );
     }
+}
+
+/// The model stalls after its text block; karajan stops the run at the stall timeout.
+/// Claude Code had printed the assistant message with the usage of `message_start`
+/// (the full input, and the output so far), so the run keeps it, marked partial.
+#[test]
+fn real_claude_stopped_by_karajan_keeps_the_usage_reported_so_far() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CLAUDE") else {
+        return;
+    };
+    let api = FakeApi::start(Anthropic::stalling());
+    let home = tempfile::tempdir().unwrap();
+    let runner = format!("{}\n    stall_timeout: 10s", runner(&cli, &api, home.path()));
+    let s = scratch(&runner, STOPPED);
+    once_exiting(&s, &api, 6);
+
+    assert_eq!(api.served("/v1/messages").len(), 1, "{}", api.report());
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], "stalled", "{run}");
+    // `message_start` carried the output count so far: 1.
+    let so_far = TokenUsage {
+        output: 1,
+        ..tokens(&TURNS[0])
+    };
+    assert_eq!(recorded(&run["tokens"]), so_far, "{run}");
+    assert_eq!(run["accounting"]["usage"], "partial", "{run}");
+    assert_eq!(run["accounting"]["cost"], "priced", "{run}");
+    let price = price_for(RunnerKind::Claude, Some(MODEL), None).unwrap();
+    assert_cost(&run["cost_usd"], price.cost(&so_far), "stalled claude run");
 }

@@ -1,7 +1,10 @@
 //! Codex against the fake Responses API, over two runs of one thread: the first run
 //! records what its turn was served; the second (`codex exec resume`, which reports the
 //! whole thread's usage) records only its own turn's share and keeps the thread total.
-//! Costs are the price table's for the tokens served.
+//! Costs are the price table's for the tokens served. A run karajan stops before
+//! Codex's only usage report has unknown usage, not zero.
+
+use std::path::Path;
 
 use karajan::agent::settings::price_for;
 use karajan::config::RunnerKind;
@@ -9,7 +12,10 @@ use karajan::domain::TokenUsage;
 use serde_json::json;
 
 use super::openai::{OpenAi, TURNS, Usage};
-use super::{FakeApi, RESUMED, assert_cost, finished, once, real_cli, recorded, scratch};
+use super::{
+    FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
+    scratch,
+};
 
 const MODEL: &str = "gpt-5-codex";
 
@@ -23,14 +29,10 @@ fn tokens(u: &Usage) -> TokenUsage {
     }
 }
 
-#[test]
-fn real_codex_records_each_runs_own_share_of_the_thread() {
-    let Some(cli) = real_cli("KARAJAN_REAL_CODEX") else {
-        return;
-    };
-    let api = FakeApi::start(OpenAi::default());
-    let home = tempfile::tempdir().unwrap();
-    let codex_home = home.path().join("codex");
+/// The `runners:` block: the real CLI, with a `CODEX_HOME` under `home` whose model
+/// provider is `api`.
+fn runner(cli: &Path, api: &FakeApi, home: &Path) -> String {
+    let codex_home = home.join("codex");
     std::fs::create_dir_all(&codex_home).unwrap();
     std::fs::write(
         codex_home.join("config.toml"),
@@ -47,7 +49,7 @@ wire_api = "responses"
         ),
     )
     .unwrap();
-    let runner = format!(
+    format!(
         r#"  agent:
     kind: codex
     command: ["{cli}"]
@@ -59,9 +61,18 @@ wire_api = "responses"
       FAKE_OPENAI_API_KEY: test-key"#,
         cli = cli.display(),
         codex_home = codex_home.display(),
-        home = home.path().display(),
-    );
-    let s = scratch(&runner, RESUMED);
+        home = home.display(),
+    )
+}
+
+#[test]
+fn real_codex_records_each_runs_own_share_of_the_thread() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CODEX") else {
+        return;
+    };
+    let api = FakeApi::start(OpenAi::default());
+    let home = tempfile::tempdir().unwrap();
+    let s = scratch(&runner(&cli, &api, home.path()), RESUMED);
     once(&s, &api);
     once(&s, &api);
 
@@ -100,4 +111,28 @@ wire_api = "responses"
         "{}",
         runs[1]
     );
+}
+
+/// The model stalls before `response.completed`; karajan stops the run at the stall
+/// timeout. Codex reports usage only in `turn.completed`, so the run's usage is
+/// unknown (not 0 tokens and $0), and so is its cost.
+#[test]
+fn real_codex_stopped_by_karajan_has_unknown_usage() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CODEX") else {
+        return;
+    };
+    let api = FakeApi::start(OpenAi::stalling());
+    let home = tempfile::tempdir().unwrap();
+    let runner = format!("{}\n    stall_timeout: 10s", runner(&cli, &api, home.path()));
+    let s = scratch(&runner, STOPPED);
+    once_exiting(&s, &api, 6);
+
+    assert_eq!(api.served("/v1/responses").len(), 1, "{}", api.report());
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], "stalled", "{run}");
+    assert_eq!(run["accounting"]["usage"], "unknown", "{run}");
+    assert_eq!(run["accounting"]["cost"], "unknown", "{run}");
+    assert_eq!(run["cost_usd"], json!(null), "{run}");
 }

@@ -1,6 +1,9 @@
 //! Gemini CLI against the fake Gemini API, over a fresh run and a resumed one: each run
 //! records its own prompt (uncached and cached apart) and its output with the thinking
-//! tokens, and is priced by the table.
+//! tokens, and is priced by the table. A run karajan stops before Gemini's only usage
+//! report has unknown usage, not zero.
+
+use std::path::Path;
 
 use karajan::agent::settings::price_for;
 use karajan::config::RunnerKind;
@@ -8,7 +11,10 @@ use karajan::domain::TokenUsage;
 use serde_json::json;
 
 use super::google::{Google, TURNS, Usage};
-use super::{FakeApi, RESUMED, assert_cost, finished, once, real_cli, recorded, scratch};
+use super::{
+    FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
+    scratch,
+};
 
 const MODEL: &str = "gemini-2.5-pro";
 
@@ -22,21 +28,17 @@ fn tokens(u: &Usage) -> TokenUsage {
     }
 }
 
-#[test]
-fn real_gemini_records_the_usage_the_api_served() {
-    let Some(cli) = real_cli("KARAJAN_REAL_GEMINI") else {
-        return;
-    };
-    let api = FakeApi::start(Google::default());
-    let home = tempfile::tempdir().unwrap();
-    let settings = home.path().join(".gemini");
+/// The `runners:` block: the real CLI, pointed at `api`, with API-key auth selected in
+/// the settings under `home`.
+fn runner(cli: &Path, api: &FakeApi, home: &Path) -> String {
+    let settings = home.join(".gemini");
     std::fs::create_dir_all(&settings).unwrap();
     std::fs::write(
         settings.join("settings.json"),
         r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}}"#,
     )
     .unwrap();
-    let runner = format!(
+    format!(
         r#"  agent:
     kind: gemini
     command: ["{cli}"]
@@ -50,9 +52,18 @@ fn real_gemini_records_the_usage_the_api_served() {
       HOME: "{home}""#,
         cli = cli.display(),
         url = api.url(),
-        home = home.path().display(),
-    );
-    let s = scratch(&runner, RESUMED);
+        home = home.display(),
+    )
+}
+
+#[test]
+fn real_gemini_records_the_usage_the_api_served() {
+    let Some(cli) = real_cli("KARAJAN_REAL_GEMINI") else {
+        return;
+    };
+    let api = FakeApi::start(Google::default());
+    let home = tempfile::tempdir().unwrap();
+    let s = scratch(&runner(&cli, &api, home.path()), RESUMED);
     once(&s, &api);
     once(&s, &api);
 
@@ -87,4 +98,33 @@ fn real_gemini_records_the_usage_the_api_served() {
             &format!("run {}", i + 1),
         );
     }
+}
+
+/// The model stalls before the chunk with `usageMetadata`; karajan stops the run at the
+/// stall timeout. Gemini CLI reports usage only in its `result`, so the run's usage is
+/// unknown (not 0 tokens and $0), and so is its cost.
+#[test]
+fn real_gemini_stopped_by_karajan_has_unknown_usage() {
+    let Some(cli) = real_cli("KARAJAN_REAL_GEMINI") else {
+        return;
+    };
+    let api = FakeApi::start(Google::stalling());
+    let home = tempfile::tempdir().unwrap();
+    let runner = format!("{}\n    stall_timeout: 10s", runner(&cli, &api, home.path()));
+    let s = scratch(&runner, STOPPED);
+    once_exiting(&s, &api, 6);
+
+    assert_eq!(
+        api.served(":streamGenerateContent").len(),
+        1,
+        "{}",
+        api.report()
+    );
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], "stalled", "{run}");
+    assert_eq!(run["accounting"]["usage"], "unknown", "{run}");
+    assert_eq!(run["accounting"]["cost"], "unknown", "{run}");
+    assert_eq!(run["cost_usd"], json!(null), "{run}");
 }

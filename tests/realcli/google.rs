@@ -39,6 +39,17 @@ pub const TEXT: &str = "Hello from the fake Gemini API.";
 #[derive(Default)]
 pub struct Google {
     served: AtomicUsize,
+    stall: bool,
+}
+
+impl Google {
+    /// A model that stalls after the text chunk, before the chunk with the usage.
+    pub fn stalling() -> Google {
+        Google {
+            stall: true,
+            ..Default::default()
+        }
+    }
 }
 
 impl Vendor for Google {
@@ -71,6 +82,9 @@ impl Vendor for Google {
             }
             c
         };
+        if self.stall {
+            return Some(Reply::sse(&[("", chunk(TEXT, false))]).hanging());
+        }
         Some(Reply::sse(&[
             ("", chunk(TEXT, false)),
             ("", chunk("", true)),

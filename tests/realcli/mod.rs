@@ -20,15 +20,17 @@ mod gemini;
 mod google;
 mod openai;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use karajan::domain::TokenUsage;
 use serde_json::Value;
 
@@ -64,6 +66,9 @@ pub struct Seen {
 pub struct Reply {
     pub content_type: &'static str,
     pub body: String,
+    /// Send the body, then keep the response open without another byte (a model that
+    /// stalls mid-answer), until the client gives up.
+    pub hang: bool,
 }
 
 impl Reply {
@@ -71,6 +76,7 @@ impl Reply {
         Reply {
             content_type: "application/json",
             body: v.to_string(),
+            hang: false,
         }
     }
 
@@ -86,7 +92,13 @@ impl Reply {
         Reply {
             content_type: "text/event-stream",
             body,
+            hang: false,
         }
+    }
+
+    /// This answer, stalling after its body.
+    pub fn hanging(self) -> Reply {
+        Reply { hang: true, ..self }
     }
 }
 
@@ -180,6 +192,11 @@ async fn handle(
         served: reply.is_some(),
     });
     match reply {
+        Some(r) if r.hang => {
+            let first = futures::stream::once(async move { Ok::<_, Infallible>(r.body) });
+            let body = Body::from_stream(first.chain(futures::stream::pending()));
+            ([(header::CONTENT_TYPE, r.content_type)], body).into_response()
+        }
         Some(r) => ([(header::CONTENT_TYPE, r.content_type)], r.body).into_response(),
         None => (
             StatusCode::NOT_FOUND,
@@ -255,13 +272,19 @@ pub fn finished(s: &Scratch) -> Vec<Value> {
         .collect()
 }
 
-/// `run --once`, failing with the fake's request log and the run's stderr when it
-/// does not succeed.
+/// `run --once`, failing with the fake's request log and the run's logs when it does
+/// not succeed.
 pub fn once(s: &Scratch, api: &FakeApi) {
+    once_exiting(s, api, 0);
+}
+
+/// `run --once` that must exit with `code` (6: a run failed and the ticket escalated).
+pub fn once_exiting(s: &Scratch, api: &FakeApi, code: i32) {
     let out = s.karajan(&["run", "workflow.yaml", "--once"]);
-    assert!(
-        out.status.success(),
-        "run --once failed:\n{}\nrequests the fake model API received:\n{}\nagent stderr:\n{}",
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "run --once:\n{}\nrequests the fake model API received:\n{}\nagent logs:\n{}",
         crate::e2e::support::stderr(&out),
         api.report(),
         agent_stderr(s),
@@ -305,6 +328,13 @@ pub const RESUMED: &str = r#"  implement:
     runner: agent
     prompt: prompts/finalize.md
     session: inherit
+    next: review"#;
+
+/// One agent state, for a run that karajan stops (`max_attempts: 1`: no retry).
+pub const STOPPED: &str = r#"  implement:
+    kind: agent
+    runner: agent
+    prompt: prompts/implement.md
     next: review"#;
 
 /// The tokens of a `run_finished` payload's `tokens` (or `thread_tokens`).

@@ -38,6 +38,18 @@ pub const TEXT: &str = "Hello from the fake Responses API.";
 #[derive(Default)]
 pub struct OpenAi {
     served: AtomicUsize,
+    stall: bool,
+}
+
+impl OpenAi {
+    /// A model that stalls after the message item, before `response.completed` (the
+    /// only event with usage).
+    pub fn stalling() -> OpenAi {
+        OpenAi {
+            stall: true,
+            ..Default::default()
+        }
+    }
 }
 
 impl Vendor for OpenAi {
@@ -78,10 +90,14 @@ impl Vendor for OpenAi {
                              "total_tokens": u.input + u.output,
                          }}}),
         ];
-        let named: Vec<(&str, Value)> = events
+        let mut named: Vec<(&str, Value)> = events
             .iter()
             .map(|e| (e["type"].as_str().unwrap(), e.clone()))
             .collect();
+        if self.stall {
+            named.truncate(4);
+            return Some(Reply::sse(&named).hanging());
+        }
         Some(Reply::sse(&named))
     }
 }
