@@ -2,7 +2,7 @@
 //! with known usage, as server-sent events when `stream` is true (as Claude Code asks)
 //! and as one JSON message otherwise (Claude Code's fallback after a broken stream).
 //! The n-th message served gets `TURNS[n]` (the last entry repeats), so the turns of a
-//! resumed session differ.
+//! resumed session (or of one run's API calls) differ.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -40,6 +40,7 @@ pub const TEXT: &str = "Hello from the fake Anthropic API.";
 pub struct Anthropic {
     served: AtomicUsize,
     stall: bool,
+    tool_calls: usize,
 }
 
 impl Anthropic {
@@ -51,6 +52,15 @@ impl Anthropic {
             ..Default::default()
         }
     }
+
+    /// A model whose first `n` answers each ask for a Bash tool call (`echo step<i>`),
+    /// so one run makes several API calls.
+    pub fn with_tool_calls(n: usize) -> Anthropic {
+        Anthropic {
+            tool_calls: n,
+            ..Default::default()
+        }
+    }
 }
 
 impl Vendor for Anthropic {
@@ -58,30 +68,42 @@ impl Vendor for Anthropic {
         if method != Method::POST || path != "/v1/messages" {
             return None;
         }
-        let u = TURNS[self
-            .served
-            .fetch_add(1, Ordering::SeqCst)
-            .min(TURNS.len() - 1)];
+        let n = self.served.fetch_add(1, Ordering::SeqCst);
+        let u = TURNS[n.min(TURNS.len() - 1)];
         let model = body["model"].as_str().unwrap_or("claude-unknown");
-        let usage = |output: u64| {
-            json!({
-                "input_tokens": u.input,
-                "cache_read_input_tokens": u.cache_read,
-                "cache_creation_input_tokens": u.cache_creation,
-                "output_tokens": output,
-            })
-        };
         let message = |content: Value, stop: Value, output: u64| {
             json!({
-                "id": "msg_fake_1", "type": "message", "role": "assistant", "model": model,
-                "content": content, "stop_reason": stop, "stop_sequence": null,
-                "usage": usage(output),
+                "id": format!("msg_fake_{n}"), "type": "message", "role": "assistant",
+                "model": model, "content": content, "stop_reason": stop,
+                "stop_sequence": null,
+                "usage": {
+                    "input_tokens": u.input,
+                    "cache_read_input_tokens": u.cache_read,
+                    "cache_creation_input_tokens": u.cache_creation,
+                    "output_tokens": output,
+                },
             })
         };
-        if body["stream"] != json!(true) {
+        let tool = n < self.tool_calls;
+        if body["stream"] != json!(true) && !tool {
             let content = json!([{"type": "text", "text": TEXT}]);
             return Some(Reply::json(&message(content, json!("end_turn"), u.output)));
         }
+        let (block, delta, stop) = if tool {
+            let input = json!({"command": format!("echo step{n}"), "description": "echo"});
+            (
+                json!({"type": "tool_use", "id": format!("toolu_fake_{n}"), "name": "Bash",
+                       "input": {}}),
+                json!({"type": "input_json_delta", "partial_json": input.to_string()}),
+                "tool_use",
+            )
+        } else {
+            (
+                json!({"type": "text", "text": ""}),
+                json!({"type": "text_delta", "text": TEXT}),
+                "end_turn",
+            )
+        };
         let mut events = vec![
             (
                 "message_start",
@@ -89,13 +111,11 @@ impl Vendor for Anthropic {
             ),
             (
                 "content_block_start",
-                json!({"type": "content_block_start", "index": 0,
-                       "content_block": {"type": "text", "text": ""}}),
+                json!({"type": "content_block_start", "index": 0, "content_block": block}),
             ),
             (
                 "content_block_delta",
-                json!({"type": "content_block_delta", "index": 0,
-                       "delta": {"type": "text_delta", "text": TEXT}}),
+                json!({"type": "content_block_delta", "index": 0, "delta": delta}),
             ),
             (
                 "content_block_stop",
@@ -104,7 +124,7 @@ impl Vendor for Anthropic {
             (
                 "message_delta",
                 json!({"type": "message_delta",
-                       "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                       "delta": {"stop_reason": stop, "stop_sequence": null},
                        "usage": {"output_tokens": u.output}}),
             ),
             ("message_stop", json!({"type": "message_stop"})),

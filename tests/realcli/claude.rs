@@ -2,7 +2,8 @@
 //! run records the usage its own API call was served (Claude Code reports per
 //! invocation, so nothing is subtracted on resume), and its cost (Claude Code's own
 //! `total_cost_usd`) agrees with the price table. A run karajan stops (stalled) keeps
-//! the usage its stream had reported.
+//! the usage its stream had reported, and one Claude Code stops at its budget has the
+//! usage of all its API calls.
 
 use std::path::Path;
 
@@ -14,7 +15,7 @@ use serde_json::json;
 use super::anthropic::{Anthropic, TURNS, Usage};
 use super::{
     FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
-    scratch,
+    scratch, scratch_with,
 };
 
 const MODEL: &str = "claude-sonnet-4-5";
@@ -105,7 +106,10 @@ fn real_claude_stopped_by_karajan_keeps_the_usage_reported_so_far() {
     };
     let api = FakeApi::start(Anthropic::stalling());
     let home = tempfile::tempdir().unwrap();
-    let runner = format!("{}\n    stall_timeout: 10s", runner(&cli, &api, home.path()));
+    let runner = format!(
+        "{}\n    stall_timeout: 10s",
+        runner(&cli, &api, home.path())
+    );
     let s = scratch(&runner, STOPPED);
     once_exiting(&s, &api, 6);
 
@@ -124,4 +128,36 @@ fn real_claude_stopped_by_karajan_keeps_the_usage_reported_so_far() {
     assert_eq!(run["accounting"]["cost"], "priced", "{run}");
     let price = price_for(RunnerKind::Claude, Some(MODEL), None).unwrap();
     assert_cost(&run["cost_usd"], price.cost(&so_far), "stalled claude run");
+}
+
+/// Claude Code's own budget stop (`--max-budget-usd`, from `budget.per_run_usd`) after
+/// two API calls: `result.usage` covers only the first, `modelUsage` both; the run
+/// records both calls and Claude Code's cost of them.
+#[test]
+fn real_claude_budget_stop_records_every_api_call() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CLAUDE") else {
+        return;
+    };
+    let api = FakeApi::start(Anthropic::with_tool_calls(3));
+    let home = tempfile::tempdir().unwrap();
+    let price = price_for(RunnerKind::Claude, Some(MODEL), None).unwrap();
+    let first = price.cost(&tokens(&TURNS[0]));
+    let both = first + price.cost(&tokens(&TURNS[1]));
+    // A cap the first call stays under and the second goes over.
+    let cap = (first + both) / 2.0;
+    let budget = format!("budget:\n  per_run_usd: {cap:.6}");
+    let s = scratch_with(&runner(&cli, &api, home.path()), STOPPED, &budget);
+    once_exiting(&s, &api, 6);
+
+    assert_eq!(api.served("/v1/messages").len(), 2, "{}", api.report());
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], "budget_exceeded", "{run}");
+    let mut served = tokens(&TURNS[0]);
+    served.add(&tokens(&TURNS[1]));
+    assert_eq!(recorded(&run["tokens"]), served, "{run}");
+    assert_eq!(run["turns"], 2, "{run}");
+    assert_eq!(run["accounting"]["cost"], "reported", "{run}");
+    assert_cost(&run["cost_usd"], both, "budget-stopped claude run");
 }

@@ -110,7 +110,10 @@ fn real_gemini_stopped_by_karajan_has_unknown_usage() {
     };
     let api = FakeApi::start(Google::stalling());
     let home = tempfile::tempdir().unwrap();
-    let runner = format!("{}\n    stall_timeout: 10s", runner(&cli, &api, home.path()));
+    let runner = format!(
+        "{}\n    stall_timeout: 10s",
+        runner(&cli, &api, home.path())
+    );
     let s = scratch(&runner, STOPPED);
     once_exiting(&s, &api, 6);
 

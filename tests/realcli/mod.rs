@@ -211,6 +211,11 @@ async fn handle(
 /// belongs to a known run) and a workflow whose `runners:` block is `runner` (indented
 /// two spaces, named `agent`) and whose states are `states` (indented two spaces).
 pub fn scratch(runner: &str, states: &str) -> Scratch {
+    scratch_with(runner, states, "")
+}
+
+/// [`scratch`], with top-level `extra` YAML (e.g. a `budget:` section).
+pub fn scratch_with(runner: &str, states: &str, extra: &str) -> Scratch {
     let s = Scratch::quickstart();
     for id in ["QS-2", "QS-3"] {
         std::fs::remove_file(s.ticket(id)).unwrap();
@@ -245,6 +250,7 @@ agent:
   kill_grace: 2s
 prompts:
   global: prompts/global.md
+{extra}
 states:
 {states}
   review:
