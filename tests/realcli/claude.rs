@@ -161,3 +161,31 @@ fn real_claude_budget_stop_records_every_api_call() {
     assert_eq!(run["accounting"]["cost"], "reported", "{run}");
     assert_cost(&run["cost_usd"], both, "budget-stopped claude run");
 }
+
+/// The CLI lost the session between the two runs (its `projects` folder was removed): the
+/// resumed run falls back to a fresh session, says so (`resume_fallback`), and
+/// records that fresh session's usage as it was served, nothing subtracted.
+#[test]
+fn real_claude_resume_of_a_lost_session_falls_back_and_says_so() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CLAUDE") else {
+        return;
+    };
+    let api = FakeApi::start(Anthropic::default());
+    let home = tempfile::tempdir().unwrap();
+    let s = scratch(&runner(&cli, &api, home.path()), RESUMED);
+    once(&s, &api);
+    std::fs::remove_dir_all(home.path().join("claude/projects")).unwrap();
+    once(&s, &api);
+
+    assert_eq!(api.served("/v1/messages").len(), 2, "{}", api.report());
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
+    let lost = runs[0]["session_id"].as_str().expect("a session id");
+    let run = &runs[1];
+    assert_eq!(run["resume_fallback"], json!(lost), "{run}");
+    let fresh = run["session_id"].as_str().expect("the fresh session");
+    assert_ne!(fresh, lost, "{run}");
+    assert_eq!(recorded(&run["tokens"]), tokens(&TURNS[1]), "{run}");
+    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+}

@@ -139,3 +139,31 @@ fn real_codex_stopped_by_karajan_has_unknown_usage() {
     assert_eq!(run["accounting"]["cost"], "unknown", "{run}");
     assert_eq!(run["cost_usd"], json!(null), "{run}");
 }
+
+/// The CLI lost the session between the two runs (its `sessions` folder was removed): the
+/// resumed run falls back to a fresh session, says so (`resume_fallback`), and
+/// records that fresh session's usage as it was served, nothing subtracted.
+#[test]
+fn real_codex_resume_of_a_lost_session_falls_back_and_says_so() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CODEX") else {
+        return;
+    };
+    let api = FakeApi::start(OpenAi::default());
+    let home = tempfile::tempdir().unwrap();
+    let s = scratch(&runner(&cli, &api, home.path()), RESUMED);
+    once(&s, &api);
+    std::fs::remove_dir_all(home.path().join("codex/sessions")).unwrap();
+    once(&s, &api);
+
+    assert_eq!(api.served("/v1/responses").len(), 2, "{}", api.report());
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
+    let lost = runs[0]["session_id"].as_str().expect("a session id");
+    let run = &runs[1];
+    assert_eq!(run["resume_fallback"], json!(lost), "{run}");
+    let fresh = run["session_id"].as_str().expect("the fresh session");
+    assert_ne!(fresh, lost, "{run}");
+    assert_eq!(recorded(&run["tokens"]), tokens(&TURNS[1]), "{run}");
+    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+}
