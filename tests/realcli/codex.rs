@@ -14,7 +14,7 @@ use serde_json::json;
 use super::openai::{OpenAi, TURNS, Usage};
 use super::{
     FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
-    scratch,
+    scratch, scratch_with,
 };
 
 const MODEL: &str = "gpt-5-codex";
@@ -166,4 +166,28 @@ fn real_codex_resume_of_a_lost_session_falls_back_and_says_so() {
     assert_ne!(fresh, lost, "{run}");
     assert_eq!(recorded(&run["tokens"]), tokens(&TURNS[1]), "{run}");
     assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+}
+
+/// Karajan stops Codex at the turn limit while the model keeps calling tools: each
+/// call was served with usage, but Codex reports usage only at the end of the turn, so
+/// the run's usage is unknown, and the run counts at its cap for the budgets.
+#[test]
+fn real_codex_stopped_at_the_turn_limit_counts_at_its_cap() {
+    let Some(cli) = real_cli("KARAJAN_REAL_CODEX") else {
+        return;
+    };
+    let api = FakeApi::start(OpenAi::with_tool_calls(10));
+    let home = tempfile::tempdir().unwrap();
+    let runner = format!("{}\n    max_turns: 2", runner(&cli, &api, home.path()));
+    let s = scratch_with(&runner, STOPPED, "budget:\n  per_run_usd: 0.5");
+    once_exiting(&s, &api, 6);
+
+    assert!(api.served("/v1/responses").len() >= 2, "{}", api.report());
+    let runs = finished(&s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], "max_turns", "{run}");
+    assert_eq!(run["accounting"]["usage"], "unknown", "{run}");
+    assert_eq!(run["accounting"]["counted_at_cap"], true, "{run}");
+    assert_cost(&run["cost_usd"], 0.5, "codex run stopped at the turn limit");
 }

@@ -1,6 +1,7 @@
 //! A fake OpenAI Responses API: `POST /v1/responses` (always streamed by Codex) answers
 //! one assistant message, with the known usage of its turn: the n-th request served gets
-//! `TURNS[n]` (the last entry repeats), so a resumed thread's turns differ.
+//! `TURNS[n]` (the last entry repeats), so a resumed thread's turns differ. It can
+//! also answer with tool calls, so that one turn makes several API calls.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,6 +40,7 @@ pub const TEXT: &str = "Hello from the fake Responses API.";
 pub struct OpenAi {
     served: AtomicUsize,
     stall: bool,
+    tool_calls: usize,
 }
 
 impl OpenAi {
@@ -47,6 +49,15 @@ impl OpenAi {
     pub fn stalling() -> OpenAi {
         OpenAi {
             stall: true,
+            ..Default::default()
+        }
+    }
+
+    /// A model whose first `n` answers each call Codex's `exec_command` tool
+    /// (`echo step<i>`), so one turn makes several API calls.
+    pub fn with_tool_calls(n: usize) -> OpenAi {
+        OpenAi {
+            tool_calls: n,
             ..Default::default()
         }
     }
@@ -69,13 +80,21 @@ impl Vendor for OpenAi {
             json!({"type": "message", "id": format!("msg_fake_{n}"), "role": "assistant",
                    "status": status, "content": content})
         };
-        let done = item("completed", Some(TEXT));
-        let events = [
+        let done = if n < self.tool_calls {
+            let args = json!({"cmd": format!("echo step{n}")}).to_string();
+            json!({"type": "function_call", "id": format!("fc_fake_{n}"),
+                   "call_id": format!("call_fake_{n}"), "name": "exec_command",
+                   "arguments": args, "status": "completed"})
+        } else {
+            item("completed", Some(TEXT))
+        };
+        let tool = n < self.tool_calls;
+        let mut events = vec![
             json!({"type": "response.created",
                    "response": {"id": id, "object": "response", "status": "in_progress",
                                 "model": model, "output": []}}),
             json!({"type": "response.output_item.added", "output_index": 0,
-                   "item": item("in_progress", None)}),
+                   "item": if tool { done.clone() } else { item("in_progress", None) }}),
             json!({"type": "response.output_text.delta", "output_index": 0,
                    "content_index": 0, "item_id": format!("msg_fake_{n}"), "delta": TEXT}),
             json!({"type": "response.output_item.done", "output_index": 0, "item": done}),
@@ -90,6 +109,9 @@ impl Vendor for OpenAi {
                              "total_tokens": u.input + u.output,
                          }}}),
         ];
+        if tool {
+            events.remove(2); // no text
+        }
         let mut named: Vec<(&str, Value)> = events
             .iter()
             .map(|e| (e["type"].as_str().unwrap(), e.clone()))
