@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::engine::Engine;
 use crate::domain::RunStatus;
-use crate::store::{EventKind, NewEvent, StoreError};
+use crate::store::{EventKind, NewEvent, Store, StoreError};
 
 /// A runner whose dispatch is paused by a usage limit.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +53,36 @@ pub(crate) fn fold_pauses(
         }
     }
     open
+}
+
+/// The pauses the store's events leave open (ended or not: a pause whose time has
+/// passed ends with the next `runner_resumed` the daemon records).
+pub(crate) async fn recorded_pauses(
+    store: &Store,
+) -> Result<BTreeMap<String, RunnerPause>, StoreError> {
+    let paused = store
+        .recent_of_kind("runner_paused", RESTORE_EVENTS)
+        .await?
+        .into_iter()
+        .filter_map(|e| {
+            let runner = e.payload.get("runner")?.as_str()?.to_string();
+            let until = e.payload.get("until")?.as_str()?.parse().ok()?;
+            let reason = e
+                .payload
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("")
+                .to_string();
+            Some((e.seq, runner, RunnerPause { until, reason }))
+        })
+        .collect();
+    let resumed = store
+        .recent_of_kind("runner_resumed", RESTORE_EVENTS)
+        .await?
+        .into_iter()
+        .filter_map(|e| Some((e.seq, e.payload.get("runner")?.as_str()?.to_string())))
+        .collect();
+    Ok(fold_pauses(paused, resumed))
 }
 
 impl Engine {
@@ -148,31 +178,7 @@ impl Engine {
 
     /// Rebuild the open pauses from the store (at start): a pause survives a restart.
     pub(crate) async fn restore_runner_pauses(&mut self) -> Result<(), StoreError> {
-        let paused = self
-            .store
-            .recent_of_kind("runner_paused", RESTORE_EVENTS)
-            .await?
-            .into_iter()
-            .filter_map(|e| {
-                let runner = e.payload.get("runner")?.as_str()?.to_string();
-                let until = e.payload.get("until")?.as_str()?.parse().ok()?;
-                let reason = e
-                    .payload
-                    .get("reason")
-                    .and_then(|r| r.as_str())
-                    .unwrap_or("")
-                    .to_string();
-                Some((e.seq, runner, RunnerPause { until, reason }))
-            })
-            .collect();
-        let resumed = self
-            .store
-            .recent_of_kind("runner_resumed", RESTORE_EVENTS)
-            .await?
-            .into_iter()
-            .filter_map(|e| Some((e.seq, e.payload.get("runner")?.as_str()?.to_string())))
-            .collect();
-        self.runner_pauses = fold_pauses(paused, resumed);
+        self.runner_pauses = recorded_pauses(&self.store).await?;
         for (runner, p) in &self.runner_pauses {
             info!(%runner, until = %p.until, "a usage-limit pause recorded before the restart still holds");
         }

@@ -33,7 +33,7 @@ mod gates;
 mod hooks;
 mod ids;
 mod intents;
-mod limits;
+pub(crate) mod limits;
 mod live;
 mod publish;
 mod recorder;
