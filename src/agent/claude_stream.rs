@@ -562,7 +562,10 @@ mod tests {
         let text = testing::sample_text(&dir, "rate-limit-429");
         let (p, _) = testing::feed(ClaudeStream::new(), text.lines());
         match crate::agent::stream::status(&testing::exited(1), &p) {
-            crate::domain::RunStatus::UsageLimited { until: None, reason } => {
+            crate::domain::RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => {
                 assert!(reason.contains("429"), "{reason}")
             }
             other => panic!("{other:?}"),

@@ -341,7 +341,10 @@ mod tests {
             r#"{"type":"turn.failed","error":{"message":"exceeded retry limit, last status: 429 Too Many Requests, request id: r2"}}"#,
         ]);
         match crate::agent::stream::status(&testing::exited(1), &p) {
-            crate::domain::RunStatus::UsageLimited { until: None, reason } => {
+            crate::domain::RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => {
                 assert!(reason.contains("429 Too Many Requests"), "{reason}")
             }
             other => panic!("{other:?}"),
@@ -356,10 +359,8 @@ mod tests {
             ("auth-error-401", false),
             ("stream-error", false),
         ] {
-            let (p, _) = testing::feed(
-                CodexStream::new(),
-                testing::sample_text(&dir, name).lines(),
-            );
+            let (p, _) =
+                testing::feed(CodexStream::new(), testing::sample_text(&dir, name).lines());
             assert_eq!(p.tally().usage_limit.is_some(), limited, "{name}");
         }
     }

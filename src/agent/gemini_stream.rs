@@ -358,7 +358,10 @@ mod tests {
             r#"{"type":"result","status":"error","error":{"type":"unknown","message":"[API Error: Resource has been exhausted (e.g. check quota). (fake)]\nPlease wait and try again later."},"stats":{"total_tokens":240,"input_tokens":222,"output_tokens":18,"cached":0,"input":222,"duration_ms":0,"tool_calls":0}}"#,
         ]);
         match crate::agent::stream::status(&testing::exited(1), &p) {
-            crate::domain::RunStatus::UsageLimited { until: None, reason } => {
+            crate::domain::RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => {
                 assert!(reason.contains("Resource has been exhausted"), "{reason}")
             }
             other => panic!("{other:?}"),

@@ -206,7 +206,11 @@ mod tests {
                 (2, "codex".into(), pause(2)),
                 (9, "gemini".into(), pause(3)),
             ],
-            vec![(7, "claude".into()), (1, "codex".into()), (8, "gemini".into())],
+            vec![
+                (7, "claude".into()),
+                (1, "codex".into()),
+                (8, "gemini".into()),
+            ],
         );
         // claude resumed after its pause; codex and gemini paused again after resuming.
         assert_eq!(open.len(), 2);

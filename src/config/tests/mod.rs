@@ -709,5 +709,9 @@ fn usage_limit_pause_defaults_to_15m_and_rejects_bad_values() {
     }
     let yaml = BASE.to_string() + "agent:\n  usage_limit_pause: later\n";
     let e = f.error_at(&yaml, "agent.usage_limit_pause");
-    assert!(e.message.starts_with("invalid duration `later`"), "{}", e.message);
+    assert!(
+        e.message.starts_with("invalid duration `later`"),
+        "{}",
+        e.message
+    );
 }
