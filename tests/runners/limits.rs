@@ -144,17 +144,53 @@ fn a_usage_limit_pauses_its_runner_until_the_reset_without_counting_an_attempt()
 
     if chrono::Utc::now() >= t - chrono::Duration::seconds(2) {
         eprintln!(
-            "SKIPPED (slow machine): T passed before the daemon started; its timer is not checked"
+            "SKIPPED (slow machine): T passed before the daemon started; its timer and the dashboard's pause are not checked"
         );
     }
     // The daemon polls hourly: only the pause's own timer can resume Claude at T.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_arg = port.to_string();
     let mut daemon = Command::new(bin())
-        .args(["run", "workflow.yaml"])
+        .args(["run", "workflow.yaml", "--port", &port_arg])
         .current_dir(s.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Before T, the dashboard's read model, `/metrics` and the overview show the pause.
+    if chrono::Utc::now() < t - chrono::Duration::seconds(2) {
+        let mut state = serde_json::Value::Null;
+        wait_for("the dashboard", Duration::from_secs(15), || {
+            state = get(port, "/api/v1/state")
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or_default();
+            state["runners"].is_array()
+        });
+        let runners = state["runners"].as_array().unwrap();
+        let checker = runners.iter().find(|r| r["runner"] == "checker").unwrap();
+        assert_eq!(checker["paused"], true, "{state}");
+        assert_eq!(checker["paused_until"], serde_json::json!(t));
+        let coder = runners.iter().find(|r| r["runner"] == "coder").unwrap();
+        assert_eq!(coder["paused"], false);
+        let metrics = get(port, "/metrics").unwrap();
+        assert!(
+            metrics.contains("karajan_runner_paused{runner=\"checker\"} 1")
+                && metrics.contains("karajan_runner_paused{runner=\"coder\"} 0")
+                && metrics.contains(&format!(
+                    "karajan_runner_paused_until_seconds{{runner=\"checker\"}} {reset}"
+                )),
+            "{metrics}"
+        );
+        let page = get(port, "/").unwrap();
+        assert!(
+            page.contains("usage limit: dispatch paused until"),
+            "the overview shows the pause"
+        );
+    }
     wait_for(
         "QS-1 and QS-2 checked after T",
         Duration::from_secs(60),
@@ -163,6 +199,11 @@ fn a_usage_limit_pauses_its_runner_until_the_reset_without_counting_an_attempt()
                 .iter()
                 .all(|id| s.column(id) == "Human Review")
         },
+    );
+    let metrics = get(port, "/metrics").unwrap_or_default();
+    assert!(
+        metrics.contains("karajan_runner_paused{runner=\"checker\"} 0"),
+        "{metrics}"
     );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap()),
@@ -191,4 +232,40 @@ fn a_usage_limit_pauses_its_runner_until_the_reset_without_counting_an_attempt()
         assert!(of(&all, "escalated", id).is_empty(), "{id} not escalated");
         assert_eq!(s.column(id), "Human Review", "{id}");
     }
+}
+
+/// The body of a plain GET to the daemon's dashboard, if it answers.
+fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    // A chunked body: join the chunks.
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            if n == 0 {
+                break;
+            }
+            out.push_str(after.get(..n)?);
+            rest = after.get(n + 2..)?;
+        }
+        return Some(out);
+    }
+    Some(body.to_string())
 }
