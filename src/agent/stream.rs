@@ -109,12 +109,17 @@ pub fn is_quota_error(msg: &str) -> bool {
 impl Tally {
     /// How complete `tokens` are. Without the final report: partial when some usage was
     /// reported, unknown when the CLI opened a session (so it may have called the model)
-    /// but reported nothing; a CLI that never opened a session served nothing.
+    /// but reported nothing; a CLI that never opened a session served nothing, and
+    /// neither did one whose first request was refused for its usage limit (no tool
+    /// call happened, so no earlier request of the run was served).
     pub fn usage_basis(&self) -> UsageBasis {
         if self.usage_final {
             UsageBasis::Reported
         } else if self.usage_seen {
             UsageBasis::Partial
+        } else if self.usage_limit.is_some() && self.tool_calls == 0 {
+            // The API refused the run's first request (quota): nothing was served.
+            UsageBasis::Reported
         } else if self.session_id.is_some() {
             UsageBasis::Unknown
         } else {
@@ -373,6 +378,21 @@ mod tests {
             status(&exit(Ending::Stalled, None, Some(15)), &p),
             RunStatus::Stalled
         );
+    }
+
+    #[test]
+    fn a_run_refused_for_its_usage_limit_served_nothing() {
+        let mut p = P::default();
+        p.0.session_id = Some("t-1".into());
+        assert_eq!(p.0.usage_basis(), UsageBasis::Unknown);
+        p.0.usage_limit = Some(UsageLimit {
+            until: None,
+            reason: "429".into(),
+        });
+        assert_eq!(p.0.usage_basis(), UsageBasis::Reported);
+        // After tool calls, earlier requests were served but not reported.
+        p.0.tool_calls = 2;
+        assert_eq!(p.0.usage_basis(), UsageBasis::Unknown);
     }
 
     #[test]

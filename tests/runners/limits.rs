@@ -13,8 +13,40 @@ use std::time::Duration;
 
 use karajan::config::RunnerKind;
 
-use super::fake;
+use karajan::agent::settings::CliSettings;
+use karajan::domain::RunStatus;
+
+use super::{Fixture, config, fake, run, runner};
 use crate::e2e::support::{Scratch, bin, events, stdout, wait_for};
+
+#[tokio::test]
+async fn codex_and_gemini_quota_errors_end_usage_limited_without_a_reset_time() {
+    for kind in [RunnerKind::Codex, RunnerKind::Gemini] {
+        let f = Fixture::new();
+        let quota = f.workspace.join("quota-exhausted");
+        std::fs::write(&quota, "").unwrap();
+        let r = runner(&config(
+            kind,
+            vec![fake(kind).display().to_string()],
+            CliSettings::default(),
+        ));
+        let mut req = f.request("quota", "do it");
+        req.env
+            .push(("FAKE_QUOTA_FILE".into(), quota.display().to_string()));
+        let (outcome, _) = run(r, req).await;
+        match &outcome.status {
+            RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => assert!(
+                reason.contains("429 Too Many Requests")
+                    || reason.contains("Resource has been exhausted"),
+                "{kind:?}: {reason}"
+            ),
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+}
 
 fn workflow(claude: &str, codex: &str, limit_file: &str) -> String {
     format!(
@@ -268,4 +300,91 @@ fn get(port: u16, path: &str) -> Option<String> {
         return Some(out);
     }
     Some(body.to_string())
+}
+
+#[test]
+fn without_a_reset_time_the_runner_pauses_for_agent_usage_limit_pause() {
+    let s = Scratch::quickstart();
+    let quota = s.path().join("quota-exhausted");
+    std::fs::write(&quota, "").unwrap();
+    let codex = fake(RunnerKind::Codex).display().to_string();
+    let wf = format!(
+        r#"tracker:
+  kind: local
+  dir: ./tickets
+workspace:
+  root: ./.karajan/workspaces
+  repo: ./demo-repo.git
+runners:
+  coder:
+    kind: codex
+    command: ["{codex}"]
+    model: gpt-5-codex
+    env:
+      FAKE_SCENARIO: quota
+      FAKE_QUOTA_FILE: {quota}
+agent:
+  max_concurrent: 1
+  max_attempts: 1
+  usage_limit_pause: 4s
+  kill_grace: 2s
+states:
+  implement:
+    kind: agent
+    runner: coder
+    prompt: prompts/implement.md
+    next: review
+  review:
+    kind: gate
+    approve: done
+    rework: implement
+  done:
+    kind: terminal
+"#,
+        quota = quota.display()
+    );
+    std::fs::write(s.workflow(), wf).unwrap();
+    let before = chrono::Utc::now();
+    s.once();
+    let after = chrono::Utc::now();
+    let all = events(&s.db());
+    let finished = of(&all, "run_finished", "QS-2");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["status"], "usage_limited");
+    assert_eq!(finished[0]["attempts_after"], 0);
+    let until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(finished[0]["until"].clone()).unwrap();
+    assert!(
+        until >= before + chrono::Duration::seconds(4)
+            && until <= after + chrono::Duration::seconds(4),
+        "until = the run's end + agent.usage_limit_pause: {until}"
+    );
+    let paused = global(&all, "runner_paused");
+    assert_eq!(paused.len(), 1);
+    assert_eq!(paused[0]["runner"], "coder");
+    // The quota is back, but the pause holds until its end.
+    std::fs::remove_file(&quota).unwrap();
+    if chrono::Utc::now() < until - chrono::Duration::seconds(1) {
+        s.once();
+        assert_eq!(
+            events(&s.db())
+                .iter()
+                .filter(|(k, _, _)| k == "run_started")
+                .count(),
+            1,
+            "nothing runs before the pause ends"
+        );
+    } else {
+        eprintln!("SKIPPED (slow machine): the pause ended before it could be checked");
+    }
+    while chrono::Utc::now() <= until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.once();
+    let all = events(&s.db());
+    assert_eq!(global(&all, "runner_resumed").len(), 1);
+    let finished = of(&all, "run_finished", "QS-2");
+    assert_eq!(finished.len(), 2);
+    assert_eq!(finished[1]["status"], "succeeded");
+    assert_eq!(s.column("QS-2"), "Human Review");
 }
