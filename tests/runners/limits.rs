@@ -96,6 +96,18 @@ states:
     )
 }
 
+/// The daemon under test, killed if the test fails before stopping it.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 type Events = Vec<(String, Option<String>, serde_json::Value)>;
 
 fn of<'a>(all: &'a Events, kind: &str, id: &str) -> Vec<&'a serde_json::Value> {
@@ -186,13 +198,15 @@ fn a_usage_limit_pauses_its_runner_until_the_reset_without_counting_an_attempt()
         .unwrap()
         .port();
     let port_arg = port.to_string();
-    let mut daemon = Command::new(bin())
-        .args(["run", "workflow.yaml", "--port", &port_arg])
-        .current_dir(s.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = Daemon(
+        Command::new(bin())
+            .args(["run", "workflow.yaml", "--port", &port_arg])
+            .current_dir(s.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Before T, the dashboard's read model, `/metrics` and the overview show the pause.
     if chrono::Utc::now() < t - chrono::Duration::seconds(2) {
         let mut state = serde_json::Value::Null;
@@ -238,11 +252,11 @@ fn a_usage_limit_pauses_its_runner_until_the_reset_without_counting_an_attempt()
         "{metrics}"
     );
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).unwrap()),
+        nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).unwrap()),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    assert!(daemon.wait().unwrap().success());
+    assert!(daemon.0.wait().unwrap().success());
 
     let all = events(&s.db());
     let resumed = global(&all, "runner_resumed");
