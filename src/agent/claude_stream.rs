@@ -13,8 +13,13 @@
 //!   `error_max_budget_usd`, `usage` covers only the run's first API call. `is_error: true` is a failure even when the
 //!   subtype says `success` (API errors end that way). `error_max_turns`,
 //!   `error_max_budget_usd` and `error_during_execution` map to distinct outcomes.
-//! - `stream_event` (partial messages) and `rate_limit_event` are tolerated; any other
-//!   type is counted as unknown.
+//! - `rate_limit_event` carries `rate_limit_info {status, resetsAt (Unix seconds),
+//!   rateLimitType}`: `rejected` means the plan's limit is hit until `resetsAt` (the run
+//!   then ends with an error result and becomes `usage_limited`); `allowed` and
+//!   `allowed_warning` are informational and clear an earlier rejection. A final error
+//!   result with `api_error_status: 429` (Claude Code already retried) is a usage limit
+//!   too, without a reset time.
+//! - `stream_event` (partial messages) is tolerated; any other type is counted as unknown.
 //!
 //! Resuming a session Claude Code does not know prints `No conversation found with
 //! session ID: …` on stderr and in the result's `errors`, with no `init` line; the
@@ -23,7 +28,9 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::stream::{Note, StreamParser, Tally, Verdict, short, str_of, tool_input, u64_of};
+use super::stream::{
+    Note, StreamParser, Tally, UsageLimit, Verdict, short, str_of, tool_input, u64_of,
+};
 use crate::domain::TokenUsage;
 
 const UNKNOWN_SESSION: &str = "No conversation found with session ID";
@@ -69,6 +76,34 @@ fn model_usage(v: Option<&Value>) -> Vec<(String, TokenUsage)> {
 impl ClaudeStream {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// `rate_limit_event`: remember a rejection (with its reset time), forget it when a
+    /// later event allows again.
+    fn rate_limit(&mut self, obj: &serde_json::Map<String, Value>, notes: &mut Vec<Note>) {
+        let Some(info) = obj.get("rate_limit_info") else {
+            return;
+        };
+        let kind = info
+            .get("rateLimitType")
+            .and_then(Value::as_str)
+            .unwrap_or("plan");
+        match info.get("status").and_then(Value::as_str) {
+            Some("rejected") => {
+                let until = info
+                    .get("resetsAt")
+                    .and_then(Value::as_i64)
+                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+                let reason = format!("Claude Code {kind} usage limit reached");
+                notes.push(Note::Activity(short(&match until {
+                    Some(t) => format!("{reason}; resets at {}", t.format("%H:%M:%S UTC")),
+                    None => reason.clone(),
+                })));
+                self.tally.usage_limit = Some(UsageLimit { until, reason });
+            }
+            Some(_) => self.tally.usage_limit = None,
+            None => {}
+        }
     }
 
     fn assistant(&mut self, msg: &Value, notes: &mut Vec<Note>) {
@@ -205,6 +240,13 @@ impl ClaudeStream {
         };
         if let Verdict::Failed(reason) = &verdict {
             t.last_error = Some(short(reason));
+            let status = obj.get("api_error_status").and_then(Value::as_u64);
+            if t.usage_limit.is_none() && status == Some(429) {
+                t.usage_limit = Some(UsageLimit {
+                    until: None,
+                    reason: short(&format!("Claude Code rate limited: {}", detail())),
+                });
+            }
         }
         notes.push(Note::Activity(match &verdict {
             Verdict::Success => "finished".to_string(),
@@ -252,7 +294,8 @@ impl StreamParser for ClaudeStream {
                 }
             }
             "result" => self.result(obj, notes),
-            "stream_event" | "rate_limit_event" => {}
+            "rate_limit_event" => self.rate_limit(obj, notes),
+            "stream_event" => {}
             _ => self.tally.unknown_events += 1,
         }
     }
@@ -472,5 +515,67 @@ mod tests {
             ok.tally().usage_basis(),
             crate::domain::run::UsageBasis::Reported
         );
+    }
+
+    // The shape of Claude Code's `rate_limit_event` (no recorded sample exists).
+    const LIMIT_REJECTED: &str = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1771390800,"rateLimitType":"five_hour","overageStatus":"rejected","isUsingOverage":false},"uuid":"u-1","session_id":"s-1"}"#;
+    const LIMIT_WARNING: &str = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed_warning","resetsAt":1771390800,"rateLimitType":"seven_day"},"uuid":"u-2","session_id":"s-1"}"#;
+    const LIMIT_RESULT: &str = r#"{"type":"result","subtype":"success","is_error":true,"duration_ms":20,"num_turns":1,"result":"Claude AI usage limit reached|1771390800","session_id":"s-1","total_cost_usd":0,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0},"modelUsage":{}}"#;
+
+    #[test]
+    fn a_rejected_rate_limit_event_makes_the_error_result_a_usage_limit_until_its_reset() {
+        let (p, notes) = feed(&[INIT, LIMIT_REJECTED, LIMIT_RESULT]);
+        let until = chrono::DateTime::from_timestamp(1_771_390_800, 0);
+        match crate::agent::stream::status(&testing::exited(1), &p) {
+            crate::domain::RunStatus::UsageLimited { until: u, reason } => {
+                assert_eq!(u, until);
+                assert!(reason.contains("five_hour"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.tally().unknown_events, 0);
+        assert!(
+            notes
+                .iter()
+                .any(|n| matches!(n, Note::Activity(a) if a.contains("usage limit"))),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn allowed_rate_limit_events_are_informational() {
+        let (p, _) = feed(&[INIT, LIMIT_WARNING, TOOL, TEXT_SAME_MSG]);
+        assert_eq!(p.tally().usage_limit, None);
+        // A rejection followed by an allowance (the window reset) is no limit either.
+        let (p, _) = feed(&[INIT, LIMIT_REJECTED, LIMIT_WARNING, LIMIT_RESULT]);
+        assert!(matches!(
+            crate::agent::stream::status(&testing::exited(1), &p),
+            crate::domain::RunStatus::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn a_final_429_is_a_usage_limit_without_a_reset_time() {
+        let Some(dir) = testing::samples("claude") else {
+            return;
+        };
+        let text = testing::sample_text(&dir, "rate-limit-429");
+        let (p, _) = testing::feed(ClaudeStream::new(), text.lines());
+        match crate::agent::stream::status(&testing::exited(1), &p) {
+            crate::domain::RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => {
+                assert!(reason.contains("429"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        for other in ["error-500", "overloaded-529", "auth-error-401"] {
+            let (p, _) = testing::feed(
+                ClaudeStream::new(),
+                testing::sample_text(&dir, other).lines(),
+            );
+            assert_eq!(p.tally().usage_limit, None, "{other}");
+        }
     }
 }

@@ -16,7 +16,10 @@
 //!   limit, a stall, a timeout) or ending in `turn.failed` reports none, and its usage
 //!   is unknown.
 //! - `turn.failed {error}` and a top-level `error` are failures, except `error` events
-//!   whose message starts with `Reconnecting...`, which announce a retry.
+//!   whose message starts with `Reconnecting...`, which announce a retry. A failure
+//!   whose message is a quota error (`exceeded retry limit, last status: 429 Too Many
+//!   Requests`, `You've hit your usage limit`) is a usage limit: Codex gives no reset
+//!   time, so the orchestrator pauses the runner for `agent.usage_limit_pause`.
 //!
 //! Codex reports no cost (the driver prices the tokens) and no turn count: karajan
 //! counts model turns as 1 + tool calls (commands, file changes, MCP calls, web
@@ -27,7 +30,9 @@
 
 use serde_json::Value;
 
-use super::stream::{Note, StreamParser, Tally, Verdict, short, str_of, u64_of};
+use super::stream::{
+    Note, StreamParser, Tally, UsageLimit, Verdict, is_quota_error, short, str_of, u64_of,
+};
 use crate::domain::TokenUsage;
 
 #[derive(Debug, Default)]
@@ -41,6 +46,16 @@ impl CodexStream {
         let mut s = Self::default();
         s.tally.thread_cumulative = true;
         s
+    }
+
+    /// A failure message that says the quota is exhausted marks the run usage-limited.
+    fn note_quota(&mut self, msg: &str) {
+        if is_quota_error(msg) {
+            self.tally.usage_limit = Some(UsageLimit {
+                until: None,
+                reason: short(&format!("Codex: {msg}")),
+            });
+        }
     }
 
     fn item(&mut self, phase: &str, item: &Value, notes: &mut Vec<Note>) {
@@ -137,6 +152,7 @@ impl StreamParser for CodexStream {
                     .and_then(Value::as_str)
                     .unwrap_or("turn failed");
                 self.tally.last_error = Some(short(msg));
+                self.note_quota(msg);
                 self.tally.verdict = Some(Verdict::Failed(format!("turn failed: {}", short(msg))));
                 notes.push(Note::Activity(short(&format!("turn failed: {msg}"))));
             }
@@ -146,6 +162,7 @@ impl StreamParser for CodexStream {
                     notes.push(Note::Activity(short(msg)));
                 } else {
                     self.tally.last_error = Some(short(msg));
+                    self.note_quota(msg);
                     self.tally.verdict = Some(Verdict::Failed(format!("error: {}", short(msg))));
                     notes.push(Note::Activity(short(&format!("error: {msg}"))));
                 }
@@ -311,5 +328,40 @@ mod tests {
         let resumed = read("resume-turn2");
         assert!(resumed.tally().thread_cumulative && resumed.tally().usage_final);
         assert_eq!(resumed.tally().tokens.input, 21299);
+    }
+
+    #[test]
+    fn a_429_after_codex_retries_is_a_usage_limit_without_a_reset_time() {
+        // From the recorded `rate-limit-429` sample.
+        let (p, _) = feed(&[
+            r#"{"type":"thread.started","thread_id":"t-1"}"#,
+            r#"{"type":"turn.started"}"#,
+            r#"{"type":"error","message":"Reconnecting... 1/1 (exceeded retry limit, last status: 429 Too Many Requests, request id: r1)"}"#,
+            r#"{"type":"error","message":"exceeded retry limit, last status: 429 Too Many Requests, request id: r2"}"#,
+            r#"{"type":"turn.failed","error":{"message":"exceeded retry limit, last status: 429 Too Many Requests, request id: r2"}}"#,
+        ]);
+        match crate::agent::stream::status(&testing::exited(1), &p) {
+            crate::domain::RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => {
+                assert!(reason.contains("429 Too Many Requests"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let Some(dir) = testing::samples("codex") else {
+            return;
+        };
+        for (name, limited) in [
+            ("rate-limit-429", true),
+            ("error-500", false),
+            ("overloaded-503", false),
+            ("auth-error-401", false),
+            ("stream-error", false),
+        ] {
+            let (p, _) =
+                testing::feed(CodexStream::new(), testing::sample_text(&dir, name).lines());
+            assert_eq!(p.tally().usage_limit.is_some(), limited, "{name}");
+        }
     }
 }

@@ -11,6 +11,10 @@
 //!   `models` (priced per model). Thinking tokens are not in `output_tokens`: they are
 //!   the rest of `total_tokens`, and are recorded as output, as Google bills them.
 //!   Usage comes only with `result`: a run stopped before it has unknown usage.
+//!   A failed result whose error (or the last error) is a quota error (`Resource has
+//!   been exhausted (e.g. check quota)`, `RESOURCE_EXHAUSTED`) is a usage limit: Gemini
+//!   gives no reset time, so the orchestrator pauses the runner for
+//!   `agent.usage_limit_pause`.
 //!
 //! **Exit codes do not tell the outcome**: an in-stream error and a SIGTERM both exit 0,
 //! API errors exit with assorted codes. `result.status` decides. Without a result, the
@@ -23,7 +27,10 @@
 
 use serde_json::Value;
 
-use super::stream::{Note, StreamParser, Tally, Verdict, short, str_of, tool_input, u64_of};
+use super::stream::{
+    Note, StreamParser, Tally, UsageLimit, Verdict, is_quota_error, short, str_of, tool_input,
+    u64_of,
+};
 use crate::domain::TokenUsage;
 
 #[derive(Debug, Default)]
@@ -84,6 +91,12 @@ impl GeminiStream {
                 .map(short)
                 .or_else(|| t.last_error.clone())
                 .unwrap_or_else(|| format!("result status `{status}`"));
+            if is_quota_error(&msg) {
+                t.usage_limit = Some(UsageLimit {
+                    until: None,
+                    reason: short(&format!("Gemini: {msg}")),
+                });
+            }
             Verdict::Failed(format!("result {status}: {msg}"))
         };
         notes.push(Note::Activity(match &verdict {
@@ -335,5 +348,39 @@ mod tests {
         let failed = read("error-500");
         assert!(failed.tally().usage_final);
         assert_eq!(failed.tally().tokens.input, 218);
+    }
+
+    #[test]
+    fn an_exhausted_quota_is_a_usage_limit_without_a_reset_time() {
+        // From the recorded `rate-limit-429` sample.
+        let (p, _) = feed(&[
+            r#"{"type":"init","session_id":"g-1","model":"auto"}"#,
+            r#"{"type":"result","status":"error","error":{"type":"unknown","message":"[API Error: Resource has been exhausted (e.g. check quota). (fake)]\nPlease wait and try again later."},"stats":{"total_tokens":240,"input_tokens":222,"output_tokens":18,"cached":0,"input":222,"duration_ms":0,"tool_calls":0}}"#,
+        ]);
+        match crate::agent::stream::status(&testing::exited(1), &p) {
+            crate::domain::RunStatus::UsageLimited {
+                until: None,
+                reason,
+            } => {
+                assert!(reason.contains("Resource has been exhausted"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let Some(dir) = testing::samples("gemini") else {
+            return;
+        };
+        for (name, limited) in [
+            ("rate-limit-429", true),
+            ("error-500", false),
+            ("overloaded-503", false),
+            ("auth-error-401", false),
+            ("stream-error", false),
+        ] {
+            let (p, _) = testing::feed(
+                GeminiStream::new(),
+                testing::sample_text(&dir, name).lines(),
+            );
+            assert_eq!(p.tally().usage_limit.is_some(), limited, "{name}");
+        }
     }
 }

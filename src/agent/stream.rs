@@ -9,8 +9,12 @@
 //! (Claude's `result`, Codex's `turn.completed`/`turn.failed`, Gemini's `result.status`)
 //! decides, and success additionally needs exit code 0 — a CLI that printed a success
 //! and then crashed did not finish cleanly. A stream without a verdict is a failure that
-//! names the exit code and the last thing the CLI said on stderr.
+//! names the exit code and the last thing the CLI said on stderr. One exception: a
+//! run that did not succeed after the CLI reported its plan/quota limit
+//! ([`Tally::usage_limit`]) is `usage_limited`, which the orchestrator does not count as
+//! a failed attempt (it pauses the runner until the limit resets).
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::process::{Ending, ProcessExit};
@@ -71,17 +75,51 @@ pub struct Tally {
     /// `tokens` are the cumulative usage of the whole session, earlier turns included
     /// (Codex on `exec resume`), not the usage of this invocation alone.
     pub thread_cumulative: bool,
+    /// The CLI said its plan or quota limit is hit (Claude's `rate_limit_event` with
+    /// `status: rejected`, a Codex or Gemini quota error). A run that then fails ends
+    /// `usage_limited` instead of `failed`.
+    pub usage_limit: Option<UsageLimit>,
+}
+
+/// The CLI's plan or quota limit is hit: no run of this runner can succeed before `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageLimit {
+    /// When the limit resets, when the CLI says (Claude's `resetsAt`); otherwise the
+    /// orchestrator pauses for `agent.usage_limit_pause`.
+    pub until: Option<DateTime<Utc>>,
+    /// What the CLI said, short.
+    pub reason: String,
+}
+
+/// Whether an error message of a CLI says its quota or plan limit is exhausted (after the
+/// CLI's own retries): Codex's `exceeded retry limit, last status: 429 Too Many
+/// Requests` and its `usage limit` message, Gemini's `Resource has been exhausted (e.g.
+/// check quota)` / `RESOURCE_EXHAUSTED`. A single transient 429 that the CLI retried and
+/// got past never reaches here: only the final error is checked.
+pub fn is_quota_error(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    (m.contains("429") && (m.contains("too many requests") || m.contains("exceeded retry limit")))
+        || m.contains("resource has been exhausted")
+        || m.contains("resource_exhausted")
+        || m.contains("check quota")
+        || m.contains("quotaerror")
+        || m.contains("usage limit")
 }
 
 impl Tally {
     /// How complete `tokens` are. Without the final report: partial when some usage was
     /// reported, unknown when the CLI opened a session (so it may have called the model)
-    /// but reported nothing; a CLI that never opened a session served nothing.
+    /// but reported nothing; a CLI that never opened a session served nothing, and
+    /// neither did one whose first request was refused for its usage limit (no tool
+    /// call happened, so no earlier request of the run was served).
     pub fn usage_basis(&self) -> UsageBasis {
         if self.usage_final {
             UsageBasis::Reported
         } else if self.usage_seen {
             UsageBasis::Partial
+        } else if self.usage_limit.is_some() && self.tool_calls == 0 {
+            // The API refused the run's first request (quota): nothing was served.
+            UsageBasis::Reported
         } else if self.session_id.is_some() {
             UsageBasis::Unknown
         } else {
@@ -168,6 +206,15 @@ pub fn status(exit: &ProcessExit, parser: &dyn StreamParser) -> RunStatus {
         .verdict
         .clone()
         .or_else(|| parser.exit_meaning(exit.exit_code));
+    if let Some(limit) = &tally.usage_limit {
+        // Limited and not a success: the run could not have done its work.
+        if !matches!(verdict, Some(Verdict::Success)) || exit.exit_code != Some(0) {
+            return RunStatus::UsageLimited {
+                until: limit.until,
+                reason: limit.reason.clone(),
+            };
+        }
+    }
     match verdict {
         Some(Verdict::Success) if exit.exit_code == Some(0) => RunStatus::Succeeded,
         Some(Verdict::Success) => RunStatus::Failed {
@@ -305,6 +352,70 @@ mod tests {
     }
 
     #[test]
+    fn a_usage_limit_wins_over_failure_but_not_over_success() {
+        let mut p = P::default();
+        let until = chrono::DateTime::from_timestamp(1_771_390_800, 0);
+        p.0.usage_limit = Some(UsageLimit {
+            until,
+            reason: "limit".into(),
+        });
+        p.0.verdict = Some(Verdict::Failed("API error 429".into()));
+        assert_eq!(
+            status(&exit(Ending::Exited, Some(1), None), &p),
+            RunStatus::UsageLimited {
+                until,
+                reason: "limit".into()
+            }
+        );
+        // Served from overage after a warning: the work was done.
+        p.0.verdict = Some(Verdict::Success);
+        assert_eq!(
+            status(&exit(Ending::Exited, Some(0), None), &p),
+            RunStatus::Succeeded
+        );
+        // karajan's own stops still say what karajan did.
+        assert_eq!(
+            status(&exit(Ending::Stalled, None, Some(15)), &p),
+            RunStatus::Stalled
+        );
+    }
+
+    #[test]
+    fn a_run_refused_for_its_usage_limit_served_nothing() {
+        let mut p = P::default();
+        p.0.session_id = Some("t-1".into());
+        assert_eq!(p.0.usage_basis(), UsageBasis::Unknown);
+        p.0.usage_limit = Some(UsageLimit {
+            until: None,
+            reason: "429".into(),
+        });
+        assert_eq!(p.0.usage_basis(), UsageBasis::Reported);
+        // After tool calls, earlier requests were served but not reported.
+        p.0.tool_calls = 2;
+        assert_eq!(p.0.usage_basis(), UsageBasis::Unknown);
+    }
+
+    #[test]
+    fn quota_errors_are_told_from_other_errors() {
+        for quota in [
+            "exceeded retry limit, last status: 429 Too Many Requests, request id: r",
+            "[API Error: Resource has been exhausted (e.g. check quota). (fake)]",
+            "You've hit your usage limit. Upgrade to Pro or try again later.",
+            r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#,
+        ] {
+            assert!(is_quota_error(quota), "{quota}");
+        }
+        for other in [
+            "exceeded retry limit, last status: 503 Service Unavailable",
+            "unexpected status 401 Unauthorized",
+            "[API Error: 500 Internal Server Error]",
+            "request 4290 failed",
+        ] {
+            assert!(!is_quota_error(other), "{other}");
+        }
+    }
+
+    #[test]
     fn non_json_lines_are_counted_as_activity() {
         let mut p = P::default();
         let mut notes = Vec::new();
@@ -361,6 +472,17 @@ pub(crate) mod testing {
                 dir.display()
             );
             None
+        }
+    }
+
+    /// A process that exited by itself with `code`.
+    pub fn exited(code: i32) -> crate::agent::process::ProcessExit {
+        crate::agent::process::ProcessExit {
+            pid: 7,
+            ending: crate::agent::process::Ending::Exited,
+            exit_code: Some(code),
+            signal: None,
+            duration: std::time::Duration::from_millis(1),
         }
     }
 

@@ -88,6 +88,7 @@ pub async fn run(workflow: &Path) -> Exit {
         Err(e) => eprintln!("karajan: {e}"),
     }
     print_inexact(&store).await;
+    print_runner_pauses(&store).await;
     if let Ok(wf) = crate::config::load(workflow) {
         let b = wf.budget;
         let today = store
@@ -103,6 +104,27 @@ pub async fn run(workflow: &Path) -> Exit {
         );
     }
     Exit::Ok
+}
+
+/// Runners whose dispatch is paused by their CLI's usage limit (from the store's
+/// `runner_paused`/`runner_resumed` events; a pause whose time has passed is over even
+/// when no daemon recorded its end yet).
+async fn print_runner_pauses(store: &crate::store::Store) {
+    let pauses = match crate::orchestrator::limits::recorded_pauses(store).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return;
+        }
+    };
+    let now = chrono::Utc::now();
+    for (runner, p) in pauses.iter().filter(|(_, p)| p.until > now) {
+        println!(
+            "runner {runner} paused until {} (usage limit; resumes by itself): {}",
+            p.until.format("%Y-%m-%d %H:%M:%S UTC"),
+            p.reason
+        );
+    }
 }
 
 /// How many of the latest runs are checked for inexact figures.

@@ -165,6 +165,7 @@ pub(crate) struct RawAgent {
     pub turn_timeout: Option<Scalar>,
     pub max_turns: Option<i64>,
     pub kill_grace: Option<Scalar>,
+    pub usage_limit_pause: Option<Scalar>,
 }
 
 #[derive(Debug, Default, Deserialize)]

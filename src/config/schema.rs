@@ -136,6 +136,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("turn_timeout", Shape::Leaf),
             ("max_turns", Shape::Leaf),
             ("kill_grace", Shape::Leaf),
+            ("usage_limit_pause", Shape::Leaf),
         ]),
     ),
     ("prompts", Shape::Fields(&[("global", Shape::Leaf)])),

@@ -422,7 +422,28 @@ fn agent_limits(cx: &mut Ctx, raw: &RawWorkflow) -> AgentLimits {
             a.and_then(|a| a.kill_grace.as_ref()),
             Duration::from_secs(5),
         ),
+        usage_limit_pause: usage_limit_pause(cx, a),
     }
+}
+
+/// Longest `agent.usage_limit_pause`: the longest plan window the CLIs have (a week).
+const MAX_USAGE_LIMIT_PAUSE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn usage_limit_pause(cx: &mut Ctx, a: Option<&crate::config::raw::RawAgent>) -> Duration {
+    const KEY: &str = "agent.usage_limit_pause";
+    let default = Duration::from_secs(15 * 60);
+    let d = cx.duration(KEY, a.and_then(|a| a.usage_limit_pause.as_ref()), default);
+    if d > MAX_USAGE_LIMIT_PAUSE {
+        cx.errors.push(
+            KEY,
+            format!(
+                "{} is longer than the longest plan window (7d)",
+                humantime::format_duration(d)
+            ),
+        );
+        return default;
+    }
+    d
 }
 
 fn per_state_caps(cx: &mut Ctx, raw: &RawWorkflow, agent: &mut AgentLimits) {

@@ -153,6 +153,9 @@ pub struct AgentLimits {
     pub max_turns: u32,
     /// Grace between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// How long a runner pauses when its CLI reports a usage limit without saying when
+    /// it resets (Codex, Gemini, a bare 429 from Claude Code).
+    pub usage_limit_pause: Duration,
 }
 
 /// A prompt template file, read at load time.

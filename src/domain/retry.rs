@@ -50,6 +50,17 @@ pub fn after_run(
             attempts: rec.attempts,
             escalate: None,
         },
+        // The CLI's plan limit: not the agent's failure. The same attempt runs again when
+        // the limit resets; no attempt is counted, so no escalation and no backoff growth.
+        RunStatus::UsageLimited { until, reason } => Aftermath {
+            phase: Phase::RetryWaiting {
+                attempt: rec.attempts + 1,
+                due_at: until.unwrap_or(now),
+                error: format!("usage limit: {reason}"),
+            },
+            attempts: rec.attempts,
+            escalate: None,
+        },
         RunStatus::BudgetExceeded { reason } => {
             let reason = format!("a budget was exceeded in `{}`: {reason}", rec.state);
             Aftermath {

@@ -1,5 +1,6 @@
 //! How a run ended, and what it consumed. Shared by runners, the store and decisions.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Token counts of one run. Missing figures are zero.
@@ -40,6 +41,15 @@ pub enum RunStatus {
     Cancelled { reason: String },
     /// The daemon died while it ran; found on restart.
     Interrupted,
+    /// The agent CLI's plan or quota limit is hit. Not a failed attempt: the ticket is
+    /// retried at `until` and its runner pauses until then. `until` is absent only
+    /// before the orchestrator resolves it (the CLI gave no reset time: it then uses
+    /// `agent.usage_limit_pause`); recorded events always carry it.
+    UsageLimited {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for RunStatus {
@@ -71,6 +81,7 @@ impl RunStatus {
             RunStatus::BudgetExceeded { .. } => "budget_exceeded",
             RunStatus::Cancelled { .. } => "cancelled",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::UsageLimited { .. } => "usage_limited",
         }
     }
 
@@ -81,6 +92,13 @@ impl RunStatus {
             RunStatus::Failed { reason }
             | RunStatus::BudgetExceeded { reason }
             | RunStatus::Cancelled { reason } => format!("{}: {reason}", self.label()),
+            RunStatus::UsageLimited { until, reason } => match until {
+                Some(t) => format!(
+                    "usage limited until {}: {reason}",
+                    t.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => format!("usage limited: {reason}"),
+            },
             other => other.label().replace('_', " "),
         }
     }
@@ -94,6 +112,7 @@ impl RunStatus {
                 | RunStatus::TimedOut
                 | RunStatus::MaxTurns
                 | RunStatus::Interrupted
+                | RunStatus::UsageLimited { .. }
         )
     }
 }

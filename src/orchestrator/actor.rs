@@ -169,6 +169,7 @@ async fn run(
         ])
         .await?;
     engine.recover().await?;
+    engine.restore_runner_pauses().await?;
     engine.note_recorded_columns().await?;
     let result = if opts.once {
         once(&mut engine, &mut done_rx, &opts).await
@@ -239,6 +240,13 @@ async fn daemon(
                 engine.publish().await?;
             }
             Some(a) = activity_rx.recv() => engine.on_activity(a),
+            () = pause_ends(engine.next_pause_end()) => {
+                // A runner's usage limit reset: take its waiting tickets now.
+                if engine.resume_due_runners().await? {
+                    tick_or_fail(engine).await?;
+                }
+                engine.publish().await?;
+            }
             Some(msg) = rx.recv() => match msg {
                 Control::Refresh => tick_or_fail(engine).await?,
                 Control::Pause(p) => {
@@ -298,6 +306,16 @@ async fn daemon(
     }
     drop(config_watch);
     Ok(())
+}
+
+/// Sleeps until a usage-limit pause ends (a little after, so that the wall clock has
+/// passed it too); never when no runner is paused.
+async fn pause_ends(until: Option<DateTime<Utc>>) {
+    let Some(until) = until else {
+        return std::future::pending().await;
+    };
+    let left = (until - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(20)).await;
 }
 
 /// The terminal sweep's cadence: the tracker's own setting (Linear's

@@ -7,7 +7,8 @@
 //! for the run now, under the same caps, pause and daily budget as dispatch. The others
 //! are left untouched (a todo ticket stays in todo, unwritten) and are decided again on
 //! a later tick, or as soon as a run finishes and frees a slot. So the first poll of a
-//! full backlog writes to the tracker only for the tickets it can run.
+//! full backlog writes to the tracker only for the tickets it can run. Runs of a runner
+//! paused by its CLI's usage limit (`limits`) are not admitted until the pause ends.
 
 use std::collections::BTreeMap;
 
@@ -131,17 +132,27 @@ impl Engine {
         if !self.day_budget_allows().await? {
             return Ok(vec![]);
         }
+        self.resume_due_runners().await?;
         let mut occupied: Vec<String> = self.live.values().map(|l| l.state.clone()).collect();
         occupied.extend(wanted.iter().map(|w| w.state.clone()));
-        let mut candidates: Vec<Wanted> = waiting.iter().map(|(_, w)| w.clone()).collect();
+        // Runs of a runner paused by its usage limit wait (untouched) for the reset.
+        let open: Vec<usize> = (0..waiting.len())
+            .filter(|&i| !self.state_runner_paused(&waiting[i].1.state))
+            .collect();
+        let mut candidates: Vec<Wanted> = open.iter().map(|&i| waiting[i].1.clone()).collect();
         let limits = &self.workflow.agent;
+        // `plan` sorts `candidates`; they are already in dispatch order, and the sort is
+        // stable, so the picked positions map back through `open`.
         Ok(plan(
             &mut candidates,
             &occupied,
             |id| self.live.contains_key(id),
             limits.max_concurrent,
             &limits.max_concurrent_by_state,
-        ))
+        )
+        .into_iter()
+        .map(|i| open[i])
+        .collect())
     }
 
     pub(crate) async fn dispatch(&mut self, mut wanted: Vec<Wanted>) -> Result<(), StoreError> {
@@ -151,6 +162,8 @@ impl Engine {
         if !self.day_budget_allows().await? {
             return Ok(());
         }
+        self.resume_due_runners().await?;
+        wanted.retain(|w| !self.state_runner_paused(&w.state));
         let live: Vec<String> = self.live.values().map(|l| l.state.clone()).collect();
         let limits = &self.workflow.agent;
         let picked = plan(

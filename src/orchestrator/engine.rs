@@ -72,6 +72,8 @@ pub struct Engine {
     pub(crate) backlog: bool,
     /// Dispatch is paused by the daily budget until this time.
     pub(crate) budget_paused_until: Option<DateTime<Utc>>,
+    /// Runners whose dispatch is paused by their CLI's usage limit (see `limits`).
+    pub(crate) runner_pauses: std::collections::BTreeMap<String, super::limits::RunnerPause>,
     /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
     pub(crate) refresh_pending: Arc<AtomicBool>,
 }
@@ -122,6 +124,7 @@ impl Engine {
             verified: None,
             backlog: false,
             budget_paused_until: None,
+            runner_pauses: std::collections::BTreeMap::new(),
             refresh_pending: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -116,10 +116,12 @@ impl Engine {
         let rec_before = rec.clone();
         let wf = self.workflow.clone();
         let o = &done.outcome;
+        // A usage limit gets its reset time now (the CLI's, or the configured pause).
+        let run_status = self.settle_usage_limit(o.status.clone());
         let after = after_run(
             &rec,
             &done.run_id,
-            &o.status,
+            &run_status,
             wf.machine.max_attempts,
             wf.agent.max_retry_backoff,
             self.now(),
@@ -130,14 +132,15 @@ impl Engine {
             .runs
             .entry(rec.state.clone())
             .or_default()
-            .entry(o.status.label().to_string())
+            .entry(run_status.label().to_string())
             .or_default() += 1;
         let exit = exit_text(o.exit_code, o.signal);
-        let status = o.status.label();
-        let reason = match &o.status {
+        let status = run_status.label();
+        let reason = match &run_status {
             RunStatus::Failed { reason }
             | RunStatus::Cancelled { reason }
-            | RunStatus::BudgetExceeded { reason } => reason.as_str(),
+            | RunStatus::BudgetExceeded { reason }
+            | RunStatus::UsageLimited { reason, .. } => reason.as_str(),
             _ => "",
         };
         // A run that did not do its work is a warning; a stop karajan made is not.
@@ -150,7 +153,7 @@ impl Engine {
             &done.identifier,
             EventKind::RunFinished {
                 run_id: done.run_id.clone(),
-                status: o.status.clone(),
+                status: run_status.clone(),
                 exit_code: o.exit_code,
                 signal: o.signal,
                 duration_ms: u64::try_from(o.duration.as_millis()).unwrap_or(u64::MAX),
@@ -165,6 +168,16 @@ impl Engine {
             },
         )])
         .await?;
+        if let RunStatus::UsageLimited {
+            until: Some(until),
+            reason,
+        } = &run_status
+        {
+            if let Some(runner) = self.runner_of(&rec_before.state) {
+                self.pause_runner(&runner, *until, reason, Some(&done.run_id))
+                    .await?;
+            }
+        }
         if o.accounting.is_inexact() {
             warn!(ticket = %done.identifier, run = %done.run_id, note = %o.accounting.note(), "the run's figures are not exact");
         }

@@ -33,6 +33,7 @@ mod gates;
 mod hooks;
 mod ids;
 mod intents;
+pub(crate) mod limits;
 mod live;
 mod publish;
 mod recorder;

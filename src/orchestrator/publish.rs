@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use super::engine::Engine;
 use super::view::{
-    BudgetView, ConfigStatus, Counts, GateRow, HeldRow, MetricsView, RetryRow, RunningRow,
-    StatusView, TransitionRow,
+    BudgetView, ConfigStatus, Counts, GateRow, HeldRow, MetricsView, RetryRow, RunnerRow,
+    RunningRow, StatusView, TransitionRow,
 };
 use crate::domain::{Phase, StateSpec};
 use crate::store::{StoreError, Totals};
@@ -25,6 +25,7 @@ pub(crate) fn empty_view(config: &ConfigStatus) -> StatusView {
         recent_transitions: vec![],
         totals: Totals::default(),
         budget: BudgetView::default(),
+        runners: vec![],
         rate_limit: None,
         config: config.clone(),
         last_verified_at: None,
@@ -183,6 +184,7 @@ impl Engine {
                     dispatch_paused_until: self.budget_paused_until,
                 }
             },
+            runners: self.runner_rows(),
             rate_limit: self.tracker.rate_budget(),
             config: self.config_status.clone(),
             last_verified_at: self.verified.map(|(at, _)| at),
@@ -191,6 +193,28 @@ impl Engine {
         };
         self.view_tx.send_replace(Arc::new(view));
         Ok(())
+    }
+
+    /// The runners of the agent states, each once, with their usage-limit pause.
+    fn runner_rows(&self) -> Vec<RunnerRow> {
+        let mut rows: Vec<RunnerRow> = vec![];
+        for name in self.workflow.states.keys() {
+            let Some(a) = self.workflow.agent_state(name) else {
+                continue;
+            };
+            if rows.iter().any(|r| r.runner == a.runner.name) {
+                continue;
+            }
+            let pause = self.runner_pauses.get(&a.runner.name);
+            rows.push(RunnerRow {
+                runner: a.runner.name.clone(),
+                kind: a.runner.kind.as_str().to_string(),
+                paused: pause.is_some(),
+                paused_until: pause.map(|p| p.until),
+                reason: pause.map(|p| p.reason.clone()),
+            });
+        }
+        rows
     }
 
     /// Fold agent activity into the live run and patch the published view (no store

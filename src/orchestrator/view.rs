@@ -64,6 +64,19 @@ pub struct HeldRow {
     pub column: String,
 }
 
+/// One runner (profile) of the workflow's agent states, and whether its CLI's usage
+/// limit pauses its dispatch.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunnerRow {
+    pub runner: String,
+    /// `claude`, `codex`, `gemini` or `command`.
+    pub kind: String,
+    pub paused: bool,
+    /// When the pause ends (the limit resets) and dispatch resumes by itself.
+    pub paused_until: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
 /// A recent transition, for the overview.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TransitionRow {
@@ -174,6 +187,8 @@ pub struct StatusView {
     pub recent_transitions: Vec<TransitionRow>,
     pub totals: Totals,
     pub budget: BudgetView,
+    /// Every runner of an agent state; a paused one waits for its usage limit to reset.
+    pub runners: Vec<RunnerRow>,
     pub rate_limit: Option<RateBudget>,
     pub config: ConfigStatus,
     pub last_verified_at: Option<DateTime<Utc>>,

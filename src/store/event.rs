@@ -161,6 +161,19 @@ pub enum EventKind {
         /// For a paused dispatch: when it resumes.
         until: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// A runner's agent CLI reported its plan or quota limit: no run of this runner is
+    /// dispatched before `until` (runs of other runners go on).
+    RunnerPaused {
+        runner: String,
+        until: chrono::DateTime<chrono::Utc>,
+        reason: String,
+        /// The run that hit the limit.
+        run_id: Option<String>,
+    },
+    /// A runner's usage-limit pause ended (its `until` passed).
+    RunnerResumed {
+        runner: String,
+    },
     /// A ticket's place rebuilt from the hidden markers of karajan's comments in the
     /// tracker (`karajan recover`, after the store was lost).
     Recovered {
@@ -202,6 +215,8 @@ impl EventKind {
             EventKind::TrackerError { .. } => "tracker_error",
             EventKind::Recovered { .. } => "recovered",
             EventKind::BudgetDecision { .. } => "budget_decision",
+            EventKind::RunnerPaused { .. } => "runner_paused",
+            EventKind::RunnerResumed { .. } => "runner_resumed",
         }
     }
 }

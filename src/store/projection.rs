@@ -240,7 +240,8 @@ async fn apply_rows(
             let detail = match status {
                 crate::domain::RunStatus::Failed { reason }
                 | crate::domain::RunStatus::BudgetExceeded { reason }
-                | crate::domain::RunStatus::Cancelled { reason } => Some(reason.as_str()),
+                | crate::domain::RunStatus::Cancelled { reason }
+                | crate::domain::RunStatus::UsageLimited { reason, .. } => Some(reason.as_str()),
                 _ => None,
             };
             let owner = sqlx::query(

@@ -178,6 +178,36 @@ pub fn render(v: &StatusView) -> String {
         "1 when dispatch is paused by an operator.",
     );
     let _ = writeln!(out, "karajan_dispatch_paused {}", u8::from(v.paused));
+    head(
+        &mut out,
+        "karajan_runner_paused",
+        "gauge",
+        "1 while a runner's dispatch is paused by its agent CLI's usage limit.",
+    );
+    for r in &v.runners {
+        let _ = writeln!(
+            out,
+            "karajan_runner_paused{{runner=\"{}\"}} {}",
+            label(&r.runner),
+            u8::from(r.paused)
+        );
+    }
+    head(
+        &mut out,
+        "karajan_runner_paused_until_seconds",
+        "gauge",
+        "When a paused runner resumes (Unix seconds), for runners paused by a usage limit.",
+    );
+    for r in &v.runners {
+        if let Some(until) = r.paused_until {
+            let _ = writeln!(
+                out,
+                "karajan_runner_paused_until_seconds{{runner=\"{}\"}} {}",
+                label(&r.runner),
+                until.timestamp()
+            );
+        }
+    }
     histogram(
         &mut out,
         "karajan_tick_duration_seconds",

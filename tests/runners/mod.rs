@@ -8,6 +8,7 @@ mod cases;
 mod conformance;
 mod e2e;
 mod help;
+mod limits;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -687,3 +687,31 @@ fn shipped_example_loads() {
     assert_eq!(i.runner.env["KARAJAN_STAGE"].expose(), "implement");
     assert_eq!(i.hooks.after_run.as_deref(), Some("git status --short"));
 }
+
+#[test]
+fn usage_limit_pause_defaults_to_15m_and_rejects_bad_values() {
+    let f = Fixture::new();
+    let wf = f.load(BASE).unwrap();
+    assert_eq!(wf.agent.usage_limit_pause, Duration::from_secs(15 * 60));
+    let wf = f
+        .load(&(BASE.to_string() + "agent:\n  usage_limit_pause: 2s\n"))
+        .unwrap();
+    assert_eq!(wf.agent.usage_limit_pause, Duration::from_secs(2));
+    for (value, message) in [
+        ("0s", "duration `0s` must be greater than zero"),
+        ("8d", "8days is longer than the longest plan window (7d)"),
+    ] {
+        let yaml = BASE.to_string() + &format!("agent:\n  usage_limit_pause: {value}\n");
+        assert_eq!(
+            f.error_at(&yaml, "agent.usage_limit_pause").message,
+            message
+        );
+    }
+    let yaml = BASE.to_string() + "agent:\n  usage_limit_pause: later\n";
+    let e = f.error_at(&yaml, "agent.usage_limit_pause");
+    assert!(
+        e.message.starts_with("invalid duration `later`"),
+        "{}",
+        e.message
+    );
+}

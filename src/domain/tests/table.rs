@@ -382,6 +382,34 @@ fn failures_back_off_then_escalate() {
 }
 
 #[test]
+fn a_usage_limit_is_not_an_attempt_and_retries_at_the_reset() {
+    let m = machine();
+    let max = std::time::Duration::from_secs(300);
+    let until = t0() + Duration::hours(3);
+    let limited = RunStatus::UsageLimited {
+        until: Some(until),
+        reason: "five_hour limit".into(),
+    };
+    // Even on the last allowed attempt: no escalation, the same attempt again at `until`.
+    let mut rec = record("implement", running());
+    rec.attempts = m.max_attempts - 1;
+    let a = after_run(&rec, "r", &limited, m.max_attempts, max, t0(), 0.5);
+    assert_eq!(a.escalate, None);
+    assert_eq!(a.attempts, m.max_attempts - 1);
+    let Phase::RetryWaiting {
+        attempt,
+        due_at,
+        error,
+    } = a.phase
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(attempt, m.max_attempts);
+    assert_eq!(due_at, until);
+    assert!(error.contains("five_hour limit"), "{error}");
+}
+
+#[test]
 fn backoff_doubles_and_caps() {
     let max = std::time::Duration::from_secs(60);
     assert_eq!(backoff(1, max, 1.0).as_secs(), 10);
