@@ -7,6 +7,7 @@ mod api_details;
 mod browser;
 mod framing;
 mod leaks;
+mod live_figures;
 mod metrics_text;
 mod security;
 mod serving;
