@@ -11,14 +11,15 @@ fn fake_claude() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runners/fakes/claude")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_row_shows_the_usage_reported_so_far() {
-    let h = harness_with(0, super::SECRET, |s| {
+/// The web harness with the fake Claude Code as the runner, playing `scenario`.
+pub(super) async fn claude_harness(scenario: &str) -> super::Harness {
+    let scenario = scenario.to_string();
+    harness_with(0, super::SECRET, move |s| {
         let wf = std::fs::read_to_string(s.workflow()).unwrap();
         let start = wf.find("    command: [\"./leaky-agent.sh\"]\n").unwrap();
         let end = wf[start..].find("agent:\n").unwrap() + start;
         let runner = format!(
-            "    kind: claude\n    command: [\"{}\"]\n    model: claude-sonnet-4-5\n    env:\n      FAKE_SCENARIO: pause-mid-stream\n      API_KEY: {{secret: '{}'}}\n",
+            "    kind: claude\n    command: [\"{}\"]\n    model: claude-sonnet-4-5\n    env:\n      FAKE_SCENARIO: {scenario}\n      API_KEY: {{secret: '{}'}}\n",
             fake_claude().display(),
             super::SECRET
         );
@@ -26,7 +27,12 @@ async fn a_running_row_shows_the_usage_reported_so_far() {
             .replace("    kind: command\n    kind: claude\n", "    kind: claude\n");
         std::fs::write(s.workflow(), wf).unwrap();
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_row_shows_the_usage_reported_so_far() {
+    let h = claude_harness("pause-mid-stream").await;
     h.wait_view("a running row with live tokens", |v| {
         v.running.iter().any(|r| r.tokens.input > 0)
     })

@@ -8,6 +8,7 @@ mod browser;
 mod framing;
 mod leaks;
 mod live_figures;
+mod readable;
 mod metrics_text;
 mod security;
 mod serving;
