@@ -120,3 +120,38 @@ impl RunActivity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_reports_set_the_live_figures() {
+        let mut a = RunActivity::default();
+        let now = Utc::now();
+        let tokens = TokenUsage {
+            input: 800,
+            output: 2,
+            ..TokenUsage::default()
+        };
+        a.apply(
+            &RunEvent::Usage {
+                tokens,
+                turns: None,
+                cost_usd: Some(0.0038),
+            },
+            now,
+        );
+        assert_eq!((a.tokens, a.turns, a.cost_usd), (tokens, 0, Some(0.0038)));
+        // A later report without a cost yet keeps the last known one; turns when known.
+        a.apply(
+            &RunEvent::Usage {
+                tokens,
+                turns: Some(3),
+                cost_usd: None,
+            },
+            now,
+        );
+        assert_eq!((a.turns, a.cost_usd), (3, Some(0.0038)));
+    }
+}

@@ -152,7 +152,8 @@ pub(crate) async fn negotiate(
             .map(|t| st.redactor.raw(t).into_owned())
             .unwrap_or_default()
     };
-    let mut page = super::pages::error_page(&st, status, &field("code"), &field("message"), signed_in);
+    let mut page =
+        super::pages::error_page(&st, status, &field("code"), &field("message"), signed_in);
     // Keep what the handler said about the method (`Allow`) and the like.
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -215,7 +215,10 @@ fn run_notes(events: &[StoredEvent]) -> std::collections::BTreeMap<String, RunNo
         .filter_map(|e| {
             let p = &e.payload;
             let id = p.get("run_id").and_then(Value::as_str)?;
-            let status = p.get("status").and_then(Value::as_str).unwrap_or("finished");
+            let status = p
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("finished");
             let outcome = match p.get("reason").and_then(Value::as_str) {
                 Some(reason) => format!("{status}: {reason}"),
                 None => status.replace('_', " "),

@@ -75,7 +75,12 @@ impl Driver {
         Ok(v["value"].clone())
     }
 
-    pub(super) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         self.try_call(method, path, body)
             .await
             .unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
@@ -195,7 +200,7 @@ impl Browser {
     pub(super) async fn open(chromium: &Path, chromedriver: &Path) -> Browser {
         let port = free_port();
         let _driver = Proc(
-            Command::new(&chromedriver)
+            Command::new(chromedriver)
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -55,7 +55,11 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
         Duration::from_secs(30),
     );
     let out = scratch.karajan(&["dashboard", "workflow.yaml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let root = url.split("/auth").next().unwrap().to_string();
     let port = root.rsplit(':').next().unwrap().to_string();
@@ -99,7 +103,11 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
             "const el = document.getElementById('{id}'); return !!(el && el.open);"
         ))
         .await;
-    assert_eq!(open, Value::Bool(true), "details #{id} closed by a re-render");
+    assert_eq!(
+        open,
+        Value::Bool(true),
+        "details #{id} closed by a re-render"
+    );
 
     // The overview at the gate: the daemon stops; the page says so.
     d.post("/url", json!({"url": format!("{root}/")})).await;
@@ -110,7 +118,9 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
          && document.getElementById('conn').classList.contains('on')",
     )
     .await;
-    let banner_hidden = d.script("return document.getElementById('stale').hidden;").await;
+    let banner_hidden = d
+        .script("return document.getElementById('stale').hidden;")
+        .await;
     assert_eq!(banner_hidden, Value::Bool(true), "no banner while live");
     drop(karajan);
     d.wait(
@@ -123,10 +133,15 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
     )
     .await;
     // Timers stop: a "waited" cell does not move any more.
-    let read = "return [...document.querySelectorAll('[data-since]')].map(e => e.textContent).join('|');";
+    let read =
+        "return [...document.querySelectorAll('[data-since]')].map(e => e.textContent).join('|');";
     let before = d.script(read).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(d.script(read).await, before, "timers still tick on a stale page");
+    assert_eq!(
+        d.script(read).await,
+        before,
+        "timers still tick on a stale page"
+    );
     // A click does nothing but say why.
     d.script("document.querySelector('button[data-action=\"approve\"]').click(); return null;")
         .await;
@@ -143,7 +158,11 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
     )
     .await;
     eprintln!("reconnected in {:?}", start.elapsed());
-    assert_eq!(scratch.column("QS-1"), "Human Review", "the stale click approved nothing");
+    assert_eq!(
+        scratch.column("QS-1"),
+        "Human Review",
+        "the stale click approved nothing"
+    );
 
     // A narrow screen: the page itself never scrolls sideways.
     d.post("/window/rect", json!({"width": 400, "height": 800}))

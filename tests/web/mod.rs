@@ -9,8 +9,8 @@ mod browser_stale;
 mod framing;
 mod leaks;
 mod live_figures;
-mod readable;
 mod metrics_text;
+mod readable;
 mod security;
 mod serving;
 

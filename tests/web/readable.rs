@@ -10,12 +10,10 @@ use super::live_figures::claude_harness;
 use super::{TOKEN, error_code, harness, harness_with};
 
 fn browser_get(uri: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut b = Request::get(uri)
-        .header("host", "127.0.0.1:8080")
-        .header(
-            header::ACCEPT,
-            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-        );
+    let mut b = Request::get(uri).header("host", "127.0.0.1:8080").header(
+        header::ACCEPT,
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    );
     if let Some(c) = cookie {
         b = b.header(header::COOKIE, c);
     }
@@ -24,9 +22,7 @@ fn browser_get(uri: &str, cookie: Option<&str>) -> Request<Body> {
 
 /// The session cookie the sign-in URL sets.
 async fn sign_in(h: &super::Harness) -> String {
-    let (s, headers, _) = h
-        .send(super::get(&format!("/auth?token={TOKEN}")))
-        .await;
+    let (s, headers, _) = h.send(super::get(&format!("/auth?token={TOKEN}"))).await;
     assert!(s.is_redirection(), "{s}");
     let set = headers[header::SET_COOKIE].to_str().unwrap();
     set.split(';').next().unwrap().to_string()
@@ -41,15 +37,26 @@ async fn browsers_get_html_error_pages_and_api_clients_json() {
     let ct = headers[header::CONTENT_TYPE].to_str().unwrap();
     assert!(ct.starts_with("text/html"), "{ct}");
     assert!(body.contains("404 · Not Found"), "{body}");
-    assert!(body.contains("no such endpoint: &#x2f;no&#x2f;such&#x2f;page"), "{body}");
-    assert!(body.contains("/assets/app.css"), "the page has the dashboard's look");
+    assert!(
+        body.contains("no such endpoint: &#x2f;no&#x2f;such&#x2f;page"),
+        "{body}"
+    );
+    assert!(
+        body.contains("/assets/app.css"),
+        "the page has the dashboard's look"
+    );
     let (s, v) = h.get_json("/no/such/page").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&v), "not_found");
     // 405: the same, and the `Allow` header stays.
     let (s, headers, body) = h.send(browser_get("/api/v1/refresh", None)).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(headers.contains_key(header::ALLOW), "{headers:?}");
     assert!(body.contains("405 · Method Not Allowed"), "{body}");
     let (s, v) = h.get_json("/api/v1/refresh").await;
@@ -107,9 +114,15 @@ async fn the_timeline_reads_as_sentences_and_shows_rework_feedback() {
         "{page}"
     );
     // Runs and transitions in words, with their figures; raw JSON behind a click.
-    assert!(page.contains("Entered implement: picked up from the todo column, by karajan"), "{page}");
+    assert!(
+        page.contains("Entered implement: picked up from the todo column, by karajan"),
+        "{page}"
+    );
     assert!(page.contains(" succeeded after "), "{page}");
-    assert!(page.contains("(run #1, attempt 1) with the runner command"), "{page}");
+    assert!(
+        page.contains("(run #1, attempt 1) with the runner command"),
+        "{page}"
+    );
     assert!(page.contains("<details class=\"raw\""), "{page}");
     assert!(
         !page.contains("<code>{&quot;"),
@@ -138,7 +151,10 @@ async fn the_ticket_page_shows_the_stored_failure_reason() {
     let runs = &page[page.find("id=\"runs\"").expect("a runs table")..];
     assert!(runs.contains(&format!("failed: {reason}")), "{runs}");
     let timeline = &page[page.find("id=\"timeline\"").unwrap()..];
-    assert!(timeline.contains(&format!("(exit 3): {reason}")), "{timeline}");
+    assert!(
+        timeline.contains(&format!("(exit 3): {reason}")),
+        "{timeline}"
+    );
     // The overview's retry queue says why too.
     let (_, overview) = h.get("/").await;
     assert!(overview.contains("model overloaded 529"), "{overview}");
@@ -170,11 +186,15 @@ async fn a_resume_that_fell_back_is_shown_on_the_ticket_page() {
     let short: String = fallback.chars().take(12).collect();
     let runs = &page[page.find("id=\"runs\"").unwrap()..];
     assert!(
-        runs.contains(&format!("resume of session <code>{short}</code> fell back to a fresh session")),
+        runs.contains(&format!(
+            "resume of session <code>{short}</code> fell back to a fresh session"
+        )),
         "{runs}"
     );
     assert!(
-        page.contains(&format!("could not resume session {short}: started a fresh one")),
+        page.contains(&format!(
+            "could not resume session {short}: started a fresh one"
+        )),
         "{page}"
     );
 }
