@@ -167,20 +167,22 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
     // A narrow screen: the page itself never scrolls sideways.
     d.post("/window/rect", json!({"width": 400, "height": 800}))
         .await;
-    d.post("/url", json!({"url": format!("{root}/tickets/QS-1")}))
-        .await;
-    d.wait(
-        "the ticket page",
-        Duration::from_secs(10),
-        "document.querySelector('#timeline')",
-    )
-    .await;
-    let fits = d
-        .script(
-            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+    for (page, ready) in [("/tickets/QS-1", "#timeline"), ("/", "#gates")] {
+        d.post("/url", json!({"url": format!("{root}{page}")}))
+            .await;
+        d.wait(
+            page,
+            Duration::from_secs(10),
+            &format!("document.querySelector('{ready}')"),
         )
         .await;
-    let (w, c) = (fits[0].as_u64().unwrap(), fits[1].as_u64().unwrap());
-    assert!(w <= c + 1, "the page overflows a narrow screen: {w} > {c}");
+        let fits = d
+            .script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            )
+            .await;
+        let (w, c) = (fits[0].as_u64().unwrap(), fits[1].as_u64().unwrap());
+        assert!(w <= c + 1, "{page} overflows a narrow screen: {w} > {c}");
+    }
     let _ = d.call(reqwest::Method::DELETE, "", None).await;
 }
