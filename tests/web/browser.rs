@@ -148,7 +148,7 @@ impl Driver {
     }
 }
 
-fn decode_base64(text: &str) -> Vec<u8> {
+pub(super) fn decode_base64(text: &str) -> Vec<u8> {
     let val = |c: u8| -> u32 {
         match c {
             b'A'..=b'Z' => u32::from(c - b'A'),

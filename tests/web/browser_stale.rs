@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::browser::{Browser, Proc, browser_binaries, wait_file};
+use super::browser::{Browser, Proc, browser_binaries, decode_base64, wait_file};
 use crate::e2e::support::{Scratch, bin};
 
 fn start_karajan(scratch: &Scratch, port: &str) -> Proc {
@@ -164,6 +164,19 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
         "the stale click approved nothing"
     );
 
+    d.post("/url", json!({"url": format!("{root}/tickets/QS-1")}))
+        .await;
+    d.wait(
+        "the ticket page",
+        Duration::from_secs(10),
+        "document.querySelector('#timeline')",
+    )
+    .await;
+    let shot = d.call(reqwest::Method::GET, "/screenshot", None).await;
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ticket.png");
+    std::fs::write(&target, decode_base64(shot.as_str().unwrap())).unwrap();
+    eprintln!("screenshot: {}", target.display());
+
     // A narrow screen: the page itself never scrolls sideways.
     d.post("/window/rect", json!({"width": 400, "height": 800}))
         .await;
@@ -183,6 +196,12 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
             .await;
         let (w, c) = (fits[0].as_u64().unwrap(), fits[1].as_u64().unwrap());
         assert!(w <= c + 1, "{page} overflows a narrow screen: {w} > {c}");
+        let shot = d.call(reqwest::Method::GET, "/screenshot", None).await;
+        let name = if page == "/" { "overview" } else { "ticket" };
+        let target =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("narrow-{name}.png"));
+        std::fs::write(&target, decode_base64(shot.as_str().unwrap())).unwrap();
+        eprintln!("screenshot: {}", target.display());
     }
     let _ = d.call(reqwest::Method::DELETE, "", None).await;
 }
