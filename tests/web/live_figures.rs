@@ -33,6 +33,7 @@ pub(super) async fn claude_harness(scenario: &str) -> super::Harness {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_row_shows_the_usage_reported_so_far() {
     let h = claude_harness("pause-mid-stream").await;
+    let mut feed = h.handle.subscribe();
     h.wait_view("a running row with live tokens", |v| {
         v.running.iter().any(|r| r.tokens.input > 0)
     })
@@ -59,6 +60,23 @@ async fn a_running_row_shows_the_usage_reported_so_far() {
         .as_f64()
         .unwrap_or_else(|| panic!("no live cost: {row}"));
     assert!((cost - 0.00378).abs() < 1e-6, "{cost}");
+    // The live feed carries them to open pages.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, feed.recv())
+            .await
+            .expect("an activity event with the live usage");
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(e) => panic!("the live feed closed: {e}"),
+        };
+        if ev.kind == "activity" && ev.data["tokens"]["input"] == 800 {
+            assert!(ev.data["cost_usd"].as_f64().is_some(), "{ev:?}");
+            assert!(ev.data["turns"].as_u64().unwrap() >= 2, "{ev:?}");
+            break;
+        }
+    }
     // The overview renders them too (no `0 / 0`, no `—`).
     let (_, page) = h.get("/").await;
     assert!(page.contains("800 / 2"), "{page}");
