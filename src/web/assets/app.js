@@ -130,11 +130,13 @@
     "daemon_started", "daemon_stopped", "lagged", "hello", "budget_decision", "hook_ran",
     "recovered"];
   const usd = (v) => (v == null ? "—" : `$${(v + 0).toFixed(4)}`);
-  let es = null, retry = null;
+  let es = null, retry = null, heard = Date.now();
   function connect() {
     retry = null;
+    heard = Date.now();
     es = new EventSource("/api/v1/events");
-    es.onopen = () => goLive();
+    es.onopen = () => { heard = Date.now(); goLive(); };
+    es.addEventListener("ping", () => { heard = Date.now(); });
     es.onerror = () => {
       goStale();
       // The browser retries a dropped stream by itself, but not one refused (the
@@ -144,8 +146,9 @@
         retry = setTimeout(connect, 2000);
       }
     };
-    for (const k of KINDS) es.addEventListener(k, () => schedule());
+    for (const k of KINDS) es.addEventListener(k, () => { heard = Date.now(); schedule(); });
     es.addEventListener("activity", (m) => {
+      heard = Date.now();
       let ev;
       try { ev = JSON.parse(m.data); } catch (_) { return; }
       const d = ev.data || {};
@@ -164,6 +167,15 @@
     });
   }
   connect();
+  // The server sends at least a `ping` every 15 s: a stream silent for 40 s is dead even
+  // if it never closed (a dropped network path). Start over.
+  setInterval(() => {
+    if (es && es.readyState === EventSource.OPEN && Date.now() - heard > 40000) {
+      es.close();
+      goStale();
+      if (!retry) retry = setTimeout(connect, 1000);
+    }
+  }, 5000);
 
   // Actions: Approve, Rework (with feedback), Pause/Resume, Poll now.
   document.addEventListener("click", async (ev) => {
