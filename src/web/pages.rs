@@ -54,13 +54,6 @@ pub(crate) fn environment() -> Environment<'static> {
     env.add_filter("pretty", |v: Value| {
         serde_json::to_string_pretty(&v).unwrap_or_default()
     });
-    env.add_filter("compact", |v: Value| {
-        let text = serde_json::to_string(&v).unwrap_or_default();
-        match text.char_indices().nth(240) {
-            Some((i, _)) => format!("{}…", &text[..i]),
-            None => text,
-        }
-    });
     env
 }
 
