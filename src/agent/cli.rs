@@ -206,6 +206,7 @@ async fn attempt(
         hit_turn_limit: false,
         hit_budget: false,
         prior,
+        reported: None,
     };
     let exit = process::supervise(spec, &mut watch, stop).await?;
     let cancelled = cancel.is_cancelled();
@@ -382,6 +383,8 @@ struct Watch<'a> {
     hit_budget: bool,
     /// The session's usage before this run (see `RunRequest::resume_usage`).
     prior: Option<TokenUsage>,
+    /// The tally's usage last sent as `RunEvent::Usage` (tokens, turns, CLI cost).
+    reported: Option<(TokenUsage, Option<u32>, Option<f64>)>,
 }
 
 impl Watch<'_> {
@@ -390,7 +393,27 @@ impl Watch<'_> {
         let _ = self.tx.send((event, raw));
     }
 
+    /// Send the usage so far when the stream reported more since the last time.
+    fn usage(&mut self) {
+        let t = self.parser.tally();
+        let now = (t.tokens, t.turns, t.cost_usd);
+        if self.reported == Some(now) || (t.tokens.is_zero() && t.turns.is_none()) {
+            return;
+        }
+        self.reported = Some(now);
+        let f = figures(self.config, t, self.prior.as_ref());
+        self.emit(
+            RunEvent::Usage {
+                tokens: f.tokens,
+                turns: t.turns,
+                cost_usd: f.cost_usd,
+            },
+            None,
+        );
+    }
+
     fn notes(&mut self, notes: Vec<Note>) {
+        self.usage();
         for n in notes {
             let event = match n {
                 Note::Session(id) => RunEvent::Session { id },

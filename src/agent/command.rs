@@ -452,6 +452,7 @@ mod tests {
                 }
                 RunEvent::Activity { .. } => "activity",
                 RunEvent::Spawned { .. } => "spawned",
+                RunEvent::Usage { .. } => "usage",
             });
         }
         // The session is announced once even though two lines carry it.

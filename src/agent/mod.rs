@@ -81,6 +81,15 @@ pub enum RunEvent {
     },
     /// A short human-readable summary of recent activity.
     Activity { at: DateTime<Utc>, summary: String },
+    /// The run's usage so far, each time the stream reports more: tokens, turns (when
+    /// known) and the cost (the CLI's own figure, else priced from the table; `None`
+    /// while it cannot be known). For the dashboard's live row; the run's recorded
+    /// figures come from its outcome.
+    Usage {
+        tokens: TokenUsage,
+        turns: Option<u32>,
+        cost_usd: Option<f64>,
+    },
 }
 
 /// How a run ended.

@@ -43,7 +43,9 @@ pub(crate) struct Activity {
     pub event: RunEvent,
 }
 
-/// What the dashboard shows of a live run, folded from its events.
+/// What the dashboard shows of a live run, folded from its events: the runner's
+/// `Usage` reports carry its tokens, turns and cost so far (priced from the table while
+/// the CLI has not given its own figure), so a running row never shows `0/0`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct RunActivity {
     pub session_id: Option<String>,
@@ -72,6 +74,19 @@ impl RunActivity {
                 self.last_event_at = Some(now);
             }
             RunEvent::Session { id } => self.session_id = Some(id.clone()),
+            RunEvent::Usage {
+                tokens,
+                turns,
+                cost_usd,
+            } => {
+                self.tokens = *tokens;
+                if let Some(t) = turns {
+                    self.turns = *t;
+                }
+                if cost_usd.is_some() {
+                    self.cost_usd = *cost_usd;
+                }
+            }
             RunEvent::Activity { at, summary } => {
                 self.last_event_at = Some(*at);
                 self.last_message = Some(short(summary));
@@ -103,5 +118,40 @@ impl RunActivity {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_reports_set_the_live_figures() {
+        let mut a = RunActivity::default();
+        let now = Utc::now();
+        let tokens = TokenUsage {
+            input: 800,
+            output: 2,
+            ..TokenUsage::default()
+        };
+        a.apply(
+            &RunEvent::Usage {
+                tokens,
+                turns: None,
+                cost_usd: Some(0.0038),
+            },
+            now,
+        );
+        assert_eq!((a.tokens, a.turns, a.cost_usd), (tokens, 0, Some(0.0038)));
+        // A later report without a cost yet keeps the last known one; turns when known.
+        a.apply(
+            &RunEvent::Usage {
+                tokens,
+                turns: Some(3),
+                cost_usd: None,
+            },
+            now,
+        );
+        assert_eq!((a.turns, a.cost_usd), (3, Some(0.0038)));
     }
 }

@@ -241,6 +241,8 @@ impl Engine {
                 "last_message": act.last_message,
                 "session_id": act.session_id,
                 "turns": act.turns,
+                "tokens": act.tokens,
+                "cost_usd": act.cost_usd,
             }),
         });
         self.view_tx.send_modify(|view| {

@@ -127,7 +127,9 @@ async fn forward_events(
                     run_id: run_id.clone(),
                     event: value,
                 }),
-                RunEvent::Session { .. } | RunEvent::Activity { .. } => None,
+                RunEvent::Session { .. } | RunEvent::Activity { .. } | RunEvent::Usage { .. } => {
+                    None
+                }
             })
             .map(|k| NewEvent::for_issue(&id, k))
             .collect();

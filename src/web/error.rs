@@ -1,6 +1,11 @@
 //! One error envelope for the whole API: `{"error":{"code":…,"message":…}}`, including
 //! the 404 of an unknown route and the 405 of a wrong method (axum answers those with
 //! an empty body, which `envelope_bare_errors` fills in).
+//!
+//! Browsers get the same error as an HTML page instead ([`negotiate`]): a request whose
+//! `Accept` names `text/html` (a navigation) and whose answer is an error envelope is
+//! shown the code and message on a page with a way back. API clients (`*/*`,
+//! `application/json`, the dashboard's own `fetch`) keep the JSON envelope.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -109,4 +114,51 @@ pub(crate) async fn envelope_bare_errors(res: Response) -> Response {
         "application/json".parse().expect("static header"),
     );
     Response::from_parts(parts, fresh.into_body())
+}
+
+/// Whether the client asked for HTML (a browser navigating), not JSON.
+fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Turn an error envelope into an HTML page for a browser (see the module docs).
+pub(crate) async fn negotiate(
+    axum::extract::State(st): axum::extract::State<super::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let html = wants_html(req.headers());
+    let signed_in = st.auth.caller(req.headers()).is_some();
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !html || !is_json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return envelope(status, "internal", "could not read an error body");
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let field = |k: &str| {
+        v["error"][k]
+            .as_str()
+            .map(|t| st.redactor.raw(t).into_owned())
+            .unwrap_or_default()
+    };
+    let mut page =
+        super::pages::error_page(&st, status, &field("code"), &field("message"), signed_in);
+    // Keep what the handler said about the method (`Allow`) and the like.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            page.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    page
 }

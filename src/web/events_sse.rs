@@ -3,7 +3,8 @@
 //! as an SSE event named by its kind with the JSON of `LiveEvent` as data. A subscriber
 //! that falls behind gets a `lagged` event (and should re-read `/api/v1/state`): the
 //! store keeps the record, the feed is only for watching. Streams end when the daemon
-//! shuts down, so they never hold a graceful shutdown open.
+//! shuts down, so they never hold a graceful shutdown open. A `ping` event every 15 s
+//! lets the page notice a stream that went silent without closing.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -44,5 +45,11 @@ pub(crate) async fn events(
     });
     let hello = futures::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
     use futures::StreamExt;
-    Sse::new(hello.chain(stream)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    // The keep-alive is a named `ping` event, not a comment, so the page can tell a
+    // silent stream (a dropped network path) from a quiet daemon.
+    Sse::new(hello.chain(stream)).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .event(Event::default().event("ping").data("{}")),
+    )
 }

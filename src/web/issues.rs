@@ -46,6 +46,24 @@ pub(crate) struct Logs {
     pub events: String,
 }
 
+/// What `run_finished` says of a run beyond its status label.
+#[derive(Debug, Serialize)]
+pub(crate) struct RunNote {
+    /// The status in words with its stored reason (`failed: API error 500`).
+    pub outcome: String,
+    /// The session the run could not resume (it started a fresh one).
+    pub resume_fallback: Option<String>,
+}
+
+/// Rework feedback, from the transition that sent the ticket back.
+#[derive(Debug, Serialize)]
+pub(crate) struct Feedback {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub gate: Option<String>,
+    pub text: String,
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct IssueDetail {
     pub identifier: String,
@@ -68,6 +86,10 @@ pub(crate) struct IssueDetail {
     pub gate: Option<GateRow>,
     pub retry: Option<RetryRow>,
     pub last_error: Option<String>,
+    /// Per finished run (by run id): the stored failure reason and a resume fallback.
+    pub run_notes: std::collections::BTreeMap<String, RunNote>,
+    /// The latest rework feedback a human sent.
+    pub last_feedback: Option<Feedback>,
     /// The live run, else the last one.
     pub current_run: Option<RunRow>,
     pub runs: Vec<RunRow>,
@@ -124,11 +146,26 @@ pub(crate) async fn detail(st: &AppState, id: &str) -> Result<Option<IssueDetail
                 events: file("events.jsonl"),
             }
         });
+    let run_notes = run_notes(&events);
     let last_error = retry.as_ref().map(|r| r.error.clone()).or_else(|| {
-        runs.iter()
+        let run = runs
+            .iter()
             .rev()
-            .find(|r| r.status.as_deref().is_some_and(|s| s != "succeeded"))
-            .and_then(|r| r.status.clone())
+            .find(|r| r.status.as_deref().is_some_and(|s| s != "succeeded"))?;
+        run_notes
+            .get(&run.run_id)
+            .map(|n| n.outcome.clone())
+            .or_else(|| run.status.clone())
+    });
+    let last_feedback = events.iter().rev().find_map(|e| {
+        let p = &e.payload;
+        let text = p.get("feedback").and_then(Value::as_str)?;
+        (e.kind == "transition" && !text.trim().is_empty()).then(|| Feedback {
+            at: e.at,
+            actor: p.get("actor").and_then(Value::as_str).unwrap_or("").into(),
+            gate: p.get("gate").and_then(Value::as_str).map(str::to_string),
+            text: text.to_string(),
+        })
     });
     let (title, url) = title_and_url(&running, &gate, &events);
     let detail = IssueDetail {
@@ -154,6 +191,8 @@ pub(crate) async fn detail(st: &AppState, id: &str) -> Result<Option<IssueDetail
         gate,
         retry,
         last_error,
+        run_notes,
+        last_feedback,
         current_run,
         runs,
         logs,
@@ -165,6 +204,38 @@ pub(crate) async fn detail(st: &AppState, id: &str) -> Result<Option<IssueDetail
             .collect(),
     };
     Ok(Some(detail))
+}
+
+/// The outcome in words (with the stored reason) and any resume fallback of every
+/// finished run.
+fn run_notes(events: &[StoredEvent]) -> std::collections::BTreeMap<String, RunNote> {
+    events
+        .iter()
+        .filter(|e| e.kind == "run_finished")
+        .filter_map(|e| {
+            let p = &e.payload;
+            let id = p.get("run_id").and_then(Value::as_str)?;
+            let status = p
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("finished");
+            let outcome = match p.get("reason").and_then(Value::as_str) {
+                Some(reason) => format!("{status}: {reason}"),
+                None => status.replace('_', " "),
+            };
+            let resume_fallback = p
+                .get("resume_fallback")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            Some((
+                id.to_string(),
+                RunNote {
+                    outcome,
+                    resume_fallback,
+                },
+            ))
+        })
+        .collect()
 }
 
 fn title_and_url(

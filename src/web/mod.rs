@@ -34,6 +34,7 @@ mod refresh;
 mod respond;
 mod server;
 mod state;
+mod timeline;
 mod today;
 
 use std::sync::Arc;
@@ -109,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(middleware::map_response(error::envelope_bare_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            error::negotiate,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             respond::redact_bodies,

@@ -26,6 +26,7 @@ pub(crate) fn environment() -> Environment<'static> {
         ("overview.html", include_str!("templates/overview.html")),
         ("ticket.html", include_str!("templates/ticket.html")),
         ("missing.html", include_str!("templates/missing.html")),
+        ("error.html", include_str!("templates/error.html")),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("embedded template {name}: {e}"));
@@ -46,12 +47,12 @@ pub(crate) fn environment() -> Environment<'static> {
     env.add_filter("short", |s: String, n: Option<usize>| {
         s.chars().take(n.unwrap_or(12)).collect::<String>()
     });
-    env.add_filter("compact", |v: Value| {
-        let text = serde_json::to_string(&v).unwrap_or_default();
-        match text.char_indices().nth(240) {
-            Some((i, _)) => format!("{}…", &text[..i]),
-            None => text,
-        }
+    env.add_filter("sentence", |payload: Value, kind: String| {
+        let p = serde_json::to_value(&payload).unwrap_or_default();
+        super::timeline::sentence(&kind, &p)
+    });
+    env.add_filter("pretty", |v: Value| {
+        serde_json::to_string_pretty(&v).unwrap_or_default()
     });
     env
 }
@@ -136,6 +137,7 @@ pub(crate) async fn ticket(
         let ctx = context! {
             identifier => st.redactor.raw(&identifier).into_owned(),
             paused => view.paused,
+            can_act => caller.is_some(),
         };
         return Ok(render(&st, StatusCode::NOT_FOUND, "missing.html", ctx));
     };
@@ -159,6 +161,27 @@ pub(crate) async fn ticket(
         paused => view.paused,
     };
     Ok(render(&st, StatusCode::OK, "ticket.html", ctx))
+}
+
+/// An error as a page, for a browser (see `error::negotiate`). `code` and `message`
+/// are already scrubbed.
+pub(crate) fn error_page(
+    st: &AppState,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    signed_in: bool,
+) -> Response {
+    let ctx = context! {
+        status => status.as_u16(),
+        reason => status.canonical_reason().unwrap_or("error"),
+        code => code,
+        message => message,
+        can_act => signed_in,
+        paused => false,
+        error_page => true,
+    };
+    render(st, status, "error.html", ctx)
 }
 
 fn read_head(path: &Path, max: u64) -> Option<String> {
@@ -226,7 +249,13 @@ mod tests {
     #[test]
     fn every_embedded_template_compiles() {
         let env = environment();
-        for name in ["base.html", "overview.html", "ticket.html", "missing.html"] {
+        for name in [
+            "base.html",
+            "overview.html",
+            "ticket.html",
+            "missing.html",
+            "error.html",
+        ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
     }

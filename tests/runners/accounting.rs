@@ -301,3 +301,38 @@ fn status_and_history_mark_estimated_and_unknown_costs() {
     let first = finished[0]["cost_usd"].as_f64().expect("estimated cost");
     assert!((totals.cost_usd - (first + 0.4)).abs() < 1e-9, "{totals:?}");
 }
+
+/// Issue 10 point 12: every runner reports its usage while it runs (`RunEvent::Usage`),
+/// the last report matching what the run records; Claude reports it per message, before
+/// its final result, priced from the table until its own cost arrives.
+#[tokio::test]
+async fn every_runner_reports_live_usage_that_ends_at_the_recorded_figures() {
+    use karajan::agent::RunEvent;
+    for kind in [RunnerKind::Claude, RunnerKind::Codex, RunnerKind::Gemini] {
+        let fx = Fixture::new();
+        let (outcome, events) = run(fake_runner(kind), fx.request("success", "go")).await;
+        assert_eq!(outcome.status, RunStatus::Succeeded, "{kind:?}");
+        let reports: Vec<(TokenUsage, Option<f64>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::Usage {
+                    tokens, cost_usd, ..
+                } => Some((*tokens, *cost_usd)),
+                _ => None,
+            })
+            .collect();
+        let (tokens, cost) = *reports
+            .last()
+            .unwrap_or_else(|| panic!("{kind:?}: no live usage in {events:?}"));
+        assert_eq!(tokens, outcome.tokens, "{kind:?}");
+        let (c, o) = (cost.unwrap(), outcome.cost_usd.unwrap());
+        assert!((c - o).abs() < 1e-9, "{kind:?}: {c} vs {o}");
+        if kind == RunnerKind::Claude {
+            // Per message, before the result: input 400 per message, priced as Sonnet.
+            let (first, first_cost) = reports[0];
+            assert_eq!(first.input, 400, "{reports:?}");
+            assert!(first_cost.is_some_and(|c| c > 0.0), "{reports:?}");
+            assert!(reports.len() >= 3, "{reports:?}");
+        }
+    }
+}

@@ -22,7 +22,7 @@ fn find(candidates: &[&str]) -> Option<PathBuf> {
 }
 
 /// A child process that is stopped when dropped (SIGTERM, then SIGKILL).
-struct Proc(Child);
+pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -49,14 +49,14 @@ fn free_port() -> u16 {
 }
 
 /// A minimal W3C WebDriver session.
-struct Driver {
+pub(super) struct Driver {
     http: reqwest::Client,
     base: String,
 }
 
 impl Driver {
     /// A command; a WebDriver error comes back as `Err(its value)`.
-    async fn try_call(
+    pub(super) async fn try_call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -75,23 +75,28 @@ impl Driver {
         Ok(v["value"].clone())
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         self.try_call(method, path, body)
             .await
             .unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(super) async fn post(&self, path: &str, body: Value) -> Value {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn script(&self, js: &str) -> Value {
+    pub(super) async fn script(&self, js: &str) -> Value {
         self.post("/execute/sync", json!({"script": js, "args": []}))
             .await
     }
 
     /// Poll a JS expression until it is truthy.
-    async fn wait(&self, what: &str, timeout: Duration, expr: &str) {
+    pub(super) async fn wait(&self, what: &str, timeout: Duration, expr: &str) {
         let start = Instant::now();
         let js = format!("return !!({expr});");
         while start.elapsed() < timeout {
@@ -106,7 +111,7 @@ impl Driver {
 
     /// Click the element `css` selects. The live region may be re-rendered between
     /// finding and clicking (a stale element): find it again.
-    async fn click(&self, css: &str) {
+    pub(super) async fn click(&self, css: &str) {
         let mut last = Value::Null;
         for _ in 0..10 {
             let found = self
@@ -143,7 +148,7 @@ impl Driver {
     }
 }
 
-fn decode_base64(text: &str) -> Vec<u8> {
+pub(super) fn decode_base64(text: &str) -> Vec<u8> {
     let val = |c: u8| -> u32 {
         match c {
             b'A'..=b'Z' => u32::from(c - b'A'),
@@ -170,7 +175,7 @@ fn decode_base64(text: &str) -> Vec<u8> {
     out
 }
 
-fn wait_file(path: &Path, timeout: Duration) -> String {
+pub(super) fn wait_file(path: &Path, timeout: Duration) -> String {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if let Ok(s) = std::fs::read_to_string(path)
@@ -181,6 +186,97 @@ fn wait_file(path: &Path, timeout: Duration) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("timed out waiting for {}", path.display());
+}
+
+/// Headless Chromium under chromedriver, with one WebDriver session; both stop when
+/// dropped.
+pub(super) struct Browser {
+    pub driver: Driver,
+    _chromedriver: Proc,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub(super) async fn open(chromium: &Path, chromedriver: &Path) -> Browser {
+        let port = free_port();
+        let _driver = Proc(
+            Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let http = reqwest::Client::new();
+        let status = format!("http://127.0.0.1:{port}/status");
+        let start = Instant::now();
+        loop {
+            let ready = match http.get(&status).send().await {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .is_some_and(|v| v["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.display().to_string(),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--no-first-run", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    "--window-size=1360,1000"
+                ]
+            }
+        }}});
+        let res: Value = http
+            .post(format!("http://127.0.0.1:{port}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = res["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {res}"))
+            .to_string();
+        let driver = Driver {
+            http: http.clone(),
+            base: format!("http://127.0.0.1:{port}/session/{session}"),
+        };
+
+        Browser {
+            driver,
+            _chromedriver: _driver,
+            _profile: profile,
+        }
+    }
+}
+
+/// Chromium and chromedriver, when installed.
+pub(super) fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    Some((
+        find(&[
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ])?,
+        find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"])?,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,66 +338,8 @@ async fn approve_a_gate_in_headless_chromium() {
     );
     let root = url.split("/auth").next().unwrap().to_string();
 
-    let port = free_port();
-    let _driver = Proc(
-        Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let http = reqwest::Client::new();
-    let status = format!("http://127.0.0.1:{port}/status");
-    let start = Instant::now();
-    loop {
-        let ready = match http.get(&status).send().await {
-            Ok(r) => r
-                .json::<Value>()
-                .await
-                .ok()
-                .is_some_and(|v| v["value"]["ready"] == true),
-            Err(_) => false,
-        };
-        if ready {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "chromedriver did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let profile = tempfile::tempdir().unwrap();
-    let caps = json!({"capabilities": {"alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium.display().to_string(),
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--no-first-run", "--hide-scrollbars",
-                format!("--user-data-dir={}", profile.path().display()),
-                "--window-size=1360,1000"
-            ]
-        }
-    }}});
-    let res: Value = http
-        .post(format!("http://127.0.0.1:{port}/session"))
-        .json(&caps)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = res["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {res}"))
-        .to_string();
-    let d = Driver {
-        http: http.clone(),
-        base: format!("http://127.0.0.1:{port}/session/{session}"),
-    };
+    let b = Browser::open(&chromium, &chromedriver).await;
+    let d = &b.driver;
 
     // Sign in: the token URL sets the cookie and lands on the overview.
     d.post("/url", json!({"url": url})).await;

@@ -5,9 +5,12 @@
 mod api;
 mod api_details;
 mod browser;
+mod browser_stale;
 mod framing;
 mod leaks;
+mod live_figures;
 mod metrics_text;
+mod readable;
 mod security;
 mod serving;
 
