@@ -332,7 +332,7 @@ pub async fn cancel_sends_sigterm_first(factory: Factory) {
     let cancel = CancellationToken::new();
     let run = tokio::spawn(run_collect(
         factory(&case.script),
-        case.request("x", S(10000), S(10000), S(5000)),
+        case.request("x", S(30000), S(30000), S(20000)),
         cancel.clone(),
     ));
     case.wait_for_file("ready").await;
@@ -344,8 +344,10 @@ pub async fn cancel_sends_sigterm_first(factory: Factory) {
         "{:?}",
         outcome.status
     );
-    // Stopped by SIGTERM, well before the 5 s grace ran out.
-    assert!(cancelled_at.elapsed() < Duration::from_secs(3));
+    // Stopped by SIGTERM, well before the 20 s grace ran out (the margin is wide: under a
+    // loaded CI machine the stop and the run-id sweep take a few seconds).
+    let elapsed = cancelled_at.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
     let marker = std::fs::read_to_string(case.file("term_marker")).expect("TERM trap ran");
     assert_eq!(marker.trim(), "graceful");
     for pid in case.pids("pids.txt") {

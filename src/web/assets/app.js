@@ -128,7 +128,7 @@
     "run_finished", "run_orphaned", "intent_completed", "intent_failed", "config_applied",
     "config_rejected", "workspace_created", "workspace_removed", "tracker_error",
     "daemon_started", "daemon_stopped", "lagged", "hello", "budget_decision", "hook_ran",
-    "recovered"];
+    "recovered", "runner_paused", "runner_resumed"];
   const usd = (v) => (v == null ? "—" : `$${(v + 0).toFixed(4)}`);
   let es = null, retry = null, heard = Date.now();
   function connect() {
