@@ -21,6 +21,7 @@ pub mod config;
 pub mod domain;
 pub mod orchestrator;
 pub mod prompt;
+pub mod redact;
 pub mod store;
 pub mod tracker;
 pub mod web;

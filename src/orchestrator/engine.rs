@@ -76,6 +76,8 @@ pub struct Engine {
     pub(crate) runner_pauses: std::collections::BTreeMap<String, super::limits::RunnerPause>,
     /// Set by handles asking for a refresh; cleared when the tick starts (coalescing).
     pub(crate) refresh_pending: Arc<AtomicBool>,
+    /// Blanks the workflow's secrets from everything recorded or written to the tracker.
+    pub(crate) redactor: Arc<crate::redact::Redactor>,
 }
 
 fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
@@ -103,6 +105,9 @@ impl Engine {
         let view = super::publish::empty_view(&config_status);
         let (view_tx, _) = watch::channel(Arc::new(view));
         let (live_tx, _) = broadcast::channel(1024);
+        let redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
+            &workflow,
+        )));
         Engine {
             tracker: counting.clone(),
             counting,
@@ -126,6 +131,7 @@ impl Engine {
             budget_paused_until: None,
             runner_pauses: std::collections::BTreeMap::new(),
             refresh_pending: Arc::new(AtomicBool::new(false)),
+            redactor,
         }
     }
 
@@ -144,7 +150,11 @@ impl Engine {
     /// The shared way to record: run tasks get a clone, so their events reach the
     /// live feed too.
     pub(crate) fn recorder(&self) -> super::recorder::Recorder {
-        super::recorder::Recorder::new(self.store.clone(), self.live_tx.clone())
+        super::recorder::Recorder::new(
+            self.store.clone(),
+            self.live_tx.clone(),
+            self.redactor.clone(),
+        )
     }
 
     /// Replace the workflow (hot reload). Workspaces follow the new settings; the
@@ -155,6 +165,9 @@ impl Engine {
         self.tracker = self.counting.clone();
         self.workspaces = Workspaces::new(&workflow.workspace);
         self.config_status = config_status(&workflow, self.counting.kind());
+        self.redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
+            &workflow,
+        )));
         self.workflow = workflow;
     }
 

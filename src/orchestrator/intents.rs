@@ -119,7 +119,10 @@ impl Engine {
                         return Ok(true);
                     }
                 }
-                self.tracker.comment(&ticket, body).await?;
+                // Blank secrets a comment may quote (a failure reason, an agent's
+                // summary) before it leaves for the tracker.
+                let body = self.redactor.raw(body);
+                self.tracker.comment(&ticket, &body).await?;
                 Ok(false)
             }
         }

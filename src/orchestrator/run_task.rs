@@ -62,10 +62,13 @@ pub(crate) async fn run_task(
         ev_rx,
         activity_tx,
     ));
-    let outcome = match runner.run(req, ev_tx, cancel).await {
+    let mut outcome = match runner.run(req, ev_tx, cancel).await {
         Ok(o) => o,
         Err(e) => failed_outcome(e.to_string()),
     };
+    // The reason may quote the agent's output: blank secrets before anyone logs,
+    // records or comments it.
+    recorder.redactor().scrub_in_place(&mut outcome.status);
     let _ = forward.await;
     if let Some(hook) = after_run {
         let r = run_hook(

@@ -29,7 +29,6 @@ mod health;
 mod issues;
 mod metrics;
 mod pages;
-mod redact;
 mod refresh;
 mod respond;
 mod server;
@@ -47,9 +46,9 @@ use tokio_util::sync::CancellationToken;
 use crate::orchestrator::Handle;
 use crate::store::Store;
 
+pub use crate::redact::secrets_of;
 pub use auth::{Auth, SESSION_COOKIE, TOKEN_FILE, load_or_create_token, token_path};
 pub use metrics::render as render_metrics;
-pub use redact::secrets_of;
 pub use server::{Limits, ServeError, bind, serve, serve_with};
 
 /// What every handler reads: the orchestrator's handle, the store, the auth settings.
@@ -59,7 +58,7 @@ pub struct AppState {
     pub(crate) handle: Handle,
     pub(crate) store: Store,
     pub(crate) auth: Arc<Auth>,
-    pub(crate) redactor: Arc<redact::Redactor>,
+    pub(crate) redactor: Arc<crate::redact::Redactor>,
     pub(crate) templates: Arc<minijinja::Environment<'static>>,
     /// Ends the live streams so a graceful shutdown is not held open by them.
     pub(crate) shutdown: CancellationToken,
@@ -81,7 +80,7 @@ impl AppState {
             handle,
             store,
             auth: Arc::new(auth),
-            redactor: Arc::new(redact::Redactor::new(all)),
+            redactor: Arc::new(crate::redact::Redactor::new(all)),
             templates: Arc::new(pages::environment()),
             shutdown,
         }

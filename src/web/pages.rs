@@ -2,6 +2,7 @@
 //! and one small script that listens to `/api/v1/events` and swaps the page's live
 //! region in place, so it updates without reloads and works without a JS build step.
 
+use crate::redact::encode_component;
 use std::path::Path;
 
 use axum::Extension;
@@ -78,20 +79,6 @@ fn humanize(secs: i64) -> String {
         (0, _) => format!("{m}m {s:02}s"),
         _ => format!("{h}h {m:02}m"),
     }
-}
-
-/// Percent-encode everything but RFC 3986 unreserved characters (`owner/repo#7` →
-/// `owner%2Frepo%237`).
-pub(crate) fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn render(st: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {

@@ -15,6 +15,7 @@ mod preflight;
 mod recover;
 mod reload;
 mod reload_quiet;
+mod secrets;
 mod single_daemon;
 mod store_reset;
 pub mod support;

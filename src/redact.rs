@@ -1,6 +1,10 @@
-//! "No secret is ever rendered": every configured secret value (sensitive runner `env`
-//! values, the tracker key, the operator token) is replaced by `[redacted]` before
-//! anything leaves the process.
+//! "No secret ever leaves the process": every configured secret value (sensitive runner
+//! `env` values, the tracker key, the operator token) is replaced by `[redacted]` before
+//! anything leaves the process: the dashboard's pages, API, SSE and metrics (`web`),
+//! and, in the orchestrator, every recorded event, every tracker comment, and the run
+//! outcomes that logs, `history` and comments quote (an agent that prints a secret it
+//! was given must not carry it into the record). [`Redactor::scrub_in_place`] does it
+//! for typed values.
 //!
 //! Redaction must happen on the *raw* text, before any escaping: once a value is
 //! HTML-escaped (`/` → `&#x2f;`, `&` → `&amp;`), JSON-escaped (`"` → `\"`), both, or
@@ -55,6 +59,29 @@ impl Redactor {
         Ok(v)
     }
 
+    /// Whether there is nothing to blank (no secret of a scannable length).
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Blank every secret in a typed value (every string of its serde form), keeping
+    /// its type: the value is rebuilt only when something was blanked.
+    pub fn scrub_in_place<T: Serialize + serde::de::DeserializeOwned>(&self, value: &mut T) {
+        if self.is_empty() {
+            return;
+        }
+        let Ok(before) = serde_json::to_value(&*value) else {
+            return;
+        };
+        let mut after = before.clone();
+        self.scrub_value(&mut after);
+        if after != before
+            && let Ok(clean) = serde_json::from_value(after)
+        {
+            *value = clean;
+        }
+    }
+
     /// Blank raw secrets in a plain string (before it is escaped).
     pub fn raw<'a>(&self, text: &'a str) -> Cow<'a, str> {
         blank(text, &self.secrets)
@@ -105,8 +132,22 @@ fn escaped_forms(secret: &str) -> Vec<String> {
         html(secret),
         html(&json),
         json,
-        super::pages::encode_component(secret),
+        encode_component(secret),
     ]
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters (`owner/repo#7` →
+/// `owner%2Frepo%237`).
+pub(crate) fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// MiniJinja's HTML auto-escape (the templates' escaping).
@@ -191,7 +232,7 @@ mod tests {
             "<p>{}</p><code>{}</code><a href=\"/t/{}\">{}</a>",
             html(HOSTILE),
             html(&json_inner(HOSTILE)),
-            super::super::pages::encode_component(HOSTILE),
+            super::encode_component(HOSTILE),
             json_inner(HOSTILE),
         );
         assert_eq!(
