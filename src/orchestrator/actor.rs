@@ -330,8 +330,8 @@ fn sweep_interval(period: Duration, tracker_says: Option<Duration>) -> tokio::ti
     i
 }
 
-/// Stop every live run (SIGTERM → grace → SIGKILL) and record it; the next start
-/// dispatches them again.
+/// Stop every live run (SIGTERM → grace → SIGKILL), all at once, and record each; the
+/// next start dispatches them again.
 async fn shutdown(engine: &mut Engine) -> Result<(), StoreError> {
     engine.draining = true;
     let live: Vec<(String, String)> = engine
@@ -339,6 +339,11 @@ async fn shutdown(engine: &mut Engine) -> Result<(), StoreError> {
         .iter()
         .map(|(id, l)| (id.clone(), l.run_id.clone()))
         .collect();
+    // Signal every run first, so all agents get SIGTERM at once and their grace periods
+    // overlap; then collect and record them one by one (each is already stopping).
+    for l in engine.live.values() {
+        l.cancel.cancel();
+    }
     for (id, run_id) in live {
         engine.stop_run(&id, &run_id, "daemon shutdown").await?;
     }

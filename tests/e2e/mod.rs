@@ -16,6 +16,7 @@ mod recover;
 mod reload;
 mod reload_quiet;
 mod secrets;
+mod shutdown;
 mod single_daemon;
 mod store_reset;
 pub mod support;
