@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::anthropic::{Anthropic, TURNS, Usage};
 use super::{
-    FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
-    scratch, scratch_with,
+    FakeApi, RESUMED, STOPPED, assert_cost, assert_resume_fell_back, finished, once, once_exiting,
+    real_cli, recorded, scratch, scratch_with,
 };
 
 const MODEL: &str = "claude-sonnet-4-5";
@@ -178,14 +178,5 @@ fn real_claude_resume_of_a_lost_session_falls_back_and_says_so() {
     once(&s, &api);
 
     assert_eq!(api.served("/v1/messages").len(), 2, "{}", api.report());
-    let runs = finished(&s);
-    assert_eq!(runs.len(), 2, "{runs:?}");
-    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
-    let lost = runs[0]["session_id"].as_str().expect("a session id");
-    let run = &runs[1];
-    assert_eq!(run["resume_fallback"], json!(lost), "{run}");
-    let fresh = run["session_id"].as_str().expect("the fresh session");
-    assert_ne!(fresh, lost, "{run}");
-    assert_eq!(recorded(&run["tokens"]), tokens(&TURNS[1]), "{run}");
-    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+    assert_resume_fell_back(&s, tokens(&TURNS[1]));
 }

@@ -13,8 +13,9 @@ use serde_json::json;
 
 use super::openai::{OpenAi, TURNS, Usage};
 use super::{
-    FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
-    scratch, scratch_with,
+    FakeApi, RESUMED, STOPPED, assert_cost, assert_resume_fell_back,
+    assert_stopped_with_unknown_usage, finished, once, once_exiting, real_cli, recorded, scratch,
+    scratch_with,
 };
 
 const MODEL: &str = "gpt-5-codex";
@@ -131,13 +132,7 @@ fn real_codex_stopped_by_karajan_has_unknown_usage() {
     once_exiting(&s, &api, 6);
 
     assert_eq!(api.served("/v1/responses").len(), 1, "{}", api.report());
-    let runs = finished(&s);
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let run = &runs[0];
-    assert_eq!(run["status"], "stalled", "{run}");
-    assert_eq!(run["accounting"]["usage"], "unknown", "{run}");
-    assert_eq!(run["accounting"]["cost"], "unknown", "{run}");
-    assert_eq!(run["cost_usd"], json!(null), "{run}");
+    assert_stopped_with_unknown_usage(&s, "stalled");
 }
 
 /// The CLI lost the session between the two runs (its `sessions` folder was removed): the
@@ -156,16 +151,7 @@ fn real_codex_resume_of_a_lost_session_falls_back_and_says_so() {
     once(&s, &api);
 
     assert_eq!(api.served("/v1/responses").len(), 2, "{}", api.report());
-    let runs = finished(&s);
-    assert_eq!(runs.len(), 2, "{runs:?}");
-    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
-    let lost = runs[0]["session_id"].as_str().expect("a session id");
-    let run = &runs[1];
-    assert_eq!(run["resume_fallback"], json!(lost), "{run}");
-    let fresh = run["session_id"].as_str().expect("the fresh session");
-    assert_ne!(fresh, lost, "{run}");
-    assert_eq!(recorded(&run["tokens"]), tokens(&TURNS[1]), "{run}");
-    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+    assert_resume_fell_back(&s, tokens(&TURNS[1]));
 }
 
 /// Karajan stops Codex at the turn limit while the model keeps calling tools: each

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::google::{Google, TURNS, Usage};
 use super::{
-    FakeApi, RESUMED, STOPPED, assert_cost, finished, once, once_exiting, real_cli, recorded,
-    scratch,
+    FakeApi, RESUMED, STOPPED, assert_cost, assert_resume_fell_back,
+    assert_stopped_with_unknown_usage, finished, once, once_exiting, real_cli, recorded, scratch,
 };
 
 const MODEL: &str = "gemini-2.5-pro";
@@ -123,13 +123,7 @@ fn real_gemini_stopped_by_karajan_has_unknown_usage() {
         "{}",
         api.report()
     );
-    let runs = finished(&s);
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let run = &runs[0];
-    assert_eq!(run["status"], "stalled", "{run}");
-    assert_eq!(run["accounting"]["usage"], "unknown", "{run}");
-    assert_eq!(run["accounting"]["cost"], "unknown", "{run}");
-    assert_eq!(run["cost_usd"], json!(null), "{run}");
+    assert_stopped_with_unknown_usage(&s, "stalled");
 }
 
 /// The CLI lost the session between the two runs (its `tmp` folder of chats was removed): the
@@ -153,14 +147,5 @@ fn real_gemini_resume_of_a_lost_session_falls_back_and_says_so() {
         "{}",
         api.report()
     );
-    let runs = finished(&s);
-    assert_eq!(runs.len(), 2, "{runs:?}");
-    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
-    let lost = runs[0]["session_id"].as_str().expect("a session id");
-    let run = &runs[1];
-    assert_eq!(run["resume_fallback"], json!(lost), "{run}");
-    let fresh = run["session_id"].as_str().expect("the fresh session");
-    assert_ne!(fresh, lost, "{run}");
-    assert_eq!(recorded(&run["tokens"]), tokens(&TURNS[1]), "{run}");
-    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+    assert_resume_fell_back(&s, tokens(&TURNS[1]));
 }

@@ -368,3 +368,31 @@ pub fn assert_cost(got: &Value, want: f64, what: &str) {
         "{what}: recorded ${got}, want ${want}"
     );
 }
+
+/// The one run of `s` was stopped by karajan (`status`) before its CLI reported any
+/// usage: its usage and cost are unknown, not 0 (Codex and Gemini report only at the end).
+pub fn assert_stopped_with_unknown_usage(s: &Scratch, status: &str) {
+    let runs = finished(s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(run["status"], status, "{run}");
+    assert_eq!(run["accounting"]["usage"], "unknown", "{run}");
+    assert_eq!(run["accounting"]["cost"], "unknown", "{run}");
+    assert_eq!(run["cost_usd"], Value::Null, "{run}");
+}
+
+/// Two succeeded runs where the second's resume fell back to a fresh session: it says
+/// which session was lost, runs in another one, and records that session's usage as it
+/// was `served`, nothing subtracted.
+pub fn assert_resume_fell_back(s: &Scratch, served: TokenUsage) {
+    let runs = finished(s);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
+    let lost = runs[0]["session_id"].as_str().expect("a session id");
+    let run = &runs[1];
+    assert_eq!(run["resume_fallback"], Value::from(lost), "{run}");
+    let fresh = run["session_id"].as_str().expect("the fresh session");
+    assert_ne!(fresh, lost, "{run}");
+    assert_eq!(recorded(&run["tokens"]), served, "{run}");
+    assert_eq!(run["accounting"]["usage"], "reported", "{run}");
+}
