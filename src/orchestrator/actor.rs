@@ -234,8 +234,10 @@ async fn daemon(
             Some(run_id) = done_rx.recv() => {
                 engine.on_run_done(&run_id).await?;
                 if engine.backlog {
-                    // A slot is free and tickets wait for one: take them now.
-                    tick_or_fail(engine).await?;
+                    // A slot is free and tickets wait for one: poll now. Brought
+                    // forward rather than run here, so completions arriving together
+                    // share one poll.
+                    interval.reset_immediately();
                 }
                 engine.publish().await?;
             }
@@ -243,7 +245,7 @@ async fn daemon(
             () = pause_ends(engine.next_pause_end()) => {
                 // A runner's usage limit reset: take its waiting tickets now.
                 if engine.resume_due_runners().await? {
-                    tick_or_fail(engine).await?;
+                    interval.reset_immediately();
                 }
                 engine.publish().await?;
             }
