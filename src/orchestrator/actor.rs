@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,8 +14,8 @@ use tracing::{error, info, warn};
 
 use super::engine::Engine;
 use super::gates::{GateDecision, GateError, GateOutcome};
+use super::inbox::TaskMsg;
 use super::live::LiveEvent;
-use super::tick::TickError;
 use super::view::StatusView;
 use crate::store::{EventKind, NewEvent, StoreError, VerifyReport};
 
@@ -129,24 +129,90 @@ pub fn spawn(engine: Engine, opts: Options) -> (Handle, JoinHandle<Result<(), St
     (handle, task)
 }
 
-async fn tick_or_fail(engine: &mut Engine) -> Result<(), StoreError> {
+/// A poll: the owed writes go to their chains and the read to its task; the answer
+/// comes back as a message.
+async fn tick(engine: &mut Engine) -> Result<(), StoreError> {
     engine.refresh_pending.store(false, Ordering::SeqCst);
-    let started = Instant::now();
-    let result = match engine.tick().await {
-        Ok(()) => Ok(()),
-        Err(TickError::Store(e)) => Err(e),
-        Err(TickError::Tracker(e)) => {
-            error!(error = %e, "tick failed");
-            Ok(())
+    engine.tick().await
+}
+
+/// Handle a task's report, and every report already waiting behind it: the outcomes of
+/// chains are recorded together, in one transaction per batch.
+async fn on_tasks(
+    engine: &mut Engine,
+    first: TaskMsg,
+    rx: &mut mpsc::UnboundedReceiver<TaskMsg>,
+) -> Result<(), StoreError> {
+    let mut msgs = vec![first];
+    while msgs.len() < 512 {
+        match rx.try_recv() {
+            Ok(m) => msgs.push(m),
+            Err(_) => break,
         }
-    };
-    engine
-        .metrics
-        .tick_seconds
-        .observe(started.elapsed().as_secs_f64());
-    result?;
-    engine.note_recorded_columns().await?;
-    engine.publish().await
+    }
+    let mut effects = vec![];
+    for msg in msgs {
+        let msg = match msg {
+            TaskMsg::Effect {
+                identifier,
+                events,
+                moved_to,
+            } => {
+                effects.push((identifier, events, moved_to));
+                continue;
+            }
+            other => other,
+        };
+        if !effects.is_empty() {
+            engine.on_effects(std::mem::take(&mut effects)).await?;
+        }
+        match msg {
+            TaskMsg::Effect { .. } => {}
+            TaskMsg::ChainEnded {
+                identifier,
+                blocked,
+            } => {
+                if engine.on_chain_ended(&identifier, blocked) {
+                    engine.advance(&identifier).await?;
+                }
+            }
+            TaskMsg::Observed { seq, result } => engine.on_observed(seq, result).await?,
+            TaskMsg::Swept { result } => engine.on_swept(result).await?,
+            TaskMsg::Refreshed { identifier, result } => {
+                engine.on_refreshed(&identifier, result).await?;
+            }
+            TaskMsg::Feedback {
+                snapshot,
+                state,
+                entered_at,
+                result,
+            } => {
+                engine
+                    .on_feedback(snapshot, state, entered_at, result)
+                    .await?;
+            }
+            TaskMsg::GateSnapshot {
+                identifier,
+                decision,
+                actor,
+                snapshot,
+                reply,
+            } => match snapshot {
+                Some(snap) => {
+                    engine
+                        .answer_gate(&identifier, decision, &actor, snap, reply)
+                        .await?;
+                }
+                None => {
+                    let _ = reply.send(Err(GateError::NotFound(identifier)));
+                }
+            },
+        }
+    }
+    if !effects.is_empty() {
+        engine.on_effects(effects).await?;
+    }
+    Ok(())
 }
 
 async fn run(
@@ -155,6 +221,7 @@ async fn run(
     mut rx: mpsc::Receiver<Control>,
 ) -> Result<(), StoreError> {
     let mut done_rx = engine.take_done_rx();
+    let mut tasks_rx = engine.take_tasks_rx();
     let wf = engine.workflow.clone();
     engine
         .record(vec![
@@ -172,15 +239,15 @@ async fn run(
     engine.restore_runner_pauses().await?;
     engine.note_recorded_columns().await?;
     let result = if opts.once {
-        once(&mut engine, &mut done_rx, &opts).await
+        once(&mut engine, &mut done_rx, &mut tasks_rx, &opts).await
     } else {
-        daemon(&mut engine, &mut done_rx, &mut rx, &opts).await
+        daemon(&mut engine, &mut done_rx, &mut tasks_rx, &mut rx, &opts).await
     };
     let reason = match &result {
         Ok(()) => "stopped".to_string(),
         Err(e) => format!("store failure: {e}"),
     };
-    shutdown(&mut engine).await?;
+    shutdown(&mut engine, &mut tasks_rx).await?;
     engine
         .record(vec![NewEvent::global(EventKind::DaemonStopped { reason })])
         .await?;
@@ -191,23 +258,35 @@ async fn run(
     result
 }
 
+/// One poll, then everything it set going (runs, chains, the terminal sweep), then stop.
 async fn once(
     engine: &mut Engine,
     done_rx: &mut mpsc::Receiver<String>,
+    tasks_rx: &mut mpsc::UnboundedReceiver<TaskMsg>,
     opts: &Options,
 ) -> Result<(), StoreError> {
     let mut activity_rx = engine.take_activity_rx();
-    tick_or_fail(engine).await?;
-    engine.sweep_or_fail().await?;
-    engine.draining = true;
-    while engine.live_runs() > 0 {
+    tick(engine).await?;
+    let mut swept = false;
+    loop {
+        if engine.observing.is_none() && engine.reading.is_empty() && !swept {
+            // The poll (and the rework feedback it read) has dispatched what it could:
+            // no new runs from now on.
+            swept = true;
+            engine.draining = true;
+            engine.start_sweep();
+        }
+        if swept && engine.quiet() && engine.live_runs() == 0 {
+            break;
+        }
         tokio::select! {
             Some(run_id) = done_rx.recv() => engine.on_run_done(&run_id).await?,
+            Some(msg) = tasks_rx.recv() => on_tasks(engine, msg, tasks_rx).await?,
             Some(a) = activity_rx.recv() => engine.on_activity(a),
             () = opts.shutdown.cancelled() => break,
         }
     }
-    Ok(())
+    engine.publish().await
 }
 
 /// How often the daemon re-verifies the chain in the background.
@@ -216,6 +295,7 @@ const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 async fn daemon(
     engine: &mut Engine,
     done_rx: &mut mpsc::Receiver<String>,
+    tasks_rx: &mut mpsc::UnboundedReceiver<TaskMsg>,
     rx: &mut mpsc::Receiver<Control>,
     opts: &Options,
 ) -> Result<(), StoreError> {
@@ -227,10 +307,22 @@ async fn daemon(
     let mut verify_every = tokio::time::interval(VERIFY_EVERY);
     let (verified_tx, mut verified_rx) = mpsc::channel::<(DateTime<Utc>, VerifyReport)>(1);
     let mut config_watch = super::reload::ConfigWatch::new(&engine.workflow, opts.watch);
+    // Task reports come in bursts: the read model is rebuilt once per burst.
+    let mut publish_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            _ = interval.tick() => tick_or_fail(engine).await?,
-            _ = sweep_every.tick() => engine.sweep_or_fail().await?,
+            _ = interval.tick() => tick(engine).await?,
+            _ = sweep_every.tick() => engine.start_sweep(),
+            Some(msg) = tasks_rx.recv() => {
+                on_tasks(engine, msg, tasks_rx).await?;
+                publish_at.get_or_insert_with(|| {
+                    tokio::time::Instant::now() + PUBLISH_EVERY
+                });
+            }
+            () = publish_due(publish_at) => {
+                publish_at = None;
+                engine.publish().await?;
+            }
             Some(run_id) = done_rx.recv() => {
                 engine.on_run_done(&run_id).await?;
                 if engine.backlog {
@@ -250,20 +342,14 @@ async fn daemon(
                 engine.publish().await?;
             }
             Some(msg) = rx.recv() => match msg {
-                Control::Refresh => tick_or_fail(engine).await?,
+                Control::Refresh => tick(engine).await?,
                 Control::Pause(p) => {
                     info!(paused = p, "dispatch pause changed");
                     engine.paused = p;
                     engine.publish().await?;
                 }
                 Control::Gate { identifier, decision, actor, reply } => {
-                    let result = engine.gate_action(&identifier, decision, &actor).await;
-                    if let Err(GateError::Store(e)) = &result {
-                        let fatal = e.to_string();
-                        let _ = reply.send(result);
-                        return Err(StoreError::Corrupt(fatal));
-                    }
-                    let _ = reply.send(result);
+                    engine.gate(&identifier, decision, &actor, reply).await?;
                 }
             },
             _ = verify_every.tick() => {
@@ -310,6 +396,16 @@ async fn daemon(
     Ok(())
 }
 
+/// How long a burst of task reports may go before the read model shows it.
+const PUBLISH_EVERY: Duration = Duration::from_millis(50);
+
+async fn publish_due(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Sleeps until a usage-limit pause ends (a little after, so that the wall clock has
 /// passed it too); never when no runner is paused.
 async fn pause_ends(until: Option<DateTime<Utc>>) {
@@ -332,22 +428,63 @@ fn sweep_interval(period: Duration, tracker_says: Option<Duration>) -> tokio::ti
     i
 }
 
+/// How long shutdown waits for chains in flight to report (their intents are recorded:
+/// what does not finish is retried, read back first, at the next start).
+const CHAINS_GRACE: Duration = Duration::from_secs(10);
+
 /// Stop every live run (SIGTERM → grace → SIGKILL), all at once, and record each; the
-/// next start dispatches them again.
-async fn shutdown(engine: &mut Engine) -> Result<(), StoreError> {
+/// next start dispatches them again. Then let the chains in flight finish.
+async fn shutdown(
+    engine: &mut Engine,
+    tasks_rx: &mut mpsc::UnboundedReceiver<TaskMsg>,
+) -> Result<(), StoreError> {
     engine.draining = true;
-    let live: Vec<(String, String)> = engine
-        .live
-        .iter()
-        .map(|(id, l)| (id.clone(), l.run_id.clone()))
-        .collect();
     // Signal every run first, so all agents get SIGTERM at once and their grace periods
     // overlap; then collect and record them one by one (each is already stopping).
     for l in engine.live.values() {
         l.cancel.cancel();
     }
-    for (id, run_id) in live {
-        engine.stop_run(&id, &run_id, "daemon shutdown").await?;
+    let ids: Vec<String> = engine.live.keys().cloned().collect();
+    for id in ids {
+        let Some(live) = engine.live.remove(&id) else {
+            continue;
+        };
+        info!(ticket = %id, run = %live.run_id, "stopping run: daemon shutdown");
+        let done = match live.task.await {
+            Ok(done) => done,
+            Err(e) => super::engine::RunDone {
+                identifier: id.clone(),
+                run_id: live.run_id.clone(),
+                outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
+            },
+        };
+        engine.finish_run(done).await?;
+    }
+    let deadline = tokio::time::Instant::now() + CHAINS_GRACE;
+    while !engine.chains.is_empty() {
+        let msg = tokio::select! {
+            Some(msg) = tasks_rx.recv() => msg,
+            () = tokio::time::sleep_until(deadline) => break,
+        };
+        match msg {
+            TaskMsg::Effect {
+                identifier,
+                events,
+                moved_to,
+            } => {
+                engine
+                    .on_effects(vec![(identifier, events, moved_to)])
+                    .await?
+            }
+            TaskMsg::ChainEnded {
+                identifier,
+                blocked,
+            } => {
+                engine.on_chain_ended(&identifier, blocked);
+            }
+            // Polls and reads answering now are not acted on: the daemon is stopping.
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -65,6 +65,25 @@ impl Tracker for CountingTracker {
         self.count(self.inner.comment(ticket, body).await)
     }
 
+    async fn move_and_comment(
+        &self,
+        ticket: &TicketRef,
+        column: &str,
+        body: &str,
+    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+        let (moved, commented) = self.inner.move_and_comment(ticket, column, body).await;
+        let both = moved
+            .as_ref()
+            .and(commented.as_ref())
+            .map(|_| ())
+            .map_err(|_| ());
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if both.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        (moved, commented)
+    }
+
     async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError> {
         self.count(self.inner.comments(ticket).await)
     }

@@ -23,6 +23,7 @@ pub(crate) struct Decision<'a> {
     pub snapshot: TicketSnapshot,
     pub record: Option<&'a IssueRecord>,
     pub actions: Vec<Action>,
+    pub origin: Origin,
 }
 
 /// The run a decision would start, if it starts one.
@@ -93,7 +94,7 @@ impl Engine {
                 }
                 _ => {
                     if let Some(w) = self
-                        .execute(&d.snapshot, d.record, d.actions, &Origin::default())
+                        .execute(&d.snapshot, d.record, d.actions, &d.origin)
                         .await?
                     {
                         wanted.push(w);
@@ -109,7 +110,7 @@ impl Engine {
                 continue;
             }
             if let Some(w) = self
-                .execute(&d.snapshot, d.record, d.actions, &Origin::default())
+                .execute(&d.snapshot, d.record, d.actions, &d.origin)
                 .await?
             {
                 wanted.push(w);

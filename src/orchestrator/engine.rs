@@ -1,6 +1,6 @@
 //! The orchestrator's owned state and the small helpers every step uses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -38,6 +38,27 @@ pub(crate) struct LiveRun {
     pub cancel: CancellationToken,
     pub task: JoinHandle<RunDone>,
     pub activity: RunActivity,
+    /// Being stopped: the reason, and what the decision that stopped it does next once
+    /// the run is recorded finished.
+    pub stopping: Option<Stopping>,
+    /// A poll has shown the ticket since the run started: its snapshot is fresh enough
+    /// to decide on when the run ends.
+    pub seen: bool,
+    /// The number of the last poll started before the run (`seen` needs a later one).
+    pub started_seq: u64,
+}
+
+/// A stop in progress.
+pub(crate) struct Stopping {
+    pub reason: String,
+    pub then: Option<AfterStop>,
+}
+
+/// The rest of a decision that stopped a run, executed once the run has ended.
+pub(crate) struct AfterStop {
+    pub snapshot: TicketSnapshot,
+    pub actions: Vec<crate::domain::Action>,
+    pub origin: super::execute::Origin,
 }
 
 /// The state owned by the orchestrator task.
@@ -78,6 +99,27 @@ pub struct Engine {
     pub(crate) refresh_pending: Arc<AtomicBool>,
     /// Blanks the workflow's secrets from everything recorded or written to the tracker.
     pub(crate) redactor: Arc<crate::redact::Redactor>,
+    /// The owner's tasks (polls, chains, feedback reads) report here.
+    pub(crate) tasks_tx: mpsc::UnboundedSender<super::inbox::TaskMsg>,
+    pub(crate) tasks_rx: Option<mpsc::UnboundedReceiver<super::inbox::TaskMsg>>,
+    /// Tickets with a chain in flight, and the effects queued behind it.
+    pub(crate) chains: HashMap<String, VecDeque<super::effects::Effect>>,
+    /// The poll in flight (its number), and when it started.
+    pub(crate) observing: Option<(u64, std::time::Instant)>,
+    pub(crate) fetch_seq: u64,
+    /// A poll was asked for while one was in flight: start another when it answers.
+    pub(crate) observe_again: bool,
+    /// Moves that landed while the poll in flight was out: its answer for those tickets
+    /// may predate them.
+    pub(crate) landed: HashMap<String, String>,
+    /// Tickets whose decision after a run waits for their chain to end.
+    pub(crate) redecide: HashSet<String>,
+    /// Tickets being read again after a run no poll saw.
+    pub(crate) refreshing: HashSet<String>,
+    /// Tickets whose rework feedback is being read.
+    pub(crate) reading: HashSet<String>,
+    /// The terminal sweep is in flight.
+    pub(crate) sweeping: bool,
 }
 
 fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
@@ -100,6 +142,7 @@ impl Engine {
         let workspaces = Workspaces::new(&workflow.workspace);
         let (done_tx, done_rx) = mpsc::channel(256);
         let (activity_tx, activity_rx) = mpsc::channel(4096);
+        let (tasks_tx, tasks_rx) = mpsc::unbounded_channel();
         let counting = Arc::new(CountingTracker::new(tracker, 0, 0));
         let config_status = config_status(&workflow, counting.kind());
         let view = super::publish::empty_view(&config_status);
@@ -132,6 +175,17 @@ impl Engine {
             runner_pauses: std::collections::BTreeMap::new(),
             refresh_pending: Arc::new(AtomicBool::new(false)),
             redactor,
+            tasks_tx,
+            tasks_rx: Some(tasks_rx),
+            chains: HashMap::new(),
+            observing: None,
+            fetch_seq: 0,
+            observe_again: false,
+            landed: HashMap::new(),
+            reading: HashSet::new(),
+            redecide: HashSet::new(),
+            refreshing: HashSet::new(),
+            sweeping: false,
         }
     }
 
@@ -174,6 +228,13 @@ impl Engine {
     /// The receiver of run completions, taken once by the actor loop.
     pub(crate) fn take_done_rx(&mut self) -> mpsc::Receiver<String> {
         self.done_rx.take().unwrap_or_else(|| mpsc::channel(1).1)
+    }
+
+    /// The receiver of task reports, taken once by the actor loop.
+    pub(crate) fn take_tasks_rx(&mut self) -> mpsc::UnboundedReceiver<super::inbox::TaskMsg> {
+        self.tasks_rx
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1)
     }
 
     /// The receiver of agent activity, taken once by the actor loop.

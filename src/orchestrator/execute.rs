@@ -26,11 +26,9 @@ pub(crate) struct Origin {
     pub actor: Option<String>,
     /// Rework feedback given with the decision (instead of the ticket's comments).
     pub feedback: Option<String>,
-}
-
-enum Deferred {
-    StageHook(String),
-    Clean,
+    /// The ticket's comments were already read for this decision's rework feedback
+    /// (by a feedback task): what they said.
+    pub tracker_feedback: Option<Option<String>>,
 }
 
 /// Who caused a transition.
@@ -61,7 +59,7 @@ impl Engine {
         let mut projected = rec.cloned();
         let mut batch: Vec<NewEvent> = vec![];
         let mut intents: Vec<Intent> = vec![];
-        let mut deferred: Vec<Deferred> = vec![];
+        let mut deferred: Vec<super::effects::Effect> = vec![];
         let mut wanted = None;
         // Rework feedback is read before anything is recorded: a rework never runs
         // without it, so when the comments cannot be read it waits for the next poll.
@@ -76,19 +74,32 @@ impl Engine {
             )
         });
         if rework && origin.feedback.is_none() {
-            match self.rework_feedback(snap, rec).await {
-                Ok(feedback) => rework_feedback = feedback,
-                Err(e) => {
-                    warn!(ticket = %id, error = %e, "could not read the rework feedback; the rework waits for the next poll");
+            match &origin.tracker_feedback {
+                Some(feedback) => rework_feedback = feedback.clone(),
+                None => {
+                    // Read by a task; the decision is taken again when it answers.
+                    self.read_feedback(snap, rec);
                     return Ok(None);
                 }
             }
         }
-        for action in actions {
+        let mut actions = actions.into_iter();
+        while let Some(action) = actions.next() {
             match action {
                 Action::StopRun { run_id, reason } => {
                     self.record(std::mem::take(&mut batch)).await?;
-                    self.stop_run(&id, &run_id, &reason.to_string()).await?;
+                    // The rest of the decision waits until the run has ended.
+                    let then = super::engine::AfterStop {
+                        snapshot: snap.clone(),
+                        actions: actions.collect(),
+                        origin: Origin {
+                            tracker_feedback: Some(rework_feedback.clone()),
+                            ..origin.clone()
+                        },
+                    };
+                    self.stop_run(&id, &run_id, &reason.to_string(), Some(then))
+                        .await?;
+                    return Ok(None);
                 }
                 Action::Enter { to, cause } => {
                     let Some(spec) = machine.state(&to) else {
@@ -121,7 +132,9 @@ impl Engine {
                     ));
                     state = to;
                 }
-                Action::StageEnterHook { state } => deferred.push(Deferred::StageHook(state)),
+                Action::StageEnterHook { state } => {
+                    deferred.extend(self.stage_enter_effect(&id, &state));
+                }
                 Action::Move { column } => {
                     let op = IntentOp::Move {
                         tracker_id: snap.id.clone(),
@@ -156,7 +169,7 @@ impl Engine {
                         op,
                     });
                 }
-                Action::CleanWorkspace => deferred.push(Deferred::Clean),
+                Action::CleanWorkspace => deferred.push(self.clean_effect(&id)),
                 Action::Hold { column } => {
                     warn!(ticket = %id, state = %state, column = %column, "ticket is in an unexpected column; holding it");
                     batch.push(NewEvent::for_issue(&id, EventKind::Held { column }));
@@ -181,17 +194,18 @@ impl Engine {
                 }
             }
         }
+        // Intents first, in the store; then the writes and hooks go to the ticket's
+        // chain, whose outcomes come back as messages.
         self.record(batch).await?;
-        for intent in intents {
-            let outcome = self.perform(&intent, false).await;
-            self.record(vec![outcome]).await?;
-        }
-        for d in deferred {
-            match d {
-                Deferred::StageHook(state) => self.stage_enter_hook(&id, &state).await?,
-                Deferred::Clean => self.clean_workspace(&id).await?,
-            }
-        }
+        let mut effects: Vec<super::effects::Effect> = intents
+            .into_iter()
+            .map(|intent| super::effects::Effect::Write {
+                intent,
+                retry: false,
+            })
+            .collect();
+        effects.extend(deferred);
+        self.launch(&id, effects);
         Ok(wanted)
     }
 

@@ -11,12 +11,17 @@
 //! cut to whole seconds.
 //!
 //! A rework never runs without its feedback: when the comments cannot be read, the
-//! transition waits for the next poll (the ticket stays where the human put it).
+//! transition waits for the next poll (the ticket stays where the human put it). The
+//! comments are read by a task, so a slow tracker never holds the owner.
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use tracing::warn;
+
 use super::engine::Engine;
+use super::inbox::TaskMsg;
 use crate::domain::{Comment, IssueRecord, TicketSnapshot};
+use crate::store::StoreError;
 use crate::tracker::TrackerError;
 use crate::tracker::marker::parse_marker;
 
@@ -65,16 +70,73 @@ pub(crate) fn feedback_from(
 }
 
 impl Engine {
-    /// The rework feedback for `snap` leaving the gate `rec` is in. An error when the
-    /// comments cannot be read: the caller must not run the rework without them.
-    pub(crate) async fn rework_feedback(
-        &self,
-        snap: &TicketSnapshot,
-        rec: Option<&IssueRecord>,
-    ) -> Result<Option<String>, TrackerError> {
-        let Some(rec) = rec else { return Ok(None) };
-        let comments = self.tracker.comments(&snap.ticket_ref()).await?;
-        Ok(feedback_from(&comments, &rec.state, rec.entered_at))
+    /// Read the rework feedback for `snap` leaving the gate `rec` is in, in a task; the
+    /// decision is taken again when it answers (`on_feedback`).
+    pub(crate) fn read_feedback(&mut self, snap: &TicketSnapshot, rec: Option<&IssueRecord>) {
+        let Some(rec) = rec else { return };
+        if !self.reading.insert(snap.identifier.clone()) {
+            return;
+        }
+        let tracker = self.tracker.clone();
+        let tx = self.tasks_tx.clone();
+        let snapshot = snap.clone();
+        let state = rec.state.clone();
+        let entered_at = rec.entered_at;
+        tokio::spawn(async move {
+            let result = tracker
+                .comments(&snapshot.ticket_ref())
+                .await
+                .map(|comments| feedback_from(&comments, &state, entered_at));
+            let _ = tx.send(TaskMsg::Feedback {
+                snapshot,
+                state,
+                entered_at,
+                result,
+            });
+        });
+    }
+
+    /// The feedback was read: take the decision again, with it, if the ticket is still
+    /// where it was. A rework never runs without its feedback: when the comments could
+    /// not be read, the ticket stays where the human put it until the next poll.
+    pub(crate) async fn on_feedback(
+        &mut self,
+        snapshot: TicketSnapshot,
+        state: String,
+        entered_at: DateTime<Utc>,
+        result: Result<Option<String>, TrackerError>,
+    ) -> Result<(), StoreError> {
+        let id = snapshot.identifier.clone();
+        self.reading.remove(&id);
+        let feedback = match result {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(ticket = %id, error = %e, "could not read the rework feedback; the rework waits for the next poll");
+                return Ok(());
+            }
+        };
+        let rec = self.store.record(&id).await?;
+        let unchanged = rec
+            .as_ref()
+            .is_some_and(|r| r.state == state && r.entered_at == entered_at);
+        if !unchanged || self.in_flight(&id) {
+            return Ok(()); // moved on meanwhile: the next poll decides
+        }
+        let actions =
+            crate::domain::decide(&snapshot, rec.as_ref(), &self.workflow.machine, self.now());
+        let decision = super::dispatch::Decision {
+            snapshot,
+            record: rec.as_ref(),
+            actions,
+            origin: super::execute::Origin {
+                tracker_feedback: Some(feedback),
+                ..Default::default()
+            },
+        };
+        if self.execute_decisions(vec![decision]).await? > 0 {
+            self.backlog = true;
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use tracing::{info, warn};
 
-use super::engine::{Engine, RunDone};
+use super::engine::{AfterStop, Engine, RunDone, Stopping};
 use crate::agent::RunOutcome;
 use crate::domain::RunStatus;
 use crate::domain::retry::after_run;
@@ -38,43 +38,67 @@ pub(super) fn placeholder_snapshot(
 }
 
 impl Engine {
-    /// Stop a live run (SIGTERM → grace → SIGKILL on its group) and record it.
+    /// Stop a live run (SIGTERM → grace → SIGKILL on its group) without waiting for
+    /// it: its task reports the end like any run's, and the owner then records it and
+    /// executes `then`, the rest of the decision that stopped it. A run that is not live
+    /// is recorded cancelled at once.
     pub(crate) async fn stop_run(
         &mut self,
         id: &str,
         run_id: &str,
         reason: &str,
+        then: Option<AfterStop>,
     ) -> Result<(), StoreError> {
-        let done = match self.live.remove(id) {
-            Some(live) if live.run_id == run_id => {
-                info!(ticket = %id, run = %run_id, %reason, "stopping run");
-                live.cancel.cancel();
-                match live.task.await {
-                    Ok(done) => done,
-                    Err(e) => RunDone {
-                        identifier: id.to_string(),
-                        run_id: run_id.to_string(),
-                        outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
-                    },
+        if let Some(live) = self.live.get_mut(id)
+            && live.run_id == run_id
+        {
+            match &mut live.stopping {
+                Some(stopping) => {
+                    if stopping.then.is_none() {
+                        stopping.then = then;
+                    }
+                }
+                None => {
+                    info!(ticket = %id, run = %run_id, %reason, "stopping run");
+                    live.cancel.cancel();
+                    live.stopping = Some(Stopping {
+                        reason: reason.to_string(),
+                        then,
+                    });
                 }
             }
-            other => {
-                if let Some(live) = other {
-                    self.live.insert(id.to_string(), live);
-                }
-                RunDone {
-                    identifier: id.to_string(),
-                    run_id: run_id.to_string(),
-                    outcome: RunOutcome {
-                        status: RunStatus::Cancelled {
-                            reason: reason.to_string(),
-                        },
-                        ..super::run_task::failed_outcome(String::new())
-                    },
-                }
-            }
+            return Ok(());
+        }
+        let done = RunDone {
+            identifier: id.to_string(),
+            run_id: run_id.to_string(),
+            outcome: RunOutcome {
+                status: RunStatus::Cancelled {
+                    reason: reason.to_string(),
+                },
+                ..super::run_task::failed_outcome(String::new())
+            },
         };
-        self.finish_run(done).await
+        self.finish_run(done).await?;
+        if let Some(then) = then {
+            self.after_stop(id, then).await?;
+        }
+        Ok(())
+    }
+
+    /// The rest of a decision that stopped a run, now that the run is recorded.
+    async fn after_stop(&mut self, id: &str, then: AfterStop) -> Result<(), StoreError> {
+        let rec = self.store.record(id).await?;
+        let decision = super::dispatch::Decision {
+            snapshot: then.snapshot,
+            record: rec.as_ref(),
+            actions: then.actions,
+            origin: then.origin,
+        };
+        if Box::pin(self.execute_decisions(vec![decision])).await? > 0 {
+            self.backlog = true;
+        }
+        Ok(())
     }
 
     /// A run task reported completion.
@@ -85,7 +109,7 @@ impl Engine {
             .find(|(_, l)| l.run_id == run_id)
             .map(|(k, _)| k.clone())
         else {
-            return Ok(()); // already stopped and recorded
+            return Ok(()); // already recorded
         };
         let Some(live) = self.live.remove(&id) else {
             return Ok(());
@@ -98,6 +122,14 @@ impl Engine {
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };
+        if let Some(stopping) = live.stopping {
+            info!(ticket = %id, run = %run_id, reason = %stopping.reason, "run stopped");
+            self.finish_run(done).await?;
+            if let Some(then) = stopping.then {
+                self.after_stop(&id, then).await?;
+            }
+            return Ok(());
+        }
         if matches!(done.outcome.status, RunStatus::BudgetExceeded { .. }) {
             let limit = live.cost_cap.unwrap_or(0.0);
             let spent = done.outcome.cost_usd.unwrap_or(0.0);
@@ -105,7 +137,52 @@ impl Engine {
                 .await?;
         }
         self.finish_run(done).await?;
-        self.advance(&id).await
+        if live.seen || self.in_flight(&id) {
+            // Fresh enough, or karajan's own writes in flight are the latest word (a
+            // read now could predate them): decide on the owner's snapshot.
+            self.advance(&id).await
+        } else {
+            // No poll saw the ticket while its agent ran (a short run, `--once`): read
+            // it again first, in a task, so a human's move meanwhile is not overwritten.
+            self.refresh_ticket(&id);
+            Ok(())
+        }
+    }
+
+    fn refresh_ticket(&mut self, id: &str) {
+        if !self.refreshing.insert(id.to_string()) {
+            return;
+        }
+        let tracker = self.tracker.clone();
+        let tx = self.tasks_tx.clone();
+        let identifier = id.to_string();
+        tokio::spawn(async move {
+            let result = tracker
+                .fetch_by_identifiers(std::slice::from_ref(&identifier))
+                .await
+                .map(|mut v| v.pop());
+            let _ = tx.send(super::inbox::TaskMsg::Refreshed { identifier, result });
+        });
+    }
+
+    /// The ticket was read again after its run: decide on it.
+    pub(crate) async fn on_refreshed(
+        &mut self,
+        id: &str,
+        result: Result<Option<crate::domain::TicketSnapshot>, crate::tracker::TrackerError>,
+    ) -> Result<(), StoreError> {
+        self.refreshing.remove(id);
+        match result {
+            Ok(Some(snap)) => {
+                self.snapshots.insert(id.to_string(), snap);
+                self.advance(id).await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                warn!(ticket = %id, error = %e, "could not refresh ticket after its run; the next tick will");
+                Ok(())
+            }
+        }
     }
 
     /// Record `run_finished` with what it means for the ticket.
@@ -205,18 +282,18 @@ impl Engine {
         Ok(())
     }
 
-    /// After a run: decide again on a fresh snapshot so a finished agent state moves on
-    /// at once instead of waiting for the next poll.
+    /// After a run: decide again at once, on the ticket as the last poll showed it
+    /// (and as karajan's own writes since moved it), so a finished agent state moves on
+    /// without waiting for the next poll and without reading the tracker again.
     pub(crate) async fn advance(&mut self, id: &str) -> Result<(), StoreError> {
-        let fresh = match self.tracker.fetch_by_identifiers(&[id.to_string()]).await {
-            Ok(mut v) => v.pop(),
-            Err(e) => {
-                warn!(ticket = %id, error = %e, "could not refresh ticket after its run; the next tick will");
-                return Ok(());
-            }
+        let Some(snap) = self.snapshots.get(id).cloned() else {
+            return Ok(()); // the next poll decides
         };
-        let Some(snap) = fresh else { return Ok(()) };
-        self.snapshots.insert(id.to_string(), snap.clone());
+        if self.in_flight(id) {
+            // Its chain is in flight: decided again when the chain ends.
+            self.redecide.insert(id.to_string());
+            return Ok(());
+        }
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());
@@ -224,6 +301,7 @@ impl Engine {
             snapshot: snap,
             record: rec.as_ref(),
             actions,
+            origin: super::execute::Origin::default(),
         };
         if Box::pin(self.execute_decisions(vec![decision])).await? > 0 {
             self.backlog = true;

@@ -5,9 +5,12 @@
 
 use serde::Serialize;
 
+use tokio::sync::oneshot;
+
 use super::engine::Engine;
 use super::execute::Origin;
-use crate::domain::{Action, Phase, StateSpec};
+use super::inbox::TaskMsg;
+use crate::domain::{Action, Phase, StateSpec, TicketSnapshot};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,11 +46,66 @@ pub enum GateError {
 }
 
 impl Engine {
-    pub(crate) async fn gate_action(
+    /// An operator's gate decision. Answered at once when the ticket's snapshot is
+    /// known; otherwise a task reads it and the decision comes back as a message.
+    pub(crate) async fn gate(
         &mut self,
         id: &str,
         decision: GateDecision,
         actor: &str,
+        reply: oneshot::Sender<Result<GateOutcome, GateError>>,
+    ) -> Result<(), StoreError> {
+        let snap = self.snapshots.get(id).cloned();
+        match snap {
+            Some(snap) => self.answer_gate(id, decision, actor, snap, reply).await,
+            None => {
+                let tracker = self.tracker.clone();
+                let tx = self.tasks_tx.clone();
+                let (identifier, actor) = (id.to_string(), actor.to_string());
+                tokio::spawn(async move {
+                    let snapshot = tracker
+                        .fetch_by_identifiers(std::slice::from_ref(&identifier))
+                        .await
+                        .ok()
+                        .and_then(|mut v| v.pop());
+                    let _ = tx.send(TaskMsg::GateSnapshot {
+                        identifier,
+                        decision,
+                        actor,
+                        snapshot,
+                        reply,
+                    });
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Take the decision and reply; a store failure is also returned, to stop the daemon.
+    pub(crate) async fn answer_gate(
+        &mut self,
+        id: &str,
+        decision: GateDecision,
+        actor: &str,
+        snap: TicketSnapshot,
+        reply: oneshot::Sender<Result<GateOutcome, GateError>>,
+    ) -> Result<(), StoreError> {
+        let result = self.gate_action(id, decision, actor, snap).await;
+        if let Err(GateError::Store(e)) = &result {
+            let fatal = e.to_string();
+            let _ = reply.send(result);
+            return Err(StoreError::Corrupt(fatal));
+        }
+        let _ = reply.send(result);
+        Ok(())
+    }
+
+    async fn gate_action(
+        &mut self,
+        id: &str,
+        decision: GateDecision,
+        actor: &str,
+        mut snap: TicketSnapshot,
     ) -> Result<GateOutcome, GateError> {
         let rec = self
             .store
@@ -57,23 +115,14 @@ impl Engine {
         let machine = self.workflow.machine.clone();
         let waiting = matches!(machine.state(&rec.state), Some(StateSpec::Gate { .. }))
             && matches!(rec.phase, Phase::Waiting | Phase::Held { .. });
-        if !(waiting || matches!(rec.phase, Phase::Escalated { .. })) || rec.pending_intents > 0 {
+        let stopping = self.live.get(id).is_some_and(|l| l.stopping.is_some());
+        if !(waiting || matches!(rec.phase, Phase::Escalated { .. })) || stopping {
             return Err(GateError::NotAtGate {
                 identifier: id.to_string(),
                 state: rec.state.clone(),
                 phase: rec.phase.label().to_string(),
             });
         }
-        let mut snap = match self.snapshots.get(id) {
-            Some(s) => s.clone(),
-            None => self
-                .tracker
-                .fetch_by_identifiers(&[id.to_string()])
-                .await
-                .ok()
-                .and_then(|mut v| v.pop())
-                .ok_or_else(|| GateError::NotFound(id.to_string()))?,
-        };
         let (column, feedback) = match &decision {
             GateDecision::Approve => (machine.columns.approved.clone(), None),
             GateDecision::Rework { feedback } => {
@@ -81,7 +130,12 @@ impl Engine {
             }
         };
         snap.column = column;
-        let actions = crate::domain::decide(&snap, Some(&rec), &machine, self.now());
+        // Writes still owed for the ticket (its gate comment, a slow tracker) do not
+        // hold the operator: this decision's writes queue behind them in the ticket's
+        // chain, so the tracker sees them in order.
+        let mut decided_on = rec.clone();
+        decided_on.pending_intents = 0;
+        let actions = crate::domain::decide(&snap, Some(&decided_on), &machine, self.now());
         let to = actions.iter().find_map(|a| match a {
             Action::Enter { to, .. } => Some(to.clone()),
             _ => None,
@@ -90,6 +144,7 @@ impl Engine {
         let origin = Origin {
             actor: Some(format!("dashboard:{actor}")),
             feedback,
+            tracker_feedback: None,
         };
         if let Some(w) = self.execute(&snap, Some(&rec), actions, &origin).await? {
             self.dispatch(vec![w]).await?;

@@ -5,12 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use tracing::{info, warn};
-
+use super::effects::{Effect, HookSpec};
 use super::engine::Engine;
 use crate::config::{HookSet, RunnerConfig, RunnerKind};
-use crate::store::{EventKind, NewEvent, StoreError};
-use crate::workspace::{HookResult, run_hook, sanitize_key};
+use crate::store::EventKind;
+use crate::workspace::{HookResult, sanitize_key};
 
 pub(crate) fn hook_event(name: &str, state: Option<&str>, r: &HookResult) -> EventKind {
     EventKind::HookRan {
@@ -66,69 +65,53 @@ impl Engine {
         crate::agent::env::build_env(&runner, &meta)
     }
 
-    /// Run one hook in the ticket's workspace and record it. Returns whether it passed.
-    pub(crate) async fn hook(
+    /// A hook to run in the ticket's workspace, resolved for a task to run.
+    pub(crate) fn hook_spec(
         &self,
         identifier: &str,
         state: &str,
         name: &str,
         script: &str,
-    ) -> Result<bool, StoreError> {
-        let cwd = self.workspace_path(identifier);
-        let env = self.hook_env(identifier, state, &[]);
-        let result = run_hook(name, script, &cwd, &env, self.workflow.hooks.timeout).await;
-        if !result.ok {
-            warn!(ticket = %identifier, state = %state, hook = %name, exit = %result.exit_code.map_or("none".to_string(), |c| format!("code {c}")), timed_out = result.timed_out, "hook failed");
+    ) -> HookSpec {
+        HookSpec {
+            name: name.to_string(),
+            state: Some(state.to_string()),
+            script: script.to_string(),
+            cwd: self.workspace_path(identifier),
+            env: self.hook_env(identifier, state, &[]),
+            timeout: self.workflow.hooks.timeout,
         }
-        self.record(vec![NewEvent::for_issue(
-            identifier,
-            hook_event(name, Some(state), &result),
-        )])
-        .await?;
-        Ok(result.ok)
     }
 
     pub(crate) fn workspace_path(&self, identifier: &str) -> std::path::PathBuf {
         self.workflow.workspace.root.join(sanitize_key(identifier))
     }
 
-    /// `on_stage_enter`, on each state entry, when the workspace exists.
-    pub(crate) async fn stage_enter_hook(
-        &self,
-        identifier: &str,
-        state: &str,
-    ) -> Result<(), StoreError> {
-        if let Some(script) = self.hooks_for(state).on_stage_enter
-            && self.workspace_path(identifier).is_dir()
-        {
-            self.hook(identifier, state, "on_stage_enter", &script)
-                .await?;
-        }
-        Ok(())
+    /// `on_stage_enter`, on each state entry; its chain runs it when the workspace
+    /// exists.
+    pub(crate) fn stage_enter_effect(&self, identifier: &str, state: &str) -> Option<Effect> {
+        let script = self.hooks_for(state).on_stage_enter?;
+        Some(Effect::Hook(self.hook_spec(
+            identifier,
+            state,
+            "on_stage_enter",
+            &script,
+        )))
     }
 
     /// `before_remove` (recorded, not fatal), then the clone goes.
-    pub(crate) async fn clean_workspace(&self, identifier: &str) -> Result<(), StoreError> {
-        let path = self.workspace_path(identifier);
-        if !path.is_dir() {
-            return Ok(());
+    pub(crate) fn clean_effect(&self, identifier: &str) -> Effect {
+        let before_remove = self
+            .workflow
+            .hooks
+            .set
+            .before_remove
+            .clone()
+            .map(|script| self.hook_spec(identifier, "", "before_remove", &script));
+        Effect::Clean {
+            path: self.workspace_path(identifier),
+            before_remove,
+            workspaces: self.workspaces.clone(),
         }
-        if let Some(script) = self.workflow.hooks.set.before_remove.clone() {
-            self.hook(identifier, "", "before_remove", &script).await?;
-        }
-        match self.workspaces.remove(identifier).await {
-            Ok(_) => {
-                info!(ticket = %identifier, path = %path.display(), "workspace removed");
-                self.record(vec![NewEvent::for_issue(
-                    identifier,
-                    EventKind::WorkspaceRemoved {
-                        path: path.display().to_string(),
-                    },
-                )])
-                .await?;
-            }
-            Err(e) => warn!(ticket = %identifier, error = %e, "could not remove workspace"),
-        }
-        Ok(())
     }
 }

@@ -10,17 +10,16 @@
 //! cannot tell whether the tracker carried it out) is resolved at once the same way:
 //! read back, then performed once more only if it did not happen.
 //!
+//! The writes themselves run in the ticket's chain (`effects`), never in the owner.
+//!
 //! A failed *move* stays in the outbox (retried every tick) unless the ticket is gone or
 //! closed: until it lands, the ticket's column differs from the store only because
 //! karajan's own write did not go through, and `decide` (rule 2) takes nothing from it —
 //! it is never read as a human's move, so the ticket is neither held nor restarted.
 
-use tracing::{info, warn};
-
+use super::effects::Effect;
 use super::engine::Engine;
-use crate::domain::TicketRef;
-use crate::store::{EventKind, IntentOp, NewEvent, StoreError};
-use crate::tracker::TrackerError;
+use crate::store::{IntentOp, StoreError};
 
 /// An intent to perform, as recorded.
 #[derive(Debug, Clone)]
@@ -56,103 +55,29 @@ pub(crate) fn comment_marker(
 }
 
 impl Engine {
-    /// Perform one intent and return the outcome event. `retry` asks the tracker first
-    /// whether the write already happened.
-    pub(crate) async fn perform(&self, intent: &Intent, retry: bool) -> NewEvent {
-        let mut result = self.try_perform(intent, retry).await;
-        if let Err(TrackerError::Unconfirmed(reason)) = &result {
-            info!(ticket = %intent.identifier, intent = %intent.intent_id, %reason, "tracker write unconfirmed; reading the tracker back before trying again");
-            result = self.try_perform(intent, true).await;
-        }
-        let kind = match result {
-            Ok(already_done) => EventKind::IntentCompleted {
-                intent_id: intent.intent_id.clone(),
-                already_done,
-            },
-            Err(e) => {
-                let retryable = match (&intent.op, &e) {
-                    (_, TrackerError::NotFound(_) | TrackerError::Closed(_)) => false,
-                    // karajan owes this move: it stays in the outbox until it lands.
-                    (IntentOp::Move { .. }, _) => true,
-                    _ => e.is_retryable(),
-                };
-                warn!(ticket = %intent.identifier, intent = %intent.intent_id, retryable, error = %e, "tracker write failed");
-                EventKind::IntentFailed {
-                    intent_id: intent.intent_id.clone(),
-                    error: e.to_string(),
-                    retryable,
-                }
-            }
-        };
-        NewEvent::for_issue(&intent.identifier, kind)
-    }
-
-    async fn try_perform(&self, intent: &Intent, retry: bool) -> Result<bool, TrackerError> {
-        match &intent.op {
-            IntentOp::Move { tracker_id, column } => {
-                let ticket = TicketRef {
-                    id: tracker_id.clone(),
-                    identifier: intent.identifier.clone(),
-                };
-                if retry {
-                    let now = self
-                        .tracker
-                        .fetch_by_identifiers(std::slice::from_ref(&intent.identifier))
-                        .await?;
-                    if now.first().is_some_and(|t| &t.column == column) {
-                        return Ok(true);
-                    }
-                }
-                self.tracker.move_ticket(&ticket, column).await?;
-                info!(ticket = %intent.identifier, column = %column, "moved ticket");
-                Ok(false)
-            }
-            IntentOp::Comment { tracker_id, body } => {
-                let ticket = TicketRef {
-                    id: tracker_id.clone(),
-                    identifier: intent.identifier.clone(),
-                };
-                if retry {
-                    let needle = format!("\"intent\":\"{}\"", intent.intent_id);
-                    let existing = self.tracker.comments(&ticket).await?;
-                    if existing.iter().any(|c| c.body.contains(&needle)) {
-                        return Ok(true);
-                    }
-                }
-                // Blank secrets a comment may quote (a failure reason, an agent's
-                // summary) before it leaves for the tracker.
-                let body = self.redactor.raw(body);
-                self.tracker.comment(&ticket, &body).await?;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Retry every pending intent, oldest first. A ticket whose write fails keeps its
-    /// later intents pending too, so their order is kept.
-    pub(crate) async fn drain_outbox(&self) -> Result<(), StoreError> {
+    /// Hand every pending intent to its ticket's chain, oldest first, asking the
+    /// tracker first whether each already happened. A ticket with a chain in flight is
+    /// left alone (its writes are in that chain or queued behind it). A ticket whose
+    /// write fails keeps its later intents pending too, so their order is kept.
+    pub(crate) async fn drain_outbox(&mut self) -> Result<(), StoreError> {
         let pending = self.store.pending_intents().await?;
-        let mut blocked: Vec<String> = vec![];
+        let mut by_ticket: indexmap::IndexMap<String, Vec<Effect>> = Default::default();
         for p in pending {
-            if blocked.contains(&p.identifier) {
+            if self.chains.contains_key(&p.identifier) {
                 continue;
             }
-            let intent = Intent {
-                intent_id: p.intent_id,
-                identifier: p.identifier.clone(),
-                op: p.op,
+            let effect = Effect::Write {
+                intent: Intent {
+                    intent_id: p.intent_id,
+                    identifier: p.identifier.clone(),
+                    op: p.op,
+                },
+                retry: true,
             };
-            let outcome = self.perform(&intent, true).await;
-            if matches!(
-                outcome.kind,
-                EventKind::IntentFailed {
-                    retryable: true,
-                    ..
-                }
-            ) {
-                blocked.push(p.identifier);
-            }
-            self.record(vec![outcome]).await?;
+            by_ticket.entry(p.identifier).or_default().push(effect);
+        }
+        for (id, effects) in by_ticket {
+            self.launch(&id, effects);
         }
         Ok(())
     }

@@ -3,16 +3,28 @@
 //! # Theory of operation
 //!
 //! One task (`actor::run`) owns an `Engine` and runs a `select!` over named sources: the
-//! poll tick, control messages from `Handle`s, run completions, config changes and
-//! shutdown. Nothing else mutates runtime state; the dashboard and CLI read the store or
-//! send messages.
+//! poll tick, control messages from `Handle`s, run completions, reports of its own tasks
+//! (`inbox`), config changes and shutdown. Nothing else mutates runtime state; the
+//! dashboard and CLI read the store or send messages.
 //!
-//! A tick: drain the outbox (pending tracker writes) → fetch candidates and refresh the
-//! tickets karajan is responsible for → `domain::decide` per ticket → execute actions →
-//! dispatch the wanted runs within the global and per-state caps, in priority order.
+//! The owner decides; tasks do. It never awaits the tracker, a clone, a hook or a
+//! process stop: the poll's read runs in a task (`tick`), a ticket's writes, hooks and
+//! workspace removal run in that ticket's *chain* (`effects`, `chains`), a run's
+//! workspace and prompt are prepared in the run's own task (`prepare`), rework feedback
+//! is read by a task (`feedback`), and a stopped run reports its end like any run
+//! (`finish`). Each reports back as a message. So a hung tracker or a slow hook holds
+//! only its own ticket; approvals, completions and other tickets go on. The owner
+//! awaits only the store (local, and the place where intents must land first).
+//!
+//! A tick: launch the outbox's owed writes → read candidates and refresh the tickets
+//! karajan is responsible for (a task) → on its answer, `domain::decide` per ticket that
+//! is not busy → execute actions → dispatch the wanted runs within the global and
+//! per-state caps, in priority order.
 //!
 //! Every action is recorded before it happens: events are appended in one store
-//! transaction FIRST, then the side effect is performed, then its outcome is appended. A
+//! transaction FIRST, then the side effect is handed to a task, then its outcome is
+//! appended when the task reports. A ticket has at most one chain in flight; what is
+//! decided meanwhile queues behind it, so its writes keep their order. A
 //! tracker write is an *intent* (outbox row) until confirmed; after a crash the intent
 //! is retried, checking the tracker first so it is never doubled. A run is `run_started`
 //! before its process exists and `run_spawned` (with its process group id) right after;
@@ -23,8 +35,10 @@
 
 mod actor;
 mod budget;
+mod chains;
 mod counting;
 mod dispatch;
+mod effects;
 mod engine;
 mod execute;
 mod feedback;
@@ -32,9 +46,11 @@ mod finish;
 mod gates;
 mod hooks;
 mod ids;
+mod inbox;
 mod intents;
 pub(crate) mod limits;
 mod live;
+mod prepare;
 mod publish;
 mod recorder;
 mod recovery;

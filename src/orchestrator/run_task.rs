@@ -2,17 +2,16 @@
 //! `after_run`, then tell the actor. Everything it records goes through the shared
 //! [`Recorder`], so it reaches the live feed as well as the store.
 
-use std::sync::Arc;
-
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::error;
+use tracing::{error, warn};
 
 use super::engine::RunDone;
 use super::hooks::hook_event;
 use super::live::Activity;
+use super::prepare::{NotReady, Prep};
 use super::recorder::Recorder;
-use crate::agent::{AgentRunner, RunEvent, RunOutcome, RunRequest};
+use crate::agent::{RunEvent, RunOutcome};
 use crate::domain::{RunStatus, TokenUsage};
 use crate::store::{EventKind, NewEvent};
 use crate::workspace::run_hook;
@@ -39,17 +38,50 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
     }
 }
 
-/// The body of a run: supervise the agent, forward its events to the store, run the
+/// The body of a run: get it ready (workspace, hooks, prompt; see `prepare`), record
+/// `run_started`, supervise the agent, forward its events to the store, run the
 /// `after_run` hook (recorded, never fatal), then report to the actor.
 pub(crate) async fn run_task(
-    runner: Arc<dyn AgentRunner>,
-    req: RunRequest,
+    prep: Prep,
     recorder: Recorder,
     cancel: CancellationToken,
     done_tx: mpsc::Sender<String>,
     activity_tx: mpsc::Sender<Activity>,
     after_run: Option<AfterRun>,
 ) -> RunDone {
+    let ready = prep.ready(&recorder, &cancel).await;
+    let started = match &ready {
+        Ok((req, digest)) => prep.started_event(Some((req, digest))),
+        Err(_) => prep.started_event(None),
+    };
+    let recorded = recorder.record(vec![started]).await;
+    let not_started = match (ready, recorded) {
+        (Ok((req, _)), Ok(_)) => Ok(req),
+        (_, Err(e)) => Err(failed_outcome(format!("store: {e}"))),
+        (Err(NotReady::Failed(reason)), _) => {
+            warn!(ticket = %prep.snapshot.identifier, state = %prep.state, run = %prep.run_id, %reason, "attempt aborted before the agent started");
+            Err(failed_outcome(reason))
+        }
+        (Err(NotReady::Stopped), _) => Err(RunOutcome {
+            status: RunStatus::Cancelled {
+                reason: "stopped before the agent started".into(),
+            },
+            ..failed_outcome(String::new())
+        }),
+    };
+    let req = match not_started {
+        Ok(req) => req,
+        Err(outcome) => {
+            let _ = done_tx.send(prep.run_id.clone()).await;
+            return RunDone {
+                identifier: prep.snapshot.identifier.clone(),
+                run_id: prep.run_id.clone(),
+                outcome,
+            };
+        }
+    };
+    let runner = prep.runner.clone();
+    drop(prep);
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
     let id = req.identifier.clone();
     let run_id = req.run_id.clone();

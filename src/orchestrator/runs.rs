@@ -1,6 +1,6 @@
-//! Starting a run: workspace, hooks, prompt, `run_started`, then the agent's task.
-
-use std::sync::Arc;
+//! Starting a run: the owner's part (budget, runner, prompt context, branch, session),
+//! then the run's task, which prepares the workspace and prompt (`prepare`) and runs
+//! the agent.
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -9,23 +9,17 @@ use super::budget::RunBudget;
 use super::engine::{Engine, LiveRun, RunDone};
 use super::execute::Wanted;
 use super::ids::new_id;
+use super::prepare::Prep;
 use super::run_task::{AfterRun, failed_outcome, run_task};
-use crate::agent::{AgentRunner, RunOutcome, RunRequest};
+use crate::agent::RunOutcome;
 use crate::config::{AgentState, SessionMode};
 use crate::domain::RunStatus;
 use crate::prompt::PromptContext;
 use crate::store::{EventKind, NewEvent, StoreError};
 use crate::workspace::sanitize_key;
 
-/// A run ready to start.
-struct Prepared {
-    runner: Arc<dyn AgentRunner>,
-    req: RunRequest,
-    prompt_digest: String,
-}
-
-/// Why a run could not be prepared: the attempt fails, the ticket's budget is spent
-/// (never retried), or the store fails (fatal).
+/// Why a run could not be prepared by the owner: the attempt fails, the ticket's
+/// budget is spent (never retried), or the store fails (fatal).
 enum Abort {
     Attempt(String),
     Budget { limit: f64, spent: f64 },
@@ -39,7 +33,9 @@ impl From<StoreError> for Abort {
 }
 
 impl Engine {
-    /// Prepare the workspace, render the prompt, record `run_started`, spawn the agent.
+    /// Decide everything a run needs that the owner knows (budget, runner, prompt
+    /// context, branch, session), then hand the slow part (workspace, hooks, comments,
+    /// prompt) and the agent to the run's task. The slot is taken at once.
     pub(crate) async fn start_run(&mut self, w: Wanted) -> Result<(), StoreError> {
         let id = w.snapshot.identifier.clone();
         let wf = self.workflow.clone();
@@ -51,7 +47,7 @@ impl Engine {
         };
         let run_id = new_id("r");
         let run_number = rec.next_run_number(&w.state);
-        let p = match self.prepare(&w, &agent, &run_id, run_number).await {
+        let prep = match self.prep(&w, &agent, &run_id, run_number).await {
             Ok(p) => p,
             Err(Abort::Store(e)) => return Err(e),
             Err(Abort::Attempt(reason)) => {
@@ -72,38 +68,19 @@ impl Engine {
                     .await;
             }
         };
-        self.record(vec![NewEvent::for_issue(
-            &id,
-            EventKind::RunStarted {
-                run_id: run_id.clone(),
-                state: w.state.clone(),
-                run_number,
-                attempt: w.attempt,
-                runner: agent.runner.kind.as_str().to_string(),
-                command: p.runner.command_line(&p.req),
-                config_digest: wf.digest.clone(),
-                prompt_digest: p.prompt_digest,
-                prompt_bytes: p.req.prompt.len() as u64,
-                workspace: p.req.workspace.display().to_string(),
-                log_dir: p.req.log_dir.display().to_string(),
-                resume_session: p.req.resume_session.clone(),
-            },
-        )])
-        .await?;
         info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
         let cancel = CancellationToken::new();
-        let cost_cap = p.req.max_cost_usd;
+        let cost_cap = prep.max_cost_usd;
         let after_run = agent.hooks.after_run.clone().map(|script| AfterRun {
             script,
             env: self.hook_env(&id, &w.state, &[]),
             timeout: wf.hooks.timeout,
         });
-        // Dispatch latency: from the poll that saw the ticket to the agent's launch.
+        // Dispatch latency: from the poll that saw the ticket to the run's launch.
         let latency = (self.now() - w.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
         self.metrics.dispatch_latency_seconds.observe(latency);
         let task = tokio::spawn(run_task(
-            p.runner,
-            p.req,
+            prep,
             self.recorder(),
             cancel.clone(),
             self.done_tx.clone(),
@@ -122,21 +99,23 @@ impl Engine {
                 cancel,
                 task,
                 activity: Default::default(),
+                stopping: None,
+                seen: false,
+                started_seq: self.fetch_seq,
             },
         );
         Ok(())
     }
 
-    /// Everything that must succeed before the agent may start: the runner, the
-    /// workspace and its hooks, the prompt, the log directory. A failure aborts the
-    /// attempt (recorded as a failed run, so backoff and escalation apply).
-    async fn prepare(
+    /// The owner's part of preparing a run: only the store and the workflow, no I/O
+    /// that can hang. A failure aborts the attempt (recorded as a failed run).
+    async fn prep(
         &mut self,
         w: &Wanted,
         agent: &AgentState,
         run_id: &str,
         run_number: u32,
-    ) -> Result<Prepared, Abort> {
+    ) -> Result<Prep, Abort> {
         let id = w.snapshot.identifier.clone();
         let wf = self.workflow.clone();
         let max_cost_usd = match self.run_budget(&id).await? {
@@ -153,45 +132,6 @@ impl Engine {
         if branch != rendered_branch {
             info!(ticket = %id, rendered = %rendered_branch, branch = %branch, "the rendered branch name is not valid in git; using a repaired one");
         }
-        let ws = self
-            .workspaces
-            .ensure(&id, &branch)
-            .await
-            .map_err(|e| Abort::Attempt(format!("workspace: {e}")))?;
-        if ws.created {
-            self.record(vec![NewEvent::for_issue(
-                &id,
-                EventKind::WorkspaceCreated {
-                    path: ws.path.display().to_string(),
-                    branch: ws.branch.clone(),
-                },
-            )])
-            .await?;
-            if let Some(script) = agent.hooks.after_create.clone()
-                && !self.hook(&id, &w.state, "after_create", &script).await?
-            {
-                let _ = self.workspaces.remove(&id).await;
-                return Err(Abort::Attempt("after_create hook failed".into()));
-            }
-            // The state was entered before its workspace existed: its entry hook runs
-            // now, in the new workspace.
-            self.stage_enter_hook(&id, &w.state).await?;
-        }
-        self.workspaces
-            .check_contained(&ws.path)
-            .map_err(|e| Abort::Attempt(format!("workspace: {e}")))?;
-        if let Some(script) = agent.hooks.before_run.clone()
-            && !self.hook(&id, &w.state, "before_run", &script).await?
-        {
-            return Err(Abort::Attempt("before_run hook failed".into()));
-        }
-        let comments = self
-            .tracker
-            .comments(&w.snapshot.ticket_ref())
-            .await
-            .unwrap_or_default();
-        let rendered = crate::prompt::render(&wf, &w.state, &ctx, &comments)
-            .map_err(|e| Abort::Attempt(format!("prompt: {e}")))?;
         let resume_session = match agent.session {
             SessionMode::Inherit => {
                 self.store
@@ -206,48 +146,36 @@ impl Engine {
             Some(s) => super::resume::thread_usage(&self.store.events_for(&id).await?, s),
             None => None,
         };
-        let log_dir = wf.store.logs.join(sanitize_key(&id)).join(run_id);
-        std::fs::create_dir_all(&log_dir)
-            .map_err(|e| Abort::Attempt(format!("log dir {}: {e}", log_dir.display())))?;
-        let _ = std::fs::write(log_dir.join("prompt.md"), &rendered.text);
-        let mut meta = vec![
-            ("KARAJAN_RUN_ID".to_string(), run_id.to_string()),
-            ("KARAJAN_RUN_NUMBER".to_string(), run_number.to_string()),
-            ("KARAJAN_ATTEMPT".to_string(), w.attempt.to_string()),
-            ("KARAJAN_TITLE".to_string(), w.snapshot.title.clone()),
-            (
-                "KARAJAN_WORKSPACE".to_string(),
-                ws.path.display().to_string(),
-            ),
-            ("KARAJAN_BRANCH".to_string(), ws.branch.clone()),
-            ("KARAJAN_LOG_DIR".to_string(), log_dir.display().to_string()),
-        ];
-        if let Some(s) = &resume_session {
-            meta.push(("KARAJAN_SESSION_ID".to_string(), s.clone()));
-        }
-        let limits = &wf.agent;
-        let req = RunRequest {
-            run_id: run_id.to_string(),
-            identifier: id.clone(),
+        let hook = |name: &str, script: &Option<String>| {
+            script
+                .as_ref()
+                .map(|s| self.hook_spec(&id, &w.state, name, s))
+        };
+        Ok(Prep {
+            workflow: wf.clone(),
+            agent: agent.clone(),
+            runner,
+            tracker: self.tracker.clone(),
+            workspaces: self.workspaces.clone(),
+            snapshot: w.snapshot.clone(),
             state: w.state.clone(),
+            run_id: run_id.to_string(),
             run_number,
             attempt: w.attempt,
-            prompt: rendered.text,
-            workspace: ws.path.clone(),
-            log_dir,
-            env: self.hook_env(&id, &w.state, &meta),
+            ctx,
+            branch,
             resume_session,
             resume_usage,
-            stall_timeout: agent.runner.stall_timeout.unwrap_or(limits.stall_timeout),
-            turn_timeout: agent.runner.turn_timeout.unwrap_or(limits.turn_timeout),
-            grace: limits.kill_grace,
-            max_turns: agent.runner.max_turns.unwrap_or(limits.max_turns),
+            log_dir: wf.store.logs.join(sanitize_key(&id)).join(run_id),
             max_cost_usd,
-        };
-        Ok(Prepared {
-            runner,
-            req,
-            prompt_digest: rendered.digest,
+            after_create: hook("after_create", &agent.hooks.after_create),
+            stage_enter: self
+                .stage_enter_effect(&id, &w.state)
+                .and_then(|e| match e {
+                    super::effects::Effect::Hook(spec) => Some(spec),
+                    _ => None,
+                }),
+            before_run: hook("before_run", &agent.hooks.before_run),
         })
     }
 

@@ -17,9 +17,10 @@ use std::collections::HashMap;
 use tracing::{debug, warn};
 
 use super::engine::Engine;
-use super::tick::TickError;
+use super::inbox::TaskMsg;
 use crate::domain::{IssueRecord, Phase};
 use crate::store::StoreError;
+use crate::tracker::{Fetched, TrackerError};
 
 /// Polls between two terminal sweeps.
 pub(crate) const SWEEP_EVERY_TICKS: u32 = 10;
@@ -40,21 +41,35 @@ impl Engine {
         Ok(())
     }
 
-    /// The terminal sweep; a tracker failure is logged (the next sweep retries), a
-    /// store failure stops the daemon.
-    pub(crate) async fn sweep_or_fail(&mut self) -> Result<(), StoreError> {
-        match self.sweep_terminal().await {
-            Ok(()) => Ok(()),
-            Err(TickError::Store(e)) => Err(e),
-            Err(TickError::Tracker(e)) => {
-                warn!(error = %e, "terminal sweep failed; the next one retries");
-                Ok(())
-            }
+    /// Start the terminal sweep in a task (one at a time); its answer comes back as
+    /// `on_swept`.
+    pub(crate) fn start_sweep(&mut self) {
+        if self.sweeping {
+            return;
         }
+        self.sweeping = true;
+        let tracker = self.tracker.clone();
+        let tx = self.tasks_tx.clone();
+        tokio::spawn(async move {
+            let result = tracker.terminal_sweep().await;
+            let _ = tx.send(TaskMsg::Swept { result });
+        });
     }
 
-    async fn sweep_terminal(&mut self) -> Result<(), TickError> {
-        let fetched = self.tracker.terminal_sweep().await?;
+    /// The sweep answered; a tracker failure is logged (the next sweep retries), a
+    /// store failure stops the daemon.
+    pub(crate) async fn on_swept(
+        &mut self,
+        result: Result<Fetched, TrackerError>,
+    ) -> Result<(), StoreError> {
+        self.sweeping = false;
+        let fetched = match result {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "terminal sweep failed; the next one retries");
+                return Ok(());
+            }
+        };
         if fetched.tickets.is_empty() {
             return Ok(());
         }
@@ -71,7 +86,7 @@ impl Engine {
             let Some(rec) = records.get(&snap.identifier) else {
                 continue;
             };
-            if matches!(rec.phase, Phase::Done) {
+            if matches!(rec.phase, Phase::Done) || self.in_flight(&snap.identifier) {
                 continue;
             }
             let actions = crate::domain::decide(&snap, Some(rec), &wf.machine, now);

@@ -1,4 +1,10 @@
 //! One tick: drain the outbox, read the tracker, reconcile, decide, dispatch.
+//!
+//! The tick is split at its slow part. `tick` launches the outbox's owed writes as
+//! chains and starts the poll as a task; the owner goes on receiving messages; when the
+//! poll's answer arrives (`on_observed`), the owner decides every ticket that is not
+//! busy and executes the decisions. One poll is in flight at a time; asking for another
+//! meanwhile starts it as soon as the first answers.
 
 use std::collections::HashMap;
 
@@ -6,6 +12,7 @@ use tracing::{debug, error, warn};
 
 use super::dispatch::Decision;
 use super::engine::Engine;
+use super::inbox::{Observation, TaskMsg};
 use crate::domain::priority::dispatch_order;
 use crate::domain::{IssueRecord, Phase, TicketSnapshot};
 use crate::store::{EventKind, NewEvent, StoreError};
@@ -23,30 +30,72 @@ pub enum TickError {
 }
 
 impl Engine {
-    pub(crate) async fn tick(&mut self) -> Result<(), TickError> {
+    /// Launch the owed writes and start a poll (or queue one behind the poll in flight).
+    pub(crate) async fn tick(&mut self) -> Result<(), StoreError> {
         self.drain_outbox().await?;
-        match self.observe().await {
-            Ok(()) => Ok(()),
-            Err(TickError::Tracker(e)) => {
+        self.start_observe();
+        Ok(())
+    }
+
+    fn start_observe(&mut self) {
+        if self.observing.is_some() {
+            self.observe_again = true;
+            return;
+        }
+        self.fetch_seq += 1;
+        let seq = self.fetch_seq;
+        self.observing = Some((seq, std::time::Instant::now()));
+        let tracker = self.tracker.clone();
+        let store = self.store.clone();
+        let columns = self.workflow.machine.columns.watched();
+        let tx = self.tasks_tx.clone();
+        tokio::spawn(async move {
+            let result = read(tracker.as_ref(), &store, &columns).await;
+            let result = result.map_err(|e| match e {
+                TickError::Tracker(e) => e,
+                TickError::Store(e) => TrackerError::Fatal(format!("store: {e}")),
+            });
+            let _ = tx.send(TaskMsg::Observed { seq, result });
+        });
+    }
+
+    /// The poll answered: decide every ticket that is not busy.
+    pub(crate) async fn on_observed(
+        &mut self,
+        seq: u64,
+        result: Result<Observation, TrackerError>,
+    ) -> Result<(), StoreError> {
+        let started = self.observing.take().map(|(_, at)| at);
+        let outcome = match result {
+            Ok(obs) => self.decide_observed(seq, obs).await,
+            Err(e) => {
                 error!(error = %e, "tracker read failed; will retry next tick");
                 self.record(vec![NewEvent::global(EventKind::TrackerError {
                     error: e.to_string(),
                 })])
-                .await?;
-                Ok(())
+                .await
+                .map(|_| ())
             }
-            Err(e) => Err(e),
+        };
+        debug!(seq, "poll handled");
+        self.landed.clear();
+        if let Some(at) = started {
+            self.metrics
+                .tick_seconds
+                .observe(at.elapsed().as_secs_f64());
         }
+        outcome?;
+        self.note_recorded_columns().await?;
+        if std::mem::take(&mut self.observe_again) {
+            self.tick().await?;
+        }
+        Ok(())
     }
 
-    async fn observe(&mut self) -> Result<(), TickError> {
+    async fn decide_observed(&mut self, seq: u64, obs: Observation) -> Result<(), StoreError> {
         let wf = self.workflow.clone();
         let machine = &wf.machine;
-        let fetched = self
-            .tracker
-            .fetch_candidates(&machine.columns.watched())
-            .await?;
-        for s in &fetched.skipped {
+        for s in &obs.fetched.skipped {
             warn!(source = %s.source, error = %s.error, "skipped a ticket the tracker could not read");
         }
         let records: HashMap<String, IssueRecord> = self
@@ -56,42 +105,62 @@ impl Engine {
             .into_iter()
             .map(|r| (r.identifier.clone(), r))
             .collect();
-        let mut snaps: HashMap<String, TicketSnapshot> = fetched
+        let mut snaps: HashMap<String, TicketSnapshot> = obs
+            .fetched
             .tickets
             .into_iter()
+            .chain(obs.refreshed)
             .map(|t| (t.identifier.clone(), t))
             .collect();
-        // Tickets karajan is responsible for that left the watched columns (finished
-        // by a human, parked elsewhere): refresh them by id in one batched read.
-        let missing: Vec<String> = records
-            .values()
-            .filter(|r| !matches!(r.phase, Phase::Done) && !snaps.contains_key(&r.identifier))
-            .map(|r| r.identifier.clone())
-            .collect();
-        if !missing.is_empty() {
-            for t in self.tracker.fetch_by_identifiers(&missing).await? {
-                snaps.insert(t.identifier.clone(), t);
+        // The poll may have read a ticket before karajan's own move landed: the move
+        // is the later word. A ticket with work in flight keeps the owner's snapshot
+        // (it follows karajan's writes as they land).
+        for (id, column) in &self.landed {
+            if let Some(s) = snaps.get_mut(id) {
+                s.column = column.clone();
+            }
+        }
+        for (id, old) in &self.snapshots {
+            if self.in_flight(id) {
+                snaps.insert(id.clone(), old.clone());
             }
         }
         // A live run whose ticket vanished from the tracker is stopped and held.
         let vanished: Vec<(String, String)> = self
             .live
             .iter()
-            .filter(|(id, _)| !snaps.contains_key(*id))
+            .filter(|(id, _)| !snaps.contains_key(*id) && !self.in_flight(id))
             .map(|(id, l)| (id.clone(), l.run_id.clone()))
             .collect();
         for (id, run_id) in vanished {
             warn!(ticket = %id, "ticket vanished from the tracker; stopping its run");
-            self.stop_run(&id, &run_id, "ticket vanished").await?;
-            self.record(vec![NewEvent::for_issue(
-                &id,
-                EventKind::Held {
-                    column: "(missing)".into(),
-                },
-            )])
-            .await?;
+            let then = self
+                .snapshots
+                .get(&id)
+                .cloned()
+                .map(|snapshot| super::engine::AfterStop {
+                    snapshot,
+                    actions: vec![crate::domain::Action::Hold {
+                        column: "(missing)".into(),
+                    }],
+                    origin: super::execute::Origin::default(),
+                });
+            self.stop_run(&id, &run_id, "ticket vanished", then).await?;
         }
-        let mut ordered: Vec<TicketSnapshot> = snaps.values().cloned().collect();
+        // A ticket with work in flight is decided again when that work ends.
+        let mut ordered: Vec<TicketSnapshot> = vec![];
+        for s in snaps.values() {
+            if self.in_flight(&s.identifier) {
+                self.redecide.insert(s.identifier.clone());
+            } else {
+                ordered.push(s.clone());
+            }
+            if let Some(live) = self.live.get_mut(&s.identifier)
+                && seq > live.started_seq
+            {
+                live.seen = true;
+            }
+        }
         ordered.sort_by(dispatch_order);
         self.snapshots = snaps;
         let now = self.now();
@@ -107,6 +176,7 @@ impl Engine {
                 snapshot: snap,
                 record: rec,
                 actions,
+                origin: super::execute::Origin::default(),
             });
         }
         // Only what can run now leaves its column; the rest waits, untouched.
@@ -114,4 +184,33 @@ impl Engine {
         self.backlog = left > 0;
         Ok(())
     }
+}
+
+/// The poll itself, in its task: the candidates, then the tickets karajan is
+/// responsible for that left the watched columns (finished by a human, parked
+/// elsewhere), refreshed by id in one batched read.
+async fn read(
+    tracker: &dyn crate::tracker::Tracker,
+    store: &crate::store::Store,
+    columns: &[String],
+) -> Result<Observation, TickError> {
+    let fetched = tracker.fetch_candidates(columns).await?;
+    let seen: std::collections::HashSet<&str> = fetched
+        .tickets
+        .iter()
+        .map(|t| t.identifier.as_str())
+        .collect();
+    let missing: Vec<String> = store
+        .records()
+        .await?
+        .into_iter()
+        .filter(|r| !matches!(r.phase, Phase::Done) && !seen.contains(r.identifier.as_str()))
+        .map(|r| r.identifier)
+        .collect();
+    let refreshed = if missing.is_empty() {
+        vec![]
+    } else {
+        tracker.fetch_by_identifiers(&missing).await?
+    };
+    Ok(Observation { fetched, refreshed })
 }

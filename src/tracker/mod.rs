@@ -106,6 +106,24 @@ pub trait Tracker: Send + Sync {
     /// Add a comment to the ticket.
     async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError>;
 
+    /// Move the ticket and add a comment, in one request where the tracker allows it.
+    /// Each part's outcome is reported on its own. The default makes two calls, and
+    /// never sends the comment when the move failed (the comment is then reported
+    /// failed and retryable, so it stays owed behind the move).
+    async fn move_and_comment(
+        &self,
+        ticket: &TicketRef,
+        column: &str,
+        body: &str,
+    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+        if let Err(e) = self.move_ticket(ticket, column).await {
+            let not_sent =
+                TrackerError::Transient(format!("not sent: the move before it failed ({e})"));
+            return (Err(e), Err(not_sent));
+        }
+        (Ok(()), self.comment(ticket, body).await)
+    }
+
     /// All comments of the ticket, oldest first.
     async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError>;
 

@@ -1,0 +1,103 @@
+//! Per-ticket effect chains on the owner's side: launching them, queueing what is
+//! decided while one runs, recording their outcomes, and knowing which tickets are
+//! busy. A poll answer read before a ticket's move landed is corrected by the moves
+//! that landed while it was out (`landed`), so karajan's own write is never mistaken
+//! for a human's move. See `effects` for the task side.
+
+use std::collections::VecDeque;
+
+use super::effects::{ChainCtx, Effect, run_chain};
+use super::engine::Engine;
+use crate::store::{NewEvent, StoreError};
+
+impl Engine {
+    /// Hand a ticket's effects to its chain: a new task, or behind the one in flight.
+    pub(crate) fn launch(&mut self, identifier: &str, effects: Vec<Effect>) {
+        if effects.is_empty() {
+            return;
+        }
+        if let Some(queued) = self.chains.get_mut(identifier) {
+            queued.extend(effects);
+            return;
+        }
+        self.chains.insert(identifier.to_string(), VecDeque::new());
+        self.spawn_chain(identifier, effects);
+    }
+
+    fn spawn_chain(&self, identifier: &str, effects: Vec<Effect>) {
+        let ctx = ChainCtx {
+            tracker: self.tracker.clone(),
+            redactor: self.redactor.clone(),
+        };
+        tokio::spawn(run_chain(
+            ctx,
+            identifier.to_string(),
+            effects,
+            self.tasks_tx.clone(),
+        ));
+    }
+
+    /// Record what chains did, in one transaction; snapshots follow the moves that
+    /// landed.
+    pub(crate) async fn on_effects(
+        &mut self,
+        done: Vec<(String, Vec<NewEvent>, Option<String>)>,
+    ) -> Result<(), StoreError> {
+        let mut events = vec![];
+        for (identifier, evs, moved_to) in done {
+            events.extend(evs);
+            if let Some(column) = moved_to {
+                if let Some(s) = self.snapshots.get_mut(&identifier) {
+                    s.column = column.clone();
+                }
+                if self.observing.is_some() {
+                    // The poll in flight may have read the ticket before this move.
+                    self.landed.insert(identifier, column);
+                }
+            }
+        }
+        self.record(events).await?;
+        Ok(())
+    }
+
+    /// A chain ended: start what queued behind it. Writes queued behind one that stayed
+    /// owed are held back (pending in the outbox, drained in order by the next tick).
+    /// Returns whether the ticket waits for a decision its chain held back (see
+    /// `advance`).
+    pub(crate) fn on_chain_ended(&mut self, identifier: &str, blocked: bool) -> bool {
+        let Some(queued) = self.chains.get_mut(identifier) else {
+            return false;
+        };
+        let mut next: Vec<Effect> = queued.drain(..).collect();
+        if blocked {
+            next.retain(|e| !e.is_write());
+        }
+        if next.is_empty() {
+            self.chains.remove(identifier);
+            return self.redecide.remove(identifier);
+        }
+        self.spawn_chain(identifier, next);
+        false
+    }
+
+    /// Whether a ticket has a chain, a feedback read, a refresh or a stop in flight: a
+    /// poll must not decide it (it is decided again when that work ends).
+    pub(crate) fn in_flight(&self, identifier: &str) -> bool {
+        self.chains.contains_key(identifier)
+            || self.reading.contains(identifier)
+            || self.refreshing.contains(identifier)
+            || self
+                .live
+                .get(identifier)
+                .is_some_and(|l| l.stopping.is_some())
+    }
+
+    /// Nothing in flight but runs: no poll, chain, feedback read or sweep.
+    pub(crate) fn quiet(&self) -> bool {
+        self.observing.is_none()
+            && self.chains.is_empty()
+            && self.reading.is_empty()
+            && self.refreshing.is_empty()
+            && !self.sweeping
+    }
+}

@@ -1,0 +1,208 @@
+//! Getting a run ready, in its own task: the workspace (a clone on first use) and its
+//! hooks, the ticket's comments, the prompt and the log directory. This is the slow,
+//! I/O-bound part of starting a run, so the owner never awaits it: it decides the run,
+//! hands everything resolved to the run's task ([`Prep`]) and goes on. The task records
+//! what it does (workspace created, hooks) and then `run_started`, before the agent
+//! exists, as the owner used to.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::effects::HookSpec;
+use super::recorder::Recorder;
+use crate::agent::{AgentRunner, RunRequest};
+use crate::config::{AgentState, Workflow};
+use crate::domain::{TicketSnapshot, TokenUsage};
+use crate::prompt::PromptContext;
+use crate::store::{EventKind, NewEvent};
+use crate::tracker::Tracker;
+use crate::workspace::Workspaces;
+
+/// Everything a run's task needs to get the run ready, resolved by the owner.
+pub(crate) struct Prep {
+    pub workflow: Arc<Workflow>,
+    pub agent: AgentState,
+    pub runner: Arc<dyn AgentRunner>,
+    pub tracker: Arc<dyn Tracker>,
+    pub workspaces: Workspaces,
+    pub snapshot: TicketSnapshot,
+    pub state: String,
+    pub run_id: String,
+    pub run_number: u32,
+    pub attempt: u32,
+    pub ctx: PromptContext,
+    pub branch: String,
+    pub resume_session: Option<String>,
+    pub resume_usage: Option<TokenUsage>,
+    pub log_dir: PathBuf,
+    pub max_cost_usd: Option<f64>,
+    pub after_create: Option<HookSpec>,
+    pub stage_enter: Option<HookSpec>,
+    pub before_run: Option<HookSpec>,
+}
+
+/// Why a run could not be got ready: the attempt fails (recorded as a failed run, so
+/// backoff and escalation apply), or it was stopped first.
+pub(crate) enum NotReady {
+    Failed(String),
+    Stopped,
+}
+
+impl Prep {
+    /// `run_started` for this run. `ready`: the request and prompt digest it starts with
+    /// (none when the attempt ended before its agent could start).
+    pub(crate) fn started_event(&self, ready: Option<(&RunRequest, &str)>) -> NewEvent {
+        let (command, prompt_digest, prompt_bytes, workspace, log_dir, resume) = match ready {
+            Some((req, digest)) => (
+                self.runner.command_line(req),
+                digest.to_string(),
+                req.prompt.len() as u64,
+                req.workspace.display().to_string(),
+                req.log_dir.display().to_string(),
+                req.resume_session.clone(),
+            ),
+            None => (vec![], String::new(), 0, String::new(), String::new(), None),
+        };
+        NewEvent::for_issue(
+            &self.snapshot.identifier,
+            EventKind::RunStarted {
+                run_id: self.run_id.clone(),
+                state: self.state.clone(),
+                run_number: self.run_number,
+                attempt: self.attempt,
+                runner: self.agent.runner.kind.as_str().to_string(),
+                command,
+                config_digest: self.workflow.digest.clone(),
+                prompt_digest,
+                prompt_bytes,
+                workspace,
+                log_dir,
+                resume_session: resume,
+            },
+        )
+    }
+
+    /// Get the run ready: workspace and hooks, comments, prompt, log directory. Returns
+    /// the request and the prompt's digest.
+    pub(crate) async fn ready(
+        &self,
+        recorder: &Recorder,
+        cancel: &CancellationToken,
+    ) -> Result<(RunRequest, String), NotReady> {
+        let id = self.snapshot.identifier.as_str();
+        let fail = |s: String| NotReady::Failed(s);
+        let record = |events: Vec<NewEvent>| async move {
+            recorder
+                .record(events)
+                .await
+                .map(|_| ())
+                .map_err(|e| NotReady::Failed(format!("store: {e}")))
+        };
+        let ws = self
+            .workspaces
+            .ensure(id, &self.branch)
+            .await
+            .map_err(|e| fail(format!("workspace: {e}")))?;
+        if ws.created {
+            record(vec![NewEvent::for_issue(
+                id,
+                EventKind::WorkspaceCreated {
+                    path: ws.path.display().to_string(),
+                    branch: ws.branch.clone(),
+                },
+            )])
+            .await?;
+            if let Some(hook) = &self.after_create {
+                let (ok, event) = hook.run(id).await;
+                record(vec![event]).await?;
+                if !ok {
+                    let _ = self.workspaces.remove(id).await;
+                    return Err(fail("after_create hook failed".into()));
+                }
+            }
+            // The state was entered before its workspace existed: its entry hook runs
+            // now, in the new workspace.
+            if let Some(hook) = &self.stage_enter {
+                record(vec![hook.run(id).await.1]).await?;
+            }
+        }
+        self.workspaces
+            .check_contained(&ws.path)
+            .map_err(|e| fail(format!("workspace: {e}")))?;
+        if cancel.is_cancelled() {
+            return Err(NotReady::Stopped);
+        }
+        if let Some(hook) = &self.before_run {
+            let (ok, event) = hook.run(id).await;
+            record(vec![event]).await?;
+            if !ok {
+                return Err(fail("before_run hook failed".into()));
+            }
+        }
+        let comments = self
+            .tracker
+            .comments(&self.snapshot.ticket_ref())
+            .await
+            .unwrap_or_default();
+        let rendered = crate::prompt::render(&self.workflow, &self.state, &self.ctx, &comments)
+            .map_err(|e| fail(format!("prompt: {e}")))?;
+        std::fs::create_dir_all(&self.log_dir)
+            .map_err(|e| fail(format!("log dir {}: {e}", self.log_dir.display())))?;
+        let _ = std::fs::write(self.log_dir.join("prompt.md"), &rendered.text);
+        if cancel.is_cancelled() {
+            return Err(NotReady::Stopped);
+        }
+        info!(ticket = %id, state = %self.state, run = %self.run_id, attempt = self.attempt, "run ready");
+        Ok((self.request(&ws, rendered.text), rendered.digest))
+    }
+
+    fn request(&self, ws: &crate::workspace::Workspace, prompt: String) -> RunRequest {
+        let id = &self.snapshot.identifier;
+        let mut meta = vec![
+            ("KARAJAN_ISSUE".to_string(), id.clone()),
+            ("KARAJAN_STATE".to_string(), self.state.clone()),
+            ("KARAJAN_RUN_ID".to_string(), self.run_id.clone()),
+            (
+                "KARAJAN_RUN_NUMBER".to_string(),
+                self.run_number.to_string(),
+            ),
+            ("KARAJAN_ATTEMPT".to_string(), self.attempt.to_string()),
+            ("KARAJAN_TITLE".to_string(), self.snapshot.title.clone()),
+            (
+                "KARAJAN_WORKSPACE".to_string(),
+                ws.path.display().to_string(),
+            ),
+            ("KARAJAN_BRANCH".to_string(), ws.branch.clone()),
+            (
+                "KARAJAN_LOG_DIR".to_string(),
+                self.log_dir.display().to_string(),
+            ),
+        ];
+        if let Some(s) = &self.resume_session {
+            meta.push(("KARAJAN_SESSION_ID".to_string(), s.clone()));
+        }
+        let limits = &self.workflow.agent;
+        let runner = &self.agent.runner;
+        RunRequest {
+            run_id: self.run_id.clone(),
+            identifier: id.clone(),
+            state: self.state.clone(),
+            run_number: self.run_number,
+            attempt: self.attempt,
+            prompt,
+            workspace: ws.path.clone(),
+            log_dir: self.log_dir.clone(),
+            env: crate::agent::env::build_env(runner, &meta),
+            resume_session: self.resume_session.clone(),
+            resume_usage: self.resume_usage.clone(),
+            stall_timeout: runner.stall_timeout.unwrap_or(limits.stall_timeout),
+            turn_timeout: runner.turn_timeout.unwrap_or(limits.turn_timeout),
+            grace: limits.kill_grace,
+            max_turns: runner.max_turns.unwrap_or(limits.max_turns),
+            max_cost_usd: self.max_cost_usd,
+        }
+    }
+}
