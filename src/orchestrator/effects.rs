@@ -101,16 +101,15 @@ pub(crate) async fn run_chain(
                 }
                 // A fresh move followed by its comment goes in one request where the
                 // tracker allows it.
-                let paired = match (&intent.op, effects.peek()) {
-                    (
-                        IntentOp::Move { .. },
+                let paired = !retry
+                    && matches!(intent.op, IntentOp::Move { .. })
+                    && matches!(
+                        effects.peek(),
                         Some(Effect::Write {
                             intent: next,
                             retry: false,
-                        }),
-                    ) if !retry && matches!(next.op, IntentOp::Comment { .. }) => true,
-                    _ => false,
-                };
+                        }) if matches!(next.op, IntentOp::Comment { .. })
+                    );
                 let outcomes = if paired {
                     let Some(Effect::Write {
                         intent: comment, ..

@@ -197,7 +197,7 @@ impl Prep {
             log_dir: self.log_dir.clone(),
             env: crate::agent::env::build_env(runner, &meta),
             resume_session: self.resume_session.clone(),
-            resume_usage: self.resume_usage.clone(),
+            resume_usage: self.resume_usage,
             stall_timeout: runner.stall_timeout.unwrap_or(limits.stall_timeout),
             turn_timeout: runner.turn_timeout.unwrap_or(limits.turn_timeout),
             grace: limits.kill_grace,
