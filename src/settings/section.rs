@@ -87,3 +87,83 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
     std::path::absolute(&joined).unwrap_or(joined)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "tracker:\n  kind: github\n  repo: acme\n";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "t-1".to_string())
+    }
+
+    #[test]
+    fn problems_land_at_their_key_and_line() {
+        let file = Path::new("/w/workflow.yaml");
+        let mut errors = Errors::new(file, YAML);
+        let mut cx = Section::new(&mut errors, &env, Path::new("/w"));
+        cx.push_keyed("tracker", "tracker.repo: must be `owner/name`");
+        cx.push_keyed("tracker", "no token: set `token`");
+        cx.push_keyed("tracker", "states.x: not mine");
+        assert_eq!(cx.count(), 3);
+        let got: Vec<_> = errors
+            .list
+            .iter()
+            .map(|e| (e.key.as_str(), e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tracker.repo", Some(3), "must be `owner/name`"),
+                ("tracker", Some(1), "no token: set `token`"),
+                ("tracker", Some(1), "states.x: not mine"),
+            ]
+        );
+    }
+
+    #[test]
+    fn expands_variables_and_paths_against_the_workflow_folder() {
+        let file = Path::new("/w/workflow.yaml");
+        let mut errors = Errors::new(file, YAML);
+        let mut cx = Section::new(&mut errors, &env, Path::new("/w"));
+        assert_eq!(cx.expand("$TOKEN").as_deref(), Ok("t-1"));
+        assert!(cx.expand("$NOPE").unwrap_err().contains("NOPE"));
+        assert_eq!(cx.path("tracker.dir", "./t"), PathBuf::from("/w/t"));
+        assert_eq!(
+            cx.path("tracker.dir", "$NOPE/t"),
+            PathBuf::from("/w/$NOPE/t")
+        );
+        assert_eq!(errors.list.len(), 1);
+        assert_eq!(errors.list[0].key, "tracker.dir");
+        assert!(
+            errors.list[0]
+                .message
+                .starts_with("cannot expand `$NOPE/t`")
+        );
+    }
+
+    #[test]
+    fn a_section_that_does_not_fit_its_raw_struct_is_one_error() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            #[allow(dead_code)]
+            kind: String,
+        }
+        let value: Value = yaml_serde::from_str("kind: github\nrepo: acme\n").unwrap();
+        let file = Path::new("/w/workflow.yaml");
+        let mut errors = Errors::new(file, YAML);
+        let mut cx = Section::new(&mut errors, &env, Path::new("/w"));
+        assert!(cx.read::<Raw>(&value, "tracker", "`x` settings").is_none());
+        assert_eq!(errors.list.len(), 1);
+        assert_eq!(errors.list[0].key, "tracker");
+        assert!(
+            errors.list[0]
+                .message
+                .starts_with("invalid `x` settings: unknown field `repo`"),
+            "{}",
+            errors.list[0].message
+        );
+    }
+}
