@@ -1,11 +1,17 @@
 //! karajan: a daemon that turns an issue tracker into an autonomous software factory.
 //!
-//! Layout (dependency direction: `domain` imports nothing of ours; the adapters import
-//! `domain` and `config`; `orchestrator` ties them together; `cli` and `web` talk to the
-//! orchestrator through its handle or read the store):
+//! Layout (dependency direction: `domain` and `settings` import nothing of ours; `config`
+//! imports only those two, never an adapter; the adapters import `domain`, `settings`
+//! and `config`; `workflow_load` wires `config` to the adapters; `orchestrator` ties them
+//! together; `cli` and `web` talk to the orchestrator through its handle or read the
+//! store):
 //!
 //! - `domain`: pure tickets, state machine and `decide`.
-//! - `config`: `workflow.yaml` → validated `Workflow`.
+//! - `settings`: what every config section is built with (`Secret`, `$VAR` expansion,
+//!   the error collector with file, line and key path, "did you mean").
+//! - `config`: `workflow.yaml` → validated `Workflow`, asking the adapters to validate
+//!   the sections they own.
+//! - `workflow_load`: `load` and friends: config plus the adapters' sections.
 //! - `tracker`: the `Tracker` seam and its adapters (local folder, ...).
 //! - `agent`: the `AgentRunner` seam, process supervision, runners.
 //! - `workspace`: per-ticket git2 clones and hooks.
@@ -22,7 +28,9 @@ pub mod domain;
 pub mod orchestrator;
 pub mod prompt;
 pub mod redact;
+pub mod settings;
 pub mod store;
 pub mod tracker;
 pub mod web;
+pub mod workflow_load;
 pub mod workspace;

@@ -201,10 +201,8 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     if let Some(t) = &wf.server.token {
         out.push(t.expose().to_string());
     }
-    match &wf.tracker {
-        crate::config::TrackerConfig::Linear(c) => out.push(c.api_key.expose().to_string()),
-        crate::config::TrackerConfig::Github(c) => out.push(c.token.expose().to_string()),
-        crate::config::TrackerConfig::Local(_) => {}
+    for secret in wf.tracker.secrets() {
+        out.push(secret.expose().to_string());
     }
     out
 }
@@ -270,7 +268,7 @@ mod tests {
             1,
         );
         assert!(text.contains("MARKED"));
-        crate::config::load_str(&text, &path).unwrap_or_else(|e| panic!("{e}"))
+        crate::workflow_load::load_str(&text, &path).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

@@ -32,14 +32,8 @@ use crate::domain::run::CostBasis;
 /// The date the prices below were checked against the vendors' published prices.
 pub const PRICES_AS_OF: &str = "2026-12-03";
 
-/// USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-    pub cache_read: f64,
-    pub cache_write: f64,
-}
+/// USD per million tokens (declared in `config`, where a runner's `price` override lives).
+pub use crate::config::Price;
 
 impl Price {
     /// The cost of `tokens` at this price.

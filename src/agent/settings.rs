@@ -2,9 +2,11 @@
 //!
 //! Every agent CLI has its own knobs (Claude's permission mode, Codex's sandbox,
 //! Gemini's approval mode). They live in one [`CliSettings`] value on
-//! `RunnerConfig::cli` instead of a field per CLI on the shared config type, so the
-//! config loader only has to fill one struct and the runners own what the knobs mean.
-//! Under `runners.<name>:` in `workflow.yaml` the keys are:
+//! `RunnerConfig::cli` instead of a field per CLI on the shared config type. The types
+//! are plain data declared in `config` (so a `Workflow` holds them without `config`
+//! importing the agent); this module owns what they mean: it validates the keys from the
+//! raw runner section ([`cli_section`], called while loading through `workflow_load`)
+//! and the runners read them. Under `runners.<name>:` in `workflow.yaml` the keys are:
 //!
 //! | key | runner | effect |
 //! |---|---|---|
@@ -23,27 +25,13 @@
 //! is marked estimated or unknown, never silently priced as another), or with the
 //! runner's `price` override when set.
 
-pub use super::prices::{Price, price_for};
+pub use super::prices::price_for;
 use crate::config::RunnerKind;
-
-/// Claude Code's permission handling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaudePermission {
-    /// `--permission-mode <mode>` with one of Claude Code's modes.
-    Mode(ClaudeMode),
-    /// `--dangerously-skip-permissions`.
-    Skip,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaudeMode {
-    AcceptEdits,
-    Auto,
-    BypassPermissions,
-    Default,
-    DontAsk,
-    Plan,
-}
+use crate::config::raw::RawRunner;
+pub use crate::config::{
+    ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price,
+};
+use crate::settings::{Section, join};
 
 impl ClaudePermission {
     pub const CHOICES: &'static str =
@@ -77,16 +65,6 @@ impl ClaudeMode {
     }
 }
 
-/// Codex's sandbox policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodexSandbox {
-    ReadOnly,
-    WorkspaceWrite,
-    DangerFullAccess,
-    /// `--dangerously-bypass-approvals-and-sandbox`.
-    Bypass,
-}
-
 impl CodexSandbox {
     pub const CHOICES: &'static str = "read-only, workspace-write, danger-full-access, bypass";
 
@@ -111,15 +89,6 @@ impl CodexSandbox {
     }
 }
 
-/// Gemini CLI's approval mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GeminiApproval {
-    Default,
-    AutoEdit,
-    Yolo,
-    Plan,
-}
-
 impl GeminiApproval {
     pub const CHOICES: &'static str = "default, auto_edit, yolo, plan";
 
@@ -141,20 +110,6 @@ impl GeminiApproval {
             GeminiApproval::Plan => "plan",
         }
     }
-}
-
-/// Runner-specific settings (`RunnerConfig::cli`). Keys that do not apply to the
-/// runner's kind are rejected by [`CliSettings::problems`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CliSettings {
-    pub permission_mode: Option<ClaudePermission>,
-    pub allowed_tools: Vec<String>,
-    pub append_system_prompt: Option<String>,
-    pub sandbox: Option<CodexSandbox>,
-    pub approval_mode: Option<GeminiApproval>,
-    pub extra_args: Vec<String>,
-    pub family: Option<String>,
-    pub price: Option<Price>,
 }
 
 impl CliSettings {
@@ -233,13 +188,71 @@ impl CliSettings {
         }
         out
     }
+}
 
-    /// The family used for reviewer independence: the `family` key, else the kind.
-    pub fn family_of(&self, kind: RunnerKind) -> String {
-        self.family
-            .clone()
-            .unwrap_or_else(|| kind.as_str().to_string())
+/// The CLI-specific keys of the runner profile at `base` (`runners.<name>`), each
+/// checked against its choices and against the runner's kind; problems go to `cx`.
+pub(crate) fn cli_section(
+    base: &str,
+    kind: RunnerKind,
+    r: &RawRunner,
+    cx: &mut Section,
+) -> CliSettings {
+    fn choice<T>(
+        cx: &mut Section,
+        key: String,
+        raw: Option<&String>,
+        parse: fn(&str) -> Option<T>,
+        choices: &str,
+    ) -> Option<T> {
+        let raw = raw?;
+        let parsed = parse(raw);
+        if parsed.is_none() {
+            cx.push(
+                key,
+                format!("unknown value `{raw}`; expected one of {choices}"),
+            );
+        }
+        parsed
     }
+    let price = r.price.as_ref().map(|p| Price {
+        input: p.input.unwrap_or(0.0),
+        output: p.output.unwrap_or(0.0),
+        cache_read: p.cache_read.unwrap_or(0.0),
+        cache_write: p.cache_write.unwrap_or(0.0),
+    });
+    let cli = CliSettings {
+        permission_mode: choice(
+            cx,
+            join(base, "permission_mode"),
+            r.permission_mode.as_ref(),
+            ClaudePermission::parse,
+            ClaudePermission::CHOICES,
+        ),
+        allowed_tools: r.allowed_tools.clone().unwrap_or_default(),
+        append_system_prompt: r.append_system_prompt.clone(),
+        sandbox: choice(
+            cx,
+            join(base, "sandbox"),
+            r.sandbox.as_ref(),
+            CodexSandbox::parse,
+            CodexSandbox::CHOICES,
+        ),
+        approval_mode: choice(
+            cx,
+            join(base, "approval_mode"),
+            r.approval_mode.as_ref(),
+            GeminiApproval::parse,
+            GeminiApproval::CHOICES,
+        ),
+        extra_args: r.extra_args.clone().unwrap_or_default(),
+        family: r.family.clone(),
+        price,
+    };
+    for (key, message) in cli.problems(kind, r.model.as_deref()) {
+        cx.push(join(base, key), message);
+    }
+    cli
 }
 
 /// The vendor whose models a CLI kind runs.

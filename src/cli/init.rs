@@ -182,13 +182,12 @@ pub async fn github_labels(workflow: &Path) -> Exit {
         Ok(wf) => wf,
         Err(code) => return code,
     };
-    let crate::config::TrackerConfig::Github(gh) = &wf.tracker else {
+    let Some(gh) = wf.tracker.get::<crate::tracker::github::GithubConfig>() else {
         eprintln!("karajan: --github-labels needs a `github` tracker in labels mode");
         return Exit::Config;
     };
     let tracker = match crate::tracker::github::GithubTracker::new(
-        (**gh)
-            .clone()
+        gh.clone()
             .with_terminal_columns(wf.machine.columns.terminal_all()),
     ) {
         Ok(t) => t,

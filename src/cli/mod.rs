@@ -139,7 +139,7 @@ pub async fn run(cli: Cli) -> Exit {
 
 /// Load the workflow or print every problem with it.
 pub(crate) fn load_or_report(path: &Path) -> Result<crate::config::Workflow, Exit> {
-    crate::config::load(path).map_err(|errors| {
+    crate::workflow_load::load(path).map_err(|errors| {
         eprintln!("karajan: {} is invalid:\n{errors}", path.display());
         Exit::Config
     })
@@ -148,7 +148,7 @@ pub(crate) fn load_or_report(path: &Path) -> Result<crate::config::Workflow, Exi
 /// Where the store of a workflow lives, even when the workflow no longer loads.
 pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
     // Unrendered: a prompt that does not render must not hide where the store is.
-    match crate::config::load_unrendered_file(path) {
+    match crate::workflow_load::load_unrendered_file(path) {
         Ok(wf) => wf.store,
         Err(_) => {
             let dir = path

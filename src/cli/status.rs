@@ -89,7 +89,7 @@ pub async fn run(workflow: &Path) -> Exit {
     }
     print_inexact(&store).await;
     print_runner_pauses(&store).await;
-    if let Ok(wf) = crate::config::load(workflow) {
+    if let Ok(wf) = crate::workflow_load::load(workflow) {
         let b = wf.budget;
         let today = store
             .totals_on(chrono::Utc::now().date_naive())

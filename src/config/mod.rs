@@ -1,20 +1,26 @@
 //! Loading `workflow.yaml`: raw serde structs that reject unknown keys, then validation
 //! into a typed `Workflow` that reports every problem at once.
 //!
-//! Flow: `load` → `raw::parse` (YAML → `Value`; `schema` reports every unknown key with
-//! its path, line and a suggestion; each section is deserialized on its own) →
-//! `validate::build` (defaults, paths, secrets, runners, states, the machine, prompt
-//! files compiled) → `Workflow`. Errors are collected, never short-circuited.
+//! Flow: `raw::parse` (YAML → `Value`; `schema` reports every unknown key with its path,
+//! line and a suggestion; each section is deserialized on its own) → `validate::build`
+//! (defaults, paths, secrets, runners, states, the machine, prompt files read) →
+//! `Workflow`. Errors are collected, never short-circuited.
+//!
+//! Config flows one way: this module imports the leaf `settings` (secrets, `$VAR`
+//! expansion, the error collector) and `domain`, never an adapter. The sections an
+//! adapter owns (the tracker's, the CLI keys of a runner, templates) are validated by
+//! that adapter through [`Adapters`], which `workflow_load` implements and passes in;
+//! their typed results are opaque here ([`TrackerConfig`]) or plain data
+//! ([`CliSettings`]). A test fails if a file here names `crate::tracker`, `crate::agent`
+//! or `crate::prompt`.
 
+mod adapters;
+mod cli_settings;
 mod command;
-mod error;
-mod expand;
 mod load;
-mod raw;
+pub(crate) mod raw;
 mod schema;
-pub mod secret;
 mod states;
-mod suggest;
 mod tracker;
 mod validate;
 pub mod workflow;
@@ -22,12 +28,17 @@ pub mod workflow;
 #[cfg(test)]
 mod tests;
 
-pub use error::{ConfigError, ConfigErrors};
-#[cfg(test)]
-pub(crate) use expand::process_env;
-#[cfg(test)]
-pub(crate) use load::load_unrendered;
-pub use load::{load, load_str, load_unrendered_file};
-pub use secret::Secret;
+// The leaf's modules under their old names, so `super::expand` and the like keep
+// working inside this module.
+pub use crate::settings::secret;
+pub(crate) use crate::settings::{error, expand, suggest};
+
+pub use crate::settings::{ConfigError, ConfigErrors, Secret, TemplateError};
+pub(crate) use adapters::Adapters;
+pub use adapters::{TrackerConfig, TrackerSection};
+pub use cli_settings::{
+    ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price,
+};
+pub(crate) use load::{load_str_with, read};
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

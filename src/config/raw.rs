@@ -7,47 +7,15 @@
 //! can say "`polling.interval`: `30` needs a unit" or "must be between 1 and 1000"
 //! instead of serde's generic messages.
 
-use std::fmt;
-
 use indexmap::IndexMap;
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer, Visitor};
+use serde::de::DeserializeOwned;
 use yaml_serde::Value;
 
 use super::error::Errors;
 use super::schema::{self, join};
 
-/// A scalar kept as text (`30s`, `30`, `1.5`), parsed later with a precise message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Scalar(pub(crate) String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or a number")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+pub(crate) use crate::settings::Scalar;
 
 /// `command:` as an argv list or a shell string.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,12 +25,12 @@ pub(crate) enum RawCommand {
     Shell(String),
 }
 
-/// The keys every tracker kind shares. The schema walk has already rejected keys that
-/// no tracker kind knows; each adapter's own raw struct rejects keys of other kinds.
+/// The one tracker key config reads: `kind`, which picks the adapter. The schema walk has
+/// already rejected keys that no tracker kind knows; each adapter reads the whole section
+/// (`tracker_value`) into its own raw struct, which rejects keys of other kinds.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawTracker {
     pub kind: Option<String>,
-    pub dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,7 +16,6 @@ use super::secret::{RawEnvValue, Secret};
 use super::suggest;
 use super::validate::Ctx;
 use super::workflow::*;
-use crate::agent::settings::{ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price};
 use crate::domain::{Columns, StateKind, StateSpec};
 
 /// The upper bound for `max_turns` anywhere.
@@ -67,7 +66,8 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
     let turn_timeout = cx.opt_duration(&join(&base, "turn_timeout"), r.turn_timeout.as_ref());
     let max_turns = opt_turns(cx, &join(&base, "max_turns"), r.max_turns);
     let kind = kind?;
-    let cli = cli_settings(cx, &base, kind, r);
+    let adapters = cx.adapters;
+    let cli = adapters.runner_cli(&base, kind, r, &mut cx.section());
     (cx.errors.count() == before).then(|| RunnerConfig {
         name: name.to_string(),
         kind,
@@ -80,66 +80,6 @@ fn runner(cx: &mut Ctx, name: &str, r: &RawRunner) -> Option<RunnerConfig> {
         max_turns,
         cli,
     })
-}
-
-/// The CLI-specific keys of a runner profile, each checked against its choices and
-/// against the runner's kind (see `agent::settings`).
-fn cli_settings(cx: &mut Ctx, base: &str, kind: RunnerKind, r: &RawRunner) -> CliSettings {
-    fn choice<T>(
-        cx: &mut Ctx,
-        key: String,
-        raw: Option<&String>,
-        parse: fn(&str) -> Option<T>,
-        choices: &str,
-    ) -> Option<T> {
-        let raw = raw?;
-        let parsed = parse(raw);
-        if parsed.is_none() {
-            cx.errors.push(
-                key,
-                format!("unknown value `{raw}`; expected one of {choices}"),
-            );
-        }
-        parsed
-    }
-    let price = r.price.as_ref().map(|p| Price {
-        input: p.input.unwrap_or(0.0),
-        output: p.output.unwrap_or(0.0),
-        cache_read: p.cache_read.unwrap_or(0.0),
-        cache_write: p.cache_write.unwrap_or(0.0),
-    });
-    let cli = CliSettings {
-        permission_mode: choice(
-            cx,
-            join(base, "permission_mode"),
-            r.permission_mode.as_ref(),
-            ClaudePermission::parse,
-            ClaudePermission::CHOICES,
-        ),
-        allowed_tools: r.allowed_tools.clone().unwrap_or_default(),
-        append_system_prompt: r.append_system_prompt.clone(),
-        sandbox: choice(
-            cx,
-            join(base, "sandbox"),
-            r.sandbox.as_ref(),
-            CodexSandbox::parse,
-            CodexSandbox::CHOICES,
-        ),
-        approval_mode: choice(
-            cx,
-            join(base, "approval_mode"),
-            r.approval_mode.as_ref(),
-            GeminiApproval::parse,
-            GeminiApproval::CHOICES,
-        ),
-        extra_args: r.extra_args.clone().unwrap_or_default(),
-        family: r.family.clone(),
-        price,
-    };
-    for (key, message) in cli.problems(kind, r.model.as_deref()) {
-        cx.errors.push(join(base, key), message);
-    }
-    cli
 }
 
 fn opt_turns(cx: &mut Ctx, key: &str, raw: Option<i64>) -> Option<u32> {
@@ -200,7 +140,7 @@ fn valid_env_name(name: &str) -> bool {
 fn merged(cx: &mut Ctx, key: &str, base: &RunnerConfig, s: &RawRunnerSettings) -> RunnerConfig {
     let mut r = base.clone();
     if let Some(model) = &s.model {
-        if !crate::agent::settings::model_fits(r.kind, model) {
+        if !cx.adapters.model_fits(r.kind, model) {
             cx.errors.push(
                 join(key, "model"),
                 format!(

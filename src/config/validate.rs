@@ -12,6 +12,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 
+use super::adapters::Adapters;
 use super::error::{ConfigError, Errors};
 use super::expand::{self, EnvLookup};
 use super::raw::{RawWorkflow, Scalar};
@@ -20,7 +21,7 @@ use super::states;
 use super::suggest;
 use super::workflow::*;
 use crate::domain::{Columns, Machine};
-use crate::prompt::env as template;
+use crate::settings::Section;
 
 /// The branch template used when `workspace.branch` is not set.
 pub const DEFAULT_BRANCH: &str = "karajan/{{ issue.identifier }}";
@@ -32,9 +33,16 @@ pub(crate) struct Ctx<'a> {
     pub env: EnvLookup<'a>,
     /// Prompt files read so far, by path relative to `base_dir`, for the digest.
     pub prompt_bytes: BTreeMap<String, Vec<u8>>,
+    /// The owners of the sections config does not validate itself.
+    pub adapters: &'a dyn Adapters,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The error context handed to an adapter with its section.
+    pub fn section(&mut self) -> Section<'_, 'a> {
+        Section::new(&mut self.errors, self.env, &self.base_dir)
+    }
+
     /// A duration at `key` (default when absent); must be greater than zero.
     pub fn duration(&mut self, key: &str, raw: Option<&Scalar>, default: Duration) -> Duration {
         let Some(Scalar(text)) = raw else {
@@ -124,7 +132,7 @@ impl Ctx<'_> {
             );
             return None;
         };
-        if let Err(e) = template::compile(&name, &source) {
+        if let Err(e) = self.adapters.compile_template(&name, &source) {
             self.errors.push_in(&path, e.line, key, e.message);
         }
         self.prompt_bytes.insert(name, bytes);
@@ -133,19 +141,21 @@ impl Ctx<'_> {
 }
 
 /// Builds the workflow, or every error found.
-pub(crate) fn build(
+pub(crate) fn build<'a>(
     raw: RawWorkflow,
     text: &str,
     path: &Path,
     base_dir: PathBuf,
-    env: EnvLookup<'_>,
-    errors: Errors<'_>,
+    env: EnvLookup<'a>,
+    errors: Errors<'a>,
+    adapters: &'a dyn Adapters,
 ) -> Result<Workflow, Vec<ConfigError>> {
     let mut cx = Ctx {
         errors,
         base_dir,
         env,
         prompt_bytes: BTreeMap::new(),
+        adapters,
     };
     let tracker = super::tracker::tracker(&mut cx, &raw);
     let columns = columns(&mut cx, &raw);
@@ -221,13 +231,7 @@ pub(crate) fn build(
     // The tracker's opt-in credentials (Linear's `pass_api_key_to_agents`, GitHub's
     // `pass_token_to_agents`) reach every runner, unless a runner sets that variable
     // itself. Without the opt-in no tracker secret ever reaches an agent.
-    let tracker_env = match &tracker {
-        TrackerConfig::Linear(c) => c.agent_env(),
-        TrackerConfig::Github(c) if c.pass_token_to_agents => {
-            vec![("GITHUB_TOKEN".to_string(), c.token.clone())]
-        }
-        _ => Vec::new(),
-    };
+    let tracker_env = tracker.agent_env();
     let add_tracker_env = |runner: &mut RunnerConfig| {
         for (name, value) in &tracker_env {
             runner
@@ -343,7 +347,7 @@ fn workspace(cx: &mut Ctx, raw: &RawWorkflow) -> WorkspaceConfig {
     let branch = w
         .and_then(|w| w.branch.clone())
         .unwrap_or_else(|| DEFAULT_BRANCH.to_string());
-    if let Err(e) = template::compile("workspace.branch", &branch) {
+    if let Err(e) = cx.adapters.compile_template("workspace.branch", &branch) {
         cx.errors
             .push("workspace.branch", format!("invalid template: {e}"));
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use super::adapters::TrackerConfig;
+use super::cli_settings::CliSettings;
 use super::secret::Secret;
-use crate::agent::settings::CliSettings;
 use crate::domain::Machine;
 
 #[derive(Debug, Clone)]
@@ -42,19 +43,6 @@ pub struct Budget {
     pub per_run_usd: Option<f64>,
     pub per_ticket_usd: Option<f64>,
     pub per_day_usd: Option<f64>,
-}
-
-#[derive(Debug, Clone)]
-pub enum TrackerConfig {
-    Local(LocalTrackerConfig),
-    Linear(Box<crate::tracker::linear::config::LinearConfig>),
-    Github(Box<crate::tracker::github::config::GithubConfig>),
-}
-
-#[derive(Debug, Clone)]
-pub struct LocalTrackerConfig {
-    /// Folder of Markdown tickets.
-    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +125,7 @@ pub struct RunnerConfig {
     pub turn_timeout: Option<Duration>,
     pub max_turns: Option<u32>,
     /// CLI-specific settings (permission mode, sandbox, approval mode, extra args,
-    /// family, price); see `agent::settings`.
+    /// family, price); the agent runners validate and read them (`agent::settings`).
     pub cli: CliSettings,
 }
 

@@ -154,7 +154,7 @@ impl Engine {
         let path = self.workflow.path.clone();
         let shown = path.display().to_string();
         debug!(path = %shown, "re-reading the workflow after a change");
-        let candidate = crate::config::load(&path).map_err(|e| {
+        let candidate = crate::workflow_load::load(&path).map_err(|e| {
             e.to_string()
                 .lines()
                 .map(str::to_string)

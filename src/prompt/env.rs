@@ -4,19 +4,12 @@
 //!
 //! Undefined variables are errors (`UndefinedBehavior::Strict`): a prompt that silently
 //! renders `{{ issue.titel }}` as an empty string sends an agent off with half a brief.
-//! `config` uses [`compile`] to reject templates with syntax errors at load time.
+//! Loading a workflow uses [`compile`] (through `workflow_load`) to reject templates with
+//! syntax errors at load time.
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
-/// A template that failed to compile or render.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct TemplateError {
-    /// The template's name: its file path relative to the workflow, or `workspace.branch`.
-    pub template: String,
-    pub line: Option<usize>,
-    pub message: String,
-}
+pub use crate::settings::TemplateError;
 
 /// A fresh environment: strict undefined, never HTML-escaped (prompts are plain text,
 /// whatever their file extension), debug info on for precise errors.

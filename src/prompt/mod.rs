@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{PromptFile, Workflow};
 use crate::domain::Comment;
+use crate::settings::ConfigError;
 
 pub use context::{PromptContext, PromptIssue, ReworkContext};
 pub use env::TemplateError;
@@ -163,9 +164,9 @@ pub fn check_all(workflow: &Workflow) -> Vec<String> {
 }
 
 /// [`check_all`] as configuration errors, each naming the template's file, line and
-/// key. Part of loading a workflow (`config::load`), so `run`, hot reload and `check`
+/// key. Part of loading a workflow (`workflow_load::load`), so `run`, hot reload and `check`
 /// refuse the same templates.
-pub(crate) fn render_errors(workflow: &Workflow) -> Vec<crate::config::ConfigError> {
+pub(crate) fn render_errors(workflow: &Workflow) -> Vec<ConfigError> {
     problems(workflow)
         .into_iter()
         .map(|p| {
@@ -175,7 +176,7 @@ pub(crate) fn render_errors(workflow: &Workflow) -> Vec<crate::config::ConfigErr
                 }
                 other => (None, format!("does not render: {other}")),
             };
-            crate::config::ConfigError {
+            ConfigError {
                 file: p.file,
                 line,
                 key: p.key,

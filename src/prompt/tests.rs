@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::config::{self, Workflow};
 use crate::domain::{Comment, TicketSnapshot};
+use crate::workflow_load;
 
 const WORKFLOW: &str = "\
 tracker: { kind: local, dir: ./tickets }
@@ -46,10 +47,10 @@ impl Fixture {
 
     fn workflow(&self) -> Workflow {
         // Unrendered: some tests need a workflow whose templates do not render.
-        config::load_unrendered(
+        workflow_load::load_unrendered(
             WORKFLOW,
             &self.dir.path().join("workflow.yaml"),
-            &config::process_env,
+            &crate::settings::expand::process_env,
         )
         .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -300,7 +301,8 @@ fn check_all_reports_every_failing_template() {
 #[test]
 fn loading_refuses_a_template_that_does_not_render() {
     let f = Fixture::new("{{ issue.title }}", "ok\n{{ issue.nope }}\n");
-    let errors = config::load_str(WORKFLOW, &f.dir.path().join("workflow.yaml")).unwrap_err();
+    let errors =
+        workflow_load::load_str(WORKFLOW, &f.dir.path().join("workflow.yaml")).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors}");
     let e = &errors.0[0];
     assert!(e.file.ends_with("prompts/implement.md"), "{e}");
@@ -312,7 +314,7 @@ fn loading_refuses_a_template_that_does_not_render() {
 #[test]
 fn shipped_prompts_render_for_every_state() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflow.example.yaml");
-    let wf = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let wf = workflow_load::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(check_all(&wf), Vec::<String>::new());
     let ctx = PromptContext::new(&ticket(), "implement", 2, 2)
         .with_rework(1, Some("Cover the 404 case.".into()));

@@ -159,30 +159,36 @@ pub fn from_config(
     wf: &crate::config::Workflow,
 ) -> Result<std::sync::Arc<dyn Tracker>, TrackerError> {
     let terminal = wf.machine.columns.terminal_all();
-    match &wf.tracker {
-        crate::config::TrackerConfig::Local(local) => Ok(std::sync::Arc::new(
-            local::LocalTracker::new(local.dir.clone(), terminal),
-        )),
-        crate::config::TrackerConfig::Linear(config) => {
-            let config = (**config).clone().with_terminal_columns(terminal);
-            Ok(std::sync::Arc::new(linear::LinearTracker::new(config)?))
-        }
-        crate::config::TrackerConfig::Github(gh) => {
-            let cols = &wf.machine.columns;
-            let mut columns = cols.watched();
-            columns.extend(terminal.iter().cloned());
-            let mut human = vec![
-                cols.todo.clone(),
-                cols.approved.clone(),
-                cols.rework.clone(),
-            ];
-            human.extend(terminal.iter().cloned());
-            let config = (**gh)
-                .clone()
-                .with_terminal_columns(terminal)
-                .with_columns(columns)
-                .with_human_columns(human);
-            Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
-        }
+    let section = &wf.tracker;
+    if let Some(local) = section.get::<local::config::LocalTrackerConfig>() {
+        return Ok(std::sync::Arc::new(local::LocalTracker::new(
+            local.dir.clone(),
+            terminal,
+        )));
     }
+    if let Some(config) = section.get::<linear::config::LinearConfig>() {
+        let config = config.clone().with_terminal_columns(terminal);
+        return Ok(std::sync::Arc::new(linear::LinearTracker::new(config)?));
+    }
+    let Some(gh) = section.get::<github::GithubConfig>() else {
+        return Err(TrackerError::Fatal(format!(
+            "no tracker adapter for kind `{}`",
+            section.kind()
+        )));
+    };
+    let cols = &wf.machine.columns;
+    let mut columns = cols.watched();
+    columns.extend(terminal.iter().cloned());
+    let mut human = vec![
+        cols.todo.clone(),
+        cols.approved.clone(),
+        cols.rework.clone(),
+    ];
+    human.extend(terminal.iter().cloned());
+    let config = gh
+        .clone()
+        .with_terminal_columns(terminal)
+        .with_columns(columns)
+        .with_human_columns(human);
+    Ok(std::sync::Arc::new(github::GithubTracker::new(config)?))
 }

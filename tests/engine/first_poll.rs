@@ -93,7 +93,7 @@ async fn a_finished_run_frees_its_slot_for_a_waiting_ticket_at_once() {
     let s = Scratch::quickstart();
     edit_workflow(&s, "max_concurrent: 3", "max_concurrent: 1");
     edit_workflow(&s, "interval: 5s", "interval: 1h");
-    let wf = karajan::config::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    let wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
     let tracker = karajan::tracker::from_config(&wf).unwrap();
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
     std::fs::create_dir_all(&wf.store.logs).unwrap();

@@ -15,7 +15,7 @@ async fn the_live_feed_carries_every_recorded_event_without_gaps() {
     let s = Scratch::quickstart();
     // An after_run hook: recorded by the run task too.
     edit_workflow(&s, "hooks:\n", "hooks:\n  after_run: \"true\"\n");
-    let wf = karajan::config::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    let wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
     let tracker = karajan::tracker::from_config(&wf).unwrap();
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
     std::fs::create_dir_all(&wf.store.logs).unwrap();

@@ -18,7 +18,7 @@ use crate::e2e::support::{Scratch, events};
 
 /// One `run --once` of the engine on `dir`'s workflow against the fake.
 pub(super) async fn run_once(dir: &Path, fake: &FakeLinear) {
-    let wf = karajan::config::load(&dir.join("workflow.yaml")).expect("workflow loads");
+    let wf = karajan::workflow_load::load(&dir.join("workflow.yaml")).expect("workflow loads");
     let mut c = config(fake);
     c.terminal_columns = wf.machine.columns.terminal_all();
     let tracker = Arc::new(LinearTracker::new(c).expect("tracker"));

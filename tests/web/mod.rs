@@ -80,7 +80,7 @@ pub async fn harness_with(delay: u32, secret: &str, tweak: impl FnOnce(&Scratch)
     );
     std::fs::write(scratch.workflow(), wf).unwrap();
     tweak(&scratch);
-    let wf = karajan::config::load(&scratch.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    let wf = karajan::workflow_load::load(&scratch.workflow()).unwrap_or_else(|e| panic!("{e}"));
     let tracker = karajan::tracker::from_config(&wf).unwrap();
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
     std::fs::create_dir_all(&wf.store.logs).unwrap();

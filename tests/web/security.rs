@@ -169,7 +169,7 @@ async fn a_public_bind_needs_a_configured_token() {
     let scratch = crate::e2e::support::Scratch::quickstart();
     let text = std::fs::read_to_string(scratch.workflow()).unwrap();
     let bad = format!("{text}server:\n  host: 0.0.0.0\n  port: 8080\n  prot: 1\n");
-    let errors = karajan::config::load_str(&bad, &scratch.workflow())
+    let errors = karajan::workflow_load::load_str(&bad, &scratch.workflow())
         .unwrap_err()
         .to_string();
     assert!(errors.contains("server.token"), "{errors}");
@@ -178,7 +178,7 @@ async fn a_public_bind_needs_a_configured_token() {
         "{errors}"
     );
     let good = format!("{text}server:\n  port: 0\n");
-    let wf = karajan::config::load_str(&good, &scratch.workflow()).unwrap();
+    let wf = karajan::workflow_load::load_str(&good, &scratch.workflow()).unwrap();
     assert_eq!(wf.server.port, Some(0));
     assert!(wf.server.host.is_none() && wf.server.token.is_none());
 }

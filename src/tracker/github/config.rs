@@ -17,8 +17,10 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use yaml_serde::Value;
 
-use crate::config::Secret;
+use crate::config::{TrackerConfig, TrackerSection};
+use crate::settings::{Secret, Section};
 
 /// The raw YAML of `tracker:` when `kind: github`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -379,6 +381,41 @@ pub fn endpoints(api_url: &str) -> Result<ApiEndpoints, String> {
         rest: base.to_string(),
         graphql: format!("{base}/graphql"),
     })
+}
+
+impl TrackerSection for GithubConfig {
+    fn kind(&self) -> &'static str {
+        "github"
+    }
+
+    fn secrets(&self) -> Vec<&Secret> {
+        vec![&self.token]
+    }
+
+    /// `GITHUB_TOKEN`, only with `pass_token_to_agents: true`.
+    fn agent_env(&self) -> Vec<(String, Secret)> {
+        if self.pass_token_to_agents {
+            vec![("GITHUB_TOKEN".to_string(), self.token.clone())]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// The `tracker:` section of kind `github`, from its raw YAML (the loader hands it over
+/// with the error context): every problem is reported under `tracker.*`.
+pub fn section(value: &Value, cx: &mut Section) -> Option<TrackerConfig> {
+    let raw: RawGithubConfig = cx.read(value, "tracker", "`github` tracker settings")?;
+    let built = GithubConfig::from_raw(raw, |s| cx.expand(s));
+    match built {
+        Ok(c) => Some(TrackerConfig::new(c)),
+        Err(problems) => {
+            for p in problems {
+                cx.push_keyed("tracker", &p);
+            }
+            None
+        }
+    }
 }
 
 #[cfg(test)]

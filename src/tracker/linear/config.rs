@@ -20,8 +20,10 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use yaml_serde::Value;
 
-use crate::config::Secret;
+use crate::config::{TrackerConfig, TrackerSection};
+use crate::settings::{Secret, Section};
 
 /// Linear's public GraphQL endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.linear.app/graphql";
@@ -213,6 +215,36 @@ impl LinearConfig {
             vec![(AGENT_ENV_VAR.to_string(), self.api_key.clone())]
         } else {
             Vec::new()
+        }
+    }
+}
+
+impl TrackerSection for LinearConfig {
+    fn kind(&self) -> &'static str {
+        "linear"
+    }
+
+    fn secrets(&self) -> Vec<&Secret> {
+        vec![&self.api_key]
+    }
+
+    fn agent_env(&self) -> Vec<(String, Secret)> {
+        LinearConfig::agent_env(self)
+    }
+}
+
+/// The `tracker:` section of kind `linear`, from its raw YAML (the loader hands it over
+/// with the error context): every problem is reported under `tracker.*`.
+pub fn section(value: &Value, cx: &mut Section) -> Option<TrackerConfig> {
+    let raw: RawLinearTracker = cx.read(value, "tracker", "`linear` tracker settings")?;
+    let built = LinearConfig::from_raw(&raw, |s| cx.expand(s));
+    match built {
+        Ok(c) => Some(TrackerConfig::new(c)),
+        Err(problems) => {
+            for p in problems {
+                cx.push_keyed("tracker", &p);
+            }
+            None
         }
     }
 }

@@ -65,6 +65,7 @@
 
 mod atomic;
 mod comments;
+pub mod config;
 mod ticket_file;
 
 use std::collections::{BTreeMap, HashMap};

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::load::load_str_with_env;
-use super::*;
+use super::{load, load_str_with_env};
+use crate::config::*;
 use crate::domain::StateSpec;
 
 mod adapters;
@@ -98,7 +98,10 @@ fn base_workflow_loads_with_defaults() {
     let wf = f.load(BASE).unwrap();
     let base = std::path::absolute(f.dir.path()).unwrap();
     assert_eq!(wf.base_dir, base);
-    let TrackerConfig::Local(t) = &wf.tracker else {
+    let Some(t) = wf
+        .tracker
+        .get::<crate::tracker::local::config::LocalTrackerConfig>()
+    else {
         panic!("expected a local tracker")
     };
     assert_eq!(t.dir, base.join("tickets"));
@@ -509,7 +512,10 @@ fn paths_expand_tilde_and_vars() {
     let yaml = with("  dir: ./tickets\n", "  dir: ~/tickets\n")
         .replace("  repo: ./repo\n", "  repo: git@github.com:o/r.git\n");
     let wf = f.load(&yaml).unwrap();
-    let TrackerConfig::Local(t) = &wf.tracker else {
+    let Some(t) = wf
+        .tracker
+        .get::<crate::tracker::local::config::LocalTrackerConfig>()
+    else {
         panic!("expected a local tracker")
     };
     assert_eq!(t.dir, PathBuf::from("/home/ada/tickets"));

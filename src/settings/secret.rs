@@ -126,7 +126,7 @@ impl<'de> Deserialize<'de> for RawEnvValue {
                     if text.is_some() {
                         return Err(de::Error::custom("`secret` is given twice"));
                     }
-                    let super::raw::Scalar(v) = map.next_value()?;
+                    let super::Scalar(v) = map.next_value()?;
                     text = Some(v);
                 }
                 let text = text.ok_or_else(|| {

@@ -67,6 +67,18 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// A template (a prompt file, the branch template) that failed to compile or render.
+/// Defined here rather than beside the renderer so `config` can report a template that
+/// does not compile without importing `prompt`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{template}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct TemplateError {
+    /// The template's name: its file path relative to the workflow, or `workspace.branch`.
+    pub template: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
 /// Collects errors against one workflow file, locating each key's line in its text.
 pub(crate) struct Errors<'a> {
     file: &'a Path,

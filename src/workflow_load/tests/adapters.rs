@@ -65,7 +65,10 @@ fn linear_tracker_is_loaded_with_its_key_from_the_environment() {
         "  kind: linear\n  api_key: $DEMO_TOKEN\n  project: abc123\n  terminal_sweep: 2m\n",
     );
     let wf = f.load(&yaml).unwrap();
-    let TrackerConfig::Linear(c) = &wf.tracker else {
+    let Some(c) = wf
+        .tracker
+        .get::<crate::tracker::linear::config::LinearConfig>()
+    else {
         panic!("a linear tracker");
     };
     assert_eq!(c.project.as_deref(), Some("abc123"));
@@ -115,7 +118,7 @@ fn github_tracker_section_is_validated_by_its_adapter() {
         "  kind: github\n  repo: acme/app\n  mode: labels\n  token: literal-token\n",
     );
     let wf = f.load(&ok).expect("a github tracker loads");
-    let TrackerConfig::Github(gh) = &wf.tracker else {
+    let Some(gh) = wf.tracker.get::<crate::tracker::github::GithubConfig>() else {
         panic!("expected github")
     };
     assert_eq!(gh.repo_full_name(), "acme/app");
