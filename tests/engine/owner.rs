@@ -119,7 +119,7 @@ impl Tracker for Slow {
 }
 
 async fn engine_on(s: &Scratch, delay: Duration) -> (Engine, Arc<Slow>) {
-    let wf = karajan::config::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    let wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
     let slow = Slow::new(karajan::tracker::from_config(&wf).unwrap(), delay);
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
     std::fs::create_dir_all(&wf.store.logs).unwrap();
