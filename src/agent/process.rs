@@ -541,7 +541,10 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "child never exited");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert!(killpg(raw, None::<Signal>).is_ok(), "the zombie keeps the group known");
+        assert!(
+            killpg(raw, None::<Signal>).is_ok(),
+            "the zombie keeps the group known"
+        );
         assert!(!group_alive(pgid), "a zombie-only group is not alive");
         child.wait().expect("reap");
         assert_eq!(killpg(raw, None::<Signal>), Err(nix::errno::Errno::ESRCH));

@@ -179,7 +179,10 @@ fn children_of(pid: &str) -> Option<Vec<u32>> {
             continue; // a thread that ended meanwhile, or no such file at all
         };
         read_any = true;
-        found.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     read_any.then_some(found)
 }

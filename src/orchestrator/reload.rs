@@ -325,7 +325,7 @@ mod tests {
         let link = root.join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let set = WatchSet::new(&[link.join("workflow.yaml")]);
-        assert_eq!(set.dirs(), [real.clone()]);
+        assert_eq!(set.dirs(), [real]);
         // The event says the real path; the configured one went through a symlink.
         assert!(set.relevant(&[write(&wf)]));
         // Same name in another folder: canonicalized, and refused.

@@ -105,7 +105,10 @@ async fn an_escaped_descendant_is_found_among_the_adopted_and_stopped() {
     .expect("supervise");
     assert_eq!(exit.ending, Ending::Exited);
     let helper: u32 = lines.0[0].parse().expect("helper pid");
-    assert!(!alive(helper), "the escaped helper {helper} survived the run");
+    assert!(
+        !alive(helper),
+        "the escaped helper {helper} survived the run"
+    );
     assert!(reap::run_processes("run-escape-1").is_empty());
     // Reaped, not left a zombie of ours.
     assert!(!std::path::Path::new(&format!("/proc/{helper}")).exists());
