@@ -31,6 +31,20 @@ fn commit_file(repo: &Repository, file: &str) {
         .expect("checkout");
 }
 
+/// Every file under `dir`, recursively.
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn two_tickets_are_cloned_from_one_mirror_whose_origin_is_the_repository() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -58,6 +72,14 @@ async fn two_tickets_are_cloned_from_one_mirror_whose_origin_is_the_repository()
     assert_eq!(dirs.len(), 1, "no leftovers next to the mirror");
 
     for w in [&a, &b] {
+        // The objects are the mirror's files, hard-linked, not copies.
+        let objects = walk_files(&w.path.join(".git/objects"));
+        assert!(!objects.is_empty());
+        for f in &objects {
+            use std::os::unix::fs::MetadataExt;
+            let links = std::fs::metadata(f).expect("object").nlink();
+            assert!(links >= 2, "{} is a copy", f.display());
+        }
         let repo = Repository::open(&w.path).expect("workspace");
         assert!(!repo.is_bare());
         assert_eq!(head_branch(&w.path), w.branch);
