@@ -14,14 +14,18 @@
 //! prompt is written to stdin from its own task, so a child that writes before reading
 //! all its input cannot deadlock against us.
 //!
-//! Liveness is judged from `/proc` (members of the group that are not zombies) because the
-//! daemon may run under a PID 1 that never reaps orphans; `kill(-pgid, 0)` is the
-//! fallback where `/proc` is unavailable.
+//! Liveness of a group is asked of the kernel first: `kill(-pgid, 0)` failing with
+//! `ESRCH` means no member is left, which is the normal case once the child is reaped,
+//! and costs one system call. Only when the kernel still knows a member is `/proc`
+//! scanned (members of the group that are not zombies), because a member may be a
+//! zombie nobody reaps (the daemon may run under a PID 1 that never reaps orphans, or an
+//! escaped parent may not wait), and a zombie-only group is dead for our purposes.
 //!
 //! A descendant that left the group (`setsid`) is still stopped: when the spec's
 //! environment carries `KARAJAN_RUN_ID` (every agent's does), every exit path ends with
-//! [`super::reap::stop_run`], which stops whatever still carries that run id, and the
-//! drop guard SIGKILLs those too.
+//! [`super::reap::stop_descendants`], which stops whatever still carries that run id,
+//! and the drop guard SIGKILLs those too. Both look only at karajan's own descendants
+//! when it is a subreaper (see `reap`), so a normal run end scans no `/proc`.
 //!
 //! Fault point (tests only): in debug builds, `KARAJAN_FAULT_AFTER_SPAWN_SLEEP_MS=<ms>`
 //! in the *daemon's* environment makes [`supervise`] sleep that long after the spawn
@@ -125,7 +129,7 @@ impl Drop for GroupGuard {
         if let Some(pgid) = self.pgid.take() {
             signal_group(pgid, Signal::SIGKILL);
             if let Some(run_id) = &self.run_id {
-                super::reap::kill_run_now(run_id);
+                super::reap::kill_run_now(run_id, Some(pgid));
             }
         }
     }
@@ -254,7 +258,7 @@ pub async fn supervise(
     // whatever still carries the run id (descendants that left the group).
     let carriers = run_id
         .as_deref()
-        .map(super::reap::run_processes)
+        .map(|run_id| super::reap::run_descendants(run_id, Some(pid)))
         .unwrap_or_default();
     // Escaped descendants share the group's grace; `stop_run` below SIGKILLs the rest.
     super::reap::terminate_outside(&carriers, pid);
@@ -269,7 +273,7 @@ pub async fn supervise(
     )
     .await?;
     if let Some(run_id) = &run_id {
-        super::reap::stop_run(run_id, spec.grace).await;
+        super::reap::stop_descendants(run_id, spec.grace).await;
         // Group members adopted by us (a subreaper) once their parent died.
         super::reap::reap(&carriers);
     }
@@ -453,16 +457,21 @@ fn group_members(pgid: u32) -> Option<Vec<u32>> {
     Some(members)
 }
 
-/// Whether process group `pgid` has a live (non-zombie) member.
+/// Whether process group `pgid` has a live (non-zombie) member: the kernel answers
+/// "no member at all" directly; only a group it still knows is looked up in `/proc`,
+/// to tell live members from zombies (see the module doc).
 pub fn group_alive(pgid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pgid) else {
+        return false;
+    };
+    // Never probe "every process" (-1) or "our own group" (0) with kill.
+    if raw > 1 && killpg(Pid::from_raw(raw), None::<Signal>) == Err(nix::errno::Errno::ESRCH) {
+        return false;
+    }
     match group_members(pgid) {
         Some(members) => !members.is_empty(),
-        None => {
-            let Ok(raw) = i32::try_from(pgid) else {
-                return false;
-            };
-            raw > 1 && killpg(Pid::from_raw(raw), None::<Signal>).is_ok()
-        }
+        // No `/proc`: the kernel's answer (a member, perhaps a zombie) is all there is.
+        None => raw > 1,
     }
 }
 
@@ -512,6 +521,34 @@ mod tests {
         // A pid far beyond pid_max can never be a group.
         assert!(!group_alive(u32::MAX - 7));
         assert!(group_members(pgrp).is_some_and(|m| m.contains(&me)));
+    }
+
+    /// A group whose only member is an unreaped zombie is dead, though the kernel
+    /// still knows it; once reaped, the kernel's answer alone settles it.
+    #[test]
+    fn a_zombie_only_group_is_dead_and_a_reaped_one_needs_no_scan() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "exit 0"])
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        let pgid = child.id();
+        let raw = Pid::from_raw(pgid as i32);
+        // Wait until it is a zombie (its group still exists for the kernel).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while group_members(pgid).is_some_and(|m| !m.is_empty()) {
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            killpg(raw, None::<Signal>).is_ok(),
+            "the zombie keeps the group known"
+        );
+        assert!(!group_alive(pgid), "a zombie-only group is not alive");
+        child.wait().expect("reap");
+        assert_eq!(killpg(raw, None::<Signal>), Err(nix::errno::Errno::ESRCH));
+        assert!(!group_alive(pgid));
     }
 
     #[test]

@@ -21,10 +21,24 @@
 //! (every child is spawned through [`spawn_registered`], which records it until its
 //! supervisor has reaped it). [`reap_orphans`] runs after every supervised process, so
 //! adopted descendants that exit by themselves do not pile up as zombies.
+//!
+//! # Where a full `/proc` scan is needed, and where it is not
+//!
+//! A full scan (every `/proc/<pid>`) costs a few hundred reads, so it is kept to where
+//! nothing else works: [`run_processes`] and [`stop_run`], the crash-recovery sweep
+//! for a run whose processes belong to a previous daemon (not our descendants). After a
+//! supervised run ends, its processes are our descendants: in a subreaper every
+//! descendant that outlived its parent is re-parented to karajan, so the run's
+//! survivors are the descendants of the run's leader (while it lives) and of the
+//! children karajan adopted, which the per-thread `children` files of `/proc` list
+//! ([`run_descendants`], [`stop_descendants`]). Normally karajan has adopted nobody
+//! and nothing is read beyond its own `/proc/self/task/*/children`. Without the
+//! subreaper role or those files, the full scan is the fallback.
+//! [`full_proc_scans`] counts full scans, so tests can prove the normal path makes none.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -39,6 +53,15 @@ const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
 /// Whether this process became a subreaper (only then are unknown zombie children
 /// reaped: a test binary spawns children of its own that it waits for).
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// Full `/proc` scans made so far (see the module doc).
+static FULL_SCANS: AtomicU64 = AtomicU64::new(0);
+
+/// How many full `/proc` scans this process has made (diagnostics and tests: the
+/// normal end of a supervised run makes none in a subreaper).
+pub fn full_proc_scans() -> u64 {
+    FULL_SCANS.load(Ordering::Relaxed)
+}
 
 /// The children karajan spawned and a supervisor will reap (see the module doc).
 static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
@@ -87,8 +110,13 @@ pub fn reap_orphans() {
     if !SUBREAPER.load(Ordering::SeqCst) {
         return;
     }
-    let Some(pids) = proc_pids() else {
-        return;
+    // Our children, from our own `children` files; every pid only where unavailable.
+    let pids: Vec<u32> = match own_children() {
+        Some(pids) => pids,
+        None => match proc_pids() {
+            Some(pids) => pids.collect(),
+            None => return,
+        },
     };
     let me = std::process::id();
     let own = children();
@@ -110,6 +138,7 @@ pub fn reap_orphans() {
 /// Every pid listed in `/proc` (a snapshot: some may have exited since); `None` when
 /// `/proc` cannot be read.
 pub(crate) fn proc_pids() -> Option<impl Iterator<Item = u32>> {
+    FULL_SCANS.fetch_add(1, Ordering::Relaxed);
     let dir = std::fs::read_dir("/proc").ok()?;
     Some(
         dir.flatten()
@@ -138,29 +167,88 @@ fn is_dead(state: char) -> bool {
     state == 'Z' || state == 'X'
 }
 
+/// The children of `pid` (of every one of its threads), from
+/// `/proc/<pid>/task/<tid>/children`; `None` when those files cannot be read (the
+/// process is gone, or the kernel lacks `CONFIG_PROC_CHILDREN`).
+fn children_of(pid: &str) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut found = vec![];
+    let mut read_any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+            continue; // a thread that ended meanwhile, or no such file at all
+        };
+        read_any = true;
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    read_any.then_some(found)
+}
+
+/// This process's children; `None` when the `children` files are unavailable.
+fn own_children() -> Option<Vec<u32>> {
+    children_of("self")
+}
+
+/// The processes that can still belong to a run that karajan supervised, without a
+/// full scan (see the module doc): the descendants of `leader` (when it is still our
+/// child) and of every child karajan adopted, roots included. `None` when this cannot
+/// be known (not a subreaper, or no `children` files).
+fn adopted_tree(leader: Option<u32>) -> Option<Vec<u32>> {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return None;
+    }
+    let mine = own_children()?;
+    let mut stack: Vec<u32> = {
+        let own = children();
+        mine.iter()
+            .copied()
+            .filter(|pid| !own.contains(pid) || Some(*pid) == leader)
+            .collect()
+    };
+    let mut seen = BTreeSet::new();
+    while let Some(pid) = stack.pop() {
+        if seen.insert(pid) {
+            stack.extend(children_of(&pid.to_string()).unwrap_or_default());
+        }
+    }
+    Some(seen.into_iter().collect())
+}
+
+/// Whether `pid` is live (not a zombie) and its environment holds `marker`.
+fn carries(pid: u32, marker: &[u8]) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false; // gone meanwhile, or not ours to read
+    };
+    env.split(|b| *b == 0).any(|kv| kv == marker)
+        && stat(pid).is_some_and(|(_, state)| !is_dead(state))
+}
+
 /// Live (non-zombie) processes whose environment carries `KARAJAN_RUN_ID=<run_id>`,
-/// this process excluded. Empty when `/proc` cannot be read.
+/// this process excluded, from a full `/proc` scan. Empty when `/proc` cannot be read.
 pub fn run_processes(run_id: &str) -> Vec<u32> {
     let Some(pids) = proc_pids() else {
         return vec![];
     };
     let marker = format!("KARAJAN_RUN_ID={run_id}");
     let me = std::process::id();
-    let mut found = vec![];
-    for pid in pids {
-        if pid == me {
-            continue;
-        }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue; // gone meanwhile, or not ours to read
-        };
-        if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-            && stat(pid).is_some_and(|(_, state)| !is_dead(state))
-        {
-            found.push(pid);
-        }
-    }
-    found
+    pids.filter(|&pid| pid != me && carries(pid, marker.as_bytes()))
+        .collect()
+}
+
+/// The same as [`run_processes`] for a run this process supervised (whose leader, if
+/// still our child, is `leader`): only our descendants are looked at when that is
+/// possible, a full scan otherwise (see the module doc).
+pub fn run_descendants(run_id: &str, leader: Option<u32>) -> Vec<u32> {
+    let Some(tree) = adopted_tree(leader) else {
+        return run_processes(run_id);
+    };
+    let marker = format!("KARAJAN_RUN_ID={run_id}");
+    tree.into_iter()
+        .filter(|&pid| carries(pid, marker.as_bytes()))
+        .collect()
 }
 
 fn signal(pid: u32, sig: Signal) {
@@ -186,9 +274,10 @@ pub fn terminate_outside(pids: &[u32], pgid: u32) {
     }
 }
 
-/// SIGKILL every live process of `run_id` now, without waiting (for drop guards).
-pub fn kill_run_now(run_id: &str) {
-    for pid in run_processes(run_id) {
+/// SIGKILL every live process of `run_id` (a run this process supervised, led by
+/// `leader`) now, without waiting (for drop guards).
+pub fn kill_run_now(run_id: &str, leader: Option<u32>) {
+    for pid in run_descendants(run_id, leader) {
         signal(pid, Signal::SIGKILL);
     }
 }
@@ -198,8 +287,19 @@ pub fn kill_run_now(run_id: &str) {
 /// the pids it signalled (empty when there was nothing to stop); those adopted by this
 /// process are reaped.
 pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
+    stop_found(run_id, grace, || run_processes(run_id)).await
+}
+
+/// [`stop_run`] for a run this process supervised, once its leader is reaped: only
+/// our descendants are looked at when that is possible (see the module doc).
+pub async fn stop_descendants(run_id: &str, grace: Duration) -> Vec<u32> {
+    stop_found(run_id, grace, || run_descendants(run_id, None)).await
+}
+
+/// [`stop_run`] with `find` listing the run's live processes.
+async fn stop_found(run_id: &str, grace: Duration, find: impl Fn() -> Vec<u32>) -> Vec<u32> {
     let mut signalled: Vec<u32> = vec![];
-    let mut alive = run_processes(run_id);
+    let mut alive = find();
     if alive.is_empty() {
         return signalled;
     }
@@ -214,7 +314,7 @@ pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
         }
         reap(&signalled);
         sleep(POLL).await;
-        alive = run_processes(run_id);
+        alive = find();
     }
     let give_up = Instant::now() + AFTER_KILL_LIMIT;
     while !alive.is_empty() && Instant::now() < give_up {
@@ -226,7 +326,7 @@ pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
         }
         reap(&signalled);
         sleep(POLL).await;
-        alive = run_processes(run_id);
+        alive = find();
     }
     if !alive.is_empty() {
         tracing::warn!(run = %run_id, pids = ?alive, "processes of the run survived SIGKILL; giving up on them");

@@ -10,8 +10,18 @@
 //! karajan's own reading of the workflow would trigger the next reload, forever. A
 //! rejected version is recorded once: the same rejected content is not recorded again
 //! until it changes.
+//!
+//! Cheap when other files change: the watch is on the folders (an editor replaces a file
+//! by renaming over it, which a watch on the file itself would lose), so every write in
+//! them (logs next to the workflow included) reaches the handler. [`WatchSet`] compares
+//! each event's raw path with the watched set first (exact path or file name, no system
+//! call) and canonicalizes only such a candidate, so unrelated writes cost no file
+//! system work.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use notify::event::{EventKind, MetadataKind, ModifyKind};
@@ -77,24 +87,81 @@ fn is_change(kind: &EventKind) -> bool {
     }
 }
 
+/// The watched files, for filtering file events cheaply (see the module doc).
+struct WatchSet {
+    /// The watched files as configured and canonicalized.
+    exact: HashSet<PathBuf>,
+    /// The canonical forms, which decide in the end.
+    canonical: HashSet<PathBuf>,
+    /// Their file names (configured and canonical): an event on any other name is not
+    /// ours whatever its directory.
+    names: HashSet<OsString>,
+    /// Paths canonicalized so far (for tests: unrelated events cost none).
+    canonicalized: AtomicUsize,
+}
+
+impl WatchSet {
+    fn new(files: &[PathBuf]) -> WatchSet {
+        let canonical: HashSet<PathBuf> = files
+            .iter()
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+            .collect();
+        let exact: HashSet<PathBuf> = files.iter().chain(&canonical).cloned().collect();
+        let names = exact
+            .iter()
+            .filter_map(|p| p.file_name().map(OsString::from))
+            .collect();
+        WatchSet {
+            exact,
+            canonical,
+            names,
+            canonicalized: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether `path` is one of the watched files: an exact match, else a file of a
+    /// watched name under another spelling of the folder (a symlink), which only
+    /// canonicalizing can tell.
+    fn matches(&self, path: &Path) -> bool {
+        if self.exact.contains(path) {
+            return true;
+        }
+        if !path.file_name().is_some_and(|n| self.names.contains(n)) {
+            return false;
+        }
+        self.canonicalized.fetch_add(1, Ordering::Relaxed);
+        path.canonicalize()
+            .is_ok_and(|real| self.canonical.contains(&real))
+    }
+
+    /// Whether a batch of events changed a watched file.
+    fn relevant(&self, events: &[notify_debouncer_full::DebouncedEvent]) -> bool {
+        events
+            .iter()
+            .any(|ev| is_change(&ev.kind) && ev.paths.iter().any(|p| self.matches(p)))
+    }
+
+    /// The folders to watch.
+    fn dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self
+            .canonical
+            .iter()
+            .filter_map(|f| f.parent().map(PathBuf::from))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+}
+
 /// Watch the directories holding the workflow and its prompts; signal on (debounced)
 /// changes to those files. Returns the watcher, which must be kept alive.
 fn watch(wf: &Workflow, tx: mpsc::Sender<()>) -> Option<FileWatcher> {
-    let files: Vec<PathBuf> = super::actor::watched_paths(wf)
-        .into_iter()
-        .map(|p| p.canonicalize().unwrap_or(p))
-        .collect();
-    let wanted = files.clone();
+    let wanted = WatchSet::new(&super::actor::watched_paths(wf));
+    let dirs = wanted.dirs();
     let handler = move |res: DebounceEventResult| match res {
         Ok(events) => {
-            let relevant = events.iter().any(|ev| {
-                is_change(&ev.kind)
-                    && ev.paths.iter().any(|p| {
-                        let p = p.canonicalize().unwrap_or_else(|_| p.clone());
-                        wanted.contains(&p)
-                    })
-            });
-            if relevant {
+            if wanted.relevant(&events) {
                 // Full means a reload is already pending: it will read this change too.
                 let _ = tx.try_send(());
             }
@@ -112,12 +179,6 @@ fn watch(wf: &Workflow, tx: mpsc::Sender<()>) -> Option<FileWatcher> {
             return None;
         }
     };
-    let mut dirs: Vec<PathBuf> = files
-        .iter()
-        .filter_map(|f| f.parent().map(PathBuf::from))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
     for d in dirs {
         if let Err(e) = watcher.watch(&d, RecursiveMode::NonRecursive) {
             warn!(dir = %d.display(), error = %e, "cannot watch directory");
@@ -210,6 +271,69 @@ mod tests {
     use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, RenameMode};
 
     use super::*;
+
+    fn event(kind: EventKind, path: &Path) -> notify_debouncer_full::DebouncedEvent {
+        notify_debouncer_full::DebouncedEvent::new(
+            notify::Event::new(kind).add_path(path.to_path_buf()),
+            std::time::Instant::now(),
+        )
+    }
+
+    fn write(path: &Path) -> notify_debouncer_full::DebouncedEvent {
+        event(
+            EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+            path,
+        )
+    }
+
+    #[test]
+    fn a_log_next_to_the_workflow_costs_no_canonicalization() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let wf = root.join("workflow.yaml");
+        let prompt = root.join("prompts/implement.md");
+        std::fs::create_dir_all(prompt.parent().unwrap()).unwrap();
+        std::fs::write(&wf, "x").unwrap();
+        std::fs::write(&prompt, "y").unwrap();
+        let set = WatchSet::new(&[wf.clone(), prompt.clone()]);
+        assert_eq!(set.dirs(), [root.clone(), root.join("prompts")]);
+
+        let log = root.join("karajan.log");
+        std::fs::write(&log, "line").unwrap();
+        let burst: Vec<_> = (0..100).map(|_| write(&log)).collect();
+        assert!(!set.relevant(&burst));
+        assert!(!set.relevant(&[write(&root.join("prompts/notes.md"))]));
+        assert_eq!(set.canonicalized.load(Ordering::Relaxed), 0);
+
+        // The watched files themselves match on their raw paths, still with no call.
+        assert!(set.relevant(&[write(&wf)]));
+        assert!(set.relevant(&[write(&prompt)]));
+        assert_eq!(set.canonicalized.load(Ordering::Relaxed), 0);
+        // A read of the workflow is not a change.
+        let read = event(EventKind::Access(AccessKind::Close(AccessMode::Read)), &wf);
+        assert!(!set.relevant(&[read]));
+    }
+
+    #[test]
+    fn a_watched_name_under_another_spelling_is_canonicalized() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let real = root.join("real");
+        std::fs::create_dir(&real).unwrap();
+        let wf = real.join("workflow.yaml");
+        std::fs::write(&wf, "x").unwrap();
+        let link = root.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let set = WatchSet::new(&[link.join("workflow.yaml")]);
+        assert_eq!(set.dirs(), [real]);
+        // The event says the real path; the configured one went through a symlink.
+        assert!(set.relevant(&[write(&wf)]));
+        // Same name in another folder: canonicalized, and refused.
+        let other = root.join("workflow.yaml");
+        std::fs::write(&other, "z").unwrap();
+        assert!(!set.relevant(&[write(&other)]));
+        assert_eq!(set.canonicalized.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn only_content_events_count() {

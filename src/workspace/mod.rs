@@ -1,5 +1,7 @@
 //! Per-ticket workspaces: a git2 clone of the workflow's repository under
 //! `workspace.root/<key>`, on the ticket's branch, plus the hooks run around it.
+//! Clones are made from one bare mirror of the repository (see [`mirror`]), their
+//! `origin` pointing at the real repository.
 //!
 //! Each ticket gets its own clone so agents never share a working tree, and a clone
 //! survives across runs (rework, later states) until the ticket reaches a terminal
@@ -33,16 +35,20 @@
 mod branch;
 mod hooks;
 mod key;
+mod mirror;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use git2::build::{CheckoutBuilder, RepoBuilder};
+use git2::build::CheckoutBuilder;
 use git2::{Branch, BranchType, ErrorCode, Repository};
 
 pub use branch::{branch_name, branch_problem, branch_warnings, is_valid_branch};
 pub use hooks::{HookResult, TAIL_BYTES, run_hook};
 pub use key::{MAX_KEY_BYTES, sanitize_key};
+pub use mirror::FETCH_INTERVAL;
 
 use crate::config::WorkspaceConfig;
 
@@ -112,19 +118,49 @@ pub struct Workspace {
     pub created: bool,
 }
 
-/// The set of workspaces under one root, cloned from one repository.
+/// The set of workspaces under one root, cloned from one repository (through its
+/// mirror, shared by every clone of this value).
 #[derive(Debug, Clone)]
 pub struct Workspaces {
     root: PathBuf,
-    repo: String,
+    mirror: Arc<mirror::Mirror>,
 }
 
 impl Workspaces {
     pub fn new(config: &WorkspaceConfig) -> Self {
         Workspaces {
             root: config.root.clone(),
-            repo: config.repo.clone(),
+            mirror: Arc::new(mirror::Mirror::new(
+                &config.root,
+                &config.repo,
+                FETCH_INTERVAL,
+            )),
         }
+    }
+
+    /// The same workspaces with the mirror fetched when its last fetch is older than
+    /// `interval` (default [`FETCH_INTERVAL`]); `Duration::ZERO` fetches every time.
+    pub fn with_fetch_interval(self, interval: Duration) -> Self {
+        let repo = self.repo().to_string();
+        Workspaces {
+            mirror: Arc::new(mirror::Mirror::new(&self.root, &repo, interval)),
+            root: self.root,
+        }
+    }
+
+    /// The repository the workspaces are clones of.
+    pub fn repo(&self) -> &str {
+        self.mirror.repo()
+    }
+
+    /// Where the bare mirror of the repository lives.
+    pub fn mirror_path(&self) -> &Path {
+        self.mirror.path()
+    }
+
+    /// How many times this process created or fetched the mirror.
+    pub fn mirror_updates(&self) -> u64 {
+        self.mirror.updates()
     }
 
     pub fn root(&self) -> &Path {
@@ -197,13 +233,7 @@ impl Workspaces {
             .root
             .join(format!(".clone-{name}-{:016x}", rand::random::<u64>()));
         let result = (|| {
-            let repo = RepoBuilder::new()
-                .clone(&self.repo, &tmp)
-                .map_err(|source| WorkspaceError::Clone {
-                    repo: self.repo.clone(),
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+            let repo = self.mirror.clone_to(&tmp, path)?;
             checkout_branch(&repo, branch, &tmp)?;
             drop(repo);
             std::fs::rename(&tmp, path).map_err(io_err(path))

@@ -3,3 +3,4 @@
 mod command;
 pub mod conformance;
 mod process;
+mod supervision;

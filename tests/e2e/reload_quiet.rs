@@ -114,6 +114,30 @@ fn one_edit_is_one_reload_and_a_rejection_is_recorded_once() {
 }
 
 #[test]
+fn a_log_written_next_to_the_workflow_causes_no_reload() {
+    let s = Scratch::quickstart();
+    let daemon = idle_daemon(&s);
+    let before = rereads(&s);
+    // A busy log in the workflow's folder and in the prompts' folder, for longer than
+    // the debounce.
+    for i in 0..40 {
+        for dir in [s.path().to_path_buf(), s.path().join("prompts")] {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("agent.log"))
+                .unwrap();
+            std::io::Write::write_all(&mut f, format!("line {i}\n").as_bytes()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::thread::sleep(SETTLE);
+    assert_eq!(rereads(&s) - before, 0, "a log is not the workflow");
+    assert_eq!(kinds(&s.db(), "config_applied").len(), 1);
+    stop(daemon);
+}
+
+#[test]
 fn reload_rejects_a_prompt_that_does_not_render_and_keeps_the_last_good_config() {
     let s = Scratch::quickstart();
     let daemon = idle_daemon(&s);

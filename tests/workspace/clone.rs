@@ -7,7 +7,7 @@ use karajan::config::WorkspaceConfig;
 use karajan::workspace::{WorkspaceError, Workspaces, sanitize_key};
 
 /// A non-bare repository with one commit on `main` containing README.md.
-fn source_repo(dir: &Path) -> Repository {
+pub(super) fn source_repo(dir: &Path) -> Repository {
     let repo = Repository::init(dir).expect("init");
     std::fs::write(dir.join("README.md"), "hello\n").expect("write");
     let mut index = repo.index().expect("index");
@@ -24,7 +24,7 @@ fn source_repo(dir: &Path) -> Repository {
     repo
 }
 
-fn workspaces(root: &Path, repo: &str) -> Workspaces {
+pub(super) fn workspaces(root: &Path, repo: &str) -> Workspaces {
     Workspaces::new(&WorkspaceConfig {
         root: root.to_path_buf(),
         repo: repo.to_string(),
@@ -32,7 +32,7 @@ fn workspaces(root: &Path, repo: &str) -> Workspaces {
     })
 }
 
-fn head_branch(path: &Path) -> String {
+pub(super) fn head_branch(path: &Path) -> String {
     let repo = Repository::open(path).expect("open clone");
     let head = repo.head().expect("head");
     head.shorthand().expect("utf8").to_string()
@@ -54,10 +54,11 @@ async fn clones_a_local_repo_onto_the_ticket_branch_and_reuses_it() {
         std::fs::read_to_string(first.path.join("README.md")).expect("checked out"),
         "hello\n"
     );
-    // No temporary clone directories are left next to it.
+    // No temporary clone directories are left next to it (only the mirror's folder).
     let entries: Vec<_> = std::fs::read_dir(tmp.path().join("root"))
         .expect("root")
         .map(|e| e.expect("entry").file_name())
+        .filter(|n| n != ".mirrors")
         .collect();
     assert_eq!(entries, [std::ffi::OsString::from("ENG-42")]);
 
@@ -176,11 +177,14 @@ async fn invalid_branch_and_missing_repo_are_errors() {
         .expect_err("no repo");
     assert!(matches!(err, WorkspaceError::Clone { .. }), "{err}");
     assert!(!missing.path_for("ENG-1").exists());
-    // The failed clone left no temporary directory behind.
+    // The failed clone left no temporary directory behind, and no half-made mirror.
     let leftovers = std::fs::read_dir(tmp.path().join("root2"))
         .expect("root2")
+        .filter(|e| e.as_ref().expect("entry").file_name() != ".mirrors")
         .count();
     assert_eq!(leftovers, 0);
+    let mirrors = tmp.path().join("root2").join(".mirrors");
+    assert!(!mirrors.exists() || std::fs::read_dir(&mirrors).expect("mirrors").count() == 0);
 }
 
 #[tokio::test]

@@ -2,3 +2,4 @@
 
 mod clone;
 mod hooks;
+mod mirror;

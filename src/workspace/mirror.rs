@@ -1,0 +1,170 @@
+//! One bare mirror per repository, from which every ticket's workspace is cloned.
+//!
+//! Cloning the real repository for every ticket costs a full network transfer (and
+//! about 1,340 system calls for a small one) per ticket. Instead the workflow's
+//! repository is mirrored once under the workspace root, in
+//! `.mirrors/<key>.git` (`<key>` is [`super::sanitize_key`] of the repository URL; keys
+//! never start with `.`, so the folder cannot collide with a workspace), with its
+//! branches as its own `refs/heads/*` and its `HEAD` on the remote's default branch.
+//! A workspace is a local clone of the mirror (libgit2 hard-links the object files, so
+//! it shares their storage but not their lifetime: removing a workspace never touches
+//! the mirror, and a mirror that was deleted only costs a new fetch), whose `origin` is
+//! then pointed at the real repository: the agent, the hooks and a later push see a
+//! normal clone of the real origin, exactly as before.
+//!
+//! The mirror is fetched when a workspace is about to be created and the last fetch is
+//! older than the fetch interval (a few seconds: once per tick at most). One lock per
+//! [`Mirror`] orders the work: a fetch holds it exclusively, so creators arriving
+//! together wait for one fetch and then share it; clones from the mirror hold it shared,
+//! so a fetch never changes the mirror under a clone that is reading it.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use git2::build::RepoBuilder;
+use git2::{Direction, FetchOptions, FetchPrune, Repository};
+
+use super::WorkspaceError;
+
+/// How long a fetch of the mirror counts as fresh.
+pub const FETCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The mirror's branches are the remote's branches.
+const REFSPEC: &str = "+refs/heads/*:refs/heads/*";
+
+/// The mirror of one repository, shared by every clone of a `Workspaces`.
+#[derive(Debug)]
+pub(crate) struct Mirror {
+    repo: String,
+    path: PathBuf,
+    interval: Duration,
+    /// When the mirror was last fetched (`None`: not yet by this process).
+    fetched: RwLock<Option<Instant>>,
+    /// Creations and fetches of the mirror made so far.
+    updates: AtomicU64,
+}
+
+impl Mirror {
+    pub(crate) fn new(root: &Path, repo: &str, interval: Duration) -> Mirror {
+        Mirror {
+            repo: repo.to_string(),
+            path: root
+                .join(".mirrors")
+                .join(format!("{}.git", super::sanitize_key(repo))),
+            interval,
+            fetched: RwLock::new(None),
+            updates: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn updates(&self) -> u64 {
+        self.updates.load(Ordering::Relaxed)
+    }
+
+    fn clone_error(&self, path: &Path) -> impl FnOnce(git2::Error) -> WorkspaceError + '_ {
+        let path = path.to_path_buf();
+        move |source| WorkspaceError::Clone {
+            repo: self.repo.clone(),
+            path,
+            source,
+        }
+    }
+
+    /// Clone the repository into `dest` (which must not exist) through the mirror,
+    /// bringing the mirror up to date first unless it was fetched within the interval.
+    /// `dest`'s `origin` is the real repository. Errors name `shown` (the workspace).
+    pub(crate) fn clone_to(&self, dest: &Path, shown: &Path) -> Result<Repository, WorkspaceError> {
+        self.refresh(shown)?;
+        let _reading = self
+            .fetched
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let from = self.path.to_string_lossy().into_owned();
+        let repo = RepoBuilder::new()
+            .clone(&from, dest)
+            .map_err(self.clone_error(shown))?;
+        repo.remote_set_url("origin", &self.repo)
+            .map_err(|source| WorkspaceError::Git {
+                path: shown.to_path_buf(),
+                action: "pointing origin at the repository",
+                source,
+            })?;
+        Ok(repo)
+    }
+
+    /// Create or fetch the mirror unless a fetch is fresh (see the module doc).
+    fn refresh(&self, dest: &Path) -> Result<(), WorkspaceError> {
+        let mut fetched = self
+            .fetched
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if fetched.is_some_and(|at| at.elapsed() < self.interval) && self.path.exists() {
+            return Ok(());
+        }
+        match Repository::open_bare(&self.path) {
+            Ok(mirror) => self.fetch(&mirror).map_err(self.clone_error(dest))?,
+            Err(_) => {
+                // Missing (or broken: made again from scratch).
+                if self.path.exists() {
+                    tracing::warn!(path = %self.path.display(), "the repository mirror is unreadable; making it again");
+                    std::fs::remove_dir_all(&self.path).map_err(super::io_err(&self.path))?;
+                }
+                self.create().map_err(self.clone_error(dest))?;
+            }
+        }
+        self.updates.fetch_add(1, Ordering::Relaxed);
+        *fetched = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The mirror, made and fetched aside and renamed into place only when complete, so
+    /// a failed first fetch (a wrong URL, the network) leaves nothing behind.
+    fn create(&self) -> Result<(), git2::Error> {
+        let io = |e: std::io::Error| git2::Error::from_str(&e.to_string());
+        let parent = self.path.parent().unwrap_or(&self.path);
+        std::fs::create_dir_all(parent).map_err(io)?;
+        let tmp = parent.join(format!(".new-{:016x}", rand::random::<u64>()));
+        let made = (|| {
+            let m = Repository::init_bare(&tmp)?;
+            m.remote_with_fetch("origin", &self.repo, REFSPEC)?;
+            self.fetch(&m)?;
+            drop(m);
+            std::fs::rename(&tmp, &self.path).map_err(io)
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            // Another `Workspaces` (the one before a reload) made it meanwhile.
+            if Repository::open_bare(&self.path).is_ok() {
+                return Ok(());
+            }
+        }
+        made
+    }
+
+    /// Fetch every branch (pruning deleted ones) and follow the remote's default branch.
+    fn fetch(&self, mirror: &Repository) -> Result<(), git2::Error> {
+        let mut remote = mirror.find_remote("origin")?;
+        remote.connect(Direction::Fetch)?;
+        let head = remote
+            .default_branch()
+            .ok()
+            .and_then(|b| b.as_str().ok().map(str::to_string));
+        let mut opts = FetchOptions::new();
+        opts.prune(FetchPrune::On);
+        remote.fetch(&[REFSPEC], Some(&mut opts), None)?;
+        if let Some(head) = head {
+            mirror.set_head(&head)?;
+        }
+        Ok(())
+    }
+}
