@@ -13,6 +13,7 @@ mod metrics_text;
 mod readable;
 mod security;
 mod serving;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
