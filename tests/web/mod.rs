@@ -14,6 +14,8 @@ mod readable;
 mod security;
 mod serving;
 mod webhooks;
+mod webhooks_config;
+mod webhooks_idle;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,20 +3,18 @@
 //! router. A valid delivery gets the ticket acted on at once; a bad signature, a replay
 //! and a stale timestamp are refused, counted on `/metrics` and recorded (coalesced); and
 //! with webhooks on, an idle daemon touches the tracker only at its consistency polls
-//! (requests counted at an in-process tracker).
+//! (`webhooks_idle`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hmac::{Hmac, Mac};
 use karajan::config::{Secret, TrackerConfig, WebhookConfig, Workflow};
-use karajan::domain::{Comment, TicketRef, TicketSnapshot};
 use karajan::orchestrator::{Engine, Handle, Options};
 use karajan::store::Store;
-use karajan::tracker::{Fetched, Tracker, TrackerCheck, TrackerError};
+use karajan::tracker::Tracker;
 use karajan::web::{AppState, Auth};
 use sha2::Sha256;
 use tokio::task::JoinHandle;
@@ -26,7 +24,7 @@ use tower::ServiceExt;
 use crate::e2e::support::Scratch;
 
 const SECRET: &str = "whsec-test-4f1c9a7e2b";
-const HOUR: Duration = Duration::from_secs(3600);
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
 
 fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -35,7 +33,7 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 }
 
 /// The quickstart workflow, with no local tickets, a one-hour poll and webhooks on.
-fn workflow(s: &Scratch, poll_interval: Duration) -> Workflow {
+pub(super) fn workflow(s: &Scratch, poll_interval: Duration) -> Workflow {
     for e in std::fs::read_dir(s.path().join("tickets")).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
@@ -51,7 +49,7 @@ fn workflow(s: &Scratch, poll_interval: Duration) -> Workflow {
     wf
 }
 
-struct Daemon {
+pub(super) struct Daemon {
     router: axum::Router,
     store: Store,
     shutdown: CancellationToken,
@@ -59,7 +57,7 @@ struct Daemon {
     _handle: Handle,
 }
 
-async fn start(wf: Workflow, tracker: Arc<dyn Tracker>) -> Daemon {
+pub(super) async fn start(wf: Workflow, tracker: Arc<dyn Tracker>) -> Daemon {
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
     std::fs::create_dir_all(&wf.store.logs).unwrap();
     let store = Store::open(&wf.store.path, &wf.store.checkpoints)
@@ -132,7 +130,7 @@ impl Daemon {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
     }
@@ -437,190 +435,4 @@ async fn bad_signatures_replays_and_stale_deliveries_are_refused_and_recorded() 
         assert!(!e.payload.to_string().contains(SECRET));
     }
     d.stop().await;
-}
-
-/// Counts every tracker call, around the local tracker.
-struct Counting {
-    inner: Arc<dyn Tracker>,
-    calls: Mutex<Vec<(&'static str, tokio::time::Instant)>>,
-}
-
-impl Counting {
-    fn note(&self, what: &'static str) {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((what, tokio::time::Instant::now()));
-    }
-}
-
-#[async_trait]
-impl Tracker for Counting {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
-        self.note("fetch_candidates");
-        self.inner.fetch_candidates(columns).await
-    }
-    async fn fetch_by_identifiers(
-        &self,
-        identifiers: &[String],
-    ) -> Result<Vec<TicketSnapshot>, TrackerError> {
-        self.note("fetch_by_identifiers");
-        self.inner.fetch_by_identifiers(identifiers).await
-    }
-    async fn move_ticket(&self, ticket: &TicketRef, column: &str) -> Result<(), TrackerError> {
-        self.note("move_ticket");
-        self.inner.move_ticket(ticket, column).await
-    }
-    async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError> {
-        self.note("comment");
-        self.inner.comment(ticket, body).await
-    }
-    async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError> {
-        self.note("comments");
-        self.inner.comments(ticket).await
-    }
-    async fn check(&self, columns: &[String]) -> Result<TrackerCheck, TrackerError> {
-        self.note("check");
-        self.inner.check(columns).await
-    }
-    async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
-        self.note("terminal_sweep");
-        self.inner.terminal_sweep().await
-    }
-}
-
-/// Runs an idle daemon (no tickets) for `span`; the tracker calls it made.
-///
-/// Real time, not a paused clock: the store's connection pool times every acquire
-/// (30 s), and tokio's auto-advance jumps to that deadline while a query waits on the
-/// SQLite thread. The assertion is on counts with a wide margin, not on timing: with
-/// webhooks the next consistency poll is an hour away.
-async fn idle_calls(webhooks: bool, span: Duration) -> Vec<&'static str> {
-    let s = Scratch::quickstart();
-    let mut wf = workflow(&s, HOUR);
-    wf.polling.interval = Duration::from_millis(50);
-    if !webhooks {
-        wf.server.webhooks = None;
-    }
-    let tracker = Arc::new(Counting {
-        inner: karajan::tracker::from_config(&wf).unwrap(),
-        calls: Mutex::new(Vec::new()),
-    });
-    let d = start(wf, tracker.clone()).await;
-    tokio::time::sleep(span).await;
-    d.stop().await;
-    let calls = tracker.calls.lock().unwrap().clone();
-    calls.into_iter().map(|(what, _)| what).collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_webhooks_an_idle_daemon_reads_the_tracker_only_at_consistency_polls() {
-    // `polling.interval` is 50 ms, `server.webhooks.poll_interval` an hour.
-    let span = Duration::from_secs(1);
-    let on = idle_calls(true, span).await;
-    assert_eq!(
-        on,
-        vec!["fetch_candidates"],
-        "the poll at start, then nothing until the next consistency poll"
-    );
-    // The same idle daemon without webhooks polls every 50 ms.
-    let off = idle_calls(false, span).await;
-    let polls = off.iter().filter(|w| **w == "fetch_candidates").count();
-    assert!(polls >= 5, "{polls} polls without webhooks: {off:?}");
-}
-
-/// `server.webhooks` in a workflow: defaults, and a clear error (key and line) for each
-/// misconfiguration.
-#[test]
-fn the_webhooks_section_is_validated_with_keys_and_lines() {
-    let s = Scratch::quickstart();
-    let text = std::fs::read_to_string(s.workflow()).unwrap();
-    let linear = text.replace(
-        "tracker:\n  kind: local\n  dir: ./tickets\n",
-        "tracker:\n  kind: linear\n  api_key: $HOME\n  project: p1\n",
-    );
-    assert_ne!(linear, text);
-    let load = |base: &str, server: &str| {
-        karajan::config::load_str(&format!("{base}server:\n{server}"), &s.workflow())
-    };
-    let errors = |base: &str, server: &str| -> Vec<karajan::config::ConfigError> {
-        match load(base, server) {
-            Ok(_) => panic!("expected errors for:\n{server}"),
-            Err(e) => e.0,
-        }
-    };
-    let line_of = |base: &str, server: &str, needle: &str| {
-        let all = format!("{base}server:\n{server}");
-        all.lines().position(|l| l.contains(needle)).unwrap() + 1
-    };
-
-    let home = std::env::var("HOME").unwrap();
-    let wf = load(&linear, "  port: 0\n  webhooks:\n    secret: $HOME\n").unwrap();
-    let w = wf.server.webhooks.as_ref().unwrap();
-    assert_eq!(w.path, "/webhooks");
-    assert_eq!(w.replay_window, Duration::from_secs(300));
-    assert_eq!(w.poll_interval, Duration::from_secs(600));
-    assert_eq!(w.secret.expose(), home);
-    assert_eq!(wf.poll_period(), Duration::from_secs(600));
-    assert!(
-        !format!("{w:?}").contains(&home),
-        "the secret is never printed"
-    );
-    let wf = load(
-        &linear,
-        "  port: 0\n  webhooks:\n    path: /hooks/karajan/\n    secret: $HOME\n    replay_window: 1m\n    poll_interval: 30m\n",
-    )
-    .unwrap();
-    let w = wf.server.webhooks.as_ref().unwrap();
-    assert_eq!(w.path, "/hooks/karajan");
-    assert_eq!(w.replay_window, Duration::from_secs(60));
-    assert_eq!(wf.poll_period(), Duration::from_secs(1800));
-
-    let server = "  webhooks:\n    secret: $HOME\n";
-    let e = errors(&linear, server);
-    assert_eq!(e.len(), 1, "{e:?}");
-    assert_eq!(e[0].key, "server.webhooks");
-    assert_eq!(e[0].line, Some(line_of(&linear, server, "webhooks:")));
-    assert!(e[0].message.contains("server.port"), "{}", e[0].message);
-
-    let server = "  port: 0\n  webhooks:\n    path: /hooks\n";
-    let e = errors(&linear, server);
-    assert_eq!(e[0].key, "server.webhooks.secret", "{e:?}");
-    assert!(e[0].message.contains("$"), "{}", e[0].message);
-
-    let server = "  port: 0\n  webhooks:\n    secret: $KJ_WEBHOOK_SECRET_NEVER_SET\n";
-    let e = errors(&linear, server);
-    assert_eq!(e[0].key, "server.webhooks.secret", "{e:?}");
-    assert_eq!(e[0].line, Some(line_of(&linear, server, "secret:")));
-    assert!(
-        e[0].message.contains("KJ_WEBHOOK_SECRET_NEVER_SET"),
-        "{e:?}"
-    );
-
-    for path in ["/api/hooks", "/metrics", "hooks", "/", "/a b"] {
-        let server = format!("  port: 0\n  webhooks:\n    secret: $HOME\n    path: \"{path}\"\n");
-        let e = errors(&linear, &server);
-        assert_eq!(e[0].key, "server.webhooks.path", "{path}: {e:?}");
-    }
-    let server = "  port: 0\n  webhooks:\n    secret: $HOME\n    poll_interval: 10\n";
-    assert_eq!(
-        errors(&linear, server)[0].key,
-        "server.webhooks.poll_interval"
-    );
-
-    let server = "  port: 0\n  webhooks:\n    secrt: $HOME\n";
-    let e = errors(&linear, server);
-    assert!(
-        e.iter()
-            .any(|e| e.key == "server.webhooks.secrt" && e.message.contains("secret")),
-        "{e:?}"
-    );
-
-    let server = "  port: 0\n  webhooks:\n    secret: $HOME\n";
-    let e = errors(&text, server);
-    assert_eq!(e[0].key, "server.webhooks", "{e:?}");
-    assert!(e[0].message.contains("local"), "{}", e[0].message);
 }
