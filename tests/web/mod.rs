@@ -16,6 +16,7 @@ mod serving;
 mod webhooks;
 mod webhooks_config;
 mod webhooks_idle;
+mod webhooks_serve;
 
 use std::sync::Arc;
 use std::time::Duration;
