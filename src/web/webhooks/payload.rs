@@ -27,19 +27,35 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 }
 
 /// A Linear delivery: `type` `Issue` (its `data.identifier`) or `Comment` (its
-/// `data.issue.identifier` when present).
+/// `data.issue.identifier` when present, else the issue named in the comment's `url`,
+/// `https://linear.app/<org>/issue/ENG-7/<slug>#comment-…`).
 pub(crate) fn linear(body: &Value) -> Meaning {
     match body.get("type").and_then(Value::as_str) {
         Some("Issue") => match str_at(body, &["data", "identifier"]) {
             Some(id) => Meaning::Tickets(vec![id.to_string()]),
             None => Meaning::Tickets(Vec::new()),
         },
-        Some("Comment") => match str_at(body, &["data", "issue", "identifier"]) {
-            Some(id) => Meaning::Tickets(vec![id.to_string()]),
+        Some("Comment") => match str_at(body, &["data", "issue", "identifier"])
+            .map(str::to_string)
+            .or_else(|| str_at(body, &["url"]).and_then(identifier_in_url))
+        {
+            Some(id) => Meaning::Tickets(vec![id]),
             None => Meaning::Tickets(Vec::new()),
         },
         _ => Meaning::Ignored("not an issue or comment"),
     }
+}
+
+/// `ENG-7` from `https://linear.app/acme/issue/ENG-7/some-title#comment-1`.
+fn identifier_in_url(url: &str) -> Option<String> {
+    let rest = url.split("/issue/").nth(1)?;
+    let id = rest.split(['/', '#', '?']).next()?;
+    let (team, number) = id.rsplit_once('-')?;
+    let ok = !team.is_empty()
+        && team.chars().all(|c| c.is_ascii_alphanumeric())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit());
+    ok.then(|| id.to_string())
 }
 
 /// A GitHub delivery of event `event` (`X-GitHub-Event`). `repo` is the tracker's
@@ -95,7 +111,11 @@ mod tests {
             "data": {"id": "c", "body": "ok", "issueId": "uuid-1",
                      "issue": {"id": "uuid-1", "identifier": "ENG-7", "title": "t"}}});
         assert_eq!(linear(&comment), Meaning::Tickets(vec!["ENG-7".into()]));
-        let bare = json!({"type": "Comment", "data": {"issueId": "uuid-1"}});
+        let by_url = json!({"type": "Comment", "data": {"issueId": "uuid-1"},
+            "url": "https://linear.app/acme/issue/ENG-12/add-a-greeting#comment-9f2"});
+        assert_eq!(linear(&by_url), Meaning::Tickets(vec!["ENG-12".into()]));
+        let bare = json!({"type": "Comment", "data": {"issueId": "uuid-1"},
+            "url": "https://linear.app/acme/project/x"});
         assert_eq!(linear(&bare), Meaning::Tickets(vec![]));
         let cycle = json!({"type": "Cycle", "data": {"id": "x"}});
         assert!(matches!(linear(&cycle), Meaning::Ignored(_)));
