@@ -179,8 +179,8 @@ fn json_inner(s: &str) -> String {
 
 /// Every secret value a workflow holds: the sensitive runner `env` values (from `$VAR`
 /// or marked `{secret: …}`, in profiles and per-state overrides), the configured server
-/// token and the tracker's key. A literal `env` value is not a secret: the workflow
-/// shows it to anyone who reads it.
+/// token, the webhook signing secret and the tracker's key. A literal `env` value is not
+/// a secret: the workflow shows it to anyone who reads it.
 pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     let sensitive = |env: &std::collections::BTreeMap<String, crate::config::Secret>| {
         env.values()
@@ -200,6 +200,9 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     }
     if let Some(t) = &wf.server.token {
         out.push(t.expose().to_string());
+    }
+    if let Some(w) = &wf.server.webhooks {
+        out.push(w.secret.expose().to_string());
     }
     for secret in wf.tracker.secrets() {
         out.push(secret.expose().to_string());

@@ -125,7 +125,11 @@ pub(crate) fn serve(
     }
     info!(url = %format!("http://{}/", bound.addr), "dashboard: run `karajan dashboard` for the sign-in URL");
     let auth = web::Auth::new(bound.token, bound.loopback);
-    let state = web::AppState::new(handle, store, auth, web::secrets_of(wf), shutdown.clone());
+    let state = web::AppState::new(handle, store, auth, web::secrets_of(wf), shutdown.clone())
+        .with_webhooks(wf);
+    if let Some(w) = &wf.server.webhooks {
+        info!(url = %format!("http://{}{}", bound.addr, w.path), "receiving Linear/GitHub webhooks");
+    }
     let task = tokio::spawn(web::serve(bound.listener, web::router(state), shutdown));
     Serving { task, addr_file }
 }

@@ -185,6 +185,17 @@ pub(crate) struct RawServer {
     pub host: Option<String>,
     pub port: Option<i64>,
     pub token: Option<String>,
+    pub webhooks: Option<RawWebhooks>,
+}
+
+/// `server.webhooks`: Linear and GitHub deliveries received on the dashboard server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhooks {
+    pub path: Option<String>,
+    pub secret: Option<String>,
+    pub replay_window: Option<Scalar>,
+    pub poll_interval: Option<Scalar>,
 }
 
 /// The whole file. `None` sections were absent (or failed to deserialize, which has

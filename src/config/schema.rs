@@ -164,6 +164,15 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("host", Shape::Leaf),
             ("port", Shape::Leaf),
             ("token", Shape::Leaf),
+            (
+                "webhooks",
+                Shape::Fields(&[
+                    ("path", Shape::Leaf),
+                    ("secret", Shape::Leaf),
+                    ("replay_window", Shape::Leaf),
+                    ("poll_interval", Shape::Leaf),
+                ]),
+            ),
         ]),
     ),
 ]);

@@ -17,6 +17,7 @@ use super::error::{ConfigError, Errors};
 use super::expand::{self, EnvLookup};
 use super::raw::{RawWorkflow, Scalar};
 use super::schema::join;
+use super::secret::Secret;
 use super::states;
 use super::suggest;
 use super::workflow::*;
@@ -566,7 +567,110 @@ fn server(cx: &mut Ctx, raw: &RawWorkflow) -> ServerConfig {
             );
         }
     }
-    ServerConfig { host, port, token }
+    let webhooks = s.webhooks.as_ref().map(|w| webhooks(cx, w, port.is_some()));
+    let kind = raw.tracker.as_ref().and_then(|t| t.kind.as_deref());
+    if webhooks.is_some() && kind == Some("local") {
+        cx.errors.push(
+            "server.webhooks",
+            "webhooks come from Linear or GitHub: a `local` tracker has none",
+        );
+    }
+    ServerConfig {
+        host,
+        port,
+        token,
+        webhooks,
+    }
+}
+
+/// Routes the dashboard serves: a webhook path must not shadow them.
+const DASHBOARD_ROUTES: &[&str] = &[
+    "/tickets", "/assets", "/auth", "/healthz", "/metrics", "/api",
+];
+
+/// `server.webhooks`: needs the server (`server.port`) and a signing secret.
+fn webhooks(cx: &mut Ctx, w: &super::raw::RawWebhooks, has_port: bool) -> WebhookConfig {
+    if !has_port {
+        cx.errors.push(
+            "server.webhooks",
+            "webhooks are received by the dashboard server: set `server.port` too",
+        );
+    }
+    let secret = match w.secret.as_deref() {
+        None => {
+            cx.errors.push(
+                "server.webhooks.secret",
+                "webhooks need the signing secret shared with Linear/GitHub (e.g. `secret: $KARAJAN_WEBHOOK_SECRET`)",
+            );
+            Secret::default()
+        }
+        Some(t) => match expand::expand_secret(t, cx.env) {
+            Ok(s) if s.expose().trim().is_empty() => {
+                cx.errors
+                    .push("server.webhooks.secret", "the signing secret is empty");
+                s
+            }
+            Ok(s) => s,
+            Err(e) => {
+                cx.errors
+                    .push("server.webhooks.secret", format!("missing secret: {e}"));
+                Secret::default()
+            }
+        },
+    };
+    let path = w
+        .path
+        .as_deref()
+        .map_or(WebhookConfig::DEFAULT_PATH, str::trim)
+        .to_string();
+    let clashes = DASHBOARD_ROUTES
+        .iter()
+        .any(|r| path == *r || path.starts_with(&format!("{r}/")));
+    if !path.starts_with('/') || path == "/" {
+        cx.errors.push(
+            "server.webhooks.path",
+            format!("`{path}` must be a path below the root, e.g. `/webhooks`"),
+        );
+    } else if path
+        .chars()
+        .any(|c| c.is_whitespace() || "{}*?#%".contains(c))
+        || path.contains("//")
+    {
+        cx.errors.push(
+            "server.webhooks.path",
+            format!("`{path}` must be a plain path (no spaces, `{{}}`, `*`, `?`, `#`, `%`, `//`)"),
+        );
+    } else if clashes {
+        cx.errors.push(
+            "server.webhooks.path",
+            format!("`{path}` is a dashboard route; choose another, e.g. `/webhooks`"),
+        );
+    }
+    let replay_window = cx.duration(
+        "server.webhooks.replay_window",
+        w.replay_window.as_ref(),
+        WebhookConfig::DEFAULT_REPLAY_WINDOW,
+    );
+    let poll_interval = cx.duration(
+        "server.webhooks.poll_interval",
+        w.poll_interval.as_ref(),
+        WebhookConfig::DEFAULT_POLL_INTERVAL,
+    );
+    if poll_interval < Duration::from_secs(1) {
+        cx.errors.push(
+            "server.webhooks.poll_interval",
+            format!(
+                "must be at least 1s (got {})",
+                humantime::format_duration(poll_interval)
+            ),
+        );
+    }
+    WebhookConfig {
+        path: path.trim_end_matches('/').to_string(),
+        secret,
+        replay_window,
+        poll_interval,
+    }
 }
 
 /// `127.0.0.1`, `::1`, `localhost` and the like.

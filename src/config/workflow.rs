@@ -202,9 +202,42 @@ pub struct ServerConfig {
     pub port: Option<u16>,
     /// The operator token; `None` means one generated into the state directory.
     pub token: Option<Secret>,
+    /// Linear/GitHub webhooks received on this server; `None` when not configured.
+    pub webhooks: Option<WebhookConfig>,
+}
+
+/// `server.webhooks`: where deliveries arrive, how they are checked, and how often
+/// karajan still polls (the consistency check) while they are on.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The route on the dashboard server (default `/webhooks`).
+    pub path: String,
+    /// The signing secret shared with Linear/GitHub; never printed.
+    pub secret: Secret,
+    /// A Linear delivery whose `webhookTimestamp` is further than this from now is
+    /// refused (default 5m).
+    pub replay_window: Duration,
+    /// The poll interval while webhooks are on, instead of `polling.interval`
+    /// (default 10m).
+    pub poll_interval: Duration,
+}
+
+impl WebhookConfig {
+    pub const DEFAULT_PATH: &str = "/webhooks";
+    pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(600);
 }
 
 impl Workflow {
+    /// How often the daemon polls the tracker: `polling.interval`, or, with webhooks
+    /// on, `server.webhooks.poll_interval` (polling is then only the consistency check).
+    pub fn poll_period(&self) -> Duration {
+        self.server
+            .webhooks
+            .as_ref()
+            .map_or(self.polling.interval, |w| w.poll_interval)
+    }
+
     pub fn agent_state(&self, name: &str) -> Option<&AgentState> {
         match self.states.get(name) {
             Some(StateConfig::Agent(a)) => Some(a),

@@ -33,6 +33,8 @@ pub struct Options {
 /// Messages to the actor.
 pub(crate) enum Control {
     Refresh,
+    /// A webhook said these tickets changed (empty: it could not say which).
+    Nudge(Vec<String>),
     Pause(bool),
     Gate {
         identifier: String,
@@ -87,6 +89,12 @@ impl Handle {
             requested_at: Utc::now(),
             operations: vec!["poll", "reconcile"],
         }
+    }
+
+    /// A webhook delivery says `identifiers` changed in the tracker (empty: some
+    /// ticket did, it could not say which): reconcile now instead of at the next poll.
+    pub async fn nudge(&self, identifiers: Vec<String>) -> bool {
+        self.tx.send(Control::Nudge(identifiers)).await.is_ok()
     }
 
     /// Pause (`true`) or resume (`false`) dispatch; running agents go on.
@@ -300,7 +308,7 @@ async fn daemon(
     opts: &Options,
 ) -> Result<(), StoreError> {
     let mut activity_rx = engine.take_activity_rx();
-    let mut period = engine.workflow.polling.interval;
+    let mut period = engine.workflow.poll_period();
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sweep_every = sweep_interval(period, engine.tracker.sweep_every());
@@ -343,6 +351,9 @@ async fn daemon(
             }
             Some(msg) = rx.recv() => match msg {
                 Control::Refresh => tick(engine).await?,
+                // For now a nudge brings the next poll forward (nudges arriving
+                // together share it); the identifiers are for a targeted reconcile.
+                Control::Nudge(_identifiers) => interval.reset_immediately(),
                 Control::Pause(p) => {
                     info!(paused = p, "dispatch pause changed");
                     engine.paused = p;
@@ -380,8 +391,8 @@ async fn daemon(
                 // Debounced by the watcher: one edit, one signal.
                 let applied = engine.reload(&mut config_watch).await?;
                 if applied {
-                    if engine.workflow.polling.interval != period {
-                        period = engine.workflow.polling.interval;
+                    if engine.workflow.poll_period() != period {
+                        period = engine.workflow.poll_period();
                         interval = tokio::time::interval(period);
                         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     }

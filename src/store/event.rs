@@ -174,6 +174,18 @@ pub enum EventKind {
     RunnerResumed {
         runner: String,
     },
+    /// A webhook delivery was refused (bad or missing signature, replayed delivery id,
+    /// timestamp outside the replay window, malformed or too large). Coalesced: at most
+    /// one per source and reason a minute; `suppressed` counts the refusals of that kind
+    /// not recorded since the previous one.
+    WebhookRefused {
+        /// `linear`, `github`, or `unknown` (no recognizable headers).
+        source: String,
+        reason: String,
+        /// The delivery id the sender claimed (untrusted; shortened), if any.
+        delivery: Option<String>,
+        suppressed: u64,
+    },
     /// A ticket's place rebuilt from the hidden markers of karajan's comments in the
     /// tracker (`karajan recover`, after the store was lost).
     Recovered {
@@ -217,6 +229,7 @@ impl EventKind {
             EventKind::BudgetDecision { .. } => "budget_decision",
             EventKind::RunnerPaused { .. } => "runner_paused",
             EventKind::RunnerResumed { .. } => "runner_resumed",
+            EventKind::WebhookRefused { .. } => "webhook_refused",
         }
     }
 }

@@ -14,7 +14,10 @@ use crate::orchestrator::view::Histogram;
 
 /// The body is redacted by `respond::redact_bodies`, like every other.
 pub(crate) async fn metrics(State(st): State<AppState>) -> Response {
-    let text = render(&st.handle.status());
+    let mut text = render(&st.handle.status());
+    if let Some(w) = &st.webhooks {
+        text.push_str(&w.metrics_text());
+    }
     (
         StatusCode::OK,
         [(

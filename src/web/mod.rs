@@ -35,6 +35,7 @@ mod server;
 mod state;
 mod timeline;
 mod today;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub use crate::redact::secrets_of;
 pub use auth::{Auth, SESSION_COOKIE, TOKEN_FILE, load_or_create_token, token_path};
 pub use metrics::render as render_metrics;
 pub use server::{Limits, ServeError, bind, serve, serve_with};
+pub use webhooks::{MAX_BODY as WEBHOOK_MAX_BODY, Webhooks};
 
 /// What every handler reads: the orchestrator's handle, the store, the auth settings.
 /// Cheap to clone; nothing in it is mutable.
@@ -62,6 +64,8 @@ pub struct AppState {
     pub(crate) templates: Arc<minijinja::Environment<'static>>,
     /// Ends the live streams so a graceful shutdown is not held open by them.
     pub(crate) shutdown: CancellationToken,
+    /// The webhook endpoint, when `server.webhooks` is configured.
+    pub(crate) webhooks: Option<Arc<Webhooks>>,
 }
 
 impl AppState {
@@ -83,13 +87,21 @@ impl AppState {
             redactor: Arc::new(crate::redact::Redactor::new(all)),
             templates: Arc::new(pages::environment()),
             shutdown,
+            webhooks: None,
         }
+    }
+
+    /// Receive the webhooks `wf` configures (`server.webhooks`), if any. Its secret is
+    /// among [`secrets_of`], so the redactor built from those blanks it.
+    pub fn with_webhooks(mut self, wf: &crate::config::Workflow) -> AppState {
+        self.webhooks = Webhooks::from_workflow(wf).map(Arc::new);
+        self
     }
 }
 
 /// The whole surface: pages, assets, the JSON API, metrics and health.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(pages::overview))
         .route("/tickets/{*identifier}", get(pages::ticket))
         .route("/assets/app.js", get(pages::script))
@@ -106,8 +118,15 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/issues/{*rest}",
             get(issues::issue).post(gates::action),
         )
-        .fallback(error::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .fallback(error::not_found);
+    // Deliveries carry a signature, not the operator token, and come through a proxy
+    // under the public host name: their route is added after (outside) the guard.
+    let router = router.layer(middleware::from_fn_with_state(state.clone(), auth::guard));
+    let router = match &state.webhooks {
+        Some(w) => router.route(w.path(), post(webhooks::receive)),
+        None => router,
+    };
+    router
         .layer(middleware::map_response(error::envelope_bare_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),

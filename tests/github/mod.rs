@@ -4,13 +4,13 @@ mod conformance;
 mod cost;
 mod dry_run;
 mod e2e;
-mod fake;
+pub(crate) mod fake;
 mod feedback;
 mod human;
 mod labels;
 mod limits;
 mod project;
-mod scratch;
+pub(crate) mod scratch;
 mod transient;
 
 use std::time::Duration;

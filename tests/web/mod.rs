@@ -13,6 +13,10 @@ mod metrics_text;
 mod readable;
 mod security;
 mod serving;
+mod webhooks;
+mod webhooks_config;
+mod webhooks_idle;
+mod webhooks_serve;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,157 @@
+//! What a verified delivery is about: the tickets it names, in the identifiers the
+//! tracker adapters use (Linear `ENG-123`; GitHub `owner/repo#N`, as
+//! `tracker::github::normalize` spells them), or nothing karajan cares about.
+//!
+//! Only a few fields are read, leniently (every other field of these large payloads is
+//! ignored), so a payload shape change upstream degrades to "reconcile everything", not
+//! to a refused delivery.
+
+use serde_json::Value;
+
+/// What to do with a verified delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Meaning {
+    /// Reconcile these tickets now; empty when the delivery concerns a ticket but does
+    /// not say which (a Linear comment without its issue's identifier, a GitHub project
+    /// item, which only carries node ids).
+    Tickets(Vec<String>),
+    /// Accepted and ignored: another resource type, a `ping`, another repository.
+    Ignored(&'static str),
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// A Linear delivery: `type` `Issue` (its `data.identifier`) or `Comment` (its
+/// `data.issue.identifier` when present, else the issue named in the comment's `url`,
+/// `https://linear.app/<org>/issue/ENG-7/<slug>#comment-…`).
+pub(crate) fn linear(body: &Value) -> Meaning {
+    match body.get("type").and_then(Value::as_str) {
+        Some("Issue") => match str_at(body, &["data", "identifier"]) {
+            Some(id) => Meaning::Tickets(vec![id.to_string()]),
+            None => Meaning::Tickets(Vec::new()),
+        },
+        Some("Comment") => match str_at(body, &["data", "issue", "identifier"])
+            .map(str::to_string)
+            .or_else(|| str_at(body, &["url"]).and_then(identifier_in_url))
+        {
+            Some(id) => Meaning::Tickets(vec![id]),
+            None => Meaning::Tickets(Vec::new()),
+        },
+        _ => Meaning::Ignored("not an issue or comment"),
+    }
+}
+
+/// `ENG-7` from `https://linear.app/acme/issue/ENG-7/some-title#comment-1`.
+fn identifier_in_url(url: &str) -> Option<String> {
+    let rest = url.split("/issue/").nth(1)?;
+    let id = rest.split(['/', '#', '?']).next()?;
+    let (team, number) = id.rsplit_once('-')?;
+    let ok = !team.is_empty()
+        && team.chars().all(|c| c.is_ascii_alphanumeric())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit());
+    ok.then(|| id.to_string())
+}
+
+/// A GitHub delivery of event `event` (`X-GitHub-Event`). `repo` is the tracker's
+/// `owner/name`: deliveries about other repositories are ignored.
+pub(crate) fn github(event: &str, body: &Value, repo: Option<&str>) -> Meaning {
+    match event {
+        "issues" | "issue_comment" => {
+            let Some(full) = str_at(body, &["repository", "full_name"]) else {
+                return Meaning::Ignored("no repository");
+            };
+            if repo.is_some_and(|r| !r.eq_ignore_ascii_case(full)) {
+                return Meaning::Ignored("another repository");
+            }
+            match body
+                .get("issue")
+                .and_then(|i| i.get("number"))
+                .and_then(Value::as_i64)
+            {
+                // `owner/repo#N`, as `tracker::github::normalize::identifier` spells it.
+                Some(n) if n > 0 => Meaning::Tickets(vec![format!("{full}#{n}")]),
+                _ => Meaning::Ignored("no issue number"),
+            }
+        }
+        // Project items name their content by node id only: reconcile everything.
+        "projects_v2_item" => {
+            match body
+                .get("projects_v2_item")
+                .and_then(|i| i.get("content_type"))
+                .and_then(Value::as_str)
+            {
+                Some("Issue") | None => Meaning::Tickets(Vec::new()),
+                Some(_) => Meaning::Ignored("a project item that is not an issue"),
+            }
+        }
+        "ping" => Meaning::Ignored("ping"),
+        _ => Meaning::Ignored("an event karajan does not use"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn linear_issues_and_comments_name_their_ticket() {
+        let issue = json!({"action": "update", "type": "Issue",
+            "data": {"id": "uuid-1", "identifier": "ENG-7", "title": "t"},
+            "webhookTimestamp": 1});
+        assert_eq!(linear(&issue), Meaning::Tickets(vec!["ENG-7".into()]));
+        let comment = json!({"action": "create", "type": "Comment",
+            "data": {"id": "c", "body": "ok", "issueId": "uuid-1",
+                     "issue": {"id": "uuid-1", "identifier": "ENG-7", "title": "t"}}});
+        assert_eq!(linear(&comment), Meaning::Tickets(vec!["ENG-7".into()]));
+        let by_url = json!({"type": "Comment", "data": {"issueId": "uuid-1"},
+            "url": "https://linear.app/acme/issue/ENG-12/add-a-greeting#comment-9f2"});
+        assert_eq!(linear(&by_url), Meaning::Tickets(vec!["ENG-12".into()]));
+        let bare = json!({"type": "Comment", "data": {"issueId": "uuid-1"},
+            "url": "https://linear.app/acme/project/x"});
+        assert_eq!(linear(&bare), Meaning::Tickets(vec![]));
+        let cycle = json!({"type": "Cycle", "data": {"id": "x"}});
+        assert!(matches!(linear(&cycle), Meaning::Ignored(_)));
+    }
+
+    #[test]
+    fn github_issue_events_name_owner_repo_number() {
+        let body = json!({"action": "labeled", "issue": {"number": 12, "title": "t"},
+            "repository": {"full_name": "acme/app", "name": "app"}});
+        assert_eq!(
+            github("issues", &body, Some("acme/app")),
+            Meaning::Tickets(vec!["acme/app#12".into()])
+        );
+        assert_eq!(
+            github("issue_comment", &body, Some("Acme/App")),
+            Meaning::Tickets(vec!["acme/app#12".into()])
+        );
+        assert!(matches!(
+            github("issues", &body, Some("acme/other")),
+            Meaning::Ignored(_)
+        ));
+        let item = json!({"action": "edited", "projects_v2_item":
+            {"content_node_id": "I_kw", "content_type": "Issue"}});
+        assert_eq!(
+            github("projects_v2_item", &item, Some("acme/app")),
+            Meaning::Tickets(vec![])
+        );
+        let draft = json!({"projects_v2_item": {"content_type": "DraftIssue"}});
+        assert!(matches!(
+            github("projects_v2_item", &draft, None),
+            Meaning::Ignored(_)
+        ));
+        assert!(matches!(
+            github("ping", &json!({"zen": "z"}), None),
+            Meaning::Ignored(_)
+        ));
+        assert!(matches!(github("push", &body, None), Meaning::Ignored(_)));
+    }
+}

@@ -1,0 +1,438 @@
+//! Webhooks (issue 11 point 4), from outside: the engine runs against the fake Linear
+//! and the fake GitHub with a one-hour poll, and signed deliveries go through the real
+//! router. A valid delivery gets the ticket acted on at once; a bad signature, a replay
+//! and a stale timestamp are refused, counted on `/metrics` and recorded (coalesced); and
+//! with webhooks on, an idle daemon touches the tracker only at its consistency polls
+//! (`webhooks_idle`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hmac::{Hmac, Mac};
+use karajan::config::{Secret, TrackerConfig, WebhookConfig, Workflow};
+use karajan::orchestrator::{Engine, Handle, Options};
+use karajan::store::Store;
+use karajan::tracker::Tracker;
+use karajan::web::{AppState, Auth};
+use sha2::Sha256;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::e2e::support::Scratch;
+
+const SECRET: &str = "whsec-test-4f1c9a7e2b";
+pub(super) const HOUR: Duration = Duration::from_secs(3600);
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The quickstart workflow, with no local tickets, a one-hour poll and webhooks on.
+pub(super) fn workflow(s: &Scratch, poll_interval: Duration) -> Workflow {
+    for e in std::fs::read_dir(s.path().join("tickets")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let mut wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    wf.polling.interval = HOUR;
+    wf.server.port = Some(0);
+    wf.server.webhooks = Some(WebhookConfig {
+        path: "/hooks/karajan".into(),
+        secret: Secret::new(SECRET),
+        replay_window: Duration::from_secs(300),
+        poll_interval,
+    });
+    wf
+}
+
+pub(super) struct Daemon {
+    router: axum::Router,
+    store: Store,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), karajan::store::StoreError>>,
+    _handle: Handle,
+}
+
+pub(super) async fn start(wf: Workflow, tracker: Arc<dyn Tracker>) -> Daemon {
+    std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(&wf.store.logs).unwrap();
+    let store = Store::open(&wf.store.path, &wf.store.checkpoints)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let secrets = karajan::web::secrets_of(&wf);
+    assert_eq!(
+        secrets.iter().any(|s| s == SECRET),
+        wf.server.webhooks.is_some(),
+        "the webhook secret is among those redacted"
+    );
+    let wf = Arc::new(wf);
+    let engine = Engine::new(wf.clone(), tracker, store.clone());
+    let opts = Options {
+        once: false,
+        watch: false,
+        shutdown: shutdown.clone(),
+    };
+    let (handle, task) = karajan::orchestrator::spawn(engine, opts);
+    let auth = Auth::new(Secret::new("operator-token-0123456789"), true);
+    let state = AppState::new(
+        handle.clone(),
+        store.clone(),
+        auth,
+        secrets,
+        shutdown.clone(),
+    )
+    .with_webhooks(&wf);
+    Daemon {
+        router: karajan::web::router(state),
+        store,
+        shutdown,
+        task,
+        _handle: handle,
+    }
+}
+
+impl Daemon {
+    /// POST a delivery as it arrives through a reverse proxy (public `Host`).
+    async fn deliver(&self, headers: &[(&str, String)], body: &str) -> (StatusCode, String) {
+        let mut req = Request::post("/hooks/karajan")
+            .header("host", "karajan.example.com")
+            .header("content-type", "application/json; charset=utf-8");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn metrics(&self) -> String {
+        let req = Request::get("/metrics")
+            .header("host", "127.0.0.1:8080")
+            .body(Body::empty())
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    pub(super) async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A Linear delivery as Linear sends it: `Linear-Event`, `Linear-Delivery` and the hex
+/// HMAC of the raw body in `Linear-Signature`, `webhookTimestamp` in ms.
+fn linear_issue(identifier: &str, at_ms: i64) -> String {
+    serde_json::json!({
+        "action": "update",
+        "type": "Issue",
+        "createdAt": "2026-12-03T10:00:00.000Z",
+        "data": {"id": "issue-uuid-1", "identifier": identifier, "title": "Greet",
+                 "state": {"name": "Todo", "type": "unstarted"}},
+        "updatedFrom": {"stateId": "state-backlog"},
+        "url": format!("https://linear.app/acme/issue/{identifier}"),
+        "organizationId": "org-1",
+        "webhookTimestamp": at_ms,
+        "webhookId": "webhook-1"
+    })
+    .to_string()
+}
+
+fn linear_headers(delivery: &str, signature: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("linear-event", "Issue".into()),
+        ("linear-delivery", delivery.into()),
+        ("linear-signature", signature),
+        ("user-agent", "Linear-Webhook".into()),
+    ]
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Wait (up to 30 s of real time; the poll is an hour away) until `f` holds.
+async fn until(what: &str, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn linear_daemon_parts(s: &Scratch, fake: &crate::linear::fake::FakeLinear) -> Workflow {
+    let mut wf = workflow(s, HOUR);
+    let mut c = crate::linear::config(fake);
+    c.request_timeout = Duration::from_secs(5);
+    wf.tracker = TrackerConfig::new(c);
+    wf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linear_delivery_gets_the_ticket_acted_on_without_waiting_for_the_poll() {
+    let s = Scratch::quickstart();
+    let fake = crate::linear::fake::FakeLinear::start().await;
+    let wf = linear_daemon_parts(&s, &fake);
+    let tracker = karajan::tracker::from_config(&wf).unwrap();
+    let d = start(wf, tracker).await;
+    until("the first poll", || !fake.world().requests.is_empty()).await;
+    let polled = fake.world().requests.len();
+
+    // A human puts a ticket in Todo; Linear tells karajan.
+    let id = fake.world().add_issue("Todo", "Add a friendly greeting");
+    let body = linear_issue(&id, now_ms());
+    let (status, answer) = d
+        .deliver(
+            &linear_headers("0b3c-delivery-1", hmac_hex(SECRET, body.as_bytes())),
+            &body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.contains(&id), "{answer}");
+    until("the ticket dispatched", || {
+        fake.world().column_of(&id) != "Todo"
+    })
+    .await;
+    assert!(fake.world().requests.len() > polled);
+    assert!(
+        d.metrics()
+            .await
+            .contains("karajan_webhook_deliveries_total{source=\"linear\",outcome=\"accepted\"} 1")
+    );
+    d.stop().await;
+}
+
+/// The GitHub tracker config for the fake (labels mode, repo `acme/app`).
+fn github_config(fake: &crate::github::fake::Fake) -> karajan::tracker::github::GithubConfig {
+    let yaml = format!(
+        "kind: github\nrepo: acme/app\nmode: labels\ntoken: $GITHUB_TOKEN\napi_url: {}\n",
+        fake.url
+    );
+    let raw: karajan::tracker::github::RawGithubConfig = yaml_serde::from_str(&yaml).unwrap();
+    karajan::tracker::github::GithubConfig::from_raw(raw, |_| {
+        Ok(crate::github::fake::TOKEN.to_string())
+    })
+    .expect("valid config")
+}
+
+#[test]
+fn a_github_delivery_gets_the_issue_acted_on_without_waiting_for_the_poll() {
+    // The fake runs on its own runtime (see `GhScratch`); the daemon on this one.
+    let gh = crate::github::scratch::GhScratch::new("labels", "");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = Scratch::quickstart();
+        let mut wf = workflow(&s, HOUR);
+        wf.tracker = TrackerConfig::new(github_config(&gh.fake));
+        let tracker = karajan::tracker::from_config(&wf).unwrap();
+        let d = start(wf, tracker).await;
+        until("the first poll", || gh.fake.request_count() > 0).await;
+
+        gh.add_issue(1, "Add a greeting", "Todo");
+        let body = serde_json::json!({
+            "action": "labeled",
+            "issue": {"number": 1, "title": "Add a greeting", "state": "open",
+                      "labels": [{"name": "karajan:todo"}]},
+            "label": {"name": "karajan:todo"},
+            "repository": {"full_name": "acme/app", "name": "app", "owner": {"login": "acme"}},
+            "sender": {"login": "ada"}
+        })
+        .to_string();
+        let sig = format!("sha256={}", hmac_hex(SECRET, body.as_bytes()));
+        let headers = vec![
+            ("x-github-event", "issues".to_string()),
+            (
+                "x-github-delivery",
+                "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+            ),
+            ("x-hub-signature-256", sig.clone()),
+            ("user-agent", "GitHub-Hookshot/044aadd".into()),
+        ];
+        let (status, answer) = d.deliver(&headers, &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert!(answer.contains("acme/app#1"), "{answer}");
+        // (A label move is two requests: look for the old label gone.)
+        until("the issue dispatched", || {
+            !gh.fake.issue(1).labels.iter().any(|l| l == "karajan:todo")
+        })
+        .await;
+        assert_ne!(gh.column(1), "Todo");
+
+        // The same delivery again is a replay.
+        let (status, _) = d.deliver(&headers, &body).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        // A ping (sent when the hook is created) is accepted and ignored.
+        let ping = r#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+        let (status, answer) = d
+            .deliver(
+                &[
+                    ("x-github-event", "ping".into()),
+                    ("x-github-delivery", "ping-1".into()),
+                    (
+                        "x-hub-signature-256",
+                        format!("sha256={}", hmac_hex(SECRET, ping.as_bytes())),
+                    ),
+                ],
+                ping,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert!(answer.contains("ignored"), "{answer}");
+        d.stop().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signatures_replays_and_stale_deliveries_are_refused_and_recorded() {
+    let s = Scratch::quickstart();
+    let fake = crate::linear::fake::FakeLinear::start().await;
+    let wf = linear_daemon_parts(&s, &fake);
+    let tracker = karajan::tracker::from_config(&wf).unwrap();
+    let d = start(wf, tracker).await;
+    until("the first poll", || !fake.world().requests.is_empty()).await;
+    let polled = fake.world().requests.len();
+
+    let body = linear_issue("ENG-9", now_ms());
+    // Signed with another secret: 401, and a flood of them records one event.
+    for n in 0..25 {
+        let (status, answer) = d
+            .deliver(
+                &linear_headers(
+                    &format!("junk-{n}"),
+                    hmac_hex("not-the-secret", body.as_bytes()),
+                ),
+                &body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert!(answer.contains("bad_signature"), "{answer}");
+        assert!(!answer.contains(SECRET));
+    }
+    // No signature header at all; no sender headers at all.
+    let (status, _) = d
+        .deliver(&[("linear-delivery", "d-nosig".into())], &body)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, answer) = d.deliver(&[], &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(answer.contains("unsigned"), "{answer}");
+    // Correctly signed, but sent ten minutes ago (the window is five).
+    let stale = linear_issue("ENG-9", now_ms() - 600_000);
+    let (status, answer) = d
+        .deliver(
+            &linear_headers("d-stale", hmac_hex(SECRET, stale.as_bytes())),
+            &stale,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer.contains("stale"), "{answer}");
+    // A body tampered with after signing.
+    let tampered = body.replace("ENG-9", "ENG-1");
+    let (status, _) = d
+        .deliver(
+            &linear_headers("d-tampered", hmac_hex(SECRET, body.as_bytes())),
+            &tampered,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Too large.
+    let big = format!(
+        "{{\"pad\":\"{}\"}}",
+        "x".repeat(karajan::web::WEBHOOK_MAX_BODY)
+    );
+    let (status, _) = d
+        .deliver(
+            &linear_headers("d-big", hmac_hex(SECRET, big.as_bytes())),
+            &big,
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        fake.world().requests.len(),
+        polled,
+        "no refused delivery makes karajan read the tracker"
+    );
+
+    // Accepted once, then the same delivery id is a replay.
+    let headers = linear_headers("d-once", hmac_hex(SECRET, body.as_bytes()));
+    assert_eq!(d.deliver(&headers, &body).await.0, StatusCode::OK);
+    let (status, answer) = d.deliver(&headers, &body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer.contains("replay"), "{answer}");
+
+    let metrics = d.metrics().await;
+    for line in [
+        "{source=\"linear\",outcome=\"bad_signature\"} 27",
+        "{source=\"unknown\",outcome=\"unsigned\"} 1",
+        "{source=\"linear\",outcome=\"stale\"} 1",
+        "{source=\"linear\",outcome=\"too_large\"} 1",
+        "{source=\"linear\",outcome=\"replay\"} 1",
+        "{source=\"linear\",outcome=\"accepted\"} 1",
+    ] {
+        assert!(
+            metrics.contains(&format!("karajan_webhook_deliveries_total{line}")),
+            "{line} in:\n{metrics}"
+        );
+    }
+
+    let recorded = d
+        .store
+        .recent_of_kind("webhook_refused", 100)
+        .await
+        .unwrap();
+    let mut reasons: Vec<(String, String, u64)> = recorded
+        .iter()
+        .map(|e| {
+            let p = &e.payload;
+            (
+                p["source"].as_str().unwrap().to_string(),
+                p["reason"].as_str().unwrap().to_string(),
+                p["suppressed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("linear".into(), "bad_signature".into(), 0),
+            ("linear".into(), "replay".into(), 0),
+            ("linear".into(), "stale".into(), 0),
+            ("linear".into(), "too_large".into(), 0),
+            ("unknown".into(), "unsigned".into(), 0),
+        ],
+        "one event per kind of refusal, however many arrived"
+    );
+    let first_bad = recorded
+        .iter()
+        .find(|e| e.payload["reason"] == "bad_signature")
+        .unwrap();
+    assert_eq!(first_bad.payload["delivery"], "junk-0");
+    for e in &recorded {
+        assert!(!e.payload.to_string().contains(SECRET));
+    }
+    d.stop().await;
+}
