@@ -4,7 +4,7 @@
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::warn;
 
 use super::engine::RunDone;
 use super::hooks::hook_event;
@@ -13,7 +13,7 @@ use super::prepare::{NotReady, Prep};
 use super::recorder::Recorder;
 use crate::agent::{RunEvent, RunOutcome};
 use crate::domain::{RunStatus, TokenUsage};
-use crate::store::{EventKind, NewEvent};
+use crate::store::NewEvent;
 use crate::workspace::run_hook;
 
 /// The `after_run` hook of a run: its script, environment and time limit.
@@ -126,50 +126,14 @@ pub(crate) async fn run_task(
     }
 }
 
-/// Persist what the agent reports: its process group at once (crash recovery needs it)
-/// and its JSON events in batches.
+/// Persist what the agent reports: its process group at once (crash recovery needs
+/// it) and its output lines buffered per run (see [`super::recorder::forward_run_events`]).
 async fn forward_events(
     recorder: Recorder,
     id: String,
     run_id: String,
-    mut rx: mpsc::Receiver<RunEvent>,
+    rx: mpsc::Receiver<RunEvent>,
     activity_tx: mpsc::Sender<Activity>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
-            if batch.len() >= 256 {
-                break;
-            }
-        }
-        for event in &batch {
-            // Display only: a full channel drops activity, never the record.
-            let _ = activity_tx.try_send(Activity {
-                identifier: id.clone(),
-                run_id: run_id.clone(),
-                event: event.clone(),
-            });
-        }
-        let events: Vec<NewEvent> = batch
-            .into_iter()
-            .filter_map(|ev| match ev {
-                RunEvent::Spawned { pid } => Some(EventKind::RunSpawned {
-                    run_id: run_id.clone(),
-                    pid,
-                }),
-                RunEvent::Json { value, .. } => Some(EventKind::AgentEvent {
-                    run_id: run_id.clone(),
-                    event: value,
-                }),
-                RunEvent::Session { .. } | RunEvent::Activity { .. } | RunEvent::Usage { .. } => {
-                    None
-                }
-            })
-            .map(|k| NewEvent::for_issue(&id, k))
-            .collect();
-        if let Err(e) = recorder.record(events).await {
-            error!(ticket = %id, run = %run_id, error = %e, "could not record agent events");
-        }
-    }
+    super::recorder::forward_run_events(&recorder, &id, &run_id, rx, &activity_tx).await;
 }

@@ -143,7 +143,10 @@ impl Engine {
         // What the resumed session had reported in total, for CLIs that report a
         // session's cumulative usage (a run records only its own share).
         let resume_usage = match &resume_session {
-            Some(s) => super::resume::thread_usage(&self.store.events_for(&id).await?, s),
+            Some(s) => super::resume::thread_usage(
+                &self.store.events_of_kind(&id, "run_finished").await?,
+                s,
+            ),
             None => None,
         };
         let hook = |name: &str, script: &Option<String>| {
@@ -226,10 +229,11 @@ impl Engine {
         run_number: u32,
     ) -> Result<PromptContext, StoreError> {
         let id = &w.snapshot.identifier;
-        let events = self.store.events_for(id).await?;
+        // The latest transition only: never the ticket's whole history (agent lines).
+        let last = self.store.latest_of_kind(id, "transition").await?;
         let mut feedback = None;
         let mut count = 0;
-        if let Some(t) = events.iter().rev().find(|e| e.kind == "transition") {
+        if let Some(t) = &last {
             if t.payload.get("cause").and_then(|c| c.as_str()) == Some("rework") {
                 feedback = t
                     .payload

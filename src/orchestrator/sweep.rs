@@ -28,7 +28,7 @@ pub(crate) const SWEEP_EVERY_TICKS: u32 = 10;
 impl Engine {
     /// Tells the tracker the column of every ticket karajan is responsible for.
     pub(crate) async fn note_recorded_columns(&self) -> Result<(), StoreError> {
-        for rec in self.store.records().await? {
+        for rec in self.store.active_records().await? {
             if matches!(rec.phase, Phase::Done) {
                 continue;
             }
@@ -75,7 +75,7 @@ impl Engine {
         }
         let records: HashMap<String, IssueRecord> = self
             .store
-            .records()
+            .active_records()
             .await?
             .into_iter()
             .map(|r| (r.identifier.clone(), r))

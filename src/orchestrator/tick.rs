@@ -201,7 +201,7 @@ async fn read(
         .map(|t| t.identifier.as_str())
         .collect();
     let missing: Vec<String> = store
-        .records()
+        .active_records()
         .await?
         .into_iter()
         .filter(|r| !matches!(r.phase, Phase::Done) && !seen.contains(r.identifier.as_str()))

@@ -5,6 +5,12 @@
 //! head), reads the one-row `chain_head`, inserts the events with their hashes, folds
 //! each into the projections, advances `chain_head`, and commits. Any error rolls the
 //! whole batch back: events and projections never disagree, and the chain never forks.
+//!
+//! Statements per transaction are kept few and constant: the whole batch of events is
+//! one `INSERT … SELECT FROM json_each(?)` (one SQL text, so one cached prepared
+//! statement, whatever the batch size), each touched ticket record is read once and
+//! written once (see `projection::Fold`), and the row projections are one statement
+//! per event that has one (runs, intents, sessions).
 
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqlitePool};
@@ -58,6 +64,7 @@ pub async fn append(
     let at_text = format_at(now);
     let at = super::sqlite::parse_time(&at_text, "event time")?;
     let mut stored = Vec::with_capacity(events.len());
+    let mut rows = Vec::with_capacity(events.len());
     for event in events {
         seq += 1;
         let kind = event.kind.name();
@@ -72,20 +79,14 @@ pub async fn append(
             payload: &payload,
         };
         let hash = event_hash_canonical(&link, &canonical);
-        sqlx::query(
-            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(&at_text)
-        .bind(event.issue.as_deref())
-        .bind(kind)
-        .bind(&canonical)
-        .bind(&prev[..])
-        .bind(&hash[..])
-        .execute(&mut *tx)
-        .await?;
-        projection::apply(&mut tx, seq, at, event).await?;
+        rows.push(serde_json::json!([
+            seq,
+            event.issue,
+            kind,
+            canonical,
+            hex::encode(prev),
+            hex::encode(hash)
+        ]));
         stored.push(StoredEvent {
             seq,
             at,
@@ -97,6 +98,20 @@ pub async fn append(
         });
         prev = hash;
     }
+    sqlx::query(
+        "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+         SELECT value ->> 0, ?1, value ->> 1, value ->> 2, value ->> 3, \
+         unhex(value ->> 4), unhex(value ->> 5) FROM json_each(?2) ORDER BY key",
+    )
+    .bind(&at_text)
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *tx)
+    .await?;
+    let mut fold = projection::Fold::default();
+    for (event, row) in events.iter().zip(&stored) {
+        fold.apply(&mut tx, row.seq, at, event).await?;
+    }
+    fold.save(&mut tx).await?;
     sqlx::query("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1")
         .bind(seq)
         .bind(&prev[..])

@@ -1,8 +1,8 @@
 //! Checkpoints: the chain head written *outside* the database, so that a deleted tail or
 //! a fully recomputed chain (which re-hashing alone cannot see) is still caught.
 //!
-//! After every committed append the store atomically rewrites (temp file, `fsync`,
-//! rename) a small text file next to the database. Its format, line by line:
+//! After committed appends (at most once a second, see `writer`) the store atomically
+//! rewrites (temp file, `fsync`, rename) a small text file next to the database. Its format, line by line:
 //!
 //! ```text
 //! karajan checkpoints v1
@@ -26,10 +26,11 @@
 //! seq. A missing file while the chain is non-empty is reported as a break at seq 0
 //! ("the chain as a whole"): nothing outside the database vouches for it.
 //!
-//! The file is written after the database commit (with `synchronous=FULL` the commit is
-//! durable by then), so a crash can leave it *behind* the database, never ahead of it. A
-//! failed checkpoint write does not fail the append (the events are committed); it is
-//! logged and the next append rewrites the whole file. One writer process per store is
+//! The file is written after the database commit and after an `fsync` of the WAL (the
+//! commit is durable by then, see the `store` module's durability section), so a crash
+//! can leave it *behind* the database, never ahead of it. A failed checkpoint write
+//! does not fail the append (the events are committed); it is logged and the next
+//! append rewrites the whole file. One writer process per store is
 //! assumed for the file, and enforced by the daemon's lock (see `lock`); at start the
 //! store is compared with the file (see `reset`).
 

@@ -10,7 +10,9 @@
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
 //! - `read`: the queries the orchestrator, CLI and dashboard use;
-//! - `sqlite`: connection settings (WAL, `synchronous=FULL`, busy timeout) and why;
+//! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
+//!   busy timeout) and why;
+//! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
 //! - `lock`: the exclusive file lock that makes one writer (daemon) per store;
 //! - `reset`: refusing to start on a store that is missing or behind its checkpoint,
 //!   and the deliberate way to accept it;
@@ -19,6 +21,30 @@
 //! A `Store` is a cheap handle (a connection pool) and can be cloned freely. Appends from
 //! one process are also ordered by a small async lock, so the checkpoint file is written
 //! in commit order; appends from several processes serialize on SQLite's write lock.
+//!
+//! # Durability: what is on disk when
+//!
+//! - **An append returns**: the transaction is committed to the WAL (`synchronous=NORMAL`,
+//!   no `fsync`). It survives the process being killed or crashing at any point; a
+//!   power loss or kernel crash may still take back the commits since the last
+//!   durability point (SQLite then rolls the WAL back to a consistent earlier state:
+//!   never a torn transaction, never a broken chain).
+//! - **A durability point** (`fsync` of the WAL, then the checkpoint file rewritten with
+//!   create, `fsync`, rename): at most one a second while appends come in (the
+//!   background writer, see `writer`), on [`Store::sync`], [`Store::flush_checkpoints`],
+//!   [`Store::verify`] and [`Store::close`]. Whoever must not act on a record a power
+//!   loss could take back (e.g. before telling the outside world) calls `sync` first.
+//! - The checkpoint file is therefore never *ahead* of what is on disk, so `verify` never
+//!   reports a tail that a power loss took back as "truncated".
+//!
+//! What a lagging checkpoint means for `verify`: the file vouches for the chain up to
+//! its head. A crash between appends and the next checkpoint write leaves at most a
+//! second of events (those appended since the last write) vouched for by nothing outside
+//! the database: if they are later deleted, or the whole chain is recomputed from one of
+//! them on, re-hashing alone cannot tell and `verify` reports nothing for them. Every
+//! row up to the file's head stays covered: a deleted tail reaching into it, or a
+//! recomputed chain from any row at or below it, is reported as before. A running store
+//! (and `verify` itself, which writes the file first) closes the window within a second.
 
 pub mod append;
 pub mod canonical;
@@ -33,6 +59,7 @@ pub mod reset;
 pub mod sqlite;
 mod tickets;
 pub mod verify;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,7 +71,8 @@ pub use event::{EventKind, IntentOp, NewEvent};
 pub use read::Grouping;
 
 use crate::domain::{IssueRecord, TokenUsage};
-use checkpoint::Checkpoints;
+pub use writer::{CHECKPOINT_INTERVAL, StoreStats};
+use writer::{CheckpointWriter, Counters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -147,74 +175,19 @@ pub struct Totals {
     pub cost_usd: f64,
 }
 
-/// The checkpoint writer of a writable store: the file and what it holds. Its lock also
-/// orders this process's appends, so the file only ever moves forward.
-///
-/// Appends do not wait for the file: they advance the in-memory checkpoints and wake a
-/// background task that writes the latest head (fsynced, then renamed) after a short
-/// coalescing delay, so a burst of appends costs one file write. The file may lag the
-/// database by that delay; a lagging checkpoint is never a false alarm (it is only
-/// behind), and `close` and `verify` flush it first.
-struct CheckpointWriter {
-    path: PathBuf,
-    state: tokio::sync::Mutex<Checkpoints>,
-    /// The head the file holds (seq), to skip redundant writes.
-    written: std::sync::atomic::AtomicI64,
-    /// The last seq appended through this store (0: none yet). The next append must
-    /// continue after it: a lower seq means the database went back under us.
-    appended: std::sync::atomic::AtomicI64,
-    wake: tokio::sync::Notify,
-}
-
-/// How long the background writer lets appends accumulate before writing the file.
-const CHECKPOINT_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
-
-impl CheckpointWriter {
-    /// Write the file if it is behind the in-memory head.
-    async fn flush(&self) -> Result<(), StoreError> {
-        let state = self.state.lock().await;
-        let head = state.head.0;
-        if self.written.load(std::sync::atomic::Ordering::SeqCst) >= head {
-            return Ok(());
-        }
-        checkpoint::write(&self.path, &state)?;
-        self.written
-            .store(head, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// The background writer: ends when the store is dropped.
-    fn spawn(writer: &Arc<CheckpointWriter>) {
-        let weak = Arc::downgrade(writer);
-        tokio::spawn(async move {
-            loop {
-                let Some(w) = weak.upgrade() else { return };
-                // Holding the Arc only while waiting would keep the store alive forever;
-                // the Notify permit survives a drop of the future, so re-check often.
-                let woke =
-                    tokio::time::timeout(std::time::Duration::from_millis(500), w.wake.notified())
-                        .await
-                        .is_ok();
-                if woke {
-                    tokio::time::sleep(CHECKPOINT_DELAY).await;
-                    if let Err(e) = w.flush().await {
-                        tracing::warn!(error = %e, "checkpoint write failed; the next append retries it");
-                    }
-                }
-            }
-        });
-    }
-}
-
 #[derive(Clone)]
 pub struct Store {
+    /// The one writer connection (the read pool on a read-only store).
     pool: SqlitePool,
+    /// The readers every query uses.
+    readers: SqlitePool,
     /// The checkpoint file `verify` compares with (also set on read-only stores).
     checkpoint_path: Option<PathBuf>,
     /// `None` on a read-only store.
     writer: Option<Arc<CheckpointWriter>>,
     /// The database file a writable store opened (`None` on a read-only store).
     file: Option<file_id::FileId>,
+    counters: Arc<Counters>,
 }
 
 impl Store {
@@ -222,17 +195,22 @@ impl Store {
     /// checkpoint file lives at `checkpoints`.
     pub async fn open(db: &Path, checkpoints: &Path) -> Result<Store, StoreError> {
         let state = checkpoint::load(checkpoints)?;
-        let pool = sqlite::open_write(db).await?;
+        let (pool, readers) = sqlite::open_write(db).await?;
+        let counters = Arc::new(Counters::default());
         let store = Store {
+            counters: counters.clone(),
             pool,
+            readers,
             file: Some(file_id::FileId::of(db)?),
             checkpoint_path: Some(checkpoints.to_path_buf()),
             writer: Some(Arc::new(CheckpointWriter {
                 path: checkpoints.to_path_buf(),
+                db: db.to_path_buf(),
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
                 appended: std::sync::atomic::AtomicI64::new(0),
                 state: tokio::sync::Mutex::new(state),
                 wake: tokio::sync::Notify::new(),
+                counters,
             })),
         };
         if let Some(w) = &store.writer {
@@ -256,10 +234,12 @@ impl Store {
     /// [`Store::with_checkpoints`] names the file.
     pub async fn open_read_only(db: &Path) -> Result<Option<Store>, StoreError> {
         Ok(sqlite::open_read(db).await?.map(|pool| Store {
+            readers: pool.clone(),
             pool,
             checkpoint_path: None,
             writer: None,
             file: None,
+            counters: Arc::default(),
         }))
     }
 
@@ -280,6 +260,7 @@ impl Store {
         };
         let mut state = writer.state.lock().await;
         let stored = append::append(&self.pool, &events, Utc::now()).await?;
+        Counters::bump(&self.counters.transactions);
         let mut rows = Vec::with_capacity(stored.len());
         for e in &stored {
             let hash = chain::parse_hash(&e.hash)
@@ -308,6 +289,11 @@ impl Store {
         Ok(stored)
     }
 
+    /// What this store has done since it was opened (see [`StoreStats`]).
+    pub fn stats(&self) -> StoreStats {
+        self.counters.get()
+    }
+
     /// `Err(StoreError::Replaced)` when the database file this writable store opened
     /// was removed or replaced since (always `Ok` on a read-only store). Cheap: one
     /// `stat`.
@@ -320,25 +306,32 @@ impl Store {
 
     /// Every ticket record, with `pending_intents` counted.
     pub async fn records(&self) -> Result<Vec<IssueRecord>, StoreError> {
-        read::records(&self.pool).await
+        read::records(&self.readers, false).await
+    }
+
+    /// The records of the tickets not done (phase other than `done`), with
+    /// `pending_intents` counted: what the orchestrator needs per poll, without the
+    /// history of finished tickets (index `tickets_active`).
+    pub async fn active_records(&self) -> Result<Vec<IssueRecord>, StoreError> {
+        read::records(&self.readers, true).await
     }
 
     pub async fn record(&self, identifier: &str) -> Result<Option<IssueRecord>, StoreError> {
-        read::record(&self.pool, identifier).await
+        read::record(&self.readers, identifier).await
     }
 
     /// Runs that started and never finished.
     pub async fn open_runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        read::open_runs(&self.pool).await
+        read::open_runs(&self.readers).await
     }
 
     pub async fn runs_for(&self, identifier: &str) -> Result<Vec<RunRow>, StoreError> {
-        read::runs_for(&self.pool, identifier).await
+        read::runs_for(&self.readers, identifier).await
     }
 
     /// Unconfirmed tracker writes, oldest first.
     pub async fn pending_intents(&self) -> Result<Vec<PendingIntent>, StoreError> {
-        read::pending_intents(&self.pool).await
+        read::pending_intents(&self.readers).await
     }
 
     /// The latest session id recorded by a run of `runner` kind on this ticket.
@@ -347,12 +340,35 @@ impl Store {
         identifier: &str,
         runner: &str,
     ) -> Result<Option<String>, StoreError> {
-        read::latest_session(&self.pool, identifier, runner).await
+        read::latest_session(&self.readers, identifier, runner).await
     }
 
     /// The ticket's events, in seq order.
     pub async fn events_for(&self, identifier: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        read::events_for(&self.pool, identifier).await
+        read::events_for(&self.readers, identifier).await
+    }
+
+    /// The ticket's events of one `kind` (e.g. `transition`, `run_finished`), in seq
+    /// order, without reading its other events (agent output lines included).
+    pub async fn events_of_kind(
+        &self,
+        identifier: &str,
+        kind: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::events_of_kind(&self.readers, identifier, kind, None).await
+    }
+
+    /// The ticket's latest event of one `kind`, reading that one row only.
+    pub async fn latest_of_kind(
+        &self,
+        identifier: &str,
+        kind: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(
+            read::events_of_kind(&self.readers, identifier, kind, Some(1))
+                .await?
+                .pop(),
+        )
     }
 
     /// Up to `limit` events with seq greater than `after_seq`, in seq order.
@@ -361,7 +377,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::events_page(&self.pool, after_seq, limit).await
+        read::events_page(&self.readers, after_seq, limit).await
     }
 
     /// Run totals per state or per UTC day, overall or for one ticket.
@@ -370,12 +386,12 @@ impl Store {
         by: Grouping,
         identifier: Option<&str>,
     ) -> Result<Vec<(String, Totals)>, StoreError> {
-        read::totals_by(&self.pool, by, identifier).await
+        read::totals_by(&self.readers, by, identifier).await
     }
 
     /// The totals of the runs started on `day` (UTC).
     pub async fn totals_on(&self, day: chrono::NaiveDate) -> Result<Totals, StoreError> {
-        read::totals_on(&self.pool, &day.format("%Y-%m-%d").to_string()).await
+        read::totals_on(&self.readers, day).await
     }
 
     /// The latest `limit` events of one kind, newest first (for the dashboard).
@@ -384,37 +400,48 @@ impl Store {
         kind: &str,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::recent_of_kind(&self.pool, kind, limit).await
+        read::recent_of_kind(&self.readers, kind, limit).await
     }
 
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
     pub async fn head(&self) -> Result<(i64, String), StoreError> {
-        read::head(&self.pool).await
+        read::head(&self.readers).await
     }
 
     /// Runs, tokens and cost over every run.
     pub async fn totals(&self) -> Result<Totals, StoreError> {
-        read::totals(&self.pool, None).await
+        read::totals(&self.readers, None).await
     }
 
     /// Runs, tokens and cost of one ticket's runs.
     pub async fn totals_for(&self, identifier: &str) -> Result<Totals, StoreError> {
-        read::totals(&self.pool, Some(identifier)).await
+        read::totals(&self.readers, Some(identifier)).await
     }
 
     /// Re-hash every row and check the checkpoints; reports every break.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.flush_checkpoints().await?;
-        verify::verify(&self.pool, self.checkpoint_path.as_deref()).await
+        verify::verify(&self.readers, self.checkpoint_path.as_deref()).await
     }
 
     /// Write the checkpoint file now if it lags the chain head (a writable store
-    /// otherwise writes it shortly after each append).
+    /// otherwise writes it at most once a second after appends). Also makes every
+    /// commit so far durable (see [`Store::sync`]).
     pub async fn flush_checkpoints(&self) -> Result<(), StoreError> {
         match &self.writer {
             Some(w) => w.flush().await,
             None => Ok(()),
         }
+    }
+
+    /// A durability point: every event appended so far is on disk (the WAL `fsync`ed)
+    /// and vouched for by the checkpoint file when this returns. Appends alone are
+    /// durable against the process dying at once, against power loss only after the
+    /// next checkpoint write (at most a second later); call this where a promise to
+    /// someone outside the process needs the record on disk first. A no-op on a
+    /// read-only store or when nothing was appended since the last write.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.flush_checkpoints().await
     }
 
     /// Flush the checkpoint file, then close the pool (waits for connections to be
@@ -424,5 +451,6 @@ impl Store {
             tracing::warn!(error = %e, "checkpoint write failed at close");
         }
         self.pool.close().await;
+        self.readers.close().await;
     }
 }

@@ -1,5 +1,7 @@
 //! The fold from events to projections, run inside the append transaction for every
-//! event, so the projections are always exactly the fold of the committed chain.
+//! event, so the projections are always exactly the fold of the committed chain. The
+//! ticket records a transaction touches are loaded once, folded in memory and saved
+//! once at its end ([`Fold`]); the other rows are written per event.
 //!
 //! The record part is pure ([`fold_record`]) and reuses the domain's record logic
 //! (`IssueRecord::new`, `apply_enter`, `apply_resume`); the rest writes rows:
@@ -27,6 +29,8 @@
 //! step with the phase (see `tickets::save`). Events without an issue only go in the
 //! chain; run and intent follow-ups (spawned, finished, completed, failed) are matched by
 //! their run or intent id, whose row only exists if it was created with an issue.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{Row, SqliteConnection};
@@ -145,25 +149,70 @@ fn touches_record(kind: &EventKind) -> bool {
     )
 }
 
-/// Fold one appended event (already inserted at `seq`) into the projections.
-pub async fn apply(
-    conn: &mut SqliteConnection,
-    seq: i64,
-    at: DateTime<Utc>,
-    event: &NewEvent,
-) -> Result<(), StoreError> {
-    apply_rows(conn, seq, at, event).await?;
-    let Some(issue) = event.issue.as_deref() else {
-        return Ok(());
-    };
-    if !touches_record(&event.kind) {
-        return Ok(());
+/// The ticket records one append transaction touches: each is loaded at most once,
+/// folded in memory event by event, and saved once by [`Fold::save`].
+#[derive(Default)]
+pub struct Fold {
+    records: HashMap<String, Touched>,
+}
+
+struct Touched {
+    /// As the projection held it before this transaction.
+    before: Option<IssueRecord>,
+    /// After the events folded so far.
+    now: Option<IssueRecord>,
+    /// The seq of the last event that changed it (`None`: unchanged).
+    changed_at: Option<i64>,
+}
+
+impl Fold {
+    /// Fold one appended event (already inserted at `seq`) into the projections: the
+    /// row projections at once, the ticket record in memory.
+    pub async fn apply(
+        &mut self,
+        conn: &mut SqliteConnection,
+        seq: i64,
+        at: DateTime<Utc>,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        apply_rows(conn, seq, at, event).await?;
+        let Some(issue) = event.issue.as_deref() else {
+            return Ok(());
+        };
+        if !touches_record(&event.kind) {
+            return Ok(());
+        }
+        if !self.records.contains_key(issue) {
+            let before = tickets::load(conn, issue).await?;
+            self.records.insert(
+                issue.to_string(),
+                Touched {
+                    now: before.clone(),
+                    before,
+                    changed_at: None,
+                },
+            );
+        }
+        let touched = self
+            .records
+            .get_mut(issue)
+            .ok_or_else(|| StoreError::Corrupt(format!("ticket {issue} vanished from the fold")))?;
+        if let Some(next) = fold_record(touched.now.as_ref(), issue, &event.kind, at) {
+            touched.now = Some(next);
+            touched.changed_at = Some(seq);
+        }
+        Ok(())
     }
-    let current = tickets::load(conn, issue).await?;
-    if let Some(next) = fold_record(current.as_ref(), issue, &event.kind, at) {
-        tickets::save(conn, &next, seq).await?;
+
+    /// Write every record this transaction changed, once each.
+    pub async fn save(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        for touched in self.records.into_values() {
+            if let (Some(now), Some(seq)) = (&touched.now, touched.changed_at) {
+                tickets::save(conn, touched.before.as_ref(), now, seq).await?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The non-record projections: runs, sessions, pending intents.

@@ -42,6 +42,31 @@ pub async fn events_for(
     rows.iter().map(event_from_row).collect()
 }
 
+const EVENTS_OF_KIND: &str = "SELECT seq, at, issue, kind, payload, prev_hash, hash \
+     FROM events WHERE issue = ? AND kind = ? ORDER BY seq DESC LIMIT ?";
+
+/// One ticket's events of one kind, in seq order (the `events_issue_kind` index: the
+/// ticket's other events, agent output lines included, are not read).
+pub async fn events_of_kind(
+    pool: &SqlitePool,
+    identifier: &str,
+    kind: &str,
+    newest: Option<i64>,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(EVENTS_OF_KIND)
+        .bind(identifier)
+        .bind(kind)
+        .bind(newest.unwrap_or(-1))
+        .fetch_all(pool)
+        .await?;
+    let mut events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    events.reverse();
+    Ok(events)
+}
+
 /// The latest `limit` events of one kind, newest first.
 pub async fn recent_of_kind(
     pool: &SqlitePool,
@@ -83,11 +108,23 @@ pub async fn head(pool: &SqlitePool) -> Result<(i64, String), StoreError> {
     Ok((row.try_get("seq")?, hex::encode(hash)))
 }
 
-pub async fn records(pool: &SqlitePool) -> Result<Vec<IssueRecord>, StoreError> {
+/// Every ticket record, or (`active`) only those of tickets not done.
+pub async fn records(pool: &SqlitePool, active: bool) -> Result<Vec<IssueRecord>, StoreError> {
+    let (only, only_rw, only_pi) = if active {
+        (
+            " WHERE phase <> 'done'",
+            " WHERE identifier IN (SELECT identifier FROM tickets WHERE phase <> 'done')",
+            " WHERE identifier IN (SELECT identifier FROM tickets WHERE phase <> 'done')",
+        )
+    } else {
+        ("", "", "")
+    };
     let mut rework: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
-    for row in sqlx::query("SELECT identifier, gate, count FROM rework_counts")
-        .fetch_all(pool)
-        .await?
+    for row in sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT identifier, gate, count FROM rework_counts{only_rw}"
+    )))
+    .fetch_all(pool)
+    .await?
     {
         let count = to_u32(row.try_get("count")?, "rework count")?;
         rework
@@ -96,17 +133,18 @@ pub async fn records(pool: &SqlitePool) -> Result<Vec<IssueRecord>, StoreError> 
             .insert(row.try_get("gate")?, count);
     }
     let mut pending: HashMap<String, u32> = HashMap::new();
-    for row in
-        sqlx::query("SELECT identifier, count(*) AS n FROM pending_intents GROUP BY identifier")
-            .fetch_all(pool)
-            .await?
+    for row in sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT identifier, count(*) AS n FROM pending_intents{only_pi} GROUP BY identifier"
+    )))
+    .fetch_all(pool)
+    .await?
     {
         pending.insert(
             row.try_get("identifier")?,
             to_u32(row.try_get("n")?, "pending count")?,
         );
     }
-    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets ORDER BY identifier");
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets{only} ORDER BY identifier");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)
         .await?;
@@ -282,16 +320,23 @@ pub enum Grouping {
     Day,
 }
 
-/// The run totals of one UTC day (`YYYY-MM-DD`), keyed like `Grouping::Day`.
-pub async fn totals_on(pool: &SqlitePool, day: &str) -> Result<Totals, StoreError> {
+/// The run totals of one UTC day, keyed like `Grouping::Day`: a range over the
+/// `runs_started_at` index (`started_at` is RFC 3339 UTC, so text order is time order
+/// and the day's runs are those from `day` up to the next day).
+pub async fn totals_on(pool: &SqlitePool, day: chrono::NaiveDate) -> Result<Totals, StoreError> {
+    let next = day.succ_opt().unwrap_or(day);
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{TOTALS_SELECT} WHERE {DAY_KEY} = ?"
+        "{TOTALS_SELECT} {TOTALS_ON_WHERE}"
     )))
-    .bind(day)
+    .bind(day.format("%Y-%m-%d").to_string())
+    .bind(next.format("%Y-%m-%d").to_string())
     .fetch_one(pool)
     .await?;
     totals_from_row(&row)
 }
+
+/// The filter of [`totals_on`].
+const TOTALS_ON_WHERE: &str = "WHERE started_at >= ? AND started_at < ?";
 
 /// The UTC day a run started on, as stored (`started_at` is RFC 3339 in UTC).
 const DAY_KEY: &str = "substr(started_at, 1, 10)";
@@ -323,4 +368,45 @@ pub async fn totals_by(
     rows.iter()
         .map(|row| Ok((row.try_get::<String, _>("grp")?, totals_from_row(row)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for `sql` (its `detail` lines, joined).
+    async fn plan(pool: &SqlitePool, sql: &str) -> String {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+        for _ in 0..sql.matches('?').count() {
+            query = query.bind("x");
+        }
+        let rows = query.fetch_all(pool).await.expect("plan");
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The per-poll and per-run-start queries use an index, so they do not grow with
+    /// the history of runs and agent output lines.
+    #[tokio::test]
+    async fn history_queries_use_their_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("store.db");
+        let (writer, readers) = crate::store::sqlite::open_write(&db).await.expect("opens");
+        let spend = plan(&readers, &format!("{TOTALS_SELECT} {TOTALS_ON_WHERE}")).await;
+        assert!(spend.contains("USING INDEX runs_started_at"), "{spend}");
+        let kind = plan(&readers, EVENTS_OF_KIND).await;
+        assert!(kind.contains("USING INDEX events_issue_kind"), "{kind}");
+        let active = plan(
+            &readers,
+            &format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE phase <> 'done' ORDER BY identifier"
+            ),
+        )
+        .await;
+        assert!(active.contains("tickets_active"), "{active}");
+        writer.close().await;
+        readers.close().await;
+    }
 }

@@ -1,12 +1,19 @@
 //! Opening the SQLite database, and the small codecs every query module shares.
 //!
-//! Durability settings (the same for every connection of a writable store):
+//! Connections: a writable store has one pool of exactly **one writer connection** (every
+//! append runs on it, so SQLite's prepared-statement cache is warm and no two appends of
+//! this process ever contend for the write lock) and a separate small pool of **readers**
+//! (`query_only`, at most [`READERS`]) for the orchestrator, CLI and dashboard queries.
+//! Each sqlx SQLite connection is one worker thread, so this also bounds the threads.
+//!
+//! Durability settings of the writer (the full story, with the checkpoint file, is in
+//! the `store` module docs):
 //! - `journal_mode=WAL`: readers (dashboard, `karajan history`) never block the writer.
-//! - `synchronous=FULL`: a commit is on disk when `append` returns. With `NORMAL` a power
-//!   loss may roll back the last commits in WAL mode, and the checkpoint file (written
-//!   after the commit) would then claim rows the database no longer has: `verify` would
-//!   report a truncated tail that nobody caused. The cost is one WAL `fsync` per append,
-//!   which the benchmark (`cargo bench --bench engine`) measures.
+//! - `synchronous=NORMAL`: a commit is written to the WAL (so it survives the process
+//!   being killed) but not `fsync`ed; SQLite fsyncs the WAL when it checkpoints it into
+//!   the database. The store itself `fsync`s the WAL at its durability points: before it
+//!   writes the checkpoint file (so the file never vouches for rows a power loss could
+//!   take back) and on [`crate::store::Store::sync`] / `close`.
 //! - `busy_timeout=10s`: another process holding the write lock makes us wait, not fail.
 //! - `foreign_keys=ON` (sqlx's default), although the schema declares none today.
 
@@ -23,16 +30,50 @@ use super::StoreError;
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-const MAX_CONNECTIONS: u32 = 4;
+/// The reader connections of a store (each is one sqlx worker thread).
+pub const READERS: u32 = 2;
 
-/// The options of a writable store: create if missing, WAL, `synchronous=FULL`.
+/// The options of a writable store: create if missing, WAL, `synchronous=NORMAL`.
 pub fn write_options(db: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(db)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
+}
+
+/// The options of a writable store's readers: the same file, never written through
+/// (`query_only`), and no journal-mode change (the writer set WAL, which persists).
+pub fn reader_options(db: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(db)
+        .create_if_missing(false)
+        .pragma("query_only", "ON")
+        .busy_timeout(BUSY_TIMEOUT)
+}
+
+/// The `-wal` file beside the database: what the store `fsync`s at a durability point.
+pub fn wal_path(db: &Path) -> std::path::PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    std::path::PathBuf::from(wal)
+}
+
+/// Make every commit so far durable: `fsync` the WAL file (any descriptor of the file
+/// flushes it). A missing WAL means every commit is already in the synced database
+/// (SQLite removes it only after a checkpoint).
+pub fn sync_wal(db: &Path) -> Result<(), StoreError> {
+    let wal = wal_path(db);
+    let io = |source| StoreError::Io {
+        path: wal.display().to_string(),
+        source,
+    };
+    match std::fs::File::open(&wal) {
+        Ok(file) => file.sync_data().map_err(io),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// The options of a read-only store: never creates the database, sets no journal mode.
@@ -43,9 +84,7 @@ pub fn write_options(db: &Path) -> SqliteConnectOptions {
 /// daemon running, or one that died) the WAL must be read, so a plain read-only open is
 /// used; SQLite shares the writer's `-shm` index then.
 pub fn read_options(db: &Path) -> SqliteConnectOptions {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let quiescent = !std::path::Path::new(&wal).exists();
+    let quiescent = !wal_path(db).exists();
     SqliteConnectOptions::new()
         .filename(db)
         .create_if_missing(false)
@@ -54,20 +93,25 @@ pub fn read_options(db: &Path) -> SqliteConnectOptions {
         .busy_timeout(BUSY_TIMEOUT)
 }
 
-/// Open a writable pool: creates the parent directory and the file, applies migrations.
-pub async fn open_write(db: &Path) -> Result<SqlitePool, StoreError> {
+/// Open a writable store's pools: creates the parent directory and the file, applies
+/// migrations on the one writer connection, then opens the readers lazily.
+pub async fn open_write(db: &Path) -> Result<(SqlitePool, SqlitePool), StoreError> {
     if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.display().to_string(),
             source,
         })?;
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
         .connect_with(write_options(db))
         .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
+    sqlx::migrate!("./migrations").run(&writer).await?;
+    let readers = SqlitePoolOptions::new()
+        .max_connections(READERS)
+        .min_connections(0)
+        .connect_lazy_with(reader_options(db));
+    Ok((writer, readers))
 }
 
 /// Open a read-only pool, or `None` when the file does not exist.
@@ -83,7 +127,7 @@ pub async fn open_read(db: &Path) -> Result<Option<SqlitePool>, StoreError> {
         }
     }
     let pool = SqlitePoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(READERS)
         .connect_with(read_options(db))
         .await?;
     Ok(Some(pool))

@@ -140,14 +140,18 @@ pub fn record_from_row(
     })
 }
 
-/// One ticket's record as the projection holds it (`pending_intents` left at 0).
+/// One ticket's record as the projection holds it (`pending_intents` left at 0), its
+/// rework counts included: one statement.
 pub async fn load(
     conn: &mut SqliteConnection,
     identifier: &str,
 ) -> Result<Option<IssueRecord>, StoreError> {
     let row = sqlx::query(
         "SELECT identifier, tracker_id, state, phase, run_id, attempt, started_at, due_at, \
-         error, reason, held_column, attempts, entered_at, runs FROM tickets WHERE identifier = ?",
+         error, reason, held_column, attempts, entered_at, runs, \
+         (SELECT json_group_object(gate, count) FROM rework_counts r \
+          WHERE r.identifier = tickets.identifier) AS rework \
+         FROM tickets WHERE identifier = ?",
     )
     .bind(identifier)
     .fetch_optional(&mut *conn)
@@ -155,31 +159,17 @@ pub async fn load(
     let Some(row) = row else {
         return Ok(None);
     };
-    let rework = load_rework(conn, identifier).await?;
+    let rework: String = row.try_get("rework")?;
+    let rework = from_json(&rework, &format!("ticket {identifier} rework"))?;
     record_from_row(&row, rework, 0).map(Some)
 }
 
-async fn load_rework(
-    conn: &mut SqliteConnection,
-    identifier: &str,
-) -> Result<BTreeMap<String, u32>, StoreError> {
-    let rows = sqlx::query("SELECT gate, count FROM rework_counts WHERE identifier = ?")
-        .bind(identifier)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let gate: String = r.try_get("gate")?;
-            let count = to_u32(r.try_get("count")?, "rework count")?;
-            Ok((gate, count))
-        })
-        .collect()
-}
-
 /// Write the record (upsert), its rework counts, and its retry-queue row (present iff
-/// the phase is `retry_waiting`).
+/// the phase is `retry_waiting`). `before` is the record as the projection holds it:
+/// the rework counts and the retry-queue row are only written when they change.
 pub async fn save(
     conn: &mut SqliteConnection,
+    before: Option<&IssueRecord>,
     record: &IssueRecord,
     seq: i64,
 ) -> Result<(), StoreError> {
@@ -215,6 +205,16 @@ pub async fn save(
     .execute(&mut *conn)
     .await?;
 
+    let rework_before = before.map(|b| &b.rework);
+    if rework_before != Some(&record.rework) && !(before.is_none() && record.rework.is_empty()) {
+        save_rework(conn, record).await?;
+    }
+    let was_waiting = before.is_some_and(|b| matches!(b.phase, Phase::RetryWaiting { .. }));
+    save_retry(conn, record, was_waiting).await
+}
+
+async fn save_rework(conn: &mut SqliteConnection, record: &IssueRecord) -> Result<(), StoreError> {
+    let id = record.identifier.as_str();
     sqlx::query("DELETE FROM rework_counts WHERE identifier = ?")
         .bind(id)
         .execute(&mut *conn)
@@ -227,7 +227,15 @@ pub async fn save(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
 
+async fn save_retry(
+    conn: &mut SqliteConnection,
+    record: &IssueRecord,
+    was_waiting: bool,
+) -> Result<(), StoreError> {
+    let id = record.identifier.as_str();
     match &record.phase {
         Phase::RetryWaiting {
             attempt,
@@ -248,12 +256,13 @@ pub async fn save(
             .execute(&mut *conn)
             .await?;
         }
-        _ => {
+        _ if was_waiting => {
             sqlx::query("DELETE FROM retry_queue WHERE identifier = ?")
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
         }
+        _ => {}
     }
     Ok(())
 }

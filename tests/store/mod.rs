@@ -2,6 +2,7 @@
 //! (the SQLite file is edited with raw SQL, as an attacker or a bad migration would).
 
 mod concurrency;
+mod history;
 mod projections;
 mod reset;
 mod tamper;
