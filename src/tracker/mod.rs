@@ -5,6 +5,7 @@
 //! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
 pub mod github;
+pub mod http;
 pub mod linear;
 pub mod local;
 pub mod marker;

@@ -10,7 +10,6 @@ mod check;
 pub mod config;
 mod normalize;
 mod ops;
-mod rate;
 mod states;
 mod transport;
 
