@@ -114,22 +114,30 @@ impl Transport {
 
     /// Runs operation `Q` and returns its `data`.
     pub async fn call<Q: GraphQLQuery>(&self, variables: Q::Variables) -> Result<Value, CallError> {
+        self.run::<Q>(variables, false).await
+    }
+
+    /// Runs a document of several mutations and returns the whole answer (`data`, which
+    /// may be null, and `errors`, each with its `path`), for the caller to read per
+    /// part. Rate limits, auth failures and lost answers still fail the whole call.
+    pub async fn call_parts<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Value, CallError> {
+        self.run::<Q>(variables, true).await
+    }
+
+    async fn run<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        parts: bool,
+    ) -> Result<Value, CallError> {
         let body = Q::build_query(variables);
         let operation = body.operation_name;
         let mutation = body.query.contains(&format!("mutation {operation}"));
         let payload = serde_json::to_vec(&body).map_err(|e| {
             TrackerError::Fatal(format!("cannot encode Linear {operation} request: {e}"))
         })?;
-        self.send(operation, mutation, payload).await
-    }
-
-    /// Sends an encoded GraphQL request (`operation` names it in logs and errors).
-    pub async fn send(
-        &self,
-        operation: &str,
-        mutation: bool,
-        payload: Vec<u8>,
-    ) -> Result<Value, CallError> {
         let mut auth = HeaderValue::from_str(self.api_key.expose()).map_err(|_| {
             TrackerError::Fatal(
                 "the Linear API key contains characters not allowed in a header".to_string(),
@@ -150,14 +158,20 @@ impl Transport {
         };
         self.http
             .execute(operation, replay, build, |reply| {
-                judge(operation, mutation, reply)
+                judge(operation, mutation, parts, reply)
             })
             .await?
     }
 }
 
 /// What a Linear answer (not a 429 or 5xx: the layer took those) means.
-fn judge(operation: &str, mutation: bool, reply: &Reply) -> Judgement<Result<Value, CallError>> {
+/// With `parts`, GraphQL errors of single fields are left in the answer returned.
+fn judge(
+    operation: &str,
+    mutation: bool,
+    parts: bool,
+    reply: &Reply,
+) -> Judgement<Result<Value, CallError>> {
     let status = reply.status;
     let fail = |e: TrackerError| Judgement::Accept(Err(CallError::Tracker(e)));
     if status == StatusCode::UNAUTHORIZED {
@@ -204,12 +218,21 @@ fn judge(operation: &str, mutation: bool, reply: &Reply) -> Judgement<Result<Val
             })
             .collect::<Vec<_>>()
             .join("; ");
+        let per_field = errors
+            .iter()
+            .all(|e| e.get("path").and_then(Value::as_array).is_some());
+        if parts && per_field {
+            return Judgement::Accept(Ok(envelope));
+        }
         return Judgement::Accept(Err(CallError::Graphql { codes, message }));
     }
     if !status.is_success() {
         return fail(TrackerError::Fatal(format!(
             "Linear {operation} answered HTTP {status}"
         )));
+    }
+    if parts {
+        return Judgement::Accept(Ok(envelope));
     }
     match envelope {
         Value::Object(mut map) => match map.remove("data") {
