@@ -51,6 +51,9 @@ pub(crate) struct GqlError {
     pub message: String,
     #[serde(default)]
     pub extensions: Option<Value>,
+    /// Where in the answer it happened (the first element: a field or its alias).
+    #[serde(default)]
+    pub path: Option<Vec<Value>>,
 }
 
 impl GqlError {
@@ -491,6 +494,7 @@ mod tests {
             kind: Some("NOT_FOUND".into()),
             message: "Could not resolve".into(),
             extensions: None,
+            path: None,
         };
         assert!(matches!(
             errors_to_tracker("Q", std::slice::from_ref(&nf)),
