@@ -241,7 +241,10 @@ impl HttpLayer {
                                 )
                             });
                             tracing::warn!(tracker, request = what, until = %pause.until, "rate limit reached; pausing tracker calls");
-                            if attempt >= max_attempts {
+                            // Decided now, not after the pause: a long one fails this
+                            // call at once, however busy the machine is.
+                            let left = pause.deadline.saturating_duration_since(Instant::now());
+                            if attempt >= max_attempts || left > self.policy.max_inline_wait {
                                 return Err(TrackerError::RateLimited { until: pause.until });
                             }
                             continue;
