@@ -228,6 +228,11 @@ async fn perform_pair(ctx: &ChainCtx, mv: &Intent, comment: &Intent) -> Vec<(Int
         // The move did not land and stays owed: the comment waits behind it (pending,
         // retried in order by the next drain).
         Err(_) if !move_answered && move_owed => None,
+        // The comment was provably not sent (the move before it failed): send it now
+        // that the move has landed.
+        Err(TrackerError::NotAttempted(_)) if move_landed => {
+            Some(perform(ctx, comment, false).await)
+        }
         // The move's answer was lost or refused first: whether the comment went with it
         // is unknown, so read it back before sending.
         Err(_) if !move_answered || !move_landed => Some(perform(ctx, comment, true).await),

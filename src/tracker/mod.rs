@@ -5,6 +5,7 @@
 //! `tests/conformance/` (`tracker.rs`), so the orchestrator can treat them alike.
 
 pub mod github;
+pub mod http;
 pub mod linear;
 pub mod local;
 pub mod marker;
@@ -70,6 +71,10 @@ pub enum TrackerError {
     },
     #[error("tracker error: {0}")]
     Fatal(String),
+    /// The second part of a combined write was not carried out because the first
+    /// failed (see `Tracker::move_and_comment`): safe to perform again.
+    #[error("not attempted: {0}")]
+    NotAttempted(String),
 }
 
 impl TrackerError {
@@ -80,7 +85,33 @@ impl TrackerError {
             TrackerError::RateLimited { .. }
                 | TrackerError::Transient(_)
                 | TrackerError::Unconfirmed(_)
+                | TrackerError::NotAttempted(_)
         )
+    }
+
+    /// The error of a write left out because `first` failed before it.
+    pub fn not_attempted(first: &TrackerError) -> TrackerError {
+        TrackerError::NotAttempted(format!("the write before it failed: {first}"))
+    }
+
+    /// The same error again, for a failure that hit several parts of one request.
+    pub fn duplicate(&self) -> TrackerError {
+        match self {
+            TrackerError::RateLimited { until } => TrackerError::RateLimited { until: *until },
+            TrackerError::Transient(m) => TrackerError::Transient(m.clone()),
+            TrackerError::Unconfirmed(m) => TrackerError::Unconfirmed(m.clone()),
+            TrackerError::NotFound(m) => TrackerError::NotFound(m.clone()),
+            TrackerError::Closed(m) => TrackerError::Closed(m.clone()),
+            TrackerError::Malformed {
+                source_name,
+                message,
+            } => TrackerError::Malformed {
+                source_name: source_name.clone(),
+                message: message.clone(),
+            },
+            TrackerError::Fatal(m) => TrackerError::Fatal(m.clone()),
+            TrackerError::NotAttempted(m) => TrackerError::NotAttempted(m.clone()),
+        }
     }
 }
 
@@ -106,22 +137,23 @@ pub trait Tracker: Send + Sync {
     /// Add a comment to the ticket.
     async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError>;
 
-    /// Move the ticket and add a comment, in one request where the tracker allows it.
-    /// Each part's outcome is reported on its own. The default makes two calls, and
-    /// never sends the comment when the move failed (the comment is then reported
-    /// failed and retryable, so it stays owed behind the move).
+    /// Move the ticket to `column`, then comment on it, in one request where the tracker
+    /// allows it. The two outcomes come back apart (move, comment), so a partial failure
+    /// or a lost answer is handled per part. Like two mutations of one GraphQL document,
+    /// the comment is attempted only once the move succeeded; otherwise it fails with
+    /// [`TrackerError::NotAttempted`]. By default: `move_ticket`, then `comment`.
     async fn move_and_comment(
         &self,
         ticket: &TicketRef,
         column: &str,
         body: &str,
     ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
-        if let Err(e) = self.move_ticket(ticket, column).await {
-            let not_sent =
-                TrackerError::Transient(format!("not sent: the move before it failed ({e})"));
-            return (Err(e), Err(not_sent));
-        }
-        (Ok(()), self.comment(ticket, body).await)
+        let moved = self.move_ticket(ticket, column).await;
+        let commented = match &moved {
+            Ok(()) => self.comment(ticket, body).await,
+            Err(e) => Err(TrackerError::not_attempted(e)),
+        };
+        (moved, commented)
     }
 
     /// All comments of the ticket, oldest first.

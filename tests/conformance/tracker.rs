@@ -398,6 +398,52 @@ pub async fn check_healthy(h: &dyn Harness) {
     assert!(!tracker.kind().is_empty());
 }
 
+/// A move and its comment together: both land; on a ticket that does not exist the
+/// move fails for good and the comment is reported as not attempted, nothing written.
+pub async fn move_and_comment_together(h: &dyn Harness) {
+    h.seed(&[
+        Seed::new("MC-1", "Move and say so", "Todo"),
+        Seed::new("MC-2", "Stay quiet", "Todo"),
+    ])
+    .await;
+    let tracker = h.tracker().await;
+    let ticket = fetch_one(h, tracker.as_ref(), "MC-1").await.ticket_ref();
+    let (moved, commented) = tracker
+        .move_and_comment(&ticket, "In Progress", AWKWARD_BODIES[0])
+        .await;
+    moved.expect("moved");
+    commented.expect("commented");
+    assert_eq!(h.column_of("MC-1").await.as_deref(), Some("In Progress"));
+    assert_eq!(
+        fetch_one(h, tracker.as_ref(), "MC-1").await.column,
+        "In Progress"
+    );
+    let comments = tracker.comments(&ticket).await.expect("comments");
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body.trim_end(), AWKWARD_BODIES[0]);
+    assert!(comments[0].is_karajan());
+    assert_eq!(h.column_of("MC-2").await.as_deref(), Some("Todo"));
+    assert!(h.comments_raw("MC-2").await.is_empty());
+
+    let ghost = TicketRef {
+        id: "no-such-ticket-id".to_string(),
+        identifier: h.identifier("MC-404"),
+    };
+    let (moved, commented) = tracker.move_and_comment(&ghost, "Done", "hello").await;
+    assert!(
+        moved.as_ref().is_err_and(|e| !e.is_retryable()),
+        "{moved:?}"
+    );
+    assert!(
+        matches!(
+            commented,
+            Err(karajan::tracker::TrackerError::NotAttempted(_))
+        ),
+        "{commented:?}"
+    );
+    assert_eq!(h.comments_raw("MC-1").await.len(), 1);
+}
+
 /// Writes to a ticket that does not exist fail (and are not retryable forever).
 pub async fn writes_to_unknown_tickets_fail(h: &dyn Harness) {
     h.seed(&[Seed::new("UK-1", "Exists", "Todo")]).await;
@@ -457,6 +503,12 @@ macro_rules! tracker_conformance {
         async fn check_healthy() {
             let h = $make.await;
             $crate::conformance::tracker::check_healthy(&h).await;
+        }
+
+        #[tokio::test]
+        async fn move_and_comment_together() {
+            let h = $make.await;
+            $crate::conformance::tracker::move_and_comment_together(&h).await;
         }
 
         #[tokio::test]

@@ -352,27 +352,109 @@ async fn graphql(
         other => other,
     };
     let vars = req.get("variables").cloned().unwrap_or(Value::Null);
-    let v = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
-    let (mut data, errors): (Value, Vec<Value>) = match op.as_str() {
-        "ResolveProject" => resolve_project(&s, &vars),
-        "ProjectItems" => (project_items(&s, &vars), vec![]),
-        "IssueDetail" => (issue_detail(&s, &vars), vec![]),
-        "IssueBlockers" if !s.blocked_by_supported => {
-            let body = json!({"errors": [{
-                "path": ["query IssueBlockers", "nodes", "... on Issue", "blockedBy"],
-                "extensions": {"code": "undefinedField", "typeName": "Issue", "fieldName": "blockedBy"},
-                "locations": [{"line": 4, "column": 7}],
-                "message": "Field 'blockedBy' doesn't exist on type 'Issue'"
-            }]});
-            return (
-                StatusCode::OK,
-                rate_headers(&s, "graphql"),
-                axum::Json(body),
-            )
-                .into_response();
+    if op == "IssueBlockers" && !s.blocked_by_supported {
+        let body = json!({"errors": [{
+            "path": ["query IssueBlockers", "nodes", "... on Issue", "blockedBy"],
+            "extensions": {"code": "undefinedField", "typeName": "Issue", "fieldName": "blockedBy"},
+            "locations": [{"line": 4, "column": 7}],
+            "message": "Field 'blockedBy' doesn't exist on type 'Issue'"
+        }]});
+        return (
+            StatusCode::OK,
+            rate_headers(&s, "graphql"),
+            axum::Json(body),
+        )
+            .into_response();
+    }
+    let fields = crate::linear::fake::multi::mutation_fields(
+        req.get("query").and_then(Value::as_str).unwrap_or(""),
+    );
+    let (mut data, errors) = if fields.len() > 1 {
+        run_mutations(&mut s, &fields, &vars)
+    } else {
+        run_op(&mut s, &op, &vars)
+    };
+    let is_query = !matches!(
+        op.as_str(),
+        "AddComment" | "UpdateItemStatus" | "CloseIssue" | "MoveAndComment"
+    );
+    if is_query {
+        let cost = cost_of(&op, &vars);
+        s.points_spent += cost;
+        s.remaining = s.remaining.saturating_sub(cost);
+        if let Some(obj) = data.as_object_mut() {
+            let reset = chrono::DateTime::from_timestamp(s.reset_epoch, 0)
+                .expect("ts")
+                .to_rfc3339();
+            obj.insert(
+                "rateLimit".into(),
+                json!({"cost": cost, "remaining": s.remaining, "resetAt": reset, "limit": 5000}),
+            );
         }
-        "IssueBlockers" => (issue_blockers(&s, &vars), vec![]),
-        "IssueComments" => (issue_comments(&s, &vars), vec![]),
+    }
+    if let Some(f) = op_fault {
+        return raw(&s, f);
+    }
+    let mut body = json!({"data": data});
+    if !errors.is_empty() {
+        body["errors"] = json!(errors);
+    }
+    (
+        StatusCode::OK,
+        rate_headers(&s, "graphql"),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// Several mutations in one document, as GitHub runs them: each top-level field in
+/// order, answered under its alias; a failed field is null with its error (`path` =
+/// the alias) and, GitHub's payloads being nullable, the fields after it still run.
+fn run_mutations(
+    s: &mut FakeState,
+    fields: &[crate::linear::fake::multi::Field],
+    vars: &Value,
+) -> (Value, Vec<Value>) {
+    let mut data = serde_json::Map::new();
+    let mut errors = Vec::new();
+    for f in fields {
+        let op = match f.name.as_str() {
+            "updateProjectV2ItemFieldValue" => "UpdateItemStatus",
+            "addComment" => "AddComment",
+            "closeIssue" => "CloseIssue",
+            other => panic!("fake GitHub: unknown mutation field {other:?}"),
+        };
+        // The field's arguments, named as the single operation's variables.
+        let args: serde_json::Map<String, Value> = f
+            .args
+            .iter()
+            .map(|(arg, var)| {
+                let name = match arg.as_str() {
+                    "singleSelectOptionId" => "optionId",
+                    other => other,
+                };
+                (name.to_string(), vars[var.as_str()].clone())
+            })
+            .collect();
+        let (mut answer, errs) = run_op(s, op, &Value::Object(args));
+        data.insert(f.alias.clone(), answer[f.name.as_str()].take());
+        for mut e in errs {
+            e["path"] = json!([f.alias]);
+            errors.push(e);
+        }
+    }
+    (Value::Object(data), errors)
+}
+
+/// One operation's `(data, errors)`.
+fn run_op(s: &mut FakeState, op: &str, vars: &Value) -> (Value, Vec<Value>) {
+    let v = |k: &str| vars.get(k).cloned().unwrap_or(Value::Null);
+    match op {
+        "ResolveProject" => resolve_project(s, vars),
+        "ProjectItems" => (project_items(s, vars), vec![]),
+        "IssueDetail" => (issue_detail(s, vars), vec![]),
+        "IssueBlockers" => (issue_blockers(s, vars), vec![]),
+        "IssueComments" => (issue_comments(s, vars), vec![]),
         "AddComment" => {
             let id = v("subjectId");
             let body = v("body").as_str().unwrap_or("").to_string();
@@ -428,38 +510,7 @@ async fn graphql(
             Value::Null,
             vec![json!({"message": format!("unknown operation {other}")})],
         ),
-    };
-    let is_query = !matches!(
-        op.as_str(),
-        "AddComment" | "UpdateItemStatus" | "CloseIssue"
-    );
-    if is_query {
-        let cost = cost_of(&op, &vars);
-        s.points_spent += cost;
-        s.remaining = s.remaining.saturating_sub(cost);
-        if let Some(obj) = data.as_object_mut() {
-            let reset = chrono::DateTime::from_timestamp(s.reset_epoch, 0)
-                .expect("ts")
-                .to_rfc3339();
-            obj.insert(
-                "rateLimit".into(),
-                json!({"cost": cost, "remaining": s.remaining, "resetAt": reset, "limit": 5000}),
-            );
-        }
     }
-    if let Some(f) = op_fault {
-        return raw(&s, f);
-    }
-    let mut body = json!({"data": data});
-    if !errors.is_empty() {
-        body["errors"] = json!(errors);
-    }
-    (
-        StatusCode::OK,
-        rate_headers(&s, "graphql"),
-        axum::Json(body),
-    )
-        .into_response()
 }
 
 fn not_found(path: &str, id: &Value) -> (Value, Vec<Value>) {

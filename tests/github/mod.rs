@@ -1,5 +1,6 @@
 //! The GitHub tracker against an in-process fake GitHub (`fake.rs`), in both modes.
 
+mod combined;
 mod conformance;
 mod cost;
 mod dry_run;

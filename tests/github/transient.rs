@@ -73,8 +73,12 @@ fn agent_runs(s: &GhScratch) -> usize {
 fn a_failed_move_to_the_gate_is_retried_not_taken_for_a_human_move() {
     let s = GhScratch::new("project", "");
     s.add_issue(1, "Add a greeting", "Todo");
-    // Request 1 of UpdateItemStatus is the pick-up move; 2..=5 are the gate move.
-    for n in 2..=5 {
+    // A move goes with its comment in one document: request 1 of MoveAndComment is the
+    // pick-up, 2 the gate move. Its answer is empty, so karajan reads the column back and
+    // sends the move alone: UpdateItemStatus 1..=4 are that try and its three retries.
+    s.fake
+        .inject_at("MoveAndComment", 2, OpFault::empty_200());
+    for n in 1..=4 {
         s.fake
             .inject_at("UpdateItemStatus", n, OpFault::empty_200());
     }
@@ -105,7 +109,11 @@ fn a_failed_move_to_the_gate_is_retried_not_taken_for_a_human_move() {
 fn a_failed_pick_up_move_does_not_restart_the_ticket() {
     let s = GhScratch::new("project", "");
     s.add_issue(1, "Add a greeting", "Todo");
-    for n in 1..=4 {
+    // The pick-up goes with its comment in one document; when it fails the move alone
+    // is retried: UpdateItemStatus 1..=3 fail too.
+    s.fake
+        .inject_at("MoveAndComment", 1, OpFault::something_went_wrong());
+    for n in 1..=3 {
         s.fake
             .inject_at("UpdateItemStatus", n, OpFault::something_went_wrong());
     }

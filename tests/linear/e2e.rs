@@ -75,7 +75,7 @@ async fn ticket_goes_through_the_gate_to_done_on_linear() {
         .world()
         .requests
         .iter()
-        .filter(|r| r.operation == "MoveIssue")
+        .filter(|r| r.operation == "MoveIssue" || r.operation == "MoveAndComment")
         .map(|r| r.variables["stateId"].as_str().unwrap().to_string())
         .collect();
     let in_progress = fake.world().state_named("ENG", "In Progress").id.clone();
@@ -111,14 +111,14 @@ async fn ticket_goes_through_the_gate_to_done_on_linear() {
     assert_eq!(last.state, "done");
 
     // The expected calls per `--once` run: three list reads (candidates, the refresh of
-    // the ticket in flight, and the one terminal sweep a `--once` run makes), two moves
-    // and two comments, the run's one comment read
+    // the ticket after a run no poll saw, and the one terminal sweep a `--once` run
+    // makes), two moves each sent with its comment in one document, the run's one
+    // comment read
     // (its prompt carries the human comments), and the workflow states resolved once
     // per process. No per-ticket query on the polling path.
     let expected: std::collections::BTreeMap<String, usize> = [
         ("ListIssues", 3),
-        ("MoveIssue", 2),
-        ("CreateComment", 2),
+        ("MoveAndComment", 2),
         ("IssueComments", 1),
         ("ProjectBySlug", 1),
         ("WorkflowStates", 1),

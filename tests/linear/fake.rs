@@ -1,6 +1,7 @@
 //! An in-process fake of Linear's GraphQL API, faithful to its response shapes: `data`,
 //! `errors[].extensions.code`, `pageInfo { hasNextPage endCursor }` and the rate-limit
-//! headers. It dispatches on `operationName`, interprets the subset of `IssueFilter` the
+//! headers. It dispatches on `operationName` (a document with several mutations runs field
+//! by field, as Linear does: `fake/multi.rs`), interprets the subset of `IssueFilter` the
 //! adapter sends (and panics on anything else, so shape drift is caught), holds issues,
 //! states and comments in memory, records every request and can inject faults.
 
@@ -17,6 +18,7 @@ use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+pub mod multi;
 mod shapes;
 
 use shapes::{issue_json, issue_matches, paginate, state_matches, team_json};
@@ -118,6 +120,8 @@ pub struct World {
     pub requests: Vec<Recorded>,
     /// Serve comments newest first (Linear's order is not something to rely on).
     pub comments_newest_first: bool,
+    /// Refuse every new comment with this `(code, message)` (e.g. a body Linear rejects).
+    pub comment_error: Option<(String, String)>,
     requests_remaining: u64,
     next_id: u64,
 }
@@ -404,6 +408,7 @@ async fn graphql(
         .unwrap_or_default()
         .to_string();
     let variables = request.get("variables").cloned().unwrap_or(Value::Null);
+    let fields = multi::mutation_fields(request["query"].as_str().unwrap_or_default());
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -481,10 +486,21 @@ async fn graphql(
     let answered = {
         let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
         rate_headers(&mut w, &mut extra);
-        answer(&mut w, &operation, &variables)
+        if fields.len() > 1 {
+            Ok(multi::execute(&fields, &variables, |name, args| {
+                let operation = match name {
+                    "issueUpdate" => "MoveIssue",
+                    "commentCreate" => "CreateComment",
+                    other => panic!("fake Linear: unknown mutation field {other:?}"),
+                };
+                answer(&mut w, operation, args)
+            }))
+        } else {
+            answer(&mut w, &operation, &variables).map(|data| json!({ "data": data }))
+        }
     };
     let body = match answered {
-        Ok(data) => json!({ "data": data }),
+        Ok(body) => body,
         Err((code, message)) => {
             return (
                 StatusCode::BAD_REQUEST,
@@ -621,6 +637,9 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
             }}}))
         }
         "CreateComment" => {
+            if let Some(refused) = w.comment_error.clone() {
+                return Err(refused);
+            }
             let issue_id = vars["issueId"].as_str().unwrap_or_default().to_string();
             let body = vars["body"].as_str().unwrap_or_default().to_string();
             let Some(identifier) = w

@@ -1,6 +1,7 @@
 //! The Linear adapter against an in-process fake of Linear's GraphQL API.
 
 mod check;
+mod combined;
 mod e2e;
 pub mod fake;
 mod faults;

@@ -1,13 +1,15 @@
-//! The one place that talks HTTP to GitHub, so rate limits and retries are honoured by
-//! every call alike:
+//! The one place that talks HTTP to GitHub, over the shared tracker HTTP layer
+//! (`tracker::http`), so GitHub follows the same rules as every tracker; what is
+//! GitHub's own is how its answers read:
 //!
 //! - Primary limit exhausted (403/429 with `x-ratelimit-remaining: 0`, or a GraphQL
-//!   `RATE_LIMITED` error): the tracker pauses until `x-ratelimit-reset`; every call
-//!   during the pause returns `RateLimited` without a request.
-//! - Secondary limit (403/429 with a message, maybe `retry-after`): a short wait (up to
-//!   `HttpPolicy::max_inline_wait`) is slept and the request retried; a longer one pauses
-//!   the tracker. Without `retry-after` GitHub asks for at least a minute.
-//! - 5xx and transport errors: retried with doubling backoff, `max_retries` times, for
+//!   `RATE_LIMITED` error): a rate-limit answer; the pause lasts until
+//!   `x-ratelimit-reset`.
+//! - Secondary limit (403/429 with a message, maybe `retry-after`): a rate-limit answer;
+//!   without `retry-after` GitHub asks for at least a minute (the fallback pause). A
+//!   pause up to `HttpPolicy::max_inline_wait` is waited out inside the call, a longer
+//!   one refuses every call at once.
+//! - 5xx and transport errors: retried with backoff, `max_retries` times, for
 //!   idempotent requests only (a repeated `addComment` would post twice). A request that
 //!   could not even connect is retried whatever it is: it never reached GitHub.
 //! - A GraphQL answer that says nothing (HTTP 200 with an empty or unreadable body, or
@@ -20,12 +22,12 @@
 //!
 //! The token goes only into the `Authorization` header; no message built here contains it.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use graphql_client::GraphQLQuery;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -33,7 +35,13 @@ use serde_json::Value;
 
 use super::config::{ApiEndpoints, HttpPolicy};
 use crate::config::Secret;
+use crate::tracker::http::backoff::Backoff;
+use crate::tracker::http::rate::{Dialect, Meter};
+use crate::tracker::http::{DEFAULT_IN_FLIGHT, HttpLayer, Judgement, Policy, Replay, Reply};
 use crate::tracker::{RateBudget, TrackerError};
+
+/// No single backoff wait exceeds this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One error of a GraphQL response (GitHub adds a `type` such as `NOT_FOUND`).
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +51,9 @@ pub(crate) struct GqlError {
     pub message: String,
     #[serde(default)]
     pub extensions: Option<Value>,
+    /// Where in the answer it happened (the first element: a field or its alias).
+    #[serde(default)]
+    pub path: Option<Vec<Value>>,
 }
 
 impl GqlError {
@@ -105,22 +116,11 @@ pub(crate) struct RestReply {
     pub next: Option<String>,
 }
 
-#[derive(Debug, Default, Clone)]
-struct RateState {
-    remaining: Option<u64>,
-    limit: Option<u64>,
-    resets_at: Option<DateTime<Utc>>,
-    paused_until: Option<DateTime<Utc>>,
-    graphql_points: u64,
-    requests: u64,
-}
-
 pub(crate) struct GithubHttp {
-    client: reqwest::Client,
+    http: HttpLayer,
     token: Secret,
     api: ApiEndpoints,
-    policy: HttpPolicy,
-    rate: Mutex<RateState>,
+    graphql_points: AtomicU64,
 }
 
 impl std::fmt::Debug for GithubHttp {
@@ -150,18 +150,24 @@ struct RateLimitField {
 
 impl GithubHttp {
     pub fn new(token: Secret, api: ApiEndpoints, policy: HttpPolicy) -> Result<Self, TrackerError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            .timeout(policy.request_timeout)
-            .user_agent(concat!("karajan/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TrackerError::Fatal(format!("cannot build the HTTP client: {e}")))?;
+        let policy = Policy {
+            backoff: Backoff {
+                max_attempts: policy.max_retries.saturating_add(1),
+                base: policy.base_backoff,
+                max: MAX_BACKOFF,
+            },
+            // Secondary limits without `retry-after`: "wait at least one minute".
+            fallback_pause: Duration::from_secs(60),
+            max_inline_wait: policy.max_inline_wait,
+            in_flight: DEFAULT_IN_FLIGHT,
+            connect_timeout: policy.connect_timeout,
+            request_timeout: policy.request_timeout,
+        };
         Ok(GithubHttp {
-            client,
+            http: HttpLayer::new("GitHub", Dialect::Github, policy)?,
             token,
             api,
-            policy,
-            rate: Mutex::new(RateState::default()),
+            graphql_points: AtomicU64::new(0),
         })
     }
 
@@ -174,31 +180,17 @@ impl GithubHttp {
     }
 
     pub fn budget(&self) -> Option<RateBudget> {
-        let s = self.lock().clone();
-        if s.remaining.is_none() && s.paused_until.is_none() {
-            return None;
-        }
-        Some(RateBudget {
-            remaining: s.remaining,
-            limit: s.limit,
-            resets_at: s.resets_at,
-            paused_until: s.paused_until.filter(|p| *p > Utc::now()),
-        })
+        self.http.budget()
     }
 
     /// Sum of the `rateLimit.cost` GitHub reported for our queries since start.
     pub fn graphql_points(&self) -> u64 {
-        self.lock().graphql_points
+        self.graphql_points.load(Ordering::Relaxed)
     }
 
     /// HTTP requests actually sent since start (retries included).
     pub fn requests_sent(&self) -> u64 {
-        self.lock().requests
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, RateState> {
-        // A poisoned lock only means another call panicked mid-update of counters.
-        self.rate.lock().unwrap_or_else(|p| p.into_inner())
+        self.http.requests_sent()
     }
 
     /// Runs a GraphQL operation generated by `graphql_client`.
@@ -214,56 +206,7 @@ impl GithubHttp {
         let op = body.operation_name;
         let json = serde_json::to_value(&body)
             .map_err(|e| TrackerError::Fatal(format!("cannot encode {op}: {e}")))?;
-        let url = self.api.graphql.clone();
-        let mut attempt: u32 = 0;
-        let raw = loop {
-            let reply = self
-                .send(Method::POST, &url, Some(&json), idempotent, op)
-                .await?;
-            if !reply.status.is_success() {
-                return Err(status_error(op, reply.status, &reply.body));
-            }
-            let Some(reason) = says_nothing(&reply.body) else {
-                break serde_json::from_value::<RawGqlResponse>(reply.body).map_err(|e| {
-                    TrackerError::Malformed {
-                        source_name: op.to_string(),
-                        message: e.to_string(),
-                    }
-                })?;
-            };
-            if !idempotent {
-                tracing::warn!(request = op, %reason, "GitHub write answered with nothing; not repeating it blindly");
-                return Err(TrackerError::Unconfirmed(format!("{op}: {reason}")));
-            }
-            if attempt >= self.policy.max_retries {
-                return Err(TrackerError::Transient(format!("{op}: {reason}")));
-            }
-            tracing::warn!(request = op, attempt, %reason, "GitHub answered with nothing, retrying");
-            tokio::time::sleep(self.backoff(attempt)).await;
-            attempt += 1;
-        };
-        if let Some(rl) = raw
-            .data
-            .as_ref()
-            .and_then(|d| d.get("rateLimit"))
-            .and_then(|v| serde_json::from_value::<RateLimitField>(v.clone()).ok())
-        {
-            let mut s = self.lock();
-            s.graphql_points += rl.cost.unwrap_or(0);
-            if rl.remaining.is_some() {
-                s.remaining = rl.remaining;
-            }
-            s.limit = rl.limit.or(s.limit);
-            s.resets_at = rl.reset_at.or(s.resets_at);
-        }
-        if raw
-            .errors
-            .iter()
-            .any(|e| e.kind.as_deref() == Some("RATE_LIMITED"))
-        {
-            let until = self.pause_until_reset();
-            return Err(TrackerError::RateLimited { until });
-        }
+        let raw = self.graphql_raw(op, &json, idempotent).await?;
         let data = match raw.data {
             None | Some(Value::Null) => None,
             Some(v) => Some(serde_json::from_value::<Q::ResponseData>(v).map_err(|e| {
@@ -279,6 +222,86 @@ impl GithubHttp {
         })
     }
 
+    /// Sends an encoded GraphQL request; its data is left untyped.
+    pub async fn graphql_raw(
+        &self,
+        op: &str,
+        json: &Value,
+        idempotent: bool,
+    ) -> Result<GqlReply<Value>, TrackerError> {
+        let url = self.api.graphql.clone();
+        let replay = if idempotent {
+            Replay::Safe
+        } else {
+            Replay::Unsafe
+        };
+        let reply = self
+            .http
+            .execute(
+                op,
+                replay,
+                |c| self.request(c, Method::POST, &url, Some(json)),
+                |reply| {
+                    if let Some(limited) = self.rate_limited(reply) {
+                        return limited;
+                    }
+                    let body = parse_body(&reply.body);
+                    if !reply.status.is_success() {
+                        return Judgement::Accept(Err(status_error(op, reply.status, &body)));
+                    }
+                    if let Some(reason) = says_nothing(&body) {
+                        return Judgement::Retry(reason);
+                    }
+                    let is_limited =
+                        body.get("errors")
+                            .and_then(Value::as_array)
+                            .is_some_and(|errs| {
+                                errs.iter().any(|e| {
+                                    e.get("type").and_then(Value::as_str) == Some("RATE_LIMITED")
+                                })
+                            });
+                    if is_limited {
+                        // GitHub may not have said so in headers: the budget is spent.
+                        self.http.with_rate(|r| {
+                            r.set_primary(Meter {
+                                remaining: Some(0),
+                                ..Meter::default()
+                            })
+                        });
+                        return Judgement::RateLimited;
+                    }
+                    Judgement::Accept(Ok(body))
+                },
+            )
+            .await??;
+        let raw = serde_json::from_value::<RawGqlResponse>(reply).map_err(|e| {
+            TrackerError::Malformed {
+                source_name: op.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        if let Some(rl) = raw
+            .data
+            .as_ref()
+            .and_then(|d| d.get("rateLimit"))
+            .and_then(|v| serde_json::from_value::<RateLimitField>(v.clone()).ok())
+        {
+            self.graphql_points
+                .fetch_add(rl.cost.unwrap_or(0), Ordering::Relaxed);
+            self.http.with_rate(|r| {
+                r.set_primary(Meter {
+                    limit: rl.limit,
+                    remaining: rl.remaining,
+                    reset: rl.reset_at,
+                })
+            });
+        }
+        Ok(GqlReply {
+            data: raw.data,
+            errors: raw.errors,
+        })
+    }
+
     /// A REST call. 2xx and the 4xx the caller must judge (404, 410, 422) come back as
     /// `RestReply`; 401, 403 and other statuses become typed errors.
     pub async fn rest(
@@ -287,156 +310,79 @@ impl GithubHttp {
         url: &str,
         body: Option<&Value>,
     ) -> Result<RestReply, TrackerError> {
-        let idempotent = method != Method::POST;
+        let replay = if method == Method::POST {
+            Replay::Unsafe
+        } else {
+            Replay::Safe
+        };
         let what = format!("{method} {}", strip_query(url));
-        let reply = self.send(method, url, body, idempotent, &what).await?;
-        match reply.status.as_u16() {
-            200..=299 | 404 | 410 | 422 => Ok(reply),
-            _ => Err(status_error(&what, reply.status, &reply.body)),
-        }
+        self.http
+            .execute(
+                &what,
+                replay,
+                |c| self.request(c, method.clone(), url, body),
+                |reply| {
+                    if let Some(limited) = self.rate_limited(reply) {
+                        return limited;
+                    }
+                    let json = parse_body(&reply.body);
+                    Judgement::Accept(match reply.status.as_u16() {
+                        200..=299 | 404 | 410 | 422 => Ok(RestReply {
+                            status: reply.status,
+                            body: json,
+                            next: next_link(&reply.headers),
+                        }),
+                        _ => Err(status_error(&what, reply.status, &json)),
+                    })
+                },
+            )
+            .await?
     }
 
-    /// Sends with pause check, header bookkeeping, rate-limit handling and 5xx retries.
-    async fn send(
+    fn request(
         &self,
+        client: &reqwest::Client,
         method: Method,
         url: &str,
         body: Option<&Value>,
-        idempotent: bool,
-        what: &str,
-    ) -> Result<RestReply, TrackerError> {
-        let mut attempt: u32 = 0;
-        loop {
-            if let Some(until) = self.lock().paused_until
-                && until > Utc::now()
-            {
-                return Err(TrackerError::RateLimited { until });
-            }
-            let mut req = self
-                .client
-                .request(method.clone(), url)
-                .header("authorization", format!("Bearer {}", self.token.expose()))
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28");
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            self.lock().requests += 1;
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    let never_sent = e.is_connect();
-                    let msg = format!("{what}: {}", e.without_url());
-                    if (idempotent || never_sent) && attempt < self.policy.max_retries {
-                        tracing::warn!(
-                            request = what,
-                            attempt,
-                            "GitHub request failed, retrying: {msg}"
-                        );
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    if !idempotent && !never_sent {
-                        return Err(TrackerError::Unconfirmed(msg));
-                    }
-                    return Err(TrackerError::Transient(msg));
-                }
-            };
-            let status = resp.status();
-            let headers = resp.headers().clone();
-            self.note_headers(&headers);
-            let next = next_link(&headers);
-            let text = resp.text().await.unwrap_or_default();
-            let json: Value = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            };
-            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
-                let remaining = header_u64(&headers, "x-ratelimit-remaining");
-                if remaining == Some(0) {
-                    let until = self.pause_until_reset();
-                    tracing::warn!(request = what, %until, "GitHub primary rate limit exhausted; pausing tracker calls");
-                    return Err(TrackerError::RateLimited { until });
-                }
-                let retry_after = header_u64(&headers, "retry-after");
-                let message = body_message(&json);
-                if retry_after.is_some() || message.to_lowercase().contains("rate limit") {
-                    let wait = Duration::from_secs(retry_after.unwrap_or(60));
-                    if wait <= self.policy.max_inline_wait && attempt < self.policy.max_retries {
-                        tracing::warn!(
-                            request = what,
-                            wait_secs = wait.as_secs(),
-                            "GitHub secondary rate limit; waiting as told"
-                        );
-                        tokio::time::sleep(wait).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    let until = Utc::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(60));
-                    self.lock().paused_until = Some(until);
-                    tracing::warn!(request = what, %until, "GitHub secondary rate limit; pausing tracker calls");
-                    return Err(TrackerError::RateLimited { until });
-                }
-            }
-            if status.is_server_error() {
-                if idempotent && attempt < self.policy.max_retries {
-                    tracing::warn!(
-                        request = what,
-                        status = status.as_u16(),
-                        attempt,
-                        "GitHub server error, retrying"
-                    );
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    attempt += 1;
-                    continue;
-                }
-                let msg = format!("{what}: GitHub answered {status}");
-                if !idempotent {
-                    return Err(TrackerError::Unconfirmed(msg));
-                }
-                return Err(TrackerError::Transient(msg));
-            }
-            return Ok(RestReply {
-                status,
-                body: json,
-                next,
-            });
+    ) -> reqwest::RequestBuilder {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        auth.set_sensitive(true);
+        let mut req = client
+            .request(method, url)
+            .header("authorization", auth)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        if let Some(b) = body {
+            req = req.json(b);
         }
+        req
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        self.policy.base_backoff * 2u32.saturating_pow(attempt.min(10))
+    /// A 403 that is a primary or secondary rate limit (429 is the layer's already).
+    fn rate_limited<T>(&self, reply: &Reply) -> Option<Judgement<T>> {
+        if reply.status != StatusCode::FORBIDDEN {
+            return None;
+        }
+        if header_u64(&reply.headers, "x-ratelimit-remaining") == Some(0) {
+            return Some(Judgement::RateLimited);
+        }
+        let secondary = reply.headers.contains_key("retry-after")
+            || body_message(&parse_body(&reply.body))
+                .to_lowercase()
+                .contains("rate limit");
+        secondary.then_some(Judgement::RateLimited)
     }
+}
 
-    fn note_headers(&self, headers: &HeaderMap) {
-        let mut s = self.lock();
-        if let Some(r) = header_u64(headers, "x-ratelimit-remaining") {
-            s.remaining = Some(r);
-        }
-        if let Some(l) = header_u64(headers, "x-ratelimit-limit") {
-            s.limit = Some(l);
-        }
-        if let Some(reset) = header_u64(headers, "x-ratelimit-reset")
-            .and_then(|t| Utc.timestamp_opt(t as i64, 0).single())
-        {
-            s.resets_at = Some(reset);
-        }
-    }
-
-    /// Pauses until the known reset (or a minute when GitHub did not say).
-    fn pause_until_reset(&self) -> DateTime<Utc> {
-        let mut s = self.lock();
-        let now = Utc::now();
-        let until = s
-            .resets_at
-            .filter(|r| *r > now)
-            .unwrap_or(now + chrono::Duration::seconds(60));
-        s.paused_until = Some(until);
-        s.remaining = Some(0);
-        until
+/// A response body as JSON: `Null` when empty, a string when it is not JSON.
+fn parse_body(body: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).unwrap_or_else(|_| Value::String(text.into_owned()))
     }
 }
 
@@ -548,6 +494,7 @@ mod tests {
             kind: Some("NOT_FOUND".into()),
             message: "Could not resolve".into(),
             extensions: None,
+            path: None,
         };
         assert!(matches!(
             errors_to_tracker("Q", std::slice::from_ref(&nf)),

@@ -25,6 +25,7 @@
 //! and page (3 requests for 10 or 100 items over 3 columns, 12 for 1,000) — plus the same
 //! blockers query (1 point per 100 candidates).
 
+mod combined;
 pub mod config;
 mod http;
 mod labels;
@@ -432,6 +433,35 @@ impl Tracker for GithubTracker {
             .await?
             .into_data(&format!("commenting on {}", ticket.identifier))?;
         Ok(())
+    }
+
+    async fn move_and_comment(
+        &self,
+        ticket: &TicketRef,
+        column: &str,
+        body: &str,
+    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+        let (moved, commented) = match self.config.mode {
+            GithubMode::Project { .. } => {
+                combined::move_and_comment(self, ticket, column, body).await
+            }
+            // Labels mode: REST, one call each (the trait's default way).
+            GithubMode::Labels => {
+                let moved = labels::move_ticket(self, ticket, column).await;
+                let commented = match &moved {
+                    Ok(_) => self.comment(ticket, body).await,
+                    Err(e) => Err(TrackerError::not_attempted(e)),
+                };
+                (moved.map(|_| ()), commented)
+            }
+        };
+        if moved.is_ok() {
+            self.recorded
+                .lock()
+                .await
+                .insert(ticket.identifier.clone(), column.to_string());
+        }
+        (moved, commented)
     }
 
     async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError> {

@@ -390,6 +390,33 @@ pub(crate) async fn move_ticket(
     ticket: &TicketRef,
     column: &str,
 ) -> Result<(), TrackerError> {
+    let vars = prepare_move(t, ticket, column).await?;
+    t.http
+        .graphql::<UpdateItemStatus>(vars, true)
+        .await?
+        .into_data(&format!("moving {} to `{column}`", ticket.identifier))?;
+    after_move(t, ticket, column).await
+}
+
+/// Closes the issue after a move to a terminal column, when configured.
+pub(crate) async fn after_move(
+    t: &GithubTracker,
+    ticket: &TicketRef,
+    column: &str,
+) -> Result<(), TrackerError> {
+    if t.config.close_on_terminal && t.config.terminal_columns.iter().any(|c| c == column) {
+        close(t, ticket).await?;
+    }
+    Ok(())
+}
+
+/// What a move needs (the card, the field, the option), after the checks that refuse
+/// it (unknown column, closed issue, card not on the board).
+pub(crate) async fn prepare_move(
+    t: &GithubTracker,
+    ticket: &TicketRef,
+    column: &str,
+) -> Result<update_item_status::Variables, TrackerError> {
     let board = board(t).await?;
     let Some(option_id) = board.option_id(column).map(str::to_string) else {
         return Err(TrackerError::Fatal(
@@ -427,20 +454,12 @@ pub(crate) async fn move_ticket(
                 })?
         }
     };
-    let vars = update_item_status::Variables {
+    Ok(update_item_status::Variables {
         project_id: board.project_id.clone(),
         item_id,
         field_id: board.field_id.clone(),
         option_id,
-    };
-    t.http
-        .graphql::<UpdateItemStatus>(vars, true)
-        .await?
-        .into_data(&format!("moving {} to `{column}`", ticket.identifier))?;
-    if t.config.close_on_terminal && t.config.terminal_columns.iter().any(|c| c == column) {
-        close(t, ticket).await?;
-    }
-    Ok(())
+    })
 }
 
 /// Closes the issue (GraphQL `closeIssue`).

@@ -92,3 +92,12 @@ pub(crate) struct UpdateItemStatus;
     variables_derives = "Debug"
 )]
 pub(crate) struct CloseIssue;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/github/schema.graphql",
+    query_path = "graphql/github/move_and_comment.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug"
+)]
+pub(crate) struct MoveAndComment;

@@ -7,10 +7,10 @@
 //! `transport`; Linear's record shapes become `TicketSnapshot`s in `normalize`.
 
 mod check;
+mod combined;
 pub mod config;
 mod normalize;
 mod ops;
-mod rate;
 mod states;
 mod transport;
 
@@ -427,6 +427,15 @@ impl Tracker for LinearTracker {
         }
         tracing::info!(issue = %ticket.identifier, "commented on Linear issue");
         Ok(())
+    }
+
+    async fn move_and_comment(
+        &self,
+        ticket: &TicketRef,
+        column: &str,
+        body: &str,
+    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+        combined::move_and_comment(self, ticket, column, body).await
     }
 
     async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError> {

@@ -86,3 +86,12 @@ pub struct MoveIssue;
     response_derives = "Debug, Clone"
 )]
 pub struct CreateComment;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/linear/schema.graphql",
+    query_path = "graphql/linear/MoveAndComment.graphql",
+    variables_derives = "Debug, Clone",
+    response_derives = "Debug, Clone"
+)]
+pub struct MoveAndComment;

@@ -1,0 +1,164 @@
+//! A move and its comment in one request: one GraphQL document with both mutations
+//! (`issueUpdate` aliased `move`, `commentCreate` aliased `comment`), half the requests
+//! of two calls. GraphQL runs a mutation's fields in order, and both payloads are
+//! non-null, so a failed move stops the comment (`data` is then null and the error's
+//! `path` names the failed part). Each part's outcome is read from the answer apart:
+//! an error whose path is `comment` fails only the comment; a failure of the whole
+//! request (rate limit, lost answer) is each part's failure.
+
+use serde_json::Value;
+
+use super::LinearTracker;
+use super::ops::{self, MoveAndComment};
+use super::transport::CallError;
+use crate::domain::TicketRef;
+use crate::tracker::TrackerError;
+
+type Outcomes = (Result<(), TrackerError>, Result<(), TrackerError>);
+
+pub(super) async fn move_and_comment(
+    tracker: &LinearTracker,
+    ticket: &TicketRef,
+    column: &str,
+    body: &str,
+) -> Outcomes {
+    let state_id = match tracker.state_id(ticket, column).await {
+        Ok(id) => id,
+        Err(e) => {
+            let not = TrackerError::not_attempted(&e);
+            return (Err(e), Err(not));
+        }
+    };
+    let answer = tracker
+        .transport
+        .call_parts::<MoveAndComment>(ops::move_and_comment::Variables {
+            id: ticket.id.clone(),
+            state_id,
+            body: body.to_string(),
+        })
+        .await;
+    let outcomes = match answer {
+        Ok(envelope) => read_parts(&envelope, ticket, column),
+        Err(e) => {
+            let e = super::not_found_or(e, ticket, "MoveAndComment");
+            (Err(e.duplicate()), Err(e))
+        }
+    };
+    if outcomes.0.is_ok() {
+        tracing::info!(issue = %ticket.identifier, %column, "moved Linear issue");
+    }
+    if outcomes.1.is_ok() {
+        tracing::info!(issue = %ticket.identifier, "commented on Linear issue");
+    }
+    outcomes
+}
+
+/// Each part's outcome from a `{data, errors}` answer.
+fn read_parts(envelope: &Value, ticket: &TicketRef, column: &str) -> Outcomes {
+    let errors: Vec<&Value> = envelope
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|e| e.iter().collect())
+        .unwrap_or_default();
+    let part_error = |alias: &str| -> Option<TrackerError> {
+        let mine: Vec<&&Value> = errors
+            .iter()
+            .filter(|e| e.pointer("/path/0").and_then(Value::as_str) == Some(alias))
+            .collect();
+        if mine.is_empty() {
+            return None;
+        }
+        let codes: Vec<String> = mine
+            .iter()
+            .filter_map(|e| e.pointer("/extensions/code").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        let message = mine
+            .iter()
+            .map(|e| {
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let operation = if alias == "move" {
+            "MoveAndComment (move)"
+        } else {
+            "MoveAndComment (comment)"
+        };
+        Some(super::not_found_or(
+            CallError::Graphql { codes, message },
+            ticket,
+            operation,
+        ))
+    };
+    let succeeded = |alias: &str| {
+        envelope
+            .pointer(&format!("/data/{alias}/success"))
+            .and_then(Value::as_bool)
+    };
+    let moved = match part_error("move") {
+        Some(e) => Err(e),
+        // `data` is null when the comment failed after the move: no error means done.
+        None if succeeded("move") == Some(false) => Err(TrackerError::Fatal(format!(
+            "Linear did not move {} to `{column}`",
+            ticket.identifier
+        ))),
+        None => Ok(()),
+    };
+    let commented = match (&moved, part_error("comment")) {
+        (Err(e), _) => Err(TrackerError::not_attempted(e)),
+        (Ok(()), Some(e)) => Err(e),
+        (Ok(()), None) if succeeded("comment") == Some(true) => Ok(()),
+        (Ok(()), None) => Err(TrackerError::Fatal(format!(
+            "Linear did not add the comment to {}",
+            ticket.identifier
+        ))),
+    };
+    (moved, commented)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t() -> TicketRef {
+        TicketRef {
+            id: "uuid".into(),
+            identifier: "ENG-1".into(),
+        }
+    }
+
+    #[test]
+    fn both_parts_done() {
+        let env = json!({"data": {"move": {"success": true}, "comment": {"success": true}}});
+        let (m, c) = read_parts(&env, &t(), "Review");
+        assert!(m.is_ok() && c.is_ok());
+    }
+
+    #[test]
+    fn a_failed_comment_leaves_the_move_done() {
+        let env = json!({"data": null, "errors": [
+            {"message": "body too long", "path": ["comment"], "extensions": {"code": "INVALID_INPUT"}}
+        ]});
+        let (m, c) = read_parts(&env, &t(), "Review");
+        assert!(m.is_ok());
+        assert!(
+            matches!(c, Err(TrackerError::Fatal(ref s)) if s.contains("body too long")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_move_stops_the_comment() {
+        let env = json!({"data": null, "errors": [
+            {"message": "Entity not found: Issue", "path": ["move"], "extensions": {"code": "INVALID_INPUT"}}
+        ]});
+        let (m, c) = read_parts(&env, &t(), "Review");
+        assert!(matches!(m, Err(TrackerError::NotFound(_))), "{m:?}");
+        assert!(matches!(c, Err(TrackerError::NotAttempted(_))), "{c:?}");
+        assert!(c.unwrap_err().is_retryable());
+    }
+}
