@@ -76,8 +76,7 @@ fn a_failed_move_to_the_gate_is_retried_not_taken_for_a_human_move() {
     // A move goes with its comment in one document: request 1 of MoveAndComment is the
     // pick-up, 2 the gate move. Its answer is empty, so karajan reads the column back and
     // sends the move alone: UpdateItemStatus 1..=4 are that try and its three retries.
-    s.fake
-        .inject_at("MoveAndComment", 2, OpFault::empty_200());
+    s.fake.inject_at("MoveAndComment", 2, OpFault::empty_200());
     for n in 1..=4 {
         s.fake
             .inject_at("UpdateItemStatus", n, OpFault::empty_200());
