@@ -351,9 +351,12 @@ async fn daemon(
             }
             Some(msg) = rx.recv() => match msg {
                 Control::Refresh => tick(engine).await?,
-                // For now a nudge brings the next poll forward (nudges arriving
-                // together share it); the identifiers are for a targeted reconcile.
-                Control::Nudge(_identifiers) => interval.reset_immediately(),
+                // A webhook named tickets: read and decide just those now. One that
+                // names none (a project item) brings the whole poll forward.
+                Control::Nudge(identifiers) if identifiers.is_empty() => {
+                    interval.reset_immediately();
+                }
+                Control::Nudge(identifiers) => engine.nudge(identifiers),
                 Control::Pause(p) => {
                     info!(paused = p, "dispatch pause changed");
                     engine.paused = p;

@@ -109,6 +109,8 @@ pub struct Engine {
     pub(crate) fetch_seq: u64,
     /// A poll was asked for while one was in flight: start another when it answers.
     pub(crate) observe_again: bool,
+    /// Tickets named by webhooks while a read was in flight: read them next.
+    pub(crate) nudged: std::collections::BTreeSet<String>,
     /// Moves that landed while the poll in flight was out: its answer for those tickets
     /// may predate them.
     pub(crate) landed: HashMap<String, String>,
@@ -181,6 +183,7 @@ impl Engine {
             observing: None,
             fetch_seq: 0,
             observe_again: false,
+            nudged: Default::default(),
             landed: HashMap::new(),
             reading: HashSet::new(),
             redecide: HashSet::new(),

@@ -14,6 +14,8 @@ use crate::tracker::{Fetched, TrackerError};
 pub(crate) struct Observation {
     pub fetched: Fetched,
     pub refreshed: Vec<TicketSnapshot>,
+    /// The tickets read, when only some were (a webhook's nudge); `None`: a whole poll.
+    pub scope: Option<Vec<String>>,
 }
 
 /// A report from one of the owner's tasks.

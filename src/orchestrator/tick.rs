@@ -33,11 +33,22 @@ impl Engine {
     /// Launch the owed writes and start a poll (or queue one behind the poll in flight).
     pub(crate) async fn tick(&mut self) -> Result<(), StoreError> {
         self.drain_outbox().await?;
-        self.start_observe();
+        self.start_observe(None);
         Ok(())
     }
 
-    fn start_observe(&mut self) {
+    /// Reconcile just these tickets now (a webhook named them): one read by id, then
+    /// the same decisions a poll makes, for them alone. Queued behind a poll in flight.
+    pub(crate) fn nudge(&mut self, identifiers: Vec<String>) {
+        if self.observing.is_some() {
+            self.nudged.extend(identifiers);
+            return;
+        }
+        self.start_observe(Some(identifiers));
+    }
+
+    /// Start a read: the whole poll (`scope` none) or the named tickets.
+    fn start_observe(&mut self, scope: Option<Vec<String>>) {
         if self.observing.is_some() {
             self.observe_again = true;
             return;
@@ -50,7 +61,10 @@ impl Engine {
         let columns = self.workflow.machine.columns.watched();
         let tx = self.tasks_tx.clone();
         tokio::spawn(async move {
-            let result = read(tracker.as_ref(), &store, &columns).await;
+            let result = match scope {
+                None => read(tracker.as_ref(), &store, &columns).await,
+                Some(ids) => read_some(tracker.as_ref(), ids).await,
+            };
             let result = result.map_err(|e| match e {
                 TickError::Tracker(e) => e,
                 TickError::Store(e) => TrackerError::Fatal(format!("store: {e}")),
@@ -87,7 +101,12 @@ impl Engine {
         outcome?;
         self.note_recorded_columns().await?;
         if std::mem::take(&mut self.observe_again) {
+            self.nudged.clear();
             self.tick().await?;
+        } else if !self.nudged.is_empty() {
+            let mut ids: Vec<String> = std::mem::take(&mut self.nudged).into_iter().collect();
+            ids.sort();
+            self.start_observe(Some(ids));
         }
         Ok(())
     }
@@ -112,6 +131,17 @@ impl Engine {
             .chain(obs.refreshed)
             .map(|t| (t.identifier.clone(), t))
             .collect();
+        // A read of named tickets speaks for them alone: every other ticket keeps the
+        // snapshot it has and is not decided.
+        let whole = obs.scope.is_none();
+        let in_scope = |id: &str| obs.scope.as_ref().is_none_or(|s| s.iter().any(|x| x == id));
+        if obs.scope.is_some() {
+            for (id, old) in &self.snapshots {
+                if !in_scope(id) {
+                    snaps.entry(id.clone()).or_insert_with(|| old.clone());
+                }
+            }
+        }
         // The poll may have read a ticket before karajan's own move landed: the move
         // is the later word. A ticket with work in flight keeps the owner's snapshot
         // (it follows karajan's writes as they land).
@@ -150,6 +180,9 @@ impl Engine {
         // A ticket with work in flight is decided again when that work ends.
         let mut ordered: Vec<TicketSnapshot> = vec![];
         for s in snaps.values() {
+            if !in_scope(&s.identifier) {
+                continue;
+            }
             if self.in_flight(&s.identifier) {
                 self.redecide.insert(s.identifier.clone());
             } else {
@@ -181,7 +214,11 @@ impl Engine {
         }
         // Only what can run now leaves its column; the rest waits, untouched.
         let left = self.execute_decisions(decisions).await?;
-        self.backlog = left > 0;
+        if whole {
+            self.backlog = left > 0;
+        } else {
+            self.backlog |= left > 0;
+        }
         Ok(())
     }
 }
@@ -212,5 +249,25 @@ async fn read(
     } else {
         tracker.fetch_by_identifiers(&missing).await?
     };
-    Ok(Observation { fetched, refreshed })
+    Ok(Observation {
+        fetched,
+        refreshed,
+        scope: None,
+    })
+}
+
+/// A read of named tickets, in its task.
+async fn read_some(
+    tracker: &dyn crate::tracker::Tracker,
+    identifiers: Vec<String>,
+) -> Result<Observation, TickError> {
+    let tickets = tracker.fetch_by_identifiers(&identifiers).await?;
+    Ok(Observation {
+        fetched: crate::tracker::Fetched {
+            tickets,
+            skipped: vec![],
+        },
+        refreshed: vec![],
+        scope: Some(identifiers),
+    })
 }

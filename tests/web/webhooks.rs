@@ -213,6 +213,19 @@ async fn a_linear_delivery_gets_the_ticket_acted_on_without_waiting_for_the_poll
     })
     .await;
     assert!(fake.world().requests.len() > polled);
+    // The delivery named the ticket: karajan read that ticket alone (by its number),
+    // not the whole candidate list.
+    let number = id.rsplit('-').next().unwrap().to_string();
+    let reads: Vec<String> = fake.world().requests[polled..]
+        .iter()
+        .filter(|r| r.operation == "ListIssues")
+        .map(|r| r.variables["filter"].to_string())
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(
+        reads[0].contains("number") && reads[0].contains(&number),
+        "a read of the named ticket: {reads:?}"
+    );
     assert!(
         d.metrics()
             .await
