@@ -28,6 +28,7 @@ impl Engine {
         let ctx = ChainCtx {
             tracker: self.tracker.clone(),
             redactor: self.redactor.clone(),
+            store: self.store.clone(),
         };
         tokio::spawn(run_chain(
             ctx,

@@ -81,6 +81,9 @@ impl Effect {
 pub(crate) struct ChainCtx {
     pub tracker: Arc<dyn Tracker>,
     pub redactor: Arc<Redactor>,
+    /// Made durable before the first write leaves: an intent a power loss could take
+    /// back must never have been acted on (see the store's durability notes).
+    pub store: crate::store::Store,
 }
 
 /// The body of a ticket's chain: perform `effects` in order, report each outcome, then
@@ -92,6 +95,13 @@ pub(crate) async fn run_chain(
     tx: mpsc::UnboundedSender<TaskMsg>,
 ) {
     let mut blocked = false;
+    if effects.iter().any(Effect::is_write)
+        && let Err(e) = ctx.store.sync().await
+    {
+        // Not durable: no write leaves; the intents stay pending for the next drain.
+        warn!(ticket = %identifier, error = %e, "could not make the intents durable; their writes wait");
+        blocked = true;
+    }
     let mut effects = effects.into_iter().peekable();
     while let Some(effect) = effects.next() {
         match effect {

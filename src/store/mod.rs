@@ -268,14 +268,16 @@ impl Store {
             rows.push((e.seq, hash));
         }
         state.advance(&rows);
-        drop(state);
-        // The events are committed; the file follows shortly (see `CheckpointWriter`).
-        writer.wake.notify_one();
+        // Compared while appends are still serialized: another append's later rows may
+        // not be counted before this one's (they would look like a step back in time).
         let first = rows.first().map_or(0, |r| r.0);
         let last = rows.last().map_or(0, |r| r.0);
         let before = writer
             .appended
             .fetch_max(last, std::sync::atomic::Ordering::SeqCst);
+        drop(state);
+        // The events are committed; the file follows shortly (see `CheckpointWriter`).
+        writer.wake.notify_one();
         if before > 0 && first <= before {
             // The checkpoint keeps the old head as evidence (see `Checkpoints::advance`).
             return Err(StoreError::Replaced {
