@@ -23,14 +23,27 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// Blocking-pool threads at most: git clones and agent log writes (`tokio::fs`) run
+/// there, so it bounds how many clones proceed at once, not how many agents run.
+const BLOCKING_THREADS: usize = 8;
+
+/// One thread runs every task: the daemon's own CPU is small, and a single thread has
+/// no cross-thread wakeups (futex time) and one malloc arena instead of one per
+/// worker; blocking work (clones, file writes, DNS) goes to a bounded pool whose
+/// threads exit when idle. Nothing in the daemon needs a second worker (no
+/// `block_in_place`); the e2e tests drive this binary.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+}
+
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = karajan::cli::Cli::parse();
     karajan::cli::telemetry::init(cli.log_format, cli.log.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("karajan: cannot start the async runtime: {e}");

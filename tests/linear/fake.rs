@@ -4,10 +4,13 @@
 //! by field, as Linear does: `fake/multi.rs`), interprets the subset of `IssueFilter` the
 //! adapter sends (and panics on anything else, so shape drift is caught), holds issues,
 //! states and comments in memory, records every request and can inject faults.
+//!
+//! The drain benchmark (`benches/drain.rs`) reuses it through `#[path]`: it sets a
+//! per-request latency and reads the in-flight high-water mark and arrival times.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -103,6 +106,9 @@ pub struct Recorded {
     pub operation: String,
     pub variables: Value,
     pub authorization: Option<String>,
+    /// When the request arrived (the drain benchmark times approvals with it).
+    #[allow(dead_code)]
+    pub received: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -122,7 +128,14 @@ pub struct World {
     pub comments_newest_first: bool,
     /// Refuse every new comment with this `(code, message)` (e.g. a body Linear rejects).
     pub comment_error: Option<(String, String)>,
-    requests_remaining: u64,
+    /// Every request is answered only after a delay drawn uniformly from this range
+    /// (a real API's round trip); zero by default.
+    pub latency: (Duration, Duration),
+    /// Requests being handled now, and the most there ever were at once.
+    pub in_flight: usize,
+    pub max_in_flight: usize,
+    /// What `x-ratelimit-requests-remaining` reports next (starts at `REQUEST_LIMIT`).
+    pub requests_remaining: u64,
     next_id: u64,
 }
 
@@ -387,6 +400,25 @@ fn rate_headers(world: &mut World, headers: &mut HeaderMap) {
     set("x-ratelimit-complexity-reset", reset.to_string());
 }
 
+/// Counts a request in flight for as long as it lives (every return path included).
+struct InFlight(Arc<Mutex<World>>);
+
+impl InFlight {
+    fn enter(world: &Arc<Mutex<World>>) -> InFlight {
+        let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+        w.in_flight += 1;
+        w.max_in_flight = w.max_in_flight.max(w.in_flight);
+        InFlight(world.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut w = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        w.in_flight = w.in_flight.saturating_sub(1);
+    }
+}
+
 fn error_body(code: &str, message: &str) -> Value {
     json!({
         "errors": [{
@@ -402,6 +434,8 @@ async fn graphql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _in_flight = InFlight::enter(&world);
+    let received = Instant::now();
     let request: Value = serde_json::from_slice(&body).expect("the adapter sends JSON");
     let operation = request["operationName"]
         .as_str()
@@ -413,18 +447,29 @@ async fn graphql(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let fault = {
+    let (fault, latency) = {
         let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
         w.requests.push(Recorded {
             operation: operation.clone(),
             variables: variables.clone(),
             authorization: authorization.clone(),
+            received,
         });
-        match w.op_faults.iter().position(|(op, _)| *op == operation) {
+        let fault = match w.op_faults.iter().position(|(op, _)| *op == operation) {
             Some(i) => Some(w.op_faults.remove(i).1),
             None => w.faults.pop_front(),
-        }
+        };
+        let (low, high) = w.latency;
+        let latency = if high > low {
+            rand::random_range(low..=high)
+        } else {
+            low
+        };
+        (fault, latency)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     if authorization.as_deref() != Some(KEY) {
         let body = error_body(
             "AUTHENTICATION_ERROR",

@@ -145,6 +145,8 @@ pub fn execute(
 
 #[cfg(test)]
 mod tests {
+    // The drain bench includes this file too, where `#[test]` functions are left out.
+    #[allow(unused_imports)]
     use super::*;
 
     #[test]
