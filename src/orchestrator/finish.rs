@@ -137,7 +137,10 @@ impl Engine {
                 .await?;
         }
         self.finish_run(done).await?;
-        if live.seen || self.in_flight(&id) {
+        // With webhooks the tracker tells karajan of a human's change as it happens, so
+        // the owner's snapshot is as fresh as a read would be.
+        let told = self.workflow.server.webhooks.is_some();
+        if live.seen || told || self.in_flight(&id) {
             // Fresh enough, or karajan's own writes in flight are the latest word (a
             // read now could predate them): decide on the owner's snapshot.
             self.advance(&id).await

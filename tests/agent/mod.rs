@@ -2,5 +2,6 @@
 
 mod command;
 pub mod conformance;
+mod paused;
 mod process;
 mod supervision;
