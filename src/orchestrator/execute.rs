@@ -194,6 +194,14 @@ impl Engine {
                 }
             }
         }
+        // Writes still owed for the ticket (a failed move waiting for the next drain) go
+        // to its chain first: this decision's writes must not overtake them.
+        if !intents.is_empty()
+            && rec.is_some_and(|r| r.pending_intents > 0)
+            && !self.chains.contains_key(&id)
+        {
+            self.launch_owed(Some(&id)).await?;
+        }
         // Intents first, in the store; then the writes and hooks go to the ticket's
         // chain, whose outcomes come back as messages.
         self.record(batch).await?;

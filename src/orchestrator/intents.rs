@@ -60,10 +60,18 @@ impl Engine {
     /// left alone (its writes are in that chain or queued behind it). A ticket whose
     /// write fails keeps its later intents pending too, so their order is kept.
     pub(crate) async fn drain_outbox(&mut self) -> Result<(), StoreError> {
+        self.launch_owed(None).await
+    }
+
+    /// Launch the owed writes of every ticket (or of `only`) that has no chain in
+    /// flight. A decision that writes for a ticket with owed writes calls this first, so
+    /// its own writes queue behind them instead of overtaking them.
+    pub(crate) async fn launch_owed(&mut self, only: Option<&str>) -> Result<(), StoreError> {
         let pending = self.store.pending_intents().await?;
         let mut by_ticket: indexmap::IndexMap<String, Vec<Effect>> = Default::default();
         for p in pending {
-            if self.chains.contains_key(&p.identifier) {
+            if self.chains.contains_key(&p.identifier) || only.is_some_and(|id| id != p.identifier)
+            {
                 continue;
             }
             let effect = Effect::Write {

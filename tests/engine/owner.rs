@@ -33,6 +33,8 @@ struct Slow {
     inner: Arc<dyn Tracker>,
     delay: Duration,
     hang: Mutex<HashSet<String>>,
+    /// Moves of a ticket to a column that are refused (a transient error).
+    refuse: Mutex<HashSet<(String, String)>>,
     release: tokio::sync::Notify,
     clock: AtomicUsize,
     in_flight: AtomicUsize,
@@ -46,6 +48,7 @@ impl Slow {
             inner,
             delay,
             hang: Mutex::default(),
+            refuse: Mutex::default(),
             release: tokio::sync::Notify::new(),
             clock: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
@@ -102,6 +105,10 @@ impl Tracker for Slow {
     }
     async fn move_ticket(&self, ticket: &TicketRef, column: &str) -> Result<(), TrackerError> {
         let what = format!("move {column}");
+        let key = (ticket.identifier.clone(), column.to_string());
+        if self.refuse.lock().unwrap().contains(&key) {
+            return Err(TrackerError::Transient(format!("refused: {what}")));
+        }
         self.write(ticket, what, self.inner.move_ticket(ticket, column))
             .await
     }
@@ -269,4 +276,83 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
         assert_eq!(seen, recorded[&id], "{id}: writes in their recorded order");
         assert_eq!(s.column(&id), "Human Review", "{id}");
     }
+}
+
+/// QS-1's move to its gate's column fails and stays owed. An operator approves it
+/// anyway: the approval's writes queue behind the owed move, so once the tracker takes
+/// moves again the ticket ends Done, not pulled back to Human Review by the old move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_never_overtakes_a_move_still_owed() {
+    let s = Scratch::quickstart();
+    edit_workflow(&s, "interval: 5s", "interval: 1h");
+    let (engine, slow) = engine_on(&s, Duration::ZERO).await;
+    slow.refuse
+        .lock()
+        .unwrap()
+        .insert(("QS-1".into(), "Human Review".into()));
+    let shutdown = CancellationToken::new();
+    let opts = Options {
+        once: false,
+        watch: false,
+        shutdown: shutdown.clone(),
+    };
+    let (handle, task) = karajan::orchestrator::spawn(engine, opts);
+    let db = s.db();
+    let owed = || {
+        let db = db.clone();
+        async move {
+            events(db).await.into_iter().any(|(k, i, p)| {
+                k == "intent_failed" && i.as_deref() == Some("QS-1") && p["retryable"] == true
+            })
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !owed().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gate move never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.column("QS-1"), "In Progress");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(3),
+        handle.gate("QS-1", GateDecision::Approve, "ada"),
+    )
+    .await
+    .expect("answered at once")
+    .expect("approved");
+    assert_eq!(outcome.to.as_deref(), Some("finalize"));
+    // The tracker takes moves again; the next poll drains what is owed, in order.
+    slow.refuse.lock().unwrap().clear();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    handle.refresh().await;
+    wait("QS-1 Done", 30, || s.column("QS-1") == "Done").await;
+    handle.refresh().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        s.column("QS-1"),
+        "Done",
+        "an old move pulled the ticket back"
+    );
+    let moves: Vec<String> = slow
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.ticket == "QS-1" && w.what.starts_with("move"))
+        .map(|w| w.what.clone())
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "move In Progress",
+            "move Human Review",
+            "move In Progress",
+            "move Done"
+        ],
+        "the owed gate move landed before the approval's moves"
+    );
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
 }
