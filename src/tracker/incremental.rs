@@ -66,6 +66,12 @@ impl CandidateCache {
         }
     }
 
+    /// Forgets the cache: the next read is full (e.g. a record was skipped that a
+    /// later poll must read again even if it does not change).
+    pub fn clear(&self) {
+        *self.lock() = None;
+    }
+
     /// Replaces the cache with the answer of a full read that began at `started`.
     pub fn store_full(
         &self,
