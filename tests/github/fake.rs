@@ -192,8 +192,16 @@ impl Fake {
     }
 
     /// Adds an issue of `acme/app` with the given board status and labels.
+    /// Before the fake served anything, the issue is a fixture last updated long ago;
+    /// added later, it is created (so updated) now, as on GitHub.
     pub fn add_issue(&self, number: i64, status: Option<&str>, labels: &[&str]) {
-        self.lock().issues.push(FakeIssue {
+        let mut s = self.lock();
+        let updated_at = if s.requests.is_empty() {
+            initial_update(number)
+        } else {
+            chrono::Utc::now()
+        };
+        s.issues.push(FakeIssue {
             number,
             title: format!("Issue {number}"),
             body: format!("Body of {number}"),
@@ -206,7 +214,7 @@ impl Fake {
             comments: Vec::new(),
             blocked_by: Vec::new(),
             repo: format!("{OWNER}/{REPO}"),
-            updated_at: initial_update(number),
+            updated_at,
         });
     }
 

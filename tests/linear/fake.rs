@@ -179,7 +179,7 @@ impl World {
             project: Some("proj1".into()),
             blocked_by: vec![],
             created_at: created,
-            updated_at: created,
+            updated_at: self.fresh_update(created),
             raw_override: None,
         });
         format!("ENG-{number}")
@@ -225,10 +225,21 @@ impl World {
             project: Some("proj1".into()),
             blocked_by: vec![],
             created_at: created,
-            updated_at: created,
+            updated_at: self.fresh_update(created),
             raw_override: None,
         });
         self.issues.last_mut().expect("just pushed")
+    }
+
+    /// An issue added before the fake served anything is a fixture that existed long
+    /// before (last updated when created); one added later is created now, as in Linear,
+    /// so reads filtered on `updatedAt` see it.
+    fn fresh_update(&self, created: DateTime<Utc>) -> DateTime<Utc> {
+        if self.requests.is_empty() {
+            created
+        } else {
+            created.max(Utc::now())
+        }
     }
 
     /// Moves an issue as a human would in the Linear UI.
