@@ -6,6 +6,7 @@
 
 pub mod github;
 pub mod http;
+pub(crate) mod incremental;
 pub mod linear;
 pub mod local;
 pub mod marker;

@@ -127,6 +127,7 @@ impl Harness for GithubHarness {
                     comments: Vec::new(),
                     blocked_by: t.blocked_by.iter().map(|b| self.number(b)).collect(),
                     repo: format!("{OWNER}/{REPO}"),
+                    updated_at: crate::github::fake::initial_update(self.number(&t.identifier)),
                 }
             })
             .collect();

@@ -46,6 +46,9 @@ pub struct FakeIssue {
     pub comments: Vec<(String, String, String)>,
     pub blocked_by: Vec<i64>,
     pub repo: String,
+    /// Served as `updated_at` / `updatedAt`; every write through the API and every
+    /// `Fake::edit` sets it to now, as GitHub does (labels, state, comments).
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl FakeIssue {
@@ -189,8 +192,16 @@ impl Fake {
     }
 
     /// Adds an issue of `acme/app` with the given board status and labels.
+    /// Before the fake served anything, the issue is a fixture last updated long ago;
+    /// added later, it is created (so updated) now, as on GitHub.
     pub fn add_issue(&self, number: i64, status: Option<&str>, labels: &[&str]) {
-        self.lock().issues.push(FakeIssue {
+        let mut s = self.lock();
+        let updated_at = if s.requests.is_empty() {
+            initial_update(number)
+        } else {
+            chrono::Utc::now()
+        };
+        s.issues.push(FakeIssue {
             number,
             title: format!("Issue {number}"),
             body: format!("Body of {number}"),
@@ -203,6 +214,7 @@ impl Fake {
             comments: Vec::new(),
             blocked_by: Vec::new(),
             repo: format!("{OWNER}/{REPO}"),
+            updated_at,
         });
     }
 
@@ -214,6 +226,7 @@ impl Fake {
             .find(|i| i.number == number)
             .expect("issue");
         f(issue);
+        issue.updated_at = chrono::Utc::now();
     }
 
     pub fn issue(&self, number: i64) -> FakeIssue {
@@ -309,6 +322,18 @@ fn cost_of(op: &str, vars: &Value) -> u64 {
         _ => 0,
     };
     ((requests as f64 / 100.0).round() as u64).max(1)
+}
+
+/// When a fixture issue was last updated: a minute after its creation, long ago.
+pub fn initial_update(number: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(&date(number + 1))
+        .expect("a fixture date")
+        .with_timezone(&chrono::Utc)
+}
+
+/// GitHub's timestamp format: `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn date(n: i64) -> String {
@@ -461,6 +486,7 @@ fn run_op(s: &mut FakeState, op: &str, vars: &Value) -> (Value, Vec<Value>) {
             match s.issues.iter_mut().find(|i| json!(i.node_id()) == id) {
                 Some(issue) => {
                     let n = issue.comments.len() as i64;
+                    issue.updated_at = chrono::Utc::now();
                     issue
                         .comments
                         .push(("karajan-bot".into(), body, date(100 + n)));
@@ -498,6 +524,7 @@ fn run_op(s: &mut FakeState, op: &str, vars: &Value) -> (Value, Vec<Value>) {
             match s.issues.iter_mut().find(|i| json!(i.node_id()) == id) {
                 Some(issue) => {
                     issue.open = false;
+                    issue.updated_at = chrono::Utc::now();
                     (
                         json!({"closeIssue": {"issue": {"id": issue.node_id(), "state": "CLOSED"}}}),
                         vec![],
@@ -578,7 +605,7 @@ fn issue_core(issue: &FakeIssue) -> Value {
     json!({
         "__typename": "Issue", "id": issue.node_id(), "number": issue.number, "title": issue.title,
         "body": issue.body, "url": format!("https://github.com/{}/issues/{}", issue.repo, issue.number),
-        "state": if issue.open {"OPEN"} else {"CLOSED"}, "createdAt": date(issue.number), "updatedAt": date(issue.number + 1),
+        "state": if issue.open {"OPEN"} else {"CLOSED"}, "createdAt": date(issue.number), "updatedAt": stamp(issue.updated_at),
         "repository": {"nameWithOwner": issue.repo},
     })
 }

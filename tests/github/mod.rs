@@ -8,6 +8,7 @@ mod e2e;
 pub(crate) mod fake;
 mod feedback;
 mod human;
+mod incremental;
 mod labels;
 mod limits;
 mod project;

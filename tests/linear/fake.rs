@@ -124,6 +124,8 @@ pub struct World {
     /// in order; they apply before the general queue.
     pub op_faults: Vec<(String, Fault)>,
     pub requests: Vec<Recorded>,
+    /// For each `ListIssues` answer, the identifiers of the issues it served.
+    pub issues_served: Vec<Vec<String>>,
     /// Serve comments newest first (Linear's order is not something to rely on).
     pub comments_newest_first: bool,
     /// Refuse every new comment with this `(code, message)` (e.g. a body Linear rejects).
@@ -190,7 +192,7 @@ impl World {
             project: Some("proj1".into()),
             blocked_by: vec![],
             created_at: created,
-            updated_at: created,
+            updated_at: self.fresh_update(created),
             raw_override: None,
         });
         format!("ENG-{number}")
@@ -236,10 +238,21 @@ impl World {
             project: Some("proj1".into()),
             blocked_by: vec![],
             created_at: created,
-            updated_at: created,
+            updated_at: self.fresh_update(created),
             raw_override: None,
         });
         self.issues.last_mut().expect("just pushed")
+    }
+
+    /// An issue added before the fake served anything is a fixture that existed long
+    /// before (last updated when created); one added later is created now, as in Linear,
+    /// so reads filtered on `updatedAt` see it.
+    fn fresh_update(&self, created: DateTime<Utc>) -> DateTime<Utc> {
+        if self.requests.is_empty() {
+            created
+        } else {
+            created.max(Utc::now())
+        }
     }
 
     /// Moves an issue as a human would in the Linear UI.
@@ -635,7 +648,18 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
                 .filter(|i| issue_matches(w, i, filter))
                 .map(|i| issue_json(w, i))
                 .collect();
-            Ok(json!({"issues": paginate(all, vars)}))
+            let page = paginate(all, vars);
+            let served = page["nodes"]
+                .as_array()
+                .map(|nodes| {
+                    nodes
+                        .iter()
+                        .filter_map(|n| n["identifier"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            w.issues_served.push(served);
+            Ok(json!({"issues": page}))
         }
         "IssueComments" => {
             let id = vars["id"].as_str().unwrap_or_default();

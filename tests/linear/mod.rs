@@ -5,6 +5,7 @@ mod combined;
 mod e2e;
 pub mod fake;
 mod faults;
+mod incremental;
 mod lost_answers;
 mod reads;
 mod secrets;

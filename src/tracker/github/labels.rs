@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::GithubTracker;
 use super::normalize::{self, IssueFields};
-use crate::domain::TicketRef;
+use crate::domain::{TicketRef, TicketSnapshot};
 use crate::tracker::{Fetched, Skipped, TrackerError};
 
 /// Percent-encodes one URL component (labels contain `:` and spaces).
@@ -92,13 +92,22 @@ async fn issues_with_label(
     label: &str,
     state: &str,
 ) -> Result<Vec<Result<IssueFields, Skipped>>, TrackerError> {
-    let mut url = t.http.rest_url(&format!(
+    let url = t.http.rest_url(&format!(
         "/repos/{}/{}/issues?labels={}&state={state}&per_page={}",
         t.config.owner,
         t.config.repo,
         encode(label),
         t.page_size
     ));
+    issue_pages(t, url, &format!("issues labelled {label}")).await
+}
+
+/// Every issue (not pull request) of the list at `url`, all pages (`Link: rel="next"`).
+async fn issue_pages(
+    t: &GithubTracker,
+    mut url: String,
+    what: &str,
+) -> Result<Vec<Result<IssueFields, Skipped>>, TrackerError> {
     let mut out = Vec::new();
     let mut pull_requests = 0usize;
     loop {
@@ -112,7 +121,7 @@ async fn issues_with_label(
         }
         let Some(items) = reply.body.as_array() else {
             return Err(TrackerError::Malformed {
-                source_name: format!("issues labelled {label}"),
+                source_name: what.to_string(),
                 message: "expected a JSON array".to_string(),
             });
         };
@@ -124,7 +133,7 @@ async fn issues_with_label(
                     source: item
                         .get("html_url")
                         .and_then(Value::as_str)
-                        .unwrap_or(label)
+                        .unwrap_or(what)
                         .to_string(),
                     error,
                 })),
@@ -137,7 +146,7 @@ async fn issues_with_label(
     }
     if pull_requests > 0 {
         tracing::debug!(
-            label,
+            what,
             pull_requests,
             "skipped pull requests carrying a state label"
         );
@@ -183,6 +192,64 @@ pub(crate) async fn list(
         }
     }
     Ok(fetched)
+}
+
+/// What an incremental poll learnt: the changed issues (open, with their column), the
+/// ids of those that are no longer candidates whatever `columns` hold (closed, or
+/// unreadable), and the records to report.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub tickets: Vec<TicketSnapshot>,
+    pub gone: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// The incremental poll: ONE request (and its pages) for every issue of the repository
+/// updated since `since`, open or closed (`state=all`), so a ticket moved out of the
+/// watched columns or closed is seen and leaves the cache. Labels and closing both
+/// update an issue's `updated_at`.
+pub(crate) async fn changed_since(
+    t: &GithubTracker,
+    columns: &[String],
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Changes, TrackerError> {
+    t.learn_columns(columns).await;
+    let url = t.http.rest_url(&format!(
+        "/repos/{}/{}/issues?state=all&since={}&per_page={}",
+        t.config.owner,
+        t.config.repo,
+        encode(&since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        t.page_size
+    ));
+    let mut changes = Changes::default();
+    for entry in issue_pages(t, url, "issues updated since the last poll").await? {
+        let fields = match entry {
+            Ok(fields) => fields,
+            Err(skipped) => {
+                changes.skipped.push(skipped);
+                continue;
+            }
+        };
+        // The full read asks for open issues only; a closed one is never a candidate.
+        if !fields.open {
+            changes.gone.push(fields.node_id);
+            continue;
+        }
+        let identifier = normalize::identifier(&fields.repo, fields.number);
+        match resolve_column(t, &fields, &identifier).await? {
+            Ok(column) => {
+                let priority = normalize::priority_from_labels(&t.config, &lower(&fields.labels));
+                changes
+                    .tickets
+                    .push(t.snapshot(fields, column, priority, Vec::new()));
+            }
+            Err(skipped) => {
+                changes.gone.push(fields.node_id);
+                changes.skipped.push(skipped);
+            }
+        }
+    }
+    Ok(changes)
 }
 
 fn lower(labels: &[String]) -> Vec<String> {

@@ -24,6 +24,13 @@
 //! items, 20 for 1,000. Labels mode reads issues with REST — one request per column label
 //! and page (3 requests for 10 or 100 items over 3 columns, 12 for 1,000) — plus the same
 //! blockers query (1 point per 100 candidates).
+//!
+//! **Incremental polls** (labels mode, `crate::tracker::incremental`): after a full read,
+//! a poll makes one REST request for the issues updated since the last read began (minus
+//! an overlap), open or closed, and merges them into the cached candidates; one poll in
+//! `FULL_READ_EVERY` (and any poll after one that skipped a record) reads in full again.
+//! Projects v2 has no updated-since filter for project items, so project mode always
+//! reads the board in full.
 
 mod combined;
 pub mod config;
@@ -48,6 +55,7 @@ use self::queries::{
 };
 use crate::config::Secret;
 use crate::domain::{Blocker, Comment, TicketRef, TicketSnapshot};
+use crate::tracker::incremental::{CandidateCache, Plan};
 use crate::tracker::{Fetched, RateBudget, Tracker, TrackerCheck, TrackerError};
 
 /// The GitHub adapter. Holds only caches (board, item ids, known columns), never the
@@ -64,6 +72,8 @@ pub struct GithubTracker {
     /// identifier → the column karajan last recorded for it (labels-mode repair).
     recorded: Mutex<HashMap<String, String>>,
     blockers_supported: AtomicBool,
+    /// The candidates of the last poll, for incremental reads (labels mode).
+    candidates: CandidateCache,
     /// Tickets already reported (WARN) as having no column, so a held ticket is not
     /// reported again at every poll.
     columnless: Mutex<std::collections::HashSet<String>>,
@@ -101,6 +111,7 @@ impl GithubTracker {
             recorded: Mutex::new(HashMap::new()),
             blockers_supported: AtomicBool::new(true),
             columnless: Mutex::new(std::collections::HashSet::new()),
+            candidates: CandidateCache::default(),
         })
     }
 
@@ -255,6 +266,45 @@ impl GithubTracker {
         }
     }
 
+    /// Labels-mode candidates (without blockers): a full read (one request per column
+    /// label) on the first poll, one in every `FULL_READ_EVERY`, when `columns` change
+    /// and after any poll that skipped a record; otherwise one `since` request merged
+    /// into the cached candidates.
+    async fn label_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
+        let started = chrono::Utc::now();
+        match self.candidates.plan(columns) {
+            Plan::Full => {
+                let fetched = labels::list(self, columns, "open").await?;
+                // A skipped ticket (two state labels) may become readable without
+                // changing (karajan records its column): read in full until none is.
+                if fetched.skipped.is_empty() {
+                    self.candidates
+                        .store_full(columns, started, &fetched.tickets);
+                } else {
+                    self.candidates.clear();
+                }
+                Ok(fetched)
+            }
+            Plan::Since(since) => {
+                let changes = labels::changed_since(self, columns, since).await?;
+                tracing::debug!(
+                    changed = changes.tickets.len(),
+                    "incremental read of GitHub candidates"
+                );
+                let tickets =
+                    self.candidates
+                        .merge(columns, started, changes.tickets, &changes.gone, |_| {});
+                if !changes.skipped.is_empty() {
+                    self.candidates.clear();
+                }
+                Ok(Fetched {
+                    tickets,
+                    skipped: changes.skipped,
+                })
+            }
+        }
+    }
+
     /// Fills `blocked_by` from GitHub issue dependencies, one query per 100 tickets;
     /// leaves them empty where the server lacks the field (remembered).
     async fn attach_blockers(&self, tickets: &mut [TicketSnapshot]) -> Result<(), TrackerError> {
@@ -385,8 +435,9 @@ impl Tracker for GithubTracker {
 
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
         let mut fetched = match self.config.mode {
+            // Projects v2 items have no updated-since filter: always a full read.
             GithubMode::Project { .. } => project::list(self, columns, false).await?,
-            GithubMode::Labels => labels::list(self, columns, "open").await?,
+            GithubMode::Labels => self.label_candidates(columns).await?,
         };
         self.attach_blockers(&mut fetched.tickets).await?;
         Ok(fetched)

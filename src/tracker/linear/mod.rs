@@ -1,7 +1,10 @@
 //! `tracker.kind: linear`: tickets from a Linear project (by `slugId`) or team (by key).
 //!
 //! Every read is a paginated `issues` query with a filter (so a tick costs one request
-//! per 50 candidates, plus one per 50 running tickets refreshed), workflow states are
+//! per 50 candidates, plus one per 50 running tickets refreshed). Polls are incremental
+//! (`crate::tracker::incremental`): after a full read, a poll asks only for the issues
+//! in scope updated since the last read began (minus an overlap), whatever their state,
+//! and merges them into the cached candidates; workflow states are
 //! resolved to ids once and cached for moves, and comments are read page by page and
 //! sorted by their creation time. Rate limits, retries and the key's secrecy live in
 //! `transport`; Linear's record shapes become `TicketSnapshot`s in `normalize`.
@@ -26,6 +29,7 @@ use self::ops::{CreateComment, IssueComments, ListIssues, MoveIssue, WorkflowSta
 use self::states::{ColumnState, StateCache, missing_column};
 use self::transport::{CallError, Transport};
 use crate::domain::{Comment, TicketRef, TicketSnapshot};
+use crate::tracker::incremental::{CandidateCache, Plan};
 use crate::tracker::{Fetched, RateBudget, Skipped, Tracker, TrackerCheck, TrackerError};
 
 pub use self::config::{RawLinearTracker, RetryPolicy};
@@ -36,6 +40,8 @@ pub struct LinearTracker {
     transport: Transport,
     /// Workflow states by team; `None` until first needed.
     states: Mutex<Option<StateCache>>,
+    /// The candidates of the last poll, for incremental reads (see `fetch_candidates`).
+    candidates: CandidateCache,
 }
 
 impl std::fmt::Debug for LinearTracker {
@@ -54,6 +60,7 @@ impl LinearTracker {
             config,
             transport,
             states: Mutex::new(None),
+            candidates: CandidateCache::default(),
         })
     }
 
@@ -163,6 +170,65 @@ impl LinearTracker {
                 _ => return Ok(nodes),
             }
         }
+    }
+
+    /// An incremental poll: every issue in scope updated since `since`, whatever its
+    /// state (so one moved out of the watched columns is seen and leaves), merged into
+    /// the cached candidates. The changed issues' states also refresh the blockers of
+    /// cached tickets, since a blocker's move does not touch the blocked issue's
+    /// `updatedAt`.
+    async fn changed_candidates(
+        &self,
+        columns: &[String],
+        started: chrono::DateTime<Utc>,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Fetched, TrackerError> {
+        let mut filter = self.scope_filter();
+        filter.updated_at = Some(list_issues::DateComparator {
+            gte: Some(normalize::timestamp(since)),
+        });
+        let nodes = self.list_nodes(filter).await?;
+        let mut changed = Vec::new();
+        let mut gone = Vec::new();
+        let mut skipped = Vec::new();
+        let mut state_types: BTreeMap<String, String> = BTreeMap::new();
+        for node in nodes {
+            let text = |pointer: &str| node.pointer(pointer).and_then(Value::as_str);
+            if let (Some(identifier), Some(kind)) = (text("/identifier"), text("/state/type")) {
+                state_types.insert(identifier.to_string(), kind.to_string());
+            }
+            let id = text("/id").map(str::to_string);
+            // Only a record that may be a candidate is worth a warning.
+            let watched = text("/state/name").is_none_or(|n| columns.iter().any(|c| c == n));
+            let label = normalize::node_label(&node);
+            match normalize::issue(node) {
+                Ok(ticket) => changed.push(ticket),
+                Err(error) => {
+                    gone.extend(id);
+                    if watched {
+                        tracing::warn!(issue = %label, %error, "skipping a Linear issue that cannot be read");
+                        skipped.push(Skipped {
+                            source: format!("linear:{label}"),
+                            error,
+                        });
+                    }
+                }
+            }
+        }
+        tracing::debug!(
+            changed = changed.len(),
+            "incremental read of Linear candidates"
+        );
+        let tickets = self
+            .candidates
+            .merge(columns, started, changed, &gone, |ticket| {
+                for blocker in &mut ticket.blocked_by {
+                    if let Some(kind) = state_types.get(&blocker.identifier) {
+                        blocker.resolved = normalize::is_finished(kind);
+                    }
+                }
+            });
+        Ok(Fetched { tickets, skipped })
     }
 
     /// The team keys the workflow spans: the configured team and the project's teams.
@@ -315,9 +381,18 @@ impl Tracker for LinearTracker {
         if columns.is_empty() {
             return Ok(Fetched::default());
         }
-        let mut filter = self.scope_filter();
-        filter.state = Some(state_named(columns));
-        self.list(filter, "candidates").await
+        let started = Utc::now();
+        match self.candidates.plan(columns) {
+            Plan::Full => {
+                let mut filter = self.scope_filter();
+                filter.state = Some(state_named(columns));
+                let fetched = self.list(filter, "candidates").await?;
+                self.candidates
+                    .store_full(columns, started, &fetched.tickets);
+                Ok(fetched)
+            }
+            Plan::Since(since) => self.changed_candidates(columns, started, since).await,
+        }
     }
 
     async fn fetch_by_identifiers(

@@ -8,7 +8,7 @@ pub(super) fn rest_issue(issue: &FakeIssue) -> Value {
         "html_url": format!("https://github.com/{}/issues/{}", issue.repo, issue.number),
         "state": if issue.open {"open"} else {"closed"},
         "labels": issue.labels.iter().map(|l| json!({"name": l, "color": "ededed"})).collect::<Vec<_>>(),
-        "assignees": [], "created_at": date(issue.number), "updated_at": date(issue.number + 1),
+        "assignees": [], "created_at": date(issue.number), "updated_at": stamp(issue.updated_at),
     });
     if issue.is_pr {
         v["pull_request"] = json!({"url": format!("https://api.github.com/repos/{}/pulls/{}", issue.repo, issue.number)});
@@ -40,10 +40,14 @@ pub(super) async fn list_issues(
     if let Some(resp) = gate(
         &mut s,
         &headers,
-        format!(
-            "GET /repos/{o}/{r}/issues?labels={}",
-            q.get("labels").cloned().unwrap_or_default()
-        ),
+        match q.get("since") {
+            // Named apart so tests can count incremental reads.
+            Some(t) => format!("GET /repos/{o}/{r}/issues?since={t}"),
+            None => format!(
+                "GET /repos/{o}/{r}/issues?labels={}",
+                q.get("labels").cloned().unwrap_or_default()
+            ),
+        },
     ) {
         return resp;
     }
@@ -52,6 +56,13 @@ pub(super) async fn list_issues(
         .map(|l| l.split(',').map(str::to_lowercase).collect())
         .unwrap_or_default();
     let state = q.get("state").cloned().unwrap_or_else(|| "open".into());
+    // GitHub: "Only show results that were last updated after the given time",
+    // `YYYY-MM-DDTHH:MM:SSZ`.
+    let since = q.get("since").map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap_or_else(|e| panic!("fake GitHub: `since={t}` is not ISO 8601: {e}"))
+            .with_timezone(&chrono::Utc)
+    });
     let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(30);
     let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
     let all: Vec<Value> = s
@@ -63,6 +74,7 @@ pub(super) async fn list_issues(
             "closed" => !i.open,
             _ => i.open,
         })
+        .filter(|i| since.is_none_or(|t| i.updated_at >= t))
         .filter(|i| {
             wanted
                 .iter()
@@ -77,7 +89,7 @@ pub(super) async fn list_issues(
         .take(per_page)
         .collect();
     let link = (page < pages).then(|| {
-        let base = format!(
+        let mut base = format!(
             "{}/repos/{o}/{r}/issues?labels={}&state={state}&per_page={per_page}",
             s.base_url,
             q.get("labels")
@@ -85,6 +97,9 @@ pub(super) async fn list_issues(
                 .unwrap_or_default()
                 .replace(':', "%3A")
         );
+        if let Some(t) = q.get("since") {
+            base.push_str(&format!("&since={}", t.replace(':', "%3A")));
+        }
         format!(
             "<{base}&page={}>; rel=\"next\", <{base}&page={pages}>; rel=\"last\"",
             page + 1
@@ -139,6 +154,7 @@ pub(super) async fn patch_issue(
     if let Some(state) = body["state"].as_str() {
         issue.open = state == "open";
     }
+    issue.updated_at = chrono::Utc::now();
     let v = rest_issue(issue);
     rest_ok(&mut s, StatusCode::OK, v, None)
 }
@@ -176,6 +192,7 @@ pub(super) async fn add_labels(
     for l in new {
         if !issue.labels.iter().any(|x| x.eq_ignore_ascii_case(&l)) {
             issue.labels.push(l.clone());
+            issue.updated_at = chrono::Utc::now();
             added.push((n, l));
         }
     }
@@ -213,6 +230,7 @@ pub(super) async fn remove_label(
     };
     let before = issue.labels.len();
     issue.labels.retain(|l| !l.eq_ignore_ascii_case(&name));
+    issue.updated_at = chrono::Utc::now();
     if issue.labels.len() == before {
         return rest_ok(
             &mut s,
