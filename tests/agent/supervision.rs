@@ -105,6 +105,12 @@ async fn an_escaped_descendant_is_found_among_the_adopted_and_stopped() {
     .expect("supervise");
     assert_eq!(exit.ending, Ending::Exited);
     let helper: u32 = lines.0[0].parse().expect("helper pid");
+    // Stopped: on a loaded machine its end may take a moment to show (it sleeps for
+    // 1000 s, so only the stop can end it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(helper) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(
         !alive(helper),
         "the escaped helper {helper} survived the run"
