@@ -47,21 +47,16 @@ impl Engine {
         }
     }
 
-    pub(crate) fn hook_env(
-        &self,
-        identifier: &str,
-        state: &str,
-        extra: &[(String, String)],
-    ) -> Vec<(String, String)> {
+    /// A hook's environment: the state's runner allowlist plus the ticket and state.
+    fn hook_env(&self, identifier: &str, state: &str) -> Vec<(String, String)> {
         let runner = self
             .workflow
             .agent_state(state)
             .map_or_else(no_runner, |a| a.runner.clone());
-        let mut meta = vec![
+        let meta = [
             ("KARAJAN_ISSUE".to_string(), identifier.to_string()),
             ("KARAJAN_STATE".to_string(), state.to_string()),
         ];
-        meta.extend_from_slice(extra);
         crate::agent::env::build_env(&runner, &meta)
     }
 
@@ -78,7 +73,7 @@ impl Engine {
             state: Some(state.to_string()),
             script: script.to_string(),
             cwd: self.workspace_path(identifier),
-            env: self.hook_env(identifier, state, &[]),
+            env: self.hook_env(identifier, state),
             timeout: self.workflow.hooks.timeout,
         }
     }

@@ -42,6 +42,8 @@ pub(crate) struct Prep {
     pub after_create: Option<HookSpec>,
     pub stage_enter: Option<HookSpec>,
     pub before_run: Option<HookSpec>,
+    /// Runs after the agent, recorded, never fatal (in `run_task`).
+    pub after_run: Option<HookSpec>,
 }
 
 /// Why a run could not be got ready: the attempt fails (recorded as a failed run, so

@@ -7,21 +7,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::engine::RunDone;
-use super::hooks::hook_event;
 use super::live::Activity;
 use super::prepare::{NotReady, Prep};
 use super::recorder::Recorder;
 use crate::agent::{RunEvent, RunOutcome};
 use crate::domain::{RunStatus, TokenUsage};
-use crate::store::NewEvent;
-use crate::workspace::run_hook;
-
-/// The `after_run` hook of a run: its script, environment and time limit.
-pub(crate) struct AfterRun {
-    pub script: String,
-    pub env: Vec<(String, String)>,
-    pub timeout: std::time::Duration,
-}
 
 pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
     RunOutcome {
@@ -47,7 +37,6 @@ pub(crate) async fn run_task(
     cancel: CancellationToken,
     done_tx: mpsc::Sender<String>,
     activity_tx: mpsc::Sender<Activity>,
-    after_run: Option<AfterRun>,
 ) -> RunDone {
     let ready = prep.ready(&recorder, &cancel).await;
     let started = match &ready {
@@ -81,12 +70,11 @@ pub(crate) async fn run_task(
         }
     };
     let runner = prep.runner.clone();
+    let after_run = prep.after_run.clone();
     drop(prep);
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
     let id = req.identifier.clone();
     let run_id = req.run_id.clone();
-    let state = req.state.clone();
-    let workspace = req.workspace.clone();
     let forward = tokio::spawn(forward_events(
         recorder.clone(),
         id.clone(),
@@ -103,20 +91,7 @@ pub(crate) async fn run_task(
     recorder.redactor().scrub_in_place(&mut outcome.status);
     let _ = forward.await;
     if let Some(hook) = after_run {
-        let r = run_hook(
-            "after_run",
-            &hook.script,
-            &workspace,
-            &hook.env,
-            hook.timeout,
-        )
-        .await;
-        let _ = recorder
-            .record(vec![NewEvent::for_issue(
-                &id,
-                hook_event("after_run", Some(&state), &r),
-            )])
-            .await;
+        let _ = recorder.record(vec![hook.run(&id).await.1]).await;
     }
     let _ = done_tx.send(run_id.clone()).await;
     RunDone {

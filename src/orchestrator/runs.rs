@@ -10,7 +10,7 @@ use super::engine::{Engine, LiveRun, RunDone};
 use super::execute::Wanted;
 use super::ids::new_id;
 use super::prepare::Prep;
-use super::run_task::{AfterRun, failed_outcome, run_task};
+use super::run_task::{failed_outcome, run_task};
 use crate::agent::RunOutcome;
 use crate::config::{AgentState, SessionMode};
 use crate::domain::RunStatus;
@@ -71,11 +71,6 @@ impl Engine {
         info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
         let cancel = CancellationToken::new();
         let cost_cap = prep.max_cost_usd;
-        let after_run = agent.hooks.after_run.clone().map(|script| AfterRun {
-            script,
-            env: self.hook_env(&id, &w.state, &[]),
-            timeout: wf.hooks.timeout,
-        });
         // Dispatch latency: from the poll that saw the ticket to the run's launch.
         let latency = (self.now() - w.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
         self.metrics.dispatch_latency_seconds.observe(latency);
@@ -85,7 +80,6 @@ impl Engine {
             cancel.clone(),
             self.done_tx.clone(),
             self.activity_tx.clone(),
-            after_run,
         ));
         self.live.insert(
             id,
@@ -179,6 +173,7 @@ impl Engine {
                     _ => None,
                 }),
             before_run: hook("before_run", &agent.hooks.before_run),
+            after_run: hook("after_run", &agent.hooks.after_run),
         })
     }
 

@@ -40,6 +40,10 @@ struct Slow {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     log: Mutex<Vec<Write>>,
+    /// The store's checkpoint file, when set: each comment's arrival notes the head it
+    /// vouches for (what is durable outside the database at that moment).
+    checkpoints: Mutex<Option<std::path::PathBuf>>,
+    durable_at_arrival: Mutex<Vec<(String, i64)>>,
 }
 
 impl Slow {
@@ -54,6 +58,8 @@ impl Slow {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             log: Mutex::default(),
+            checkpoints: Mutex::default(),
+            durable_at_arrival: Mutex::default(),
         })
     }
 
@@ -113,6 +119,17 @@ impl Tracker for Slow {
             .await
     }
     async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError> {
+        let path = self.checkpoints.lock().unwrap().clone();
+        if let Some(path) = path {
+            let head = karajan::store::checkpoint::load(&path)
+                .ok()
+                .and_then(|c| c.entries().last().map(|e| e.0))
+                .unwrap_or(0);
+            self.durable_at_arrival
+                .lock()
+                .unwrap()
+                .push((intent_of(body), head));
+        }
         let what = format!("comment {}", intent_of(body));
         self.write(ticket, what, self.inner.comment(ticket, body))
             .await
@@ -236,6 +253,8 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
         );
     }
     let (engine, slow) = engine_on(&s, Duration::from_millis(150)).await;
+    let wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
+    *slow.checkpoints.lock().unwrap() = Some(wf.store.checkpoints.clone());
     let opts = Options {
         once: true,
         watch: false,
@@ -244,6 +263,30 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
     let (_handle, task) = karajan::orchestrator::spawn(engine, opts);
     task.await.unwrap().unwrap();
 
+    // Every comment left only once its intent was durable: the checkpoint file outside
+    // the database already vouched for the intent's row when the comment arrived.
+    let store = Store::open_read_only(&s.db()).await.unwrap().unwrap();
+    let mut seq_of: HashMap<String, i64> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.events_page(after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page {
+            if e.kind == "intent_recorded" {
+                seq_of.insert(e.payload["intent_id"].as_str().unwrap().to_string(), e.seq);
+            }
+        }
+    }
+    let durable = slow.durable_at_arrival.lock().unwrap().clone();
+    assert_eq!(durable.len(), 12, "two comments per ticket");
+    for (intent, head) in &durable {
+        assert!(
+            *head >= seq_of[intent],
+            "comment {intent} left before its intent (seq {}) was durable (checkpoint at {head})",
+            seq_of[intent]
+        );
+    }
     let log = slow.log.lock().unwrap().clone();
     let max = slow.max_in_flight.load(Ordering::SeqCst);
     assert!(

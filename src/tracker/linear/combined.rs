@@ -68,20 +68,8 @@ fn read_parts(envelope: &Value, ticket: &TicketRef, column: &str) -> Outcomes {
         if mine.is_empty() {
             return None;
         }
-        let codes: Vec<String> = mine
-            .iter()
-            .filter_map(|e| e.pointer("/extensions/code").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect();
-        let message = mine
-            .iter()
-            .map(|e| {
-                e.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let codes = super::transport::error_codes(mine.iter().copied().copied());
+        let message = super::transport::error_message(mine.iter().copied().copied());
         let operation = if alias == "move" {
             "MoveAndComment (move)"
         } else {

@@ -195,11 +195,7 @@ fn judge(
         .and_then(Value::as_array)
         .filter(|e| !e.is_empty());
     if let Some(errors) = errors {
-        let codes: Vec<String> = errors
-            .iter()
-            .filter_map(|e| e.pointer("/extensions/code").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect();
+        let codes = error_codes(errors);
         if codes.iter().any(|c| c == RATELIMITED) {
             return Judgement::RateLimited;
         }
@@ -209,15 +205,7 @@ fn judge(
         if codes.iter().any(|c| c == "INTERNAL_SERVER_ERROR") {
             return Judgement::Retry("Linear reported an internal error".to_string());
         }
-        let message = errors
-            .iter()
-            .map(|e| {
-                e.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown error")
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = error_message(errors);
         let per_field = errors
             .iter()
             .all(|e| e.get("path").and_then(Value::as_array).is_some());
@@ -247,6 +235,28 @@ fn judge(
             message: "response has neither `data` nor `errors`".to_string(),
         }),
     }
+}
+
+/// The `extensions.code` of each GraphQL error that has one.
+pub(super) fn error_codes<'a>(errors: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    errors
+        .into_iter()
+        .filter_map(|e| e.pointer("/extensions/code").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The GraphQL errors' messages, joined.
+pub(super) fn error_message<'a>(errors: impl IntoIterator<Item = &'a Value>) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            e.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn auth_error() -> TrackerError {
