@@ -19,8 +19,13 @@
 //! other part of the program waits for): those seen carrying a run id, and, in a
 //! subreaper, any zombie child that is not one of the children karajan spawned itself
 //! (every child is spawned through [`spawn_registered`], which records it until its
-//! supervisor has reaped it). [`reap_orphans`] runs after every supervised process, so
-//! adopted descendants that exit by themselves do not pile up as zombies.
+//! supervisor has reaped it). [`reap_orphans`] runs on every `SIGCHLD` the daemon
+//! receives ([`spawn_orphan_reaper`]) and after every supervised process, so adopted
+//! descendants that exit by themselves, or that die a moment after a stop stopped
+//! looking at them, do not pile up as zombies. (A process that is exiting has already
+//! released its memory, so `/proc/<pid>/environ` reads empty before the process is a
+//! zombie: a stop that looks once more cannot always see it dead yet. `SIGCHLD` comes
+//! only once it is a zombie, so reaping on the signal closes that window.)
 //!
 //! # Where a full `/proc` scan is needed, and where it is not
 //!
@@ -77,6 +82,29 @@ pub fn become_subreaper() {
             tracing::warn!(error = %e, "could not become a child subreaper; escaped agent descendants are re-parented to init")
         }
     }
+}
+
+/// In a subreaper, reap adopted zombies whenever a child changes state (`SIGCHLD`),
+/// for as long as the runtime lives. Call once, after [`become_subreaper`], inside a
+/// tokio runtime. Signals coalesce, but every delivery wakes the task at least once
+/// and [`reap_orphans`] reaps every adopted zombie there is, so none is missed.
+pub fn spawn_orphan_reaper() {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return;
+    }
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut chld = match signal(SignalKind::child()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGCHLD; adopted descendants are reaped only after runs");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while chld.recv().await.is_some() {
+            reap_orphans();
+        }
+    });
 }
 
 fn children() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {

@@ -54,6 +54,7 @@ pub async fn run(args: RunArgs) -> Exit {
         }
     };
     crate::agent::reap::become_subreaper();
+    crate::agent::reap::spawn_orphan_reaper();
     let tracker = match crate::tracker::from_config(&wf) {
         Ok(t) => t,
         Err(e) => {
