@@ -30,6 +30,7 @@ pub(crate) struct Decision<'a> {
 fn run_of(d: &Decision<'_>) -> Option<Wanted> {
     d.actions.iter().find_map(|a| match a {
         Action::StartRun { state, attempt } => Some(Wanted {
+            entered: false,
             snapshot: d.snapshot.clone(),
             state: state.clone(),
             attempt: *attempt,

@@ -17,6 +17,11 @@ pub(crate) struct Wanted {
     pub attempt: u32,
     /// When karajan decided it (dispatch latency is measured from here).
     pub observed_at: chrono::DateTime<chrono::Utc>,
+    /// The same decision entered `state`: the run's preparation runs the state's
+    /// `on_stage_enter` hook (before `before_run`, in the workspace it makes sure of),
+    /// rather than a chain beside it, which could run it a second time once the run's
+    /// preparation created the workspace.
+    pub entered: bool,
 }
 
 /// Who a decision came from, when not from the tracker itself.
@@ -37,6 +42,25 @@ fn actor_of(cause: &Cause, actor: Option<&str>) -> String {
         Cause::Picked | Cause::AgentFinished { .. } => "karajan".into(),
         _ => actor.unwrap_or("tracker").to_string(),
     }
+}
+
+/// The state of the run `actions` start, when the same actions (before any stop, whose
+/// continuation is executed apart) also enter it and ask for its entry hook.
+fn entered_run_state(actions: &[Action]) -> Option<String> {
+    let segment = actions
+        .iter()
+        .take_while(|a| !matches!(a, Action::StopRun { .. }));
+    let mut hooked = None;
+    for a in segment {
+        match a {
+            Action::StageEnterHook { state } => hooked = Some(state),
+            Action::StartRun { state, .. } if hooked == Some(state) => {
+                return Some(state.clone());
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 impl Engine {
@@ -83,6 +107,9 @@ impl Engine {
                 }
             }
         }
+        // A run this decision starts (before any stop, which defers the rest) and
+        // whether the decision also entered its state: then the run runs the entry hook.
+        let run_state = entered_run_state(&actions);
         let mut actions = actions.into_iter();
         while let Some(action) = actions.next() {
             match action {
@@ -133,7 +160,9 @@ impl Engine {
                     state = to;
                 }
                 Action::StageEnterHook { state } => {
-                    deferred.extend(self.stage_enter_effect(&id, &state));
+                    if run_state.as_deref() != Some(state.as_str()) {
+                        deferred.extend(self.stage_enter_effect(&id, &state));
+                    }
                 }
                 Action::Move { column } => {
                     let op = IntentOp::Move {
@@ -187,6 +216,7 @@ impl Engine {
                 Action::StartRun { state, attempt } => {
                     wanted = Some(Wanted {
                         snapshot: snap.clone(),
+                        entered: run_state.as_deref() == Some(state.as_str()),
                         state,
                         attempt,
                         observed_at: chrono::Utc::now(),

@@ -41,6 +41,8 @@ pub(crate) struct Prep {
     pub max_cost_usd: Option<f64>,
     pub after_create: Option<HookSpec>,
     pub stage_enter: Option<HookSpec>,
+    /// The run's decision entered its state (see `Wanted::entered`).
+    pub entered: bool,
     pub before_run: Option<HookSpec>,
     /// Runs after the agent, recorded, never fatal (in `run_task`).
     pub after_run: Option<HookSpec>,
@@ -125,11 +127,13 @@ impl Prep {
                     return Err(fail("after_create hook failed".into()));
                 }
             }
-            // The state was entered before its workspace existed: its entry hook runs
-            // now, in the new workspace.
-            if let Some(hook) = &self.stage_enter {
-                record(vec![hook.run(id).await.1]).await?;
-            }
+        }
+        // The state's entry hook runs here when the run's own decision entered the
+        // state, or when the state was entered before its workspace existed (now made).
+        if let Some(hook) = &self.stage_enter
+            && (ws.created || self.entered)
+        {
+            record(vec![hook.run(id).await.1]).await?;
         }
         self.workspaces
             .check_contained(&ws.path)

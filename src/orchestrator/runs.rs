@@ -172,6 +172,7 @@ impl Engine {
                     super::effects::Effect::Hook(spec) => Some(spec),
                     _ => None,
                 }),
+            entered: w.entered,
             before_run: hook("before_run", &agent.hooks.before_run),
             after_run: hook("after_run", &agent.hooks.after_run),
         })
