@@ -117,13 +117,18 @@ impl Engine {
         for s in &obs.fetched.skipped {
             warn!(source = %s.source, error = %s.error, "skipped a ticket the tracker could not read");
         }
-        let records: HashMap<String, IssueRecord> = self
-            .store
-            .records()
-            .await?
-            .into_iter()
-            .map(|r| (r.identifier.clone(), r))
+        let asked: Vec<String> = obs
+            .fetched
+            .tickets
+            .iter()
+            .chain(&obs.refreshed)
+            .map(|t| t.identifier.clone())
             .collect();
+        if obs.scope.is_none() {
+            self.store
+                .retain_known(&asked.iter().map(String::as_str).collect());
+        }
+        let records: HashMap<String, IssueRecord> = self.store.records_for(&asked).await?;
         let mut snaps: HashMap<String, TicketSnapshot> = obs
             .fetched
             .tickets

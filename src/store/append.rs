@@ -18,7 +18,8 @@ use sqlx::{Row, SqlitePool};
 use super::canonical::canonical_json;
 use super::chain::{Hash, Link, event_hash_canonical, format_at};
 use super::event::NewEvent;
-use super::{StoreError, StoredEvent, projection};
+use super::{StoreError, StoredEvent, projection, tickets};
+use crate::domain::IssueRecord;
 
 /// The event's JSON without its `kind` tag: what the `payload` column holds.
 pub fn payload_of(event: &NewEvent) -> Result<serde_json::Value, StoreError> {
@@ -48,8 +49,23 @@ pub async fn append(
     events: &[NewEvent],
     now: DateTime<Utc>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    Ok(append_tracked(pool, events, now, false).await?.0)
+}
+
+/// What a committed append changed of the ticket records: each touched ticket with its
+/// record as committed (`pending_intents` counted), `None` when it has none.
+pub type Changed = Vec<(String, Option<IssueRecord>)>;
+
+/// [`append`], also returning (when `track`) the records the transaction changed, read
+/// inside it, for the store's in-memory records (see `cache`).
+pub async fn append_tracked(
+    pool: &SqlitePool,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+    track: bool,
+) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     if events.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let head = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
@@ -111,12 +127,29 @@ pub async fn append(
     for (event, row) in events.iter().zip(&stored) {
         fold.apply(&mut tx, row.seq, at, event).await?;
     }
-    fold.save(&mut tx).await?;
+    let touched = fold.save(&mut tx).await?;
+    let mut changed = Vec::with_capacity(if track { touched.len() } else { 0 });
+    if track {
+        for (id, rec) in touched {
+            let rec = match rec {
+                Some(rec) => Some(rec),
+                None => tickets::load(&mut tx, &id).await?,
+            };
+            let rec = match rec {
+                Some(mut rec) => {
+                    rec.pending_intents = tickets::pending_count(&mut tx, &id).await?;
+                    Some(rec)
+                }
+                None => None,
+            };
+            changed.push((id, rec));
+        }
+    }
     sqlx::query("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1")
         .bind(seq)
         .bind(&prev[..])
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(stored)
+    Ok((stored, changed))
 }

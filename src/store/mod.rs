@@ -10,6 +10,8 @@
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
 //! - `read`: the queries the orchestrator, CLI and dashboard use;
+//! - `cache`: a writable store's ticket records in memory, kept exact by its appends,
+//!   so a poll reads no record from the database;
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
 //!   busy timeout) and why;
 //! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
@@ -47,6 +49,7 @@
 //! (and `verify` itself, which writes the file first) closes the window within a second.
 
 pub mod append;
+mod cache;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
@@ -188,6 +191,8 @@ pub struct Store {
     /// The database file a writable store opened (`None` on a read-only store).
     file: Option<file_id::FileId>,
     counters: Arc<Counters>,
+    /// The records in memory (`None` on a read-only store): see `cache`.
+    cache: Option<Arc<cache::RecordCache>>,
 }
 
 impl Store {
@@ -197,7 +202,8 @@ impl Store {
         let state = checkpoint::load(checkpoints)?;
         let (pool, readers) = sqlite::open_write(db).await?;
         let counters = Arc::new(Counters::default());
-        let store = Store {
+        let mut store = Store {
+            cache: None,
             counters: counters.clone(),
             pool,
             readers,
@@ -216,6 +222,9 @@ impl Store {
         if let Some(w) = &store.writer {
             CheckpointWriter::spawn(w);
         }
+        // Before any append of this store: from here on its appends keep it exact.
+        let active = read::records(&store.readers, true).await?;
+        store.cache = Some(Arc::new(cache::RecordCache::new(active)));
         let (head, _) = store.head().await?;
         if head > 0 && checkpoint::read(checkpoints)?.is_none() {
             tracing::warn!(
@@ -240,6 +249,7 @@ impl Store {
             writer: None,
             file: None,
             counters: Arc::default(),
+            cache: None,
         }))
     }
 
@@ -259,7 +269,13 @@ impl Store {
             return append::append(&self.pool, &events, Utc::now()).await;
         };
         let mut state = writer.state.lock().await;
-        let stored = append::append(&self.pool, &events, Utc::now()).await?;
+        let track = self.cache.is_some();
+        let (stored, changed) =
+            append::append_tracked(&self.pool, &events, Utc::now(), track).await?;
+        // Still under the append lock: the records follow the commit order.
+        if let Some(cache) = &self.cache {
+            cache.apply(changed);
+        }
         Counters::bump(&self.counters.transactions);
         let mut rows = Vec::with_capacity(stored.len());
         for e in &stored {
@@ -314,11 +330,51 @@ impl Store {
     /// The records of the tickets not done (phase other than `done`), with
     /// `pending_intents` counted: what the orchestrator needs per poll, without the
     /// history of finished tickets (index `tickets_active`).
+    /// A writable store answers from memory (see `cache`).
     pub async fn active_records(&self) -> Result<Vec<IssueRecord>, StoreError> {
-        read::records(&self.readers, true).await
+        match &self.cache {
+            Some(cache) => Ok(cache.active()),
+            None => read::records(&self.readers, true).await,
+        }
     }
 
+    /// The records of the tickets in `ids` that have one, by identifier. A writable
+    /// store reads the database only for tickets it was never asked about.
+    pub async fn records_for(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, IssueRecord>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return Ok(read::records_of(&self.readers, ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.identifier.clone(), r))
+                .collect());
+        };
+        let (mut found, unknown) = cache.lookup(ids);
+        if !unknown.is_empty() {
+            let read = read::records_of(&self.readers, &unknown).await?;
+            found.extend(cache.fill(&unknown, read));
+        }
+        Ok(found)
+    }
+
+    /// Forget what the store remembers of finished or unrecorded tickets other than
+    /// `keep` (the tickets a whole poll saw), so memory does not grow with history.
+    pub fn retain_known(&self, keep: &std::collections::HashSet<&str>) {
+        if let Some(cache) = &self.cache {
+            cache.retain_settled(keep);
+        }
+    }
+
+    /// A writable store answers from memory when it can (see `cache`).
     pub async fn record(&self, identifier: &str) -> Result<Option<IssueRecord>, StoreError> {
+        if self.cache.is_some() {
+            return Ok(self
+                .records_for(&[identifier.to_string()])
+                .await?
+                .remove(identifier));
+        }
         read::record(&self.readers, identifier).await
     }
 

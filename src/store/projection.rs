@@ -154,6 +154,8 @@ fn touches_record(kind: &EventKind) -> bool {
 #[derive(Default)]
 pub struct Fold {
     records: HashMap<String, Touched>,
+    /// Tickets whose pending intents this transaction added, confirmed or dropped.
+    intents: std::collections::BTreeSet<String>,
 }
 
 struct Touched {
@@ -175,7 +177,9 @@ impl Fold {
         at: DateTime<Utc>,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        apply_rows(conn, seq, at, event).await?;
+        if let Some(owner) = apply_rows(conn, seq, at, event).await? {
+            self.intents.insert(owner);
+        }
         let Some(issue) = event.issue.as_deref() else {
             return Ok(());
         };
@@ -204,24 +208,39 @@ impl Fold {
         Ok(())
     }
 
-    /// Write every record this transaction changed, once each.
-    pub async fn save(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        for touched in self.records.into_values() {
+    /// Write every record this transaction changed, once each. Returns the tickets
+    /// whose record or pending intents changed, with the record as this transaction
+    /// leaves it where the fold knows it (`None`: read it back if needed).
+    pub async fn save(
+        self,
+        conn: &mut SqliteConnection,
+    ) -> Result<Vec<(String, Option<IssueRecord>)>, StoreError> {
+        let mut changed = vec![];
+        for (id, touched) in self.records {
             if let (Some(now), Some(seq)) = (&touched.now, touched.changed_at) {
                 tickets::save(conn, touched.before.as_ref(), now, seq).await?;
+                changed.push((id, touched.now));
+            } else if self.intents.contains(&id) {
+                changed.push((id, touched.now));
             }
         }
-        Ok(())
+        for id in self.intents {
+            if !changed.iter().any(|(c, _)| *c == id) {
+                changed.push((id, None));
+            }
+        }
+        Ok(changed)
     }
 }
 
-/// The non-record projections: runs, sessions, pending intents.
+/// The non-record projections: runs, sessions, pending intents. Returns the ticket
+/// whose pending intents changed, if any.
 async fn apply_rows(
     conn: &mut SqliteConnection,
     seq: i64,
     at: DateTime<Utc>,
     event: &NewEvent,
-) -> Result<(), StoreError> {
+) -> Result<Option<String>, StoreError> {
     match (&event.kind, event.issue.as_deref()) {
         (
             EventKind::RunStarted {
@@ -343,6 +362,7 @@ async fn apply_rows(
             .bind(seq)
             .execute(&mut *conn)
             .await?;
+            return Ok(Some(issue.to_string()));
         }
         (EventKind::IntentCompleted { intent_id, .. }, _)
         | (
@@ -353,10 +373,12 @@ async fn apply_rows(
             },
             _,
         ) => {
-            sqlx::query("DELETE FROM pending_intents WHERE intent_id = ?")
-                .bind(intent_id)
-                .execute(&mut *conn)
-                .await?;
+            return Ok(sqlx::query_scalar(
+                "DELETE FROM pending_intents WHERE intent_id = ? RETURNING identifier",
+            )
+            .bind(intent_id)
+            .fetch_optional(&mut *conn)
+            .await?);
         }
         (
             EventKind::IntentFailed {
@@ -377,7 +399,7 @@ async fn apply_rows(
         }
         _ => {}
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -110,19 +110,48 @@ pub async fn head(pool: &SqlitePool) -> Result<(i64, String), StoreError> {
 
 /// Every ticket record, or (`active`) only those of tickets not done.
 pub async fn records(pool: &SqlitePool, active: bool) -> Result<Vec<IssueRecord>, StoreError> {
-    let (only, only_rw, only_pi) = if active {
-        (
-            " WHERE phase <> 'done'",
-            " WHERE identifier IN (SELECT identifier FROM tickets WHERE phase <> 'done')",
-            " WHERE identifier IN (SELECT identifier FROM tickets WHERE phase <> 'done')",
-        )
+    if active {
+        records_where(pool, "phase <> 'done'", None).await
     } else {
-        ("", "", "")
+        records_where(pool, "1", None).await
+    }
+}
+
+/// The records of the tickets named in `ids` that the store has.
+pub async fn records_of(pool: &SqlitePool, ids: &[String]) -> Result<Vec<IssueRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let list = serde_json::to_string(ids)
+        .map_err(|e| StoreError::Corrupt(format!("identifiers do not serialize: {e}")))?;
+    records_where(
+        pool,
+        "identifier IN (SELECT value FROM json_each(?))",
+        Some(&list),
+    )
+    .await
+}
+
+/// The records of the tickets whose `tickets` row matches `filter` (SQL over that table,
+/// with at most one `?`, bound to `bind`), with rework counts and pending intents.
+async fn records_where(
+    pool: &SqlitePool,
+    filter: &str,
+    bind: Option<&str>,
+) -> Result<Vec<IssueRecord>, StoreError> {
+    let of_tickets =
+        format!(" WHERE identifier IN (SELECT identifier FROM tickets WHERE {filter})");
+    let query = |sql: String| {
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        match bind {
+            Some(b) => q.bind(b.to_string()),
+            None => q,
+        }
     };
     let mut rework: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
-    for row in sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT identifier, gate, count FROM rework_counts{only_rw}"
-    )))
+    for row in query(format!(
+        "SELECT identifier, gate, count FROM rework_counts{of_tickets}"
+    ))
     .fetch_all(pool)
     .await?
     {
@@ -133,9 +162,9 @@ pub async fn records(pool: &SqlitePool, active: bool) -> Result<Vec<IssueRecord>
             .insert(row.try_get("gate")?, count);
     }
     let mut pending: HashMap<String, u32> = HashMap::new();
-    for row in sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT identifier, count(*) AS n FROM pending_intents{only_pi} GROUP BY identifier"
-    )))
+    for row in query(format!(
+        "SELECT identifier, count(*) AS n FROM pending_intents{of_tickets} GROUP BY identifier"
+    ))
     .fetch_all(pool)
     .await?
     {
@@ -144,10 +173,11 @@ pub async fn records(pool: &SqlitePool, active: bool) -> Result<Vec<IssueRecord>
             to_u32(row.try_get("n")?, "pending count")?,
         );
     }
-    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets{only} ORDER BY identifier");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(pool)
-        .await?;
+    let rows = query(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter} ORDER BY identifier"
+    ))
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|row| {
             let id: String = row.try_get("identifier")?;
@@ -166,11 +196,7 @@ pub async fn record(
     let Some(mut rec) = tickets::load(&mut conn, identifier).await? else {
         return Ok(None);
     };
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_intents WHERE identifier = ?")
-        .bind(identifier)
-        .fetch_one(&mut *conn)
-        .await?;
-    rec.pending_intents = to_u32(n, "pending count")?;
+    rec.pending_intents = tickets::pending_count(&mut conn, identifier).await?;
     Ok(Some(rec))
 }
 

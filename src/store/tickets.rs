@@ -164,6 +164,18 @@ pub async fn load(
     record_from_row(&row, rework, 0).map(Some)
 }
 
+/// How many unconfirmed tracker writes `identifier` has.
+pub async fn pending_count(
+    conn: &mut SqliteConnection,
+    identifier: &str,
+) -> Result<u32, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_intents WHERE identifier = ?")
+        .bind(identifier)
+        .fetch_one(&mut *conn)
+        .await?;
+    to_u32(n, "pending count")
+}
+
 /// Write the record (upsert), its rework counts, and its retry-queue row (present iff
 /// the phase is `retry_waiting`). `before` is the record as the projection holds it:
 /// the rework counts and the retry-queue row are only written when they change.

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod history;
+mod memory;
 mod projections;
 mod reset;
 mod tamper;
