@@ -107,4 +107,8 @@ impl Tracker for CountingTracker {
     async fn note_recorded_column(&self, identifier: &str, column: &str) {
         self.inner.note_recorded_column(identifier, column).await
     }
+
+    fn wants_recorded_columns(&self) -> bool {
+        self.inner.wants_recorded_columns()
+    }
 }

@@ -28,6 +28,9 @@ pub(crate) const SWEEP_EVERY_TICKS: u32 = 10;
 impl Engine {
     /// Tells the tracker the column of every ticket karajan is responsible for.
     pub(crate) async fn note_recorded_columns(&self) -> Result<(), StoreError> {
+        if !self.tracker.wants_recorded_columns() {
+            return Ok(());
+        }
         for rec in self.store.active_records().await? {
             if matches!(rec.phase, Phase::Done) {
                 continue;

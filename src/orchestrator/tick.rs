@@ -14,7 +14,7 @@ use super::dispatch::Decision;
 use super::engine::Engine;
 use super::inbox::{Observation, TaskMsg};
 use crate::domain::priority::dispatch_order;
-use crate::domain::{IssueRecord, Phase, TicketSnapshot};
+use crate::domain::{IssueRecord, TicketSnapshot};
 use crate::store::{EventKind, NewEvent, StoreError};
 use crate::tracker::TrackerError;
 
@@ -183,7 +183,7 @@ impl Engine {
             self.stop_run(&id, &run_id, "ticket vanished", then).await?;
         }
         // A ticket with work in flight is decided again when that work ends.
-        let mut ordered: Vec<TicketSnapshot> = vec![];
+        let mut ordered: Vec<&TicketSnapshot> = vec![];
         for s in snaps.values() {
             if !in_scope(&s.identifier) {
                 continue;
@@ -191,7 +191,7 @@ impl Engine {
             if self.in_flight(&s.identifier) {
                 self.redecide.insert(s.identifier.clone());
             } else {
-                ordered.push(s.clone());
+                ordered.push(s);
             }
             if let Some(live) = self.live.get_mut(&s.identifier)
                 && seq > live.started_seq
@@ -199,24 +199,25 @@ impl Engine {
                 live.seen = true;
             }
         }
-        ordered.sort_by(dispatch_order);
-        self.snapshots = snaps;
+        ordered.sort_by(|a, b| dispatch_order(a, b));
         let now = self.now();
         let mut decisions = vec![];
+        // Only the tickets something happens to are copied into a decision.
         for snap in ordered {
             let rec = records.get(&snap.identifier);
-            let actions = crate::domain::decide(&snap, rec, machine, now);
+            let actions = crate::domain::decide(snap, rec, machine, now);
             if actions.is_empty() {
                 continue;
             }
             debug!(ticket = %snap.identifier, ?actions, "decided");
             decisions.push(Decision {
-                snapshot: snap,
+                snapshot: snap.clone(),
                 record: rec,
                 actions,
                 origin: super::execute::Origin::default(),
             });
         }
+        self.snapshots = snaps;
         // Only what can run now leaves its column; the rest waits, untouched.
         let left = self.execute_decisions(decisions).await?;
         if whole {
@@ -243,11 +244,10 @@ async fn read(
         .map(|t| t.identifier.as_str())
         .collect();
     let missing: Vec<String> = store
-        .active_records()
+        .active_identifiers()
         .await?
         .into_iter()
-        .filter(|r| !matches!(r.phase, Phase::Done) && !seen.contains(r.identifier.as_str()))
-        .map(|r| r.identifier)
+        .filter(|id| !seen.contains(id.as_str()))
         .collect();
     let refreshed = if missing.is_empty() {
         vec![]

@@ -82,6 +82,13 @@ impl RecordCache {
         all
     }
 
+    /// The identifiers of every record not done, in order.
+    pub fn active_identifiers(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.lock().active.keys().cloned().collect();
+        all.sort();
+        all
+    }
+
     /// The records of `ids` the cache knows, and the ids it knows nothing of (to be
     /// read from the database and handed to [`RecordCache::fill`]).
     pub fn lookup(&self, ids: &[String]) -> (HashMap<String, IssueRecord>, Vec<String>) {

@@ -338,6 +338,19 @@ impl Store {
         }
     }
 
+    /// The identifiers of the tickets not done (what [`Store::active_records`] would
+    /// list, without copying the records).
+    pub async fn active_identifiers(&self) -> Result<Vec<String>, StoreError> {
+        match &self.cache {
+            Some(cache) => Ok(cache.active_identifiers()),
+            None => Ok(read::records(&self.readers, true)
+                .await?
+                .into_iter()
+                .map(|r| r.identifier)
+                .collect()),
+        }
+    }
+
     /// The records of the tickets in `ids` that have one, by identifier. A writable
     /// store reads the database only for tickets it was never asked about.
     pub async fn records_for(

@@ -185,6 +185,12 @@ pub trait Tracker: Send + Sync {
     /// The column karajan recorded for a ticket (the engine tells the adapter from its
     /// store), for adapters that repair an ambiguous tracker record to it.
     async fn note_recorded_column(&self, _identifier: &str, _column: &str) {}
+
+    /// Whether [`Tracker::note_recorded_column`] does anything (the engine skips the
+    /// pass over every ticket's record after each poll otherwise).
+    fn wants_recorded_columns(&self) -> bool {
+        false
+    }
 }
 
 /// Build the tracker a workflow asks for.

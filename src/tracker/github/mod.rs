@@ -604,4 +604,8 @@ impl Tracker for GithubTracker {
     async fn note_recorded_column(&self, identifier: &str, column: &str) {
         GithubTracker::note_recorded_column(self, identifier, column).await
     }
+
+    fn wants_recorded_columns(&self) -> bool {
+        true
+    }
 }
