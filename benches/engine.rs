@@ -292,6 +292,7 @@ fn tickets() -> Vec<(TicketSnapshot, Option<IssueRecord>)> {
                 branch_name: None,
                 created_at: at(-n),
                 updated_at: at(0),
+                recent_comments: None,
             };
             let record = match (column, i % 4) {
                 ("Todo", 0) => None,

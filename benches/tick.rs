@@ -121,6 +121,7 @@ fn snapshot(i: usize, column: &str) -> TicketSnapshot {
         branch_name: None,
         created_at: at,
         updated_at: at,
+        recent_comments: None,
     }
 }
 

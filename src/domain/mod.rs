@@ -21,7 +21,9 @@ pub use decide::decide;
 pub use machine::{Columns, Machine, StateKind, StateSpec};
 pub use record::{IssueRecord, Phase};
 pub use run::{RunStatus, TokenUsage};
-pub use ticket::{Blocker, Comment, TicketRef, TicketSnapshot};
+pub use ticket::{
+    Blocker, Comment, RECENT_HUMAN_COMMENTS, TicketRef, TicketSnapshot, recent_human,
+};
 
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,15 @@ pub struct TicketSnapshot {
     pub branch_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What the read that made this snapshot brought of the ticket's comments: its
+    /// newest human ones (those without karajan's marker, see [`Comment::is_karajan`]),
+    /// at most [`RECENT_HUMAN_COMMENTS`], oldest first; `Some(vec![])` when it looked and
+    /// found none. `None` when the read does not carry comments (GitHub, a stand-in built
+    /// from the store): whoever needs them asks the tracker (`Tracker::comments`).
+    /// Trackers that fill it keep it as fresh as the rest of the snapshot, so a run's
+    /// prompt can quote them without a read of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_comments: Option<Vec<Comment>>,
 }
 
 impl TicketSnapshot {
@@ -51,6 +60,17 @@ impl TicketSnapshot {
     pub fn is_blocked(&self) -> bool {
         self.blocked_by.iter().any(|b| !b.resolved)
     }
+}
+
+/// How many of a ticket's newest human comments a read carries and a prompt quotes.
+pub const RECENT_HUMAN_COMMENTS: usize = 5;
+
+/// The newest [`RECENT_HUMAN_COMMENTS`] human comments of `comments` (oldest first, as
+/// given), karajan's own left out.
+pub fn recent_human(comments: impl IntoIterator<Item = Comment>) -> Vec<Comment> {
+    let human: Vec<Comment> = comments.into_iter().filter(|c| !c.is_karajan()).collect();
+    let skip = human.len().saturating_sub(RECENT_HUMAN_COMMENTS);
+    human.into_iter().skip(skip).collect()
 }
 
 /// A comment on a ticket.

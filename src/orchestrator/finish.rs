@@ -34,6 +34,7 @@ pub(super) fn placeholder_snapshot(
         branch_name: None,
         created_at: rec.entered_at,
         updated_at: rec.entered_at,
+        recent_comments: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Getting a run ready, in its own task: the workspace (a clone on first use) and its
-//! hooks, the ticket's comments, the prompt and the log directory. This is the slow,
+//! hooks, the ticket's recent comments (from its snapshot when the read brought them,
+//! else one tracker read), the prompt and the log directory. This is the slow,
 //! I/O-bound part of starting a run, so the owner never awaits it: it decides the run,
 //! hands everything resolved to the run's task ([`Prep`]) and goes on. The task records
 //! what it does (workspace created, hooks) and then `run_started`, before the agent
@@ -148,11 +149,16 @@ impl Prep {
                 return Err(fail("before_run hook failed".into()));
             }
         }
-        let comments = self
-            .tracker
-            .comments(&self.snapshot.ticket_ref())
-            .await
-            .unwrap_or_default();
+        // The read the run started from brought the recent human comments (Linear, the
+        // local folder): no request. Otherwise ask (GitHub, a stand-in snapshot).
+        let comments = match &self.snapshot.recent_comments {
+            Some(recent) => recent.clone(),
+            None => self
+                .tracker
+                .comments(&self.snapshot.ticket_ref())
+                .await
+                .unwrap_or_default(),
+        };
         let rendered = crate::prompt::render(&self.workflow, &self.state, &self.ctx, &comments)
             .map_err(|e| fail(format!("prompt: {e}")))?;
         std::fs::create_dir_all(&self.log_dir)

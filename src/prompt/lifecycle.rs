@@ -7,8 +7,9 @@ use std::fmt::Write;
 use super::context::PromptContext;
 use crate::domain::{Comment, Machine, StateSpec};
 
-/// How many human comments the section quotes (the most recent ones).
-pub(crate) const RECENT_COMMENTS: usize = 5;
+/// How many human comments the section quotes (the most recent ones): as many as a
+/// tracker read carries (`TicketSnapshot::recent_comments`).
+pub(crate) const RECENT_COMMENTS: usize = crate::domain::RECENT_HUMAN_COMMENTS;
 
 /// The lifecycle section for `state`.
 pub(crate) fn section(

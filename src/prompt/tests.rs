@@ -71,6 +71,7 @@ fn ticket() -> TicketSnapshot {
         branch_name: None,
         created_at: at,
         updated_at: at,
+        recent_comments: None,
     }
 }
 

@@ -145,6 +145,7 @@ mod tests {
             branch_name: None,
             created_at: at,
             updated_at: at,
+            recent_comments: None,
         }
     }
 

@@ -138,6 +138,7 @@ pub fn branch_warnings(workflow: &crate::config::Workflow) -> Vec<String> {
             branch_name: None,
             created_at: now,
             updated_at: now,
+            recent_comments: None,
         };
         let ctx = crate::prompt::PromptContext::new(&ticket, &workflow.machine.entry, 1, 1);
         let Ok(rendered) = crate::prompt::render_branch(template, &ctx) else {

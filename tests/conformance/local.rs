@@ -623,3 +623,44 @@ async fn a_thousand_tickets_load_in_file_name_order() {
     // Generous: a scan is a few milliseconds per hundred files even in debug builds.
     assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
 }
+
+/// Hand-written comments reach the snapshot the scan makes (no read of their own): the
+/// newest five human ones, oldest first, karajan's own left out.
+#[tokio::test]
+async fn a_scan_brings_the_newest_human_comments_written_by_hand() {
+    let h = LocalHarness::new();
+    let mut text = String::from("---\ntitle: Talk\nstate: Todo\n---\nBody\n\n## Comments\n");
+    for n in 1..=6 {
+        text.push_str(&format!(
+            "\n### bob · 2024-05-0{n}T09:00:00Z\n\nhuman {n}\n"
+        ));
+    }
+    text.push_str(
+        "\n### karajan · 2024-05-07T09:00:00Z\n\n> done\n> <!-- karajan:{\"state\":\"x\"} -->\n",
+    );
+    text.push_str("\n### alice\n\nno time: the file's\n");
+    h.write("talk.md", &text);
+    let fetched = h
+        .tracker
+        .fetch_candidates(&strings(&["Todo"]))
+        .await
+        .expect("fetch");
+    let recent: Vec<(String, String)> = fetched.tickets[0]
+        .recent_comments
+        .as_ref()
+        .expect("the scan read them")
+        .iter()
+        .map(|c| (c.author.clone(), c.body.clone()))
+        .collect();
+    let bob = |n: u8| ("bob".to_string(), format!("human {n}"));
+    assert_eq!(
+        recent,
+        vec![
+            bob(3),
+            bob(4),
+            bob(5),
+            bob(6),
+            ("alice".to_string(), "no time: the file's".to_string())
+        ]
+    );
+}

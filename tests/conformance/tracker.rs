@@ -90,6 +90,12 @@ pub trait Harness: Send + Sync {
     /// The ticket's comments as the backend stores them (possibly quoted or escaped),
     /// oldest first.
     async fn comments_raw(&self, seed_id: &str) -> Vec<String>;
+    /// Whether the tracker's reads carry the newest human comments
+    /// (`TicketSnapshot::recent_comments`); one that does not leaves them `None`, and a
+    /// run then reads the comments itself.
+    fn reads_recent_comments(&self) -> bool {
+        true
+    }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -303,7 +309,29 @@ pub async fn comments_round_trip(h: &dyn Harness) {
             assert!(stored.contains(line), "{line:?} not in stored {stored:?}");
         }
     }
-    let other = fetch_one(h, tracker.as_ref(), "CM-2").await.ticket_ref();
+    // Every read carries the newest human comments of that full list, as the prompt
+    // quotes them (no comment read is needed to start a run), or none at all.
+    let recent = karajan::domain::recent_human(comments.clone());
+    assert!(!recent.is_empty());
+    let (recent, none) = match h.reads_recent_comments() {
+        true => (Some(recent), Some(vec![])),
+        false => (None, None),
+    };
+    let fetched = fetch_one(h, tracker.as_ref(), "CM-1").await;
+    assert_eq!(fetched.recent_comments, recent, "by identifier");
+    let candidates = tracker
+        .fetch_candidates(&strings(&["Todo"]))
+        .await
+        .expect("candidates");
+    let listed = candidates
+        .tickets
+        .iter()
+        .find(|t| t.identifier == fetched.identifier)
+        .expect("CM-1 is a candidate");
+    assert_eq!(listed.recent_comments, recent, "candidates");
+    let quiet = fetch_one(h, tracker.as_ref(), "CM-2").await;
+    assert_eq!(quiet.recent_comments, none, "looked, found none");
+    let other = quiet.ticket_ref();
     assert!(tracker.comments(&other).await.expect("other").is_empty());
     assert!(h.comments_raw("CM-2").await.is_empty());
     // A comment does not move the ticket.

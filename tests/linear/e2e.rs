@@ -112,14 +112,12 @@ async fn ticket_goes_through_the_gate_to_done_on_linear() {
 
     // The expected calls per `--once` run: three list reads (candidates, the refresh of
     // the ticket after a run no poll saw, and the one terminal sweep a `--once` run
-    // makes), two moves each sent with its comment in one document, the run's one
-    // comment read
-    // (its prompt carries the human comments), and the workflow states resolved once
-    // per process. No per-ticket query on the polling path.
+    // makes), two moves each sent with its comment in one document, and the workflow
+    // states resolved once per process. No comment read: the candidate read brought the
+    // human comments the run's prompt quotes. No per-ticket query on the polling path.
     let expected: std::collections::BTreeMap<String, usize> = [
         ("ListIssues", 3),
         ("MoveAndComment", 2),
-        ("IssueComments", 1),
         ("ProjectBySlug", 1),
         ("WorkflowStates", 1),
     ]

@@ -2,8 +2,9 @@
 //! `errors[].extensions.code`, `pageInfo { hasNextPage endCursor }` and the rate-limit
 //! headers. It dispatches on `operationName` (a document with several mutations runs field
 //! by field, as Linear does: `fake/multi.rs`), interprets the subset of `IssueFilter` the
-//! adapter sends (and panics on anything else, so shape drift is caught), holds issues,
-//! states and comments in memory, records every request and can inject faults.
+//! adapter sends (and its `CommentFilter`s; it panics on anything else, so shape drift is
+//! caught), holds issues, states and comments in memory, records every request and can
+//! inject faults.
 //!
 //! The drain benchmark (`benches/drain.rs`) reuses it through `#[path]`: it sets a
 //! per-request latency and reads the in-flight high-water mark and arrival times.
@@ -126,7 +127,8 @@ pub struct World {
     pub requests: Vec<Recorded>,
     /// For each `ListIssues` answer, the identifiers of the issues it served.
     pub issues_served: Vec<Vec<String>>,
-    /// Serve comments newest first (Linear's order is not something to rely on).
+    /// Serve comments newest first (Linear's order is not something to rely on), in
+    /// `IssueComments` and in the comment connections of issue nodes alike.
     pub comments_newest_first: bool,
     /// Refuse every new comment with this `(code, message)` (e.g. a body Linear rejects).
     pub comment_error: Option<(String, String)>,
@@ -287,6 +289,21 @@ impl World {
             .collect()
     }
 
+    /// The comments of the issue with this id, in the order Linear's connection lists
+    /// them: by creation, oldest first (or newest first with `comments_newest_first`).
+    pub fn comments_in_order(&self, issue_id: &str) -> Vec<&FakeComment> {
+        let mut comments: Vec<&FakeComment> = self
+            .comments
+            .iter()
+            .filter(|c| c.issue_id == issue_id)
+            .collect();
+        comments.sort_by_key(|c| c.created_at);
+        if self.comments_newest_first {
+            comments.reverse();
+        }
+        comments
+    }
+
     /// How many requests named `operation` were made.
     pub fn count(&self, operation: &str) -> usize {
         self.requests
@@ -294,6 +311,14 @@ impl World {
             .filter(|r| r.operation == operation)
             .count()
     }
+}
+
+/// A comment node as Linear shapes it (a user's comment: no bot actor).
+pub fn comment_json(c: &FakeComment) -> Value {
+    json!({
+        "id": c.id, "body": c.body, "createdAt": ts(c.created_at),
+        "user": {"name": c.author, "displayName": c.author}, "botActor": null
+    })
 }
 
 pub fn origin() -> DateTime<Utc> {
@@ -646,7 +671,7 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
                 .issues
                 .iter()
                 .filter(|i| issue_matches(w, i, filter))
-                .map(|i| issue_json(w, i))
+                .map(|i| issue_json(w, i, vars))
                 .collect();
             let page = paginate(all, vars);
             let served = page["nodes"]
@@ -666,23 +691,10 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
             let Some(issue) = w.issues.iter().find(|i| i.id == id || i.identifier() == id) else {
                 return Err(("INVALID_INPUT".into(), "Entity not found: Issue".into()));
             };
-            let mut comments: Vec<&FakeComment> = w
-                .comments
-                .iter()
-                .filter(|c| c.issue_id == issue.id)
-                .collect();
-            comments.sort_by_key(|c| c.created_at);
-            if w.comments_newest_first {
-                comments.reverse();
-            }
-            let nodes: Vec<Value> = comments
-                .iter()
-                .map(|c| {
-                    json!({
-                        "id": c.id, "body": c.body, "createdAt": ts(c.created_at),
-                        "user": {"name": c.author, "displayName": c.author}, "botActor": null
-                    })
-                })
+            let nodes: Vec<Value> = w
+                .comments_in_order(&issue.id)
+                .into_iter()
+                .map(comment_json)
                 .collect();
             Ok(json!({"issue": {"id": issue.id, "comments": paginate(nodes, vars)}}))
         }

@@ -1,5 +1,5 @@
 //! Incremental candidate reads: after a full read, polls ask Linear only for issues
-//! updated since the last read (minus an overlap) and merge them into the adapter's
+//! updated or given a human comment since the last read (minus an overlap) and merge them into the adapter's
 //! cache; one poll in every `FULL_READ_EVERY` (the first, the 11th, the 21st...) and any
 //! change of columns reads in full.
 
@@ -69,12 +69,14 @@ async fn the_second_poll_asks_only_for_changes_and_still_returns_every_candidate
         filter.get("state").is_none(),
         "an issue leaving the watched columns must be seen: {filter}"
     );
-    let since = chrono::DateTime::parse_from_rfc3339(
-        filter["updatedAt"]["gte"]
-            .as_str()
-            .expect("an updatedAt filter"),
-    )
-    .unwrap();
+    let gte = &filter["or"][0]["updatedAt"]["gte"];
+    assert_eq!(
+        filter["or"][1],
+        json!({"comments": {"some": {"updatedAt": {"gte": gte}, "body": {"notContains": "<!-- karajan:"}}}}),
+        "or a human comment since, which may leave the issue's updatedAt as it was"
+    );
+    let since =
+        chrono::DateTime::parse_from_rfc3339(gte.as_str().expect("an updatedAt filter")).unwrap();
     let ago = chrono::Utc::now() - since.with_timezone(&chrono::Utc);
     assert!(
         ago >= chrono::Duration::seconds(60) && ago < chrono::Duration::seconds(120),
@@ -114,7 +116,7 @@ async fn an_issue_moved_out_of_the_watched_columns_leaves_and_a_new_one_joins() 
         vec![pair(&a, "Todo"), pair(&c, "Todo")]
     );
     assert_eq!(fetched.tickets[0].title, "a, renamed");
-    assert!(fake.world().requests[1].variables["filter"]["updatedAt"].is_object());
+    assert!(fake.world().requests[1].variables["filter"]["or"].is_array());
 }
 
 #[tokio::test]
@@ -170,13 +172,13 @@ async fn every_nth_poll_reads_in_full_and_drops_a_deleted_issue() {
             .requests
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.variables["filter"].get("updatedAt").is_none())
+            .filter(|(_, r)| r.variables["filter"].get("or").is_none())
             .map(|(i, _)| i + 1)
             .collect();
         assert_eq!(full, vec![1, FULL_READ_EVERY + 1], "polls read in full");
     }
     t.fetch_candidates(&watched()).await.unwrap();
-    assert!(fake.world().requests.last().unwrap().variables["filter"]["updatedAt"].is_object());
+    assert!(fake.world().requests.last().unwrap().variables["filter"]["or"].is_array());
 }
 
 #[tokio::test]
@@ -195,7 +197,7 @@ async fn a_change_of_columns_reads_in_full() {
         vec![pair(&a, "Todo"), pair(&b, "Gate Approved")]
     );
     let w = fake.world();
-    assert!(w.requests[1].variables["filter"].get("updatedAt").is_none());
+    assert!(w.requests[1].variables["filter"].get("or").is_none());
     assert_eq!(
         w.requests[1].variables["filter"]["state"],
         json!({"name": {"in": wider}})

@@ -2,6 +2,7 @@
 
 mod check;
 mod combined;
+mod comments;
 mod e2e;
 pub mod fake;
 mod faults;

@@ -91,5 +91,6 @@ pub(super) fn ticket(id: &str, column: &str) -> TicketSnapshot {
         branch_name: None,
         created_at: t0(),
         updated_at: t0(),
+        recent_comments: None,
     }
 }

@@ -263,6 +263,7 @@ impl GithubTracker {
             branch_name: None,
             created_at: fields.created_at,
             updated_at: fields.updated_at,
+            recent_comments: None,
         }
     }
 

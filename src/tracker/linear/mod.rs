@@ -3,10 +3,12 @@
 //! Every read is a paginated `issues` query with a filter (so a tick costs one request
 //! per 50 candidates, plus one per 50 running tickets refreshed). Polls are incremental
 //! (`crate::tracker::incremental`): after a full read, a poll asks only for the issues
-//! in scope updated since the last read began (minus an overlap), whatever their state,
-//! and merges them into the cached candidates; workflow states are
-//! resolved to ids once and cached for moves, and comments are read page by page and
-//! sorted by their creation time. Rate limits, retries and the key's secrecy live in
+//! in scope updated (or commented by a human) since the last read began (minus an
+//! overlap), whatever their state, and merges them into the cached candidates. Every
+//! issue read also carries the issue's newest human comments (`recent`), so a run's
+//! prompt needs no comment read of its own. Workflow states are resolved to ids once
+//! and cached for moves; a full comment read (the gate's rework feedback) goes page by
+//! page and is sorted by creation time. Rate limits, retries and the key's secrecy live in
 //! `transport`; Linear's record shapes become `TicketSnapshot`s in `normalize`.
 
 mod check;
@@ -14,6 +16,7 @@ mod combined;
 pub mod config;
 mod normalize;
 mod ops;
+mod recent;
 mod states;
 mod transport;
 
@@ -155,6 +158,8 @@ impl LinearTracker {
                     filter: filter.clone(),
                     first: i64::from(self.config.page_size),
                     after: after.take(),
+                    recent_comments: recent::COUNT,
+                    human_comments: recent::human_comments(),
                 })
                 .await
                 .map_err(|e| e.into_tracker("ListIssues"))?;
@@ -172,9 +177,9 @@ impl LinearTracker {
         }
     }
 
-    /// An incremental poll: every issue in scope updated since `since`, whatever its
-    /// state (so one moved out of the watched columns is seen and leaves), merged into
-    /// the cached candidates. The changed issues' states also refresh the blockers of
+    /// An incremental poll: every issue in scope updated or given a human comment since
+    /// `since` (see `recent`), whatever its state (so one moved out of the watched
+    /// columns is seen and leaves), merged into the cached candidates. The changed issues' states also refresh the blockers of
     /// cached tickets, since a blocker's move does not touch the blocked issue's
     /// `updatedAt`.
     async fn changed_candidates(
@@ -184,9 +189,7 @@ impl LinearTracker {
         since: chrono::DateTime<Utc>,
     ) -> Result<Fetched, TrackerError> {
         let mut filter = self.scope_filter();
-        filter.updated_at = Some(list_issues::DateComparator {
-            gte: Some(normalize::timestamp(since)),
-        });
+        filter.or = Some(recent::changed_since(since));
         let nodes = self.list_nodes(filter).await?;
         let mut changed = Vec::new();
         let mut gone = Vec::new();

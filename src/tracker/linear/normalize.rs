@@ -88,6 +88,14 @@ pub(crate) fn issue(node: Value) -> Result<TicketSnapshot, String> {
         branch_name: Some(raw.branch_name).filter(|b| !b.is_empty()),
         created_at: raw.created_at,
         updated_at: raw.updated_at,
+        recent_comments: Some(super::recent::from_read(
+            raw.comments_head
+                .nodes
+                .into_iter()
+                .chain(raw.comments_tail.nodes)
+                .map(recent_comment)
+                .collect(),
+        )),
     })
 }
 
@@ -111,17 +119,8 @@ fn priority(value: f64) -> Result<Option<u8>, String> {
 pub(crate) fn comment(node: Value) -> Result<(String, Comment), String> {
     let raw: issue_comments::IssueCommentsIssueCommentsNodes =
         serde_json::from_value(node).map_err(|e| format!("unexpected comment shape: {e}"))?;
-    let author = raw
-        .user
-        .map(|u| {
-            if u.display_name.is_empty() {
-                u.name
-            } else {
-                u.display_name
-            }
-        })
-        .or_else(|| raw.bot_actor.and_then(|b| b.name))
-        .unwrap_or_else(|| "unknown".to_string());
+    let user = raw.user.map(|u| (u.name, u.display_name));
+    let author = author(user, raw.bot_actor.and_then(|b| b.name));
     Ok((
         raw.id,
         Comment {
@@ -130,6 +129,33 @@ pub(crate) fn comment(node: Value) -> Result<(String, Comment), String> {
             created_at: raw.created_at,
         },
     ))
+}
+
+/// One of the recent comments an issue node carries (decoded with the issue).
+fn recent_comment(raw: list_issues::RecentComment) -> (String, Comment) {
+    let user = raw.user.map(|u| (u.name, u.display_name));
+    let author = author(user, raw.bot_actor.and_then(|b| b.name));
+    (
+        raw.id,
+        Comment {
+            author,
+            body: raw.body,
+            created_at: raw.created_at,
+        },
+    )
+}
+
+/// A comment's author: the user's display name (else their name), else the bot's.
+fn author(user: Option<(String, String)>, bot: Option<String>) -> String {
+    user.map(|(name, display_name)| {
+        if display_name.is_empty() {
+            name
+        } else {
+            display_name
+        }
+    })
+    .or(bot)
+    .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Oldest first, whatever order the pages came in; ties broken by id for stability.
@@ -175,6 +201,16 @@ mod tests {
                 {"type": "blocks", "issue": {"identifier": "ENG-4", "state": {"name": "In Progress", "type": "started"}}},
                 {"type": "related", "issue": {"identifier": "ENG-5", "state": {"name": "Todo", "type": "unstarted"}}},
                 {"type": "duplicate", "issue": {"identifier": "ENG-6", "state": {"name": "Todo", "type": "unstarted"}}}
+            ]},
+            "commentsHead": {"nodes": [
+                {"id": "c1", "body": "first", "createdAt": "2024-05-01T11:00:00.000Z",
+                 "user": {"name": "grace", "displayName": ""}, "botActor": null}
+            ]},
+            "commentsTail": {"nodes": [
+                {"id": "c2", "body": "second", "createdAt": "2024-05-01T12:00:00.000Z",
+                 "user": null, "botActor": {"name": "GitHub"}},
+                {"id": "c1", "body": "first", "createdAt": "2024-05-01T11:00:00.000Z",
+                 "user": {"name": "grace", "displayName": ""}, "botActor": null}
             ]}
         })
     }
@@ -207,6 +243,13 @@ mod tests {
         );
         assert!(t.is_blocked());
         assert_eq!(timestamp(t.created_at), "2024-05-01T10:00:00.000Z");
+        let recent: Vec<(&str, &str)> = t
+            .recent_comments
+            .iter()
+            .flatten()
+            .map(|c| (c.author.as_str(), c.body.as_str()))
+            .collect();
+        assert_eq!(recent, [("grace", "first"), ("GitHub", "second")]);
     }
 
     #[test]

@@ -12,6 +12,21 @@ pub type DateTime = chrono::DateTime<chrono::Utc>;
 /// Linear's `DateTimeOrDuration` filter scalar; we always send an RFC 3339 timestamp.
 pub type DateTimeOrDuration = String;
 
+/// Makes cargo rebuild when an operation or the schema subset changes (the derive
+/// reads them, but cargo does not know that).
+const _TRACKED: [&str; 10] = [
+    include_str!("../../../graphql/linear/schema.graphql"),
+    include_str!("../../../graphql/linear/ListIssues.graphql"),
+    include_str!("../../../graphql/linear/IssueComments.graphql"),
+    include_str!("../../../graphql/linear/WorkflowStates.graphql"),
+    include_str!("../../../graphql/linear/Viewer.graphql"),
+    include_str!("../../../graphql/linear/ProjectBySlug.graphql"),
+    include_str!("../../../graphql/linear/TeamByKey.graphql"),
+    include_str!("../../../graphql/linear/MoveIssue.graphql"),
+    include_str!("../../../graphql/linear/CreateComment.graphql"),
+    include_str!("../../../graphql/linear/MoveAndComment.graphql"),
+];
+
 #[derive(GraphQLQuery)]
 #[graphql(
     schema_path = "graphql/linear/schema.graphql",

@@ -125,6 +125,17 @@ pub(crate) fn split_body(body: &str) -> (&str, Option<&str>) {
 /// body's first line (for warnings); `fallback` is the time of a comment whose heading
 /// has none (the file's modification time).
 pub(crate) fn parse(body: &str, first_line: usize, fallback: DateTime<Utc>) -> Vec<Comment> {
+    parse_with(body, first_line, fallback, true)
+}
+
+/// The newest human comments of a body (`TicketSnapshot::recent_comments`), read with
+/// the ticket on every scan: quietly, since a poll would repeat the same warnings every
+/// few seconds (`comments()`, read when a full list is needed, warns).
+pub(crate) fn recent(body: &str, fallback: DateTime<Utc>) -> Vec<Comment> {
+    crate::domain::recent_human(parse_with(body, 1, fallback, false))
+}
+
+fn parse_with(body: &str, first_line: usize, fallback: DateTime<Utc>, warn: bool) -> Vec<Comment> {
     let (lines, _) = classify(body);
     let Some(start) = section_start(&lines) else {
         return Vec::new();
@@ -136,7 +147,8 @@ pub(crate) fn parse(body: &str, first_line: usize, fallback: DateTime<Utc>) -> V
             if let Some(done) = current.take() {
                 comments.push(finish(done));
             }
-            let (author, at) = heading(&line.text["### ".len()..], first_line + i, fallback);
+            let line_no = warn.then_some(first_line + i);
+            let (author, at) = heading(&line.text["### ".len()..], line_no, fallback);
             current = Some((author, at, Vec::new()));
         } else if let Some((_, _, body_lines)) = current.as_mut() {
             body_lines.push(line.text);
@@ -148,17 +160,20 @@ pub(crate) fn parse(body: &str, first_line: usize, fallback: DateTime<Utc>) -> V
     comments
 }
 
-/// The author and time of a heading (`author · time`, or just `author`).
-fn heading(rest: &str, line_no: usize, fallback: DateTime<Utc>) -> (String, DateTime<Utc>) {
+/// The author and time of a heading (`author · time`, or just `author`). A time that
+/// does not read is warned about when `line_no` (its file line) is given.
+fn heading(rest: &str, line_no: Option<usize>, fallback: DateTime<Utc>) -> (String, DateTime<Utc>) {
     let (author, at) = match rest.rsplit_once(" · ") {
         Some((author, at)) => match parse_time(at) {
             Some(t) => (author, Some(t)),
             None => {
-                tracing::warn!(
-                    line = line_no,
-                    heading = rest,
-                    "comment heading does not end with an RFC 3339 time (`### author · 2024-05-01T09:30:00Z`); using the file's time"
-                );
+                if let Some(line_no) = line_no {
+                    tracing::warn!(
+                        line = line_no,
+                        heading = rest,
+                        "comment heading does not end with an RFC 3339 time (`### author · 2024-05-01T09:30:00Z`); using the file's time"
+                    );
+                }
                 (author, None)
             }
         },

@@ -55,7 +55,9 @@
 //! (an unquoted body just must not contain a `### ` line, which starts a new comment),
 //! or with a plain heading `### bob` (its time is then the file's modification time).
 //! `comments()` returns them in file order, which is oldest first since they are
-//! appended.
+//! appended. Every scan also reads the newest human ones into the ticket's snapshot
+//! (`recent_comments`), from the text it has read anyway, so a run's prompt needs no
+//! read of its own.
 //!
 //! Writes (`move_ticket`, `comment`) change the least possible (`move_ticket` rewrites
 //! the `state:` line only; `comment` only appends) and are atomic: see `atomic`. Writes
@@ -272,6 +274,8 @@ enum Kind {
     Ticket {
         file: TicketFile,
         modified: DateTime<Utc>,
+        /// The newest human comments, read with the file (no read of its own).
+        recent_comments: Vec<Comment>,
     },
     Bad {
         claimed_id: String,
@@ -311,7 +315,12 @@ impl Folder {
     }
 
     fn snapshot(&self, entry: &Entry, states: &HashMap<&str, &str>) -> TicketSnapshot {
-        let Kind::Ticket { file, modified } = &entry.kind else {
+        let Kind::Ticket {
+            file,
+            modified,
+            recent_comments,
+        } = &entry.kind
+        else {
             unreachable!("snapshot of a skipped entry");
         };
         let blocked_by = file
@@ -337,6 +346,7 @@ impl Folder {
             branch_name: file.branch_name.clone(),
             created_at: file.created_at.unwrap_or(*modified),
             updated_at: *modified,
+            recent_comments: Some(recent_comments.clone()),
         }
     }
 
@@ -495,10 +505,15 @@ fn read_entry(path: PathBuf) -> Option<Entry> {
                     claimed_id: f.claimed_id,
                     message: f.message,
                 },
-                Ok(file) => Kind::Ticket {
-                    file,
-                    modified: modified(&path),
-                },
+                Ok(file) => {
+                    let modified = modified(&path);
+                    let body = ticket_file::body(&text).unwrap_or("");
+                    Kind::Ticket {
+                        recent_comments: comments::recent(body, modified),
+                        file,
+                        modified,
+                    }
+                }
             },
         },
     };
@@ -599,6 +614,7 @@ mod tests {
                 file: ticket_file::parse("---\nid: X\ntitle: t\nstate: s\n---\n", "x")
                     .expect("parse"),
                 modified: Utc::now(),
+                recent_comments: vec![],
             },
         };
         let mut entries = vec![ticket("/a.md"), ticket("/b.md")];

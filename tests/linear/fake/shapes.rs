@@ -1,5 +1,8 @@
 //! The records and filters of the fake Linear: issue and team JSON as Linear shapes
-//! them, pagination, and the subset of `IssueFilter` the adapter sends.
+//! them, pagination, and the subset of `IssueFilter` and `CommentFilter` the adapter
+//! sends. Comments are never edited here, so a comment's `updatedAt` is its `createdAt`;
+//! a new comment leaves its issue's `updatedAt` as it was (Linear does not promise to
+//! touch it).
 
 use super::*;
 
@@ -13,7 +16,9 @@ pub(super) fn team_json(_w: &World, key: &str) -> Value {
     json!({"id": format!("team-{key}"), "key": key, "name": name})
 }
 
-pub(super) fn issue_json(w: &World, i: &FakeIssue) -> Value {
+/// An issue node of `ListIssues` (`vars`: the operation's variables, which size and
+/// filter the issue's two comment connections).
+pub(super) fn issue_json(w: &World, i: &FakeIssue, vars: &Value) -> Value {
     if let Some(raw) = &i.raw_override {
         return raw.clone();
     }
@@ -44,8 +49,66 @@ pub(super) fn issue_json(w: &World, i: &FakeIssue) -> Value {
         "state": {"id": state.id, "name": state.name, "type": state.kind},
         "team": {"id": format!("team-{}", i.team), "key": i.team},
         "labels": {"nodes": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()},
-        "inverseRelations": {"nodes": relations}
+        "inverseRelations": {"nodes": relations},
+        "commentsHead": comment_connection(w, i, vars, End::First),
+        "commentsTail": comment_connection(w, i, vars, End::Last)
     })
+}
+
+enum End {
+    First,
+    Last,
+}
+
+/// `comments(first|last: $recentComments, orderBy: createdAt, filter: $humanComments)`
+/// of an issue node: that many from one end of the connection's order, in that order.
+fn comment_connection(w: &World, i: &FakeIssue, vars: &Value, end: End) -> Value {
+    let count = vars["recentComments"]
+        .as_u64()
+        .expect("ListIssues sends $recentComments") as usize;
+    let filter = &vars["humanComments"];
+    assert!(filter.is_object(), "ListIssues sends $humanComments");
+    let matching: Vec<&FakeComment> = w
+        .comments_in_order(&i.id)
+        .into_iter()
+        .filter(|c| comment_matches(c, filter))
+        .collect();
+    let skip = match end {
+        End::First => 0,
+        End::Last => matching.len().saturating_sub(count),
+    };
+    let nodes: Vec<Value> = matching
+        .into_iter()
+        .skip(skip)
+        .take(count)
+        .map(comment_json)
+        .collect();
+    json!({ "nodes": nodes })
+}
+
+/// The subset of `CommentFilter` the adapter sends.
+pub(super) fn comment_matches(c: &FakeComment, filter: &Value) -> bool {
+    let filter = filter.as_object().expect("CommentFilter is an object");
+    filter.iter().all(|(field, cond)| match field.as_str() {
+        "body" => string_matches(&c.body, cond),
+        "updatedAt" => date_matches(c.created_at, cond),
+        other => panic!("fake Linear: unsupported comment filter {other}"),
+    })
+}
+
+fn date_matches(at: DateTime<Utc>, comparator: &Value) -> bool {
+    comparator
+        .as_object()
+        .expect("date comparator")
+        .iter()
+        .all(|(op, arg)| match op.as_str() {
+            "gte" => {
+                let since = DateTime::parse_from_rfc3339(arg.as_str().expect("timestamp"))
+                    .expect("an RFC 3339 timestamp");
+                at >= since
+            }
+            other => panic!("fake Linear: unsupported date comparator {other}"),
+        })
 }
 
 /// Linear-style forward pagination: `first` (default 50), opaque `after` cursor.
@@ -79,6 +142,7 @@ pub(super) fn string_matches(value: &str, comparator: &Value) -> bool {
         .iter()
         .all(|(op, arg)| match op.as_str() {
             "eq" => arg.as_str() == Some(value),
+            "notContains" => !value.contains(arg.as_str().expect("notContains: a string")),
             "in" => arg
                 .as_array()
                 .expect("in: list")
@@ -155,17 +219,17 @@ pub(super) fn issue_matches(w: &World, i: &FakeIssue, filter: &Value) -> bool {
                     .any(|n| n.as_f64() == Some(i.number as f64)),
                 other => panic!("fake Linear: unsupported number comparator {other}"),
             }),
-        "updatedAt" => cond
+        "updatedAt" => date_matches(i.updated_at, cond),
+        "comments" => cond
             .as_object()
-            .expect("date comparator")
+            .expect("comment collection filter")
             .iter()
-            .all(|(op, arg)| match op.as_str() {
-                "gte" => {
-                    let since = DateTime::parse_from_rfc3339(arg.as_str().expect("timestamp"))
-                        .expect("an RFC 3339 timestamp");
-                    i.updated_at >= since
-                }
-                other => panic!("fake Linear: unsupported date comparator {other}"),
+            .all(|(f, c)| match f.as_str() {
+                "some" => w
+                    .comments
+                    .iter()
+                    .any(|comment| comment.issue_id == i.id && comment_matches(comment, c)),
+                other => panic!("fake Linear: unsupported comment collection filter {other}"),
             }),
         other => panic!("fake Linear: unsupported issue filter {other}"),
     })
