@@ -3,22 +3,43 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::Settings;
 use crate::procstat::ProcStat;
+use crate::settings::{Mode, Settings};
 
-/// Everything the drain measured.
-pub struct Figures<'a> {
-    pub settings: &'a Settings,
+/// The tracker requests of the idle daemon after the drain.
+pub struct Idle {
+    pub span: Duration,
+    /// Requests in the settling second between the last Done and the idle count.
+    pub settle_requests: usize,
+    pub by_op: BTreeMap<String, usize>,
+}
+
+/// The webhook deliveries the bench sent (one per approval).
+#[derive(Default)]
+pub struct Deliveries {
+    pub sent: usize,
+    /// Answered 200 naming the ticket.
+    pub accepted: usize,
+    pub first_error: Option<String>,
+}
+
+/// Everything one drain measured.
+pub struct Figures {
+    pub mode: Mode,
     pub wall: Duration,
     pub stat: ProcStat,
     pub by_op: BTreeMap<String, usize>,
     pub max_in_flight: usize,
     /// Seconds from the bench's approval to the next agent's start, per ticket.
     pub after_approval: Vec<f64>,
-    /// Seconds from the first candidate read after the approval to that start.
+    /// Seconds from the first tracker answer showing the approval to that start.
     pub after_seen: Vec<f64>,
-    pub webhooks: &'a str,
+    pub idle: Option<Idle>,
+    /// Webhook mode only.
+    pub deliveries: Option<Deliveries>,
     pub timed_out: bool,
+    /// The daemon's log tail, for a failure message.
+    pub log_tail: String,
 }
 
 /// The `p`-th percentile (nearest rank) of `values`.
@@ -37,22 +58,28 @@ fn secs(v: Option<f64>) -> String {
 }
 
 fn row(name: &str, value: String, goal: &str) {
-    println!("{name:<40} {value:>24}   {goal}");
+    println!("{name:<40} {value:>32}   {goal}");
 }
 
-pub fn print(f: &Figures) {
-    let s = f.settings;
+pub fn print(s: &Settings, f: &Figures) {
     let n = s.tickets as f64;
     let cpu = f.stat.user_secs + f.stat.system_secs;
     let total: usize = f.by_op.values().sum();
+    let learns = match f.mode {
+        Mode::Polling => format!("poll {} ms", s.poll.as_millis()),
+        Mode::Webhooks => format!(
+            "a signed Linear delivery per approval, consistency poll {} ms",
+            s.consistency_poll.as_millis()
+        ),
+    };
     println!();
     println!(
-        "drain: {} tickets, implement → review (gate) → finalize → done; fake Linear latency {}–{} ms; \
-         poll {} ms; max_concurrent {}; agent sleeps {} s",
+        "drain, mode {}: {} tickets, implement → review (gate) → finalize → done; fake Linear latency {}–{} ms; \
+         {learns}; max_concurrent {}; agent sleeps {} s",
+        f.mode.name(),
         s.tickets,
         s.latency.0.as_millis(),
         s.latency.1.as_millis(),
-        s.poll.as_millis(),
         s.concurrency,
         s.agent_secs
     );
@@ -60,7 +87,7 @@ pub fn print(f: &Figures) {
     if f.timed_out {
         println!("TIMED OUT: the figures below are partial");
     }
-    println!("{}", "-".repeat(100));
+    println!("{}", "-".repeat(108));
     row("figure", "measured".into(), "goal (issue 11)");
     row("wall time", format!("{:.2} s", f.wall.as_secs_f64()), "");
     row(
@@ -107,23 +134,62 @@ pub fn print(f: &Figures) {
         f.max_in_flight.to_string(),
         "as many as the rate limit allows",
     );
+    let approval_note = match f.mode {
+        Mode::Polling => "(includes waiting for the poll)",
+        Mode::Webhooks => "(delivery, refresh, dispatch)",
+    };
     row(
-        "approval → next agent, p50 / p95",
-        format!(
-            "{} / {}",
-            secs(percentile(&f.after_approval, 50.0)),
-            secs(percentile(&f.after_approval, 95.0))
-        ),
-        "(includes waiting for the poll)",
+        "approval → next agent, p50 / p95 / max",
+        p50_p95(&f.after_approval),
+        approval_note,
     );
     row(
-        "candidate read after it → agent, p50/p95",
-        format!(
-            "{} / {}",
-            secs(percentile(&f.after_seen, 50.0)),
-            secs(percentile(&f.after_seen, 95.0))
-        ),
+        "answer showing it → agent, p50/p95/max",
+        p50_p95(&f.after_seen),
         "≤ 0.1 s after the tracker tells us",
     );
-    println!("webhooks: {}", f.webhooks);
+    if let Some(d) = &f.deliveries {
+        row(
+            "webhook deliveries accepted",
+            format!("{} of {}", d.accepted, d.sent),
+            "all",
+        );
+        if let Some(e) = &d.first_error {
+            println!("first refused delivery: {e}");
+        }
+    }
+    if let Some(idle) = &f.idle {
+        let total: usize = idle.by_op.values().sum();
+        let ops: Vec<String> = idle
+            .by_op
+            .iter()
+            .map(|(op, n)| format!("{op} {n}"))
+            .collect();
+        row(
+            &format!("tracker requests idle, {:.0} s", idle.span.as_secs_f64()),
+            total.to_string(),
+            "none between consistency polls",
+        );
+        if !ops.is_empty() {
+            println!("  idle requests: {}", ops.join(", "));
+        }
+        if idle.settle_requests > 0 {
+            println!(
+                "  ({} more in the settling second after the last Done, not counted)",
+                idle.settle_requests
+            );
+        }
+    }
+}
+
+/// The max shows an approval that waited for a later poll (with webhooks: the
+/// consistency poll).
+fn p50_p95(values: &[f64]) -> String {
+    format!(
+        "{} / {} / {} (n={})",
+        secs(percentile(values, 50.0)),
+        secs(percentile(values, 95.0)),
+        secs(percentile(values, 100.0)),
+        values.len()
+    )
 }

@@ -1,9 +1,11 @@
-//! The drain's scratch folder: a Linear workflow pointing at the fake, the quickstart's
-//! prompts, and a fake agent (a `command` runner script) that notes when it starts.
+//! The drain's scratch folder: a Linear workflow pointing at the fake (in webhook mode
+//! with `server.webhooks` on a fixed port), the quickstart's prompts, and a fake agent
+//! (a `command` runner script) that notes when it starts.
 
 use std::path::{Path, PathBuf};
 
-use crate::Settings;
+use crate::daemon::SECRET_VAR;
+use crate::settings::{Mode, Settings};
 
 /// Where the fake agent writes `<ticket>.<state>` holding its start time (ns since
 /// the Unix epoch), one file per run.
@@ -15,8 +17,12 @@ pub fn workflow_path(dir: &Path) -> PathBuf {
     dir.join("workflow.yaml")
 }
 
-/// Writes the workflow, prompts and agent into `dir`.
-pub fn write(dir: &Path, url: &str, s: &Settings) -> std::io::Result<()> {
+/// The route deliveries are posted to.
+pub const WEBHOOK_PATH: &str = "/hooks/linear";
+
+/// Writes the workflow, prompts and agent into `dir`; `port` is the dashboard's, where
+/// webhooks arrive (webhook mode only).
+pub fn write(dir: &Path, url: &str, s: &Settings, mode: Mode, port: u16) -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let quickstart = root.join("examples/quickstart");
     std::fs::create_dir_all(dir.join("prompts"))?;
@@ -44,7 +50,11 @@ pub fn write(dir: &Path, url: &str, s: &Settings) -> std::io::Result<()> {
     )?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::write(workflow_path(dir), workflow(dir, url, s, &quickstart))
+    let mut yaml = workflow(dir, url, s, &quickstart);
+    if mode == Mode::Webhooks {
+        yaml.push_str(&server(s, port));
+    }
+    std::fs::write(workflow_path(dir), yaml)
 }
 
 fn workflow(dir: &Path, url: &str, s: &Settings, quickstart: &Path) -> String {
@@ -106,14 +116,16 @@ states:
     )
 }
 
-/// The same workflow with a `server.webhooks` section, to ask the binary (with
-/// `check --offline`) whether it knows webhooks at all.
-pub fn with_webhooks(dir: &Path) -> std::io::Result<PathBuf> {
-    let yaml = std::fs::read_to_string(workflow_path(dir))?;
-    let path = dir.join("workflow-webhooks.yaml");
-    std::fs::write(
-        &path,
-        format!("{yaml}server:\n  port: 0\n  webhooks:\n    path: /webhooks\n"),
-    )?;
-    Ok(path)
+/// The dashboard on `port` with webhooks on; polling becomes the consistency check.
+fn server(s: &Settings, port: u16) -> String {
+    format!(
+        "server:
+  port: {port}
+  webhooks:
+    path: {WEBHOOK_PATH}
+    secret: ${SECRET_VAR}
+    poll_interval: {consistency}ms
+",
+        consistency = s.consistency_poll.as_millis(),
+    )
 }

@@ -6,8 +6,9 @@
 //! caught), holds issues, states and comments in memory, records every request and can
 //! inject faults.
 //!
-//! The drain benchmark (`benches/drain.rs`) reuses it through `#[path]`: it sets a
-//! per-request latency and reads the in-flight high-water mark and arrival times.
+//! The drain benchmark (`benches/drain/`) reuses it through `#[path]`: it sets a
+//! per-request latency and reads the in-flight high-water mark and when `ListIssues`
+//! answers served which issues.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,6 +128,10 @@ pub struct World {
     pub requests: Vec<Recorded>,
     /// For each `ListIssues` answer, the identifiers of the issues it served.
     pub issues_served: Vec<Vec<String>>,
+    /// When each of those answers was computed (after the latency): the drain benchmark
+    /// learns from it when karajan could first see an approval.
+    #[allow(dead_code)]
+    pub served_at: Vec<Instant>,
     /// Serve comments newest first (Linear's order is not something to rely on), in
     /// `IssueComments` and in the comment connections of issue nodes alike.
     pub comments_newest_first: bool,
@@ -684,6 +689,7 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
                 })
                 .unwrap_or_default();
             w.issues_served.push(served);
+            w.served_at.push(Instant::now());
             Ok(json!({"issues": page}))
         }
         "IssueComments" => {
