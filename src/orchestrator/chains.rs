@@ -16,6 +16,16 @@ impl Engine {
         if effects.is_empty() {
             return;
         }
+        for e in &effects {
+            if let Effect::Write { intent, .. } = e
+                && let crate::store::IntentOp::Move { column, .. } = &intent.op
+            {
+                self.moving
+                    .entry(identifier.to_string())
+                    .or_default()
+                    .push(column.clone());
+            }
+        }
         if let Some(queued) = self.chains.get_mut(identifier) {
             queued.extend(effects);
             return;
@@ -75,6 +85,7 @@ impl Engine {
         }
         if next.is_empty() {
             self.chains.remove(identifier);
+            self.moving.remove(identifier);
             return self.redecide.remove(identifier);
         }
         self.spawn_chain(identifier, next);

@@ -116,6 +116,13 @@ pub struct Engine {
     pub(crate) landed: HashMap<String, String>,
     /// Tickets whose decision after a run waits for their chain to end.
     pub(crate) redecide: HashSet<String>,
+    /// The columns karajan's chains are moving each ticket to (until its chain ends):
+    /// a read showing one of them shows karajan's own write.
+    pub(crate) moving: HashMap<String, Vec<String>>,
+    /// Tickets a read showed somewhere neither karajan's snapshot nor its own moves
+    /// explain while work was in flight for them: read again once that work ends
+    /// (deciding on the snapshot from before would drop what a human did meanwhile).
+    pub(crate) reread: HashSet<String>,
     /// Tickets being read again after a run no poll saw.
     pub(crate) refreshing: HashSet<String>,
     /// Tickets whose rework feedback is being read.
@@ -187,6 +194,8 @@ impl Engine {
             landed: HashMap::new(),
             reading: HashSet::new(),
             redecide: HashSet::new(),
+            moving: HashMap::new(),
+            reread: HashSet::new(),
             refreshing: HashSet::new(),
             sweeping: false,
         }

@@ -298,6 +298,12 @@ impl Engine {
             self.redecide.insert(id.to_string());
             return Ok(());
         }
+        if self.reread.remove(id) {
+            // A read while its work was out showed a change karajan did not make: read
+            // the ticket again and decide on that, not on the snapshot from before.
+            self.nudge(vec![id.to_string()]);
+            return Ok(());
+        }
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());

@@ -157,6 +157,16 @@ impl Engine {
         }
         for (id, old) in &self.snapshots {
             if self.in_flight(id) {
+                if let Some(fresh) = snaps.get(id)
+                    && in_scope(id)
+                    && fresh.column != old.column
+                    && !self
+                        .moving
+                        .get(id)
+                        .is_some_and(|to| to.contains(&fresh.column))
+                {
+                    self.reread.insert(id.clone());
+                }
                 snaps.insert(id.clone(), old.clone());
             }
         }
@@ -191,6 +201,7 @@ impl Engine {
             if self.in_flight(&s.identifier) {
                 self.redecide.insert(s.identifier.clone());
             } else {
+                self.reread.remove(&s.identifier);
                 ordered.push(s);
             }
             if let Some(live) = self.live.get_mut(&s.identifier)

@@ -449,3 +449,63 @@ async fn bad_signatures_replays_and_stale_deliveries_are_refused_and_recorded() 
     }
     d.stop().await;
 }
+
+/// The race the drain benchmark found: a human approves (and Linear delivers it) while
+/// karajan's own move of the ticket to the gate is still out (carried out, its answer
+/// not back yet). The read the delivery triggers shows the approval, but the ticket has
+/// work in flight, so it is not decided on that read; when the move's answer comes back,
+/// the ticket must be read again rather than decided on the snapshot from before the
+/// approval, or the approval waits for the consistency poll (an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_delivered_while_karajans_own_move_is_out_is_not_lost() {
+    let s = Scratch::quickstart();
+    s.script(
+        "agent.sh",
+        "#!/bin/sh\ncat > /dev/null\nsleep 1\necho done\n",
+    );
+    // The fake's board names the approval column as a Linear team might.
+    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
+    std::fs::write(
+        s.workflow(),
+        yaml.replace("approved: Approved", "approved: Gate Approved"),
+    )
+    .unwrap();
+    let fake = crate::linear::fake::FakeLinear::start().await;
+    let wf = linear_daemon_parts(&s, &fake);
+    let tracker = karajan::tracker::from_config(&wf).unwrap();
+    let d = start(wf, tracker).await;
+    until("the first poll", || !fake.world().requests.is_empty()).await;
+    let id = fake.world().add_issue("Todo", "Add a friendly greeting");
+    let deliver = |n: u32| {
+        let body = linear_issue(&id, now_ms());
+        let headers = linear_headers(
+            &format!("race-delivery-{n}"),
+            hmac_hex(SECRET, body.as_bytes()),
+        );
+        (headers, body)
+    };
+    let (h, b) = deliver(1);
+    assert_eq!(d.deliver(&h, &b).await.0, StatusCode::OK);
+    until("the pick-up landed", || {
+        fake.world().column_of(&id) == "In Progress"
+    })
+    .await;
+    // The agent runs for a second; its move to the gate will be carried out at once
+    // and answered only 2 s later.
+    fake.fault_on(
+        "MoveAndComment",
+        crate::linear::fake::Fault::ExecuteThenDelay(Duration::from_secs(2)),
+    );
+    until("the move to the gate carried out", || {
+        fake.world().column_of(&id) == "Human Review"
+    })
+    .await;
+    fake.world().move_issue(&id, "Gate Approved");
+    let (h, b) = deliver(2);
+    assert_eq!(d.deliver(&h, &b).await.0, StatusCode::OK);
+    until("the approval acted on (finalize runs, then done)", || {
+        fake.world().column_of(&id) == "Done"
+    })
+    .await;
+    d.stop().await;
+}
