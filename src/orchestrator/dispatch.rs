@@ -26,6 +26,14 @@ pub(crate) struct Decision<'a> {
     pub origin: Origin,
 }
 
+/// The state of the run a decision would start, if it starts one.
+fn run_state_of<'d>(d: &'d Decision<'_>) -> Option<&'d str> {
+    d.actions.iter().find_map(|a| match a {
+        Action::StartRun { state, .. } => Some(state.as_str()),
+        _ => None,
+    })
+}
+
 /// The run a decision would start, if it starts one.
 fn run_of(d: &Decision<'_>) -> Option<Wanted> {
     d.actions.iter().find_map(|a| match a {
@@ -86,12 +94,12 @@ impl Engine {
         decisions: Vec<Decision<'_>>,
     ) -> Result<usize, StoreError> {
         let mut wanted = vec![];
-        let mut waiting: Vec<(Decision<'_>, Wanted)> = vec![];
+        let mut waiting: Vec<Decision<'_>> = vec![];
         for d in decisions {
-            match run_of(&d) {
+            match run_state_of(&d) {
                 // A ticket with a live run keeps its slot (a restart reuses it).
-                Some(w) if !self.live.contains_key(&d.snapshot.identifier) => {
-                    waiting.push((d, w));
+                Some(_) if !self.live.contains_key(&d.snapshot.identifier) => {
+                    waiting.push(d);
                 }
                 _ => {
                     if let Some(w) = self
@@ -103,10 +111,10 @@ impl Engine {
                 }
             }
         }
-        waiting.sort_by(|a, b| dispatch_order(&a.1.snapshot, &b.1.snapshot));
+        waiting.sort_by(|a, b| dispatch_order(&a.snapshot, &b.snapshot));
         let admitted = self.admit(&wanted, &waiting).await?;
         let left = waiting.len() - admitted.len();
-        for (i, (d, _)) in waiting.into_iter().enumerate() {
+        for (i, d) in waiting.into_iter().enumerate() {
             if !admitted.contains(&i) {
                 continue;
             }
@@ -126,9 +134,14 @@ impl Engine {
     async fn admit(
         &mut self,
         wanted: &[Wanted],
-        waiting: &[(Decision<'_>, Wanted)],
+        waiting: &[Decision<'_>],
     ) -> Result<Vec<usize>, StoreError> {
         if self.paused || self.draining || waiting.is_empty() {
+            return Ok(vec![]);
+        }
+        // Every slot taken: nothing waiting can start (and a full board of waiting
+        // tickets costs nothing more to consider).
+        if self.live.len() + wanted.len() >= self.workflow.agent.max_concurrent {
             return Ok(vec![]);
         }
         if !self.day_budget_allows().await? {
@@ -139,9 +152,10 @@ impl Engine {
         occupied.extend(wanted.iter().map(|w| w.state.clone()));
         // Runs of a runner paused by its usage limit wait (untouched) for the reset.
         let open: Vec<usize> = (0..waiting.len())
-            .filter(|&i| !self.state_runner_paused(&waiting[i].1.state))
+            .filter(|&i| run_state_of(&waiting[i]).is_some_and(|s| !self.state_runner_paused(s)))
             .collect();
-        let mut candidates: Vec<Wanted> = open.iter().map(|&i| waiting[i].1.clone()).collect();
+        let mut candidates: Vec<Wanted> =
+            open.iter().filter_map(|&i| run_of(&waiting[i])).collect();
         let limits = &self.workflow.agent;
         // `plan` sorts `candidates`; they are already in dispatch order, and the sort is
         // stable, so the picked positions map back through `open`.

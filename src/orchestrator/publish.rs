@@ -38,7 +38,7 @@ impl Engine {
     /// Rebuild the read model and publish it to every watcher.
     pub(crate) async fn publish(&mut self) -> Result<(), StoreError> {
         let now = Utc::now();
-        let records = self.store.active_records().await?;
+        let records = self.store.active_shared().await?;
         let machine = &self.workflow.machine;
         let snap = |id: &str| self.snapshots.get(id);
         let mut running: Vec<RunningRow> = self

@@ -125,10 +125,10 @@ impl Engine {
             .map(|t| t.identifier.clone())
             .collect();
         if obs.scope.is_none() {
-            self.store
-                .retain_known(&asked.iter().map(String::as_str).collect());
+            self.store.retain_known(&asked);
         }
-        let records: HashMap<String, IssueRecord> = self.store.records_for(&asked).await?;
+        let records: HashMap<String, std::sync::Arc<IssueRecord>> =
+            self.store.records_for(&asked).await?;
         let mut snaps: HashMap<String, TicketSnapshot> = obs
             .fetched
             .tickets
@@ -213,11 +213,24 @@ impl Engine {
         ordered.sort_by(|a, b| dispatch_order(a, b));
         let now = self.now();
         let mut decisions = vec![];
+        // Every slot is taken: a decision that would start a run (for a ticket without
+        // one) could only wait, untouched; it is counted as waiting without being built.
+        let full = self.live.len() >= self.workflow.agent.max_concurrent;
+        let mut waiting = 0;
         // Only the tickets something happens to are copied into a decision.
         for snap in ordered {
-            let rec = records.get(&snap.identifier);
+            let rec = records.get(&snap.identifier).map(|r| &**r);
             let actions = crate::domain::decide(snap, rec, machine, now);
             if actions.is_empty() {
+                continue;
+            }
+            if full
+                && !self.live.contains_key(&snap.identifier)
+                && actions
+                    .iter()
+                    .any(|a| matches!(a, crate::domain::Action::StartRun { .. }))
+            {
+                waiting += 1;
                 continue;
             }
             debug!(ticket = %snap.identifier, ?actions, "decided");
@@ -230,7 +243,7 @@ impl Engine {
         }
         self.snapshots = snaps;
         // Only what can run now leaves its column; the rest waits, untouched.
-        let left = self.execute_decisions(decisions).await?;
+        let left = self.execute_decisions(decisions).await? + waiting;
         if whole {
             self.backlog = left > 0;
         } else {

@@ -24,7 +24,7 @@
 //! append's answer is always newer, so a read never replaces what an append put there.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::{IssueRecord, Phase};
 
@@ -35,8 +35,8 @@ pub(super) struct RecordCache {
 
 #[derive(Default)]
 struct Inner {
-    active: HashMap<String, IssueRecord>,
-    settled: HashMap<String, Option<IssueRecord>>,
+    active: HashMap<String, Arc<IssueRecord>>,
+    settled: HashMap<String, Option<Arc<IssueRecord>>>,
 }
 
 impl RecordCache {
@@ -44,7 +44,7 @@ impl RecordCache {
     pub fn new(active: Vec<IssueRecord>) -> RecordCache {
         let active = active
             .into_iter()
-            .map(|r| (r.identifier.clone(), r))
+            .map(|r| (r.identifier.clone(), Arc::new(r)))
             .collect();
         RecordCache {
             inner: Mutex::new(Inner {
@@ -65,19 +65,19 @@ impl RecordCache {
             match rec {
                 Some(rec) if !matches!(rec.phase, Phase::Done) => {
                     inner.settled.remove(&id);
-                    inner.active.insert(id, rec);
+                    inner.active.insert(id, Arc::new(rec));
                 }
                 other => {
                     inner.active.remove(&id);
-                    inner.settled.insert(id, other);
+                    inner.settled.insert(id, other.map(Arc::new));
                 }
             }
         }
     }
 
-    /// Every record not done, in identifier order.
-    pub fn active(&self) -> Vec<IssueRecord> {
-        let mut all: Vec<IssueRecord> = self.lock().active.values().cloned().collect();
+    /// Every record not done, in identifier order (shared, not copied).
+    pub fn active(&self) -> Vec<Arc<IssueRecord>> {
+        let mut all: Vec<Arc<IssueRecord>> = self.lock().active.values().cloned().collect();
         all.sort_by(|a, b| a.identifier.cmp(&b.identifier));
         all
     }
@@ -91,7 +91,7 @@ impl RecordCache {
 
     /// The records of `ids` the cache knows, and the ids it knows nothing of (to be
     /// read from the database and handed to [`RecordCache::fill`]).
-    pub fn lookup(&self, ids: &[String]) -> (HashMap<String, IssueRecord>, Vec<String>) {
+    pub fn lookup(&self, ids: &[String]) -> (HashMap<String, Arc<IssueRecord>>, Vec<String>) {
         let inner = self.lock();
         let mut found = HashMap::new();
         let mut unknown = vec![];
@@ -114,11 +114,15 @@ impl RecordCache {
     /// What the database said of tickets the cache did not know (`read` holds the
     /// records found; the other `asked` have none). Never overrides an append's
     /// answer that arrived meanwhile. Returns the records of `asked` now known.
-    pub fn fill(&self, asked: &[String], read: Vec<IssueRecord>) -> HashMap<String, IssueRecord> {
+    pub fn fill(
+        &self,
+        asked: &[String],
+        read: Vec<IssueRecord>,
+    ) -> HashMap<String, Arc<IssueRecord>> {
         let mut inner = self.lock();
-        let mut read: HashMap<String, IssueRecord> = read
+        let mut read: HashMap<String, Arc<IssueRecord>> = read
             .into_iter()
-            .map(|r| (r.identifier.clone(), r))
+            .map(|r| (r.identifier.clone(), Arc::new(r)))
             .collect();
         let mut found = HashMap::new();
         for id in asked {
@@ -138,11 +142,15 @@ impl RecordCache {
     }
 
     /// Forget what is known of finished or unknown tickets other than `keep` (the
-    /// tickets the latest full poll saw).
-    pub fn retain_settled(&self, keep: &HashSet<&str>) {
-        self.lock()
-            .settled
-            .retain(|id, _| keep.contains(id.as_str()));
+    /// tickets the latest full poll saw) once it outgrows them: what is remembered
+    /// stays under twice the board, without a pass over it at every poll.
+    pub fn retain_settled(&self, keep: &[String]) {
+        let mut inner = self.lock();
+        if inner.settled.len() <= keep.len() {
+            return;
+        }
+        let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
+        inner.settled.retain(|id, _| keep.contains(id.as_str()));
     }
 
     /// How many tickets outside `active` the cache remembers (tests).
@@ -184,10 +192,17 @@ mod tests {
             ("A".into(), Some(rec("A", Phase::Done))),
             ("C".into(), Some(rec("C", Phase::Ready))),
         ]);
-        let active: Vec<String> = cache.active().into_iter().map(|r| r.identifier).collect();
+        let active: Vec<String> = cache
+            .active()
+            .into_iter()
+            .map(|r| r.identifier.clone())
+            .collect();
         assert_eq!(active, vec!["C".to_string()]);
-        // Pruning keeps only what the poll still sees.
-        cache.retain_settled(&["A"].into_iter().collect());
+        // Pruning keeps only what the poll still sees, once there is more to forget
+        // than the poll saw.
+        cache.retain_settled(&["A".to_string(), "B".to_string()]);
+        assert_eq!(cache.settled_len(), 2, "no more than the poll saw: kept");
+        cache.retain_settled(&["A".to_string()]);
         assert_eq!(cache.settled_len(), 1);
         let (found, unknown) = cache.lookup(&ids);
         assert!(matches!(found["A"].phase, Phase::Done));

@@ -333,8 +333,21 @@ impl Store {
     /// A writable store answers from memory (see `cache`).
     pub async fn active_records(&self) -> Result<Vec<IssueRecord>, StoreError> {
         match &self.cache {
-            Some(cache) => Ok(cache.active()),
+            Some(cache) => Ok(cache.active().iter().map(|r| (**r).clone()).collect()),
             None => read::records(&self.readers, true).await,
+        }
+    }
+
+    /// [`Store::active_records`], shared rather than copied (the read model and the
+    /// poll use it on every tick).
+    pub async fn active_shared(&self) -> Result<Vec<Arc<IssueRecord>>, StoreError> {
+        match &self.cache {
+            Some(cache) => Ok(cache.active()),
+            None => Ok(read::records(&self.readers, true)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect()),
         }
     }
 
@@ -356,12 +369,12 @@ impl Store {
     pub async fn records_for(
         &self,
         ids: &[String],
-    ) -> Result<std::collections::HashMap<String, IssueRecord>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, Arc<IssueRecord>>, StoreError> {
         let Some(cache) = &self.cache else {
             return Ok(read::records_of(&self.readers, ids)
                 .await?
                 .into_iter()
-                .map(|r| (r.identifier.clone(), r))
+                .map(|r| (r.identifier.clone(), Arc::new(r)))
                 .collect());
         };
         let (mut found, unknown) = cache.lookup(ids);
@@ -374,7 +387,7 @@ impl Store {
 
     /// Forget what the store remembers of finished or unrecorded tickets other than
     /// `keep` (the tickets a whole poll saw), so memory does not grow with history.
-    pub fn retain_known(&self, keep: &std::collections::HashSet<&str>) {
+    pub fn retain_known(&self, keep: &[String]) {
         if let Some(cache) = &self.cache {
             cache.retain_settled(keep);
         }
@@ -386,7 +399,8 @@ impl Store {
             return Ok(self
                 .records_for(&[identifier.to_string()])
                 .await?
-                .remove(identifier));
+                .remove(identifier)
+                .map(Arc::unwrap_or_clone));
         }
         read::record(&self.readers, identifier).await
     }
