@@ -137,10 +137,8 @@ fn github(cx: &mut Ctx, f: &RawForge, tracker: Option<&TrackerConfig>) -> Option
             (o.to_string(), n.to_string())
         }
         Some((r, _)) => {
-            cx.errors.push(
-                "forge.repo",
-                format!("expected `owner/name`, got `{r}`"),
-            );
+            cx.errors
+                .push("forge.repo", format!("expected `owner/name`, got `{r}`"));
             return None;
         }
         None => {
@@ -185,7 +183,8 @@ fn expand_token(cx: &mut Ctx, spec: &str) -> Option<Secret> {
         }
         Ok(t) => Some(Secret::new(t.trim())),
         Err(e) => {
-            cx.errors.push("forge.token", format!("missing secret: {e}"));
+            cx.errors
+                .push("forge.token", format!("missing secret: {e}"));
             None
         }
     }

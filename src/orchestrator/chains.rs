@@ -39,6 +39,8 @@ impl Engine {
             tracker: self.tracker.clone(),
             redactor: self.redactor.clone(),
             store: self.store.clone(),
+            forge: self.workflow.forge.as_ref().map(crate::forge::Forge::new),
+            workspaces: self.workspaces.clone(),
         };
         tokio::spawn(run_chain(
             ctx,

@@ -12,6 +12,7 @@ mod hooks;
 mod orphans;
 mod outbox;
 mod preflight;
+mod push;
 mod recover;
 mod reload;
 mod reload_quiet;

@@ -103,12 +103,23 @@ fn the_forge_token_is_blanked_by_the_redactor() {
 fn forge_problems_are_reported_at_their_keys() {
     let f = Fixture::new();
     let e = f.error_at(&with_forge("  kind: gitub\n"), "forge.kind");
-    assert!(e.message.contains("unknown forge kind `gitub`"), "{}", e.message);
+    assert!(
+        e.message.contains("unknown forge kind `gitub`"),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("did you mean `git"), "{}", e.message);
     let e = f.error_at(&with_forge("  remote: ./x.git\n"), "forge.kind");
     assert!(e.message.contains("missing key"), "{}", e.message);
-    let e = f.error_at(&with_forge("  kind: git\n  token: $DEMO_TOKEN\n"), "forge.token");
-    assert!(e.message.contains("does not apply to `kind: git`"), "{}", e.message);
+    let e = f.error_at(
+        &with_forge("  kind: git\n  token: $DEMO_TOKEN\n"),
+        "forge.token",
+    );
+    assert!(
+        e.message.contains("does not apply to `kind: git`"),
+        "{}",
+        e.message
+    );
     let e = f.error_at(&with_forge("  kind: github\n  token: x\n"), "forge.repo");
     assert!(e.message.contains("owner/name"), "{}", e.message);
     let e = f.error_at(
@@ -125,7 +136,11 @@ fn forge_problems_are_reported_at_their_keys() {
         &with_forge("  kind: github\n  repo: acme/app\n  token: $EMPTY_TOKEN\n"),
         "forge.token",
     );
-    assert!(e.message.contains("expands to nothing") || e.message.contains("EMPTY_TOKEN"), "{}", e.message);
+    assert!(
+        e.message.contains("expands to nothing") || e.message.contains("EMPTY_TOKEN"),
+        "{}",
+        e.message
+    );
     let e = f.error_at(
         &with_forge("  kind: github\n  repo: acme/app\n  token: x\n  api_url: ftp://x\n"),
         "forge.api_url",

@@ -1,0 +1,199 @@
+//! The blocking git2 side of the forge: push, read a remote branch back, and find what
+//! a workspace holds that is not pushed. Run on tokio's blocking pool (`forge::mod`).
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+
+use git2::{
+    BranchType, Cred, CredentialType, Direction, ErrorClass, ErrorCode, Oid, PushOptions,
+    RemoteCallbacks, Repository,
+};
+
+use super::PushError;
+use crate::config::Secret;
+
+/// The ref a push sends from: exactly the recorded commit, whatever the branch has
+/// become since (a later run may have moved it).
+const PUSH_REF: &str = "refs/karajan/push";
+
+/// The user GitHub expects with a token as password over HTTPS.
+const TOKEN_USER: &str = "x-access-token";
+
+/// A workspace's branch with commits on neither the forge nor its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpushed {
+    pub branch: String,
+    pub head: String,
+}
+
+/// One piece of git work: a workspace and the remote it talks to.
+pub(super) struct Job {
+    workspace: PathBuf,
+    remote: String,
+    token: Option<Secret>,
+}
+
+impl Job {
+    pub(super) fn new(workspace: &Path, remote: &str, token: Option<Secret>) -> Self {
+        Job {
+            workspace: workspace.to_path_buf(),
+            remote: remote.to_string(),
+            token,
+        }
+    }
+
+    fn open(&self) -> Result<Repository, PushError> {
+        Repository::open(&self.workspace).map_err(|e| {
+            PushError::Fatal(format!(
+                "cannot open the workspace {}: {}",
+                self.workspace.display(),
+                e.message()
+            ))
+        })
+    }
+
+    /// Callbacks that answer a credential request with the token, once (a refused
+    /// token is not offered again and again).
+    fn callbacks<'a>(&'a self, asked: &'a Cell<u32>) -> RemoteCallbacks<'a> {
+        let mut cb = RemoteCallbacks::new();
+        cb.credentials(move |_url, _user, allowed| {
+            asked.set(asked.get() + 1);
+            match &self.token {
+                Some(t)
+                    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+                        && asked.get() == 1 =>
+                {
+                    Cred::userpass_plaintext(TOKEN_USER, t.expose())
+                }
+                Some(_) if asked.get() > 1 => Err(git2::Error::new(
+                    ErrorCode::Auth,
+                    ErrorClass::Http,
+                    "the remote refused the forge token",
+                )),
+                _ => Err(git2::Error::new(
+                    ErrorCode::Auth,
+                    ErrorClass::Http,
+                    "the remote asks for credentials and the forge has none (`forge.token`)",
+                )),
+            }
+        });
+        cb
+    }
+
+    pub(super) fn push(&self, branch: &str, commit: &str) -> Result<(), PushError> {
+        let repo = self.open()?;
+        let oid = Oid::from_str(commit)
+            .and_then(|oid| repo.find_commit(oid).map(|c| c.id()))
+            .map_err(|e| {
+                PushError::Fatal(format!(
+                    "commit {commit} is not in the workspace: {}",
+                    e.message()
+                ))
+            })?;
+        repo.reference(PUSH_REF, oid, true, "karajan: push")
+            .map_err(|e| classify(&e))?;
+        let mut remote = repo
+            .remote_anonymous(&self.remote)
+            .map_err(|e| classify(&e))?;
+        let asked = Cell::new(0);
+        let refused: RefCell<Option<String>> = RefCell::new(None);
+        let mut cb = self.callbacks(&asked);
+        cb.push_update_reference(|_refname, status| {
+            if let Some(why) = status {
+                *refused.borrow_mut() = Some(why.to_string());
+            }
+            Ok(())
+        });
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(cb);
+        // No `+`: never forced.
+        let spec = format!("{PUSH_REF}:refs/heads/{branch}");
+        let pushed = remote.push(&[spec.as_str()], Some(&mut opts));
+        drop(opts);
+        if let Ok(mut r) = repo.find_reference(PUSH_REF) {
+            let _ = r.delete();
+        }
+        pushed.map_err(|e| classify(&e))?;
+        match refused.into_inner() {
+            Some(why) => Err(PushError::Rejected(format!(
+                "{} refused refs/heads/{branch}: {why}",
+                self.remote
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn remote_tip(&self, branch: &str) -> Result<Option<String>, PushError> {
+        let repo = self.open()?;
+        let mut remote = repo
+            .remote_anonymous(&self.remote)
+            .map_err(|e| classify(&e))?;
+        let asked = Cell::new(0);
+        let conn = remote
+            .connect_auth(Direction::Fetch, Some(self.callbacks(&asked)), None)
+            .map_err(|e| classify(&e))?;
+        let want = format!("refs/heads/{branch}");
+        let heads = conn.list().map_err(|e| classify(&e))?;
+        Ok(heads
+            .iter()
+            .find(|h| h.name() == want)
+            .map(|h| h.oid().to_string()))
+    }
+
+    pub(super) fn unpushed(&self) -> Result<Option<Unpushed>, PushError> {
+        let repo = self.open()?;
+        let Ok(head) = repo.head() else {
+            return Ok(None); // no commit at all
+        };
+        let (Some(oid), Some(branch)) = (head.target(), head.shorthand().ok().map(str::to_string))
+        else {
+            return Ok(None);
+        };
+        // On the repository it was cloned from (no commits beyond the base)?
+        let contains = |tip: Oid| tip == oid || repo.graph_descendant_of(tip, oid).unwrap_or(false);
+        for b in repo
+            .branches(Some(BranchType::Remote))
+            .map_err(|e| classify(&e))?
+            .flatten()
+        {
+            if b.0.get().target().is_some_and(contains) {
+                return Ok(None);
+            }
+        }
+        // On the forge?
+        if let Some(tip) = self.remote_tip(&branch)?
+            && Oid::from_str(&tip).is_ok_and(contains)
+        {
+            return Ok(None);
+        }
+        Ok(Some(Unpushed {
+            branch,
+            head: oid.to_string(),
+        }))
+    }
+}
+
+/// The workspace's HEAD commit.
+pub(super) fn head(workspace: &Path) -> Option<String> {
+    let repo = Repository::open(workspace).ok()?;
+    let oid = repo.head().ok()?.target()?;
+    Some(oid.to_string())
+}
+
+fn classify(e: &git2::Error) -> PushError {
+    let msg = e.message().to_string();
+    match (e.code(), e.class()) {
+        (ErrorCode::NotFastForward, _) => PushError::Rejected(format!(
+            "non-fast-forward: the remote branch has commits the workspace does not ({msg}); karajan never force-pushes"
+        )),
+        (ErrorCode::Auth | ErrorCode::Certificate, _) => PushError::Fatal(msg),
+        (ErrorCode::Locked, _) => PushError::Transient(msg),
+        (_, ErrorClass::Net | ErrorClass::Os | ErrorClass::Ssl | ErrorClass::Ssh) => {
+            PushError::Transient(msg)
+        }
+        (_, ErrorClass::Http) if !msg.contains("404") && !msg.contains("403") => {
+            PushError::Transient(msg)
+        }
+        _ => PushError::Fatal(msg),
+    }
+}
