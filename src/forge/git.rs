@@ -180,8 +180,17 @@ pub(super) fn head(workspace: &Path) -> Option<String> {
     Some(oid.to_string())
 }
 
+/// Sorts a git2 error into rejected (final, the remote said no), transient (network,
+/// I/O, a lock) or fatal (authentication, a missing commit, an unreachable scheme).
 fn classify(e: &git2::Error) -> PushError {
     let msg = e.message().to_string();
+    if msg.contains("unsupported URL protocol") {
+        // Reported as a network error, but no retry can help: this build's git2 has no
+        // transport for the remote's scheme (HTTPS and SSH need git2's features).
+        return PushError::Fatal(format!(
+            "{msg}: this build of karajan cannot reach that remote (its git2 lacks the transport); use a local path, file:// or http:// remote"
+        ));
+    }
     match (e.code(), e.class()) {
         (ErrorCode::NotFastForward, _) => PushError::Rejected(format!(
             "non-fast-forward: the remote branch has commits the workspace does not ({msg}); karajan never force-pushes"
@@ -195,5 +204,45 @@ fn classify(e: &git2::Error) -> PushError {
             PushError::Transient(msg)
         }
         _ => PushError::Fatal(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_sorted_by_what_a_retry_can_do() {
+        let e = |code, class, msg| classify(&git2::Error::new(code, class, msg));
+        assert!(matches!(
+            e(ErrorCode::NotFastForward, ErrorClass::Reference, "cannot push non-fastforwardable reference"),
+            PushError::Rejected(m) if m.contains("non-fast-forward")
+        ));
+        assert!(
+            e(
+                ErrorCode::GenericError,
+                ErrorClass::Net,
+                "connection refused"
+            )
+            .is_retryable()
+        );
+        assert!(e(ErrorCode::Locked, ErrorClass::Reference, "locked").is_retryable());
+        assert!(!e(ErrorCode::Auth, ErrorClass::Http, "refused").is_retryable());
+        assert!(
+            !e(
+                ErrorCode::GenericError,
+                ErrorClass::Net,
+                "unsupported URL protocol"
+            )
+            .is_retryable()
+        );
+        assert!(
+            !e(
+                ErrorCode::GenericError,
+                ErrorClass::Http,
+                "unexpected http status code: 404"
+            )
+            .is_retryable()
+        );
     }
 }
