@@ -139,11 +139,14 @@ impl Engine {
             self.budget_event(Some(&id), "run", limit, spent, "stopped_run", None)
                 .await?;
         }
+        // Karajan's own work out for the ticket before this run's push (which is no
+        // tracker write, so a read now cannot predate it).
+        let busy = self.in_flight(&id);
         self.finish_run(done).await?;
         // With webhooks the tracker tells karajan of a human's change as it happens, so
         // the owner's snapshot is as fresh as a read would be.
         let told = self.workflow.server.webhooks.is_some();
-        if live.seen || told || self.in_flight(&id) {
+        if live.seen || told || busy {
             // Fresh enough, or karajan's own writes in flight are the latest word (a
             // read now could predate them): decide on the owner's snapshot.
             self.advance(&id).await
