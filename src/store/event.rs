@@ -286,3 +286,39 @@ impl NewEvent {
         NewEvent { issue: None, kind }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events recorded before `head` existed read back without it and serialize to the
+    /// same payload, so their hashes do not change.
+    #[test]
+    fn runs_recorded_before_heads_existed_read_and_hash_unchanged() {
+        let started = r#"{"kind":"run_started","run_id":"r-1","state":"implement","run_number":1,"attempt":1,"runner":"command","command":["./agent.sh"],"config_digest":"c","prompt_digest":"p","prompt_bytes":3,"workspace":"/w","log_dir":"/l","resume_session":null}"#;
+        let kind: EventKind = serde_json::from_str(started).unwrap();
+        assert!(matches!(&kind, EventKind::RunStarted { head: None, .. }));
+        assert_eq!(serde_json::to_string(&kind).unwrap(), started);
+        let finished = r#"{"kind":"run_finished","run_id":"r-1","status":"succeeded","exit_code":0,"signal":null,"duration_ms":5,"tokens":{"input":0,"output":0,"cache_read":0,"cache_write":0},"cost_usd":null,"turns":null,"session_id":null,"phase_after":{"phase":"waiting"},"attempts_after":0}"#;
+        let kind: EventKind = serde_json::from_str(finished).unwrap();
+        assert!(matches!(&kind, EventKind::RunFinished { head: None, .. }));
+        assert_eq!(serde_json::to_string(&kind).unwrap(), finished);
+    }
+
+    #[test]
+    fn a_push_intent_names_branch_remote_and_commit() {
+        let kind = EventKind::IntentRecorded {
+            intent_id: "i-1".into(),
+            op: IntentOp::Push {
+                branch: "karajan/QS-1".into(),
+                remote: "/r.git".into(),
+                commit: "abc".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            serde_json::json!({"kind": "intent_recorded", "intent_id": "i-1", "op": "push",
+                "branch": "karajan/QS-1", "remote": "/r.git", "commit": "abc"})
+        );
+    }
+}
