@@ -118,6 +118,13 @@ pub(crate) fn forge(
             cx.errors.push("forge.remote", "the remote is empty");
             String::new()
         }
+        (Some(r), _) if has_password(r) => {
+            cx.errors.push(
+                "forge.remote",
+                "the URL carries a password: give the token as `forge.token: $VAR` (kind github), so it is never recorded or printed",
+            );
+            String::new()
+        }
         (Some(r), _) if is_url(r) => r.clone(),
         (Some(r), _) => cx.path("forge.remote", Some(r), r).display().to_string(),
         (None, ForgeKind::Git) => workspace_repo.to_string(),
@@ -188,6 +195,17 @@ fn expand_token(cx: &mut Ctx, spec: &str) -> Option<Secret> {
             None
         }
     }
+}
+
+/// Whether a URL embeds a password (`https://user:secret@host/...`).
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 /// The HTTPS clone URL of `owner/name` on the host that serves `api_url`.

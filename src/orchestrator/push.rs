@@ -114,10 +114,12 @@ pub(crate) async fn perform_push(ctx: &ChainCtx, intent: &Intent, retry: bool) -
         }
         Err(e) => {
             let retryable = e.is_retryable();
-            warn!(ticket = %intent.identifier, %branch, retryable, error = %e, "push failed");
+            // git's message names the remote; blank any secret before it is logged.
+            let error = ctx.redactor.raw(&e.to_string()).into_owned();
+            warn!(ticket = %intent.identifier, %branch, retryable, %error, "push failed");
             EventKind::IntentFailed {
                 intent_id: intent.intent_id.clone(),
-                error: ctx.redactor.raw(&e.to_string()).into_owned(),
+                error,
                 retryable,
             }
         }
@@ -145,6 +147,7 @@ pub(crate) async fn kept(ctx: &ChainCtx, identifier: &str, path: &Path) -> Optio
             format!("whether its branch is pushed could not be checked: {e}"),
         ),
     };
+    let reason = ctx.redactor.raw(&reason).into_owned();
     warn!(ticket = %identifier, path = %path.display(), %branch, %reason, "workspace kept: nothing an agent committed is deleted unpushed");
     Some(NewEvent::for_issue(
         identifier,
@@ -152,7 +155,7 @@ pub(crate) async fn kept(ctx: &ChainCtx, identifier: &str, path: &Path) -> Optio
             path: path.display().to_string(),
             branch,
             head,
-            reason: ctx.redactor.raw(&reason).into_owned(),
+            reason,
         },
     ))
 }

@@ -146,6 +146,16 @@ fn forge_problems_are_reported_at_their_keys() {
         "forge.api_url",
     );
     assert!(e.message.contains("http(s)"), "{}", e.message);
+    let e = f.error_at(
+        &with_forge("  kind: git\n  remote: https://bot:ghp-in-url@host/x.git\n"),
+        "forge.remote",
+    );
+    assert!(e.message.contains("carries a password"), "{}", e.message);
+    assert!(!e.message.contains("ghp-in-url"));
+    assert!(
+        f.load(&with_forge("  kind: git\n  remote: ssh://git@host/x.git\n"))
+            .is_ok()
+    );
     let e = f.error_at(&with_forge("  kind: git\n  remtoe: x\n"), "forge.remtoe");
     assert!(e.message.contains("did you mean `remote`"), "{}", e.message);
     assert!(e.line.is_some());
