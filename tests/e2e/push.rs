@@ -136,8 +136,9 @@ fn the_quickstart_pushes_each_tickets_branch_before_moving_it_on() {
 }
 
 /// Someone else pushes to the ticket's branch: karajan's next push is refused, recorded
-/// as a final failure with git's reason, and the other commit stays. The workspace, now
-/// holding commits pushed nowhere, is kept when the ticket is done.
+/// as a final failure with git's reason, the other commit stays, and the ticket is
+/// escalated. The workspace, holding commits pushed nowhere, is kept when the ticket is
+/// done.
 #[test]
 fn a_rejected_push_fails_clearly_is_never_forced_and_keeps_the_workspace() {
     let s = Scratch::quickstart();
@@ -160,7 +161,7 @@ fn a_rejected_push_fails_clearly_is_never_forced_and_keeps_the_workspace() {
         .unwrap()
     };
     s.set_column("QS-1", "Approved");
-    s.once_exiting(0);
+    s.once_exiting(6); // 6: a ticket escalated
     assert_eq!(tip(&repo, "karajan/QS-1"), Some(theirs), "never forced");
     let all = events(&s.db());
     let recorded = pushes(&all, "QS-1");
@@ -173,7 +174,27 @@ fn a_rejected_push_fails_clearly_is_never_forced_and_keeps_the_workspace() {
     assert!(error.contains("non-fast-forward"), "{error}");
     assert!(error.contains("never force"), "{error}");
 
-    // Done, but the finalize commit is on no remote: the workspace stays.
+    // The work could not be pushed: the ticket is handed to a human with the reason,
+    // not moved on as if it had landed.
+    assert_eq!(s.column("QS-1"), "Human Review");
+    let escalated = all
+        .iter()
+        .find(|(k, i, _)| k == "escalated" && i.as_deref() == Some("QS-1"))
+        .expect("escalated");
+    assert!(
+        escalated.2["reason"]
+            .as_str()
+            .unwrap()
+            .contains("non-fast-forward"),
+        "{escalated:?}"
+    );
+    assert!(s.read_ticket("QS-1").contains("could not be pushed"));
+
+    // A human accepts it as it is: done, but the finalize commit is on no remote, so
+    // the workspace stays.
+    s.set_column("QS-1", "Approved");
+    s.once();
+    let all = events(&s.db());
     assert_eq!(s.column("QS-1"), "Done");
     let ws = s.path().join(".karajan/workspaces/QS-1");
     assert!(ws.exists(), "the unpushed workspace is kept");

@@ -76,8 +76,10 @@ fn a_refused_token_is_a_final_failure_that_does_not_quote_it() {
     let forge = GitHttp::serve(&root, TOKEN);
     let wrong = "ghp-wrong-token-000";
     let out = run_with(&s, &forge, wrong);
-    assert!(
-        out.status.success(),
+    // 6: a ticket escalated.
+    assert_eq!(
+        out.status.code(),
+        Some(6),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -92,6 +94,10 @@ fn a_refused_token_is_a_final_failure_that_does_not_quote_it() {
     let error = p["error"].as_str().unwrap();
     assert!(error.contains("refused the forge token"), "{error}");
     assert!(!all.iter().any(|(_, _, p)| p.to_string().contains(wrong)));
-    // The ticket was not held on a push that cannot succeed.
+    // Not retried in a loop: handed to a human with the reason.
     assert_eq!(s.column("QS-1"), "Human Review");
+    assert!(
+        all.iter()
+            .any(|(k, i, _)| k == "escalated" && i.as_deref() == Some("QS-1"))
+    );
 }
