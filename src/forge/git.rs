@@ -211,6 +211,107 @@ fn classify(e: &git2::Error) -> PushError {
 mod tests {
     use super::*;
 
+    /// A bare origin with one commit on `main`, and a clone of it on `karajan/T-1`.
+    fn clone_of_origin(dir: &Path) -> (PathBuf, Repository) {
+        let origin = dir.join("origin.git");
+        let bare = Repository::init_bare(&origin).unwrap();
+        let sig = git2::Signature::now("t", "t@example.invalid").unwrap();
+        let tree = bare.treebuilder(None).unwrap().write().unwrap();
+        let tree = bare.find_tree(tree).unwrap();
+        bare.commit(Some("refs/heads/main"), &sig, &sig, "base", &tree, &[])
+            .unwrap();
+        bare.set_head("refs/heads/main").unwrap();
+        let ws = Repository::clone(origin.to_str().unwrap(), dir.join("ws")).unwrap();
+        {
+            let head = ws.head().unwrap().peel_to_commit().unwrap();
+            ws.branch("karajan/T-1", &head, false).unwrap();
+        }
+        ws.set_head("refs/heads/karajan/T-1").unwrap();
+        (origin, ws)
+    }
+
+    fn commit(ws: &Repository, msg: &str) -> Oid {
+        let sig = git2::Signature::now("agent", "a@example.invalid").unwrap();
+        let parent = ws.head().unwrap().peel_to_commit().unwrap();
+        ws.commit(
+            Some("HEAD"),
+            &sig,
+            &sig,
+            msg,
+            &parent.tree().unwrap(),
+            &[&parent],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_branch_is_unpushed_until_the_remote_has_its_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (origin, ws) = clone_of_origin(dir.path());
+        let job = Job::new(ws.workdir().unwrap(), origin.to_str().unwrap(), None);
+        assert_eq!(job.unpushed().unwrap(), None, "no commits beyond the base");
+        let head = commit(&ws, "work");
+        assert_eq!(
+            job.unpushed().unwrap(),
+            Some(Unpushed {
+                branch: "karajan/T-1".into(),
+                head: head.to_string()
+            })
+        );
+        assert_eq!(job.remote_tip("karajan/T-1").unwrap(), None);
+        job.push("karajan/T-1", &head.to_string()).unwrap();
+        assert_eq!(
+            job.remote_tip("karajan/T-1").unwrap(),
+            Some(head.to_string())
+        );
+        assert_eq!(job.unpushed().unwrap(), None, "pushed");
+        assert!(
+            ws.find_reference(PUSH_REF).is_err(),
+            "the push ref is removed"
+        );
+        // Pushing the same commit again is a no-op, not an error.
+        job.push("karajan/T-1", &head.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_push_over_someone_elses_commit_is_rejected_not_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (origin, ws) = clone_of_origin(dir.path());
+        let job = Job::new(ws.workdir().unwrap(), origin.to_str().unwrap(), None);
+        let first = commit(&ws, "first");
+        job.push("karajan/T-1", &first.to_string()).unwrap();
+        // Someone else's commit on the remote branch, then ours on the old tip.
+        let other = dir.path().join("other");
+        let theirs = Repository::clone(origin.to_str().unwrap(), &other).unwrap();
+        {
+            let b = theirs
+                .find_branch("origin/karajan/T-1", BranchType::Remote)
+                .unwrap();
+            let tip = b.get().peel_to_commit().unwrap();
+            theirs.branch("karajan/T-1", &tip, true).unwrap();
+        }
+        theirs.set_head("refs/heads/karajan/T-1").unwrap();
+        let their = commit(&theirs, "theirs");
+        theirs
+            .find_remote("origin")
+            .unwrap()
+            .push(&["refs/heads/karajan/T-1:refs/heads/karajan/T-1"], None)
+            .unwrap();
+        let ours = commit(&ws, "ours");
+        let err = job.push("karajan/T-1", &ours.to_string()).unwrap_err();
+        assert!(
+            matches!(&err, PushError::Rejected(m) if m.contains("non-fast-forward")),
+            "{err}"
+        );
+        assert_eq!(
+            job.remote_tip("karajan/T-1").unwrap(),
+            Some(their.to_string())
+        );
+        // A commit the workspace does not have is a fatal error, not a retry.
+        let missing = "0123456789012345678901234567890123456789";
+        assert!(!job.push("karajan/T-1", missing).unwrap_err().is_retryable());
+    }
+
     #[test]
     fn errors_are_sorted_by_what_a_retry_can_do() {
         let e = |code, class, msg| classify(&git2::Error::new(code, class, msg));
