@@ -82,6 +82,7 @@ fn event(i: u32) -> NewEvent {
             workspace: format!("/ws/{ticket}"),
             log_dir: format!("/logs/{ticket}"),
             resume_session: None,
+            head: None,
         },
         2..=4 => EventKind::AgentEvent {
             run_id,
@@ -108,6 +109,7 @@ fn event(i: u32) -> NewEvent {
             attempts_after: 0,
             accounting: None,
             resume_fallback: None,
+            head: None,
         },
     };
     NewEvent::for_issue(&ticket, kind)

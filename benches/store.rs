@@ -116,6 +116,7 @@ fn run(id: &str, n: u32, per_line: bool) -> Vec<Vec<NewEvent>> {
                 workspace: "/w".into(),
                 log_dir: "/l".into(),
                 resume_session: None,
+                head: None,
             },
         )],
         vec![ev(
@@ -166,6 +167,7 @@ fn run(id: &str, n: u32, per_line: bool) -> Vec<Vec<NewEvent>> {
             attempts_after: 0,
             accounting: None,
             resume_fallback: None,
+            head: None,
         },
     )]);
     out.push(vec![hook(id, "after_run")]);

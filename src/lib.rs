@@ -13,6 +13,7 @@
 //!   the sections they own.
 //! - `workflow_load`: `load` and friends: config plus the adapters' sections.
 //! - `tracker`: the `Tracker` seam and its adapters (local folder, ...).
+//! - `forge`: where code lands: pushing a ticket's branch (git2, never forced).
 //! - `agent`: the `AgentRunner` seam, process supervision, runners.
 //! - `workspace`: per-ticket git2 clones and hooks.
 //! - `prompt`: the three-layer MiniJinja prompt.
@@ -25,6 +26,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod forge;
 pub mod orchestrator;
 pub mod prompt;
 pub mod redact;

@@ -207,6 +207,9 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     for secret in wf.tracker.secrets() {
         out.push(secret.expose().to_string());
     }
+    if let Some(token) = wf.forge.as_ref().and_then(|f| f.token()) {
+        out.push(token.expose().to_string());
+    }
     out
 }
 

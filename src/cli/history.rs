@@ -68,6 +68,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "run_finished" => run_finished(p),
         "intent_recorded" => match s("op").as_str() {
             "move" => format!("move → {}", s("column")),
+            "push" => format!("push {} {} → {}", s("branch"), s("commit"), s("remote")),
             _ => "comment".to_string(),
         },
         "intent_completed" => format!(
@@ -82,6 +83,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "hook_ran" => format!("{} ok={}", s("hook"), p["ok"]),
         "held" => format!("in `{}`", s("column")),
         "escalated" => s("reason"),
+        "workspace_kept" => format!("kept: {}", s("reason")),
         _ => String::new(),
     }
 }

@@ -67,6 +67,23 @@ pub trait TrackerSection: Any + fmt::Debug + Send + Sync {
     fn agent_env(&self) -> Vec<(String, Secret)> {
         Vec::new()
     }
+
+    /// Where the tickets' code lives when the tracker knows (a GitHub tracker: its
+    /// repository, API and token): the defaults of a `forge: {kind: github}` section.
+    fn forge_defaults(&self) -> Option<ForgeDefaults> {
+        None
+    }
+}
+
+/// A tracker's answer to "where does the code live": what `forge: {kind: github}`
+/// defaults to.
+#[derive(Debug, Clone)]
+pub struct ForgeDefaults {
+    /// The REST API base (`https://api.github.com`, `https://HOST/api/v3`).
+    pub api_url: String,
+    /// `owner/name`.
+    pub repo: String,
+    pub token: Secret,
 }
 
 /// The `tracker:` section, validated by the adapter of its kind.
@@ -94,6 +111,10 @@ impl TrackerConfig {
 
     pub fn agent_env(&self) -> Vec<(String, Secret)> {
         self.0.agent_env()
+    }
+
+    pub fn forge_defaults(&self) -> Option<ForgeDefaults> {
+        self.0.forge_defaults()
     }
 }
 

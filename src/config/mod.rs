@@ -17,6 +17,7 @@
 mod adapters;
 mod cli_settings;
 mod command;
+mod forge;
 mod load;
 pub(crate) mod raw;
 mod schema;
@@ -35,7 +36,7 @@ pub(crate) use crate::settings::{error, expand, suggest};
 
 pub use crate::settings::{ConfigError, ConfigErrors, Secret, TemplateError};
 pub(crate) use adapters::Adapters;
-pub use adapters::{TrackerConfig, TrackerSection};
+pub use adapters::{ForgeDefaults, TrackerConfig, TrackerSection};
 pub use cli_settings::{
     ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price,
 };

@@ -198,6 +198,18 @@ pub(crate) struct RawWebhooks {
     pub poll_interval: Option<Scalar>,
 }
 
+/// `forge:`: where the tickets' branches are pushed. Every kind's keys are accepted
+/// here; `forge.rs` refuses a key that does not apply to the kind given.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawForge {
+    pub kind: Option<String>,
+    pub remote: Option<String>,
+    pub api_url: Option<String>,
+    pub repo: Option<String>,
+    pub token: Option<String>,
+}
+
 /// The whole file. `None` sections were absent (or failed to deserialize, which has
 /// already been reported).
 #[derive(Debug, Default)]
@@ -220,6 +232,7 @@ pub(crate) struct RawWorkflow {
     pub store: Option<RawStore>,
     pub budget: Option<RawBudget>,
     pub server: Option<RawServer>,
+    pub forge: Option<RawForge>,
 }
 
 /// Parses the text, reporting every unknown key and every section that has the wrong
@@ -266,6 +279,7 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
         store: section(&root, "store", errors),
         budget: section(&root, "budget", errors),
         server: section(&root, "server", errors),
+        forge: section(&root, "forge", errors),
         ..RawWorkflow::default()
     };
     for (name, value) in entries(&root, "runners", errors) {

@@ -175,6 +175,16 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ),
         ]),
     ),
+    (
+        "forge",
+        Shape::Fields(&[
+            ("kind", Shape::Leaf),
+            ("remote", Shape::Leaf),
+            ("api_url", Shape::Leaf),
+            ("repo", Shape::Leaf),
+            ("token", Shape::Leaf),
+        ]),
+    ),
 ]);
 
 const STATE_COMMON: &[(&str, Shape)] = &[("kind", Shape::Leaf), ("column", Shape::Leaf)];

@@ -190,6 +190,7 @@ pub(crate) fn build<'a>(
     let store = store(&mut cx, &raw);
     let budget = budget(&mut cx, &raw);
     let server = server(&mut cx, &raw);
+    let forge = super::forge::forge(&mut cx, &raw, tracker.as_ref(), &workspace.repo);
 
     let entry = states::entry(&mut cx, &raw);
     let machine = Machine {
@@ -263,6 +264,7 @@ pub(crate) fn build<'a>(
         store,
         budget,
         server,
+        forge,
     })
 }
 
@@ -356,7 +358,7 @@ fn workspace(cx: &mut Ctx, raw: &RawWorkflow) -> WorkspaceConfig {
 }
 
 /// Whether a repository location is a URL rather than a local path.
-fn is_url(s: &str) -> bool {
+pub(crate) fn is_url(s: &str) -> bool {
     s.contains("://") || (s.starts_with("git@") && s.contains(':'))
 }
 

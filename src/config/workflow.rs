@@ -33,6 +33,8 @@ pub struct Workflow {
     pub store: StoreConfig,
     pub budget: Budget,
     pub server: ServerConfig,
+    /// Where the tickets' branches are pushed (`forge:`); `None`: nothing is pushed.
+    pub forge: Option<ForgeConfig>,
 }
 
 /// Spending caps in USD. A run over `per_run_usd` or a ticket over `per_ticket_usd` is
@@ -227,6 +229,8 @@ impl WebhookConfig {
     pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
     pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(600);
 }
+
+pub use super::forge::{ForgeConfig, ForgeKind, GithubForge};
 
 impl Workflow {
     /// How often the daemon polls the tracker: `polling.interval`, or, with webhooks

@@ -39,6 +39,8 @@ impl Engine {
             tracker: self.tracker.clone(),
             redactor: self.redactor.clone(),
             store: self.store.clone(),
+            forge: self.workflow.forge.as_ref().map(crate::forge::Forge::new),
+            workspaces: self.workspaces.clone(),
         };
         tokio::spawn(run_chain(
             ctx,
@@ -54,6 +56,7 @@ impl Engine {
         &mut self,
         done: Vec<(String, Vec<NewEvent>, Option<String>)>,
     ) -> Result<(), StoreError> {
+        let failed_pushes = self.failed_pushes(&done).await?;
         let mut events = vec![];
         for (identifier, evs, moved_to) in done {
             events.extend(evs);
@@ -68,6 +71,9 @@ impl Engine {
             }
         }
         self.record(events).await?;
+        for (identifier, reason) in failed_pushes {
+            self.escalate_push(&identifier, reason).await?;
+        }
         Ok(())
     }
 

@@ -84,6 +84,11 @@ pub(crate) struct ChainCtx {
     /// Made durable before the first write leaves: an intent a power loss could take
     /// back must never have been acted on (see the store's durability notes).
     pub store: crate::store::Store,
+    /// Where `IntentOp::Push` goes, and the check before a workspace is removed; `None`
+    /// without a `forge:` section.
+    pub forge: Option<crate::forge::Forge>,
+    /// Where each ticket's workspace is (pushes are made from it).
+    pub workspaces: Workspaces,
 }
 
 /// The body of a ticket's chain: perform `effects` in order, report each outcome, then
@@ -167,7 +172,10 @@ pub(crate) async fn run_chain(
                 before_remove,
                 workspaces,
             } => {
-                let events = clean(&identifier, &path, before_remove, &workspaces).await;
+                let events = match super::push::kept(&ctx, &identifier, &path).await {
+                    Some(kept) => vec![kept],
+                    None => clean(&identifier, &path, before_remove, &workspaces).await,
+                };
                 let _ = tx.send(TaskMsg::Effect {
                     identifier: identifier.clone(),
                     events,
@@ -270,9 +278,10 @@ async fn settle(ctx: &ChainCtx, intent: &Intent, first: Result<(), TrackerError>
 fn ticket_of(intent: &Intent) -> TicketRef {
     let id = match &intent.op {
         IntentOp::Move { tracker_id, .. } | IntentOp::Comment { tracker_id, .. } => tracker_id,
+        IntentOp::Push { .. } => "",
     };
     TicketRef {
-        id: id.clone(),
+        id: id.to_string(),
         identifier: intent.identifier.clone(),
     }
 }
@@ -280,6 +289,9 @@ fn ticket_of(intent: &Intent) -> TicketRef {
 /// Perform one intent and return the outcome event. `retry` asks the tracker first
 /// whether the write already happened.
 pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> NewEvent {
+    if matches!(intent.op, IntentOp::Push { .. }) {
+        return super::push::perform_push(ctx, intent, retry).await;
+    }
     let mut result = try_perform(ctx, intent, retry).await;
     if let Err(TrackerError::Unconfirmed(reason)) = &result {
         info!(ticket = %intent.identifier, intent = %intent.intent_id, %reason, "tracker write unconfirmed; reading the tracker back before trying again");
@@ -343,5 +355,8 @@ async fn try_perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Result<boo
             ctx.tracker.comment(&ticket, &body).await?;
             Ok(false)
         }
+        IntentOp::Push { .. } => Err(TrackerError::NotAttempted(
+            "a push is not a tracker write".into(),
+        )),
     }
 }

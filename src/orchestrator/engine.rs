@@ -24,6 +24,17 @@ pub(crate) struct RunDone {
     pub identifier: String,
     pub run_id: String,
     pub outcome: crate::agent::RunOutcome,
+    /// The workspace's branch and commits around the run (empty when it never ran).
+    pub heads: Heads,
+}
+
+/// The workspace's branch and its HEAD before and after a run: what the run committed,
+/// and what its push sends.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Heads {
+    pub branch: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// A run whose process is (or is about to be) alive.

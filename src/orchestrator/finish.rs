@@ -73,6 +73,7 @@ impl Engine {
         let done = RunDone {
             identifier: id.to_string(),
             run_id: run_id.to_string(),
+            heads: Default::default(),
             outcome: RunOutcome {
                 status: RunStatus::Cancelled {
                     reason: reason.to_string(),
@@ -120,6 +121,7 @@ impl Engine {
             Err(e) => RunDone {
                 identifier: id.clone(),
                 run_id: run_id.to_string(),
+                heads: Default::default(),
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };
@@ -137,11 +139,14 @@ impl Engine {
             self.budget_event(Some(&id), "run", limit, spent, "stopped_run", None)
                 .await?;
         }
+        // Karajan's own work out for the ticket before this run's push (which is no
+        // tracker write, so a read now cannot predate it).
+        let busy = self.in_flight(&id);
         self.finish_run(done).await?;
         // With webhooks the tracker tells karajan of a human's change as it happens, so
         // the owner's snapshot is as fresh as a read would be.
         let told = self.workflow.server.webhooks.is_some();
-        if live.seen || told || self.in_flight(&id) {
+        if live.seen || told || busy {
             // Fresh enough, or karajan's own writes in flight are the latest word (a
             // read now could predate them): decide on the owner's snapshot.
             self.advance(&id).await
@@ -230,7 +235,19 @@ impl Engine {
         } else {
             warn!(ticket = %done.identifier, state = %rec.state, run = %done.run_id, status = %status, exit = %exit, reason = %reason, "run finished");
         }
-        self.record(vec![NewEvent::for_issue(
+        // A run that succeeded and committed owes a push (with a forge): recorded in
+        // the same transaction, so no crash can separate the run from its push.
+        let push = matches!(run_status, RunStatus::Succeeded)
+            .then(|| {
+                self.push_intent(
+                    &done.identifier,
+                    done.heads.branch.as_deref(),
+                    done.heads.before.as_deref(),
+                    done.heads.after.as_deref(),
+                )
+            })
+            .flatten();
+        let mut events = vec![NewEvent::for_issue(
             &done.identifier,
             EventKind::RunFinished {
                 run_id: done.run_id.clone(),
@@ -246,9 +263,17 @@ impl Engine {
                 attempts_after: after.attempts,
                 accounting: Some(o.accounting.clone()),
                 resume_fallback: o.resume_fallback.clone(),
+                head: done.heads.after.clone(),
             },
-        )])
-        .await?;
+        )];
+        let push = push.map(|(recorded, effect)| {
+            events.push(recorded);
+            effect
+        });
+        self.record(events).await?;
+        if let Some(effect) = push {
+            self.launch(&done.identifier, vec![effect]);
+        }
         if let RunStatus::UsageLimited {
             until: Some(until),
             reason,

@@ -12,6 +12,11 @@
 //!
 //! The writes themselves run in the ticket's chain (`effects`), never in the owner.
 //!
+//! The push of a ticket's branch to the forge is an intent too (`IntentOp::Push`, see
+//! `push`): drained and retried the same way, read back first (is the remote branch
+//! already at the commit?), and, while owed, it holds the ticket's decisions like a
+//! tracker write.
+//!
 //! A failed *move* stays in the outbox (retried every tick) unless the ticket is gone or
 //! closed: until it lands, the ticket's column differs from the store only because
 //! karajan's own write did not go through, and `decide` (rule 2) takes nothing from it —

@@ -52,6 +52,7 @@ pub(crate) mod limits;
 mod live;
 mod prepare;
 mod publish;
+mod push;
 mod recorder;
 mod recovery;
 mod reload;

@@ -59,7 +59,12 @@ pub(crate) enum NotReady {
 impl Prep {
     /// `run_started` for this run. `ready`: the request and prompt digest it starts with
     /// (none when the attempt ended before its agent could start).
-    pub(crate) fn started_event(&self, ready: Option<(&RunRequest, &str)>) -> NewEvent {
+    /// `head`: the workspace's commit before the agent runs.
+    pub(crate) fn started_event(
+        &self,
+        ready: Option<(&RunRequest, &str)>,
+        head: Option<String>,
+    ) -> NewEvent {
         let (command, prompt_digest, prompt_bytes, workspace, log_dir, resume) = match ready {
             Some((req, digest)) => (
                 self.runner.command_line(req),
@@ -86,6 +91,7 @@ impl Prep {
                 workspace,
                 log_dir,
                 resume_session: resume,
+                head,
             },
         )
     }

@@ -38,6 +38,7 @@ impl Engine {
             let done = RunDone {
                 identifier: run.identifier.clone(),
                 run_id: run.run_id.clone(),
+                heads: Default::default(),
                 outcome: RunOutcome {
                     status: RunStatus::Interrupted,
                     exit_code: None,

@@ -39,9 +39,14 @@ pub(crate) async fn run_task(
     activity_tx: mpsc::Sender<Activity>,
 ) -> RunDone {
     let ready = prep.ready(&recorder, &cancel).await;
+    let mut heads = super::engine::Heads::default();
     let started = match &ready {
-        Ok((req, digest)) => prep.started_event(Some((req, digest))),
-        Err(_) => prep.started_event(None),
+        Ok((req, digest)) => {
+            heads.branch = Some(prep.branch.clone());
+            heads.before = crate::forge::head_of(req.workspace.clone()).await;
+            prep.started_event(Some((req, digest)), heads.before.clone())
+        }
+        Err(_) => prep.started_event(None, None),
     };
     let recorded = recorder.record(vec![started]).await;
     let not_started = match (ready, recorded) {
@@ -66,12 +71,14 @@ pub(crate) async fn run_task(
                 identifier: prep.snapshot.identifier.clone(),
                 run_id: prep.run_id.clone(),
                 outcome,
+                heads: Default::default(),
             };
         }
     };
     let runner = prep.runner.clone();
     let after_run = prep.after_run.clone();
     drop(prep);
+    let workspace = req.workspace.clone();
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
     let id = req.identifier.clone();
     let run_id = req.run_id.clone();
@@ -93,11 +100,14 @@ pub(crate) async fn run_task(
     if let Some(hook) = after_run {
         let _ = recorder.record(vec![hook.run(&id).await.1]).await;
     }
+    // What the run (and its `after_run` hook) left committed.
+    heads.after = crate::forge::head_of(workspace).await;
     let _ = done_tx.send(run_id.clone()).await;
     RunDone {
         identifier: id,
         run_id,
         outcome,
+        heads,
     }
 }
 

@@ -205,12 +205,14 @@ impl Engine {
                 workspace: String::new(),
                 log_dir: String::new(),
                 resume_session: None,
+                head: None,
             },
         )])
         .await?;
         let done = RunDone {
             identifier: id.to_string(),
             run_id: run_id.to_string(),
+            heads: Default::default(),
             outcome: RunOutcome {
                 status,
                 ..failed_outcome(String::new())

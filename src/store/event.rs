@@ -10,12 +10,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cause, Phase, RunStatus, StateKind, TokenUsage};
 
-/// A tracker write, recorded before it is made (the outbox).
+/// A write karajan owes the outside world, recorded before it is made (the outbox): a
+/// tracker write, or the push of a ticket's branch to the forge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum IntentOp {
-    Move { tracker_id: String, column: String },
-    Comment { tracker_id: String, body: String },
+    Move {
+        tracker_id: String,
+        column: String,
+    },
+    Comment {
+        tracker_id: String,
+        body: String,
+    },
+    /// Push `commit` of the ticket's workspace to `refs/heads/<branch>` of `remote` (a
+    /// URL or a local path; never a credential), fast-forward only.
+    Push {
+        branch: String,
+        remote: String,
+        commit: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +89,11 @@ pub enum EventKind {
         workspace: String,
         log_dir: String,
         resume_session: Option<String>,
+        /// The workspace's commit (HEAD) before the agent ran; absent when it had none
+        /// (an empty repository, an attempt that ended before its agent started) and in
+        /// events recorded before it existed, which hash unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<String>,
     },
     RunSpawned {
         run_id: String,
@@ -109,6 +128,10 @@ pub enum EventKind {
         /// went on in a fresh session (without the earlier conversation).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume_fallback: Option<String>,
+        /// The workspace's commit (HEAD) after the run (and its `after_run` hook): with
+        /// `head` of `RunStarted`, what the run committed. Additive like `accounting`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<String>,
     },
     /// A run that was live when the daemon died, found at start.
     RunOrphaned {
@@ -146,6 +169,15 @@ pub enum EventKind {
     },
     WorkspaceRemoved {
         path: String,
+    },
+    /// A workspace was due for removal but kept: its branch has commits that are
+    /// neither on the forge nor on the repository it was cloned from (or that could not
+    /// be checked). Nothing an agent committed is deleted unpushed.
+    WorkspaceKept {
+        path: String,
+        branch: String,
+        head: String,
+        reason: String,
     },
     TrackerError {
         error: String,
@@ -224,6 +256,7 @@ impl EventKind {
             EventKind::HookRan { .. } => "hook_ran",
             EventKind::WorkspaceCreated { .. } => "workspace_created",
             EventKind::WorkspaceRemoved { .. } => "workspace_removed",
+            EventKind::WorkspaceKept { .. } => "workspace_kept",
             EventKind::TrackerError { .. } => "tracker_error",
             EventKind::Recovered { .. } => "recovered",
             EventKind::BudgetDecision { .. } => "budget_decision",
@@ -251,5 +284,41 @@ impl NewEvent {
 
     pub fn global(kind: EventKind) -> Self {
         NewEvent { issue: None, kind }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events recorded before `head` existed read back without it and serialize to the
+    /// same payload, so their hashes do not change.
+    #[test]
+    fn runs_recorded_before_heads_existed_read_and_hash_unchanged() {
+        let started = r#"{"kind":"run_started","run_id":"r-1","state":"implement","run_number":1,"attempt":1,"runner":"command","command":["./agent.sh"],"config_digest":"c","prompt_digest":"p","prompt_bytes":3,"workspace":"/w","log_dir":"/l","resume_session":null}"#;
+        let kind: EventKind = serde_json::from_str(started).unwrap();
+        assert!(matches!(&kind, EventKind::RunStarted { head: None, .. }));
+        assert_eq!(serde_json::to_string(&kind).unwrap(), started);
+        let finished = r#"{"kind":"run_finished","run_id":"r-1","status":"succeeded","exit_code":0,"signal":null,"duration_ms":5,"tokens":{"input":0,"output":0,"cache_read":0,"cache_write":0},"cost_usd":null,"turns":null,"session_id":null,"phase_after":{"phase":"waiting"},"attempts_after":0}"#;
+        let kind: EventKind = serde_json::from_str(finished).unwrap();
+        assert!(matches!(&kind, EventKind::RunFinished { head: None, .. }));
+        assert_eq!(serde_json::to_string(&kind).unwrap(), finished);
+    }
+
+    #[test]
+    fn a_push_intent_names_branch_remote_and_commit() {
+        let kind = EventKind::IntentRecorded {
+            intent_id: "i-1".into(),
+            op: IntentOp::Push {
+                branch: "karajan/QS-1".into(),
+                remote: "/r.git".into(),
+                commit: "abc".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            serde_json::json!({"kind": "intent_recorded", "intent_id": "i-1", "op": "push",
+                "branch": "karajan/QS-1", "remote": "/r.git", "commit": "abc"})
+        );
     }
 }

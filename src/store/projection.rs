@@ -256,6 +256,7 @@ async fn apply_rows(
                 workspace,
                 log_dir,
                 resume_session,
+                ..
             },
             Some(issue),
         ) => {
@@ -439,6 +440,7 @@ mod tests {
             workspace: "/w".into(),
             log_dir: "/l".into(),
             resume_session: None,
+            head: None,
         }
     }
 
@@ -459,6 +461,7 @@ mod tests {
             attempts_after,
             accounting: None,
             resume_fallback: None,
+            head: None,
         }
     }
 

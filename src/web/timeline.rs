@@ -186,6 +186,12 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
                 s(p, "column").unwrap_or("?")
             ),
             Some("comment") => "Tracker write queued: a comment".into(),
+            Some("push") => format!(
+                "Push queued: {} at {} to {}",
+                s(p, "branch").unwrap_or("?"),
+                s(p, "commit").map_or("?", |c| &c[..c.len().min(12)]),
+                s(p, "remote").unwrap_or("?")
+            ),
             _ => "Tracker write queued".into(),
         },
         "intent_completed" => {
@@ -225,6 +231,11 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
             s(p, "branch").unwrap_or("?")
         ),
         "workspace_removed" => format!("Workspace {} removed", s(p, "path").unwrap_or("?")),
+        "workspace_kept" => format!(
+            "Workspace {} kept, not removed: {}",
+            s(p, "path").unwrap_or("?"),
+            s(p, "reason").unwrap_or("?")
+        ),
         "tracker_error" => format!("Tracker error: {}", s(p, "error").unwrap_or("?")),
         "budget_decision" => {
             let f = |k| p.get(k).and_then(Value::as_f64).unwrap_or(0.0);

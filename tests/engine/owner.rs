@@ -296,7 +296,8 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
     // What each ticket's intents were, in the order they were recorded.
     let mut recorded: HashMap<String, Vec<String>> = HashMap::new();
     for (kind, issue, p) in events(s.db()).await {
-        if kind != "intent_recorded" {
+        // Pushes go to the forge, not the tracker.
+        if kind != "intent_recorded" || p["op"] == "push" {
             continue;
         }
         let what = match p["column"].as_str() {

@@ -108,6 +108,7 @@ pub fn run_started(issue: &str, run_id: &str, state: &str, run_number: u32) -> N
             workspace: format!("/ws/{issue}"),
             log_dir: format!("/logs/{run_id}"),
             resume_session: None,
+            head: None,
         },
     )
 }
@@ -140,6 +141,7 @@ pub fn run_finished(
             attempts_after: 1,
             accounting: None,
             resume_fallback: None,
+            head: None,
         },
     )
 }

@@ -400,6 +400,15 @@ impl TrackerSection for GithubConfig {
             Vec::new()
         }
     }
+
+    /// The tracker's repository, API and token: a GitHub ticket's code lives there.
+    fn forge_defaults(&self) -> Option<crate::config::ForgeDefaults> {
+        Some(crate::config::ForgeDefaults {
+            api_url: self.api.rest.clone(),
+            repo: self.repo_full_name(),
+            token: self.token.clone(),
+        })
+    }
 }
 
 /// The `tracker:` section of kind `github`, from its raw YAML (the loader hands it over

@@ -10,6 +10,7 @@ use crate::domain::StateSpec;
 
 mod adapters;
 mod command;
+mod forge;
 
 const BASE: &str = "\
 tracker:

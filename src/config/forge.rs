@@ -1,0 +1,245 @@
+//! The `forge:` section: where the agents' work leaves the workspace. After a run that
+//! succeeded, karajan pushes the ticket's branch there (never forced), and a workspace
+//! is removed only once its branch is pushed. Without the section nothing is pushed
+//! and workspaces are removed as before.
+//!
+//! Two kinds:
+//!
+//! - `kind: git`: any git remote, push only. `remote` defaults to `workspace.repo`, so
+//!   the offline quickstart pushes to its local bare repository.
+//! - `kind: github`: a GitHub repository (`repo: owner/name`, `api_url`, `token: $VAR`),
+//!   pushed over HTTPS with the token. With a GitHub tracker, `repo`, `api_url` and
+//!   `token` default to the tracker's. `remote` defaults to the repository's HTTPS URL
+//!   on the API's host (`https://github.com/owner/name.git`; on GitHub Enterprise
+//!   Server `https://HOST/owner/name.git`).
+//!
+//! The token is a [`Secret`]: never printed, blanked by the redactor, and never given to
+//! agents (their environment is an allowlist).
+
+use super::adapters::TrackerConfig;
+use super::raw::{RawForge, RawWorkflow};
+use super::secret::Secret;
+use super::suggest;
+use super::validate::{Ctx, is_url};
+
+/// `forge:`, validated.
+#[derive(Debug, Clone)]
+pub struct ForgeConfig {
+    pub kind: ForgeKind,
+    /// Where branches are pushed: a URL, or an absolute local path.
+    pub remote: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum ForgeKind {
+    /// Any git remote: push only.
+    Git,
+    Github(GithubForge),
+}
+
+/// A GitHub repository and how to reach it.
+#[derive(Debug, Clone)]
+pub struct GithubForge {
+    /// The REST API base.
+    pub api_url: String,
+    pub owner: String,
+    pub repo: String,
+    pub token: Secret,
+}
+
+impl ForgeConfig {
+    /// The credential a push presents (HTTPS remotes), if any.
+    pub fn token(&self) -> Option<&Secret> {
+        match &self.kind {
+            ForgeKind::Git => None,
+            ForgeKind::Github(g) => Some(&g.token),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ForgeKind::Git => "git",
+            ForgeKind::Github(_) => "github",
+        }
+    }
+}
+
+const KINDS: &[&str] = &["git", "github"];
+const DEFAULT_API_URL: &str = "https://api.github.com";
+const DEFAULT_TOKEN: &str = "$GITHUB_TOKEN";
+
+/// `forge:`; `None` when absent or invalid (each problem reported).
+pub(crate) fn forge(
+    cx: &mut Ctx,
+    raw: &RawWorkflow,
+    tracker: Option<&TrackerConfig>,
+    workspace_repo: &str,
+) -> Option<ForgeConfig> {
+    let f = raw.forge.as_ref()?;
+    let before = cx.errors.count();
+    let kind = match f.kind.as_deref() {
+        Some("git") => {
+            for (key, given) in [
+                ("api_url", f.api_url.is_some()),
+                ("repo", f.repo.is_some()),
+                ("token", f.token.is_some()),
+            ] {
+                if given {
+                    cx.errors.push(
+                        format!("forge.{key}"),
+                        format!("`{key}` does not apply to `kind: git` (it is a key of `kind: github`); a git remote is named by `remote`"),
+                    );
+                }
+            }
+            ForgeKind::Git
+        }
+        Some("github") => ForgeKind::Github(github(cx, f, tracker)?),
+        Some(k) => {
+            cx.errors.push(
+                "forge.kind",
+                format!(
+                    "unknown forge kind `{k}`; expected one of {}{}",
+                    KINDS.join(", "),
+                    suggest::hint(k, KINDS.iter().copied())
+                ),
+            );
+            return None;
+        }
+        None => {
+            cx.errors.push(
+                "forge.kind",
+                format!("missing key: one of {}", KINDS.join(", ")),
+            );
+            return None;
+        }
+    };
+    let remote = match (&f.remote, &kind) {
+        (Some(r), _) if r.trim().is_empty() => {
+            cx.errors.push("forge.remote", "the remote is empty");
+            String::new()
+        }
+        (Some(r), _) if has_password(r) => {
+            cx.errors.push(
+                "forge.remote",
+                "the URL carries a password: give the token as `forge.token: $VAR` (kind github), so it is never recorded or printed",
+            );
+            String::new()
+        }
+        (Some(r), _) if is_url(r) => r.clone(),
+        (Some(r), _) => cx.path("forge.remote", Some(r), r).display().to_string(),
+        (None, ForgeKind::Git) => workspace_repo.to_string(),
+        (None, ForgeKind::Github(g)) => github_remote(&g.api_url, &g.owner, &g.repo),
+    };
+    (cx.errors.count() == before).then_some(ForgeConfig { kind, remote })
+}
+
+fn github(cx: &mut Ctx, f: &RawForge, tracker: Option<&TrackerConfig>) -> Option<GithubForge> {
+    let defaults = tracker.and_then(TrackerConfig::forge_defaults);
+    let repo = f
+        .repo
+        .clone()
+        .or_else(|| defaults.as_ref().map(|d| d.repo.clone()));
+    let (owner, name) = match repo.as_deref().map(|r| (r, r.split_once('/'))) {
+        Some((_, Some((o, n)))) if !o.is_empty() && !n.is_empty() && !n.contains('/') => {
+            (o.to_string(), n.to_string())
+        }
+        Some((r, _)) => {
+            cx.errors
+                .push("forge.repo", format!("expected `owner/name`, got `{r}`"));
+            return None;
+        }
+        None => {
+            cx.errors.push(
+                "forge.repo",
+                "missing key: the GitHub repository as `owner/name` (it defaults to the tracker's only with a GitHub tracker)",
+            );
+            return None;
+        }
+    };
+    let api_url = f
+        .api_url
+        .clone()
+        .or_else(|| defaults.as_ref().map(|d| d.api_url.clone()))
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+    let api_url = api_url.trim().trim_end_matches('/').to_string();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        cx.errors.push(
+            "forge.api_url",
+            format!("expected an http(s) URL, got `{api_url}`"),
+        );
+    }
+    let token = match (&f.token, defaults) {
+        (Some(spec), _) => expand_token(cx, spec),
+        (None, Some(d)) => Some(d.token),
+        (None, None) => expand_token(cx, DEFAULT_TOKEN),
+    }?;
+    Some(GithubForge {
+        api_url,
+        owner,
+        repo: name,
+        token,
+    })
+}
+
+fn expand_token(cx: &mut Ctx, spec: &str) -> Option<Secret> {
+    match super::expand::expand_vars(spec, cx.env) {
+        Ok(t) if t.trim().is_empty() => {
+            cx.errors
+                .push("forge.token", format!("`{spec}` expands to nothing"));
+            None
+        }
+        Ok(t) => Some(Secret::new(t.trim())),
+        Err(e) => {
+            cx.errors
+                .push("forge.token", format!("missing secret: {e}"));
+            None
+        }
+    }
+}
+
+/// Whether a URL embeds a password (`https://user:secret@host/...`).
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// The HTTPS clone URL of `owner/name` on the host that serves `api_url`.
+pub(crate) fn github_remote(api_url: &str, owner: &str, repo: &str) -> String {
+    let base = api_url.trim_end_matches('/');
+    let web = if base == DEFAULT_API_URL {
+        "https://github.com"
+    } else if let Some(host) = base.strip_suffix("/api/v3") {
+        host
+    } else if let Some(host) = base.strip_suffix("/api") {
+        host
+    } else {
+        base
+    };
+    format!("{web}/{owner}/{repo}.git")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::github_remote;
+
+    #[test]
+    fn the_remote_is_on_the_api_host() {
+        assert_eq!(
+            github_remote("https://api.github.com", "acme", "app"),
+            "https://github.com/acme/app.git"
+        );
+        assert_eq!(
+            github_remote("https://ghe.example/api/v3", "acme", "app"),
+            "https://ghe.example/acme/app.git"
+        );
+        assert_eq!(
+            github_remote("http://127.0.0.1:9/", "acme", "app"),
+            "http://127.0.0.1:9/acme/app.git"
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! Where code lands: the push of a ticket's branch to the workflow's `forge:` (see
+//! `config::forge` for the section), and the check that a workspace holds nothing
+//! unpushed before it is removed.
+//!
+//! Pushes go through git2 from the ticket's workspace, fast-forward only: the refspec
+//! never carries `+`, so a branch someone else moved meanwhile is refused
+//! ([`PushError::Rejected`], with git's reason) instead of overwritten. A push is an
+//! outbox intent like a tracker write (`IntentOp::Push`, performed by the ticket's
+//! chain); a retried one first reads the remote back ([`Forge::remote_tip`]) so that a
+//! push that landed before a crash is confirmed, not repeated.
+//!
+//! A token (`kind: github`) is presented through git2's credentials callback as the
+//! password of `x-access-token` (GitHub's convention for HTTPS with a token); it is
+//! never part of a URL, an event or a log line.
+//!
+//! Pull requests, checks and merges (the rest of issue 12) will live here too.
+
+mod git;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{ForgeConfig, Secret};
+
+pub use git::Unpushed;
+
+/// Why a push (or a read of the remote) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PushError {
+    /// The remote refused the update (non-fast-forward: someone pushed to the branch
+    /// meanwhile; a protected branch; a hook): never retried, never forced.
+    #[error("push rejected: {0}")]
+    Rejected(String),
+    /// Network, I/O, a locked repository: worth trying again.
+    #[error("push failed (transient): {0}")]
+    Transient(String),
+    /// Authentication refused, the workspace or the commit gone, a remote that does not
+    /// exist: trying again will not help.
+    #[error("push failed: {0}")]
+    Fatal(String),
+}
+
+impl PushError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PushError::Transient(_))
+    }
+}
+
+/// The workflow's forge, ready to push.
+#[derive(Debug, Clone)]
+pub struct Forge {
+    remote: String,
+    token: Option<Secret>,
+}
+
+impl Forge {
+    pub fn new(config: &ForgeConfig) -> Self {
+        Forge {
+            remote: config.remote.clone(),
+            token: config.token().cloned(),
+        }
+    }
+
+    /// Where branches go (a URL or a local path), as intents record it.
+    pub fn remote(&self) -> &str {
+        &self.remote
+    }
+
+    /// Push `commit` of the repository at `workspace` to `refs/heads/<branch>` of
+    /// `remote`, fast-forward only.
+    pub async fn push(
+        &self,
+        workspace: &Path,
+        remote: &str,
+        branch: &str,
+        commit: &str,
+    ) -> Result<(), PushError> {
+        let job = git::Job::new(workspace, remote, self.token.clone());
+        let (branch, commit) = (branch.to_string(), commit.to_string());
+        blocking(move || job.push(&branch, &commit)).await
+    }
+
+    /// The commit `refs/heads/<branch>` points at on `remote` (`None`: no such branch).
+    pub async fn remote_tip(
+        &self,
+        workspace: &Path,
+        remote: &str,
+        branch: &str,
+    ) -> Result<Option<String>, PushError> {
+        let job = git::Job::new(workspace, remote, self.token.clone());
+        let branch = branch.to_string();
+        blocking(move || job.remote_tip(&branch)).await
+    }
+
+    /// What of the workspace's branch is on neither the forge nor the repository it
+    /// was cloned from (`None`: nothing; the workspace can go).
+    pub async fn unpushed(&self, workspace: &Path) -> Result<Option<Unpushed>, PushError> {
+        let job = git::Job::new(workspace, &self.remote, self.token.clone());
+        blocking(move || job.unpushed()).await
+    }
+}
+
+/// The workspace's HEAD commit, if it has one (for the run's events).
+pub async fn head_of(workspace: PathBuf) -> Option<String> {
+    tokio::task::spawn_blocking(move || git::head(&workspace))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, PushError> + Send + 'static,
+) -> Result<T, PushError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PushError::Transient(format!("push task failed: {e}")))?
+}
