@@ -10,6 +10,15 @@ use super::effects::{ChainCtx, Effect, run_chain};
 use super::engine::Engine;
 use crate::store::{NewEvent, StoreError};
 
+/// A move of karajan's that landed while a read was out.
+#[derive(Debug, Clone)]
+pub(crate) struct Landed {
+    /// The column the owner's snapshot showed before (`None`: it had no snapshot).
+    pub from: Option<String>,
+    /// The column the move made.
+    pub to: String,
+}
+
 impl Engine {
     /// Hand a ticket's effects to its chain: a new task, or behind the one in flight.
     pub(crate) fn launch(&mut self, identifier: &str, effects: Vec<Effect>) {
@@ -61,12 +70,17 @@ impl Engine {
         for (identifier, evs, moved_to) in done {
             events.extend(evs);
             if let Some(column) = moved_to {
-                if let Some(s) = self.snapshots.get_mut(&identifier) {
-                    s.column = column.clone();
-                }
+                let from = self
+                    .snapshots
+                    .get_mut(&identifier)
+                    .map(|s| std::mem::replace(&mut s.column, column.clone()));
                 if self.observing.is_some() {
                     // The poll in flight may have read the ticket before this move.
-                    self.landed.insert(identifier, column);
+                    let from = match self.landed.remove(&identifier) {
+                        Some(earlier) => earlier.from,
+                        None => from,
+                    };
+                    self.landed.insert(identifier, Landed { from, to: column });
                 }
             }
         }

@@ -122,9 +122,10 @@ pub struct Engine {
     pub(crate) observe_again: bool,
     /// Tickets named by webhooks while a read was in flight: read them next.
     pub(crate) nudged: std::collections::BTreeSet<String>,
-    /// Moves that landed while the poll in flight was out: its answer for those tickets
-    /// may predate them.
-    pub(crate) landed: HashMap<String, String>,
+    /// Moves that landed while the poll in flight was out (`from` → `to`, the columns
+    /// the owner's snapshot left and took): its answer for those tickets may predate
+    /// them.
+    pub(crate) landed: HashMap<String, super::chains::Landed>,
     /// Tickets whose decision after a run waits for their chain to end.
     pub(crate) redecide: HashSet<String>,
     /// The columns karajan's chains are moving each ticket to (until its chain ends):

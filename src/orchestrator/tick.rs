@@ -150,9 +150,17 @@ impl Engine {
         // The poll may have read a ticket before karajan's own move landed: the move
         // is the later word. A ticket with work in flight keeps the owner's snapshot
         // (it follows karajan's writes as they land).
-        for (id, column) in &self.landed {
-            if let Some(s) = snaps.get_mut(id) {
-                s.column = column.clone();
+        // A read showing neither the column the move left nor the one it made saw a
+        // human's move, made before or after karajan's: which one cannot be told, so the
+        // move stands for now and the ticket is read again at once.
+        for (id, landed) in &self.landed {
+            if let Some(s) = snaps.get_mut(id)
+                && s.column != landed.to
+            {
+                if landed.from.as_ref() != Some(&s.column) && in_scope(id) {
+                    self.nudged.insert(id.clone());
+                }
+                s.column = landed.to.clone();
             }
         }
         for (id, old) in &self.snapshots {

@@ -458,6 +458,23 @@ async fn bad_signatures_replays_and_stale_deliveries_are_refused_and_recorded() 
 /// approval, or the approval waits for the consistency poll (an hour here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_delivered_while_karajans_own_move_is_out_is_not_lost() {
+    approval_during_own_move(None).await;
+}
+
+/// The same race, with the read the delivery triggers answering only after karajan's
+/// move has landed and its chain ended: the move that landed while the read was out
+/// must not overwrite what the read saw when that is neither the column the move left
+/// nor the one it made (a human moved the ticket after it), or the approval waits for
+/// the consistency poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_read_after_karajans_own_move_landed_is_not_overwritten_by_it() {
+    approval_during_own_move(Some(Duration::from_secs(4))).await;
+}
+
+/// Karajan's move to the gate is carried out at once and answered 2 s later; meanwhile
+/// a human approves and Linear delivers it. `slow_read`: the read that delivery
+/// triggers answers only after this long.
+async fn approval_during_own_move(slow_read: Option<Duration>) {
     let s = Scratch::quickstart();
     s.script(
         "agent.sh",
@@ -501,6 +518,9 @@ async fn an_approval_delivered_while_karajans_own_move_is_out_is_not_lost() {
     })
     .await;
     fake.world().move_issue(&id, "Gate Approved");
+    if let Some(delay) = slow_read {
+        fake.fault_on("ListIssues", crate::linear::fake::Fault::Slow(delay));
+    }
     let (h, b) = deliver(2);
     assert_eq!(d.deliver(&h, &b).await.0, StatusCode::OK);
     until("the approval acted on (finalize runs, then done)", || {
