@@ -16,6 +16,11 @@
 //!   take back) and on [`crate::store::Store::sync`] / `close`.
 //! - `busy_timeout=10s`: another process holding the write lock makes us wait, not fail.
 //! - `foreign_keys=ON` (sqlx's default), although the schema declares none today.
+//!
+//! Memory: each connection's page cache is capped at [`CACHE_KIB`] (SQLite's default is
+//! 2 MiB per connection, which a long-running daemon's three connections fill as the
+//! database grows): the orchestrator reads its ticket records from memory (see
+//! `cache`), and the pages the queries need stay in the operating system's file cache.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -33,6 +38,13 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The reader connections of a store (each is one sqlx worker thread).
 pub const READERS: u32 = 2;
 
+/// Each connection's page cache, in KiB (`PRAGMA cache_size` takes it negated).
+pub const CACHE_KIB: u32 = 512;
+
+fn cache_size() -> String {
+    format!("-{CACHE_KIB}")
+}
+
 /// The options of a writable store: create if missing, WAL, `synchronous=NORMAL`.
 pub fn write_options(db: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
@@ -41,6 +53,7 @@ pub fn write_options(db: &Path) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", cache_size())
 }
 
 /// The options of a writable store's readers: the same file, never written through
@@ -51,6 +64,7 @@ pub fn reader_options(db: &Path) -> SqliteConnectOptions {
         .create_if_missing(false)
         .pragma("query_only", "ON")
         .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", cache_size())
 }
 
 /// The `-wal` file beside the database: what the store `fsync`s at a durability point.
@@ -165,4 +179,24 @@ pub fn json_text<T: serde::Serialize>(value: &T, what: &str) -> Result<String, S
 pub fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Corrupt(format!("{what}: stored JSON is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_of_a_writable_store_caps_its_page_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, readers) = open_write(&dir.path().join("k.db")).await.expect("open");
+        for pool in [&writer, &readers] {
+            let size: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(pool)
+                .await
+                .expect("pragma");
+            assert_eq!(size, -i64::from(CACHE_KIB));
+        }
+        writer.close().await;
+        readers.close().await;
+    }
 }
