@@ -4,7 +4,7 @@
 //! the restart, a workspace holding unpushed commits is kept, and the forge token
 //! reaches neither agents nor events.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use git2::{Oid, Repository, Signature};
@@ -22,6 +22,15 @@ fn tip(repo: &Repository, branch: &str) -> Option<Oid> {
     repo.find_reference(&format!("refs/heads/{branch}"))
         .ok()
         .and_then(|r| r.target())
+}
+
+/// The message of commit `oid` in `repo`.
+fn message(repo: &Repository, oid: Oid) -> String {
+    repo.find_commit(oid)
+        .unwrap()
+        .message()
+        .unwrap()
+        .to_string()
 }
 
 fn workspace_head(s: &Scratch, id: &str) -> Oid {
@@ -65,12 +74,7 @@ fn the_quickstart_pushes_each_tickets_branch_before_moving_it_on() {
         let branch = format!("karajan/{id}");
         let head = workspace_head(&s, id);
         assert_eq!(tip(&repo, &branch), Some(head), "{id}'s branch is pushed");
-        let msg = repo
-            .find_commit(head)
-            .unwrap()
-            .message()
-            .unwrap()
-            .to_string();
+        let msg = message(&repo, head);
         assert!(msg.starts_with("implement:"), "the agent's commit: {msg}");
 
         let recorded = pushes(&all, id);
@@ -119,12 +123,7 @@ fn the_quickstart_pushes_each_tickets_branch_before_moving_it_on() {
     s.once();
     assert_eq!(s.column("QS-1"), "Done");
     let head = tip(&repo, "karajan/QS-1").unwrap();
-    let msg = repo
-        .find_commit(head)
-        .unwrap()
-        .message()
-        .unwrap()
-        .to_string();
+    let msg = message(&repo, head);
     assert!(msg.starts_with("finalize:"), "{msg}");
     assert!(!s.path().join(".karajan/workspaces/QS-1").exists());
     let all = events(&s.db());
@@ -240,13 +239,7 @@ fn a_push_owed_when_the_daemon_was_killed_is_made_once_after_restart() {
             .contains("push-target.git")
     );
 
-    let mut daemon = Command::new(bin())
-        .args(["run", "workflow.yaml", "--no-watch"])
-        .current_dir(s.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = super::single_daemon::daemon(&s, "push-daemon", &[]).take();
     let db = s.db();
     wait_for("three owed pushes", Duration::from_secs(30), || {
         let all = events(&db);
