@@ -196,13 +196,13 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
         },
         "intent_completed" => {
             if p.get("already_done").and_then(Value::as_bool) == Some(true) {
-                "Tracker write confirmed (the tracker already showed it)".into()
+                "Queued write confirmed (it had already happened)".into()
             } else {
-                "Tracker write done".into()
+                "Queued write done".into()
             }
         }
         "intent_failed" => format!(
-            "Tracker write failed{}: {}",
+            "Queued write failed{}: {}",
             if p.get("retryable").and_then(Value::as_bool) == Some(true) {
                 " (will retry)"
             } else {
@@ -277,6 +277,26 @@ mod tests {
             sentence("run_finished", &p),
             "Run r-0123456789 failed after 12s (exit 1): API error 500 · 1,200 in / 250 out \
              · 3 turns · $0.0421 · could not resume session sess-9: started a fresh one"
+        );
+    }
+
+    /// Outcomes name no operation (a tracker move or comment, or a push to the forge),
+    /// so their sentence fits every kind of queued write.
+    #[test]
+    fn a_queued_writes_outcome_reads_right_for_a_push_too() {
+        let queued = json!({"intent_id": "i-1", "op": "push", "branch": "karajan/QS-1",
+            "commit": "0e43fb1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a", "remote": "/srv/app.git"});
+        assert_eq!(
+            sentence("intent_recorded", &queued),
+            "Push queued: karajan/QS-1 at 0e43fb1c2d3e to /srv/app.git"
+        );
+        let done = json!({"intent_id": "i-1", "already_done": false});
+        assert_eq!(sentence("intent_completed", &done), "Queued write done");
+        let failed = json!({"intent_id": "i-1", "retryable": false,
+            "error": "rejected: non-fast-forward"});
+        assert_eq!(
+            sentence("intent_failed", &failed),
+            "Queued write failed: rejected: non-fast-forward"
         );
     }
 
