@@ -10,6 +10,7 @@ mod incremental;
 mod lost_answers;
 mod reads;
 mod secrets;
+mod stage_hook;
 mod writes;
 
 use std::time::Duration;
