@@ -140,7 +140,6 @@ pub fn spawn(engine: Engine, opts: Options) -> (Handle, JoinHandle<Result<(), St
 /// A poll: the owed writes go to their chains and the read to its task; the answer
 /// comes back as a message.
 async fn tick(engine: &mut Engine) -> Result<(), StoreError> {
-    engine.refresh_pending.store(false, Ordering::SeqCst);
     engine.tick().await
 }
 

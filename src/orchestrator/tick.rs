@@ -53,6 +53,12 @@ impl Engine {
             self.observe_again = true;
             return;
         }
+        if scope.is_none() {
+            // Every refresh asked for until now (those that waited behind a read in
+            // flight included) is served by this read; one asked for from here on is not.
+            self.refresh_pending
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
         self.fetch_seq += 1;
         let seq = self.fetch_seq;
         self.observing = Some((seq, std::time::Instant::now()));
@@ -223,7 +229,7 @@ impl Engine {
         let mut decisions = vec![];
         // Every slot is taken: a decision that would start a run (for a ticket without
         // one) could only wait, untouched; it is counted as waiting without being built.
-        let full = self.live.len() >= self.workflow.agent.max_concurrent;
+        let full = self.slots_taken(0);
         let mut waiting = 0;
         // Only the tickets something happens to are copied into a decision.
         for snap in ordered {
