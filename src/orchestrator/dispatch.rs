@@ -26,25 +26,22 @@ pub(crate) struct Decision<'a> {
     pub origin: Origin,
 }
 
-/// The state of the run a decision would start, if it starts one.
-fn run_state_of<'d>(d: &'d Decision<'_>) -> Option<&'d str> {
+/// The state (and attempt) of the run a decision would start, if it starts one.
+fn start_of<'d>(d: &'d Decision<'_>) -> Option<(&'d str, u32)> {
     d.actions.iter().find_map(|a| match a {
-        Action::StartRun { state, .. } => Some(state.as_str()),
+        Action::StartRun { state, attempt } => Some((state.as_str(), *attempt)),
         _ => None,
     })
 }
 
 /// The run a decision would start, if it starts one.
 fn run_of(d: &Decision<'_>) -> Option<Wanted> {
-    d.actions.iter().find_map(|a| match a {
-        Action::StartRun { state, attempt } => Some(Wanted {
-            entered: false,
-            snapshot: d.snapshot.clone(),
-            state: state.clone(),
-            attempt: *attempt,
-            observed_at: chrono::Utc::now(),
-        }),
-        _ => None,
+    start_of(d).map(|(state, attempt)| Wanted {
+        entered: false,
+        snapshot: d.snapshot.clone(),
+        state: state.to_string(),
+        attempt,
+        observed_at: chrono::Utc::now(),
     })
 }
 
@@ -86,6 +83,12 @@ pub fn plan(
 }
 
 impl Engine {
+    /// Whether the live runs and `more` about to start take every slot
+    /// (`agent.max_concurrent`).
+    pub(crate) fn slots_taken(&self, more: usize) -> bool {
+        self.live.len() + more >= self.workflow.agent.max_concurrent
+    }
+
     /// Execute decisions: those that start a run only when a slot is free for it now
     /// (see the module doc); then start the admitted runs. Returns how many decisions
     /// were left waiting for a slot.
@@ -96,7 +99,7 @@ impl Engine {
         let mut wanted = vec![];
         let mut waiting: Vec<Decision<'_>> = vec![];
         for d in decisions {
-            match run_state_of(&d) {
+            match start_of(&d) {
                 // A ticket with a live run keeps its slot (a restart reuses it).
                 Some(_) if !self.live.contains_key(&d.snapshot.identifier) => {
                     waiting.push(d);
@@ -141,7 +144,7 @@ impl Engine {
         }
         // Every slot taken: nothing waiting can start (and a full board of waiting
         // tickets costs nothing more to consider).
-        if self.live.len() + wanted.len() >= self.workflow.agent.max_concurrent {
+        if self.slots_taken(wanted.len()) {
             return Ok(vec![]);
         }
         if !self.day_budget_allows().await? {
@@ -152,7 +155,7 @@ impl Engine {
         occupied.extend(wanted.iter().map(|w| w.state.clone()));
         // Runs of a runner paused by its usage limit wait (untouched) for the reset.
         let open: Vec<usize> = (0..waiting.len())
-            .filter(|&i| run_state_of(&waiting[i]).is_some_and(|s| !self.state_runner_paused(s)))
+            .filter(|&i| start_of(&waiting[i]).is_some_and(|(s, _)| !self.state_runner_paused(s)))
             .collect();
         let mut candidates: Vec<Wanted> =
             open.iter().filter_map(|&i| run_of(&waiting[i])).collect();

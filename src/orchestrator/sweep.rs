@@ -31,10 +31,8 @@ impl Engine {
         if !self.tracker.wants_recorded_columns() {
             return Ok(());
         }
-        for rec in self.store.active_records().await? {
-            if matches!(rec.phase, Phase::Done) {
-                continue;
-            }
+        // The active records are those not done.
+        for rec in self.store.active_shared().await? {
             if let Some(spec) = self.workflow.machine.state(&rec.state) {
                 self.tracker
                     .note_recorded_column(&rec.identifier, spec.column())

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::e2e::run_once;
-use super::fake::{Fault, FakeLinear};
+use super::fake::{FakeLinear, Fault};
 use crate::e2e::support::Scratch;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
