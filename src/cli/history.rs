@@ -69,6 +69,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "intent_recorded" => match s("op").as_str() {
             "move" => format!("move → {}", s("column")),
             "push" => format!("push {} {} → {}", s("branch"), s("commit"), s("remote")),
+            "pull_request" => format!("pull request {} → {}", s("branch"), s("repo")),
             _ => "comment".to_string(),
         },
         "intent_completed" => format!(
@@ -84,6 +85,16 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "held" => format!("in `{}`", s("column")),
         "escalated" => s("reason"),
         "workspace_kept" => format!("kept: {}", s("reason")),
+        "pull_request_opened" => format!(
+            "#{} {} {}",
+            p["number"],
+            if p["created"] == true {
+                "opened"
+            } else {
+                "updated"
+            },
+            s("url")
+        ),
         _ => String::new(),
     }
 }

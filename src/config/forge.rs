@@ -17,7 +17,7 @@
 //! agents (their environment is an allowlist).
 
 use super::adapters::TrackerConfig;
-use super::raw::{RawForge, RawWorkflow};
+use super::raw::{RawForge, RawPullRequest, RawWorkflow};
 use super::secret::Secret;
 use super::suggest;
 use super::validate::{Ctx, is_url};
@@ -34,7 +34,7 @@ pub struct ForgeConfig {
 pub enum ForgeKind {
     /// Any git remote: push only.
     Git,
-    Github(GithubForge),
+    Github(Box<GithubForge>),
 }
 
 /// A GitHub repository and how to reach it.
@@ -45,7 +45,29 @@ pub struct GithubForge {
     pub owner: String,
     pub repo: String,
     pub token: Secret,
+    /// How pull requests are opened (`forge.pull_request`; defaults when absent).
+    pub pull_request: PullRequestConfig,
+    /// The tracker's repository (`owner/name`) when the tracker is GitHub: a pull
+    /// request then closes its issue (`Closes #N`).
+    pub tracker_repo: Option<String>,
 }
+
+/// `forge.pull_request`: the pull request a state with `pull_request: open` opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullRequestConfig {
+    /// The branch it merges into; `None`: the repository's default branch.
+    pub base: Option<String>,
+    /// MiniJinja templates (strict), rendered with `issue`, `branch` and `state`.
+    pub title: String,
+    pub body: String,
+    /// Opened as a draft.
+    pub draft: bool,
+}
+
+/// The title when none is configured.
+pub const DEFAULT_PR_TITLE: &str = "{{ issue.identifier }}: {{ issue.title }}";
+/// The body when none is configured; karajan adds the ticket's link line below it.
+pub const DEFAULT_PR_BODY: &str = "The work of karajan's agents on {{ issue.identifier }}{% if issue.url %} ({{ issue.url }}){% endif %}, branch `{{ branch }}`.";
 
 impl ForgeConfig {
     /// The credential a push presents (HTTPS remotes), if any.
@@ -53,6 +75,14 @@ impl ForgeConfig {
         match &self.kind {
             ForgeKind::Git => None,
             ForgeKind::Github(g) => Some(&g.token),
+        }
+    }
+
+    /// The GitHub side, when the forge can open pull requests.
+    pub fn github(&self) -> Option<&GithubForge> {
+        match &self.kind {
+            ForgeKind::Git => None,
+            ForgeKind::Github(g) => Some(g),
         }
     }
 
@@ -83,6 +113,7 @@ pub(crate) fn forge(
                 ("api_url", f.api_url.is_some()),
                 ("repo", f.repo.is_some()),
                 ("token", f.token.is_some()),
+                ("pull_request", f.pull_request.is_some()),
             ] {
                 if given {
                     cx.errors.push(
@@ -93,7 +124,7 @@ pub(crate) fn forge(
             }
             ForgeKind::Git
         }
-        Some("github") => ForgeKind::Github(github(cx, f, tracker)?),
+        Some("github") => ForgeKind::Github(Box::new(github(cx, f, tracker)?)),
         Some(k) => {
             cx.errors.push(
                 "forge.kind",
@@ -173,12 +204,54 @@ fn github(cx: &mut Ctx, f: &RawForge, tracker: Option<&TrackerConfig>) -> Option
         (None, Some(d)) => Some(d.token),
         (None, None) => expand_token(cx, DEFAULT_TOKEN),
     }?;
+    let tracker_repo = tracker
+        .and_then(TrackerConfig::forge_defaults)
+        .map(|d| d.repo);
     Some(GithubForge {
         api_url,
         owner,
         repo: name,
         token,
+        pull_request: pull_request(cx, f.pull_request.as_ref()),
+        tracker_repo,
     })
+}
+
+fn pull_request(cx: &mut Ctx, raw: Option<&RawPullRequest>) -> PullRequestConfig {
+    let template = |cx: &mut Ctx, key: &str, given: Option<&String>, default: &str| match given {
+        Some(t) if t.trim().is_empty() => {
+            cx.errors.push(
+                format!("forge.pull_request.{key}"),
+                "the template is empty; leave the key out for the default",
+            );
+            default.to_string()
+        }
+        Some(t) => t.clone(),
+        None => default.to_string(),
+    };
+    let base = raw.and_then(|r| r.base.clone());
+    if base.as_deref().is_some_and(|b| b.trim().is_empty()) {
+        cx.errors.push(
+            "forge.pull_request.base",
+            "the base branch is empty; leave the key out for the repository's default branch",
+        );
+    }
+    PullRequestConfig {
+        base: base.map(|b| b.trim().to_string()),
+        title: template(
+            cx,
+            "title",
+            raw.and_then(|r| r.title.as_ref()),
+            DEFAULT_PR_TITLE,
+        ),
+        body: template(
+            cx,
+            "body",
+            raw.and_then(|r| r.body.as_ref()),
+            DEFAULT_PR_BODY,
+        ),
+        draft: raw.and_then(|r| r.draft).unwrap_or(false),
+    }
 }
 
 fn expand_token(cx: &mut Ctx, spec: &str) -> Option<Secret> {

@@ -156,6 +156,7 @@ pub(crate) struct RawState {
     pub independent_of: Option<String>,
     pub runner_settings: Option<RawRunnerSettings>,
     pub hooks: Option<RawStateHooks>,
+    pub pull_request: Option<String>,
     // gate
     pub approve: Option<String>,
     pub rework: Option<String>,
@@ -208,6 +209,17 @@ pub(crate) struct RawForge {
     pub api_url: Option<String>,
     pub repo: Option<String>,
     pub token: Option<String>,
+    pub pull_request: Option<RawPullRequest>,
+}
+
+/// `forge.pull_request`: how karajan opens a ticket's pull request (`kind: github`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPullRequest {
+    pub base: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub draft: Option<bool>,
 }
 
 /// The whole file. `None` sections were absent (or failed to deserialize, which has

@@ -183,6 +183,15 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("api_url", Shape::Leaf),
             ("repo", Shape::Leaf),
             ("token", Shape::Leaf),
+            (
+                "pull_request",
+                Shape::Fields(&[
+                    ("base", Shape::Leaf),
+                    ("title", Shape::Leaf),
+                    ("body", Shape::Leaf),
+                    ("draft", Shape::Leaf),
+                ]),
+            ),
         ]),
     ),
 ]);
@@ -197,6 +206,7 @@ const STATE_AGENT: &[(&str, Shape)] = &[
     ("independent_of", Shape::Leaf),
     ("runner_settings", Shape::Fields(RUNNER_SETTINGS)),
     ("hooks", Shape::Fields(STATE_HOOKS)),
+    ("pull_request", Shape::Leaf),
 ];
 
 const STATE_GATE: &[(&str, Shape)] = &[

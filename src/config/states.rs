@@ -499,12 +499,52 @@ fn agent_config(
             on_stage_enter: h.on_stage_enter.clone(),
         })
         .unwrap_or_default();
+    let pull_request = match s.pull_request.as_deref() {
+        None => false,
+        Some("open") => true,
+        Some(other) => {
+            cx.errors.push(
+                join(base, "pull_request"),
+                format!(
+                    "unknown value `{other}`; expected `open` (after a successful run the ticket's branch is pushed and its pull request opened, or updated){}",
+                    suggest::hint(other, ["open"])
+                ),
+            );
+            false
+        }
+    };
     Some(AgentState {
         runner: runner?,
         prompt: prompt?,
         session,
         hooks: hooks.overridden_by(&over),
+        pull_request,
     })
+}
+
+/// `pull_request: open` needs a forge that has pull requests (`forge: {kind: github}`).
+pub(crate) fn pull_requests_need_a_forge(
+    cx: &mut Ctx,
+    raw: &RawWorkflow,
+    forge: Option<&ForgeConfig>,
+) {
+    if forge.is_some_and(|f| f.github().is_some()) {
+        return;
+    }
+    for (name, s) in &raw.states {
+        if s.pull_request.is_some() {
+            let why = match forge {
+                None => {
+                    "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`"
+                }
+                Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
+            };
+            cx.errors.push(
+                join(&join("states", name), "pull_request"),
+                format!("a pull request needs a forge that has them: {why}"),
+            );
+        }
+    }
 }
 
 /// The entry state: `entry:` or the first declared state; it must exist.

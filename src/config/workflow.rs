@@ -174,6 +174,9 @@ pub struct AgentState {
     pub session: SessionMode,
     /// The global hooks with this state's overrides applied.
     pub hooks: HookSet,
+    /// `pull_request: open`: after a successful run that moved the branch, karajan
+    /// pushes it and opens the ticket's pull request (or updates the one it has).
+    pub pull_request: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -230,7 +233,9 @@ impl WebhookConfig {
     pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(600);
 }
 
-pub use super::forge::{ForgeConfig, ForgeKind, GithubForge};
+pub use super::forge::{
+    DEFAULT_PR_BODY, DEFAULT_PR_TITLE, ForgeConfig, ForgeKind, GithubForge, PullRequestConfig,
+};
 
 impl Workflow {
     /// How often the daemon polls the tracker: `polling.interval`, or, with webhooks

@@ -19,7 +19,7 @@ pub mod ticket;
 pub use action::{Action, Cause, StopReason};
 pub use decide::decide;
 pub use machine::{Columns, Machine, StateKind, StateSpec};
-pub use record::{IssueRecord, Phase};
+pub use record::{IssueRecord, Phase, PullRequestRef};
 pub use run::{RunStatus, TokenUsage};
 pub use ticket::{
     Blocker, Comment, RECENT_HUMAN_COMMENTS, TicketRef, TicketSnapshot, recent_human,

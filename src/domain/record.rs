@@ -69,6 +69,18 @@ pub struct IssueRecord {
     pub entered_at: DateTime<Utc>,
     /// Tracker writes recorded but not yet confirmed.
     pub pending_intents: u32,
+    /// The ticket's pull request, once karajan opened (or found) it. Records written
+    /// before pull requests existed read without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestRef>,
+}
+
+/// A pull request as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestRef {
+    pub repo: String,
+    pub number: u64,
+    pub url: String,
 }
 
 impl IssueRecord {
@@ -101,6 +113,7 @@ impl IssueRecord {
             attempts: 0,
             entered_at: now,
             pending_intents: 0,
+            pull_request: None,
         }
     }
 

@@ -13,15 +13,18 @@
 //! password of `x-access-token` (GitHub's convention for HTTPS with a token); it is
 //! never part of a URL, an event or a log line.
 //!
-//! Pull requests, checks and merges (the rest of issue 12) will live here too.
+//! Pull requests ([`GithubApi`], `kind: github`): one per ticket, found by its head
+//! branch, opened or updated after the push of a state with `pull_request: open`.
 
 mod git;
+mod github;
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{ForgeConfig, Secret};
 
 pub use git::Unpushed;
+pub use github::{GithubApi, PullRequest, PullRequestDraft};
 
 /// Why a push (or a read of the remote) failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +53,8 @@ impl PushError {
 pub struct Forge {
     remote: String,
     token: Option<Secret>,
+    /// The pull-request API (`kind: github`); `Err`: its client could not be built.
+    github: Option<Result<GithubApi, String>>,
 }
 
 impl Forge {
@@ -57,6 +62,18 @@ impl Forge {
         Forge {
             remote: config.remote.clone(),
             token: config.token().cloned(),
+            github: config
+                .github()
+                .map(|g| GithubApi::new(g).map_err(|e| e.to_string())),
+        }
+    }
+
+    /// The pull-request API, or why there is none.
+    pub fn github(&self) -> Result<&GithubApi, String> {
+        match &self.github {
+            None => Err("the forge is not GitHub (`forge.kind: git` has no pull requests)".into()),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(api)) => Ok(api),
         }
     }
 

@@ -48,7 +48,7 @@ impl Engine {
             tracker: self.tracker.clone(),
             redactor: self.redactor.clone(),
             store: self.store.clone(),
-            forge: self.workflow.forge.as_ref().map(crate::forge::Forge::new),
+            forge: self.forge.clone(),
             workspaces: self.workspaces.clone(),
         };
         tokio::spawn(run_chain(

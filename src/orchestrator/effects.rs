@@ -132,27 +132,35 @@ pub(crate) async fn run_chain(
                     else {
                         unreachable!("peeked a write")
                     };
-                    perform_pair(&ctx, &intent, &comment).await
+                    perform_pair(&ctx, &intent, &comment)
+                        .await
+                        .into_iter()
+                        .map(|(intent, event)| (intent, vec![event]))
+                        .collect()
                 } else {
                     vec![(intent.clone(), perform(&ctx, &intent, retry).await)]
                 };
-                for (intent, event) in outcomes {
-                    blocked |= matches!(
-                        event.kind,
-                        EventKind::IntentFailed {
-                            retryable: true,
-                            ..
-                        }
-                    );
-                    let moved_to = match (&intent.op, &event.kind) {
-                        (IntentOp::Move { column, .. }, EventKind::IntentCompleted { .. }) => {
-                            Some(column.clone())
-                        }
+                for (intent, events) in outcomes {
+                    let owed = |e: &NewEvent| {
+                        matches!(
+                            e.kind,
+                            EventKind::IntentFailed {
+                                retryable: true,
+                                ..
+                            }
+                        )
+                    };
+                    blocked |= events.iter().any(owed);
+                    let landed = events
+                        .iter()
+                        .any(|e| matches!(e.kind, EventKind::IntentCompleted { .. }));
+                    let moved_to = match &intent.op {
+                        IntentOp::Move { column, .. } if landed => Some(column.clone()),
                         _ => None,
                     };
                     let _ = tx.send(TaskMsg::Effect {
                         identifier: identifier.clone(),
-                        events: vec![event],
+                        events,
                         moved_to,
                     });
                 }
@@ -249,11 +257,13 @@ async fn perform_pair(ctx: &ChainCtx, mv: &Intent, comment: &Intent) -> Vec<(Int
         // The comment was provably not sent (the move before it failed): send it now
         // that the move has landed.
         Err(TrackerError::NotAttempted(_)) if move_landed => {
-            Some(perform(ctx, comment, false).await)
+            Some(perform_tracker_write(ctx, comment, false).await)
         }
         // The move's answer was lost or refused first: whether the comment went with it
         // is unknown, so read it back before sending.
-        Err(_) if !move_answered || !move_landed => Some(perform(ctx, comment, true).await),
+        Err(_) if !move_answered || !move_landed => {
+            Some(perform_tracker_write(ctx, comment, true).await)
+        }
         Err(e) => Some(settle(ctx, comment, Err(e)).await),
     };
     let mut out = vec![(mv.clone(), mv_event)];
@@ -278,7 +288,7 @@ async fn settle(ctx: &ChainCtx, intent: &Intent, first: Result<(), TrackerError>
 fn ticket_of(intent: &Intent) -> TicketRef {
     let id = match &intent.op {
         IntentOp::Move { tracker_id, .. } | IntentOp::Comment { tracker_id, .. } => tracker_id,
-        IntentOp::Push { .. } => "",
+        IntentOp::Push { .. } | IntentOp::PullRequest { .. } => "",
     };
     TicketRef {
         id: id.to_string(),
@@ -286,12 +296,20 @@ fn ticket_of(intent: &Intent) -> TicketRef {
     }
 }
 
-/// Perform one intent and return the outcome event. `retry` asks the tracker first
-/// whether the write already happened.
-pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> NewEvent {
-    if matches!(intent.op, IntentOp::Push { .. }) {
-        return super::push::perform_push(ctx, intent, retry).await;
+/// Perform one intent and return its events: the outcome, and what it established
+/// (a pull request). `retry` asks first whether the write already happened.
+pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Vec<NewEvent> {
+    match intent.op {
+        IntentOp::Push { .. } => vec![super::push::perform_push(ctx, intent, retry).await],
+        // Always looks for the ticket's pull request first, retry or not.
+        IntentOp::PullRequest { .. } => super::pull::perform_pull_request(ctx, intent).await,
+        IntentOp::Move { .. } | IntentOp::Comment { .. } => {
+            vec![perform_tracker_write(ctx, intent, retry).await]
+        }
     }
+}
+
+async fn perform_tracker_write(ctx: &ChainCtx, intent: &Intent, retry: bool) -> NewEvent {
     let mut result = try_perform(ctx, intent, retry).await;
     if let Err(TrackerError::Unconfirmed(reason)) = &result {
         info!(ticket = %intent.identifier, intent = %intent.intent_id, %reason, "tracker write unconfirmed; reading the tracker back before trying again");
@@ -355,8 +373,8 @@ async fn try_perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Result<boo
             ctx.tracker.comment(&ticket, &body).await?;
             Ok(false)
         }
-        IntentOp::Push { .. } => Err(TrackerError::NotAttempted(
-            "a push is not a tracker write".into(),
+        IntentOp::Push { .. } | IntentOp::PullRequest { .. } => Err(TrackerError::NotAttempted(
+            "a forge write is not a tracker write".into(),
         )),
     }
 }

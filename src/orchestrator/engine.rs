@@ -79,6 +79,9 @@ pub struct Engine {
     pub(crate) tracker: Arc<dyn Tracker>,
     pub(crate) store: Store,
     pub(crate) workspaces: Workspaces,
+    /// The workflow's forge (pushes, pull requests), built once per workflow: its HTTP
+    /// client is shared by every ticket's chain.
+    pub(crate) forge: Option<crate::forge::Forge>,
     /// Live runs by ticket identifier: at most one per ticket, by construction.
     pub(crate) live: HashMap<String, LiveRun>,
     /// Run tasks report here (the run id) when they finish.
@@ -175,6 +178,7 @@ impl Engine {
         Engine {
             tracker: counting.clone(),
             counting,
+            forge: workflow.forge.as_ref().map(crate::forge::Forge::new),
             workflow,
             store,
             workspaces,
@@ -242,6 +246,7 @@ impl Engine {
         self.counting = Arc::new(CountingTracker::new(tracker, calls, errors));
         self.tracker = self.counting.clone();
         self.workspaces = Workspaces::new(&workflow.workspace);
+        self.forge = workflow.forge.as_ref().map(crate::forge::Forge::new);
         self.config_status = config_status(&workflow, self.counting.kind());
         self.redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
             &workflow,

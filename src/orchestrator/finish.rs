@@ -266,13 +266,30 @@ impl Engine {
                 head: done.heads.after.clone(),
             },
         )];
-        let push = push.map(|(recorded, effect)| {
+        let mut effects = vec![];
+        if let Some((recorded, effect)) = push {
             events.push(recorded);
-            effect
-        });
+            effects.push(effect);
+            // Behind the push, in the same transaction: the pull request of a state
+            // that opens one, so it is opened only once its branch is on the forge.
+            let snap = match self.snapshots.get(&done.identifier) {
+                Some(s) => s.clone(),
+                None => placeholder_snapshot(&rec_before),
+            };
+            if let Some(branch) = done.heads.branch.as_deref()
+                && let Some((recorded, intent)) =
+                    self.pull_request_intent(&rec_before.state, &snap, branch)
+            {
+                events.push(recorded);
+                effects.push(super::effects::Effect::Write {
+                    intent,
+                    retry: false,
+                });
+            }
+        }
         self.record(events).await?;
-        if let Some(effect) = push {
-            self.launch(&done.identifier, vec![effect]);
+        if !effects.is_empty() {
+            self.launch(&done.identifier, effects);
         }
         if let RunStatus::UsageLimited {
             until: Some(until),

@@ -52,6 +52,7 @@ pub(crate) mod limits;
 mod live;
 mod prepare;
 mod publish;
+mod pull;
 mod push;
 mod recorder;
 mod recovery;

@@ -28,8 +28,8 @@ use super::intents::Intent;
 use crate::store::{EventKind, IntentOp, NewEvent};
 
 impl Engine {
-    /// The tickets whose push has just failed for good among the chains' outcomes, with
-    /// the reason. Asked before the outcomes are recorded (the failure takes the intent
+    /// The tickets whose push or pull request has just failed for good among the
+    /// chains' outcomes, with the reason. Asked before the outcomes are recorded (the failure takes the intent
     /// out of the outbox, and with it what it was).
     pub(crate) async fn failed_pushes(
         &self,
@@ -55,11 +55,15 @@ impl Engine {
             .into_iter()
             .filter_map(|(id, error)| {
                 let p = pending.iter().find(|p| p.intent_id == id)?;
-                let IntentOp::Push { branch, .. } = &p.op else {
-                    return None;
+                let reason = match &p.op {
+                    IntentOp::Push { branch, .. } => {
+                        format!("the agent's work on `{branch}` could not be pushed ({error})")
+                    }
+                    IntentOp::PullRequest { branch, repo, .. } => format!(
+                        "the pull request for `{branch}` could not be opened on {repo} ({error})"
+                    ),
+                    IntentOp::Move { .. } | IntentOp::Comment { .. } => return None,
                 };
-                let reason =
-                    format!("the agent's work on `{branch}` could not be pushed ({error})");
                 Some((p.identifier.clone(), reason))
             })
             .collect())

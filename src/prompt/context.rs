@@ -36,6 +36,16 @@ pub struct PromptIssue {
     pub state: String,
 }
 
+/// What the pull request's title and body templates (`forge.pull_request`) see.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullRequestContext {
+    pub issue: PromptIssue,
+    /// The ticket's branch (the pull request's head).
+    pub branch: String,
+    /// The state whose run opens or updates it.
+    pub state: String,
+}
+
 /// Rework requested by a gate: how many rounds so far and the reviewer's words.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ReworkContext {

@@ -16,7 +16,7 @@ use crate::config::{PromptFile, Workflow};
 use crate::domain::Comment;
 use crate::settings::ConfigError;
 
-pub use context::{PromptContext, PromptIssue, ReworkContext};
+pub use context::{PromptContext, PromptIssue, PullRequestContext, ReworkContext};
 pub use env::TemplateError;
 
 /// A rendered prompt and its SHA-256 (hex), recorded with the run.
@@ -147,6 +147,27 @@ fn problems(workflow: &Workflow) -> Vec<Problem> {
             state: None,
             error,
         });
+    }
+    if let Some(github) = workflow.forge.as_ref().and_then(|f| f.github()) {
+        let pr = PullRequestContext {
+            issue: ctx.issue.clone(),
+            branch: "karajan/SAMPLE-1".into(),
+            state: workflow.machine.entry.clone(),
+        };
+        let templates = [
+            ("forge.pull_request.title", &github.pull_request.title),
+            ("forge.pull_request.body", &github.pull_request.body),
+        ];
+        for (key, template) in templates {
+            if let Err(e) = env::render(key, template, &pr) {
+                push(Problem {
+                    key: key.into(),
+                    file: workflow.path.clone(),
+                    state: None,
+                    error: PromptError::Template(e),
+                });
+            }
+        }
     }
     found
 }

@@ -30,6 +30,18 @@ pub enum IntentOp {
         remote: String,
         commit: String,
     },
+    /// Open the ticket's pull request from `branch` of `repo` (`owner/name`), or update
+    /// the one it has (one per ticket: a retry or a rework never opens a second). The
+    /// title and body are rendered when the intent is recorded; `base: None` is the
+    /// repository's default branch.
+    PullRequest {
+        repo: String,
+        branch: String,
+        base: Option<String>,
+        title: String,
+        body: String,
+        draft: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +191,14 @@ pub enum EventKind {
         head: String,
         reason: String,
     },
+    /// The ticket's pull request exists: opened now (`created`), or found and updated.
+    PullRequestOpened {
+        repo: String,
+        number: u64,
+        url: String,
+        branch: String,
+        created: bool,
+    },
     TrackerError {
         error: String,
     },
@@ -257,6 +277,7 @@ impl EventKind {
             EventKind::WorkspaceCreated { .. } => "workspace_created",
             EventKind::WorkspaceRemoved { .. } => "workspace_removed",
             EventKind::WorkspaceKept { .. } => "workspace_kept",
+            EventKind::PullRequestOpened { .. } => "pull_request_opened",
             EventKind::TrackerError { .. } => "tracker_error",
             EventKind::Recovered { .. } => "recovered",
             EventKind::BudgetDecision { .. } => "budget_decision",

@@ -123,6 +123,17 @@ pub fn fold_record(
                 rec.attempts = *attempts_after;
                 rec
             }),
+        EventKind::PullRequestOpened {
+            repo, number, url, ..
+        } => current.map(|rec| {
+            let mut rec = rec.clone();
+            rec.pull_request = Some(crate::domain::PullRequestRef {
+                repo: repo.clone(),
+                number: *number,
+                url: url.clone(),
+            });
+            rec
+        }),
         _ => None,
     }
 }

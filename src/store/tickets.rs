@@ -114,7 +114,7 @@ fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError
 }
 
 pub const TICKET_COLUMNS: &str = "identifier, tracker_id, state, phase, run_id, attempt, \
-     started_at, due_at, error, reason, held_column, attempts, entered_at, runs";
+     started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request";
 
 /// Decode a `tickets` row (selected with [`TICKET_COLUMNS`]); `rework` and
 /// `pending_intents` come from their own tables.
@@ -127,6 +127,10 @@ pub fn record_from_row(
     let phase = phase_from_row(row, &identifier)?;
     let runs_text: String = row.try_get("runs")?;
     let entered_at: String = row.try_get("entered_at")?;
+    let pull_request: Option<String> = row.try_get("pull_request")?;
+    let pull_request = pull_request
+        .map(|t| from_json(&t, &format!("ticket {identifier} pull_request")))
+        .transpose()?;
     Ok(IssueRecord {
         tracker_id: row.try_get("tracker_id")?,
         state: row.try_get("state")?,
@@ -136,6 +140,7 @@ pub fn record_from_row(
         attempts: to_u32(row.try_get("attempts")?, "ticket attempts")?,
         entered_at: parse_time(&entered_at, &format!("ticket {identifier} entered_at"))?,
         pending_intents,
+        pull_request,
         identifier,
     })
 }
@@ -148,7 +153,7 @@ pub async fn load(
 ) -> Result<Option<IssueRecord>, StoreError> {
     let row = sqlx::query(
         "SELECT identifier, tracker_id, state, phase, run_id, attempt, started_at, due_at, \
-         error, reason, held_column, attempts, entered_at, runs, \
+         error, reason, held_column, attempts, entered_at, runs, pull_request, \
          (SELECT json_group_object(gate, count) FROM rework_counts r \
           WHERE r.identifier = tickets.identifier) AS rework \
          FROM tickets WHERE identifier = ?",
@@ -189,15 +194,16 @@ pub async fn save(
     let cols = phase_columns(&record.phase);
     sqlx::query(
         "INSERT INTO tickets (identifier, tracker_id, state, phase, run_id, attempt, \
-         started_at, due_at, error, reason, held_column, attempts, entered_at, runs, updated_seq) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request, \
+         updated_seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (identifier) DO UPDATE SET tracker_id = excluded.tracker_id, \
          state = excluded.state, phase = excluded.phase, run_id = excluded.run_id, \
          attempt = excluded.attempt, started_at = excluded.started_at, \
          due_at = excluded.due_at, error = excluded.error, reason = excluded.reason, \
          held_column = excluded.held_column, attempts = excluded.attempts, \
          entered_at = excluded.entered_at, runs = excluded.runs, \
-         updated_seq = excluded.updated_seq",
+         pull_request = excluded.pull_request, updated_seq = excluded.updated_seq",
     )
     .bind(id)
     .bind(&record.tracker_id)
@@ -213,6 +219,13 @@ pub async fn save(
     .bind(i64::from(record.attempts))
     .bind(format_time(record.entered_at))
     .bind(json_text(&record.runs, "run numbers")?)
+    .bind(
+        record
+            .pull_request
+            .as_ref()
+            .map(|p| json_text(p, "pull request"))
+            .transpose()?,
+    )
     .bind(seq)
     .execute(&mut *conn)
     .await?;

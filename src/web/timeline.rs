@@ -192,8 +192,23 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
                 s(p, "commit").map_or("?", |c| &c[..c.len().min(12)]),
                 s(p, "remote").unwrap_or("?")
             ),
+            Some("pull_request") => format!(
+                "Pull request queued: {} from {}",
+                s(p, "title").unwrap_or("?"),
+                s(p, "branch").unwrap_or("?")
+            ),
             _ => "Tracker write queued".into(),
         },
+        "pull_request_opened" => format!(
+            "Pull request #{} {}: {}",
+            n(p, "number").unwrap_or(0),
+            if p.get("created").and_then(Value::as_bool) == Some(true) {
+                "opened"
+            } else {
+                "updated"
+            },
+            s(p, "url").unwrap_or("?")
+        ),
         "intent_completed" => {
             if p.get("already_done").and_then(Value::as_bool) == Some(true) {
                 "Queued write confirmed (it had already happened)".into()

@@ -8,7 +8,7 @@ mod crash;
 mod dry_run;
 mod feedback;
 mod flow;
-mod git_http;
+pub(crate) mod git_http;
 mod hooks;
 mod orphans;
 mod outbox;

@@ -18,7 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+mod pulls;
 mod rest;
+
+pub use pulls::FakePull;
+use pulls::{create_pull, get_pull, get_repo, list_pulls, patch_pull};
 
 use rest::{
     add_labels, create_label, get_issue, list_issues, list_labels, patch_issue, remove_label,
@@ -123,6 +127,18 @@ pub struct FakeState {
     pub points_spent: u64,
     pub remaining: u64,
     pub reset_epoch: i64,
+    /// Pull requests (the forge side), in the order they were opened.
+    pub pulls: Vec<FakePull>,
+    /// Where the bare repository `acme/app.git` lives (`git_root/acme/app.git`): pull
+    /// requests read their branches there. `None`: every branch is unknown.
+    pub git_root: Option<std::path::PathBuf>,
+    pub default_branch: String,
+    /// The next this many `POST .../pulls` open the pull request, then answer 502 with
+    /// an empty body (the answer lost after the work was done).
+    pub lose_pull_creates: usize,
+    /// `POST .../pulls` opens the pull request at once but answers only after this
+    /// long (a creation in flight when karajan is killed).
+    pub delay_pull_creates: Option<std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -160,6 +176,11 @@ impl Fake {
             points_spent: 0,
             remaining: 5000,
             reset_epoch: chrono::Utc::now().timestamp() + 3600,
+            pulls: Vec::new(),
+            git_root: None,
+            default_branch: "main".into(),
+            lose_pull_creates: 0,
+            delay_pull_creates: None,
         }));
         let app = Router::new()
             .route("/graphql", post(graphql))
@@ -179,6 +200,15 @@ impl Fake {
             .route(
                 "/repos/{owner}/{repo}/labels",
                 get(list_labels).post(create_label),
+            )
+            .route("/repos/{owner}/{repo}", get(get_repo))
+            .route(
+                "/repos/{owner}/{repo}/pulls",
+                get(list_pulls).post(create_pull),
+            )
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}",
+                get(get_pull).patch(patch_pull),
             )
             .with_state(state.clone());
         tokio::spawn(async move {

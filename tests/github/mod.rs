@@ -12,6 +12,7 @@ mod incremental;
 mod labels;
 mod limits;
 mod project;
+mod pulls;
 pub(crate) mod scratch;
 mod transient;
 

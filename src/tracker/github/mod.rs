@@ -34,7 +34,7 @@
 
 mod combined;
 pub mod config;
-mod http;
+pub(crate) mod http;
 mod labels;
 mod normalize;
 mod project;

@@ -160,3 +160,85 @@ fn forge_problems_are_reported_at_their_keys() {
     assert!(e.message.contains("did you mean `remote`"), "{}", e.message);
     assert!(e.line.is_some());
 }
+
+/// BASE with `pull_request: open` on its agent state, and `section` as `forge:`.
+fn opening_prs(section: &str) -> String {
+    let with = BASE.replacen("    next: ", "    pull_request: open\n    next: ", 1);
+    assert_ne!(with, BASE, "BASE has an agent state with `next`");
+    match section {
+        "" => with,
+        s => format!("{with}forge:\n{s}"),
+    }
+}
+
+#[test]
+fn pull_requests_are_configured_on_a_github_forge_and_opened_by_a_state() {
+    let f = Fixture::new();
+    let wf = f
+        .load(&opening_prs(
+            "  kind: github\n  repo: acme/app\n  token: x\n  pull_request:\n    base: develop\n    draft: true\n    title: \"[{{ issue.identifier }}] {{ issue.title }}\"\n",
+        ))
+        .unwrap();
+    let g = wf.forge.as_ref().unwrap().github().unwrap().clone();
+    assert_eq!(g.pull_request.base.as_deref(), Some("develop"));
+    assert!(g.pull_request.draft);
+    assert_eq!(
+        g.pull_request.title,
+        "[{{ issue.identifier }}] {{ issue.title }}"
+    );
+    assert_eq!(g.pull_request.body, crate::config::DEFAULT_PR_BODY);
+    assert!(g.tracker_repo.is_none(), "the tracker is not GitHub");
+    assert!(
+        wf.states
+            .values()
+            .any(|s| matches!(s, crate::config::StateConfig::Agent(a) if a.pull_request))
+    );
+    // Defaults.
+    let wf = f
+        .load(&opening_prs(
+            "  kind: github\n  repo: acme/app\n  token: x\n",
+        ))
+        .unwrap();
+    let g = wf.forge.as_ref().unwrap().github().unwrap().clone();
+    assert_eq!(g.pull_request.base, None);
+    assert!(!g.pull_request.draft);
+    assert_eq!(g.pull_request.title, crate::config::DEFAULT_PR_TITLE);
+}
+
+#[test]
+fn pull_request_problems_are_reported_at_their_keys() {
+    let f = Fixture::new();
+    let key = "states.implement.pull_request";
+    let yaml = opening_prs("");
+    let e = f.error_at(&yaml, key);
+    assert!(e.message.contains("no `forge:` section"), "{}", e.message);
+    let yaml = opening_prs("  kind: git\n");
+    let e = f.error_at(&yaml, key);
+    assert!(e.message.contains("no pull requests"), "{}", e.message);
+    let yaml = opening_prs("  kind: github\n  repo: acme/app\n  token: x\n")
+        .replace("pull_request: open", "pull_request: opne");
+    let e = f.error_at(&yaml, key);
+    assert!(e.message.contains("did you mean `open`"), "{}", e.message);
+    let e = f.error_at(
+        &with_forge("  kind: git\n  pull_request:\n    draft: true\n"),
+        "forge.pull_request",
+    );
+    assert!(
+        e.message.contains("does not apply to `kind: git`"),
+        "{}",
+        e.message
+    );
+    let e = f.error_at(
+        &with_forge(
+            "  kind: github\n  repo: acme/app\n  token: x\n  pull_request:\n    drafts: true\n",
+        ),
+        "forge.pull_request.drafts",
+    );
+    assert!(e.message.contains("did you mean `draft`"), "{}", e.message);
+    // A template that does not render against the sample ticket is refused at load.
+    let e = f.error_at(
+        &with_forge("  kind: github\n  repo: acme/app\n  token: x\n  pull_request:\n    title: \"{{ issue.titel }}\"\n"),
+        "forge.pull_request.title",
+    );
+    assert!(e.message.contains("does not render"), "{}", e.message);
+}

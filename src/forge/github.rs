@@ -1,0 +1,262 @@
+//! Pull requests on GitHub, over the REST API and the same HTTP layer as the GitHub
+//! tracker (`tracker::github::http`): retries, backoff, rate limits and lost answers
+//! follow the same rules.
+//!
+//! A ticket has one pull request, found by its head branch (`head=owner:branch`), never
+//! by remembering a number alone: so a pull request whose creation answer was lost, or
+//! that was opened before a crash, is found and updated instead of opened twice.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::config::GithubForge;
+use crate::tracker::TrackerError;
+use crate::tracker::github::config::{HttpPolicy, endpoints};
+use crate::tracker::github::http::GithubHttp;
+
+/// A pull request as karajan reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+    pub open: bool,
+    pub merged: bool,
+    pub draft: bool,
+    pub title: String,
+    pub body: String,
+    /// The head commit.
+    pub head_sha: String,
+}
+
+/// What a pull request should say.
+#[derive(Debug, Clone)]
+pub struct PullRequestDraft<'a> {
+    pub branch: &'a str,
+    pub base: Option<&'a str>,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub draft: bool,
+}
+
+/// One GitHub repository's pull requests.
+#[derive(Debug, Clone)]
+pub struct GithubApi {
+    http: Arc<GithubHttp>,
+    owner: String,
+    repo: String,
+}
+
+impl GithubApi {
+    pub fn new(config: &GithubForge) -> Result<Self, TrackerError> {
+        Self::with_policy(config, HttpPolicy::default())
+    }
+
+    pub fn with_policy(config: &GithubForge, policy: HttpPolicy) -> Result<Self, TrackerError> {
+        let api = endpoints(&config.api_url).map_err(TrackerError::Fatal)?;
+        Ok(GithubApi {
+            http: Arc::new(GithubHttp::new(config.token.clone(), api, policy)?),
+            owner: config.owner.clone(),
+            repo: config.repo.clone(),
+        })
+    }
+
+    /// `owner/name`.
+    pub fn repo(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
+    }
+
+    fn url(&self, tail: &str) -> String {
+        self.http
+            .rest_url(&format!("/repos/{}/{}{tail}", self.owner, self.repo))
+    }
+
+    /// The ticket's pull request: the open one from `branch`, else the most recent
+    /// closed one (merged or not); `None` when the branch never had one.
+    pub async fn find(&self, branch: &str) -> Result<Option<PullRequest>, TrackerError> {
+        let head = format!("{}:{branch}", self.owner);
+        let url = format!(
+            "{}?head={}&state=all&per_page=100",
+            self.url("/pulls"),
+            urlencode(&head)
+        );
+        let reply = self.http.rest(Method::GET, &url, None).await?;
+        expect(&reply, "list pull requests", &[200])?;
+        let mut found: Vec<PullRequest> = reply
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            // GitHub filters by `head` already; a fake or a proxy that does not must
+            // not hand us another branch's pull request.
+            .filter(|p| p.pointer("/head/ref").and_then(Value::as_str) == Some(branch))
+            .filter_map(parse)
+            .collect();
+        found.sort_by_key(|p| (p.open, p.number));
+        Ok(found.pop())
+    }
+
+    /// The repository's default branch (the base when none is configured).
+    pub async fn default_branch(&self) -> Result<String, TrackerError> {
+        let reply = self.http.rest(Method::GET, &self.url(""), None).await?;
+        expect(&reply, "read the repository", &[200])?;
+        reply
+            .body
+            .get("default_branch")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| malformed("read the repository", "no `default_branch`"))
+    }
+
+    /// Opens a pull request. Its answer may be lost (`Unconfirmed`): the caller then
+    /// looks for it with [`GithubApi::find`] before trying again.
+    pub async fn create(
+        &self,
+        pr: &PullRequestDraft<'_>,
+        base: &str,
+    ) -> Result<PullRequest, TrackerError> {
+        let body = json!({
+            "title": pr.title,
+            "head": pr.branch,
+            "base": base,
+            "body": pr.body,
+            "draft": pr.draft,
+        });
+        let reply = self
+            .http
+            .rest(Method::POST, &self.url("/pulls"), Some(&body))
+            .await?;
+        expect(&reply, "open the pull request", &[201, 200])?;
+        parse(&reply.body).ok_or_else(|| malformed("open the pull request", "no number or URL"))
+    }
+
+    /// Sets the title and body (and reopens a closed, unmerged one). Setting values:
+    /// repeating it is harmless.
+    pub async fn update(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+        reopen: bool,
+    ) -> Result<PullRequest, TrackerError> {
+        let mut patch = json!({ "title": title, "body": body });
+        if reopen {
+            patch["state"] = json!("open");
+        }
+        let reply = self
+            .http
+            .rest(
+                Method::PATCH,
+                &self.url(&format!("/pulls/{number}")),
+                Some(&patch),
+            )
+            .await?;
+        expect(&reply, "update the pull request", &[200])?;
+        parse(&reply.body).ok_or_else(|| malformed("update the pull request", "no number or URL"))
+    }
+}
+
+fn parse(v: &Value) -> Option<PullRequest> {
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    Some(PullRequest {
+        number: v.get("number")?.as_u64()?,
+        url: v.get("html_url")?.as_str()?.to_string(),
+        open: s("/state") == "open",
+        merged: v.get("merged_at").is_some_and(|m| !m.is_null())
+            || v.get("merged").and_then(Value::as_bool) == Some(true),
+        draft: v.get("draft").and_then(Value::as_bool).unwrap_or(false),
+        title: s("/title").to_string(),
+        body: s("/body").to_string(),
+        head_sha: s("/head/sha").to_string(),
+    })
+}
+
+/// A 4xx the caller must judge (404, 422) is a final failure with GitHub's message.
+fn expect(
+    reply: &crate::tracker::github::http::RestReply,
+    what: &str,
+    ok: &[u16],
+) -> Result<(), TrackerError> {
+    let status = reply.status.as_u16();
+    if ok.contains(&status) {
+        return Ok(());
+    }
+    let message = reply
+        .body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("no message");
+    let details: Vec<String> = reply
+        .body
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let text = |k: &str| e.get(k).and_then(Value::as_str);
+            match (text("message"), text("field"), text("code")) {
+                (Some(m), _, _) => Some(m.to_string()),
+                (None, Some(f), Some(c)) => Some(format!("`{f}` {c}")),
+                (None, None, Some(c)) => Some(c.to_string()),
+                _ => None,
+            }
+        })
+        .collect();
+    let details = if details.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", details.join("; "))
+    };
+    Err(TrackerError::Fatal(format!(
+        "GitHub refused to {what}: HTTP {status}: {message}{details}"
+    )))
+}
+
+fn malformed(what: &str, message: &str) -> TrackerError {
+    TrackerError::Malformed {
+        source_name: what.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Percent-encodes a query value (branch names may hold `/`, `#`, `+`, ...).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rest_pull_request_reads_with_its_merge_state() {
+        let v = json!({"number": 7, "html_url": "https://github.com/acme/app/pull/7",
+            "state": "closed", "merged_at": "2026-01-01T00:00:00Z", "draft": false,
+            "title": "T", "body": null, "head": {"ref": "karajan/x", "sha": "abc"}});
+        let pr = parse(&v).unwrap();
+        assert_eq!(
+            (
+                pr.number,
+                pr.open,
+                pr.merged,
+                pr.body.as_str(),
+                pr.head_sha.as_str()
+            ),
+            (7, false, true, "", "abc")
+        );
+        assert!(parse(&json!({"number": 1})).is_none());
+    }
+
+    #[test]
+    fn branch_names_are_encoded_for_the_query() {
+        assert_eq!(urlencode("acme:karajan/A#1"), "acme:karajan%2FA%231");
+    }
+}
