@@ -116,6 +116,9 @@ pub async fn run(wf: &Workflow) -> Exit {
                 }
                 Action::Resume => println!("  would resume it"),
                 Action::Escalate { reason } => println!("  would escalate: {reason}"),
+                Action::MergePullRequest { method } => {
+                    println!("  would merge the ticket's pull request ({method})")
+                }
                 Action::StageEnterHook { .. } => {}
             }
         }

@@ -161,6 +161,8 @@ pub(crate) struct RawState {
     pub approve: Option<String>,
     pub rework: Option<String>,
     pub max_rework: Option<i64>,
+    pub merge: Option<String>,
+    pub merge_failure: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

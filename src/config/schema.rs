@@ -213,6 +213,8 @@ const STATE_GATE: &[(&str, Shape)] = &[
     ("approve", Shape::Leaf),
     ("rework", Shape::Leaf),
     ("max_rework", Shape::Leaf),
+    ("merge", Shape::Leaf),
+    ("merge_failure", Shape::Leaf),
 ];
 
 const STATE_KINDS: &[(&str, &[(&str, Shape)])] = &[

@@ -16,7 +16,7 @@ use super::secret::{RawEnvValue, Secret};
 use super::suggest;
 use super::validate::Ctx;
 use super::workflow::*;
-use crate::domain::{Columns, StateKind, StateSpec};
+use crate::domain::{Columns, MergePolicy, StateKind, StateSpec};
 
 /// The upper bound for `max_turns` anywhere.
 pub(crate) const MAX_TURNS: i64 = 10_000;
@@ -231,6 +231,7 @@ pub(crate) fn states(
                 let rework = target(cx, &names, &base, "rework", s.rework.as_ref());
                 let max_rework = cx.int(&join(&base, "max_rework"), s.max_rework, 3, 0, 100);
                 let column = state_column(cx, &base, s, StateKind::Gate, columns);
+                let merge = merge_policy(cx, &base, s);
                 match (approve, rework) {
                     (Some(approve), Some(rework)) => {
                         out.specs.insert(
@@ -240,6 +241,7 @@ pub(crate) fn states(
                                 rework,
                                 max_rework: u32::try_from(max_rework).unwrap_or(0),
                                 column,
+                                merge,
                             },
                         );
                     }
@@ -522,6 +524,53 @@ fn agent_config(
     })
 }
 
+const MERGE_METHODS: [&str; 3] = ["merge", "squash", "rebase"];
+
+/// `merge:` and `merge_failure:` of a gate.
+fn merge_policy(cx: &mut Ctx, base: &str, s: &RawState) -> Option<MergePolicy> {
+    let method = match s.merge.as_deref() {
+        None => {
+            if s.merge_failure.is_some() {
+                cx.errors.push(
+                    join(base, "merge_failure"),
+                    "`merge_failure` applies only with `merge:` (merge, squash or rebase)",
+                );
+            }
+            return None;
+        }
+        Some(m) if MERGE_METHODS.contains(&m) => m.to_string(),
+        Some(m) => {
+            cx.errors.push(
+                join(base, "merge"),
+                format!(
+                    "unknown merge method `{m}`; expected one of {}{}",
+                    MERGE_METHODS.join(", "),
+                    suggest::hint(m, MERGE_METHODS)
+                ),
+            );
+            return None;
+        }
+    };
+    let rework_on_failure = match s.merge_failure.as_deref() {
+        None | Some("escalate") => false,
+        Some("rework") => true,
+        Some(other) => {
+            cx.errors.push(
+                join(base, "merge_failure"),
+                format!(
+                    "unknown value `{other}`; expected `escalate` (a human decides) or `rework` (the gate's rework target resolves it){}",
+                    suggest::hint(other, ["escalate", "rework"])
+                ),
+            );
+            false
+        }
+    };
+    Some(MergePolicy {
+        method,
+        rework_on_failure,
+    })
+}
+
 /// `pull_request: open` needs a forge that has pull requests (`forge: {kind: github}`).
 pub(crate) fn pull_requests_need_a_forge(
     cx: &mut Ctx,
@@ -532,6 +581,18 @@ pub(crate) fn pull_requests_need_a_forge(
         return;
     }
     for (name, s) in &raw.states {
+        if s.merge.is_some() {
+            let why = match forge {
+                None => {
+                    "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`"
+                }
+                Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
+            };
+            cx.errors.push(
+                join(&join("states", name), "merge"),
+                format!("merging a pull request needs a forge that has them: {why}"),
+            );
+        }
         if s.pull_request.is_some() {
             let why = match forge {
                 None => {

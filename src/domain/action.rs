@@ -79,4 +79,7 @@ pub enum Action {
     Resume,
     /// Hand the ticket to a human (moved to the review column with a comment).
     Escalate { reason: String },
+    /// Merge the ticket's pull request (an intent) before an approval takes effect: the
+    /// gate is approved again once the record says it is merged.
+    MergePullRequest { method: String },
 }

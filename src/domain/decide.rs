@@ -12,7 +12,9 @@
 //! 4. The todo column restarts the machine from the entry state.
 //! 5. Otherwise the current state's kind decides: an agent state runs in its column, a
 //!    gate waits in its column for `approved` or `rework`, and any unexpected column
-//!    holds the ticket (stopping its run, keeping its workspace) until it returns.
+//!    holds the ticket (stopping its run, keeping its workspace) until it returns. A
+//!    gate with `merge:` turns an approval into a merge of the ticket's pull request
+//!    first; the approval takes effect once the record says it is merged.
 
 use chrono::{DateTime, Utc};
 
@@ -71,6 +73,7 @@ pub fn decide(
             rework,
             max_rework,
             column: home,
+            merge,
         }) => {
             let gate = GateView {
                 name: &rec.state,
@@ -78,6 +81,7 @@ pub fn decide(
                 rework,
                 max_rework: *max_rework,
                 home,
+                merge: merge.as_ref(),
             };
             gate_state(snap, rec, machine, &gate)
         }
@@ -267,6 +271,7 @@ struct GateView<'a> {
     rework: &'a str,
     max_rework: u32,
     home: &'a str,
+    merge: Option<&'a super::machine::MergePolicy>,
 }
 
 fn gate_state(
@@ -279,6 +284,16 @@ fn gate_state(
     let column = snap.column.as_str();
     let escalated = matches!(rec.phase, Phase::Escalated { .. });
     if column == cols.approved {
+        // A gate that merges: the approval takes effect once the ticket's pull request
+        // is merged (a ticket without one has nothing to merge).
+        if let Some(merge) = gate.merge
+            && rec.pull_request.is_some()
+            && !rec.is_merged()
+        {
+            return vec![Action::MergePullRequest {
+                method: merge.method.clone(),
+            }];
+        }
         let cause = Cause::Approved {
             gate: gate.name.to_string(),
         };

@@ -67,10 +67,25 @@ pub enum StateSpec {
         rework: String,
         max_rework: u32,
         column: String,
+        /// `merge:`: an approval merges the ticket's pull request before the ticket
+        /// moves on (see `decide`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merge: Option<MergePolicy>,
     },
     Terminal {
         column: String,
     },
+}
+
+/// How a gate's approval merges the ticket's pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergePolicy {
+    /// `merge`, `squash` or `rebase` (GitHub's `merge_method`).
+    pub method: String,
+    /// A merge GitHub refuses (conflicts, failing required checks, protection) sends the
+    /// ticket to the gate's rework target with the reason as feedback; otherwise
+    /// (the default) it is escalated to a human.
+    pub rework_on_failure: bool,
 }
 
 impl StateSpec {

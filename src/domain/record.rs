@@ -81,6 +81,19 @@ pub struct PullRequestRef {
     pub repo: String,
     pub number: u64,
     pub url: String,
+    /// The head commit karajan last pushed to it (the merge guard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// Merged by karajan (or found merged).
+    #[serde(default)]
+    pub merged: bool,
+}
+
+impl IssueRecord {
+    /// The ticket's pull request is merged.
+    pub fn is_merged(&self) -> bool {
+        self.pull_request.as_ref().is_some_and(|p| p.merged)
+    }
 }
 
 impl IssueRecord {

@@ -157,6 +157,73 @@ impl GithubApi {
     }
 }
 
+/// What became of a merge GitHub answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeAnswer {
+    /// Merged; the merge commit.
+    Merged(String),
+    /// Refused, with GitHub's reason: not mergeable (conflicts, failing required checks,
+    /// protection rules: 405), the head moved (409), or invalid (422).
+    Refused(String),
+}
+
+impl GithubApi {
+    /// One pull request by number.
+    pub async fn get(&self, number: u64) -> Result<PullRequest, TrackerError> {
+        let reply = self
+            .http
+            .rest(Method::GET, &self.url(&format!("/pulls/{number}")), None)
+            .await?;
+        expect(&reply, "read the pull request", &[200])?;
+        parse(&reply.body).ok_or_else(|| malformed("read the pull request", "no number or URL"))
+    }
+
+    /// Merges pull request `number` with `method`, only if its head is still `sha`
+    /// (GitHub refuses with 409 otherwise). Its answer may be lost (`Unconfirmed`, a PUT
+    /// that may have arrived is not repeated here): the caller reads it back.
+    pub async fn merge(
+        &self,
+        number: u64,
+        method: &str,
+        sha: Option<&str>,
+    ) -> Result<MergeAnswer, TrackerError> {
+        let mut body = json!({ "merge_method": method });
+        if let Some(sha) = sha {
+            body["sha"] = json!(sha);
+        }
+        let reply = self
+            .http
+            .rest_judged(
+                Method::PUT,
+                &self.url(&format!("/pulls/{number}/merge")),
+                Some(&body),
+            )
+            .await?;
+        let message = reply
+            .body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message")
+            .to_string();
+        match reply.status.as_u16() {
+            200 => Ok(MergeAnswer::Merged(
+                reply
+                    .body
+                    .get("sha")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            )),
+            status @ (403 | 404 | 405 | 409 | 422) => Ok(MergeAnswer::Refused(format!(
+                "GitHub refused to merge pull request #{number}: HTTP {status}: {message}"
+            ))),
+            status => Err(TrackerError::Fatal(format!(
+                "GitHub refused to merge pull request #{number}: HTTP {status}: {message}"
+            ))),
+        }
+    }
+}
+
 fn parse(v: &Value) -> Option<PullRequest> {
     let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default();
     Some(PullRequest {

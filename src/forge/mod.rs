@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{ForgeConfig, Secret};
 
 pub use git::Unpushed;
-pub use github::{GithubApi, PullRequest, PullRequestDraft};
+pub use github::{GithubApi, MergeAnswer, PullRequest, PullRequestDraft};
 
 /// Why a push (or a read of the remote) failed.
 #[derive(Debug, Clone, thiserror::Error)]

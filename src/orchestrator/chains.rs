@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use super::effects::{ChainCtx, Effect, run_chain};
 use super::engine::Engine;
-use crate::store::{NewEvent, StoreError};
+use crate::store::{EventKind, NewEvent, StoreError};
 
 /// A move of karajan's that landed while a read was out.
 #[derive(Debug, Clone)]
@@ -65,9 +65,17 @@ impl Engine {
         &mut self,
         done: Vec<(String, Vec<NewEvent>, Option<String>)>,
     ) -> Result<(), StoreError> {
-        let failed_pushes = self.failed_pushes(&done).await?;
+        let failed = self.failed_forge_writes(&done).await?;
         let mut events = vec![];
         for (identifier, evs, moved_to) in done {
+            // A merge lets the approval that asked for it take effect: decided again
+            // when the chain ends.
+            if evs
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::PullRequestMerged { .. }))
+            {
+                self.redecide.insert(identifier.clone());
+            }
             events.extend(evs);
             if let Some(column) = moved_to {
                 let from = self
@@ -85,8 +93,8 @@ impl Engine {
             }
         }
         self.record(events).await?;
-        for (identifier, reason) in failed_pushes {
-            self.escalate_push(&identifier, reason).await?;
+        for failure in failed {
+            self.on_forge_failure(failure).await?;
         }
         Ok(())
     }

@@ -288,7 +288,7 @@ async fn settle(ctx: &ChainCtx, intent: &Intent, first: Result<(), TrackerError>
 fn ticket_of(intent: &Intent) -> TicketRef {
     let id = match &intent.op {
         IntentOp::Move { tracker_id, .. } | IntentOp::Comment { tracker_id, .. } => tracker_id,
-        IntentOp::Push { .. } | IntentOp::PullRequest { .. } => "",
+        IntentOp::Push { .. } | IntentOp::PullRequest { .. } | IntentOp::Merge { .. } => "",
     };
     TicketRef {
         id: id.to_string(),
@@ -303,6 +303,8 @@ pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Vec
         IntentOp::Push { .. } => vec![super::push::perform_push(ctx, intent, retry).await],
         // Always looks for the ticket's pull request first, retry or not.
         IntentOp::PullRequest { .. } => super::pull::perform_pull_request(ctx, intent).await,
+        // Always reads the pull request first: merged already, or moved on by someone.
+        IntentOp::Merge { .. } => super::merge::perform_merge(ctx, intent).await,
         IntentOp::Move { .. } | IntentOp::Comment { .. } => {
             vec![perform_tracker_write(ctx, intent, retry).await]
         }
@@ -373,8 +375,8 @@ async fn try_perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Result<boo
             ctx.tracker.comment(&ticket, &body).await?;
             Ok(false)
         }
-        IntentOp::Push { .. } | IntentOp::PullRequest { .. } => Err(TrackerError::NotAttempted(
-            "a forge write is not a tracker write".into(),
-        )),
+        IntentOp::Push { .. } | IntentOp::PullRequest { .. } | IntentOp::Merge { .. } => Err(
+            TrackerError::NotAttempted("a forge write is not a tracker write".into()),
+        ),
     }
 }

@@ -213,6 +213,21 @@ impl Engine {
                     warn!(ticket = %id, state = %state, %reason, "escalating to a human");
                     batch.push(NewEvent::for_issue(&id, EventKind::Escalated { reason }));
                 }
+                Action::MergePullRequest { method } => {
+                    match projected.as_ref().and_then(|r| r.pull_request.as_ref()) {
+                        Some(pr) => {
+                            info!(ticket = %id, number = pr.number, %method, "merging the ticket's pull request before the approval takes effect");
+                            let op = IntentOp::Merge {
+                                repo: pr.repo.clone(),
+                                number: pr.number,
+                                head: pr.head.clone(),
+                                method,
+                            };
+                            intents.push(self.intent(&id, op, &mut batch));
+                        }
+                        None => warn!(ticket = %id, "no pull request to merge"),
+                    }
+                }
                 Action::StartRun { state, attempt } => {
                     wanted = Some(Wanted {
                         snapshot: snap.clone(),

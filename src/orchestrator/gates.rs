@@ -90,7 +90,9 @@ impl Engine {
         snap: TicketSnapshot,
         reply: oneshot::Sender<Result<GateOutcome, GateError>>,
     ) -> Result<(), StoreError> {
-        let result = self.gate_action(id, decision, actor, snap).await;
+        let result = self
+            .gate_action(id, decision, &format!("dashboard:{actor}"), snap)
+            .await;
         if let Err(GateError::Store(e)) = &result {
             let fatal = e.to_string();
             let _ = reply.send(result);
@@ -100,7 +102,9 @@ impl Engine {
         Ok(())
     }
 
-    async fn gate_action(
+    /// A gate decision taken by `actor` (recorded with the transition), not by moving the
+    /// ticket in the tracker.
+    pub(crate) async fn gate_action(
         &mut self,
         id: &str,
         decision: GateDecision,
@@ -129,20 +133,33 @@ impl Engine {
                 (machine.columns.rework.clone(), Some(feedback.clone()))
             }
         };
-        snap.column = column;
+        let shown = std::mem::replace(&mut snap.column, column);
         // Writes still owed for the ticket (its gate comment, a slow tracker) do not
         // hold the operator: this decision's writes queue behind them in the ticket's
         // chain, so the tracker sees them in order.
         let mut decided_on = rec.clone();
         decided_on.pending_intents = 0;
-        let actions = crate::domain::decide(&snap, Some(&decided_on), &machine, self.now());
+        let mut actions = crate::domain::decide(&snap, Some(&decided_on), &machine, self.now());
+        // An approval that merges first takes effect once merged, decided again on the
+        // ticket as the tracker shows it: so the tracker shows the approval meanwhile.
+        let merging = actions
+            .iter()
+            .any(|a| matches!(a, Action::MergePullRequest { .. }));
+        if merging && shown != machine.columns.approved {
+            actions.insert(
+                0,
+                Action::Move {
+                    column: machine.columns.approved.clone(),
+                },
+            );
+        }
         let to = actions.iter().find_map(|a| match a {
             Action::Enter { to, .. } => Some(to.clone()),
             _ => None,
         });
         let escalated = actions.iter().any(|a| matches!(a, Action::Escalate { .. }));
         let origin = Origin {
-            actor: Some(format!("dashboard:{actor}")),
+            actor: Some(actor.to_string()),
             feedback,
             tracker_feedback: None,
         };

@@ -181,6 +181,7 @@ pub(crate) async fn perform_pull_request(ctx: &ChainCtx, intent: &Intent) -> Vec
                         url: pr.url.clone(),
                         branch: branch.clone(),
                         created,
+                        head: (!pr.head_sha.is_empty()).then(|| pr.head_sha.clone()),
                     },
                 ),
                 NewEvent::for_issue(

@@ -8,7 +8,7 @@
 //! move is made only once the push is settled. The ticket's chain performs it
 //! ([`perform_push`]): completed, or failed with git's reason. A rejection (someone
 //! pushed to the branch meanwhile) is final, never forced and not retried, and so is a
-//! refused token: the ticket is then escalated with the reason ([`Engine::escalate_push`])
+//! refused token: the ticket is then escalated with the reason (`forge_failures`)
 //! instead of moving on as if its work had landed. A transient failure stays owed and
 //! the next tick's drain retries it. A retried push (after a
 //! crash, or a transient failure) reads the remote first: when the branch there is
@@ -28,73 +28,6 @@ use super::intents::Intent;
 use crate::store::{EventKind, IntentOp, NewEvent};
 
 impl Engine {
-    /// The tickets whose push or pull request has just failed for good among the
-    /// chains' outcomes, with the reason. Asked before the outcomes are recorded (the failure takes the intent
-    /// out of the outbox, and with it what it was).
-    pub(crate) async fn failed_pushes(
-        &self,
-        done: &[(String, Vec<NewEvent>, Option<String>)],
-    ) -> Result<Vec<(String, String)>, crate::store::StoreError> {
-        let failed: Vec<(&str, &str)> = done
-            .iter()
-            .flat_map(|(_, events, _)| events)
-            .filter_map(|e| match &e.kind {
-                EventKind::IntentFailed {
-                    intent_id,
-                    error,
-                    retryable: false,
-                } => Some((intent_id.as_str(), error.as_str())),
-                _ => None,
-            })
-            .collect();
-        if failed.is_empty() {
-            return Ok(vec![]);
-        }
-        let pending = self.store.pending_intents().await?;
-        Ok(failed
-            .into_iter()
-            .filter_map(|(id, error)| {
-                let p = pending.iter().find(|p| p.intent_id == id)?;
-                let reason = match &p.op {
-                    IntentOp::Push { branch, .. } => {
-                        format!("the agent's work on `{branch}` could not be pushed ({error})")
-                    }
-                    IntentOp::PullRequest { branch, repo, .. } => format!(
-                        "the pull request for `{branch}` could not be opened on {repo} ({error})"
-                    ),
-                    IntentOp::Move { .. } | IntentOp::Comment { .. } => return None,
-                };
-                Some((p.identifier.clone(), reason))
-            })
-            .collect())
-    }
-
-    /// A push that failed for good is not retried in a loop, and the ticket does not
-    /// move on as if its work had landed: it is handed to a human with the reason (who
-    /// approves it as it is, or asks for rework).
-    pub(crate) async fn escalate_push(
-        &mut self,
-        identifier: &str,
-        reason: String,
-    ) -> Result<(), crate::store::StoreError> {
-        let Some(rec) = self.store.record(identifier).await? else {
-            return Ok(());
-        };
-        let snap = match self.snapshots.get(identifier) {
-            Some(s) => s.clone(),
-            None => super::finish::placeholder_snapshot(&rec),
-        };
-        let actions = crate::domain::decide::escalate(&self.workflow.machine, &snap.column, reason);
-        Box::pin(self.execute(
-            &snap,
-            Some(&rec),
-            actions,
-            &super::execute::Origin::default(),
-        ))
-        .await?;
-        Ok(())
-    }
-
     /// The push a successful run owes, when the workflow has a forge and the run moved
     /// the workspace's HEAD: its `IntentRecorded` event (to record with `RunFinished`)
     /// and the effect that performs it.

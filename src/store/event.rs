@@ -42,6 +42,15 @@ pub enum IntentOp {
         body: String,
         draft: bool,
     },
+    /// Merge pull request `number` of `repo` with `method` (`merge`, `squash`,
+    /// `rebase`), only while its head is still `head` (the commit karajan last pushed):
+    /// a branch someone pushed to since is not merged blindly.
+    Merge {
+        repo: String,
+        number: u64,
+        head: Option<String>,
+        method: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,6 +207,16 @@ pub enum EventKind {
         url: String,
         branch: String,
         created: bool,
+        /// Its head commit as GitHub answered (the commit just pushed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<String>,
+    },
+    /// The ticket's pull request is merged (`sha`: the merge commit, when karajan merged
+    /// it; `None` when it was found merged).
+    PullRequestMerged {
+        repo: String,
+        number: u64,
+        sha: Option<String>,
     },
     TrackerError {
         error: String,
@@ -278,6 +297,7 @@ impl EventKind {
             EventKind::WorkspaceRemoved { .. } => "workspace_removed",
             EventKind::WorkspaceKept { .. } => "workspace_kept",
             EventKind::PullRequestOpened { .. } => "pull_request_opened",
+            EventKind::PullRequestMerged { .. } => "pull_request_merged",
             EventKind::TrackerError { .. } => "tracker_error",
             EventKind::Recovered { .. } => "recovered",
             EventKind::BudgetDecision { .. } => "budget_decision",

@@ -124,14 +124,34 @@ pub fn fold_record(
                 rec
             }),
         EventKind::PullRequestOpened {
-            repo, number, url, ..
+            repo,
+            number,
+            url,
+            head,
+            ..
         } => current.map(|rec| {
             let mut rec = rec.clone();
+            let merged = rec
+                .pull_request
+                .as_ref()
+                .is_some_and(|p| p.merged && p.number == *number && p.repo == *repo);
             rec.pull_request = Some(crate::domain::PullRequestRef {
                 repo: repo.clone(),
                 number: *number,
                 url: url.clone(),
+                head: head.clone(),
+                merged,
             });
+            rec
+        }),
+        EventKind::PullRequestMerged { repo, number, .. } => current.map(|rec| {
+            let mut rec = rec.clone();
+            if let Some(p) = rec.pull_request.as_mut()
+                && p.repo == *repo
+                && p.number == *number
+            {
+                p.merged = true;
+            }
             rec
         }),
         _ => None,

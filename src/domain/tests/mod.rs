@@ -31,6 +31,7 @@ pub(super) fn machine() -> Machine {
             rework: "implement".into(),
             max_rework: 2,
             column: "Human Review".into(),
+            merge: None,
         },
     );
     states.insert(
@@ -47,6 +48,7 @@ pub(super) fn machine() -> Machine {
             rework: "finalize".into(),
             max_rework: 1,
             column: "Human Review".into(),
+            merge: None,
         },
     );
     states.insert(

@@ -310,6 +310,27 @@ impl GithubHttp {
         url: &str,
         body: Option<&Value>,
     ) -> Result<RestReply, TrackerError> {
+        self.rest_accepting(method, url, body, &[]).await
+    }
+
+    /// A REST call whose refusals the caller reads: as [`GithubHttp::rest`], and 405 and
+    /// 409 come back as `RestReply` too (a merge GitHub refuses, a head that moved).
+    pub async fn rest_judged(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<RestReply, TrackerError> {
+        self.rest_accepting(method, url, body, &[405, 409]).await
+    }
+
+    async fn rest_accepting(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        also: &[u16],
+    ) -> Result<RestReply, TrackerError> {
         let replay = if method == Method::POST {
             Replay::Unsafe
         } else {
@@ -327,6 +348,11 @@ impl GithubHttp {
                     }
                     let json = parse_body(&reply.body);
                     Judgement::Accept(match reply.status.as_u16() {
+                        s if also.contains(&s) => Ok(RestReply {
+                            status: reply.status,
+                            body: json,
+                            next: next_link(&reply.headers),
+                        }),
                         200..=299 | 404 | 410 | 422 => Ok(RestReply {
                             status: reply.status,
                             body: json,

@@ -135,7 +135,8 @@ fn base_workflow_loads_with_defaults() {
             approve: "done".into(),
             rework: "implement".into(),
             max_rework: 3,
-            column: "Human Review".into()
+            column: "Human Review".into(),
+            merge: None,
         })
     );
     assert_eq!(
