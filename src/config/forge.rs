@@ -15,6 +15,12 @@
 //!
 //! The token is a [`Secret`]: never printed, blanked by the redactor, and never given to
 //! agents (their environment is an allowlist).
+//!
+//! `ca_file` (either kind, optional): a PEM file of CA certificates trusted for HTTPS
+//! remotes in addition to the platform's roots (GitHub Enterprise Server behind a private
+//! CA). Checked at load: it must be readable and hold at least one certificate.
+
+use std::path::PathBuf;
 
 use super::adapters::TrackerConfig;
 use super::raw::{RawForge, RawWorkflow};
@@ -28,6 +34,8 @@ pub struct ForgeConfig {
     pub kind: ForgeKind,
     /// Where branches are pushed: a URL, or an absolute local path.
     pub remote: String,
+    /// Extra CA certificates (PEM) for HTTPS remotes.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,7 +138,30 @@ pub(crate) fn forge(
         (None, ForgeKind::Git) => workspace_repo.to_string(),
         (None, ForgeKind::Github(g)) => github_remote(&g.api_url, &g.owner, &g.repo),
     };
-    (cx.errors.count() == before).then_some(ForgeConfig { kind, remote })
+    let ca_file = f.ca_file.as_deref().map(|raw| {
+        let path = cx.path("forge.ca_file", Some(raw), raw);
+        if let Some(problem) = ca_problem(&path) {
+            cx.errors.push("forge.ca_file", problem);
+        }
+        path
+    });
+    (cx.errors.count() == before).then_some(ForgeConfig {
+        kind,
+        remote,
+        ca_file,
+    })
+}
+
+/// What is wrong with a CA file, if anything: unreadable, or no PEM certificate in it.
+fn ca_problem(path: &std::path::Path) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+        Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => Some(format!(
+            "{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+            path.display()
+        )),
+        Ok(_) => None,
+    }
 }
 
 fn github(cx: &mut Ctx, f: &RawForge, tracker: Option<&TrackerConfig>) -> Option<GithubForge> {

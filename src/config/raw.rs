@@ -208,6 +208,7 @@ pub(crate) struct RawForge {
     pub api_url: Option<String>,
     pub repo: Option<String>,
     pub token: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 /// The whole file. `None` sections were absent (or failed to deserialize, which has

@@ -9,19 +9,23 @@
 //! chain); a retried one first reads the remote back ([`Forge::remote_tip`]) so that a
 //! push that landed before a crash is confirmed, not repeated.
 //!
-//! A token (`kind: github`) is presented through git2's credentials callback as the
-//! password of `x-access-token` (GitHub's convention for HTTPS with a token); it is
-//! never part of a URL, an event or a log line.
+//! `http://` and `https://` remotes go through karajan's own git transport over reqwest
+//! and rustls ([`http`]; git2 is built without OpenSSL). A token (`kind: github`) is
+//! sent by that transport as the password of `x-access-token` (GitHub's convention for
+//! HTTPS with a token); it is never part of a URL, an event or a log line. SSH remotes
+//! (`ssh://`, `git@host:path`) are not supported: there is no SSH transport.
 //!
 //! Pull requests, checks and merges (the rest of issue 12) will live here too.
 
 mod git;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ForgeConfig, Secret};
+use crate::config::ForgeConfig;
 
 pub use git::Unpushed;
+pub(crate) use git::is_ssh;
 
 /// Why a push (or a read of the remote) failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -49,14 +53,14 @@ impl PushError {
 #[derive(Debug, Clone)]
 pub struct Forge {
     remote: String,
-    token: Option<Secret>,
+    access: http::Access,
 }
 
 impl Forge {
     pub fn new(config: &ForgeConfig) -> Self {
         Forge {
             remote: config.remote.clone(),
-            token: config.token().cloned(),
+            access: http::Access::new(config.token().cloned(), config.ca_file.as_deref()),
         }
     }
 
@@ -74,7 +78,7 @@ impl Forge {
         branch: &str,
         commit: &str,
     ) -> Result<(), PushError> {
-        let job = git::Job::new(workspace, remote, self.token.clone());
+        let job = git::Job::new(workspace, remote, self.access.clone());
         let (branch, commit) = (branch.to_string(), commit.to_string());
         blocking(move || job.push(&branch, &commit)).await
     }
@@ -86,7 +90,7 @@ impl Forge {
         remote: &str,
         branch: &str,
     ) -> Result<Option<String>, PushError> {
-        let job = git::Job::new(workspace, remote, self.token.clone());
+        let job = git::Job::new(workspace, remote, self.access.clone());
         let branch = branch.to_string();
         blocking(move || job.remote_tip(&branch)).await
     }
@@ -94,7 +98,7 @@ impl Forge {
     /// What of the workspace's branch is on neither the forge nor the repository it
     /// was cloned from (`None`: nothing; the workspace can go).
     pub async fn unpushed(&self, workspace: &Path) -> Result<Option<Unpushed>, PushError> {
-        let job = git::Job::new(workspace, &self.remote, self.token.clone());
+        let job = git::Job::new(workspace, &self.remote, self.access.clone());
         blocking(move || job.unpushed()).await
     }
 }
