@@ -236,6 +236,7 @@ fn machine() -> Machine {
             rework: "code".into(),
             max_rework: 3,
             column: "Human Review".into(),
+            merge: None,
         },
     );
     states.insert(

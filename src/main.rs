@@ -43,6 +43,8 @@ fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = karajan::cli::Cli::parse();
     karajan::cli::telemetry::init(cli.log_format, cli.log.as_deref());
+    // Before any thread does git work (see `forge::http`'s registration).
+    karajan::forge::http::register();
     let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {

@@ -15,6 +15,12 @@
 //!
 //! The token is a [`Secret`]: never printed, blanked by the redactor, and never given to
 //! agents (their environment is an allowlist).
+//!
+//! `ca_file` (either kind, optional): a PEM file of CA certificates trusted for HTTPS
+//! remotes in addition to the platform's roots (GitHub Enterprise Server behind a private
+//! CA). Checked at load: it must be readable and hold at least one certificate.
+
+use std::path::PathBuf;
 
 use super::adapters::TrackerConfig;
 use super::raw::{RawForge, RawPullRequest, RawWorkflow};
@@ -28,6 +34,8 @@ pub struct ForgeConfig {
     pub kind: ForgeKind,
     /// Where branches are pushed: a URL, or an absolute local path.
     pub remote: String,
+    /// Extra CA certificates (PEM) for HTTPS remotes.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +58,25 @@ pub struct GithubForge {
     /// The tracker's repository (`owner/name`) when the tracker is GitHub: a pull
     /// request then closes its issue (`Closes #N`).
     pub tracker_repo: Option<String>,
+}
+
+impl GithubForge {
+    /// `owner/repo` on `api_url` with `token`, pull requests as configured by default.
+    pub fn new(api_url: &str, owner: &str, repo: &str, token: Secret) -> Self {
+        GithubForge {
+            api_url: api_url.to_string(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            token,
+            pull_request: PullRequestConfig {
+                base: None,
+                title: DEFAULT_PR_TITLE.to_string(),
+                body: DEFAULT_PR_BODY.to_string(),
+                draft: false,
+            },
+            tracker_repo: None,
+        }
+    }
 }
 
 /// `forge.pull_request`: the pull request a state with `pull_request: open` opens.
@@ -161,7 +188,30 @@ pub(crate) fn forge(
         (None, ForgeKind::Git) => workspace_repo.to_string(),
         (None, ForgeKind::Github(g)) => github_remote(&g.api_url, &g.owner, &g.repo),
     };
-    (cx.errors.count() == before).then_some(ForgeConfig { kind, remote })
+    let ca_file = f.ca_file.as_deref().map(|raw| {
+        let path = cx.path("forge.ca_file", Some(raw), raw);
+        if let Some(problem) = ca_problem(&path) {
+            cx.errors.push("forge.ca_file", problem);
+        }
+        path
+    });
+    (cx.errors.count() == before).then_some(ForgeConfig {
+        kind,
+        remote,
+        ca_file,
+    })
+}
+
+/// What is wrong with a CA file, if anything: unreadable, or no PEM certificate in it.
+fn ca_problem(path: &std::path::Path) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+        Ok(text) if !text.contains("-----BEGIN CERTIFICATE-----") => Some(format!(
+            "{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+            path.display()
+        )),
+        Ok(_) => None,
+    }
 }
 
 fn github(cx: &mut Ctx, f: &RawForge, tracker: Option<&TrackerConfig>) -> Option<GithubForge> {

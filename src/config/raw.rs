@@ -211,6 +211,7 @@ pub(crate) struct RawForge {
     pub api_url: Option<String>,
     pub repo: Option<String>,
     pub token: Option<String>,
+    pub ca_file: Option<String>,
     pub pull_request: Option<RawPullRequest>,
 }
 

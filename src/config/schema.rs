@@ -183,6 +183,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("api_url", Shape::Leaf),
             ("repo", Shape::Leaf),
             ("token", Shape::Leaf),
+            ("ca_file", Shape::Leaf),
             (
                 "pull_request",
                 Shape::Fields(&[

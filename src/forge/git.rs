@@ -1,23 +1,21 @@
 //! The blocking git2 side of the forge: push, read a remote branch back, and find what
 //! a workspace holds that is not pushed. Run on tokio's blocking pool (`forge::mod`).
+//! Every call that reaches the remote runs inside an [`http::run`] scope, which gives
+//! the HTTP(S) transport the forge's token and reports what failed on the wire.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use git2::{
-    BranchType, Cred, CredentialType, Direction, ErrorClass, ErrorCode, Oid, PushOptions,
-    RemoteCallbacks, Repository,
+    BranchType, Direction, ErrorClass, ErrorCode, Oid, PushOptions, RemoteCallbacks, Repository,
 };
 
 use super::PushError;
-use crate::config::Secret;
+use super::http::{self, Access, Failure};
 
 /// The ref a push sends from: exactly the recorded commit, whatever the branch has
 /// become since (a later run may have moved it).
 const PUSH_REF: &str = "refs/karajan/push";
-
-/// The user GitHub expects with a token as password over HTTPS.
-const TOKEN_USER: &str = "x-access-token";
 
 /// A workspace's branch with commits on neither the forge nor its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,16 +28,23 @@ pub struct Unpushed {
 pub(super) struct Job {
     workspace: PathBuf,
     remote: String,
-    token: Option<Secret>,
+    access: Access,
 }
 
 impl Job {
-    pub(super) fn new(workspace: &Path, remote: &str, token: Option<Secret>) -> Self {
+    pub(super) fn new(workspace: &Path, remote: &str, access: Access) -> Self {
         Job {
             workspace: workspace.to_path_buf(),
             remote: remote.to_string(),
-            token,
+            access,
         }
+    }
+
+    /// Run `f` (git2 calls that reach the remote) with the forge's HTTP access, its
+    /// error sorted with what the transport saw.
+    fn remote_call<T>(&self, f: impl FnOnce() -> Result<T, git2::Error>) -> Result<T, PushError> {
+        let (result, failure) = http::run(&self.access, f);
+        result.map_err(|e| classify(&e, failure.as_ref(), &self.remote))
     }
 
     fn open(&self) -> Result<Repository, PushError> {
@@ -52,34 +57,6 @@ impl Job {
         })
     }
 
-    /// Callbacks that answer a credential request with the token, once (a refused
-    /// token is not offered again and again).
-    fn callbacks<'a>(&'a self, asked: &'a Cell<u32>) -> RemoteCallbacks<'a> {
-        let mut cb = RemoteCallbacks::new();
-        cb.credentials(move |_url, _user, allowed| {
-            asked.set(asked.get() + 1);
-            match &self.token {
-                Some(t)
-                    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-                        && asked.get() == 1 =>
-                {
-                    Cred::userpass_plaintext(TOKEN_USER, t.expose())
-                }
-                Some(_) if asked.get() > 1 => Err(git2::Error::new(
-                    ErrorCode::Auth,
-                    ErrorClass::Http,
-                    "the remote refused the forge token",
-                )),
-                _ => Err(git2::Error::new(
-                    ErrorCode::Auth,
-                    ErrorClass::Http,
-                    "the remote asks for credentials and the forge has none (`forge.token`)",
-                )),
-            }
-        });
-        cb
-    }
-
     pub(super) fn push(&self, branch: &str, commit: &str) -> Result<(), PushError> {
         let repo = self.open()?;
         let oid = Oid::from_str(commit)
@@ -90,14 +67,12 @@ impl Job {
                     e.message()
                 ))
             })?;
+        let local = |e: git2::Error| classify(&e, None, &self.remote);
         repo.reference(PUSH_REF, oid, true, "karajan: push")
-            .map_err(|e| classify(&e))?;
-        let mut remote = repo
-            .remote_anonymous(&self.remote)
-            .map_err(|e| classify(&e))?;
-        let asked = Cell::new(0);
+            .map_err(local)?;
+        let mut remote = repo.remote_anonymous(&self.remote).map_err(local)?;
         let refused: RefCell<Option<String>> = RefCell::new(None);
-        let mut cb = self.callbacks(&asked);
+        let mut cb = RemoteCallbacks::new();
         cb.push_update_reference(|_refname, status| {
             if let Some(why) = status {
                 *refused.borrow_mut() = Some(why.to_string());
@@ -108,12 +83,12 @@ impl Job {
         opts.remote_callbacks(cb);
         // No `+`: never forced.
         let spec = format!("{PUSH_REF}:refs/heads/{branch}");
-        let pushed = remote.push(&[spec.as_str()], Some(&mut opts));
+        let pushed = self.remote_call(|| remote.push(&[spec.as_str()], Some(&mut opts)));
         drop(opts);
         if let Ok(mut r) = repo.find_reference(PUSH_REF) {
             let _ = r.delete();
         }
-        pushed.map_err(|e| classify(&e))?;
+        pushed?;
         match refused.into_inner() {
             Some(why) => Err(PushError::Rejected(format!(
                 "{} refused refs/heads/{branch}: {why}",
@@ -127,17 +102,16 @@ impl Job {
         let repo = self.open()?;
         let mut remote = repo
             .remote_anonymous(&self.remote)
-            .map_err(|e| classify(&e))?;
-        let asked = Cell::new(0);
-        let conn = remote
-            .connect_auth(Direction::Fetch, Some(self.callbacks(&asked)), None)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify(&e, None, &self.remote))?;
         let want = format!("refs/heads/{branch}");
-        let heads = conn.list().map_err(|e| classify(&e))?;
-        Ok(heads
-            .iter()
-            .find(|h| h.name() == want)
-            .map(|h| h.oid().to_string()))
+        self.remote_call(|| {
+            let conn = remote.connect_auth(Direction::Fetch, None, None)?;
+            let heads = conn.list()?;
+            Ok(heads
+                .iter()
+                .find(|h| h.name() == want)
+                .map(|h| h.oid().to_string()))
+        })
     }
 
     pub(super) fn unpushed(&self) -> Result<Option<Unpushed>, PushError> {
@@ -153,7 +127,7 @@ impl Job {
         let contains = |tip: Oid| tip == oid || repo.graph_descendant_of(tip, oid).unwrap_or(false);
         for b in repo
             .branches(Some(BranchType::Remote))
-            .map_err(|e| classify(&e))?
+            .map_err(|e| classify(&e, None, &self.remote))?
             .flatten()
         {
             if b.0.get().target().is_some_and(contains) {
@@ -182,14 +156,34 @@ pub(super) fn head(workspace: &Path) -> Option<String> {
 
 /// Sorts a git2 error into rejected (final, the remote said no), transient (network,
 /// I/O, a lock) or fatal (authentication, a missing commit, an unreachable scheme).
-fn classify(e: &git2::Error) -> PushError {
+/// `failure` is what the HTTP(S) transport saw, when the error came from it: libgit2
+/// hands its errors on as bare network errors.
+fn classify(e: &git2::Error, failure: Option<&Failure>, remote: &str) -> PushError {
     let msg = e.message().to_string();
+    match failure {
+        Some(Failure::TokenRefused) => {
+            return PushError::Fatal("the remote refused the forge token (401)".into());
+        }
+        Some(Failure::NoCredentials) => {
+            return PushError::Fatal(
+                "the remote asks for credentials and the forge has none (`forge.token`)".into(),
+            );
+        }
+        Some(f) if f.is_transient() => return PushError::Transient(f.to_string()),
+        Some(f) => return PushError::Fatal(f.to_string()),
+        None => {}
+    }
     if msg.contains("unsupported URL protocol") {
-        // Reported as a network error, but no retry can help: this build's git2 has no
-        // transport for the remote's scheme (HTTPS and SSH need git2's features).
-        return PushError::Fatal(format!(
-            "{msg}: this build of karajan cannot reach that remote (its git2 lacks the transport); use a local path, file:// or http:// remote"
-        ));
+        // Reported as a network error, but no retry can help.
+        return PushError::Fatal(if is_ssh(remote) {
+            format!(
+                "{msg}: karajan has no SSH transport; use the remote's https:// URL (with `forge.token` for kind github), a local path or file://"
+            )
+        } else {
+            format!(
+                "{msg}: karajan reaches remotes over https://, http://, file:// or a local path"
+            )
+        });
     }
     match (e.code(), e.class()) {
         (ErrorCode::NotFastForward, _) => PushError::Rejected(format!(
@@ -204,6 +198,18 @@ fn classify(e: &git2::Error) -> PushError {
             PushError::Transient(msg)
         }
         _ => PushError::Fatal(msg),
+    }
+}
+
+/// An SSH remote: `ssh://…` (or `git+ssh://`, `ssh+git://`) or scp-like `[user@]host:path`.
+pub(crate) fn is_ssh(remote: &str) -> bool {
+    if let Some((scheme, _)) = remote.split_once("://") {
+        return scheme.split('+').any(|s| s.eq_ignore_ascii_case("ssh"));
+    }
+    // scp-like: a `:` before any `/`, and not a Windows drive letter.
+    match remote.split_once(':') {
+        Some((host, _)) => !host.is_empty() && !host.contains('/') && host.len() > 1,
+        None => false,
     }
 }
 
@@ -248,7 +254,11 @@ mod tests {
     fn a_branch_is_unpushed_until_the_remote_has_its_head() {
         let dir = tempfile::tempdir().unwrap();
         let (origin, ws) = clone_of_origin(dir.path());
-        let job = Job::new(ws.workdir().unwrap(), origin.to_str().unwrap(), None);
+        let job = Job::new(
+            ws.workdir().unwrap(),
+            origin.to_str().unwrap(),
+            Access::default(),
+        );
         assert_eq!(job.unpushed().unwrap(), None, "no commits beyond the base");
         let head = commit(&ws, "work");
         assert_eq!(
@@ -277,7 +287,11 @@ mod tests {
     fn a_push_over_someone_elses_commit_is_rejected_not_forced() {
         let dir = tempfile::tempdir().unwrap();
         let (origin, ws) = clone_of_origin(dir.path());
-        let job = Job::new(ws.workdir().unwrap(), origin.to_str().unwrap(), None);
+        let job = Job::new(
+            ws.workdir().unwrap(),
+            origin.to_str().unwrap(),
+            Access::default(),
+        );
         let first = commit(&ws, "first");
         job.push("karajan/T-1", &first.to_string()).unwrap();
         // Someone else's commit on the remote branch, then ours on the old tip.
@@ -313,8 +327,54 @@ mod tests {
     }
 
     #[test]
+    fn ssh_remotes_are_recognised() {
+        for ssh in [
+            "ssh://git@github.com/acme/app.git",
+            "git+ssh://host/x.git",
+            "git@github.com:acme/app.git",
+            "host:x.git",
+        ] {
+            assert!(is_ssh(ssh), "{ssh}");
+        }
+        for other in [
+            "https://github.com/acme/app.git",
+            "file:///srv/x.git",
+            "/srv/git/x.git",
+            "./x.git",
+            "C:/x.git",
+        ] {
+            assert!(!is_ssh(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn transport_failures_decide_over_libgit2s_bare_network_error() {
+        let net = git2::Error::new(ErrorCode::GenericError, ErrorClass::Net, "stream failed");
+        let sorted = |f: Failure| classify(&net, Some(&f), "https://h/r.git");
+        assert!(matches!(
+            sorted(Failure::TokenRefused),
+            PushError::Fatal(m) if m.contains("refused the forge token")
+        ));
+        assert!(matches!(
+            sorted(Failure::NoCredentials),
+            PushError::Fatal(m) if m.contains("the forge has none (`forge.token`)")
+        ));
+        let status = |code| Failure::Status {
+            method: "GET",
+            url: "https://h/r.git/info/refs".into(),
+            code,
+        };
+        assert!(!sorted(status(404)).is_retryable());
+        assert!(!sorted(status(403)).is_retryable());
+        assert!(sorted(status(503)).is_retryable());
+        // Without a failure, libgit2's own error decides.
+        assert!(classify(&net, None, "https://h/r.git").is_retryable());
+    }
+
+    #[test]
     fn errors_are_sorted_by_what_a_retry_can_do() {
-        let e = |code, class, msg| classify(&git2::Error::new(code, class, msg));
+        let e =
+            |code, class, msg| classify(&git2::Error::new(code, class, msg), None, "/srv/app.git");
         assert!(matches!(
             e(ErrorCode::NotFastForward, ErrorClass::Reference, "cannot push non-fastforwardable reference"),
             PushError::Rejected(m) if m.contains("non-fast-forward")

@@ -9,21 +9,25 @@
 //! chain); a retried one first reads the remote back ([`Forge::remote_tip`]) so that a
 //! push that landed before a crash is confirmed, not repeated.
 //!
-//! A token (`kind: github`) is presented through git2's credentials callback as the
-//! password of `x-access-token` (GitHub's convention for HTTPS with a token); it is
-//! never part of a URL, an event or a log line.
+//! `http://` and `https://` remotes go through karajan's own git transport over reqwest
+//! and rustls ([`http`]; git2 is built without OpenSSL). A token (`kind: github`) is
+//! sent by that transport as the password of `x-access-token` (GitHub's convention for
+//! HTTPS with a token); it is never part of a URL, an event or a log line. SSH remotes
+//! (`ssh://`, `git@host:path`) are not supported: there is no SSH transport.
 //!
 //! Pull requests ([`GithubApi`], `kind: github`): one per ticket, found by its head
 //! branch, opened or updated after the push of a state with `pull_request: open`.
 
 mod git;
 mod github;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ForgeConfig, Secret};
+use crate::config::ForgeConfig;
 
 pub use git::Unpushed;
+pub(crate) use git::is_ssh;
 pub use github::{GithubApi, MergeAnswer, PullRequest, PullRequestDraft};
 
 /// Why a push (or a read of the remote) failed.
@@ -52,7 +56,7 @@ impl PushError {
 #[derive(Debug, Clone)]
 pub struct Forge {
     remote: String,
-    token: Option<Secret>,
+    access: http::Access,
     /// The pull-request API (`kind: github`); `Err`: its client could not be built.
     github: Option<Result<GithubApi, String>>,
 }
@@ -61,7 +65,7 @@ impl Forge {
     pub fn new(config: &ForgeConfig) -> Self {
         Forge {
             remote: config.remote.clone(),
-            token: config.token().cloned(),
+            access: http::Access::new(config.token().cloned(), config.ca_file.as_deref()),
             github: config
                 .github()
                 .map(|g| GithubApi::new(g).map_err(|e| e.to_string())),
@@ -91,7 +95,7 @@ impl Forge {
         branch: &str,
         commit: &str,
     ) -> Result<(), PushError> {
-        let job = git::Job::new(workspace, remote, self.token.clone());
+        let job = git::Job::new(workspace, remote, self.access.clone());
         let (branch, commit) = (branch.to_string(), commit.to_string());
         blocking(move || job.push(&branch, &commit)).await
     }
@@ -103,7 +107,7 @@ impl Forge {
         remote: &str,
         branch: &str,
     ) -> Result<Option<String>, PushError> {
-        let job = git::Job::new(workspace, remote, self.token.clone());
+        let job = git::Job::new(workspace, remote, self.access.clone());
         let branch = branch.to_string();
         blocking(move || job.remote_tip(&branch)).await
     }
@@ -111,7 +115,7 @@ impl Forge {
     /// What of the workspace's branch is on neither the forge nor the repository it
     /// was cloned from (`None`: nothing; the workspace can go).
     pub async fn unpushed(&self, workspace: &Path) -> Result<Option<Unpushed>, PushError> {
-        let job = git::Job::new(workspace, &self.remote, self.token.clone());
+        let job = git::Job::new(workspace, &self.remote, self.access.clone());
         blocking(move || job.unpushed()).await
     }
 }

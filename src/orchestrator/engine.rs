@@ -161,9 +161,18 @@ fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
     }
 }
 
+/// The workflow's workspaces, their mirror fetching with the forge's HTTP access.
+fn workspaces_of(workflow: &Workflow) -> Workspaces {
+    let repo = &workflow.workspace.repo;
+    Workspaces::new(&workflow.workspace).with_http(crate::forge::http::Access::for_workspace(
+        workflow.forge.as_ref(),
+        repo,
+    ))
+}
+
 impl Engine {
     pub fn new(workflow: Arc<Workflow>, tracker: Arc<dyn Tracker>, store: Store) -> Self {
-        let workspaces = Workspaces::new(&workflow.workspace);
+        let workspaces = workspaces_of(&workflow);
         let (done_tx, done_rx) = mpsc::channel(256);
         let (activity_tx, activity_rx) = mpsc::channel(4096);
         let (tasks_tx, tasks_rx) = mpsc::unbounded_channel();
@@ -245,7 +254,7 @@ impl Engine {
         let (calls, errors) = self.counting.counts();
         self.counting = Arc::new(CountingTracker::new(tracker, calls, errors));
         self.tracker = self.counting.clone();
-        self.workspaces = Workspaces::new(&workflow.workspace);
+        self.workspaces = workspaces_of(&workflow);
         self.forge = workflow.forge.as_ref().map(crate::forge::Forge::new);
         self.config_status = config_status(&workflow, self.counting.kind());
         self.redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(

@@ -17,6 +17,11 @@
 //! [`Mirror`] orders the work: a fetch holds it exclusively, so creators arriving
 //! together wait for one fetch and then share it; clones from the mirror hold it shared,
 //! so a fetch never changes the mirror under a clone that is reading it.
+//!
+//! An `http(s)://` repository is fetched through karajan's git transport
+//! (`forge::http`) with the mirror's [`Access`]: the platform's TLS roots plus
+//! `forge.ca_file`, and the forge's token when the forge is GitHub on the repository's
+//! host (a private repository). SSH repositories cannot be reached (no SSH transport).
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -27,6 +32,7 @@ use git2::build::RepoBuilder;
 use git2::{Direction, FetchOptions, FetchPrune, Repository};
 
 use super::WorkspaceError;
+use crate::forge::http::{self, Access};
 
 /// How long a fetch of the mirror counts as fresh.
 pub const FETCH_INTERVAL: Duration = Duration::from_secs(5);
@@ -44,11 +50,14 @@ pub(crate) struct Mirror {
     fetched: RwLock<Option<Instant>>,
     /// Creations and fetches of the mirror made so far.
     updates: AtomicU64,
+    /// What a fetch over HTTP(S) presents.
+    access: Access,
 }
 
 impl Mirror {
-    pub(crate) fn new(root: &Path, repo: &str, interval: Duration) -> Mirror {
+    pub(crate) fn new(root: &Path, repo: &str, interval: Duration, access: Access) -> Mirror {
         Mirror {
+            access,
             repo: repo.to_string(),
             path: root
                 .join(".mirrors")
@@ -65,6 +74,14 @@ impl Mirror {
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
     }
 
     pub(crate) fn updates(&self) -> u64 {
@@ -152,7 +169,37 @@ impl Mirror {
     }
 
     /// Fetch every branch (pruning deleted ones) and follow the remote's default branch.
+    /// A failure the HTTP transport saw replaces libgit2's bare network error, keeping
+    /// its retryability (`WorkspaceError::is_retryable`: only `NotFound` is final).
     fn fetch(&self, mirror: &Repository) -> Result<(), git2::Error> {
+        let (fetched, failure) = http::run(&self.access, || self.fetch_all(mirror));
+        fetched.map_err(|e| match failure {
+            Some(f) => git2::Error::new(
+                if f.is_transient() {
+                    e.code()
+                } else {
+                    git2::ErrorCode::NotFound
+                },
+                e.class(),
+                f.to_string(),
+            ),
+            None if e.message().contains("unsupported URL protocol")
+                && crate::forge::is_ssh(&self.repo) =>
+            {
+                git2::Error::new(
+                    git2::ErrorCode::NotFound,
+                    e.class(),
+                    format!(
+                        "{}: karajan has no SSH transport; use the repository's https:// URL",
+                        e.message()
+                    ),
+                )
+            }
+            None => e,
+        })
+    }
+
+    fn fetch_all(&self, mirror: &Repository) -> Result<(), git2::Error> {
         let mut remote = mirror.find_remote("origin")?;
         remote.connect(Direction::Fetch)?;
         let head = remote

@@ -51,6 +51,7 @@ pub use key::{MAX_KEY_BYTES, sanitize_key};
 pub use mirror::FETCH_INTERVAL;
 
 use crate::config::WorkspaceConfig;
+use crate::forge::http::Access;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -66,7 +67,9 @@ pub enum WorkspaceError {
     /// Fatal: the rendered branch name is not a valid git branch name.
     #[error("invalid branch name {branch:?} for workspace {path}")]
     InvalidBranch { branch: String, path: PathBuf },
-    /// Retryable (network, authentication), except when the repository does not exist.
+    /// Retryable (network, authentication), except when the repository does not exist
+    /// or an HTTP(S) remote refused it for good (a refused token, 403/404, an untrusted
+    /// certificate, SSH: the mirror reports those as `NotFound`).
     #[error("cannot clone {repo} into {path}: {source}")]
     Clone {
         repo: String,
@@ -134,7 +137,19 @@ impl Workspaces {
                 &config.root,
                 &config.repo,
                 FETCH_INTERVAL,
+                Access::default(),
             )),
+        }
+    }
+
+    /// The same workspaces with the mirror fetching `http(s)://` repositories with
+    /// `access` (a token, extra TLS roots; see `forge::http::Access::for_workspace`).
+    pub fn with_http(self, access: Access) -> Self {
+        let repo = self.repo().to_string();
+        let interval = self.mirror.interval();
+        Workspaces {
+            mirror: Arc::new(mirror::Mirror::new(&self.root, &repo, interval, access)),
+            root: self.root,
         }
     }
 
@@ -143,7 +158,12 @@ impl Workspaces {
     pub fn with_fetch_interval(self, interval: Duration) -> Self {
         let repo = self.repo().to_string();
         Workspaces {
-            mirror: Arc::new(mirror::Mirror::new(&self.root, &repo, interval)),
+            mirror: Arc::new(mirror::Mirror::new(
+                &self.root,
+                &repo,
+                interval,
+                self.mirror.access().clone(),
+            )),
             root: self.root,
         }
     }

@@ -9,6 +9,7 @@ mod dry_run;
 mod feedback;
 mod flow;
 pub(crate) mod git_http;
+mod git_https;
 mod hooks;
 mod orphans;
 mod outbox;

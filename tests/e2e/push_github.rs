@@ -1,13 +1,14 @@
 //! `forge: {kind: github}`: the branch is pushed over HTTP(S) to the repository's URL
-//! on the API's host, the token presented through git2's credentials callback as
-//! GitHub expects it (`x-access-token`); a refused token is a clear, final failure
-//! that does not quote the token.
+//! on the API's host, the token presented by karajan's git transport as GitHub expects
+//! it (`x-access-token`); a refused token is a clear, final failure that does not
+//! quote the token. Over HTTPS the fake forge's certificate is trusted through
+//! `forge.ca_file`.
 
 use std::process::Command;
 
 use git2::Repository;
 
-use super::git_http::GitHttp;
+use super::git_http::{GitHttp, ca_file};
 use super::support::{Scratch, bin, events};
 
 const TOKEN: &str = "ghp-fake-forge-token-42";
@@ -16,10 +17,13 @@ const TOKEN: &str = "ghp-fake-forge-token-42";
 /// run once with `token` in `$KARAJAN_E2E_GH_TOKEN`.
 fn run_with(s: &Scratch, forge: &GitHttp, token: &str) -> std::process::Output {
     let wf = std::fs::read_to_string(s.workflow()).unwrap();
-    let section = format!(
+    let mut section = format!(
         "forge:\n  kind: github\n  api_url: {}/api/v3\n  repo: acme/demo\n  token: $KARAJAN_E2E_GH_TOKEN",
         forge.url()
     );
+    if forge.url().starts_with("https://") {
+        section.push_str(&format!("\n  ca_file: {}", ca_file().display()));
+    }
     std::fs::write(s.workflow(), wf.replace("forge: { kind: git }", &section)).unwrap();
     Command::new(bin())
         .args(["run", "workflow.yaml", "--once"])
@@ -38,9 +42,18 @@ fn served(s: &Scratch) -> std::path::PathBuf {
 
 #[test]
 fn a_github_forge_pushes_over_http_with_its_token() {
+    pushes_with_its_token(GitHttp::serve);
+}
+
+#[test]
+fn a_github_forge_pushes_over_https_with_its_token() {
+    pushes_with_its_token(GitHttp::serve_tls);
+}
+
+fn pushes_with_its_token(serve: fn(&std::path::Path, &str) -> GitHttp) {
     let s = Scratch::quickstart();
     let root = served(&s);
-    let forge = GitHttp::serve(&root, TOKEN);
+    let forge = serve(&root, TOKEN);
     let out = run_with(&s, &forge, TOKEN);
     assert!(
         out.status.success(),
@@ -63,6 +76,12 @@ fn a_github_forge_pushes_over_http_with_its_token() {
             .iter()
             .any(|(m, p, ok)| m == "POST" && p == "/acme/demo.git/git-receive-pack" && *ok),
         "{requests:?}"
+    );
+    // karajan's own transport, for http:// as for https://.
+    let agents = forge.user_agents.lock().unwrap().clone();
+    assert!(
+        agents.iter().all(|a| a.starts_with("karajan/")),
+        "{agents:?}"
     );
     let all = events(&s.db());
     assert!(!all.iter().any(|(_, _, p)| p.to_string().contains(TOKEN)));

@@ -77,6 +77,12 @@ pub(crate) fn apply(
                     reason: reason.clone(),
                 };
             }
+            // The merge succeeds; the approval is decided again on the merged record.
+            Action::MergePullRequest { .. } => {
+                if let Some(pr) = rec.as_mut().and_then(|r| r.pull_request.as_mut()) {
+                    pr.merged = true;
+                }
+            }
         }
     }
 }

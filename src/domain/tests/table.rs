@@ -40,6 +40,7 @@ fn kinds(actions: &[Action]) -> Vec<&'static str> {
             Action::Hold { .. } => "hold",
             Action::Resume => "resume",
             Action::Escalate { .. } => "escalate",
+            Action::MergePullRequest { .. } => "merge",
         })
         .collect()
 }
@@ -450,4 +451,57 @@ fn rework_cause_sets_count_only_for_its_gate() {
         &actions[0],
         Action::Enter { cause: Cause::Rework { gate, count: 1 }, .. } if gate == "review"
     ));
+}
+
+#[test]
+fn a_gate_that_merges_approves_once_its_pull_request_is_merged() {
+    let mut m = machine();
+    if let Some(crate::domain::StateSpec::Gate { merge, .. }) = m.states.get_mut("qa") {
+        *merge = Some(crate::domain::MergePolicy {
+            method: "squash".into(),
+            rework_on_failure: false,
+        });
+    }
+    let approved = ticket("T-1", "Approved");
+    let mut rec = record("qa", Phase::Waiting);
+    // No pull request: nothing to merge, the approval takes effect.
+    assert_eq!(
+        kinds(&decide(&approved, Some(&rec), &m, t0()))[0],
+        "enter",
+        "no pull request"
+    );
+    rec.pull_request = Some(crate::domain::PullRequestRef {
+        repo: "acme/app".into(),
+        number: 7,
+        url: "https://github.com/acme/app/pull/7".into(),
+        head: Some("abc".into()),
+        merged: false,
+    });
+    let actions = decide(&approved, Some(&rec), &m, t0());
+    assert_eq!(
+        actions,
+        vec![Action::MergePullRequest {
+            method: "squash".into()
+        }],
+        "merged first, nothing else"
+    );
+    // Escalated at the gate (a merge that failed), approved again: merged again.
+    let mut escalated = rec.clone();
+    escalated.phase = Phase::Escalated {
+        reason: "merge refused".into(),
+    };
+    assert_eq!(
+        kinds(&decide(&approved, Some(&escalated), &m, t0())),
+        vec!["merge"]
+    );
+    rec.pull_request.as_mut().unwrap().merged = true;
+    let actions = decide(&approved, Some(&rec), &m, t0());
+    assert!(
+        matches!(&actions[0], Action::Enter { to, cause: Cause::Approved { .. } } if to == "done"),
+        "{actions:?}"
+    );
+    // A rework is not held by the merge.
+    let rework = ticket("T-1", "Rework");
+    rec.pull_request.as_mut().unwrap().merged = false;
+    assert_eq!(kinds(&decide(&rework, Some(&rec), &m, t0()))[0], "enter");
 }

@@ -242,3 +242,31 @@ fn pull_request_problems_are_reported_at_their_keys() {
     );
     assert!(e.message.contains("does not render"), "{}", e.message);
 }
+
+#[test]
+fn a_ca_file_is_checked_at_load_and_resolved_against_the_workflow() {
+    let f = Fixture::new();
+    let e = f.error_at(
+        &with_forge("  kind: git\n  ca_file: ./missing-ca.pem\n"),
+        "forge.ca_file",
+    );
+    assert!(e.message.contains("cannot read"), "{}", e.message);
+    std::fs::write(f.dir.path().join("not-a-ca.pem"), "hello\n").unwrap();
+    let e = f.error_at(
+        &with_forge("  kind: git\n  ca_file: ./not-a-ca.pem\n"),
+        "forge.ca_file",
+    );
+    assert!(e.message.contains("no PEM certificate"), "{}", e.message);
+    std::fs::write(
+        f.dir.path().join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let wf = f
+        .load(&with_forge("  kind: git\n  ca_file: ./ca.pem\n"))
+        .unwrap();
+    let base = std::path::absolute(f.dir.path()).unwrap();
+    assert_eq!(wf.forge.unwrap().ca_file, Some(base.join("ca.pem")));
+    let wf = f.load(&with_forge("  kind: git\n")).unwrap();
+    assert_eq!(wf.forge.unwrap().ca_file, None);
+}
