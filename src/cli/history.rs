@@ -70,6 +70,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
             "move" => format!("move → {}", s("column")),
             "push" => format!("push {} {} → {}", s("branch"), s("commit"), s("remote")),
             "pull_request" => format!("pull request {} → {}", s("branch"), s("repo")),
+            "merge" => format!("merge #{} ({})", p["number"], s("method")),
             _ => "comment".to_string(),
         },
         "intent_completed" => format!(
@@ -85,6 +86,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "held" => format!("in `{}`", s("column")),
         "escalated" => s("reason"),
         "workspace_kept" => format!("kept: {}", s("reason")),
+        "pull_request_merged" => format!("#{} merged", p["number"]),
         "pull_request_opened" => format!(
             "#{} {} {}",
             p["number"],

@@ -278,7 +278,7 @@ impl Engine {
             };
             if let Some(branch) = done.heads.branch.as_deref()
                 && let Some((recorded, intent)) =
-                    self.pull_request_intent(&rec_before.state, &snap, branch)
+                    self.pull_request_intent(&rec_before, &snap, branch)
             {
                 events.push(recorded);
                 effects.push(super::effects::Effect::Write {

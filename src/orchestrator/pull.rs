@@ -1,7 +1,8 @@
 //! The ticket's pull request, as an outbox intent.
 //!
 //! A state with `pull_request: open` whose run succeeded and moved the branch owes a
-//! push and, behind it in the same transaction, `IntentRecorded { PullRequest }` with
+//! push and, behind it in the same transaction (any state, once the ticket has a pull
+//! request that is not merged), `IntentRecorded { PullRequest }` with
 //! the title and body rendered then ([`Engine::pull_request_intent`]). The ticket's chain
 //! performs them in order, so the pull request is opened only once its branch is on the
 //! forge. [`perform_pull_request`] always looks for the ticket's pull request first (by
@@ -28,15 +29,19 @@ impl Engine {
     /// owed: its `IntentRecorded` event (recorded after the push's), or `None` when the
     /// state does not open one or the forge is not GitHub. A template that fails to
     /// render (it was checked at load) falls back to the defaults, with a warning.
+    /// A ticket that has a pull request (not merged) updates it after any push, so the
+    /// record keeps the head karajan pushed last (the merge guard).
     pub(crate) fn pull_request_intent(
         &self,
-        state: &str,
+        rec: &crate::domain::IssueRecord,
         snap: &TicketSnapshot,
         branch: &str,
     ) -> Option<(NewEvent, Intent)> {
+        let state = rec.state.as_str();
         let agent = self.workflow.agent_state(state)?;
         let github = self.workflow.forge.as_ref()?.github()?;
-        if !agent.pull_request {
+        let has_one = rec.pull_request.as_ref().is_some_and(|p| !p.merged);
+        if !(agent.pull_request || has_one) {
             return None;
         }
         let (title, body) = render(github, snap, branch, state);

@@ -177,6 +177,8 @@ fn touches_record(kind: &EventKind) -> bool {
             | EventKind::Resumed { .. }
             | EventKind::RunStarted { .. }
             | EventKind::RunFinished { .. }
+            | EventKind::PullRequestOpened { .. }
+            | EventKind::PullRequestMerged { .. }
     )
 }
 

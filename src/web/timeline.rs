@@ -197,8 +197,14 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
                 s(p, "title").unwrap_or("?"),
                 s(p, "branch").unwrap_or("?")
             ),
+            Some("merge") => format!(
+                "Merge queued: pull request #{} ({})",
+                n(p, "number").unwrap_or(0),
+                s(p, "method").unwrap_or("?")
+            ),
             _ => "Tracker write queued".into(),
         },
+        "pull_request_merged" => format!("Pull request #{} merged", n(p, "number").unwrap_or(0)),
         "pull_request_opened" => format!(
             "Pull request #{} {}: {}",
             n(p, "number").unwrap_or(0),

@@ -22,7 +22,7 @@ mod pulls;
 mod rest;
 
 pub use pulls::FakePull;
-use pulls::{create_pull, get_pull, get_repo, list_pulls, patch_pull};
+use pulls::{create_pull, get_pull, get_repo, list_pulls, merge_pull, patch_pull};
 
 use rest::{
     add_labels, create_label, get_issue, list_issues, list_labels, patch_issue, remove_label,
@@ -139,6 +139,8 @@ pub struct FakeState {
     /// `POST .../pulls` opens the pull request at once but answers only after this
     /// long (a creation in flight when karajan is killed).
     pub delay_pull_creates: Option<std::time::Duration>,
+    /// Every merge carried out: (pull request number, method).
+    pub merge_requests: Vec<(i64, String)>,
 }
 
 #[derive(Clone)]
@@ -181,6 +183,7 @@ impl Fake {
             default_branch: "main".into(),
             lose_pull_creates: 0,
             delay_pull_creates: None,
+            merge_requests: Vec::new(),
         }));
         let app = Router::new()
             .route("/graphql", post(graphql))
@@ -209,6 +212,10 @@ impl Fake {
             .route(
                 "/repos/{owner}/{repo}/pulls/{number}",
                 get(get_pull).patch(patch_pull),
+            )
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}/merge",
+                axum::routing::put(merge_pull),
             )
             .with_state(state.clone());
         tokio::spawn(async move {

@@ -208,3 +208,187 @@ fn a_daemon_killed_while_the_pull_request_is_opened_opens_one_after_restart() {
     let evs = events(&p.db());
     assert_eq!(count(&evs, "pull_request_opened", "acme/app#1"), 1);
 }
+
+/// The workflow of `p` reduced to implement → review (merging with `merge_lines`) → done.
+fn merging(p: &PrScratch, merge_lines: &str) {
+    let path = p.s.path().join("workflow.yaml");
+    let wf = std::fs::read_to_string(&path).unwrap();
+    let old = "    approve: finalize\n    rework: implement\n    max_rework: 2\n  finalize:\n    kind: agent\n    runner: demo\n    prompt: prompts/finalize.md\n    next: done\n";
+    assert!(wf.contains(old), "{wf}");
+    let new = format!("    approve: done\n    rework: implement\n    max_rework: 2\n{merge_lines}");
+    std::fs::write(path, wf.replace(old, &new)).unwrap();
+}
+
+fn escalations(p: &PrScratch) -> Vec<String> {
+    events(&p.db())
+        .iter()
+        .filter(|(k, _, _)| k == "escalated")
+        .map(|(_, _, e)| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A commit on `branch` of the served repository that changes `file` to `text`.
+fn commit_on_forge(p: &PrScratch, branch: &str, file: &str, text: &str) -> String {
+    let repo = git2::Repository::open_bare(p.s.path().join("served/acme/app.git")).unwrap();
+    let parent = repo
+        .find_reference(&format!("refs/heads/{branch}"))
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let blob = repo.blob(text.as_bytes()).unwrap();
+    let mut tb = git2::build::TreeUpdateBuilder::new();
+    tb.upsert(file, blob, git2::FileMode::Blob);
+    let tree = repo
+        .find_tree(tb.create_updated(&repo, &parent.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = git2::Signature::now("someone", "someone@example.invalid").unwrap();
+    let oid = repo
+        .commit(
+            Some(&format!("refs/heads/{branch}")),
+            &sig,
+            &sig,
+            "someone else's change",
+            &tree,
+            &[&parent],
+        )
+        .unwrap();
+    oid.to_string()
+}
+
+#[test]
+fn an_approved_gate_merges_the_pull_request_then_the_ticket_is_done() {
+    let p = PrScratch::new();
+    merging(&p, "    merge: squash\n");
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    assert_eq!(p.s.column(1), "Human Review");
+    let pr = p.pulls()[0].clone();
+    let head = p.tip(&pr.head_ref).unwrap();
+    let main_before = p.tip("main").unwrap();
+
+    p.s.human_move(1, "Approved");
+    let out = p.s.karajan(&["run", "workflow.yaml", "--once"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        p.s.fake.lock().merge_requests,
+        vec![(pr.number, "squash".to_string())],
+        "{stderr}"
+    );
+    let pr_now = p.pulls()[0].clone();
+    assert!(pr_now.merged && !pr_now.open, "{pr_now:?}");
+    // Really merged: main moved, and has the agent's file.
+    let main_after = p.tip("main").unwrap();
+    assert_ne!(main_after, main_before);
+    let repo = git2::Repository::open_bare(p.s.path().join("served/acme/app.git")).unwrap();
+    let tree = repo
+        .find_commit(git2::Oid::from_str(&main_after).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    assert!(
+        tree.get_path(std::path::Path::new("notes")).is_ok(),
+        "the agent's notes are on main"
+    );
+    let evs = events(&p.db());
+    let merged: Vec<_> = evs
+        .iter()
+        .filter(|(k, _, _)| k == "pull_request_merged")
+        .collect();
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    // The merge was guarded by the head karajan pushed.
+    let merge_intent = evs
+        .iter()
+        .find(|(k, _, e)| k == "intent_recorded" && e["op"] == "merge")
+        .unwrap();
+    assert_eq!(merge_intent.2["head"], head.as_str());
+    // Then the approval took effect: the ticket is done (GitHub closed the issue on
+    // the merge, `Closes #1`; karajan does not fail on that).
+    let done = evs
+        .iter()
+        .any(|(k, _, e)| k == "transition" && e["to"] == "done");
+    assert!(done, "{stderr}");
+    assert!(!p.s.fake.issue(1).open, "closed by the merge");
+    assert!(out.status.success(), "{stderr}");
+}
+
+#[test]
+fn a_merge_github_refuses_escalates_with_the_reason_and_is_not_retried() {
+    let p = PrScratch::new();
+    merging(&p, "    merge: merge\n");
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    // Someone changes the agent's file on main meanwhile: a conflict.
+    let file = "notes/acme_app_1.md";
+    commit_on_forge(&p, "main", file, "someone else's words\n");
+    p.s.human_move(1, "Approved");
+    p.s.karajan(&["run", "workflow.yaml", "--once"]);
+    assert!(p.s.fake.lock().merge_requests.is_empty());
+    let merges =
+        p.s.fake
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with("/merge"))
+            .count();
+    assert_eq!(merges, 1, "tried once, not in a loop");
+    assert!(
+        escalations(&p)
+            .iter()
+            .any(|r| r.contains("could not be merged") && r.contains("not mergeable")),
+        "{:?}",
+        escalations(&p)
+    );
+    assert_eq!(p.s.column(1), "Human Review", "handed to a human");
+    assert!(p.pulls()[0].open);
+}
+
+#[test]
+fn a_pull_request_someone_pushed_to_is_not_merged_blindly() {
+    let p = PrScratch::new();
+    merging(&p, "    merge: squash\n");
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    let branch = p.pulls()[0].head_ref.clone();
+    commit_on_forge(&p, &branch, "other.txt", "a late change\n");
+    p.s.human_move(1, "Approved");
+    p.s.karajan(&["run", "workflow.yaml", "--once"]);
+    let merges =
+        p.s.fake
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with("/merge"))
+            .count();
+    assert_eq!(merges, 0, "refused before asking GitHub");
+    assert!(
+        escalations(&p)
+            .iter()
+            .any(|r| r.contains("not merging blindly")),
+        "{:?}",
+        escalations(&p)
+    );
+    assert!(p.pulls()[0].open && !p.pulls()[0].merged);
+}
+
+#[test]
+fn a_merge_conflict_can_send_the_ticket_back_to_the_agent() {
+    let p = PrScratch::new();
+    merging(&p, "    merge: squash\n    merge_failure: rework\n");
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    commit_on_forge(&p, "main", "notes/acme_app_1.md", "someone else's words\n");
+    p.s.human_move(1, "Approved");
+    p.s.karajan(&["run", "workflow.yaml", "--once"]);
+    let evs = events(&p.db());
+    let back = evs
+        .iter()
+        .find(|(k, _, e)| k == "transition" && e["from"] == "review" && e["to"] == "implement");
+    let Some((_, _, back)) = back else {
+        panic!("not sent back: {evs:?}")
+    };
+    assert!(
+        back["feedback"]
+            .as_str()
+            .is_some_and(|f| f.contains("not mergeable")),
+        "{back}"
+    );
+    assert!(escalations(&p).is_empty(), "{:?}", escalations(&p));
+}

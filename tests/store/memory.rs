@@ -160,3 +160,42 @@ async fn the_records_in_memory_follow_every_append_exactly() {
         f.store.active_records().await.expect("active")
     );
 }
+
+/// A ticket's pull request is part of its record: kept by the projection across a
+/// reopen, and marked merged by its merge.
+#[tokio::test]
+async fn a_pull_request_is_kept_in_the_record_and_merged() {
+    let f = Fixture::new().await;
+    f.append(vec![picked("ENG-1", "code")]).await;
+    f.append(vec![event(
+        "ENG-1",
+        EventKind::PullRequestOpened {
+            repo: "acme/app".into(),
+            number: 7,
+            url: "https://github.com/acme/app/pull/7".into(),
+            branch: "karajan/ENG-1".into(),
+            created: true,
+            head: Some("abc".into()),
+        },
+    )])
+    .await;
+    same_as_disk(&f, "a pull request opened").await;
+    let (_, named) = from_disk(&f).await;
+    let pr = named["ENG-1"].pull_request.clone().expect("on disk");
+    assert_eq!(
+        (pr.number, pr.head.as_deref(), pr.merged),
+        (7, Some("abc"), false)
+    );
+    f.append(vec![event(
+        "ENG-1",
+        EventKind::PullRequestMerged {
+            repo: "acme/app".into(),
+            number: 7,
+            sha: Some("def".into()),
+        },
+    )])
+    .await;
+    same_as_disk(&f, "a pull request merged").await;
+    let (_, named) = from_disk(&f).await;
+    assert!(named["ENG-1"].is_merged());
+}

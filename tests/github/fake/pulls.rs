@@ -268,3 +268,132 @@ pub(super) async fn patch_pull(
     let v = rest_pull(&s, &p);
     rest_ok(&mut s, StatusCode::OK, v, None)
 }
+
+/// `PUT /repos/{o}/{r}/pulls/{n}/merge`: really merges in the bare repository. `merge`
+/// makes a merge commit (base, head); `squash` one commit on base with the merged tree;
+/// `rebase` fast-forwards a head based on the base and otherwise lands like `squash`
+/// (the fake does not replay commits one by one). Answers as GitHub: 200 with the
+/// commit `sha`; 405 "Pull Request is not mergeable" on conflicts or when closed; 409
+/// "Head branch was modified" when `sha` is not the head. "Closes #N" in the body
+/// closes issue N when the base is the default branch, as GitHub does.
+pub(super) async fn merge_pull(
+    State(st): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path((o, r, n)): Path<(String, String, i64)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = st.lock().expect("state");
+    if let Some(resp) = gate(
+        &mut s,
+        &headers,
+        format!("PUT /repos/{o}/{r}/pulls/{n}/merge"),
+    ) {
+        return resp;
+    }
+    let Some(i) = s.pulls.iter().position(|p| p.number == n) else {
+        return rest_ok(
+            &mut s,
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found"}),
+            None,
+        );
+    };
+    let pull = s.pulls[i].clone();
+    let not_mergeable = json!({"message": "Pull Request is not mergeable",
+        "documentation_url": "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request"});
+    if !pull.open || pull.merged {
+        return rest_ok(&mut s, StatusCode::METHOD_NOT_ALLOWED, not_mergeable, None);
+    }
+    let (Some(repo), Some(head), Some(base)) =
+        (bare(&s), tip(&s, &pull.head_ref), tip(&s, &pull.base))
+    else {
+        return rest_ok(&mut s, StatusCode::METHOD_NOT_ALLOWED, not_mergeable, None);
+    };
+    if let Some(sha) = body["sha"].as_str()
+        && sha != head.to_string()
+    {
+        return rest_ok(
+            &mut s,
+            StatusCode::CONFLICT,
+            json!({"message": "Head branch was modified. Review and try the merge again."}),
+            None,
+        );
+    }
+    let method = body["merge_method"].as_str().unwrap_or("merge");
+    let Some(merged) = land(&repo, &pull, method, head, base) else {
+        return rest_ok(&mut s, StatusCode::METHOD_NOT_ALLOWED, not_mergeable, None);
+    };
+    s.merge_requests.push((n, method.to_string()));
+    let p = &mut s.pulls[i];
+    p.merged = true;
+    p.open = false;
+    let default = s.default_branch.clone();
+    let closes: Vec<i64> = if pull.base == default {
+        closed_by(&pull.body)
+    } else {
+        vec![]
+    };
+    for issue in s.issues.iter_mut() {
+        if issue.number == n || closes.contains(&issue.number) {
+            issue.open = false;
+            issue.updated_at = chrono::Utc::now();
+        }
+    }
+    rest_ok(
+        &mut s,
+        StatusCode::OK,
+        json!({"sha": merged.to_string(), "merged": true, "message": "Pull Request successfully merged"}),
+        None,
+    )
+}
+
+/// The commit the base branch moves to, or `None` on conflicts.
+fn land(
+    repo: &git2::Repository,
+    pull: &FakePull,
+    method: &str,
+    head: git2::Oid,
+    base: git2::Oid,
+) -> Option<git2::Oid> {
+    let (h, b) = (repo.find_commit(head).ok()?, repo.find_commit(base).ok()?);
+    let sig = git2::Signature::now("GitHub", "noreply@github.com").ok()?;
+    let base_ref = format!("refs/heads/{}", pull.base);
+    if method == "rebase" && repo.graph_descendant_of(head, base).unwrap_or(false) {
+        repo.reference(&base_ref, head, true, "fake: rebase").ok()?;
+        return Some(head);
+    }
+    let mut index = repo.merge_commits(&b, &h, None).ok()?;
+    if index.has_conflicts() {
+        return None;
+    }
+    let tree = repo.find_tree(index.write_tree_to(repo).ok()?).ok()?;
+    let message = format!("{} (#{})", pull.title, pull.number);
+    let parents: Vec<&git2::Commit> = if method == "merge" {
+        vec![&b, &h]
+    } else {
+        vec![&b]
+    };
+    let oid = repo
+        .commit(None, &sig, &sig, &message, &tree, &parents)
+        .ok()?;
+    repo.reference(&base_ref, oid, true, "fake: merge").ok()?;
+    Some(oid)
+}
+
+/// The issues a body closes on merge (`Closes #N`, `Fixes #N`, `Resolves #N`).
+fn closed_by(body: &str) -> Vec<i64> {
+    let lower = body.to_lowercase();
+    let mut out = vec![];
+    for word in ["closes #", "fixes #", "resolves #"] {
+        for (i, _) in lower.match_indices(word) {
+            let digits: String = lower[i + word.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let Ok(n) = digits.parse() {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
