@@ -21,6 +21,7 @@
 //! | IntentRecorded   | `pending_intents` row                                               |
 //! | IntentCompleted  | delete the pending row                                              |
 //! | IntentFailed     | retryable: attempts + 1, last_error; otherwise delete (abandoned)   |
+//! | PullRequestOpened| `record.pull_request = {repo, number, url}`                         |
 //!
 //! A second `RunStarted` or `IntentRecorded` with an id already used is refused by the
 //! primary key: the append fails and nothing of its batch is written.
@@ -157,6 +158,7 @@ fn touches_record(kind: &EventKind) -> bool {
             | EventKind::Resumed { .. }
             | EventKind::RunStarted { .. }
             | EventKind::RunFinished { .. }
+            | EventKind::PullRequestOpened { .. }
     )
 }
 
