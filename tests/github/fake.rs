@@ -18,11 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+mod branches;
 mod pulls;
 mod rest;
 
+use branches::{get_branch, get_repo};
 pub use pulls::FakePull;
-use pulls::{create_pull, get_pull, get_repo, list_pulls, patch_pull};
+use pulls::{create_pull, get_pull, list_pulls, patch_pull};
 
 use rest::{
     add_labels, create_label, get_issue, list_issues, list_labels, patch_issue, remove_label,
@@ -139,6 +141,8 @@ pub struct FakeState {
     /// `POST .../pulls` opens the pull request at once but answers only after this
     /// long (a creation in flight when karajan is killed).
     pub delay_pull_creates: Option<std::time::Duration>,
+    /// The token's `permissions.push` on `acme/app` (`GET /repos/acme/app`).
+    pub can_push: bool,
 }
 
 #[derive(Clone)]
@@ -181,6 +185,7 @@ impl Fake {
             default_branch: "main".into(),
             lose_pull_creates: 0,
             delay_pull_creates: None,
+            can_push: true,
         }));
         let app = Router::new()
             .route("/graphql", post(graphql))
@@ -202,6 +207,7 @@ impl Fake {
                 get(list_labels).post(create_label),
             )
             .route("/repos/{owner}/{repo}", get(get_repo))
+            .route("/repos/{owner}/{repo}/branches/{*branch}", get(get_branch))
             .route(
                 "/repos/{owner}/{repo}/pulls",
                 get(list_pulls).post(create_pull),
