@@ -34,10 +34,15 @@ pub async fn check(wf: &Workflow) -> AccessResult {
         return Ok(vec![]);
     };
     match &forge.kind {
-        ForgeKind::Git => Ok(vec![format!(
-            "git, pushes to `{}` (not contacted: a push is the only test of a git remote)",
-            forge.remote
-        )]),
+        ForgeKind::Git => {
+            let url = forge.remote.contains("://") && !forge.remote.starts_with("file://");
+            let how = if url {
+                "not contacted: the first push tests a URL remote"
+            } else {
+                "a local git repository"
+            };
+            Ok(vec![format!("git, pushes to `{}` ({how})", forge.remote)])
+        }
         ForgeKind::Github(g) => {
             let opens = wf
                 .states
