@@ -4,7 +4,9 @@
 //! state labels, so a renamed column is caught before `run`). Reports every problem.
 //! Before the tracker, what the workflow names must exist on this machine (the
 //! repository, each runner's program, the variables its command uses; see
-//! `preflight`). `--offline` stops before the tracker: nothing leaves the machine.
+//! `preflight`). After the tracker, the forge's own read-only check (`forge::access`:
+//! the GitHub repository, the token's push permission, the pull requests' base branch).
+//! `--offline` stops before the tracker: nothing leaves the machine.
 
 use std::path::Path;
 
@@ -29,11 +31,19 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
         .keys()
         .filter(|s| wf.agent_state(s).is_some())
         .count();
-    let facts = if offline {
-        vec!["tracker not contacted (--offline)".to_string()]
+    let (facts, forge_facts) = if offline {
+        let forge = match &wf.forge {
+            Some(_) => vec!["not contacted (--offline)".to_string()],
+            None => vec![],
+        };
+        (vec!["tracker not contacted (--offline)".to_string()], forge)
     } else {
-        match tracker_check(&wf).await {
+        let facts = match tracker_check(&wf).await {
             Ok(facts) => facts,
+            Err(code) => return code,
+        };
+        match forge_check(&wf).await {
+            Ok(forge) => (facts, forge),
             Err(code) => return code,
         }
     };
@@ -48,7 +58,26 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
     for f in &facts {
         println!("tracker: {f}");
     }
+    for f in &forge_facts {
+        println!("forge: {f}");
+    }
     Exit::Ok
+}
+
+/// The forge's read-only check; its facts, or the exit code after printing its problems.
+pub(crate) async fn forge_check(wf: &crate::config::Workflow) -> Result<Vec<String>, Exit> {
+    crate::forge::access::check(wf).await.map_err(|problems| {
+        eprintln!(
+            "karajan: the forge does not accept what {} needs ({} problem{}):",
+            wf.path.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        Exit::Tracker
+    })
 }
 
 /// The tracker's read-only check of every column the workflow uses; its facts, or the

@@ -1,7 +1,8 @@
-//! `karajan run --dry-run`: read the config and the tracker, print per candidate ticket
-//! what karajan would do (the state it would enter, the runner's command line, the
-//! rendered prompt's size and digest), and write nothing: no store (an existing one is
-//! opened read-only), no tracker write, no workspace.
+//! `karajan run --dry-run`: read the config, the tracker and the forge (its read-only
+//! access check, as `check` makes it), print per candidate ticket what karajan would do
+//! (the state it would enter, the runner's command line, the rendered prompt's size and
+//! digest), and write nothing: no store (an existing one is opened read-only), no
+//! tracker or forge write, no workspace.
 
 use std::collections::HashMap;
 
@@ -45,6 +46,14 @@ pub async fn run(wf: &Workflow) -> Exit {
             eprintln!("karajan: tracker check failed: {e}");
             return Exit::Tracker;
         }
+    }
+    match super::check::forge_check(wf).await {
+        Ok(facts) => {
+            for f in &facts {
+                println!("forge: {f}");
+            }
+        }
+        Err(code) => return code,
     }
     let fetched = match tracker.fetch_candidates(&cols.watched()).await {
         Ok(f) => f,
@@ -139,7 +148,8 @@ async fn describe_run(
         return;
     };
     let run_number = rec.map_or(1, |r| r.next_run_number(state));
-    let ctx = PromptContext::new(t, state, run_number, attempt);
+    let ctx = PromptContext::new(t, state, run_number, attempt)
+        .with_pull_request(rec.and_then(|r| r.pull_request.as_ref()).map(Into::into));
     let comments = tracker.comments(&t.ticket_ref()).await.unwrap_or_default();
     let workspace = wf.workspace.root.join(sanitize_key(&t.identifier));
     match crate::prompt::render(wf, state, &ctx, &comments) {

@@ -3,7 +3,8 @@
 //! writes anywhere or touches the network.
 //!
 //! - the repository opens: a local path is a git repository; a URL at least parses
-//!   (`file://` URLs are opened like local paths);
+//!   (`file://` URLs are opened like local paths); the same for the forge's remote when
+//!   it is not the repository itself (a `kind: git` forge pushing to a local path);
 //! - each agent state's runner program resolves: a path is an executable file, a bare
 //!   name is found on the `PATH` the agent will see (the runner's own `PATH`, else
 //!   karajan's); for a shell line (`sh -c …`) its first word too;
@@ -21,8 +22,14 @@ use crate::config::{RunnerConfig, RunnerKind, Workflow};
 /// Every problem that would make a run fail, each naming what and where.
 pub(crate) fn problems(wf: &Workflow) -> Vec<String> {
     let mut found = Vec::new();
-    if let Err(e) = repository(wf) {
+    if let Err(e) = repository(&wf.workspace.repo) {
         found.push(format!("workspace.repo: {e}"));
+    }
+    if let Some(forge) = &wf.forge
+        && forge.remote != wf.workspace.repo
+        && let Err(e) = repository(&forge.remote)
+    {
+        found.push(format!("forge.remote: {e}"));
     }
     let mut seen = BTreeSet::new();
     for name in wf.states.keys() {
@@ -58,8 +65,7 @@ pub(crate) fn report(wf: &Workflow) -> Result<(), super::Exit> {
 }
 
 /// The repository can be opened (local) or at least its URL parses (remote).
-fn repository(wf: &Workflow) -> Result<(), String> {
-    let repo = wf.workspace.repo.as_str();
+fn repository(repo: &str) -> Result<(), String> {
     let local = if let Some(rest) = repo.strip_prefix("file://") {
         PathBuf::from(rest)
     } else if repo.contains("://") {

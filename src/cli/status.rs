@@ -1,5 +1,6 @@
-//! `karajan status`: where every ticket stands, and what runs cost per state and per
-//! day, from the store (works while the daemon runs, and without it).
+//! `karajan status`: where every ticket stands (with its pull request once karajan
+//! opened one), and what runs cost per state and per day, from the store (works while
+//! the daemon runs, and without it).
 
 use std::path::Path;
 
@@ -65,6 +66,9 @@ pub async fn run(workflow: &Path) -> Exit {
                 format!("  rework {}", rework.join(" "))
             }
         );
+        if let Some(pr) = &r.pull_request {
+            println!("  {:<20} pull request #{}: {}", "", pr.number, pr.url);
+        }
         if let Some(why) = why(&r.phase) {
             println!("  {:<20} {why}", "");
         }

@@ -155,6 +155,26 @@ impl GithubApi {
         expect(&reply, "update the pull request", &[200])?;
         parse(&reply.body).ok_or_else(|| malformed("update the pull request", "no number or URL"))
     }
+
+    // Read-only reads for `forge::access` (`check`, `run --dry-run`): the answers as
+    // GitHub gave them (a 404 included), judged there.
+
+    /// `GET /repos/{owner}/{repo}`: the repository as the token sees it (`permissions`).
+    pub(crate) async fn read_repository(
+        &self,
+    ) -> Result<crate::tracker::github::http::RestReply, TrackerError> {
+        self.http.rest(Method::GET, &self.url(""), None).await
+    }
+
+    /// `GET /repos/{owner}/{repo}/branches/{branch}` (404 `Branch not found`).
+    pub(crate) async fn read_branch(
+        &self,
+        branch: &str,
+    ) -> Result<crate::tracker::github::http::RestReply, TrackerError> {
+        let path: Vec<String> = branch.split('/').map(urlencode).collect();
+        let url = self.url(&format!("/branches/{}", path.join("/")));
+        self.http.rest(Method::GET, &url, None).await
+    }
 }
 
 /// What became of a merge GitHub answered.

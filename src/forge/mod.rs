@@ -17,7 +17,11 @@
 //!
 //! Pull requests ([`GithubApi`], `kind: github`): one per ticket, found by its head
 //! branch, opened or updated after the push of a state with `pull_request: open`.
+//!
+//! [`access`]: the read-only check `karajan check` and `run --dry-run` make of the
+//! forge (the repository, the token's push permission, the base branch).
 
+pub mod access;
 mod git;
 mod github;
 pub mod http;

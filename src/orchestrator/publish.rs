@@ -41,6 +41,12 @@ impl Engine {
         let records = self.store.active_shared().await?;
         let machine = &self.workflow.machine;
         let snap = |id: &str| self.snapshots.get(id);
+        let pull_request = |id: &str| {
+            records
+                .iter()
+                .find(|r| r.identifier == id)
+                .and_then(|r| r.pull_request.clone())
+        };
         let mut running: Vec<RunningRow> = self
             .live
             .iter()
@@ -61,6 +67,7 @@ impl Engine {
                 last_event: l.activity.last_event.clone(),
                 last_event_at: l.activity.last_event_at,
                 last_message: l.activity.last_message.clone(),
+                pull_request: pull_request(id),
             })
             .collect();
         running.sort_by_key(|r| r.started_at);
@@ -94,6 +101,7 @@ impl Engine {
                     rework_count: r.rework_count(&r.state),
                     max_rework,
                     escalated,
+                    pull_request: r.pull_request.clone(),
                 });
             }
             match &r.phase {
@@ -107,11 +115,13 @@ impl Engine {
                     attempt: *attempt,
                     due_at: *due_at,
                     error: error.clone(),
+                    pull_request: r.pull_request.clone(),
                 }),
                 Phase::Held { column } => held.push(HeldRow {
                     identifier: r.identifier.clone(),
                     state: r.state.clone(),
                     column: column.clone(),
+                    pull_request: r.pull_request.clone(),
                 }),
                 _ => {}
             }

@@ -252,8 +252,10 @@ impl Engine {
             .iter()
             .filter_map(|r| r.finished_at)
             .max();
+        let pull_request = self.store.record(id).await?.and_then(|r| r.pull_request);
         let mut ctx = PromptContext::new(&w.snapshot, &w.state, run_number, w.attempt)
-            .with_rework(u32::try_from(count).unwrap_or(u32::MAX), feedback);
+            .with_rework(u32::try_from(count).unwrap_or(u32::MAX), feedback)
+            .with_pull_request(pull_request.as_ref().map(Into::into));
         if let Some(at) = last_run_at {
             ctx = ctx.with_last_run_at(at);
         }

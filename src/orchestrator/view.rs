@@ -1,13 +1,15 @@
 //! The read model: what the dashboard and the JSON API show, published by the actor
 //! through a `watch` channel after every tick, run change and control message. Nothing
-//! reads the orchestrator's state directly; everything here is a copy.
+//! reads the orchestrator's state directly; everything here is a copy. Each ticket's
+//! row carries its pull request (`null` until karajan opened one), so the overview and
+//! the API show it wherever the ticket appears.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::TokenUsage;
+use crate::domain::{PullRequestRef, TokenUsage};
 use crate::store::Totals;
 use crate::tracker::RateBudget;
 
@@ -30,6 +32,8 @@ pub struct RunningRow {
     pub last_event: Option<String>,
     pub last_event_at: Option<DateTime<Utc>>,
     pub last_message: Option<String>,
+    /// The ticket's pull request, once opened.
+    pub pull_request: Option<PullRequestRef>,
 }
 
 /// A ticket waiting for a human at a gate (or escalated).
@@ -46,6 +50,8 @@ pub struct GateRow {
     pub max_rework: Option<u32>,
     /// Set when the ticket was escalated rather than waiting normally.
     pub escalated: Option<String>,
+    /// The ticket's pull request, once opened.
+    pub pull_request: Option<PullRequestRef>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -55,6 +61,8 @@ pub struct RetryRow {
     pub attempt: u32,
     pub due_at: DateTime<Utc>,
     pub error: String,
+    /// The ticket's pull request, once opened.
+    pub pull_request: Option<PullRequestRef>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -62,6 +70,8 @@ pub struct HeldRow {
     pub identifier: String,
     pub state: String,
     pub column: String,
+    /// The ticket's pull request, once opened.
+    pub pull_request: Option<PullRequestRef>,
 }
 
 /// One runner (profile) of the workflow's agent states, and whether its CLI's usage

@@ -1,6 +1,9 @@
 //! The variables a prompt template sees. This is the whole contract between karajan and
-//! prompt authors: `issue`, `state`, `run`, `attempt`, `rework`, `last_run_at` — nothing
-//! else is defined, and with strict undefined behaviour a typo is an error, not a blank.
+//! prompt authors: `issue`, `state`, `run`, `attempt`, `rework`, `last_run_at`,
+//! `pull_request` — nothing else is defined, and with strict undefined behaviour a typo
+//! is an error, not a blank. A value that may be missing (`last_run_at`, `pull_request`)
+//! is always defined, as `none` when missing, so `{% if pull_request %}` is how a
+//! template asks.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -20,6 +23,24 @@ pub struct PromptContext {
     pub rework: ReworkContext,
     /// When this state last ran for this ticket (RFC 3339), if ever.
     pub last_run_at: Option<String>,
+    /// The ticket's pull request, once karajan opened (or found) it: `none` before.
+    pub pull_request: Option<PromptPullRequest>,
+}
+
+/// The ticket's pull request, as templates see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromptPullRequest {
+    pub number: u64,
+    pub url: String,
+}
+
+impl From<&crate::domain::PullRequestRef> for PromptPullRequest {
+    fn from(pr: &crate::domain::PullRequestRef) -> Self {
+        PromptPullRequest {
+            number: pr.number,
+            url: pr.url.clone(),
+        }
+    }
 }
 
 /// The ticket, as templates see it.
@@ -78,12 +99,19 @@ impl PromptContext {
             attempt,
             rework: ReworkContext::default(),
             last_run_at: None,
+            pull_request: None,
         }
     }
 
     /// Sets `last_run_at` from a timestamp.
     pub fn with_last_run_at(mut self, at: DateTime<Utc>) -> Self {
         self.last_run_at = Some(at.to_rfc3339_opts(SecondsFormat::Secs, true));
+        self
+    }
+
+    /// Sets the ticket's pull request (from its record).
+    pub fn with_pull_request(mut self, pr: Option<PromptPullRequest>) -> Self {
+        self.pull_request = pr;
         self
     }
 
@@ -95,7 +123,9 @@ impl PromptContext {
 }
 
 /// The built-in ticket `karajan check` renders every prompt against: every field is
-/// filled so that templates using any variable render.
+/// filled so that templates using any variable render. The first run has no pull
+/// request yet (as on a real first run, so an unguarded `{{ pull_request.url }}` is
+/// refused); the rework has one, so a typo inside `{% if pull_request %}` is caught.
 pub(crate) fn sample(state: &str, column: &str, reworked: bool) -> PromptContext {
     let base = PromptContext {
         issue: PromptIssue {
@@ -112,6 +142,7 @@ pub(crate) fn sample(state: &str, column: &str, reworked: bool) -> PromptContext
         attempt: 1,
         rework: ReworkContext::default(),
         last_run_at: None,
+        pull_request: None,
     };
     if reworked {
         PromptContext {
@@ -122,6 +153,10 @@ pub(crate) fn sample(state: &str, column: &str, reworked: bool) -> PromptContext
                 feedback: Some("Please add a test for the error path.".into()),
             },
             last_run_at: Some("2025-01-01T12:00:00Z".into()),
+            pull_request: Some(PromptPullRequest {
+                number: 7,
+                url: "https://example.invalid/pull/7".into(),
+            }),
             ..base
         }
     } else {

@@ -31,6 +31,13 @@ pub(crate) fn section(
     }
     let _ = writeln!(s, "- Priority: {}", priority_label(issue.priority));
     let _ = writeln!(s, "- Tracker column: {}", issue.state);
+    if let Some(pr) = &ctx.pull_request {
+        let _ = writeln!(
+            s,
+            "- Pull request: #{} {} (your pushes to its branch update it)",
+            pr.number, pr.url
+        );
+    }
     let _ = write!(
         s,
         "- Workflow state: `{state}` (run {}, attempt {}",

@@ -1,8 +1,9 @@
 //! The three-layer MiniJinja prompt an agent receives.
 //!
 //! Layers, in order: the workflow's global prompt (optional), the state's stage prompt,
-//! and a lifecycle section karajan writes itself (ticket metadata, the current state,
-//! the transitions out of it, rework feedback, recent human comments). User templates
+//! and a lifecycle section karajan writes itself (ticket metadata and its pull request,
+//! the current state, the transitions out of it, rework feedback, recent human
+//! comments). User templates
 //! render with strict undefined behaviour against a typed [`PromptContext`], so a typo
 //! fails loudly — at `karajan check` time via [`check_all`], not mid-run.
 
@@ -16,7 +17,9 @@ use crate::config::{PromptFile, Workflow};
 use crate::domain::Comment;
 use crate::settings::ConfigError;
 
-pub use context::{PromptContext, PromptIssue, PullRequestContext, ReworkContext};
+pub use context::{
+    PromptContext, PromptIssue, PromptPullRequest, PullRequestContext, ReworkContext,
+};
 pub use env::TemplateError;
 
 /// A rendered prompt and its SHA-256 (hex), recorded with the run.

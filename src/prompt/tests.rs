@@ -165,7 +165,8 @@ fn every_context_variable_is_available() {
         "",
         "{{ issue.identifier }}|{{ issue.title }}|{{ issue.description }}|{{ issue.url }}|\
          {{ issue.labels | join(',') }}|{{ issue.priority }}|{{ issue.state }}|{{ state }}|\
-         {{ run }}|{{ attempt }}|{{ rework.count }}|{{ rework.feedback }}|{{ last_run_at }}",
+         {{ run }}|{{ attempt }}|{{ rework.count }}|{{ rework.feedback }}|{{ last_run_at }}|\
+         {{ pull_request }}",
     );
     let at = Utc.with_ymd_and_hms(2025, 3, 2, 8, 30, 0).unwrap();
     let ctx = PromptContext::new(&ticket(), "implement", 2, 1)
@@ -176,7 +177,7 @@ fn every_context_variable_is_available() {
     assert_eq!(
         first,
         "ENG-42|Fix the login redirect|Users land on a 404 after login.|https://tracker.example/ENG-42|\
-         bug,auth|1|In Progress|implement|2|1|1|add tests|2025-03-02T08:30:00Z"
+         bug,auth|1|In Progress|implement|2|1|1|add tests|2025-03-02T08:30:00Z|None"
     );
 }
 
@@ -324,4 +325,54 @@ fn shipped_prompts_render_for_every_state() {
     assert!(text.contains("This is rework round 1"), "{text}");
     assert!(text.contains("Attempt 2"), "{text}");
     assert!(text.contains("Cover the 404 case."), "{text}");
+}
+
+#[test]
+fn pull_request_is_null_until_opened_then_named_in_templates_and_the_lifecycle() {
+    let f = Fixture::new(
+        "",
+        "{% if pull_request %}PR #{{ pull_request.number }} {{ pull_request.url }}{% else %}no PR{% endif %}\n",
+    );
+    let wf = f.workflow();
+    let ctx = PromptContext::new(&ticket(), "implement", 1, 1);
+    assert_eq!(ctx.pull_request, None);
+    let text = render(&wf, "implement", &ctx, &[]).unwrap().text;
+    assert!(text.starts_with("no PR\n"), "{text}");
+    assert!(!text.contains("Pull request"), "{text}");
+
+    let url = "https://github.com/acme/app/pull/7";
+    let ctx = PromptContext::new(&ticket(), "implement", 2, 1).with_pull_request(Some(
+        PromptPullRequest {
+            number: 7,
+            url: url.into(),
+        },
+    ));
+    let text = render(&wf, "implement", &ctx, &[]).unwrap().text;
+    assert!(text.starts_with(&format!("PR #7 {url}\n")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "- Pull request: #7 {url} (your pushes to its branch update it)\n"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_refuses_an_unguarded_pull_request_and_a_typo_inside_the_guard() {
+    let unguarded = Fixture::new("", "{{ pull_request.url }}\n");
+    let problems = check_all(&unguarded.workflow());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("pull_request"), "{problems:?}");
+    let typo = Fixture::new(
+        "",
+        "{% if pull_request %}{{ pull_request.nubmer }}{% endif %}\n",
+    );
+    let problems = check_all(&typo.workflow());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("nubmer"), "{problems:?}");
+    let guarded = Fixture::new(
+        "",
+        "{% if pull_request %}{{ pull_request.number }} {{ pull_request.url }}{% endif %}\n",
+    );
+    assert_eq!(check_all(&guarded.workflow()), Vec::<String>::new());
 }

@@ -21,6 +21,8 @@
 //! | IntentRecorded   | `pending_intents` row                                               |
 //! | IntentCompleted  | delete the pending row                                              |
 //! | IntentFailed     | retryable: attempts + 1, last_error; otherwise delete (abandoned)   |
+//! | PullRequestOpened| `record.pull_request = {repo, number, url, head}` (merged kept)     |
+//! | PullRequestMerged| `record.pull_request.merged = true`                                 |
 //!
 //! A second `RunStarted` or `IntentRecorded` with an id already used is refused by the
 //! primary key: the append fails and nothing of its batch is written.

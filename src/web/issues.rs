@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::{AppState, respond};
-use crate::domain::Phase;
+use crate::domain::{Phase, PullRequestRef};
 use crate::orchestrator::view::{GateRow, RetryRow, RunningRow};
 use crate::store::{RunRow, StoredEvent, Totals};
 
@@ -80,6 +80,8 @@ pub(crate) struct IssueDetail {
     pub entered_at: chrono::DateTime<chrono::Utc>,
     pub pending_intents: u32,
     pub rework: std::collections::BTreeMap<String, u32>,
+    /// The ticket's pull request (`null` until karajan opened one).
+    pub pull_request: Option<PullRequestRef>,
     pub workspace: Workspace,
     pub attempts: Attempts,
     pub running: Option<RunningRow>,
@@ -180,6 +182,7 @@ pub(crate) async fn detail(st: &AppState, id: &str) -> Result<Option<IssueDetail
         entered_at: rec.entered_at,
         pending_intents: rec.pending_intents,
         rework: rec.rework.clone(),
+        pull_request: rec.pull_request.clone(),
         workspace: workspace(&events, current_run.as_ref()),
         attempts: Attempts {
             failed_in_state: rec.attempts,

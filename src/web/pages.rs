@@ -28,6 +28,10 @@ pub(crate) fn environment() -> Environment<'static> {
         ("ticket.html", include_str!("templates/ticket.html")),
         ("missing.html", include_str!("templates/missing.html")),
         ("error.html", include_str!("templates/error.html")),
+        (
+            "pull_request.html",
+            include_str!("templates/pull_request.html"),
+        ),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("embedded template {name}: {e}"));
@@ -40,6 +44,10 @@ pub(crate) fn environment() -> Environment<'static> {
     });
     env.add_filter("duration", |secs: i64| humanize(secs));
     env.add_filter("enc", |s: String| encode_component(&s));
+    // A pull request's address as a link target: http(s) only, like a tracker link.
+    env.add_filter("web_link", |s: String| {
+        headers::tracker_link(&s).map(str::to_string)
+    });
     env.add_filter("usd", |v: Option<f64>| match v {
         // `+ 0.0` turns a negative zero (a sum of nothing) into a plain zero.
         Some(v) => format!("${:.4}", v + 0.0),
@@ -234,6 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pull_request_is_a_link_only_to_http_and_escaped() {
+        let mut env = environment();
+        env.add_template(
+            "t.html",
+            r#"{% from "pull_request.html" import pr_link %}{{ pr_link(pr) }}"#,
+        )
+        .unwrap();
+        let render = |url: &str| {
+            let pr = context! { number => 7, url => url };
+            env.get_template("t.html")
+                .unwrap()
+                .render(context! { pr => pr })
+                .unwrap()
+        };
+        assert_eq!(
+            render("https://github.com/acme/app/pull/7?a=1&b=\"x\""),
+            "pull request <a href=\"https:&#x2f;&#x2f;github.com&#x2f;acme&#x2f;app&#x2f;pull&#x2f;7?a=1&amp;b=&quot;x&quot;\" rel=\"noreferrer noopener\">#7</a>"
+        );
+        assert_eq!(render("javascript:alert(1)"), "pull request #7");
+    }
+
+    #[test]
     fn every_embedded_template_compiles() {
         let env = environment();
         for name in [
@@ -242,6 +272,7 @@ mod tests {
             "ticket.html",
             "missing.html",
             "error.html",
+            "pull_request.html",
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }

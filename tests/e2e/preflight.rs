@@ -103,3 +103,38 @@ fn a_claude_runner_whose_cli_is_not_installed_is_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn check_and_dry_run_name_a_local_forge_remote_that_is_not_a_repository() {
+    let s = Scratch::quickstart();
+    let text = std::fs::read_to_string(s.workflow()).unwrap().replace(
+        "forge: { kind: git }",
+        "forge: { kind: git, remote: ./pushed-here.git }",
+    );
+    std::fs::write(s.workflow(), text).unwrap();
+    for args in [
+        &["check", "workflow.yaml", "--offline"][..],
+        &["run", "workflow.yaml", "--dry-run"][..],
+    ] {
+        let out = karajan(s.path(), args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(
+            err.contains("forge.remote: the repository `")
+                && err.contains("pushed-here.git` does not exist"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("workspace.repo"), "{args:?}: {err}");
+    }
+    std::fs::create_dir(s.path().join("pushed-here.git")).unwrap();
+    let out = karajan(s.path(), &["check", "workflow.yaml", "--offline"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("forge.remote: `") && err.contains("is not a git repository"),
+        "{err}"
+    );
+    git2::Repository::init_bare(s.path().join("pushed-here.git")).unwrap();
+    let out = karajan(s.path(), &["check", "workflow.yaml", "--offline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!s.db().exists(), "nothing was written");
+}

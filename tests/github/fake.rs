@@ -18,11 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+mod branches;
 mod pulls;
 mod rest;
 
+use branches::{get_branch, get_repo};
 pub use pulls::FakePull;
-use pulls::{create_pull, get_pull, get_repo, list_pulls, merge_pull, patch_pull};
+use pulls::{create_pull, get_pull, list_pulls, merge_pull, patch_pull};
 
 use rest::{
     add_labels, create_label, get_issue, list_issues, list_labels, patch_issue, remove_label,
@@ -141,6 +143,8 @@ pub struct FakeState {
     pub delay_pull_creates: Option<std::time::Duration>,
     /// Every merge carried out: (pull request number, method).
     pub merge_requests: Vec<(i64, String)>,
+    /// The token's `permissions.push` on `acme/app` (`GET /repos/acme/app`).
+    pub can_push: bool,
 }
 
 #[derive(Clone)]
@@ -184,6 +188,7 @@ impl Fake {
             lose_pull_creates: 0,
             delay_pull_creates: None,
             merge_requests: Vec::new(),
+            can_push: true,
         }));
         let app = Router::new()
             .route("/graphql", post(graphql))
@@ -205,6 +210,7 @@ impl Fake {
                 get(list_labels).post(create_label),
             )
             .route("/repos/{owner}/{repo}", get(get_repo))
+            .route("/repos/{owner}/{repo}/branches/{*branch}", get(get_branch))
             .route(
                 "/repos/{owner}/{repo}/pulls",
                 get(list_pulls).post(create_pull),

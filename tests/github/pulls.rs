@@ -8,66 +8,10 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::fake::{FakePull, TOKEN};
-use super::scratch::{GhScratch, TOKEN_VAR};
-use crate::e2e::git_http::GitHttp;
-use crate::e2e::support::{bin, copy_tree, count, events, repo_root, wait_for};
-
-struct PrScratch {
-    s: GhScratch,
-    _git: GitHttp,
-}
-
-impl PrScratch {
-    /// The GitHub scratch (labels mode) with `acme/app.git` served over HTTP, the
-    /// workspace cloned from it, and `implement` opening the pull request.
-    fn new() -> PrScratch {
-        let s = GhScratch::new("labels", "");
-        let served = s.path().join("served");
-        copy_tree(
-            &repo_root().join("examples/quickstart/demo-repo.git"),
-            &served.join("acme/app.git"),
-        );
-        s.fake.lock().git_root = Some(served.clone());
-        let git = GitHttp::serve(&served, TOKEN);
-        let wf = std::fs::read_to_string(s.path().join("workflow.yaml")).unwrap();
-        let wf = wf
-            .replace("repo: ./demo-repo.git", "repo: ./served/acme/app.git")
-            .replace(
-                "    prompt: prompts/implement.md\n    next: review",
-                "    prompt: prompts/implement.md\n    next: review\n    pull_request: open",
-            );
-        let wf = format!(
-            "{wf}forge:\n  kind: github\n  remote: {}/acme/app.git\n  pull_request:\n    title: \"{{{{ issue.title }}}} ({{{{ issue.identifier }}}})\"\n",
-            git.url()
-        );
-        std::fs::write(s.path().join("workflow.yaml"), wf).unwrap();
-        PrScratch { s, _git: git }
-    }
-
-    fn pulls(&self) -> Vec<FakePull> {
-        self.s.fake.lock().pulls.clone()
-    }
-
-    fn creates(&self) -> usize {
-        self.s
-            .fake
-            .requests()
-            .iter()
-            .filter(|r| *r == "POST /repos/acme/app/pulls")
-            .count()
-    }
-
-    fn db(&self) -> std::path::PathBuf {
-        self.s.path().join(".karajan/karajan.db")
-    }
-
-    fn tip(&self, branch: &str) -> Option<String> {
-        let repo = git2::Repository::open_bare(self.s.path().join("served/acme/app.git")).ok()?;
-        let r = repo.find_reference(&format!("refs/heads/{branch}")).ok()?;
-        r.target().map(|o| o.to_string())
-    }
-}
+use super::fake::TOKEN;
+use super::pr_scratch::PrScratch;
+use super::scratch::TOKEN_VAR;
+use crate::e2e::support::{bin, count, events, wait_for};
 
 #[test]
 fn a_state_opens_one_pull_request_per_ticket_and_a_rework_updates_it() {

@@ -488,3 +488,42 @@ async fn open_creates_directories_and_read_only_creates_nothing() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.events, 1);
 }
+
+#[tokio::test]
+async fn an_opened_pull_request_is_kept_in_the_record_across_later_events() {
+    let f = Fixture::new().await;
+    f.append(vec![picked("ENG-1", "code")]).await;
+    f.append(vec![NewEvent::for_issue(
+        "ENG-1",
+        EventKind::PullRequestOpened {
+            repo: "acme/app".into(),
+            number: 7,
+            url: "https://github.com/acme/app/pull/7".into(),
+            branch: "karajan/ENG-1".into(),
+            created: true,
+            head: None,
+        },
+    )])
+    .await;
+    let expected = Some(karajan::domain::PullRequestRef {
+        repo: "acme/app".into(),
+        number: 7,
+        url: "https://github.com/acme/app/pull/7".into(),
+        head: None,
+        merged: false,
+    });
+    let rec = f
+        .store
+        .record("ENG-1")
+        .await
+        .expect("record")
+        .expect("exists");
+    assert_eq!(rec.pull_request, expected);
+    f.append(vec![run_started("ENG-1", "run-1", "code", 1)])
+        .await;
+    let records = f.store.records().await.expect("records");
+    assert_eq!(
+        records[0].pull_request, expected,
+        "read from the tickets table"
+    );
+}

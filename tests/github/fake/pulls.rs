@@ -1,10 +1,11 @@
 //! The pull-request half of the fake GitHub (REST), as karajan's forge uses it: list by
-//! `head=owner:branch` and `state`, open, update (title, body, reopen), read the
-//! repository's default branch. Shapes and refusals follow GitHub's REST docs: `422
-//! Validation Failed` with `errors[].message` for "A pull request already exists for
-//! acme:branch." and "No commits between main and branch", `errors[].code: invalid`
-//! for a head or base that does not exist. Branches and commits are read from the bare
-//! repository on disk (`FakeState::git_root`), where karajan really pushes.
+//! `head=owner:branch` and `state`, open, update (title, body, reopen). (The repository
+//! and its branches are read in `branches`.) Shapes and refusals follow GitHub's REST
+//! docs: `422 Validation Failed` with `errors[].message` for "A pull request already
+//! exists for acme:branch." and "No commits between main and branch",
+//! `errors[].code: invalid` for a head or base that does not exist. Branches and
+//! commits are read from the bare repository on disk (`FakeState::git_root`), where
+//! karajan really pushes.
 //!
 //! A pull request is an issue too on GitHub (one number sequence; the issues API lists
 //! it with a `pull_request` key): each one opened here adds its `FakeIssue` with
@@ -30,7 +31,7 @@ fn bare(s: &FakeState) -> Option<git2::Repository> {
     git2::Repository::open_bare(root.join(format!("{OWNER}/{REPO}.git"))).ok()
 }
 
-fn tip(s: &FakeState, branch: &str) -> Option<git2::Oid> {
+pub(super) fn tip(s: &FakeState, branch: &str) -> Option<git2::Oid> {
     let repo = bare(s)?;
     let r = repo.find_reference(&format!("refs/heads/{branch}")).ok()?;
     r.target()
@@ -62,20 +63,6 @@ fn invalid(s: &mut FakeState, errors: Value) -> Response {
             "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"}),
         None,
     )
-}
-
-pub(super) async fn get_repo(
-    State(st): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    Path((o, r)): Path<(String, String)>,
-) -> Response {
-    let mut s = st.lock().expect("state");
-    if let Some(resp) = gate(&mut s, &headers, format!("GET /repos/{o}/{r}")) {
-        return resp;
-    }
-    let body = json!({"full_name": format!("{o}/{r}"), "default_branch": s.default_branch,
-        "permissions": {"admin": false, "push": true, "pull": true}});
-    rest_ok(&mut s, StatusCode::OK, body, None)
 }
 
 pub(super) async fn list_pulls(
