@@ -71,6 +71,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
             "push" => format!("push {} {} → {}", s("branch"), s("commit"), s("remote")),
             "pull_request" => format!("pull request {} → {}", s("branch"), s("repo")),
             "merge" => format!("merge #{} ({})", p["number"], s("method")),
+            "attach" => format!("attach {}", s("url")),
             _ => "comment".to_string(),
         },
         "intent_completed" => format!(

@@ -53,6 +53,29 @@ impl GithubApi {
         Self::with_policy(config, HttpPolicy::default())
     }
 
+    /// The pull requests of `config`, over `shared` (a GitHub tracker's HTTP layer)
+    /// when it talks to the same API with the same token: one rate-limit budget, one
+    /// connection pool.
+    pub fn sharing(
+        config: &GithubForge,
+        shared: Option<Arc<GithubHttp>>,
+    ) -> Result<Self, TrackerError> {
+        let api = endpoints(&config.api_url).map_err(TrackerError::Fatal)?;
+        match shared {
+            Some(http) if http.serves(&api, &config.token) => Ok(GithubApi {
+                http,
+                owner: config.owner.clone(),
+                repo: config.repo.clone(),
+            }),
+            _ => Self::new(config),
+        }
+    }
+
+    /// Whether this forge and `other` spend one budget (tests, diagnostics).
+    pub fn shares_http_with(&self, other: &Arc<GithubHttp>) -> bool {
+        Arc::ptr_eq(&self.http, other)
+    }
+
     pub fn with_policy(config: &GithubForge, policy: HttpPolicy) -> Result<Self, TrackerError> {
         let api = endpoints(&config.api_url).map_err(TrackerError::Fatal)?;
         Ok(GithubApi {

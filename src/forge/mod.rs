@@ -67,12 +67,21 @@ pub struct Forge {
 
 impl Forge {
     pub fn new(config: &ForgeConfig) -> Self {
+        Self::sharing(config, None)
+    }
+
+    /// As [`Forge::new`], over a GitHub tracker's HTTP layer where it serves the same
+    /// API with the same token (one rate-limit budget for tracker and forge).
+    pub fn sharing(
+        config: &ForgeConfig,
+        tracker_http: Option<std::sync::Arc<crate::tracker::github::http::GithubHttp>>,
+    ) -> Self {
         Forge {
             remote: config.remote.clone(),
             access: http::Access::new(config.token().cloned(), config.ca_file.as_deref()),
             github: config
                 .github()
-                .map(|g| GithubApi::new(g).map_err(|e| e.to_string())),
+                .map(|g| GithubApi::sharing(g, tracker_http).map_err(|e| e.to_string())),
         }
     }
 

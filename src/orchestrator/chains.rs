@@ -67,7 +67,19 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let failed = self.failed_forge_writes(&done).await?;
         let mut events = vec![];
+        let mut attach = vec![];
         for (identifier, evs, moved_to) in done {
+            // A pull request the record does not have yet (opened now, or found after a
+            // crash) is attached to its ticket where the tracker can (Linear), recorded
+            // with it.
+            for e in &evs {
+                if let EventKind::PullRequestOpened { url, number, .. } = &e.kind
+                    && let Some((recorded, intent)) =
+                        self.attach_intent(&identifier, url, *number).await?
+                {
+                    attach.push((identifier.clone(), recorded, intent));
+                }
+            }
             // A merge lets the approval that asked for it take effect: decided again
             // when the chain ends.
             if evs
@@ -92,7 +104,21 @@ impl Engine {
                 }
             }
         }
+        let mut effects = vec![];
+        for (identifier, recorded, intent) in attach {
+            events.push(recorded);
+            effects.push((identifier, intent));
+        }
         self.record(events).await?;
+        for (identifier, intent) in effects {
+            self.launch(
+                &identifier,
+                vec![Effect::Write {
+                    intent,
+                    retry: false,
+                }],
+            );
+        }
         for failure in failed {
             self.on_forge_failure(failure).await?;
         }

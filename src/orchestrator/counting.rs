@@ -46,6 +46,10 @@ impl Tracker for CountingTracker {
         self.inner.kind()
     }
 
+    fn github_http(&self) -> Option<Arc<crate::tracker::github::http::GithubHttp>> {
+        self.inner.github_http()
+    }
+
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {
         self.count(self.inner.fetch_candidates(columns).await)
     }
@@ -63,6 +67,19 @@ impl Tracker for CountingTracker {
 
     async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError> {
         self.count(self.inner.comment(ticket, body).await)
+    }
+
+    fn attaches_links(&self) -> bool {
+        self.inner.attaches_links()
+    }
+
+    async fn attach_link(
+        &self,
+        ticket: &TicketRef,
+        url: &str,
+        title: &str,
+    ) -> Result<(), TrackerError> {
+        self.count(self.inner.attach_link(ticket, url, title).await)
     }
 
     async fn move_and_comment(

@@ -287,7 +287,9 @@ async fn settle(ctx: &ChainCtx, intent: &Intent, first: Result<(), TrackerError>
 
 fn ticket_of(intent: &Intent) -> TicketRef {
     let id = match &intent.op {
-        IntentOp::Move { tracker_id, .. } | IntentOp::Comment { tracker_id, .. } => tracker_id,
+        IntentOp::Move { tracker_id, .. }
+        | IntentOp::Comment { tracker_id, .. }
+        | IntentOp::Attach { tracker_id, .. } => tracker_id,
         IntentOp::Push { .. } | IntentOp::PullRequest { .. } | IntentOp::Merge { .. } => "",
     };
     TicketRef {
@@ -305,7 +307,7 @@ pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Vec
         IntentOp::PullRequest { .. } => super::pull::perform_pull_request(ctx, intent).await,
         // Always reads the pull request first: merged already, or moved on by someone.
         IntentOp::Merge { .. } => super::merge::perform_merge(ctx, intent).await,
-        IntentOp::Move { .. } | IntentOp::Comment { .. } => {
+        IntentOp::Move { .. } | IntentOp::Comment { .. } | IntentOp::Attach { .. } => {
             vec![perform_tracker_write(ctx, intent, retry).await]
         }
     }
@@ -373,6 +375,11 @@ async fn try_perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Result<boo
             // before it leaves for the tracker.
             let body = ctx.redactor.raw(body);
             ctx.tracker.comment(&ticket, &body).await?;
+            Ok(false)
+        }
+        // Setting a value: attaching again is harmless, so no read-back is needed.
+        IntentOp::Attach { url, title, .. } => {
+            ctx.tracker.attach_link(&ticket, url, title).await?;
             Ok(false)
         }
         IntentOp::Push { .. } | IntentOp::PullRequest { .. } | IntentOp::Merge { .. } => Err(

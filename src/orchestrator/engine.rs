@@ -177,6 +177,10 @@ impl Engine {
         let (activity_tx, activity_rx) = mpsc::channel(4096);
         let (tasks_tx, tasks_rx) = mpsc::unbounded_channel();
         let counting = Arc::new(CountingTracker::new(tracker, 0, 0));
+        let forge = workflow
+            .forge
+            .as_ref()
+            .map(|f| crate::forge::Forge::sharing(f, counting.github_http()));
         let config_status = config_status(&workflow, counting.kind());
         let view = super::publish::empty_view(&config_status);
         let (view_tx, _) = watch::channel(Arc::new(view));
@@ -187,7 +191,7 @@ impl Engine {
         Engine {
             tracker: counting.clone(),
             counting,
-            forge: workflow.forge.as_ref().map(crate::forge::Forge::new),
+            forge,
             workflow,
             store,
             workspaces,
@@ -255,7 +259,10 @@ impl Engine {
         self.counting = Arc::new(CountingTracker::new(tracker, calls, errors));
         self.tracker = self.counting.clone();
         self.workspaces = workspaces_of(&workflow);
-        self.forge = workflow.forge.as_ref().map(crate::forge::Forge::new);
+        self.forge = workflow
+            .forge
+            .as_ref()
+            .map(|f| crate::forge::Forge::sharing(f, self.tracker.github_http()));
         self.config_status = config_status(&workflow, self.counting.kind());
         self.redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
             &workflow,

@@ -62,7 +62,9 @@ impl Engine {
                     format!("pull request #{number} of {repo} could not be merged ({error})"),
                     self.merge_reworks(&p.identifier).await?,
                 ),
-                IntentOp::Move { .. } | IntentOp::Comment { .. } => continue,
+                IntentOp::Move { .. } | IntentOp::Comment { .. } | IntentOp::Attach { .. } => {
+                    continue;
+                }
             };
             out.push(ForgeFailure {
                 identifier: p.identifier.clone(),

@@ -23,6 +23,13 @@ pub enum IntentOp {
         tracker_id: String,
         body: String,
     },
+    /// Attach `url` (the ticket's pull request) to the ticket in the tracker (Linear),
+    /// under `title`. Attaching the same URL again updates it.
+    Attach {
+        tracker_id: String,
+        url: String,
+        title: String,
+    },
     /// Push `commit` of the ticket's workspace to `refs/heads/<branch>` of `remote` (a
     /// URL or a local path; never a credential), fast-forward only.
     Push {

@@ -121,6 +121,34 @@ pub trait Tracker: Send + Sync {
     /// `local`, `linear`, `github`.
     fn kind(&self) -> &'static str;
 
+    /// The GitHub HTTP layer, for a GitHub tracker: a forge on the same API with the
+    /// same token shares it, so both spend one rate-limit budget.
+    fn github_http(&self) -> Option<std::sync::Arc<github::http::GithubHttp>> {
+        None
+    }
+
+    /// Whether tickets can carry link attachments (Linear): the ticket's pull request is
+    /// then attached to it.
+    fn attaches_links(&self) -> bool {
+        false
+    }
+
+    /// Attach `url` to the ticket under `title`. Setting a value: attaching the same URL
+    /// again updates the attachment, so a retry is harmless.
+    async fn attach_link(
+        &self,
+        ticket: &TicketRef,
+        url: &str,
+        title: &str,
+    ) -> Result<(), TrackerError> {
+        let _ = (url, title);
+        Err(TrackerError::Fatal(format!(
+            "the {} tracker has no link attachments ({})",
+            self.kind(),
+            ticket.identifier
+        )))
+    }
+
     /// Tickets currently in any of `columns`, in the tracker's order.
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError>;
 

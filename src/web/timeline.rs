@@ -197,6 +197,10 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
                 s(p, "title").unwrap_or("?"),
                 s(p, "branch").unwrap_or("?")
             ),
+            Some("attach") => format!(
+                "Tracker write queued: attach {}",
+                s(p, "url").unwrap_or("?")
+            ),
             Some("merge") => format!(
                 "Merge queued: pull request #{} ({})",
                 n(p, "number").unwrap_or(0),

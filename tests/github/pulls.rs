@@ -336,3 +336,34 @@ fn a_merge_conflict_can_send_the_ticket_back_to_the_agent() {
     );
     assert!(escalations(&p).is_empty(), "{:?}", escalations(&p));
 }
+
+/// A forge on the tracker's API with the tracker's token spends the tracker's
+/// rate-limit budget (one HTTP layer); another token has its own.
+#[test]
+fn the_forge_shares_the_github_trackers_budget() {
+    use karajan::config::{ForgeConfig, ForgeKind, GithubForge, Secret};
+    use karajan::tracker::Tracker;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = rt.block_on(super::fake::Fake::start());
+    let tracker = super::tracker(&fake, "labels", "");
+    let shared = tracker.github_http().expect("a GitHub tracker has one");
+    let forge = |token: &str| {
+        karajan::forge::Forge::sharing(
+            &ForgeConfig {
+                kind: ForgeKind::Github(Box::new(GithubForge::new(
+                    &fake.url,
+                    "acme",
+                    "app",
+                    Secret::new(token),
+                ))),
+                remote: format!("{}/acme/app.git", fake.url),
+                ca_file: None,
+            },
+            Some(shared.clone()),
+        )
+    };
+    let same = forge(TOKEN);
+    assert!(same.github().unwrap().shares_http_with(&shared));
+    let other = forge("ghp_another_token");
+    assert!(!other.github().unwrap().shares_http_with(&shared));
+}

@@ -137,6 +137,9 @@ pub struct World {
     pub comments_newest_first: bool,
     /// Refuse every new comment with this `(code, message)` (e.g. a body Linear rejects).
     pub comment_error: Option<(String, String)>,
+    /// Link attachments `(issue id, url, title)`: one per URL and issue, as on Linear
+    /// (attaching the same URL again updates its title).
+    pub attachments: Vec<(String, String, String)>,
     /// Every request is answered only after a delay drawn uniformly from this range
     /// (a real API's round trip); zero by default.
     pub latency: (Duration, Duration),
@@ -746,6 +749,29 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
             Ok(
                 json!({"commentCreate": {"success": true, "comment": {"id": id, "createdAt": ts(at)}}}),
             )
+        }
+        "AttachLink" => {
+            let issue_id = vars["issueId"].as_str().unwrap_or_default().to_string();
+            let url = vars["url"].as_str().unwrap_or_default().to_string();
+            let title = vars["title"].as_str().unwrap_or(&url).to_string();
+            if !w.issues.iter().any(|i| i.id == issue_id) {
+                return Err(("INVALID_INPUT".into(), "Entity not found: Issue".into()));
+            }
+            let at = w
+                .attachments
+                .iter()
+                .position(|(i, u, _)| *i == issue_id && *u == url);
+            match at {
+                Some(n) => w.attachments[n].2 = title,
+                None => w.attachments.push((issue_id.clone(), url.clone(), title)),
+            }
+            let n = w
+                .attachments
+                .iter()
+                .position(|(i, u, _)| *i == issue_id && *u == url)
+                .unwrap_or(0);
+            Ok(json!({"attachmentLinkURL": {"success": true,
+                "attachment": {"id": format!("attachment-{n}"), "url": url}}}))
         }
         other => panic!("fake Linear: unknown operation {other:?}"),
     }

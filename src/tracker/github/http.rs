@@ -45,7 +45,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One error of a GraphQL response (GitHub adds a `type` such as `NOT_FOUND`).
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct GqlError {
+pub struct GqlError {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub message: String,
@@ -73,7 +73,7 @@ impl GqlError {
 }
 
 /// A GraphQL answer: data (possibly partial) and the errors beside it.
-pub(crate) struct GqlReply<T> {
+pub struct GqlReply<T> {
     pub data: Option<T>,
     pub errors: Vec<GqlError>,
 }
@@ -110,13 +110,13 @@ pub(crate) fn errors_to_tracker(what: &str, errors: &[GqlError]) -> TrackerError
 }
 
 /// A REST answer: status, JSON body (Null when empty) and the `Link: rel="next"` URL.
-pub(crate) struct RestReply {
+pub struct RestReply {
     pub status: StatusCode,
     pub body: Value,
     pub next: Option<String>,
 }
 
-pub(crate) struct GithubHttp {
+pub struct GithubHttp {
     http: HttpLayer,
     token: Secret,
     api: ApiEndpoints,
@@ -169,6 +169,11 @@ impl GithubHttp {
             api,
             graphql_points: AtomicU64::new(0),
         })
+    }
+
+    /// Whether this client talks to `api` with `token` (a forge may then share it).
+    pub fn serves(&self, api: &ApiEndpoints, token: &Secret) -> bool {
+        self.api == *api && self.token.expose() == token.expose()
     }
 
     pub fn rest_url(&self, path: &str) -> String {

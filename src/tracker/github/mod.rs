@@ -34,7 +34,7 @@
 
 mod combined;
 pub mod config;
-pub(crate) mod http;
+pub mod http;
 mod labels;
 mod normalize;
 mod project;
@@ -62,7 +62,8 @@ use crate::tracker::{Fetched, RateBudget, Tracker, TrackerCheck, TrackerError};
 /// engine's state.
 pub struct GithubTracker {
     config: GithubConfig,
-    http: GithubHttp,
+    /// Shared with the forge on the same API and token: one rate-limit budget.
+    http: std::sync::Arc<GithubHttp>,
     page_size: i64,
     board: RwLock<Option<project::Board>>,
     /// Issue node id → project item id (project mode).
@@ -90,11 +91,11 @@ impl std::fmt::Debug for GithubTracker {
 
 impl GithubTracker {
     pub fn new(config: GithubConfig) -> Result<Self, TrackerError> {
-        let http = GithubHttp::new(
+        let http = std::sync::Arc::new(GithubHttp::new(
             config.token.clone(),
             config.api.clone(),
             config.http.clone(),
-        )?;
+        )?);
         let mut columns = config.terminal_columns.clone();
         for c in &config.columns {
             if !columns.contains(c) {
@@ -432,6 +433,10 @@ fn board_facts(b: &project::Board) -> Vec<String> {
 impl Tracker for GithubTracker {
     fn kind(&self) -> &'static str {
         "github"
+    }
+
+    fn github_http(&self) -> Option<std::sync::Arc<GithubHttp>> {
+        Some(self.http.clone())
     }
 
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {

@@ -28,7 +28,9 @@ use chrono::Utc;
 use serde_json::Value;
 
 use self::config::LinearConfig;
-use self::ops::{CreateComment, IssueComments, ListIssues, MoveIssue, WorkflowStates, list_issues};
+use self::ops::{
+    AttachLink, CreateComment, IssueComments, ListIssues, MoveIssue, WorkflowStates, list_issues,
+};
 use self::states::{ColumnState, StateCache, missing_column};
 use self::transport::{CallError, Transport};
 use crate::domain::{Comment, TicketRef, TicketSnapshot};
@@ -482,6 +484,38 @@ impl Tracker for LinearTracker {
             )));
         }
         tracing::info!(issue = %ticket.identifier, %column, "moved Linear issue");
+        Ok(())
+    }
+
+    fn attaches_links(&self) -> bool {
+        true
+    }
+
+    async fn attach_link(
+        &self,
+        ticket: &TicketRef,
+        url: &str,
+        title: &str,
+    ) -> Result<(), TrackerError> {
+        let data = self
+            .transport
+            .call::<AttachLink>(ops::attach_link::Variables {
+                issue_id: ticket.id.clone(),
+                url: url.to_string(),
+                title: Some(title.to_string()),
+            })
+            .await
+            .map_err(|e| not_found_or(e, ticket, "AttachLink"))?;
+        let success = data
+            .pointer("/attachmentLinkURL/success")
+            .and_then(Value::as_bool);
+        if success != Some(true) {
+            return Err(TrackerError::Fatal(format!(
+                "Linear did not attach {url} to {}",
+                ticket.identifier
+            )));
+        }
+        tracing::info!(issue = %ticket.identifier, %url, "attached a link to the Linear issue");
         Ok(())
     }
 

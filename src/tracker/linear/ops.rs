@@ -14,7 +14,7 @@ pub type DateTimeOrDuration = String;
 
 /// Makes cargo rebuild when an operation or the schema subset changes (the derive
 /// reads them, but cargo does not know that).
-const _TRACKED: [&str; 10] = [
+const _TRACKED: [&str; 11] = [
     include_str!("../../../graphql/linear/schema.graphql"),
     include_str!("../../../graphql/linear/ListIssues.graphql"),
     include_str!("../../../graphql/linear/IssueComments.graphql"),
@@ -25,6 +25,7 @@ const _TRACKED: [&str; 10] = [
     include_str!("../../../graphql/linear/MoveIssue.graphql"),
     include_str!("../../../graphql/linear/CreateComment.graphql"),
     include_str!("../../../graphql/linear/MoveAndComment.graphql"),
+    include_str!("../../../graphql/linear/AttachLink.graphql"),
 ];
 
 #[derive(GraphQLQuery)]
@@ -101,6 +102,15 @@ pub struct MoveIssue;
     response_derives = "Debug, Clone"
 )]
 pub struct CreateComment;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/linear/schema.graphql",
+    query_path = "graphql/linear/AttachLink.graphql",
+    variables_derives = "Debug, Clone",
+    response_derives = "Debug, Clone"
+)]
+pub struct AttachLink;
 
 #[derive(GraphQLQuery)]
 #[graphql(
