@@ -72,6 +72,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
             "pull_request" => format!("pull request {} → {}", s("branch"), s("repo")),
             "merge" => format!("merge #{} ({})", p["number"], s("method")),
             "attach" => format!("attach {}", s("url")),
+            "ready_for_review" => format!("ready for review #{}", p["number"]),
             _ => "comment".to_string(),
         },
         "intent_completed" => format!(

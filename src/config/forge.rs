@@ -73,6 +73,7 @@ impl GithubForge {
                 title: DEFAULT_PR_TITLE.to_string(),
                 body: DEFAULT_PR_BODY.to_string(),
                 draft: false,
+                ready_in: None,
             },
             tracker_repo: None,
         }
@@ -89,6 +90,8 @@ pub struct PullRequestConfig {
     pub body: String,
     /// Opened as a draft.
     pub draft: bool,
+    /// A draft is marked ready for review when the ticket enters this state.
+    pub ready_in: Option<String>,
 }
 
 /// The title when none is configured.
@@ -286,6 +289,14 @@ fn pull_request(cx: &mut Ctx, raw: Option<&RawPullRequest>) -> PullRequestConfig
             "the base branch is empty; leave the key out for the repository's default branch",
         );
     }
+    let draft = raw.and_then(|r| r.draft).unwrap_or(false);
+    let ready_in = raw.and_then(|r| r.ready_in.clone());
+    if ready_in.is_some() && !draft {
+        cx.errors.push(
+            "forge.pull_request.ready_in",
+            "`ready_in` marks a draft ready for review: it needs `draft: true`",
+        );
+    }
     PullRequestConfig {
         base: base.map(|b| b.trim().to_string()),
         title: template(
@@ -300,7 +311,8 @@ fn pull_request(cx: &mut Ctx, raw: Option<&RawPullRequest>) -> PullRequestConfig
             raw.and_then(|r| r.body.as_ref()),
             DEFAULT_PR_BODY,
         ),
-        draft: raw.and_then(|r| r.draft).unwrap_or(false),
+        draft,
+        ready_in,
     }
 }
 

@@ -223,6 +223,7 @@ pub(crate) struct RawPullRequest {
     pub title: Option<String>,
     pub body: Option<String>,
     pub draft: Option<bool>,
+    pub ready_in: Option<String>,
 }
 
 /// The whole file. `None` sections were absent (or failed to deserialize, which has

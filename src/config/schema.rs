@@ -191,6 +191,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
                     ("title", Shape::Leaf),
                     ("body", Shape::Leaf),
                     ("draft", Shape::Leaf),
+                    ("ready_in", Shape::Leaf),
                 ]),
             ),
         ]),

@@ -571,6 +571,26 @@ fn merge_policy(cx: &mut Ctx, base: &str, s: &RawState) -> Option<MergePolicy> {
     })
 }
 
+/// `forge.pull_request.ready_in` names a state of the workflow.
+pub(crate) fn ready_in_is_a_state(cx: &mut Ctx, raw: &RawWorkflow, forge: Option<&ForgeConfig>) {
+    let Some(state) = forge
+        .and_then(|f| f.github())
+        .and_then(|g| g.pull_request.ready_in.as_deref())
+    else {
+        return;
+    };
+    let names = || raw.states.keys().chain(raw.broken_states.iter());
+    if !names().any(|n| n == state) {
+        cx.errors.push(
+            "forge.pull_request.ready_in",
+            format!(
+                "no state named `{state}`{}",
+                suggest::hint(state, names().map(String::as_str))
+            ),
+        );
+    }
+}
+
 /// `pull_request: open` needs a forge that has pull requests (`forge: {kind: github}`).
 pub(crate) fn pull_requests_need_a_forge(
     cx: &mut Ctx,

@@ -192,6 +192,7 @@ pub(crate) fn build<'a>(
     let server = server(&mut cx, &raw);
     let forge = super::forge::forge(&mut cx, &raw, tracker.as_ref(), &workspace.repo);
     states::pull_requests_need_a_forge(&mut cx, &raw, forge.as_ref());
+    states::ready_in_is_a_state(&mut cx, &raw, forge.as_ref());
 
     let entry = states::entry(&mut cx, &raw);
     let machine = Machine {

@@ -28,6 +28,8 @@ pub struct PullRequest {
     pub body: String,
     /// The head commit.
     pub head_sha: String,
+    /// The GraphQL node id (for what only GraphQL can do).
+    pub node_id: String,
 }
 
 /// What a pull request should say.
@@ -267,6 +269,34 @@ impl GithubApi {
     }
 }
 
+/// The document of [`GithubApi::mark_ready`] (checked against GitHub's schema with the
+/// others in `graphql/github/`).
+const MARK_READY: &str = include_str!("../../graphql/github/mark_ready.graphql");
+
+impl GithubApi {
+    /// Takes a draft out of draft. Setting a value: repeating it is harmless.
+    pub async fn mark_ready(&self, pr: &PullRequest) -> Result<(), TrackerError> {
+        let body = json!({
+            "query": MARK_READY,
+            "operationName": "MarkReady",
+            "variables": { "id": pr.node_id },
+        });
+        let reply = self.http.graphql_raw("MarkReady", &body, true).await?;
+        let draft = reply
+            .data
+            .as_ref()
+            .and_then(|d| d.pointer("/markPullRequestReadyForReview/pullRequest/isDraft"))
+            .and_then(Value::as_bool);
+        match (draft, reply.errors.is_empty()) {
+            (Some(false), true) => Ok(()),
+            _ => Err(crate::tracker::github::http::errors_to_tracker(
+                "MarkReady",
+                &reply.errors,
+            )),
+        }
+    }
+}
+
 fn parse(v: &Value) -> Option<PullRequest> {
     let s = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or_default();
     Some(PullRequest {
@@ -279,6 +309,7 @@ fn parse(v: &Value) -> Option<PullRequest> {
         title: s("/title").to_string(),
         body: s("/body").to_string(),
         head_sha: s("/head/sha").to_string(),
+        node_id: s("/node_id").to_string(),
     })
 }
 

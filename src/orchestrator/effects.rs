@@ -290,7 +290,10 @@ fn ticket_of(intent: &Intent) -> TicketRef {
         IntentOp::Move { tracker_id, .. }
         | IntentOp::Comment { tracker_id, .. }
         | IntentOp::Attach { tracker_id, .. } => tracker_id,
-        IntentOp::Push { .. } | IntentOp::PullRequest { .. } | IntentOp::Merge { .. } => "",
+        IntentOp::Push { .. }
+        | IntentOp::PullRequest { .. }
+        | IntentOp::Merge { .. }
+        | IntentOp::ReadyForReview { .. } => "",
     };
     TicketRef {
         id: id.to_string(),
@@ -307,6 +310,7 @@ pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Vec
         IntentOp::PullRequest { .. } => super::pull::perform_pull_request(ctx, intent).await,
         // Always reads the pull request first: merged already, or moved on by someone.
         IntentOp::Merge { .. } => super::merge::perform_merge(ctx, intent).await,
+        IntentOp::ReadyForReview { .. } => super::pull::perform_ready(ctx, intent).await,
         IntentOp::Move { .. } | IntentOp::Comment { .. } | IntentOp::Attach { .. } => {
             vec![perform_tracker_write(ctx, intent, retry).await]
         }
@@ -382,8 +386,11 @@ async fn try_perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Result<boo
             ctx.tracker.attach_link(&ticket, url, title).await?;
             Ok(false)
         }
-        IntentOp::Push { .. } | IntentOp::PullRequest { .. } | IntentOp::Merge { .. } => Err(
-            TrackerError::NotAttempted("a forge write is not a tracker write".into()),
-        ),
+        IntentOp::Push { .. }
+        | IntentOp::PullRequest { .. }
+        | IntentOp::Merge { .. }
+        | IntentOp::ReadyForReview { .. } => Err(TrackerError::NotAttempted(
+            "a forge write is not a tracker write".into(),
+        )),
     }
 }

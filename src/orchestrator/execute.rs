@@ -157,6 +157,11 @@ impl Engine {
                             feedback,
                         },
                     ));
+                    // Entering `forge.pull_request.ready_in` takes the ticket's draft out
+                    // of draft.
+                    if let Some(op) = self.ready_for_review(&to, projected.as_ref()) {
+                        intents.push(self.intent(&id, op, &mut batch));
+                    }
                     state = to;
                 }
                 Action::StageEnterHook { state } => {

@@ -62,9 +62,12 @@ impl Engine {
                     format!("pull request #{number} of {repo} could not be merged ({error})"),
                     self.merge_reworks(&p.identifier).await?,
                 ),
-                IntentOp::Move { .. } | IntentOp::Comment { .. } | IntentOp::Attach { .. } => {
-                    continue;
-                }
+                // A draft left in draft is no reason to stop the ticket: the failure
+                // is recorded, and a human can mark it ready on GitHub.
+                IntentOp::Move { .. }
+                | IntentOp::Comment { .. }
+                | IntentOp::Attach { .. }
+                | IntentOp::ReadyForReview { .. } => continue,
             };
             out.push(ForgeFailure {
                 identifier: p.identifier.clone(),

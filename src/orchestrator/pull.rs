@@ -120,6 +120,68 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The `ReadyForReview` a ticket entering `state` owes: when it is the forge's
+    /// `pull_request.ready_in` and the ticket has a pull request that is not merged.
+    pub(crate) fn ready_for_review(
+        &self,
+        state: &str,
+        rec: Option<&crate::domain::IssueRecord>,
+    ) -> Option<IntentOp> {
+        let github = self.workflow.forge.as_ref()?.github()?;
+        if github.pull_request.ready_in.as_deref() != Some(state) {
+            return None;
+        }
+        let pr = rec?.pull_request.as_ref().filter(|p| !p.merged)?;
+        Some(IntentOp::ReadyForReview {
+            repo: pr.repo.clone(),
+            number: pr.number,
+        })
+    }
+}
+
+/// Perform a ready-for-review intent: the pull request is read first; one that is not
+/// a draft (any more) confirms it.
+pub(crate) async fn perform_ready(ctx: &ChainCtx, intent: &Intent) -> Vec<NewEvent> {
+    let IntentOp::ReadyForReview { repo, number } = &intent.op else {
+        unreachable!("perform_ready is given ready-for-review intents only")
+    };
+    let api = match ctx.forge.as_ref().map(|f| f.github()) {
+        Some(Ok(api)) if api.repo() == *repo => api,
+        Some(Ok(api)) => {
+            let why = format!("the forge is now {}, not {repo}", api.repo());
+            return failed(intent, why, false);
+        }
+        Some(Err(e)) => return failed(intent, e, false),
+        None => return failed(intent, "the workflow has no `forge` section".into(), false),
+    };
+    let result = async {
+        let pr = api.get(*number).await?;
+        if !pr.draft || pr.merged || !pr.open {
+            return Ok(true);
+        }
+        api.mark_ready(&pr).await.map(|()| false)
+    }
+    .await;
+    match result {
+        Ok(already_done) => {
+            info!(ticket = %intent.identifier, number, already_done, "pull request ready for review");
+            vec![NewEvent::for_issue(
+                &intent.identifier,
+                EventKind::IntentCompleted {
+                    intent_id: intent.intent_id.clone(),
+                    already_done,
+                },
+            )]
+        }
+        Err(e) => {
+            let retryable = e.is_retryable();
+            let error = ctx.redactor.raw(&e.to_string()).into_owned();
+            failed(intent, error, retryable)
+        }
+    }
+}
+
 /// The title and body for the ticket's pull request: the templates, then the line that
 /// links the ticket (`Closes #N` when the tracker is this repository's issues).
 pub(crate) fn render(

@@ -58,6 +58,12 @@ pub enum IntentOp {
         head: Option<String>,
         method: String,
     },
+    /// Take draft pull request `number` of `repo` out of draft (the ticket entered
+    /// `forge.pull_request.ready_in`).
+    ReadyForReview {
+        repo: String,
+        number: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

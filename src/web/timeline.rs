@@ -201,6 +201,10 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
                 "Tracker write queued: attach {}",
                 s(p, "url").unwrap_or("?")
             ),
+            Some("ready_for_review") => format!(
+                "Queued: mark pull request #{} ready for review",
+                n(p, "number").unwrap_or(0)
+            ),
             Some("merge") => format!(
                 "Merge queued: pull request #{} ({})",
                 n(p, "number").unwrap_or(0),

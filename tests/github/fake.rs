@@ -523,6 +523,29 @@ fn run_op(s: &mut FakeState, op: &str, vars: &Value) -> (Value, Vec<Value>) {
         "IssueDetail" => (issue_detail(s, vars), vec![]),
         "IssueBlockers" => (issue_blockers(s, vars), vec![]),
         "IssueComments" => (issue_comments(s, vars), vec![]),
+        "MarkReady" => {
+            let id = v("id");
+            let Some(n) = s
+                .pulls
+                .iter()
+                .find(|p| json!(format!("PR_node{}", p.number)) == id)
+                .map(|p| p.number)
+            else {
+                return not_found("markPullRequestReadyForReview", &id);
+            };
+            s.pulls
+                .iter_mut()
+                .filter(|p| p.number == n)
+                .for_each(|p| p.draft = false);
+            s.issues
+                .iter_mut()
+                .filter(|i| i.number == n)
+                .for_each(|i| i.draft = false);
+            (
+                json!({"markPullRequestReadyForReview": {"pullRequest": {"number": n, "isDraft": false}}}),
+                vec![],
+            )
+        }
         "AddComment" => {
             let id = v("subjectId");
             let body = v("body").as_str().unwrap_or("").to_string();

@@ -367,3 +367,43 @@ fn the_forge_shares_the_github_trackers_budget() {
     let other = forge("ghp_another_token");
     assert!(!other.github().unwrap().shares_http_with(&shared));
 }
+
+#[test]
+fn a_draft_is_marked_ready_when_the_ticket_enters_the_configured_state() {
+    let p = PrScratch::new();
+    let path = p.s.path().join("workflow.yaml");
+    let wf = std::fs::read_to_string(&path).unwrap();
+    assert!(wf.contains("  pull_request:\n"));
+    std::fs::write(
+        &path,
+        wf.replace(
+            "  pull_request:\n",
+            "  pull_request:\n    draft: true\n    ready_in: review\n",
+        ),
+    )
+    .unwrap();
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    assert_eq!(p.s.column(1), "Human Review");
+    let pulls = p.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert!(!pulls[0].draft, "marked ready on entering `review`");
+    let requests = p.s.fake.requests();
+    let created = requests
+        .iter()
+        .position(|r| r == "POST /repos/acme/app/pulls")
+        .expect("opened");
+    let ready = requests
+        .iter()
+        .position(|r| r == "POST graphql MarkReady")
+        .expect("marked ready");
+    assert!(created < ready, "{requests:?}");
+    let evs = events(&p.db());
+    assert_eq!(
+        evs.iter()
+            .filter(|(k, _, e)| k == "intent_recorded" && e["op"] == "ready_for_review")
+            .count(),
+        1
+    );
+    assert_eq!(count(&evs, "intent_failed", "acme/app#1"), 0);
+}

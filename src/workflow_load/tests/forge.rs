@@ -235,6 +235,18 @@ fn pull_request_problems_are_reported_at_their_keys() {
         "forge.pull_request.drafts",
     );
     assert!(e.message.contains("did you mean `draft`"), "{}", e.message);
+    let e = f.error_at(
+        &with_forge("  kind: github\n  repo: acme/app\n  token: x\n  pull_request:\n    draft: true\n    ready_in: reviw\n"),
+        "forge.pull_request.ready_in",
+    );
+    assert!(e.message.contains("did you mean `review`"), "{}", e.message);
+    let e = f.error_at(
+        &with_forge(
+            "  kind: github\n  repo: acme/app\n  token: x\n  pull_request:\n    ready_in: review\n",
+        ),
+        "forge.pull_request.ready_in",
+    );
+    assert!(e.message.contains("needs `draft: true`"), "{}", e.message);
     // A template that does not render against the sample ticket is refused at load.
     let e = f.error_at(
         &with_forge("  kind: github\n  repo: acme/app\n  token: x\n  pull_request:\n    title: \"{{ issue.titel }}\"\n"),
