@@ -143,6 +143,8 @@ pub struct FakeState {
     pub delay_pull_creates: Option<std::time::Duration>,
     /// Every merge carried out: (pull request number, method).
     pub merge_requests: Vec<(i64, String)>,
+    /// The next this many merges are carried out, then answered 502 with an empty body.
+    pub lose_merge_answers: usize,
     /// The token's `permissions.push` on `acme/app` (`GET /repos/acme/app`).
     pub can_push: bool,
 }
@@ -188,6 +190,7 @@ impl Fake {
             lose_pull_creates: 0,
             delay_pull_creates: None,
             merge_requests: Vec::new(),
+            lose_merge_answers: 0,
             can_push: true,
         }));
         let app = Router::new()

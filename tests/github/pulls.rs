@@ -407,3 +407,25 @@ fn a_draft_is_marked_ready_when_the_ticket_enters_the_configured_state() {
     );
     assert_eq!(count(&evs, "intent_failed", "acme/app#1"), 0);
 }
+
+#[test]
+fn a_lost_answer_to_the_merge_is_read_back_not_merged_twice() {
+    let p = PrScratch::new();
+    merging(&p, "    merge: squash\n");
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    p.s.fake.lock().lose_merge_answers = 1;
+    p.s.human_move(1, "Approved");
+    let out = p.s.karajan(&["run", "workflow.yaml", "--once"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(p.s.fake.lock().merge_requests.len(), 1, "{stderr}");
+    assert!(p.pulls()[0].merged);
+    let evs = events(&p.db());
+    assert_eq!(count(&evs, "pull_request_merged", "acme/app#1"), 1);
+    assert!(escalations(&p).is_empty(), "{:?}", escalations(&p));
+    assert!(
+        evs.iter()
+            .any(|(k, _, e)| k == "transition" && e["to"] == "done"),
+        "{stderr}"
+    );
+}

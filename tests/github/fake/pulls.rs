@@ -326,6 +326,10 @@ pub(super) async fn merge_pull(
             issue.updated_at = chrono::Utc::now();
         }
     }
+    if s.lose_merge_answers > 0 {
+        s.lose_merge_answers -= 1;
+        return (StatusCode::BAD_GATEWAY, "").into_response();
+    }
     rest_ok(
         &mut s,
         StatusCode::OK,
