@@ -105,6 +105,17 @@ pub(crate) async fn bind(wf: &Workflow, port: Option<u16>) -> Result<Option<Boun
     }))
 }
 
+/// Writes `text` to `path` whole or not at all (a temporary file renamed over it): a
+/// reader (`karajan dashboard`, a script waiting for the daemon) never sees the file
+/// empty or cut, as it could between `write`'s truncation and its write.
+fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("addr.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// The running server: stop it with the daemon's token, then `finish`.
 pub(crate) struct Serving {
     task: JoinHandle<std::io::Result<()>>,
@@ -120,7 +131,7 @@ pub(crate) fn serve(
     shutdown: CancellationToken,
 ) -> Serving {
     let addr_file = addr_path(wf);
-    if let Err(e) = std::fs::write(&addr_file, format!("{}\n", bound.addr)) {
+    if let Err(e) = write_whole(&addr_file, &format!("{}\n", bound.addr)) {
         warn!(path = %addr_file.display(), error = %e, "cannot record the dashboard address");
     }
     info!(url = %format!("http://{}/", bound.addr), "dashboard: run `karajan dashboard` for the sign-in URL");

@@ -310,7 +310,7 @@ pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Vec
         IntentOp::PullRequest { .. } => super::pull::perform_pull_request(ctx, intent).await,
         // Always reads the pull request first: merged already, or moved on by someone.
         IntentOp::Merge { .. } => super::merge::perform_merge(ctx, intent).await,
-        IntentOp::ReadyForReview { .. } => super::pull::perform_ready(ctx, intent).await,
+        IntentOp::ReadyForReview { .. } => super::ready::perform_ready(ctx, intent).await,
         IntentOp::Move { .. } | IntentOp::Comment { .. } | IntentOp::Attach { .. } => {
             vec![perform_tracker_write(ctx, intent, retry).await]
         }

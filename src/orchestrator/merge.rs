@@ -11,13 +11,17 @@
 //! feedback (`merge_failure: rework`). Once `PullRequestMerged` is recorded the ticket
 //! is decided again and the approval takes effect.
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::effects::ChainCtx;
+use super::forge_calls::{error_text, failed, github_for};
 use super::intents::Intent;
 use crate::forge::{GithubApi, MergeAnswer};
 use crate::store::{EventKind, IntentOp, NewEvent};
 use crate::tracker::TrackerError;
+
+/// How a merge's failure reads in the log.
+const WHAT: &str = "merging the pull request";
 
 /// Perform a merge intent: its outcome event, and `PullRequestMerged` when merged.
 pub(crate) async fn perform_merge(ctx: &ChainCtx, intent: &Intent) -> Vec<NewEvent> {
@@ -30,17 +34,9 @@ pub(crate) async fn perform_merge(ctx: &ChainCtx, intent: &Intent) -> Vec<NewEve
     else {
         unreachable!("perform_merge is given merges only")
     };
-    let api = match ctx.forge.as_ref().map(|f| f.github()) {
-        Some(Ok(api)) if api.repo() == *repo => api,
-        Some(Ok(api)) => {
-            let why = format!("the forge is now {}, not {repo}", api.repo());
-            return failed(intent, why, false);
-        }
-        Some(Err(e)) => return failed(intent, e, false),
-        None => {
-            let why = "the workflow no longer has a `forge` section".to_string();
-            return failed(intent, why, false);
-        }
+    let api = match github_for(ctx, repo) {
+        Ok(api) => api,
+        Err(why) => return failed(intent, WHAT, why, false),
     };
     match merge(api, *number, head.as_deref(), method).await {
         Ok(Outcome::Merged { sha, already }) => {
@@ -63,15 +59,10 @@ pub(crate) async fn perform_merge(ctx: &ChainCtx, intent: &Intent) -> Vec<NewEve
                 ),
             ]
         }
-        Ok(Outcome::Refused(why)) => failed(intent, ctx.redactor.raw(&why).into_owned(), false),
-        Err(e) => {
-            let retryable = e.is_retryable();
-            let error = match &e {
-                TrackerError::Fatal(m) => m.clone(),
-                e => e.to_string(),
-            };
-            failed(intent, ctx.redactor.raw(&error).into_owned(), retryable)
+        Ok(Outcome::Refused(why)) => {
+            failed(intent, WHAT, ctx.redactor.raw(&why).into_owned(), false)
         }
+        Err(e) => failed(intent, WHAT, error_text(ctx, &e), e.is_retryable()),
     }
 }
 
@@ -143,16 +134,4 @@ async fn merge(
 
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
-}
-
-fn failed(intent: &Intent, error: String, retryable: bool) -> Vec<NewEvent> {
-    warn!(ticket = %intent.identifier, intent = %intent.intent_id, retryable, %error, "pull request not merged");
-    vec![NewEvent::for_issue(
-        &intent.identifier,
-        EventKind::IntentFailed {
-            intent_id: intent.intent_id.clone(),
-            error,
-            retryable,
-        },
-    )]
 }

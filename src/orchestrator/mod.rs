@@ -34,6 +34,7 @@
 //! one ticket.
 
 mod actor;
+mod attach;
 mod budget;
 mod chains;
 mod counting;
@@ -43,6 +44,7 @@ mod engine;
 mod execute;
 mod feedback;
 mod finish;
+mod forge_calls;
 mod forge_failures;
 mod gates;
 mod hooks;
@@ -56,6 +58,7 @@ mod prepare;
 mod publish;
 mod pull;
 mod push;
+mod ready;
 mod recorder;
 mod recovery;
 mod reload;

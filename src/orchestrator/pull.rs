@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::effects::ChainCtx;
 use super::engine::Engine;
+use super::forge_calls::{error_text, failed, github_for};
 use super::intents::Intent;
 use crate::config::GithubForge;
 use crate::domain::TicketSnapshot;
@@ -69,116 +70,6 @@ impl Engine {
                 op,
             },
         ))
-    }
-}
-
-impl Engine {
-    /// The attachment of a pull request the record does not have yet to its ticket,
-    /// where the tracker has link attachments (Linear): its `IntentRecorded` event and
-    /// the intent. Asked before the pull request is recorded.
-    pub(crate) async fn attach_intent(
-        &self,
-        identifier: &str,
-        url: &str,
-        number: u64,
-    ) -> Result<Option<(NewEvent, Intent)>, crate::store::StoreError> {
-        if !self.tracker.attaches_links() {
-            return Ok(None);
-        }
-        let Some(rec) = self.store.record(identifier).await? else {
-            return Ok(None);
-        };
-        if rec
-            .pull_request
-            .as_ref()
-            .is_some_and(|p| p.number == number)
-        {
-            return Ok(None); // attached when it was first recorded
-        }
-        let tracker_id = rec.tracker_id;
-        let op = IntentOp::Attach {
-            tracker_id,
-            url: url.to_string(),
-            title: format!("Pull request #{number}"),
-        };
-        let intent_id = super::ids::new_id("i");
-        let event = NewEvent::for_issue(
-            identifier,
-            EventKind::IntentRecorded {
-                intent_id: intent_id.clone(),
-                op: op.clone(),
-            },
-        );
-        Ok(Some((
-            event,
-            Intent {
-                intent_id,
-                identifier: identifier.to_string(),
-                op,
-            },
-        )))
-    }
-}
-
-impl Engine {
-    /// The `ReadyForReview` a ticket entering `state` owes: when it is the forge's
-    /// `pull_request.ready_in` and the ticket has a pull request that is not merged.
-    pub(crate) fn ready_for_review(
-        &self,
-        state: &str,
-        rec: Option<&crate::domain::IssueRecord>,
-    ) -> Option<IntentOp> {
-        let github = self.workflow.forge.as_ref()?.github()?;
-        if github.pull_request.ready_in.as_deref() != Some(state) {
-            return None;
-        }
-        let pr = rec?.pull_request.as_ref().filter(|p| !p.merged)?;
-        Some(IntentOp::ReadyForReview {
-            repo: pr.repo.clone(),
-            number: pr.number,
-        })
-    }
-}
-
-/// Perform a ready-for-review intent: the pull request is read first; one that is not
-/// a draft (any more) confirms it.
-pub(crate) async fn perform_ready(ctx: &ChainCtx, intent: &Intent) -> Vec<NewEvent> {
-    let IntentOp::ReadyForReview { repo, number } = &intent.op else {
-        unreachable!("perform_ready is given ready-for-review intents only")
-    };
-    let api = match ctx.forge.as_ref().map(|f| f.github()) {
-        Some(Ok(api)) if api.repo() == *repo => api,
-        Some(Ok(api)) => {
-            let why = format!("the forge is now {}, not {repo}", api.repo());
-            return failed(intent, why, false);
-        }
-        Some(Err(e)) => return failed(intent, e, false),
-        None => return failed(intent, "the workflow has no `forge` section".into(), false),
-    };
-    let result = async {
-        let pr = api.get(*number).await?;
-        if !pr.draft || pr.merged || !pr.open {
-            return Ok(true);
-        }
-        api.mark_ready(&pr).await.map(|()| false)
-    }
-    .await;
-    match result {
-        Ok(already_done) => {
-            info!(ticket = %intent.identifier, number, already_done, "pull request ready for review");
-            vec![NewEvent::for_issue(
-                &intent.identifier,
-                EventKind::IntentCompleted {
-                    intent_id: intent.intent_id.clone(),
-                    already_done,
-                },
-            )]
-        }
-        Err(e) => {
-            let retryable = e.is_retryable();
-            let error = ctx.redactor.raw(&e.to_string()).into_owned();
-            failed(intent, error, retryable)
-        }
     }
 }
 
@@ -240,6 +131,9 @@ fn link_line(github: &GithubForge, snap: &TicketSnapshot) -> String {
     }
 }
 
+/// How failures read in the log.
+const OPEN: &str = "opening the pull request";
+
 /// Perform a pull-request intent: its outcome event, and `PullRequestOpened` when the
 /// ticket's pull request exists.
 pub(crate) async fn perform_pull_request(ctx: &ChainCtx, intent: &Intent) -> Vec<NewEvent> {
@@ -254,26 +148,9 @@ pub(crate) async fn perform_pull_request(ctx: &ChainCtx, intent: &Intent) -> Vec
     else {
         unreachable!("perform_pull_request is given pull requests only")
     };
-    let api = match ctx.forge.as_ref().map(|f| f.github()) {
-        Some(Ok(api)) if api.repo() == *repo => api,
-        Some(Ok(api)) => {
-            return failed(
-                intent,
-                format!(
-                    "the forge is now {}, not {repo}: the pull request is not opened",
-                    api.repo()
-                ),
-                false,
-            );
-        }
-        Some(Err(e)) => return failed(intent, e, false),
-        None => {
-            return failed(
-                intent,
-                "the workflow no longer has a `forge` section".into(),
-                false,
-            );
-        }
+    let api = match github_for(ctx, repo) {
+        Ok(api) => api,
+        Err(why) => return failed(intent, OPEN, why, false),
     };
     let body = ctx.redactor.raw(body).into_owned();
     let title = ctx.redactor.raw(title).into_owned();
@@ -308,29 +185,8 @@ pub(crate) async fn perform_pull_request(ctx: &ChainCtx, intent: &Intent) -> Vec
                 ),
             ]
         }
-        Err(e) => {
-            let retryable = e.is_retryable();
-            // GitHub's own words, without the tracker's framing.
-            let error = match &e {
-                TrackerError::Fatal(m) => m.clone(),
-                e => e.to_string(),
-            };
-            let error = ctx.redactor.raw(&error).into_owned();
-            failed(intent, error, retryable)
-        }
+        Err(e) => failed(intent, OPEN, error_text(ctx, &e), e.is_retryable()),
     }
-}
-
-fn failed(intent: &Intent, error: String, retryable: bool) -> Vec<NewEvent> {
-    warn!(ticket = %intent.identifier, intent = %intent.intent_id, retryable, %error, "pull request not opened");
-    vec![NewEvent::for_issue(
-        &intent.identifier,
-        EventKind::IntentFailed {
-            intent_id: intent.intent_id.clone(),
-            error,
-            retryable,
-        },
-    )]
 }
 
 /// The ticket's pull request after this call, and whether it was opened by it. Found
