@@ -142,6 +142,10 @@ pub struct Engine {
     pub(crate) refreshing: HashSet<String>,
     /// Tickets whose rework feedback is being read.
     pub(crate) reading: HashSet<String>,
+    /// Tickets whose pull request is being read for their gate (`pr_watch`).
+    pub(crate) watching: HashSet<String>,
+    /// Why the pull request keeps a ticket's gate waiting, as last read.
+    pub(crate) pr_waiting: HashMap<String, String>,
     /// The terminal sweep is in flight.
     pub(crate) sweeping: bool,
 }
@@ -218,6 +222,8 @@ impl Engine {
             nudged: Default::default(),
             landed: HashMap::new(),
             reading: HashSet::new(),
+            watching: HashSet::new(),
+            pr_waiting: HashMap::new(),
             redecide: HashSet::new(),
             moving: HashMap::new(),
             reread: HashSet::new(),

@@ -2,6 +2,8 @@
 //! the ticket in the tracker. They go through exactly the same path as a tracker move:
 //! `decide` on the ticket as if it sat in the `approved` or `rework` column, then the
 //! usual intents move the ticket in the tracker. The transition records who did it.
+//! The ticket's pull request decides through the same path (`pr_watch`: its checks as
+//! `github:checks`, a review as `github:<login>`).
 
 use serde::Serialize;
 
@@ -116,7 +118,9 @@ impl Engine {
             .record(id)
             .await?
             .ok_or_else(|| GateError::NotFound(id.to_string()))?;
-        let machine = self.workflow.machine.clone();
+        // Decided as an operator: the approved column approves even a gate that a
+        // human's tracker move does not (`reviews: pull_request`).
+        let machine = self.workflow.machine.for_gate_action();
         let waiting = matches!(machine.state(&rec.state), Some(StateSpec::Gate { .. }))
             && matches!(rec.phase, Phase::Waiting | Phase::Held { .. });
         let stopping = self.live.get(id).is_some_and(|l| l.stopping.is_some());
