@@ -61,6 +61,8 @@ pub struct Review {
     pub state: ReviewState,
     pub body: String,
     pub submitted_at: Option<DateTime>,
+    /// The commit it was made on (the head then).
+    pub commit: Option<String>,
     pub comments: Vec<LineComment>,
 }
 
@@ -143,6 +145,7 @@ fn convert(pr: q::PullRequestStatusRepositoryPullRequest) -> PrStatus {
             state: review_state(&r.state),
             body: r.body,
             submitted_at: r.submitted_at,
+            commit: r.commit.map(|c| c.oid),
             comments: r
                 .comments
                 .nodes

@@ -146,6 +146,9 @@ pub struct Engine {
     pub(crate) watching: HashSet<String>,
     /// Why the pull request keeps a ticket's gate waiting, as last read.
     pub(crate) pr_waiting: HashMap<String, String>,
+    /// Who approved a gate that merges first (`gate_action`): the approval that takes
+    /// effect once merged is recorded with them (not known after a restart).
+    pub(crate) approved_by: HashMap<String, String>,
     /// The terminal sweep is in flight.
     pub(crate) sweeping: bool,
 }
@@ -224,6 +227,7 @@ impl Engine {
             reading: HashSet::new(),
             watching: HashSet::new(),
             pr_waiting: HashMap::new(),
+            approved_by: HashMap::new(),
             redecide: HashSet::new(),
             moving: HashMap::new(),
             reread: HashSet::new(),

@@ -48,6 +48,29 @@ pub enum GateError {
 }
 
 impl Engine {
+    /// Who a decision taken again after a merge comes from: the approval it carries out
+    /// was `gate_action`'s, by the actor remembered then.
+    pub(crate) fn approval_origin(&mut self, id: &str, actions: &[Action]) -> Origin {
+        let approves = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Enter {
+                    cause: crate::domain::Cause::Approved { .. },
+                    ..
+                }
+            )
+        });
+        let actor = if approves {
+            self.approved_by.remove(id)
+        } else {
+            None
+        };
+        Origin {
+            actor,
+            ..Default::default()
+        }
+    }
+
     /// An operator's gate decision. Answered at once when the ticket's snapshot is
     /// known; otherwise a task reads it and the decision comes back as a message.
     pub(crate) async fn gate(
@@ -149,6 +172,9 @@ impl Engine {
         let merging = actions
             .iter()
             .any(|a| matches!(a, Action::MergePullRequest { .. }));
+        if merging {
+            self.approved_by.insert(id.to_string(), actor.to_string());
+        }
         if merging && shown != machine.columns.approved {
             actions.insert(
                 0,

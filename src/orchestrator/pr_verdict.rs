@@ -7,9 +7,12 @@
 //!    last pushed (a push in flight, someone else's push): wait. A new push after a
 //!    rework re-enters the gate, which starts the wait again.
 //! 2. `reviews: pull_request|either`: a CHANGES_REQUESTED review (the latest of its
-//!    reviewer, by `reviewers` when given, submitted since the gate was entered) sends
-//!    the ticket back, with its body and line comments (`path:line: text`) as feedback.
-//!    Reviews older than the gate's entry were answered by the rework that followed them.
+//!    reviewer, by `reviewers` when given) sends the ticket back, with its body and line
+//!    comments (`path:line: text`) as feedback. A review counts only if it was made on
+//!    the current head and submitted since the gate was entered: one on an older commit
+//!    was answered by the push that followed it (the commit tells this apart even when
+//!    the rework took less than GitHub's one-second time resolution), and one from
+//!    before the gate's entry belongs to an earlier visit.
 //! 3. `checks: required`: a failing rollup (FAILURE, ERROR) sends it back with each
 //!    failing check's name, conclusion, title, summary and output text (bounded); a
 //!    pending one (or none reported yet) waits, and escalates once it has waited longer
@@ -70,6 +73,7 @@ pub(crate) fn verdict(
     let counted: Vec<&Review> = if watch.reads_reviews() {
         pr.reviews
             .iter()
+            .filter(|r| r.commit.as_deref() == Some(pr.head.as_str()))
             .filter(|r| r.submitted_at.is_some_and(|t| t >= since))
             .filter(|r| {
                 watch.reviewers.is_empty()

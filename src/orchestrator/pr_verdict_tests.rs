@@ -51,6 +51,7 @@ fn review(login: &str, state: ReviewState, secs: i64) -> Review {
         state,
         body: format!("{login} says"),
         submitted_at: Some(at(secs)),
+        commit: Some("abc123".into()),
         comments: vec![LineComment {
             path: "src/lib.rs".into(),
             line: Some(12),
@@ -151,6 +152,13 @@ fn reviews_send_back_or_approve() {
     assert!(matches!(judge(&old, &w, 200), Verdict::Wait(_)));
     let old = pr(None, vec![], vec![review("alice", ReviewState::Approved, 50)]);
     assert!(matches!(judge(&old, &w, 200), Verdict::Wait(_)));
+    // A review of an older commit was answered by the push since.
+    let mut stale = changes.clone();
+    stale.reviews[0].commit = Some("old".into());
+    assert!(matches!(judge(&stale, &w, 200), Verdict::Wait(_)));
+    let mut stale = approved.clone();
+    stale.reviews[1].commit = None;
+    assert!(matches!(judge(&stale, &w, 200), Verdict::Wait(_)));
     // Same second as the entry (GitHub's times are whole seconds): counts.
     let mut same = pr(None, vec![], vec![review("alice", ReviewState::Approved, 0)]);
     same.reviews[0].submitted_at = Some(at(ENTERED));

@@ -12,6 +12,7 @@ mod human;
 mod incremental;
 mod labels;
 mod limits;
+mod pr_gates;
 mod pr_scratch;
 mod pr_seen;
 mod project;
