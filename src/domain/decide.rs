@@ -126,14 +126,34 @@ pub fn enter(machine: &Machine, to: &str, cause: Cause, snap: &TicketSnapshot) -
                 });
             }
         }
-        StateSpec::Gate { .. } => {
+        StateSpec::Gate { watch, .. } => {
             let cols = &machine.columns;
-            actions.push(Action::Comment {
-                body: format!(
+            let body = match watch {
+                None => format!(
                     "karajan: {why}; waiting at gate `{to}`. Move the ticket to `{}` to approve, or to `{}` to ask for rework (comment what to change).",
                     cols.approved, cols.rework
                 ),
-            });
+                Some(w) => {
+                    let mut on = vec![];
+                    if w.checks {
+                        on.push("its checks to pass");
+                    }
+                    if w.reads_reviews() {
+                        on.push("an approving review");
+                    }
+                    let approve = if w.column_approves() {
+                        format!("move the ticket to `{}` to approve, or ", cols.approved)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "karajan: {why}; waiting at gate `{to}` for the pull request ({}); a failing check or a review asking for changes sends it back. You can also {approve}move it to `{}` to ask for rework (comment what to change).",
+                        on.join(" and "),
+                        cols.rework
+                    )
+                }
+            };
+            actions.push(Action::Comment { body });
         }
         StateSpec::Terminal { .. } => {
             actions.push(Action::Comment {

@@ -13,6 +13,11 @@ use crate::e2e::support::events;
 
 /// The scratch's workflow turned into implement → ci → review → done.
 fn checked(checks_timeout: &str) -> PrScratch {
+    gated(checks_timeout, "    reviews: either\n    merge: squash\n")
+}
+
+/// implement → ci → review (with `review_keys`) → done.
+fn gated(checks_timeout: &str, review_keys: &str) -> PrScratch {
     let p = PrScratch::new();
     let path = p.s.path().join("workflow.yaml");
     let wf = std::fs::read_to_string(&path).unwrap();
@@ -20,7 +25,7 @@ fn checked(checks_timeout: &str) -> PrScratch {
     let old_gate = "  review:\n    kind: gate\n    approve: finalize\n    rework: implement\n    max_rework: 2\n  finalize:\n    kind: agent\n    runner: demo\n    prompt: prompts/finalize.md\n    next: done\n";
     assert!(wf.contains(old_next) && wf.contains(old_gate), "{wf}");
     let gates = format!(
-        "  ci:\n    kind: gate\n    approve: review\n    rework: implement\n    max_rework: 3\n    checks: required\n    checks_timeout: {checks_timeout}\n  review:\n    kind: gate\n    approve: done\n    rework: implement\n    max_rework: 3\n    reviews: either\n    merge: squash\n"
+        "  ci:\n    kind: gate\n    approve: review\n    rework: implement\n    max_rework: 3\n    checks: required\n    checks_timeout: {checks_timeout}\n  review:\n    kind: gate\n    approve: done\n    rework: implement\n    max_rework: 3\n{review_keys}"
     );
     let wf = wf
         .replace(old_next, "    next: ci\n    pull_request: open\n")
@@ -210,4 +215,31 @@ fn checks_pending_past_their_timeout_escalate() {
         "{reasons:?}"
     );
     assert_eq!(p.s.column(1), "Human Review");
+}
+
+#[test]
+fn a_gate_approved_by_reviews_only_waits_when_a_human_moves_it_to_approved() {
+    let p = gated("30m", "    reviews: pull_request\n    reviewers: [bob]\n");
+    p.s.add_issue(1, "Add a greeting", "Todo");
+    p.s.once();
+    let sha = head(&p);
+    set_checks(&p, &sha, vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")]);
+    p.s.once();
+    assert_eq!(last_transition(&p).1, "review");
+    // A human's move to the approved column does not approve this gate: it waits.
+    p.s.human_move(1, "Approved");
+    p.s.once();
+    assert_eq!(last_transition(&p).1, "review", "{:?}", transitions(&p));
+    // Nor does a reviewer who is not among `reviewers`.
+    review(&p, "mallory", "APPROVED", "ship it", &[]);
+    p.s.once();
+    assert_eq!(last_transition(&p).1, "review", "{:?}", transitions(&p));
+    // Bob's review does.
+    review(&p, "bob", "APPROVED", "LGTM", &[]);
+    p.s.once();
+    let (from, to, actor, _) = last_transition(&p);
+    assert_eq!(
+        (from.as_str(), to.as_str(), actor.as_str()),
+        ("review", "done", "github:bob")
+    );
 }
