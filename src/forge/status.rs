@@ -230,10 +230,7 @@ fn check(
         N::CheckRun(run) => {
             let conclusion = run.conclusion.as_ref().map(wire);
             let pending = !matches!(run.status, q::CheckStatusState::COMPLETED);
-            let failed = !pending
-                && conclusion
-                    .as_deref()
-                    .is_some_and(|c| !PASSING.contains(&c));
+            let failed = !pending && conclusion.as_deref().is_some_and(|c| !PASSING.contains(&c));
             Check {
                 name: run.name,
                 pending,
@@ -253,7 +250,10 @@ fn check(
                     status.state,
                     q::StatusState::PENDING | q::StatusState::EXPECTED
                 ),
-                failed: matches!(status.state, q::StatusState::FAILURE | q::StatusState::ERROR),
+                failed: matches!(
+                    status.state,
+                    q::StatusState::FAILURE | q::StatusState::ERROR
+                ),
                 conclusion: state,
                 title: None,
                 summary: status.description,

@@ -144,8 +144,9 @@ pub struct Engine {
     pub(crate) reading: HashSet<String>,
     /// Tickets whose pull request is being read for their gate (`pr_watch`).
     pub(crate) watching: HashSet<String>,
-    /// Why the pull request keeps a ticket's gate waiting, as last read.
-    pub(crate) pr_waiting: HashMap<String, String>,
+    /// Why the pull request keeps a ticket's gate waiting, as last read, with the
+    /// gate's entry time (a later visit does not show it).
+    pub(crate) pr_waiting: HashMap<String, (chrono::DateTime<chrono::Utc>, String)>,
     /// Who approved a gate that merges first (`gate_action`): the approval that takes
     /// effect once merged is recorded with them (not known after a restart).
     pub(crate) approved_by: HashMap<String, String>,

@@ -39,9 +39,16 @@ pub(crate) const ALL_CHECKS: usize = 8_000;
 pub(crate) enum Verdict {
     /// Nothing to decide yet; why, for the status.
     Wait(String),
-    Approve { actor: String },
-    Rework { actor: String, feedback: String },
-    Escalate { reason: String },
+    Approve {
+        actor: String,
+    },
+    Rework {
+        actor: String,
+        feedback: String,
+    },
+    Escalate {
+        reason: String,
+    },
 }
 
 /// The verdict on a gate watching `pr`.
@@ -142,10 +149,7 @@ pub(crate) fn verdict(
         }
     }
     if watch.reads_reviews() {
-        if let Some(approved) = counted
-            .iter()
-            .find(|r| r.state == ReviewState::Approved)
-        {
+        if let Some(approved) = counted.iter().find(|r| r.state == ReviewState::Approved) {
             return Verdict::Approve {
                 actor: actor_of(approved),
             };

@@ -69,10 +69,16 @@ fn judge(pr: &PrStatus, w: &PrWatch, now: i64) -> Verdict {
 #[test]
 fn the_rollup_decides_a_checks_gate() {
     let w = watch(true, ReviewSource::Tracker);
-    let green = pr(Some(Rollup::Success), vec![check("build", false, false, "SUCCESS")], vec![]);
+    let green = pr(
+        Some(Rollup::Success),
+        vec![check("build", false, false, "SUCCESS")],
+        vec![],
+    );
     assert_eq!(
         judge(&green, &w, 200),
-        Verdict::Approve { actor: "github:checks".into() }
+        Verdict::Approve {
+            actor: "github:checks".into()
+        }
     );
     for state in [Rollup::Failure, Rollup::Error] {
         let red = pr(
@@ -87,12 +93,22 @@ fn the_rollup_decides_a_checks_gate() {
             panic!("not a rework")
         };
         assert_eq!(actor, "github:checks");
-        assert!(feedback.contains("- build: FAILURE — build title\nbuild summary"), "{feedback}");
+        assert!(
+            feedback.contains("- build: FAILURE — build title\nbuild summary"),
+            "{feedback}"
+        );
         assert!(!feedback.contains("lint"), "{feedback}");
     }
     for state in [Some(Rollup::Pending), Some(Rollup::Expected), None] {
-        let pending = pr(state, vec![check("build", true, false, "IN_PROGRESS")], vec![]);
-        assert!(matches!(judge(&pending, &w, 200), Verdict::Wait(_)), "{state:?}");
+        let pending = pr(
+            state,
+            vec![check("build", true, false, "IN_PROGRESS")],
+            vec![],
+        );
+        assert!(
+            matches!(judge(&pending, &w, 200), Verdict::Wait(_)),
+            "{state:?}"
+        );
         // Past the timeout since the gate was entered: escalated, naming what is pending.
         let Verdict::Escalate { reason } = judge(&pending, &w, ENTERED + 601) else {
             panic!("not escalated")
@@ -108,10 +124,17 @@ fn the_rollup_decides_a_checks_gate() {
 #[test]
 fn only_the_head_karajan_pushed_counts() {
     let w = watch(true, ReviewSource::Tracker);
-    let red = pr(Some(Rollup::Failure), vec![check("build", false, true, "FAILURE")], vec![]);
+    let red = pr(
+        Some(Rollup::Failure),
+        vec![check("build", false, true, "FAILURE")],
+        vec![],
+    );
     // A push karajan made is not on the pull request yet (or someone else pushed).
     let v = verdict(&red, &w, Some("def456"), at(ENTERED), at(ENTERED + 5_000));
-    assert!(matches!(v, Verdict::Wait(ref why) if why.contains("karajan last pushed def456")), "{v:?}");
+    assert!(
+        matches!(v, Verdict::Wait(ref why) if why.contains("karajan last pushed def456")),
+        "{v:?}"
+    );
     // Checks of an older commit than the head do not count.
     let mut stale = red.clone();
     stale.checks.as_mut().unwrap().commit = "old".into();
@@ -126,7 +149,11 @@ fn only_the_head_karajan_pushed_counts() {
 #[test]
 fn reviews_send_back_or_approve() {
     let w = watch(false, ReviewSource::Either);
-    let changes = pr(None, vec![], vec![review("alice", ReviewState::ChangesRequested, 150)]);
+    let changes = pr(
+        None,
+        vec![],
+        vec![review("alice", ReviewState::ChangesRequested, 150)],
+    );
     let Verdict::Rework { actor, feedback } = judge(&changes, &w, 200) else {
         panic!("not a rework")
     };
@@ -145,12 +172,22 @@ fn reviews_send_back_or_approve() {
     );
     assert_eq!(
         judge(&approved, &w, 200),
-        Verdict::Approve { actor: "github:alice".into() }
+        Verdict::Approve {
+            actor: "github:alice".into()
+        }
     );
     // Reviews from before the gate was entered were answered by the rework since.
-    let old = pr(None, vec![], vec![review("alice", ReviewState::ChangesRequested, 50)]);
+    let old = pr(
+        None,
+        vec![],
+        vec![review("alice", ReviewState::ChangesRequested, 50)],
+    );
     assert!(matches!(judge(&old, &w, 200), Verdict::Wait(_)));
-    let old = pr(None, vec![], vec![review("alice", ReviewState::Approved, 50)]);
+    let old = pr(
+        None,
+        vec![],
+        vec![review("alice", ReviewState::Approved, 50)],
+    );
     assert!(matches!(judge(&old, &w, 200), Verdict::Wait(_)));
     // A review of an older commit was answered by the push since.
     let mut stale = changes.clone();
@@ -160,7 +197,11 @@ fn reviews_send_back_or_approve() {
     stale.reviews[1].commit = None;
     assert!(matches!(judge(&stale, &w, 200), Verdict::Wait(_)));
     // Same second as the entry (GitHub's times are whole seconds): counts.
-    let mut same = pr(None, vec![], vec![review("alice", ReviewState::Approved, 0)]);
+    let mut same = pr(
+        None,
+        vec![],
+        vec![review("alice", ReviewState::Approved, 0)],
+    );
     same.reviews[0].submitted_at = Some(at(ENTERED));
     let entered = at(ENTERED) + chrono::Duration::milliseconds(400);
     assert!(matches!(
@@ -178,7 +219,10 @@ fn reviews_send_back_or_approve() {
         vec![],
         vec![review("alice", ReviewState::ChangesRequested, 150)],
     );
-    assert!(matches!(judge(&green_but_changes, &tracker, 200), Verdict::Approve { .. }));
+    assert!(matches!(
+        judge(&green_but_changes, &tracker, 200),
+        Verdict::Approve { .. }
+    ));
 }
 
 #[test]
@@ -189,16 +233,23 @@ fn a_gate_with_checks_and_reviews_needs_both() {
         vec![check("build", true, false, "QUEUED")],
         vec![review("alice", ReviewState::Approved, 150)],
     );
-    assert!(matches!(judge(&approved_pending, &w, 200), Verdict::Wait(_)));
+    assert!(matches!(
+        judge(&approved_pending, &w, 200),
+        Verdict::Wait(_)
+    ));
     let green_unreviewed = pr(Some(Rollup::Success), vec![], vec![]);
-    assert!(matches!(judge(&green_unreviewed, &w, 200), Verdict::Wait(ref w) if w.contains("approving review")));
+    assert!(
+        matches!(judge(&green_unreviewed, &w, 200), Verdict::Wait(ref w) if w.contains("approving review"))
+    );
     let mut both = green_unreviewed.clone();
     both.reviews = vec![review("alice", ReviewState::Approved, 150)];
     assert!(matches!(judge(&both, &w, 200), Verdict::Approve { .. }));
     // Changes requested win over pending checks.
     let mut changes = approved_pending.clone();
     changes.reviews = vec![review("carol", ReviewState::ChangesRequested, 150)];
-    assert!(matches!(judge(&changes, &w, 200), Verdict::Rework { ref actor, .. } if actor == "github:carol"));
+    assert!(
+        matches!(judge(&changes, &w, 200), Verdict::Rework { ref actor, .. } if actor == "github:carol")
+    );
 }
 
 #[test]

@@ -125,8 +125,12 @@ impl Engine {
         let decision = match verdict(&status, watch, head, rec.entered_at, self.now()) {
             Verdict::Wait(why) => {
                 debug!(ticket = %id, gate = %state, %why, "the pull request keeps the gate waiting");
-                self.pr_waiting.insert(id, why);
-                return Ok(());
+                let shown = (rec.entered_at, why);
+                if self.pr_waiting.get(&id) == Some(&shown) {
+                    return Ok(());
+                }
+                self.pr_waiting.insert(id, shown);
+                return self.publish().await;
             }
             Verdict::Escalate { reason } => {
                 info!(ticket = %id, gate = %state, %reason, "escalating");

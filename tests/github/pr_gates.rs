@@ -41,7 +41,9 @@ fn head(p: &PrScratch) -> String {
 }
 
 fn set_checks(p: &PrScratch, sha: &str, checks: Vec<FakeCheck>) {
-    p.s.fake.lock().pulls[0].checks.insert(sha.to_string(), checks);
+    p.s.fake.lock().pulls[0]
+        .checks
+        .insert(sha.to_string(), checks);
 }
 
 /// A review of the pull request's current head, submitted now.
@@ -106,7 +108,12 @@ fn checks_and_reviews_of_the_pull_request_decide_its_gates_until_it_is_merged() 
         &p,
         &first,
         vec![
-            FakeCheck::run("build", "FAILURE", "2 tests failed", "test_greeting: expected hello"),
+            FakeCheck::run(
+                "build",
+                "FAILURE",
+                "2 tests failed",
+                "test_greeting: expected hello",
+            ),
             FakeCheck::Status {
                 context: "lint".into(),
                 state: "SUCCESS".into(),
@@ -121,7 +128,11 @@ fn checks_and_reviews_of_the_pull_request_decide_its_gates_until_it_is_merged() 
         .find(|(from, to, _, _)| from == "ci" && to == "implement")
         .unwrap_or_else(|| panic!("not sent back: {t:?}"));
     assert_eq!(back.2, "github:checks");
-    assert!(back.3.contains("- build: FAILURE — 2 tests failed"), "{}", back.3);
+    assert!(
+        back.3.contains("- build: FAILURE — 2 tests failed"),
+        "{}",
+        back.3
+    );
     let implement = prompts(&p, "implement");
     assert_eq!(implement.len(), 2, "the rework ran");
     assert!(
@@ -129,8 +140,16 @@ fn checks_and_reviews_of_the_pull_request_decide_its_gates_until_it_is_merged() 
         "{}",
         implement[1]
     );
-    assert!(!implement[1].contains("clean"), "only failing checks: {}", implement[1]);
-    assert_eq!(last_transition(&p).1, "ci", "back at the ci gate after the rework");
+    assert!(
+        !implement[1].contains("clean"),
+        "only failing checks: {}",
+        implement[1]
+    );
+    assert_eq!(
+        last_transition(&p).1,
+        "ci",
+        "back at the ci gate after the rework"
+    );
     let second = head(&p);
     assert_ne!(second, first, "the rework was pushed");
 
@@ -138,10 +157,17 @@ fn checks_and_reviews_of_the_pull_request_decide_its_gates_until_it_is_merged() 
     p.s.once();
     assert_eq!(last_transition(&p).1, "ci");
     // Green checks approve the gate by themselves.
-    set_checks(&p, &second, vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")]);
+    set_checks(
+        &p,
+        &second,
+        vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")],
+    );
     p.s.once();
     let (from, to, actor, _) = last_transition(&p);
-    assert_eq!((from.as_str(), to.as_str(), actor.as_str()), ("ci", "review", "github:checks"));
+    assert_eq!(
+        (from.as_str(), to.as_str(), actor.as_str()),
+        ("ci", "review", "github:checks")
+    );
 
     // A review asking for changes sends it back with its line comments.
     review(
@@ -168,7 +194,11 @@ fn checks_and_reviews_of_the_pull_request_decide_its_gates_until_it_is_merged() 
         implement[2]
     );
     let third = head(&p);
-    set_checks(&p, &third, vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")]);
+    set_checks(
+        &p,
+        &third,
+        vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")],
+    );
     p.s.once();
     assert_eq!(last_transition(&p).1, "review");
     // Alice's old review was answered by the rework: it does not send it back again.
@@ -182,7 +212,12 @@ fn checks_and_reviews_of_the_pull_request_decide_its_gates_until_it_is_merged() 
     assert!(p.pulls()[0].merged, "{:?}", p.pulls()[0]);
     assert_eq!(p.s.fake.lock().merge_requests.len(), 1);
     let (from, to, actor, _) = last_transition(&p);
-    assert_eq!((from.as_str(), to.as_str()), ("review", "done"), "{:?}", transitions(&p));
+    assert_eq!(
+        (from.as_str(), to.as_str()),
+        ("review", "done"),
+        "{:?}",
+        transitions(&p)
+    );
     // The approval was bob's, recorded as such.
     assert_eq!(actor, "github:bob");
     let evs = events(&p.db());
@@ -211,7 +246,9 @@ fn checks_pending_past_their_timeout_escalate() {
         .map(|(_, _, e)| e["reason"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(
-        reasons.iter().any(|r| r.contains("did not finish within 2s") && r.contains("checks pending: build")),
+        reasons
+            .iter()
+            .any(|r| r.contains("did not finish within 2s") && r.contains("checks pending: build")),
         "{reasons:?}"
     );
     assert_eq!(p.s.column(1), "Human Review");
@@ -223,7 +260,11 @@ fn a_gate_approved_by_reviews_only_waits_when_a_human_moves_it_to_approved() {
     p.s.add_issue(1, "Add a greeting", "Todo");
     p.s.once();
     let sha = head(&p);
-    set_checks(&p, &sha, vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")]);
+    set_checks(
+        &p,
+        &sha,
+        vec![FakeCheck::run("build", "SUCCESS", "ok", "all passed")],
+    );
     p.s.once();
     assert_eq!(last_transition(&p).1, "review");
     // A human's move to the approved column does not approve this gate: it waits.

@@ -555,7 +555,12 @@ fn a_gate_approved_by_pull_request_reviews_only_waits_in_the_approved_column() {
         Action::Enter { to, cause: Cause::Approved { .. } } if to == "finalize"
     ));
     // Entering it says what it waits for, and does not offer the approved column.
-    let done = record("implement", Phase::Succeeded { run_id: "r1".into() });
+    let done = record(
+        "implement",
+        Phase::Succeeded {
+            run_id: "r1".into(),
+        },
+    );
     let actions = decide(&ticket("T-1", "In Progress"), Some(&done), &m, t0());
     let comment = actions
         .iter()
@@ -564,7 +569,10 @@ fn a_gate_approved_by_pull_request_reviews_only_waits_in_the_approved_column() {
             _ => None,
         })
         .expect("a gate comment");
-    assert!(comment.contains("for the pull request (an approving review)"), "{comment}");
+    assert!(
+        comment.contains("for the pull request (an approving review)"),
+        "{comment}"
+    );
     assert!(!comment.contains("`Approved`"), "{comment}");
     assert!(comment.contains("`Rework`"), "{comment}");
     // The other gate keeps today's behaviour.

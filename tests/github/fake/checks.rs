@@ -171,8 +171,10 @@ pub(super) fn pull_request_status(s: &FakeState, vars: &Value) -> (Value, Vec<Va
     let Some(p) = s.pulls.iter().find(|p| p.number == number) else {
         return (
             json!({"repository": {"pullRequest": null}}),
-            vec![json!({"type": "NOT_FOUND", "path": ["repository", "pullRequest"],
-                "message": format!("Could not resolve to a PullRequest with the number of {number}.")})],
+            vec![
+                json!({"type": "NOT_FOUND", "path": ["repository", "pullRequest"],
+                "message": format!("Could not resolve to a PullRequest with the number of {number}.")}),
+            ],
         );
     };
     let head = tip(s, &p.head_ref)
