@@ -46,6 +46,12 @@ impl Engine {
             return;
         };
         let machine = self.workflow.machine.clone();
+        // A reason shown for a visit of a gate the ticket has left goes.
+        self.pr_waiting.retain(|id, (at, _)| {
+            records
+                .get(id)
+                .is_none_or(|r| r.entered_at == *at && watched(&machine, r).is_some())
+        });
         let approved = &machine.columns.approved;
         let rework = &machine.columns.rework;
         for (id, rec) in records {
