@@ -15,6 +15,7 @@ mod limits;
 mod pr_gates;
 mod pr_scratch;
 mod pr_seen;
+mod pr_status;
 mod project;
 mod pulls;
 pub(crate) mod scratch;
