@@ -237,6 +237,7 @@ fn machine() -> Machine {
             max_rework: 3,
             column: "Human Review".into(),
             merge: None,
+            watch: None,
         },
     );
     states.insert(

@@ -18,6 +18,7 @@ mod adapters;
 mod cli_settings;
 mod command;
 mod forge;
+mod gate_watch;
 mod load;
 pub(crate) mod raw;
 mod schema;

@@ -163,6 +163,10 @@ pub(crate) struct RawState {
     pub max_rework: Option<i64>,
     pub merge: Option<String>,
     pub merge_failure: Option<String>,
+    pub checks: Option<String>,
+    pub checks_timeout: Option<Scalar>,
+    pub reviews: Option<String>,
+    pub reviewers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

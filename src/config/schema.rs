@@ -217,6 +217,10 @@ const STATE_GATE: &[(&str, Shape)] = &[
     ("max_rework", Shape::Leaf),
     ("merge", Shape::Leaf),
     ("merge_failure", Shape::Leaf),
+    ("checks", Shape::Leaf),
+    ("checks_timeout", Shape::Leaf),
+    ("reviews", Shape::Leaf),
+    ("reviewers", Shape::Leaf),
 ];
 
 const STATE_KINDS: &[(&str, &[(&str, Shape)])] = &[

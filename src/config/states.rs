@@ -232,6 +232,7 @@ pub(crate) fn states(
                 let max_rework = cx.int(&join(&base, "max_rework"), s.max_rework, 3, 0, 100);
                 let column = state_column(cx, &base, s, StateKind::Gate, columns);
                 let merge = merge_policy(cx, &base, s);
+                let watch = super::gate_watch::watch(cx, &base, s);
                 match (approve, rework) {
                     (Some(approve), Some(rework)) => {
                         out.specs.insert(
@@ -242,6 +243,7 @@ pub(crate) fn states(
                                 max_rework: u32::try_from(max_rework).unwrap_or(0),
                                 column,
                                 merge,
+                                watch,
                             },
                         );
                     }
@@ -611,6 +613,18 @@ pub(crate) fn pull_requests_need_a_forge(
             cx.errors.push(
                 join(&join("states", name), "merge"),
                 format!("merging a pull request needs a forge that has them: {why}"),
+            );
+        }
+        if let Some(key) = super::gate_watch::pr_key(s) {
+            let why = match forge {
+                None => {
+                    "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`"
+                }
+                Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
+            };
+            cx.errors.push(
+                join(&join("states", name), key),
+                format!("a gate that reads its pull request needs a forge that has them: {why}"),
             );
         }
         if s.pull_request.is_some() {

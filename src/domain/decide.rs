@@ -14,7 +14,11 @@
 //!    gate waits in its column for `approved` or `rework`, and any unexpected column
 //!    holds the ticket (stopping its run, keeping its workspace) until it returns. A
 //!    gate with `merge:` turns an approval into a merge of the ticket's pull request
-//!    first; the approval takes effect once the record says it is merged.
+//!    first; the approval takes effect once the record says it is merged. A gate with
+//!    `reviews: pull_request` does not take a human's move to the approved column as an
+//!    approval (the ticket waits there) unless it was escalated or its pull request is
+//!    merged: a review approves it, through `orchestrator::gates::gate_action`, which
+//!    decides with [`Machine::for_gate_action`].
 
 use chrono::{DateTime, Utc};
 
@@ -74,6 +78,7 @@ pub fn decide(
             max_rework,
             column: home,
             merge,
+            watch,
         }) => {
             let gate = GateView {
                 name: &rec.state,
@@ -82,6 +87,7 @@ pub fn decide(
                 max_rework: *max_rework,
                 home,
                 merge: merge.as_ref(),
+                column_approves: watch.as_ref().is_none_or(|w| w.column_approves()),
             };
             gate_state(snap, rec, machine, &gate)
         }
@@ -120,14 +126,34 @@ pub fn enter(machine: &Machine, to: &str, cause: Cause, snap: &TicketSnapshot) -
                 });
             }
         }
-        StateSpec::Gate { .. } => {
+        StateSpec::Gate { watch, .. } => {
             let cols = &machine.columns;
-            actions.push(Action::Comment {
-                body: format!(
+            let body = match watch {
+                None => format!(
                     "karajan: {why}; waiting at gate `{to}`. Move the ticket to `{}` to approve, or to `{}` to ask for rework (comment what to change).",
                     cols.approved, cols.rework
                 ),
-            });
+                Some(w) => {
+                    let mut on = vec![];
+                    if w.checks {
+                        on.push("its checks to pass");
+                    }
+                    if w.reads_reviews() {
+                        on.push("an approving review");
+                    }
+                    let approve = if w.column_approves() {
+                        format!("move the ticket to `{}` to approve, or ", cols.approved)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "karajan: {why}; waiting at gate `{to}` for the pull request ({}); a failing check or a review asking for changes sends it back. You can also {approve}move it to `{}` to ask for rework (comment what to change).",
+                        on.join(" and "),
+                        cols.rework
+                    )
+                }
+            };
+            actions.push(Action::Comment { body });
         }
         StateSpec::Terminal { .. } => {
             actions.push(Action::Comment {
@@ -272,6 +298,8 @@ struct GateView<'a> {
     max_rework: u32,
     home: &'a str,
     merge: Option<&'a super::machine::MergePolicy>,
+    /// A human's move to the approved column approves (not with `reviews: pull_request`).
+    column_approves: bool,
 }
 
 fn gate_state(
@@ -283,6 +311,16 @@ fn gate_state(
     let cols = &machine.columns;
     let column = snap.column.as_str();
     let escalated = matches!(rec.phase, Phase::Escalated { .. });
+    // `reviews: pull_request`: a human's move to the approved column does not approve
+    // (the ticket waits there) — unless karajan asked a human (escalated) or the pull
+    // request is already merged (the merge an approval asked for).
+    let approval_counts = gate.column_approves || escalated || rec.is_merged();
+    if column == cols.approved && !approval_counts {
+        return match rec.phase {
+            Phase::Waiting => vec![],
+            _ => vec![Action::Resume],
+        };
+    }
     if column == cols.approved {
         // A gate that merges: the approval takes effect once the ticket's pull request
         // is merged (a ticket without one has nothing to merge).

@@ -71,6 +71,10 @@ pub enum StateSpec {
         /// moves on (see `decide`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         merge: Option<MergePolicy>,
+        /// `checks:` / `reviews:`: the ticket's pull request decides this gate too (its
+        /// checks, its reviews); see `orchestrator::pr_watch`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        watch: Option<PrWatch>,
     },
     Terminal {
         column: String,
@@ -86,6 +90,45 @@ pub struct MergePolicy {
     /// ticket to the gate's rework target with the reason as feedback; otherwise
     /// (the default) it is escalated to a human.
     pub rework_on_failure: bool,
+}
+
+/// What of the ticket's pull request a gate waits on (`checks:`, `reviews:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrWatch {
+    /// `checks: required`: the head's checks approve (all green) or send back (one failed).
+    pub checks: bool,
+    /// Pending checks longer than this since the gate was entered escalate.
+    pub checks_timeout_secs: u64,
+    /// Who approves: a tracker move, a pull-request review, or either.
+    pub reviews: ReviewSource,
+    /// Only these logins' reviews count; empty: everyone's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviewers: Vec<String>,
+}
+
+/// `reviews:` of a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewSource {
+    /// A human's column move (or the dashboard) approves; reviews are not read.
+    Tracker,
+    /// Only a pull-request review (or the dashboard) approves: a move to the approved
+    /// column waits.
+    PullRequest,
+    /// Either approves.
+    Either,
+}
+
+impl PrWatch {
+    /// Whether a human's move to the approved column approves the gate.
+    pub fn column_approves(&self) -> bool {
+        self.reviews != ReviewSource::PullRequest
+    }
+
+    /// Whether the pull request's reviews are read.
+    pub fn reads_reviews(&self) -> bool {
+        self.reviews != ReviewSource::Tracker
+    }
 }
 
 impl StateSpec {
@@ -131,6 +174,21 @@ pub struct Machine {
 impl Machine {
     pub fn state(&self, name: &str) -> Option<&StateSpec> {
         self.states.get(name)
+    }
+
+    /// The machine as an operator or a pull-request source decides with it: the
+    /// approved column approves every gate (`reviews: pull_request` only keeps a
+    /// human's *tracker* move from approving; a decision taken for them does).
+    pub fn for_gate_action(&self) -> Machine {
+        let mut m = self.clone();
+        for spec in m.states.values_mut() {
+            if let StateSpec::Gate { watch: Some(w), .. } = spec
+                && !w.column_approves()
+            {
+                w.reviews = ReviewSource::Either;
+            }
+        }
+        m
     }
 
     /// The terminal state a terminal column stands for: the terminal state that lives in

@@ -18,7 +18,7 @@ pub mod ticket;
 
 pub use action::{Action, Cause, StopReason};
 pub use decide::decide;
-pub use machine::{Columns, Machine, MergePolicy, StateKind, StateSpec};
+pub use machine::{Columns, Machine, MergePolicy, PrWatch, ReviewSource, StateKind, StateSpec};
 pub use record::{IssueRecord, Phase, PullRequestRef};
 pub use run::{RunStatus, TokenUsage};
 pub use ticket::{

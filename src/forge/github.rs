@@ -45,9 +45,9 @@ pub struct PullRequestDraft<'a> {
 /// One GitHub repository's pull requests.
 #[derive(Debug, Clone)]
 pub struct GithubApi {
-    http: Arc<GithubHttp>,
-    owner: String,
-    repo: String,
+    pub(super) http: Arc<GithubHttp>,
+    pub(super) owner: String,
+    pub(super) repo: String,
 }
 
 impl GithubApi {

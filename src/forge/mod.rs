@@ -18,6 +18,8 @@
 //! Pull requests ([`GithubApi`], `kind: github`): one per ticket, found by its head
 //! branch, opened or updated after the push of a state with `pull_request: open`.
 //!
+//! [`status`]: what a gate with `checks:` or `reviews:` reads of the pull request.
+//!
 //! [`access`]: the read-only check `karajan check` and `run --dry-run` make of the
 //! forge (the repository, the token's push permission, the base branch).
 
@@ -25,6 +27,7 @@ pub mod access;
 mod git;
 mod github;
 pub mod http;
+mod status;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +36,7 @@ use crate::config::ForgeConfig;
 pub use git::Unpushed;
 pub(crate) use git::is_ssh;
 pub use github::{GithubApi, MergeAnswer, PullRequest, PullRequestDraft};
+pub use status::{Check, Checks, LineComment, PrStatus, Review, ReviewState, Rollup};
 
 /// Why a push (or a read of the remote) failed.
 #[derive(Debug, Clone, thiserror::Error)]

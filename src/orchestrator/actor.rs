@@ -198,6 +198,16 @@ async fn on_tasks(
                     .on_feedback(snapshot, state, entered_at, result)
                     .await?;
             }
+            TaskMsg::PrStatus {
+                identifier,
+                state,
+                entered_at,
+                result,
+            } => {
+                engine
+                    .on_pr_status(identifier, state, entered_at, result)
+                    .await?;
+            }
             TaskMsg::GateSnapshot {
                 identifier,
                 decision,
@@ -276,8 +286,13 @@ async fn once(
     tick(engine).await?;
     let mut swept = false;
     loop {
-        if engine.observing.is_none() && engine.reading.is_empty() && !swept {
-            // The poll (and the rework feedback it read) has dispatched what it could:
+        if engine.observing.is_none()
+            && engine.reading.is_empty()
+            && engine.watching.is_empty()
+            && !swept
+        {
+            // The poll (and the rework feedback and pull requests it read) has
+            // dispatched what it could:
             // no new runs from now on.
             swept = true;
             engine.draining = true;

@@ -163,6 +163,7 @@ impl Engine {
         self.observing.is_none()
             && self.chains.is_empty()
             && self.reading.is_empty()
+            && self.watching.is_empty()
             && self.refreshing.is_empty()
             && !self.sweeping
     }

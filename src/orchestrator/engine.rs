@@ -142,6 +142,14 @@ pub struct Engine {
     pub(crate) refreshing: HashSet<String>,
     /// Tickets whose rework feedback is being read.
     pub(crate) reading: HashSet<String>,
+    /// Tickets whose pull request is being read for their gate (`pr_watch`).
+    pub(crate) watching: HashSet<String>,
+    /// Why the pull request keeps a ticket's gate waiting, as last read, with the
+    /// gate's entry time (a later visit does not show it).
+    pub(crate) pr_waiting: HashMap<String, (chrono::DateTime<chrono::Utc>, String)>,
+    /// Who approved a gate that merges first (`gate_action`): the approval that takes
+    /// effect once merged is recorded with them (not known after a restart).
+    pub(crate) approved_by: HashMap<String, String>,
     /// The terminal sweep is in flight.
     pub(crate) sweeping: bool,
 }
@@ -222,6 +230,9 @@ impl Engine {
             nudged: Default::default(),
             landed: HashMap::new(),
             reading: HashSet::new(),
+            watching: HashSet::new(),
+            pr_waiting: HashMap::new(),
+            approved_by: HashMap::new(),
             redecide: HashSet::new(),
             moving: HashMap::new(),
             reread: HashSet::new(),

@@ -349,11 +349,12 @@ impl Engine {
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());
+        let origin = self.approval_origin(id, &actions);
         let decision = super::dispatch::Decision {
             snapshot: snap,
             record: rec.as_ref(),
             actions,
-            origin: super::execute::Origin::default(),
+            origin,
         };
         if Box::pin(self.execute_decisions(vec![decision])).await? > 0 {
             self.backlog = true;

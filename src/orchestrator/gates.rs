@@ -2,6 +2,8 @@
 //! the ticket in the tracker. They go through exactly the same path as a tracker move:
 //! `decide` on the ticket as if it sat in the `approved` or `rework` column, then the
 //! usual intents move the ticket in the tracker. The transition records who did it.
+//! The ticket's pull request decides through the same path (`pr_watch`: its checks as
+//! `github:checks`, a review as `github:<login>`).
 
 use serde::Serialize;
 
@@ -46,6 +48,29 @@ pub enum GateError {
 }
 
 impl Engine {
+    /// Who a decision taken again after a merge comes from: the approval it carries out
+    /// was `gate_action`'s, by the actor remembered then.
+    pub(crate) fn approval_origin(&mut self, id: &str, actions: &[Action]) -> Origin {
+        let approves = actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Enter {
+                    cause: crate::domain::Cause::Approved { .. },
+                    ..
+                }
+            )
+        });
+        let actor = if approves {
+            self.approved_by.remove(id)
+        } else {
+            None
+        };
+        Origin {
+            actor,
+            ..Default::default()
+        }
+    }
+
     /// An operator's gate decision. Answered at once when the ticket's snapshot is
     /// known; otherwise a task reads it and the decision comes back as a message.
     pub(crate) async fn gate(
@@ -116,7 +141,9 @@ impl Engine {
             .record(id)
             .await?
             .ok_or_else(|| GateError::NotFound(id.to_string()))?;
-        let machine = self.workflow.machine.clone();
+        // Decided as an operator: the approved column approves even a gate that a
+        // human's tracker move does not (`reviews: pull_request`).
+        let machine = self.workflow.machine.for_gate_action();
         let waiting = matches!(machine.state(&rec.state), Some(StateSpec::Gate { .. }))
             && matches!(rec.phase, Phase::Waiting | Phase::Held { .. });
         let stopping = self.live.get(id).is_some_and(|l| l.stopping.is_some());
@@ -145,6 +172,9 @@ impl Engine {
         let merging = actions
             .iter()
             .any(|a| matches!(a, Action::MergePullRequest { .. }));
+        if merging {
+            self.approved_by.insert(id.to_string(), actor.to_string());
+        }
         if merging && shown != machine.columns.approved {
             actions.insert(
                 0,

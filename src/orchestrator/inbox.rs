@@ -51,6 +51,14 @@ pub(crate) enum TaskMsg {
         entered_at: chrono::DateTime<chrono::Utc>,
         result: Result<Option<String>, TrackerError>,
     },
+    /// The pull request of a ticket waiting at a gate that reads it was read (or could
+    /// not be), for the visit of `state` entered at `entered_at`.
+    PrStatus {
+        identifier: String,
+        state: String,
+        entered_at: chrono::DateTime<chrono::Utc>,
+        result: Result<crate::forge::PrStatus, TrackerError>,
+    },
     /// A gate decision for a ticket no poll had shown yet, with the snapshot read for it.
     GateSnapshot {
         identifier: String,

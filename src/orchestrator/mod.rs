@@ -54,6 +54,8 @@ mod intents;
 pub(crate) mod limits;
 mod live;
 mod merge;
+mod pr_verdict;
+mod pr_watch;
 mod prepare;
 mod publish;
 mod pull;

@@ -102,6 +102,11 @@ impl Engine {
                     max_rework,
                     escalated,
                     pull_request: r.pull_request.clone(),
+                    waiting_on: self
+                        .pr_waiting
+                        .get(&r.identifier)
+                        .filter(|(at, _)| *at == r.entered_at && at_gate)
+                        .map(|(_, why)| why.clone()),
                 });
             }
             match &r.phase {

@@ -258,6 +258,7 @@ impl Engine {
         self.snapshots = snaps;
         // Only what can run now leaves its column; the rest waits, untouched.
         let left = self.execute_decisions(decisions).await? + waiting;
+        self.watch_pull_requests(&records);
         if whole {
             self.backlog = left > 0;
         } else {

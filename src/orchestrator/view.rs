@@ -52,6 +52,10 @@ pub struct GateRow {
     pub escalated: Option<String>,
     /// The ticket's pull request, once opened.
     pub pull_request: Option<PullRequestRef>,
+    /// What the pull request keeps the gate waiting for (checks pending, a review), as
+    /// last read (`checks:` / `reviews:` gates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

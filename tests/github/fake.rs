@@ -19,10 +19,12 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 mod branches;
+mod checks;
 mod pulls;
 mod rest;
 
 use branches::{get_branch, get_repo};
+pub use checks::{FakeCheck, FakeReview};
 pub use pulls::FakePull;
 use pulls::{create_pull, get_pull, list_pulls, merge_pull, patch_pull};
 
@@ -365,6 +367,8 @@ fn cost_of(op: &str, vars: &Value) -> u64 {
             .and_then(Value::as_array)
             .map_or(0, |a| a.len() as u64),
         "IssueComments" => 1,
+        // latestReviews, their comments (50 per review), commits, the rollup's contexts.
+        "PullRequestStatus" => 3 + 50,
         _ => 0,
     };
     ((requests as f64 / 100.0).round() as u64).max(1)
@@ -549,6 +553,7 @@ fn run_op(s: &mut FakeState, op: &str, vars: &Value) -> (Value, Vec<Value>) {
                 vec![],
             )
         }
+        "PullRequestStatus" => checks::pull_request_status(s, vars),
         "AddComment" => {
             let id = v("subjectId");
             let body = v("body").as_str().unwrap_or("").to_string();

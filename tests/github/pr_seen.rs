@@ -16,7 +16,7 @@ use super::scratch::TOKEN_VAR;
 use crate::e2e::support::{bin, events, wait_for};
 
 /// The daemon, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Daemon(Child);
+pub(super) struct Daemon(pub(super) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -34,7 +34,7 @@ impl Drop for Daemon {
 }
 
 /// `GET http://127.0.0.1:port{path}`: the body of a 200 answer.
-fn get(port: u16, path: &str) -> Option<String> {
+pub(super) fn get(port: u16, path: &str) -> Option<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

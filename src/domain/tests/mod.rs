@@ -32,6 +32,7 @@ pub(super) fn machine() -> Machine {
             max_rework: 2,
             column: "Human Review".into(),
             merge: None,
+            watch: None,
         },
     );
     states.insert(
@@ -49,6 +50,7 @@ pub(super) fn machine() -> Machine {
             max_rework: 1,
             column: "Human Review".into(),
             merge: None,
+            watch: None,
         },
     );
     states.insert(

@@ -505,3 +505,115 @@ fn a_gate_that_merges_approves_once_its_pull_request_is_merged() {
     rec.pull_request.as_mut().unwrap().merged = false;
     assert_eq!(kinds(&decide(&rework, Some(&rec), &m, t0()))[0], "enter");
 }
+
+fn pull_request_only(m: &mut crate::domain::Machine, gate: &str) {
+    if let Some(crate::domain::StateSpec::Gate { watch, .. }) = m.states.get_mut(gate) {
+        *watch = Some(crate::domain::PrWatch {
+            checks: false,
+            checks_timeout_secs: 1800,
+            reviews: crate::domain::ReviewSource::PullRequest,
+            reviewers: vec![],
+        });
+    }
+}
+
+#[test]
+fn a_gate_approved_by_pull_request_reviews_only_waits_in_the_approved_column() {
+    let mut m = machine();
+    pull_request_only(&mut m, "review");
+    let approved = ticket("T-1", "Approved");
+    let rec = record("review", Phase::Waiting);
+    // A human's move to the approved column does not approve: the ticket waits.
+    assert_eq!(decide(&approved, Some(&rec), &m, t0()), vec![]);
+    // Held elsewhere before, now in the approved column: back to waiting, not approved.
+    let held = record(
+        "review",
+        Phase::Held {
+            column: "Backlog".into(),
+        },
+    );
+    assert_eq!(
+        kinds(&decide(&approved, Some(&held), &m, t0())),
+        vec!["resume"]
+    );
+    // Rework by the column still works.
+    let rework = ticket("T-1", "Rework");
+    assert_eq!(kinds(&decide(&rework, Some(&rec), &m, t0()))[0], "enter");
+    // Escalated (karajan asked a human): the approved column approves.
+    let mut escalated = rec.clone();
+    escalated.phase = Phase::Escalated {
+        reason: "checks pending".into(),
+    };
+    assert!(matches!(
+        &decide(&approved, Some(&escalated), &m, t0())[0],
+        Action::Enter { to, cause: Cause::Approved { .. } } if to == "finalize"
+    ));
+    // An operator or a review decides with the machine for gate actions: it approves.
+    let op = m.for_gate_action();
+    assert!(matches!(
+        &decide(&approved, Some(&rec), &op, t0())[0],
+        Action::Enter { to, cause: Cause::Approved { .. } } if to == "finalize"
+    ));
+    // Entering it says what it waits for, and does not offer the approved column.
+    let done = record(
+        "implement",
+        Phase::Succeeded {
+            run_id: "r1".into(),
+        },
+    );
+    let actions = decide(&ticket("T-1", "In Progress"), Some(&done), &m, t0());
+    let comment = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Comment { body } => Some(body.clone()),
+            _ => None,
+        })
+        .expect("a gate comment");
+    assert!(
+        comment.contains("for the pull request (an approving review)"),
+        "{comment}"
+    );
+    assert!(!comment.contains("`Approved`"), "{comment}");
+    assert!(comment.contains("`Rework`"), "{comment}");
+    // The other gate keeps today's behaviour.
+    let qa = record("qa", Phase::Waiting);
+    assert_eq!(kinds(&decide(&approved, Some(&qa), &m, t0()))[0], "enter");
+}
+
+#[test]
+fn a_merged_pull_request_lets_the_approved_column_approve_a_pull_request_only_gate() {
+    let mut m = machine();
+    pull_request_only(&mut m, "qa");
+    if let Some(crate::domain::StateSpec::Gate { merge, .. }) = m.states.get_mut("qa") {
+        *merge = Some(crate::domain::MergePolicy {
+            method: "squash".into(),
+            rework_on_failure: false,
+        });
+    }
+    let approved = ticket("T-1", "Approved");
+    let mut rec = record("qa", Phase::Waiting);
+    rec.pull_request = Some(crate::domain::PullRequestRef {
+        repo: "acme/app".into(),
+        number: 7,
+        url: "https://github.com/acme/app/pull/7".into(),
+        head: Some("abc".into()),
+        merged: false,
+    });
+    assert_eq!(decide(&approved, Some(&rec), &m, t0()), vec![]);
+    assert_eq!(
+        kinds(&decide(&approved, Some(&rec), &m.for_gate_action(), t0())),
+        vec!["merge"]
+    );
+    rec.pull_request.as_mut().unwrap().merged = true;
+    assert!(matches!(
+        &decide(&approved, Some(&rec), &m, t0())[0],
+        Action::Enter { to, .. } if to == "done"
+    ));
+}
+
+#[test]
+fn a_gate_without_watch_serializes_as_before() {
+    let m = machine();
+    let json = serde_json::to_string(m.state("review").unwrap()).unwrap();
+    assert!(!json.contains("watch"), "{json}");
+}

@@ -11,6 +11,7 @@ use crate::domain::StateSpec;
 mod adapters;
 mod command;
 mod forge;
+mod gate_watch;
 
 const BASE: &str = "\
 tracker:
@@ -137,6 +138,7 @@ fn base_workflow_loads_with_defaults() {
             max_rework: 3,
             column: "Human Review".into(),
             merge: None,
+            watch: None,
         })
     );
     assert_eq!(

@@ -24,6 +24,10 @@ pub struct FakePull {
     pub draft: bool,
     pub open: bool,
     pub merged: bool,
+    /// Check runs and commit statuses by commit sha (see `checks`).
+    pub checks: std::collections::HashMap<String, Vec<super::FakeCheck>>,
+    /// Submitted reviews, in order.
+    pub reviews: Vec<super::FakeReview>,
 }
 
 fn bare(s: &FakeState) -> Option<git2::Repository> {
@@ -172,6 +176,8 @@ fn create(s: &mut FakeState, headers: &HeaderMap, o: &str, r: &str, body: &Value
         draft: body["draft"].as_bool().unwrap_or(false),
         open: true,
         merged: false,
+        checks: Default::default(),
+        reviews: vec![],
     };
     s.issues.push(FakeIssue {
         number,
