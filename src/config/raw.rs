@@ -157,12 +157,22 @@ pub(crate) struct RawState {
     pub runner_settings: Option<RawRunnerSettings>,
     pub hooks: Option<RawStateHooks>,
     pub pull_request: Option<String>,
+    pub verdicts: Option<RawVerdicts>,
+    pub max_rounds: Option<i64>,
     // gate
     pub approve: Option<String>,
     pub rework: Option<String>,
     pub max_rework: Option<i64>,
     pub merge: Option<String>,
     pub merge_failure: Option<String>,
+}
+
+/// `verdicts:` of a review state: where each verdict leads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVerdicts {
+    pub approve: Option<String>,
+    pub needs_revision: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

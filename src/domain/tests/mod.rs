@@ -22,6 +22,7 @@ pub(super) fn machine() -> Machine {
         StateSpec::Agent {
             next: "review".into(),
             column: "In Progress".into(),
+            review: None,
         },
     );
     states.insert(
@@ -39,6 +40,7 @@ pub(super) fn machine() -> Machine {
         StateSpec::Agent {
             next: "qa".into(),
             column: "In Progress".into(),
+            review: None,
         },
     );
     states.insert(

@@ -11,6 +11,7 @@ use crate::domain::StateSpec;
 mod adapters;
 mod command;
 mod forge;
+mod review;
 
 const BASE: &str = "\
 tracker:
@@ -126,7 +127,8 @@ fn base_workflow_loads_with_defaults() {
         m.state("implement"),
         Some(&StateSpec::Agent {
             next: "review".into(),
-            column: "In Progress".into()
+            column: "In Progress".into(),
+            review: None,
         })
     );
     assert_eq!(
