@@ -105,6 +105,7 @@ fn event(i: u32) -> NewEvent {
             session_id: Some("sess".into()),
             phase_after: Phase::Succeeded {
                 run_id: format!("run-{}", i / 6),
+                verdict: None,
             },
             attempts_after: 0,
             accounting: None,
@@ -226,6 +227,7 @@ fn machine() -> Machine {
     let agent = |next: &str, column: &str| StateSpec::Agent {
         next: next.into(),
         column: column.into(),
+        review: None,
     };
     states.insert("plan".to_string(), agent("code", "In Progress"));
     states.insert("code".to_string(), agent("review", "In Progress"));

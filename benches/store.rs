@@ -163,6 +163,7 @@ fn run(id: &str, n: u32, per_line: bool) -> Vec<Vec<NewEvent>> {
             session_id: Some(format!("{id}-session")),
             phase_after: Phase::Succeeded {
                 run_id: format!("{id}-run{n}"),
+                verdict: None,
             },
             attempts_after: 0,
             accounting: None,

@@ -157,6 +157,8 @@ pub(crate) struct RawState {
     pub runner_settings: Option<RawRunnerSettings>,
     pub hooks: Option<RawStateHooks>,
     pub pull_request: Option<String>,
+    pub verdicts: Option<RawVerdicts>,
+    pub max_rounds: Option<i64>,
     // gate
     pub approve: Option<String>,
     pub rework: Option<String>,
@@ -167,6 +169,14 @@ pub(crate) struct RawState {
     pub checks_timeout: Option<Scalar>,
     pub reviews: Option<String>,
     pub reviewers: Option<Vec<String>>,
+}
+
+/// `verdicts:` of a review state: where each verdict leads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVerdicts {
+    pub approve: Option<String>,
+    pub needs_revision: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

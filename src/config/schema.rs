@@ -209,6 +209,11 @@ const STATE_AGENT: &[(&str, Shape)] = &[
     ("runner_settings", Shape::Fields(RUNNER_SETTINGS)),
     ("hooks", Shape::Fields(STATE_HOOKS)),
     ("pull_request", Shape::Leaf),
+    (
+        "verdicts",
+        Shape::Fields(&[("approve", Shape::Leaf), ("needs_revision", Shape::Leaf)]),
+    ),
+    ("max_rounds", Shape::Leaf),
 ];
 
 const STATE_GATE: &[(&str, Shape)] = &[

@@ -16,7 +16,7 @@ use super::secret::{RawEnvValue, Secret};
 use super::suggest;
 use super::validate::Ctx;
 use super::workflow::*;
-use crate::domain::{Columns, MergePolicy, StateKind, StateSpec};
+use crate::domain::{Columns, MergePolicy, Review, StateKind, StateSpec};
 
 /// The upper bound for `max_turns` anywhere.
 pub(crate) const MAX_TURNS: i64 = 10_000;
@@ -211,15 +211,35 @@ pub(crate) fn states(
         let base = join("states", name);
         match kind_of(cx, &base, s) {
             Some(StateKind::Agent) => {
-                let next = target(cx, &names, &base, "next", s.next.as_ref());
+                let (next, review) = match &s.verdicts {
+                    None => {
+                        if s.max_rounds.is_some() {
+                            cx.errors.push(
+                                join(&base, "max_rounds"),
+                                "`max_rounds` applies only to a review state (`verdicts:`)",
+                            );
+                        }
+                        (
+                            target(cx, &names, &base, "next", s.next.as_ref()),
+                            Some(None),
+                        )
+                    }
+                    Some(v) => review(cx, &names, &base, s, v),
+                };
                 let column = state_column(cx, &base, s, StateKind::Agent, columns);
                 let config = agent_config(cx, &base, s, runners, hooks);
-                match next {
-                    Some(next) => {
-                        out.specs
-                            .insert(name.clone(), StateSpec::Agent { next, column });
+                match (next, review) {
+                    (Some(next), Some(review)) => {
+                        out.specs.insert(
+                            name.clone(),
+                            StateSpec::Agent {
+                                next,
+                                column,
+                                review,
+                            },
+                        );
                     }
-                    None => out.graph_complete = false,
+                    _ => out.graph_complete = false,
                 }
                 if let Some(c) = config {
                     out.configs
@@ -353,6 +373,40 @@ fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {
 }
 
 /// An edge to another state: required, and the state must exist.
+/// `verdicts:` (instead of `next:`): the approve target as the state's `next`, and the
+/// review's routing; `None`s where a target is missing or unknown (reported).
+fn review(
+    cx: &mut Ctx,
+    names: &[&str],
+    base: &str,
+    s: &RawState,
+    v: &super::raw::RawVerdicts,
+) -> (Option<String>, Option<Option<Review>>) {
+    if s.next.is_some() {
+        cx.errors.push(
+            join(base, "next"),
+            "a review state routes by its verdicts: give `verdicts.approve` instead of `next`",
+        );
+    }
+    if s.independent_of.is_none() {
+        cx.errors.push(
+            join(base, "independent_of"),
+            "a review state names the agent state whose work it reviews (`independent_of: <state>`), so that a runner of another family reviews it",
+        );
+    }
+    let key = join(base, "verdicts");
+    let approve = target(cx, names, &key, "approve", v.approve.as_ref());
+    let revise = target(cx, names, &key, "needs_revision", v.needs_revision.as_ref());
+    let max_rounds = cx.int(&join(base, "max_rounds"), s.max_rounds, 3, 0, 100);
+    let review = revise.map(|needs_revision| {
+        Some(Review {
+            needs_revision,
+            max_rounds: u32::try_from(max_rounds).unwrap_or(0),
+        })
+    });
+    (approve, review)
+}
+
 fn target(
     cx: &mut Ctx,
     names: &[&str],

@@ -23,9 +23,10 @@
 use chrono::{DateTime, Utc};
 
 use super::action::{Action, Cause, StopReason};
-use super::machine::{Machine, StateSpec};
+use super::machine::{Machine, Review, StateSpec};
 use super::record::{IssueRecord, Phase};
 use super::ticket::TicketSnapshot;
+use super::verdict::{Verdict, VerdictKind};
 
 /// Decide what to do with one ticket now. Pure.
 pub fn decide(
@@ -69,9 +70,11 @@ pub fn decide(
     match machine.state(&rec.state) {
         None => unknown_state(rec, machine, column),
         Some(StateSpec::Terminal { .. }) => vec![],
-        Some(StateSpec::Agent { next, column: home }) => {
-            agent_state(snap, rec, machine, now, next, home)
-        }
+        Some(StateSpec::Agent {
+            next,
+            column: home,
+            review,
+        }) => agent_state(snap, rec, machine, now, next, home, review.as_ref()),
         Some(StateSpec::Gate {
             approve,
             rework,
@@ -235,6 +238,7 @@ fn agent_state(
     now: DateTime<Utc>,
     next: &str,
     home: &str,
+    review: Option<&Review>,
 ) -> Vec<Action> {
     let cols = &machine.columns;
     let column = snap.column.as_str();
@@ -275,18 +279,64 @@ fn agent_state(
     match &rec.phase {
         Phase::Ready => start(rec.attempts + 1),
         Phase::Running { .. } => vec![],
-        Phase::Succeeded { run_id } => {
-            let cause = Cause::AgentFinished {
-                run_id: run_id.clone(),
-            };
-            enter(machine, next, cause, snap)
-        }
+        Phase::Succeeded { run_id, verdict } => match review {
+            None => {
+                let cause = Cause::AgentFinished {
+                    run_id: run_id.clone(),
+                };
+                enter(machine, next, cause, snap)
+            }
+            Some(review) => route_verdict(snap, rec, machine, next, review, verdict.as_ref()),
+        },
         Phase::RetryWaiting { due_at, .. } if *due_at <= now => start(rec.attempts + 1),
         Phase::RetryWaiting { .. } => vec![],
         Phase::Held { .. } | Phase::Waiting | Phase::Done | Phase::Escalated { .. } => {
             let mut actions = vec![Action::Resume];
             actions.extend(start(rec.attempts + 1));
             actions
+        }
+    }
+}
+
+/// Where a review's verdict sends the ticket. `needs_revision` counts as a rework of the
+/// review state (so rounds are counted per review state and reset by its approval);
+/// the round past `max_rounds` is handed to a human with the findings. No verdict is
+/// never a pass (fail closed: `finish_run` fails such a run, this is the last guard).
+fn route_verdict(
+    snap: &TicketSnapshot,
+    rec: &IssueRecord,
+    machine: &Machine,
+    next: &str,
+    review: &Review,
+    verdict: Option<&Verdict>,
+) -> Vec<Action> {
+    let Some(verdict) = verdict else {
+        let reason = format!("review `{}` finished without a verdict", rec.state);
+        return escalate(machine, &snap.column, reason);
+    };
+    match verdict.verdict {
+        VerdictKind::Approve => {
+            let cause = Cause::Approved {
+                gate: rec.state.clone(),
+            };
+            enter(machine, next, cause, snap)
+        }
+        VerdictKind::NeedsRevision => {
+            let count = rec.rework_count(&rec.state) + 1;
+            if count > review.max_rounds {
+                let reason = format!(
+                    "review `{}` asked for revision more than {} time(s) (max_rounds); its last findings:\n{}",
+                    rec.state,
+                    review.max_rounds,
+                    verdict.feedback()
+                );
+                return escalate(machine, &snap.column, reason);
+            }
+            let cause = Cause::Rework {
+                gate: rec.state.clone(),
+                count,
+            };
+            enter(machine, &review.needs_revision, cause, snap)
         }
     }
 }

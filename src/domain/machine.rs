@@ -59,8 +59,12 @@ pub enum StateKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StateSpec {
     Agent {
+        /// Where a successful run leads (for a review state: its `approve` verdict).
         next: String,
         column: String,
+        /// `verdicts:`: the run ends with a reviewer's verdict that routes the ticket.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review: Option<Review>,
     },
     Gate {
         approve: String,
@@ -79,6 +83,14 @@ pub enum StateSpec {
     Terminal {
         column: String,
     },
+}
+
+/// A review state's routing: `approve` goes to the state's `next`; `needs_revision` to
+/// `needs_revision`, at most `max_rounds` times in a row before a human is asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub needs_revision: String,
+    pub max_rounds: u32,
 }
 
 /// How a gate's approval merges the ticket's pull request.
@@ -152,7 +164,11 @@ impl StateSpec {
     /// The states this one can lead to.
     pub fn targets(&self) -> Vec<&str> {
         match self {
-            StateSpec::Agent { next, .. } => vec![next.as_str()],
+            StateSpec::Agent { next, review, .. } => {
+                let mut t = vec![next.as_str()];
+                t.extend(review.as_ref().map(|r| r.needs_revision.as_str()));
+                t
+            }
             StateSpec::Gate {
                 approve, rework, ..
             } => vec![approve.as_str(), rework.as_str()],
@@ -230,6 +246,14 @@ impl Machine {
     /// The transitions available from a state, as `(event, target)` pairs, for prompts.
     pub fn transitions_from(&self, name: &str) -> Vec<(String, String)> {
         match self.states.get(name) {
+            Some(StateSpec::Agent {
+                next,
+                review: Some(r),
+                ..
+            }) => vec![
+                ("verdict_approve".into(), next.clone()),
+                ("verdict_needs_revision".into(), r.needs_revision.clone()),
+            ],
             Some(StateSpec::Agent { next, .. }) => vec![("finish".into(), next.clone())],
             Some(StateSpec::Gate {
                 approve, rework, ..

@@ -15,15 +15,19 @@ pub mod record;
 pub mod retry;
 pub mod run;
 pub mod ticket;
+pub mod verdict;
 
 pub use action::{Action, Cause, StopReason};
 pub use decide::decide;
-pub use machine::{Columns, Machine, MergePolicy, PrWatch, ReviewSource, StateKind, StateSpec};
+pub use machine::{
+    Columns, Machine, MergePolicy, PrWatch, Review, ReviewSource, StateKind, StateSpec,
+};
 pub use record::{IssueRecord, Phase, PullRequestRef};
 pub use run::{RunStatus, TokenUsage};
 pub use ticket::{
     Blocker, Comment, RECENT_HUMAN_COMMENTS, TicketRef, TicketSnapshot, recent_human,
 };
+pub use verdict::{Verdict, VerdictKind};
 
 #[cfg(test)]
 mod tests;

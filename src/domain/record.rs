@@ -19,8 +19,13 @@ pub enum Phase {
         attempt: u32,
         started_at: DateTime<Utc>,
     },
-    /// Agent state whose last run succeeded; the transition to `next` is due.
-    Succeeded { run_id: String },
+    /// Agent state whose last run succeeded; the transition to `next` is due (for a
+    /// review state: where its verdict leads).
+    Succeeded {
+        run_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<super::verdict::Verdict>,
+    },
     /// Agent state whose last run failed; the next attempt is due at `due_at`.
     RetryWaiting {
         attempt: u32,

@@ -41,6 +41,7 @@ pub fn after_run(
         RunStatus::Succeeded => Aftermath {
             phase: Phase::Succeeded {
                 run_id: run_id.to_string(),
+                verdict: None,
             },
             attempts: rec.attempts,
             escalate: None,

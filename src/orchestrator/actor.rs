@@ -484,6 +484,7 @@ async fn shutdown(
                 identifier: id.clone(),
                 run_id: live.run_id.clone(),
                 heads: Default::default(),
+                verdict: None,
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };

@@ -26,6 +26,9 @@ pub(crate) struct RunDone {
     pub outcome: crate::agent::RunOutcome,
     /// The workspace's branch and commits around the run (empty when it never ran).
     pub heads: Heads,
+    /// A review state's verdict, read when its run succeeded (a run that succeeded
+    /// without a valid one is failed instead: see `run_task`).
+    pub verdict: Option<crate::domain::Verdict>,
 }
 
 /// The workspace's branch and its HEAD before and after a run: what the run committed,

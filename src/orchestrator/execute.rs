@@ -97,7 +97,15 @@ impl Engine {
                 }
             )
         });
-        if rework && origin.feedback.is_none() {
+        // A review's request for revision carries its own feedback (the verdict's
+        // summary and findings): nothing to read from the tracker.
+        let verdict_feedback = match rec.map(|r| &r.phase) {
+            Some(crate::domain::Phase::Succeeded {
+                verdict: Some(v), ..
+            }) => Some(v.feedback()),
+            _ => None,
+        };
+        if rework && origin.feedback.is_none() && verdict_feedback.is_none() {
             match &origin.tracker_feedback {
                 Some(feedback) => rework_feedback = feedback.clone(),
                 None => {
@@ -135,6 +143,9 @@ impl Engine {
                     let feedback = match &cause {
                         Cause::Rework { .. } if origin.feedback.is_some() => {
                             origin.feedback.clone()
+                        }
+                        Cause::Rework { .. } if verdict_feedback.is_some() => {
+                            verdict_feedback.clone()
                         }
                         Cause::Rework { .. } => rework_feedback.clone(),
                         _ => None,

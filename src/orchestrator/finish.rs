@@ -74,6 +74,7 @@ impl Engine {
             identifier: id.to_string(),
             run_id: run_id.to_string(),
             heads: Default::default(),
+            verdict: None,
             outcome: RunOutcome {
                 status: RunStatus::Cancelled {
                     reason: reason.to_string(),
@@ -122,6 +123,7 @@ impl Engine {
                 identifier: id.clone(),
                 run_id: run_id.to_string(),
                 heads: Default::default(),
+                verdict: None,
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };
@@ -204,7 +206,7 @@ impl Engine {
         let o = &done.outcome;
         // A usage limit gets its reset time now (the CLI's, or the configured pause).
         let run_status = self.settle_usage_limit(o.status.clone());
-        let after = after_run(
+        let mut after = after_run(
             &rec,
             &done.run_id,
             &run_status,
@@ -213,6 +215,11 @@ impl Engine {
             self.now(),
             rand::random::<f64>(),
         );
+        // A review's verdict rides in the phase it leaves, so routing on it is recorded
+        // with the run.
+        if let crate::domain::Phase::Succeeded { verdict, .. } = &mut after.phase {
+            verdict.clone_from(&done.verdict);
+        }
         *self
             .metrics
             .runs

@@ -47,6 +47,9 @@ pub(crate) struct Prep {
     pub before_run: Option<HookSpec>,
     /// Runs after the agent, recorded, never fatal (in `run_task`).
     pub after_run: Option<HookSpec>,
+    /// A review state's run: where its agent writes its verdict (in the run's log
+    /// folder, outside the repository), `KARAJAN_VERDICT_FILE`.
+    pub verdict_file: Option<PathBuf>,
 }
 
 /// Why a run could not be got ready: the attempt fails (recorded as a failed run, so
@@ -201,6 +204,9 @@ impl Prep {
         ];
         if let Some(s) = &self.resume_session {
             meta.push(("KARAJAN_SESSION_ID".to_string(), s.clone()));
+        }
+        if let Some(f) = &self.verdict_file {
+            meta.push(("KARAJAN_VERDICT_FILE".to_string(), f.display().to_string()));
         }
         let limits = &self.workflow.agent;
         let runner = &self.agent.runner;

@@ -39,6 +39,7 @@ impl Engine {
                 identifier: run.identifier.clone(),
                 run_id: run.run_id.clone(),
                 heads: Default::default(),
+                verdict: None,
                 outcome: RunOutcome {
                     status: RunStatus::Interrupted,
                     exit_code: None,

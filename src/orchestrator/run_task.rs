@@ -72,11 +72,13 @@ pub(crate) async fn run_task(
                 run_id: prep.run_id.clone(),
                 outcome,
                 heads: Default::default(),
+                verdict: None,
             };
         }
     };
     let runner = prep.runner.clone();
     let after_run = prep.after_run.clone();
+    let verdict_file = prep.verdict_file.clone();
     drop(prep);
     let workspace = req.workspace.clone();
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
@@ -102,12 +104,28 @@ pub(crate) async fn run_task(
     }
     // What the run (and its `after_run` hook) left committed.
     heads.after = crate::forge::head_of(workspace).await;
+    let verdict = match verdict_file {
+        Some(path) if matches!(outcome.status, RunStatus::Succeeded) => {
+            let text = tokio::fs::read_to_string(&path).await.ok();
+            match crate::domain::verdict::parse(text.as_deref()) {
+                Ok(v) => Some(v),
+                // Fail closed: a review without a valid verdict did not do its work.
+                Err(reason) => {
+                    warn!(ticket = %id, run = %run_id, %reason, "the review's verdict does not count");
+                    outcome.status = RunStatus::Failed { reason };
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let _ = done_tx.send(run_id.clone()).await;
     RunDone {
         identifier: id,
         run_id,
         outcome,
         heads,
+        verdict,
     }
 }
 

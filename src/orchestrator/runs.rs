@@ -164,6 +164,20 @@ impl Engine {
             resume_session,
             resume_usage,
             log_dir: wf.store.logs.join(sanitize_key(&id)).join(run_id),
+            verdict_file: matches!(
+                wf.machine.state(&w.state),
+                Some(crate::domain::StateSpec::Agent {
+                    review: Some(_),
+                    ..
+                })
+            )
+            .then(|| {
+                wf.store
+                    .logs
+                    .join(sanitize_key(&id))
+                    .join(run_id)
+                    .join(crate::domain::verdict::FILE_NAME)
+            }),
             max_cost_usd,
             after_create: hook("after_create", &agent.hooks.after_create),
             stage_enter: self
@@ -213,6 +227,7 @@ impl Engine {
             identifier: id.to_string(),
             run_id: run_id.to_string(),
             heads: Default::default(),
+            verdict: None,
             outcome: RunOutcome {
                 status,
                 ..failed_outcome(String::new())

@@ -61,6 +61,26 @@ pub(crate) fn section(
         }
     }
 
+    if let Some(StateSpec::Agent {
+        review: Some(r), ..
+    }) = machine.state(state)
+    {
+        let _ = writeln!(s, "\n### Your verdict\n");
+        let _ = writeln!(
+            s,
+            "You are the reviewer. End by writing your verdict as JSON to the file named by the environment variable `KARAJAN_VERDICT_FILE` (outside the repository; do not commit it):\n"
+        );
+        let _ = writeln!(
+            s,
+            "```json\n{{\"verdict\": \"approve\" | \"needs_revision\", \"summary\": \"…\", \"findings\": [{{\"path\": \"src/x.rs\", \"line\": 12, \"severity\": \"error\" | \"warning\" | \"note\", \"text\": \"…\"}}]}}\n```\n"
+        );
+        let _ = writeln!(
+            s,
+            "`findings` is optional, and so are `path` and `line` in each. `needs_revision` sends the work back with your summary and findings (at most {} round(s) before a human is asked). No verdict, or one that does not parse, counts as a failed review, never as approval.",
+            r.max_rounds
+        );
+    }
+
     if ctx.rework.count > 0 || ctx.rework.feedback.is_some() {
         let _ = writeln!(s, "\n### Rework requested (round {})\n", ctx.rework.count);
         match &ctx.rework.feedback {
@@ -108,6 +128,8 @@ fn event_label(event: &str) -> &str {
         "finish" => "When you finish successfully",
         "approve" => "When a human approves",
         "rework" => "When a human asks for rework",
+        "verdict_approve" => "When your verdict is `approve`",
+        "verdict_needs_revision" => "When your verdict is `needs_revision`",
         other => other,
     }
 }

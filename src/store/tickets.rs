@@ -21,6 +21,8 @@ struct PhaseColumns {
     error: Option<String>,
     reason: Option<String>,
     held_column: Option<String>,
+    /// The verdict of a review's succeeded run (JSON).
+    verdict: Option<String>,
 }
 
 fn phase_columns(phase: &Phase) -> PhaseColumns {
@@ -37,8 +39,9 @@ fn phase_columns(phase: &Phase) -> PhaseColumns {
             started_at: Some(format_time(*started_at)),
             ..none
         },
-        Phase::Succeeded { run_id } => PhaseColumns {
+        Phase::Succeeded { run_id, verdict } => PhaseColumns {
             run_id: Some(run_id.clone()),
+            verdict: verdict.as_ref().and_then(|v| serde_json::to_string(v).ok()),
             ..none
         },
         Phase::RetryWaiting {
@@ -93,6 +96,11 @@ fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError
         },
         "succeeded" => Phase::Succeeded {
             run_id: required(run_id, identifier, "run_id")?,
+            verdict: {
+                let text: Option<String> = row.try_get("verdict")?;
+                text.map(|t| from_json(&t, &format!("ticket {identifier} verdict")))
+                    .transpose()?
+            },
         },
         "retry_waiting" => Phase::RetryWaiting {
             attempt: required(attempt, identifier, "attempt")?,
@@ -114,7 +122,8 @@ fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError
 }
 
 pub const TICKET_COLUMNS: &str = "identifier, tracker_id, state, phase, run_id, attempt, \
-     started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request";
+     started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request, \
+     verdict";
 
 /// Decode a `tickets` row (selected with [`TICKET_COLUMNS`]); `rework` and
 /// `pending_intents` come from their own tables.
@@ -153,7 +162,7 @@ pub async fn load(
 ) -> Result<Option<IssueRecord>, StoreError> {
     let row = sqlx::query(
         "SELECT identifier, tracker_id, state, phase, run_id, attempt, started_at, due_at, \
-         error, reason, held_column, attempts, entered_at, runs, pull_request, \
+         error, reason, held_column, attempts, entered_at, runs, pull_request, verdict, \
          (SELECT json_group_object(gate, count) FROM rework_counts r \
           WHERE r.identifier = tickets.identifier) AS rework \
          FROM tickets WHERE identifier = ?",
@@ -195,15 +204,15 @@ pub async fn save(
     sqlx::query(
         "INSERT INTO tickets (identifier, tracker_id, state, phase, run_id, attempt, \
          started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request, \
-         updated_seq) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         verdict, updated_seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (identifier) DO UPDATE SET tracker_id = excluded.tracker_id, \
          state = excluded.state, phase = excluded.phase, run_id = excluded.run_id, \
          attempt = excluded.attempt, started_at = excluded.started_at, \
          due_at = excluded.due_at, error = excluded.error, reason = excluded.reason, \
          held_column = excluded.held_column, attempts = excluded.attempts, \
          entered_at = excluded.entered_at, runs = excluded.runs, \
-         pull_request = excluded.pull_request, updated_seq = excluded.updated_seq",
+         pull_request = excluded.pull_request, verdict = excluded.verdict, updated_seq = excluded.updated_seq",
     )
     .bind(id)
     .bind(&record.tracker_id)
@@ -226,6 +235,7 @@ pub async fn save(
             .map(|p| json_text(p, "pull request"))
             .transpose()?,
     )
+    .bind(&cols.verdict)
     .bind(seq)
     .execute(&mut *conn)
     .await?;

@@ -19,6 +19,7 @@ mod push_github;
 mod recover;
 mod reload;
 mod reload_quiet;
+mod review;
 mod secrets;
 mod shutdown;
 mod single_daemon;

@@ -61,6 +61,7 @@ async fn one_kind_of_a_tickets_events_comes_without_its_output_lines() {
         RunStatus::Succeeded,
         Phase::Succeeded {
             run_id: "r1".into(),
+            verdict: None,
         },
         Some("s-1"),
     )])
@@ -122,6 +123,7 @@ async fn todays_spend_counts_the_runs_started_today_only() {
         RunStatus::Succeeded,
         Phase::Succeeded {
             run_id: "r1".into(),
+            verdict: None,
         },
         None,
     )])

@@ -94,6 +94,7 @@ async fn the_records_in_memory_follow_every_append_exactly() {
             RunStatus::Succeeded,
             Phase::Succeeded {
                 run_id: "run-1".into(),
+                verdict: None,
             },
             Some("sess"),
         ),

@@ -303,7 +303,7 @@ async fn approve_a_gate_in_headless_chromium() {
         .unwrap()
         .replace(
             "    command: [\"./agent.sh\"]\n",
-            "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"3\"\n",
+            "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"8\"\n",
         );
     std::fs::write(scratch.workflow(), wf).unwrap();
     let parked = scratch.path().join("parked");

@@ -40,13 +40,17 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
         );
         return;
     };
+    // The browser first: its start (seconds on a loaded machine) must not eat into the
+    // agents' run time, which the page has to catch live.
+    let b = Browser::open(&chromium, &chromedriver).await;
+    let d = &b.driver;
     // A slow agent, so runs are live while the page is watched.
     let scratch = Scratch::quickstart();
     let wf = std::fs::read_to_string(scratch.workflow())
         .unwrap()
         .replace(
             "    command: [\"./agent.sh\"]\n",
-            "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"4\"\n",
+            "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"8\"\n",
         );
     std::fs::write(scratch.workflow(), wf).unwrap();
     let karajan = start_karajan(&scratch, "0");
@@ -65,8 +69,6 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
     let port = root.rsplit(':').next().unwrap().to_string();
     eprintln!("dashboard at {root} ({})", addr.trim());
 
-    let b = Browser::open(&chromium, &chromedriver).await;
-    let d = &b.driver;
     d.post("/url", json!({"url": url})).await;
     d.wait(
         "QS-1 running",

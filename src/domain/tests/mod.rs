@@ -22,6 +22,7 @@ pub(super) fn machine() -> Machine {
         StateSpec::Agent {
             next: "review".into(),
             column: "In Progress".into(),
+            review: None,
         },
     );
     states.insert(
@@ -40,6 +41,7 @@ pub(super) fn machine() -> Machine {
         StateSpec::Agent {
             next: "qa".into(),
             column: "In Progress".into(),
+            review: None,
         },
     );
     states.insert(

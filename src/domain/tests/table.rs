@@ -127,6 +127,7 @@ fn decision_table() {
                 "implement",
                 Phase::Succeeded {
                     run_id: "r1".into(),
+                    verdict: None,
                 },
             )),
             vec!["enter", "hook", "move", "comment"],
@@ -559,6 +560,7 @@ fn a_gate_approved_by_pull_request_reviews_only_waits_in_the_approved_column() {
         "implement",
         Phase::Succeeded {
             run_id: "r1".into(),
+            verdict: None,
         },
     );
     let actions = decide(&ticket("T-1", "In Progress"), Some(&done), &m, t0());
@@ -616,4 +618,65 @@ fn a_gate_without_watch_serializes_as_before() {
     let m = machine();
     let json = serde_json::to_string(m.state("review").unwrap()).unwrap();
     assert!(!json.contains("watch"), "{json}");
+}
+
+#[test]
+fn a_review_state_routes_on_its_verdict_and_fails_closed() {
+    use crate::domain::verdict::{Verdict, VerdictKind};
+    let mut m = machine();
+    // `finalize` reviews: approve → qa, needs_revision → implement, one round at most.
+    if let Some(crate::domain::StateSpec::Agent { review, .. }) = m.states.get_mut("finalize") {
+        *review = Some(crate::domain::Review {
+            needs_revision: "implement".into(),
+            max_rounds: 1,
+        });
+    }
+    let snap = ticket("T-1", "In Progress");
+    let done = |verdict: Option<VerdictKind>| {
+        record(
+            "finalize",
+            Phase::Succeeded {
+                run_id: "r1".into(),
+                verdict: verdict.map(|v| Verdict {
+                    verdict: v,
+                    summary: "two issues".into(),
+                    findings: vec![],
+                }),
+            },
+        )
+    };
+    let approve = decide(&snap, Some(&done(Some(VerdictKind::Approve))), &m, t0());
+    assert!(
+        matches!(&approve[0], Action::Enter { to, cause: Cause::Approved { gate } } if to == "qa" && gate == "finalize"),
+        "{approve:?}"
+    );
+    let revise = decide(
+        &snap,
+        Some(&done(Some(VerdictKind::NeedsRevision))),
+        &m,
+        t0(),
+    );
+    assert!(
+        matches!(&revise[0], Action::Enter { to, cause: Cause::Rework { gate, count: 1 } } if to == "implement" && gate == "finalize"),
+        "{revise:?}"
+    );
+    // The round past max_rounds: a human, with the findings.
+    let mut again = done(Some(VerdictKind::NeedsRevision));
+    again.rework.insert("finalize".into(), 1);
+    let escalated = decide(&snap, Some(&again), &m, t0());
+    assert!(
+        matches!(&escalated[0], Action::Escalate { reason } if reason.contains("max_rounds") && reason.contains("two issues")),
+        "{escalated:?}"
+    );
+    // No verdict is never a pass.
+    let none = decide(&snap, Some(&done(None)), &m, t0());
+    assert_eq!(kinds(&none)[0], "escalate", "{none:?}");
+    // An approval resets the rounds.
+    let mut r = again.clone();
+    let mut fx = Effects::default();
+    let mut snap2 = snap.clone();
+    let mut rec = Some(r.clone());
+    apply(&m, &mut snap2, &mut rec, &approve, t0(), &mut fx);
+    r = rec.unwrap();
+    assert_eq!(r.rework_count("finalize"), 0);
 }

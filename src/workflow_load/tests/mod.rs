@@ -12,6 +12,7 @@ mod adapters;
 mod command;
 mod forge;
 mod gate_watch;
+mod review;
 
 const BASE: &str = "\
 tracker:
@@ -127,7 +128,8 @@ fn base_workflow_loads_with_defaults() {
         m.state("implement"),
         Some(&StateSpec::Agent {
             next: "review".into(),
-            column: "In Progress".into()
+            column: "In Progress".into(),
+            review: None,
         })
     );
     assert_eq!(
