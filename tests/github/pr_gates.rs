@@ -287,13 +287,10 @@ fn a_gate_approved_by_reviews_only_waits_when_a_human_moves_it_to_approved() {
 
 #[test]
 fn a_daemon_shows_what_the_gate_waits_for_and_approves_when_the_checks_turn_green() {
-    use std::process::{Command, Stdio};
     use std::time::Duration;
 
-    use super::fake::TOKEN;
-    use super::pr_seen::{Daemon, get};
-    use super::scratch::TOKEN_VAR;
-    use crate::e2e::support::{bin, wait_for};
+    use super::pr_seen::{daemon, get};
+    use crate::e2e::support::wait_for;
 
     let p = checked("30m");
     // A short poll, so the daemon reads the pull request again soon.
@@ -304,27 +301,7 @@ fn a_daemon_shows_what_the_gate_waits_for_and_approves_when_the_checks_turn_gree
     p.s.once();
     let sha = head(&p);
     set_checks(&p, &sha, vec![FakeCheck::running("build")]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _daemon = Daemon(
-        Command::new(bin())
-            .args([
-                "run",
-                "workflow.yaml",
-                "--no-watch",
-                "--port",
-                &port.to_string(),
-            ])
-            .current_dir(p.s.path())
-            .env(TOKEN_VAR, TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_daemon, port) = daemon(&p);
     let mut state = serde_json::Value::Null;
     wait_for("the gate's waiting reason", Duration::from_secs(30), || {
         state = get(port, "/api/v1/state")

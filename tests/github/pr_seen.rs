@@ -33,6 +33,30 @@ impl Drop for Daemon {
     }
 }
 
+/// `karajan run` (not `--once`) on `p` with its dashboard on a free port.
+pub(super) fn daemon(p: &PrScratch) -> (Daemon, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin())
+        .args([
+            "run",
+            "workflow.yaml",
+            "--no-watch",
+            "--port",
+            &port.to_string(),
+        ])
+        .current_dir(p.s.path())
+        .env(TOKEN_VAR, TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Daemon(child), port)
+}
+
 /// `GET http://127.0.0.1:port{path}`: the body of a 200 answer.
 pub(super) fn get(port: u16, path: &str) -> Option<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -101,27 +125,7 @@ fn the_pull_request_is_seen_in_status_history_api_dashboard_and_the_rework_promp
         "{out}"
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let daemon = Daemon(
-        Command::new(bin())
-            .args([
-                "run",
-                "workflow.yaml",
-                "--no-watch",
-                "--port",
-                &port.to_string(),
-            ])
-            .current_dir(p.s.path())
-            .env(TOKEN_VAR, TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (daemon, port) = daemon(&p);
     let mut state = Value::Null;
     wait_for("the read model", Duration::from_secs(30), || {
         state = get(port, "/api/v1/state")
