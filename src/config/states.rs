@@ -647,49 +647,49 @@ pub(crate) fn ready_in_is_a_state(cx: &mut Ctx, raw: &RawWorkflow, forge: Option
     }
 }
 
-/// `pull_request: open` needs a forge that has pull requests (`forge: {kind: github}`).
+/// `pull_request: open`, `merge:`, `checks:` and PR `reviews:` need a forge that has pull
+/// requests (`forge: {kind: github}`); a gate that merges or reads the pull request also
+/// needs some state that opens it (karajan only knows the pull requests it opened).
 pub(crate) fn pull_requests_need_a_forge(
     cx: &mut Ctx,
     raw: &RawWorkflow,
     forge: Option<&ForgeConfig>,
 ) {
-    if forge.is_some_and(|f| f.github().is_some()) {
-        return;
-    }
+    let has_prs = forge.is_some_and(|f| f.github().is_some());
+    let opens = raw.states.values().any(|s| s.pull_request.is_some());
+    let why = match forge {
+        None => "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`",
+        Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
+    };
     for (name, s) in &raw.states {
-        if s.merge.is_some() {
-            let why = match forge {
-                None => {
-                    "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`"
-                }
-                Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
-            };
-            cx.errors.push(
-                join(&join("states", name), "merge"),
-                format!("merging a pull request needs a forge that has them: {why}"),
-            );
+        let base = join("states", name);
+        let reads = [
+            ("merge", s.merge.is_some(), "merging a pull request"),
+            (
+                super::gate_watch::pr_key(s).unwrap_or("checks"),
+                super::gate_watch::pr_key(s).is_some(),
+                "a gate that reads its pull request",
+            ),
+        ];
+        for (key, used, what) in reads {
+            if !used {
+                continue;
+            }
+            if !has_prs {
+                cx.errors.push(
+                    join(&base, key),
+                    format!("{what} needs a forge that has them: {why}"),
+                );
+            } else if !opens {
+                cx.errors.push(
+                    join(&base, key),
+                    format!("{what} needs a state that opens it: add `pull_request: open` to the agent state whose work it is"),
+                );
+            }
         }
-        if let Some(key) = super::gate_watch::pr_key(s) {
-            let why = match forge {
-                None => {
-                    "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`"
-                }
-                Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
-            };
+        if s.pull_request.is_some() && !has_prs {
             cx.errors.push(
-                join(&join("states", name), key),
-                format!("a gate that reads its pull request needs a forge that has them: {why}"),
-            );
-        }
-        if s.pull_request.is_some() {
-            let why = match forge {
-                None => {
-                    "there is no `forge:` section; add `forge: {kind: github, repo: owner/name}`"
-                }
-                Some(_) => "`forge.kind` is `git`, which has no pull requests; use `kind: github`",
-            };
-            cx.errors.push(
-                join(&join("states", name), "pull_request"),
+                join(&base, "pull_request"),
                 format!("a pull request needs a forge that has them: {why}"),
             );
         }

@@ -6,13 +6,20 @@ use crate::domain::{PrWatch, ReviewSource, StateSpec};
 
 const FORGE: &str = "forge:\n  kind: github\n  repo: acme/app\n  token: x\n";
 
-/// BASE with `keys` on its gate and a GitHub forge.
+/// BASE with `keys` on its gate, a GitHub forge, and `implement` opening the pull
+/// request the gate reads.
 fn gate_with(keys: &str) -> String {
-    let with = BASE.replacen(
-        "    rework: implement\n",
-        &format!("    rework: implement\n{keys}"),
-        1,
-    );
+    let with = BASE
+        .replacen(
+            "    rework: implement\n",
+            &format!("    rework: implement\n{keys}"),
+            1,
+        )
+        .replacen(
+            "    next: review\n",
+            "    next: review\n    pull_request: open\n",
+            1,
+        );
     format!("{with}{FORGE}")
 }
 
@@ -109,4 +116,22 @@ fn gate_watch_problems_are_reported_at_their_keys() {
     );
     let e = f.error_at(&format!("{on_agent}{FORGE}"), "states.implement.checks");
     assert!(!e.message.is_empty());
+}
+
+#[test]
+fn a_gate_that_reads_or_merges_a_pull_request_needs_a_state_that_opens_one() {
+    let f = Fixture::new();
+    for (keys, key) in [
+        ("    checks: required\n", "states.review.checks"),
+        ("    reviews: either\n", "states.review.reviews"),
+        ("    merge: squash\n", "states.review.merge"),
+    ] {
+        let yaml = gate_with(keys).replace("    pull_request: open\n", "");
+        let e = f.error_at(&yaml, key);
+        assert!(
+            e.message.contains("pull_request: open"),
+            "{key}: {}",
+            e.message
+        );
+    }
 }
