@@ -54,6 +54,8 @@ use tokio::time::{Instant, sleep};
 const POLL: Duration = Duration::from_millis(20);
 /// Bound on waiting after SIGKILL (uninterruptible sleep).
 const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
+/// How long a stop waits for the processes it ended to become reapable zombies.
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// Whether this process became a subreaper (only then are unknown zombie children
 /// reaped: a test binary spawns children of its own that it waits for).
@@ -359,8 +361,28 @@ async fn stop_found(run_id: &str, grace: Duration, find: impl Fn() -> Vec<u32>) 
     if !alive.is_empty() {
         tracing::warn!(run = %run_id, pids = ?alive, "processes of the run survived SIGKILL; giving up on them");
     }
+    // A process that is exiting no longer reads as the run's (its environment is gone)
+    // before it is a zombie: wait briefly until every adopted one we signalled is a
+    // zombie, and reap it, so none is left behind for a reaper that may not exist.
+    let settle = Instant::now() + SETTLE;
     reap(&signalled);
+    while adopted_left(&signalled) && Instant::now() < settle {
+        sleep(POLL).await;
+        reap(&signalled);
+    }
     signalled
+}
+
+/// Whether any of `pids` is still an adopted child of this process (exiting, or a
+/// zombie not reaped yet). Without the subreaper role nothing is adopted.
+fn adopted_left(pids: &[u32]) -> bool {
+    if !SUBREAPER.load(Ordering::SeqCst) {
+        return false;
+    }
+    let me = std::process::id();
+    let own = children();
+    pids.iter()
+        .any(|&pid| !own.contains(&pid) && stat(pid).is_some_and(|(ppid, _)| ppid == me))
 }
 
 /// Reap those of `pids` that are zombies adopted by this process (a subreaper): only

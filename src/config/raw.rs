@@ -159,6 +159,7 @@ pub(crate) struct RawState {
     pub pull_request: Option<String>,
     pub verdicts: Option<RawVerdicts>,
     pub max_rounds: Option<i64>,
+    pub after_run_must_pass: Option<bool>,
     // gate
     pub approve: Option<String>,
     pub rework: Option<String>,

@@ -214,6 +214,7 @@ const STATE_AGENT: &[(&str, Shape)] = &[
         Shape::Fields(&[("approve", Shape::Leaf), ("needs_revision", Shape::Leaf)]),
     ),
     ("max_rounds", Shape::Leaf),
+    ("after_run_must_pass", Shape::Leaf),
 ];
 
 const STATE_GATE: &[(&str, Shape)] = &[

@@ -557,6 +557,12 @@ fn agent_config(
             on_stage_enter: h.on_stage_enter.clone(),
         })
         .unwrap_or_default();
+    if s.after_run_must_pass == Some(true) && hooks.overridden_by(&over).after_run.is_none() {
+        cx.errors.push(
+            join(base, "after_run_must_pass"),
+            "there is no `after_run` hook to pass: set `hooks.after_run` (globally or on this state)",
+        );
+    }
     let pull_request = match s.pull_request.as_deref() {
         None => false,
         Some("open") => true,
@@ -577,6 +583,7 @@ fn agent_config(
         session,
         hooks: hooks.overridden_by(&over),
         pull_request,
+        after_run_must_pass: s.after_run_must_pass.unwrap_or(false),
     })
 }
 

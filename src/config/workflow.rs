@@ -177,6 +177,9 @@ pub struct AgentState {
     /// `pull_request: open`: after a successful run that moved the branch, karajan
     /// pushes it and opens the ticket's pull request (or updates the one it has).
     pub pull_request: bool,
+    /// `after_run_must_pass: true`: a run whose `after_run` hook fails (the tests, say)
+    /// did not succeed, whatever the agent said (a review's approval does not count).
+    pub after_run_must_pass: bool,
 }
 
 #[derive(Debug, Clone)]

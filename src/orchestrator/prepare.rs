@@ -45,8 +45,10 @@ pub(crate) struct Prep {
     /// The run's decision entered its state (see `Wanted::entered`).
     pub entered: bool,
     pub before_run: Option<HookSpec>,
-    /// Runs after the agent, recorded, never fatal (in `run_task`).
+    /// Runs after the agent, recorded (in `run_task`); fatal to the run only with
+    /// `after_run_must_pass`.
     pub after_run: Option<HookSpec>,
+    pub after_run_must_pass: bool,
     /// A review state's run: where its agent writes its verdict (in the run's log
     /// folder, outside the repository), `KARAJAN_VERDICT_FILE`.
     pub verdict_file: Option<PathBuf>,

@@ -30,7 +30,8 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
 
 /// The body of a run: get it ready (workspace, hooks, prompt; see `prepare`), record
 /// `run_started`, supervise the agent, forward its events to the store, run the
-/// `after_run` hook (recorded, never fatal), then report to the actor.
+/// `after_run` hook (recorded; fatal to the run only with `after_run_must_pass`), then
+/// report to the actor.
 pub(crate) async fn run_task(
     prep: Prep,
     recorder: Recorder,
@@ -78,6 +79,7 @@ pub(crate) async fn run_task(
     };
     let runner = prep.runner.clone();
     let after_run = prep.after_run.clone();
+    let must_pass = prep.after_run_must_pass;
     let verdict_file = prep.verdict_file.clone();
     drop(prep);
     let workspace = req.workspace.clone();
@@ -100,7 +102,15 @@ pub(crate) async fn run_task(
     recorder.redactor().scrub_in_place(&mut outcome.status);
     let _ = forward.await;
     if let Some(hook) = after_run {
-        let _ = recorder.record(vec![hook.run(&id).await.1]).await;
+        let (ok, event) = hook.run(&id).await;
+        let _ = recorder.record(vec![event]).await;
+        // The state asks for the hook to pass (the tests, say): a run it fails did not
+        // do its work, whatever the agent said.
+        if must_pass && !ok && matches!(outcome.status, RunStatus::Succeeded) {
+            outcome.status = RunStatus::Failed {
+                reason: "the after_run hook failed (after_run_must_pass)".into(),
+            };
+        }
     }
     // What the run (and its `after_run` hook) left committed.
     heads.after = crate::forge::head_of(workspace).await;

@@ -189,6 +189,7 @@ impl Engine {
             entered: w.entered,
             before_run: hook("before_run", &agent.hooks.before_run),
             after_run: hook("after_run", &agent.hooks.after_run),
+            after_run_must_pass: agent.after_run_must_pass,
         })
     }
 

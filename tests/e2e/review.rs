@@ -198,3 +198,35 @@ fn the_round_past_max_rounds_goes_to_a_human_with_the_findings() {
     );
     assert_eq!(s.column("QS-1"), "Human Review");
 }
+
+#[test]
+fn a_failing_after_run_hook_blocks_an_approving_verdict_when_the_state_says_so() {
+    let s = Scratch::quickstart();
+    with_reviewer(
+        &s,
+        "#!/bin/sh\ncat > /dev/null\necho '{\"verdict\":\"approve\"}' > \"$KARAJAN_VERDICT_FILE\"\n",
+        3,
+    );
+    let wf = std::fs::read_to_string(s.workflow()).unwrap();
+    let wf = wf.replace(
+        "    max_rounds: 3\n",
+        "    max_rounds: 3\n    after_run_must_pass: true\n    hooks:\n      after_run: \"echo tests failed; exit 1\"\n",
+    );
+    assert!(wf.contains("after_run_must_pass"));
+    std::fs::write(s.workflow(), wf).unwrap();
+    rounds(&s);
+    let evs = events(&s.db());
+    let reached_gate = evs
+        .iter()
+        .any(|(k, i, e)| k == "transition" && i.as_deref() == Some("QS-1") && e["to"] == "review");
+    assert!(
+        !reached_gate,
+        "an approval with failing tests let the work through"
+    );
+    let reason = evs
+        .iter()
+        .find(|(k, _, e)| k == "run_finished" && e["status"] == "failed")
+        .map(|(_, _, e)| e["reason"].to_string())
+        .unwrap_or_default();
+    assert!(reason.contains("after_run"), "{reason}");
+}

@@ -96,3 +96,22 @@ fn review_problems_are_reported_at_their_keys() {
         e.message
     );
 }
+
+#[test]
+fn after_run_must_pass_needs_an_after_run_hook() {
+    let f = Fixture::new();
+    let e = f.error_at(
+        &reviewing(&format!("{ROUTED}    after_run_must_pass: true\n")),
+        "states.check.after_run_must_pass",
+    );
+    assert!(e.message.contains("no `after_run` hook"), "{}", e.message);
+    let wf = f
+        .load(&reviewing(&format!(
+            "{ROUTED}    after_run_must_pass: true\n    hooks:\n      after_run: make test\n"
+        )))
+        .unwrap();
+    assert!(matches!(
+        &wf.states["check"],
+        crate::config::StateConfig::Agent(a) if a.after_run_must_pass
+    ));
+}
