@@ -53,6 +53,16 @@ impl PrScratch {
             .count()
     }
 
+    /// Merge requests (`PUT …/pulls/N/merge`) the fake received, carried out or not.
+    pub(crate) fn merge_attempts(&self) -> usize {
+        self.s
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with("/merge"))
+            .count()
+    }
+
     pub(crate) fn db(&self) -> std::path::PathBuf {
         self.s.path().join(".karajan/karajan.db")
     }

@@ -267,12 +267,7 @@ fn a_merge_github_refuses_escalates_with_the_reason_and_is_not_retried() {
     p.s.human_move(1, "Approved");
     p.s.karajan(&["run", "workflow.yaml", "--once"]);
     assert!(p.s.fake.lock().merge_requests.is_empty());
-    let merges =
-        p.s.fake
-            .requests()
-            .iter()
-            .filter(|r| r.ends_with("/merge"))
-            .count();
+    let merges = p.merge_attempts();
     assert_eq!(merges, 1, "tried once, not in a loop");
     assert!(
         escalations(&p)
@@ -295,12 +290,7 @@ fn a_pull_request_someone_pushed_to_is_not_merged_blindly() {
     commit_on_forge(&p, &branch, "other.txt", "a late change\n");
     p.s.human_move(1, "Approved");
     p.s.karajan(&["run", "workflow.yaml", "--once"]);
-    let merges =
-        p.s.fake
-            .requests()
-            .iter()
-            .filter(|r| r.ends_with("/merge"))
-            .count();
+    let merges = p.merge_attempts();
     assert_eq!(merges, 0, "refused before asking GitHub");
     assert!(
         escalations(&p)
