@@ -31,6 +31,23 @@ fn start_karajan(scratch: &Scratch, port: &str) -> Proc {
     )
 }
 
+/// Prints the daemon's log when the test fails, so a failure in CI says what the daemon
+/// did (the scratch folder is gone by then).
+struct LogOnPanic(std::path::PathBuf);
+
+impl Drop for LogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(200).collect();
+            eprintln!("--- the daemon's log (last 200 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
     let Some((chromium, chromedriver)) = browser_binaries() else {
@@ -54,6 +71,7 @@ async fn the_page_says_when_it_is_stale_and_keeps_details_open() {
         );
     std::fs::write(scratch.workflow(), wf).unwrap();
     let karajan = start_karajan(&scratch, "0");
+    let _log = LogOnPanic(scratch.path().join("karajan.log"));
     let addr = wait_file(
         &scratch.path().join(".karajan/dashboard.addr"),
         Duration::from_secs(30),
