@@ -64,6 +64,7 @@ fn event(i: u32) -> NewEvent {
             cause: Cause::Picked,
             actor: "karajan".into(),
             feedback: None,
+            review: None,
         },
         1 => EventKind::RunStarted {
             run_id,

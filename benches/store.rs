@@ -47,6 +47,7 @@ fn transition(from: Option<&str>, to: &str, to_kind: StateKind, cause: Cause) ->
         cause,
         actor: "karajan".into(),
         feedback: None,
+        review: None,
     }
 }
 

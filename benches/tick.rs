@@ -181,6 +181,7 @@ async fn bench() {
                     cause: Cause::Picked,
                     actor: "karajan".into(),
                     feedback: None,
+                    review: None,
                 },
             )
         })

@@ -134,6 +134,7 @@ impl ClaudeStream {
                     let text = block.get("text").and_then(Value::as_str).unwrap_or("");
                     if !text.trim().is_empty() {
                         notes.push(Note::Activity(short(text)));
+                        self.tally.final_message.said(text);
                     }
                 }
                 Some("tool_use") => {
@@ -246,6 +247,12 @@ impl ClaudeStream {
                     until: None,
                     reason: short(&format!("Claude Code rate limited: {}", detail())),
                 });
+            }
+        }
+        // The final answer as the CLI reports it, whole.
+        if let Some(text) = str_of(obj, "result").filter(|r| !r.trim().is_empty()) {
+            if verdict == Verdict::Success {
+                t.final_message.said(text);
             }
         }
         notes.push(Note::Activity(match &verdict {
@@ -477,6 +484,11 @@ mod tests {
         assert_eq!(t.cost_usd, Some(0.031105));
         assert_eq!(t.tool_calls, 2);
         assert_eq!(t.unknown_events, 0);
+        // The final message is the agent's last words, not its earlier ones.
+        assert_eq!(
+            read("multi-write").tally().final_message.text(),
+            Some("Wrote 3 files.")
+        );
         for name in [
             "error-500",
             "overloaded-529",

@@ -260,6 +260,8 @@ fn outcome(flavor: &dyn CliFlavor, a: Attempt, resume_fallback: Option<String>) 
         session_id: tally.session_id.clone(),
         resume_fallback,
         accounting: f.accounting,
+        final_message: tally.final_message.text().map(str::to_string),
+        model: tally.model.clone().or_else(|| cfg.model.clone()),
     }
 }
 

@@ -63,7 +63,12 @@ impl CodexStream {
         let completed = phase == "item.completed";
         let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or("");
         let summary = match kind {
-            "agent_message" => short(text("text")),
+            "agent_message" => {
+                if completed {
+                    self.tally.final_message.said(text("text"));
+                }
+                short(text("text"))
+            }
             "reasoning" => "thinking".to_string(),
             "command_execution" => {
                 if completed {
@@ -292,6 +297,11 @@ mod tests {
         assert_eq!(ok.tally().tokens.output, 303);
         assert_eq!(ok.tally().turns, Some(3));
         assert!(!ok.tally().unknown_session);
+        // The final message is the agent's last words, not its earlier ones.
+        assert_eq!(
+            read("multi-write").tally().final_message.text(),
+            Some("Wrote 3 files.")
+        );
         for name in [
             "error-500",
             "rate-limit-429",

@@ -11,7 +11,9 @@
 //!   (a top-level `usage` object with `input_tokens`, `output_tokens`,
 //!   `cache_read_input_tokens`, `cache_creation_input_tokens`, summed over lines), a cost
 //!   (top-level `cost_usd`, summed) and a turn count (top-level `num_turns`, last wins);
-//! - any other non-blank line (stdout or stderr) becomes a short `RunEvent::Activity`.
+//! - any other non-blank line (stdout or stderr) becomes a short `RunEvent::Activity`;
+//! - the tail of stdout, JSON lines included, is the run's final message (a reviewer's
+//!   verdict may be its last fenced `json` block).
 //!
 //! The run's cost cap (`RunRequest::max_cost_usd`, from `budget.per_run_usd` and what is
 //! left of `budget.per_ticket_usd`) holds here as for the agent CLIs: once the reported
@@ -32,6 +34,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::final_message::FinalMessage;
 use super::process::{self, Ending, Observer, ProcessExit, ProcessSpec, Stream};
 use super::{AgentError, AgentRunner, RunEvent, RunOutcome, RunRequest};
 use crate::config::RunnerConfig;
@@ -103,6 +106,7 @@ impl AgentRunner for CommandRunner {
             last_stderr,
             cost_limit,
             hit_budget,
+            stdout,
             ..
         } = watcher;
         drop(tx);
@@ -135,6 +139,8 @@ impl AgentRunner for CommandRunner {
                 cost: cost_usd.map(|_| crate::domain::run::CostBasis::Reported),
                 ..Default::default()
             },
+            final_message: stdout.text().map(str::to_string),
+            model: self.config.model.clone(),
         })
     }
 }
@@ -220,6 +226,9 @@ struct StdoutInterpreter {
     cost_limit: Option<f64>,
     stop: CancellationToken,
     hit_budget: bool,
+    /// Everything the program printed on stdout (its tail): a reviewer's verdict may be
+    /// its last fenced `json` block.
+    stdout: FinalMessage,
 }
 
 impl StdoutInterpreter {
@@ -238,6 +247,7 @@ impl StdoutInterpreter {
             cost_limit,
             stop,
             hit_budget: false,
+            stdout: FinalMessage::default(),
         }
     }
 
@@ -300,6 +310,10 @@ impl Observer for StdoutInterpreter {
     }
 
     fn line(&mut self, stream: Stream, line: &[u8]) {
+        if stream == Stream::Stdout {
+            self.stdout.continued(&String::from_utf8_lossy(line));
+            self.stdout.continued("\n");
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }

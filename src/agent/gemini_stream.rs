@@ -124,12 +124,14 @@ impl StreamParser for GeminiStream {
             "message" => {
                 if str_of(obj, "role") == Some("assistant") {
                     let text = str_of(obj, "content").unwrap_or("");
+                    self.tally.final_message.continued(text);
                     if !text.trim().is_empty() {
                         notes.push(Note::Activity(short(text)));
                     }
                 }
             }
             "tool_use" => {
+                self.tally.final_message.interrupted();
                 self.tally.tool_calls += 1;
                 self.tally.turns = Some(1 + self.tally.tool_calls);
                 let name = str_of(obj, "tool_name").unwrap_or("tool");
@@ -315,6 +317,11 @@ mod tests {
         assert_eq!(t.tool_calls, 2);
         assert_eq!(t.models.len(), 2);
         assert_eq!(t.unknown_events, 0);
+        // The final message is the agent's last words, not its earlier ones.
+        assert_eq!(
+            read("multi-write").tally().final_message.text(),
+            Some("Wrote 3 files.")
+        );
         for name in [
             "error-500",
             "overloaded-503",

@@ -14,6 +14,7 @@ pub mod codex;
 pub mod codex_stream;
 pub mod command;
 pub mod env;
+pub mod final_message;
 pub mod gemini;
 pub mod gemini_stream;
 pub mod prices;
@@ -108,6 +109,11 @@ pub struct RunOutcome {
     pub resume_fallback: Option<String>,
     /// How exact `tokens` and `cost_usd` are, and the session's cumulative usage.
     pub accounting: Accounting,
+    /// The agent's last message in words, when its output says (its tail, at most
+    /// `final_message::MAX_BYTES`).
+    pub final_message: Option<String>,
+    /// The model the run used, as its stream says, else as configured.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -79,6 +79,8 @@ pub struct Tally {
     /// `status: rejected`, a Codex or Gemini quota error). A run that then fails ends
     /// `usage_limited` instead of `failed`.
     pub usage_limit: Option<UsageLimit>,
+    /// The agent's last message in words (a verdict may be its last fenced `json` block).
+    pub final_message: super::final_message::FinalMessage,
 }
 
 /// The CLI's plan or quota limit is hit: no run of this runner can succeed before `until`.

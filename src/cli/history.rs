@@ -89,6 +89,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
         "escalated" => s("reason"),
         "workspace_kept" => format!("kept: {}", s("reason")),
         "pull_request_merged" => format!("#{} merged", p["number"]),
+        "verdict" => crate::domain::verdict::describe_event(p),
         "pull_request_opened" => format!(
             "#{} {} {}",
             p["number"],

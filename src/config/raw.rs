@@ -154,6 +154,7 @@ pub(crate) struct RawState {
     pub next: Option<String>,
     pub session: Option<String>,
     pub independent_of: Option<String>,
+    pub allow_same_family: Option<bool>,
     pub runner_settings: Option<RawRunnerSettings>,
     pub hooks: Option<RawStateHooks>,
     pub pull_request: Option<String>,

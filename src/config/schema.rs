@@ -206,6 +206,7 @@ const STATE_AGENT: &[(&str, Shape)] = &[
     ("next", Shape::Leaf),
     ("session", Shape::Leaf),
     ("independent_of", Shape::Leaf),
+    ("allow_same_family", Shape::Leaf),
     ("runner_settings", Shape::Fields(RUNNER_SETTINGS)),
     ("hooks", Shape::Fields(STATE_HOOKS)),
     ("pull_request", Shape::Leaf),

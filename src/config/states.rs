@@ -294,7 +294,8 @@ pub(crate) fn states(
 /// `independent_of: <state>`: a reviewer must not run the same model family as the
 /// state it reviews. A runner's family is its `family` key, else its kind; two runners
 /// are of one family when their families are equal, or when they are the same CLI kind
-/// (two `command` runners are told apart by `family` only).
+/// (two `command` runners are told apart by `family` only). `allow_same_family: true`
+/// on the reviewing state is the explicit opt-out.
 fn independence(
     cx: &mut Ctx,
     raw: &RawWorkflow,
@@ -302,10 +303,16 @@ fn independence(
     configs: &IndexMap<String, StateConfig>,
 ) {
     for (name, s) in &raw.states {
+        let base = join("states", name);
         let Some(other) = &s.independent_of else {
+            if s.allow_same_family.is_some() {
+                cx.errors.push(
+                    join(&base, "allow_same_family"),
+                    "`allow_same_family` only means something with `independent_of`",
+                );
+            }
             continue;
         };
-        let base = join("states", name);
         let Some(other) = target(cx, names, &base, "independent_of", Some(other)) else {
             continue;
         };
@@ -326,6 +333,9 @@ fn independence(
             );
             continue;
         };
+        if s.allow_same_family == Some(true) {
+            continue; // the user chose a reviewer of the same family, knowingly
+        }
         let (a, b) = (&me.runner, &them.runner);
         let (fa, fb) = (a.cli.family_of(a.kind), b.cli.family_of(b.kind));
         let same_cli = a.kind == b.kind && a.kind != RunnerKind::Command;
@@ -338,7 +348,7 @@ fn independence(
             cx.errors.push(
                 key,
                 format!(
-                    "state `{name}` must be independent of `{other}`, but {why} (runners `{}` and `{}`): use a runner of another family",
+                    "state `{name}` must be independent of `{other}`, but {why} (runners `{}` and `{}`): use a runner of another family (or set `allow_same_family: true` to accept it)",
                     a.name, b.name
                 ),
             );

@@ -319,7 +319,11 @@ fn route_verdict(
             let cause = Cause::Approved {
                 gate: rec.state.clone(),
             };
-            enter(machine, next, cause, snap)
+            let said = match verdict.feedback() {
+                f if f.is_empty() => "The reviewer approved.".to_string(),
+                f => format!("The reviewer approved:\n\n{f}"),
+            };
+            with_verdict(enter(machine, next, cause, snap), &said)
         }
         VerdictKind::NeedsRevision => {
             let count = rec.rework_count(&rec.state) + 1;
@@ -336,9 +340,25 @@ fn route_verdict(
                 gate: rec.state.clone(),
                 count,
             };
-            enter(machine, &review.needs_revision, cause, snap)
+            let said = format!(
+                "The reviewer asks for revision (round {count} of {}):\n\n{}",
+                review.max_rounds,
+                verdict.feedback()
+            );
+            with_verdict(enter(machine, &review.needs_revision, cause, snap), &said)
         }
     }
+}
+
+/// The ticket's comment says what the reviewer said.
+fn with_verdict(mut actions: Vec<Action>, said: &str) -> Vec<Action> {
+    for action in &mut actions {
+        if let Action::Comment { body } = action {
+            body.push_str("\n\n");
+            body.push_str(said);
+        }
+    }
+    actions
 }
 
 struct GateView<'a> {

@@ -3,8 +3,10 @@
 //!
 //! An agent state with `verdicts:` ends with a verdict the agent writes as JSON to
 //! `KARAJAN_VERDICT_FILE`: `{"verdict": "approve" | "needs_revision", "summary": "…",
-//! "findings": [{"path", "line", "severity", "text"}]}`. [`parse`] fails closed: no
-//! file, bad JSON, an unknown verdict or severity is an error with a clear reason, and
+//! "findings": [{"path", "line", "severity", "text"}]}`, or, for CLIs that cannot write
+//! files in their sandbox, as the last fenced `json` block of its final message
+//! ([`find`]: the file wins when both exist). [`parse`] fails closed: no
+//! verdict, bad JSON, an unknown verdict or severity is an error with a clear reason, and
 //! the run then counts as a failed attempt, never as an approval. The parsed verdict
 //! travels in the run's `Phase::Succeeded`, so routing on it is recorded in the same
 //! transaction as the run (a crash cannot turn a request for revision into a pass).
@@ -41,6 +43,16 @@ pub enum Severity {
     Note,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
 /// A reviewer's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -51,10 +63,96 @@ pub struct Verdict {
     pub findings: Vec<Finding>,
 }
 
-/// The verdict file a reviewer wrote, or why it does not count.
+/// A verdict as a run gave it, and where karajan found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    pub verdict: Verdict,
+    pub source: Source,
+}
+
+/// Where a verdict was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `KARAJAN_VERDICT_FILE`.
+    File,
+    /// The last fenced `json` block of the agent's final message.
+    Message,
+}
+
+/// The verdict's text: the file's content when the reviewer wrote one, else the last
+/// fenced `json` block of its final message.
+pub fn find<'a>(file: Option<&'a str>, message: Option<&'a str>) -> Option<(&'a str, Source)> {
+    if let Some(text) = file.filter(|t| !t.trim().is_empty()) {
+        return Some((text, Source::File));
+    }
+    message
+        .and_then(last_json_block)
+        .map(|b| (b, Source::Message))
+}
+
+/// The content of the last fenced block whose info string is `json` (CommonMark fences
+/// of three or more backticks or tildes, indented at most three spaces).
+fn last_json_block(text: &str) -> Option<&str> {
+    let mut found = None;
+    let mut open: Option<(char, usize, usize, bool)> = None; // fence char, length, body start, json?
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        let trimmed = line.trim_end();
+        let indent = trimmed.len() - trimmed.trim_start().len();
+        let body = trimmed.trim_start();
+        let fence = body.chars().next().filter(|c| *c == '`' || *c == '~');
+        let run = fence.map_or(0, |c| body.chars().take_while(|x| *x == c).count());
+        match open {
+            None if indent <= 3 && run >= 3 => {
+                let info = body[run..].trim();
+                let lang = info.split_whitespace().next().unwrap_or("");
+                open = Some((fence.unwrap(), run, at, lang.eq_ignore_ascii_case("json")));
+            }
+            Some((c, n, from, json))
+                if indent <= 3 && fence == Some(c) && run >= n && body[run..].trim().is_empty() =>
+            {
+                if json {
+                    found = Some(&text[from..start]);
+                }
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A recorded `verdict` event in words, for `history` and the ticket page:
+/// `needs revision (2 findings) from codex/gpt-5 via file: Two problems.`
+pub fn describe_event(p: &serde_json::Value) -> String {
+    let s = |k: &str| p.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    let n = p
+        .get("findings")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    let mut text = format!(
+        "{} ({n} finding{}) from {}",
+        s("verdict").replace('_', " "),
+        if n == 1 { "" } else { "s" },
+        s("runner")
+    );
+    if !s("model").is_empty() {
+        text.push_str(&format!("/{}", s("model")));
+    }
+    text.push_str(&format!(" via {}", s("source")));
+    if !s("summary").is_empty() {
+        text.push_str(&format!(": {}", s("summary")));
+    }
+    text
+}
+
+/// The verdict a reviewer gave, or why it does not count.
 pub fn parse(text: Option<&str>) -> Result<Verdict, String> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Err("the review ended without a verdict (nothing in KARAJAN_VERDICT_FILE)".into());
+        return Err("the review ended without a verdict (nothing in KARAJAN_VERDICT_FILE, and no fenced json block in its final message)".into());
     };
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -84,6 +182,13 @@ pub fn parse(text: Option<&str>) -> Result<Verdict, String> {
 }
 
 impl Verdict {
+    /// The SHA-256 (hex) of the findings as JSON: what the `verdict` event keeps of them.
+    pub fn findings_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let bytes = serde_json::to_vec(&self.findings).unwrap_or_default();
+        hex::encode(Sha256::digest(bytes))
+    }
+
     /// The verdict as the next agent reads it (`rework.feedback`): the summary, then one
     /// finding per line as `path:line [severity] text`.
     pub fn feedback(&self) -> String {
@@ -97,11 +202,7 @@ impl Verdict {
                 (Some(p), None) => format!("{p} "),
                 _ => String::new(),
             };
-            let severity = match f.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Note => "note",
-            };
+            let severity = f.severity.as_str();
             out.push_str(&format!("- {place}[{severity}] {}", f.text.trim()));
         }
         out
@@ -127,6 +228,31 @@ mod tests {
         );
         let ok = parse(Some(r#"{"verdict":"approve"}"#)).unwrap();
         assert_eq!((ok.verdict, ok.findings.len()), (VerdictKind::Approve, 0));
+    }
+
+    #[test]
+    fn the_file_wins_else_the_last_json_block_of_the_final_message() {
+        let msg = "Reviewed.\n```json\n{\"verdict\":\"needs_revision\"}\n```\nThen:\n\n  ```JSON title\n{\"verdict\":\"approve\"}\n  ```\n```rust\nfn x() {}\n```\n";
+        assert_eq!(
+            find(None, Some(msg)),
+            Some(("{\"verdict\":\"approve\"}\n", Source::Message))
+        );
+        assert_eq!(find(Some("{}"), Some(msg)), Some(("{}", Source::File)));
+        assert_eq!(find(Some(" \n"), Some(msg)).unwrap().1, Source::Message);
+        // A longer fence holds a shorter one; an unclosed block does not count.
+        let nested = "````json\n{\"verdict\":\"approve\",\"summary\":\"```\"}\n````\n";
+        assert_eq!(
+            find(None, Some(nested)).unwrap().0,
+            "{\"verdict\":\"approve\",\"summary\":\"```\"}\n"
+        );
+        assert_eq!(
+            find(None, Some("```json\n{\"verdict\":\"approve\"}\n")),
+            None
+        );
+        assert_eq!(find(None, Some("{\"verdict\":\"approve\"}")), None);
+        assert_eq!(find(None, None), None);
+        let v = parse(find(None, Some(msg)).map(|f| f.0)).unwrap();
+        assert_eq!(v.verdict, VerdictKind::Approve);
     }
 
     #[test]

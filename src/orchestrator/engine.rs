@@ -28,7 +28,7 @@ pub(crate) struct RunDone {
     pub heads: Heads,
     /// A review state's verdict, read when its run succeeded (a run that succeeded
     /// without a valid one is failed instead: see `run_task`).
-    pub verdict: Option<crate::domain::Verdict>,
+    pub verdict: Option<crate::domain::verdict::Given>,
 }
 
 /// The workspace's branch and its HEAD before and after a run: what the run committed,

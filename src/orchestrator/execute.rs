@@ -99,12 +99,13 @@ impl Engine {
         });
         // A review's request for revision carries its own feedback (the verdict's
         // summary and findings): nothing to read from the tracker.
-        let verdict_feedback = match rec.map(|r| &r.phase) {
+        let verdict = match rec.map(|r| &r.phase) {
             Some(crate::domain::Phase::Succeeded {
                 verdict: Some(v), ..
-            }) => Some(v.feedback()),
+            }) => Some(v),
             _ => None,
         };
+        let verdict_feedback = verdict.map(crate::domain::verdict::Verdict::feedback);
         if rework && origin.feedback.is_none() && verdict_feedback.is_none() {
             match &origin.tracker_feedback {
                 Some(feedback) => rework_feedback = feedback.clone(),
@@ -140,15 +141,15 @@ impl Engine {
                     let Some(spec) = machine.state(&to) else {
                         continue;
                     };
-                    let feedback = match &cause {
+                    let (feedback, review) = match &cause {
                         Cause::Rework { .. } if origin.feedback.is_some() => {
-                            origin.feedback.clone()
+                            (origin.feedback.clone(), None)
                         }
-                        Cause::Rework { .. } if verdict_feedback.is_some() => {
-                            verdict_feedback.clone()
+                        Cause::Rework { .. } if verdict.is_some() => {
+                            (verdict_feedback.clone(), verdict.cloned())
                         }
-                        Cause::Rework { .. } => rework_feedback.clone(),
-                        _ => None,
+                        Cause::Rework { .. } => (rework_feedback.clone(), None),
+                        _ => (None, None),
                     };
                     let now = self.now();
                     projected
@@ -166,6 +167,7 @@ impl Engine {
                             actor: actor_of(&cause, actor),
                             cause,
                             feedback,
+                            review,
                         },
                     ));
                     // Entering `forge.pull_request.ready_in` takes the ticket's draft out

@@ -218,7 +218,7 @@ impl Engine {
         // A review's verdict rides in the phase it leaves, so routing on it is recorded
         // with the run.
         if let crate::domain::Phase::Succeeded { verdict, .. } = &mut after.phase {
-            verdict.clone_from(&done.verdict);
+            *verdict = done.verdict.as_ref().map(|g| g.verdict.clone());
         }
         *self
             .metrics
@@ -273,6 +273,24 @@ impl Engine {
                 head: done.heads.after.clone(),
             },
         )];
+        // The verdict, in the same transaction as its run.
+        if let (RunStatus::Succeeded, Some(given)) = (&run_status, &done.verdict) {
+            let v = &given.verdict;
+            events.push(NewEvent::for_issue(
+                &done.identifier,
+                EventKind::Verdict {
+                    run_id: done.run_id.clone(),
+                    state: rec_before.state.clone(),
+                    verdict: v.verdict,
+                    summary: v.summary.clone(),
+                    findings: u32::try_from(v.findings.len()).unwrap_or(u32::MAX),
+                    findings_digest: v.findings_digest(),
+                    runner: self.runner_of(&rec_before.state).unwrap_or_default(),
+                    model: o.model.clone(),
+                    source: given.source,
+                },
+            ));
+        }
         let mut effects = vec![];
         if let Some((recorded, effect)) = push {
             events.push(recorded);

@@ -56,6 +56,8 @@ impl Engine {
                         cost: Some(crate::domain::run::CostBasis::Unknown),
                         ..Default::default()
                     },
+                    final_message: None,
+                    model: None,
                 },
             };
             self.finish_run(done).await?;

@@ -11,7 +11,7 @@ use super::live::Activity;
 use super::prepare::{NotReady, Prep};
 use super::recorder::Recorder;
 use crate::agent::{RunEvent, RunOutcome};
-use crate::domain::{RunStatus, TokenUsage};
+use crate::domain::{RunStatus, TokenUsage, verdict};
 
 pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
     RunOutcome {
@@ -25,6 +25,8 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
         session_id: None,
         resume_fallback: None,
         accounting: Default::default(),
+        final_message: None,
+        model: None,
     }
 }
 
@@ -116,9 +118,10 @@ pub(crate) async fn run_task(
     heads.after = crate::forge::head_of(workspace).await;
     let verdict = match verdict_file {
         Some(path) if matches!(outcome.status, RunStatus::Succeeded) => {
-            let text = tokio::fs::read_to_string(&path).await.ok();
-            match crate::domain::verdict::parse(text.as_deref()) {
-                Ok(v) => Some(v),
+            let file = tokio::fs::read_to_string(&path).await.ok();
+            let found = verdict::find(file.as_deref(), outcome.final_message.as_deref());
+            match verdict::parse(found.map(|(text, _)| text)) {
+                Ok(v) => found.map(|(_, source)| verdict::Given { verdict: v, source }),
                 // Fail closed: a review without a valid verdict did not do its work.
                 Err(reason) => {
                     warn!(ticket = %id, run = %run_id, %reason, "the review's verdict does not count");

@@ -247,8 +247,13 @@ impl Engine {
         let last = self.store.latest_of_kind(id, "transition").await?;
         let mut feedback = None;
         let mut count = 0;
+        let mut review = None;
         if let Some(t) = &last {
             if t.payload.get("cause").and_then(|c| c.as_str()) == Some("rework") {
+                review = t
+                    .payload
+                    .get("review")
+                    .and_then(|r| serde_json::from_value::<crate::domain::Verdict>(r.clone()).ok());
                 feedback = t
                     .payload
                     .get("feedback")
@@ -271,6 +276,12 @@ impl Engine {
         let pull_request = self.store.record(id).await?.and_then(|r| r.pull_request);
         let mut ctx = PromptContext::new(&w.snapshot, &w.state, run_number, w.attempt)
             .with_rework(u32::try_from(count).unwrap_or(u32::MAX), feedback)
+            .with_review(review.map(|v| {
+                crate::prompt::context::ReviewContext::new(
+                    &v,
+                    u32::try_from(count).unwrap_or(u32::MAX),
+                )
+            }))
             .with_pull_request(pull_request.as_ref().map(Into::into));
         if let Some(at) = last_run_at {
             ctx = ctx.with_last_run_at(at);

@@ -1,9 +1,9 @@
 //! The variables a prompt template sees. This is the whole contract between karajan and
-//! prompt authors: `issue`, `state`, `run`, `attempt`, `rework`, `last_run_at`,
-//! `pull_request` — nothing else is defined, and with strict undefined behaviour a typo
-//! is an error, not a blank. A value that may be missing (`last_run_at`, `pull_request`)
-//! is always defined, as `none` when missing, so `{% if pull_request %}` is how a
-//! template asks.
+//! prompt authors: `issue`, `state`, `run`, `attempt`, `rework`, `review`,
+//! `last_run_at`, `pull_request` — nothing else is defined, and with strict undefined
+//! behaviour a typo is an error, not a blank. A value that may be missing
+//! (`last_run_at`, `pull_request`, `review`, a finding's `path` and `line`) is always
+//! defined, as `none` when missing, so `{% if pull_request %}` is how a template asks.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -25,6 +25,46 @@ pub struct PromptContext {
     pub last_run_at: Option<String>,
     /// The ticket's pull request, once karajan opened (or found) it: `none` before.
     pub pull_request: Option<PromptPullRequest>,
+    /// The review that sent this run back (`needs_revision`): `none` otherwise.
+    pub review: Option<ReviewContext>,
+}
+
+/// A review's request for revision, as the next run's prompt sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewContext {
+    pub summary: String,
+    pub findings: Vec<PromptFinding>,
+    /// Which request for revision of that review state this is (1 for the first).
+    pub round: u32,
+}
+
+/// One finding, every field defined (`path` and `line` are `none` when not given).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptFinding {
+    pub path: Option<String>,
+    pub line: Option<u32>,
+    /// `error`, `warning` or `note`.
+    pub severity: String,
+    pub text: String,
+}
+
+impl ReviewContext {
+    pub fn new(v: &crate::domain::Verdict, round: u32) -> Self {
+        ReviewContext {
+            summary: v.summary.clone(),
+            findings: v
+                .findings
+                .iter()
+                .map(|f| PromptFinding {
+                    path: f.path.clone(),
+                    line: f.line,
+                    severity: f.severity.as_str().to_string(),
+                    text: f.text.clone(),
+                })
+                .collect(),
+            round,
+        }
+    }
 }
 
 /// The ticket's pull request, as templates see it.
@@ -100,7 +140,14 @@ impl PromptContext {
             rework: ReworkContext::default(),
             last_run_at: None,
             pull_request: None,
+            review: None,
         }
+    }
+
+    /// Sets the review that sent this run back.
+    pub fn with_review(mut self, review: Option<ReviewContext>) -> Self {
+        self.review = review;
+        self
     }
 
     /// Sets `last_run_at` from a timestamp.
@@ -143,6 +190,7 @@ pub(crate) fn sample(state: &str, column: &str, reworked: bool) -> PromptContext
         rework: ReworkContext::default(),
         last_run_at: None,
         pull_request: None,
+        review: None,
     };
     if reworked {
         PromptContext {
@@ -156,6 +204,24 @@ pub(crate) fn sample(state: &str, column: &str, reworked: bool) -> PromptContext
             pull_request: Some(PromptPullRequest {
                 number: 7,
                 url: "https://example.invalid/pull/7".into(),
+            }),
+            review: Some(ReviewContext {
+                summary: "One problem, one suggestion.".into(),
+                findings: vec![
+                    PromptFinding {
+                        path: Some("src/lib.rs".into()),
+                        line: Some(12),
+                        severity: "error".into(),
+                        text: "Panics on empty input.".into(),
+                    },
+                    PromptFinding {
+                        path: None,
+                        line: None,
+                        severity: "note".into(),
+                        text: "Add a test.".into(),
+                    },
+                ],
+                round: 1,
             }),
             ..base
         }

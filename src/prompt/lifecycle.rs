@@ -76,7 +76,7 @@ pub(crate) fn section(
         );
         let _ = writeln!(
             s,
-            "`findings` is optional, and so are `path` and `line` in each. `needs_revision` sends the work back with your summary and findings (at most {} round(s) before a human is asked). No verdict, or one that does not parse, counts as a failed review, never as approval.",
+            "`findings` is optional, and so are `path` and `line` in each. If you cannot write files, end your final message with the same JSON in a fenced `json` block instead (the file wins when both exist). `needs_revision` sends the work back with your summary and findings (at most {} round(s) before a human is asked). No verdict, or one that does not parse, counts as a failed review, never as approval.",
             r.max_rounds
         );
     }

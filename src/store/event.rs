@@ -97,6 +97,11 @@ pub enum EventKind {
         actor: String,
         /// Rework feedback gathered from the ticket's human comments.
         feedback: Option<String>,
+        /// A review's request for revision, whole (summary, findings, round) for the
+        /// next run's prompt (`review.*`). Additive: absent otherwise, and in events
+        /// recorded before it existed, which hash unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review: Option<crate::domain::verdict::Verdict>,
     },
     /// The ticket sits in a column its state does not expect.
     Held {
@@ -231,6 +236,23 @@ pub enum EventKind {
         number: u64,
         sha: Option<String>,
     },
+    /// A reviewer's verdict (an agent state with `verdicts:`), recorded in the same
+    /// transaction as its run's `run_finished`. The summary is kept; the findings by
+    /// count and SHA-256 digest (they travel whole in the rework transition's `review`).
+    Verdict {
+        run_id: String,
+        state: String,
+        verdict: crate::domain::verdict::VerdictKind,
+        summary: String,
+        findings: u32,
+        findings_digest: String,
+        /// The reviewer's runner (its name in `runners:`) and the model it used.
+        runner: String,
+        model: Option<String>,
+        /// `file` (`KARAJAN_VERDICT_FILE`) or `message` (a fenced block of its final
+        /// message).
+        source: crate::domain::verdict::Source,
+    },
     TrackerError {
         error: String,
     },
@@ -311,6 +333,7 @@ impl EventKind {
             EventKind::WorkspaceKept { .. } => "workspace_kept",
             EventKind::PullRequestOpened { .. } => "pull_request_opened",
             EventKind::PullRequestMerged { .. } => "pull_request_merged",
+            EventKind::Verdict { .. } => "verdict",
             EventKind::TrackerError { .. } => "tracker_error",
             EventKind::Recovered { .. } => "recovered",
             EventKind::BudgetDecision { .. } => "budget_decision",

@@ -458,6 +458,7 @@ mod tests {
             cause,
             actor: "karajan".into(),
             feedback: None,
+            review: None,
         }
     }
 

@@ -176,6 +176,10 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
             s(p, "column").unwrap_or("?")
         ),
         "resumed" => "Resumed: the ticket is back where its state expects it".into(),
+        "verdict" => format!(
+            "Review verdict: {}",
+            crate::domain::verdict::describe_event(p)
+        ),
         "escalated" => format!(
             "Escalated to a human: {}",
             s(p, "reason").unwrap_or("no reason recorded")

@@ -20,6 +20,7 @@ mod recover;
 mod reload;
 mod reload_quiet;
 mod review;
+mod review_example;
 mod secrets;
 mod shutdown;
 mod single_daemon;

@@ -75,6 +75,14 @@ fi
 "#,
         3,
     );
+    // The implementer's prompt reads the review's variables.
+    let implement = s.path().join("prompts/implement.md");
+    let mut tpl = std::fs::read_to_string(&implement).unwrap();
+    tpl.push_str(
+        "{% if review %}REVIEW round={{ review.round }} summary={{ review.summary }}\n\
+         {% for f in review.findings %}FINDING {{ f.path }}|{{ f.line }}|{{ f.severity }}|{{ f.text }}\n{% endfor %}{% endif %}",
+    );
+    std::fs::write(&implement, tpl).unwrap();
     let out = rounds(&s);
     assert_eq!(s.column("QS-1"), "Human Review", "{out}");
     let evs = events(&s.db());
@@ -97,10 +105,14 @@ fi
     let prompts = implement_prompts(&s);
     assert_eq!(prompts.len(), 2);
     assert!(!prompts[0].contains("the greeting is missing"));
+    assert!(!prompts[0].contains("REVIEW round="), "{}", prompts[0]);
     for needle in [
         "Not yet.",
         "notes/QS-1.md:3 [error] the greeting is missing",
         "[note] say hello to newcomers",
+        "REVIEW round=1 summary=Not yet.",
+        "FINDING notes/QS-1.md|3|error|the greeting is missing",
+        "FINDING None|None|note|say hello to newcomers",
     ] {
         assert!(prompts[1].contains(needle), "{needle}: {}", prompts[1]);
     }
@@ -126,6 +138,109 @@ fi
     assert_eq!(verdicts[0]["verdict"], "needs_revision");
     assert_eq!(verdicts[0]["findings"].as_array().unwrap().len(), 2);
     assert_eq!(verdicts[1]["verdict"], "approve");
+    // Each verdict is an event of its own: verdict, summary, findings by count and
+    // digest, the reviewer's runner and where it was found.
+    let given: Vec<&serde_json::Value> = evs
+        .iter()
+        .filter(|(k, i, _)| k == "verdict" && i.as_deref() == Some("QS-1"))
+        .map(|(_, _, e)| e)
+        .collect();
+    assert_eq!(given.len(), 2, "{given:?}");
+    assert_eq!(given[0]["verdict"], "needs_revision");
+    assert_eq!(given[0]["summary"], "Not yet.");
+    assert_eq!(given[0]["findings"], 2);
+    assert_eq!(given[0]["findings_digest"].as_str().unwrap().len(), 64);
+    assert_eq!(given[0]["runner"], "critic");
+    assert_eq!(given[0]["source"], "file");
+    assert_eq!(given[1]["verdict"], "approve");
+    assert_eq!(given[1]["findings"], 0);
+    // history and the ticket's comments say it.
+    let history = s.karajan(&["history", "QS-1", "--workflow", "workflow.yaml"]);
+    let history = String::from_utf8_lossy(&history.stdout).to_string();
+    assert!(
+        history.contains("needs revision (2 findings) from critic via file: Not yet."),
+        "{history}"
+    );
+    assert!(
+        history.contains("approve (0 findings) from critic"),
+        "{history}"
+    );
+    let ticket = s.read_ticket("QS-1");
+    assert!(
+        ticket.contains("The reviewer asks for revision (round 1 of 3)")
+            && ticket.contains("- notes/QS-1.md:3 [error] the greeting is missing")
+            && ticket.contains("The reviewer approved:"),
+        "{ticket}"
+    );
+}
+
+#[test]
+fn a_verdict_in_the_final_message_counts_when_there_is_no_file() {
+    let s = Scratch::quickstart();
+    with_reviewer(
+        &s,
+        "#!/bin/sh\ncat > /dev/null\necho 'I read the diff.'\necho '```json'\necho '{\"verdict\":\"needs_revision\",\"summary\":\"Early draft.\"}'\necho '```'\necho 'Final answer:'\necho '```json'\necho '{\"verdict\":\"approve\",\"summary\":\"Fine by me.\"}'\necho '```'\n",
+        3,
+    );
+    let out = rounds(&s);
+    assert_eq!(s.column("QS-1"), "Human Review", "{out}");
+    let evs = events(&s.db());
+    let given: Vec<&serde_json::Value> = evs
+        .iter()
+        .filter(|(k, _, _)| k == "verdict")
+        .map(|(_, _, e)| e)
+        .collect();
+    assert_eq!(given.len(), 1, "{given:?}");
+    assert_eq!(given[0]["verdict"], "approve", "the last block counts");
+    assert_eq!(given[0]["summary"], "Fine by me.");
+    assert_eq!(given[0]["source"], "message");
+}
+
+#[test]
+fn a_crash_between_the_reviewers_exit_and_its_verdict_is_recovered_once() {
+    let s = Scratch::quickstart();
+    let flag = s.path().join("killed-once");
+    // The first review writes a verdict, then kills the daemon (SIGKILL) before it can
+    // record the run: that verdict is never recorded. The retried review approves.
+    with_reviewer(
+        &s,
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\nif [ ! -e '{flag}' ]; then\n  touch '{flag}'\n  echo '{{\"verdict\":\"needs_revision\",\"summary\":\"lost\"}}' > \"$KARAJAN_VERDICT_FILE\"\n  kill -9 $PPID\n  exit 0\nfi\necho '{{\"verdict\":\"approve\",\"summary\":\"after the crash\"}}' > \"$KARAJAN_VERDICT_FILE\"\n",
+            flag = flag.display()
+        ),
+        3,
+    );
+    let out = rounds(&s);
+    assert!(flag.exists(), "the reviewer never ran: {out}");
+    assert_eq!(s.column("QS-1"), "Human Review", "{out}");
+    let evs = events(&s.db());
+    let given: Vec<&serde_json::Value> = evs
+        .iter()
+        .filter(|(k, _, _)| k == "verdict")
+        .map(|(_, _, e)| e)
+        .collect();
+    assert_eq!(given.len(), 1, "exactly one verdict recorded: {given:?}");
+    assert_eq!(given[0]["summary"], "after the crash");
+    let to: Vec<&str> = evs
+        .iter()
+        .filter(|(k, i, _)| k == "transition" && i.as_deref() == Some("QS-1"))
+        .map(|(_, _, e)| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(to, ["implement", "check", "review"], "routed exactly once");
+    let interrupted = evs
+        .iter()
+        .filter(|(k, _, e)| k == "run_finished" && e["status"] == "interrupted")
+        .count();
+    assert_eq!(
+        interrupted, 1,
+        "the killed review is recorded as interrupted"
+    );
+    let verify = s.karajan(&["verify", "workflow.yaml"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 #[test]

@@ -88,6 +88,7 @@ pub fn transition(issue: &str, to: &str, kind: StateKind, cause: Cause) -> NewEv
             cause,
             actor: "karajan".into(),
             feedback: None,
+            review: None,
         },
     )
 }

@@ -121,3 +121,88 @@ proptest! {
         }
     }
 }
+
+/// A reviewer's possible outcomes: a verdict, or none at all.
+fn verdict() -> impl Strategy<Value = Option<crate::domain::verdict::VerdictKind>> {
+    use crate::domain::verdict::VerdictKind;
+    prop_oneof![
+        3 => Just(Some(VerdictKind::NeedsRevision)),
+        2 => Just(Some(VerdictKind::Approve)),
+        1 => Just(None),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// implement → finalize (a review: needs_revision → implement, `max_rounds` R) → qa,
+    /// driven by random verdicts: a review without a verdict never passes; a request
+    /// for revision is round n+1 of its state and the one past R goes to a human; an
+    /// approval (and only an approval) reaches qa, with the rounds reset.
+    #[test]
+    fn verdicts_route_count_rounds_and_fail_closed(
+        max_rounds in 0u32..4,
+        verdicts in prop::collection::vec(verdict(), 1..12),
+    ) {
+        use crate::domain::verdict::{Verdict, VerdictKind};
+        let mut m = machine();
+        if let Some(StateSpec::Agent { next, .. }) = m.states.get_mut("implement") {
+            *next = "finalize".into();
+        }
+        if let Some(StateSpec::Agent { review, .. }) = m.states.get_mut("finalize") {
+            *review = Some(crate::domain::Review { needs_revision: "implement".into(), max_rounds });
+        }
+        let mut snap = ticket("T-1", "Todo");
+        let mut rec: Option<IssueRecord> = None;
+        let mut fx = Effects::default();
+        let now = t0();
+        let mut verdicts = verdicts.into_iter();
+        let mut rounds = 0u32;
+        let mut given: Option<Option<VerdictKind>> = None;
+        for _ in 0..100 {
+            let actions = decide(&snap, rec.as_ref(), &m, now);
+            let entered_qa = actions.iter().any(|a| matches!(a, Action::Enter { to, .. } if to == "qa"));
+            if let Some(v) = given.take() {
+                let escalated = actions.iter().any(|a| matches!(a, Action::Escalate { .. }));
+                match v {
+                    None => prop_assert!(escalated && !entered_qa, "no verdict passed: {actions:?}"),
+                    Some(VerdictKind::Approve) => {
+                        prop_assert!(entered_qa, "{actions:?}");
+                        rounds = 0;
+                    }
+                    Some(VerdictKind::NeedsRevision) if rounds + 1 > max_rounds => {
+                        prop_assert!(escalated && !entered_qa, "round {} of {max_rounds}: {actions:?}", rounds + 1);
+                    }
+                    Some(VerdictKind::NeedsRevision) => {
+                        rounds += 1;
+                        let back = actions.iter().any(|a| matches!(a,
+                            Action::Enter { to, cause: Cause::Rework { gate, count } }
+                                if to == "implement" && gate == "finalize" && *count == rounds));
+                        prop_assert!(back, "round {rounds}: {actions:?}");
+                    }
+                }
+            } else {
+                prop_assert!(!entered_qa, "qa without an approval: {actions:?}");
+            }
+            apply(&m, &mut snap, &mut rec, &actions, now, &mut fx);
+            let r = rec.as_ref().unwrap();
+            if matches!(r.phase, Phase::Escalated { .. }) || r.state == "qa" {
+                if r.state == "qa" {
+                    prop_assert_eq!(r.rework_count("finalize"), 0);
+                }
+                break;
+            }
+            if r.is_running() {
+                let reviewing = r.state == "finalize";
+                finish_run(&mut rec, true, now);
+                if reviewing {
+                    let Some(v) = verdicts.next() else { break };
+                    if let Some(Phase::Succeeded { verdict, .. }) = rec.as_mut().map(|r| &mut r.phase) {
+                        *verdict = v.map(|verdict| Verdict { verdict, summary: "s".into(), findings: vec![] });
+                    }
+                    given = Some(v);
+                }
+            }
+        }
+    }
+}

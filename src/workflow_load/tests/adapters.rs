@@ -229,3 +229,35 @@ fn independent_of_requires_another_family() {
     );
     assert!(e.message.contains("itself"), "{}", e.message);
 }
+
+#[test]
+fn a_same_family_reviewer_needs_an_explicit_opt_out() {
+    let f = Fixture::new();
+    let claude = "    kind: claude\n";
+    let claude_impl = |yaml: String| yaml.replacen("    kind: command\n", claude, 1);
+    let indep = "    independent_of: implement\n";
+    let e = f.error_at(
+        &claude_impl(with_reviewer(claude, indep)),
+        "states.check.independent_of",
+    );
+    assert!(e.message.contains("allow_same_family"), "{}", e.message);
+    f.load(&claude_impl(with_reviewer(
+        claude,
+        &format!("{indep}    allow_same_family: true\n"),
+    )))
+    .unwrap();
+    // `false` is the default, said out loud.
+    f.error_at(
+        &claude_impl(with_reviewer(
+            claude,
+            &format!("{indep}    allow_same_family: false\n"),
+        )),
+        "states.check.independent_of",
+    );
+    // Without a state to be independent of, the opt-out means nothing.
+    let e = f.error_at(
+        &with_reviewer(claude, "    allow_same_family: true\n"),
+        "states.check.allow_same_family",
+    );
+    assert!(e.message.contains("independent_of"), "{}", e.message);
+}
