@@ -73,6 +73,7 @@ fn summary(kind: &str, p: &serde_json::Value) -> String {
             "merge" => format!("merge #{} ({})", p["number"], s("method")),
             "attach" => format!("attach {}", s("url")),
             "ready_for_review" => format!("ready for review #{}", p["number"]),
+            "post_review" => format!("review {} on #{}", s("event"), p["number"]),
             _ => "comment".to_string(),
         },
         "intent_completed" => format!(

@@ -92,7 +92,7 @@ impl GithubApi {
         format!("{}/{}", self.owner, self.repo)
     }
 
-    fn url(&self, tail: &str) -> String {
+    pub(super) fn url(&self, tail: &str) -> String {
         self.http
             .rest_url(&format!("/repos/{}/{}{tail}", self.owner, self.repo))
     }
@@ -323,18 +323,28 @@ fn expect(
     if ok.contains(&status) {
         return Ok(());
     }
-    let message = reply
-        .body
+    Err(TrackerError::Fatal(format!(
+        "GitHub refused to {what}: HTTP {status}: {}",
+        refusal(&reply.body)
+    )))
+}
+
+/// GitHub's words for a refusal: its `message`, then each of its `errors` (objects with
+/// a `message` or a `field` and `code`, or plain strings as the reviews API gives them).
+pub(super) fn refusal(body: &Value) -> String {
+    let message = body
         .get("message")
         .and_then(Value::as_str)
         .unwrap_or("no message");
-    let details: Vec<String> = reply
-        .body
+    let details: Vec<String> = body
         .get("errors")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|e| {
+            if let Some(text) = e.as_str() {
+                return Some(text.to_string());
+            }
             let text = |k: &str| e.get(k).and_then(Value::as_str);
             match (text("message"), text("field"), text("code")) {
                 (Some(m), _, _) => Some(m.to_string()),
@@ -344,14 +354,11 @@ fn expect(
             }
         })
         .collect();
-    let details = if details.is_empty() {
-        String::new()
+    if details.is_empty() {
+        message.to_string()
     } else {
-        format!(" ({})", details.join("; "))
-    };
-    Err(TrackerError::Fatal(format!(
-        "GitHub refused to {what}: HTTP {status}: {message}{details}"
-    )))
+        format!("{message} ({})", details.join("; "))
+    }
 }
 
 fn malformed(what: &str, message: &str) -> TrackerError {

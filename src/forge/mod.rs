@@ -27,6 +27,7 @@ pub mod access;
 mod git;
 mod github;
 pub mod http;
+pub mod review_post;
 mod status;
 
 use std::path::{Path, PathBuf};

@@ -293,7 +293,8 @@ fn ticket_of(intent: &Intent) -> TicketRef {
         IntentOp::Push { .. }
         | IntentOp::PullRequest { .. }
         | IntentOp::Merge { .. }
-        | IntentOp::ReadyForReview { .. } => "",
+        | IntentOp::ReadyForReview { .. }
+        | IntentOp::PostReview { .. } => "",
     };
     TicketRef {
         id: id.to_string(),
@@ -311,6 +312,8 @@ pub(crate) async fn perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Vec
         // Always reads the pull request first: merged already, or moved on by someone.
         IntentOp::Merge { .. } => super::merge::perform_merge(ctx, intent).await,
         IntentOp::ReadyForReview { .. } => super::ready::perform_ready(ctx, intent).await,
+        // Always reads the reviews first: the verdict's marker may be there already.
+        IntentOp::PostReview { .. } => super::review_post::perform_post_review(ctx, intent).await,
         IntentOp::Move { .. } | IntentOp::Comment { .. } | IntentOp::Attach { .. } => {
             vec![perform_tracker_write(ctx, intent, retry).await]
         }
@@ -389,7 +392,8 @@ async fn try_perform(ctx: &ChainCtx, intent: &Intent, retry: bool) -> Result<boo
         IntentOp::Push { .. }
         | IntentOp::PullRequest { .. }
         | IntentOp::Merge { .. }
-        | IntentOp::ReadyForReview { .. } => Err(TrackerError::NotAttempted(
+        | IntentOp::ReadyForReview { .. }
+        | IntentOp::PostReview { .. } => Err(TrackerError::NotAttempted(
             "a forge write is not a tracker write".into(),
         )),
     }

@@ -280,7 +280,7 @@ impl Engine {
         Ok(wanted)
     }
 
-    fn intent(&self, id: &str, op: IntentOp, batch: &mut Vec<NewEvent>) -> Intent {
+    pub(crate) fn intent(&self, id: &str, op: IntentOp, batch: &mut Vec<NewEvent>) -> Intent {
         let intent_id = new_id("i");
         batch.push(NewEvent::for_issue(
             id,

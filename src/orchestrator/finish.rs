@@ -312,6 +312,21 @@ impl Engine {
                 });
             }
         }
+        // The verdict on the ticket's pull request, after this run's push and update.
+        if let (RunStatus::Succeeded, Some(given)) = (&run_status, &done.verdict)
+            && let Some(op) = self.post_review_op(
+                &rec_before,
+                &done.run_id,
+                &given.verdict,
+                done.heads.after.as_deref(),
+            )
+        {
+            let intent = self.intent(&done.identifier, op, &mut events);
+            effects.push(super::effects::Effect::Write {
+                intent,
+                retry: false,
+            });
+        }
         self.record(events).await?;
         if !effects.is_empty() {
             self.launch(&done.identifier, effects);

@@ -62,12 +62,14 @@ impl Engine {
                     format!("pull request #{number} of {repo} could not be merged ({error})"),
                     self.merge_reworks(&p.identifier).await?,
                 ),
-                // A draft left in draft is no reason to stop the ticket: the failure
-                // is recorded, and a human can mark it ready on GitHub.
+                // A draft left in draft, or a verdict not shown on the pull request,
+                // is no reason to stop the ticket: the failure is recorded (and the
+                // verdict is in the record and the ticket's comment).
                 IntentOp::Move { .. }
                 | IntentOp::Comment { .. }
                 | IntentOp::Attach { .. }
-                | IntentOp::ReadyForReview { .. } => continue,
+                | IntentOp::ReadyForReview { .. }
+                | IntentOp::PostReview { .. } => continue,
             };
             out.push(ForgeFailure {
                 identifier: p.identifier.clone(),

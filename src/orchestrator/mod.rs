@@ -65,6 +65,7 @@ mod recorder;
 mod recovery;
 mod reload;
 mod resume;
+mod review_post;
 mod run_task;
 mod runs;
 pub mod summary;

@@ -12,7 +12,8 @@
 //!    the current head and submitted since the gate was entered: one on an older commit
 //!    was answered by the push that followed it (the commit tells this apart even when
 //!    the rework took less than GitHub's one-second time resolution), and one from
-//!    before the gate's entry belongs to an earlier visit.
+//!    before the gate's entry belongs to an earlier visit. A review agent's verdict that
+//!    karajan posted (its body holds the verdict marker) never counts.
 //! 3. `checks: required`: a failing rollup (FAILURE, ERROR) sends it back with each
 //!    failing check's name, conclusion, title, summary and output text (bounded); a
 //!    pending one (or none reported yet) waits, and escalates once it has waited longer
@@ -82,6 +83,8 @@ pub(crate) fn verdict(
             .iter()
             .filter(|r| r.commit.as_deref() == Some(pr.head.as_str()))
             .filter(|r| r.submitted_at.is_some_and(|t| t >= since))
+            // karajan's own review agent's verdict is not a human's review.
+            .filter(|r| !crate::forge::review_post::is_karajan_verdict(&r.body))
             .filter(|r| {
                 watch.reviewers.is_empty()
                     || r.author

@@ -272,3 +272,22 @@ fn the_checks_feedback_is_bounded() {
     assert!(all.contains("job-0") && !all.contains("job-19"));
     assert!(all.contains("more failing checks left out"));
 }
+
+#[test]
+fn a_review_agents_verdict_posted_by_karajan_never_decides_a_gate() {
+    let w = watch(false, ReviewSource::PullRequest);
+    let mut mine = review("karajan-bot", ReviewState::Approved, 150);
+    mine.body = format!(
+        "**karajan review** (`check`): approved\n\n{}",
+        crate::forge::review_post::marker("r-1")
+    );
+    assert!(matches!(
+        judge(&pr(None, vec![], vec![mine.clone()]), &w, 200),
+        Verdict::Wait(_)
+    ));
+    mine.state = ReviewState::ChangesRequested;
+    assert!(matches!(
+        judge(&pr(None, vec![], vec![mine]), &w, 200),
+        Verdict::Wait(_)
+    ));
+}

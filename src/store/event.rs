@@ -64,6 +64,18 @@ pub enum IntentOp {
         repo: String,
         number: u64,
     },
+    /// A review agent's verdict posted on pull request `number` of `repo`: `event`
+    /// `APPROVE` or `REQUEST_CHANGES` on `commit`, the body ending with the run's marker
+    /// (`forge::review_post`), a line comment per finding with a path and a line.
+    PostReview {
+        repo: String,
+        number: u64,
+        run_id: String,
+        event: String,
+        commit: Option<String>,
+        body: String,
+        notes: Vec<crate::forge::review_post::LineNote>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -205,6 +205,11 @@ pub(crate) fn sentence(kind: &str, p: &Value) -> String {
                 "Tracker write queued: attach {}",
                 s(p, "url").unwrap_or("?")
             ),
+            Some("post_review") => format!(
+                "Queued: the verdict as a pull request review ({}) on #{}",
+                s(p, "event").unwrap_or("?"),
+                n(p, "number").unwrap_or(0)
+            ),
             Some("ready_for_review") => format!(
                 "Queued: mark pull request #{} ready for review",
                 n(p, "number").unwrap_or(0)

@@ -22,11 +22,14 @@ mod branches;
 mod checks;
 mod pulls;
 mod rest;
+mod reviews;
 
 use branches::{get_branch, get_repo};
 pub use checks::{FakeCheck, FakeReview};
 pub use pulls::FakePull;
 use pulls::{create_pull, get_pull, list_pulls, merge_pull, patch_pull};
+pub use reviews::BOT;
+use reviews::{create_review, list_reviews};
 
 use rest::{
     add_labels, create_label, get_issue, list_issues, list_labels, patch_issue, remove_label,
@@ -109,6 +112,9 @@ impl OpFault {
 #[derive(Debug)]
 pub struct FakeState {
     pub base_url: String,
+    /// The token reviews as another user than the pull requests' author (so it may
+    /// approve or request changes); by default it opened them (karajan's token).
+    pub reviewer_is_other: bool,
     pub owner_is_org: bool,
     pub project_title: String,
     pub options: Vec<String>,
@@ -147,6 +153,8 @@ pub struct FakeState {
     pub merge_requests: Vec<(i64, String)>,
     /// The next this many merges are carried out, then answered 502 with an empty body.
     pub lose_merge_answers: usize,
+    /// The next this many reviews are recorded, then answered 502 with an empty body.
+    pub lose_review_answers: usize,
     /// The token's `permissions.push` on `acme/app` (`GET /repos/acme/app`).
     pub can_push: bool,
 }
@@ -165,6 +173,7 @@ impl Fake {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(Mutex::new(FakeState {
             base_url: url.clone(),
+            reviewer_is_other: false,
             owner_is_org: true,
             project_title: "Roadmap".into(),
             options: vec![
@@ -193,6 +202,7 @@ impl Fake {
             delay_pull_creates: None,
             merge_requests: Vec::new(),
             lose_merge_answers: 0,
+            lose_review_answers: 0,
             can_push: true,
         }));
         let app = Router::new()
@@ -227,6 +237,10 @@ impl Fake {
             .route(
                 "/repos/{owner}/{repo}/pulls/{number}/merge",
                 axum::routing::put(merge_pull),
+            )
+            .route(
+                "/repos/{owner}/{repo}/pulls/{number}/reviews",
+                get(list_reviews).post(create_review),
             )
             .with_state(state.clone());
         tokio::spawn(async move {

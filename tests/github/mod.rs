@@ -14,6 +14,7 @@ mod incremental;
 mod labels;
 mod limits;
 mod pr_gates;
+mod pr_review;
 mod pr_scratch;
 mod pr_seen;
 mod pr_status;

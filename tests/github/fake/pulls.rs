@@ -30,7 +30,7 @@ pub struct FakePull {
     pub reviews: Vec<super::FakeReview>,
 }
 
-fn bare(s: &FakeState) -> Option<git2::Repository> {
+pub(super) fn bare(s: &FakeState) -> Option<git2::Repository> {
     let root = s.git_root.as_ref()?;
     git2::Repository::open_bare(root.join(format!("{OWNER}/{REPO}.git"))).ok()
 }
