@@ -6,6 +6,7 @@ mod dashboard;
 mod dry_run;
 mod history;
 mod init;
+pub mod locate;
 mod preflight;
 mod recover;
 mod run;
@@ -25,6 +26,8 @@ pub enum Exit {
     Ok = 0,
     /// A runtime failure: the store, the file system, an unreachable tracker.
     Failure = 1,
+    /// A usage error: the command line contradicts itself (clap's own errors exit 2 too).
+    Usage = 2,
     /// The workflow (or a prompt) is invalid.
     Config = 3,
     /// `verify` found a break in the event chain.
@@ -45,17 +48,52 @@ pub enum LogFormat {
 #[command(
     name = "karajan",
     version,
-    about = "Drive tickets through a workflow of coding agents and human gates, with a verifiable record."
+    about = "Drive tickets through a workflow of coding agents and human gates, with a verifiable record.",
+    after_help = "The workflow: the verb's WORKFLOW argument, else -w/--workflow, else $KARAJAN_WORKFLOW, \
+                  else workflow.yaml in the current folder or the nearest folder above it."
 )]
 pub struct Cli {
+    /// The workflow file (or its folder), for every verb; default: $KARAJAN_WORKFLOW,
+    /// else workflow.yaml in this folder or the nearest one above it.
+    #[arg(short = 'w', long = "workflow", id = "workflow_flag", global = true, value_name = "WORKFLOW")]
+    pub workflow: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `karajan=debug`.
-    #[arg(long, global = true, env = "KARAJAN_LOG")]
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `karajan=debug`; overrides
+    /// -q and -v.
+    #[arg(long, global = true, env = "KARAJAN_LOG", value_parser = telemetry::parse_filter)]
     pub log: Option<String>,
+    /// Log errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log more: -v debug, -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour the logs: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: telemetry::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// How loud the logs are.
+    pub fn verbosity(&self) -> telemetry::Verbosity {
+        telemetry::Verbosity {
+            filter: self.log.clone(),
+            quiet: self.quiet,
+            verbose: self.verbose,
+        }
+    }
+}
+
+/// A verb's optional positional workflow.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkflowArg {
+    /// The workflow file or its folder (see -w/--workflow for the default).
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,44 +103,36 @@ pub enum Command {
     /// Validate the workflow, render every stage prompt against a sample ticket, and check
     /// the tracker's columns (read-only).
     Check {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
         /// Skip the tracker's read-only check (no network at all).
         #[arg(long)]
         offline: bool,
     },
     /// Re-hash the event chain and compare it with the checkpoints.
     Verify {
-        /// The workflow file (its `store` section locates the database).
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Where every ticket stands, and totals per state and per day, from the store.
     Status {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Print a ticket's timeline from the store, hash-linked.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
         ticket: String,
-        /// The workflow file.
-        #[arg(long, default_value = "workflow.yaml")]
-        workflow: PathBuf,
     },
     /// Rebuild a lost store from the hidden markers of karajan's tracker comments.
     Recover {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Print the URL that signs a browser into the running daemon's dashboard.
     Dashboard {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Write a starter workflow.yaml, prompts and a tickets folder.
     Init {
@@ -113,26 +143,54 @@ pub enum Command {
         #[arg(long)]
         force: bool,
         /// Instead of writing files: create the state labels that the existing
-        /// `DIR/workflow.yaml` (a GitHub tracker in labels mode) needs.
+        /// `DIR/workflow.yaml` (a GitHub tracker in labels mode) needs (or the one
+        /// -w/--workflow names).
         #[arg(long)]
         github_labels: bool,
     },
 }
 
 pub async fn run(cli: Cli) -> Exit {
+    let flag = cli.workflow.as_deref();
+    let resolve = |positional: Option<&Path>| locate::resolve(positional, flag);
+    macro_rules! workflow {
+        ($positional:expr) => {
+            match resolve($positional) {
+                Ok(path) => path,
+                Err(code) => return code,
+            }
+        };
+    }
     match cli.command {
-        Command::Run(args) => run::run(args).await,
-        Command::Check { workflow, offline } => check::run(&workflow, offline).await,
-        Command::Verify { workflow } => verify::run(&workflow).await,
-        Command::Status { workflow } => status::run(&workflow).await,
-        Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
-        Command::Recover { workflow } => recover::run(&workflow).await,
-        Command::Dashboard { workflow } => dashboard::run(&workflow),
+        Command::Run(args) => {
+            let path = workflow!(args.workflow.as_deref());
+            run::run(&path, args).await
+        }
+        Command::Check { workflow, offline } => {
+            check::run(&workflow!(workflow.workflow.as_deref()), offline).await
+        }
+        Command::Verify { workflow } => verify::run(&workflow!(workflow.workflow.as_deref())).await,
+        Command::Status { workflow } => status::run(&workflow!(workflow.workflow.as_deref())).await,
+        Command::History { ticket } => history::run(&workflow!(None), &ticket).await,
+        Command::Recover { workflow } => {
+            recover::run(&workflow!(workflow.workflow.as_deref())).await
+        }
+        Command::Dashboard { workflow } => dashboard::run(&workflow!(workflow.workflow.as_deref())),
         Command::Init {
             dir,
             github_labels: true,
             ..
-        } => init::github_labels(&dir.join("workflow.yaml")).await,
+        } => {
+            let path = match flag {
+                Some(_) => workflow!(None),
+                None => dir.join(locate::FILE_NAME),
+            };
+            init::github_labels(&path).await
+        }
+        Command::Init { .. } if flag.is_some() => {
+            eprintln!("karajan: `init` writes into DIR; -w/--workflow only goes with --github-labels");
+            Exit::Usage
+        }
         Command::Init { dir, force, .. } => init::run(&dir, force),
     }
 }

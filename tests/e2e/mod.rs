@@ -3,6 +3,7 @@
 //! the dry run's promise to write nothing.
 
 mod cli;
+mod conventions;
 mod command_string;
 mod crash;
 mod dry_run;
