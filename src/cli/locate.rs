@@ -26,7 +26,10 @@ pub enum LocateError {
     /// The positional argument and `-w` disagree.
     Ambiguous { positional: PathBuf, flag: PathBuf },
     /// A named file (argument, flag or variable) does not exist.
-    Missing { path: PathBuf, named_by: &'static str },
+    Missing {
+        path: PathBuf,
+        named_by: &'static str,
+    },
     /// Nothing named one and discovery found none.
     NotFound { searched_from: PathBuf },
 }
@@ -167,10 +170,7 @@ mod tests {
         let env = Some(OsString::from(&other));
         assert_eq!(locate(None, None, env.clone(), &nested).unwrap(), other);
         let top = dir.path().join(FILE_NAME);
-        assert_eq!(
-            locate(None, Some(&top), env.clone(), &nested).unwrap(),
-            top
-        );
+        assert_eq!(locate(None, Some(&top), env.clone(), &nested).unwrap(), top);
         assert_eq!(locate(Some(&other), None, env, &nested).unwrap(), other);
         // The same file both ways is no contradiction; a folder means its workflow.yaml.
         assert_eq!(

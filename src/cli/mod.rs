@@ -10,6 +10,7 @@ pub mod locate;
 mod preflight;
 mod recover;
 mod run;
+mod runs;
 mod status;
 pub mod telemetry;
 mod verify;
@@ -55,7 +56,13 @@ pub enum LogFormat {
 pub struct Cli {
     /// The workflow file (or its folder), for every verb; default: $KARAJAN_WORKFLOW,
     /// else workflow.yaml in this folder or the nearest one above it.
-    #[arg(short = 'w', long = "workflow", id = "workflow_flag", global = true, value_name = "WORKFLOW")]
+    #[arg(
+        short = 'w',
+        long = "workflow",
+        id = "workflow_flag",
+        global = true,
+        value_name = "WORKFLOW"
+    )]
     pub workflow: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -71,7 +78,13 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Colour the logs: auto (a terminal, unless NO_COLOR is set), always or never.
-    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
     pub color: telemetry::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
@@ -118,12 +131,20 @@ pub enum Command {
     Status {
         #[command(flatten)]
         workflow: WorkflowArg,
+        /// Print JSON (the shape the README documents) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a ticket's timeline from the store, hash-linked.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
         ticket: String,
+        /// Print JSON (the shape the README documents) instead of text.
+        #[arg(long)]
+        json: bool,
     },
+    /// Recent runs with their outcome, tokens and cost, from the store.
+    Runs(runs::RunsArgs),
     /// Rebuild a lost store from the hidden markers of karajan's tracker comments.
     Recover {
         #[command(flatten)]
@@ -170,8 +191,11 @@ pub async fn run(cli: Cli) -> Exit {
             check::run(&workflow!(workflow.workflow.as_deref()), offline).await
         }
         Command::Verify { workflow } => verify::run(&workflow!(workflow.workflow.as_deref())).await,
-        Command::Status { workflow } => status::run(&workflow!(workflow.workflow.as_deref())).await,
-        Command::History { ticket } => history::run(&workflow!(None), &ticket).await,
+        Command::Status { workflow, json } => {
+            status::run(&workflow!(workflow.workflow.as_deref()), json).await
+        }
+        Command::History { ticket, json } => history::run(&workflow!(None), &ticket, json).await,
+        Command::Runs(args) => runs::run(&workflow!(None), &args).await,
         Command::Recover { workflow } => {
             recover::run(&workflow!(workflow.workflow.as_deref())).await
         }
@@ -188,7 +212,9 @@ pub async fn run(cli: Cli) -> Exit {
             init::github_labels(&path).await
         }
         Command::Init { .. } if flag.is_some() => {
-            eprintln!("karajan: `init` writes into DIR; -w/--workflow only goes with --github-labels");
+            eprintln!(
+                "karajan: `init` writes into DIR; -w/--workflow only goes with --github-labels"
+            );
             Exit::Usage
         }
         Command::Init { dir, force, .. } => init::run(&dir, force),
@@ -219,6 +245,28 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }
+        }
+    }
+}
+
+/// Print `value` as pretty JSON on stdout, with every secret the workflow holds
+/// blanked (the store holds none, but an export is where a leak would last).
+pub(crate) fn print_json<T: serde::Serialize>(workflow: &Path, value: &T) -> Exit {
+    let secrets = crate::workflow_load::load_unrendered_file(workflow)
+        .map(|wf| crate::redact::secrets_of(&wf))
+        .unwrap_or_default();
+    let redactor = crate::redact::Redactor::new(secrets);
+    match redactor
+        .scrub(value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+    {
+        Ok(text) => {
+            println!("{text}");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot write JSON: {e}");
+            Exit::Failure
         }
     }
 }

@@ -55,13 +55,25 @@ fn every_verb_finds_the_workflow_the_same_way() {
         (&deep, vec!["history", "QS-1"], vec![]),
         (&deep, vec!["status"], vec![]),
         // The old spellings.
-        (s.path(), vec!["history", "QS-1", "--workflow", "workflow.yaml"], vec![]),
+        (
+            s.path(),
+            vec!["history", "QS-1", "--workflow", "workflow.yaml"],
+            vec![],
+        ),
         (s.path(), vec!["verify", "workflow.yaml"], vec![]),
         // -w before or after the verb, the variable, a folder for its workflow.yaml.
         (outside.path(), vec!["-w", wf, "history", "QS-1"], vec![]),
         (outside.path(), vec!["verify", "-w", wf], vec![]),
-        (outside.path(), vec!["history", "QS-1"], vec![("KARAJAN_WORKFLOW", wf)]),
-        (outside.path(), vec!["status", s.path().to_str().unwrap()], vec![]),
+        (
+            outside.path(),
+            vec!["history", "QS-1"],
+            vec![("KARAJAN_WORKFLOW", wf)],
+        ),
+        (
+            outside.path(),
+            vec!["status", s.path().to_str().unwrap()],
+            vec![],
+        ),
     ];
     for (dir, args, env) in cases {
         let out = karajan(dir, &args, &env);
@@ -77,7 +89,11 @@ fn every_verb_finds_the_workflow_the_same_way() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = karajan(s.path(), &["check", "workflow.yaml", "-w", "prompts"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("two workflows named"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("two workflows named"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -85,7 +101,10 @@ fn a_bad_log_filter_is_a_usage_error_and_colour_follows_the_flag() {
     let s = Scratch::quickstart();
     for (args, env) in [
         (vec!["--log", "karajan=loud", "check", "--offline"], vec![]),
-        (vec!["check", "--offline"], vec![("KARAJAN_LOG", "karajan=loud")]),
+        (
+            vec!["check", "--offline"],
+            vec![("KARAJAN_LOG", "karajan=loud")],
+        ),
     ] {
         let out = karajan(s.path(), &args, &env);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -101,13 +120,22 @@ fn a_bad_log_filter_is_a_usage_error_and_colour_follows_the_flag() {
     let info = |args: &[&str], env: &[(&str, &str)]| stderr(&karajan(s.path(), args, env));
     let plain = info(&["run", "--once"], &[]);
     assert!(plain.contains("INFO"), "{plain}");
-    assert!(!plain.contains('\u{1b}'), "not a terminal: no colour\n{plain}");
-    let coloured = info(&["--color", "always", "run", "--once"], &[("NO_COLOR", "1")]);
+    assert!(
+        !plain.contains('\u{1b}'),
+        "not a terminal: no colour\n{plain}"
+    );
+    let coloured = info(
+        &["--color", "always", "run", "--once"],
+        &[("NO_COLOR", "1")],
+    );
     assert!(coloured.contains('\u{1b}'), "{coloured}");
     let never = info(&["run", "--once", "--color", "never"], &[]);
     assert!(!never.contains('\u{1b}'), "{never}");
     let quiet = info(&["run", "--once", "-q"], &[]);
     assert!(!quiet.contains("INFO"), "{quiet}");
     let verbose = info(&["run", "--once", "-vv"], &[]);
-    assert!(verbose.contains("DEBUG") || verbose.contains("TRACE"), "{verbose}");
+    assert!(
+        verbose.contains("DEBUG") || verbose.contains("TRACE"),
+        "{verbose}"
+    );
 }

@@ -3,8 +3,8 @@
 //! the dry run's promise to write nothing.
 
 mod cli;
-mod conventions;
 mod command_string;
+mod conventions;
 mod crash;
 mod dry_run;
 mod feedback;
@@ -12,6 +12,7 @@ mod flow;
 pub(crate) mod git_http;
 mod git_https;
 mod hooks;
+mod json_output;
 mod orphans;
 mod outbox;
 mod preflight;
