@@ -1,12 +1,15 @@
 //! The command line: one file per verb. Each verb returns an `Exit` code; `main` maps it
 //! to the process exit status.
 
+mod act;
 mod check;
+mod daemon;
 mod dashboard;
 mod dry_run;
 mod history;
 mod init;
 pub mod locate;
+mod logs;
 mod preflight;
 mod recover;
 mod run;
@@ -145,6 +148,35 @@ pub enum Command {
     },
     /// Recent runs with their outcome, tokens and cost, from the store.
     Runs(runs::RunsArgs),
+    /// An agent run's output (the latest run of the ticket unless --run says), from its
+    /// log files; -f follows it live.
+    Logs(logs::LogsArgs),
+    /// Approve a ticket waiting at a gate (through the running daemon).
+    Approve {
+        /// The ticket identifier, e.g. `ENG-42`.
+        ticket: String,
+        /// Who decides, as recorded (default: $USER, else `cli`).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Send a ticket at a gate back for rework, with feedback for the agent (through the
+    /// running daemon).
+    Rework {
+        /// The ticket identifier, e.g. `ENG-42`.
+        ticket: String,
+        /// The feedback the agent gets.
+        #[arg(short = 'm', long = "message", value_name = "FEEDBACK")]
+        message: String,
+        /// Who decides, as recorded (default: $USER, else `cli`).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Stop dispatching new runs (running agents go on), through the running daemon.
+    Pause,
+    /// Dispatch again after `pause`, through the running daemon.
+    Resume,
+    /// Ask the running daemon to poll the tracker and reconcile now.
+    Refresh,
     /// Rebuild a lost store from the hidden markers of karajan's tracker comments.
     Recover {
         #[command(flatten)]
@@ -196,6 +228,33 @@ pub async fn run(cli: Cli) -> Exit {
         }
         Command::History { ticket, json } => history::run(&workflow!(None), &ticket, json).await,
         Command::Runs(args) => runs::run(&workflow!(None), &args).await,
+        Command::Logs(args) => logs::run(&workflow!(None), &args).await,
+        Command::Approve { ticket, actor } => {
+            act::run(
+                &workflow!(None),
+                act::Action::Approve { ticket },
+                actor.as_deref(),
+            )
+            .await
+        }
+        Command::Rework {
+            ticket,
+            message,
+            actor,
+        } => {
+            if message.trim().is_empty() {
+                eprintln!("karajan: rework needs feedback for the agent: -m FEEDBACK");
+                return Exit::Usage;
+            }
+            let action = act::Action::Rework {
+                ticket,
+                feedback: message,
+            };
+            act::run(&workflow!(None), action, actor.as_deref()).await
+        }
+        Command::Pause => act::run(&workflow!(None), act::Action::Pause, None).await,
+        Command::Resume => act::run(&workflow!(None), act::Action::Resume, None).await,
+        Command::Refresh => act::run(&workflow!(None), act::Action::Refresh, None).await,
         Command::Recover { workflow } => {
             recover::run(&workflow!(workflow.workflow.as_deref())).await
         }

@@ -27,3 +27,4 @@ mod shutdown;
 mod single_daemon;
 mod store_reset;
 pub mod support;
+mod verbs;
