@@ -5,6 +5,7 @@ mod act;
 mod check;
 mod daemon;
 mod dashboard;
+mod docs;
 mod dry_run;
 mod history;
 mod init;
@@ -177,6 +178,18 @@ pub enum Command {
     Resume,
     /// Ask the running daemon to poll the tracker and reconcile now.
     Refresh,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page karajan(1) in roff, or write one page per verb to --dir.
+    Man {
+        /// Write karajan.1, karajan-run.1, … into this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Rebuild a lost store from the hidden markers of karajan's tracker comments.
     Recover {
         #[command(flatten)]
@@ -255,6 +268,8 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Pause => act::run(&workflow!(None), act::Action::Pause, None).await,
         Command::Resume => act::run(&workflow!(None), act::Action::Resume, None).await,
         Command::Refresh => act::run(&workflow!(None), act::Action::Refresh, None).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Recover { workflow } => {
             recover::run(&workflow!(workflow.workflow.as_deref())).await
         }

@@ -6,6 +6,7 @@ mod cli;
 mod command_string;
 mod conventions;
 mod crash;
+mod docs;
 mod dry_run;
 mod feedback;
 mod flow;
