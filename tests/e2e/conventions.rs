@@ -50,7 +50,8 @@ fn every_verb_finds_the_workflow_the_same_way() {
     let outside = tempfile::tempdir().unwrap();
     let wf = s.workflow();
     let wf = wf.to_str().unwrap();
-    let cases: Vec<(&Path, Vec<&str>, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a Path, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         // Discovery from a folder below the workflow.
         (&deep, vec!["history", "QS-1"], vec![]),
         (&deep, vec!["status"], vec![]),

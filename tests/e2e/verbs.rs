@@ -50,7 +50,7 @@ fn the_verbs_act_through_the_daemon_and_read_without_it() {
         failing(&s.karajan(args), 1, "no karajan daemon is serving");
     }
     let log = std::fs::File::create(s.path().join("daemon.stderr")).unwrap();
-    let mut daemon = Daemon::from(
+    let daemon = Daemon::from(
         Command::new(bin())
             .args(["run", "--no-watch", "--port", "0"])
             .current_dir(s.path())
