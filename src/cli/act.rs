@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::Exit;
-use super::daemon::Daemon;
+use super::daemon::{CallError, Daemon};
 
 /// Which action.
 pub enum Action {
@@ -55,7 +55,21 @@ pub async fn run(workflow: &Path, action: Action, given_actor: Option<&str>) -> 
     };
     let user = std::env::var("USER").ok();
     let who = actor(given_actor, user.as_deref());
-    let (path, body) = match &action {
+    match perform(&daemon, &action, &who).await {
+        Ok(line) => {
+            println!("{line}");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("karajan: {}", e.message);
+            e.exit
+        }
+    }
+}
+
+/// Ask the daemon to do `action` as `who`; the answer in one line.
+pub async fn perform(daemon: &Daemon, action: &Action, who: &str) -> Result<String, CallError> {
+    let (path, body) = match action {
         Action::Approve { ticket } => {
             (issue_path(ticket, "approve"), Some(json!({ "actor": who })))
         }
@@ -67,16 +81,8 @@ pub async fn run(workflow: &Path, action: Action, given_actor: Option<&str>) -> 
         Action::Resume => ("/api/v1/dispatch/resume".to_string(), None),
         Action::Refresh => ("/api/v1/refresh".to_string(), None),
     };
-    match daemon.post(&path, body).await {
-        Ok(answer) => {
-            println!("{}", describe(&action, &answer, &who));
-            Exit::Ok
-        }
-        Err(e) => {
-            eprintln!("karajan: {}", e.message);
-            e.exit
-        }
-    }
+    let answer = daemon.post(&path, body).await?;
+    Ok(describe(action, &answer, who))
 }
 
 /// The daemon's answer in one line.

@@ -76,6 +76,15 @@ impl Daemon {
         })
     }
 
+    /// `GET path`: the answer's JSON.
+    pub async fn get(&self, path: &str) -> Result<Value, CallError> {
+        let req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose());
+        self.answer(req).await
+    }
+
     /// `POST path` with an optional JSON body; the answer's JSON on success, else the
     /// API's own error message.
     pub async fn post(&self, path: &str, body: Option<Value>) -> Result<Value, CallError> {
@@ -86,6 +95,10 @@ impl Daemon {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        self.answer(req).await
+    }
+
+    async fn answer(&self, req: reqwest::RequestBuilder) -> Result<Value, CallError> {
         let res = req.send().await.map_err(|e| {
             CallError::failure(if e.is_connect() {
                 format!(

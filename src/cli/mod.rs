@@ -17,6 +17,7 @@ mod run;
 mod runs;
 mod status;
 pub mod telemetry;
+mod top;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -136,9 +137,17 @@ pub enum Command {
         #[command(flatten)]
         workflow: WorkflowArg,
         /// Print JSON (the shape the README documents) instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// A live view of the running daemon instead (the same as `karajan top`).
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        top: top::TopArgs,
     },
+    /// A live view of the running daemon: running agents, gates, retries, held tickets,
+    /// recent transitions, today's spend; keys to act. Plain text when not a terminal.
+    Top(top::TopArgs),
     /// Print a ticket's timeline from the store, hash-linked.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
@@ -236,9 +245,16 @@ pub async fn run(cli: Cli) -> Exit {
             check::run(&workflow!(workflow.workflow.as_deref()), offline).await
         }
         Command::Verify { workflow } => verify::run(&workflow!(workflow.workflow.as_deref())).await,
-        Command::Status { workflow, json } => {
+        Command::Status {
+            workflow,
+            watch: true,
+            top,
+            ..
+        } => top::run(&workflow!(workflow.workflow.as_deref()), &top).await,
+        Command::Status { workflow, json, .. } => {
             status::run(&workflow!(workflow.workflow.as_deref()), json).await
         }
+        Command::Top(args) => top::run(&workflow!(None), &args).await,
         Command::History { ticket, json } => history::run(&workflow!(None), &ticket, json).await,
         Command::Runs(args) => runs::run(&workflow!(None), &args).await,
         Command::Logs(args) => logs::run(&workflow!(None), &args).await,

@@ -28,4 +28,5 @@ mod shutdown;
 mod single_daemon;
 mod store_reset;
 pub mod support;
+mod top;
 mod verbs;

@@ -49,13 +49,18 @@ fn the_verbs_act_through_the_daemon_and_read_without_it() {
     for args in [&["approve", "QS-1"][..], &["pause"][..], &["refresh"][..]] {
         failing(&s.karajan(args), 1, "no karajan daemon is serving");
     }
+    // The demo agent waits this long between its two output lines.
+    let wf = std::fs::read_to_string(s.workflow()).unwrap().replacen(
+        "command: [\"./agent.sh\"]",
+        "command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"2\"",
+        1,
+    );
+    std::fs::write(s.workflow(), wf).unwrap();
     let log = std::fs::File::create(s.path().join("daemon.stderr")).unwrap();
     let daemon = Daemon::from(
         Command::new(bin())
             .args(["run", "--no-watch", "--port", "0"])
             .current_dir(s.path())
-            // The demo agent waits this long between its two output lines.
-            .env("KARAJAN_DEMO_DELAY", "2")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
