@@ -1,5 +1,11 @@
 //! The command line: one file per verb. Each verb returns an `Exit` code; `main` maps it
 //! to the process exit status.
+//!
+//! Every verb finds its workflow the same way (`locate`: argument, `-w`,
+//! `KARAJAN_WORKFLOW`, discovery upwards). Verbs that read (`status`, `history`, `runs`,
+//! `logs`) open the store read-only and work with or without a daemon; verbs that act
+//! (`approve`, `rework`, `pause`, `resume`, `refresh`, `top`'s keys) go through the
+//! running daemon's API (`daemon`), because only the daemon writes the record.
 
 mod act;
 mod check;
