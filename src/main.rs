@@ -42,7 +42,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let cli = karajan::cli::Cli::parse();
-    karajan::cli::telemetry::init(cli.log_format, cli.log.as_deref());
+    karajan::cli::telemetry::init(cli.log_format, &cli.verbosity(), cli.color);
     // Before any thread does git work (see `forge::http`'s registration).
     karajan::forge::http::register();
     let runtime = match runtime() {

@@ -23,7 +23,7 @@ use crate::web;
 
 const ADDR_FILE: &str = "dashboard.addr";
 
-fn addr_path(wf: &Workflow) -> PathBuf {
+pub(crate) fn addr_path(wf: &Workflow) -> PathBuf {
     web::token_path(&wf.store.path).with_file_name(ADDR_FILE)
 }
 

@@ -1,11 +1,13 @@
-//! `karajan history TICKET`: the ticket's timeline from the store, hash-linked.
+//! `karajan history TICKET [--json]`: the ticket's timeline from the store, hash-linked.
 
 use std::path::Path;
 
 use super::Exit;
-use crate::store::Grouping;
+use serde_json::json;
 
-pub async fn run(workflow: &Path, ticket: &str) -> Exit {
+use crate::store::{Grouping, StoredEvent, Totals};
+
+pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
     let store = match super::open_store(workflow).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -21,6 +23,19 @@ pub async fn run(workflow: &Path, ticket: &str) -> Exit {
         eprintln!("karajan: no events for {ticket}");
         return Exit::Failure;
     }
+    let by_state = store.totals_by(Grouping::State, Some(ticket)).await;
+    let total = store.totals_for(ticket).await;
+    if json {
+        return match (by_state, total) {
+            (Ok(by_state), Ok(total)) => {
+                super::print_json(workflow, &report(ticket, &events, by_state, total))
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("karajan: cannot read totals: {e}");
+                Exit::Failure
+            }
+        };
+    }
     println!("{ticket}: {} events", events.len());
     for e in &events {
         println!(
@@ -33,7 +48,7 @@ pub async fn run(workflow: &Path, ticket: &str) -> Exit {
             &e.prev_hash[..12.min(e.prev_hash.len())],
         );
     }
-    match store.totals_by(Grouping::State, Some(ticket)).await {
+    match by_state {
         Ok(by_state) => {
             for (state, t) in &by_state {
                 println!("  {state}: {}", super::status::describe(t));
@@ -41,10 +56,38 @@ pub async fn run(workflow: &Path, ticket: &str) -> Exit {
         }
         Err(e) => eprintln!("karajan: cannot read totals: {e}"),
     }
-    if let Ok(total) = store.totals_for(ticket).await {
+    if let Ok(total) = total {
         println!("total: {}", super::status::describe(&total));
     }
     Exit::Ok
+}
+
+/// `history --json` (documented in the README; fields are only ever added): the
+/// ticket, its events with the text line's summary beside the stored payload, and its
+/// totals per state and overall.
+fn report(
+    ticket: &str,
+    events: &[StoredEvent],
+    by_state: Vec<(String, Totals)>,
+    total: Totals,
+) -> serde_json::Value {
+    let events: Vec<_> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind,
+                "summary": summary(&e.kind, &e.payload),
+                "payload": e.payload,
+                "hash": e.hash,
+                "prev_hash": e.prev_hash,
+            })
+        })
+        .collect();
+    let per_state: serde_json::Map<String, serde_json::Value> =
+        by_state.into_iter().map(|(k, t)| (k, json!(t))).collect();
+    json!({ "ticket": ticket, "events": events, "per_state": per_state, "total": total })
 }
 
 /// A one-line summary of an event's payload.

@@ -1,16 +1,29 @@
 //! The command line: one file per verb. Each verb returns an `Exit` code; `main` maps it
 //! to the process exit status.
+//!
+//! Every verb finds its workflow the same way (`locate`: argument, `-w`,
+//! `KARAJAN_WORKFLOW`, discovery upwards). Verbs that read (`status`, `history`, `runs`,
+//! `logs`) open the store read-only and work with or without a daemon; verbs that act
+//! (`approve`, `rework`, `pause`, `resume`, `refresh`, `top`'s keys) go through the
+//! running daemon's API (`daemon`), because only the daemon writes the record.
 
+mod act;
 mod check;
+mod daemon;
 mod dashboard;
+mod docs;
 mod dry_run;
 mod history;
 mod init;
+pub mod locate;
+mod logs;
 mod preflight;
 mod recover;
 mod run;
+mod runs;
 mod status;
 pub mod telemetry;
+mod top;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +38,8 @@ pub enum Exit {
     Ok = 0,
     /// A runtime failure: the store, the file system, an unreachable tracker.
     Failure = 1,
+    /// A usage error: the command line contradicts itself (clap's own errors exit 2 too).
+    Usage = 2,
     /// The workflow (or a prompt) is invalid.
     Config = 3,
     /// `verify` found a break in the event chain.
@@ -45,17 +60,64 @@ pub enum LogFormat {
 #[command(
     name = "karajan",
     version,
-    about = "Drive tickets through a workflow of coding agents and human gates, with a verifiable record."
+    about = "Drive tickets through a workflow of coding agents and human gates, with a verifiable record.",
+    after_help = "The workflow: the verb's WORKFLOW argument, else -w/--workflow, else $KARAJAN_WORKFLOW, \
+                  else workflow.yaml in the current folder or the nearest folder above it."
 )]
 pub struct Cli {
+    /// The workflow file (or its folder), for every verb; default: $KARAJAN_WORKFLOW,
+    /// else workflow.yaml in this folder or the nearest one above it.
+    #[arg(
+        short = 'w',
+        long = "workflow",
+        id = "workflow_flag",
+        global = true,
+        value_name = "WORKFLOW"
+    )]
+    pub workflow: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `karajan=debug`.
-    #[arg(long, global = true, env = "KARAJAN_LOG")]
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `karajan=debug`; overrides
+    /// -q and -v.
+    #[arg(long, global = true, env = "KARAJAN_LOG", value_parser = telemetry::parse_filter)]
     pub log: Option<String>,
+    /// Log errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log more: -v debug, -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour the logs: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: telemetry::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// How loud the logs are.
+    pub fn verbosity(&self) -> telemetry::Verbosity {
+        telemetry::Verbosity {
+            filter: self.log.clone(),
+            quiet: self.quiet,
+            verbose: self.verbose,
+        }
+    }
+}
+
+/// A verb's optional positional workflow.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkflowArg {
+    /// The workflow file or its folder (see -w/--workflow for the default).
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,44 +127,93 @@ pub enum Command {
     /// Validate the workflow, render every stage prompt against a sample ticket, and check
     /// the tracker's columns (read-only).
     Check {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
         /// Skip the tracker's read-only check (no network at all).
         #[arg(long)]
         offline: bool,
     },
     /// Re-hash the event chain and compare it with the checkpoints.
     Verify {
-        /// The workflow file (its `store` section locates the database).
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Where every ticket stands, and totals per state and per day, from the store.
     Status {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
+        /// Print JSON (the shape the README documents) instead of text.
+        #[arg(long, conflicts_with = "watch")]
+        json: bool,
+        /// A live view of the running daemon instead (the same as `karajan top`).
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        top: top::TopArgs,
     },
+    /// A live view of the running daemon: running agents, gates, retries, held tickets,
+    /// recent transitions, today's spend; keys to act. Plain text when not a terminal.
+    Top(top::TopArgs),
     /// Print a ticket's timeline from the store, hash-linked.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
         ticket: String,
-        /// The workflow file.
-        #[arg(long, default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        /// Print JSON (the shape the README documents) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent runs with their outcome, tokens and cost, from the store.
+    Runs(runs::RunsArgs),
+    /// An agent run's output (the latest run of the ticket unless --run says), from its
+    /// log files; -f follows it live.
+    Logs(logs::LogsArgs),
+    /// Approve a ticket waiting at a gate (through the running daemon).
+    Approve {
+        /// The ticket identifier, e.g. `ENG-42`.
+        ticket: String,
+        /// Who decides, as recorded (default: $USER, else `cli`).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Send a ticket at a gate back for rework, with feedback for the agent (through the
+    /// running daemon).
+    Rework {
+        /// The ticket identifier, e.g. `ENG-42`.
+        ticket: String,
+        /// The feedback the agent gets.
+        #[arg(short = 'm', long = "message", value_name = "FEEDBACK")]
+        message: String,
+        /// Who decides, as recorded (default: $USER, else `cli`).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Stop dispatching new runs (running agents go on), through the running daemon.
+    Pause,
+    /// Dispatch again after `pause`, through the running daemon.
+    Resume,
+    /// Ask the running daemon to poll the tracker and reconcile now.
+    Refresh,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page karajan(1) in roff, or write one page per verb to --dir.
+    Man {
+        /// Write karajan.1, karajan-run.1, … into this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Rebuild a lost store from the hidden markers of karajan's tracker comments.
     Recover {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Print the URL that signs a browser into the running daemon's dashboard.
     Dashboard {
-        /// The workflow file.
-        #[arg(default_value = "workflow.yaml")]
-        workflow: PathBuf,
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Write a starter workflow.yaml, prompts and a tickets folder.
     Init {
@@ -113,26 +224,95 @@ pub enum Command {
         #[arg(long)]
         force: bool,
         /// Instead of writing files: create the state labels that the existing
-        /// `DIR/workflow.yaml` (a GitHub tracker in labels mode) needs.
+        /// `DIR/workflow.yaml` (a GitHub tracker in labels mode) needs (or the one
+        /// -w/--workflow names).
         #[arg(long)]
         github_labels: bool,
     },
 }
 
 pub async fn run(cli: Cli) -> Exit {
+    let flag = cli.workflow.as_deref();
+    let resolve = |positional: Option<&Path>| locate::resolve(positional, flag);
+    macro_rules! workflow {
+        ($positional:expr) => {
+            match resolve($positional) {
+                Ok(path) => path,
+                Err(code) => return code,
+            }
+        };
+    }
     match cli.command {
-        Command::Run(args) => run::run(args).await,
-        Command::Check { workflow, offline } => check::run(&workflow, offline).await,
-        Command::Verify { workflow } => verify::run(&workflow).await,
-        Command::Status { workflow } => status::run(&workflow).await,
-        Command::History { ticket, workflow } => history::run(&workflow, &ticket).await,
-        Command::Recover { workflow } => recover::run(&workflow).await,
-        Command::Dashboard { workflow } => dashboard::run(&workflow),
+        Command::Run(args) => {
+            let path = workflow!(args.workflow.as_deref());
+            run::run(&path, args).await
+        }
+        Command::Check { workflow, offline } => {
+            check::run(&workflow!(workflow.workflow.as_deref()), offline).await
+        }
+        Command::Verify { workflow } => verify::run(&workflow!(workflow.workflow.as_deref())).await,
+        Command::Status {
+            workflow,
+            watch: true,
+            top,
+            ..
+        } => top::run(&workflow!(workflow.workflow.as_deref()), &top).await,
+        Command::Status { workflow, json, .. } => {
+            status::run(&workflow!(workflow.workflow.as_deref()), json).await
+        }
+        Command::Top(args) => top::run(&workflow!(None), &args).await,
+        Command::History { ticket, json } => history::run(&workflow!(None), &ticket, json).await,
+        Command::Runs(args) => runs::run(&workflow!(None), &args).await,
+        Command::Logs(args) => logs::run(&workflow!(None), &args).await,
+        Command::Approve { ticket, actor } => {
+            act::run(
+                &workflow!(None),
+                act::Action::Approve { ticket },
+                actor.as_deref(),
+            )
+            .await
+        }
+        Command::Rework {
+            ticket,
+            message,
+            actor,
+        } => {
+            if message.trim().is_empty() {
+                eprintln!("karajan: rework needs feedback for the agent: -m FEEDBACK");
+                return Exit::Usage;
+            }
+            let action = act::Action::Rework {
+                ticket,
+                feedback: message,
+            };
+            act::run(&workflow!(None), action, actor.as_deref()).await
+        }
+        Command::Pause => act::run(&workflow!(None), act::Action::Pause, None).await,
+        Command::Resume => act::run(&workflow!(None), act::Action::Resume, None).await,
+        Command::Refresh => act::run(&workflow!(None), act::Action::Refresh, None).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
+        Command::Recover { workflow } => {
+            recover::run(&workflow!(workflow.workflow.as_deref())).await
+        }
+        Command::Dashboard { workflow } => dashboard::run(&workflow!(workflow.workflow.as_deref())),
         Command::Init {
             dir,
             github_labels: true,
             ..
-        } => init::github_labels(&dir.join("workflow.yaml")).await,
+        } => {
+            let path = match flag {
+                Some(_) => workflow!(None),
+                None => dir.join(locate::FILE_NAME),
+            };
+            init::github_labels(&path).await
+        }
+        Command::Init { .. } if flag.is_some() => {
+            eprintln!(
+                "karajan: `init` writes into DIR; -w/--workflow only goes with --github-labels"
+            );
+            Exit::Usage
+        }
         Command::Init { dir, force, .. } => init::run(&dir, force),
     }
 }
@@ -161,6 +341,28 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }
+        }
+    }
+}
+
+/// Print `value` as pretty JSON on stdout, with every secret the workflow holds
+/// blanked (the store holds none, but an export is where a leak would last).
+pub(crate) fn print_json<T: serde::Serialize>(workflow: &Path, value: &T) -> Exit {
+    let secrets = crate::workflow_load::load_unrendered_file(workflow)
+        .map(|wf| crate::redact::secrets_of(&wf))
+        .unwrap_or_default();
+    let redactor = crate::redact::Redactor::new(secrets);
+    match redactor
+        .scrub(value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+    {
+        Ok(text) => {
+            println!("{text}");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("karajan: cannot write JSON: {e}");
+            Exit::Failure
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `karajan run`: the daemon, one tick (`--once`), or a plan (`--dry-run`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -13,9 +13,9 @@ use crate::store::reset::{OpenError, Opened, open_checked};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The workflow file.
-    #[arg(default_value = "workflow.yaml")]
-    pub workflow: PathBuf,
+    /// The workflow file or its folder (see -w/--workflow for the default).
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: Option<PathBuf>,
     /// Run one tick, wait for the runs it started, then exit.
     #[arg(long)]
     pub once: bool,
@@ -36,8 +36,8 @@ pub struct RunArgs {
     pub accept_store_reset: bool,
 }
 
-pub async fn run(args: RunArgs) -> Exit {
-    let wf = match super::load_or_report(&args.workflow) {
+pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
+    let wf = match super::load_or_report(workflow) {
         Ok(wf) => wf,
         Err(code) => return code,
     };

@@ -1,12 +1,21 @@
-//! `karajan status`: where every ticket stands (with its pull request once karajan
-//! opened one), and what runs cost per state and per day, from the store (works while
-//! the daemon runs, and without it).
+//! `karajan status [--json]`: where every ticket stands (with its pull request once
+//! karajan opened one), and what runs cost per state and per day, from the store (works
+//! while the daemon runs, and without it).
+//!
+//! Both outputs come from one [`Report`], so the text and `--json` never disagree. The
+//! JSON shape is documented in the README ("Machine-readable output") and is stable:
+//! fields may be added, none is renamed or removed.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::Serialize;
 
 use super::Exit;
 use crate::domain::Phase;
-use crate::store::{Grouping, Totals};
+use crate::store::{Grouping, Store, Totals};
 
 /// One line of totals: runs, tokens and cost.
 pub(crate) fn describe(t: &Totals) -> String {
@@ -39,94 +48,205 @@ fn why(phase: &Phase) -> Option<String> {
     }
 }
 
-pub async fn run(workflow: &Path) -> Exit {
+#[derive(Debug, Serialize)]
+struct PullRequest {
+    number: u64,
+    url: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Ticket {
+    identifier: String,
+    state: String,
+    /// The phase label: `ready`, `running`, `waiting`, `retry_waiting`, …
+    phase: String,
+    /// Runs started, over every state.
+    runs: u32,
+    /// Rework requests per gate since it last approved.
+    rework: BTreeMap<String, u32>,
+    pull_request: Option<PullRequest>,
+    /// Why the ticket waits (a retry, an escalation, a held ticket), in words.
+    why: Option<String>,
+    entered_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct Inexact {
+    identifier: Option<String>,
+    run_id: String,
+    note: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RunnerPause {
+    runner: String,
+    until: DateTime<Utc>,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Budget {
+    per_run_usd: Option<f64>,
+    per_ticket_usd: Option<f64>,
+    per_day_usd: Option<f64>,
+    spent_today_usd: f64,
+}
+
+/// Everything `status` shows.
+#[derive(Debug, Serialize)]
+struct Report {
+    tickets: Vec<Ticket>,
+    per_state: IndexMap<String, Totals>,
+    per_day: IndexMap<String, Totals>,
+    total: Totals,
+    /// Latest runs whose figures are not exact, oldest first.
+    inexact: Vec<Inexact>,
+    /// How many of the latest runs `inexact` looked at.
+    inexact_window: usize,
+    runner_pauses: Vec<RunnerPause>,
+    /// `null` when the workflow does not load (the store still reads).
+    budget: Option<Budget>,
+}
+
+pub async fn run(workflow: &Path, json: bool) -> Exit {
     let store = match super::open_store(workflow).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let records = match store.records().await {
+    let report = match gather(&store, workflow).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("karajan: {e}");
             return Exit::Failure;
         }
     };
-    println!("tickets: {}", records.len());
-    for r in &records {
-        let rework: Vec<String> = r.rework.iter().map(|(g, n)| format!("{g}×{n}")).collect();
+    if json {
+        super::print_json(workflow, &report)
+    } else {
+        print_text(&report);
+        Exit::Ok
+    }
+}
+
+async fn gather(store: &Store, workflow: &Path) -> Result<Report, crate::store::StoreError> {
+    let tickets = store
+        .records()
+        .await?
+        .into_iter()
+        .map(|r| Ticket {
+            phase: r.phase.label().to_string(),
+            runs: r.runs.values().sum(),
+            pull_request: r.pull_request.map(|pr| PullRequest {
+                number: pr.number,
+                url: pr.url,
+            }),
+            why: why(&r.phase),
+            identifier: r.identifier,
+            state: r.state,
+            rework: r.rework,
+            entered_at: r.entered_at,
+        })
+        .collect();
+    let per_state = store.totals_by(Grouping::State, None).await?;
+    let per_day = store.totals_by(Grouping::Day, None).await?;
+    let total = store.totals().await?;
+    let (inexact, inexact_window) = inexact(store).await;
+    let now = Utc::now();
+    let runner_pauses = crate::orchestrator::limits::recorded_pauses(store)
+        .await?
+        .into_iter()
+        .filter(|(_, p)| p.until > now)
+        .map(|(runner, p)| RunnerPause {
+            runner,
+            until: p.until,
+            reason: p.reason,
+        })
+        .collect();
+    let budget = match crate::workflow_load::load(workflow) {
+        Ok(wf) => Some(Budget {
+            per_run_usd: wf.budget.per_run_usd,
+            per_ticket_usd: wf.budget.per_ticket_usd,
+            per_day_usd: wf.budget.per_day_usd,
+            spent_today_usd: store
+                .totals_on(now.date_naive())
+                .await
+                .map_or(0.0, |t| t.cost_usd),
+        }),
+        Err(_) => None,
+    };
+    Ok(Report {
+        tickets,
+        per_state: per_state.into_iter().collect(),
+        per_day: per_day.into_iter().collect(),
+        total,
+        inexact,
+        inexact_window,
+        runner_pauses,
+        budget,
+    })
+}
+
+fn print_text(r: &Report) {
+    println!("tickets: {}", r.tickets.len());
+    for t in &r.tickets {
+        let rework: Vec<String> = t.rework.iter().map(|(g, n)| format!("{g}×{n}")).collect();
         println!(
             "  {:<20} {:<14} {:<13} runs {:>2}{}",
-            r.identifier,
-            r.state,
-            r.phase.label(),
-            r.runs.values().sum::<u32>(),
+            t.identifier,
+            t.state,
+            t.phase,
+            t.runs,
             if rework.is_empty() {
                 String::new()
             } else {
                 format!("  rework {}", rework.join(" "))
             }
         );
-        if let Some(pr) = &r.pull_request {
+        if let Some(pr) = &t.pull_request {
             println!("  {:<20} pull request #{}: {}", "", pr.number, pr.url);
         }
-        if let Some(why) = why(&r.phase) {
+        if let Some(why) = &t.why {
             println!("  {:<20} {why}", "");
         }
     }
-    for (title, by) in [
-        ("per state", Grouping::State),
-        ("per day (UTC)", Grouping::Day),
-    ] {
-        match store.totals_by(by, None).await {
-            Ok(rows) => {
-                println!("{title}:");
-                for (k, t) in rows {
-                    println!("  {k:<14} {}", describe(&t));
-                }
-            }
-            Err(e) => eprintln!("karajan: {e}"),
+    for (title, rows) in [("per state", &r.per_state), ("per day (UTC)", &r.per_day)] {
+        println!("{title}:");
+        for (k, t) in rows {
+            println!("  {k:<14} {}", describe(t));
         }
     }
-    match store.totals().await {
-        Ok(t) => println!("total: {}", describe(&t)),
-        Err(e) => eprintln!("karajan: {e}"),
-    }
-    print_inexact(&store).await;
-    print_runner_pauses(&store).await;
-    if let Ok(wf) = crate::workflow_load::load(workflow) {
-        let b = wf.budget;
-        let today = store
-            .totals_on(chrono::Utc::now().date_naive())
-            .await
-            .map_or(0.0, |t| t.cost_usd);
-        let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("${v:.2}"));
+    println!("total: {}", describe(&r.total));
+    if !r.inexact.is_empty() {
         println!(
-            "budget: per run {}, per ticket {}, per day {} (spent today ${today:.4})",
-            show(b.per_run_usd),
-            show(b.per_ticket_usd),
-            show(b.per_day_usd)
+            "inexact figures ({} of the latest {} runs):",
+            r.inexact.len(),
+            r.inexact_window
         );
-    }
-    Exit::Ok
-}
-
-/// Runners whose dispatch is paused by their CLI's usage limit (from the store's
-/// `runner_paused`/`runner_resumed` events; a pause whose time has passed is over even
-/// when no daemon recorded its end yet).
-async fn print_runner_pauses(store: &crate::store::Store) {
-    let pauses = match crate::orchestrator::limits::recorded_pauses(store).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("karajan: {e}");
-            return;
+        for i in &r.inexact {
+            println!(
+                "  {:<20} {}  {}",
+                i.identifier.as_deref().unwrap_or("-"),
+                i.run_id,
+                i.note
+            );
         }
-    };
-    let now = chrono::Utc::now();
-    for (runner, p) in pauses.iter().filter(|(_, p)| p.until > now) {
+    }
+    for p in &r.runner_pauses {
         println!(
-            "runner {runner} paused until {} (usage limit; resumes by itself): {}",
+            "runner {} paused until {} (usage limit; resumes by itself): {}",
+            p.runner,
             p.until.format("%Y-%m-%d %H:%M:%S UTC"),
             p.reason
+        );
+    }
+    if let Some(b) = &r.budget {
+        let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("${v:.2}"));
+        println!(
+            "budget: per run {}, per ticket {}, per day {} (spent today ${:.4})",
+            show(b.per_run_usd),
+            show(b.per_ticket_usd),
+            show(b.per_day_usd),
+            b.spent_today_usd
         );
     }
 }
@@ -135,38 +255,29 @@ async fn print_runner_pauses(store: &crate::store::Store) {
 const INEXACT_WINDOW: i64 = 500;
 
 /// The latest runs whose figures are not exact (partial or unknown usage, estimated or
-/// unknown cost, a cost counted at the run's cap), so the totals above are read with
-/// that in mind.
-async fn print_inexact(store: &crate::store::Store) {
+/// unknown cost, a cost counted at the run's cap), oldest first, and how many runs were
+/// looked at.
+async fn inexact(store: &Store) -> (Vec<Inexact>, usize) {
     let Ok(events) = store.recent_of_kind("run_finished", INEXACT_WINDOW).await else {
-        return;
+        return (vec![], 0);
     };
-    let inexact: Vec<_> = events
+    let found = events
         .iter()
+        .rev()
         .filter_map(|e| {
             let acc: crate::domain::run::Accounting =
                 serde_json::from_value(e.payload.get("accounting")?.clone()).ok()?;
-            acc.is_inexact().then_some((e, acc))
+            acc.is_inexact().then(|| Inexact {
+                identifier: e.issue.clone(),
+                run_id: e
+                    .payload
+                    .get("run_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+                    .to_string(),
+                note: acc.note(),
+            })
         })
         .collect();
-    if inexact.is_empty() {
-        return;
-    }
-    println!(
-        "inexact figures ({} of the latest {} runs):",
-        inexact.len(),
-        events.len()
-    );
-    for (e, acc) in inexact.iter().rev() {
-        let run = e
-            .payload
-            .get("run_id")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?");
-        println!(
-            "  {:<20} {run}  {}",
-            e.issue.as_deref().unwrap_or("-"),
-            acc.note()
-        );
-    }
+    (found, events.len())
 }

@@ -414,6 +414,11 @@ impl Store {
         read::runs_for(&self.readers, identifier).await
     }
 
+    /// The latest `limit` runs over every ticket, oldest first (`karajan runs`).
+    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        read::recent_runs(&self.readers, limit).await
+    }
+
     /// Unconfirmed tracker writes, oldest first.
     pub async fn pending_intents(&self) -> Result<Vec<PendingIntent>, StoreError> {
         read::pending_intents(&self.readers).await

@@ -261,6 +261,21 @@ pub async fn runs_for(pool: &SqlitePool, identifier: &str) -> Result<Vec<RunRow>
     rows.iter().map(run_from_row).collect()
 }
 
+/// The latest `limit` runs over every ticket, oldest first.
+pub async fn recent_runs(pool: &SqlitePool, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_seq DESC LIMIT ?");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let mut runs = rows
+        .iter()
+        .map(run_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    runs.reverse();
+    Ok(runs)
+}
+
 pub async fn pending_intents(pool: &SqlitePool) -> Result<Vec<PendingIntent>, StoreError> {
     let rows = sqlx::query(
         "SELECT intent_id, identifier, op, attempts, last_error, recorded_at \

@@ -4,13 +4,16 @@
 
 mod cli;
 mod command_string;
+mod conventions;
 mod crash;
+mod docs;
 mod dry_run;
 mod feedback;
 mod flow;
 pub(crate) mod git_http;
 mod git_https;
 mod hooks;
+mod json_output;
 mod orphans;
 mod outbox;
 mod preflight;
@@ -26,3 +29,5 @@ mod shutdown;
 mod single_daemon;
 mod store_reset;
 pub mod support;
+mod top;
+mod verbs;

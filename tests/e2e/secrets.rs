@@ -47,6 +47,24 @@ fn a_secret_an_agent_prints_reaches_no_record_log_or_comment() {
     );
     let history = karajan(&["history", "QS-1"]);
     let history = String::from_utf8_lossy(&history.stdout).to_string();
+    let exports: String = [
+        &["logs", "QS-1"][..],
+        &["logs", "QS-1", "--stderr"][..],
+        &["history", "QS-1", "--json"][..],
+        &["status", "--json"][..],
+        &["runs", "--json"][..],
+    ]
+    .iter()
+    .map(|args| String::from_utf8_lossy(&karajan(args).stdout).to_string())
+    .collect();
+    assert!(
+        exports.contains("request with [redacted] was refused"),
+        "the JSON exports quote the reason, blanked: {exports}"
+    );
+    assert!(
+        exports.contains("using [redacted]"),
+        "`logs` prints the agent's output, blanked: {exports}"
+    );
     let ticket = s.read_ticket("QS-1");
     let chain = serde_json::to_string(&events(&s.db())).unwrap();
 
@@ -69,6 +87,7 @@ fn a_secret_an_agent_prints_reaches_no_record_log_or_comment() {
         ("the event chain", &chain),
         ("karajan's log and summary", &logs),
         ("history", &history),
+        ("`logs` and the JSON exports", &exports),
         ("the ticket's comments", &ticket),
     ] {
         assert!(!text.contains(TOKEN), "the secret is in {surface}: {text}");
