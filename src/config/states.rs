@@ -21,7 +21,11 @@ use crate::domain::{Columns, MergePolicy, Review, StateKind, StateSpec};
 /// The upper bound for `max_turns` anywhere.
 pub(crate) const MAX_TURNS: i64 = 10_000;
 
-const RUNNER_KINDS: [&str; 4] = ["command", "claude", "codex", "gemini"];
+/// The kinds of runner (`runners.<name>.kind`).
+pub(crate) const RUNNER_KINDS: [&str; 4] = ["command", "claude", "codex", "gemini"];
+
+/// The kinds of state (`states.<name>.kind`).
+pub(crate) const STATE_KINDS: [&str; 3] = ["agent", "gate", "terminal"];
 
 /// Every runner profile by name; `None` for a profile with errors (already reported),
 /// so states naming it are not also told it does not exist.
@@ -347,7 +351,7 @@ fn independence(
 }
 
 fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {
-    let kinds = ["agent", "gate", "terminal"];
+    let kinds = STATE_KINDS;
     match s.kind.as_deref() {
         Some("agent") => Some(StateKind::Agent),
         Some("gate") => Some(StateKind::Gate),
