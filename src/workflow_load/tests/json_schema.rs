@@ -79,15 +79,21 @@ fn the_loader_and_the_schema_accept_the_same_right_files() {
         plus("polling:\nbudget:\nagent: ~\n"),
         with("    next: review\n", "    next: review\n    session: ~\n"),
         // A command as a list, an env value marked secret, a duration in hours.
-        with("    command: ./agent.sh\n", "    command: [./agent.sh, --fast]\n")
-            .replace("$DEMO_TOKEN", "{ secret: s3cr3t }"),
+        with(
+            "    command: ./agent.sh\n",
+            "    command: [./agent.sh, --fast]\n",
+        )
+        .replace("$DEMO_TOKEN", "{ secret: s3cr3t }"),
         plus("polling:\n  interval: 1h30m\nforge:\n  kind: git\n  remote: /srv/app.git\n"),
         // Kind-specific keys where they belong.
         with(
             "    kind: command\n    command: ./agent.sh\n",
             "    kind: codex\n    sandbox: read-only\n    extra_args: [--x]\n",
         ),
-        with("    rework: implement\n", "    rework: implement\n    max_rework: 2\n"),
+        with(
+            "    rework: implement\n",
+            "    rework: implement\n    max_rework: 2\n",
+        ),
     ] {
         let errors = schema_errors(&v, &yaml);
         assert!(errors.is_empty(), "{errors:#?}\n{yaml}");
