@@ -131,6 +131,11 @@ fn unwrap_optional_refs(value: &mut Value, mappings: &[String], nullable: &mut V
     }
 }
 
+/// The `enum` of an optional key with fixed values: the values, or null (absent).
+pub(crate) fn or_null(choices: &[&'static str]) -> Vec<Option<&'static str>> {
+    choices.iter().map(|c| Some(*c)).chain([None]).collect()
+}
+
 /// A struct's schema transform: its properties tagged `x-kinds` apply to those kinds
 /// only. Requires `kind`, and adds one `if`/`then` per kind of `kind`'s `enum` that allows
 /// that kind exactly the untagged keys and its own. Every property stays in

@@ -263,6 +263,7 @@ pub(crate) struct RawState {
     /// `fresh` or `inherit` (resume the ticket's last session of the same runner kind).
     /// Default `fresh`.
     #[schemars(extend("x-kinds" = ["agent"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::SESSIONS)))]
     pub session: Option<String>,
     /// Another state whose runner must be of a different family (required for a review
     /// state).
@@ -275,6 +276,7 @@ pub(crate) struct RawState {
     /// `open`: after a successful run that committed, push and open or update the
     /// ticket's pull request (needs `forge: {kind: github}`).
     #[schemars(extend("x-kinds" = ["agent"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::PULL_REQUEST)))]
     pub pull_request: Option<String>,
     #[schemars(extend("x-kinds" = ["agent"]))]
     pub verdicts: Option<RawVerdicts>,
@@ -295,12 +297,15 @@ pub(crate) struct RawState {
     pub max_rework: Option<i64>,
     /// `merge`, `squash` or `rebase`: an approval merges the pull request first.
     #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::MERGE_METHODS)))]
     pub merge: Option<String>,
     /// `escalate` (default) or `rework`: what a merge GitHub refuses leads to.
     #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::MERGE_FAILURES)))]
     pub merge_failure: Option<String>,
     /// `required`: the pull request head's checks decide the gate.
     #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::gate_watch::CHECKS)))]
     pub checks: Option<String>,
     /// Checks pending this long since the gate was entered escalate. Default `30m`.
     #[schemars(extend("x-kinds" = ["gate"]))]
@@ -308,6 +313,7 @@ pub(crate) struct RawState {
     /// What approves: `tracker` (a column move, the default), `pull_request` (a review)
     /// or `either`.
     #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::gate_watch::REVIEWS)))]
     pub reviews: Option<String>,
     /// Only these GitHub logins' reviews count.
     #[schemars(extend("x-kinds" = ["gate"]))]

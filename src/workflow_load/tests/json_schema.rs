@@ -1,6 +1,6 @@
 //! `karajan schema` against the loader: the shipped workflows validate against the schema
-//! and load; deliberately wrong files (an unknown key, a wrong type, a key of another
-//! kind) are refused by both, at the same place; and the schema's keys are exactly the
+//! and load; deliberately wrong files (an unknown key, a wrong type or value, a key of
+//! another kind) are refused by both, at the same place; and the schema's keys are exactly the
 //! table of `config/schema.rs` that reports unknown keys, so the two cannot drift apart.
 
 use std::collections::BTreeSet;
@@ -187,6 +187,15 @@ fn wrong_files() -> Vec<Wrong> {
             plus("budget: lots\n"),
             "budget",
             "/budget",
+        ),
+        wrong(
+            "a value that is not one of the choices",
+            with(
+                "    next: review\n",
+                "    next: review\n    session: fersh\n",
+            ),
+            "states.implement.session",
+            "/states/implement/session",
         ),
         // Keys of another kind.
         wrong(
