@@ -5,11 +5,11 @@
 //! their keys, types and descriptions (the `///` comments of `raw.rs`). Two things serde's
 //! shape cannot say are added from the same types:
 //!
-//! - **Keys per kind.** A state's keys depend on its `kind`, and so do the forge's. Each
-//!   such struct carries every kind's keys (as the loader reads them); a key that belongs
-//!   to some kinds only says which with `x-kinds`, and [`keys_by_kind`] (the struct's
-//!   schema transform) turns the tags into one `if kind = K then only K's keys` per kind
-//!   of the `kind` property's `enum`.
+//! - **Keys per kind.** A state's keys depend on its `kind`, and so do a runner's and
+//!   the forge's. Each such struct carries every kind's keys (as the loader reads them);
+//!   a key that belongs to some kinds only says which with `x-kinds`, and
+//!   [`keys_by_kind`] (the struct's schema transform) turns the tags into one
+//!   `if kind = K then only K's keys` per kind of the `kind` property's `enum`.
 //! - **The tracker section**, which each tracker adapter owns: its schema per kind comes
 //!   from the adapter's own raw struct through [`Adapters::tracker_schema`], combined
 //!   the same way on `tracker.kind`.
@@ -137,11 +137,15 @@ pub(crate) fn or_null(choices: &[&'static str]) -> Vec<Option<&'static str>> {
 }
 
 /// A struct's schema transform: its properties tagged `x-kinds` apply to those kinds
-/// only. Requires `kind`, and adds one `if`/`then` per kind of `kind`'s `enum` that allows
-/// that kind exactly the untagged keys and its own. Every property stays in
-/// `properties`, so editors complete and describe it.
+/// only. Requires `kind`, and adds one `if kind = K then …` per kind of `kind`'s `enum`
+/// whose `then` has the untagged keys and K's own, and no other. The tagged keys' schemas
+/// move into the `then`s of their kinds, so an editor completes a gate with gate keys
+/// only (the YAML language server completes from the branches that apply).
 pub(crate) fn keys_by_kind(schema: &mut Schema) {
-    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(props)) = object.remove("properties") else {
         return;
     };
     let kinds: Vec<String> = props
@@ -155,33 +159,46 @@ pub(crate) fn keys_by_kind(schema: &mut Schema) {
                 .collect()
         })
         .unwrap_or_default();
-    let mut tagged: Vec<(String, Option<Vec<String>>)> = Vec::new();
-    for (key, prop) in props.iter_mut() {
-        let tag = prop.as_object_mut().and_then(|p| p.remove(KINDS_TAG));
-        let of = tag.map(|t| {
-            t.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default()
-        });
-        tagged.push((key.clone(), of));
+    let mut common = Map::new();
+    let mut tagged: Vec<(String, Value, Vec<String>)> = Vec::new();
+    for (key, mut prop) in props {
+        match prop.as_object_mut().and_then(|p| p.remove(KINDS_TAG)) {
+            Some(tag) => {
+                let of = tag
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                tagged.push((key, prop, of));
+            }
+            None => {
+                common.insert(key, prop);
+            }
+        }
     }
     let branches = kinds
         .iter()
         .map(|kind| {
-            let allowed: Map<String, Value> = tagged
-                .iter()
-                .filter(|(_, of)| of.as_ref().is_none_or(|of| of.contains(kind)))
-                .map(|(key, _)| (key.clone(), Value::Bool(true)))
+            let mut allowed: Map<String, Value> = common
+                .keys()
+                .map(|k| (k.clone(), Value::Bool(true)))
                 .collect();
+            for (key, prop, of) in &tagged {
+                if of.contains(kind) {
+                    allowed.insert(key.clone(), prop.clone());
+                }
+            }
             let only = json_schema!({ "properties": allowed, "additionalProperties": false });
             (kind.as_str(), only)
         })
         .collect();
+    // The `then`s refuse unknown keys; here they would refuse every tagged key.
+    object.remove("additionalProperties");
+    object.insert("properties".into(), Value::Object(common));
     *schema = by_kind(std::mem::take(schema), branches);
 }
 
