@@ -42,7 +42,8 @@ pub use crate::settings::{ConfigError, ConfigErrors, Secret, TemplateError};
 pub(crate) use adapters::Adapters;
 pub use adapters::{ForgeDefaults, TrackerConfig, TrackerSection};
 pub use cli_settings::{
-    ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price,
+    APPROVAL_MODES, ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval,
+    PERMISSION_MODES, Price, SANDBOXES,
 };
 pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};

@@ -149,6 +149,7 @@ pub(crate) struct RawRunner {
     /// claude: `acceptEdits`, `auto`, `bypassPermissions`, `default`, `dontAsk`, `plan`
     /// (`--permission-mode`), or `skip` (`--dangerously-skip-permissions`).
     #[schemars(extend("x-kinds" = ["claude"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::cli_settings::PERMISSION_MODES)))]
     pub permission_mode: Option<String>,
     /// claude: `--allowedTools`.
     #[schemars(extend("x-kinds" = ["claude"]))]
@@ -159,9 +160,11 @@ pub(crate) struct RawRunner {
     /// codex: `read-only`, `workspace-write`, `danger-full-access` (`--sandbox`), or
     /// `bypass`.
     #[schemars(extend("x-kinds" = ["codex"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::cli_settings::SANDBOXES)))]
     pub sandbox: Option<String>,
     /// gemini: `default`, `auto_edit`, `yolo`, `plan` (`--approval-mode`).
     #[schemars(extend("x-kinds" = ["gemini"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::cli_settings::APPROVAL_MODES)))]
     pub approval_mode: Option<String>,
     /// More CLI arguments, appended as given (agent CLIs only).
     #[schemars(extend("x-kinds" = ["claude", "codex", "gemini"]))]

@@ -35,6 +35,7 @@ pub struct RawGithubConfig {
     /// The issues' repository, `owner/name`. Required.
     pub repo: Option<String>,
     /// `project` or `labels`. Default `project` when `project` is set, else `labels`.
+    #[schemars(extend("enum" = ["project", "labels", null]))]
     pub mode: Option<String>,
     /// The Projects v2 board (project mode).
     pub project: Option<RawProject>,

@@ -197,6 +197,24 @@ fn wrong_files() -> Vec<Wrong> {
             "states.implement.session",
             "/states/implement/session",
         ),
+        wrong(
+            "a runner's value that is not one of the choices",
+            with(
+                "    kind: command\n    command: ./agent.sh\n",
+                "    kind: claude\n    permission_mode: skipp\n",
+            ),
+            "runners.demo.permission_mode",
+            "/runners/demo/permission_mode",
+        ),
+        wrong(
+            "a tracker's value that is not one of the choices",
+            with(
+                "  kind: local\n  dir: ./tickets\n",
+                &format!("{github}  mode: label\n"),
+            ),
+            "tracker.mode",
+            "/tracker/mode",
+        ),
         // Keys of another kind.
         wrong(
             "an agent key on a gate",
