@@ -2,8 +2,9 @@
 //! best) of `workflow.yaml`, derived from the raw structs the loader deserializes.
 //!
 //! Nothing here lists keys. The document is `RawWorkflow`'s derived schema: its sections,
-//! their keys, types and descriptions (the `///` comments of `raw.rs`). Two things serde's
-//! shape cannot say are added from the same types:
+//! their keys, types and descriptions (the `///` comments of `raw.rs`), and the fixed
+//! values of a key as an `enum` read from the loader's own list (`extend("enum" = …)`
+//! beside the field). What serde's shape cannot say is added from the same types:
 //!
 //! - **Keys per kind.** A state's keys depend on its `kind`, and so do a runner's and
 //!   the forge's. Each such struct carries every kind's keys (as the loader reads them);
@@ -13,6 +14,8 @@
 //! - **The tracker section**, which each tracker adapter owns: its schema per kind comes
 //!   from the adapter's own raw struct through [`Adapters::tracker_schema`], combined
 //!   the same way on `tracker.kind`.
+//! - **Optional blocks** refer to their definition, which also accepts null (see
+//!   [`nullable_definitions`]), so a validator names the wrong key inside them.
 //!
 //! Tests (`workflow_load/tests/json_schema.rs`) check that the examples validate, that
 //! the loader and the schema refuse the same wrong files, and that the schema's keys
