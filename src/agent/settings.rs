@@ -34,8 +34,7 @@ pub use crate::config::{
 use crate::settings::{Section, join};
 
 impl ClaudePermission {
-    pub const CHOICES: &'static str =
-        "acceptEdits, auto, bypassPermissions, default, dontAsk, plan, skip";
+    pub const CHOICES: &'static [&'static str] = &crate::config::PERMISSION_MODES;
 
     pub fn parse(s: &str) -> Option<Self> {
         use ClaudeMode::*;
@@ -66,7 +65,7 @@ impl ClaudeMode {
 }
 
 impl CodexSandbox {
-    pub const CHOICES: &'static str = "read-only, workspace-write, danger-full-access, bypass";
+    pub const CHOICES: &'static [&'static str] = &crate::config::SANDBOXES;
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -90,7 +89,7 @@ impl CodexSandbox {
 }
 
 impl GeminiApproval {
-    pub const CHOICES: &'static str = "default, auto_edit, yolo, plan";
+    pub const CHOICES: &'static [&'static str] = &crate::config::APPROVAL_MODES;
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -203,14 +202,17 @@ pub(crate) fn cli_section(
         key: String,
         raw: Option<&String>,
         parse: fn(&str) -> Option<T>,
-        choices: &str,
+        choices: &[&str],
     ) -> Option<T> {
         let raw = raw?;
         let parsed = parse(raw);
         if parsed.is_none() {
             cx.push(
                 key,
-                format!("unknown value `{raw}`; expected one of {choices}"),
+                format!(
+                    "unknown value `{raw}`; expected one of {}",
+                    choices.join(", ")
+                ),
             );
         }
         parsed
@@ -295,13 +297,13 @@ mod tests {
 
     #[test]
     fn parses_every_documented_choice_and_rejects_others() {
-        for c in ClaudePermission::CHOICES.split(", ") {
+        for c in ClaudePermission::CHOICES {
             assert!(ClaudePermission::parse(c).is_some(), "{c}");
         }
-        for c in CodexSandbox::CHOICES.split(", ") {
+        for c in CodexSandbox::CHOICES {
             assert!(CodexSandbox::parse(c).is_some(), "{c}");
         }
-        for c in GeminiApproval::CHOICES.split(", ") {
+        for c in GeminiApproval::CHOICES {
             assert!(GeminiApproval::parse(c).is_some(), "{c}");
         }
         assert_eq!(ClaudePermission::parse("yolo"), None);

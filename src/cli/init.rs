@@ -4,6 +4,11 @@
 //! created beside the workflow (one commit). Existing files are kept unless `--force`.
 //! `karajan init && karajan run --once` takes the example ticket through its first
 //! agent run with no further edit.
+//!
+//! Editors: the workflow's first line is the YAML language server's
+//! `# yaml-language-server: $schema=./workflow.schema.json`, and that file (what
+//! `karajan schema` prints) is written beside it. A relative path works offline and in
+//! every clone of a repository the two files are committed to.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +34,11 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The JSON Schema `init` writes beside the workflow, and the line that points the
+/// editor's YAML language server at it.
+const SCHEMA_FILE: &str = "workflow.schema.json";
+const MODELINE: &str = "# yaml-language-server: $schema=./workflow.schema.json\n";
+
 /// The placeholder in `workflow.example.yaml` that `init` replaces.
 const REPO_PLACEHOLDER: &str = "repo: ./repo ";
 
@@ -38,7 +48,9 @@ const DEMO_REPO: &str = "demo-repo";
 pub fn run(dir: &Path, force: bool) -> Exit {
     let existing: Vec<_> = FILES
         .iter()
-        .map(|(rel, _)| dir.join(rel))
+        .map(|(rel, _)| *rel)
+        .chain([SCHEMA_FILE])
+        .map(|rel| dir.join(rel))
         .filter(|p| p.exists())
         .collect();
     if !force && !existing.is_empty() {
@@ -61,7 +73,7 @@ pub fn run(dir: &Path, force: bool) -> Exit {
     for (rel, body) in FILES {
         let path = dir.join(rel);
         let body = if *rel == "workflow.yaml" {
-            with_repo(body, &repo.location)
+            format!("{MODELINE}{}", with_repo(body, &repo.location))
         } else {
             (*body).to_string()
         };
@@ -71,6 +83,19 @@ pub fn run(dir: &Path, force: bool) -> Exit {
         }
         println!("wrote {}", path.display());
     }
+    let schema = dir.join(SCHEMA_FILE);
+    if let Err(e) = write(
+        &schema,
+        &(crate::workflow_load::json_schema_text() + "\n"),
+        false,
+    ) {
+        eprintln!("karajan: cannot write {}: {e}", schema.display());
+        return Exit::Failure;
+    }
+    println!(
+        "wrote {} (editors validate workflow.yaml with it; refresh it with `karajan schema > {SCHEMA_FILE}`)",
+        schema.display()
+    );
     println!("{}", repo.note);
     println!(
         "next: `karajan check`, `karajan run --dry-run`, then `karajan run --once` to take \
@@ -222,6 +247,28 @@ mod tests {
         let (_, wf) = FILES[0];
         assert!(wf.contains(REPO_PLACEHOLDER));
         assert!(with_repo(wf, "./demo-repo").contains("repo: ./demo-repo "));
+    }
+
+    #[test]
+    fn the_workflow_points_editors_at_the_schema_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("new");
+        assert_eq!(run(&d, false), Exit::Ok);
+        let wf = std::fs::read_to_string(d.join("workflow.yaml")).unwrap();
+        assert_eq!(
+            wf.lines().next(),
+            Some("# yaml-language-server: $schema=./workflow.schema.json")
+        );
+        let written = std::fs::read_to_string(d.join(SCHEMA_FILE)).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(schema, crate::workflow_load::json_schema());
+        // The schema is one of the files `init` does not overwrite.
+        for (rel, _) in FILES {
+            std::fs::remove_file(d.join(rel)).unwrap();
+        }
+        assert_eq!(run(&d, false), Exit::Failure);
+        std::fs::remove_file(d.join(SCHEMA_FILE)).unwrap();
+        assert_eq!(run(&d, false), Exit::Ok);
     }
 
     #[test]

@@ -229,6 +229,9 @@ pub enum Command {
         #[arg(long)]
         github_labels: bool,
     },
+    /// Print the JSON Schema of workflow.yaml (for editors: see the README's "Editor
+    /// support").
+    Schema,
 }
 
 pub async fn run(cli: Cli) -> Exit {
@@ -314,6 +317,13 @@ pub async fn run(cli: Cli) -> Exit {
             Exit::Usage
         }
         Command::Init { dir, force, .. } => init::run(&dir, force),
+        Command::Schema => {
+            let text = crate::workflow_load::json_schema_text() + "\n";
+            match std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()) {
+                Ok(()) => Exit::Ok,
+                Err(_) => Exit::Failure,
+            }
+        }
     }
 }
 

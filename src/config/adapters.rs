@@ -12,6 +12,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use schemars::{Schema, SchemaGenerator};
 use yaml_serde::Value;
 
 use super::cli_settings::CliSettings;
@@ -28,6 +29,11 @@ pub(crate) trait Adapters {
     /// The whole `tracker:` section of one of [`Adapters::tracker_kinds`], validated by
     /// its adapter; `None` when it has problems, each pushed to `cx`.
     fn tracker(&self, kind: &str, section: &Value, cx: &mut Section) -> Option<TrackerConfig>;
+
+    /// The JSON Schema of the `tracker:` section of `kind` (one of
+    /// [`Adapters::tracker_kinds`]), derived from the raw struct its adapter reads; its
+    /// definitions go to `generator` (`karajan schema`).
+    fn tracker_schema(&self, kind: &str, generator: &mut SchemaGenerator) -> Schema;
 
     /// The CLI-specific keys of the runner profile at `key` (`runners.<name>`), each
     /// checked against its choices and against the runner's `kind`.

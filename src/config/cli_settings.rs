@@ -7,6 +7,29 @@
 
 use super::workflow::RunnerKind;
 
+/// The values of a claude runner's `permission_mode`, as `agent::settings` parses them
+/// (and `karajan schema` lists them for editors).
+pub const PERMISSION_MODES: [&str; 7] = [
+    "acceptEdits",
+    "auto",
+    "bypassPermissions",
+    "default",
+    "dontAsk",
+    "plan",
+    "skip",
+];
+
+/// The values of a codex runner's `sandbox`.
+pub const SANDBOXES: [&str; 4] = [
+    "read-only",
+    "workspace-write",
+    "danger-full-access",
+    "bypass",
+];
+
+/// The values of a gemini runner's `approval_mode`.
+pub const APPROVAL_MODES: [&str; 4] = ["default", "auto_edit", "yolo", "plan"];
+
 /// Runner-specific settings. Keys that do not apply to the runner's kind are rejected
 /// when the workflow loads.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -124,7 +124,8 @@ impl ForgeConfig {
     }
 }
 
-const KINDS: &[&str] = &["git", "github"];
+/// The kinds of forge (`forge.kind`).
+pub(crate) const KINDS: &[&str] = &["git", "github"];
 const DEFAULT_API_URL: &str = "https://api.github.com";
 const DEFAULT_TOKEN: &str = "$GITHUB_TOKEN";
 

@@ -16,7 +16,11 @@ use crate::domain::{PrWatch, ReviewSource};
 /// How long pending checks may hold a gate when `checks_timeout` is not given.
 pub(crate) const DEFAULT_CHECKS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-const REVIEWS: [&str; 3] = ["tracker", "pull_request", "either"];
+/// The values of a gate's `reviews` (default `tracker`).
+pub(crate) const REVIEWS: [&str; 3] = ["tracker", "pull_request", "either"];
+
+/// The values of a gate's `checks`.
+pub(crate) const CHECKS: [&str; 1] = ["required"];
 
 /// The gate's watch, or `None` when it waits on the tracker alone (errors are pushed).
 pub(crate) fn watch(cx: &mut Ctx, base: &str, s: &RawState) -> Option<PrWatch> {
@@ -28,7 +32,7 @@ pub(crate) fn watch(cx: &mut Ctx, base: &str, s: &RawState) -> Option<PrWatch> {
                 join(base, "checks"),
                 format!(
                     "unknown value `{other}`; expected `required` (the pull request's checks must all succeed){}",
-                    suggest::hint(other, ["required"])
+                    suggest::hint(other, CHECKS)
                 ),
             );
             false

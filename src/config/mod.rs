@@ -4,7 +4,9 @@
 //! Flow: `raw::parse` (YAML → `Value`; `schema` reports every unknown key with its path,
 //! line and a suggestion; each section is deserialized on its own) → `validate::build`
 //! (defaults, paths, secrets, runners, states, the machine, prompt files read) →
-//! `Workflow`. Errors are collected, never short-circuited.
+//! `Workflow`. Errors are collected, never short-circuited. The same raw structs give
+//! `karajan schema` its JSON Schema (`json_schema`), so editors check what the loader
+//! checks.
 //!
 //! Config flows one way: this module imports the leaf `settings` (secrets, `$VAR`
 //! expansion, the error collector) and `domain`, never an adapter. The sections an
@@ -19,9 +21,10 @@ mod cli_settings;
 mod command;
 mod forge;
 mod gate_watch;
+mod json_schema;
 mod load;
 pub(crate) mod raw;
-mod schema;
+pub(crate) mod schema;
 mod states;
 mod tracker;
 mod validate;
@@ -39,8 +42,10 @@ pub use crate::settings::{ConfigError, ConfigErrors, Secret, TemplateError};
 pub(crate) use adapters::Adapters;
 pub use adapters::{ForgeDefaults, TrackerConfig, TrackerSection};
 pub use cli_settings::{
-    ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price,
+    APPROVAL_MODES, ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval,
+    PERMISSION_MODES, Price, SANDBOXES,
 };
+pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

@@ -6,8 +6,15 @@
 //! `states.review`. Durations are kept as text and numbers as `i64` so that validation
 //! can say "`polling.interval`: `30` needs a unit" or "must be between 1 and 1000"
 //! instead of serde's generic messages.
+//!
+//! The same structs are the source of `karajan schema` (see `json_schema.rs`): each
+//! derives `JsonSchema`, and its `///` doc comments are the descriptions editors show, so
+//! they are written for the user (implementation notes are `//` comments). A key of a
+//! state, a runner or the forge that applies to some kinds only names them with
+//! `x-kinds`; keys without it apply to every kind.
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use yaml_serde::Value;
@@ -17,249 +24,447 @@ use super::schema::{self, join};
 
 pub(crate) use crate::settings::Scalar;
 
-/// `command:` as an argv list or a shell string.
-#[derive(Debug, Clone, Deserialize)]
+/// The program: a list is the program and its arguments; a string of one word is the
+/// program; a longer string is a shell line run with `sh -c` that receives the CLI's
+/// arguments as `"$@"`. A relative program path (with a `/`) is resolved against the
+/// workflow's folder, a bare name is looked up on the agent's `PATH`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RawCommand {
     Argv(Vec<String>),
     Shell(String),
 }
 
-/// The one tracker key config reads: `kind`, which picks the adapter. The schema walk has
-/// already rejected keys that no tracker kind knows; each adapter reads the whole section
-/// (`tracker_value`) into its own raw struct, which rejects keys of other kinds.
-#[derive(Debug, Default, Deserialize)]
+// The one tracker key config reads: `kind`, which picks the adapter. The schema walk has
+// already rejected keys that no tracker kind knows; each adapter reads the whole section
+// (`tracker_value`) into its own raw struct, which rejects keys of other kinds. The JSON
+// Schema of the section is the adapters' (`Adapters::tracker_schema`), not this one.
+/// Where tickets come from.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub(crate) struct RawTracker {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The tracker's column names for each lifecycle role.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawColumns {
+    /// New tickets wait here to be picked up; no state may live in it. Default `Todo`.
     pub todo: Option<String>,
+    /// The default column of agent states. Default `In Progress`.
     pub active: Option<String>,
+    /// The default column of gate states. Default `Human Review`.
     pub review: Option<String>,
+    /// A human moves a ticket here to approve a gate. Default `Approved`.
     pub approved: Option<String>,
+    /// A human moves a ticket here to ask for rework. Default `Rework`.
     pub rework: Option<String>,
+    /// The default column of terminal states. Default `Done`.
     pub done: Option<String>,
+    /// Further columns that end a ticket (e.g. `Canceled`). Default none.
     pub terminal: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// How often the tracker is polled.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPolling {
+    /// Time between ticks, at least `1s`. Default `30s`.
     pub interval: Option<Scalar>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The per-ticket git clones agents work in.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWorkspace {
+    /// Where per-ticket clones live. Default `.karajan/workspaces` beside the workflow.
     pub root: Option<String>,
+    /// The repository to clone: a local path, `file://` or `http(s)://` URL. Required.
     pub repo: Option<String>,
+    /// MiniJinja template of the ticket's branch. Default `karajan/{{ issue.identifier }}`.
     pub branch: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Shell snippets run with `sh -c` in the ticket's workspace. All optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHooks {
+    /// Run once when a workspace is created; a failure aborts the attempt.
     pub after_create: Option<String>,
+    /// Run before each agent run; a failure or timeout aborts the attempt.
     pub before_run: Option<String>,
+    /// Run after each agent run; a failure is recorded, not fatal (unless a state sets
+    /// `after_run_must_pass`).
     pub after_run: Option<String>,
+    /// Run before a workspace is removed; a failure is recorded.
     pub before_remove: Option<String>,
+    /// Run on each state entry, in the workspace.
     pub on_stage_enter: Option<String>,
+    /// The time limit of every hook. Default `60s`.
     pub timeout: Option<Scalar>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// This state's hooks: each one named here replaces the global one, the others stay.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStateHooks {
+    /// Run once when a workspace is created; a failure aborts the attempt.
     pub after_create: Option<String>,
+    /// Run before each agent run; a failure or timeout aborts the attempt.
     pub before_run: Option<String>,
+    /// Run after each agent run; a failure is recorded, not fatal (unless
+    /// `after_run_must_pass`).
     pub after_run: Option<String>,
+    /// Run before a workspace is removed; a failure is recorded.
     pub before_remove: Option<String>,
+    /// Run when a ticket enters this state, in the workspace.
     pub on_stage_enter: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An agent CLI profile, referenced by agent states' `runner`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = super::json_schema::keys_by_kind)]
 pub(crate) struct RawRunner {
+    /// The agent CLI. Required.
+    #[schemars(extend("enum" = super::states::RUNNER_KINDS))]
     pub kind: Option<String>,
+    /// Required for `command`; for a CLI kind, the CLI (default `claude`, `codex`,
+    /// `gemini`).
     pub command: Option<RawCommand>,
+    /// Extra environment for the agent (never logged): a literal, a `$VAR` secret from
+    /// karajan's environment, or `{secret: value}` to mark a literal as secret.
     pub env: Option<IndexMap<String, super::secret::RawEnvValue>>,
+    /// Names of karajan's own variables the agent may inherit (beyond `PATH`, `HOME`,
+    /// `LANG`, `TERM`, `USER`, `SHELL`, `TMPDIR`).
     pub inherit_env: Option<Vec<String>>,
+    /// The model passed to the CLI (none for `command`; never another vendor's).
     pub model: Option<String>,
+    /// Overrides `agent.stall_timeout` for this runner.
     pub stall_timeout: Option<Scalar>,
+    /// Overrides `agent.turn_timeout` for this runner.
     pub turn_timeout: Option<Scalar>,
+    /// Overrides `agent.max_turns` for this runner.
     pub max_turns: Option<i64>,
+    /// claude: `acceptEdits`, `auto`, `bypassPermissions`, `default`, `dontAsk`, `plan`
+    /// (`--permission-mode`), or `skip` (`--dangerously-skip-permissions`).
+    #[schemars(extend("x-kinds" = ["claude"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::cli_settings::PERMISSION_MODES)))]
     pub permission_mode: Option<String>,
+    /// claude: `--allowedTools`.
+    #[schemars(extend("x-kinds" = ["claude"]))]
     pub allowed_tools: Option<Vec<String>>,
+    /// claude: `--append-system-prompt`.
+    #[schemars(extend("x-kinds" = ["claude"]))]
     pub append_system_prompt: Option<String>,
+    /// codex: `read-only`, `workspace-write`, `danger-full-access` (`--sandbox`), or
+    /// `bypass`.
+    #[schemars(extend("x-kinds" = ["codex"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::cli_settings::SANDBOXES)))]
     pub sandbox: Option<String>,
+    /// gemini: `default`, `auto_edit`, `yolo`, `plan` (`--approval-mode`).
+    #[schemars(extend("x-kinds" = ["gemini"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::cli_settings::APPROVAL_MODES)))]
     pub approval_mode: Option<String>,
+    /// More CLI arguments, appended as given (agent CLIs only).
+    #[schemars(extend("x-kinds" = ["claude", "codex", "gemini"]))]
     pub extra_args: Option<Vec<String>>,
+    /// The vendor family for reviewer independence. Default: the runner kind.
     pub family: Option<String>,
+    /// USD per million tokens, overriding the built-in price table.
     pub price: Option<RawPrice>,
 }
 
 /// USD per million tokens; unset entries are 0.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPrice {
+    /// Input tokens.
     pub input: Option<f64>,
+    /// Output tokens.
     pub output: Option<f64>,
+    /// Tokens read from the prompt cache.
     pub cache_read: Option<f64>,
+    /// Tokens written to the prompt cache.
     pub cache_write: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// This state's overrides of its runner profile.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRunnerSettings {
+    /// The model passed to the CLI (one of the runner's vendor).
     pub model: Option<String>,
+    /// Merged key-wise over the runner's `env`.
     pub env: Option<IndexMap<String, super::secret::RawEnvValue>>,
+    /// Added to the runner's list.
     pub inherit_env: Option<Vec<String>>,
+    /// Overrides the runner's stall timeout.
     pub stall_timeout: Option<Scalar>,
+    /// Overrides the runner's turn timeout.
     pub turn_timeout: Option<Scalar>,
+    /// Overrides the runner's turn limit.
     pub max_turns: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Limits for agent runs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAgent {
+    /// Runs at once across all tickets (1 to 1000). Default 4.
     pub max_concurrent: Option<i64>,
+    /// Caps per agent state, keyed by state name (1 to `max_concurrent`).
     pub max_concurrent_by_state: Option<IndexMap<String, i64>>,
+    /// The longest wait between retries of a failed run. Default `5m`.
     pub max_retry_backoff: Option<Scalar>,
+    /// Failed attempts of one state before a human is asked (1 to 100). Default 5.
     pub max_attempts: Option<i64>,
+    /// A run with no output for this long is stopped. Default `5m`.
     pub stall_timeout: Option<Scalar>,
+    /// A run longer than this is stopped. Default `1h`.
     pub turn_timeout: Option<Scalar>,
+    /// Turn limit passed to agents that support one. Default 20.
     pub max_turns: Option<i64>,
+    /// SIGTERM → SIGKILL grace when stopping a run. Default `5s`.
     pub kill_grace: Option<Scalar>,
+    /// How long a runner pauses when its CLI reports a usage limit without a reset time
+    /// (at most `7d`). Default `15m`.
     pub usage_limit_pause: Option<Scalar>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Prompt layers shared by every state.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPrompts {
+    /// The global prompt file, rendered before every stage prompt.
     pub global: Option<String>,
 }
 
-/// One state with the keys of every kind; `validate` checks which apply.
-#[derive(Debug, Default, Deserialize)]
+// One state with the keys of every kind; `validate` checks which apply. The JSON Schema
+// allows each kind only its own keys (`x-state-kinds`, see `json_schema.rs`).
+/// A state of the workflow: `agent` runs a runner with a prompt, `gate` waits for a
+/// human (or the pull request) to approve or ask for rework, `terminal` ends the ticket.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = super::json_schema::keys_by_kind)]
 pub(crate) struct RawState {
+    /// `agent`, `gate` or `terminal`. Required.
+    #[schemars(extend("enum" = super::states::STATE_KINDS))]
     pub kind: Option<String>,
+    /// The tracker column of the state. Default `columns.active` (agent),
+    /// `columns.review` (gate), `columns.done` (terminal).
     pub column: Option<String>,
-    // agent
+    /// The runner profile (a name under `runners`). Required.
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub runner: Option<String>,
+    /// The stage prompt file (MiniJinja; undefined variables are errors). Required.
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub prompt: Option<String>,
+    /// The state after a successful run (a review state gives `verdicts` instead).
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub next: Option<String>,
+    /// `fresh` or `inherit` (resume the ticket's last session of the same runner kind).
+    /// Default `fresh`.
+    #[schemars(extend("x-kinds" = ["agent"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::SESSIONS)))]
     pub session: Option<String>,
+    /// Another state whose runner must be of a different family (required for a review
+    /// state).
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub independent_of: Option<String>,
+    /// `true` accepts a reviewer of the same family as the state it reviews (needs
+    /// `independent_of`). Default `false`.
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub allow_same_family: Option<bool>,
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub runner_settings: Option<RawRunnerSettings>,
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub hooks: Option<RawStateHooks>,
+    /// `open`: after a successful run that committed, push and open or update the
+    /// ticket's pull request (needs `forge: {kind: github}`).
+    #[schemars(extend("x-kinds" = ["agent"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::PULL_REQUEST)))]
     pub pull_request: Option<String>,
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub verdicts: Option<RawVerdicts>,
+    /// A review's revisions in a row before a human is asked (0 to 100). Default 3.
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub max_rounds: Option<i64>,
+    /// A failing `after_run` hook fails the run. Default `false`.
+    #[schemars(extend("x-kinds" = ["agent"]))]
     pub after_run_must_pass: Option<bool>,
-    // gate
+    /// Where an approval leads. Required.
+    #[schemars(extend("x-kinds" = ["gate"]))]
     pub approve: Option<String>,
+    /// Where a rework request leads (the feedback reaches the prompt). Required.
+    #[schemars(extend("x-kinds" = ["gate"]))]
     pub rework: Option<String>,
+    /// Rework rounds before a human must decide (0 to 100). Default 3.
+    #[schemars(extend("x-kinds" = ["gate"]))]
     pub max_rework: Option<i64>,
+    /// `merge`, `squash` or `rebase`: an approval merges the pull request first.
+    #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::MERGE_METHODS)))]
     pub merge: Option<String>,
+    /// `escalate` (default) or `rework`: what a merge GitHub refuses leads to.
+    #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::states::MERGE_FAILURES)))]
     pub merge_failure: Option<String>,
+    /// `required`: the pull request head's checks decide the gate.
+    #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::gate_watch::CHECKS)))]
     pub checks: Option<String>,
+    /// Checks pending this long since the gate was entered escalate. Default `30m`.
+    #[schemars(extend("x-kinds" = ["gate"]))]
     pub checks_timeout: Option<Scalar>,
+    /// What approves: `tracker` (a column move, the default), `pull_request` (a review)
+    /// or `either`.
+    #[schemars(extend("x-kinds" = ["gate"]))]
+    #[schemars(extend("enum" = super::json_schema::or_null(&super::gate_watch::REVIEWS)))]
     pub reviews: Option<String>,
+    /// Only these GitHub logins' reviews count.
+    #[schemars(extend("x-kinds" = ["gate"]))]
     pub reviewers: Option<Vec<String>>,
 }
 
-/// `verdicts:` of a review state: where each verdict leads.
-#[derive(Debug, Default, Deserialize)]
+/// A review state (instead of `next`): where each verdict of its agent leads.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawVerdicts {
+    /// Where an approval goes.
     pub approve: Option<String>,
+    /// Where a request for revision goes.
     pub needs_revision: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Spending limits in USD.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBudget {
+    /// A run that costs more is stopped and the ticket goes to review.
     pub per_run_usd: Option<f64>,
+    /// A ticket's runs together may not cost more.
     pub per_ticket_usd: Option<f64>,
+    /// Once the day's runs (UTC) cost this much, dispatch pauses until the next day.
     pub per_day_usd: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Where karajan keeps its records. Defaults under `.karajan/`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
+    /// The SQLite event store. Default `.karajan/karajan.db`.
     pub path: Option<String>,
+    /// Chain checkpoints, kept outside the database. Default `.karajan/checkpoints`.
     pub checkpoints: Option<String>,
+    /// Per-run logs. Default `.karajan/logs`.
     pub logs: Option<String>,
 }
 
-/// The dashboard and JSON API (`server:`).
-#[derive(Debug, Default, Deserialize)]
+/// The dashboard and JSON API; it starts when `port` is set (or `karajan run --port N`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
+    /// The address to bind; anything but loopback requires `token`. Default `127.0.0.1`.
     pub host: Option<String>,
+    /// The port (`0` = any free port).
     pub port: Option<i64>,
+    /// The operator token (`$VAR` allowed, at least 16 characters). Default: generated
+    /// into `.karajan/dashboard.token`.
     pub token: Option<String>,
     pub webhooks: Option<RawWebhooks>,
 }
 
-/// `server.webhooks`: Linear and GitHub deliveries received on the dashboard server.
-#[derive(Debug, Default, Deserialize)]
+/// Linear and GitHub webhook deliveries, received on the dashboard server.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWebhooks {
+    /// Where deliveries are posted. Default `/webhooks`.
     pub path: Option<String>,
+    /// The signing secret shared with Linear/GitHub (a `$VAR`). Required.
     pub secret: Option<String>,
+    /// A Linear delivery further than this from now is refused. Default `5m`.
     pub replay_window: Option<Scalar>,
+    /// With webhooks on, the poll runs this often instead of `polling.interval`.
+    /// Default `10m`.
     pub poll_interval: Option<Scalar>,
 }
 
-/// `forge:`: where the tickets' branches are pushed. Every kind's keys are accepted
-/// here; `forge.rs` refuses a key that does not apply to the kind given.
-#[derive(Debug, Default, Deserialize)]
+// Every kind's keys are accepted here; `forge.rs` refuses a key that does not apply to
+// the kind given.
+/// Where each ticket's branch is pushed after an agent run that committed (never
+/// forced). Without it nothing is pushed.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = super::json_schema::keys_by_kind)]
 pub(crate) struct RawForge {
+    /// `git` (any remote, push only) or `github` (pull requests too).
+    #[schemars(extend("enum" = super::forge::KINDS))]
     pub kind: Option<String>,
+    /// The remote: a URL or a local path. Default: `workspace.repo` (git), the GitHub
+    /// repository (github).
     pub remote: Option<String>,
+    /// github: the REST API base. Default: a GitHub tracker's, else
+    /// `https://api.github.com`.
+    #[schemars(extend("x-kinds" = ["github"]))]
     pub api_url: Option<String>,
+    /// github: `owner/name`. Default: a GitHub tracker's.
+    #[schemars(extend("x-kinds" = ["github"]))]
     pub repo: Option<String>,
+    /// github: a `$VAR` holding a token that can push. Default: a GitHub tracker's, else
+    /// `$GITHUB_TOKEN`.
+    #[schemars(extend("x-kinds" = ["github"]))]
     pub token: Option<String>,
+    /// A PEM file of CA certificates trusted for HTTPS remotes besides the system's.
     pub ca_file: Option<String>,
+    #[schemars(extend("x-kinds" = ["github"]))]
     pub pull_request: Option<RawPullRequest>,
 }
 
-/// `forge.pull_request`: how karajan opens a ticket's pull request (`kind: github`).
-#[derive(Debug, Default, Deserialize)]
+/// How karajan opens a ticket's pull request (`kind: github`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPullRequest {
+    /// The base branch. Default: the repository's default branch.
     pub base: Option<String>,
+    /// MiniJinja template of the title.
     pub title: Option<String>,
+    /// MiniJinja template of the body.
     pub body: Option<String>,
+    /// Open it as a draft. Default `false`.
     pub draft: Option<bool>,
+    /// With `draft: true`, mark it ready for review when the ticket enters this state.
     pub ready_in: Option<String>,
 }
 
-/// The whole file. `None` sections were absent (or failed to deserialize, which has
-/// already been reported).
-#[derive(Debug, Default)]
+// `None` sections were absent (or failed to deserialize, which has already been
+// reported). `parse` fills it section by section; its JSON Schema is the document's.
+/// A karajan workflow: where tickets come from, the agents, and the state machine that
+/// drives tickets through agent states, human gates and terminal states.
+#[derive(Debug, Default, JsonSchema)]
+#[schemars(deny_unknown_fields, title = "karajan workflow.yaml")]
 pub(crate) struct RawWorkflow {
     pub tracker: Option<RawTracker>,
     /// The whole `tracker:` section, for the adapter of its kind to read.
+    #[schemars(skip)]
     pub tracker_value: Option<Value>,
     pub columns: Option<RawColumns>,
     pub polling: Option<RawPolling>,
     pub workspace: Option<RawWorkspace>,
     pub hooks: Option<RawHooks>,
+    /// Agent CLI profiles, by name.
+    #[schemars(with = "Option<IndexMap<String, RawRunner>>")]
     pub runners: IndexMap<String, RawRunner>,
     pub agent: Option<RawAgent>,
     pub prompts: Option<RawPrompts>,
+    /// The state new tickets enter. Default: the first state.
     pub entry: Option<String>,
+    /// The state machine, by state name, in order.
+    #[schemars(with = "Option<IndexMap<String, RawState>>")]
     pub states: IndexMap<String, RawState>,
     /// States whose body failed to deserialize: they exist (targets may name them) but
     /// carry no settings.
+    #[schemars(skip)]
     pub broken_states: Vec<String>,
     pub store: Option<RawStore>,
     pub budget: Option<RawBudget>,

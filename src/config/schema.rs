@@ -4,7 +4,9 @@
 //! is. Walking the parsed YAML against this table instead reports *every* unknown key
 //! with its full path (`states.implement.promt`), its line and a "did you mean" hint,
 //! then removes it so the rest of the file can still be checked. Keep this table in step
-//! with the structs in `raw.rs` (a test checks the example workflow passes both).
+//! with the structs in `raw.rs` and the trackers' raw structs: a test
+//! (`workflow_load/tests/json_schema.rs`) fails when the keys of the JSON Schema derived
+//! from them (`karajan schema`) differ from this table's.
 
 use yaml_serde::Value;
 
@@ -77,8 +79,8 @@ const RUNNER: &[(&str, Shape)] = &[
     ),
 ];
 
-/// Every key any tracker kind knows (local, github, linear); each adapter checks that
-/// the keys given belong to its kind.
+/// Every key any tracker kind knows (local, github, linear); each adapter refuses the
+/// keys of other kinds.
 const TRACKER: &[(&str, Shape)] = &[
     ("kind", Shape::Leaf),
     ("dir", Shape::Leaf),
@@ -198,7 +200,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
     ),
 ]);
 
-const STATE_COMMON: &[(&str, Shape)] = &[("kind", Shape::Leaf), ("column", Shape::Leaf)];
+pub(crate) const STATE_COMMON: &[(&str, Shape)] = &[("kind", Shape::Leaf), ("column", Shape::Leaf)];
 
 const STATE_AGENT: &[(&str, Shape)] = &[
     ("runner", Shape::Leaf),
@@ -230,7 +232,7 @@ const STATE_GATE: &[(&str, Shape)] = &[
     ("reviewers", Shape::Leaf),
 ];
 
-const STATE_KINDS: &[(&str, &[(&str, Shape)])] = &[
+pub(crate) const STATE_KINDS: &[(&str, &[(&str, Shape)])] = &[
     ("agent", STATE_AGENT),
     ("gate", STATE_GATE),
     ("terminal", &[]),

@@ -21,7 +21,23 @@ use crate::domain::{Columns, MergePolicy, Review, StateKind, StateSpec};
 /// The upper bound for `max_turns` anywhere.
 pub(crate) const MAX_TURNS: i64 = 10_000;
 
-const RUNNER_KINDS: [&str; 4] = ["command", "claude", "codex", "gemini"];
+/// The kinds of runner (`runners.<name>.kind`).
+pub(crate) const RUNNER_KINDS: [&str; 4] = ["command", "claude", "codex", "gemini"];
+
+/// The kinds of state (`states.<name>.kind`).
+pub(crate) const STATE_KINDS: [&str; 3] = ["agent", "gate", "terminal"];
+
+/// The values of an agent state's `session` (default `fresh`).
+pub(crate) const SESSIONS: [&str; 2] = ["fresh", "inherit"];
+
+/// The values of an agent state's `pull_request`.
+pub(crate) const PULL_REQUEST: [&str; 1] = ["open"];
+
+/// The values of a gate's `merge`.
+pub(crate) const MERGE_METHODS: [&str; 3] = ["merge", "squash", "rebase"];
+
+/// The values of a gate's `merge_failure` (default `escalate`).
+pub(crate) const MERGE_FAILURES: [&str; 2] = ["escalate", "rework"];
 
 /// Every runner profile by name; `None` for a profile with errors (already reported),
 /// so states naming it are not also told it does not exist.
@@ -357,7 +373,7 @@ fn independence(
 }
 
 fn kind_of(cx: &mut Ctx, base: &str, s: &RawState) -> Option<StateKind> {
-    let kinds = ["agent", "gate", "terminal"];
+    let kinds = STATE_KINDS;
     match s.kind.as_deref() {
         Some("agent") => Some(StateKind::Agent),
         Some("gate") => Some(StateKind::Gate),
@@ -550,7 +566,7 @@ fn agent_config(
                 join(base, "session"),
                 format!(
                     "unknown session mode `{other}`; expected `fresh` or `inherit`{}",
-                    suggest::hint(other, ["fresh", "inherit"])
+                    suggest::hint(other, SESSIONS)
                 ),
             );
             SessionMode::Fresh
@@ -581,7 +597,7 @@ fn agent_config(
                 join(base, "pull_request"),
                 format!(
                     "unknown value `{other}`; expected `open` (after a successful run the ticket's branch is pushed and its pull request opened, or updated){}",
-                    suggest::hint(other, ["open"])
+                    suggest::hint(other, PULL_REQUEST)
                 ),
             );
             false
@@ -596,8 +612,6 @@ fn agent_config(
         after_run_must_pass: s.after_run_must_pass.unwrap_or(false),
     })
 }
-
-const MERGE_METHODS: [&str; 3] = ["merge", "squash", "rebase"];
 
 /// `merge:` and `merge_failure:` of a gate.
 fn merge_policy(cx: &mut Ctx, base: &str, s: &RawState) -> Option<MergePolicy> {
@@ -632,7 +646,7 @@ fn merge_policy(cx: &mut Ctx, base: &str, s: &RawState) -> Option<MergePolicy> {
                 join(base, "merge_failure"),
                 format!(
                     "unknown value `{other}`; expected `escalate` (a human decides) or `rework` (the gate's rework target resolves it){}",
-                    suggest::hint(other, ["escalate", "rework"])
+                    suggest::hint(other, MERGE_FAILURES)
                 ),
             );
             false

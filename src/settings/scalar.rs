@@ -1,8 +1,13 @@
 //! [`Scalar`]: a YAML scalar kept as the text it was written as, so that whoever
 //! validates it can say "`30` needs a unit" instead of serde's generic type message.
+//!
+//! Every `Scalar` key of `workflow.yaml` is a duration, so its JSON Schema (for editors,
+//! `karajan schema`) is a duration's: text, since a bare number is refused for its
+//! missing unit.
 
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{Deserializer, Visitor};
 
@@ -35,5 +40,23 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A duration: `30s`, `5m`, `1h30m` (a number needs its unit).",
+            "examples": ["30s", "5m", "1h30m"],
+        })
     }
 }

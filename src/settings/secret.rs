@@ -139,6 +139,33 @@ impl<'de> Deserialize<'de> for RawEnvValue {
     }
 }
 
+/// What [`RawEnvValue`]'s `Deserialize` accepts: a scalar, or `{secret: scalar}`.
+impl schemars::JsonSchema for RawEnvValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EnvValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A value (`$VAR` and `${VAR}` are secrets from karajan's environment), or `{secret: value}` to mark a literal as secret.",
+            "anyOf": [
+                { "type": ["string", "number", "boolean"] },
+                {
+                    "type": "object",
+                    "properties": {
+                        "secret": {
+                            "type": ["string", "number", "boolean"],
+                            "description": "A literal value, blanked on the dashboard."
+                        }
+                    },
+                    "required": ["secret"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{RawEnvValue, Secret};

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use schemars::{Schema, SchemaGenerator};
 use yaml_serde::Value;
 
 use crate::config::raw::RawRunner;
@@ -34,6 +35,15 @@ impl Adapters for Builtin {
             "linear" => tracker::linear::config::section(section, cx),
             "github" => tracker::github::config::section(section, cx),
             _ => None,
+        }
+    }
+
+    fn tracker_schema(&self, kind: &str, generator: &mut SchemaGenerator) -> Schema {
+        match kind {
+            "local" => tracker::local::config::schema(generator),
+            "linear" => tracker::linear::config::schema(generator),
+            "github" => tracker::github::config::schema(generator),
+            _ => Schema::from(false),
         }
     }
 
@@ -66,6 +76,17 @@ impl Adapters for Builtin {
 pub fn load(path: &Path) -> Result<Workflow, ConfigErrors> {
     let text = config::read(path)?;
     load_str(&text, path)
+}
+
+/// The JSON Schema of `workflow.yaml` (`karajan schema`): every section and key the
+/// loader accepts, with the tracker section of each tracker kind.
+pub fn json_schema() -> serde_json::Value {
+    config::json_schema(&Builtin)
+}
+
+/// [`json_schema`] as the text `karajan schema` prints and `karajan init` writes.
+pub fn json_schema_text() -> String {
+    serde_json::to_string_pretty(&json_schema()).unwrap_or_default()
 }
 
 /// [`load`] without rendering the templates: for verbs that only need where things

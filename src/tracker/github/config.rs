@@ -16,46 +16,64 @@
 
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use yaml_serde::Value;
 
 use crate::config::{TrackerConfig, TrackerSection};
 use crate::settings::{Secret, Section};
 
-/// The raw YAML of `tracker:` when `kind: github`.
-#[derive(Debug, Clone, Default, Deserialize)]
+// The `///` comments of the raw structs are the descriptions of `karajan schema`
+// (editors show them), so they are written for the user.
+/// GitHub issues (`kind: github`): the columns are a Projects v2 board's status field
+/// (`mode: project`) or labels (`mode: labels`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGithubConfig {
-    /// Accepted so the whole `tracker:` section can be given; must be `github`.
+    /// `github`.
     pub kind: Option<String>,
-    /// `owner/name`.
+    /// The issues' repository, `owner/name`. Required.
     pub repo: Option<String>,
-    /// `project` or `labels`; defaults to `project` when `project:` is set, else `labels`.
+    /// `project` or `labels`. Default `project` when `project` is set, else `labels`.
+    #[schemars(extend("enum" = ["project", "labels", null]))]
     pub mode: Option<String>,
+    /// The Projects v2 board (project mode).
     pub project: Option<RawProject>,
+    /// The board's single-select field holding the columns. Default `Status`.
     pub status_field: Option<String>,
+    /// The prefix of state labels (labels mode). Default `karajan:`.
     pub label_prefix: Option<String>,
-    /// Usually `$GITHUB_TOKEN` (the default), expanded by `expand_env`.
+    /// A `$VAR` holding the token. Default `$GITHUB_TOKEN`.
     pub token: Option<String>,
+    /// The REST API base; GitHub Enterprise Server: `https://HOST/api/v3`. Default
+    /// `https://api.github.com`.
     pub api_url: Option<String>,
+    /// Where a ticket's priority comes from: `{label_prefix: "priority:"}` or
+    /// `{field: Priority}` (project mode).
     pub priority: Option<RawPriority>,
+    /// Close the issue when karajan moves it to a terminal column. Default `false`.
     pub close_on_terminal: Option<bool>,
+    /// Give agents `GITHUB_TOKEN` in their environment. Default `false`.
     pub pass_token_to_agents: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A Projects v2 board.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProject {
     /// A user or an organization login.
     pub owner: String,
+    /// The board's number.
     pub number: u64,
 }
 
 /// `priority: {label_prefix: "priority:"}` or `priority: {field: "Priority"}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPriority {
+    /// Labels such as `priority:high` or `priority:2`.
     pub label_prefix: Option<String>,
+    /// A project field (single select: option order; number: its value).
     pub field: Option<String>,
 }
 
@@ -409,6 +427,11 @@ impl TrackerSection for GithubConfig {
             token: self.token.clone(),
         })
     }
+}
+
+/// The JSON Schema of the section (`karajan schema`).
+pub fn schema(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<RawGithubConfig>()
 }
 
 /// The `tracker:` section of kind `github`, from its raw YAML (the loader hands it over

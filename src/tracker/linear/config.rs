@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use yaml_serde::Value;
 
@@ -32,23 +33,27 @@ pub const DEFAULT_API_KEY_VAR: &str = "$LINEAR_API_KEY";
 /// The name under which agents see the key when `pass_api_key_to_agents: true`.
 pub const AGENT_ENV_VAR: &str = "LINEAR_API_KEY";
 
-/// The YAML `tracker:` section for `kind: linear`, as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+// The YAML `tracker:` section for `kind: linear`, as written. Its `///` comments are the
+// descriptions of `karajan schema` (editors show them), so they are written for the user.
+/// Linear issues (`kind: linear`) of a project and/or a team.
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLinearTracker {
-    /// Always `linear` (the loader dispatches on it).
+    /// `linear`.
     pub kind: String,
-    /// A `$VAR` reference, expanded by the config loader. Default `$LINEAR_API_KEY`.
+    /// A `$VAR` holding the API key, never the key itself. Default `$LINEAR_API_KEY`.
     pub api_key: Option<String>,
+    /// The GraphQL endpoint. Default `https://api.linear.app/graphql`.
     pub endpoint: Option<String>,
-    /// The project's `slugId`.
+    /// The project's `slugId` (the tail of its URL); `project` and/or `team` is required.
     pub project: Option<String>,
-    /// The team key.
+    /// The team key (the `ENG` of `ENG-42`).
     pub team: Option<String>,
-    /// Give agents the API key as `LINEAR_API_KEY`. Default `false`.
+    /// Give agents the API key as `LINEAR_API_KEY` (the only opt-in). Default `false`.
     #[serde(default)]
     pub pass_api_key_to_agents: bool,
-    /// How often the terminal sweep runs, e.g. `10m`. Default 10 minutes.
+    /// How often tickets finished while karajan was down are swept, e.g. `10m`. Default
+    /// `10m`.
     pub terminal_sweep: Option<String>,
 }
 
@@ -231,6 +236,11 @@ impl TrackerSection for LinearConfig {
     fn agent_env(&self) -> Vec<(String, Secret)> {
         LinearConfig::agent_env(self)
     }
+}
+
+/// The JSON Schema of the section (`karajan schema`).
+pub fn schema(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<RawLinearTracker>()
 }
 
 /// The `tracker:` section of kind `linear`, from its raw YAML (the loader hands it over

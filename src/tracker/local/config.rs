@@ -1,8 +1,10 @@
 //! The `tracker:` section for `kind: local`: one key, `dir`, the folder of Markdown
-//! tickets (relative to the workflow file, `~` and `$VAR` expanded).
+//! tickets (relative to the workflow file, `~` and `$VAR` expanded). A key of another
+//! tracker kind is refused, as the other adapters do.
 
 use std::path::PathBuf;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use yaml_serde::Value;
 
@@ -21,10 +23,22 @@ impl TrackerSection for LocalTrackerConfig {
     }
 }
 
-/// The section as written; keys of other tracker kinds are left to the schema walk.
-#[derive(Debug, Deserialize)]
+// The section as written. Its `///` comments are the descriptions of `karajan schema`
+// (editors show them), so they are written for the user.
+/// A folder of Markdown tickets (`kind: local`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct RawLocalTracker {
+    /// `local`.
+    #[allow(dead_code)] // read by `config` to pick this adapter
+    kind: Option<String>,
+    /// The tickets folder, relative to the workflow's folder. Required.
     dir: Option<String>,
+}
+
+/// The JSON Schema of the section (`karajan schema`).
+pub fn schema(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<RawLocalTracker>()
 }
 
 /// The `tracker:` section of kind `local`, from its raw YAML.

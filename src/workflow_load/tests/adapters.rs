@@ -132,6 +132,17 @@ fn github_tracker_section_is_validated_by_its_adapter() {
 }
 
 #[test]
+fn a_local_tracker_refuses_the_keys_of_other_tracker_kinds() {
+    let f = Fixture::new();
+    let bad = with(
+        "  kind: local\n  dir: ./tickets\n",
+        "  kind: local\n  dir: ./tickets\n  repo: acme/app\n",
+    );
+    let e = f.error_at(&bad, "tracker");
+    assert!(e.message.contains("unknown field `repo`"), "{}", e.message);
+}
+
+#[test]
 fn the_github_token_reaches_agents_only_with_the_opt_in() {
     let f = Fixture::new();
     let section = "  kind: github\n  repo: acme/app\n  mode: labels\n  token: ghp-literal\n";

@@ -12,6 +12,7 @@ mod adapters;
 mod command;
 mod forge;
 mod gate_watch;
+mod json_schema;
 mod review;
 
 const BASE: &str = "\
