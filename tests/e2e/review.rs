@@ -48,6 +48,14 @@ fn rounds(s: &Scratch) -> String {
     all
 }
 
+/// The `verdict` events (only QS-1 runs: the others are canceled), in order.
+fn verdicts(evs: &[(String, Option<String>, serde_json::Value)]) -> Vec<&serde_json::Value> {
+    evs.iter()
+        .filter(|(k, _, _)| k == "verdict")
+        .map(|(_, _, e)| e)
+        .collect()
+}
+
 /// The prompts the implementer received, in run order.
 fn implement_prompts(s: &Scratch) -> Vec<String> {
     let evs = events(&s.db());
@@ -129,22 +137,18 @@ fi
         "{review_prompt}"
     );
     // The verdict file is outside the repository: nothing of it was committed.
-    let verdicts: Vec<&serde_json::Value> = evs
+    let phases: Vec<&serde_json::Value> = evs
         .iter()
         .filter(|(k, _, e)| k == "run_finished" && e["phase_after"]["verdict"].is_object())
         .map(|(_, _, e)| &e["phase_after"]["verdict"])
         .collect();
-    assert_eq!(verdicts.len(), 2, "each verdict is recorded with its run");
-    assert_eq!(verdicts[0]["verdict"], "needs_revision");
-    assert_eq!(verdicts[0]["findings"].as_array().unwrap().len(), 2);
-    assert_eq!(verdicts[1]["verdict"], "approve");
+    assert_eq!(phases.len(), 2, "each verdict is recorded with its run");
+    assert_eq!(phases[0]["verdict"], "needs_revision");
+    assert_eq!(phases[0]["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(phases[1]["verdict"], "approve");
     // Each verdict is an event of its own: verdict, summary, findings by count and
     // digest, the reviewer's runner and where it was found.
-    let given: Vec<&serde_json::Value> = evs
-        .iter()
-        .filter(|(k, i, _)| k == "verdict" && i.as_deref() == Some("QS-1"))
-        .map(|(_, _, e)| e)
-        .collect();
+    let given = verdicts(&evs);
     assert_eq!(given.len(), 2, "{given:?}");
     assert_eq!(given[0]["verdict"], "needs_revision");
     assert_eq!(given[0]["summary"], "Not yet.");
@@ -185,11 +189,7 @@ fn a_verdict_in_the_final_message_counts_when_there_is_no_file() {
     let out = rounds(&s);
     assert_eq!(s.column("QS-1"), "Human Review", "{out}");
     let evs = events(&s.db());
-    let given: Vec<&serde_json::Value> = evs
-        .iter()
-        .filter(|(k, _, _)| k == "verdict")
-        .map(|(_, _, e)| e)
-        .collect();
+    let given = verdicts(&evs);
     assert_eq!(given.len(), 1, "{given:?}");
     assert_eq!(given[0]["verdict"], "approve", "the last block counts");
     assert_eq!(given[0]["summary"], "Fine by me.");
@@ -214,11 +214,7 @@ fn a_crash_between_the_reviewers_exit_and_its_verdict_is_recovered_once() {
     assert!(flag.exists(), "the reviewer never ran: {out}");
     assert_eq!(s.column("QS-1"), "Human Review", "{out}");
     let evs = events(&s.db());
-    let given: Vec<&serde_json::Value> = evs
-        .iter()
-        .filter(|(k, _, _)| k == "verdict")
-        .map(|(_, _, e)| e)
-        .collect();
+    let given = verdicts(&evs);
     assert_eq!(given.len(), 1, "exactly one verdict recorded: {given:?}");
     assert_eq!(given[0]["summary"], "after the crash");
     let to: Vec<&str> = evs
