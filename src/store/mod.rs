@@ -49,13 +49,16 @@
 //! (and `verify` itself, which writes the file first) closes the window within a second.
 
 pub mod append;
+pub(crate) mod backend;
 mod cache;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
 pub(crate) mod file_id;
+pub mod location;
 pub mod lock;
+pub mod postgres;
 mod projection;
 mod read;
 pub mod reset;
@@ -68,9 +71,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 
+use backend::Pool;
 pub use event::{EventKind, IntentOp, NewEvent};
+pub use location::{Location, PgUrl};
 pub use read::Grouping;
 
 use crate::domain::{IssueRecord, TokenUsage};
@@ -88,6 +92,10 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The database server cannot be reached or refused us (the text names the key and
+    /// the server, never the URL).
+    #[error("{0}")]
+    Connect(String),
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
     #[error(
@@ -180,10 +188,11 @@ pub struct Totals {
 
 #[derive(Clone)]
 pub struct Store {
-    /// The one writer connection (the read pool on a read-only store).
-    pool: SqlitePool,
-    /// The readers every query uses.
-    readers: SqlitePool,
+    /// The one writer connection on SQLite (the read pool on a read-only store); the
+    /// one pool on Postgres.
+    pool: Pool,
+    /// The readers every query uses (the same pool on Postgres).
+    readers: Pool,
     /// The checkpoint file `verify` compares with (also set on read-only stores).
     checkpoint_path: Option<PathBuf>,
     /// `None` on a read-only store.
@@ -199,19 +208,35 @@ impl Store {
     /// Open (creating if needed) the database at `db`, set WAL, apply migrations. The
     /// checkpoint file lives at `checkpoints`.
     pub async fn open(db: &Path, checkpoints: &Path) -> Result<Store, StoreError> {
+        Store::open_at(&Location::Sqlite(db.to_path_buf()), checkpoints).await
+    }
+
+    /// Open (creating and migrating if needed) the store at `location`, writable. The
+    /// checkpoint file lives at `checkpoints` on either engine.
+    pub async fn open_at(location: &Location, checkpoints: &Path) -> Result<Store, StoreError> {
         let state = checkpoint::load(checkpoints)?;
-        let (pool, readers) = sqlite::open_write(db).await?;
+        let (pool, readers, file) = match location {
+            Location::Sqlite(db) => {
+                let (pool, readers) = sqlite::open_write(db).await?;
+                let file = file_id::FileId::of(db)?;
+                (Pool::Sqlite(pool), Pool::Sqlite(readers), Some(file))
+            }
+            Location::Postgres(url) => {
+                let pool = Pool::Postgres(postgres::open_write(url).await?);
+                (pool.clone(), pool, None)
+            }
+        };
         let counters = Arc::new(Counters::default());
         let mut store = Store {
             cache: None,
             counters: counters.clone(),
             pool,
             readers,
-            file: Some(file_id::FileId::of(db)?),
+            file,
             checkpoint_path: Some(checkpoints.to_path_buf()),
             writer: Some(Arc::new(CheckpointWriter {
                 path: checkpoints.to_path_buf(),
-                db: db.to_path_buf(),
+                db: location.sqlite_path().map(Path::to_path_buf),
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
                 appended: std::sync::atomic::AtomicI64::new(0),
                 state: tokio::sync::Mutex::new(state),
@@ -228,7 +253,7 @@ impl Store {
         let (head, _) = store.head().await?;
         if head > 0 && checkpoint::read(checkpoints)?.is_none() {
             tracing::warn!(
-                db = %db.display(),
+                db = %location,
                 checkpoints = %checkpoints.display(),
                 "the store has events but no checkpoint file; `verify` reports this until \
                  the next append writes one"
@@ -242,7 +267,17 @@ impl Store {
     /// even SQLite's `-shm` index is created. `verify` checks no checkpoints unless
     /// [`Store::with_checkpoints`] names the file.
     pub async fn open_read_only(db: &Path) -> Result<Option<Store>, StoreError> {
-        Ok(sqlite::open_read(db).await?.map(|pool| Store {
+        Store::open_read_only_at(&Location::Sqlite(db.to_path_buf())).await
+    }
+
+    /// [`Store::open_read_only`] on either engine: on Postgres, a read-only connection
+    /// that runs no migration; `Ok(None)` when the database holds no store yet.
+    pub async fn open_read_only_at(location: &Location) -> Result<Option<Store>, StoreError> {
+        let pool = match location {
+            Location::Sqlite(db) => sqlite::open_read(db).await?.map(Pool::Sqlite),
+            Location::Postgres(url) => postgres::open_read(url).await?.map(Pool::Postgres),
+        };
+        Ok(pool.map(|pool| Store {
             readers: pool.clone(),
             pool,
             checkpoint_path: None,

@@ -157,10 +157,12 @@ async fn compare(
     if head.0 < seq {
         return Ok(Some((head, "is behind its checkpoint")));
     }
-    let at: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = ?")
-        .bind(seq)
-        .fetch_optional(&store.pool)
-        .await?;
+    let at: Option<Vec<u8>> = super::backend::on_pool!(&store.pool, p => {
+        sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(p)
+            .await?
+    });
     let same = at.is_some_and(|h| <[u8]>::eq(&h, &hash as &Hash));
     Ok((!same).then_some((head, "holds another history than its checkpoint")))
 }
