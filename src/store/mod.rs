@@ -299,14 +299,24 @@ impl Store {
     /// Fails with [`StoreError::Replaced`], writing nothing, when the database file was
     /// removed or replaced since the store opened it.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+        self.append_at(events, Utc::now()).await
+    }
+
+    /// [`Store::append`] with the events recorded at `at` instead of now (its hash
+    /// covers the time): what the parity suite uses to append the same events, to the
+    /// same bytes, on both engines.
+    pub async fn append_at(
+        &self,
+        events: Vec<NewEvent>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.check_file()?;
         let Some(writer) = &self.writer else {
-            return append::append(&self.pool, &events, Utc::now()).await;
+            return append::append(&self.pool, &events, at).await;
         };
         let mut state = writer.state.lock().await;
         let track = self.cache.is_some();
-        let (stored, changed) =
-            append::append_tracked(&self.pool, &events, Utc::now(), track).await?;
+        let (stored, changed) = append::append_tracked(&self.pool, &events, at, track).await?;
         // Still under the append lock: the records follow the commit order.
         if let Some(cache) = &self.cache {
             cache.apply(changed);
