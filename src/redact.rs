@@ -204,6 +204,9 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     if let Some(w) = &wf.server.webhooks {
         out.push(w.secret.expose().to_string());
     }
+    if let Some(url) = &wf.store.postgres {
+        out.extend(url.secrets());
+    }
     for secret in wf.tracker.secrets() {
         out.push(secret.expose().to_string());
     }

@@ -23,6 +23,7 @@ mod load;
 pub(crate) mod raw;
 mod schema;
 mod states;
+mod store_url;
 mod tracker;
 mod validate;
 pub mod workflow;
@@ -42,5 +43,6 @@ pub use cli_settings::{
     ClaudeMode, ClaudePermission, CliSettings, CodexSandbox, GeminiApproval, Price,
 };
 pub(crate) use load::{load_str_with, read};
+pub use store_url::PgUrl;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

@@ -191,6 +191,7 @@ pub(crate) struct RawBudget {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
+    pub url: Option<String>,
     pub path: Option<String>,
     pub checkpoints: Option<String>,
     pub logs: Option<String>,

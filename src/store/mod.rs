@@ -58,6 +58,7 @@ pub mod event;
 pub(crate) mod file_id;
 pub mod location;
 pub mod lock;
+pub mod pg_lock;
 pub mod postgres;
 mod projection;
 mod read;

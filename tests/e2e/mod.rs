@@ -13,6 +13,7 @@ mod git_https;
 mod hooks;
 mod orphans;
 mod outbox;
+mod postgres;
 mod preflight;
 mod push;
 mod push_github;
