@@ -13,6 +13,7 @@ mod command;
 mod forge;
 mod gate_watch;
 mod review;
+mod store;
 
 const BASE: &str = "\
 tracker:
