@@ -25,20 +25,31 @@ fn no_url_or_a_sqlite_url_keeps_the_embedded_store() {
 fn a_postgres_url_is_expanded_and_parsed_and_never_shown() {
     let f = Fixture::new();
     let wf = f
-        .load(&with_store("  url: postgres://karajan:$DEMO_TOKEN@db.example:6543/karajan\n"))
+        .load(&with_store(
+            "  url: postgres://karajan:$DEMO_TOKEN@db.example:6543/karajan\n",
+        ))
         .unwrap();
     let url = wf.store.postgres.expect("a Postgres store");
     assert_eq!(url.describe(), "db.example:6543/karajan");
     assert!(!format!("{url:?}").contains("tok-123"));
     assert_eq!(
         url.secrets(),
-        ["postgres://karajan:tok-123@db.example:6543/karajan", "tok-123"]
+        [
+            "postgres://karajan:tok-123@db.example:6543/karajan",
+            "tok-123"
+        ]
     );
     // The redactor blanks it wherever karajan shows agent output or pages.
     let wf = f
-        .load(&with_store("  url: postgres://karajan:$DEMO_TOKEN@db.example/karajan\n"))
+        .load(&with_store(
+            "  url: postgres://karajan:$DEMO_TOKEN@db.example/karajan\n",
+        ))
         .unwrap();
-    assert!(crate::redact::secrets_of(&wf).iter().any(|s| s == "tok-123"));
+    assert!(
+        crate::redact::secrets_of(&wf)
+            .iter()
+            .any(|s| s == "tok-123")
+    );
 }
 
 #[test]
@@ -52,7 +63,10 @@ fn a_bad_store_url_is_an_error_at_the_key_without_the_password() {
         "store.url",
     );
     assert!(!e.message.contains("literal-pw"), "{}", e.message);
-    let e = f.error_at(&with_store("  url: postgres://u:${DEMO_TOKEN@h/d\n"), "store.url");
+    let e = f.error_at(
+        &with_store("  url: postgres://u:${DEMO_TOKEN@h/d\n"),
+        "store.url",
+    );
     assert!(!e.message.contains("u:"), "{}", e.message);
     let e = f.error_at(
         &with_store("  url: postgres://u:$KARAJAN_TEST_UNSET_PW@h/d\n"),

@@ -7,6 +7,7 @@
 
 mod cases;
 mod cross;
+mod processes;
 mod tamper;
 
 use karajan::settings::Secret;
