@@ -1,14 +1,18 @@
 //! The append transaction: the only code that writes events.
 //!
-//! One `BEGIN IMMEDIATE` transaction takes SQLite's write lock up front (so two writers,
-//! in this process or another, queue on `busy_timeout` instead of both reading the same
-//! head), reads the one-row `chain_head`, inserts the events with their hashes, folds
-//! each into the projections, advances `chain_head`, and commits. Any error rolls the
-//! whole batch back: events and projections never disagree, and the chain never forks.
+//! One transaction reads the one-row `chain_head` so that no other writer can read it
+//! before this one commits: on SQLite, `BEGIN IMMEDIATE` takes the write lock up front
+//! (two writers, in this process or another, queue on `busy_timeout` instead of both
+//! reading the same head); on Postgres, `SELECT … FOR UPDATE` locks the row (writers on
+//! other connections, processes or machines queue on it, then read the head it
+//! committed). It then inserts the events with their hashes, folds each into the
+//! projections, advances `chain_head`, and commits. Any error rolls the whole batch
+//! back: events and projections never disagree, and the chain never forks.
 //!
 //! Statements per transaction are kept few and constant: the whole batch of events is
-//! one `INSERT … SELECT FROM json_each(?)` (one SQL text, so one cached prepared
-//! statement, whatever the batch size), each touched ticket record is read once and
+//! one `INSERT … SELECT` over a JSON array (`json_each` on SQLite,
+//! `json_array_elements` on Postgres: one SQL text, so one cached prepared statement,
+//! whatever the batch size), each touched ticket record is read once and
 //! written once (see `projection::Fold`), and the row projections are one statement
 //! per event that has one (runs, intents, sessions).
 

@@ -16,7 +16,7 @@ pub enum Location {
     /// The SQLite database file.
     Sqlite(PathBuf),
     /// A PostgreSQL database.
-    Postgres(PgUrl),
+    Postgres(Box<PgUrl>),
 }
 
 impl Location {
@@ -40,7 +40,7 @@ impl Location {
 impl From<&StoreConfig> for Location {
     fn from(config: &StoreConfig) -> Location {
         match &config.postgres {
-            Some(url) => Location::Postgres(url.clone()),
+            Some(url) => Location::Postgres(Box::new(url.clone())),
             None => Location::Sqlite(config.path.clone()),
         }
     }
@@ -66,7 +66,7 @@ mod tests {
             "postgres://karajan:s3cr3t-pw@db.example:6543/k",
         ))
         .expect("valid");
-        let loc = Location::Postgres(url);
+        let loc = Location::Postgres(Box::new(url));
         assert_eq!(loc.to_string(), "PostgreSQL db.example:6543/k (store.url)");
         assert!(!format!("{loc:?}").contains("s3cr3t-pw"));
     }

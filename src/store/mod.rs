@@ -1,10 +1,15 @@
-//! The hash-chained event store (SQLite, WAL) and its projections.
+//! The hash-chained event store and its projections, on SQLite (WAL; the embedded
+//! default) or PostgreSQL (`store.url: postgres://…`).
 //!
 //! Events are the source of truth; everything else here is derived from them:
+//! - `backend`: the two engines behind one `Store`: an enum of pools, each query written
+//!   once (the SQL both accept) and compiled per engine; `location`: which engine and
+//!   where (a file, or a URL that is never printed); `sqlite` / `postgres`: opening each;
 //! - `chain` / `canonical`: the pure hash-chain functions and the canonical JSON they
 //!   hash (byte layouts documented there);
-//! - `append`: the one write path: a `BEGIN IMMEDIATE` transaction that serializes on
-//!   the `chain_head` row, inserts the events and folds them into the projections;
+//! - `append`: the one write path: a transaction that serializes on the `chain_head` row
+//!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on Postgres), inserts the
+//!   events and folds them into the projections;
 //! - `projection` / `tickets`: the fold (ticket records, runs, retry queue, sessions,
 //!   rework counts, pending intents);
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
@@ -15,16 +20,22 @@
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
 //!   busy timeout) and why;
 //! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
-//! - `lock`: the exclusive file lock that makes one writer (daemon) per store;
+//! - `lock` / `pg_lock`: one writer (daemon) per store: an exclusive file lock on SQLite,
+//!   an advisory lock on Postgres;
 //! - `reset`: refusing to start on a store that is missing or behind its checkpoint,
 //!   and the deliberate way to accept it;
 //! - `file_id`: noticing that the database file was removed or replaced under a writer.
 //!
 //! A `Store` is a cheap handle (a connection pool) and can be cloned freely. Appends from
 //! one process are also ordered by a small async lock, so the checkpoint file is written
-//! in commit order; appends from several processes serialize on SQLite's write lock.
+//! in commit order; appends from several processes serialize on SQLite's write lock, or
+//! on Postgres on the chain head's row lock.
 //!
 //! # Durability: what is on disk when
+//!
+//! On Postgres a commit is durable when the append returns (the server's WAL); the
+//! checkpoint file below is kept and written the same way, without a WAL to `fsync`.
+//! The rest of this section is about SQLite.
 //!
 //! - **An append returns**: the transaction is committed to the WAL (`synchronous=NORMAL`,
 //!   no `fsync`). It survives the process being killed or crashing at any point; a

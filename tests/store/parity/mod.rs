@@ -37,7 +37,7 @@ impl Backend {
         let db = TestDb::create(test).await?;
         let url = PgUrl::parse(Secret::new(db.url.clone())).expect("test URL parses");
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(Backend::open("postgres", dir, Location::Postgres(url), Some(db)).await)
+        Some(Backend::open("postgres", dir, Location::Postgres(Box::new(url)), Some(db)).await)
     }
 
     async fn open(

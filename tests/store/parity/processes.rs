@@ -27,7 +27,9 @@ async fn appender_child() {
         .expect("number");
     let location = match spec.split_once(':') {
         Some(("sqlite", path)) => Location::Sqlite(path.into()),
-        Some(("postgres", url)) => Location::Postgres(PgUrl::parse(Secret::new(url)).expect("url")),
+        Some(("postgres", url)) => {
+            Location::Postgres(Box::new(PgUrl::parse(Secret::new(url)).expect("url")))
+        }
         _ => panic!("bad store spec {spec}"),
     };
     let dir = tempfile::tempdir().expect("tempdir");
