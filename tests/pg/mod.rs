@@ -5,7 +5,8 @@
 //! (`DROP DATABASE … WITH (FORCE)`, which also ends connections a failed test left open),
 //! so tests never see each other's rows and a failing test leaves nothing behind. Where
 //! `DATABASE_URL` is unset, `create` returns `None` after printing that the test is
-//! skipped: the Postgres half of a test is visibly skipped, never silently passed.
+//! skipped (in `cargo test`'s output, uncaptured): the Postgres half of a test is
+//! visibly skipped, never silently passed.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,7 +29,13 @@ impl TestDb {
     /// `DATABASE_URL` is unset.
     pub async fn create(test: &str) -> Option<TestDb> {
         let Ok(base) = std::env::var("DATABASE_URL") else {
-            eprintln!("SKIPPED (Postgres half): {test}: DATABASE_URL is not set");
+            // Straight to stderr, not `eprintln!`: the test harness would hide a
+            // passing test's `eprintln!`, and a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED (Postgres half): {test}: DATABASE_URL is not set"
+            );
             return None;
         };
         let admin = PgConnectOptions::from_str(&base).expect("DATABASE_URL is a postgres URL");
