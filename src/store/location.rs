@@ -27,14 +27,6 @@ impl Location {
             Location::Postgres(_) => None,
         }
     }
-
-    /// Text with the Postgres URL and password scrubbed out (identity for SQLite).
-    pub fn scrub(&self, text: &str) -> String {
-        match self {
-            Location::Sqlite(_) => text.to_string(),
-            Location::Postgres(url) => url.scrub(text),
-        }
-    }
 }
 
 impl From<&StoreConfig> for Location {

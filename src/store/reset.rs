@@ -13,6 +13,8 @@
 //! starts from the store's own head, so `verify` judges the accepted store on its own.
 //! When the database file itself is missing, a `-wal`/`-shm` it left behind is set
 //! aside the same way (SQLite must not replay the lost database's log into a new one).
+//! A PostgreSQL store is compared the same way; its database is never "missing" (an
+//! empty one is migrated, then found behind the checkpoint).
 
 use std::path::{Path, PathBuf};
 

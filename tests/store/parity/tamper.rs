@@ -65,3 +65,31 @@ parity! {
         );
     }
 }
+
+parity! {
+    /// A writer refuses to start on a store cut back behind its checkpoint file, naming
+    /// both heads, on either engine (`store::reset`).
+    async fn a_store_behind_its_checkpoint_is_refused_at_start(b: Backend) {
+        chain(b).await;
+        b.edit(
+            "DELETE FROM events WHERE seq > 6; \
+             UPDATE chain_head SET seq = 6, hash = (SELECT hash FROM events WHERE seq = 6)",
+        )
+        .await;
+        let opened = karajan::store::reset::open_checked_at(
+            &b.location,
+            &b.dir.path().join("k.checkpoints"),
+            false,
+        )
+        .await;
+        match opened {
+            Err(karajan::store::reset::OpenError::Refused(r)) => {
+                assert_eq!(r.store_head.as_ref().map(|h| h.0), Some(6), "{}", b.name);
+                assert_eq!(r.checkpoint_head.0, 10);
+                assert!(r.to_string().contains("is behind its checkpoint"), "{r}");
+            }
+            Err(e) => panic!("{}: {e}", b.name),
+            Ok(_) => panic!("{}: a store behind its checkpoint was opened", b.name),
+        }
+    }
+}
