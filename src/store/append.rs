@@ -127,7 +127,9 @@ async fn append_in(
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     let dialect = conn.dialect();
     let (mut seq, head_hash): (i64, Vec<u8>) =
-        on_conn!(conn, c => sqlx::query_as(head_sql(dialect)).fetch_one(c).await)?;
+        on_conn!(conn, |c| sqlx::query_as(head_sql(dialect))
+            .fetch_one(c)
+            .await)?;
     let mut prev: Hash = head_hash
         .try_into()
         .map_err(|_| StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
@@ -170,7 +172,7 @@ async fn append_in(
         prev = hash;
     }
     let rows = serde_json::Value::Array(rows).to_string();
-    on_conn!(conn, c => sqlx::query(insert_sql(dialect))
+    on_conn!(conn, |c| sqlx::query(insert_sql(dialect))
         .bind(&at_text)
         .bind(&rows)
         .execute(c)
@@ -198,11 +200,13 @@ async fn append_in(
             changed.push((id, rec));
         }
     }
-    on_conn!(conn, c => sqlx::query("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev[..])
-        .execute(c)
-        .await
-        .map(drop))?;
+    on_conn!(conn, |c| sqlx::query(
+        "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1"
+    )
+    .bind(seq)
+    .bind(&prev[..])
+    .execute(c)
+    .await
+    .map(drop))?;
     Ok((stored, changed))
 }

@@ -6,10 +6,11 @@
 //! benchmark measures) and cannot express the per-engine connection settings (WAL,
 //! `synchronous`, `BEGIN IMMEDIATE`). Here each query is written once, in the SQL both
 //! engines accept (`$1` placeholders, which sqlx's SQLite driver also numbers, `ON
-//! CONFLICT`, `RETURNING`, text timestamps, 64-bit integers), and [`on_pool!`] /
-//! [`on_conn!`] compile the statement once per engine, each against its own native
-//! driver. Where the engines' SQL differs, the per-engine text sits in one function of
-//! [`Dialect`] or of the engine's module (`sqlite`, `postgres`), nowhere else.
+//! CONFLICT`, `RETURNING`, text timestamps, 64-bit integers), and `on_pool!` /
+//! `on_conn!` compile the statement once per engine, each against its own native
+//! driver. Where the engines' SQL differs, the per-engine texts sit side by side in one
+//! function matching on [`Dialect`]: its methods here, or beside their one use
+//! (`append`'s head lock and batch insert), nowhere else.
 //!
 //! Rows are decoded by functions generic over [`DbRow`], so each decoder also exists
 //! once: [`DbRow::col`] reads a column of any type both drivers decode ([`Col`]).
@@ -140,10 +141,11 @@ impl DbRow for sqlx::postgres::PgRow {
     }
 }
 
-/// `on_pool!(pool, p => body)`: `body` compiled once per engine, with `p` the engine's
-/// own pool (`&SqlitePool` or `&PgPool`).
+/// `on_pool!(pool, |p| body)`: `body` compiled once per engine, with `p` the engine's
+/// own pool (`&SqlitePool` or `&PgPool`). Not a closure: `body` runs in place (`?` and
+/// `.await` act on the enclosing function); the closure syntax lets rustfmt format it.
 macro_rules! on_pool {
-    ($pool:expr, $p:ident => $body:expr) => {
+    ($pool:expr, |$p:ident| $body:expr) => {
         match $pool {
             $crate::store::backend::Pool::Sqlite($p) => $body,
             $crate::store::backend::Pool::Postgres($p) => $body,
@@ -152,11 +154,11 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// `on_conn!(conn, c => body)`: `body` compiled once per engine, with `c` the engine's
+/// `on_conn!(conn, |c| body)`: `body` compiled once per engine, with `c` the engine's
 /// own connection (`&mut SqliteConnection` or `&mut PgConnection`); `conn` is a
-/// `&mut Conn`.
+/// `&mut Conn`. In place, like `on_pool!`.
 macro_rules! on_conn {
-    ($conn:expr, $c:ident => $body:expr) => {
+    ($conn:expr, |$c:ident| $body:expr) => {
         match &mut *$conn {
             $crate::store::backend::Conn::Sqlite(inner) => {
                 let $c = &mut **inner;

@@ -295,7 +295,7 @@ async fn apply_rows(
             },
             Some(issue),
         ) => {
-            on_conn!(conn, c => sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "INSERT INTO runs (run_id, identifier, state, run_number, attempt, runner, \
                  started_at, config_digest, prompt_digest, prompt_bytes, workspace, log_dir, \
                  command, resume_session, started_seq) \
@@ -316,15 +316,19 @@ async fn apply_rows(
             .bind(json_text(command, "run command")?)
             .bind(resume_session)
             .bind(seq)
-            .execute(c).await
-        .map(drop))?;
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         (EventKind::RunSpawned { run_id, pid }, _) => {
-            on_conn!(conn, c => sqlx::query("UPDATE runs SET pid = $1 WHERE run_id = $2")
-                .bind(i64::from(*pid))
-                .bind(run_id)
-                .execute(c).await
-        .map(drop))?;
+            on_conn!(conn, |c| sqlx::query(
+                "UPDATE runs SET pid = $1 WHERE run_id = $2"
+            )
+            .bind(i64::from(*pid))
+            .bind(run_id)
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         (
             EventKind::RunFinished {
@@ -348,7 +352,8 @@ async fn apply_rows(
                 | crate::domain::RunStatus::UsageLimited { reason, .. } => Some(reason.as_str()),
                 _ => None,
             };
-            let owner: Option<(String, String)> = on_conn!(conn, c => sqlx::query_as(
+            let owner: Option<(String, String)> = on_conn!(conn, |c| {
+                sqlx::query_as(
                 "UPDATE runs SET finished_at = $1, status = $2, status_detail = $3, exit_code = $4, \
                  signal = $5, duration_ms = $6, tokens_input = $7, tokens_output = $8, \
                  tokens_cache_read = $9, tokens_cache_write = $10, cost_usd = $11, turns = $12, \
@@ -369,9 +374,10 @@ async fn apply_rows(
             .bind(session_id)
             .bind(run_id)
             .fetch_optional(c)
-            .await)?;
+            .await
+            })?;
             if let (Some((identifier, runner)), Some(session)) = (owner, session_id) {
-                on_conn!(conn, c => sqlx::query(
+                on_conn!(conn, |c| sqlx::query(
                     "INSERT INTO sessions (identifier, runner, session_id, updated_seq) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (identifier, runner) DO UPDATE SET \
                      session_id = excluded.session_id, updated_seq = excluded.updated_seq",
@@ -380,12 +386,13 @@ async fn apply_rows(
                 .bind(runner)
                 .bind(session)
                 .bind(seq)
-                .execute(c).await
-        .map(drop))?;
+                .execute(c)
+                .await
+                .map(drop))?;
             }
         }
         (EventKind::IntentRecorded { intent_id, op }, Some(issue)) => {
-            on_conn!(conn, c => sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "INSERT INTO pending_intents (intent_id, identifier, op, attempts, last_error, \
                  recorded_at, recorded_seq) VALUES ($1, $2, $3, 0, NULL, $4, $5)",
             )
@@ -394,8 +401,9 @@ async fn apply_rows(
             .bind(json_text(op, "intent op")?)
             .bind(format_time(at))
             .bind(seq)
-            .execute(c).await
-        .map(drop))?;
+            .execute(c)
+            .await
+            .map(drop))?;
             return Ok(Some(issue.to_string()));
         }
         (EventKind::IntentCompleted { intent_id, .. }, _)
@@ -407,7 +415,7 @@ async fn apply_rows(
             },
             _,
         ) => {
-            return Ok(on_conn!(conn, c => sqlx::query_scalar(
+            return Ok(on_conn!(conn, |c| sqlx::query_scalar(
                 "DELETE FROM pending_intents WHERE intent_id = $1 RETURNING identifier",
             )
             .bind(intent_id)
@@ -422,14 +430,15 @@ async fn apply_rows(
             },
             _,
         ) => {
-            on_conn!(conn, c => sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "UPDATE pending_intents SET attempts = attempts + 1, last_error = $1 \
                  WHERE intent_id = $2",
             )
             .bind(error)
             .bind(intent_id)
-            .execute(c).await
-        .map(drop))?;
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         _ => {}
     }

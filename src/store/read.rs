@@ -28,13 +28,14 @@ pub fn event_from_row(row: &impl DbRow) -> Result<StoredEvent, StoreError> {
 }
 
 pub async fn events_for(pool: &Pool, identifier: &str) -> Result<Vec<StoredEvent>, StoreError> {
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let rows = sqlx::query(
-        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
          WHERE issue = $1 ORDER BY seq",
-    )
-    .bind(identifier)
-    .fetch_all(p).await?;
+        )
+        .bind(identifier)
+        .fetch_all(p)
+        .await?;
         rows.iter().map(event_from_row).collect()
     })
 }
@@ -50,7 +51,7 @@ pub async fn events_of_kind(
     kind: &str,
     newest: Option<i64>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut events = on_pool!(pool, p => {
+    let mut events = on_pool!(pool, |p| {
         let rows = sqlx::query(EVENTS_OF_KIND)
             .bind(identifier)
             .bind(kind)
@@ -71,14 +72,15 @@ pub async fn recent_of_kind(
     kind: &str,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let rows = sqlx::query(
-        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
          WHERE kind = $1 ORDER BY seq DESC LIMIT $2",
-    )
-    .bind(kind)
-    .bind(limit.max(0))
-    .fetch_all(p).await?;
+        )
+        .bind(kind)
+        .bind(limit.max(0))
+        .fetch_all(p)
+        .await?;
         rows.iter().map(event_from_row).collect()
     })
 }
@@ -88,20 +90,21 @@ pub async fn events_page(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let rows = sqlx::query(
-        "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
          WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after_seq)
-    .bind(limit.max(0))
-    .fetch_all(p).await?;
+        )
+        .bind(after_seq)
+        .bind(limit.max(0))
+        .fetch_all(p)
+        .await?;
         rows.iter().map(event_from_row).collect()
     })
 }
 
 pub async fn head(pool: &Pool) -> Result<(i64, String), StoreError> {
-    let (seq, hash): (i64, Vec<u8>) = on_pool!(pool, p => {
+    let (seq, hash): (i64, Vec<u8>) = on_pool!(pool, |p| {
         sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
             .fetch_one(p)
             .await?
@@ -137,57 +140,57 @@ async fn records_where(
 ) -> Result<Vec<IssueRecord>, StoreError> {
     let of_tickets =
         format!(" WHERE identifier IN (SELECT identifier FROM tickets WHERE {filter})");
-    on_pool!(pool, p => {
-    let query = |sql: String| {
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        match bind {
-            Some(b) => q.bind(b.to_string()),
-            None => q,
+    on_pool!(pool, |p| {
+        let query = |sql: String| {
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            match bind {
+                Some(b) => q.bind(b.to_string()),
+                None => q,
+            }
+        };
+        let mut rework: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
+        for row in query(format!(
+            "SELECT identifier, gate, count FROM rework_counts{of_tickets}"
+        ))
+        .fetch_all(p)
+        .await?
+        {
+            let count = to_u32(row.col("count")?, "rework count")?;
+            rework
+                .entry(row.col("identifier")?)
+                .or_default()
+                .insert(row.col("gate")?, count);
         }
-    };
-    let mut rework: HashMap<String, BTreeMap<String, u32>> = HashMap::new();
-    for row in query(format!(
-        "SELECT identifier, gate, count FROM rework_counts{of_tickets}"
-    ))
-    .fetch_all(p)
-    .await?
-    {
-        let count = to_u32(row.col("count")?, "rework count")?;
-        rework
-            .entry(row.col("identifier")?)
-            .or_default()
-            .insert(row.col("gate")?, count);
-    }
-    let mut pending: HashMap<String, u32> = HashMap::new();
-    for row in query(format!(
-        "SELECT identifier, count(*) AS n FROM pending_intents{of_tickets} GROUP BY identifier"
-    ))
-    .fetch_all(p)
-    .await?
-    {
-        pending.insert(
-            row.col("identifier")?,
-            to_u32(row.col("n")?, "pending count")?,
-        );
-    }
-    let rows = query(format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter} ORDER BY identifier"
-    ))
-    .fetch_all(p)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let id: String = row.col("identifier")?;
-            let rw = rework.remove(&id).unwrap_or_default();
-            let n = pending.get(&id).copied().unwrap_or(0);
-            tickets::record_from_row(row, rw, n)
-        })
-        .collect()
+        let mut pending: HashMap<String, u32> = HashMap::new();
+        for row in query(format!(
+            "SELECT identifier, count(*) AS n FROM pending_intents{of_tickets} GROUP BY identifier"
+        ))
+        .fetch_all(p)
+        .await?
+        {
+            pending.insert(
+                row.col("identifier")?,
+                to_u32(row.col("n")?, "pending count")?,
+            );
+        }
+        let rows = query(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE {filter} ORDER BY identifier"
+        ))
+        .fetch_all(p)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.col("identifier")?;
+                let rw = rework.remove(&id).unwrap_or_default();
+                let n = pending.get(&id).copied().unwrap_or(0);
+                tickets::record_from_row(row, rw, n)
+            })
+            .collect()
     })
 }
 
 pub async fn record(pool: &Pool, identifier: &str) -> Result<Option<IssueRecord>, StoreError> {
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let mut conn = p.acquire().await?;
         let conn = &mut Conn::from(&mut *conn);
         let Some(mut rec) = tickets::load(conn, identifier).await? else {
@@ -244,46 +247,49 @@ fn run_from_row(row: &impl DbRow) -> Result<RunRow, StoreError> {
 pub async fn open_runs(pool: &Pool) -> Result<Vec<RunRow>, StoreError> {
     let sql =
         format!("SELECT {RUN_COLUMNS} FROM runs WHERE finished_at IS NULL ORDER BY started_seq");
-    on_pool!(pool, p => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(p).await?;
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?;
         rows.iter().map(run_from_row).collect()
     })
 }
 
 pub async fn runs_for(pool: &Pool, identifier: &str) -> Result<Vec<RunRow>, StoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE identifier = $1 ORDER BY started_seq");
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(identifier)
-        .fetch_all(p).await?;
+            .bind(identifier)
+            .fetch_all(p)
+            .await?;
         rows.iter().map(run_from_row).collect()
     })
 }
 
 pub async fn pending_intents(pool: &Pool) -> Result<Vec<PendingIntent>, StoreError> {
-    on_pool!(pool, p => {
-    let rows = sqlx::query(
-        "SELECT intent_id, identifier, op, attempts, last_error, recorded_at \
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(
+            "SELECT intent_id, identifier, op, attempts, last_error, recorded_at \
          FROM pending_intents ORDER BY recorded_seq",
-    )
-    .fetch_all(p)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let intent_id: String = row.col("intent_id")?;
-            let op: String = row.col("op")?;
-            let recorded_at: String = row.col("recorded_at")?;
-            Ok(PendingIntent {
-                identifier: row.col("identifier")?,
-                op: from_json(&op, &format!("intent {intent_id} op"))?,
-                attempts: to_u32(row.col("attempts")?, "intent attempts")?,
-                last_error: row.col("last_error")?,
-                recorded_at: parse_time(&recorded_at, &format!("intent {intent_id} recorded_at"))?,
-                intent_id,
+        )
+        .fetch_all(p)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let intent_id: String = row.col("intent_id")?;
+                let op: String = row.col("op")?;
+                let recorded_at: String = row.col("recorded_at")?;
+                Ok(PendingIntent {
+                    identifier: row.col("identifier")?,
+                    op: from_json(&op, &format!("intent {intent_id} op"))?,
+                    attempts: to_u32(row.col("attempts")?, "intent attempts")?,
+                    last_error: row.col("last_error")?,
+                    recorded_at: parse_time(
+                        &recorded_at,
+                        &format!("intent {intent_id} recorded_at"),
+                    )?,
+                    intent_id,
+                })
             })
-        })
-        .collect()
+            .collect()
     })
 }
 
@@ -292,7 +298,7 @@ pub async fn latest_session(
     identifier: &str,
     runner: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(on_pool!(pool, p => {
+    Ok(on_pool!(pool, |p| {
         sqlx::query_scalar("SELECT session_id FROM sessions WHERE identifier = $1 AND runner = $2")
             .bind(identifier)
             .bind(runner)
@@ -324,7 +330,7 @@ const TOTALS_SELECT: &str = "SELECT count(*) AS runs, \
      CAST(coalesce(sum(cost_usd), 0) AS DOUBLE PRECISION) AS cost FROM runs";
 
 pub async fn totals(pool: &Pool, identifier: Option<&str>) -> Result<Totals, StoreError> {
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let row = match identifier {
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(TOTALS_SELECT))
@@ -358,7 +364,7 @@ pub enum Grouping {
 /// and the day's runs are those from `day` up to the next day).
 pub async fn totals_on(pool: &Pool, day: chrono::NaiveDate) -> Result<Totals, StoreError> {
     let next = day.succ_opt().unwrap_or(day);
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{TOTALS_SELECT} {TOTALS_ON_WHERE}"
         )))
@@ -395,7 +401,7 @@ pub async fn totals_by(
         "SELECT {key} AS grp, {} {filter} GROUP BY grp ORDER BY grp",
         TOTALS_SELECT.trim_start_matches("SELECT ")
     );
-    on_pool!(pool, p => {
+    on_pool!(pool, |p| {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         if let Some(id) = identifier {
             q = q.bind(id);

@@ -175,7 +175,7 @@ async fn compare(
     if head.0 < seq {
         return Ok(Some((head, "is behind its checkpoint")));
     }
-    let at: Option<Vec<u8>> = super::backend::on_pool!(&store.pool, p => {
+    let at: Option<Vec<u8>> = super::backend::on_pool!(&store.pool, |p| {
         sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
             .bind(seq)
             .fetch_optional(p)

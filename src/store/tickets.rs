@@ -159,7 +159,7 @@ pub async fn load(
     identifier: &str,
 ) -> Result<Option<IssueRecord>, StoreError> {
     let sql = conn.dialect().load_ticket();
-    on_conn!(conn, c => {
+    on_conn!(conn, |c| {
         let row = sqlx::query(sql).bind(identifier).fetch_optional(c).await?;
         let Some(row) = row else {
             return Ok(None);
@@ -172,7 +172,7 @@ pub async fn load(
 
 /// How many unconfirmed tracker writes `identifier` has.
 pub async fn pending_count(conn: &mut Conn<'_>, identifier: &str) -> Result<u32, StoreError> {
-    let n: i64 = on_conn!(conn, c => {
+    let n: i64 = on_conn!(conn, |c| {
         sqlx::query_scalar("SELECT count(*) FROM pending_intents WHERE identifier = $1")
             .bind(identifier)
             .fetch_one(c)
@@ -192,7 +192,8 @@ pub async fn save(
 ) -> Result<(), StoreError> {
     let id = record.identifier.as_str();
     let cols = phase_columns(&record.phase);
-    on_conn!(conn, c => sqlx::query(
+    on_conn!(conn, |c| {
+        sqlx::query(
         "INSERT INTO tickets (identifier, tracker_id, state, phase, run_id, attempt, \
          started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request, \
          verdict, updated_seq) \
@@ -229,7 +230,8 @@ pub async fn save(
     .bind(&cols.verdict)
     .bind(seq)
     .execute(c).await
-        .map(drop))?;
+        .map(drop)
+    })?;
 
     let rework_before = before.map(|b| &b.rework);
     if rework_before != Some(&record.rework) && !(before.is_none() && record.rework.is_empty()) {
@@ -241,16 +243,22 @@ pub async fn save(
 
 async fn save_rework(conn: &mut Conn<'_>, record: &IssueRecord) -> Result<(), StoreError> {
     let id = record.identifier.as_str();
-    on_conn!(conn, c => sqlx::query("DELETE FROM rework_counts WHERE identifier = $1")
-        .bind(id)
-        .execute(c).await
-        .map(drop))?;
+    on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM rework_counts WHERE identifier = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(drop))?;
     for (gate, count) in &record.rework {
-        on_conn!(conn, c => sqlx::query("INSERT INTO rework_counts (identifier, gate, count) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(gate)
-            .bind(i64::from(*count))
-            .execute(c).await
+        on_conn!(conn, |c| sqlx::query(
+            "INSERT INTO rework_counts (identifier, gate, count) VALUES ($1, $2, $3)"
+        )
+        .bind(id)
+        .bind(gate)
+        .bind(i64::from(*count))
+        .execute(c)
+        .await
         .map(drop))?;
     }
     Ok(())
@@ -268,7 +276,7 @@ async fn save_retry(
             due_at,
             error,
         } => {
-            on_conn!(conn, c => sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "INSERT INTO retry_queue (identifier, state, attempt, due_at, error) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO UPDATE SET \
                  state = excluded.state, attempt = excluded.attempt, \
@@ -279,14 +287,18 @@ async fn save_retry(
             .bind(i64::from(*attempt))
             .bind(format_time(*due_at))
             .bind(error)
-            .execute(c).await
-        .map(drop))?;
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         _ if was_waiting => {
-            on_conn!(conn, c => sqlx::query("DELETE FROM retry_queue WHERE identifier = $1")
-                .bind(id)
-                .execute(c).await
-        .map(drop))?;
+            on_conn!(conn, |c| sqlx::query(
+                "DELETE FROM retry_queue WHERE identifier = $1"
+            )
+            .bind(id)
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         _ => {}
     }

@@ -113,7 +113,7 @@ pub async fn verify(pool: &Pool, checkpoints: Option<&Path>) -> Result<VerifyRep
         last: (0, GENESIS),
     };
     loop {
-        let full = on_pool!(pool, p => {
+        let full = on_pool!(pool, |p| {
             let rows = sqlx::query(
                 "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
                  WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -356,7 +356,7 @@ fn decode(row: &impl DbRow) -> Result<Fields, String> {
 
 /// `chain_head` must name the last row.
 async fn check_head(pool: &Pool, walk: &Walk, breaks: &mut Breaks) -> Result<(), StoreError> {
-    let row: Option<(i64, Vec<u8>)> = on_pool!(pool, p => {
+    let row: Option<(i64, Vec<u8>)> = on_pool!(pool, |p| {
         sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
             .fetch_optional(p)
             .await?
