@@ -179,8 +179,9 @@ fn json_inner(s: &str) -> String {
 
 /// Every secret value a workflow holds: the sensitive runner `env` values (from `$VAR`
 /// or marked `{secret: …}`, in profiles and per-state overrides), the configured server
-/// token, the webhook signing secret and the tracker's key. A literal `env` value is not
-/// a secret: the workflow shows it to anyone who reads it.
+/// token, the webhook signing secret, the tracker's key and a Postgres `store.url` (and
+/// its password). A literal `env` value is not a secret: the workflow shows it to anyone
+/// who reads it.
 pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     let sensitive = |env: &std::collections::BTreeMap<String, crate::config::Secret>| {
         env.values()
@@ -203,6 +204,9 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     }
     if let Some(w) = &wf.server.webhooks {
         out.push(w.secret.expose().to_string());
+    }
+    if let Some(url) = &wf.store.postgres {
+        out.extend(url.secrets());
     }
     for secret in wf.tracker.secrets() {
         out.push(secret.expose().to_string());

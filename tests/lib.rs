@@ -6,6 +6,7 @@ mod e2e;
 mod engine;
 mod github;
 mod linear;
+mod pg;
 mod realcli;
 mod runners;
 mod store;

@@ -65,20 +65,21 @@ pub async fn run(wf: &Workflow) -> Exit {
     for s in &fetched.skipped {
         println!("skipped {}: {}", s.source, s.error);
     }
-    let records: HashMap<String, IssueRecord> = match Store::open_read_only(&wf.store.path).await {
-        Ok(Some(store)) => store
-            .records()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| (r.identifier.clone(), r))
-            .collect(),
-        Ok(None) => HashMap::new(),
-        Err(e) => {
-            eprintln!("karajan: cannot read the store: {e}");
-            return Exit::Failure;
-        }
-    };
+    let records: HashMap<String, IssueRecord> =
+        match Store::open_read_only_at(&crate::store::Location::from(&wf.store)).await {
+            Ok(Some(store)) => store
+                .records()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| (r.identifier.clone(), r))
+                .collect(),
+            Ok(None) => HashMap::new(),
+            Err(e) => {
+                eprintln!("karajan: cannot read the store: {e}");
+                return Exit::Failure;
+            }
+        };
     let mut tickets = fetched.tickets;
     sort_for_dispatch(&mut tickets);
     println!(

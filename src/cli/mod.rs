@@ -348,6 +348,7 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 .join(".karajan");
             crate::config::StoreConfig {
                 path: dir.join("karajan.db"),
+                postgres: None,
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }
@@ -380,10 +381,11 @@ pub(crate) fn print_json<T: serde::Serialize>(workflow: &Path, value: &T) -> Exi
 /// Open a workflow's store read-only for a reporting verb, or say why not.
 pub(crate) async fn open_store(workflow: &Path) -> Result<crate::store::Store, Exit> {
     let paths = store_paths(workflow);
-    match crate::store::Store::open_read_only(&paths.path).await {
+    let location = crate::store::Location::from(&paths);
+    match crate::store::Store::open_read_only_at(&location).await {
         Ok(Some(s)) => Ok(s.with_checkpoints(&paths.checkpoints)),
         Ok(None) => {
-            eprintln!("karajan: no store at {}", paths.path.display());
+            eprintln!("karajan: no store at {location}");
             Err(Exit::Failure)
         }
         Err(e) => {

@@ -19,6 +19,15 @@ pub async fn run(workflow: &Path) -> Exit {
         Ok(wf) => wf,
         Err(code) => return code,
     };
+    if wf.store.postgres.is_some() {
+        // Rebuilding a lost store from the tracker writes a fresh SQLite file; a
+        // PostgreSQL store is backed up and restored by the server's own means.
+        eprintln!(
+            "karajan: `recover` rebuilds SQLite stores only; store.url names a PostgreSQL \
+             store (restore it from the server's backups)"
+        );
+        return Exit::Failure;
+    }
     // A writer: one per store (see `store::lock`), before the store is even looked at.
     let _lock = match crate::store::lock::acquire(&wf.store.path) {
         Ok(lock) => lock,

@@ -8,8 +8,9 @@ use tracing::{error, info, warn};
 
 use super::Exit;
 use crate::orchestrator::{Engine, Options};
+use crate::store::Location;
 use crate::store::Store;
-use crate::store::reset::{OpenError, Opened, open_checked};
+use crate::store::reset::{OpenError, Opened, open_checked_at};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -44,14 +45,25 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
     if args.dry_run {
         return super::dry_run::run(&wf).await;
     }
+    let location = Location::from(&wf.store);
     // One writer per store: refused at once when the store's folder exists, else
-    // decided once the folder is created; always before the store is opened.
-    let early_lock = match crate::store::lock::acquire_existing(&wf.store.path) {
-        Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("karajan: {e}");
-            return Exit::Failure;
-        }
+    // decided once the folder is created; always before the store is opened. A
+    // Postgres store is locked on the server (an advisory lock), at once.
+    let (early_lock, advisory) = match &location {
+        Location::Sqlite(db) => match crate::store::lock::acquire_existing(db) {
+            Ok(lock) => (lock, None),
+            Err(e) => {
+                eprintln!("karajan: {e}");
+                return Exit::Failure;
+            }
+        },
+        Location::Postgres(url) => match crate::store::pg_lock::acquire(url).await {
+            Ok(lock) => (None, Some(lock)),
+            Err(e) => {
+                eprintln!("karajan: {e}");
+                return Exit::Failure;
+            }
+        },
     };
     crate::agent::reap::become_subreaper();
     crate::agent::reap::spawn_orphan_reaper();
@@ -96,15 +108,20 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
             return Exit::Failure;
         }
     }
-    let _lock = match early_lock.map_or_else(|| crate::store::lock::acquire(&wf.store.path), Ok) {
-        Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("karajan: {e}");
-            return Exit::Failure;
-        }
+    let _lock = match (&advisory, early_lock) {
+        (Some(_), _) => None,
+        (None, Some(lock)) => Some(lock),
+        (None, None) => match crate::store::lock::acquire(&wf.store.path) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                eprintln!("karajan: {e}");
+                return Exit::Failure;
+            }
+        },
     };
-    let (db, checkpoints) = (&wf.store.path, &wf.store.checkpoints);
-    let store = match open_checked(db, checkpoints, args.accept_store_reset).await {
+    let _advisory = advisory;
+    let checkpoints = &wf.store.checkpoints;
+    let store = match open_checked_at(&location, checkpoints, args.accept_store_reset).await {
         Ok((s, Opened::Consistent)) => s,
         Ok((s, Opened::Accepted { refusal, kept })) => {
             warn!(%refusal, kept = %kept.display(), "store reset accepted (--accept-store-reset)");
@@ -115,7 +132,7 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
             return Exit::Failure;
         }
         Err(OpenError::Store(e)) => {
-            eprintln!("karajan: cannot open the store {}: {e}", db.display());
+            eprintln!("karajan: cannot open the store {location}: {e}");
             return Exit::Failure;
         }
     };
@@ -172,7 +189,7 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
 
 /// Print what `--once` did; `Exit::RunFailed` when a run failed or a ticket escalated.
 async fn once_summary(wf: &crate::config::Workflow, start_seq: i64) -> Exit {
-    let summary = match Store::open_read_only(&wf.store.path).await {
+    let summary = match Store::open_read_only_at(&Location::from(&wf.store)).await {
         Ok(Some(store)) => crate::orchestrator::summary::Summary::since(&store, start_seq).await,
         Ok(None) => Ok(Default::default()),
         Err(e) => Err(e),

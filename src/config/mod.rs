@@ -26,6 +26,7 @@ mod load;
 pub(crate) mod raw;
 pub(crate) mod schema;
 mod states;
+mod store_url;
 mod tracker;
 mod validate;
 pub mod workflow;
@@ -47,5 +48,6 @@ pub use cli_settings::{
 };
 pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};
+pub use store_url::PgUrl;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

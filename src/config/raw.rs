@@ -353,6 +353,9 @@ pub(crate) struct RawBudget {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
+    /// The event store: `sqlite://PATH` (the embedded default) or `postgres://…` (`$VAR`
+    /// expanded, e.g. for the password). Default: SQLite at `path`.
+    pub url: Option<String>,
     /// The SQLite event store. Default `.karajan/karajan.db`.
     pub path: Option<String>,
     /// Chain checkpoints, kept outside the database. Default `.karajan/checkpoints`.

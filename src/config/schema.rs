@@ -147,6 +147,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
     (
         "store",
         Shape::Fields(&[
+            ("url", Shape::Leaf),
             ("path", Shape::Leaf),
             ("checkpoints", Shape::Leaf),
             ("logs", Shape::Leaf),

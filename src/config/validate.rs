@@ -513,12 +513,41 @@ fn budget(cx: &mut Ctx, raw: &RawWorkflow) -> Budget {
 
 fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
     let s = raw.store.as_ref();
-    StoreConfig {
-        path: cx.path(
-            "store.path",
-            s.and_then(|s| s.path.as_deref()),
-            ".karajan/karajan.db",
+    let url = s.and_then(|s| s.url.as_deref());
+    let mut path = s.and_then(|s| s.path.as_deref());
+    let mut postgres = None;
+    match url {
+        None => {}
+        Some(url) if url.starts_with("sqlite://") => {
+            if path.is_some() {
+                cx.errors.push(
+                    "store.url",
+                    "store.url and store.path both name the SQLite file: give only one",
+                );
+            }
+            path = Some(&url["sqlite://".len()..]);
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            match expand::expand_secret(url, cx.env) {
+                Ok(secret) => match super::PgUrl::parse(secret) {
+                    Ok(parsed) => postgres = Some(parsed),
+                    Err(e) => cx.errors.push("store.url", e),
+                },
+                // Never echo the URL: it may hold a literal password.
+                Err(expand::ExpandError::Unclosed(_)) => {
+                    cx.errors.push("store.url", "has an unclosed `${`")
+                }
+                Err(e) => cx.errors.push("store.url", format!("missing secret: {e}")),
+            }
+        }
+        Some(_) => cx.errors.push(
+            "store.url",
+            "must be sqlite://PATH (the embedded default) or postgres://USER:PASSWORD@HOST/DB",
         ),
+    }
+    StoreConfig {
+        path: cx.path("store.path", path, ".karajan/karajan.db"),
+        postgres,
         checkpoints: cx.path(
             "store.checkpoints",
             s.and_then(|s| s.checkpoints.as_deref()),

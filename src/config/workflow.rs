@@ -191,8 +191,12 @@ pub enum StateConfig {
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// The SQLite database file.
+    /// The SQLite database file (`store.path`, or `store.url: sqlite://PATH`). With a
+    /// Postgres store, the folder of its side files (the dashboard's token) still
+    /// derives from it.
     pub path: PathBuf,
+    /// `store.url: postgres://…`: the store is this PostgreSQL database, not the file.
+    pub postgres: Option<super::PgUrl>,
     /// The checkpoint file kept outside the database (tail-truncation witness).
     pub checkpoints: PathBuf,
     /// Per-run log files live under here.

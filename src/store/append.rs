@@ -1,20 +1,24 @@
 //! The append transaction: the only code that writes events.
 //!
-//! One `BEGIN IMMEDIATE` transaction takes SQLite's write lock up front (so two writers,
-//! in this process or another, queue on `busy_timeout` instead of both reading the same
-//! head), reads the one-row `chain_head`, inserts the events with their hashes, folds
-//! each into the projections, advances `chain_head`, and commits. Any error rolls the
-//! whole batch back: events and projections never disagree, and the chain never forks.
+//! One transaction reads the one-row `chain_head` so that no other writer can read it
+//! before this one commits: on SQLite, `BEGIN IMMEDIATE` takes the write lock up front
+//! (two writers, in this process or another, queue on `busy_timeout` instead of both
+//! reading the same head); on Postgres, `SELECT … FOR UPDATE` locks the row (writers on
+//! other connections, processes or machines queue on it, then read the head it
+//! committed). It then inserts the events with their hashes, folds each into the
+//! projections, advances `chain_head`, and commits. Any error rolls the whole batch
+//! back: events and projections never disagree, and the chain never forks.
 //!
 //! Statements per transaction are kept few and constant: the whole batch of events is
-//! one `INSERT … SELECT FROM json_each(?)` (one SQL text, so one cached prepared
-//! statement, whatever the batch size), each touched ticket record is read once and
+//! one `INSERT … SELECT` over a JSON array (`json_each` on SQLite,
+//! `json_array_elements` on Postgres: one SQL text, so one cached prepared statement,
+//! whatever the batch size), each touched ticket record is read once and
 //! written once (see `projection::Fold`), and the row projections are one statement
 //! per event that has one (runs, intents, sessions).
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqlitePool};
 
+use super::backend::{Conn, Dialect, Pool, on_conn};
 use super::canonical::canonical_json;
 use super::chain::{Hash, Link, event_hash_canonical, format_at};
 use super::event::NewEvent;
@@ -45,7 +49,7 @@ pub fn payload_of(event: &NewEvent) -> Result<serde_json::Value, StoreError> {
 
 /// Append `events` in one transaction; returns the stored rows.
 pub async fn append(
-    pool: &SqlitePool,
+    pool: &Pool,
     events: &[NewEvent],
     now: DateTime<Utc>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
@@ -59,7 +63,7 @@ pub type Changed = Vec<(String, Option<IssueRecord>)>;
 /// [`append`], also returning (when `track`) the records the transaction changed, read
 /// inside it, for the store's in-memory records (see `cache`).
 pub async fn append_tracked(
-    pool: &SqlitePool,
+    pool: &Pool,
     events: &[NewEvent],
     now: DateTime<Utc>,
     track: bool,
@@ -67,12 +71,65 @@ pub async fn append_tracked(
     if events.is_empty() {
         return Ok((vec![], vec![]));
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let head = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    let mut seq: i64 = head.try_get("seq")?;
-    let head_hash: Vec<u8> = head.try_get("hash")?;
+    match pool {
+        Pool::Sqlite(p) => {
+            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+            let out = append_in(&mut Conn::Sqlite(&mut tx), events, now, track).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+        Pool::Postgres(p) => {
+            let mut tx = p.begin().await?;
+            let out = append_in(&mut Conn::Postgres(&mut tx), events, now, track).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+    }
+}
+
+/// The chain head, read so that no other append can read it before this transaction
+/// ends: SQLite's `BEGIN IMMEDIATE` already holds the database's write lock; Postgres
+/// locks the row (`FOR UPDATE`), so a concurrent appender, in this process or another,
+/// waits here and then reads the head this one committed.
+fn head_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "SELECT seq, hash FROM chain_head WHERE id = 1",
+        Dialect::Postgres => "SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE",
+    }
+}
+
+/// The one statement that inserts a batch: `$1` the time, `$2` a JSON array of
+/// `[seq, issue, kind, payload text, prev hex, hash hex]` rows. One SQL text whatever
+/// the batch size (one cached prepared statement).
+fn insert_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+             SELECT value ->> 0, $1, value ->> 1, value ->> 2, value ->> 3, \
+             unhex(value ->> 4), unhex(value ->> 5) FROM json_each($2) ORDER BY key"
+        }
+        Dialect::Postgres => {
+            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+             SELECT CAST(value ->> 0 AS bigint), $1, value ->> 1, value ->> 2, value ->> 3, \
+             decode(value ->> 4, 'hex'), decode(value ->> 5, 'hex') \
+             FROM json_array_elements(CAST($2 AS json)) WITH ORDINALITY AS e(value, ord) \
+             ORDER BY ord"
+        }
+    }
+}
+
+/// The body of the append transaction, on either engine.
+async fn append_in(
+    conn: &mut Conn<'_>,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+    track: bool,
+) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
+    let dialect = conn.dialect();
+    let (mut seq, head_hash): (i64, Vec<u8>) =
+        on_conn!(conn, |c| sqlx::query_as(head_sql(dialect))
+            .fetch_one(c)
+            .await)?;
     let mut prev: Hash = head_hash
         .try_into()
         .map_err(|_| StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
@@ -114,30 +171,28 @@ pub async fn append_tracked(
         });
         prev = hash;
     }
-    sqlx::query(
-        "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
-         SELECT value ->> 0, ?1, value ->> 1, value ->> 2, value ->> 3, \
-         unhex(value ->> 4), unhex(value ->> 5) FROM json_each(?2) ORDER BY key",
-    )
-    .bind(&at_text)
-    .bind(serde_json::Value::Array(rows).to_string())
-    .execute(&mut *tx)
-    .await?;
+    let rows = serde_json::Value::Array(rows).to_string();
+    on_conn!(conn, |c| sqlx::query(insert_sql(dialect))
+        .bind(&at_text)
+        .bind(&rows)
+        .execute(c)
+        .await
+        .map(drop))?;
     let mut fold = projection::Fold::default();
     for (event, row) in events.iter().zip(&stored) {
-        fold.apply(&mut tx, row.seq, at, event).await?;
+        fold.apply(conn, row.seq, at, event).await?;
     }
-    let touched = fold.save(&mut tx).await?;
+    let touched = fold.save(conn).await?;
     let mut changed = Vec::with_capacity(if track { touched.len() } else { 0 });
     if track {
         for (id, rec) in touched {
             let rec = match rec {
                 Some(rec) => Some(rec),
-                None => tickets::load(&mut tx, &id).await?,
+                None => tickets::load(conn, &id).await?,
             };
             let rec = match rec {
                 Some(mut rec) => {
-                    rec.pending_intents = tickets::pending_count(&mut tx, &id).await?;
+                    rec.pending_intents = tickets::pending_count(conn, &id).await?;
                     Some(rec)
                 }
                 None => None,
@@ -145,11 +200,13 @@ pub async fn append_tracked(
             changed.push((id, rec));
         }
     }
-    sqlx::query("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1")
-        .bind(seq)
-        .bind(&prev[..])
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    on_conn!(conn, |c| sqlx::query(
+        "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1"
+    )
+    .bind(seq)
+    .bind(&prev[..])
+    .execute(c)
+    .await
+    .map(drop))?;
     Ok((stored, changed))
 }

@@ -32,9 +32,15 @@ const DETAILS_WAIT: Duration = Duration::from_secs(2);
 pub enum LockError {
     #[error(
         "another karajan is already writing this store ({holder}); stop it first, or use \
-         a read-only command (`status`, `history`, `verify`, `dashboard`). Lock file: {path}"
+         a read-only command (`status`, `history`, `verify`, `dashboard`). Lock: {path}"
     )]
-    Held { path: String, holder: String },
+    Held {
+        /// The lock file, or the Postgres advisory lock (see `pg_lock`).
+        path: String,
+        holder: String,
+    },
+    #[error("cannot take the {place}: {error}")]
+    Db { place: String, error: String },
     #[error("cannot lock the store with {path}: {source}")]
     Io {
         path: String,
@@ -149,7 +155,7 @@ fn describe(text: &str) -> String {
     )
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     nix::unistd::gethostname()
         .ok()
         .map(|h| h.to_string_lossy().into_owned())

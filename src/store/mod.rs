@@ -1,10 +1,15 @@
-//! The hash-chained event store (SQLite, WAL) and its projections.
+//! The hash-chained event store and its projections, on SQLite (WAL; the embedded
+//! default) or PostgreSQL (`store.url: postgres://…`).
 //!
 //! Events are the source of truth; everything else here is derived from them:
+//! - `backend`: the two engines behind one `Store`: an enum of pools, each query written
+//!   once (the SQL both accept) and compiled per engine; `location`: which engine and
+//!   where (a file, or a URL that is never printed); `sqlite` / `postgres`: opening each;
 //! - `chain` / `canonical`: the pure hash-chain functions and the canonical JSON they
 //!   hash (byte layouts documented there);
-//! - `append`: the one write path: a `BEGIN IMMEDIATE` transaction that serializes on
-//!   the `chain_head` row, inserts the events and folds them into the projections;
+//! - `append`: the one write path: a transaction that serializes on the `chain_head` row
+//!   (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE` on Postgres), inserts the
+//!   events and folds them into the projections;
 //! - `projection` / `tickets`: the fold (ticket records, runs, retry queue, sessions,
 //!   rework counts, pending intents);
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
@@ -15,16 +20,22 @@
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
 //!   busy timeout) and why;
 //! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
-//! - `lock`: the exclusive file lock that makes one writer (daemon) per store;
+//! - `lock` / `pg_lock`: one writer (daemon) per store: an exclusive file lock on SQLite,
+//!   an advisory lock on Postgres;
 //! - `reset`: refusing to start on a store that is missing or behind its checkpoint,
 //!   and the deliberate way to accept it;
 //! - `file_id`: noticing that the database file was removed or replaced under a writer.
 //!
 //! A `Store` is a cheap handle (a connection pool) and can be cloned freely. Appends from
 //! one process are also ordered by a small async lock, so the checkpoint file is written
-//! in commit order; appends from several processes serialize on SQLite's write lock.
+//! in commit order; appends from several processes serialize on SQLite's write lock, or
+//! on Postgres on the chain head's row lock.
 //!
 //! # Durability: what is on disk when
+//!
+//! On Postgres a commit is durable when the append returns (the server's WAL); the
+//! checkpoint file below is kept and written the same way, without a WAL to `fsync`.
+//! The rest of this section is about SQLite.
 //!
 //! - **An append returns**: the transaction is committed to the WAL (`synchronous=NORMAL`,
 //!   no `fsync`). It survives the process being killed or crashing at any point; a
@@ -49,13 +60,17 @@
 //! (and `verify` itself, which writes the file first) closes the window within a second.
 
 pub mod append;
+pub(crate) mod backend;
 mod cache;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
 pub(crate) mod file_id;
+pub mod location;
 pub mod lock;
+pub mod pg_lock;
+pub mod postgres;
 mod projection;
 mod read;
 pub mod reset;
@@ -68,9 +83,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 
+use backend::Pool;
 pub use event::{EventKind, IntentOp, NewEvent};
+pub use location::{Location, PgUrl};
 pub use read::Grouping;
 
 use crate::domain::{IssueRecord, TokenUsage};
@@ -88,6 +104,10 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The database server cannot be reached or refused us (the text names the key and
+    /// the server, never the URL).
+    #[error("{0}")]
+    Connect(String),
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
     #[error(
@@ -180,10 +200,11 @@ pub struct Totals {
 
 #[derive(Clone)]
 pub struct Store {
-    /// The one writer connection (the read pool on a read-only store).
-    pool: SqlitePool,
-    /// The readers every query uses.
-    readers: SqlitePool,
+    /// The one writer connection on SQLite (the read pool on a read-only store); the
+    /// one pool on Postgres.
+    pool: Pool,
+    /// The readers every query uses (the same pool on Postgres).
+    readers: Pool,
     /// The checkpoint file `verify` compares with (also set on read-only stores).
     checkpoint_path: Option<PathBuf>,
     /// `None` on a read-only store.
@@ -199,19 +220,35 @@ impl Store {
     /// Open (creating if needed) the database at `db`, set WAL, apply migrations. The
     /// checkpoint file lives at `checkpoints`.
     pub async fn open(db: &Path, checkpoints: &Path) -> Result<Store, StoreError> {
+        Store::open_at(&Location::Sqlite(db.to_path_buf()), checkpoints).await
+    }
+
+    /// Open (creating and migrating if needed) the store at `location`, writable. The
+    /// checkpoint file lives at `checkpoints` on either engine.
+    pub async fn open_at(location: &Location, checkpoints: &Path) -> Result<Store, StoreError> {
         let state = checkpoint::load(checkpoints)?;
-        let (pool, readers) = sqlite::open_write(db).await?;
+        let (pool, readers, file) = match location {
+            Location::Sqlite(db) => {
+                let (pool, readers) = sqlite::open_write(db).await?;
+                let file = file_id::FileId::of(db)?;
+                (Pool::Sqlite(pool), Pool::Sqlite(readers), Some(file))
+            }
+            Location::Postgres(url) => {
+                let pool = Pool::Postgres(postgres::open_write(url).await?);
+                (pool.clone(), pool, None)
+            }
+        };
         let counters = Arc::new(Counters::default());
         let mut store = Store {
             cache: None,
             counters: counters.clone(),
             pool,
             readers,
-            file: Some(file_id::FileId::of(db)?),
+            file,
             checkpoint_path: Some(checkpoints.to_path_buf()),
             writer: Some(Arc::new(CheckpointWriter {
                 path: checkpoints.to_path_buf(),
-                db: db.to_path_buf(),
+                db: location.sqlite_path().map(Path::to_path_buf),
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
                 appended: std::sync::atomic::AtomicI64::new(0),
                 state: tokio::sync::Mutex::new(state),
@@ -228,7 +265,7 @@ impl Store {
         let (head, _) = store.head().await?;
         if head > 0 && checkpoint::read(checkpoints)?.is_none() {
             tracing::warn!(
-                db = %db.display(),
+                db = %location,
                 checkpoints = %checkpoints.display(),
                 "the store has events but no checkpoint file; `verify` reports this until \
                  the next append writes one"
@@ -242,7 +279,17 @@ impl Store {
     /// even SQLite's `-shm` index is created. `verify` checks no checkpoints unless
     /// [`Store::with_checkpoints`] names the file.
     pub async fn open_read_only(db: &Path) -> Result<Option<Store>, StoreError> {
-        Ok(sqlite::open_read(db).await?.map(|pool| Store {
+        Store::open_read_only_at(&Location::Sqlite(db.to_path_buf())).await
+    }
+
+    /// [`Store::open_read_only`] on either engine: on Postgres, a read-only connection
+    /// that runs no migration; `Ok(None)` when the database holds no store yet.
+    pub async fn open_read_only_at(location: &Location) -> Result<Option<Store>, StoreError> {
+        let pool = match location {
+            Location::Sqlite(db) => sqlite::open_read(db).await?.map(Pool::Sqlite),
+            Location::Postgres(url) => postgres::open_read(url).await?.map(Pool::Postgres),
+        };
+        Ok(pool.map(|pool| Store {
             readers: pool.clone(),
             pool,
             checkpoint_path: None,
@@ -264,14 +311,24 @@ impl Store {
     /// Fails with [`StoreError::Replaced`], writing nothing, when the database file was
     /// removed or replaced since the store opened it.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+        self.append_at(events, Utc::now()).await
+    }
+
+    /// [`Store::append`] with the events recorded at `at` instead of now (its hash
+    /// covers the time): what the parity suite uses to append the same events, to the
+    /// same bytes, on both engines.
+    pub async fn append_at(
+        &self,
+        events: Vec<NewEvent>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.check_file()?;
         let Some(writer) = &self.writer else {
-            return append::append(&self.pool, &events, Utc::now()).await;
+            return append::append(&self.pool, &events, at).await;
         };
         let mut state = writer.state.lock().await;
         let track = self.cache.is_some();
-        let (stored, changed) =
-            append::append_tracked(&self.pool, &events, Utc::now(), track).await?;
+        let (stored, changed) = append::append_tracked(&self.pool, &events, at, track).await?;
         // Still under the append lock: the records follow the commit order.
         if let Some(cache) = &self.cache {
             cache.apply(changed);

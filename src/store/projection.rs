@@ -34,8 +34,8 @@
 
 use std::collections::HashMap;
 
+use super::backend::{Conn, on_conn};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
 
 use super::event::{EventKind, NewEvent};
 use super::sqlite::{format_time, json_text, to_i64};
@@ -207,7 +207,7 @@ impl Fold {
     /// row projections at once, the ticket record in memory.
     pub async fn apply(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         seq: i64,
         at: DateTime<Utc>,
         event: &NewEvent,
@@ -248,7 +248,7 @@ impl Fold {
     /// leaves it where the fold knows it (`None`: read it back if needed).
     pub async fn save(
         self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
     ) -> Result<Vec<(String, Option<IssueRecord>)>, StoreError> {
         let mut changed = vec![];
         for (id, touched) in self.records {
@@ -271,7 +271,7 @@ impl Fold {
 /// The non-record projections: runs, sessions, pending intents. Returns the ticket
 /// whose pending intents changed, if any.
 async fn apply_rows(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     seq: i64,
     at: DateTime<Utc>,
     event: &NewEvent,
@@ -295,11 +295,11 @@ async fn apply_rows(
             },
             Some(issue),
         ) => {
-            sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "INSERT INTO runs (run_id, identifier, state, run_number, attempt, runner, \
                  started_at, config_digest, prompt_digest, prompt_bytes, workspace, log_dir, \
                  command, resume_session, started_seq) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(run_id)
             .bind(issue)
@@ -316,15 +316,19 @@ async fn apply_rows(
             .bind(json_text(command, "run command")?)
             .bind(resume_session)
             .bind(seq)
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         (EventKind::RunSpawned { run_id, pid }, _) => {
-            sqlx::query("UPDATE runs SET pid = ? WHERE run_id = ?")
-                .bind(i64::from(*pid))
-                .bind(run_id)
-                .execute(&mut *conn)
-                .await?;
+            on_conn!(conn, |c| sqlx::query(
+                "UPDATE runs SET pid = $1 WHERE run_id = $2"
+            )
+            .bind(i64::from(*pid))
+            .bind(run_id)
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         (
             EventKind::RunFinished {
@@ -348,11 +352,12 @@ async fn apply_rows(
                 | crate::domain::RunStatus::UsageLimited { reason, .. } => Some(reason.as_str()),
                 _ => None,
             };
-            let owner = sqlx::query(
-                "UPDATE runs SET finished_at = ?, status = ?, status_detail = ?, exit_code = ?, \
-                 signal = ?, duration_ms = ?, tokens_input = ?, tokens_output = ?, \
-                 tokens_cache_read = ?, tokens_cache_write = ?, cost_usd = ?, turns = ?, \
-                 session_id = ? WHERE run_id = ? RETURNING identifier, runner",
+            let owner: Option<(String, String)> = on_conn!(conn, |c| {
+                sqlx::query_as(
+                "UPDATE runs SET finished_at = $1, status = $2, status_detail = $3, exit_code = $4, \
+                 signal = $5, duration_ms = $6, tokens_input = $7, tokens_output = $8, \
+                 tokens_cache_read = $9, tokens_cache_write = $10, cost_usd = $11, turns = $12, \
+                 session_id = $13 WHERE run_id = $14 RETURNING identifier, runner",
             )
             .bind(format_time(at))
             .bind(status.label())
@@ -368,36 +373,37 @@ async fn apply_rows(
             .bind(turns.map(i64::from))
             .bind(session_id)
             .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let (Some(row), Some(session)) = (owner, session_id) {
-                let identifier: String = row.try_get("identifier")?;
-                let runner: String = row.try_get("runner")?;
-                sqlx::query(
+            .fetch_optional(c)
+            .await
+            })?;
+            if let (Some((identifier, runner)), Some(session)) = (owner, session_id) {
+                on_conn!(conn, |c| sqlx::query(
                     "INSERT INTO sessions (identifier, runner, session_id, updated_seq) \
-                     VALUES (?, ?, ?, ?) ON CONFLICT (identifier, runner) DO UPDATE SET \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (identifier, runner) DO UPDATE SET \
                      session_id = excluded.session_id, updated_seq = excluded.updated_seq",
                 )
                 .bind(identifier)
                 .bind(runner)
                 .bind(session)
                 .bind(seq)
-                .execute(&mut *conn)
-                .await?;
+                .execute(c)
+                .await
+                .map(drop))?;
             }
         }
         (EventKind::IntentRecorded { intent_id, op }, Some(issue)) => {
-            sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "INSERT INTO pending_intents (intent_id, identifier, op, attempts, last_error, \
-                 recorded_at, recorded_seq) VALUES (?, ?, ?, 0, NULL, ?, ?)",
+                 recorded_at, recorded_seq) VALUES ($1, $2, $3, 0, NULL, $4, $5)",
             )
             .bind(intent_id)
             .bind(issue)
             .bind(json_text(op, "intent op")?)
             .bind(format_time(at))
             .bind(seq)
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(drop))?;
             return Ok(Some(issue.to_string()));
         }
         (EventKind::IntentCompleted { intent_id, .. }, _)
@@ -409,12 +415,12 @@ async fn apply_rows(
             },
             _,
         ) => {
-            return Ok(sqlx::query_scalar(
-                "DELETE FROM pending_intents WHERE intent_id = ? RETURNING identifier",
+            return Ok(on_conn!(conn, |c| sqlx::query_scalar(
+                "DELETE FROM pending_intents WHERE intent_id = $1 RETURNING identifier",
             )
             .bind(intent_id)
-            .fetch_optional(&mut *conn)
-            .await?);
+            .fetch_optional(c)
+            .await)?);
         }
         (
             EventKind::IntentFailed {
@@ -424,14 +430,15 @@ async fn apply_rows(
             },
             _,
         ) => {
-            sqlx::query(
-                "UPDATE pending_intents SET attempts = attempts + 1, last_error = ? \
-                 WHERE intent_id = ?",
+            on_conn!(conn, |c| sqlx::query(
+                "UPDATE pending_intents SET attempts = attempts + 1, last_error = $1 \
+                 WHERE intent_id = $2",
             )
             .bind(error)
             .bind(intent_id)
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         _ => {}
     }

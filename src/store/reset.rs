@@ -13,17 +13,20 @@
 //! starts from the store's own head, so `verify` judges the accepted store on its own.
 //! When the database file itself is missing, a `-wal`/`-shm` it left behind is set
 //! aside the same way (SQLite must not replay the lost database's log into a new one).
+//! A PostgreSQL store is compared the same way; its database is never "missing" (an
+//! empty one is migrated, then found behind the checkpoint).
 
 use std::path::{Path, PathBuf};
 
 use super::chain::Hash;
 use super::checkpoint::{self, Checkpoints};
-use super::{Store, StoreError};
+use super::{Location, Store, StoreError};
 
 /// Why a start was refused: the store is behind its checkpoint file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub db: PathBuf,
+    /// The store, as shown (a path, or the Postgres server and database).
+    pub db: String,
     pub checkpoints: PathBuf,
     /// `None` when the database file does not exist.
     pub store_head: Option<(i64, String)>,
@@ -46,7 +49,7 @@ impl std::fmt::Display for Refusal {
              database from a backup, or accept the store as it is with \
              `karajan run --accept-store-reset` (the old checkpoint file is kept as \
              {}.reset-<time> and a new one starts)",
-            self.db.display(),
+            self.db,
             self.problem,
             self.checkpoints.display(),
             self.checkpoint_head.0,
@@ -85,27 +88,42 @@ pub async fn open_checked(
     checkpoints: &Path,
     accept: bool,
 ) -> Result<(Store, Opened), OpenError> {
+    open_checked_at(&Location::Sqlite(db.to_path_buf()), checkpoints, accept).await
+}
+
+/// [`open_checked`] on either engine. A Postgres database is never "missing" (the
+/// server creates nothing): an empty one is migrated and compared like any other.
+pub async fn open_checked_at(
+    location: &Location,
+    checkpoints: &Path,
+    accept: bool,
+) -> Result<(Store, Opened), OpenError> {
     let recorded = checkpoint::load(checkpoints)?;
     if recorded.head.0 == 0 {
-        return Ok((Store::open(db, checkpoints).await?, Opened::Consistent));
+        return Ok((
+            Store::open_at(location, checkpoints).await?,
+            Opened::Consistent,
+        ));
     }
-    let refusal = if db.exists() {
-        let store = Store::open(db, checkpoints).await?;
+    let db = location.to_string();
+    let file = location.sqlite_path();
+    let refusal = if file.is_none_or(Path::exists) {
+        let store = Store::open_at(location, checkpoints).await?;
         match compare(&store, &recorded).await? {
             None => return Ok((store, Opened::Consistent)),
             Some((store_head, problem)) => {
                 store.close().await;
-                refusal(db, checkpoints, &recorded, Some(store_head), problem)
+                refusal(&db, checkpoints, &recorded, Some(store_head), problem)
             }
         }
     } else {
-        refusal(db, checkpoints, &recorded, None, "is missing")
+        refusal(&db, checkpoints, &recorded, None, "is missing")
     };
     if !accept {
         return Err(OpenError::Refused(Box::new(refusal)));
     }
     let kept = keep_aside(checkpoints)?;
-    if refusal.store_head.is_none() {
+    if let (None, Some(db)) = (&refusal.store_head, file) {
         // A `-wal` left by the lost database must not be replayed into the new one.
         for suffix in ["-wal", "-shm"] {
             let mut side = db.as_os_str().to_owned();
@@ -117,11 +135,11 @@ pub async fn open_checked(
         }
     }
     tracing::warn!(
-        db = %db.display(),
+        db = %db,
         kept = %kept.display(),
         "accepting a store behind its checkpoint as asked; the old checkpoint file is kept"
     );
-    let store = Store::open(db, checkpoints).await?;
+    let store = Store::open_at(location, checkpoints).await?;
     Ok((
         store,
         Opened::Accepted {
@@ -132,14 +150,14 @@ pub async fn open_checked(
 }
 
 fn refusal(
-    db: &Path,
+    db: &str,
     checkpoints: &Path,
     recorded: &Checkpoints,
     store_head: Option<(i64, String)>,
     problem: &'static str,
 ) -> Refusal {
     Refusal {
-        db: db.to_path_buf(),
+        db: db.to_string(),
         checkpoints: checkpoints.to_path_buf(),
         store_head,
         checkpoint_head: (recorded.head.0, hex::encode(recorded.head.1)),
@@ -157,10 +175,12 @@ async fn compare(
     if head.0 < seq {
         return Ok(Some((head, "is behind its checkpoint")));
     }
-    let at: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = ?")
-        .bind(seq)
-        .fetch_optional(&store.pool)
-        .await?;
+    let at: Option<Vec<u8>> = super::backend::on_pool!(&store.pool, |p| {
+        sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(p)
+            .await?
+    });
     let same = at.is_some_and(|h| <[u8]>::eq(&h, &hash as &Hash));
     Ok((!same).then_some((head, "holds another history than its checkpoint")))
 }

@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
-
 use super::StoreError;
+use super::backend::{Conn, DbRow, on_conn};
 use super::sqlite::{format_time, from_json, json_text, parse_time, to_u32};
 use crate::domain::{IssueRecord, Phase};
 
@@ -73,15 +71,15 @@ fn required<T>(value: Option<T>, identifier: &str, column: &str) -> Result<T, St
     })
 }
 
-fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError> {
-    let label: String = row.try_get("phase")?;
-    let run_id: Option<String> = row.try_get("run_id")?;
-    let attempt: Option<i64> = row.try_get("attempt")?;
+fn phase_from_row(row: &impl DbRow, identifier: &str) -> Result<Phase, StoreError> {
+    let label: String = row.col("phase")?;
+    let run_id: Option<String> = row.col("run_id")?;
+    let attempt: Option<i64> = row.col("attempt")?;
     let attempt = attempt
         .map(|a| to_u32(a, &format!("ticket {identifier} attempt")))
         .transpose()?;
     let time = |column: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        let text: Option<String> = row.try_get(column)?;
+        let text: Option<String> = row.col(column)?;
         text.map(|t| parse_time(&t, &format!("ticket {identifier} {column}")))
             .transpose()
     };
@@ -97,7 +95,7 @@ fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError
         "succeeded" => Phase::Succeeded {
             run_id: required(run_id, identifier, "run_id")?,
             verdict: {
-                let text: Option<String> = row.try_get("verdict")?;
+                let text: Option<String> = row.col("verdict")?;
                 text.map(|t| from_json(&t, &format!("ticket {identifier} verdict")))
                     .transpose()?
             },
@@ -105,13 +103,13 @@ fn phase_from_row(row: &SqliteRow, identifier: &str) -> Result<Phase, StoreError
         "retry_waiting" => Phase::RetryWaiting {
             attempt: required(attempt, identifier, "attempt")?,
             due_at: required(time("due_at")?, identifier, "due_at")?,
-            error: required(row.try_get("error")?, identifier, "error")?,
+            error: required(row.col("error")?, identifier, "error")?,
         },
         "escalated" => Phase::Escalated {
-            reason: required(row.try_get("reason")?, identifier, "reason")?,
+            reason: required(row.col("reason")?, identifier, "reason")?,
         },
         "held" => Phase::Held {
-            column: required(row.try_get("held_column")?, identifier, "held_column")?,
+            column: required(row.col("held_column")?, identifier, "held_column")?,
         },
         other => {
             return Err(StoreError::Corrupt(format!(
@@ -128,25 +126,25 @@ pub const TICKET_COLUMNS: &str = "identifier, tracker_id, state, phase, run_id, 
 /// Decode a `tickets` row (selected with [`TICKET_COLUMNS`]); `rework` and
 /// `pending_intents` come from their own tables.
 pub fn record_from_row(
-    row: &SqliteRow,
+    row: &impl DbRow,
     rework: BTreeMap<String, u32>,
     pending_intents: u32,
 ) -> Result<IssueRecord, StoreError> {
-    let identifier: String = row.try_get("identifier")?;
+    let identifier: String = row.col("identifier")?;
     let phase = phase_from_row(row, &identifier)?;
-    let runs_text: String = row.try_get("runs")?;
-    let entered_at: String = row.try_get("entered_at")?;
-    let pull_request: Option<String> = row.try_get("pull_request")?;
+    let runs_text: String = row.col("runs")?;
+    let entered_at: String = row.col("entered_at")?;
+    let pull_request: Option<String> = row.col("pull_request")?;
     let pull_request = pull_request
         .map(|t| from_json(&t, &format!("ticket {identifier} pull_request")))
         .transpose()?;
     Ok(IssueRecord {
-        tracker_id: row.try_get("tracker_id")?,
-        state: row.try_get("state")?,
+        tracker_id: row.col("tracker_id")?,
+        state: row.col("state")?,
         phase,
         rework,
         runs: from_json(&runs_text, &format!("ticket {identifier} runs"))?,
-        attempts: to_u32(row.try_get("attempts")?, "ticket attempts")?,
+        attempts: to_u32(row.col("attempts")?, "ticket attempts")?,
         entered_at: parse_time(&entered_at, &format!("ticket {identifier} entered_at"))?,
         pending_intents,
         pull_request,
@@ -157,36 +155,29 @@ pub fn record_from_row(
 /// One ticket's record as the projection holds it (`pending_intents` left at 0), its
 /// rework counts included: one statement.
 pub async fn load(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     identifier: &str,
 ) -> Result<Option<IssueRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT identifier, tracker_id, state, phase, run_id, attempt, started_at, due_at, \
-         error, reason, held_column, attempts, entered_at, runs, pull_request, verdict, \
-         (SELECT json_group_object(gate, count) FROM rework_counts r \
-          WHERE r.identifier = tickets.identifier) AS rework \
-         FROM tickets WHERE identifier = ?",
-    )
-    .bind(identifier)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let rework: String = row.try_get("rework")?;
-    let rework = from_json(&rework, &format!("ticket {identifier} rework"))?;
-    record_from_row(&row, rework, 0).map(Some)
+    let sql = conn.dialect().load_ticket();
+    on_conn!(conn, |c| {
+        let row = sqlx::query(sql).bind(identifier).fetch_optional(c).await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let rework: String = row.col("rework")?;
+        let rework = from_json(&rework, &format!("ticket {identifier} rework"))?;
+        record_from_row(&row, rework, 0).map(Some)
+    })
 }
 
 /// How many unconfirmed tracker writes `identifier` has.
-pub async fn pending_count(
-    conn: &mut SqliteConnection,
-    identifier: &str,
-) -> Result<u32, StoreError> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_intents WHERE identifier = ?")
-        .bind(identifier)
-        .fetch_one(&mut *conn)
-        .await?;
+pub async fn pending_count(conn: &mut Conn<'_>, identifier: &str) -> Result<u32, StoreError> {
+    let n: i64 = on_conn!(conn, |c| {
+        sqlx::query_scalar("SELECT count(*) FROM pending_intents WHERE identifier = $1")
+            .bind(identifier)
+            .fetch_one(c)
+            .await
+    })?;
     to_u32(n, "pending count")
 }
 
@@ -194,18 +185,19 @@ pub async fn pending_count(
 /// the phase is `retry_waiting`). `before` is the record as the projection holds it:
 /// the rework counts and the retry-queue row are only written when they change.
 pub async fn save(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     before: Option<&IssueRecord>,
     record: &IssueRecord,
     seq: i64,
 ) -> Result<(), StoreError> {
     let id = record.identifier.as_str();
     let cols = phase_columns(&record.phase);
-    sqlx::query(
+    on_conn!(conn, |c| {
+        sqlx::query(
         "INSERT INTO tickets (identifier, tracker_id, state, phase, run_id, attempt, \
          started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request, \
          verdict, updated_seq) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (identifier) DO UPDATE SET tracker_id = excluded.tracker_id, \
          state = excluded.state, phase = excluded.phase, run_id = excluded.run_id, \
          attempt = excluded.attempt, started_at = excluded.started_at, \
@@ -237,8 +229,9 @@ pub async fn save(
     )
     .bind(&cols.verdict)
     .bind(seq)
-    .execute(&mut *conn)
-    .await?;
+    .execute(c).await
+        .map(drop)
+    })?;
 
     let rework_before = before.map(|b| &b.rework);
     if rework_before != Some(&record.rework) && !(before.is_none() && record.rework.is_empty()) {
@@ -248,25 +241,31 @@ pub async fn save(
     save_retry(conn, record, was_waiting).await
 }
 
-async fn save_rework(conn: &mut SqliteConnection, record: &IssueRecord) -> Result<(), StoreError> {
+async fn save_rework(conn: &mut Conn<'_>, record: &IssueRecord) -> Result<(), StoreError> {
     let id = record.identifier.as_str();
-    sqlx::query("DELETE FROM rework_counts WHERE identifier = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    on_conn!(conn, |c| sqlx::query(
+        "DELETE FROM rework_counts WHERE identifier = $1"
+    )
+    .bind(id)
+    .execute(c)
+    .await
+    .map(drop))?;
     for (gate, count) in &record.rework {
-        sqlx::query("INSERT INTO rework_counts (identifier, gate, count) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(gate)
-            .bind(i64::from(*count))
-            .execute(&mut *conn)
-            .await?;
+        on_conn!(conn, |c| sqlx::query(
+            "INSERT INTO rework_counts (identifier, gate, count) VALUES ($1, $2, $3)"
+        )
+        .bind(id)
+        .bind(gate)
+        .bind(i64::from(*count))
+        .execute(c)
+        .await
+        .map(drop))?;
     }
     Ok(())
 }
 
 async fn save_retry(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     record: &IssueRecord,
     was_waiting: bool,
 ) -> Result<(), StoreError> {
@@ -277,9 +276,9 @@ async fn save_retry(
             due_at,
             error,
         } => {
-            sqlx::query(
+            on_conn!(conn, |c| sqlx::query(
                 "INSERT INTO retry_queue (identifier, state, attempt, due_at, error) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (identifier) DO UPDATE SET \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO UPDATE SET \
                  state = excluded.state, attempt = excluded.attempt, \
                  due_at = excluded.due_at, error = excluded.error",
             )
@@ -288,14 +287,18 @@ async fn save_retry(
             .bind(i64::from(*attempt))
             .bind(format_time(*due_at))
             .bind(error)
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         _ if was_waiting => {
-            sqlx::query("DELETE FROM retry_queue WHERE identifier = ?")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            on_conn!(conn, |c| sqlx::query(
+                "DELETE FROM retry_queue WHERE identifier = $1"
+            )
+            .bind(id)
+            .execute(c)
+            .await
+            .map(drop))?;
         }
         _ => {}
     }

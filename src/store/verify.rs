@@ -33,8 +33,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use super::backend::{DbRow, Pool, on_pool};
 
 use super::chain::{GENESIS, Hash, Link, event_hash};
 use super::checkpoint::{self, Checkpoints};
@@ -84,10 +83,7 @@ struct Walk {
 }
 
 /// Verify the chain in `pool`; `checkpoints` is the checkpoint file, when known.
-pub async fn verify(
-    pool: &SqlitePool,
-    checkpoints: Option<&Path>,
-) -> Result<VerifyReport, StoreError> {
+pub async fn verify(pool: &Pool, checkpoints: Option<&Path>) -> Result<VerifyReport, StoreError> {
     let mut breaks = Breaks::default();
     // Read the file before the rows: it can only be behind what we then read.
     let (entries, file_missing) = match checkpoints {
@@ -117,46 +113,20 @@ pub async fn verify(
         last: (0, GENESIS),
     };
     loop {
-        let rows = sqlx::query(
-            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
-             WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(walk.last.0)
-        .bind(CHUNK)
-        .fetch_all(pool)
-        .await?;
-        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= CHUNK;
-        for row in &rows {
-            let seq: i64 = row.try_get("seq")?;
-            while let Some((cp_seq, _)) = pending.next_if(|(s, _)| *s < seq) {
-                if !breaks.has(cp_seq) {
-                    breaks.add(
-                        cp_seq,
-                        "a checkpoint records this seq but its row is missing",
-                    );
-                }
+        let full = on_pool!(pool, |p| {
+            let rows = sqlx::query(
+                "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(walk.last.0)
+            .bind(CHUNK)
+            .fetch_all(p)
+            .await?;
+            for row in &rows {
+                visit(&mut walk, &mut breaks, &mut pending, row)?;
             }
-            check_row(&mut walk, &mut breaks, row, seq);
-            if let Some((cp_seq, cp_hash)) = pending.next_if(|(s, _)| *s == seq) {
-                if cp_hash != walk.last.1 {
-                    breaks.add(
-                        cp_seq,
-                        format!(
-                            "the checkpoint records hash {} here but the row holds {} \
-                             (the chain was rewritten from here or earlier)",
-                            hex::encode(cp_hash),
-                            hex::encode(walk.last.1)
-                        ),
-                    );
-                }
-                // A second entry at the same seq (a kept old head) is checked too.
-                while let Some((s, h)) = pending.next_if(|(s, _)| *s == seq) {
-                    if h != walk.last.1 {
-                        breaks.add(s, "an older checkpoint records another hash here");
-                    }
-                }
-            }
-        }
+            i64::try_from(rows.len()).unwrap_or(i64::MAX) >= CHUNK
+        });
         if !full {
             break;
         }
@@ -202,7 +172,46 @@ pub async fn verify(
     })
 }
 
-fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &SqliteRow, seq: i64) {
+/// One row of the walk: the checkpoints it passes, then the row itself.
+fn visit(
+    walk: &mut Walk,
+    breaks: &mut Breaks,
+    pending: &mut std::iter::Peekable<std::vec::IntoIter<(i64, Hash)>>,
+    row: &impl DbRow,
+) -> Result<(), StoreError> {
+    let seq: i64 = row.col("seq")?;
+    while let Some((cp_seq, _)) = pending.next_if(|(s, _)| *s < seq) {
+        if !breaks.has(cp_seq) {
+            breaks.add(
+                cp_seq,
+                "a checkpoint records this seq but its row is missing",
+            );
+        }
+    }
+    check_row(walk, breaks, row, seq);
+    if let Some((cp_seq, cp_hash)) = pending.next_if(|(s, _)| *s == seq) {
+        if cp_hash != walk.last.1 {
+            breaks.add(
+                cp_seq,
+                format!(
+                    "the checkpoint records hash {} here but the row holds {} \
+                         (the chain was rewritten from here or earlier)",
+                    hex::encode(cp_hash),
+                    hex::encode(walk.last.1)
+                ),
+            );
+        }
+        // A second entry at the same seq (a kept old head) is checked too.
+        while let Some((s, h)) = pending.next_if(|(s, _)| *s == seq) {
+            if h != walk.last.1 {
+                breaks.add(s, "an older checkpoint records another hash here");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &impl DbRow, seq: i64) {
     walk.events += 1;
     let gap_before = seq > walk.expected;
     if gap_before {
@@ -327,18 +336,18 @@ struct Fields {
     hash: Hash,
 }
 
-fn decode(row: &SqliteRow) -> Result<Fields, String> {
+fn decode(row: &impl DbRow) -> Result<Fields, String> {
     let get_hash = |column: &str| -> Result<Hash, String> {
-        let bytes: Vec<u8> = row.try_get(column).map_err(|e| e.to_string())?;
+        let bytes: Vec<u8> = row.col(column).map_err(|e| e.to_string())?;
         bytes
             .try_into()
             .map_err(|_| format!("{column} is not 32 bytes"))
     };
-    let payload: String = row.try_get("payload").map_err(|e| e.to_string())?;
+    let payload: String = row.col("payload").map_err(|e| e.to_string())?;
     Ok(Fields {
-        at: row.try_get("at").map_err(|e| e.to_string())?,
-        issue: row.try_get("issue").map_err(|e| e.to_string())?,
-        kind: row.try_get("kind").map_err(|e| e.to_string())?,
+        at: row.col("at").map_err(|e| e.to_string())?,
+        issue: row.col("issue").map_err(|e| e.to_string())?,
+        kind: row.col("kind").map_err(|e| e.to_string())?,
         payload: serde_json::from_str(&payload).map_err(|e| format!("payload is not JSON: {e}"))?,
         prev_hash: get_hash("prev_hash")?,
         hash: get_hash("hash")?,
@@ -346,16 +355,16 @@ fn decode(row: &SqliteRow) -> Result<Fields, String> {
 }
 
 /// `chain_head` must name the last row.
-async fn check_head(pool: &SqlitePool, walk: &Walk, breaks: &mut Breaks) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT seq, hash FROM chain_head WHERE id = 1")
-        .fetch_optional(pool)
-        .await?;
-    let Some(row) = row else {
+async fn check_head(pool: &Pool, walk: &Walk, breaks: &mut Breaks) -> Result<(), StoreError> {
+    let row: Option<(i64, Vec<u8>)> = on_pool!(pool, |p| {
+        sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
+            .fetch_optional(p)
+            .await?
+    });
+    let Some((head_seq, head_hash)) = row else {
         breaks.add(walk.last.0, "the chain_head row is missing");
         return Ok(());
     };
-    let head_seq: i64 = row.try_get("seq")?;
-    let head_hash: Vec<u8> = row.try_get("hash")?;
     let (last_seq, last_hash) = walk.last;
     if head_seq > last_seq {
         breaks.add(

@@ -57,8 +57,9 @@ impl Counters {
 /// orders this process's appends, so the file only ever moves forward.
 pub(super) struct CheckpointWriter {
     pub path: PathBuf,
-    /// The database, whose WAL is synced before each file write.
-    pub db: PathBuf,
+    /// The SQLite database, whose WAL is synced before each file write (`None` on
+    /// Postgres, where a commit is durable when it returns).
+    pub db: Option<PathBuf>,
     pub state: tokio::sync::Mutex<Checkpoints>,
     /// The head the file holds (seq), to skip redundant writes.
     pub written: AtomicI64,
@@ -77,8 +78,10 @@ impl CheckpointWriter {
         if self.written.load(Ordering::SeqCst) >= head {
             return Ok(());
         }
-        sqlite::sync_wal(&self.db)?;
-        Counters::bump(&self.counters.wal_syncs);
+        if let Some(db) = &self.db {
+            sqlite::sync_wal(db)?;
+            Counters::bump(&self.counters.wal_syncs);
+        }
         checkpoint::write(&self.path, &state)?;
         Counters::bump(&self.counters.checkpoint_writes);
         self.written.store(head, Ordering::SeqCst);

@@ -16,6 +16,7 @@ mod hooks;
 mod json_output;
 mod orphans;
 mod outbox;
+mod postgres;
 mod preflight;
 mod push;
 mod push_github;

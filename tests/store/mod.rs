@@ -4,6 +4,7 @@
 mod concurrency;
 mod history;
 mod memory;
+mod parity;
 mod projections;
 mod reset;
 mod tamper;

@@ -14,6 +14,7 @@ mod forge;
 mod gate_watch;
 mod json_schema;
 mod review;
+mod store;
 
 const BASE: &str = "\
 tracker:
