@@ -111,11 +111,18 @@ async fn an_escaped_descendant_is_found_among_the_adopted_and_stopped() {
     while alive(helper) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // What the kernel says of the helper, for a failure's message.
+    let stat = || std::fs::read_to_string(format!("/proc/{helper}/stat")).unwrap_or_default();
     assert!(
         !alive(helper),
-        "the escaped helper {helper} survived the run"
+        "the escaped helper {helper} survived the run: {}",
+        stat()
     );
-    assert!(reap::run_processes("run-escape-1").is_empty());
+    assert!(reap::run_processes("run-escape-1").is_empty(), "{}", stat());
     // Reaped, not left a zombie of ours.
-    assert!(!std::path::Path::new(&format!("/proc/{helper}")).exists());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{helper}")).exists(),
+        "the helper is left unreaped: {}",
+        stat()
+    );
 }
