@@ -1,8 +1,8 @@
 //! Engine benchmarks: `cargo bench --bench engine` (a plain `main`, no harness).
 //!
 //! (a) store appends with the hash chain and projections, against raw SQLite inserts of
-//!     the same rows with the same pragmas (WAL, `synchronous=FULL`), one transaction per
-//!     event in both; then batched appends;
+//!     the same rows with the store's own connection options (WAL, `synchronous=NORMAL`),
+//!     one transaction per event in both; then batched appends;
 //! (b) `verify` throughput;
 //! (c) one dispatch tick over 1,000 tickets: `decide` for each, then dispatch order and
 //!     the first slots under a concurrency cap.
