@@ -216,12 +216,11 @@ mod tests {
         assert!(hash_dir(&dir.path().join("missing")).is_empty());
     }
 
-    #[tokio::test]
-    async fn a_command_runner_reads_no_version_and_says_so() {
-        let cfg = RunnerConfig {
-            name: "c".into(),
-            kind: RunnerKind::Command,
-            command: vec!["/bin/false".into()],
+    fn runner(kind: RunnerKind, program: &str) -> RunnerConfig {
+        RunnerConfig {
+            name: "r".into(),
+            kind,
+            command: vec![program.into()],
             env: Default::default(),
             inherit_env: vec![],
             model: None,
@@ -229,7 +228,40 @@ mod tests {
             turn_timeout: None,
             max_turns: None,
             cli: Default::default(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn the_version_is_read_once_per_program_and_cached() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let program = dir.path().join("fake-cli");
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\necho x >> '{}'\necho\necho 'fake-cli 2.1.0 (Claude Code)'\n",
+                count.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let program = program.display().to_string();
+        let cfg = runner(RunnerKind::Claude, &program);
+        for _ in 0..3 {
+            let cli = agent_cli(&cfg, &program).await;
+            assert_eq!(cli.version.as_deref(), Some("fake-cli 2.1.0 (Claude Code)"));
+            assert_eq!(cli.note, None);
+        }
+        assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n", "run once");
+        let missing = agent_cli(&cfg, "/nonexistent/cli").await;
+        assert_eq!(missing.version, None);
+        assert!(missing.note.unwrap().contains("--version"));
+    }
+
+    #[tokio::test]
+    async fn a_command_runner_reads_no_version_and_says_so() {
+        let cfg = runner(RunnerKind::Command, "/bin/false");
         let cli = agent_cli(&cfg, "/bin/false").await;
         assert_eq!(cli.version, None);
         assert!(cli.note.unwrap().contains("command runner"));

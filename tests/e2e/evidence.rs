@@ -63,7 +63,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn runs_record_evidence_and_bundles_are_deterministic_verifiable_and_secret_free() {
     let s = setup();
     let run = karajan(s.path(), &["run", "workflow.yaml", "--once"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 
     // Each finished run's evidence: a command runner (no version, said so), the diff
     // of the commit the demo agent made, and the digest of each log file.
@@ -75,9 +79,20 @@ fn runs_record_evidence_and_bundles_are_deterministic_verifiable_and_secret_free
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     let ev = &evidence[0];
     assert_eq!(ev["agent"]["kind"], "command");
-    assert!(ev["agent"]["program"].as_str().unwrap().ends_with("/leaky.sh"), "{ev}");
+    assert!(
+        ev["agent"]["program"]
+            .as_str()
+            .unwrap()
+            .ends_with("/leaky.sh"),
+        "{ev}"
+    );
     assert!(ev["agent"].get("version").is_none());
-    assert!(ev["agent"]["note"].as_str().unwrap().contains("no CLI version"));
+    assert!(
+        ev["agent"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("no CLI version")
+    );
     assert_eq!(ev["diff"]["files"], 1, "{ev}");
     assert_eq!(ev["diff"]["deletions"], 0, "{ev}");
     assert!(ev["diff"]["insertions"].as_u64().unwrap() >= 3, "{ev}");
@@ -115,7 +130,10 @@ fn runs_record_evidence_and_bundles_are_deterministic_verifiable_and_secret_free
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert!(paths.contains(&"events.jsonl") && paths.contains(&"checkpoints"), "{paths:?}");
+    assert!(
+        paths.contains(&"events.jsonl") && paths.contains(&"checkpoints"),
+        "{paths:?}"
+    );
     assert!(paths.iter().any(|p| p.ends_with("/prompt.md")), "{paths:?}");
 
     // No secret anywhere in the bundle, though the agent printed it (blanked instead).
@@ -135,7 +153,10 @@ fn runs_record_evidence_and_bundles_are_deterministic_verifiable_and_secret_free
     assert!(stdout(&checked).contains(manifest["digest"].as_str().unwrap()));
 
     // One ticket: a partial chain, verified event by event, and said so.
-    ok(&karajan(s.path(), &["export", "--ticket", "QS-1", "--no-prompts", "t1"]));
+    ok(&karajan(
+        s.path(),
+        &["export", "--ticket", "QS-1", "--no-prompts", "t1"],
+    ));
     let t1 = karajan(s.path(), &["verify", "--bundle", "t1"]);
     ok(&t1);
     assert!(stdout(&t1).contains("partial chain"), "{}", stdout(&t1));
@@ -164,8 +185,16 @@ fn runs_record_evidence_and_bundles_are_deterministic_verifiable_and_secret_free
         let at = bytes.iter().position(|b| *b == b'"').unwrap_or(0);
         bytes[at] = b' ';
         std::fs::write(&file, bytes).unwrap();
-        let out = karajan(elsewhere.path(), &["verify", "--bundle", copy.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(4), "{target} edited: {}", stdout(&out));
+        let out = karajan(
+            elsewhere.path(),
+            &["verify", "--bundle", copy.to_str().unwrap()],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{target} edited: {}",
+            stdout(&out)
+        );
     }
 
     // A log file changed after its run: `verify --logs` names it.
