@@ -5,8 +5,9 @@
 //! were recorded when the run finished (`verify` checks the events themselves); this
 //! check proves the files on disk are still the ones that were hashed. A file that
 //! changed or is gone is reported with its run; a file added to a log directory after
-//! the run is reported too (it was not part of the run's output). Runs recorded before
-//! the evidence existed have no digests and are not checked (they are counted).
+//! the run is reported too (it was not part of the run's output). Runs with no
+//! `run_evidence` (recorded before it existed, aborted before their agent started, or
+//! orphaned by a daemon that died) have no digests and are not checked.
 
 use std::path::Path;
 
