@@ -235,6 +235,115 @@ fn log_dirs(events: &[StoredEvent]) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    use crate::store::chain::{GENESIS, Link, event_hash, format_at};
+
+    /// Two chained events; the second quotes `secret` (a tracker token an error echoed).
+    fn chain(secret: &str, log_dir: &Path) -> Vec<StoredEvent> {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let payloads = [
+            (
+                "run_started",
+                serde_json::json!({"run_id": "r-1", "log_dir": log_dir.display().to_string()}),
+            ),
+            (
+                "tracker_error",
+                serde_json::json!({"error": format!("401 for token {secret} é 🦀 <")}),
+            ),
+        ];
+        let mut prev = GENESIS;
+        let mut out = vec![];
+        for (i, (kind, payload)) in payloads.into_iter().enumerate() {
+            let seq = i as i64 + 1;
+            let text = format_at(at);
+            let hash = event_hash(&Link {
+                prev_hash: &prev,
+                seq,
+                at: &text,
+                issue: Some("QS-1"),
+                kind,
+                payload: &payload,
+            });
+            out.push(StoredEvent {
+                seq,
+                at,
+                issue: Some("QS-1".into()),
+                kind: kind.into(),
+                payload,
+                prev_hash: hex::encode(prev),
+                hash: hex::encode(hash),
+            });
+            prev = hash;
+        }
+        out
+    }
+
+    #[test]
+    fn a_tracker_token_in_an_event_or_a_log_never_reaches_the_bundle_which_still_verifies() {
+        let secret = "lin_api_T0k3n/x+y=";
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::write(logs.join("stderr.log"), format!("auth {secret} refused\n")).unwrap();
+        std::fs::write(logs.join("prompt.md"), "the prompt\n").unwrap();
+        let events = chain(secret, &logs);
+        let redactor = Redactor::new(vec![secret.to_string()]);
+        let selection = Selection {
+            ticket: Some("QS-1".into()),
+            since: None,
+            no_prompts: true,
+            whole_chain: false,
+        };
+        let out = dir.path().join("bundle");
+        let missing = dir.path().join("no-checkpoints");
+        let m = write(
+            &out,
+            &events,
+            &redactor,
+            selection.clone(),
+            &missing,
+            true,
+            &out,
+        )
+        .unwrap();
+        for path in bundle::list_files(&out) {
+            let text = std::fs::read_to_string(out.join(&path)).unwrap();
+            assert!(!text.contains(secret), "{path} holds the token");
+        }
+        let paths: Vec<_> = m
+            .files
+            .iter()
+            .map(|e| (e.path.as_str(), e.redacted))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![("events.jsonl", false), ("logs/r-1/stderr.log", true)],
+            "the prompt is left out, the log marked redacted"
+        );
+        let lines = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+        assert!(lines.contains("401 for token [redacted] é 🦀 <"), "{lines}");
+        // The redacted event cannot be re-hashed: named, not failed; the untouched one
+        // still verifies.
+        let report = super::super::verify_bundle::check(&out).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("redacted") && n.contains("[2]")),
+            "{:?}",
+            report.notes
+        );
+        // The same selection again: the same digest.
+        let again = dir.path().join("again");
+        let m2 = write(
+            &again, &events, &redactor, selection, &missing, true, &again,
+        )
+        .unwrap();
+        assert_eq!(m.digest, m2.digest);
+    }
+
     #[test]
     fn since_takes_a_day_or_an_rfc3339_time_and_refuses_anything_else() {
         assert_eq!(
