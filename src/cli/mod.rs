@@ -8,11 +8,13 @@
 //! running daemon's API (`daemon`), because only the daemon writes the record.
 
 mod act;
+mod bundle;
 mod check;
 mod daemon;
 mod dashboard;
 mod docs;
 mod dry_run;
+mod export;
 mod history;
 mod init;
 pub mod locate;
@@ -25,6 +27,8 @@ mod status;
 pub mod telemetry;
 mod top;
 mod verify;
+mod verify_bundle;
+mod verify_logs;
 
 use std::path::{Path, PathBuf};
 
@@ -137,7 +141,17 @@ pub enum Command {
     Verify {
         #[command(flatten)]
         workflow: WorkflowArg,
+        /// Also re-hash the runs' log files against the SHA-256 the chain holds.
+        #[arg(long, conflicts_with = "bundle")]
+        logs: bool,
+        /// Check an evidence bundle written by `karajan export` instead (no store or
+        /// workflow needed).
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
     },
+    /// Write an evidence bundle (events, log files, checkpoints, manifest; redacted) that
+    /// `karajan verify --bundle` checks elsewhere.
+    Export(export::ExportArgs),
     /// Where every ticket stands, and totals per state and per day, from the store.
     Status {
         #[command(flatten)]
@@ -253,7 +267,31 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check { workflow, offline } => {
             check::run(&workflow!(workflow.workflow.as_deref()), offline).await
         }
-        Command::Verify { workflow } => verify::run(&workflow!(workflow.workflow.as_deref())).await,
+        Command::Verify {
+            bundle: Some(dir), ..
+        } => verify_bundle::run(&dir),
+        Command::Verify { workflow, logs, .. } => {
+            let path = workflow!(workflow.workflow.as_deref());
+            let chain = verify::run(&path).await;
+            if !logs || chain == Exit::Failure {
+                return chain;
+            }
+            match verify_logs::run(&path).await {
+                Exit::Ok => chain,
+                other => other,
+            }
+        }
+        Command::Export(args) => {
+            let (positional, out) = match args.paths.as_slice() {
+                [out] => (None, out.clone()),
+                [wf, out] => (Some(wf.as_path()), out.clone()),
+                _ => {
+                    eprintln!("karajan: export needs [WORKFLOW] OUT");
+                    return Exit::Usage;
+                }
+            };
+            export::run(&workflow!(positional), &out, &args).await
+        }
         Command::Status {
             workflow,
             watch: true,

@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod decide;
+pub mod evidence;
 pub mod machine;
 pub mod priority;
 pub mod record;

@@ -485,6 +485,7 @@ async fn shutdown(
                 run_id: live.run_id.clone(),
                 heads: Default::default(),
                 verdict: None,
+                evidence: None,
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };

@@ -29,6 +29,9 @@ pub(crate) struct RunDone {
     /// A review state's verdict, read when its run succeeded (a run that succeeded
     /// without a valid one is failed instead: see `run_task`).
     pub verdict: Option<crate::domain::verdict::Given>,
+    /// What the run did (agent CLI, model, diff stat, log digests), when its agent ran:
+    /// recorded as `run_evidence` with its `run_finished`.
+    pub evidence: Option<crate::domain::evidence::RunEvidence>,
 }
 
 /// The workspace's branch and its HEAD before and after a run: what the run committed,

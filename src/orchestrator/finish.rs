@@ -75,6 +75,7 @@ impl Engine {
             run_id: run_id.to_string(),
             heads: Default::default(),
             verdict: None,
+            evidence: None,
             outcome: RunOutcome {
                 status: RunStatus::Cancelled {
                     reason: reason.to_string(),
@@ -124,6 +125,7 @@ impl Engine {
                 run_id: run_id.to_string(),
                 heads: Default::default(),
                 verdict: None,
+                evidence: None,
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };
@@ -273,6 +275,13 @@ impl Engine {
                 head: done.heads.after.clone(),
             },
         )];
+        // What the run did, provably: in the same transaction as its `run_finished`.
+        if let Some(evidence) = &done.evidence {
+            events.push(NewEvent::for_issue(
+                &done.identifier,
+                EventKind::RunEvidence(evidence.clone()),
+            ));
+        }
         // The verdict, in the same transaction as its run.
         if let (RunStatus::Succeeded, Some(given)) = (&run_status, &done.verdict) {
             let v = &given.verdict;

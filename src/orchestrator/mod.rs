@@ -41,6 +41,7 @@ mod counting;
 mod dispatch;
 mod effects;
 mod engine;
+pub(crate) mod evidence;
 mod execute;
 mod feedback;
 mod finish;

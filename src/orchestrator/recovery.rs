@@ -40,6 +40,7 @@ impl Engine {
                 run_id: run.run_id.clone(),
                 heads: Default::default(),
                 verdict: None,
+                evidence: None,
                 outcome: RunOutcome {
                     status: RunStatus::Interrupted,
                     exit_code: None,

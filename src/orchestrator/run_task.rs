@@ -7,10 +7,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::engine::RunDone;
+use super::evidence;
 use super::live::Activity;
 use super::prepare::{NotReady, Prep};
 use super::recorder::Recorder;
 use crate::agent::{RunEvent, RunOutcome};
+use crate::domain::evidence::RunEvidence;
 use crate::domain::{RunStatus, TokenUsage, verdict};
 
 pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
@@ -76,6 +78,7 @@ pub(crate) async fn run_task(
                 outcome,
                 heads: Default::default(),
                 verdict: None,
+                evidence: None,
             };
         }
     };
@@ -83,7 +86,14 @@ pub(crate) async fn run_task(
     let after_run = prep.after_run.clone();
     let must_pass = prep.after_run_must_pass;
     let verdict_file = prep.verdict_file.clone();
+    let runner_config = prep.agent.runner.clone();
     drop(prep);
+    let program = runner
+        .command_line(&req)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let log_dir = req.log_dir.clone();
     let workspace = req.workspace.clone();
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
     let id = req.identifier.clone();
@@ -115,6 +125,7 @@ pub(crate) async fn run_task(
         }
     }
     // What the run (and its `after_run` hook) left committed.
+    let workspace_for_diff = workspace.clone();
     heads.after = crate::forge::head_of(workspace).await;
     let verdict = match verdict_file {
         Some(path) if matches!(outcome.status, RunStatus::Succeeded) => {
@@ -132,6 +143,23 @@ pub(crate) async fn run_task(
         }
         _ => None,
     };
+    let evidence = RunEvidence {
+        run_id: run_id.clone(),
+        agent: evidence::agent_cli(&runner_config, &program).await,
+        model: outcome.model.clone().or(runner_config.model.clone()),
+        head_before: heads.before.clone(),
+        head_after: heads.after.clone(),
+        diff: evidence::diff_stat(
+            workspace_for_diff,
+            heads.before.clone(),
+            heads.after.clone(),
+        )
+        .await,
+        log_dir: log_dir.display().to_string(),
+        logs: tokio::task::spawn_blocking(move || evidence::hash_dir(&log_dir))
+            .await
+            .unwrap_or_default(),
+    };
     let _ = done_tx.send(run_id.clone()).await;
     RunDone {
         identifier: id,
@@ -139,6 +167,7 @@ pub(crate) async fn run_task(
         outcome,
         heads,
         verdict,
+        evidence: Some(evidence),
     }
 }
 

@@ -229,6 +229,7 @@ impl Engine {
             run_id: run_id.to_string(),
             heads: Default::default(),
             verdict: None,
+            evidence: None,
             outcome: RunOutcome {
                 status,
                 ..failed_outcome(String::new())

@@ -184,6 +184,10 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         head: Option<String>,
     },
+    /// What a run did, provably (agent CLI and version, model, diff stat, the SHA-256
+    /// of its log files): recorded in the same transaction as its `run_finished`. A new
+    /// kind, so events recorded before it existed hash unchanged.
+    RunEvidence(crate::domain::evidence::RunEvidence),
     /// A run that was live when the daemon died, found at start.
     RunOrphaned {
         run_id: String,
@@ -335,6 +339,7 @@ impl EventKind {
             EventKind::RunSpawned { .. } => "run_spawned",
             EventKind::AgentEvent { .. } => "agent_event",
             EventKind::RunFinished { .. } => "run_finished",
+            EventKind::RunEvidence(_) => "run_evidence",
             EventKind::RunOrphaned { .. } => "run_orphaned",
             EventKind::IntentRecorded { .. } => "intent_recorded",
             EventKind::IntentCompleted { .. } => "intent_completed",

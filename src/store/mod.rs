@@ -77,6 +77,7 @@ pub mod reset;
 pub mod sqlite;
 mod tickets;
 pub mod verify;
+pub mod verify_logs;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ mod conventions;
 mod crash;
 mod docs;
 mod dry_run;
+mod evidence;
 mod feedback;
 mod flow;
 pub(crate) mod git_http;
