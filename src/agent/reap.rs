@@ -55,7 +55,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Bound on waiting after SIGKILL (uninterruptible sleep).
 const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
 /// How long a stop waits for the processes it ended to become reapable zombies.
-const SETTLE: Duration = Duration::from_secs(2);
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// Whether this process became a subreaper (only then are unknown zombie children
 /// reaped: a test binary spawns children of its own that it waits for).

@@ -24,6 +24,23 @@ fn find(candidates: &[&str]) -> Option<PathBuf> {
 /// A child process that is stopped when dropped (SIGTERM, then SIGKILL).
 pub(super) struct Proc(pub(super) Child);
 
+/// Prints the daemon's log when the test fails, so a failure in CI says what the daemon
+/// did (the scratch folder is gone by then).
+pub(super) struct LogOnPanic(pub(super) std::path::PathBuf);
+
+impl Drop for LogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(200).collect();
+            eprintln!("--- the daemon's log (last 200 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
@@ -321,6 +338,7 @@ async fn approve_a_gate_in_headless_chromium() {
             .spawn()
             .unwrap(),
     );
+    let _log = LogOnPanic(scratch.path().join("karajan.log"));
     wait_file(
         &scratch.path().join(".karajan/dashboard.addr"),
         Duration::from_secs(30),

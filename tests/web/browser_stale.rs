@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::browser::{Browser, Proc, browser_binaries, decode_base64, wait_file};
+use super::browser::{Browser, LogOnPanic, Proc, browser_binaries, decode_base64, wait_file};
 use crate::e2e::support::{Scratch, bin};
 
 fn start_karajan(scratch: &Scratch, port: &str) -> Proc {
@@ -29,23 +29,6 @@ fn start_karajan(scratch: &Scratch, port: &str) -> Proc {
             .spawn()
             .unwrap(),
     )
-}
-
-/// Prints the daemon's log when the test fails, so a failure in CI says what the daemon
-/// did (the scratch folder is gone by then).
-struct LogOnPanic(std::path::PathBuf);
-
-impl Drop for LogOnPanic {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(200).collect();
-            eprintln!("--- the daemon's log (last 200 lines) ---");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
