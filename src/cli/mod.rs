@@ -15,6 +15,7 @@ mod docs;
 mod dry_run;
 mod history;
 mod init;
+mod key;
 pub mod locate;
 mod logs;
 mod preflight;
@@ -133,8 +134,18 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Re-hash the event chain and compare it with the checkpoints.
+    /// Re-hash the event chain, compare it with the checkpoints and check their
+    /// signatures.
     Verify {
+        #[command(flatten)]
+        workflow: WorkflowArg,
+        /// Check the signatures with this public key (what `karajan key` prints) instead
+        /// of the store's own key: for someone who does not hold the private key.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the public key that verifies the store's signed checkpoints.
+    Key {
         #[command(flatten)]
         workflow: WorkflowArg,
     },
@@ -253,7 +264,11 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check { workflow, offline } => {
             check::run(&workflow!(workflow.workflow.as_deref()), offline).await
         }
-        Command::Verify { workflow } => verify::run(&workflow!(workflow.workflow.as_deref())).await,
+        Command::Verify {
+            workflow,
+            public_key,
+        } => verify::run(&workflow!(workflow.workflow.as_deref()), public_key.as_deref()).await,
+        Command::Key { workflow } => key::run(&workflow!(workflow.workflow.as_deref())),
         Command::Status {
             workflow,
             watch: true,
@@ -346,8 +361,11 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."))
                 .join(".karajan");
+            let db = dir.join("karajan.db");
+            let env = |k: &str| std::env::var(k).ok();
             crate::config::StoreConfig {
-                path: dir.join("karajan.db"),
+                signing_key: crate::config::default_signing_key(&env, &db),
+                path: db,
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }

@@ -1,36 +1,104 @@
-//! `karajan verify`: re-hash every event and compare with the checkpoints.
+//! `karajan verify`: re-hash every event, compare with the checkpoints and check their
+//! signatures (see `store::verify` for what each verdict line means).
+//!
+//! The public key is `--public-key FILE` when given (someone without the private key),
+//! else the one derived from the store's own key file. Whether a daemon is writing the
+//! store decides how rows after the last signed checkpoint are judged: probed with a
+//! shared, non-blocking `flock` on the store's lock file, released at once, so `verify`
+//! never holds up a daemon.
 
 use std::path::Path;
 
 use super::Exit;
+use crate::store::signing;
+use crate::store::verify::Trust;
 
-pub async fn run(workflow: &Path) -> Exit {
+pub async fn run(workflow: &Path, public_key: Option<&Path>) -> Exit {
+    let paths = super::store_paths(workflow);
+    let trust = match trust(&paths, public_key) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let store = match super::open_store(workflow).await {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match store.verify().await {
-        Ok(report) if report.is_ok() => {
-            println!(
-                "ok: {} events verified; head seq {} hash {}",
-                report.events, report.head_seq, report.head_hash
-            );
-            Exit::Ok
-        }
-        Ok(report) => {
-            for b in &report.breaks {
-                println!("BROKEN seq {}: {}", b.seq, b.problem);
-            }
-            println!(
-                "FAILED: {} break(s) in {} events",
-                report.breaks.len(),
-                report.events
-            );
-            Exit::Tampered
-        }
+    let report = match store.verify_trusting(&trust).await {
+        Ok(report) => report,
         Err(e) => {
             eprintln!("karajan: verify failed: {e}");
-            Exit::Failure
+            return Exit::Failure;
         }
+    };
+    if let Some(key) = &trust.key {
+        println!(
+            "signatures checked with {} ({})",
+            signing::public_text(key),
+            trust.source
+        );
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if report.is_ok() {
+        println!(
+            "ok: {} events verified; head seq {} hash {}",
+            report.events, report.head_seq, report.head_hash
+        );
+        return Exit::Ok;
+    }
+    for b in &report.breaks {
+        println!("BROKEN seq {}: {}", b.seq, b.problem);
+    }
+    println!(
+        "FAILED: {} break(s) in {} events",
+        report.breaks.len(),
+        report.events
+    );
+    Exit::Tampered
+}
+
+fn trust(paths: &crate::config::StoreConfig, public_key: Option<&Path>) -> Result<Trust, Exit> {
+    let writer_running = writer_running(&paths.path);
+    if let Some(file) = public_key {
+        let key = signing::read_public(file).map_err(|e| {
+            eprintln!("karajan: {e}");
+            Exit::Usage
+        })?;
+        return Ok(Trust {
+            key: Some(key),
+            source: format!("--public-key {}", file.display()),
+            writer_running,
+        });
+    }
+    let shown = paths.signing_key.display();
+    match signing::load(&paths.signing_key) {
+        Ok(key) => Ok(Trust {
+            source: match &key {
+                Some(_) => format!("the key {shown}"),
+                None => format!("no key at {shown}"),
+            },
+            key: key.map(|k| k.public()),
+            writer_running,
+        }),
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            Err(Exit::Failure)
+        }
+    }
+}
+
+/// Whether a daemon holds the store's lock (see `store::lock`).
+fn writer_running(db: &Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(file) = std::fs::File::open(crate::store::lock::lock_path(db)) else {
+        return false;
+    };
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(lock) => {
+            drop(lock);
+            false
+        }
+        Err(_) => true,
     }
 }

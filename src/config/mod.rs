@@ -48,4 +48,5 @@ pub use cli_settings::{
 pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
+pub(crate) use validate::default_signing_key;
 pub use workflow::*;

@@ -149,6 +149,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
         Shape::Fields(&[
             ("path", Shape::Leaf),
             ("checkpoints", Shape::Leaf),
+            ("signing_key", Shape::Leaf),
             ("logs", Shape::Leaf),
         ]),
     ),

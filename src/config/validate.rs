@@ -513,12 +513,18 @@ fn budget(cx: &mut Ctx, raw: &RawWorkflow) -> Budget {
 
 fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
     let s = raw.store.as_ref();
+    let path = cx.path(
+        "store.path",
+        s.and_then(|s| s.path.as_deref()),
+        ".karajan/karajan.db",
+    );
+    let signing_key = match s.and_then(|s| s.signing_key.as_deref()) {
+        Some(raw) => cx.path("store.signing_key", Some(raw), raw),
+        None => default_signing_key(cx.env, &path),
+    };
     StoreConfig {
-        path: cx.path(
-            "store.path",
-            s.and_then(|s| s.path.as_deref()),
-            ".karajan/karajan.db",
-        ),
+        path,
+        signing_key,
         checkpoints: cx.path(
             "store.checkpoints",
             s.and_then(|s| s.checkpoints.as_deref()),
@@ -530,6 +536,24 @@ fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
             ".karajan/logs",
         ),
     }
+}
+
+/// `$XDG_CONFIG_HOME/karajan/keys/<store-id>.key` (`$HOME/.config` when unset): outside
+/// the store's folder, one key per store. `<store-id>` is the first 16 hex digits of the
+/// SHA-256 of the database's absolute path, so moving the store means naming the key.
+pub(crate) fn default_signing_key(env: EnvLookup<'_>, db: &Path) -> PathBuf {
+    let config = env("XDG_CONFIG_HOME")
+        .filter(|d| Path::new(d).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".config"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    let digest = Sha256::digest(db.as_os_str().as_encoded_bytes());
+    let id = hex::encode(&digest[..8]);
+    config.join("karajan").join("keys").join(format!("{id}.key"))
 }
 
 /// `server:`: a non-loopback `host` is only allowed together with a `token`.
