@@ -6,6 +6,7 @@ mod history;
 mod memory;
 mod projections;
 mod reset;
+mod signed;
 mod tamper;
 
 use std::path::{Path, PathBuf};
