@@ -8,6 +8,7 @@
 //! running daemon's API (`daemon`), because only the daemon writes the record.
 
 mod act;
+mod anchors;
 mod check;
 mod daemon;
 mod dashboard;
@@ -143,6 +144,10 @@ pub enum Command {
         /// of the store's own key: for someone who does not hold the private key.
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
+        /// Also check the chain heads anchored in karajan's tracker comments (reads
+        /// every comment of every ticket): catches a store replaced wholesale.
+        #[arg(long)]
+        against_tracker: bool,
     },
     /// Print the public key that verifies the store's signed checkpoints.
     Key {
@@ -267,7 +272,11 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Verify {
             workflow,
             public_key,
-        } => verify::run(&workflow!(workflow.workflow.as_deref()), public_key.as_deref()).await,
+            against_tracker,
+        } => {
+            let path = workflow!(workflow.workflow.as_deref());
+            verify::run(&path, public_key.as_deref(), against_tracker).await
+        }
         Command::Key { workflow } => key::run(&workflow!(workflow.workflow.as_deref())),
         Command::Status {
             workflow,

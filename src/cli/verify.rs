@@ -1,5 +1,6 @@
 //! `karajan verify`: re-hash every event, compare with the checkpoints and check their
-//! signatures (see `store::verify` for what each verdict line means).
+//! signatures (see `store::verify` for what each verdict line means), and with
+//! `--against-tracker` the chain heads anchored in the tracker's comments (`anchors`).
 //!
 //! The public key is `--public-key FILE` when given (someone without the private key),
 //! else the one derived from the store's own key file. Whether a daemon is writing the
@@ -13,7 +14,13 @@ use super::Exit;
 use crate::store::signing;
 use crate::store::verify::Trust;
 
-pub async fn run(workflow: &Path, public_key: Option<&Path>) -> Exit {
+pub async fn run(workflow: &Path, public_key: Option<&Path>, against_tracker: bool) -> Exit {
+    // The tracker's settings come from a workflow that loads.
+    let wf = match against_tracker.then(|| super::load_or_report(workflow)) {
+        Some(Err(code)) => return code,
+        Some(Ok(wf)) => Some(wf),
+        None => None,
+    };
     let paths = super::store_paths(workflow);
     let trust = match trust(&paths, public_key) {
         Ok(t) => t,
@@ -23,13 +30,34 @@ pub async fn run(workflow: &Path, public_key: Option<&Path>) -> Exit {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = match store.verify_trusting(&trust).await {
+    let mut report = match store.verify_trusting(&trust).await {
         Ok(report) => report,
         Err(e) => {
             eprintln!("karajan: verify failed: {e}");
             return Exit::Failure;
         }
     };
+    if let Some(wf) = &wf {
+        match super::anchors::check(wf, &store).await {
+            Ok(anchored) => {
+                println!(
+                    "tracker anchors: {} checked in the comments of {} ticket(s)",
+                    anchored.checked, anchored.tickets
+                );
+                if anchored.checked == 0 {
+                    report.notes.push(
+                        "no tracker comment carries an anchor: the tracker vouches for nothing"
+                            .into(),
+                    );
+                }
+                report.breaks.extend(anchored.breaks);
+            }
+            Err(e) => {
+                eprintln!("karajan: cannot check the tracker anchors: {e}");
+                return Exit::Tracker;
+            }
+        }
+    }
     if let Some(key) = &trust.key {
         println!(
             "signatures checked with {} ({})",

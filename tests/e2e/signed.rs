@@ -107,3 +107,46 @@ fn a_key_others_may_read_is_refused_at_start() {
     let out = s.karajan(&["verify", "workflow.yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+/// Issue 16 item 2: the tracker's comments anchor the chain head; a store replaced
+/// wholesale (database and checkpoint file, re-signed with the same key, so every other
+/// layer passes) is caught by `verify --against-tracker`.
+#[test]
+fn a_store_replaced_wholesale_is_caught_by_the_tracker_anchors() {
+    let s = Scratch::quickstart();
+    s.once();
+    let tickets = std::fs::read_dir(s.path().join("tickets"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(tickets.contains("\"head\":{\"seq\":"), "{tickets}");
+
+    let out = s.karajan(&["verify", "workflow.yaml", "--against-tracker"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let checked: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tracker anchors: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(checked > 0, "{text}");
+
+    // Replace the whole store: a fresh database and checkpoint file, written and signed
+    // by karajan itself with the same key.
+    std::fs::remove_dir_all(s.path().join(".karajan")).unwrap();
+    s.once();
+    let out = s.karajan(&["verify", "workflow.yaml"]);
+    assert!(
+        out.status.success(),
+        "the replacement passes every other layer: {}",
+        stdout(&out)
+    );
+    let out = s.karajan(&["verify", "workflow.yaml", "--against-tracker"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}{}", stderr(&out));
+    assert!(text.contains("the tracker anchor in "), "{text}");
+    assert!(text.contains("the store was replaced"), "{text}");
+}
