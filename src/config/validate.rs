@@ -553,7 +553,10 @@ pub(crate) fn default_signing_key(env: EnvLookup<'_>, db: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".config"));
     let digest = Sha256::digest(db.as_os_str().as_encoded_bytes());
     let id = hex::encode(&digest[..8]);
-    config.join("karajan").join("keys").join(format!("{id}.key"))
+    config
+        .join("karajan")
+        .join("keys")
+        .join(format!("{id}.key"))
 }
 
 /// `server:`: a non-loopback `host` is only allowed together with a `token`.

@@ -177,7 +177,12 @@ impl Checkpoints {
             None => format!("{tag} {seq} {}\n", hex::encode(hash)),
         };
         let mut out = format!("{}\n", if signed { HEADER } else { HEADER_V1 });
-        out.push_str(&line("head", self.head.0, &self.head.1, self.head_seal.as_ref()));
+        out.push_str(&line(
+            "head",
+            self.head.0,
+            &self.head.1,
+            self.head_seal.as_ref(),
+        ));
         for (seq, hash) in &self.marks {
             out.push_str(&line("mark", *seq, hash, self.mark_seals.get(seq)));
         }
@@ -235,8 +240,8 @@ impl Checkpoints {
         let (old_seq, old_hash) = self.head;
         if old_seq >= first.0 && old_seq > 0 {
             // The database went backwards: keep what we had vouched for, signature too.
-            if !self.marks.contains_key(&old_seq) {
-                self.marks.insert(old_seq, old_hash);
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.marks.entry(old_seq) {
+                slot.insert(old_hash);
                 if let Some(seal) = self.head_seal.clone() {
                     self.mark_seals.insert(old_seq, seal);
                 }
@@ -390,6 +395,41 @@ mod tests {
         assert!(!dir.path().join("store.db.checkpoints.tmp").exists());
         std::fs::write(&path, "garbage").expect("write");
         assert!(matches!(load(&path), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn signed_entries_roundtrip_and_a_kept_head_keeps_its_signature() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = super::super::signing::load_or_create(&dir.path().join("k")).expect("key");
+        let mut cp = Checkpoints::default();
+        cp.advance(&[(1, h(1)), (2, h(2)), (3, h(3))]);
+        cp.seal(&key, "2026-12-04T20:00:00Z");
+        let text = cp.render();
+        assert!(
+            text.starts_with("karajan checkpoints v2\nhead 3 "),
+            "{text}"
+        );
+        assert_eq!(Checkpoints::parse(&text), Ok(cp.clone()));
+        let sealed = cp.head_seal.clone().expect("signed");
+        // The database went back: the old head becomes a mark with its signature, and
+        // the new head is unsigned until the next seal.
+        cp.advance(&[(3, h(9))]);
+        assert_eq!(cp.mark_seals.get(&3), Some(&sealed));
+        assert_eq!(cp.head_seal, None);
+        let entries = cp.sealed_entries();
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| (e.seq, e.is_head))
+                .collect::<Vec<_>>(),
+            vec![(3, false), (3, true)]
+        );
+        // A malformed signature names its line.
+        let bad = text.replace(&hex::encode(sealed.sig), "zz");
+        assert_eq!(
+            Checkpoints::parse(&bad),
+            Err("line 2: the signature is not 128 hex digits".to_string())
+        );
     }
 
     #[test]

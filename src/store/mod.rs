@@ -529,10 +529,7 @@ impl Store {
     }
 
     /// [`Store::verify`] with the signatures checked against `trust`'s public key.
-    pub async fn verify_trusting(
-        &self,
-        trust: &verify::Trust,
-    ) -> Result<VerifyReport, StoreError> {
+    pub async fn verify_trusting(&self, trust: &verify::Trust) -> Result<VerifyReport, StoreError> {
         self.flush_checkpoints().await?;
         verify::verify(&self.readers, self.checkpoint_path.as_deref(), trust).await
     }

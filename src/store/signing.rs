@@ -188,9 +188,7 @@ pub fn load_or_create(path: &Path) -> Result<CheckpointKey, KeyError> {
             tracing::info!(path = %path.display(), "created the store's checkpoint signing key");
             Ok(CheckpointKey(SigningKey::from_bytes(&seed)))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            load(path)?.ok_or_else(|| io(e))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load(path)?.ok_or_else(|| io(e)),
         Err(e) => Err(io(e)),
     }
 }
@@ -208,7 +206,15 @@ impl super::Store {
         {
             let state = writer.state.lock().await;
             let signed = match &state.head_seal {
-                Some(seal) if check(&key.public(), state.head.0, &state.head.1, &seal.at, &seal.sig) => {
+                Some(seal)
+                    if check(
+                        &key.public(),
+                        state.head.0,
+                        &state.head.1,
+                        &seal.at,
+                        &seal.sig,
+                    ) =>
+                {
                     Some(state.head.0)
                 }
                 _ => None,
@@ -262,7 +268,10 @@ mod tests {
         load_or_create(&path).expect("creates");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = load(&path).expect_err("refused");
-        assert!(matches!(err, KeyError::Exposed { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::Exposed { mode: 0o644, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 

@@ -178,12 +178,18 @@ mod tests {
         let h = "ab".repeat(32);
         let comments = vec![
             comment(
-                &format!("x {}", render_marker(&json!({"state": "a", "head": {"seq": 7, "hash": h}}))),
+                &format!(
+                    "x {}",
+                    render_marker(&json!({"state": "a", "head": {"seq": 7, "hash": h}}))
+                ),
                 1,
             ),
             comment(&format!("y {}", render_marker(&json!({"state": "a"}))), 2),
             comment(
-                &format!("z {}", render_marker(&json!({"state": "a", "head": {"seq": 0, "hash": h}}))),
+                &format!(
+                    "z {}",
+                    render_marker(&json!({"state": "a", "head": {"seq": 0, "hash": h}}))
+                ),
                 3,
             ),
             comment("human text", 4),

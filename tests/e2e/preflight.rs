@@ -3,7 +3,6 @@
 //! tracker is touched) a repository that does not open, a runner program that does not
 //! resolve and a `$VAR` its command uses that is unset — naming each.
 
-
 use super::support::{Scratch, events, stderr, stdout};
 
 fn karajan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {

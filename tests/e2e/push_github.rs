@@ -4,7 +4,6 @@
 //! quote the token. Over HTTPS the fake forge's certificate is trusted through
 //! `forge.ca_file`.
 
-
 use git2::Repository;
 
 use super::git_http::{GitHttp, ca_file};

@@ -4,7 +4,6 @@
 //! `review` variables and it adds the plan, the reviewer approves, and the ticket waits
 //! for a human.
 
-
 use super::support::{copy_tree, events, repo_root};
 
 #[test]

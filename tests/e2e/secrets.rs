@@ -3,7 +3,6 @@
 //! dies with) must not carry it into the event chain, the failure reason, the
 //! escalation comment on the ticket, `history`, or karajan's own log.
 
-
 use super::support::{Scratch, events};
 
 /// A secret with the characters that escaping turns into something else.

@@ -34,14 +34,21 @@ fn the_first_start_creates_a_private_key_and_verify_checks_its_signatures() {
     let s = Scratch::quickstart();
     let run = s.once();
     let key = key_path(&s);
-    let mode = std::fs::metadata(&key).expect("key created").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&key)
+        .expect("key created")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     assert!(!key.starts_with(s.path().join(".karajan")));
 
     let out = s.karajan(&["key", "workflow.yaml"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let public = stdout(&out).trim().to_string();
-    assert!(public.starts_with("ed25519 ") && public.len() == 8 + 64, "{public}");
+    assert!(
+        public.starts_with("ed25519 ") && public.len() == 8 + 64,
+        "{public}"
+    );
 
     let out = s.karajan(&["verify", "workflow.yaml"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
@@ -84,7 +91,10 @@ fn the_first_start_creates_a_private_key_and_verify_checks_its_signatures() {
         text_out.contains("BROKEN seq") && text_out.contains("head checkpoint at seq"),
         "{text_out}"
     );
-    assert!(text_out.contains("unsigned although the store has a key"), "{text_out}");
+    assert!(
+        text_out.contains("unsigned although the store has a key"),
+        "{text_out}"
+    );
 
     // Restored, but checked with another store's public key: every signature fails.
     std::fs::write(&cp, &text).unwrap();

@@ -2,7 +2,6 @@
 //! workflow karajan accepts: `check --offline` passes with a token and a `claude` on the
 //! PATH, names the missing token without one, and never prints the token.
 
-
 use crate::e2e::support::repo_root;
 
 #[test]

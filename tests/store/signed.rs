@@ -19,7 +19,10 @@ async fn signed_chain(n: u32) -> (Fixture, VerifyingKey) {
     f.store.set_signing_key(key).await.expect("armed");
     f.append((1..=n).map(note).collect()).await;
     let report = check(&f, &public).await;
-    assert!(report.is_ok(), "untampered signed chain must verify: {report:?}");
+    assert!(
+        report.is_ok(),
+        "untampered signed chain must verify: {report:?}"
+    );
     assert!(report.notes.is_empty(), "{report:?}");
     (f, public)
 }
@@ -77,8 +80,10 @@ async fn valid_text_is_never_a_false_alarm() {
         "tabs\tnewlines\n\r\u{0}nul".to_string(),
     ];
     for text in texts {
-        f.append(vec![NewEvent::global(EventKind::TrackerError { error: text })])
-            .await;
+        f.append(vec![NewEvent::global(EventKind::TrackerError {
+            error: text,
+        })])
+        .await;
     }
     let report = check(&f, &public).await;
     assert!(report.is_ok(), "{}", problems(&report));
@@ -90,7 +95,11 @@ async fn the_checkpoint_file_rewritten_without_the_key_is_caught_by_its_signatur
     // The whole chain recomputed from seq 4 with an edited row, and the file rewritten
     // to its new head: re-hashing sees nothing, the checkpoint agrees, the signature not.
     let (f, public) = signed_chain(10).await;
-    edit(&f, "UPDATE events SET payload = '{\"error\":\"forged\"}' WHERE seq = 4").await;
+    edit(
+        &f,
+        "UPDATE events SET payload = '{\"error\":\"forged\"}' WHERE seq = 4",
+    )
+    .await;
     let mut conn = f.raw().await;
     rehash_from(&mut conn, 1).await;
     let new_head: Vec<u8> = sqlx::query("SELECT hash FROM events WHERE seq = 10")
@@ -117,17 +126,10 @@ async fn the_checkpoint_file_rewritten_without_the_key_is_caught_by_its_signatur
             format!("head 10 {} {at} {other_sig}", hex::encode(&new_head)),
         ),
     ] {
-        std::fs::write(
-            f.checkpoints(),
-            format!("karajan checkpoints v2\n{line}\n"),
-        )
-        .expect("rewrite");
+        std::fs::write(f.checkpoints(), format!("karajan checkpoints v2\n{line}\n"))
+            .expect("rewrite");
         // Without a signature check the forgery passes: the layer below is blind to it.
-        let blind = f
-            .store
-            .verify_trusting(&trust(None))
-            .await
-            .expect("verify");
+        let blind = f.store.verify_trusting(&trust(None)).await.expect("verify");
         assert!(
             seqs(&blind).iter().all(|s| *s == 0),
             "{what}: only the missing key is reported: {}",
@@ -136,7 +138,10 @@ async fn the_checkpoint_file_rewritten_without_the_key_is_caught_by_its_signatur
         let report = check(&f, &public).await;
         assert_eq!(seqs(&report), vec![10], "{what}: {}", problems(&report));
         let problem = &report.breaks[0].problem;
-        assert!(problem.contains("head checkpoint at seq 10"), "{what}: {problem}");
+        assert!(
+            problem.contains("head checkpoint at seq 10"),
+            "{what}: {problem}"
+        );
         assert!(
             problem.contains("rewritten without the key"),
             "{what}: {problem}"
@@ -206,13 +211,20 @@ async fn a_forged_event_appended_with_a_correct_hash_is_caught_by_the_signed_hea
     };
     let report = f.store.verify_trusting(&running).await.expect("verify");
     assert!(report.is_ok(), "{}", problems(&report));
-    assert!(report.notes[0].contains("not signed yet"), "{:?}", report.notes);
+    assert!(
+        report.notes[0].contains("not signed yet"),
+        "{:?}",
+        report.notes
+    );
 }
 
 #[tokio::test]
 async fn the_other_tamper_classes_are_still_caught_with_a_key() {
     let cases: [(&str, Vec<i64>); 5] = [
-        ("UPDATE events SET payload = '{\"error\":\"x\"}' WHERE seq = 3", vec![3]),
+        (
+            "UPDATE events SET payload = '{\"error\":\"x\"}' WHERE seq = 3",
+            vec![3],
+        ),
         ("DELETE FROM events WHERE seq = 4", vec![4]),
         (
             "DELETE FROM events WHERE seq > 6; \
