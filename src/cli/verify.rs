@@ -37,20 +37,22 @@ pub async fn run(workflow: &Path, public_key: Option<&Path>, against_tracker: bo
             return Exit::Failure;
         }
     };
+    let mut anchored = None;
     if let Some(wf) = &wf {
         match super::anchors::check(wf, &store).await {
-            Ok(anchored) => {
-                println!(
+            Ok(found) => {
+                anchored = Some(format!(
                     "tracker anchors: {} checked in the comments of {} ticket(s)",
-                    anchored.checked, anchored.tickets
-                );
-                if anchored.checked == 0 {
+                    found.checked, found.tickets
+                ));
+                if found.checked == 0 {
                     report.notes.push(
                         "no tracker comment carries an anchor: the tracker vouches for nothing"
                             .into(),
                     );
                 }
-                report.breaks.extend(anchored.breaks);
+                report.breaks.extend(found.breaks);
+                report.breaks.sort_by_key(|b| b.seq);
             }
             Err(e) => {
                 eprintln!("karajan: cannot check the tracker anchors: {e}");
@@ -58,6 +60,24 @@ pub async fn run(workflow: &Path, public_key: Option<&Path>, against_tracker: bo
             }
         }
     }
+    // The verdict comes first (scripts read line 1), then what was checked and how.
+    let code = if report.is_ok() {
+        println!(
+            "ok: {} events verified; head seq {} hash {}",
+            report.events, report.head_seq, report.head_hash
+        );
+        Exit::Ok
+    } else {
+        for b in &report.breaks {
+            println!("BROKEN seq {}: {}", b.seq, b.problem);
+        }
+        println!(
+            "FAILED: {} break(s) in {} events",
+            report.breaks.len(),
+            report.events
+        );
+        Exit::Tampered
+    };
     if let Some(key) = &trust.key {
         println!(
             "signatures checked with {} ({})",
@@ -65,25 +85,13 @@ pub async fn run(workflow: &Path, public_key: Option<&Path>, against_tracker: bo
             trust.source
         );
     }
+    if let Some(line) = anchored {
+        println!("{line}");
+    }
     for note in &report.notes {
         println!("note: {note}");
     }
-    if report.is_ok() {
-        println!(
-            "ok: {} events verified; head seq {} hash {}",
-            report.events, report.head_seq, report.head_hash
-        );
-        return Exit::Ok;
-    }
-    for b in &report.breaks {
-        println!("BROKEN seq {}: {}", b.seq, b.problem);
-    }
-    println!(
-        "FAILED: {} break(s) in {} events",
-        report.breaks.len(),
-        report.events
-    );
-    Exit::Tampered
+    code
 }
 
 fn trust(paths: &crate::config::StoreConfig, public_key: Option<&Path>) -> Result<Trust, Exit> {
