@@ -8,6 +8,7 @@
 //! running daemon's API (`daemon`), because only the daemon writes the record.
 
 mod act;
+mod anchors;
 mod bundle;
 mod check;
 mod daemon;
@@ -17,6 +18,7 @@ mod dry_run;
 mod export;
 mod history;
 mod init;
+mod key;
 pub mod locate;
 mod logs;
 mod preflight;
@@ -137,7 +139,8 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Re-hash the event chain and compare it with the checkpoints.
+    /// Re-hash the event chain, compare it with the checkpoints and check their
+    /// signatures.
     Verify {
         #[command(flatten)]
         workflow: WorkflowArg,
@@ -148,6 +151,19 @@ pub enum Command {
         /// workflow needed).
         #[arg(long, value_name = "DIR")]
         bundle: Option<PathBuf>,
+        /// Check the signatures with this public key (what `karajan key` prints) instead
+        /// of the store's own key: for someone who does not hold the private key.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// Also check the chain heads anchored in karajan's tracker comments (reads
+        /// every comment of every ticket): catches a store replaced wholesale.
+        #[arg(long)]
+        against_tracker: bool,
+    },
+    /// Print the public key that verifies the store's signed checkpoints.
+    Key {
+        #[command(flatten)]
+        workflow: WorkflowArg,
     },
     /// Write an evidence bundle (events, log files, checkpoints, manifest; redacted) that
     /// `karajan verify --bundle` checks elsewhere.
@@ -270,9 +286,15 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Verify {
             bundle: Some(dir), ..
         } => verify_bundle::run(&dir),
-        Command::Verify { workflow, logs, .. } => {
+        Command::Verify {
+            workflow,
+            logs,
+            public_key,
+            against_tracker,
+            ..
+        } => {
             let path = workflow!(workflow.workflow.as_deref());
-            let chain = verify::run(&path).await;
+            let chain = verify::run(&path, public_key.as_deref(), against_tracker).await;
             if !logs || chain == Exit::Failure {
                 return chain;
             }
@@ -292,6 +314,7 @@ pub async fn run(cli: Cli) -> Exit {
             };
             export::run(&workflow!(positional), &out, &args).await
         }
+        Command::Key { workflow } => key::run(&workflow!(workflow.workflow.as_deref())),
         Command::Status {
             workflow,
             watch: true,
@@ -384,8 +407,11 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."))
                 .join(".karajan");
+            let db = dir.join("karajan.db");
+            let env = |k: &str| std::env::var(k).ok();
             crate::config::StoreConfig {
-                path: dir.join("karajan.db"),
+                signing_key: crate::config::default_signing_key(&env, &db),
+                path: db,
                 postgres: None,
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),

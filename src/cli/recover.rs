@@ -127,6 +127,10 @@ pub async fn run(workflow: &Path) -> Exit {
             return Exit::Failure;
         }
     };
+    if let Err(code) = super::key::arm(&store, &wf.store.signing_key).await {
+        store.close().await;
+        return code;
+    }
     let count = events.len();
     if let Err(e) = store.append(events).await {
         eprintln!("karajan: cannot record the recovery: {e}");

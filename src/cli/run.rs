@@ -136,6 +136,11 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    // Signed from the first write on (the key is created on the first start).
+    if let Err(code) = super::key::arm(&store, &wf.store.signing_key).await {
+        store.close().await;
+        return code;
+    }
     // The dashboard binds before anything runs, so a refused bind starts nothing.
     let web = match super::dashboard::bind(&wf, args.port).await {
         Ok(b) => b,

@@ -49,5 +49,6 @@ pub use cli_settings::{
 pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};
 pub use store_url::PgUrl;
+pub(crate) use validate::default_signing_key;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

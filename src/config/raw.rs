@@ -360,6 +360,10 @@ pub(crate) struct RawStore {
     pub path: Option<String>,
     /// Chain checkpoints, kept outside the database. Default `.karajan/checkpoints`.
     pub checkpoints: Option<String>,
+    /// The ed25519 key that signs the checkpoints; keep it outside the store's folder.
+    /// Default `$XDG_CONFIG_HOME/karajan/keys/<store-id>.key` (created at first start,
+    /// mode 0600).
+    pub signing_key: Option<String>,
     /// Per-run logs. Default `.karajan/logs`.
     pub logs: Option<String>,
 }

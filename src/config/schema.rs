@@ -150,6 +150,7 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("url", Shape::Leaf),
             ("path", Shape::Leaf),
             ("checkpoints", Shape::Leaf),
+            ("signing_key", Shape::Leaf),
             ("logs", Shape::Leaf),
         ]),
     ),

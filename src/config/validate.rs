@@ -545,9 +545,17 @@ fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
             "must be sqlite://PATH (the embedded default) or postgres://USER:PASSWORD@HOST/DB",
         ),
     }
+    let path = cx.path("store.path", path, ".karajan/karajan.db");
+    // One key per store, kept outside its folder (for a Postgres store, per workflow
+    // folder: the key is named after the default SQLite path it does not use).
+    let signing_key = match s.and_then(|s| s.signing_key.as_deref()) {
+        Some(raw) => cx.path("store.signing_key", Some(raw), raw),
+        None => default_signing_key(cx.env, &path),
+    };
     StoreConfig {
-        path: cx.path("store.path", path, ".karajan/karajan.db"),
+        path,
         postgres,
+        signing_key,
         checkpoints: cx.path(
             "store.checkpoints",
             s.and_then(|s| s.checkpoints.as_deref()),
@@ -559,6 +567,27 @@ fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
             ".karajan/logs",
         ),
     }
+}
+
+/// `$XDG_CONFIG_HOME/karajan/keys/<store-id>.key` (`$HOME/.config` when unset): outside
+/// the store's folder, one key per store. `<store-id>` is the first 16 hex digits of the
+/// SHA-256 of the database's absolute path, so moving the store means naming the key.
+pub(crate) fn default_signing_key(env: EnvLookup<'_>, db: &Path) -> PathBuf {
+    let config = env("XDG_CONFIG_HOME")
+        .filter(|d| Path::new(d).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| Path::new(&h).join(".config"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    let digest = Sha256::digest(db.as_os_str().as_encoded_bytes());
+    let id = hex::encode(&digest[..8]);
+    config
+        .join("karajan")
+        .join("keys")
+        .join(format!("{id}.key"))
 }
 
 /// `server:`: a non-loopback `host` is only allowed together with a `token`.

@@ -199,6 +199,8 @@ pub struct StoreConfig {
     pub postgres: Option<super::PgUrl>,
     /// The checkpoint file kept outside the database (tail-truncation witness).
     pub checkpoints: PathBuf,
+    /// The ed25519 key that signs the checkpoints (see `store::signing`).
+    pub signing_key: PathBuf,
     /// Per-run log files live under here.
     pub logs: PathBuf,
 }

@@ -41,6 +41,7 @@ pub(crate) fn comment_marker(
     intent_id: &str,
     state: &str,
     record: Option<&crate::domain::IssueRecord>,
+    head: &(i64, String),
 ) -> String {
     let runs = record.map(|r| r.runs.clone()).unwrap_or_default();
     let reworks = record.map(|r| r.rework.clone()).unwrap_or_default();
@@ -51,6 +52,9 @@ pub(crate) fn comment_marker(
         "rework": reworks.get(state).copied().unwrap_or(0),
         "runs": runs,
         "reworks": reworks,
+        // The anchor: the chain head when the comment was composed, kept by the tracker
+        // outside karajan's machine (`karajan verify --against-tracker`).
+        "head": { "seq": head.0, "hash": head.1 },
     });
     format!(
         "{}{} -->",

@@ -5,13 +5,19 @@
 //! rewrites (temp file, `fsync`, rename) a small text file next to the database. Its format, line by line:
 //!
 //! ```text
-//! karajan checkpoints v1
-//! head <seq> <hash>
-//! mark <seq> <hash>
+//! karajan checkpoints v2
+//! head <seq> <hash> <time> <signature>
+//! mark <seq> <hash> <time> <signature>
 //! mark <seq> <hash>
 //! ```
 //!
-//! - line 1 is exactly `karajan checkpoints v1`;
+//! - line 1 is exactly `karajan checkpoints v2`, or `karajan checkpoints v1` for a file
+//!   with no signed entry (what karajan wrote before signing; still read);
+//! - an entry is signed when it carries `<time>` (RFC 3339, UTC, seconds) and
+//!   `<signature>` (128 hex digits: ed25519 over `signing::statement(seq, hash, time)`);
+//!   an entry with three fields is unsigned (written before signing, or by a store
+//!   without a key). The writer signs the head on every write and each mark once, when
+//!   it first writes it; `verify` checks them (see `verify` and `signing`);
 //! - exactly one `head` line: the latest committed `(seq, hash)`; `hash` is 64 lowercase
 //!   hex digits; an empty chain is `head 0 000…000`;
 //! - any number of `mark` lines, ascending by seq: the sparse history, one for every
@@ -44,13 +50,35 @@ use super::chain::{GENESIS, Hash, parse_hash};
 /// One mark per this many seqs.
 pub const MARK_EVERY: i64 = 1024;
 
-const HEADER: &str = "karajan checkpoints v1";
+const HEADER_V1: &str = "karajan checkpoints v1";
+const HEADER: &str = "karajan checkpoints v2";
+
+/// An entry's signature and the time it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    pub at: String,
+    pub sig: [u8; 64],
+}
+
+/// One recorded `(seq, hash)`, with its seal when signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: i64,
+    pub hash: Hash,
+    pub seal: Option<Seal>,
+    /// The file's `head` line (else a mark).
+    pub is_head: bool,
+}
 
 /// The content of a checkpoint file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoints {
     pub head: (i64, Hash),
     pub marks: BTreeMap<i64, Hash>,
+    /// The head's seal (`None`: unsigned).
+    pub head_seal: Option<Seal>,
+    /// The marks' seals, by seq (a mark without one is unsigned).
+    pub mark_seals: BTreeMap<i64, Seal>,
 }
 
 impl Default for Checkpoints {
@@ -58,8 +86,24 @@ impl Default for Checkpoints {
         Checkpoints {
             head: (0, GENESIS),
             marks: BTreeMap::new(),
+            head_seal: None,
+            mark_seals: BTreeMap::new(),
         }
     }
+}
+
+fn parse_seal(number: usize, at: &str, sig: &str) -> Result<Seal, String> {
+    if chrono::DateTime::parse_from_rfc3339(at).is_err() {
+        return Err(format!("line {number}: `{at}` is not an RFC 3339 time"));
+    }
+    let sig: [u8; 64] = hex::decode(sig)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| format!("line {number}: the signature is not 128 hex digits"))?;
+    Ok(Seal {
+        at: at.to_string(),
+        sig,
+    })
 }
 
 impl Checkpoints {
@@ -67,7 +111,7 @@ impl Checkpoints {
     pub fn parse(text: &str) -> Result<Checkpoints, String> {
         let mut lines = text.lines().enumerate();
         match lines.next() {
-            Some((_, HEADER)) => {}
+            Some((_, HEADER | HEADER_V1)) => {}
             Some((_, other)) => {
                 return Err(format!("line 1: expected `{HEADER}`, found `{other}`"));
             }
@@ -75,13 +119,18 @@ impl Checkpoints {
         }
         let mut head = None;
         let mut marks = BTreeMap::new();
+        let (mut head_seal, mut mark_seals) = (None, BTreeMap::new());
         for (index, line) in lines {
             let number = index + 1;
             let parts: Vec<&str> = line.split(' ').collect();
-            let [tag, seq, hash] = parts.as_slice() else {
-                return Err(format!(
-                    "line {number}: expected `<head|mark> <seq> <hash>`"
-                ));
+            let (tag, seq, hash, seal) = match parts.as_slice() {
+                [tag, seq, hash] => (tag, seq, hash, None),
+                [tag, seq, hash, at, sig] => (tag, seq, hash, Some(parse_seal(number, at, sig)?)),
+                _ => {
+                    return Err(format!(
+                        "line {number}: expected `<head|mark> <seq> <hash> [<time> <signature>]`"
+                    ));
+                }
             };
             let seq: i64 = seq
                 .parse()
@@ -91,30 +140,96 @@ impl Checkpoints {
             let hash = parse_hash(hash)
                 .ok_or_else(|| format!("line {number}: `{hash}` is not a 64-digit hex hash"))?;
             match *tag {
-                "head" if head.is_none() => head = Some((seq, hash)),
+                "head" if head.is_none() => {
+                    head = Some((seq, hash));
+                    head_seal = seal;
+                }
                 "head" => return Err(format!("line {number}: a second `head` line")),
                 "mark" => {
                     if marks.insert(seq, hash).is_some() {
                         return Err(format!("line {number}: a second mark for seq {seq}"));
+                    }
+                    if let Some(seal) = seal {
+                        mark_seals.insert(seq, seal);
                     }
                 }
                 other => return Err(format!("line {number}: unknown entry `{other}`")),
             }
         }
         let head = head.ok_or("no `head` line")?;
-        Ok(Checkpoints { head, marks })
+        Ok(Checkpoints {
+            head,
+            marks,
+            head_seal,
+            mark_seals,
+        })
     }
 
     pub fn render(&self) -> String {
-        let mut out = format!(
-            "{HEADER}\nhead {} {}\n",
+        let signed = self.head_seal.is_some() || !self.mark_seals.is_empty();
+        let line = |tag: &str, seq: i64, hash: &Hash, seal: Option<&Seal>| match seal {
+            Some(s) => format!(
+                "{tag} {seq} {} {} {}\n",
+                hex::encode(hash),
+                s.at,
+                hex::encode(s.sig)
+            ),
+            None => format!("{tag} {seq} {}\n", hex::encode(hash)),
+        };
+        let mut out = format!("{}\n", if signed { HEADER } else { HEADER_V1 });
+        out.push_str(&line(
+            "head",
             self.head.0,
-            hex::encode(self.head.1)
-        );
+            &self.head.1,
+            self.head_seal.as_ref(),
+        ));
         for (seq, hash) in &self.marks {
-            out.push_str(&format!("mark {seq} {}\n", hex::encode(hash)));
+            out.push_str(&line("mark", *seq, hash, self.mark_seals.get(seq)));
         }
         out
+    }
+
+    /// Sign what is not signed yet: the head (when it moved since its last signature)
+    /// and every new mark, all with the time `at`.
+    pub fn seal(&mut self, key: &super::signing::CheckpointKey, at: &str) {
+        if self.head_seal.is_none() && self.head.0 > 0 {
+            let (seq, hash) = self.head;
+            self.head_seal = Some(Seal {
+                at: at.to_string(),
+                sig: key.sign(seq, &hash, at),
+            });
+        }
+        for (seq, hash) in &self.marks {
+            self.mark_seals.entry(*seq).or_insert_with(|| Seal {
+                at: at.to_string(),
+                sig: key.sign(*seq, hash, at),
+            });
+        }
+    }
+
+    /// Every recorded entry with its seal, ascending by seq (a mark before the head at
+    /// the same seq); seq 0 is skipped.
+    pub fn sealed_entries(&self) -> Vec<Entry> {
+        let mut all: Vec<Entry> = self
+            .marks
+            .iter()
+            .map(|(seq, hash)| Entry {
+                seq: *seq,
+                hash: *hash,
+                seal: self.mark_seals.get(seq).cloned(),
+                is_head: false,
+            })
+            .collect();
+        if self.head.0 > 0 {
+            all.push(Entry {
+                seq: self.head.0,
+                hash: self.head.1,
+                seal: self.head_seal.clone(),
+                is_head: true,
+            });
+        }
+        all.sort_by_key(|e| (e.seq, e.is_head));
+        all
     }
 
     /// Record freshly committed rows (ascending seqs, at least one).
@@ -124,13 +239,21 @@ impl Checkpoints {
         };
         let (old_seq, old_hash) = self.head;
         if old_seq >= first.0 && old_seq > 0 {
-            // The database went backwards: keep what we had vouched for.
-            self.marks.entry(old_seq).or_insert(old_hash);
+            // The database went backwards: keep what we had vouched for, signature too.
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.marks.entry(old_seq) {
+                slot.insert(old_hash);
+                if let Some(seal) = self.head_seal.clone() {
+                    self.mark_seals.insert(old_seq, seal);
+                }
+            }
         }
         for (seq, hash) in appended {
             if seq % MARK_EVERY == 0 {
                 self.marks.entry(*seq).or_insert(*hash);
             }
+        }
+        if self.head != *last {
+            self.head_seal = None;
         }
         self.head = *last;
     }
@@ -272,6 +395,41 @@ mod tests {
         assert!(!dir.path().join("store.db.checkpoints.tmp").exists());
         std::fs::write(&path, "garbage").expect("write");
         assert!(matches!(load(&path), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn signed_entries_roundtrip_and_a_kept_head_keeps_its_signature() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = super::super::signing::load_or_create(&dir.path().join("k")).expect("key");
+        let mut cp = Checkpoints::default();
+        cp.advance(&[(1, h(1)), (2, h(2)), (3, h(3))]);
+        cp.seal(&key, "2026-12-04T20:00:00Z");
+        let text = cp.render();
+        assert!(
+            text.starts_with("karajan checkpoints v2\nhead 3 "),
+            "{text}"
+        );
+        assert_eq!(Checkpoints::parse(&text), Ok(cp.clone()));
+        let sealed = cp.head_seal.clone().expect("signed");
+        // The database went back: the old head becomes a mark with its signature, and
+        // the new head is unsigned until the next seal.
+        cp.advance(&[(3, h(9))]);
+        assert_eq!(cp.mark_seals.get(&3), Some(&sealed));
+        assert_eq!(cp.head_seal, None);
+        let entries = cp.sealed_entries();
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| (e.seq, e.is_head))
+                .collect::<Vec<_>>(),
+            vec![(3, false), (3, true)]
+        );
+        // A malformed signature names its line.
+        let bad = text.replace(&hex::encode(sealed.sig), "zz");
+        assert_eq!(
+            Checkpoints::parse(&bad),
+            Err("line 2: the signature is not 128 hex digits".to_string())
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - `projection` / `tickets`: the fold (ticket records, runs, retry queue, sessions,
 //!   rework counts, pending intents);
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
+//! - `signing`: the ed25519 key, kept outside the store's folder, that signs it;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
 //! - `read`: the queries the orchestrator, CLI and dashboard use;
 //! - `cache`: a writable store's ticket records in memory, kept exact by its appends,
@@ -74,6 +75,7 @@ pub mod postgres;
 mod projection;
 mod read;
 pub mod reset;
+pub mod signing;
 pub mod sqlite;
 mod tickets;
 pub mod verify;
@@ -181,6 +183,10 @@ pub struct VerifyReport {
     pub head_seq: i64,
     pub head_hash: String,
     pub breaks: Vec<Break>,
+    /// What `verify` could not check or wants said without calling it a break (unsigned
+    /// entries from before signing, rows a running daemon has not signed yet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
@@ -255,6 +261,7 @@ impl Store {
                 state: tokio::sync::Mutex::new(state),
                 wake: tokio::sync::Notify::new(),
                 counters,
+                signer: std::sync::OnceLock::new(),
             })),
         };
         if let Some(w) = &store.writer {
@@ -568,8 +575,21 @@ impl Store {
 
     /// Re-hash every row and check the checkpoints; reports every break.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let trust = match self.writer.as_ref().and_then(|w| w.signer.get()) {
+            Some(key) => verify::Trust {
+                key: Some(key.public()),
+                source: "the daemon's signing key".into(),
+                writer_running: true,
+            },
+            None => verify::Trust::default(),
+        };
+        self.verify_trusting(&trust).await
+    }
+
+    /// [`Store::verify`] with the signatures checked against `trust`'s public key.
+    pub async fn verify_trusting(&self, trust: &verify::Trust) -> Result<VerifyReport, StoreError> {
         self.flush_checkpoints().await?;
-        verify::verify(&self.readers, self.checkpoint_path.as_deref()).await
+        verify::verify(&self.readers, self.checkpoint_path.as_deref(), trust).await
     }
 
     /// Write the checkpoint file now if it lags the chain head (a writable store

@@ -29,15 +29,47 @@
 //!
 //! Checkpoint problems that concern the file itself (missing while the chain is not
 //! empty, unreadable) are reported at seq 0, which stands for the chain as a whole.
+//!
+//! # Signatures
+//!
+//! With a public key ([`Trust::key`]), every signed entry's signature is checked; one
+//! that does not verify is a break at its seq naming the entry (the file was rewritten
+//! without the key). Policy for entries without a signature:
+//! - an unsigned **head** is a break: the daemon signs the head on every write (and at
+//!   once when it first gets a key), so an unsigned head with a key in place means the
+//!   file was rewritten, or the store never ran with its key;
+//! - unsigned **marks** are a note, not a break: marks written before signing stay
+//!   unsigned forever, and the signed head vouches for every row below it anyway (the
+//!   chain links each row to the next);
+//! - rows **after the signed head** are a break ("appended after the last signed
+//!   checkpoint"): an event forged at the end with a correct hash is caught here. While
+//!   a daemon holds the store ([`Trust::writer_running`]) its last second of appends is
+//!   not signed yet, so they are only a note then.
+//!
+//! Without a key, signed entries cannot be checked: a file with signatures is then a
+//! break at seq 0 (give `--public-key`), an unsigned one a note.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::backend::{DbRow, Pool, on_pool};
 
+use ed25519_dalek::VerifyingKey;
+
 use super::chain::{GENESIS, Hash, Link, event_hash};
-use super::checkpoint::{self, Checkpoints};
-use super::{Break, StoreError, VerifyReport};
+use super::checkpoint::{self, Checkpoints, Entry};
+use super::{Break, StoreError, VerifyReport, signing};
+
+/// What `verify` trusts for the signatures.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// The public key the checkpoints must be signed with (`None`: unknown).
+    pub key: Option<VerifyingKey>,
+    /// Where the key came from, or where it was looked for (for the verdict lines).
+    pub source: String,
+    /// A daemon is writing the store now: its latest appends may not be signed yet.
+    pub writer_running: bool,
+}
 
 /// Rows fetched per query.
 pub const CHUNK: i64 = 2000;
@@ -83,15 +115,24 @@ struct Walk {
 }
 
 /// Verify the chain in `pool`; `checkpoints` is the checkpoint file, when known.
-pub async fn verify(pool: &Pool, checkpoints: Option<&Path>) -> Result<VerifyReport, StoreError> {
+pub async fn verify(
+    pool: &Pool,
+    checkpoints: Option<&Path>,
+    trust: &Trust,
+) -> Result<VerifyReport, StoreError> {
     let mut breaks = Breaks::default();
+    let mut notes = Vec::new();
     // Read the file before the rows: it can only be behind what we then read.
+    let mut sealed = vec![];
     let (entries, file_missing) = match checkpoints {
         None => (vec![], None),
         Some(path) => match checkpoint::read(path)? {
             None => (vec![], Some(path)),
             Some(text) => match Checkpoints::parse(&text) {
-                Ok(cp) => (cp.entries(), None),
+                Ok(cp) => {
+                    sealed = cp.sealed_entries();
+                    (cp.entries(), None)
+                }
                 Err(e) => {
                     breaks.add(
                         0,
@@ -154,6 +195,7 @@ pub async fn verify(pool: &Pool, checkpoints: Option<&Path>) -> Result<VerifyRep
             edited_before(&mut breaks, s);
         }
     }
+    check_seals(&sealed, trust, walk.last.0, &mut breaks, &mut notes);
     if let Some(path) = file_missing.filter(|_| walk.events > 0) {
         breaks.add(
             0,
@@ -169,6 +211,7 @@ pub async fn verify(pool: &Pool, checkpoints: Option<&Path>) -> Result<VerifyRep
         head_seq: walk.last.0,
         head_hash: hex::encode(walk.last.1),
         breaks: breaks.into_vec(),
+        notes,
     })
 }
 
@@ -209,6 +252,99 @@ fn visit(
         }
     }
     Ok(())
+}
+
+/// The signature checks (see the module docs' policy); `end` is the chain's last seq.
+fn check_seals(
+    sealed: &[Entry],
+    trust: &Trust,
+    end: i64,
+    breaks: &mut Breaks,
+    notes: &mut Vec<String>,
+) {
+    let name = |e: &Entry| {
+        let what = if e.is_head { "head" } else { "mark" };
+        match &e.seal {
+            Some(s) => format!("the {what} checkpoint at seq {} (signed {})", e.seq, s.at),
+            None => format!("the {what} checkpoint at seq {}", e.seq),
+        }
+    };
+    let Some(key) = &trust.key else {
+        if sealed.iter().any(|e| e.seal.is_some()) {
+            breaks.add(
+                0,
+                format!(
+                    "the checkpoints are signed but no public key was found ({}): their                      signatures cannot be checked; give --public-key FILE",
+                    trust.source
+                ),
+            );
+        } else if !sealed.is_empty() {
+            notes.push(format!(
+                "the checkpoints are unsigned and no key was found ({}): signatures not checked",
+                trust.source
+            ));
+        }
+        return;
+    };
+    let shown = signing::public_text(key);
+    let mut unsigned_marks = 0;
+    for e in sealed {
+        match &e.seal {
+            Some(seal) if !signing::check(key, e.seq, &e.hash, &seal.at, &seal.sig) => {
+                breaks.add(
+                    e.seq,
+                    format!(
+                        "{}: its signature does not verify with the public key {shown}: \
+                         the checkpoint file was rewritten without the key",
+                        name(e)
+                    ),
+                );
+            }
+            Some(_) => {}
+            None if e.is_head => breaks.add(
+                e.seq,
+                format!(
+                    "{} is unsigned although the store has a key ({}): the checkpoint file \
+                     was rewritten without the key, or the store never ran with its key",
+                    name(e),
+                    trust.source
+                ),
+            ),
+            None => unsigned_marks += 1,
+        }
+    }
+    if unsigned_marks > 0 {
+        notes.push(format!(
+            "{unsigned_marks} checkpoint mark(s) unsigned (written before signing): compared \
+             with the chain, but only the signed head vouches for the rows below it"
+        ));
+    }
+    let Some(head) = sealed.iter().find(|e| e.is_head) else {
+        return;
+    };
+    let signed = head
+        .seal
+        .as_ref()
+        .is_some_and(|s| signing::check(key, head.seq, &head.hash, &s.at, &s.sig));
+    if signed && end > head.seq {
+        let (first, rows) = (head.seq + 1, end - head.seq);
+        if trust.writer_running {
+            notes.push(format!(
+                "seq {first}..={end} ({rows} row(s)) not signed yet: a daemon is writing \
+                 this store and signs them within a second"
+            ));
+        } else {
+            breaks.add(
+                first,
+                format!(
+                    "seq {first}..={end} ({rows} row(s)) come after the last signed checkpoint \
+                     (seq {}): nothing vouches for them (events forged at the end of the \
+                     chain, or karajan stopped before signing its last second of appends)",
+                    head.seq
+                ),
+            );
+        }
+    }
 }
 
 fn check_row(walk: &mut Walk, breaks: &mut Breaks, row: &impl DbRow, seq: i64) {

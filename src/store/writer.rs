@@ -7,6 +7,13 @@
 //! first `fsync`s the WAL (with `synchronous=NORMAL` a commit is not yet on disk), then
 //! replaces the file (create, `fsync`, rename), so the file never vouches for a row a
 //! power loss could take back. `Store::sync`, `close` and `verify` write it at once.
+//!
+//! Once the daemon has given the store its key ([`Store::set_signing_key`]), each write
+//! signs what is new in the file (the head, new marks; see `signing`), with the time of
+//! the write; the first write after the key is set signs the head even when it did not
+//! move, so a store upgraded from unsigned checkpoints is vouched for at once.
+//!
+//! [`Store::set_signing_key`]: super::Store::set_signing_key
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,19 +75,28 @@ pub(super) struct CheckpointWriter {
     pub appended: AtomicI64,
     pub wake: tokio::sync::Notify,
     pub counters: Arc<Counters>,
+    /// The key that signs each write (set once by the daemon; unset: unsigned).
+    pub signer: std::sync::OnceLock<Arc<super::signing::CheckpointKey>>,
 }
 
 impl CheckpointWriter {
     /// Make the commits durable and write the file, if it is behind the in-memory head.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let state = self.state.lock().await;
+        let mut state = self.state.lock().await;
         let head = state.head.0;
-        if self.written.load(Ordering::SeqCst) >= head {
+        let unsigned = self.signer.get().is_some()
+            && head > 0
+            && (state.head_seal.is_none() || state.marks.len() > state.mark_seals.len());
+        if self.written.load(Ordering::SeqCst) >= head && !unsigned {
             return Ok(());
         }
         if let Some(db) = &self.db {
             sqlite::sync_wal(db)?;
             Counters::bump(&self.counters.wal_syncs);
+        }
+        if let Some(key) = self.signer.get() {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            state.seal(key, &now);
         }
         checkpoint::write(&self.path, &state)?;
         Counters::bump(&self.counters.checkpoint_writes);

@@ -3,6 +3,10 @@
 //! Each comment karajan writes ends with `<!-- karajan:{json} -->`: invisible in the
 //! rendered comment, and enough (state, run, rework count, intent) to recognize a write
 //! that already happened and to rebuild ticket states when the store is lost.
+//!
+//! The marker also carries the chain head (`"head": {"seq": N, "hash": "<hex>"}`) at the
+//! moment the comment was composed: an anchor of the store's history kept by the tracker,
+//! which `karajan verify --against-tracker` reads back with [`anchors`].
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -28,6 +32,34 @@ pub fn parse_marker(body: &str) -> Option<Value> {
 pub fn render_marker(value: &Value) -> String {
     let json = value.to_string().replace("-->", "--\\u003e");
     format!("{COMMENT_MARKER_PREFIX}{json} {MARKER_SUFFIX}")
+}
+
+/// A chain head anchored in a karajan comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchor {
+    pub seq: i64,
+    /// 64 lowercase hex digits.
+    pub hash: String,
+    /// When the comment was written.
+    pub at: DateTime<Utc>,
+}
+
+/// Every anchor among `comments` (markers without a usable `head` are skipped; seq 0,
+/// an empty chain, anchors nothing).
+pub fn anchors(comments: &[Comment]) -> Vec<Anchor> {
+    comments
+        .iter()
+        .filter_map(|c| {
+            let head = parse_marker(&c.body)?.get("head")?.clone();
+            let seq = head.get("seq")?.as_i64().filter(|s| *s > 0)?;
+            let hash = head.get("hash")?.as_str()?.to_string();
+            Some(Anchor {
+                seq,
+                hash,
+                at: c.created_at,
+            })
+        })
+        .collect()
 }
 
 /// Where karajan last said a ticket was, read back from its comment markers.
@@ -139,6 +171,37 @@ mod tests {
         comments.swap(0, 3);
         assert_eq!(latest_state(&comments), Some(expected));
         assert_eq!(latest_state(&[comment("no markers here", 1)]), None);
+    }
+
+    #[test]
+    fn anchors_are_read_from_markers_with_a_head() {
+        let h = "ab".repeat(32);
+        let comments = vec![
+            comment(
+                &format!(
+                    "x {}",
+                    render_marker(&json!({"state": "a", "head": {"seq": 7, "hash": h}}))
+                ),
+                1,
+            ),
+            comment(&format!("y {}", render_marker(&json!({"state": "a"}))), 2),
+            comment(
+                &format!(
+                    "z {}",
+                    render_marker(&json!({"state": "a", "head": {"seq": 0, "hash": h}}))
+                ),
+                3,
+            ),
+            comment("human text", 4),
+        ];
+        assert_eq!(
+            anchors(&comments),
+            vec![Anchor {
+                seq: 7,
+                hash: h.clone(),
+                at: comments[0].created_at
+            }]
+        );
     }
 
     #[test]

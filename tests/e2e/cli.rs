@@ -2,10 +2,10 @@
 //! overwrite; `check` reports every problem with exit code 3; `verify` without a store
 //! fails; `schema` prints what `init` writes for editors.
 
-use super::support::{bin, stderr, stdout};
+use super::support::{stderr, stdout};
 
 fn karajan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(bin())
+    crate::e2e::support::command()
         .args(args)
         .current_dir(dir)
         .output()

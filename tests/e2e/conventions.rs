@@ -4,12 +4,12 @@
 //! filter is a usage error, and `--color` decides whether logs carry ANSI colours.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use super::support::{Scratch, bin, stderr, stdout};
+use super::support::{Scratch, stderr, stdout};
 
 fn karajan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(bin());
+    let mut cmd = crate::e2e::support::command();
     cmd.args(args)
         .current_dir(dir)
         .env_remove("KARAJAN_WORKFLOW")

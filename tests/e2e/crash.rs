@@ -2,10 +2,10 @@
 //! orphaned process group is stopped, and it is retried exactly once; no ticket ever
 //! has two agents; no process is left behind; the chain verifies.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use super::support::{Scratch, bin, count, events, processes_with_env, wait_for};
+use super::support::{Scratch, count, events, processes_with_env, wait_for};
 
 #[test]
 fn sigkill_mid_run_then_restart_retries_once_without_orphans() {
@@ -36,7 +36,7 @@ wait
     )
     .unwrap();
 
-    let mut daemon = Command::new(bin())
+    let mut daemon = crate::e2e::support::command()
         .args(["run", "workflow.yaml", "--no-watch"])
         .current_dir(s.path())
         .stdout(Stdio::null())

@@ -28,6 +28,7 @@ mod review;
 mod review_example;
 mod secrets;
 mod shutdown;
+mod signed;
 mod single_daemon;
 mod store_reset;
 pub mod support;

@@ -7,11 +7,11 @@
 //! - an agent that leaves a `setsid` descendant (outside its process group): after a
 //!   success, a stall stop and a daemon shutdown, nothing carrying the run's id is left.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use super::single_daemon::{Daemon, daemon, sigterm, wait_output};
-use super::support::{Scratch, bin, events, processes_with_env, stderr, wait_for};
+use super::support::{Scratch, events, processes_with_env, stderr, wait_for};
 
 fn use_agent(s: &Scratch, script: &str, body: &str) {
     s.script(script, body);
@@ -80,7 +80,7 @@ exec sleep 1000
 "#
         ),
     );
-    let first: Daemon = Command::new(bin())
+    let first: Daemon = crate::e2e::support::command()
         .args(["run", "workflow.yaml", "--no-watch"])
         .current_dir(s.path())
         .env("KARAJAN_FAULT_AFTER_SPAWN_SLEEP_MS", "600000")

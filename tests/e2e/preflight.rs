@@ -3,12 +3,10 @@
 //! tracker is touched) a repository that does not open, a runner program that does not
 //! resolve and a `$VAR` its command uses that is unset — naming each.
 
-use std::process::Command;
-
-use super::support::{Scratch, bin, events, stderr, stdout};
+use super::support::{Scratch, events, stderr, stdout};
 
 fn karajan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin())
+    crate::e2e::support::command()
         .args(args)
         .current_dir(dir)
         .env("KARAJAN_LOG", "info")

@@ -4,12 +4,11 @@
 //! the restart, a workspace holding unpushed commits is kept, and the forge token
 //! reaches neither agents nor events.
 
-use std::process::Command;
 use std::time::Duration;
 
 use git2::{Oid, Repository, Signature};
 
-use super::support::{Scratch, bin, events, wait_for};
+use super::support::{Scratch, events, wait_for};
 
 type Events = Vec<(String, Option<String>, serde_json::Value)>;
 
@@ -350,7 +349,7 @@ fn the_forge_token_reaches_neither_agents_nor_events() {
         );
     std::fs::write(s.workflow(), wf).unwrap();
     let secret = "ghp-e2e-forge-token-0123456789";
-    let out = Command::new(bin())
+    let out = crate::e2e::support::command()
         .args(["run", "workflow.yaml", "--once"])
         .current_dir(s.path())
         .env("KARAJAN_E2E_FORGE_TOKEN", secret)

@@ -4,12 +4,10 @@
 //! quote the token. Over HTTPS the fake forge's certificate is trusted through
 //! `forge.ca_file`.
 
-use std::process::Command;
-
 use git2::Repository;
 
 use super::git_http::{GitHttp, ca_file};
-use super::support::{Scratch, bin, events};
+use super::support::{Scratch, events};
 
 const TOKEN: &str = "ghp-fake-forge-token-42";
 
@@ -25,7 +23,7 @@ fn run_with(s: &Scratch, forge: &GitHttp, token: &str) -> std::process::Output {
         section.push_str(&format!("\n  ca_file: {}", ca_file().display()));
     }
     std::fs::write(s.workflow(), wf.replace("forge: { kind: git }", &section)).unwrap();
-    Command::new(bin())
+    crate::e2e::support::command()
         .args(["run", "workflow.yaml", "--once"])
         .current_dir(s.path())
         .env("KARAJAN_E2E_GH_TOKEN", token)

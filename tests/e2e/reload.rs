@@ -1,10 +1,10 @@
 //! Hot reload: an invalid edit of workflow.yaml is rejected (recorded, logged) and the
 //! last good config keeps running; a valid edit is applied with its new digest.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use super::support::{Scratch, bin, events, wait_for};
+use super::support::{Scratch, events, wait_for};
 
 #[test]
 fn invalid_reload_keeps_the_last_good_config() {
@@ -13,7 +13,7 @@ fn invalid_reload_keeps_the_last_good_config() {
         .unwrap()
         .replace("interval: 5s", "interval: 1s");
     std::fs::write(s.workflow(), &good).unwrap();
-    let mut daemon = Command::new(bin())
+    let mut daemon = crate::e2e::support::command()
         .args(["run", "workflow.yaml"])
         .current_dir(s.path())
         .stdout(Stdio::null())

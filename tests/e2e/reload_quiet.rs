@@ -4,10 +4,10 @@
 //! config.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use super::support::{Scratch, bin, events, wait_for};
+use super::support::{Scratch, events, wait_for};
 
 /// How long the test lets an idle daemon run after an edit: far beyond the debounce,
 /// long enough for a self-triggering loop to show (it re-read about 6 times a second).
@@ -28,7 +28,7 @@ fn idle_daemon(s: &Scratch) -> Child {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
     let log = std::fs::File::create(s.path().join("daemon.log")).unwrap();
-    let child = Command::new(bin())
+    let child = crate::e2e::support::command()
         .args(["run", "workflow.yaml"])
         .current_dir(s.path())
         .env("KARAJAN_LOG", "karajan=debug")

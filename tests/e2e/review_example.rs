@@ -4,9 +4,7 @@
 //! `review` variables and it adds the plan, the reviewer approves, and the ticket waits
 //! for a human.
 
-use std::process::Command;
-
-use super::support::{bin, copy_tree, events, repo_root};
+use super::support::{copy_tree, events, repo_root};
 
 #[test]
 fn the_review_loop_example_runs_offline_to_the_human_gate() {
@@ -20,7 +18,7 @@ fn the_review_loop_example_runs_offline_to_the_human_gate() {
     }
     let dir = tmp.path().join("review-loop");
     let karajan = |args: &[&str]| {
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(args)
             .current_dir(&dir)
             .env("KARAJAN_LOG", "info")

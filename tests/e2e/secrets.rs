@@ -3,9 +3,7 @@
 //! dies with) must not carry it into the event chain, the failure reason, the
 //! escalation comment on the ticket, `history`, or karajan's own log.
 
-use std::process::Command;
-
-use super::support::{Scratch, bin, events};
+use super::support::{Scratch, events};
 
 /// A secret with the characters that escaping turns into something else.
 const TOKEN: &str = "s3cr3t/ab+cd&e<f>g=";
@@ -30,7 +28,7 @@ fn a_secret_an_agent_prints_reaches_no_record_log_or_comment() {
         .replacen("max_attempts: 3", "max_attempts: 1", 1);
     std::fs::write(s.workflow(), wf).unwrap();
     let karajan = |args: &[&str]| {
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(args)
             .current_dir(s.path())
             .env("KARAJAN_LOG", "debug")

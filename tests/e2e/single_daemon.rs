@@ -3,13 +3,13 @@
 //! together on a fresh store leave exactly one running; the read-only verbs keep
 //! working beside a running daemon. All driven from outside, with the real binary.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::support::{Scratch, bin, events, stderr, wait_for};
+use super::support::{Scratch, events, stderr, wait_for};
 
 /// A running daemon, SIGKILLed if the test fails before stopping it (so a failing test
 /// leaves no daemon behind).
@@ -48,7 +48,7 @@ impl Drop for Daemon {
 /// reads would block a chatty daemon).
 pub(crate) fn daemon(s: &Scratch, name: &str, extra: &[&str]) -> Daemon {
     let log = std::fs::File::create(s.path().join(format!("{name}.stderr"))).unwrap();
-    let child = Command::new(bin())
+    let child = crate::e2e::support::command()
         .args(["run", "workflow.yaml", "--no-watch"])
         .args(extra)
         .current_dir(s.path())
@@ -118,7 +118,7 @@ fn a_second_daemon_is_refused_at_once_and_names_the_first() {
         &["run", "workflow.yaml", "--once"][..],
     ] {
         let started = Instant::now();
-        let second = Command::new(bin())
+        let second = crate::e2e::support::command()
             .args(args)
             .current_dir(s.path())
             .stdout(Stdio::null())

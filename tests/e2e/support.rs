@@ -9,6 +9,19 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_karajan"))
 }
 
+/// The `$XDG_CONFIG_HOME` every spawned binary gets: the stores' checkpoint signing keys
+/// are created there (one per store, named by its path), never in the user's own config.
+pub fn config_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config-home")
+}
+
+/// The binary, with its environment set for tests (see [`config_home`]).
+pub fn command() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env("XDG_CONFIG_HOME", config_home());
+    cmd
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -95,10 +108,11 @@ impl Scratch {
     }
 
     pub fn karajan(&self, args: &[&str]) -> Output {
-        Command::new(bin())
+        command()
             .args(args)
             .current_dir(self.path())
             .env("KARAJAN_LOG", "info")
+            .env("XDG_CONFIG_HOME", config_home())
             .output()
             .unwrap()
     }

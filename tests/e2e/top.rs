@@ -91,7 +91,7 @@ fn start(s: &Scratch) -> Daemon {
     );
     std::fs::write(s.workflow(), wf).unwrap();
     let daemon = Daemon::from(
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(["run", "--no-watch", "--port", "0"])
             .current_dir(s.path())
             .stdout(Stdio::null())

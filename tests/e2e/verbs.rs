@@ -4,13 +4,13 @@
 //! `runs` read the store and the log files, with a daemon and without one; `logs -f`
 //! follows a live run to its end.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::single_daemon::Daemon;
-use super::support::{Scratch, bin, events, stderr, stdout, wait_for};
+use super::support::{Scratch, events, stderr, stdout, wait_for};
 
 fn runs(s: &Scratch, ticket: &str) -> Vec<Value> {
     let out = s.karajan(&["runs", "--ticket", ticket, "--json"]);
@@ -58,7 +58,7 @@ fn the_verbs_act_through_the_daemon_and_read_without_it() {
     std::fs::write(s.workflow(), wf).unwrap();
     let log = std::fs::File::create(s.path().join("daemon.stderr")).unwrap();
     let daemon = Daemon::from(
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(["run", "--no-watch", "--port", "0"])
             .current_dir(s.path())
             .stdout(Stdio::null())

@@ -2,9 +2,7 @@
 //! workflow karajan accepts: `check --offline` passes with a token and a `claude` on the
 //! PATH, names the missing token without one, and never prints the token.
 
-use std::process::Command;
-
-use crate::e2e::support::{bin, repo_root};
+use crate::e2e::support::repo_root;
 
 #[test]
 fn the_pull_request_example_passes_check() {
@@ -19,7 +17,7 @@ fn the_pull_request_example_passes_check() {
         std::env::var("PATH").unwrap_or_default()
     );
     let run = |token: Option<&str>| {
-        let mut cmd = Command::new(bin());
+        let mut cmd = crate::e2e::support::command();
         cmd.args(["check", "--offline", "examples/github-pr/workflow.yaml"])
             .current_dir(repo_root())
             .env("PATH", &path)

@@ -119,7 +119,7 @@ fn a_missing_repository_and_a_refused_token_fail_check_with_the_key_to_fix() {
         "  repo: acme/nope\n",
         &format!("  token: ${TOKEN_VAR}_WRONG\n"),
     );
-    let out = std::process::Command::new(crate::e2e::support::bin())
+    let out = crate::e2e::support::command()
         .args(["check", "workflow.yaml"])
         .current_dir(p.s.path())
         .env(TOKEN_VAR, super::fake::TOKEN)

@@ -224,7 +224,7 @@ fn closing_an_issue_stops_its_running_agent() {
         ),
     );
     s.add_issue(1, "Add a greeting", "Todo");
-    let mut daemon = std::process::Command::new(crate::e2e::support::bin())
+    let mut daemon = crate::e2e::support::command()
         .args(["run", "workflow.yaml"])
         .current_dir(s.path())
         .env("KARAJAN_LOG", "info")

@@ -5,7 +5,7 @@
 //! rework run's prompt tells the agent which pull request it works on, both through a
 //! template using `pull_request` and in karajan's lifecycle section.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::fake::TOKEN;
 use super::pr_scratch::PrScratch;
 use super::scratch::TOKEN_VAR;
-use crate::e2e::support::{bin, events, wait_for};
+use crate::e2e::support::{events, wait_for};
 
 /// The daemon, stopped (SIGTERM, then SIGKILL) when dropped.
 pub(super) struct Daemon(pub(super) Child);
@@ -40,7 +40,7 @@ pub(super) fn daemon(p: &PrScratch) -> (Daemon, u16) {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(bin())
+    let child = crate::e2e::support::command()
         .args([
             "run",
             "workflow.yaml",

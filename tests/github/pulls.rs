@@ -5,13 +5,13 @@
 //! template); a rework updates the same pull request; an answer to the creation that
 //! was lost, or a daemon killed while the creation was in flight, never opens a second.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use super::fake::TOKEN;
 use super::pr_scratch::PrScratch;
 use super::scratch::TOKEN_VAR;
-use crate::e2e::support::{bin, count, events, wait_for};
+use crate::e2e::support::{count, events, wait_for};
 
 #[test]
 fn a_state_opens_one_pull_request_per_ticket_and_a_rework_updates_it() {
@@ -124,7 +124,7 @@ fn a_daemon_killed_while_the_pull_request_is_opened_opens_one_after_restart() {
     // killed while it waits, after the pull request exists.
     p.s.fake.lock().delay_pull_creates = Some(Duration::from_secs(30));
     p.s.add_issue(1, "Add a greeting", "Todo");
-    let mut daemon = Command::new(bin())
+    let mut daemon = crate::e2e::support::command()
         .args(["run", "workflow.yaml"])
         .current_dir(p.s.path())
         .env(TOKEN_VAR, TOKEN)

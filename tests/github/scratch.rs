@@ -7,10 +7,10 @@
 //! process never exports it, so finding it anywhere proves a leak by karajan.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use super::fake::{self, Fake};
-use crate::e2e::support::{bin, copy_tree, repo_root};
+use crate::e2e::support::{copy_tree, repo_root};
 
 /// The variable the workflow reads the token from.
 pub const TOKEN_VAR: &str = "KJ_E2E_GITHUB_TOKEN";
@@ -202,7 +202,7 @@ states:
 
     /// `karajan <args>` in the scratch folder, with the token only in its environment.
     pub fn karajan(&self, args: &[&str]) -> Output {
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(args)
             .current_dir(self.path())
             .env("KARAJAN_LOG", "debug")

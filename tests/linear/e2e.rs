@@ -157,7 +157,7 @@ async fn dry_run_against_linear_prints_the_plan_and_writes_nothing() {
     };
     let dir = s.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(crate::e2e::support::bin())
+        crate::e2e::support::command()
             .args(["run", "workflow.yaml", "--dry-run"])
             .current_dir(&dir)
             .env("LINEAR_API_KEY", super::fake::KEY)
@@ -195,7 +195,7 @@ async fn dry_run_against_linear_prints_the_plan_and_writes_nothing() {
 #[test]
 fn the_linear_example_passes_check() {
     let root = crate::e2e::support::repo_root();
-    let out = std::process::Command::new(crate::e2e::support::bin())
+    let out = crate::e2e::support::command()
         .args(["check", "--offline", "examples/linear/workflow.yaml"])
         .current_dir(&root)
         .env("LINEAR_API_KEY", "lin_api_example")
@@ -208,7 +208,7 @@ fn the_linear_example_passes_check() {
     );
     assert!(out.status.success(), "{text}");
     assert!(!text.contains("lin_api_example"), "{text}");
-    let missing = std::process::Command::new(crate::e2e::support::bin())
+    let missing = crate::e2e::support::command()
         .args(["check", "--offline", "examples/linear/workflow.yaml"])
         .current_dir(&root)
         .env_remove("LINEAR_API_KEY")

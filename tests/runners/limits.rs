@@ -8,7 +8,7 @@
 //! restart), `karajan status` shows the pause, and a daemon polling only hourly resumes
 //! the Claude work by itself at T.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use karajan::config::RunnerKind;
@@ -17,7 +17,7 @@ use karajan::agent::settings::CliSettings;
 use karajan::domain::RunStatus;
 
 use super::{Fixture, config, fake, run, runner};
-use crate::e2e::support::{Scratch, bin, events, stdout, wait_for};
+use crate::e2e::support::{Scratch, events, stdout, wait_for};
 
 #[tokio::test]
 async fn codex_and_gemini_quota_errors_end_usage_limited_without_a_reset_time() {
@@ -199,7 +199,7 @@ fn a_usage_limit_pauses_its_runner_until_the_reset_without_counting_an_attempt()
         .port();
     let port_arg = port.to_string();
     let mut daemon = Daemon(
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(["run", "workflow.yaml", "--port", &port_arg])
             .current_dir(s.path())
             .stdout(Stdio::null())

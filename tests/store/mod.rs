@@ -7,6 +7,7 @@ mod memory;
 mod parity;
 mod projections;
 mod reset;
+mod signed;
 mod tamper;
 
 use std::path::{Path, PathBuf};

@@ -24,7 +24,7 @@ async fn chain_of(n: u32) -> Fixture {
 }
 
 /// Run raw SQL with the append-only triggers dropped (as an editor would).
-async fn edit(f: &Fixture, sql: &str) {
+pub(super) async fn edit(f: &Fixture, sql: &str) {
     let mut conn = f.raw().await;
     sqlx::raw_sql(
         "DROP TRIGGER IF EXISTS events_no_update; DROP TRIGGER IF EXISTS events_no_delete;",
@@ -47,7 +47,7 @@ fn seqs(report: &VerifyReport) -> Vec<i64> {
 }
 
 /// Recompute every hash from `from` on, and the head, as a careful forger would.
-async fn rehash_from(conn: &mut SqliteConnection, from: i64) {
+pub(super) async fn rehash_from(conn: &mut SqliteConnection, from: i64) {
     let rows = sqlx::query("SELECT seq, at, issue, kind, payload, hash FROM events ORDER BY seq")
         .fetch_all(&mut *conn)
         .await

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::e2e::support::{Scratch, bin};
+use crate::e2e::support::Scratch;
 
 fn find(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
@@ -329,7 +329,7 @@ async fn approve_a_gate_in_headless_chromium() {
 
     let log = std::fs::File::create(scratch.path().join("karajan.log")).unwrap();
     let _karajan = Proc(
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(["run", "workflow.yaml", "--port", "0"])
             .current_dir(scratch.path())
             .env("KARAJAN_LOG", "info")

@@ -5,13 +5,13 @@
 //!
 //! Skipped, with a message, when Chromium or chromedriver is not installed.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::browser::{Browser, LogOnPanic, Proc, browser_binaries, decode_base64, wait_file};
-use crate::e2e::support::{Scratch, bin};
+use crate::e2e::support::Scratch;
 
 fn start_karajan(scratch: &Scratch, port: &str) -> Proc {
     let log = std::fs::OpenOptions::new()
@@ -20,7 +20,7 @@ fn start_karajan(scratch: &Scratch, port: &str) -> Proc {
         .open(scratch.path().join("karajan.log"))
         .unwrap();
     Proc(
-        Command::new(bin())
+        crate::e2e::support::command()
             .args(["run", "workflow.yaml", "--port", port])
             .current_dir(scratch.path())
             .env("KARAJAN_LOG", "info")

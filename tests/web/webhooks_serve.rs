@@ -2,13 +2,12 @@
 //! path on its dashboard port (over 127.0.0.1), outside the operator token, and refuses
 //! an unsigned delivery, with the secret taken from the environment only.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::e2e::support::bin;
 use crate::github::fake;
 use crate::github::scratch::{GhScratch, TOKEN_VAR};
 
@@ -25,7 +24,7 @@ fn karajan_run_serves_the_webhook_path_with_the_secret_from_the_environment() {
         format!("{text}server:\n  port: 0\n  webhooks:\n    secret: ${SECRET_VAR}\n"),
     )
     .unwrap();
-    let mut child = Command::new(bin())
+    let mut child = crate::e2e::support::command()
         .args(["run", "workflow.yaml"])
         .current_dir(s.path())
         .env(TOKEN_VAR, fake::TOKEN)
