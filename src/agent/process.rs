@@ -274,8 +274,10 @@ pub async fn supervise(
     .await?;
     if let Some(run_id) = &run_id {
         super::reap::stop_descendants(run_id, spec.grace).await;
-        // Group members adopted by us (a subreaper) once their parent died.
-        super::reap::reap(&carriers);
+        // Group members adopted by us (a subreaper) once their parent died, and the
+        // escaped ones `terminate_outside` signalled: reaped once they have ended (one
+        // that was still exiting a moment ago is not a zombie yet).
+        super::reap::settle(&carriers).await;
     }
     // The child is reaped (`status` is set): from now on a zombie with its pid is not
     // ours to leave alone; adopted descendants that exited by themselves are reaped.

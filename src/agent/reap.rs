@@ -55,7 +55,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Bound on waiting after SIGKILL (uninterruptible sleep).
 const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
 /// How long a stop waits for the processes it ended to become reapable zombies.
-const SETTLE: Duration = Duration::from_secs(5);
+const SETTLE: Duration = Duration::from_secs(2);
 
 /// Whether this process became a subreaper (only then are unknown zombie children
 /// reaped: a test binary spawns children of its own that it waits for).
@@ -361,16 +361,21 @@ async fn stop_found(run_id: &str, grace: Duration, find: impl Fn() -> Vec<u32>) 
     if !alive.is_empty() {
         tracing::warn!(run = %run_id, pids = ?alive, "processes of the run survived SIGKILL; giving up on them");
     }
-    // A process that is exiting no longer reads as the run's (its environment is gone)
-    // before it is a zombie: wait briefly until every adopted one we signalled is a
-    // zombie, and reap it, so none is left behind for a reaper that may not exist.
-    let settle = Instant::now() + SETTLE;
-    reap(&signalled);
-    while adopted_left(&signalled) && Instant::now() < settle {
-        sleep(POLL).await;
-        reap(&signalled);
-    }
+    settle(&signalled).await;
     signalled
+}
+
+/// Reap `pids` (processes karajan signalled) as they end. A process that is exiting no
+/// longer reads as the run's (its environment is gone) before it is a zombie: wait
+/// briefly (at most [`SETTLE`]) until every adopted one is a zombie, and reap it, so
+/// none is left behind for a reaper that may not exist.
+pub async fn settle(pids: &[u32]) {
+    let until = Instant::now() + SETTLE;
+    reap(pids);
+    while adopted_left(pids) && Instant::now() < until {
+        sleep(POLL).await;
+        reap(pids);
+    }
 }
 
 /// Whether any of `pids` is still an adopted child of this process (exiting, or a
