@@ -5,7 +5,7 @@
 //! One hook: the orchestrator's [`Recorder`](crate::orchestrator) hands every event
 //! it has appended to [`Notifier::observe`], which keeps only the kinds that matter
 //! and never waits (a full queue drops the event with a warning, the record has it).
-//! Behind it, one task ([`watch`]) turns events into [`Notification`]s (a gate entry
+//! Behind it, one task ([`watch`]) turns events into `Notification`s (a gate entry
 //! becomes one only after `gate_delay` if the ticket is still there; failed runs
 //! only when `failure_streak` of them come in a row), and one task per target
 //! ([`deliver`]) posts them: rate limited, retried with backoff (honouring

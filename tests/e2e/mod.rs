@@ -13,6 +13,7 @@ mod flow;
 pub(crate) mod git_http;
 mod git_https;
 mod hooks;
+mod notify;
 mod json_output;
 mod orphans;
 mod outbox;
