@@ -273,6 +273,9 @@ impl Engine {
     /// Start announcing notable events to the workflow's `notify:` targets; the
     /// outcomes are recorded (by a recorder that announces nothing).
     pub(crate) fn start_notifier(&mut self) {
+        if self.notifier.is_some() {
+            return;
+        }
         let quiet = self.recorder();
         self.notifier =
             crate::notify::Notifier::start(&self.workflow.notify, self.redactor.clone(), quiet);
@@ -293,7 +296,16 @@ impl Engine {
         self.redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
             &workflow,
         )));
+        let renotify = workflow.notify != self.workflow.notify;
         self.workflow = workflow;
+        if renotify && tokio::runtime::Handle::try_current().is_ok() {
+            // The old targets get what they have queued; the new ones start afresh
+            // (a gate wait being timed is not carried over).
+            if let Some(old) = self.notifier.take() {
+                tokio::spawn(old.finish(std::time::Duration::from_secs(15)));
+            }
+            self.start_notifier();
+        }
     }
 
     /// The receiver of run completions, taken once by the actor loop.
