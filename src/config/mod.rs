@@ -22,8 +22,8 @@ mod command;
 mod forge;
 mod gate_watch;
 mod json_schema;
-mod notify;
 mod load;
+mod notify;
 pub(crate) mod raw;
 pub(crate) mod schema;
 mod states;
@@ -49,7 +49,7 @@ pub use cli_settings::{
 };
 pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};
-pub use notify::{NotifyConfig, NotifyTarget, TargetKind, EVENT_NAMES};
+pub use notify::{EVENT_NAMES, NotifyConfig, NotifyTarget, TargetKind};
 pub use store_url::PgUrl;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};
 pub use workflow::*;

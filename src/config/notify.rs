@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::expand;
 use super::raw::{RawNotify, RawWorkflow};
 use super::schema::join;
 use super::secret::Secret;
 use super::suggest;
 use super::validate::Ctx;
-use super::expand;
 
 /// The values of a target's `kind`.
 pub(crate) const TARGET_KINDS: [&str; 2] = ["webhook", "slack"];
@@ -182,10 +182,8 @@ fn url(cx: &mut Ctx, key: &str, raw: Option<&str>) -> Option<Secret> {
         Ok(s) => match reqwest::Url::parse(s.expose().trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(s),
             _ => {
-                cx.errors.push(
-                    key,
-                    format!("`{raw}` does not expand to an http(s) URL"),
-                );
+                cx.errors
+                    .push(key, format!("`{raw}` does not expand to an http(s) URL"));
                 None
             }
         },

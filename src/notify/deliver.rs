@@ -102,10 +102,7 @@ pub(crate) async fn deliver(post: &impl Post, body: &Value, policy: &Policy) -> 
                 outcome: Err(error),
             };
         }
-        let wait = after.map_or_else(
-            || policy.backoff(n),
-            |a| a.min(policy.max_retry_after),
-        );
+        let wait = after.map_or_else(|| policy.backoff(n), |a| a.min(policy.max_retry_after));
         tokio::time::sleep(wait).await;
     }
 }
@@ -128,11 +125,11 @@ pub(crate) async fn run<P: Post, S: OutcomeSink>(
         let mut attempt = attempt;
         if let Err(e) = &mut attempt.outcome {
             *e = redactor.redact(e).into_owned();
-            tracing::warn!(target = %name, event = n.event, attempts = attempt.attempts, error = %e, "notification failed");
+            tracing::warn!(notify_target = %name, event = n.event, attempts = attempt.attempts, error = %e, "notification failed");
         }
         let event = super::outcome_event(&name, n.event, &attempt);
         if let Err(e) = sink.record(vec![event]).await {
-            tracing::error!(target = %name, error = %e, "could not record a notification's outcome");
+            tracing::error!(notify_target = %name, error = %e, "could not record a notification's outcome");
         }
     }
 }
@@ -203,7 +200,11 @@ mod tests {
     impl Post for Script {
         async fn post(&self, _: &Value) -> Outcome {
             self.at.lock().unwrap().push(self.start.elapsed());
-            self.answers.lock().unwrap().pop().unwrap_or(Outcome::Delivered)
+            self.answers
+                .lock()
+                .unwrap()
+                .pop()
+                .unwrap_or(Outcome::Delivered)
         }
     }
 
@@ -301,7 +302,13 @@ mod tests {
         )
         .await;
         assert_eq!(script.times(), vec![S(0), S(2), S(4)]);
-        let kinds: Vec<_> = sink.0.lock().unwrap().iter().map(|e| e.kind.clone()).collect();
+        let kinds: Vec<_> = sink
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect();
         assert_eq!(kinds.len(), 3);
         assert!(kinds.iter().all(|k| *k
             == crate::store::EventKind::NotificationSent {

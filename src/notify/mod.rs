@@ -112,10 +112,9 @@ impl Notifier {
         let Some(mut tasks) = self.tasks.lock().await.take() else {
             return;
         };
-        let drained = tokio::time::timeout(within, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(within, async { while tasks.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             tracing::warn!("notifications still pending at shutdown were dropped");
             tasks.abort_all();

@@ -178,7 +178,7 @@ pub(crate) async fn run(
     let send = |n: Notification| {
         for (t, tx) in &targets {
             if t.wants(n.event) && tx.try_send(n.clone()).is_err() {
-                tracing::warn!(target = %t.name, event = n.event, "notification queue full; not sent");
+                tracing::warn!(notify_target = %t.name, event = n.event, "notification queue full; not sent");
             }
         }
     };
@@ -252,10 +252,18 @@ mod tests {
     #[test]
     fn a_failure_streak_is_announced_once_when_it_reaches_its_length() {
         let mut w = Watch::new(Duration::from_secs(1), 3);
-        let events: Vec<_> = ["failed", "stalled", "succeeded", "failed", "timed_out", "failed", "failed"]
-            .iter()
-            .map(|s| w.on_event(&run(s)).map(|n| n.event))
-            .collect();
+        let events: Vec<_> = [
+            "failed",
+            "stalled",
+            "succeeded",
+            "failed",
+            "timed_out",
+            "failed",
+            "failed",
+        ]
+        .iter()
+        .map(|s| w.on_event(&run(s)).map(|n| n.event))
+        .collect();
         assert_eq!(
             events,
             vec![None, None, None, None, None, Some("failure_streak"), None]
@@ -266,7 +274,11 @@ mod tests {
     fn escalations_budget_stops_pauses_and_the_stop_are_announced() {
         let mut w = Watch::new(Duration::from_secs(1), 3);
         let n = w
-            .on_event(&event("escalated", Some("ENG-3"), json!({"reason": "3 failed attempts"})))
+            .on_event(&event(
+                "escalated",
+                Some("ENG-3"),
+                json!({"reason": "3 failed attempts"}),
+            ))
             .unwrap();
         assert_eq!(n.text, "ENG-3 needs a human decision: 3 failed attempts");
         let budget = |action| {
@@ -276,7 +288,10 @@ mod tests {
                 json!({"scope": "day", "action": action, "spent_usd": 12.5, "limit_usd": 10.0}),
             )
         };
-        assert_eq!(w.on_event(&budget("dispatch_paused")).unwrap().event, "budget_stop");
+        assert_eq!(
+            w.on_event(&budget("dispatch_paused")).unwrap().event,
+            "budget_stop"
+        );
         assert_eq!(w.on_event(&budget("dispatch_resumed")), None);
         let paused = event(
             "runner_paused",

@@ -105,17 +105,31 @@ fn an_escalation_reaches_the_webhook_after_a_retry_and_slack_without_a_secret() 
     let hooks = bodies("/hook");
     // The escalation twice (refused, then accepted), then the daemon's stop.
     let kinds: Vec<&str> = hooks.iter().map(|b| b["event"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["escalated", "escalated", "daemon_stopped"], "{hooks:?}");
+    assert_eq!(
+        kinds,
+        ["escalated", "escalated", "daemon_stopped"],
+        "{hooks:?}"
+    );
     assert_eq!(hooks[1]["ticket"], "QS-1");
     assert!(
-        hooks[1]["text"].as_str().unwrap().starts_with("QS-1 needs a human decision"),
+        hooks[1]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("QS-1 needs a human decision"),
         "{hooks:?}"
     );
     let slacks = bodies("/slack");
     assert_eq!(slacks.len(), 1, "only the events it asked for: {slacks:?}");
     let text = slacks[0]["text"].as_str().unwrap();
-    assert!(text.starts_with("karajan: QS-1 needs a human decision"), "{text}");
-    assert_eq!(slacks[0].as_object().unwrap().len(), 1, "Slack's shape: text only");
+    assert!(
+        text.starts_with("karajan: QS-1 needs a human decision"),
+        "{text}"
+    );
+    assert_eq!(
+        slacks[0].as_object().unwrap().len(),
+        1,
+        "Slack's shape: text only"
+    );
     assert!(
         text.contains("[redacted]"),
         "the reason is quoted, blanked: {text}"
@@ -140,10 +154,17 @@ fn an_escalation_reaches_the_webhook_after_a_retry_and_slack_without_a_secret() 
 
     let chain = serde_json::to_string(&all).unwrap();
     let sent = serde_json::to_string(&got).unwrap();
-    for (surface, text) in [("the payloads", &sent), ("the record", &chain), ("the log", &logs)] {
+    for (surface, text) in [
+        ("the payloads", &sent),
+        ("the record", &chain),
+        ("the log", &logs),
+    ] {
         assert!(!text.contains(TOKEN), "the secret is in {surface}: {text}");
     }
     for (surface, text) in [("the record", &chain), ("the log", &logs)] {
-        assert!(!text.contains(&hook) && !text.contains(&slack), "a target URL is in {surface}");
+        assert!(
+            !text.contains(&hook) && !text.contains(&slack),
+            "a target URL is in {surface}"
+        );
     }
 }

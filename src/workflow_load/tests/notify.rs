@@ -18,7 +18,10 @@ fn targets_load_with_their_kind_url_and_filter_and_the_defaults() {
     let (team, ops) = (&n.targets[0], &n.targets[1]);
     assert_eq!((team.name.as_str(), team.kind), ("team", TargetKind::Slack));
     assert_eq!(ops.kind, TargetKind::Webhook);
-    assert_eq!(team.url.expose(), "https://hooks.example.com/services/T0/B0/xyz");
+    assert_eq!(
+        team.url.expose(),
+        "https://hooks.example.com/services/T0/B0/xyz"
+    );
     assert!(team.wants("escalated") && !team.wants("daemon_stopped"));
     assert!(ops.wants("daemon_stopped"), "no filter: every event");
     // The URL is one of the secrets the redactor blanks.
@@ -69,12 +72,16 @@ fn every_problem_is_reported_at_its_key() {
             "unknown event `escalation`",
         ),
         (
-            format!("{BASE}notify:\n  gate_delay: 10\n  targets:\n    t: {{kind: slack, url: $HOOK_URL}}\n"),
+            format!(
+                "{BASE}notify:\n  gate_delay: 10\n  targets:\n    t: {{kind: slack, url: $HOOK_URL}}\n"
+            ),
             "notify.gate_delay",
             "",
         ),
         (
-            format!("{BASE}notify:\n  failure_streak: 0\n  targets:\n    t: {{kind: slack, url: $HOOK_URL}}\n"),
+            format!(
+                "{BASE}notify:\n  failure_streak: 0\n  targets:\n    t: {{kind: slack, url: $HOOK_URL}}\n"
+            ),
             "notify.failure_streak",
             "",
         ),
