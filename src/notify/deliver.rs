@@ -317,4 +317,67 @@ mod tests {
                 attempts: 1
             }));
     }
+
+    #[tokio::test]
+    async fn a_failed_post_is_recorded_without_the_url() {
+        // A port nothing listens on: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/services/T0/B0/s3cr3t-path");
+        let post = HttpPost {
+            client: reqwest::Client::new(),
+            url: url.clone(),
+        };
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(Notification {
+            event: "escalated",
+            ticket: None,
+            text: "x".into(),
+            at: chrono::Utc::now(),
+            details: Value::Null,
+        })
+        .await
+        .unwrap();
+        drop(tx);
+        let sink = Recorded::default();
+        let policy = Policy {
+            max_attempts: 2,
+            first_backoff: Duration::from_millis(10),
+            ..Policy::default()
+        };
+        let redactor = Arc::new(Redactor::new(vec![url.clone()]));
+        run(
+            rx,
+            post,
+            "ops".into(),
+            TargetKind::Webhook,
+            policy,
+            redactor,
+            sink.clone(),
+        )
+        .await;
+        let events = sink.0.lock().unwrap().clone();
+        match &events[..] {
+            [e] => match &e.kind {
+                crate::store::EventKind::NotificationFailed {
+                    target,
+                    event,
+                    attempts,
+                    error,
+                } => {
+                    assert_eq!(
+                        (target.as_str(), event.as_str(), *attempts),
+                        ("ops", "escalated", 2)
+                    );
+                    assert!(!error.is_empty());
+                    assert!(!error.contains("s3cr3t-path"), "{error}");
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
 }
