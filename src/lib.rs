@@ -19,6 +19,7 @@
 //! - `prompt`: the three-layer MiniJinja prompt.
 //! - `store`: the hash-chained SQLite event store and its projections.
 //! - `orchestrator`: the single owner of runtime state.
+//! - `notify`: what a human must hear about, sent to webhooks (fed by the recorder).
 //! - `cli`: one file per verb.
 //! - `web`: the dashboard and JSON API.
 
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod forge;
+mod notify;
 pub mod orchestrator;
 pub mod prompt;
 pub mod redact;

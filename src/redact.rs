@@ -179,7 +179,7 @@ fn json_inner(s: &str) -> String {
 
 /// Every secret value a workflow holds: the sensitive runner `env` values (from `$VAR`
 /// or marked `{secret: …}`, in profiles and per-state overrides), the configured server
-/// token, the webhook signing secret, the tracker's key and a Postgres `store.url` (and
+/// token, the webhook signing secret, the notification targets' URLs, the tracker's key and a Postgres `store.url` (and
 /// its password). A literal `env` value is not a secret: the workflow shows it to anyone
 /// who reads it.
 pub fn secrets_of(wf: &Workflow) -> Vec<String> {
@@ -213,6 +213,9 @@ pub fn secrets_of(wf: &Workflow) -> Vec<String> {
     }
     if let Some(token) = wf.forge.as_ref().and_then(|f| f.token()) {
         out.push(token.expose().to_string());
+    }
+    for t in &wf.notify.targets {
+        out.push(t.url.expose().to_string());
     }
     out
 }

@@ -23,6 +23,7 @@ mod forge;
 mod gate_watch;
 mod json_schema;
 mod load;
+mod notify;
 pub(crate) mod raw;
 pub(crate) mod schema;
 mod states;
@@ -48,6 +49,7 @@ pub use cli_settings::{
 };
 pub(crate) use json_schema::document as json_schema;
 pub(crate) use load::{load_str_with, read};
+pub use notify::{EVENT_NAMES, NotifyConfig, NotifyTarget, TargetKind};
 pub use store_url::PgUrl;
 pub(crate) use validate::default_signing_key;
 pub use validate::{DEFAULT_BRANCH, is_loopback_host};

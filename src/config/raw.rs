@@ -349,6 +349,38 @@ pub(crate) struct RawBudget {
     pub per_day_usd: Option<f64>,
 }
 
+/// Notifications: events a human should hear about (a ticket waiting at a gate, an
+/// escalation, a budget stop, a usage-limit pause, a failure streak, the daemon
+/// stopping), sent to webhooks.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotify {
+    /// How long a ticket waits at a gate before it is announced. Default `10m`.
+    pub gate_delay: Option<Scalar>,
+    /// How many failed runs in a row make a failure streak. Default `3`.
+    pub failure_streak: Option<i64>,
+    /// Where notifications go, by name (the name, never the URL, is what karajan
+    /// records and logs).
+    #[schemars(with = "Option<IndexMap<String, RawNotifyTarget>>")]
+    pub targets: Option<IndexMap<String, RawNotifyTarget>>,
+}
+
+/// One notification target.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotifyTarget {
+    /// `webhook` (a JSON POST of the event) or `slack` (a Slack-compatible incoming
+    /// webhook: `{"text": …}`). Required.
+    #[schemars(extend("enum" = super::notify::TARGET_KINDS))]
+    pub kind: Option<String>,
+    /// The URL to POST to, from the environment (e.g. `$SLACK_WEBHOOK_URL`): it is a
+    /// secret, never logged, recorded or shown. Required.
+    pub url: Option<String>,
+    /// Only these events (`gate_waiting`, `escalated`, `budget_stop`, `usage_limit`,
+    /// `failure_streak`, `daemon_stopped`). Default: all of them.
+    pub events: Option<Vec<String>>,
+}
+
 /// Where karajan keeps its records. Defaults under `.karajan/`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -477,6 +509,7 @@ pub(crate) struct RawWorkflow {
     pub budget: Option<RawBudget>,
     pub server: Option<RawServer>,
     pub forge: Option<RawForge>,
+    pub notify: Option<RawNotify>,
 }
 
 /// Parses the text, reporting every unknown key and every section that has the wrong
@@ -524,6 +557,7 @@ pub(crate) fn parse(text: &str, errors: &mut Errors) -> Option<RawWorkflow> {
         budget: section(&root, "budget", errors),
         server: section(&root, "server", errors),
         forge: section(&root, "forge", errors),
+        notify: section(&root, "notify", errors),
         ..RawWorkflow::default()
     };
     for (name, value) in entries(&root, "runners", errors) {

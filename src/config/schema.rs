@@ -155,6 +155,21 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
         ]),
     ),
     (
+        "notify",
+        Shape::Fields(&[
+            ("gate_delay", Shape::Leaf),
+            ("failure_streak", Shape::Leaf),
+            (
+                "targets",
+                Shape::Dict(&Shape::Fields(&[
+                    ("kind", Shape::Leaf),
+                    ("url", Shape::Leaf),
+                    ("events", Shape::Leaf),
+                ])),
+            ),
+        ]),
+    ),
+    (
         "budget",
         Shape::Fields(&[
             ("per_run_usd", Shape::Leaf),

@@ -190,6 +190,7 @@ pub(crate) fn build<'a>(
     let store = store(&mut cx, &raw);
     let budget = budget(&mut cx, &raw);
     let server = server(&mut cx, &raw);
+    let notify = super::notify::notify(&mut cx, &raw);
     let forge = super::forge::forge(&mut cx, &raw, tracker.as_ref(), &workspace.repo);
     states::pull_requests_need_a_forge(&mut cx, &raw, forge.as_ref());
     states::ready_in_is_a_state(&mut cx, &raw, forge.as_ref());
@@ -267,6 +268,7 @@ pub(crate) fn build<'a>(
         budget,
         server,
         forge,
+        notify,
     })
 }
 

@@ -35,6 +35,8 @@ pub struct Workflow {
     pub server: ServerConfig,
     /// Where the tickets' branches are pushed (`forge:`); `None`: nothing is pushed.
     pub forge: Option<ForgeConfig>,
+    /// Where notifications go (`notify:`); no targets: none are sent.
+    pub notify: super::notify::NotifyConfig,
 }
 
 /// Spending caps in USD. A run over `per_run_usd` or a ticket over `per_ticket_usd` is

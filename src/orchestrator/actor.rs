@@ -12,6 +12,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+/// How long shutdown waits for pending notifications (the stop's own included).
+const NOTIFY_GRACE: Duration = Duration::from_secs(15);
+
 use super::engine::Engine;
 use super::gates::{GateDecision, GateError, GateOutcome};
 use super::inbox::TaskMsg;
@@ -240,6 +243,7 @@ async fn run(
     let mut done_rx = engine.take_done_rx();
     let mut tasks_rx = engine.take_tasks_rx();
     let wf = engine.workflow.clone();
+    engine.start_notifier();
     engine
         .record(vec![
             NewEvent::global(EventKind::DaemonStarted {
@@ -268,6 +272,10 @@ async fn run(
     engine
         .record(vec![NewEvent::global(EventKind::DaemonStopped { reason })])
         .await?;
+    // The stop (and anything still queued) is announced before the store closes.
+    if let Some(n) = engine.notifier.take() {
+        n.finish(NOTIFY_GRACE).await;
+    }
     let _ = engine.publish().await;
     // Closing checkpoints the WAL into the database file, so readers afterwards see a
     // quiescent store.

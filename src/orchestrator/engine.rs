@@ -119,6 +119,8 @@ pub struct Engine {
     pub(crate) refresh_pending: Arc<AtomicBool>,
     /// Blanks the workflow's secrets from everything recorded or written to the tracker.
     pub(crate) redactor: Arc<crate::redact::Redactor>,
+    /// Where notable events are announced (`notify:`); started by the actor.
+    pub(crate) notifier: Option<crate::notify::Notifier>,
     /// The owner's tasks (polls, chains, feedback reads) report here.
     pub(crate) tasks_tx: mpsc::UnboundedSender<super::inbox::TaskMsg>,
     pub(crate) tasks_rx: Option<mpsc::UnboundedReceiver<super::inbox::TaskMsg>>,
@@ -227,6 +229,7 @@ impl Engine {
             runner_pauses: std::collections::BTreeMap::new(),
             refresh_pending: Arc::new(AtomicBool::new(false)),
             redactor,
+            notifier: None,
             tasks_tx,
             tasks_rx: Some(tasks_rx),
             chains: HashMap::new(),
@@ -267,6 +270,18 @@ impl Engine {
             self.live_tx.clone(),
             self.redactor.clone(),
         )
+        .notifying(self.notifier.clone())
+    }
+
+    /// Start announcing notable events to the workflow's `notify:` targets; the
+    /// outcomes are recorded (by a recorder that announces nothing).
+    pub(crate) fn start_notifier(&mut self) {
+        if self.notifier.is_some() {
+            return;
+        }
+        let quiet = self.recorder();
+        self.notifier =
+            crate::notify::Notifier::start(&self.workflow.notify, self.redactor.clone(), quiet);
     }
 
     /// Replace the workflow (hot reload). Workspaces follow the new settings; the
@@ -284,7 +299,16 @@ impl Engine {
         self.redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
             &workflow,
         )));
+        let renotify = workflow.notify != self.workflow.notify;
         self.workflow = workflow;
+        if renotify && tokio::runtime::Handle::try_current().is_ok() {
+            // The old targets get what they have queued; the new ones start afresh
+            // (a gate wait being timed is not carried over).
+            if let Some(old) = self.notifier.take() {
+                tokio::spawn(old.finish(std::time::Duration::from_secs(15)));
+            }
+            self.start_notifier();
+        }
     }
 
     /// The receiver of run completions, taken once by the actor loop.

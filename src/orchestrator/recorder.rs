@@ -5,7 +5,8 @@
 //! `after_run` hook beside the actor) share this, so the live feed (the dashboard's
 //! Server-Sent Events) sees every recorded event, whoever recorded it. It is also where
 //! secrets are blanked from what gets recorded (an agent's output, a hook's tail, a
-//! failure reason, a comment body), so the chain never holds one.
+//! failure reason, a comment body), so the chain never holds one. And it is the one
+//! place notifications hook in: what it has appended goes to the `notify` watcher.
 //!
 //! A run's agent output lines are not one transaction each: [`forward_run_events`]
 //! buffers them per run and records them together (at most a second late, see
@@ -18,6 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::live::{Activity, LiveEvent};
 use crate::agent::RunEvent;
+use crate::notify::{Notifier, OutcomeSink};
 use crate::redact::Redactor;
 use crate::store::{EventKind, NewEvent, Store, StoreError, StoredEvent};
 
@@ -27,6 +29,8 @@ pub(crate) struct Recorder {
     store: Store,
     live_tx: broadcast::Sender<LiveEvent>,
     redactor: Arc<Redactor>,
+    /// Where notable events are announced (`notify:`), if anywhere.
+    notifier: Option<Notifier>,
 }
 
 impl Recorder {
@@ -39,7 +43,14 @@ impl Recorder {
             store,
             live_tx,
             redactor,
+            notifier: None,
         }
+    }
+
+    /// The same, announcing what it records to `notifier`.
+    pub fn notifying(mut self, notifier: Option<Notifier>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// The secrets' redactor, for what the caller hands on outside the record.
@@ -60,7 +71,16 @@ impl Recorder {
         for e in &stored {
             let _ = self.live_tx.send(LiveEvent::from_stored(e));
         }
+        if let Some(n) = &self.notifier {
+            n.observe(&stored);
+        }
         Ok(stored)
+    }
+}
+
+impl OutcomeSink for Recorder {
+    async fn record(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        Recorder::record(self, events).await.map(|_| ())
     }
 }
 

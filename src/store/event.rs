@@ -308,6 +308,20 @@ pub enum EventKind {
         delivery: Option<String>,
         suppressed: u64,
     },
+    /// A notification reached its `notify:` target (by name; never its URL).
+    NotificationSent {
+        target: String,
+        /// `escalated`, `gate_waiting`, ...
+        event: String,
+        attempts: u32,
+    },
+    /// A notification could not be delivered (refused, or out of attempts).
+    NotificationFailed {
+        target: String,
+        event: String,
+        attempts: u32,
+        error: String,
+    },
     /// A ticket's place rebuilt from the hidden markers of karajan's comments in the
     /// tracker (`karajan recover`, after the store was lost).
     Recovered {
@@ -357,6 +371,8 @@ impl EventKind {
             EventKind::RunnerPaused { .. } => "runner_paused",
             EventKind::RunnerResumed { .. } => "runner_resumed",
             EventKind::WebhookRefused { .. } => "webhook_refused",
+            EventKind::NotificationSent { .. } => "notification_sent",
+            EventKind::NotificationFailed { .. } => "notification_failed",
         }
     }
 }

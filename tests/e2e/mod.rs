@@ -15,6 +15,7 @@ pub(crate) mod git_http;
 mod git_https;
 mod hooks;
 mod json_output;
+mod notify;
 mod orphans;
 mod outbox;
 mod postgres;

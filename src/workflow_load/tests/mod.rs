@@ -13,6 +13,7 @@ mod command;
 mod forge;
 mod gate_watch;
 mod json_schema;
+mod notify;
 mod review;
 mod store;
 
@@ -44,6 +45,7 @@ states:
 fn env(name: &str) -> Option<String> {
     match name {
         "DEMO_TOKEN" => Some("tok-123".into()),
+        "HOOK_URL" => Some("https://hooks.example.com/services/T0/B0/xyz".into()),
         "EMPTY_TOKEN" => Some(String::new()),
         "HOME" => Some("/home/ada".into()),
         _ => None,
