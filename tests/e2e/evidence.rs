@@ -4,9 +4,9 @@
 //! copy where no store exists and fails on a one-byte edit; no secret leaves in a bundle.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use super::support::{Scratch, bin, copy_tree, events, stdout};
+use super::support::{Scratch, command, copy_tree, events, stdout};
 
 /// A runner env secret, with characters escaping would change.
 const TOKEN: &str = "s3cr3t/ev+id&e<n>ce=";
@@ -28,7 +28,7 @@ fn setup() -> Scratch {
 }
 
 fn karajan(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
+    command()
         .args(args)
         .current_dir(cwd)
         .env("KARAJAN_TEST_TOKEN", TOKEN)

@@ -3,7 +3,6 @@
 //! a generic webhook (after a refused first attempt: retried, the outcome recorded)
 //! and as Slack's `{"text": …}`, with no secret in either and no URL in the record.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -12,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::Value;
 
-use super::support::{Scratch, bin, events};
+use super::support::{Scratch, command, events};
 
 const TOKEN: &str = "s3cr3t/ab+cd&e<f>g=";
 
@@ -79,7 +78,7 @@ fn an_escalation_reaches_the_webhook_after_a_retry_and_slack_without_a_secret() 
     );
     std::fs::write(s.workflow(), wf).unwrap();
     let (hook, slack) = (format!("{base}/hook"), format!("{base}/slack"));
-    let run = Command::new(bin())
+    let run = command()
         .args(["run", "workflow.yaml", "--once"])
         .current_dir(s.path())
         .env("KARAJAN_LOG", "debug")

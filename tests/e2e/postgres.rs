@@ -4,11 +4,11 @@
 //! appears in any output (debug logs included), and a second writer is refused by the
 //! advisory lock. Skipped with a message where `DATABASE_URL` is unset.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use super::single_daemon::{daemon_stderr, wait_output};
-use super::support::{Scratch, bin, stderr, stdout};
+use super::support::{Scratch, command, stderr, stdout};
 use crate::pg::TestDb;
 
 /// A password the server ignores (trust authentication) but karajan must never show.
@@ -34,7 +34,7 @@ fn quickstart_on(db: &TestDb) -> Scratch {
 }
 
 fn karajan(s: &Scratch, args: &[&str]) -> Output {
-    Command::new(bin())
+    command()
         .args(args)
         .current_dir(s.path())
         .env("KARAJAN_LOG", "debug")
@@ -141,7 +141,7 @@ async fn a_bad_or_unreachable_store_url_is_a_clear_error_naming_the_key() {
 
     // Unset variable: named, value never shown.
     std::fs::write(s.workflow(), wf).expect("write");
-    let unset = Command::new(bin())
+    let unset = command()
         .args(["check", "workflow.yaml", "--offline"])
         .current_dir(s.path())
         .env_remove("PGPW")
@@ -159,7 +159,7 @@ async fn a_second_writer_on_one_postgres_store_is_refused_and_names_the_first() 
     };
     let s = quickstart_on(&db);
     let log = std::fs::File::create(s.path().join("first.stderr")).expect("log");
-    let first = Command::new(bin())
+    let first = command()
         .args(["run", "workflow.yaml", "--no-watch"])
         .current_dir(s.path())
         .env("KARAJAN_LOG", "info")
@@ -189,7 +189,7 @@ async fn a_second_writer_on_one_postgres_store_is_refused_and_names_the_first() 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let second = Command::new(bin())
+    let second = command()
         .args(["run", "workflow.yaml", "--once"])
         .current_dir(s.path())
         .env("KARAJAN_LOG", "info")
