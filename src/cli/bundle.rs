@@ -9,7 +9,8 @@
 //!   recomputed; its links still can);
 //! - `logs/<run id>/<file>`: the log files of the selected runs, redacted;
 //! - `checkpoints`: the store's checkpoint file as it was;
-//! - `public-key`: the checkpoint signing key's public half, once it exists;
+//! - `public-key`: the checkpoint signing key's public half (`karajan key`'s line), when
+//!   the store has a key;
 //! - `manifest.json`: what was selected, every other file's SHA-256 and size, and the
 //!   bundle's digest: the SHA-256 of the canonical JSON of the manifest without its
 //!   `digest` field. The file is written in one canonical rendering, so an edit of any

@@ -43,11 +43,18 @@ pub fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("--since {text:?}: expected a day (2026-12-01) or an RFC 3339 time"))
 }
 
-/// The hook for the checkpoint signing key (issue 16 item 1, another branch): the path
-/// of its public half when the workflow has one. Until that lands there is no key, and
-/// bundles carry none; `verify --bundle` then checks the checkpoints unsigned.
-pub fn signing_public_key_hook(_workflow: &Path) -> Option<PathBuf> {
-    None
+/// The public half of the store's checkpoint signing key (`karajan key`'s line), when
+/// the store has a key: bundled so that `verify --bundle` checks the checkpoints'
+/// signatures (an auditor compares it with the key the team publishes).
+fn public_key_text(workflow: &Path) -> Option<String> {
+    let paths = super::store_paths(workflow);
+    match crate::store::signing::load(&paths.signing_key) {
+        Ok(Some(key)) => Some(format!(
+            "{}\n",
+            crate::store::signing::public_text(&key.public())
+        )),
+        _ => None,
+    }
 }
 
 pub async fn run(workflow: &Path, out: &Path, args: &ExportArgs) -> Exit {
@@ -210,8 +217,8 @@ fn write(
     {
         put(bundle::CHECKPOINTS, text.as_bytes(), false)?;
     }
-    if let Some(key) = signing_public_key_hook(workflow) {
-        put(bundle::PUBLIC_KEY, &std::fs::read(key)?, false)?;
+    if let Some(key) = public_key_text(workflow) {
+        put(bundle::PUBLIC_KEY, key.as_bytes(), false)?;
     }
     let manifest = Manifest::new(selection, files);
     std::fs::write(out.join(bundle::MANIFEST), manifest.render())?;

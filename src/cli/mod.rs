@@ -284,8 +284,10 @@ pub async fn run(cli: Cli) -> Exit {
             check::run(&workflow!(workflow.workflow.as_deref()), offline).await
         }
         Command::Verify {
-            bundle: Some(dir), ..
-        } => verify_bundle::run(&dir),
+            bundle: Some(dir),
+            public_key,
+            ..
+        } => verify_bundle::run(&dir, public_key.as_deref()),
         Command::Verify {
             workflow,
             logs,

@@ -36,8 +36,11 @@ pub struct BundleReport {
     pub digest: String,
 }
 
-pub fn run(dir: &Path) -> Exit {
-    match check(dir) {
+pub fn run(dir: &Path, public_key: Option<&Path>) -> Exit {
+    match check(dir).map(|mut r| {
+        check_signatures(dir, public_key, &mut r);
+        r
+    }) {
         Ok(report) => {
             for n in &report.notes {
                 println!("note: {n}");
@@ -224,6 +227,70 @@ fn check_checkpoints(dir: &Path, events: &[BundleEvent], r: &mut BundleReport) {
         {
             r.problems
                 .push(format!("seq {seq}: the checkpoint names another hash"));
+        }
+    }
+}
+
+/// The checkpoints' signatures, with `public_key` (given by the auditor) or else the
+/// bundle's own `public-key` file. A bundled key only proves the bundle is consistent with
+/// itself: the note says to compare it with the key the team publishes. A given key that
+/// differs from the bundled one is a problem.
+fn check_signatures(dir: &Path, public_key: Option<&Path>, r: &mut BundleReport) {
+    use crate::store::signing;
+    let bundled = std::fs::read_to_string(dir.join(bundle::PUBLIC_KEY)).ok();
+    let key = match (public_key, &bundled) {
+        (Some(path), _) => match signing::read_public(path) {
+            Ok(k) => k,
+            Err(e) => {
+                r.problems.push(format!("--public-key: {e}"));
+                return;
+            }
+        },
+        (None, Some(text)) => match signing::parse_public(text.trim()) {
+            Ok(k) => {
+                r.notes.push(format!(
+                    "signatures checked with the bundle's own public key {}: compare it with the key your team publishes (`karajan key`), or give --public-key",
+                    text.trim()
+                ));
+                k
+            }
+            Err(e) => {
+                r.problems.push(format!("{}: {e}", bundle::PUBLIC_KEY));
+                return;
+            }
+        },
+        (None, None) => {
+            r.notes
+                .push("the bundle has no public key: checkpoint signatures not checked".into());
+            return;
+        }
+    };
+    if let (Some(_), Some(text)) = (public_key, &bundled)
+        && signing::parse_public(text.trim()).ok() != Some(key)
+    {
+        r.problems.push(format!(
+            "{}: the bundle's public key is not the one given with --public-key",
+            bundle::PUBLIC_KEY
+        ));
+    }
+    let Some(text) = std::fs::read_to_string(dir.join(bundle::CHECKPOINTS)).ok() else {
+        return;
+    };
+    let Ok(cps) = crate::store::checkpoint::Checkpoints::parse(&text) else {
+        return; // reported by `check_checkpoints`
+    };
+    for e in cps.sealed_entries() {
+        match &e.seal {
+            Some(seal) if !signing::check(&key, e.seq, &e.hash, &seal.at, &seal.sig) => {
+                r.problems.push(format!(
+                    "seq {}: the checkpoint's signature does not verify with the public key",
+                    e.seq
+                ));
+            }
+            None if e.is_head => r
+                .problems
+                .push(format!("seq {}: the head checkpoint is unsigned", e.seq)),
+            _ => {}
         }
     }
 }

@@ -151,6 +151,39 @@ fn runs_record_evidence_and_bundles_are_deterministic_verifiable_and_secret_free
     let checked = karajan(elsewhere.path(), &["verify", "--bundle", "bundle"]);
     ok(&checked);
     assert!(stdout(&checked).contains(manifest["digest"].as_str().unwrap()));
+    // The store's signing key travels as its public half; the signed checkpoints are
+    // checked with it, or with the key an auditor holds (`karajan key`), which must match.
+    let key = karajan(s.path(), &["key"]);
+    ok(&key);
+    let public = stdout(&key);
+    assert_eq!(
+        std::fs::read_to_string(b1.join("public-key")).unwrap(),
+        public,
+        "the bundle carries the store's public key"
+    );
+    assert!(
+        stdout(&checked).contains("signatures checked with the bundle's own public key"),
+        "{}",
+        stdout(&checked)
+    );
+    std::fs::write(elsewhere.path().join("team.key"), &public).unwrap();
+    ok(&karajan(
+        elsewhere.path(),
+        &["verify", "--bundle", "bundle", "--public-key", "team.key"],
+    ));
+    let other = "ed25519 ".to_string() + &"11".repeat(32) + "\n";
+    std::fs::write(elsewhere.path().join("other.key"), other).unwrap();
+    let wrong = karajan(
+        elsewhere.path(),
+        &["verify", "--bundle", "bundle", "--public-key", "other.key"],
+    );
+    assert_eq!(wrong.status.code(), Some(4), "{}", stdout(&wrong));
+    for says in [
+        "the bundle's public key is not the one given",
+        "signature does not verify with the public key",
+    ] {
+        assert!(stdout(&wrong).contains(says), "{}", stdout(&wrong));
+    }
 
     // One ticket: a partial chain, verified event by event, and said so.
     ok(&karajan(
