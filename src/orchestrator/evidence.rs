@@ -60,7 +60,16 @@ pub(crate) async fn agent_cli(runner: &RunnerConfig, program: &str) -> AgentCli 
 
 async fn read_version(program: &str) -> Cached {
     let mut cmd = tokio::process::Command::new(program);
+    // Not an agent run: no secret of the daemon's environment, and nowhere to write but
+    // the temporary folder (a CLI may leave files in its working directory).
     cmd.arg("--version")
+        .env_clear()
+        .envs(
+            ["PATH", "HOME", "LANG"]
+                .into_iter()
+                .filter_map(|k| std::env::var_os(k).map(|v| (k, v))),
+        )
+        .current_dir(std::env::temp_dir())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     let out = match tokio::time::timeout(VERSION_TIMEOUT, cmd.output()).await {
@@ -240,8 +249,10 @@ mod tests {
         std::fs::write(
             &program,
             format!(
-                "#!/bin/sh\necho x >> '{}'\necho\necho 'fake-cli 2.1.0 (Claude Code)'\n",
-                count.display()
+                "#!/bin/sh\necho x >> '{}'\npwd > '{}'\nenv > '{}'\necho\necho 'fake-cli 2.1.0 (Claude Code)'\n",
+                count.display(),
+                dir.path().join("cwd").display(),
+                dir.path().join("env").display()
             ),
         )
         .unwrap();
@@ -254,6 +265,16 @@ mod tests {
             assert_eq!(cli.note, None);
         }
         assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n", "run once");
+        // Run in the temporary folder, without the daemon's environment (cargo gives the
+        // test process CARGO_* variables; a daemon's would hold its secrets).
+        let cwd = std::fs::read_to_string(dir.path().join("cwd")).unwrap();
+        assert_eq!(
+            std::fs::canonicalize(cwd.trim()).unwrap(),
+            std::fs::canonicalize(std::env::temp_dir()).unwrap()
+        );
+        let env = std::fs::read_to_string(dir.path().join("env")).unwrap();
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
         let missing = agent_cli(&cfg, "/nonexistent/cli").await;
         assert_eq!(missing.version, None);
         assert!(missing.note.unwrap().contains("--version"));
