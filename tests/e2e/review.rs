@@ -176,6 +176,15 @@ fi
             && ticket.contains("The reviewer approved:"),
         "{ticket}"
     );
+    // The human approves at the gate: finalize runs and the ticket is done.
+    s.set_column("QS-1", "Approved");
+    for _ in 0..4 {
+        s.karajan(&["run", "workflow.yaml", "--once"]);
+        if s.column("QS-1") == "Done" {
+            break;
+        }
+    }
+    assert_eq!(s.column("QS-1"), "Done");
 }
 
 #[test]
