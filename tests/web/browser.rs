@@ -37,6 +37,21 @@ impl Drop for LogOnPanic {
             for line in tail.iter().rev() {
                 eprintln!("{line}");
             }
+            // What the store holds (the record, not the page's read model): tells a
+            // transition that was never recorded from a view that missed it.
+            if let Some(dir) = self.0.parent() {
+                for args in [&["status"][..], &["history", "QS-1"][..]] {
+                    if let Ok(out) = crate::e2e::support::command()
+                        .args(args)
+                        .current_dir(dir)
+                        .output()
+                    {
+                        eprintln!("--- karajan {} ---", args.join(" "));
+                        eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+                        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+                    }
+                }
+            }
         }
     }
 }
