@@ -259,6 +259,7 @@ impl Store {
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
                 appended: std::sync::atomic::AtomicI64::new(0),
                 state: tokio::sync::Mutex::new(state),
+                flushing: tokio::sync::Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
                 counters,
                 signer: std::sync::OnceLock::new(),

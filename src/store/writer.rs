@@ -68,6 +68,8 @@ pub(super) struct CheckpointWriter {
     /// Postgres, where a commit is durable when it returns).
     pub db: Option<PathBuf>,
     pub state: tokio::sync::Mutex<Checkpoints>,
+    /// Held for a whole flush: one file write at a time, in order.
+    pub flushing: tokio::sync::Mutex<()>,
     /// The head the file holds (seq), to skip redundant writes.
     pub written: AtomicI64,
     /// The last seq appended through this store (0: none yet). The next append must
@@ -81,26 +83,70 @@ pub(super) struct CheckpointWriter {
 
 impl CheckpointWriter {
     /// Make the commits durable and write the file, if it is behind the in-memory head.
+    ///
+    /// The append lock (`state`) is held only to copy the checkpoints and to keep the
+    /// seals made: the WAL `fsync`, the signing and the file write run on a blocking
+    /// thread with the lock free, so an append never waits behind a slow disk (on a
+    /// loaded machine an `fsync` takes seconds). `flushing` keeps the flushes in order,
+    /// so the file only ever moves forward. Every row the copy names was committed
+    /// before the copy was taken, so the `fsync` after it makes them durable first.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let mut state = self.state.lock().await;
-        let head = state.head.0;
-        let unsigned = self.signer.get().is_some()
-            && head > 0
-            && (state.head_seal.is_none() || state.marks.len() > state.mark_seals.len());
-        if self.written.load(Ordering::SeqCst) >= head && !unsigned {
-            return Ok(());
-        }
-        if let Some(db) = &self.db {
-            sqlite::sync_wal(db)?;
+        let db = self.db.clone();
+        self.flush_with(move || match &db {
+            Some(db) => sqlite::sync_wal(db).map(|()| true),
+            None => Ok(false),
+        })
+        .await
+    }
+
+    /// [`CheckpointWriter::flush`] with the durability step given (it says whether it
+    /// synced anything): what the tests hold to see the append lock free meanwhile.
+    pub(super) async fn flush_with(
+        &self,
+        sync: impl FnOnce() -> Result<bool, StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let _order = self.flushing.lock().await;
+        let mut copy = {
+            let state = self.state.lock().await;
+            let head = state.head.0;
+            let unsigned = self.signer.get().is_some()
+                && head > 0
+                && (state.head_seal.is_none() || state.marks.len() > state.mark_seals.len());
+            if self.written.load(Ordering::SeqCst) >= head && !unsigned {
+                return Ok(());
+            }
+            state.clone()
+        };
+        let signer = self.signer.get().cloned();
+        let path = self.path.clone();
+        let (copy, synced) = tokio::task::spawn_blocking(move || {
+            let synced = sync()?;
+            if let Some(key) = signer {
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                copy.seal(&key, &now);
+            }
+            checkpoint::write(&path, &copy)?;
+            Ok::<_, StoreError>((copy, synced))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("the checkpoint writer failed: {e}")))??;
+        if synced {
             Counters::bump(&self.counters.wal_syncs);
         }
-        if let Some(key) = self.signer.get() {
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            state.seal(key, &now);
-        }
-        checkpoint::write(&self.path, &state)?;
         Counters::bump(&self.counters.checkpoint_writes);
-        self.written.store(head, Ordering::SeqCst);
+        // Keep the seals made for what the file now holds (appends since do not undo
+        // them: a head that moved on is sealed by the next write).
+        let mut state = self.state.lock().await;
+        if state.head == copy.head && state.head_seal.is_none() {
+            state.head_seal = copy.head_seal.clone();
+        }
+        for (seq, seal) in copy.mark_seals {
+            if state.marks.get(&seq) == copy.marks.get(&seq) {
+                state.mark_seals.entry(seq).or_insert(seal);
+            }
+        }
+        drop(state);
+        self.written.fetch_max(copy.head.0, Ordering::SeqCst);
         Ok(())
     }
 
@@ -183,6 +229,45 @@ mod tests {
         // the appends after 3 s).
         assert_eq!(writes.len(), 5, "{writes:?}");
         assert_eq!(writes.last(), Some(&Duration::from_secs(4)), "{writes:?}");
+    }
+
+    /// An append must not wait behind the disk: while a flush syncs the WAL (seconds on
+    /// a loaded machine), the append lock is free and the chain can move on.
+    #[tokio::test]
+    async fn the_append_lock_is_free_while_a_flush_syncs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut state = Checkpoints::default();
+        state.advance(&[(1, [7; 32])]);
+        let writer = Arc::new(CheckpointWriter {
+            path: dir.path().join("store.db.checkpoints"),
+            db: None,
+            state: tokio::sync::Mutex::new(state),
+            flushing: tokio::sync::Mutex::new(()),
+            written: AtomicI64::new(0),
+            appended: AtomicI64::new(1),
+            wake: tokio::sync::Notify::new(),
+            counters: Arc::default(),
+            signer: std::sync::OnceLock::new(),
+        });
+        let during = writer.clone();
+        writer
+            .flush_with(move || {
+                // What an append does first: take the lock, advance the head.
+                let mut state = during.state.try_lock().expect("the append lock is free");
+                state.advance(&[(2, [8; 32])]);
+                Ok(true)
+            })
+            .await
+            .expect("flush");
+        // The file holds what was committed when the flush began; the next flush
+        // catches up with the append made meanwhile.
+        let file = checkpoint::load(&writer.path).expect("load");
+        assert_eq!(file.head.0, 1);
+        assert_eq!(writer.written.load(Ordering::SeqCst), 1);
+        writer.flush_with(|| Ok(true)).await.expect("flush");
+        let file = checkpoint::load(&writer.path).expect("load");
+        assert_eq!(file.head.0, 2);
+        assert_eq!(writer.counters.get().wal_syncs, 2);
     }
 
     #[tokio::test(start_paused = true)]
