@@ -17,8 +17,9 @@
 //! agents (their environment is an allowlist).
 //!
 //! `ca_file` (either kind, optional): a PEM file of CA certificates trusted for HTTPS
-//! remotes in addition to the platform's roots (GitHub Enterprise Server behind a private
-//! CA). Checked at load: it must be readable and hold at least one certificate.
+//! remotes and, with `kind: github`, the pull-request API, in addition to the
+//! platform's roots (GitHub Enterprise Server behind a private CA). Checked at load: it
+//! must be readable and hold at least one certificate.
 
 use std::path::PathBuf;
 

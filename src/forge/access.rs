@@ -49,14 +49,18 @@ pub async fn check(wf: &Workflow) -> AccessResult {
                 .keys()
                 .filter_map(|s| wf.agent_state(s))
                 .any(|a| a.pull_request);
-            github(g, opens).await
+            github(g, forge.ca_file.as_deref(), opens).await
         }
     }
 }
 
-async fn github(g: &GithubForge, opens_pull_requests: bool) -> AccessResult {
+async fn github(
+    g: &GithubForge,
+    ca_file: Option<&std::path::Path>,
+    opens_pull_requests: bool,
+) -> AccessResult {
     let repo = format!("{}/{}", g.owner, g.repo);
-    let api = GithubApi::new(g).map_err(|e| vec![format!("forge: {e}")])?;
+    let api = GithubApi::trusting(g, ca_file).map_err(|e| vec![format!("forge: {e}")])?;
     let reply = api
         .read_repository()
         .await

@@ -6,6 +6,7 @@
 //! by remembering a number alone: so a pull request whose creation answer was lost, or
 //! that was opened before a crash, is found and updated instead of opened twice.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use reqwest::Method;
@@ -55,21 +56,35 @@ impl GithubApi {
         Self::with_policy(config, HttpPolicy::default())
     }
 
+    /// The pull requests of `config`, trusting `ca_file`'s CA certificates (PEM)
+    /// beside the system's roots (`forge.ca_file`).
+    pub fn trusting(config: &GithubForge, ca_file: Option<&Path>) -> Result<Self, TrackerError> {
+        let api = endpoints(&config.api_url).map_err(TrackerError::Fatal)?;
+        let http = GithubHttp::trusting(config.token.clone(), api, HttpPolicy::default(), ca_file)?;
+        Ok(GithubApi {
+            http: Arc::new(http),
+            owner: config.owner.clone(),
+            repo: config.repo.clone(),
+        })
+    }
+
     /// The pull requests of `config`, over `shared` (a GitHub tracker's HTTP layer)
     /// when it talks to the same API with the same token: one rate-limit budget, one
-    /// connection pool.
+    /// connection pool. A forge with its own CA file (`ca_file`) has its own client:
+    /// the tracker's trusts only the system's roots.
     pub fn sharing(
         config: &GithubForge,
+        ca_file: Option<&Path>,
         shared: Option<Arc<GithubHttp>>,
     ) -> Result<Self, TrackerError> {
         let api = endpoints(&config.api_url).map_err(TrackerError::Fatal)?;
         match shared {
-            Some(http) if http.serves(&api, &config.token) => Ok(GithubApi {
+            Some(http) if ca_file.is_none() && http.serves(&api, &config.token) => Ok(GithubApi {
                 http,
                 owner: config.owner.clone(),
                 repo: config.repo.clone(),
             }),
-            _ => Self::new(config),
+            _ => Self::trusting(config, ca_file),
         }
     }
 

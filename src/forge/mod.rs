@@ -84,9 +84,10 @@ impl Forge {
         Forge {
             remote: config.remote.clone(),
             access: http::Access::new(config.token().cloned(), config.ca_file.as_deref()),
-            github: config
-                .github()
-                .map(|g| GithubApi::sharing(g, tracker_http).map_err(|e| e.to_string())),
+            github: config.github().map(|g| {
+                GithubApi::sharing(g, config.ca_file.as_deref(), tracker_http)
+                    .map_err(|e| e.to_string())
+            }),
         }
     }
 

@@ -9,6 +9,7 @@ mod example;
 pub(crate) mod fake;
 mod feedback;
 mod forge_check;
+mod forge_tls;
 mod human;
 mod incremental;
 mod labels;

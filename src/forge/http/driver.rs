@@ -50,14 +50,7 @@ pub(super) fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> 
             }
         }));
     if let Some(path) = ca_file {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: {}", path.display(), chain(&e)))?;
-        if certs.is_empty() {
-            return Err(format!("{} holds no PEM certificate", path.display()));
-        }
-        builder = builder.tls_certs_merge(certs);
+        builder = builder.tls_certs_merge(crate::tracker::http::trusted_roots(path)?);
     }
     builder.build().map_err(|e| chain(&e))
 }

@@ -150,6 +150,16 @@ struct RateLimitField {
 
 impl GithubHttp {
     pub fn new(token: Secret, api: ApiEndpoints, policy: HttpPolicy) -> Result<Self, TrackerError> {
+        Self::trusting(token, api, policy, None)
+    }
+
+    /// [`GithubHttp::new`], also trusting the CA certificates of `ca_file`.
+    pub fn trusting(
+        token: Secret,
+        api: ApiEndpoints,
+        policy: HttpPolicy,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, TrackerError> {
         let policy = Policy {
             backoff: Backoff {
                 max_attempts: policy.max_retries.saturating_add(1),
@@ -164,7 +174,7 @@ impl GithubHttp {
             request_timeout: policy.request_timeout,
         };
         Ok(GithubHttp {
-            http: HttpLayer::new("GitHub", Dialect::Github, policy)?,
+            http: HttpLayer::trusting("GitHub", Dialect::Github, policy, ca_file)?,
             token,
             api,
             graphql_points: AtomicU64::new(0),

@@ -98,6 +98,18 @@ pub enum Judgement<T> {
     RateLimited,
 }
 
+/// The CA certificates of a PEM file, to trust beside the system's roots; an error
+/// names the file and what is wrong with it.
+pub fn trusted_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
 /// One tracker client's HTTP: a `reqwest` client, its policy and its rate-limit state.
 pub struct HttpLayer {
     tracker: &'static str,
@@ -126,10 +138,26 @@ impl HttpLayer {
         dialect: Dialect,
         policy: Policy,
     ) -> Result<HttpLayer, TrackerError> {
-        let client = reqwest::Client::builder()
+        Self::trusting(tracker, dialect, policy, None)
+    }
+
+    /// [`HttpLayer::new`], also trusting the CA certificates of `ca_file` (PEM) beside
+    /// the system's roots: a GitHub Enterprise server behind a private CA
+    /// (`forge.ca_file`).
+    pub fn trusting(
+        tracker: &'static str,
+        dialect: Dialect,
+        policy: Policy,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<HttpLayer, TrackerError> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
-            .user_agent(concat!("karajan/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("karajan/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            builder = builder.tls_certs_merge(trusted_roots(path).map_err(TrackerError::Fatal)?);
+        }
+        let client = builder
             .build()
             .map_err(|e| TrackerError::Fatal(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpLayer {
