@@ -23,6 +23,7 @@ pub mod locate;
 mod logs;
 mod preflight;
 mod recover;
+mod recover_pr;
 mod run;
 mod runs;
 mod status;

@@ -5,7 +5,8 @@
 //! pages of every ticket in a watched column, takes the newest marker (by time, whatever
 //! order the tracker returns them in), and records a `recovered` event per ticket, so
 //! the next `run` carries on where the lost store stood: gates keep waiting with their
-//! rework counts, and an agent state that was mid-run runs again.
+//! rework counts, and an agent state that was mid-run runs again. With a GitHub forge,
+//! each ticket's pull request is read back from the forge too (`recover_pr`).
 
 use std::path::Path;
 
@@ -63,6 +64,13 @@ pub async fn run(workflow: &Path) -> Exit {
             return Exit::Tracker;
         }
     };
+    let forge = match super::recover_pr::api(&wf) {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Exit::Tracker;
+        }
+    };
     let mut events = vec![];
     for t in &fetched.tickets {
         let comments = match tracker.comments(&t.ticket_ref()).await {
@@ -109,6 +117,22 @@ pub async fn run(workflow: &Path) -> Exit {
                 marker_at: found.at,
             },
         ));
+        if let Some(api) = &forge {
+            match super::recover_pr::events(&wf, api, t, &found.state).await {
+                Ok(pr) => {
+                    if let Some(EventKind::PullRequestOpened { url, .. }) =
+                        pr.first().map(|e| &e.kind)
+                    {
+                        println!("{}: pull request {url}", t.identifier);
+                    }
+                    events.extend(pr);
+                }
+                Err(e) => {
+                    eprintln!("karajan: {}: {e}", t.identifier);
+                    return Exit::Tracker;
+                }
+            }
+        }
     }
     // Rebuilding a lost store is the deliberate acceptance of that loss: the old
     // checkpoint file (which vouched for the lost store) is kept aside, see `store::reset`.
@@ -131,7 +155,10 @@ pub async fn run(workflow: &Path) -> Exit {
         store.close().await;
         return code;
     }
-    let count = events.len();
+    let count = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Recovered { .. }))
+        .count();
     if let Err(e) = store.append(events).await {
         eprintln!("karajan: cannot record the recovery: {e}");
         return Exit::Failure;

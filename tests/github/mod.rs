@@ -15,12 +15,13 @@ mod incremental;
 mod labels;
 mod limits;
 mod pr_gates;
+mod pr_recover;
 mod pr_review;
 mod pr_scratch;
 mod pr_seen;
 mod pr_status;
 mod project;
-mod pulls;
+pub(crate) mod pulls;
 pub(crate) mod scratch;
 mod transient;
 

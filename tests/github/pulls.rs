@@ -154,7 +154,7 @@ fn a_daemon_killed_while_the_pull_request_is_opened_opens_one_after_restart() {
 }
 
 /// The workflow of `p` reduced to implement → review (merging with `merge_lines`) → done.
-fn merging(p: &PrScratch, merge_lines: &str) {
+pub(crate) fn merging(p: &PrScratch, merge_lines: &str) {
     let path = p.s.path().join("workflow.yaml");
     let wf = std::fs::read_to_string(&path).unwrap();
     let old = "    approve: finalize\n    rework: implement\n    max_rework: 2\n  finalize:\n    kind: agent\n    runner: demo\n    prompt: prompts/finalize.md\n    next: done\n";
