@@ -47,6 +47,12 @@ impl CallError {
 impl Daemon {
     /// Find the daemon serving `workflow`, or say why there is none.
     pub fn find(workflow: &Path) -> Result<Daemon, CallError> {
+        Self::find_with(workflow, TIMEOUT)
+    }
+
+    /// [`Daemon::find`] with requests bounded by `timeout` (a read that is only extra
+    /// detail must not make a command hang on a daemon that stopped answering).
+    pub fn find_with(workflow: &Path, timeout: Duration) -> Result<Daemon, CallError> {
         let wf =
             crate::workflow_load::load_unrendered_file(workflow).map_err(|errors| CallError {
                 message: format!("{} is invalid:\n{errors}", workflow.display()),
@@ -66,7 +72,7 @@ impl Daemon {
             })?;
         let token = token(&wf)?;
         let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(timeout)
             .build()
             .map_err(|e| CallError::failure(format!("cannot build an HTTP client: {e}")))?;
         Ok(Daemon {

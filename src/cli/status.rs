@@ -67,6 +67,9 @@ struct Ticket {
     pull_request: Option<PullRequest>,
     /// Why the ticket waits (a retry, an escalation, a held ticket), in words.
     why: Option<String>,
+    /// What a gate with `checks:` or pull-request `reviews:` waits on (pending checks,
+    /// a review), as the running daemon last read it; `null` without a daemon.
+    waiting_on: Option<String>,
     entered_at: DateTime<Utc>,
 }
 
@@ -128,7 +131,34 @@ pub async fn run(workflow: &Path, json: bool) -> Exit {
     }
 }
 
+/// How long `status` waits for the daemon's view of the gates.
+const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What each gate waits on, by ticket, as the daemon serving `workflow` last read it
+/// from the pull request (it lives in the daemon's read model, not in the store).
+/// Empty when no daemon serves the workflow or it does not answer in time.
+async fn waiting_on(workflow: &Path) -> BTreeMap<String, String> {
+    let Ok(daemon) = super::daemon::Daemon::find_with(workflow, DAEMON_TIMEOUT) else {
+        return BTreeMap::new();
+    };
+    let Ok(state) = daemon.get("/api/v1/state").await else {
+        return BTreeMap::new();
+    };
+    state["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| {
+            Some((
+                g["identifier"].as_str()?.to_string(),
+                g["waiting_on"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
 async fn gather(store: &Store, workflow: &Path) -> Result<Report, crate::store::StoreError> {
+    let mut waiting = waiting_on(workflow).await;
     let tickets = store
         .records()
         .await?
@@ -141,6 +171,7 @@ async fn gather(store: &Store, workflow: &Path) -> Result<Report, crate::store::
                 url: pr.url,
             }),
             why: why(&r.phase),
+            waiting_on: waiting.remove(&r.identifier),
             identifier: r.identifier,
             state: r.state,
             rework: r.rework,
@@ -207,6 +238,9 @@ fn print_text(r: &Report) {
         }
         if let Some(why) = &t.why {
             println!("  {:<20} {why}", "");
+        }
+        if let Some(w) = &t.waiting_on {
+            println!("  {:<20} waiting on {w}", "");
         }
     }
     for (title, rows) in [("per state", &r.per_state), ("per day (UTC)", &r.per_day)] {

@@ -313,6 +313,19 @@ fn a_daemon_shows_what_the_gate_waits_for_and_approves_when_the_checks_turn_gree
         state["gates"][0]["waiting_on"], "checks pending: build",
         "{state}"
     );
+    // `karajan status` (a second process) shows it too, in text and JSON.
+    let out = p.s.karajan(&["status", "workflow.yaml"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("waiting on checks pending: build"), "{text}");
+    let out = p.s.karajan(&["status", "workflow.yaml", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ticket = json["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["identifier"] == "acme/app#1")
+        .unwrap();
+    assert_eq!(ticket["waiting_on"], "checks pending: build", "{json}");
     set_checks(
         &p,
         &sha,
