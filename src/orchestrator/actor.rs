@@ -38,6 +38,11 @@ pub(crate) enum Control {
     Refresh,
     /// A webhook said these tickets changed (empty: it could not say which).
     Nudge(Vec<String>),
+    /// A webhook said these pull requests (by number or head commit) changed.
+    PrNudge {
+        numbers: Vec<u64>,
+        shas: Vec<String>,
+    },
     Pause(bool),
     Gate {
         identifier: String,
@@ -98,6 +103,14 @@ impl Handle {
     /// ticket did, it could not say which): reconcile now instead of at the next poll.
     pub async fn nudge(&self, identifiers: Vec<String>) -> bool {
         self.tx.send(Control::Nudge(identifiers)).await.is_ok()
+    }
+
+    /// Read the waiting tickets' pull requests these numbers or head commits name now.
+    pub async fn nudge_pull_requests(&self, numbers: Vec<u64>, shas: Vec<String>) -> bool {
+        self.tx
+            .send(Control::PrNudge { numbers, shas })
+            .await
+            .is_ok()
     }
 
     /// Pause (`true`) or resume (`false`) dispatch; running agents go on.
@@ -379,6 +392,9 @@ async fn daemon(
                     interval.reset_immediately();
                 }
                 Control::Nudge(identifiers) => engine.nudge(identifiers),
+                Control::PrNudge { numbers, shas } => {
+                    engine.nudge_pull_requests(&numbers, &shas).await?;
+                }
                 Control::Pause(p) => {
                     info!(paused = p, "dispatch pause changed");
                     engine.paused = p;

@@ -155,6 +155,8 @@ pub struct Engine {
     /// Why the pull request keeps a ticket's gate waiting, as last read, with the
     /// gate's entry time (a later visit does not show it).
     pub(crate) pr_waiting: HashMap<String, (chrono::DateTime<chrono::Utc>, String)>,
+    /// When each waiting ticket's pull request is read next (see `pr_pace`).
+    pub(crate) pr_pace: super::pr_pace::PrPace,
     /// Who approved a gate that merges first (`gate_action`): the approval that takes
     /// effect once merged is recorded with them (not known after a restart).
     pub(crate) approved_by: HashMap<String, String>,
@@ -241,6 +243,7 @@ impl Engine {
             reading: HashSet::new(),
             watching: HashSet::new(),
             pr_waiting: HashMap::new(),
+            pr_pace: Default::default(),
             approved_by: HashMap::new(),
             redecide: HashSet::new(),
             moving: HashMap::new(),

@@ -55,6 +55,7 @@ mod intents;
 pub(crate) mod limits;
 mod live;
 mod merge;
+mod pr_pace;
 mod pr_verdict;
 mod pr_watch;
 mod prepare;

@@ -52,10 +52,18 @@ impl Engine {
                 .get(id)
                 .is_none_or(|r| r.entered_at == *at && watched(&machine, r).is_some())
         });
+        // A ticket that left its gate starts afresh at its next one.
+        self.pr_pace.retain(|id| {
+            records
+                .get(id)
+                .is_none_or(|r| watched(&machine, r).is_some())
+        });
+        let now = tokio::time::Instant::now();
         let approved = &machine.columns.approved;
         let rework = &machine.columns.rework;
         for (id, rec) in records {
             if watched(&machine, rec).is_none()
+                || !self.pr_pace.due(id, now)
                 || self.in_flight(id)
                 || self.watching.contains(id)
                 || self.live.contains_key(id)
@@ -93,6 +101,39 @@ impl Engine {
         }
     }
 
+    /// A webhook named pull requests (by number, or by head commit): the waiting
+    /// tickets whose pull request it is are read now, whatever their pace.
+    pub(crate) async fn nudge_pull_requests(
+        &mut self,
+        numbers: &[u64],
+        shas: &[String],
+    ) -> Result<(), StoreError> {
+        let Some(Ok(api)) = self.forge.as_ref().map(|f| f.github()) else {
+            return Ok(());
+        };
+        let repo = api.repo();
+        let records: HashMap<String, Arc<IssueRecord>> = self
+            .store
+            .active_shared()
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.pull_request.as_ref().is_some_and(|pr| {
+                    pr.repo == repo
+                        && (numbers.contains(&pr.number)
+                            || pr.head.as_ref().is_some_and(|h| shas.contains(h)))
+                })
+            })
+            .map(|r| (r.identifier.clone(), r))
+            .collect();
+        for id in records.keys() {
+            self.pr_pace.reset(id);
+        }
+        debug!(tickets = ?records.keys().collect::<Vec<_>>(), "a webhook named their pull requests");
+        self.watch_pull_requests(&records);
+        Ok(())
+    }
+
     fn column_approves(&self, rec: &IssueRecord) -> bool {
         watched(&self.workflow.machine, rec).is_none_or(|w| w.column_approves())
     }
@@ -110,7 +151,10 @@ impl Engine {
         let status = match result {
             Ok(s) => s,
             Err(e) => {
-                warn!(ticket = %id, error = %e, "could not read the ticket's pull request; tried again after the next poll");
+                warn!(ticket = %id, error = %e, "could not read the ticket's pull request; tried again after a pause");
+                let poll = self.workflow.poll_period();
+                self.pr_pace
+                    .unchanged(&id, tokio::time::Instant::now(), poll);
                 return Ok(());
             }
         };
@@ -133,8 +177,13 @@ impl Engine {
                 debug!(ticket = %id, gate = %state, %why, "the pull request keeps the gate waiting");
                 let shown = (rec.entered_at, why);
                 if self.pr_waiting.get(&id) == Some(&shown) {
+                    // Nothing new: read it less often (a webhook or a change resets).
+                    let poll = self.workflow.poll_period();
+                    self.pr_pace
+                        .unchanged(&id, tokio::time::Instant::now(), poll);
                     return Ok(());
                 }
+                self.pr_pace.reset(&id);
                 self.pr_waiting.insert(id, shown);
                 return self.publish().await;
             }

@@ -15,6 +15,7 @@ mod incremental;
 mod labels;
 mod limits;
 mod pr_gates;
+mod pr_pace;
 mod pr_recover;
 mod pr_review;
 mod pr_scratch;

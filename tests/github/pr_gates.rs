@@ -12,7 +12,7 @@ use super::pr_scratch::PrScratch;
 use crate::e2e::support::events;
 
 /// The scratch's workflow turned into implement → ci → review → done.
-fn checked(checks_timeout: &str) -> PrScratch {
+pub(super) fn checked(checks_timeout: &str) -> PrScratch {
     gated(checks_timeout, "    reviews: either\n    merge: squash\n")
 }
 
@@ -35,12 +35,12 @@ fn gated(checks_timeout: &str, review_keys: &str) -> PrScratch {
 }
 
 /// The head of the ticket's pull request on the forge.
-fn head(p: &PrScratch) -> String {
+pub(super) fn head(p: &PrScratch) -> String {
     let pr = p.pulls()[0].clone();
     p.tip(&pr.head_ref).expect("the head branch")
 }
 
-fn set_checks(p: &PrScratch, sha: &str, checks: Vec<FakeCheck>) {
+pub(super) fn set_checks(p: &PrScratch, sha: &str, checks: Vec<FakeCheck>) {
     p.s.fake.lock().pulls[0]
         .checks
         .insert(sha.to_string(), checks);
@@ -63,7 +63,7 @@ fn review(p: &PrScratch, author: &str, state: &str, body: &str, comments: &[(&st
 }
 
 /// The transitions of ticket 1: (from, to, actor, feedback).
-fn transitions(p: &PrScratch) -> Vec<(String, String, String, String)> {
+pub(super) fn transitions(p: &PrScratch) -> Vec<(String, String, String, String)> {
     events(&p.db())
         .iter()
         .filter(|(k, _, _)| k == "transition")

@@ -324,6 +324,14 @@ pub(crate) async fn receive(
             tokio::spawn(async move { handle.nudge(identifiers).await });
             (StatusCode::OK, axum::Json(answer)).into_response()
         }
+        Meaning::PullRequests { numbers, shas } => {
+            hooks.count(source, "accepted");
+            info!(source = source.name(), delivery = %id, ?numbers, commits = shas.len(), "webhook delivery: reading the pull requests now");
+            let handle = st.handle.clone();
+            let answer = json!({"accepted": true, "pull_requests": numbers, "commits": shas});
+            tokio::spawn(async move { handle.nudge_pull_requests(numbers, shas).await });
+            (StatusCode::OK, axum::Json(answer)).into_response()
+        }
         Meaning::Ignored(why) => {
             hooks.count(source, "ignored");
             debug!(source = source.name(), delivery = %id, why, "webhook delivery ignored");

@@ -15,8 +15,42 @@ pub(crate) enum Meaning {
     /// not say which (a Linear comment without its issue's identifier, a GitHub project
     /// item, which only carries node ids).
     Tickets(Vec<String>),
+    /// Read these pull requests now (by number, or by a head commit: a commit
+    /// status names only its commit): a check run or suite, a status, a review.
+    PullRequests {
+        numbers: Vec<u64>,
+        shas: Vec<String>,
+    },
     /// Accepted and ignored: another resource type, a `ping`, another repository.
     Ignored(&'static str),
+}
+
+/// What a pull-request event of GitHub names: the pull requests' numbers and the
+/// commit it is about (`None`: not such an event).
+fn pull_request_news(event: &str, body: &Value) -> Option<(Vec<u64>, Vec<String>)> {
+    let numbers_at = |key: &str| -> Vec<u64> {
+        body.get(key)
+            .and_then(|o| o.get("pull_requests"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get("number").and_then(Value::as_u64))
+            .collect()
+    };
+    let sha_at = |path: &[&str]| str_at(body, path).map(str::to_string).into_iter().collect();
+    match event {
+        "check_run" | "check_suite" => Some((numbers_at(event), sha_at(&[event, "head_sha"]))),
+        "status" => Some((vec![], sha_at(&["sha"]))),
+        "pull_request" | "pull_request_review" | "pull_request_review_comment" => Some((
+            body.get("pull_request")
+                .and_then(|p| p.get("number"))
+                .and_then(Value::as_u64)
+                .into_iter()
+                .collect(),
+            sha_at(&["pull_request", "head", "sha"]),
+        )),
+        _ => None,
+    }
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -91,7 +125,21 @@ pub(crate) fn github(event: &str, body: &Value, repo: Option<&str>) -> Meaning {
             }
         }
         "ping" => Meaning::Ignored("ping"),
-        _ => Meaning::Ignored("an event karajan does not use"),
+        _ => match pull_request_news(event, body) {
+            Some(_)
+                if repo.is_some_and(|r| {
+                    str_at(body, &["repository", "full_name"])
+                        .is_none_or(|full| !r.eq_ignore_ascii_case(full))
+                }) =>
+            {
+                Meaning::Ignored("another repository")
+            }
+            Some((numbers, shas)) if numbers.is_empty() && shas.is_empty() => {
+                Meaning::Ignored("no pull request or commit named")
+            }
+            Some((numbers, shas)) => Meaning::PullRequests { numbers, shas },
+            None => Meaning::Ignored("an event karajan does not use"),
+        },
     }
 }
 
@@ -153,5 +201,59 @@ mod tests {
             Meaning::Ignored(_)
         ));
         assert!(matches!(github("push", &body, None), Meaning::Ignored(_)));
+    }
+
+    /// The fields GitHub's webhook payloads carry for these events (docs: "Webhook
+    /// events and payloads": check_run, check_suite, status, pull_request_review).
+    #[test]
+    fn github_pull_request_events_name_their_pull_requests_or_commit() {
+        let repo = json!({"full_name": "acme/app"});
+        let run = json!({"action": "completed", "repository": repo,
+            "check_run": {"id": 4, "head_sha": "ce587453", "status": "completed",
+                "conclusion": "success", "pull_requests": [{"number": 7, "id": 1}]}});
+        assert_eq!(
+            github("check_run", &run, Some("acme/app")),
+            Meaning::PullRequests {
+                numbers: vec![7],
+                shas: vec!["ce587453".into()]
+            }
+        );
+        let suite = json!({"action": "completed", "repository": repo,
+            "check_suite": {"head_sha": "ab12", "pull_requests": [{"number": 7}, {"number": 9}]}});
+        assert_eq!(
+            github("check_suite", &suite, Some("acme/app")),
+            Meaning::PullRequests {
+                numbers: vec![7, 9],
+                shas: vec!["ab12".into()]
+            }
+        );
+        let status = json!({"sha": "ffee", "state": "failure", "context": "ci/build",
+            "repository": repo});
+        assert_eq!(
+            github("status", &status, Some("acme/app")),
+            Meaning::PullRequests {
+                numbers: vec![],
+                shas: vec!["ffee".into()]
+            }
+        );
+        let review = json!({"action": "submitted", "repository": repo,
+            "review": {"state": "changes_requested"},
+            "pull_request": {"number": 7, "head": {"sha": "ab12"}}});
+        assert_eq!(
+            github("pull_request_review", &review, Some("acme/app")),
+            Meaning::PullRequests {
+                numbers: vec![7],
+                shas: vec!["ab12".into()]
+            }
+        );
+        assert!(matches!(
+            github("pull_request_review", &review, Some("acme/other")),
+            Meaning::Ignored(_)
+        ));
+        let bare = json!({"repository": repo, "check_run": {"pull_requests": []}});
+        assert!(matches!(
+            github("check_run", &bare, Some("acme/app")),
+            Meaning::Ignored(_)
+        ));
     }
 }
