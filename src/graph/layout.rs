@@ -240,6 +240,13 @@ pub fn layout(graph: &Graph, sizes: &[(f64, f64)], labels: &[f64]) -> Layout {
                     }
                 };
                 let side = |r: &Rect| if lane == Lane::Above { r.y } else { r.bottom() };
+                let port_y = |r: &Rect| {
+                    if lane == Lane::Above {
+                        r.cy() - r.h * 0.25
+                    } else {
+                        r.cy() + r.h * 0.25
+                    }
+                };
                 let mut points = vec![];
                 if e.from == e.to {
                     // A loop on one node: out and back in through its free side.
@@ -254,14 +261,17 @@ pub fn layout(graph: &Graph, sizes: &[(f64, f64)], labels: &[f64]) -> Layout {
                     if free(e.from) {
                         points.extend([(u.cx() + 6.0, side(&u)), (u.cx() + 6.0, y)]);
                     } else {
+                        // Off the centre line, where direct edges run.
+                        let py = port_y(&u);
                         let gx = gap_right(e.from, k);
-                        points.extend([(u.right(), u.cy()), (gx, u.cy()), (gx, y)]);
+                        points.extend([(u.right(), py), (gx, py), (gx, y)]);
                     }
                     if free(e.to) {
                         points.extend([(v.cx() - 6.0, y), (v.cx() - 6.0, side(&v))]);
                     } else {
+                        let py = port_y(&v);
                         let gx = gap_left(e.to, k);
-                        points.extend([(gx, y), (gx, v.cy()), (v.x, v.cy())]);
+                        points.extend([(gx, y), (gx, py), (v.x, py)]);
                     }
                 }
                 // The label on the lane's horizontal run, above it.

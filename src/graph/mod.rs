@@ -330,4 +330,4 @@ impl Graph {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,6 +5,7 @@
 mod api;
 mod api_details;
 mod browser;
+mod browser_pictures;
 mod browser_stale;
 mod framing;
 mod leaks;
