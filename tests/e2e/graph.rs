@@ -284,3 +284,19 @@ fn render_with_graphviz(text: &str, states: &[&str]) {
         assert!(svg.contains(&drawn), "{s} not drawn:\n{svg}");
     }
 }
+
+#[test]
+fn the_readme_shows_what_graph_prints_for_the_quickstart() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split("### Pictures of the workflow")
+        .nth(1)
+        .expect("the README has the section");
+    let block = section
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a mermaid block");
+    let printed = graph(&repo_root(), &["examples/quickstart"]);
+    assert_eq!(block, printed, "refresh the README's example");
+}

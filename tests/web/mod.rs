@@ -11,6 +11,7 @@ mod framing;
 mod leaks;
 mod live_figures;
 mod metrics_text;
+mod pictures_api;
 mod readable;
 mod security;
 mod serving;
