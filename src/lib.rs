@@ -20,6 +20,7 @@
 //! - `store`: the hash-chained SQLite event store and its projections.
 //! - `orchestrator`: the single owner of runtime state.
 //! - `notify`: what a human must hear about, sent to webhooks (fed by the recorder).
+//! - `graph`: the state machine as a picture (Mermaid, DOT, a layered layout).
 //! - `cli`: one file per verb.
 //! - `web`: the dashboard and JSON API.
 
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod forge;
+pub mod graph;
 mod notify;
 pub mod orchestrator;
 pub mod prompt;

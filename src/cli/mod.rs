@@ -16,6 +16,7 @@ mod dashboard;
 mod docs;
 mod dry_run;
 mod export;
+mod graph;
 mod history;
 mod init;
 mod key;
@@ -260,6 +261,9 @@ pub enum Command {
         #[arg(long)]
         github_labels: bool,
     },
+    /// Print the workflow's state machine as a Mermaid flowchart or Graphviz DOT (for a
+    /// README: see the README's "Pictures of the workflow").
+    Graph(graph::GraphArgs),
     /// Print the JSON Schema of workflow.yaml (for editors: see the README's "Editor
     /// support").
     Schema,
@@ -381,6 +385,9 @@ pub async fn run(cli: Cli) -> Exit {
             Exit::Usage
         }
         Command::Init { dir, force, .. } => init::run(&dir, force),
+        Command::Graph(args) => {
+            graph::run(&workflow!(args.workflow.workflow.as_deref()), args.format)
+        }
         Command::Schema => {
             let text = crate::workflow_load::json_schema_text() + "\n";
             match std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()) {

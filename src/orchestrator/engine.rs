@@ -176,6 +176,7 @@ fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
         tracker: tracker.to_string(),
         max_concurrent: wf.agent.max_concurrent,
         polling_seconds: wf.polling.interval.as_secs(),
+        machine: Arc::new(wf.machine.clone()),
     }
 }
 

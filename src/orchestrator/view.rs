@@ -126,6 +126,10 @@ pub struct ConfigStatus {
     pub tracker: String,
     pub max_concurrent: usize,
     pub polling_seconds: u64,
+    /// The state machine in force, for the dashboard's diagram (not in the JSON: the
+    /// workflow file is where it is read).
+    #[serde(skip)]
+    pub machine: std::sync::Arc<crate::domain::Machine>,
 }
 
 /// Counters and histograms for `/metrics`.

@@ -15,7 +15,8 @@
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
 //! - `signing`: the ed25519 key, kept outside the store's folder, that signs it;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
-//! - `read`: the queries the orchestrator, CLI and dashboard use;
+//! - `read`: the queries the orchestrator, CLI and dashboard use; `daily`: figures per
+//!   day for the dashboard's chart;
 //! - `cache`: a writable store's ticket records in memory, kept exact by its appends,
 //!   so a poll reads no record from the database;
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
@@ -66,6 +67,7 @@ mod cache;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
+mod daily;
 pub mod event;
 pub(crate) mod file_id;
 pub mod location;
@@ -88,6 +90,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use backend::Pool;
+pub use daily::DayFigures;
 pub use event::{EventKind, IntentOp, NewEvent};
 pub use location::{Location, PgUrl};
 pub use read::Grouping;
@@ -543,6 +546,16 @@ impl Store {
         identifier: Option<&str>,
     ) -> Result<Vec<(String, Totals)>, StoreError> {
         read::totals_by(&self.readers, by, identifier).await
+    }
+
+    /// Runs, cost and finished tickets per UTC day, for the `days` days ending with
+    /// `last`, oldest first, days without figures included (see `daily`).
+    pub async fn daily(
+        &self,
+        last: chrono::NaiveDate,
+        days: u32,
+    ) -> Result<Vec<DayFigures>, StoreError> {
+        daily::daily(&self.readers, last, days).await
     }
 
     /// The totals of the runs started on `day` (UTC).

@@ -20,6 +20,9 @@
 //! - Templates and assets are embedded (`include_str!`): no build step, no files to ship.
 
 mod auth;
+mod chart;
+mod daily;
+mod diagram;
 mod dispatch;
 mod error;
 mod events_sse;
@@ -110,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/state", get(state::state))
+        .route("/api/v1/stats/daily", get(daily::daily))
         .route("/api/v1/refresh", post(refresh::refresh))
         .route("/api/v1/dispatch/pause", post(dispatch::pause))
         .route("/api/v1/dispatch/resume", post(dispatch::resume))

@@ -14,7 +14,7 @@ use minijinja::{Environment, Value, context};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::{AppState, headers, issues, respond, today};
+use super::{AppState, chart, daily, diagram, headers, issues, respond, today};
 
 /// How much of a prompt and of a log the ticket page shows.
 const PROMPT_MAX: u64 = 64 * 1024;
@@ -113,7 +113,13 @@ pub(crate) async fn overview(
 ) -> Result<Response, ApiError> {
     let view = st.handle.status();
     let spend = today::spend(&view);
+    // The pictures: SVG written (and escaped) by karajan, inserted as is.
+    let diagram = diagram::render(&view.config.machine, &diagram::counts(&view));
+    let days = daily::figures(&st, daily::DEFAULT_DAYS).await?;
     let ctx = context! {
+        diagram => Value::from_safe_string(st.redactor.raw(&diagram).into_owned()),
+        chart => Value::from_safe_string(chart::render(&days)),
+        chart_days => days.len(),
         view => clean(&st, &*view)?,
         spend => clean(&st, &spend)?,
         can_act => caller.is_some(),

@@ -22,6 +22,7 @@ const VERBS: &[&str] = &[
     "init",
     "completions",
     "man",
+    "graph",
 ];
 
 #[test]

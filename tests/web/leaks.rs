@@ -122,6 +122,7 @@ async fn a_secret_with_escaped_characters_is_blanked_on_every_surface() {
         "/api/v1/state",
         "/api/v1/issues/QS-1",
         "/metrics",
+        "/api/v1/stats/daily",
     ] {
         let (s, body) = h.get(uri).await;
         assert_eq!(s, StatusCode::OK, "{uri}");
@@ -138,6 +139,11 @@ async fn a_secret_with_escaped_characters_is_blanked_on_every_surface() {
         assert_eq!(s, StatusCode::NOT_FOUND, "{uri}");
         assert_clean(&uri, &body);
     }
+    // A bad query is echoed in its error, blanked.
+    let uri = format!("/api/v1/stats/daily?days={}", percent(HOSTILE));
+    let (s, body) = h.get(&uri).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+    assert_clean(&uri, &body);
     // The secret did reach each surface, blanked.
     let (overview, ticket, issue) = (&pages[0], &pages[1], &pages[3]);
     assert!(overview.contains("greeting [redacted]"), "{overview}");

@@ -5,11 +5,13 @@
 mod api;
 mod api_details;
 mod browser;
+mod browser_pictures;
 mod browser_stale;
 mod framing;
 mod leaks;
 mod live_figures;
 mod metrics_text;
+mod pictures_api;
 mod readable;
 mod security;
 mod serving;

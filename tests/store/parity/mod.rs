@@ -7,6 +7,7 @@
 
 mod cases;
 mod cross;
+mod daily;
 mod processes;
 mod tamper;
 
