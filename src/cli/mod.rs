@@ -17,6 +17,7 @@ mod docs;
 mod dry_run;
 mod export;
 mod history;
+mod history_proof;
 mod init;
 mod key;
 pub mod locate;

@@ -85,6 +85,28 @@ pub async fn recent_of_kind(
     })
 }
 
+/// Up to `limit` events of one kind with seq below `before`, newest first (the
+/// `events_kind` index).
+pub async fn kind_before(
+    pool: &Pool,
+    kind: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(
+            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+         WHERE kind = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(kind)
+        .bind(before)
+        .bind(limit.max(0))
+        .fetch_all(p)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    })
+}
+
 pub async fn events_page(
     pool: &Pool,
     after_seq: i64,
