@@ -409,11 +409,12 @@ async fn daemon(
             // Verification reads the whole chain: it runs beside the actor.
             _ = verify_every.tick() => verifier.start(&engine.store, None),
             Some(outcome) = verified_rx.recv() => {
-                verifier.finished(&outcome);
-                if let Ok(v) = outcome {
-                    engine.on_verified(v);
+                // Published before anyone hears of it: a reader asking right after sees it.
+                if let Ok(v) = &outcome {
+                    engine.on_verified(v.clone());
                     engine.publish().await?;
                 }
+                verifier.finished(&outcome);
             }
             Some(()) = config_watch.changed() => {
                 // Debounced by the watcher: one edit, one signal.

@@ -13,6 +13,7 @@ mod feedback;
 mod flow;
 pub(crate) mod git_http;
 mod git_https;
+pub(crate) mod history_proof;
 mod hooks;
 mod json_output;
 mod notify;

@@ -13,6 +13,7 @@ mod metrics_text;
 mod readable;
 mod security;
 mod serving;
+mod verify_now;
 mod webhooks;
 mod webhooks_config;
 mod webhooks_idle;
