@@ -6,6 +6,7 @@ mod api;
 mod api_details;
 mod browser;
 mod browser_stale;
+mod browser_verify;
 mod framing;
 mod leaks;
 mod live_figures;
