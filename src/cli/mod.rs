@@ -185,7 +185,8 @@ pub enum Command {
     /// A live view of the running daemon: running agents, gates, retries, held tickets,
     /// recent transitions, today's spend; keys to act. Plain text when not a terminal.
     Top(top::TopArgs),
-    /// Print a ticket's timeline from the store, hash-linked.
+    /// Print a ticket's timeline from the store: each event's hash link, whether a
+    /// signed checkpoint seals it and a tracker anchor covers it.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
         ticket: String,
