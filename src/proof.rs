@@ -196,7 +196,8 @@ async fn row_hash(store: &Store, seq: i64) -> Result<Option<String>, StoreError>
         .map(|e| e.hash))
 }
 
-/// Comment intents read per query while looking for the latest written one.
+/// Comment intents read per query while looking for the latest written one (nearly
+/// always the first or second: only the writes in flight are not completed).
 const PAGE: i64 = 200;
 
 /// The head in the newest comment karajan wrote to the tracker: the comment intents,
@@ -205,7 +206,7 @@ const PAGE: i64 = 200;
 async fn highest_anchor(store: &Store) -> Result<Option<Anchor>, StoreError> {
     let mut before = i64::MAX;
     loop {
-        let page = store.kind_before("intent_recorded", before, PAGE).await?;
+        let page = store.comment_intents_before(before, PAGE).await?;
         let Some(last) = page.last() else {
             return Ok(None);
         };

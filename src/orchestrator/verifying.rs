@@ -134,3 +134,46 @@ impl super::engine::Engine {
         self.verified = Some(v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventKind, NewEvent};
+
+    #[tokio::test]
+    async fn requests_while_a_verification_runs_join_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s.db"), &dir.path().join("s.cp"))
+            .await
+            .expect("store");
+        store
+            .append(vec![NewEvent::global(EventKind::TrackerError {
+                error: "x".into(),
+            })])
+            .await
+            .expect("append");
+        let (mut v, mut rx) = Verifier::new();
+        let (r1, a1) = oneshot::channel();
+        let (r2, a2) = oneshot::channel();
+        v.start(&store, Some(r1));
+        v.start(&store, Some(r2));
+        v.start(&store, None);
+        // One task runs; both requests wait for it.
+        assert!(v.running && v.waiting.len() == 2);
+        let outcome = rx.recv().await.expect("one result");
+        v.finished(&outcome);
+        let (a1, a2) = (a1.await.expect("answered"), a2.await.expect("answered"));
+        assert_eq!(a1, a2);
+        let got = a1.expect("ran");
+        assert!(
+            got.ok && got.events == 1 && got.trigger == "requested",
+            "{got:?}"
+        );
+        assert!(!v.running && v.waiting.is_empty());
+        // The next start runs again: an hourly one, nobody waiting.
+        v.start(&store, None);
+        let next = rx.recv().await.expect("ran").expect("ok");
+        assert_eq!(next.trigger, "hourly");
+        assert!(next.at >= got.at);
+    }
+}

@@ -558,15 +558,14 @@ impl Store {
         read::recent_of_kind(&self.readers, kind, limit).await
     }
 
-    /// Up to `limit` events of one kind with seq below `before`, newest first (a walk
-    /// back through one kind, e.g. karajan's comment intents for `proof`).
-    pub async fn kind_before(
+    /// Up to `limit` of karajan's comment intents with seq below `before`, newest first
+    /// (a walk back to the latest tracker anchor, see `proof`).
+    pub async fn comment_intents_before(
         &self,
-        kind: &str,
         before: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::kind_before(&self.readers, kind, before, limit).await
+        read::comment_intents_before(&self.readers, before, limit).await
     }
 
     /// The checkpoint file this store is checked against, when known.

@@ -44,10 +44,10 @@ async fn verify_now_needs_the_token_and_publishes_its_verdict() {
     assert_eq!(state["last_verify_ok"], true);
 
     // The ticket page: hash links, seals and the anchor.
-    let (s, page) = h.get("/tickets/QS-1").await;
-    assert_eq!(s, StatusCode::OK);
     let detail = h.store.events_for("QS-1").await.unwrap();
     let last = detail.last().unwrap();
+    let (s, page) = h.get("/tickets/QS-1").await;
+    assert_eq!(s, StatusCode::OK);
     assert!(
         page.contains(&format!(
             "<code title=\"hash {}\">{}</code>",
