@@ -2,7 +2,8 @@
 //! in operator clicks **Verify now** on the overview and sees the verdict appear in the
 //! page without a reload (intact, with the events checked); a row edited behind
 //! karajan's back, and the next click shows BROKEN with that row's seq. The ticket page
-//! shows the hash links and the proof footer.
+//! shows the hash links and the proof footer (screenshot: `ticket-proof.png` in the
+//! test's temporary folder).
 //!
 //! Skipped, with a message, when Chromium or chromedriver is not installed.
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::browser::{Browser, LogOnPanic, Proc, browser_binaries, wait_file};
+use super::browser::{Browser, LogOnPanic, Proc, browser_binaries, decode_base64, wait_file};
 use crate::e2e::history_proof::tamper_payload;
 use crate::e2e::support::Scratch;
 
@@ -105,5 +106,11 @@ async fn verify_now_in_headless_chromium_shows_intact_then_broken() {
          && document.getElementById('proof').innerText.includes('anchored in the tracker up to seq')",
     )
     .await;
+    d.script("document.getElementById('timeline').scrollIntoView(); return null;")
+        .await;
+    let shot = d.call(reqwest::Method::GET, "/screenshot", None).await;
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ticket-proof.png");
+    std::fs::write(&target, decode_base64(shot.as_str().unwrap())).unwrap();
+    eprintln!("screenshot: {}", target.display());
     let _ = d.call(reqwest::Method::DELETE, "", None).await;
 }
