@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::store::{Grouping, StoredEvent, Totals};
 
-pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
+pub async fn run(workflow: &Path, ticket: &str, json: bool, public_key: Option<&Path>) -> Exit {
     let store = match super::open_store(workflow).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -25,7 +25,11 @@ pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
         eprintln!("karajan: no events for {ticket}");
         return Exit::Failure;
     }
-    let cov = match super::history_proof::load(workflow, &store, &events).await {
+    let key = match super::history_proof::public_key(workflow, public_key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let cov = match super::history_proof::load(&store, &events, key).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("karajan: cannot read the checkpoints and anchors: {e}");

@@ -8,24 +8,41 @@
 
 use std::path::Path;
 
+use ed25519_dalek::VerifyingKey;
 use serde_json::{Value, json};
 
 use crate::proof::{self, Coverage, Signature};
 use crate::store::{StoredEvent, signing};
 
-/// The coverage of `events`, signatures checked with the store's own key (as `verify`
-/// does without `--public-key`). A key that cannot be read leaves them unchecked, said
-/// in the footer.
-pub(crate) async fn load(
+/// The key to check signatures with: `--public-key FILE` (an unreadable file is a
+/// usage error), else the store's own key file, as `verify` does. A store key that
+/// cannot be read leaves the signatures unchecked, said in the footer.
+pub(crate) fn public_key(
     workflow: &Path,
-    store: &crate::store::Store,
-    events: &[StoredEvent],
-) -> Result<Coverage, crate::store::StoreError> {
+    given: Option<&Path>,
+) -> Result<(Option<VerifyingKey>, Option<String>), super::Exit> {
+    if let Some(file) = given {
+        return match signing::read_public(file) {
+            Ok(k) => Ok((Some(k), None)),
+            Err(e) => {
+                eprintln!("karajan: {e}");
+                Err(super::Exit::Usage)
+            }
+        };
+    }
     let paths = super::store_paths(workflow);
-    let (key, key_problem) = match signing::load(&paths.signing_key) {
+    Ok(match signing::load(&paths.signing_key) {
         Ok(key) => (key.map(|k| k.public()), None),
         Err(e) => (None, Some(format!("signatures not checked: {e}"))),
-    };
+    })
+}
+
+/// The coverage of `events`, signatures checked with `key` (and why not, if unknown).
+pub(crate) async fn load(
+    store: &crate::store::Store,
+    events: &[StoredEvent],
+    (key, key_problem): (Option<VerifyingKey>, Option<String>),
+) -> Result<Coverage, crate::store::StoreError> {
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     let mut cov = proof::coverage(store, &seqs, key.as_ref()).await?;
     cov.problems.extend(key_problem);

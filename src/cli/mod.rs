@@ -193,6 +193,10 @@ pub enum Command {
         /// Print JSON (the shape the README documents) instead of text.
         #[arg(long)]
         json: bool,
+        /// Check the checkpoints' signatures with this public key (what `karajan key`
+        /// prints) instead of the store's own key.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
     },
     /// Recent runs with their outcome, tokens and cost, from the store.
     Runs(runs::RunsArgs),
@@ -329,7 +333,11 @@ pub async fn run(cli: Cli) -> Exit {
             status::run(&workflow!(workflow.workflow.as_deref()), json).await
         }
         Command::Top(args) => top::run(&workflow!(None), &args).await,
-        Command::History { ticket, json } => history::run(&workflow!(None), &ticket, json).await,
+        Command::History {
+            ticket,
+            json,
+            public_key,
+        } => history::run(&workflow!(None), &ticket, json, public_key.as_deref()).await,
         Command::Runs(args) => runs::run(&workflow!(None), &args).await,
         Command::Logs(args) => logs::run(&workflow!(None), &args).await,
         Command::Approve { ticket, actor } => {

@@ -181,6 +181,33 @@ fn history_shows_hash_links_seals_and_anchors() {
         events.len()
     )));
 
+    // Someone without the private key: the public one `karajan key` prints checks the
+    // signatures; another store's key finds them all invalid.
+    let public = stdout(&s.karajan(&["key", "workflow.yaml"]))
+        .trim()
+        .to_string();
+    std::fs::write(s.path().join("public.key"), &public).unwrap();
+    let out = s.karajan(&["history", "QS-1", "--json", "--public-key", "public.key"]);
+    let h: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(h["coverage"]["public_key"], public.as_str());
+    assert_eq!(h["events"][0]["sealed_by"]["signature"], "valid");
+    let other = "ed25519 d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    std::fs::write(s.path().join("other.key"), other).unwrap();
+    let out = s.karajan(&["history", "QS-1", "--public-key", "other.key"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("signed, but the signature does NOT verify"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("signatures checked with {other}")),
+        "{text}"
+    );
+    assert!(text.contains("proof: 0 of "), "{text}");
+    let out = s.karajan(&["history", "QS-1", "--public-key", "missing.key"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
     // An event appended behind karajan's back: no signed checkpoint covers it.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let forged = rt.block_on(forge_append(&s.db(), "QS-1"));
