@@ -19,6 +19,8 @@
 //! - `prompt`: the three-layer MiniJinja prompt.
 //! - `store`: the hash-chained SQLite event store and its projections.
 //! - `orchestrator`: the single owner of runtime state.
+//! - `proof`: which signed checkpoint and tracker anchor cover an event (`history`,
+//!   the ticket page).
 //! - `notify`: what a human must hear about, sent to webhooks (fed by the recorder).
 //! - `graph`: the state machine as a picture (Mermaid, DOT, a layered layout).
 //! - `cli`: one file per verb.
@@ -33,6 +35,7 @@ pub mod graph;
 mod notify;
 pub mod orchestrator;
 pub mod prompt;
+pub mod proof;
 pub mod redact;
 pub mod settings;
 pub mod store;

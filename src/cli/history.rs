@@ -1,4 +1,6 @@
-//! `karajan history TICKET [--json]`: the ticket's timeline from the store, hash-linked.
+//! `karajan history TICKET [--json]`: the ticket's timeline from the store, hash-linked,
+//! with what vouches for each event (a signed checkpoint, a tracker anchor: see
+//! `history_proof`).
 
 use std::path::Path;
 
@@ -7,7 +9,7 @@ use serde_json::json;
 
 use crate::store::{Grouping, StoredEvent, Totals};
 
-pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
+pub async fn run(workflow: &Path, ticket: &str, json: bool, public_key: Option<&Path>) -> Exit {
     let store = match super::open_store(workflow).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -23,12 +25,23 @@ pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
         eprintln!("karajan: no events for {ticket}");
         return Exit::Failure;
     }
+    let key = match super::history_proof::public_key(workflow, public_key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let cov = match super::history_proof::load(&store, &events, key).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("karajan: cannot read the checkpoints and anchors: {e}");
+            return Exit::Failure;
+        }
+    };
     let by_state = store.totals_by(Grouping::State, Some(ticket)).await;
     let total = store.totals_for(ticket).await;
     if json {
         return match (by_state, total) {
             (Ok(by_state), Ok(total)) => {
-                super::print_json(workflow, &report(ticket, &events, by_state, total))
+                super::print_json(workflow, &report(ticket, &events, &cov, by_state, total))
             }
             (Err(e), _) | (_, Err(e)) => {
                 eprintln!("karajan: cannot read totals: {e}");
@@ -39,14 +52,13 @@ pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
     println!("{ticket}: {} events", events.len());
     for e in &events {
         println!(
-            "{:>6}  {}  {:<17} {}  hash {} prev {}",
+            "{:>6}  {}  {:<17} {}",
             e.seq,
             e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
             e.kind,
             summary(&e.kind, &e.payload),
-            &e.hash[..12.min(e.hash.len())],
-            &e.prev_hash[..12.min(e.prev_hash.len())],
         );
+        println!("        {}", super::history_proof::event_line(&cov, e));
     }
     match by_state {
         Ok(by_state) => {
@@ -59,22 +71,29 @@ pub async fn run(workflow: &Path, ticket: &str, json: bool) -> Exit {
     if let Ok(total) = total {
         println!("total: {}", super::status::describe(&total));
     }
+    for line in super::history_proof::footer(&cov, &events) {
+        println!("{line}");
+    }
     Exit::Ok
 }
 
 /// `history --json` (documented in the README; fields are only ever added): the
-/// ticket, its events with the text line's summary beside the stored payload, and its
-/// totals per state and overall.
+/// ticket, its events with the text line's summary beside the stored payload and what
+/// seals and anchors each, its totals per state and overall, and the coverage.
 fn report(
     ticket: &str,
     events: &[StoredEvent],
+    cov: &crate::proof::Coverage,
     by_state: Vec<(String, Totals)>,
     total: Totals,
 ) -> serde_json::Value {
-    let events: Vec<_> = events
+    let rows: Vec<_> = events
         .iter()
         .map(|e| {
+            let proof = super::history_proof::event_json(cov, e);
             json!({
+                "sealed_by": proof["sealed_by"],
+                "anchored_by": proof["anchored_by"],
                 "seq": e.seq,
                 "at": e.at,
                 "kind": e.kind,
@@ -87,7 +106,13 @@ fn report(
         .collect();
     let per_state: serde_json::Map<String, serde_json::Value> =
         by_state.into_iter().map(|(k, t)| (k, json!(t))).collect();
-    json!({ "ticket": ticket, "events": events, "per_state": per_state, "total": total })
+    json!({
+        "ticket": ticket,
+        "events": rows,
+        "per_state": per_state,
+        "total": total,
+        "coverage": super::history_proof::coverage_json(cov, events),
+    })
 }
 
 /// A one-line summary of an event's payload.

@@ -18,6 +18,7 @@ mod dry_run;
 mod export;
 mod graph;
 mod history;
+mod history_proof;
 mod init;
 mod key;
 pub mod locate;
@@ -186,13 +187,18 @@ pub enum Command {
     /// A live view of the running daemon: running agents, gates, retries, held tickets,
     /// recent transitions, today's spend; keys to act. Plain text when not a terminal.
     Top(top::TopArgs),
-    /// Print a ticket's timeline from the store, hash-linked.
+    /// Print a ticket's timeline from the store: each event's hash link, whether a
+    /// signed checkpoint seals it and a tracker anchor covers it.
     History {
         /// The ticket identifier, e.g. `ENG-42`.
         ticket: String,
         /// Print JSON (the shape the README documents) instead of text.
         #[arg(long)]
         json: bool,
+        /// Check the checkpoints' signatures with this public key (what `karajan key`
+        /// prints) instead of the store's own key.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
     },
     /// Recent runs with their outcome, tokens and cost, from the store.
     Runs(runs::RunsArgs),
@@ -332,7 +338,11 @@ pub async fn run(cli: Cli) -> Exit {
             status::run(&workflow!(workflow.workflow.as_deref()), json).await
         }
         Command::Top(args) => top::run(&workflow!(None), &args).await,
-        Command::History { ticket, json } => history::run(&workflow!(None), &ticket, json).await,
+        Command::History {
+            ticket,
+            json,
+            public_key,
+        } => history::run(&workflow!(None), &ticket, json, public_key.as_deref()).await,
         Command::Runs(args) => runs::run(&workflow!(None), &args).await,
         Command::Logs(args) => logs::run(&workflow!(None), &args).await,
         Command::Approve { ticket, actor } => {

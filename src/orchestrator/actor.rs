@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::info;
 
 /// How long shutdown waits for pending notifications (the stop's own included).
 const NOTIFY_GRACE: Duration = Duration::from_secs(15);
@@ -19,8 +19,9 @@ use super::engine::Engine;
 use super::gates::{GateDecision, GateError, GateOutcome};
 use super::inbox::TaskMsg;
 use super::live::LiveEvent;
+use super::verifying::{Verification, Verifier};
 use super::view::StatusView;
-use crate::store::{EventKind, NewEvent, StoreError, VerifyReport};
+use crate::store::{EventKind, NewEvent, StoreError};
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -49,6 +50,10 @@ pub(crate) enum Control {
         decision: GateDecision,
         actor: String,
         reply: oneshot::Sender<Result<GateOutcome, GateError>>,
+    },
+    /// Verify the chain now (beside the actor) and answer with the result.
+    Verify {
+        reply: oneshot::Sender<super::verifying::Outcome>,
     },
 }
 
@@ -137,6 +142,18 @@ impl Handle {
             .await
             .map_err(|_| GateError::Unavailable)?;
         rx.await.map_err(|_| GateError::Unavailable)?
+    }
+
+    /// Verify the chain now, beside the actor, and wait for the result (a verification
+    /// already running is joined). The result is also published in the read model.
+    pub async fn verify_now(&self) -> Result<Verification, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Control::Verify { reply })
+            .await
+            .map_err(|_| "karajan is shutting down".to_string())?;
+        rx.await
+            .map_err(|_| "karajan is not verifying (shutting down, or a single pass)".to_string())?
     }
 }
 
@@ -348,7 +365,7 @@ async fn daemon(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sweep_every = sweep_interval(period, engine.tracker.sweep_every());
     let mut verify_every = tokio::time::interval(VERIFY_EVERY);
-    let (verified_tx, mut verified_rx) = mpsc::channel::<(DateTime<Utc>, VerifyReport)>(1);
+    let (mut verifier, mut verified_rx) = Verifier::new();
     let mut config_watch = super::reload::ConfigWatch::new(&engine.workflow, opts.watch);
     // Task reports come in bursts: the read model is rebuilt once per burst.
     let mut publish_at: Option<tokio::time::Instant> = None;
@@ -403,30 +420,17 @@ async fn daemon(
                 Control::Gate { identifier, decision, actor, reply } => {
                     engine.gate(&identifier, decision, &actor, reply).await?;
                 }
+                Control::Verify { reply } => verifier.start(&engine.store, Some(reply)),
             },
-            _ = verify_every.tick() => {
-                // Verification reads the whole chain: do it beside the actor.
-                let store = engine.store.clone();
-                let tx = verified_tx.clone();
-                tokio::spawn(async move {
-                    match store.verify().await {
-                        Ok(report) => { let _ = tx.send((Utc::now(), report)).await; }
-                        Err(e) => warn!(error = %e, "background verification failed to run"),
-                    }
-                });
-            }
-            Some((at, report)) = verified_rx.recv() => {
-                if report.is_ok() {
-                    info!(events = report.events, "chain verified");
-                } else {
-                    let first = report
-                        .breaks
-                        .first()
-                        .map_or_else(String::new, |b| format!("seq {}: {}", b.seq, b.problem));
-                    error!(breaks = report.breaks.len(), first = %first, "the event chain is broken: run `karajan verify`");
+            // Verification reads the whole chain: it runs beside the actor.
+            _ = verify_every.tick() => verifier.start(&engine.store, None),
+            Some(outcome) = verified_rx.recv() => {
+                // Published before anyone hears of it: a reader asking right after sees it.
+                if let Ok(v) = &outcome {
+                    engine.on_verified(v.clone());
+                    engine.publish().await?;
                 }
-                engine.verified = Some((at, report.is_ok()));
-                engine.publish().await?;
+                verifier.finished(&outcome);
             }
             Some(()) = config_watch.changed() => {
                 // Debounced by the watcher: one edit, one signal.

@@ -107,7 +107,7 @@ pub struct Engine {
     pub(crate) live_tx: broadcast::Sender<LiveEvent>,
     pub(crate) metrics: MetricsView,
     pub(crate) config_status: ConfigStatus,
-    pub(crate) verified: Option<(DateTime<Utc>, bool)>,
+    pub(crate) verified: Option<super::verifying::Verification>,
     /// Some decision that starts a run waits for a slot (its ticket was left untouched):
     /// a run that finishes triggers a tick so it is taken at once.
     pub(crate) backlog: bool,

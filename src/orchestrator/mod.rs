@@ -73,10 +73,12 @@ mod runs;
 pub mod summary;
 mod sweep;
 mod tick;
+mod verifying;
 pub mod view;
 
 pub use actor::{Handle, Options, RefreshAck, spawn};
 pub use engine::Engine;
 pub use gates::{GateDecision, GateError, GateOutcome};
 pub use live::LiveEvent;
+pub use verifying::Verification;
 pub use view::StatusView;

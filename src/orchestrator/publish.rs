@@ -30,6 +30,7 @@ pub(crate) fn empty_view(config: &ConfigStatus) -> StatusView {
         config: config.clone(),
         last_verified_at: None,
         last_verify_ok: None,
+        verification: None,
         metrics: MetricsView::default(),
     }
 }
@@ -202,8 +203,9 @@ impl Engine {
             runners: self.runner_rows(),
             rate_limit: self.tracker.rate_budget(),
             config: self.config_status.clone(),
-            last_verified_at: self.verified.map(|(at, _)| at),
-            last_verify_ok: self.verified.map(|(_, ok)| ok),
+            last_verified_at: self.verified.as_ref().map(|v| v.at),
+            last_verify_ok: self.verified.as_ref().map(|v| v.ok),
+            verification: self.verified.clone(),
             metrics: self.metrics.clone(),
         };
         self.view_tx.send_replace(Arc::new(view));

@@ -211,5 +211,8 @@ pub struct StatusView {
     pub config: ConfigStatus,
     pub last_verified_at: Option<DateTime<Utc>>,
     pub last_verify_ok: Option<bool>,
+    /// The latest verification in full (hourly or asked for): events checked, the
+    /// first break when broken.
+    pub verification: Option<super::verifying::Verification>,
     pub metrics: MetricsView,
 }

@@ -572,6 +572,30 @@ impl Store {
         read::recent_of_kind(&self.readers, kind, limit).await
     }
 
+    /// Up to `limit` of karajan's comment intents with seq below `before`, newest first
+    /// (a walk back to the latest tracker anchor, see `proof`).
+    pub async fn comment_intents_before(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::comment_intents_before(&self.readers, before, limit).await
+    }
+
+    /// The checkpoint file this store is checked against, when known.
+    pub fn checkpoint_file(&self) -> Option<&Path> {
+        self.checkpoint_path.as_deref()
+    }
+
+    /// The public half of the key this store signs its checkpoints with (a daemon's
+    /// store once its key is loaded; `None` on a read-only store).
+    pub fn signing_public(&self) -> Option<ed25519_dalek::VerifyingKey> {
+        self.writer
+            .as_ref()
+            .and_then(|w| w.signer.get())
+            .map(|k| k.public())
+    }
+
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
     pub async fn head(&self) -> Result<(i64, String), StoreError> {
         read::head(&self.readers).await

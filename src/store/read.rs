@@ -85,6 +85,29 @@ pub async fn recent_of_kind(
     })
 }
 
+/// Up to `limit` comment intents (`intent_recorded` events whose op is `comment`) with
+/// seq below `before`, newest first (the `events_kind` index; the payload is canonical
+/// JSON, so the op reads `"op":"comment"`, and a comment's body cannot hold that text
+/// unescaped).
+pub async fn comment_intents_before(
+    pool: &Pool,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    on_pool!(pool, |p| {
+        let rows = sqlx::query(
+            "SELECT seq, at, issue, kind, payload, prev_hash, hash FROM events \
+         WHERE kind = 'intent_recorded' AND seq < $1 AND payload LIKE '%\"op\":\"comment\"%' \
+         ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit.max(0))
+        .fetch_all(p)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    })
+}
+
 pub async fn events_page(
     pool: &Pool,
     after_seq: i64,

@@ -15,7 +15,10 @@
 //!   covers its seq -> both seqs;
 //! - a truncated tail or a fully recomputed chain: a checkpoint that names a seq beyond
 //!   the end, or a different hash at its seq -> that checkpoint's seq. `chain_head`
-//!   disagreeing with the last row is reported at the head's seq too.
+//!   disagreeing with the last row is reported at the head's seq too, except when the
+//!   head's own row is there: a writer appended after the walk's last read (the daemon
+//!   verifying itself, `verify` beside a running daemon), and those rows are the next
+//!   verification's.
 //!
 //! - an edited row whose own hash was recomputed: its hash verifies, but the next row
 //!   was chained to the old hash -> the edited row's seq (not the next one). When the
@@ -491,6 +494,17 @@ fn decode(row: &impl DbRow) -> Result<Fields, String> {
 }
 
 /// `chain_head` must name the last row.
+/// Whether the row at `seq` exists with `hash`.
+async fn appended_since(pool: &Pool, seq: i64, hash: &[u8]) -> Result<bool, StoreError> {
+    let row: Option<(Vec<u8>,)> = on_pool!(pool, |p| {
+        sqlx::query_as("SELECT hash FROM events WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(p)
+            .await?
+    });
+    Ok(row.is_some_and(|(h,)| h.as_slice() == hash))
+}
+
 async fn check_head(pool: &Pool, walk: &Walk, breaks: &mut Breaks) -> Result<(), StoreError> {
     let row: Option<(i64, Vec<u8>)> = on_pool!(pool, |p| {
         sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
@@ -502,6 +516,12 @@ async fn check_head(pool: &Pool, walk: &Walk, breaks: &mut Breaks) -> Result<(),
         return Ok(());
     };
     let (last_seq, last_hash) = walk.last;
+    if head_seq > last_seq && appended_since(pool, head_seq, &head_hash).await? {
+        // A writer appended after the walk's last read (a daemon verifying itself, or
+        // `verify` beside a running daemon): the head's row is there. The new rows are
+        // for the next verification.
+        return Ok(());
+    }
     if head_seq > last_seq {
         breaks.add(
             head_seq,
@@ -522,4 +542,86 @@ async fn check_head(pool: &Pool, walk: &Walk, breaks: &mut Breaks) -> Result<(),
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventKind, NewEvent, Store};
+
+    async fn store_with(n: usize) -> (tempfile::TempDir, Store, Vec<(i64, Hash)>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s.db"), &dir.path().join("s.cp"))
+            .await
+            .expect("store");
+        let rows = store
+            .append(
+                (0..n)
+                    .map(|i| {
+                        NewEvent::global(EventKind::TrackerError {
+                            error: format!("e{i}"),
+                        })
+                    })
+                    .collect(),
+            )
+            .await
+            .expect("append");
+        let hashes = rows
+            .iter()
+            .map(|e| {
+                (
+                    e.seq,
+                    super::super::chain::parse_hash(&e.hash).expect("hex"),
+                )
+            })
+            .collect();
+        (dir, store, hashes)
+    }
+
+    fn walked_to(last: (i64, Hash)) -> Walk {
+        Walk {
+            expected: last.0 + 1,
+            prev: last.1,
+            prev_broken: false,
+            suspect: None,
+            events: u64::try_from(last.0).unwrap_or(0),
+            last,
+        }
+    }
+
+    /// A daemon appends while `verify` walks: the head it reads at the end is past the
+    /// last row it walked, and those rows are there. Not a deleted tail.
+    #[tokio::test]
+    async fn rows_appended_during_the_walk_are_not_a_deleted_tail() {
+        let (_dir, store, rows) = store_with(3).await;
+        let mut breaks = Breaks::default();
+        check_head(&store.readers, &walked_to(rows[1]), &mut breaks)
+            .await
+            .expect("checks");
+        assert!(breaks.0.is_empty(), "{:?}", breaks.0);
+    }
+
+    #[tokio::test]
+    async fn a_head_past_the_last_row_is_a_deleted_tail() {
+        let (_dir, store, rows) = store_with(3).await;
+        {
+            use sqlx::ConnectOptions;
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(_dir.path().join("s.db"))
+                .connect()
+                .await
+                .expect("raw");
+            sqlx::query("UPDATE chain_head SET seq = 5 WHERE id = 1")
+                .execute(&mut conn)
+                .await
+                .expect("moved");
+        }
+        let mut breaks = Breaks::default();
+        check_head(&store.readers, &walked_to(rows[2]), &mut breaks)
+            .await
+            .expect("checks");
+        let found: Vec<i64> = breaks.0.keys().copied().collect();
+        assert_eq!(found, vec![5]);
+        assert!(breaks.0[&5][0].contains("the tail was deleted"));
+    }
 }

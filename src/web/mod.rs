@@ -36,8 +36,10 @@ mod refresh;
 mod respond;
 mod server;
 mod state;
+mod ticket_proof;
 mod timeline;
 mod today;
+mod verify_now;
 mod webhooks;
 
 use std::sync::Arc;
@@ -118,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dispatch/pause", post(dispatch::pause))
         .route("/api/v1/dispatch/resume", post(dispatch::resume))
         .route("/api/v1/events", get(events_sse::events))
+        .route("/api/v1/verify", post(verify_now::verify))
         .route(
             "/api/v1/issues/{*rest}",
             get(issues::issue).post(gates::action),

@@ -151,7 +151,9 @@ pub(crate) async fn ticket(
         None => (None, None, None),
     };
     let url = clean_text(&st, d.url.clone());
+    let proof = super::ticket_proof::build(&st.store, &d.recent_events).await?;
     let ctx = context! {
+        proof => clean(&st, &proof)?,
         link => url.as_deref().and_then(headers::tracker_link),
         file_url => url.as_deref().and_then(headers::tracker_file),
         d => clean(&st, &d)?,

@@ -14,6 +14,7 @@ mod flow;
 pub(crate) mod git_http;
 mod git_https;
 mod graph;
+pub(crate) mod history_proof;
 mod hooks;
 mod json_output;
 mod notify;

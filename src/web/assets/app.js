@@ -128,7 +128,7 @@
     "run_finished", "run_orphaned", "intent_completed", "intent_failed", "config_applied",
     "config_rejected", "workspace_created", "workspace_removed", "tracker_error",
     "daemon_started", "daemon_stopped", "lagged", "hello", "budget_decision", "hook_ran",
-    "recovered", "runner_paused", "runner_resumed"];
+    "recovered", "runner_paused", "runner_resumed", "chain_verified"];
   const usd = (v) => (v == null ? "—" : `$${(v + 0).toFixed(4)}`);
   let es = null, retry = null, heard = Date.now();
   function connect() {
@@ -177,7 +177,7 @@
     }
   }, 5000);
 
-  // Actions: Approve, Rework (with feedback), Pause/Resume, Poll now.
+  // Actions: Approve, Rework (with feedback), Pause/Resume, Poll now, Verify now.
   document.addEventListener("click", async (ev) => {
     const b = ev.target.closest("button[data-action]");
     if (!b) return;
@@ -196,6 +196,9 @@
       url = `/api/v1/dispatch/${action}`;
     } else if (action === "refresh") {
       url = "/api/v1/refresh";
+    } else if (action === "verify") {
+      url = "/api/v1/verify";
+      say("verifying the chain…", true);
     } else return;
     b.disabled = true;
     try {
@@ -204,7 +207,11 @@
         headers: { "Content-Type": "application/json", "Accept": "application/json" }, body: JSON.stringify(body),
       });
       const j = await res.json().catch(() => ({}));
-      if (res.ok) {
+      if (res.ok && action === "verify") {
+        say(j.running ? "the chain is long: verification goes on, its result will show here"
+          : j.ok ? `chain intact: ${j.events} events verified`
+          : `chain BROKEN: ${j.breaks} break(s), the first at seq ${j.first_break.seq}`, !!(j.running || j.ok));
+      } else if (res.ok) {
         const what = { approve: "approved", rework: "sent back", pause: "dispatch paused",
           resume: "dispatch resumed", refresh: j.coalesced ? "a poll was already queued" : "poll queued" }[action];
         say(id ? `${id}: ${what}${j.to ? ` → ${j.to}` : ""}${j.escalated ? " (escalated: rework limit)" : ""}` : what, true);
