@@ -70,8 +70,11 @@ async fn a_normal_run_end_scans_no_proc() {
     reap::become_subreaper();
     let mut lines = Lines(vec![]);
     let before = reap::full_proc_scans();
+    // Unique per process: another test run on the machine (a second checkout's suite)
+    // must not be found by this run's scan.
+    let run = format!("run-quiet-{}", std::process::id());
     let exit = supervise(
-        spec("run-quiet-1", "echo hello; sleep 0.1 & wait"),
+        spec(&run, "echo hello; sleep 0.1 & wait"),
         &mut lines,
         CancellationToken::new(),
     )
@@ -83,7 +86,7 @@ async fn a_normal_run_end_scans_no_proc() {
     assert_eq!(lines.0, ["hello"]);
     assert_eq!(scans, 0, "full /proc scans at the end of a normal run");
     // The control: the full scan is counted, and finds nothing of the run.
-    assert!(reap::run_processes("run-quiet-1").is_empty());
+    assert!(reap::run_processes(&run).is_empty());
     assert_eq!(reap::full_proc_scans() - before, 1);
 }
 
@@ -96,13 +99,10 @@ async fn an_escaped_descendant_is_found_among_the_adopted_and_stopped() {
     let mut lines = Lines(vec![]);
     // The helper leaves the group and session, the agent exits: the helper is adopted.
     let script = "setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; sleep 0.3";
-    let exit = supervise(
-        spec("run-escape-1", script),
-        &mut lines,
-        CancellationToken::new(),
-    )
-    .await
-    .expect("supervise");
+    let run = format!("run-escape-{}", std::process::id());
+    let exit = supervise(spec(&run, script), &mut lines, CancellationToken::new())
+        .await
+        .expect("supervise");
     assert_eq!(exit.ending, Ending::Exited);
     let helper: u32 = lines.0[0].parse().expect("helper pid");
     // Stopped: on a loaded machine its end may take a moment to show (it sleeps for
@@ -118,7 +118,7 @@ async fn an_escaped_descendant_is_found_among_the_adopted_and_stopped() {
         "the escaped helper {helper} survived the run: {}",
         stat()
     );
-    assert!(reap::run_processes("run-escape-1").is_empty(), "{}", stat());
+    assert!(reap::run_processes(&run).is_empty(), "{}", stat());
     // Reaped, not left a zombie of ours.
     assert!(
         !std::path::Path::new(&format!("/proc/{helper}")).exists(),
