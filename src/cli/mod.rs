@@ -28,6 +28,7 @@ mod recover;
 mod recover_pr;
 mod run;
 mod runs;
+mod stall;
 mod status;
 pub mod telemetry;
 mod top;

@@ -67,6 +67,7 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
     };
     crate::agent::reap::become_subreaper();
     crate::agent::reap::spawn_orphan_reaper();
+    super::stall::start();
     let tracker = match crate::tracker::from_config(&wf) {
         Ok(t) => t,
         Err(e) => {
