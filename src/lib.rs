@@ -25,6 +25,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod forge;

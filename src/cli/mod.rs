@@ -24,6 +24,7 @@ mod logs;
 mod preflight;
 mod recover;
 mod run;
+mod run_cluster;
 mod runs;
 mod status;
 pub mod telemetry;
@@ -415,6 +416,7 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 signing_key: crate::config::default_signing_key(&env, &db),
                 path: db,
                 postgres: None,
+                cluster: None,
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }

@@ -1,0 +1,530 @@
+//! The real binary as a cluster: several `karajan run --node` processes on one
+//! PostgreSQL database, the local tracker shared between them, fake agents that log
+//! their lives (and any overlap) to one shared file.
+//!
+//! - a SIGKILLed lease holder: its agents die with it (within a second or two), a
+//!   standby takes the lease within the documented bound, every ticket ends Done, no
+//!   ticket ever has two live agents, no tracker write is made twice, `verify` passes;
+//! - a paused holder (SIGSTOP past its lease, then SIGCONT): its agents are stopped
+//!   while it is paused, it cannot write, and it goes back to standby;
+//! - three nodes draining 30 tickets while the holder and then another node are
+//!   killed and restarted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use crate::e2e::support::{command, copy_tree, processes_with_env, repo_root};
+use crate::pg::TestDb;
+
+/// The lease ttl the tests run with: failover within `TTL + TTL / 3`.
+const TTL_MS: u64 = 3000;
+
+fn bound() -> Duration {
+    Duration::from_millis(TTL_MS + TTL_MS / 3)
+}
+
+pub struct Cluster {
+    pub root: tempfile::TempDir,
+    pub db: TestDb,
+    pub pool: PgPool,
+    nodes: BTreeMap<String, Child>,
+}
+
+impl Cluster {
+    /// A database, a tracker with `tickets` tickets in Todo, a bare repository.
+    pub async fn new(test: &str, tickets: usize) -> Option<Cluster> {
+        let db = TestDb::create(test).await?;
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("tickets");
+        std::fs::create_dir_all(&dir).expect("tickets");
+        for i in 1..=tickets {
+            std::fs::write(
+                dir.join(format!("CL-{i}.md")),
+                format!(
+                    "---\nid: CL-{i}\ntitle: Cluster ticket {i}\nstate: Todo\npriority: 2\n\
+                     created_at: 2026-11-01T09:00:00Z\n---\nDo thing {i}.\n"
+                ),
+            )
+            .expect("ticket");
+        }
+        copy_tree(
+            &repo_root().join("examples/quickstart/demo-repo.git"),
+            &root.path().join("repo.git"),
+        );
+        let pool = PgPool::connect(&db.url).await.expect("pool");
+        Some(Cluster {
+            root,
+            db,
+            pool,
+            nodes: BTreeMap::new(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn node_dir(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+
+    /// The agents' shared log: `start|end NODE TICKET RUN NANOS`, `OVERLAP …`.
+    pub fn life(&self) -> String {
+        std::fs::read_to_string(self.root().join("life.log")).unwrap_or_default()
+    }
+
+    /// Write node `name`'s folder (its workflow, prompt and agent) if new, and start it.
+    pub fn start(&mut self, name: &str, slots: usize) {
+        let dir = self.node_dir(name);
+        let root = self.root().display().to_string();
+        if !dir.exists() {
+            std::fs::create_dir_all(dir.join("prompts")).expect("node dir");
+            std::fs::write(dir.join("prompts/work.md"), "Do {{ issue.title }}.\n").expect("prompt");
+            let agent = dir.join("agent.sh");
+            // Overlap: the ticket's lock file names the agent that took it last; it must
+            // not be alive when the next one starts.
+            std::fs::write(
+                &agent,
+                format!(
+                    r#"#!/bin/sh
+cat > /dev/null
+log="{root}/life.log"
+lock="{root}/$KARAJAN_ISSUE.pid"
+# Alive: not gone and not a zombie (a paused node cannot reap its killed agents).
+holder=$(cat "$lock" 2>/dev/null)
+if [ -n "$holder" ] && [ -r "/proc/$holder/stat" ] && ! grep -q ') Z ' "/proc/$holder/stat"; then
+  echo "OVERLAP {name} $KARAJAN_ISSUE $(cat "$lock")" >> "$log"
+fi
+echo $$ > "$lock"
+echo "start {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
+while [ -e "{root}/hold" ]; do sleep 0.1; done
+sleep 0.3
+echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
+"#
+                ),
+            )
+            .expect("agent");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            std::fs::write(
+                dir.join("workflow.yaml"),
+                format!(
+                    r#"tracker:
+  kind: local
+  dir: {root}/tickets
+columns:
+  todo: Todo
+  active: In Progress
+  done: Done
+  terminal: [Canceled]
+polling:
+  interval: 1s
+workspace:
+  root: ./.karajan/workspaces
+  repo: {root}/repo.git
+runners:
+  fake:
+    kind: command
+    command: ["{agent}"]
+agent:
+  max_concurrent: {slots}
+  max_retry_backoff: 1s
+  max_attempts: 5
+  stall_timeout: 2m
+  turn_timeout: 10m
+  kill_grace: 1s
+states:
+  work:
+    kind: agent
+    runner: fake
+    prompt: prompts/work.md
+    next: done
+  done:
+    kind: terminal
+  canceled:
+    kind: terminal
+    column: Canceled
+store:
+  url: {url}
+  cluster: true
+  lease_ttl: {TTL_MS}ms
+"#,
+                    agent = agent.display(),
+                    url = self.db.url,
+                ),
+            )
+            .expect("workflow");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("log");
+        let child = command()
+            .args(["run", "workflow.yaml", "--no-watch", "--node", name])
+            .current_dir(&dir)
+            .env("KARAJAN_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("node starts");
+        self.nodes.insert(name.to_string(), child);
+    }
+
+    pub fn node_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.node_dir(name).join("node.log")).unwrap_or_default()
+    }
+
+    pub fn logs(&self) -> String {
+        self.nodes
+            .keys()
+            .map(|n| format!("--- {n} ---\n{}", self.node_log(n)))
+            .collect()
+    }
+
+    pub fn pid(&self, name: &str) -> i32 {
+        i32::try_from(self.nodes[name].id()).expect("pid")
+    }
+
+    pub fn signal(&self, name: &str, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid(name)), sig).expect("signal");
+    }
+
+    /// SIGKILL node `name` and reap it.
+    pub fn kill(&mut self, name: &str) {
+        let mut child = self.nodes.remove(name).expect("a running node");
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        // Kept for its log.
+        self.nodes.insert(name.to_string(), child);
+    }
+
+    /// SIGTERM every node and wait for each.
+    pub fn stop_all(&mut self) {
+        for child in self.nodes.values_mut() {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        for child in self.nodes.values_mut() {
+            let _ = child.wait();
+        }
+    }
+
+    /// The node's agents still alive (their environment names its log folder).
+    pub fn agents_of(&self, name: &str) -> Vec<u32> {
+        processes_with_env(&format!(
+            "KARAJAN_LOG_DIR={}",
+            self.node_dir(name).display()
+        ))
+    }
+
+    /// The live holder of the tracker lease, with its token.
+    pub async fn holder(&self) -> Option<(String, i64)> {
+        sqlx::query_as(
+            "SELECT holder, token FROM leases WHERE name = 'tracker' AND expires_at > now() \
+             AND holder IS NOT NULL",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Wait (up to `limit`) for `f`; panics with the nodes' logs.
+    pub async fn until<F, Fut>(&self, what: &str, limit: Duration, mut f: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !f().await {
+            assert!(
+                start.elapsed() < limit,
+                "timed out waiting for {what}\n{}\nlife:\n{}",
+                self.logs(),
+                self.life()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// How many tickets are in `column` in the tracker.
+    pub fn in_column(&self, column: &str) -> usize {
+        std::fs::read_dir(self.root().join("tickets"))
+            .expect("tickets")
+            .flatten()
+            .filter(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l.trim() == format!("state: {column}"))
+            })
+            .count()
+    }
+
+    pub async fn spawned_runs(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'run_spawned'")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Every karajan marker's intent in the tickets' comments, by ticket: a write made
+    /// twice shows its intent twice.
+    pub fn duplicate_writes(&self) -> Vec<String> {
+        let mut dups = vec![];
+        for e in std::fs::read_dir(self.root().join("tickets"))
+            .expect("tickets")
+            .flatten()
+        {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let mut seen = BTreeSet::new();
+            for (i, _) in text.match_indices("\"intent\":\"") {
+                let rest = &text[i + 10..];
+                let id = &rest[..rest.find('"').unwrap_or(0)];
+                if !seen.insert(id.to_string()) {
+                    dups.push(format!("{}: {id}", e.path().display()));
+                }
+            }
+        }
+        dups
+    }
+
+    /// `karajan verify` in node `name`'s folder.
+    pub fn verify(&self, name: &str) -> std::process::Output {
+        command()
+            .args(["verify", "workflow.yaml"])
+            .current_dir(self.node_dir(name))
+            .output()
+            .expect("verify runs")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.nodes.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Per ticket, its runs' (start, end) nanos from the agents' log; an agent killed
+/// before it ended has no end.
+fn runs_by_ticket(life: &str) -> BTreeMap<String, Vec<(u128, Option<u128>)>> {
+    let mut starts: BTreeMap<String, (String, u128)> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<(u128, Option<u128>)>> = BTreeMap::new();
+    for line in life.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 5 {
+            continue;
+        }
+        let at: u128 = f[4].parse().unwrap_or(0);
+        match f[0] {
+            "start" => {
+                starts.insert(f[3].to_string(), (f[2].to_string(), at));
+            }
+            "end" => {
+                if let Some((ticket, s)) = starts.remove(f[3]) {
+                    out.entry(ticket).or_default().push((s, Some(at)));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (ticket, s) in starts.into_values() {
+        out.entry(ticket).or_default().push((s, None));
+    }
+    out
+}
+
+/// The checks every scenario ends with.
+fn assert_clean(c: &Cluster, tickets: usize, verify_on: &str) {
+    let life = c.life();
+    assert!(
+        !life.contains("OVERLAP"),
+        "two live agents on one ticket:\n{life}"
+    );
+    // Runs that ended must not overlap another run of their ticket.
+    for (ticket, mut runs) in runs_by_ticket(&life) {
+        runs.sort();
+        for pair in runs.windows(2) {
+            if let (s1, Some(e1)) = pair[0] {
+                assert!(
+                    pair[1].0 >= e1 || pair[1].0 < s1,
+                    "{ticket} overlaps:\n{life}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        c.in_column("Done"),
+        tickets,
+        "every ticket Done\n{}",
+        c.logs()
+    );
+    let dups = c.duplicate_writes();
+    assert!(dups.is_empty(), "tracker writes made twice: {dups:?}");
+    let verify = c.verify(verify_on);
+    assert!(
+        verify.status.success(),
+        "verify:\n{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound() {
+    let Some(mut c) = Cluster::new("cluster::e2e::a_killed_holder", 4).await else {
+        return;
+    };
+    std::fs::write(c.root().join("hold"), "").expect("hold");
+    c.start("n1", 4);
+    c.until("n1 holds the lease", Duration::from_secs(30), || async {
+        c.holder().await.is_some_and(|(h, _)| h == "n1")
+    })
+    .await;
+    c.start("n2", 4);
+    c.until(
+        "four agents running on n1",
+        Duration::from_secs(30),
+        || async { c.spawned_runs().await >= 4 && c.agents_of("n1").len() >= 4 },
+    )
+    .await;
+    assert!(c.node_log("n2").contains("standby"), "{}", c.node_log("n2"));
+    c.kill("n1");
+    let killed = Instant::now();
+    c.until(
+        "n1's agents to die with it",
+        Duration::from_secs(2),
+        || async { c.agents_of("n1").is_empty() },
+    )
+    .await;
+    c.until(
+        "n2 to take the lease",
+        bound() + Duration::from_secs(3),
+        || async { c.holder().await.is_some_and(|(h, _)| h == "n2") },
+    )
+    .await;
+    let failover = killed.elapsed();
+    // The documented bound from the holder's last renewal, plus the poll of this test.
+    assert!(
+        failover <= bound() + Duration::from_millis(500),
+        "{failover:?}"
+    );
+    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.until("every ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 4
+    })
+    .await;
+    c.stop_all();
+    assert_clean(&c, 4, "n2");
+    let life = c.life();
+    for i in 1..=4 {
+        let n2 = life
+            .lines()
+            .filter(|l| l.starts_with(&format!("start n2 CL-{i} ")))
+            .count();
+        assert_eq!(n2, 1, "CL-{i} retried once on n2:\n{life}");
+    }
+    eprintln!("failover took {failover:?} (bound {:?})", bound());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
+    use nix::sys::signal::Signal;
+    let Some(mut c) = Cluster::new("cluster::e2e::a_paused_holder", 3).await else {
+        return;
+    };
+    std::fs::write(c.root().join("hold"), "").expect("hold");
+    c.start("n1", 3);
+    c.until("n1 holds the lease", Duration::from_secs(30), || async {
+        c.holder().await.is_some_and(|(h, _)| h == "n1")
+    })
+    .await;
+    c.start("n2", 3);
+    c.until(
+        "three agents running on n1",
+        Duration::from_secs(30),
+        || async { c.spawned_runs().await >= 3 && c.agents_of("n1").len() >= 3 },
+    )
+    .await;
+    c.signal("n1", Signal::SIGSTOP);
+    let paused = Instant::now();
+    // The paused node's agents are killed by their guards when its term runs out,
+    // before another node can take the lease.
+    c.until(
+        "n1's agents stopped while it is paused",
+        Duration::from_millis(TTL_MS + 1000),
+        || async { c.agents_of("n1").is_empty() },
+    )
+    .await;
+    let agents_gone = paused.elapsed();
+    c.until(
+        "n2 to take the lease",
+        bound() + Duration::from_secs(3),
+        || async { c.holder().await.is_some_and(|(h, _)| h == "n2") },
+    )
+    .await;
+    let taken = paused.elapsed();
+    assert!(
+        agents_gone <= taken,
+        "agents gone after {agents_gone:?}, lease taken after {taken:?}"
+    );
+    c.until(
+        "n2 retries the three tickets",
+        Duration::from_secs(30),
+        || async { c.agents_of("n2").len() >= 3 },
+    )
+    .await;
+    c.signal("n1", Signal::SIGCONT);
+    c.until(
+        "n1 to find its lease lost and go back to standby",
+        Duration::from_secs(15),
+        || async { c.node_log("n1").contains("back to standby") },
+    )
+    .await;
+    let n1 = c.node_log("n1");
+    assert!(n1.contains("tracker lease lost"), "{n1}");
+    assert!(c.agents_of("n1").is_empty());
+    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.until("every ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 3
+    })
+    .await;
+    c.stop_all();
+    assert_clean(&c, 3, "n2");
+    // n1 wrote nothing after its pause: each of its runs was finished once, by n2.
+    let finished: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT payload::json ->> 'run_id', count(*) FROM events WHERE kind = 'run_finished' \
+         GROUP BY 1",
+    )
+    .fetch_all(&c.pool)
+    .await
+    .expect("runs");
+    for (run, n) in &finished {
+        assert_eq!(*n, 1, "run {run} finished {n} times");
+    }
+    let holders: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT payload::json ->> 'status', count(*) FROM events WHERE kind = 'run_finished' \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&c.pool)
+    .await
+    .expect("statuses");
+    assert!(
+        holders.iter().any(|(s, n)| s == "interrupted" && *n == 3),
+        "n1's three runs were recorded interrupted by n2: {holders:?}"
+    );
+    eprintln!("paused: agents gone after {agents_gone:?}, lease taken after {taken:?}");
+}
