@@ -3,7 +3,8 @@
 //! A node registers at start ([`register`]) and heartbeats every third of the lease ttl
 //! ([`heartbeat`]), standby or leader. A name belongs to one live process: a second
 //! process claiming a name whose heartbeat is fresher than the ttl is refused, naming
-//! the first (two processes with one name would take the lease from each other).
+//! the first (two processes with one name would take the lease from each other),
+//! unless the first ran on this host and its pid is gone (a restart after a kill).
 //! A graceful stop marks the row stopped; a killed node's row just stops beating.
 
 use std::time::Duration;
@@ -60,18 +61,49 @@ pub async fn register(pool: &PgPool, node: &Node, ttl: Duration) -> Result<(), R
     if done.is_some() {
         return Ok(());
     }
-    let (host, pid, age): (String, i64, f64) = sqlx::query_as(
-        "SELECT host, pid, CAST(EXTRACT(EPOCH FROM now() - heartbeat_at) AS float8) \
+    let (host, pid, age, instance): (String, i64, f64, String) = sqlx::query_as(
+        "SELECT host, pid, CAST(EXTRACT(EPOCH FROM now() - heartbeat_at) AS float8), instance \
          FROM nodes WHERE name = $1",
     )
     .bind(&node.name)
     .fetch_one(pool)
     .await?;
+    // A node restarted on its own host right after being killed: its old process is
+    // provably gone, so the name is free without waiting out the heartbeat.
+    if host == node.host && !alive(pid) {
+        let taken = sqlx::query(
+            "UPDATE nodes SET instance = $2, pid = $3, started_at = now(), heartbeat_at = now(), \
+             max_concurrent = $4, running = 0, stopped_at = NULL \
+             WHERE name = $1 AND instance = $5",
+        )
+        .bind(&node.name)
+        .bind(&node.instance)
+        .bind(i64::from(node.pid))
+        .bind(i64::try_from(node.max_concurrent).unwrap_or(i64::MAX))
+        .bind(&instance)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            return Ok(());
+        }
+    }
     Err(RegisterError::Taken(format!(
         "a live node is already named {} (pid {pid} on {host}, heartbeat {age:.1}s ago): \
          give this one another name with --node",
         node.name
     )))
+}
+
+/// Whether a process `pid` exists on this host.
+fn alive(pid: i64) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +155,14 @@ pub struct NodeRow {
     pub slots: i64,
     /// Stopped gracefully (a killed node just stops beating).
     pub stopped: bool,
+}
+
+/// Every node, by name; empty when the store has no cluster tables yet.
+pub async fn list_if_any(pool: &PgPool) -> Result<Vec<NodeRow>, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('nodes') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if exists { list(pool).await } else { Ok(vec![]) }
 }
 
 /// Every node, by name.

@@ -333,6 +333,15 @@ impl Store {
         self
     }
 
+    /// The PostgreSQL pool (readers) of a Postgres store, for the cluster's own tables
+    /// (`cluster::nodes`), which are not part of the chain.
+    pub fn pg_pool(&self) -> Option<sqlx::PgPool> {
+        match &self.readers {
+            Pool::Postgres(p) => Some(p.clone()),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
     /// The lease this store appends under, if any.
     pub fn fence(&self) -> Option<&Fence> {
         self.fence.as_deref()

@@ -23,6 +23,11 @@ use crate::pg::TestDb;
 /// The lease ttl the tests run with: failover within `TTL + TTL / 3`.
 const TTL_MS: u64 = 3000;
 
+/// What a failover measured from the kill may take beyond the bound (which counts from
+/// the holder's last renewal, at or before the kill): the database's round trips and
+/// this test's 50 ms polling, on a loaded machine.
+const SLACK: Duration = Duration::from_secs(1);
+
 fn bound() -> Duration {
     Duration::from_millis(TTL_MS + TTL_MS / 3)
 }
@@ -419,7 +424,7 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
     let failover = killed.elapsed();
     // The documented bound from the holder's last renewal, plus the poll of this test.
     assert!(
-        failover <= bound() + Duration::from_millis(500),
+        failover <= bound() + SLACK,
         "{failover:?}"
     );
     std::fs::remove_file(c.root().join("hold")).expect("release the agents");
@@ -527,4 +532,101 @@ async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
         "n1's three runs were recorded interrupted by n2: {holders:?}"
     );
     eprintln!("paused: agents gone after {agents_gone:?}, lease taken after {taken:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_drain_thirty_tickets_across_two_kills_and_restarts() {
+    const TICKETS: usize = 30;
+    let Some(mut c) = Cluster::new("cluster::e2e::three_nodes", TICKETS).await else {
+        return;
+    };
+    for n in ["n1", "n2", "n3"] {
+        c.start(n, 3);
+    }
+    c.until("a lease holder", Duration::from_secs(30), || async {
+        c.holder().await.is_some()
+    })
+    .await;
+    c.until("a few tickets done", Duration::from_secs(60), || async {
+        c.in_column("Done") >= 5
+    })
+    .await;
+    let mut failovers = vec![];
+    for round in 0..2 {
+        let first = c.holder().await.map(|(h, _)| h).expect("a holder");
+        c.kill(&first);
+        let killed = Instant::now();
+        assert!(
+            c.in_column("Done") < TICKETS,
+            "round {round}: killed mid-drain"
+        );
+        c.until(
+            "its agents to die with it",
+            Duration::from_secs(2),
+            || async { c.agents_of(&first).is_empty() },
+        )
+        .await;
+        c.until(
+            "another node to take the lease",
+            bound() + Duration::from_secs(3),
+            || async { c.holder().await.is_some_and(|(h, _)| h != first) },
+        )
+        .await;
+        failovers.push(killed.elapsed());
+        c.start(&first, 3);
+        let target = c.in_column("Done") + 6;
+        c.until("more tickets done", Duration::from_secs(90), || async {
+            c.in_column("Done") >= target.min(TICKETS)
+        })
+        .await;
+    }
+    c.until("every ticket Done", Duration::from_secs(120), || async {
+        c.in_column("Done") == TICKETS
+    })
+    .await;
+    // `status` shows the three nodes, one of them the lease holder.
+    let status = command()
+        .args(["status", "workflow.yaml", "--json"])
+        .current_dir(c.node_dir("n3"))
+        .output()
+        .expect("status");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let nodes = json["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 3, "{json}");
+    assert_eq!(
+        nodes.iter().filter(|n| n["leader"] == true).count(),
+        1,
+        "{nodes:?}"
+    );
+    assert!(nodes.iter().all(|n| n["slots"] == 3), "{nodes:?}");
+    let text = command()
+        .args(["status", "workflow.yaml"])
+        .current_dir(c.node_dir("n1"))
+        .output()
+        .expect("status");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("lease holder"));
+    let last = c.holder().await.map(|(h, _)| h).expect("a holder");
+    c.stop_all();
+    assert_clean(&c, TICKETS, &last);
+    for f in &failovers {
+        assert!(*f <= bound() + SLACK, "{failovers:?}");
+    }
+    let life = c.life();
+    let per_node: BTreeMap<&str, usize> = life
+        .lines()
+        .filter_map(|l| l.strip_prefix("start "))
+        .filter_map(|l| l.split_whitespace().next())
+        .fold(BTreeMap::new(), |mut m, n| {
+            *m.entry(n).or_default() += 1;
+            m
+        });
+    eprintln!(
+        "failovers: {failovers:?} (bound {:?}); runs started per node: {per_node:?}",
+        bound()
+    );
 }
