@@ -19,6 +19,8 @@
 //! - `prompt`: the three-layer MiniJinja prompt.
 //! - `store`: the hash-chained SQLite event store and its projections.
 //! - `orchestrator`: the single owner of runtime state.
+//! - `cluster`: several nodes on one Postgres store: nodes, the tracker lease with its
+//!   fencing token, terms (standby, renewal, loss).
 //! - `notify`: what a human must hear about, sent to webhooks (fed by the recorder).
 //! - `cli`: one file per verb.
 //! - `web`: the dashboard and JSON API.

@@ -423,10 +423,7 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
     .await;
     let failover = killed.elapsed();
     // The documented bound from the holder's last renewal, plus the poll of this test.
-    assert!(
-        failover <= bound() + SLACK,
-        "{failover:?}"
-    );
+    assert!(failover <= bound() + SLACK, "{failover:?}");
     std::fs::remove_file(c.root().join("hold")).expect("release the agents");
     c.until("every ticket Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 4
