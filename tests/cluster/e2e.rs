@@ -37,6 +37,34 @@ pub struct Cluster {
     pub db: TestDb,
     pub pool: PgPool,
     nodes: BTreeMap<String, Child>,
+    /// The agent states, forge and agent body every node's folder is written with.
+    pub flavor: Flavor,
+}
+
+/// What the nodes run: the default is one agent state (`work`) with no forge, and an
+/// agent that waits while `hold` exists.
+pub struct Flavor {
+    /// YAML from `states:` on, and anything after it.
+    pub states: String,
+    /// The agent script after its overlap check and `start` line (`{name}` and `{root}`
+    /// are replaced); it must log `end …` itself.
+    pub body: String,
+    /// Push each ticket's branch after each successful run (`forge: { kind: git }`).
+    pub forge: bool,
+}
+
+impl Default for Flavor {
+    fn default() -> Flavor {
+        Flavor {
+            states: "states:\n  work:\n    kind: agent\n    runner: fake\n    prompt: prompts/work.md\n    next: done\n".into(),
+            body: r#"while [ -e "{root}/hold" ]; do sleep 0.1; done
+sleep 0.3
+echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
+"#
+            .into(),
+            forge: false,
+        }
+    }
 }
 
 impl Cluster {
@@ -66,6 +94,7 @@ impl Cluster {
             db,
             pool,
             nodes: BTreeMap::new(),
+            flavor: Flavor::default(),
         })
     }
 
@@ -106,10 +135,12 @@ if [ -n "$holder" ] && [ -r "/proc/$holder/stat" ] && ! grep -q ') Z ' "/proc/$h
 fi
 echo $$ > "$lock"
 echo "start {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
-while [ -e "{root}/hold" ]; do sleep 0.1; done
-sleep 0.3
-echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
-"#
+{body}"#,
+                    body = self
+                        .flavor
+                        .body
+                        .replace("{name}", name)
+                        .replace("{root}", &root),
                 ),
             )
             .expect("agent");
@@ -132,7 +163,8 @@ polling:
 workspace:
   root: ./.karajan/workspaces
   repo: {root}/repo.git
-runners:
+  branch: "karajan/{{{{ issue.identifier }}}}"
+{forge}runners:
   fake:
     kind: command
     command: ["{agent}"]
@@ -143,13 +175,7 @@ agent:
   stall_timeout: 2m
   turn_timeout: 10m
   kill_grace: 1s
-states:
-  work:
-    kind: agent
-    runner: fake
-    prompt: prompts/work.md
-    next: done
-  done:
+{states}  done:
     kind: terminal
   canceled:
     kind: terminal
@@ -161,6 +187,12 @@ store:
 "#,
                     agent = agent.display(),
                     url = self.db.url,
+                    states = self.flavor.states,
+                    forge = if self.flavor.forge {
+                        "forge: { kind: git }\n"
+                    } else {
+                        ""
+                    },
                 ),
             )
             .expect("workflow");
@@ -625,5 +657,94 @@ async fn three_nodes_drain_thirty_tickets_across_two_kills_and_restarts() {
     eprintln!(
         "failovers: {failovers:?} (bound {:?}); runs started per node: {per_node:?}",
         bound()
+    );
+}
+
+/// Two nodes take turns on one ticket through three agent states, each state's run
+/// killed once with its node: the node taking over clones fresh (n2), or reuses the
+/// workspace of its earlier term (n1), and either way goes on from the branch as last
+/// pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_taken_over_by_another_node_goes_on_from_its_pushed_branch() {
+    let Some(mut c) = Cluster::new("cluster::e2e::pushed_branch", 1).await else {
+        return;
+    };
+    let state = |name: &str, next: &str| {
+        format!(
+            "  {name}:\n    kind: agent\n    runner: fake\n    prompt: prompts/work.md\n    next: {next}\n"
+        )
+    };
+    c.flavor = Flavor {
+        states: format!(
+            "states:\n{}{}{}",
+            state("first", "second"),
+            state("second", "third"),
+            state("third", "done")
+        ),
+        // Each state logs what it finds of the earlier states' files, waits while its
+        // hold file exists, then commits its own.
+        body: r#"echo "$KARAJAN_STATE {name} saw $(cat first.txt second.txt 2>/dev/null | tr '\n' ' ')" >> "$log"
+while [ -e "{root}/hold-$KARAJAN_STATE" ]; do sleep 0.1; done
+echo "$KARAJAN_STATE by {name}" > "$KARAJAN_STATE.txt"
+git add -A && git -c user.name=t -c user.email=t@t.invalid commit -q -m "$KARAJAN_STATE by {name}"
+echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
+"#
+        .into(),
+        forge: true,
+    };
+    for hold in ["hold-second", "hold-third"] {
+        std::fs::write(c.root().join(hold), "").expect("hold");
+    }
+    c.start("n1", 2);
+    c.until(
+        "n1 in the second state",
+        Duration::from_secs(60),
+        || async { c.life().contains("second n1 saw first by n1") },
+    )
+    .await;
+    c.start("n2", 2);
+    c.kill("n1");
+    c.until(
+        "n2 in the second state, on a fresh clone",
+        Duration::from_secs(30),
+        || async { c.life().contains("second n2 saw") },
+    )
+    .await;
+    c.start("n1", 2);
+    std::fs::remove_file(c.root().join("hold-second")).expect("release");
+    c.until("n2 in the third state", Duration::from_secs(30), || async {
+        c.life().contains("third n2 saw")
+    })
+    .await;
+    c.kill("n2");
+    c.until(
+        "n1 in the third state, in its old workspace",
+        Duration::from_secs(30),
+        || async { c.life().contains("third n1 saw") },
+    )
+    .await;
+    std::fs::remove_file(c.root().join("hold-third")).expect("release");
+    c.until("the ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 1
+    })
+    .await;
+    c.stop_all();
+    let life = c.life();
+    assert!(life.contains("second n2 saw first by n1 \n"), "{life}");
+    assert!(
+        life.contains("third n1 saw first by n1 second by n2 \n"),
+        "n1's workspace from its first term caught up with what n2 pushed:\n{life}"
+    );
+    assert_clean(&c, 1, "n1");
+    let log = std::process::Command::new("git")
+        .args(["log", "--format=%s", "karajan/CL-1"])
+        .current_dir(c.root().join("repo.git"))
+        .output()
+        .expect("git log");
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>()[..3],
+        ["third by n1", "second by n2", "first by n1"],
+        "{log}"
     );
 }
