@@ -113,9 +113,11 @@ pub(crate) async fn overview(
 ) -> Result<Response, ApiError> {
     let view = st.handle.status();
     let spend = today::spend(&view);
+    let nodes = super::state::nodes(&st).await?;
     let ctx = context! {
         view => clean(&st, &*view)?,
         spend => clean(&st, &spend)?,
+        nodes => clean(&st, &nodes)?,
         can_act => caller.is_some(),
         paused => view.paused,
     };

@@ -203,7 +203,15 @@ store:
             .open(dir.join("node.log"))
             .expect("log");
         let child = command()
-            .args(["run", "workflow.yaml", "--no-watch", "--node", name])
+            .args([
+                "run",
+                "workflow.yaml",
+                "--no-watch",
+                "--port",
+                "0",
+                "--node",
+                name,
+            ])
             .current_dir(&dir)
             .env("KARAJAN_LOG", "info")
             .stdout(Stdio::null())
@@ -454,6 +462,38 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
     )
     .await;
     let failover = killed.elapsed();
+    // The new holder's dashboard and JSON API show the nodes.
+    c.until("n2's dashboard", Duration::from_secs(10), || async {
+        c.node_dir("n2").join(".karajan/dashboard.addr").is_file()
+    })
+    .await;
+    let dir = c.node_dir("n2").join(".karajan");
+    let addr = std::fs::read_to_string(dir.join("dashboard.addr")).expect("addr");
+    let token = std::fs::read_to_string(dir.join("dashboard.token")).expect("token");
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("http://{}{path}", addr.trim()))
+            .bearer_auth(token.trim())
+            .send()
+    };
+    let state: serde_json::Value = get("/api/v1/state")
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let nodes = state["nodes"].as_array().expect("nodes in the state");
+    let names: Vec<(&str, bool)> = nodes
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap_or("?"), n["leader"] == true))
+        .collect();
+    assert_eq!(names, [("n1", false), ("n2", true)], "{state}");
+    let page = get("/").await.expect("page").text().await.expect("text");
+    assert!(
+        page.contains("<h2>Nodes</h2>") && page.contains("lease holder"),
+        "{page}"
+    );
     // The documented bound from the holder's last renewal, plus the poll of this test.
     assert!(failover <= bound() + SLACK, "{failover:?}");
     std::fs::remove_file(c.root().join("hold")).expect("release the agents");
