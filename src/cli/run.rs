@@ -71,7 +71,18 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
             }
         },
         Location::Postgres(url) => match crate::store::pg_lock::acquire(url).await {
-            Ok(lock) => (None, Some(lock)),
+            Ok(lock) => {
+                // A cluster's store is not a single daemon's (see `cluster::exclusion`).
+                if let Ok(Some(node)) = crate::cluster::exclusion::cluster_holder(url).await {
+                    eprintln!(
+                        "karajan: this store belongs to a cluster (node {node} holds its tracker \
+                         lease): set `store.cluster: true` to run this daemon as a node of it"
+                    );
+                    lock.release().await;
+                    return Exit::Failure;
+                }
+                (None, Some(lock))
+            }
             Err(e) => {
                 eprintln!("karajan: {e}");
                 return Exit::Failure;

@@ -57,6 +57,24 @@ pub async fn run(wf: Workflow, url: &PgUrl, cluster: ClusterConfig, args: RunArg
                 break Exit::Failure;
             }
         };
+        // Never beside a single daemon on this store (see `cluster::exclusion`).
+        match crate::cluster::exclusion::single_daemon(url).await {
+            Ok(None) => {}
+            Ok(Some(holder)) => {
+                warn!(node = %node.name, %holder, "a single daemon (not a cluster node) is writing this store; letting the lease go until it stops");
+                let _ = lease::release(&pool, TRACKER, &node.name, term.token).await;
+                tokio::select! {
+                    () = tokio::time::sleep(ttl) => continue,
+                    () = shutdown.cancelled() => break Exit::Ok,
+                }
+            }
+            Err(e) => {
+                warn!(node = %node.name, error = %e, "cannot check for a single daemon on the store; letting the lease go");
+                let _ = lease::release(&pool, TRACKER, &node.name, term.token).await;
+                tokio::time::sleep(term::heartbeat_every(ttl)).await;
+                continue;
+            }
+        }
         term.tell_guards();
         let fence = Fence {
             lease: TRACKER.into(),

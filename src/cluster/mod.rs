@@ -33,10 +33,13 @@
 //! the group when the daemon's end of a pipe closes (`agent::guard`), so a SIGKILLed
 //! node leaves no agent running while another node retries its tickets.
 //!
+//! A store is a single daemon's or a cluster's, never both at once (`exclusion`).
+//!
 //! What is not here yet (issue 14 item 2's second half): every node running agents by
 //! claiming queued runs (`FOR UPDATE SKIP LOCKED`); today the lease holder runs them
 //! all, within `agent.max_concurrent`.
 
+pub mod exclusion;
 pub mod fenced_tracker;
 pub mod lease;
 pub mod nodes;

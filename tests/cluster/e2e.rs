@@ -788,3 +788,91 @@ echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_is_a_single_daemons_or_a_clusters_never_both() {
+    let Some(mut c) = Cluster::new("cluster::e2e::never_both", 2).await else {
+        return;
+    };
+    std::fs::write(c.root().join("hold"), "").expect("hold");
+    // A single daemon's folder: n1's workflow without the cluster keys.
+    c.start("n1", 2);
+    let solo = c.root().join("solo");
+    std::fs::create_dir_all(solo.join("prompts")).expect("solo");
+    std::fs::copy(
+        c.node_dir("n1").join("prompts/work.md"),
+        solo.join("prompts/work.md"),
+    )
+    .expect("prompt");
+    let wf = std::fs::read_to_string(c.node_dir("n1").join("workflow.yaml")).expect("wf");
+    let wf: String = wf
+        .lines()
+        .filter(|l| !l.contains("cluster:") && !l.contains("lease_ttl:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(solo.join("workflow.yaml"), wf).expect("solo workflow");
+    c.until("n1 holds the lease", Duration::from_secs(30), || async {
+        c.holder().await.is_some_and(|(h, _)| h == "n1")
+    })
+    .await;
+    let refused = command()
+        .args(["run", "workflow.yaml", "--once"])
+        .current_dir(&solo)
+        .output()
+        .expect("solo runs");
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("belongs to a cluster (node n1"), "{err}");
+
+    // The other way round: while a single daemon writes, no node leads.
+    c.stop_all();
+    let mut daemon = command()
+        .args(["run", "workflow.yaml", "--no-watch"])
+        .current_dir(&solo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("solo daemon");
+    c.until(
+        "the single daemon runs",
+        Duration::from_secs(30),
+        || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM events WHERE kind = 'daemon_started'",
+            )
+            .fetch_one(&c.pool)
+            .await
+            .unwrap_or(0)
+                >= 2
+        },
+    )
+    .await;
+    c.start("n2", 2);
+    c.until(
+        "n2 to see the single daemon",
+        Duration::from_secs(15),
+        || async {
+            c.node_log("n2")
+                .contains("a single daemon (not a cluster node) is writing this store")
+        },
+    )
+    .await;
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(daemon.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = daemon.wait();
+    c.until(
+        "n2 to lead once the daemon stopped",
+        Duration::from_secs(15),
+        || async { c.holder().await.is_some_and(|(h, _)| h == "n2") },
+    )
+    .await;
+    std::fs::remove_file(c.root().join("hold")).expect("release");
+    c.until("every ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 2
+    })
+    .await;
+    c.stop_all();
+    assert_clean(&c, 2, "n2");
+}
