@@ -37,7 +37,15 @@
 //!
 //! What is not here yet (issue 14 item 2's second half): every node running agents by
 //! claiming queued runs (`FOR UPDATE SKIP LOCKED`); today the lease holder runs them
-//! all, within `agent.max_concurrent`.
+//! all, within `agent.max_concurrent`. The shape that keeps the holder the only writer
+//! of the chain (and its in-memory records exact): the holder's run task for a remote
+//! run enqueues the run's plan and relays what the claimant reports (rows the claimant
+//! writes: spawned, events, done with heads, verdict and evidence) into the store, as
+//! the local task records them; the claimant runs `prepare`/supervise/`after_run` and
+//! pushes the branch itself; its agents' guards are fed by its node heartbeats; a
+//! claimant whose heartbeat is a ttl old has its runs reported interrupted (never
+//! before), and a new holder adopts the claimed runs of live nodes in its recovery
+//! instead of interrupting them.
 
 pub mod exclusion;
 pub mod fenced_tracker;

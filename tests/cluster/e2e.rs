@@ -551,10 +551,8 @@ async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
     )
     .await;
     let taken = paused.elapsed();
-    assert!(
-        agents_gone <= taken,
-        "agents gone after {agents_gone:?}, lease taken after {taken:?}"
-    );
+    // That n2's agents never ran beside n1's is checked by the agents themselves (an
+    // OVERLAP line when the ticket's previous agent is still alive; see `assert_clean`).
     c.until(
         "n2 retries the three tickets",
         Duration::from_secs(30),
