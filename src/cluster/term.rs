@@ -17,7 +17,9 @@
 //! The bound on failover: a holder that dies right after renewing leaves a lease that
 //! expires `ttl` later; a standby tries every `ttl / 3`, so it holds the lease at most
 //! `ttl + ttl / 3` after the holder's last renewal (20 s with the default 15 s ttl),
-//! plus a database round trip, and then recovers from the store as a restart does.
+//! plus a database round trip, and then recovers from the store as a restart does. In
+//! practice a standby times its next try to the lease's expiry as the database reports
+//! it, so the lease changes hands about a ttl after the last renewal.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,11 +48,32 @@ pub fn guard_window(ttl: Duration) -> Duration {
     heartbeat_every(ttl) * 2
 }
 
+/// When a standby tries again: at the next heartbeat, or just after the holder's lease
+/// expires (the database said in how many seconds) when that comes first, so a dead
+/// holder is replaced about a ttl after its last renewal rather than up to a heartbeat
+/// later. A live holder renews before then, and the try simply fails.
+fn next_try(every: Duration, expires_in: Option<f64>) -> Duration {
+    match expires_in {
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            every.min(Duration::from_secs_f64(s) + Duration::from_millis(20))
+        }
+        _ => every,
+    }
+}
+
+/// How much sooner than the term an agent's guard kills its group: a tenth of the
+/// ttl, at most a second.
+pub fn guard_margin(ttl: Duration) -> Duration {
+    (ttl / 10).min(Duration::from_secs(1))
+}
+
 /// One term of this node as the tracker lease's holder. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Term {
     /// The fencing token the database granted.
     pub token: i64,
+    /// How much sooner than the term the agents' guards fire (see `tell_guards`).
+    margin: Duration,
     /// Cancelled when the term ends because the lease was lost.
     pub lost: CancellationToken,
     valid_until: Arc<Mutex<Instant>>,
@@ -61,6 +84,7 @@ impl Term {
     pub fn new(token: i64, sent: Instant, ttl: Duration) -> Term {
         Term {
             token,
+            margin: guard_margin(ttl),
             lost: CancellationToken::new(),
             valid_until: Arc::new(Mutex::new(sent + ttl)),
         }
@@ -71,9 +95,12 @@ impl Term {
         !self.lost.is_cancelled() && Instant::now() < self.valid_until()
     }
 
-    /// Tell the agents' guards how long this term is valid (see `agent::guard`).
+    /// Tell the agents' guards how long this term is valid (see `agent::guard`), less
+    /// [`guard_margin`]: the guards fire that much before the term (and the database's
+    /// lease) runs out, which absorbs a guard process woken late on a loaded host.
     pub fn tell_guards(&self) {
-        crate::agent::guard::beat(self.valid_until());
+        let until = self.valid_until();
+        crate::agent::guard::beat(until.checked_sub(self.margin).unwrap_or(until));
     }
 
     fn valid_until(&self) -> Instant {
@@ -123,23 +150,27 @@ pub async fn standby(
     shutdown: &CancellationToken,
 ) -> StandbyEnd {
     let mut said = false;
+    let every = heartbeat_every(ttl);
     loop {
         let sent = Instant::now();
+        let mut wait = every;
         match lease::acquire(pool, TRACKER, &node.name, ttl).await {
             Ok(Some(token)) => {
                 info!(node = %node.name, token, "took the tracker lease: this node polls, decides and writes to the tracker");
                 return StandbyEnd::Leader(Term::new(token, sent, ttl));
             }
-            Ok(None) if !said => {
-                said = true;
-                let holder = lease::read(pool, TRACKER).await.ok().flatten();
-                info!(
-                    node = %node.name,
-                    holder = holder.as_ref().and_then(|l| l.holder.as_deref()).unwrap_or("?"),
-                    "standby: another node holds the tracker lease"
-                );
+            Ok(None) => {
+                let held = lease::read(pool, TRACKER).await.ok().flatten();
+                if !said {
+                    said = true;
+                    info!(
+                        node = %node.name,
+                        holder = held.as_ref().and_then(|l| l.holder.as_deref()).unwrap_or("?"),
+                        "standby: another node holds the tracker lease"
+                    );
+                }
+                wait = next_try(every, held.and_then(|l| l.expires_in));
             }
-            Ok(None) => {}
             Err(e) => {
                 warn!(node = %node.name, error = %e, "cannot reach the store to take the lease; retrying")
             }
@@ -150,7 +181,7 @@ pub async fn standby(
             Err(e) => warn!(node = %node.name, error = %e, "heartbeat failed; retrying"),
         }
         tokio::select! {
-            () = sleep(heartbeat_every(ttl)) => {}
+            () = sleep(wait.saturating_sub(sent.elapsed())) => {}
             () = shutdown.cancelled() => return StandbyEnd::Shutdown,
         }
     }
@@ -190,7 +221,7 @@ pub async fn keep(
         {
             Ok(Ok(true)) => {
                 term.extend(sent + ttl);
-                crate::agent::guard::beat(term.valid_until());
+                term.tell_guards();
             }
             Ok(Ok(false)) => {
                 term.lose(
@@ -233,6 +264,20 @@ mod tests {
         assert!(renewed.valid(), "an extension never shortens a term");
         renewed.lose("n", "test");
         assert!(!renewed.valid() && renewed.lost.is_cancelled());
+    }
+
+    #[test]
+    fn a_standby_tries_again_just_after_the_lease_expires() {
+        let every = Duration::from_secs(5);
+        assert_eq!(next_try(every, None), every);
+        assert_eq!(next_try(every, Some(12.0)), every);
+        assert_eq!(next_try(every, Some(1.5)), Duration::from_millis(1520));
+        assert_eq!(
+            next_try(every, Some(-3.0)),
+            every,
+            "already expired: the next beat"
+        );
+        assert_eq!(next_try(every, Some(f64::NAN)), every);
     }
 
     #[test]

@@ -128,12 +128,19 @@ impl Cluster {
 cat > /dev/null
 log="{root}/life.log"
 lock="{root}/$KARAJAN_ISSUE.pid"
-# Alive: not gone and not a zombie (a paused node cannot reap its killed agents).
-holder=$(cat "$lock" 2>/dev/null)
-if [ -n "$holder" ] && [ -r "/proc/$holder/stat" ] && ! grep -q ') Z ' "/proc/$holder/stat"; then
-  echo "OVERLAP {name} $KARAJAN_ISSUE $(cat "$lock")" >> "$log"
+# The lock names the ticket's last agent by pid and start time (a pid alone may have
+# been reused). Alive: that very process, neither a zombie (a paused node cannot reap
+# its killed agents) nor dead and being reaped right now (state X).
+if [ -e "$lock" ]; then
+  read holder hstart < "$lock"
+  stat=$(sed 's/.*) //' "/proc/$holder/stat" 2>/dev/null)
+  state=$(echo "$stat" | cut -d' ' -f1)
+  start=$(echo "$stat" | cut -d' ' -f20)
+  if [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] && [ "$state" != x ] && [ "$start" = "$hstart" ]; then
+    echo "OVERLAP {name} $KARAJAN_ISSUE $holder" >> "$log"
+  fi
 fi
-echo $$ > "$lock"
+echo "$$ $(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20)" > "$lock"
 echo "start {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
 {body}"#,
                     body = self
@@ -302,11 +309,22 @@ store:
         }
     }
 
-    /// How many tickets are in `column` in the tracker.
-    pub fn in_column(&self, column: &str) -> usize {
+    /// The ticket files (a node killed mid-write may leave a hidden temporary file).
+    fn ticket_files(&self) -> Vec<std::fs::DirEntry> {
         std::fs::read_dir(self.root().join("tickets"))
             .expect("tickets")
             .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                !name.starts_with('.') && name.ends_with(".md")
+            })
+            .collect()
+    }
+
+    /// How many tickets are in `column` in the tracker.
+    pub fn in_column(&self, column: &str) -> usize {
+        self.ticket_files()
+            .into_iter()
             .filter(|e| {
                 std::fs::read_to_string(e.path())
                     .unwrap_or_default()
@@ -327,10 +345,7 @@ store:
     /// twice shows its intent twice.
     pub fn duplicate_writes(&self) -> Vec<String> {
         let mut dups = vec![];
-        for e in std::fs::read_dir(self.root().join("tickets"))
-            .expect("tickets")
-            .flatten()
-        {
+        for e in self.ticket_files() {
             let text = std::fs::read_to_string(e.path()).unwrap_or_default();
             let mut seen = BTreeSet::new();
             for (i, _) in text.match_indices("\"intent\":\"") {
@@ -342,6 +357,18 @@ store:
             }
         }
         dups
+    }
+
+    /// The `killed` flag of every `run_orphaned` event: whether the new holder's recovery
+    /// found an agent of the old holder still alive and had to kill it.
+    pub async fn orphans_killed(&self) -> Vec<bool> {
+        sqlx::query_scalar(
+            "SELECT CAST(payload::json ->> 'killed' AS boolean) FROM events \
+             WHERE kind = 'run_orphaned' ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("orphans")
     }
 
     /// `karajan verify` in node `name`'s folder.
@@ -397,7 +424,8 @@ fn assert_clean(c: &Cluster, tickets: usize, verify_on: &str) {
     let life = c.life();
     assert!(
         !life.contains("OVERLAP"),
-        "two live agents on one ticket:\n{life}"
+        "two live agents on one ticket:\n{life}\n{}",
+        c.logs()
     );
     // Runs that ended must not overlap another run of their ticket.
     for (ticket, mut runs) in runs_by_ticket(&life) {
@@ -462,6 +490,15 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
     )
     .await;
     let failover = killed.elapsed();
+    c.until("n2's recovery", Duration::from_secs(15), || async {
+        c.orphans_killed().await.len() >= 4
+    })
+    .await;
+    assert_eq!(
+        c.orphans_killed().await,
+        [false; 4],
+        "n1's agents were dead before n2's recovery looked"
+    );
     // The new holder's dashboard and JSON API show the nodes.
     c.until("n2's dashboard", Duration::from_secs(10), || async {
         c.node_dir("n2").join(".karajan/dashboard.addr").is_file()
@@ -551,12 +588,19 @@ async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
     )
     .await;
     let taken = paused.elapsed();
+    // On one host the new holder's recovery could kill them too; it found none alive:
+    // their guards had killed them while n1 was still frozen, before the lease moved.
+    c.until("n2's recovery", Duration::from_secs(15), || async {
+        c.orphans_killed().await.len() >= 3
+    })
+    .await;
+    assert_eq!(c.orphans_killed().await, [false; 3], "{}", c.logs());
     // That n2's agents never ran beside n1's is checked by the agents themselves (an
     // OVERLAP line when the ticket's previous agent is still alive; see `assert_clean`).
     c.until(
         "n2 retries the three tickets",
         Duration::from_secs(30),
-        || async { c.agents_of("n2").len() >= 3 },
+        || async { c.life().matches("start n2 ").count() >= 3 },
     )
     .await;
     c.signal("n1", Signal::SIGCONT);
