@@ -21,6 +21,8 @@
 //! - `orchestrator`: the single owner of runtime state.
 //! - `proof`: which signed checkpoint and tracker anchor cover an event (`history`,
 //!   the ticket page).
+//! - `cluster`: several nodes on one Postgres store: nodes, the tracker lease with its
+//!   fencing token, terms (standby, renewal, loss).
 //! - `notify`: what a human must hear about, sent to webhooks (fed by the recorder).
 //! - `graph`: the state machine as a picture (Mermaid, DOT, a layered layout).
 //! - `cli`: one file per verb.
@@ -28,6 +30,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod forge;

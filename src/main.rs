@@ -40,6 +40,8 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    // An agent's guard in a cluster node (see `agent::guard`): nothing else to start.
+    karajan::agent::guard::guard_main(&std::env::args().collect::<Vec<_>>());
     quiet_on_broken_pipe();
     let cli = karajan::cli::Cli::parse();
     karajan::cli::telemetry::init(cli.log_format, &cli.verbosity(), cli.color);

@@ -17,6 +17,7 @@ pub mod env;
 pub mod final_message;
 pub mod gemini;
 pub mod gemini_stream;
+pub mod guard;
 pub mod prices;
 pub mod process;
 pub mod reap;

@@ -190,6 +190,8 @@ pub async fn supervise(
         pgid: Some(pid),
         run_id: run_id.clone(),
     };
+    // The group dies with the daemon, however it dies (see `guard`).
+    let death_guard = super::guard::DeathGuard::spawn(pid);
     if let Some(delay) = fault_after_spawn() {
         tracing::warn!(
             pid,
@@ -262,6 +264,9 @@ pub async fn supervise(
         .unwrap_or_default();
     // Escaped descendants share the group's grace; `stop_run` below SIGKILLs the rest.
     super::reap::terminate_outside(&carriers, pid);
+    if let Some(g) = death_guard {
+        g.dismiss().await;
+    }
     stop_group(
         pid,
         spec.grace,

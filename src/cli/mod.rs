@@ -27,6 +27,7 @@ mod preflight;
 mod recover;
 mod recover_pr;
 mod run;
+mod run_cluster;
 mod runs;
 mod stall;
 mod status;
@@ -434,6 +435,7 @@ pub(crate) fn store_paths(path: &Path) -> crate::config::StoreConfig {
                 signing_key: crate::config::default_signing_key(&env, &db),
                 path: db,
                 postgres: None,
+                cluster: None,
                 checkpoints: dir.join("checkpoints"),
                 logs: dir.join("logs"),
             }

@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// old checkpoint file is kept as `<checkpoints>.reset-<time>`.
     #[arg(long, conflicts_with = "dry_run")]
     pub accept_store_reset: bool,
+    /// This node's name in a cluster (`store.cluster: true`); default: the host name and
+    /// the process id.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
@@ -46,6 +50,15 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
         return super::dry_run::run(&wf).await;
     }
     let location = Location::from(&wf.store);
+    if let (Some(cluster), Location::Postgres(url)) = (wf.store.cluster.clone(), &location) {
+        return super::run_cluster::run(wf, url, cluster, args).await;
+    }
+    if args.node.is_some() {
+        eprintln!(
+            "karajan: --node names a cluster node: set `store.cluster: true` (on a postgres:// store.url)"
+        );
+        return Exit::Config;
+    }
     // One writer per store: refused at once when the store's folder exists, else
     // decided once the folder is created; always before the store is opened. A
     // Postgres store is locked on the server (an advisory lock), at once.
@@ -58,57 +71,28 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
             }
         },
         Location::Postgres(url) => match crate::store::pg_lock::acquire(url).await {
-            Ok(lock) => (None, Some(lock)),
+            Ok(lock) => {
+                // A cluster's store is not a single daemon's (see `cluster::exclusion`).
+                if let Ok(Some(node)) = crate::cluster::exclusion::cluster_holder(url).await {
+                    eprintln!(
+                        "karajan: this store belongs to a cluster (node {node} holds its tracker \
+                         lease): set `store.cluster: true` to run this daemon as a node of it"
+                    );
+                    lock.release().await;
+                    return Exit::Failure;
+                }
+                (None, Some(lock))
+            }
             Err(e) => {
                 eprintln!("karajan: {e}");
                 return Exit::Failure;
             }
         },
     };
-    crate::agent::reap::become_subreaper();
-    crate::agent::reap::spawn_orphan_reaper();
-    super::stall::start();
-    let tracker = match crate::tracker::from_config(&wf) {
+    let tracker = match prepare(&wf).await {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("karajan: {e}");
-            return Exit::Tracker;
-        }
+        Err(code) => return code,
     };
-    // A column the tracker does not have (a renamed board option, a missing label)
-    // would silently starve dispatch: refuse to start. An unreachable tracker is only
-    // logged; the ticks retry it.
-    let mut columns = wf.machine.columns.watched();
-    columns.extend(wf.machine.columns.terminal_all());
-    match tracker.check(&columns).await {
-        Ok(check) if !check.errors.is_empty() => {
-            for e in &check.errors {
-                eprintln!("karajan: tracker: {e}");
-            }
-            return Exit::Tracker;
-        }
-        Ok(_) => {}
-        Err(e) if e.is_retryable() => {
-            tracing::warn!(error = %e, "tracker check failed at start; the ticks will retry")
-        }
-        Err(e) => {
-            eprintln!("karajan: tracker check failed: {e}");
-            return Exit::Tracker;
-        }
-    }
-    for dir in [
-        wf.store.path.parent(),
-        wf.store.checkpoints.parent(),
-        Some(wf.store.logs.as_path()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("karajan: cannot create {}: {e}", dir.display());
-            return Exit::Failure;
-        }
-    }
     let _lock = match (&advisory, early_lock) {
         (Some(_), _) => None,
         (None, Some(lock)) => Some(lock),
@@ -121,8 +105,92 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
         },
     };
     let _advisory = advisory;
+    let shutdown = CancellationToken::new();
+    let wf = Arc::new(wf);
+    match serve(&wf, &location, &args, tracker, shutdown, None, None).await {
+        Served::Exit(code) => code,
+        Served::Failed(e) => {
+            error!(error = %e, "karajan stopped on a store failure");
+            Exit::Failure
+        }
+    }
+}
+
+/// What every daemon does before it opens the store: adopt its agents' orphans, build
+/// the tracker and check its columns, create the store's folders.
+pub(crate) async fn prepare(
+    wf: &crate::config::Workflow,
+) -> Result<Arc<dyn crate::tracker::Tracker>, Exit> {
+    crate::agent::reap::become_subreaper();
+    crate::agent::reap::spawn_orphan_reaper();
+    super::stall::start();
+    let tracker = match crate::tracker::from_config(wf) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("karajan: {e}");
+            return Err(Exit::Tracker);
+        }
+    };
+    // A column the tracker does not have (a renamed board option, a missing label)
+    // would silently starve dispatch: refuse to start. An unreachable tracker is only
+    // logged; the ticks retry it.
+    let mut columns = wf.machine.columns.watched();
+    columns.extend(wf.machine.columns.terminal_all());
+    match tracker.check(&columns).await {
+        Ok(check) if !check.errors.is_empty() => {
+            for e in &check.errors {
+                eprintln!("karajan: tracker: {e}");
+            }
+            return Err(Exit::Tracker);
+        }
+        Ok(_) => {}
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "tracker check failed at start; the ticks will retry")
+        }
+        Err(e) => {
+            eprintln!("karajan: tracker check failed: {e}");
+            return Err(Exit::Tracker);
+        }
+    }
+    for dir in [
+        wf.store.path.parent(),
+        wf.store.checkpoints.parent(),
+        Some(wf.store.logs.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("karajan: cannot create {}: {e}", dir.display());
+            return Err(Exit::Failure);
+        }
+    }
+    Ok(tracker)
+}
+
+/// How serving the store ended.
+pub(crate) enum Served {
+    /// With this exit code (the orchestrator ended, or something failed before it ran).
+    Exit(Exit),
+    /// The orchestrator stopped on a store failure (a cluster node's rejected append
+    /// among them: `StoreError::Fenced`).
+    Failed(crate::store::StoreError),
+}
+
+/// Open the store (appending under `fence`, for a cluster node), then run the
+/// orchestrator and the dashboard on it until `shutdown` or a failure. A daemon does
+/// this once; a cluster node once per term as the tracker lease's holder.
+pub(crate) async fn serve(
+    wf: &Arc<crate::config::Workflow>,
+    location: &Location,
+    args: &RunArgs,
+    tracker: Arc<dyn crate::tracker::Tracker>,
+    shutdown: CancellationToken,
+    fence: Option<crate::store::Fence>,
+    handle_to: Option<&std::sync::OnceLock<crate::orchestrator::Handle>>,
+) -> Served {
     let checkpoints = &wf.store.checkpoints;
-    let store = match open_checked_at(&location, checkpoints, args.accept_store_reset).await {
+    let store = match open_checked_at(location, checkpoints, args.accept_store_reset).await {
         Ok((s, Opened::Consistent)) => s,
         Ok((s, Opened::Accepted { refusal, kept })) => {
             warn!(%refusal, kept = %kept.display(), "store reset accepted (--accept-store-reset)");
@@ -130,35 +198,40 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
         }
         Err(OpenError::Refused(refusal)) => {
             eprintln!("karajan: {refusal}");
-            return Exit::Failure;
+            return Served::Exit(Exit::Failure);
         }
         Err(OpenError::Store(e)) => {
             eprintln!("karajan: cannot open the store {location}: {e}");
-            return Exit::Failure;
+            return Served::Exit(Exit::Failure);
         }
+    };
+    let store = match &fence {
+        Some(f) => store.fenced(f.clone()),
+        None => store,
     };
     // Signed from the first write on (the key is created on the first start).
     if let Err(code) = super::key::arm(&store, &wf.store.signing_key).await {
         store.close().await;
-        return code;
+        return Served::Exit(code);
     }
     // The dashboard binds before anything runs, so a refused bind starts nothing.
-    let web = match super::dashboard::bind(&wf, args.port).await {
+    let web = match super::dashboard::bind(wf, args.port).await {
         Ok(b) => b,
-        Err(code) => return code,
+        Err(code) => return Served::Exit(code),
     };
-    let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
+    // A cluster node listens for signals for its whole life, across terms.
+    if fence.is_none() {
+        spawn_signal_handler(shutdown.clone());
+    }
     info!(workflow = %wf.path.display(), digest = %wf.digest, once = args.once, "karajan starting");
     // `--once` reports what this invocation did: the events after the current head.
     let start_seq = match store.head().await {
         Ok((seq, _)) => seq,
         Err(e) => {
             eprintln!("karajan: cannot read the store: {e}");
-            return Exit::Failure;
+            return Served::Exit(Exit::Failure);
         }
     };
-    let wf = Arc::new(wf);
     let web_store = store.clone();
     // The database file removed or replaced under us stops the daemon (exit 1).
     let store_lost = crate::store::file_id::watch(store.clone(), shutdown.clone());
@@ -169,7 +242,10 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
         shutdown: shutdown.clone(),
     };
     let (handle, task) = crate::orchestrator::spawn(engine, opts);
-    let web = web.map(|b| super::dashboard::serve(b, &wf, handle, web_store, shutdown.clone()));
+    if let Some(cell) = handle_to {
+        let _ = cell.set(handle.clone());
+    }
+    let web = web.map(|b| super::dashboard::serve(b, wf, handle, web_store, shutdown.clone()));
     let result = task.await;
     shutdown.cancel();
     if let Some(w) = web {
@@ -177,18 +253,15 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
     }
     if let Some(e) = store_lost.get() {
         eprintln!("karajan: {e}");
-        return Exit::Failure;
+        return Served::Exit(Exit::Failure);
     }
     match result {
-        Ok(Ok(())) if args.once => once_summary(&wf, start_seq).await,
-        Ok(Ok(())) => Exit::Ok,
-        Ok(Err(e)) => {
-            error!(error = %e, "karajan stopped on a store failure");
-            Exit::Failure
-        }
+        Ok(Ok(())) if args.once => Served::Exit(once_summary(wf, start_seq).await),
+        Ok(Ok(())) => Served::Exit(Exit::Ok),
+        Ok(Err(e)) => Served::Failed(e),
         Err(e) => {
             error!(error = %e, "karajan's orchestrator task failed");
-            Exit::Failure
+            Served::Exit(Exit::Failure)
         }
     }
 }
@@ -217,7 +290,7 @@ async fn once_summary(wf: &crate::config::Workflow, start_seq: i64) -> Exit {
 }
 
 /// SIGINT and SIGTERM stop the daemon gracefully (runs are stopped and recorded).
-fn spawn_signal_handler(shutdown: CancellationToken) {
+pub(crate) fn spawn_signal_handler(shutdown: CancellationToken) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int)) = (

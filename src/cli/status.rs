@@ -109,6 +109,9 @@ struct Report {
     runner_pauses: Vec<RunnerPause>,
     /// `null` when the workflow does not load (the store still reads).
     budget: Option<Budget>,
+    /// The cluster's nodes (`store.cluster: true` only; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<Vec<crate::cluster::nodes::NodeRow>>,
 }
 
 pub async fn run(workflow: &Path, json: bool) -> Exit {
@@ -205,7 +208,12 @@ async fn gather(store: &Store, workflow: &Path) -> Result<Report, crate::store::
         }),
         Err(_) => None,
     };
+    let nodes = match (super::store_paths(workflow).cluster, store.pg_pool()) {
+        (Some(_), Some(pool)) => Some(crate::cluster::nodes::list_if_any(&pool).await?),
+        _ => None,
+    };
     Ok(Report {
+        nodes,
         tickets,
         per_state: per_state.into_iter().collect(),
         per_day: per_day.into_iter().collect(),
@@ -272,6 +280,22 @@ fn print_text(r: &Report) {
             p.until.format("%Y-%m-%d %H:%M:%S UTC"),
             p.reason
         );
+    }
+    if let Some(nodes) = &r.nodes {
+        println!("nodes: {}", nodes.len());
+        for n in nodes {
+            let role = if n.stopped {
+                "stopped"
+            } else if n.leader {
+                "lease holder"
+            } else {
+                "standby"
+            };
+            println!(
+                "  {:<20} {:<12} heartbeat {:.1}s ago  running {}/{} slots  (pid {} on {})",
+                n.name, role, n.heartbeat_age_s, n.running, n.slots, n.pid, n.host
+            );
+        }
     }
     if let Some(b) = &r.budget {
         let show = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("${v:.2}"));

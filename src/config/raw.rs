@@ -398,6 +398,14 @@ pub(crate) struct RawStore {
     pub signing_key: Option<String>,
     /// Per-run logs. Default `.karajan/logs`.
     pub logs: Option<String>,
+    /// `true`: several nodes (`karajan run --node NAME`) share this PostgreSQL store as
+    /// one cluster; one at a time holds the tracker lease. Needs a `postgres://` url.
+    /// Default `false` (one daemon per store, held by an advisory lock).
+    pub cluster: Option<bool>,
+    /// How long a cluster node's lease lasts unrenewed; heartbeats come every third of
+    /// it, and a dead holder is replaced within `lease_ttl` plus one heartbeat. Default
+    /// `15s`.
+    pub lease_ttl: Option<Scalar>,
 }
 
 /// The dashboard and JSON API; it starts when `port` is set (or `karajan run --port N`).

@@ -152,6 +152,8 @@ pub(crate) const ROOT: Shape = Shape::Fields(&[
             ("checkpoints", Shape::Leaf),
             ("signing_key", Shape::Leaf),
             ("logs", Shape::Leaf),
+            ("cluster", Shape::Leaf),
+            ("lease_ttl", Shape::Leaf),
         ]),
     ),
     (

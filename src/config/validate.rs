@@ -554,9 +554,11 @@ fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
         Some(raw) => cx.path("store.signing_key", Some(raw), raw),
         None => default_signing_key(cx.env, &path),
     };
+    let cluster = cluster(cx, s, postgres.is_some());
     StoreConfig {
         path,
         postgres,
+        cluster,
         signing_key,
         checkpoints: cx.path(
             "store.checkpoints",
@@ -569,6 +571,41 @@ fn store(cx: &mut Ctx, raw: &RawWorkflow) -> StoreConfig {
             ".karajan/logs",
         ),
     }
+}
+
+/// `store.cluster` / `store.lease_ttl`: a cluster needs a Postgres store, and a lease
+/// shorter than a second would spend the heartbeats on the database's round trips.
+fn cluster(
+    cx: &mut Ctx,
+    s: Option<&super::raw::RawStore>,
+    postgres: bool,
+) -> Option<super::workflow::ClusterConfig> {
+    let ttl = s.and_then(|s| s.lease_ttl.as_ref());
+    let lease_ttl = cx.duration(
+        "store.lease_ttl",
+        ttl,
+        super::workflow::ClusterConfig::DEFAULT_TTL,
+    );
+    if !s.and_then(|s| s.cluster).unwrap_or(false) {
+        if ttl.is_some() {
+            cx.errors
+                .push("store.lease_ttl", "is only used with `store.cluster: true`");
+        }
+        return None;
+    }
+    if !postgres {
+        cx.errors.push(
+            "store.cluster",
+            "needs a shared store: set store.url to postgres://USER:PASSWORD@HOST/DB",
+        );
+    }
+    if lease_ttl < std::time::Duration::from_secs(1) {
+        cx.errors.push(
+            "store.lease_ttl",
+            "must be at least 1s (heartbeats come every third of it)",
+        );
+    }
+    Some(super::workflow::ClusterConfig { lease_ttl })
 }
 
 /// `$XDG_CONFIG_HOME/karajan/keys/<store-id>.key` (`$HOME/.config` when unset): outside

@@ -205,6 +205,20 @@ pub struct StoreConfig {
     pub signing_key: PathBuf,
     /// Per-run log files live under here.
     pub logs: PathBuf,
+    /// `store.cluster: true`: nodes share the (Postgres) store (see `cluster`).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `store.cluster` and `store.lease_ttl`: how the nodes of one store share the work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// How long a lease lasts unrenewed (heartbeats every third of it).
+    pub lease_ttl: std::time::Duration,
+}
+
+impl ClusterConfig {
+    /// The default `store.lease_ttl`.
+    pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(15);
 }
 
 /// The dashboard and JSON API. The server starts when `port` (or `karajan run --port`)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 /// How long shutdown waits for pending notifications (the stop's own included).
 const NOTIFY_GRACE: Duration = Duration::from_secs(15);
@@ -298,10 +298,20 @@ async fn run(
         Ok(()) => "stopped".to_string(),
         Err(e) => format!("store failure: {e}"),
     };
-    shutdown(&mut engine, &mut tasks_rx).await?;
-    engine
-        .record(vec![NewEvent::global(EventKind::DaemonStopped { reason })])
-        .await?;
+    let stopped = match shutdown(&mut engine, &mut tasks_rx).await {
+        Ok(()) => engine
+            .record(vec![NewEvent::global(EventKind::DaemonStopped { reason })])
+            .await
+            .map(drop),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = stopped {
+        // Every run is stopped (see `shutdown`); what could not be recorded (a cluster
+        // node whose lease is gone may write nothing more) is found by the next
+        // holder's or start's recovery.
+        engine.store.close().await;
+        return Err(result.err().unwrap_or(e));
+    }
     // The stop (and anything still queued) is announced before the store closes.
     if let Some(n) = engine.notifier.take() {
         n.finish(NOTIFY_GRACE).await;
@@ -501,6 +511,9 @@ async fn shutdown(
         l.cancel.cancel();
     }
     let ids: Vec<String> = engine.live.keys().cloned().collect();
+    // A failed record does not leave the other runs unwaited: every agent is stopped
+    // before this returns, recorded or not.
+    let mut failed = None;
     for id in ids {
         let Some(live) = engine.live.remove(&id) else {
             continue;
@@ -517,7 +530,13 @@ async fn shutdown(
                 outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
             },
         };
-        engine.finish_run(done).await?;
+        if let Err(e) = engine.finish_run(done).await {
+            warn!(ticket = %id, error = %e, "could not record the stopped run");
+            failed.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     let deadline = tokio::time::Instant::now() + CHAINS_GRACE;
     while !engine.chains.is_empty() {

@@ -183,10 +183,15 @@ fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
 /// The workflow's workspaces, their mirror fetching with the forge's HTTP access.
 fn workspaces_of(workflow: &Workflow) -> Workspaces {
     let repo = &workflow.workspace.repo;
-    Workspaces::new(&workflow.workspace).with_http(crate::forge::http::Access::for_workspace(
-        workflow.forge.as_ref(),
-        repo,
-    ))
+    let workspaces = Workspaces::new(&workflow.workspace).with_http(
+        crate::forge::http::Access::for_workspace(workflow.forge.as_ref(), repo),
+    );
+    // A cluster's tickets move between nodes: reused workspaces follow the pushed branch.
+    if workflow.store.cluster.is_some() {
+        workspaces.following_pushed()
+    } else {
+        workspaces
+    }
 }
 
 impl Engine {

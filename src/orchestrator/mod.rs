@@ -32,6 +32,15 @@
 //! alive, records them `interrupted` and retries them once. The store, not memory, is
 //! the truth, so a SIGKILL of the daemon loses nothing and never yields two agents on
 //! one ticket.
+//!
+//! In a cluster (`store.cluster: true`, see `cluster`) the orchestrator runs on the node
+//! that holds the tracker lease, for one *term*: it starts on a store freshly opened and
+//! fenced with the term's token, so its first act is the same recovery a restart makes
+//! (the previous holder's unfinished runs are interrupted and retried, its owed tracker
+//! writes drained), and every append it makes is checked against the lease. When the
+//! lease is lost, its shutdown token is cancelled: it stops every run as a daemon stop
+//! does, and since the store now rejects its appends, records nothing more (the next
+//! holder's recovery does); a rejected append anywhere ends it the same way.
 
 mod actor;
 mod attach;

@@ -22,6 +22,7 @@ use super::backend::{Conn, Dialect, Pool, on_conn};
 use super::canonical::canonical_json;
 use super::chain::{Hash, Link, event_hash_canonical, format_at};
 use super::event::NewEvent;
+use super::fence::Fence;
 use super::{StoreError, StoredEvent, projection, tickets};
 use crate::domain::IssueRecord;
 
@@ -52,8 +53,9 @@ pub async fn append(
     pool: &Pool,
     events: &[NewEvent],
     now: DateTime<Utc>,
+    fence: Option<&Fence>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    Ok(append_tracked(pool, events, now, false).await?.0)
+    Ok(append_tracked(pool, events, now, false, fence).await?.0)
 }
 
 /// What a committed append changed of the ticket records: each touched ticket with its
@@ -67,6 +69,7 @@ pub async fn append_tracked(
     events: &[NewEvent],
     now: DateTime<Utc>,
     track: bool,
+    fence: Option<&Fence>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     if events.is_empty() {
         return Ok((vec![], vec![]));
@@ -74,13 +77,13 @@ pub async fn append_tracked(
     match pool {
         Pool::Sqlite(p) => {
             let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let out = append_in(&mut Conn::Sqlite(&mut tx), events, now, track).await?;
+            let out = append_in(&mut Conn::Sqlite(&mut tx), events, now, track, fence).await?;
             tx.commit().await?;
             Ok(out)
         }
         Pool::Postgres(p) => {
             let mut tx = p.begin().await?;
-            let out = append_in(&mut Conn::Postgres(&mut tx), events, now, track).await?;
+            let out = append_in(&mut Conn::Postgres(&mut tx), events, now, track, fence).await?;
             tx.commit().await?;
             Ok(out)
         }
@@ -124,12 +127,18 @@ async fn append_in(
     events: &[NewEvent],
     now: DateTime<Utc>,
     track: bool,
+    fence: Option<&Fence>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     let dialect = conn.dialect();
     let (mut seq, head_hash): (i64, Vec<u8>) =
         on_conn!(conn, |c| sqlx::query_as(head_sql(dialect))
             .fetch_one(c)
             .await)?;
+    // A cluster node writes only under its lease (see `fence`), checked under the
+    // head's lock, in this transaction.
+    if let Some(fence) = fence {
+        super::fence::check(conn, fence).await?;
+    }
     let mut prev: Hash = head_hash
         .try_into()
         .map_err(|_| StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;

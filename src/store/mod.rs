@@ -69,6 +69,7 @@ pub mod chain;
 pub mod checkpoint;
 mod daily;
 pub mod event;
+pub mod fence;
 pub(crate) mod file_id;
 pub mod location;
 pub mod lock;
@@ -92,6 +93,7 @@ use chrono::{DateTime, Utc};
 use backend::Pool;
 pub use daily::DayFigures;
 pub use event::{EventKind, IntentOp, NewEvent};
+pub use fence::Fence;
 pub use location::{Location, PgUrl};
 pub use read::Grouping;
 
@@ -116,6 +118,18 @@ pub enum StoreError {
     Connect(String),
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
+    /// A cluster node's append under a lease it no longer holds (see `fence`): nothing
+    /// was written; the node must stop its agents and its decider.
+    #[error(
+        "node {node} no longer holds the {lease} lease it writes under (its token {token}; \
+         the lease is {now}): the append was rejected and nothing was written"
+    )]
+    Fenced {
+        lease: String,
+        node: String,
+        token: i64,
+        now: String,
+    },
     #[error(
         "the store's database {path} {what} while karajan was using it; stopping rather \
          than writing into a file that no longer holds the record (a restart compares \
@@ -224,6 +238,8 @@ pub struct Store {
     counters: Arc<Counters>,
     /// The records in memory (`None` on a read-only store): see `cache`.
     cache: Option<Arc<cache::RecordCache>>,
+    /// A cluster node's lease, checked by every append (see `fence`).
+    fence: Option<Arc<Fence>>,
 }
 
 impl Store {
@@ -250,6 +266,7 @@ impl Store {
         };
         let counters = Arc::new(Counters::default());
         let mut store = Store {
+            fence: None,
             cache: None,
             counters: counters.clone(),
             pool,
@@ -309,7 +326,29 @@ impl Store {
             file: None,
             counters: Arc::default(),
             cache: None,
+            fence: None,
         }))
+    }
+
+    /// The same store, every append of which is made under `fence` (a cluster node's
+    /// lease; Postgres only): an append after the lease was lost is rejected.
+    pub fn fenced(mut self, fence: Fence) -> Store {
+        self.fence = Some(Arc::new(fence));
+        self
+    }
+
+    /// The PostgreSQL pool (readers) of a Postgres store, for the cluster's own tables
+    /// (`cluster::nodes`), which are not part of the chain.
+    pub fn pg_pool(&self) -> Option<sqlx::PgPool> {
+        match &self.readers {
+            Pool::Postgres(p) => Some(p.clone()),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// The lease this store appends under, if any.
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.as_deref()
     }
 
     /// The same store, with `verify` comparing against the checkpoint file at `path`
@@ -336,11 +375,12 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.check_file()?;
         let Some(writer) = &self.writer else {
-            return append::append(&self.pool, &events, at).await;
+            return append::append(&self.pool, &events, at, self.fence.as_deref()).await;
         };
         let mut state = writer.state.lock().await;
         let track = self.cache.is_some();
-        let (stored, changed) = append::append_tracked(&self.pool, &events, at, track).await?;
+        let (stored, changed) =
+            append::append_tracked(&self.pool, &events, at, track, self.fence.as_deref()).await?;
         // Still under the append lock: the records follow the commit order.
         if let Some(cache) = &self.cache {
             cache.apply(changed);

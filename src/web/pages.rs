@@ -116,12 +116,14 @@ pub(crate) async fn overview(
     // The pictures: SVG written (and escaped) by karajan, inserted as is.
     let diagram = diagram::render(&view.config.machine, &diagram::counts(&view));
     let days = daily::figures(&st, daily::DEFAULT_DAYS).await?;
+    let nodes = super::state::nodes(&st).await?;
     let ctx = context! {
         diagram => Value::from_safe_string(st.redactor.raw(&diagram).into_owned()),
         chart => Value::from_safe_string(chart::render(&days)),
         chart_days => days.len(),
         view => clean(&st, &*view)?,
         spend => clean(&st, &spend)?,
+        nodes => clean(&st, &nodes)?,
         can_act => caller.is_some(),
         paused => view.paused,
     };

@@ -32,8 +32,24 @@ pub(crate) async fn state(State(st): State<AppState>) -> Result<Response, ApiErr
             ids.insert(r.identifier.clone(), rec.tracker_id);
         }
     }
-    let value = state_json(&view, &spend, &ids, Utc::now())?;
+    let mut value = state_json(&view, &spend, &ids, Utc::now())?;
+    if let Some(nodes) = nodes(&st).await? {
+        value["nodes"] = serde_json::to_value(nodes).map_err(ApiError::internal)?;
+    }
     Ok(respond::json(&st, StatusCode::OK, &value))
+}
+
+/// A cluster node's view of the cluster (`None` outside a cluster: the field is absent).
+pub(crate) async fn nodes(
+    st: &AppState,
+) -> Result<Option<Vec<crate::cluster::nodes::NodeRow>>, ApiError> {
+    let (Some(_), Some(pool)) = (st.store.fence(), st.store.pg_pool()) else {
+        return Ok(None);
+    };
+    let nodes = crate::cluster::nodes::list(&pool)
+        .await
+        .map_err(|e| ApiError::from(crate::store::StoreError::from(e)))?;
+    Ok(Some(nodes))
 }
 
 fn state_json(

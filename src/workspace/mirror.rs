@@ -120,7 +120,7 @@ impl Mirror {
     }
 
     /// Create or fetch the mirror unless a fetch is fresh (see the module doc).
-    fn refresh(&self, dest: &Path) -> Result<(), WorkspaceError> {
+    pub(crate) fn refresh(&self, dest: &Path) -> Result<(), WorkspaceError> {
         let mut fetched = self
             .fetched
             .write()

@@ -33,6 +33,7 @@
 //! in the way that is not a repository), which need a human.
 
 mod branch;
+mod follow;
 mod hooks;
 mod key;
 mod mirror;
@@ -127,6 +128,8 @@ pub struct Workspace {
 pub struct Workspaces {
     root: PathBuf,
     mirror: Arc<mirror::Mirror>,
+    /// A cluster node's: reused workspaces catch up with the pushed branch (`follow`).
+    follow_pushed: bool,
 }
 
 impl Workspaces {
@@ -139,7 +142,15 @@ impl Workspaces {
                 FETCH_INTERVAL,
                 Access::default(),
             )),
+            follow_pushed: false,
         }
+    }
+
+    /// The same workspaces, each reused one first catching up with its branch as last
+    /// pushed (a cluster node's: see `follow`).
+    pub fn following_pushed(mut self) -> Self {
+        self.follow_pushed = true;
+        self
     }
 
     /// The same workspaces with the mirror fetching `http(s)://` repositories with
@@ -150,6 +161,7 @@ impl Workspaces {
         Workspaces {
             mirror: Arc::new(mirror::Mirror::new(&self.root, &repo, interval, access)),
             root: self.root,
+            follow_pushed: self.follow_pushed,
         }
     }
 
@@ -165,6 +177,7 @@ impl Workspaces {
                 self.mirror.access().clone(),
             )),
             root: self.root,
+            follow_pushed: self.follow_pushed,
         }
     }
 
@@ -223,6 +236,25 @@ impl Workspaces {
                         path: path.clone(),
                         source,
                     })?;
+                if self.follow_pushed {
+                    match follow::catch_up(&self.mirror, &repo, &branch, &path)? {
+                        follow::CatchUp::Diverged(abandoned) => {
+                            tracing::warn!(workspace = %path.display(), %branch, %abandoned, "the workspace's branch diverged from the branch as last pushed (another node ran the ticket since); cloning it again");
+                            drop(repo);
+                            std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                            self.clone_into(&path, &branch)?;
+                            return Ok(Workspace {
+                                path,
+                                branch,
+                                created: true,
+                            });
+                        }
+                        follow::CatchUp::Forwarded => {
+                            tracing::info!(workspace = %path.display(), %branch, "the workspace caught up with the branch as last pushed");
+                        }
+                        follow::CatchUp::Kept => {}
+                    }
+                }
                 checkout_branch(&repo, &branch, &path)?;
                 Ok(Workspace {
                     path,

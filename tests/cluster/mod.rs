@@ -1,0 +1,7 @@
+//! Several nodes on one PostgreSQL store (issue 14, items 2 and 3): leases, fencing,
+//! failover, agents dying with their node. Every test needs `DATABASE_URL` and is
+//! skipped with a message without it.
+
+mod e2e;
+mod lease;
+mod secrets;
