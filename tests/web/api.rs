@@ -315,6 +315,48 @@ async fn events_stream_carries_transitions_live() {
     assert_eq!(ev["hash"].as_str().unwrap().len(), 64);
 }
 
+/// The page re-renders from the published view, which follows the recorded events: a
+/// page that re-rendered on the event alone could read the view before the publish and
+/// stay stale (no event comes after the last one). So each publish is announced too
+/// (`view`), after the events it includes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_announces_each_published_view_after_its_events() {
+    let h = harness(0).await;
+    h.wait_gate("QS-3").await;
+    let res = h
+        .router
+        .clone()
+        .oneshot(get("/api/v1/events"))
+        .await
+        .unwrap();
+    let mut body = res.into_body().into_data_stream();
+    let (s, _) = h.post("/api/v1/issues/QS-3/approve", "").await;
+    assert_eq!(s, StatusCode::OK);
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            let after = seen
+                .find("dashboard:api")
+                .map(|at| seen[at..].contains("event: view"));
+            if after == Some(true) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no view after the transition:\n{seen}");
+    let view = seen[seen.find("dashboard:api").unwrap()..]
+        .split("event: view\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|l| l.strip_prefix("data: "))
+        .unwrap();
+    let v: Value = serde_json::from_str(view).unwrap();
+    assert!(v["generated_at"].is_string(), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_an_ephemeral_loopback_port_stops_with_the_daemon_despite_open_streams() {
     let h = harness(0).await;

@@ -128,7 +128,10 @@
     "run_finished", "run_orphaned", "intent_completed", "intent_failed", "config_applied",
     "config_rejected", "workspace_created", "workspace_removed", "tracker_error",
     "daemon_started", "daemon_stopped", "lagged", "hello", "budget_decision", "hook_ran",
-    "recovered", "runner_paused", "runner_resumed", "chain_verified"];
+    "recovered", "runner_paused", "runner_resumed", "chain_verified",
+    // A new read model was published: what a rendering shows. It follows the events it
+    // includes; a rendering fetched between an event and that publish is stale until it.
+    "view"];
   const usd = (v) => (v == null ? "—" : `$${(v + 0).toFixed(4)}`);
   let es = null, retry = null, heard = Date.now();
   function connect() {
