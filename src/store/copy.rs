@@ -202,17 +202,34 @@ async fn same_columns(
     Ok(())
 }
 
+/// The SQLite expression that carries `column` (declared `decl`) into the JSON page:
+/// the column itself, except a REAL, which `json_object` would print with 15 digits
+/// (`0.30000000000000004` as `0.3`): as text with 17 (`%!.17g`: SQLite's printf stops
+/// at 16 digits without the `!`), which Postgres parses back to
+/// the same double.
+fn value(column: &str, decl: &str) -> String {
+    if decl.eq_ignore_ascii_case("REAL") {
+        format!("CASE WHEN {column} IS NULL THEN NULL ELSE printf('%!.17g', {column}) END")
+    } else {
+        column.to_string()
+    }
+}
+
 /// Copy one projection table, page by page (by SQLite's `rowid`); returns its rows.
 async fn copy_table(
     src: &mut sqlx::SqliteConnection,
     tx: &mut sqlx::PgConnection,
     table: &str,
 ) -> Result<i64, CopyError> {
-    let columns = sqlite_columns(src, table).await?;
+    let columns: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+            .bind(table)
+            .fetch_all(&mut *src)
+            .await?;
     // Names from the schema itself (checked against Postgres's), never from input.
     let object = columns
         .iter()
-        .map(|c| format!("'{c}', \"{c}\""))
+        .map(|(c, decl)| format!("'{c}', {}", value(&format!("\"{c}\""), decl)))
         .collect::<Vec<_>>()
         .join(", ");
     let select = format!(
@@ -344,6 +361,33 @@ impl super::Store {
         match &self.readers {
             super::backend::Pool::Sqlite(p) => Some(p.clone()),
             super::backend::Pool::Postgres(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value;
+
+    /// The copy carries SQLite's REAL columns (`runs.cost_usd`) through `json_object`:
+    /// its text must parse back to the same double, not a rounded one.
+    #[tokio::test]
+    async fn sqlite_json_keeps_every_bit_of_a_double() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:")
+            .await
+            .expect("db");
+        for x in [0.1 + 0.2, 1.0 / 3.0, 123_456.789_012_345_67, 5e-324, 0.0] {
+            let text: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT json_object('c', {})",
+                value("$1", "REAL")
+            )))
+            .bind(x)
+            .fetch_one(&pool)
+            .await
+            .expect("json");
+            let back: serde_json::Value = serde_json::from_str(&text).expect("json");
+            let c = back["c"].as_str().expect("a string").parse::<f64>();
+            assert_eq!(c, Ok(x), "{text}");
         }
     }
 }
