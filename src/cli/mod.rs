@@ -23,6 +23,7 @@ mod init;
 mod key;
 pub mod locate;
 mod logs;
+mod migrate;
 mod preflight;
 mod recover;
 mod recover_pr;
@@ -250,6 +251,9 @@ pub enum Command {
         #[command(flatten)]
         workflow: WorkflowArg,
     },
+    /// Copy the workflow's SQLite store into an empty PostgreSQL store and verify the
+    /// copy byte for byte (then set `store.url`, as it says).
+    Migrate(migrate::MigrateArgs),
     /// Print the URL that signs a browser into the running daemon's dashboard.
     Dashboard {
         #[command(flatten)]
@@ -378,6 +382,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Recover { workflow } => {
             recover::run(&workflow!(workflow.workflow.as_deref())).await
         }
+        Command::Migrate(args) => migrate::run(&workflow!(args.workflow.as_deref()), &args).await,
         Command::Dashboard { workflow } => dashboard::run(&workflow!(workflow.workflow.as_deref())),
         Command::Init {
             dir,

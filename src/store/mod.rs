@@ -13,6 +13,7 @@
 //! - `projection` / `tickets`: the fold (ticket records, runs, retry queue, sessions,
 //!   rework counts, pending intents);
 //! - `checkpoint`: the `(seq, hash)` history kept in a file outside the database;
+//! - `copy`: a SQLite store copied row for row into an empty Postgres one (`migrate`);
 //! - `signing`: the ed25519 key, kept outside the store's folder, that signs it;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
 //! - `read`: the queries the orchestrator, CLI and dashboard use; `daily`: figures per
@@ -67,6 +68,7 @@ mod cache;
 pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
+pub mod copy;
 mod daily;
 pub mod event;
 pub mod fence;

@@ -18,6 +18,7 @@ const VERBS: &[&str] = &[
     "resume",
     "refresh",
     "recover",
+    "migrate",
     "dashboard",
     "init",
     "completions",

@@ -17,6 +17,7 @@ mod graph;
 pub(crate) mod history_proof;
 mod hooks;
 mod json_output;
+mod migrate;
 mod notify;
 mod orphans;
 mod outbox;

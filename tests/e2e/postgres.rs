@@ -12,10 +12,10 @@ use super::support::{Scratch, command, stderr, stdout};
 use crate::pg::TestDb;
 
 /// A password the server ignores (trust authentication) but karajan must never show.
-const PASSWORD: &str = "pg-s3cr3t-Xq7";
+pub(super) const PASSWORD: &str = "pg-s3cr3t-Xq7";
 
 /// `url` with `$PGPW` as its password (the workflow expands it at load).
-fn with_password_var(url: &str) -> String {
+pub(super) fn with_password_var(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a URL");
     let (userinfo, host) = match rest.split_once('@') {
         Some((u, h)) => (u.split(':').next().unwrap_or("postgres"), h),

@@ -9,7 +9,7 @@ use super::cases::story;
 use crate::store::t;
 
 /// Everything a reader can get from a store, for comparing two of them.
-async fn everything(store: &Store) -> String {
+pub(super) async fn everything(store: &Store) -> String {
     let mut out = String::new();
     let events = store.events_page(0, 10_000).await.expect("events");
     out += &format!("events {events:?}\n");

@@ -6,6 +6,7 @@
 //! `cross` compares the two engines with each other (same events, same bytes).
 
 mod cases;
+mod copy;
 mod cross;
 mod daily;
 mod processes;
