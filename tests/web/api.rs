@@ -277,8 +277,9 @@ async fn refresh_coalesces_repeats_and_pause_resume_answer() {
     h.wait_view("resumed", |v| !v.paused).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_stream_carries_transitions_live() {
+/// Subscribe to `/api/v1/events` with QS-3 at its gate, approve it over the API, and
+/// read the stream until `done` says so (20 s at most): whether it did, and the text.
+async fn approve_and_listen(done: impl Fn(&str) -> bool) -> (bool, String) {
     let h = harness(0).await;
     h.wait_gate("QS-3").await;
     let res = h
@@ -296,14 +297,23 @@ async fn events_stream_carries_transitions_live() {
     let found = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(chunk) = body.next().await {
             seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            if seen.contains("event: transition") && seen.contains("dashboard:api") {
+            if done(&seen) {
                 return true;
             }
         }
         false
     })
     .await;
-    assert_eq!(found, Ok(true), "stream so far:\n{seen}");
+    (found == Ok(true), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_carries_transitions_live() {
+    let (found, seen) = approve_and_listen(|seen| {
+        seen.contains("event: transition") && seen.contains("dashboard:api")
+    })
+    .await;
+    assert!(found, "stream so far:\n{seen}");
     assert!(seen.starts_with("event: hello"), "{seen}");
     let line = seen
         .lines()
@@ -321,32 +331,12 @@ async fn events_stream_carries_transitions_live() {
 /// (`view`), after the events it includes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_announces_each_published_view_after_its_events() {
-    let h = harness(0).await;
-    h.wait_gate("QS-3").await;
-    let res = h
-        .router
-        .clone()
-        .oneshot(get("/api/v1/events"))
-        .await
-        .unwrap();
-    let mut body = res.into_body().into_data_stream();
-    let (s, _) = h.post("/api/v1/issues/QS-3/approve", "").await;
-    assert_eq!(s, StatusCode::OK);
-    let mut seen = String::new();
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(chunk) = body.next().await {
-            seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            let after = seen
-                .find("dashboard:api")
-                .map(|at| seen[at..].contains("event: view"));
-            if after == Some(true) {
-                return true;
-            }
-        }
-        false
+    let (found, seen) = approve_and_listen(|seen| {
+        seen.find("dashboard:api")
+            .is_some_and(|at| seen[at..].contains("event: view"))
     })
     .await;
-    assert_eq!(found, Ok(true), "no view after the transition:\n{seen}");
+    assert!(found, "no view after the transition:\n{seen}");
     let view = seen[seen.find("dashboard:api").unwrap()..]
         .split("event: view\n")
         .nth(1)

@@ -311,6 +311,73 @@ pub(super) fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     ))
 }
 
+/// The quickstart's agent slowed to `seconds` a run, and its tickets parked outside the
+/// tracker (in the returned folder) until the test moves them back: the page must see
+/// them arrive and run live.
+pub(super) fn slow_and_parked(scratch: &Scratch, seconds: u32) -> PathBuf {
+    let wf = std::fs::read_to_string(scratch.workflow())
+        .unwrap()
+        .replace(
+            "    command: [\"./agent.sh\"]\n",
+            &format!(
+                "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"{seconds}\"\n"
+            ),
+        );
+    std::fs::write(scratch.workflow(), wf).unwrap();
+    let parked = scratch.path().join("parked");
+    std::fs::rename(scratch.path().join("tickets"), &parked).unwrap();
+    std::fs::create_dir(scratch.path().join("tickets")).unwrap();
+    parked
+}
+
+/// A daemon serving `scratch`'s dashboard on a free port, its log printed if the test
+/// fails (the log's guard drops first, while the daemon still runs).
+pub(super) struct Dashboard {
+    _log: LogOnPanic,
+    _karajan: Proc,
+    /// The sign-in URL `karajan dashboard` prints.
+    pub(super) sign_in: String,
+    /// `http://127.0.0.1:PORT`.
+    pub(super) root: String,
+}
+
+pub(super) fn start_dashboard(scratch: &Scratch) -> Dashboard {
+    let log = std::fs::File::create(scratch.path().join("karajan.log")).unwrap();
+    let karajan = Proc(
+        crate::e2e::support::command()
+            .args(["run", "workflow.yaml", "--port", "0"])
+            .current_dir(scratch.path())
+            .env("KARAJAN_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let log = LogOnPanic(scratch.path().join("karajan.log"));
+    wait_file(
+        &scratch.path().join(".karajan/dashboard.addr"),
+        Duration::from_secs(30),
+    );
+    let out = scratch.karajan(&["dashboard", "workflow.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sign_in = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        sign_in.starts_with("http://127.0.0.1:") && sign_in.contains("/auth?token="),
+        "{sign_in}"
+    );
+    let root = sign_in.split("/auth").next().unwrap().to_string();
+    Dashboard {
+        _log: log,
+        _karajan: karajan,
+        sign_in,
+        root,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_a_gate_in_headless_chromium() {
     let (Some(chromium), Some(chromedriver)) = (
@@ -331,45 +398,9 @@ async fn approve_a_gate_in_headless_chromium() {
     // The quickstart with a slow agent; the tickets wait outside the tracker until the
     // page is open, so the page must show them arriving live.
     let scratch = Scratch::quickstart();
-    let wf = std::fs::read_to_string(scratch.workflow())
-        .unwrap()
-        .replace(
-            "    command: [\"./agent.sh\"]\n",
-            "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"8\"\n",
-        );
-    std::fs::write(scratch.workflow(), wf).unwrap();
-    let parked = scratch.path().join("parked");
-    std::fs::rename(scratch.path().join("tickets"), &parked).unwrap();
-    std::fs::create_dir(scratch.path().join("tickets")).unwrap();
-
-    let log = std::fs::File::create(scratch.path().join("karajan.log")).unwrap();
-    let _karajan = Proc(
-        crate::e2e::support::command()
-            .args(["run", "workflow.yaml", "--port", "0"])
-            .current_dir(scratch.path())
-            .env("KARAJAN_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let _log = LogOnPanic(scratch.path().join("karajan.log"));
-    wait_file(
-        &scratch.path().join(".karajan/dashboard.addr"),
-        Duration::from_secs(30),
-    );
-    let out = scratch.karajan(&["dashboard", "workflow.yaml"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(
-        url.starts_with("http://127.0.0.1:") && url.contains("/auth?token="),
-        "{url}"
-    );
-    let root = url.split("/auth").next().unwrap().to_string();
+    let parked = slow_and_parked(&scratch, 8);
+    let dash = start_dashboard(&scratch);
+    let (url, root) = (dash.sign_in.clone(), dash.root.clone());
 
     let b = Browser::open(&chromium, &chromedriver).await;
     let d = &b.driver;

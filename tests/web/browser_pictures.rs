@@ -6,12 +6,11 @@
 //!
 //! Skipped, with a message, when Chromium or chromedriver is not installed.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::browser::{Browser, LogOnPanic, Proc, browser_binaries, wait_file};
+use super::browser::{Browser, browser_binaries, slow_and_parked, start_dashboard};
 use crate::e2e::support::Scratch;
 
 /// A state's count (`running`, `waiting`, …) as the page's diagram shows it.
@@ -35,33 +34,9 @@ async fn the_state_diagram_counts_tickets_live_and_the_chart_counts_runs() {
     // A slow agent, so a ticket is seen running; the tickets wait outside the tracker
     // until the page is open.
     let scratch = Scratch::quickstart();
-    let wf = std::fs::read_to_string(scratch.workflow())
-        .unwrap()
-        .replace(
-            "    command: [\"./agent.sh\"]\n",
-            "    command: [\"./agent.sh\"]\n    env:\n      KARAJAN_DEMO_DELAY: \"6\"\n",
-        );
-    std::fs::write(scratch.workflow(), wf).unwrap();
-    let parked = scratch.path().join("parked");
-    std::fs::rename(scratch.path().join("tickets"), &parked).unwrap();
-    std::fs::create_dir(scratch.path().join("tickets")).unwrap();
-    let log = std::fs::File::create(scratch.path().join("karajan.log")).unwrap();
-    let _karajan = Proc(
-        crate::e2e::support::command()
-            .args(["run", "workflow.yaml", "--port", "0"])
-            .current_dir(scratch.path())
-            .env("KARAJAN_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let _log = LogOnPanic(scratch.path().join("karajan.log"));
-    let addr = wait_file(
-        &scratch.path().join(".karajan/dashboard.addr"),
-        Duration::from_secs(30),
-    );
-    let root = format!("http://{}", addr.trim());
+    let parked = slow_and_parked(&scratch, 6);
+    let dash = start_dashboard(&scratch);
+    let root = dash.root.clone();
 
     // Reading needs no sign-in on loopback.
     d.post("/url", json!({"url": format!("{root}/")})).await;

@@ -7,12 +7,11 @@
 //!
 //! Skipped, with a message, when Chromium or chromedriver is not installed.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::browser::{Browser, LogOnPanic, Proc, browser_binaries, decode_base64, wait_file};
+use super::browser::{Browser, browser_binaries, decode_base64, start_dashboard};
 use crate::e2e::history_proof::tamper_payload;
 use crate::e2e::support::Scratch;
 
@@ -26,26 +25,8 @@ async fn verify_now_in_headless_chromium_shows_intact_then_broken() {
         return;
     };
     let scratch = Scratch::quickstart();
-    let log = std::fs::File::create(scratch.path().join("karajan.log")).unwrap();
-    let _karajan = Proc(
-        crate::e2e::support::command()
-            .args(["run", "workflow.yaml", "--port", "0"])
-            .current_dir(scratch.path())
-            .env("KARAJAN_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let _log = LogOnPanic(scratch.path().join("karajan.log"));
-    wait_file(
-        &scratch.path().join(".karajan/dashboard.addr"),
-        Duration::from_secs(30),
-    );
-    let out = scratch.karajan(&["dashboard", "workflow.yaml"]);
-    assert!(out.status.success());
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let root = url.split("/auth").next().unwrap().to_string();
+    let dash = start_dashboard(&scratch);
+    let (url, root) = (dash.sign_in.clone(), dash.root.clone());
 
     let b = Browser::open(&chromium, &chromedriver).await;
     let d = &b.driver;
