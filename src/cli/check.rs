@@ -22,10 +22,12 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
     if let Err(code) = super::preflight::report(&wf) {
         return code;
     }
-    // Not an error: karajan repairs such names at run time; but say so.
+    // Not an error: karajan repairs such names at run time. A template that breaks
+    // ordinary tickets' names is worth a warning; awkward identifiers only a note.
     for w in crate::workspace::branch_warnings(&wf) {
         eprintln!("karajan: warning: {w}");
     }
+    let repairs = crate::workspace::branch_repairs(&wf);
     let agents = wf
         .states
         .keys()
@@ -60,6 +62,9 @@ pub async fn run(path: &Path, offline: bool) -> Exit {
     }
     for f in &forge_facts {
         println!("forge: {f}");
+    }
+    if let Some(r) = repairs {
+        println!("{r}");
     }
     Exit::Ok
 }

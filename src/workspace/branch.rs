@@ -113,50 +113,110 @@ fn cut(s: &mut String, max: usize) {
     }
 }
 
+/// Identifiers as each tracker spells them (Linear, GitHub, a local file): a template
+/// that makes an invalid branch of these is at fault, whatever the tickets.
+const ORDINARY_IDENTIFIERS: &[&str] = &["ENG-42", "acme/app#12", "QS-1"];
+
 /// Identifiers trackers really produce that git refuses in a branch name.
 const AWKWARD_IDENTIFIERS: &[&str] = &["fix login", "a:b", "x..y", "t~1^2", "-lead", "..", "a@{b}"];
 
-/// What `check` warns about: when `workspace.branch` renders an invalid branch name
-/// for some plausible ticket (a local file named `fix login.md`, an id with `:`), the
-/// name karajan will use instead. Empty when every sample renders a valid name (or the
-/// template does not render at all: that is `check`'s error, reported elsewhere).
+/// `template` rendered for a ticket `id` (`None`: it does not render; that is
+/// `check`'s error, reported elsewhere).
+fn rendered_for(workflow: &crate::config::Workflow, id: &str) -> Option<String> {
+    let now = chrono::Utc::now();
+    let ticket = crate::domain::TicketSnapshot {
+        id: id.to_string(),
+        identifier: id.to_string(),
+        title: format!("ticket {id}"),
+        description: String::new(),
+        url: None,
+        labels: vec![],
+        priority: None,
+        column: workflow.machine.columns.todo.clone(),
+        blocked_by: vec![],
+        branch_name: None,
+        created_at: now,
+        updated_at: now,
+        recent_comments: None,
+    };
+    let ctx = crate::prompt::PromptContext::new(&ticket, &workflow.machine.entry, 1, 1);
+    crate::prompt::render_branch(&workflow.workspace.branch, &ctx).ok()
+}
+
+/// What `check` warns about: `workspace.branch` rendering an invalid git branch name
+/// for an ordinary ticket (`ENG-42`, `acme/app#12`): the template itself is at fault
+/// (a title with spaces, say), so every ticket gets a repaired name. One warning, with
+/// the name karajan will use instead; empty when ordinary tickets get valid names.
 pub fn branch_warnings(workflow: &crate::config::Workflow) -> Vec<String> {
     let template = &workflow.workspace.branch;
-    let mut warnings = vec![];
-    for id in AWKWARD_IDENTIFIERS {
-        let now = chrono::Utc::now();
-        let ticket = crate::domain::TicketSnapshot {
-            id: (*id).to_string(),
-            identifier: (*id).to_string(),
-            title: format!("ticket {id}"),
-            description: String::new(),
-            url: None,
-            labels: vec![],
-            priority: None,
-            column: workflow.machine.columns.todo.clone(),
-            blocked_by: vec![],
-            branch_name: None,
-            created_at: now,
-            updated_at: now,
-            recent_comments: None,
-        };
-        let ctx = crate::prompt::PromptContext::new(&ticket, &workflow.machine.entry, 1, 1);
-        let Ok(rendered) = crate::prompt::render_branch(template, &ctx) else {
-            return vec![];
-        };
-        if let Some(problem) = branch_problem(&rendered) {
-            warnings.push(format!(
-                "workspace.branch `{template}` renders an invalid git branch name for a ticket `{id}`: {problem}"
-            ));
-        }
-    }
-    warnings
+    ORDINARY_IDENTIFIERS
+        .iter()
+        .find_map(|id| {
+            let rendered = rendered_for(workflow, id)?;
+            let problem = branch_problem(&rendered)?;
+            Some(format!(
+                "workspace.branch `{template}` renders an invalid git branch name for an ordinary ticket `{id}`: {problem}"
+            ))
+        })
+        .into_iter()
+        .collect()
+}
+
+/// What `check` says (not a warning) about identifiers git refuses (`fix login`, `a:b`
+/// …): karajan repairs each into a valid, distinct name; one line with an example, or
+/// `None` when every awkward sample already renders a valid name.
+pub fn branch_repairs(workflow: &crate::config::Workflow) -> Option<String> {
+    let repaired: Vec<(&str, String)> = AWKWARD_IDENTIFIERS
+        .iter()
+        .filter_map(|id| {
+            let rendered = rendered_for(workflow, id)?;
+            branch_problem(&rendered).map(|_| (*id, rendered))
+        })
+        .collect();
+    let (id, rendered) = repaired.first()?;
+    Some(format!(
+        "branches: identifiers git refuses in a branch name ({} of {} samples, e.g. `{id}`) get a repaired, distinct name: `{rendered}` → `{}`",
+        repaired.len(),
+        AWKWARD_IDENTIFIERS.len(),
+        branch_name(rendered)
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The shipped quickstart with `template` as its branch.
+    fn workflow_with_branch(template: &str) -> crate::config::Workflow {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/quickstart/workflow.yaml");
+        let mut wf = crate::workflow_load::load(&path).expect("load");
+        wf.workspace.branch = template.to_string();
+        wf
+    }
+
+    /// The default template warns about nothing (ordinary identifiers make valid
+    /// names) and says once, as a note, how awkward ones are repaired; a template that
+    /// breaks ordinary tickets' names (a title with spaces) is one warning.
+    #[test]
+    fn check_warns_about_the_template_not_about_awkward_samples() {
+        let wf = workflow_with_branch("karajan/{{ issue.identifier }}");
+        assert_eq!(branch_warnings(&wf), Vec::<String>::new());
+        let note = branch_repairs(&wf).expect("a note");
+        assert!(
+            note.contains("e.g. `fix login`")
+                && note.contains("`karajan/fix login` → `karajan/fix-login-"),
+            "{note}"
+        );
+        let wf = workflow_with_branch("karajan/{{ issue.title }}");
+        let warnings = branch_warnings(&wf);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("ordinary ticket `ENG-42`"),
+            "{warnings:?}"
+        );
+    }
 
     #[test]
     fn valid_names_are_kept() {

@@ -46,7 +46,7 @@ use std::time::Duration;
 use git2::build::CheckoutBuilder;
 use git2::{Branch, BranchType, ErrorCode, Repository};
 
-pub use branch::{branch_name, branch_problem, branch_warnings, is_valid_branch};
+pub use branch::{branch_name, branch_problem, branch_repairs, branch_warnings, is_valid_branch};
 pub use hooks::{HookResult, TAIL_BYTES, run_hook};
 pub use key::{MAX_KEY_BYTES, sanitize_key};
 pub use mirror::FETCH_INTERVAL;
