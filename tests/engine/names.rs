@@ -104,21 +104,42 @@ fn fuzzed_identifiers_all_reach_the_gate_each_in_its_own_workspace() {
 #[test]
 fn check_warns_when_the_branch_template_renders_invalid_names() {
     let s = Scratch::quickstart();
+    // The default template: awkward identifiers are repaired, which `check` notes in
+    // one line; nothing to warn about.
+    let out = s.karajan(&["check", "workflow.yaml", "--offline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("branches: ")
+            && stdout.contains("`karajan/fix login` → `karajan/fix-login-"),
+        "{stdout}"
+    );
+    // A template that breaks ordinary tickets' names (a title with spaces) is warned.
+    edit_workflow(
+        &s,
+        "branch: \"karajan/{{ issue.identifier }}\"",
+        "branch: \"karajan/{{ issue.title }}\"",
+    );
     let out = s.karajan(&["check", "workflow.yaml", "--offline"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("warning")
-            && err.contains("`karajan/fix login` is not a valid git branch name"),
+        err.contains("warning") && err.contains("for an ordinary ticket `ENG-42`"),
         "{err}"
     );
-    // A template that slugs the identifier itself draws no warning.
+    // A template that slugs the identifier itself draws neither.
     edit_workflow(
         &s,
-        "branch: \"karajan/{{ issue.identifier }}\"",
+        "branch: \"karajan/{{ issue.title }}\"",
         "branch: \"karajan/ticket\"",
     );
     let out = s.karajan(&["check", "workflow.yaml", "--offline"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("branches: "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
