@@ -329,29 +329,19 @@ pub async fn compare(source: &SqlitePool, target: &PgPool) -> Result<i64, StoreE
 
 /// Which columns of two rows differ.
 fn differs(x: &Row, y: &Row) -> String {
-    let mut out = Vec::new();
-    if x.0 != y.0 {
-        out.push("seq");
-    }
-    if x.1 != y.1 {
-        out.push("at");
-    }
-    if x.2 != y.2 {
-        out.push("issue");
-    }
-    if x.3 != y.3 {
-        out.push("kind");
-    }
-    if x.4 != y.4 {
-        out.push("payload");
-    }
-    if x.5 != y.5 {
-        out.push("prev_hash");
-    }
-    if x.6 != y.6 {
-        out.push("hash");
-    }
-    out.join(", ")
+    [
+        (x.0 != y.0, "seq"),
+        (x.1 != y.1, "at"),
+        (x.2 != y.2, "issue"),
+        (x.3 != y.3, "kind"),
+        (x.4 != y.4, "payload"),
+        (x.5 != y.5, "prev_hash"),
+        (x.6 != y.6, "hash"),
+    ]
+    .into_iter()
+    .filter_map(|(differ, column)| differ.then_some(column))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 impl super::Store {
