@@ -69,8 +69,9 @@ pub struct RunRequest {
     pub max_cost_usd: Option<f64>,
 }
 
-/// What a runner reports while it works.
-#[derive(Debug, Clone, PartialEq)]
+/// What a runner reports while it works (on the wire between cluster nodes too).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum RunEvent {
     /// The process is up; its pid is also its process group id.
     Spawned { pid: u32 },

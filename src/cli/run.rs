@@ -107,7 +107,7 @@ pub async fn run(workflow: &Path, args: RunArgs) -> Exit {
     let _advisory = advisory;
     let shutdown = CancellationToken::new();
     let wf = Arc::new(wf);
-    match serve(&wf, &location, &args, tracker, shutdown, None, None).await {
+    match serve(&wf, &location, &args, tracker, shutdown, None).await {
         Served::Exit(code) => code,
         Served::Failed(e) => {
             error!(error = %e, "karajan stopped on a store failure");
@@ -177,7 +177,15 @@ pub(crate) enum Served {
     Failed(crate::store::StoreError),
 }
 
-/// Open the store (appending under `fence`, for a cluster node), then run the
+/// What a cluster node's term adds to serving: the store's fence, where the term's
+/// handle goes (for the node's heartbeat), and the run queue the term's runs go to.
+pub(crate) struct NodeTerm<'a> {
+    pub fence: crate::store::Fence,
+    pub handle_to: &'a std::sync::OnceLock<crate::orchestrator::Handle>,
+    pub remote: crate::cluster::relay::RemoteRuns,
+}
+
+/// Open the store (appending under the term's fence, for a cluster node), then run the
 /// orchestrator and the dashboard on it until `shutdown` or a failure. A daemon does
 /// this once; a cluster node once per term as the tracker lease's holder.
 pub(crate) async fn serve(
@@ -186,9 +194,12 @@ pub(crate) async fn serve(
     args: &RunArgs,
     tracker: Arc<dyn crate::tracker::Tracker>,
     shutdown: CancellationToken,
-    fence: Option<crate::store::Fence>,
-    handle_to: Option<&std::sync::OnceLock<crate::orchestrator::Handle>>,
+    term: Option<NodeTerm<'_>>,
 ) -> Served {
+    let (fence, handle_to, remote) = match term {
+        Some(t) => (Some(t.fence), Some(t.handle_to), Some(t.remote)),
+        None => (None, None, None),
+    };
     let checkpoints = &wf.store.checkpoints;
     let store = match open_checked_at(location, checkpoints, args.accept_store_reset).await {
         Ok((s, Opened::Consistent)) => s,
@@ -235,7 +246,7 @@ pub(crate) async fn serve(
     let web_store = store.clone();
     // The database file removed or replaced under us stops the daemon (exit 1).
     let store_lost = crate::store::file_id::watch(store.clone(), shutdown.clone());
-    let engine = Engine::new(wf.clone(), tracker, store);
+    let engine = Engine::new(wf.clone(), tracker, store).running_on(remote);
     let opts = Options {
         once: args.once,
         watch: !args.once && !args.no_watch,

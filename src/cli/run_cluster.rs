@@ -3,18 +3,23 @@
 //! (exactly what a single daemon does, under the lease's fencing token), and go back
 //! to standby when the lease is lost.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::Exit;
-use super::run::{RunArgs, Served, prepare, serve, spawn_signal_handler};
+use super::run::{NodeTerm, RunArgs, Served, prepare, serve, spawn_signal_handler};
+use crate::cluster::claimant;
 use crate::cluster::fenced_tracker::FencedTracker;
 use crate::cluster::lease::{self, TRACKER};
 use crate::cluster::nodes::{self, Node};
-use crate::cluster::term::{self, StandbyEnd};
+use crate::cluster::relay::RemoteRuns;
+use crate::cluster::term::{self, StandbyEnd, Term};
 use crate::config::{ClusterConfig, PgUrl, Workflow};
+use crate::orchestrator::ClaimCtx;
 use crate::orchestrator::Handle;
 use crate::store::{Fence, Location, StoreError};
 
@@ -40,16 +45,35 @@ pub async fn run(wf: Workflow, url: &PgUrl, cluster: ClusterConfig, args: RunArg
     };
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    // Every node runs agents, standby or holder (see `cluster::claimant`).
+    let running = Arc::new(AtomicUsize::new(0));
+    let wf = Arc::new(wf);
+    let claims = tokio::spawn(claimant::serve(
+        ClaimCtx::new(
+            pool.clone(),
+            &node.name,
+            &node.instance,
+            wf.clone(),
+            tracker.clone(),
+        ),
+        wf.agent.max_concurrent,
+        ttl,
+        running.clone(),
+        shutdown.clone(),
+    ));
+    let count = {
+        let running = running.clone();
+        move || running.load(Ordering::Relaxed)
+    };
     info!(
         node = %node.name,
         lease_ttl = ?ttl,
         failover_bound = ?term::failover_bound(ttl),
         "cluster node started"
     );
-    let wf = Arc::new(wf);
     let location = Location::Postgres(Box::new(url.clone()));
     let exit = loop {
-        let term = match term::standby(&pool, &node, ttl, &shutdown).await {
+        let term = match term::standby(&pool, &node, ttl, &count, &shutdown).await {
             StandbyEnd::Leader(t) => t,
             StandbyEnd::Shutdown => break Exit::Ok,
             StandbyEnd::NameTaken => {
@@ -76,6 +100,27 @@ pub async fn run(wf: Workflow, url: &PgUrl, cluster: ClusterConfig, args: RunArg
             }
         }
         term.tell_guards();
+        let keeper_done = CancellationToken::new();
+        let keeper = tokio::spawn(term::keep(
+            pool.clone(),
+            node.clone(),
+            ttl,
+            term.clone(),
+            count.clone(),
+            keeper_done.clone(),
+        ));
+        // The previous term's runs are stopped by their nodes (or died with them) first:
+        // a ticket never has two live agents (see `cluster::queue`).
+        if !old_runs_gone(&pool, &node, &term, ttl, &shutdown).await {
+            keeper_done.cancel();
+            let _ = keeper.await;
+            let _ = lease::release(&pool, TRACKER, &node.name, term.token).await;
+            if shutdown.is_cancelled() {
+                break Exit::Ok;
+            }
+            continue;
+        }
+        let handle: Arc<OnceLock<Handle>> = Arc::default();
         let fence = Fence {
             lease: TRACKER.into(),
             holder: node.name.clone(),
@@ -90,30 +135,26 @@ pub async fn run(wf: Workflow, url: &PgUrl, cluster: ClusterConfig, args: RunArg
                 stop.cancel();
             })
         };
-        let handle: Arc<OnceLock<Handle>> = Arc::default();
-        let keeper_done = CancellationToken::new();
-        let keeper = {
-            let handle = handle.clone();
-            tokio::spawn(term::keep(
-                pool.clone(),
-                node.clone(),
-                ttl,
-                term.clone(),
-                move || handle.get().map_or(0, |h| h.status().running.len()),
-                keeper_done.clone(),
-            ))
-        };
+        // The term's runs go to the queue; its relay ends with the term (a lost lease
+        // ends it at once: nothing more can be recorded).
+        let remote = RemoteRuns::new(
+            pool.clone(),
+            term.token,
+            &wf.digest,
+            ttl,
+            wf.agent.max_concurrent,
+        );
+        let relay_stop = term.lost.child_token();
+        let relay = tokio::spawn(remote.clone().serve(relay_stop.clone()));
         let fenced = FencedTracker::wrap(tracker.clone(), term.clone());
-        let served = serve(
-            &wf,
-            &location,
-            &args,
-            fenced,
-            stop,
-            Some(fence),
-            Some(&handle),
-        )
-        .await;
+        let node_term = NodeTerm {
+            fence,
+            handle_to: &handle,
+            remote,
+        };
+        let served = serve(&wf, &location, &args, fenced, stop, Some(node_term)).await;
+        relay_stop.cancel();
+        let _ = relay.await;
         keeper_done.cancel();
         let _ = keeper.await;
         on_loss.abort();
@@ -137,9 +178,43 @@ pub async fn run(wf: Workflow, url: &PgUrl, cluster: ClusterConfig, args: RunArg
             }
         }
     };
+    // The node's own runs are stopped and reported before it says it stopped.
+    shutdown.cancel();
+    let _ = claims.await;
     if let Err(e) = nodes::stopped(&pool, &node).await {
         warn!(node = %node.name, error = %e, "could not mark the node stopped");
     }
     pool.close().await;
     exit
+}
+
+/// Wait until no run of an earlier term is left (their nodes stop them when they see the
+/// new token, or died and their guards killed them: `queue::old_term_rows`). `false`:
+/// the term or the daemon ended first.
+async fn old_runs_gone(
+    pool: &sqlx::PgPool,
+    node: &Node,
+    term: &Term,
+    ttl: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut said = false;
+    loop {
+        match crate::cluster::queue::old_term_rows(pool, term.token, ttl).await {
+            Ok(0) => return true,
+            Ok(n) if !said => {
+                said = true;
+                info!(node = %node.name, runs = n, "waiting for the previous term's runs to stop on their nodes");
+            }
+            Ok(_) => {}
+            Err(e) => warn!(node = %node.name, error = %e, "cannot read the run queue; retrying"),
+        }
+        if !term.valid() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = shutdown.cancelled() => return false,
+        }
+    }
 }

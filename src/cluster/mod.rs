@@ -5,10 +5,22 @@
 //! Every `karajan run` pointed at a cluster store is a *node* (`--node NAME`, default
 //! the host name and the pid), registered in the `nodes` table and beating its row
 //! every third of the lease ttl (`nodes`). Exactly one node at a time holds the
-//! `tracker` lease (`lease`): it polls the tracker, decides, writes to the tracker and
-//! runs the agents, as a single daemon does; the others wait in standby and try to take
+//! `tracker` lease (`lease`): it polls the tracker, decides and writes to the tracker,
+//! as a single daemon does, and is the only writer of the chain; the others try to take
 //! the lease at every heartbeat (`term`). Leases live on the database's clock; every
 //! acquisition opens a new *term* with a larger fencing token.
+//!
+//! Every node runs agents. The holder's run task for a run queues the run's plan
+//! (`plan`, `queue`) and relays what the claimant reports into the store
+//! (`orchestrator::remote_run`, fed by `relay`); every node, the holder included,
+//! claims queued runs up to its `agent.max_concurrent` and runs them with its own
+//! workflow (`claimant`, `orchestrator::run_claimed`), pushing the branch itself. The
+//! holder's dispatch counts the live nodes' slots together. A run belongs to the term
+//! that queued it: claimants stop the runs of an ended term, and a new holder waits for
+//! them to go before it recovers (a restart's recovery: the interrupted runs are
+//! retried). A claimant whose heartbeat is a ttl old has had its agents killed by their
+//! guards (which its heartbeats feed): the holder ends its runs `interrupted`, and
+//! they are retried elsewhere.
 //!
 //! A term is served exactly like a daemon's life (`cli::run::serve`): the store is
 //! opened (its records read afresh), and the orchestrator starts with its recovery:
@@ -34,21 +46,13 @@
 //! node leaves no agent running while another node retries its tickets.
 //!
 //! A store is a single daemon's or a cluster's, never both at once (`exclusion`).
-//!
-//! What is not here yet (issue 14 item 2's second half): every node running agents by
-//! claiming queued runs (`FOR UPDATE SKIP LOCKED`); today the lease holder runs them
-//! all, within `agent.max_concurrent`. The shape that keeps the holder the only writer
-//! of the chain (and its in-memory records exact): the holder's run task for a remote
-//! run enqueues the run's plan and relays what the claimant reports (rows the claimant
-//! writes: spawned, events, done with heads, verdict and evidence) into the store, as
-//! the local task records them; the claimant runs `prepare`/supervise/`after_run` and
-//! pushes the branch itself; its agents' guards are fed by its node heartbeats; a
-//! claimant whose heartbeat is a ttl old has its runs reported interrupted (never
-//! before), and a new holder adopts the claimed runs of live nodes in its recovery
-//! instead of interrupting them.
 
+pub mod claimant;
 pub mod exclusion;
 pub mod fenced_tracker;
 pub mod lease;
 pub mod nodes;
+pub mod plan;
+pub mod queue;
+pub mod relay;
 pub mod term;

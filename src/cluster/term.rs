@@ -67,6 +67,14 @@ pub fn guard_margin(ttl: Duration) -> Duration {
     (ttl / 10).min(Duration::from_secs(1))
 }
 
+/// A heartbeat sent at `sent` was recorded: the node's agents may run until a ttl after
+/// it, less [`guard_margin`] (the holder counts a claimant dead a ttl after its last
+/// heartbeat on the database's clock, which is after `sent`).
+pub fn tell_guards(sent: Instant, ttl: Duration) {
+    let until = sent + ttl;
+    crate::agent::guard::beat(until.checked_sub(guard_margin(ttl)).unwrap_or(until));
+}
+
 /// One term of this node as the tracker lease's holder. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Term {
@@ -147,6 +155,7 @@ pub async fn standby(
     pool: &PgPool,
     node: &Node,
     ttl: Duration,
+    running: &(impl Fn() -> usize + Send + Sync),
     shutdown: &CancellationToken,
 ) -> StandbyEnd {
     let mut said = false;
@@ -175,9 +184,10 @@ pub async fn standby(
                 warn!(node = %node.name, error = %e, "cannot reach the store to take the lease; retrying")
             }
         }
-        match nodes::heartbeat(pool, node, 0).await {
+        let beat = Instant::now();
+        match nodes::heartbeat(pool, node, running()).await {
             Ok(false) => return StandbyEnd::NameTaken,
-            Ok(true) => {}
+            Ok(true) => tell_guards(beat, ttl),
             Err(e) => warn!(node = %node.name, error = %e, "heartbeat failed; retrying"),
         }
         tokio::select! {
@@ -237,9 +247,14 @@ pub async fn keep(
                 warn!(node = %node.name, "lease renewal timed out; retrying until it runs out")
             }
         }
-        if let Ok(Ok(false)) = timeout(every, nodes::heartbeat(&pool, &node, running())).await {
-            term.lose(&node.name, "another process took this node's name");
-            return;
+        let beat = Instant::now();
+        match timeout(every, nodes::heartbeat(&pool, &node, running())).await {
+            Ok(Ok(false)) => {
+                term.lose(&node.name, "another process took this node's name");
+                return;
+            }
+            Ok(Ok(true)) => tell_guards(beat, ttl),
+            _ => {}
         }
     }
 }

@@ -86,7 +86,7 @@ impl Engine {
     /// Whether the live runs and `more` about to start take every slot
     /// (`agent.max_concurrent`).
     pub(crate) fn slots_taken(&self, more: usize) -> bool {
-        self.live.len() + more >= self.workflow.agent.max_concurrent
+        self.live.len() + more >= self.capacity()
     }
 
     /// Execute decisions: those that start a run only when a slot is free for it now
@@ -166,7 +166,7 @@ impl Engine {
             &mut candidates,
             &occupied,
             |id| self.live.contains_key(id),
-            limits.max_concurrent,
+            self.capacity(),
             &limits.max_concurrent_by_state,
         )
         .into_iter()
@@ -189,7 +189,7 @@ impl Engine {
             &mut wanted,
             &live,
             |id| self.live.contains_key(id),
-            limits.max_concurrent,
+            self.capacity(),
             &limits.max_concurrent_by_state,
         );
         for i in picked {

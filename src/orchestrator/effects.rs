@@ -59,6 +59,10 @@ impl HookSpec {
 pub(crate) enum Effect {
     /// A recorded tracker write. `retry`: ask the tracker first whether it happened.
     Write { intent: Intent, retry: bool },
+    /// A write another node already made (a cluster node pushed the branch of the run it
+    /// ran: the holder's host does not have the commits): its outcome, reported in the
+    /// chain's order, as a performed write's would be.
+    Made(Box<NewEvent>),
     /// A hook that runs only when the workspace exists (`on_stage_enter`).
     Hook(HookSpec),
     /// `before_remove` (recorded, not fatal), then the workspace goes.
@@ -164,6 +168,13 @@ pub(crate) async fn run_chain(
                         moved_to,
                     });
                 }
+            }
+            Effect::Made(event) => {
+                let _ = tx.send(TaskMsg::Effect {
+                    identifier: identifier.clone(),
+                    events: vec![*event],
+                    moved_to: None,
+                });
             }
             Effect::Hook(spec) => {
                 if spec.cwd.is_dir() {

@@ -20,7 +20,7 @@ use crate::workspace::Workspaces;
 
 /// What a finished run task hands back to the actor.
 #[derive(Debug)]
-pub(crate) struct RunDone {
+pub struct RunDone {
     pub identifier: String,
     pub run_id: String,
     pub outcome: crate::agent::RunOutcome,
@@ -37,10 +37,14 @@ pub(crate) struct RunDone {
 /// The workspace's branch and its HEAD before and after a run: what the run committed,
 /// and what its push sends.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Heads {
+pub struct Heads {
     pub branch: Option<String>,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// A cluster node ran the run and pushed its branch itself (see `cluster::plan`):
+    /// git's answer. `None`: nothing was pushed yet (a local run pushes through its
+    /// ticket's chain).
+    pub pushed: Option<Result<(), String>>,
 }
 
 /// A run whose process is (or is about to be) alive.
@@ -162,6 +166,9 @@ pub struct Engine {
     pub(crate) approved_by: HashMap<String, String>,
     /// The terminal sweep is in flight.
     pub(crate) sweeping: bool,
+    /// A cluster's lease holder: runs are queued for any node to claim (see
+    /// `cluster::queue`) instead of run here.
+    pub(crate) remote: Option<crate::cluster::relay::RemoteRuns>,
 }
 
 fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
@@ -181,7 +188,7 @@ fn config_status(wf: &Workflow, tracker: &str) -> ConfigStatus {
 }
 
 /// The workflow's workspaces, their mirror fetching with the forge's HTTP access.
-fn workspaces_of(workflow: &Workflow) -> Workspaces {
+pub(crate) fn workspaces_of(workflow: &Workflow) -> Workspaces {
     let repo = &workflow.workspace.repo;
     let workspaces = Workspaces::new(&workflow.workspace).with_http(
         crate::forge::http::Access::for_workspace(workflow.forge.as_ref(), repo),
@@ -256,6 +263,22 @@ impl Engine {
             reread: HashSet::new(),
             refreshing: HashSet::new(),
             sweeping: false,
+            remote: None,
+        }
+    }
+
+    /// A cluster's lease holder: queue runs for the nodes to claim (see `remote_run`).
+    pub fn running_on(mut self, remote: Option<crate::cluster::relay::RemoteRuns>) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// How many agents may run at once: `agent.max_concurrent`, or on a cluster the
+    /// live nodes' slots together.
+    pub(crate) fn capacity(&self) -> usize {
+        match &self.remote {
+            Some(r) => r.capacity(),
+            None => self.workflow.agent.max_concurrent,
         }
     }
 

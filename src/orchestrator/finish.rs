@@ -2,6 +2,7 @@
 
 use tracing::{info, warn};
 
+use super::effects::Effect;
 use super::engine::{AfterStop, Engine, RunDone, Stopping};
 use crate::agent::RunOutcome;
 use crate::domain::RunStatus;
@@ -303,7 +304,12 @@ impl Engine {
         let mut effects = vec![];
         if let Some((recorded, effect)) = push {
             events.push(recorded);
-            effects.push(effect);
+            effects.push(match (&done.heads.pushed, effect) {
+                (Some(made), Effect::Write { intent, .. }) => {
+                    Effect::Made(Box::new(pushed_elsewhere(&intent, made)))
+                }
+                (_, effect) => effect,
+            });
             // Behind the push, in the same transaction: the pull request of a state
             // that opens one, so it is opened only once its branch is on the forge.
             let snap = match self.snapshots.get(&done.identifier) {
@@ -311,6 +317,7 @@ impl Engine {
                 None => placeholder_snapshot(&rec_before),
             };
             if let Some(branch) = done.heads.branch.as_deref()
+                && !matches!(done.heads.pushed, Some(Err(_)))
                 && let Some((recorded, intent)) =
                     self.pull_request_intent(&rec_before, &snap, branch)
             {
@@ -410,4 +417,21 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The outcome of a push a cluster node made itself (see `Effect::Made`): done, or
+/// failed for good with git's reason (the ticket is escalated, as for a local push).
+fn pushed_elsewhere(intent: &super::intents::Intent, made: &Result<(), String>) -> NewEvent {
+    let kind = match made {
+        Ok(()) => EventKind::IntentCompleted {
+            intent_id: intent.intent_id.clone(),
+            already_done: true,
+        },
+        Err(error) => EventKind::IntentFailed {
+            intent_id: intent.intent_id.clone(),
+            error: error.clone(),
+            retryable: false,
+        },
+    };
+    NewEvent::for_issue(&intent.identifier, kind)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::effects::{Effect, HookSpec};
 use super::engine::Engine;
-use crate::config::{HookSet, RunnerConfig, RunnerKind};
+use crate::config::{HookSet, RunnerConfig, RunnerKind, Workflow};
 use crate::store::EventKind;
 use crate::workspace::{HookResult, sanitize_key};
 
@@ -39,28 +39,58 @@ fn no_runner() -> RunnerConfig {
     }
 }
 
+/// The hooks of `state`: its agent state's own, else the workflow's.
+fn hooks_for(wf: &Workflow, state: &str) -> HookSet {
+    match wf.agent_state(state) {
+        Some(a) => a.hooks.clone(),
+        None => wf.hooks.set.clone(),
+    }
+}
+
+/// A hook's environment: the state's runner allowlist plus the ticket and state.
+fn hook_env(wf: &Workflow, identifier: &str, state: &str) -> Vec<(String, String)> {
+    let runner = wf
+        .agent_state(state)
+        .map_or_else(no_runner, |a| a.runner.clone());
+    let meta = [
+        ("KARAJAN_ISSUE".to_string(), identifier.to_string()),
+        ("KARAJAN_STATE".to_string(), state.to_string()),
+    ];
+    crate::agent::env::build_env(&runner, &meta)
+}
+
+/// A hook to run in the ticket's workspace, resolved for a task to run. Only the
+/// workflow decides it, so any node of a cluster resolves it the same way for its own
+/// workspace.
+pub(crate) fn hook_spec(
+    wf: &Workflow,
+    identifier: &str,
+    state: &str,
+    name: &str,
+    script: &str,
+) -> HookSpec {
+    HookSpec {
+        name: name.to_string(),
+        state: Some(state.to_string()),
+        script: script.to_string(),
+        cwd: workspace_path(wf, identifier),
+        env: hook_env(wf, identifier, state),
+        timeout: wf.hooks.timeout,
+    }
+}
+
+/// The ticket's workspace under the workflow's root.
+pub(crate) fn workspace_path(wf: &Workflow, identifier: &str) -> std::path::PathBuf {
+    wf.workspace.root.join(sanitize_key(identifier))
+}
+
+/// `on_stage_enter` of `state`, if it has one.
+pub(crate) fn stage_enter_spec(wf: &Workflow, identifier: &str, state: &str) -> Option<HookSpec> {
+    let script = hooks_for(wf, state).on_stage_enter?;
+    Some(hook_spec(wf, identifier, state, "on_stage_enter", &script))
+}
+
 impl Engine {
-    fn hooks_for(&self, state: &str) -> HookSet {
-        match self.workflow.agent_state(state) {
-            Some(a) => a.hooks.clone(),
-            None => self.workflow.hooks.set.clone(),
-        }
-    }
-
-    /// A hook's environment: the state's runner allowlist plus the ticket and state.
-    fn hook_env(&self, identifier: &str, state: &str) -> Vec<(String, String)> {
-        let runner = self
-            .workflow
-            .agent_state(state)
-            .map_or_else(no_runner, |a| a.runner.clone());
-        let meta = [
-            ("KARAJAN_ISSUE".to_string(), identifier.to_string()),
-            ("KARAJAN_STATE".to_string(), state.to_string()),
-        ];
-        crate::agent::env::build_env(&runner, &meta)
-    }
-
-    /// A hook to run in the ticket's workspace, resolved for a task to run.
     pub(crate) fn hook_spec(
         &self,
         identifier: &str,
@@ -68,30 +98,17 @@ impl Engine {
         name: &str,
         script: &str,
     ) -> HookSpec {
-        HookSpec {
-            name: name.to_string(),
-            state: Some(state.to_string()),
-            script: script.to_string(),
-            cwd: self.workspace_path(identifier),
-            env: self.hook_env(identifier, state),
-            timeout: self.workflow.hooks.timeout,
-        }
+        hook_spec(&self.workflow, identifier, state, name, script)
     }
 
     pub(crate) fn workspace_path(&self, identifier: &str) -> std::path::PathBuf {
-        self.workflow.workspace.root.join(sanitize_key(identifier))
+        workspace_path(&self.workflow, identifier)
     }
 
     /// `on_stage_enter`, on each state entry; its chain runs it when the workspace
     /// exists.
     pub(crate) fn stage_enter_effect(&self, identifier: &str, state: &str) -> Option<Effect> {
-        let script = self.hooks_for(state).on_stage_enter?;
-        Some(Effect::Hook(self.hook_spec(
-            identifier,
-            state,
-            "on_stage_enter",
-            &script,
-        )))
+        stage_enter_spec(&self.workflow, identifier, state).map(Effect::Hook)
     }
 
     /// `before_remove` (recorded, not fatal), then the clone goes.

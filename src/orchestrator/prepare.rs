@@ -13,14 +13,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::effects::HookSpec;
+use super::hooks::{hook_spec, stage_enter_spec};
 use super::recorder::Recorder;
 use crate::agent::{AgentRunner, RunRequest};
+use crate::cluster::plan::RunPlan;
 use crate::config::{AgentState, Workflow};
 use crate::domain::{TicketSnapshot, TokenUsage};
 use crate::prompt::PromptContext;
 use crate::store::{EventKind, NewEvent};
 use crate::tracker::Tracker;
-use crate::workspace::Workspaces;
+use crate::workspace::{Workspaces, sanitize_key};
 
 /// Everything a run's task needs to get the run ready, resolved by the owner.
 pub(crate) struct Prep {
@@ -62,6 +64,65 @@ pub(crate) enum NotReady {
 }
 
 impl Prep {
+    /// A run's preparation from its plan, on this host: the runner, hooks, log folder
+    /// and environment follow from `workflow` (on a cluster node, its own copy of the
+    /// workflow the plan was made with), never from the host that planned it.
+    pub(crate) fn from_plan(
+        plan: RunPlan,
+        workflow: Arc<Workflow>,
+        tracker: Arc<dyn Tracker>,
+        workspaces: Workspaces,
+    ) -> Result<Prep, String> {
+        let agent = workflow
+            .agent_state(&plan.state)
+            .cloned()
+            .ok_or_else(|| format!("the workflow has no agent state `{}`", plan.state))?;
+        let runner = crate::agent::runner_for(&agent.runner).map_err(|e| e.to_string())?;
+        let id = plan.snapshot.identifier.clone();
+        let log_dir = workflow
+            .store
+            .logs
+            .join(sanitize_key(&id))
+            .join(&plan.run_id);
+        let review = matches!(
+            workflow.machine.state(&plan.state),
+            Some(crate::domain::StateSpec::Agent {
+                review: Some(_),
+                ..
+            })
+        );
+        let hook = |name: &str, script: &Option<String>| {
+            script
+                .as_ref()
+                .map(|s| hook_spec(&workflow, &id, &plan.state, name, s))
+        };
+        Ok(Prep {
+            after_create: hook("after_create", &agent.hooks.after_create),
+            stage_enter: stage_enter_spec(&workflow, &id, &plan.state),
+            before_run: hook("before_run", &agent.hooks.before_run),
+            after_run: hook("after_run", &agent.hooks.after_run),
+            after_run_must_pass: agent.after_run_must_pass,
+            verdict_file: review.then(|| log_dir.join(crate::domain::verdict::FILE_NAME)),
+            log_dir,
+            workflow: workflow.clone(),
+            agent,
+            runner,
+            tracker,
+            workspaces,
+            snapshot: plan.snapshot,
+            state: plan.state,
+            run_id: plan.run_id,
+            run_number: plan.run_number,
+            attempt: plan.attempt,
+            ctx: plan.ctx,
+            branch: plan.branch,
+            resume_session: plan.resume_session,
+            resume_usage: plan.resume_usage,
+            max_cost_usd: plan.max_cost_usd,
+            entered: plan.entered,
+        })
+    }
+
     /// `run_started` for this run. `ready`: the request and prompt digest it starts with
     /// (none when the attempt ended before its agent could start).
     /// `head`: the workspace's commit before the agent runs.

@@ -26,11 +26,27 @@ use crate::store::{EventKind, NewEvent, Store, StoreError, StoredEvent};
 /// A cloneable handle on the store and the live feed.
 #[derive(Clone)]
 pub(crate) struct Recorder {
-    store: Store,
-    live_tx: broadcast::Sender<LiveEvent>,
+    target: Target,
     redactor: Arc<Redactor>,
-    /// Where notable events are announced (`notify:`), if anywhere.
-    notifier: Option<Notifier>,
+}
+
+#[derive(Clone)]
+enum Target {
+    Store {
+        store: Store,
+        live_tx: broadcast::Sender<LiveEvent>,
+        /// Where notable events are announced (`notify:`), if anywhere.
+        notifier: Option<Notifier>,
+    },
+    /// A cluster node running a run for the lease holder: the events go to the holder,
+    /// which records them (see `cluster::queue`).
+    Relay(Arc<dyn Relay>),
+}
+
+/// Where a run on another node than the lease holder's sends what it would record.
+#[async_trait::async_trait]
+pub(crate) trait Relay: Send + Sync {
+    async fn relay(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
 }
 
 impl Recorder {
@@ -40,16 +56,28 @@ impl Recorder {
         redactor: Arc<Redactor>,
     ) -> Self {
         Recorder {
-            store,
-            live_tx,
+            target: Target::Store {
+                store,
+                live_tx,
+                notifier: None,
+            },
             redactor,
-            notifier: None,
+        }
+    }
+
+    /// A recorder that hands its (scrubbed) events to `relay` instead of a store.
+    pub fn relaying(relay: Arc<dyn Relay>, redactor: Arc<Redactor>) -> Self {
+        Recorder {
+            target: Target::Relay(relay),
+            redactor,
         }
     }
 
     /// The same, announcing what it records to `notifier`.
     pub fn notifying(mut self, notifier: Option<Notifier>) -> Self {
-        self.notifier = notifier;
+        if let Target::Store { notifier: n, .. } = &mut self.target {
+            *n = notifier;
+        }
         self
     }
 
@@ -67,11 +95,19 @@ impl Recorder {
         for e in &mut events {
             self.redactor.scrub_in_place(&mut e.kind);
         }
-        let stored = self.store.append(events).await?;
+        let (store, live_tx, notifier) = match &self.target {
+            Target::Store {
+                store,
+                live_tx,
+                notifier,
+            } => (store, live_tx, notifier),
+            Target::Relay(relay) => return relay.relay(events).await.map(|()| vec![]),
+        };
+        let stored = store.append(events).await?;
         for e in &stored {
-            let _ = self.live_tx.send(LiveEvent::from_stored(e));
+            let _ = live_tx.send(LiveEvent::from_stored(e));
         }
-        if let Some(n) = &self.notifier {
+        if let Some(n) = notifier {
             n.observe(&stored);
         }
         Ok(stored)

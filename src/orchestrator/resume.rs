@@ -17,8 +17,13 @@ impl Engine {
         asked: &str,
         o: &RunOutcome,
     ) -> Result<(), StoreError> {
+        let why = if self.remote.is_some() {
+            "the agent CLI no longer knows it, or another node of the cluster holds it"
+        } else {
+            "the agent CLI no longer knows it"
+        };
         let body = format!(
-            "karajan: the `{}` run could not resume session {asked} (the agent CLI no longer knows it); it ran in a fresh session{} without the earlier conversation.",
+            "karajan: the `{}` run could not resume session {asked} ({why}); it ran in a fresh session{} without the earlier conversation.",
             rec_before.state,
             o.session_id
                 .as_deref()

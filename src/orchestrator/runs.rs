@@ -12,11 +12,11 @@ use super::ids::new_id;
 use super::prepare::Prep;
 use super::run_task::{failed_outcome, run_task};
 use crate::agent::RunOutcome;
+use crate::cluster::plan::RunPlan;
 use crate::config::{AgentState, SessionMode};
 use crate::domain::RunStatus;
 use crate::prompt::PromptContext;
 use crate::store::{EventKind, NewEvent, StoreError};
-use crate::workspace::sanitize_key;
 
 /// Why a run could not be prepared by the owner: the attempt fails, the ticket's
 /// budget is spent (never retried), or the store fails (fatal).
@@ -47,7 +47,7 @@ impl Engine {
         };
         let run_id = new_id("r");
         let run_number = rec.next_run_number(&w.state);
-        let prep = match self.prep(&w, &agent, &run_id, run_number).await {
+        let plan = match self.plan_run(&w, &agent, &run_id, run_number).await {
             Ok(p) => p,
             Err(Abort::Store(e)) => return Err(e),
             Err(Abort::Attempt(reason)) => {
@@ -68,19 +68,47 @@ impl Engine {
                     .await;
             }
         };
-        info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
         let cancel = CancellationToken::new();
-        let cost_cap = prep.max_cost_usd;
+        let cost_cap = plan.max_cost_usd;
+        let task = match &self.remote {
+            // A cluster: any node with a free slot runs it (see `cluster::queue`).
+            Some(remote) => tokio::spawn(super::remote_run::remote_run(
+                remote.clone(),
+                plan,
+                self.recorder(),
+                cancel.clone(),
+                self.done_tx.clone(),
+                self.activity_tx.clone(),
+            )),
+            None => {
+                let prep = Prep::from_plan(
+                    plan,
+                    wf.clone(),
+                    self.tracker.clone(),
+                    self.workspaces.clone(),
+                );
+                let prep = match prep {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        let status = RunStatus::Failed { reason };
+                        return self
+                            .abort_attempt(&id, &w, &run_id, run_number, &agent, status)
+                            .await;
+                    }
+                };
+                tokio::spawn(run_task(
+                    prep,
+                    self.recorder(),
+                    cancel.clone(),
+                    self.done_tx.clone(),
+                    self.activity_tx.clone(),
+                ))
+            }
+        };
+        info!(ticket = %id, state = %w.state, run = %run_id, attempt = w.attempt, "run started");
         // Dispatch latency: from the poll that saw the ticket to the run's launch.
         let latency = (self.now() - w.observed_at).num_milliseconds().max(0) as f64 / 1000.0;
         self.metrics.dispatch_latency_seconds.observe(latency);
-        let task = tokio::spawn(run_task(
-            prep,
-            self.recorder(),
-            cancel.clone(),
-            self.done_tx.clone(),
-            self.activity_tx.clone(),
-        ));
         self.live.insert(
             id,
             LiveRun {
@@ -103,21 +131,21 @@ impl Engine {
 
     /// The owner's part of preparing a run: only the store and the workflow, no I/O
     /// that can hang. A failure aborts the attempt (recorded as a failed run).
-    async fn prep(
+    async fn plan_run(
         &mut self,
         w: &Wanted,
         agent: &AgentState,
         run_id: &str,
         run_number: u32,
-    ) -> Result<Prep, Abort> {
+    ) -> Result<RunPlan, Abort> {
         let id = w.snapshot.identifier.clone();
         let wf = self.workflow.clone();
         let max_cost_usd = match self.run_budget(&id).await? {
             RunBudget::Cap(cap) => cap,
             RunBudget::Refused { limit, spent } => return Err(Abort::Budget { limit, spent }),
         };
-        let runner =
-            crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
+        // A runner this build cannot run fails the attempt here, wherever it would run.
+        crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
         let ctx = self.prompt_context(w, run_number).await?;
         let rendered_branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
             .map_err(|e| Abort::Attempt(e.to_string()))?;
@@ -143,17 +171,7 @@ impl Engine {
             ),
             None => None,
         };
-        let hook = |name: &str, script: &Option<String>| {
-            script
-                .as_ref()
-                .map(|s| self.hook_spec(&id, &w.state, name, s))
-        };
-        Ok(Prep {
-            workflow: wf.clone(),
-            agent: agent.clone(),
-            runner,
-            tracker: self.tracker.clone(),
-            workspaces: self.workspaces.clone(),
+        Ok(RunPlan {
             snapshot: w.snapshot.clone(),
             state: w.state.clone(),
             run_id: run_id.to_string(),
@@ -163,33 +181,8 @@ impl Engine {
             branch,
             resume_session,
             resume_usage,
-            log_dir: wf.store.logs.join(sanitize_key(&id)).join(run_id),
-            verdict_file: matches!(
-                wf.machine.state(&w.state),
-                Some(crate::domain::StateSpec::Agent {
-                    review: Some(_),
-                    ..
-                })
-            )
-            .then(|| {
-                wf.store
-                    .logs
-                    .join(sanitize_key(&id))
-                    .join(run_id)
-                    .join(crate::domain::verdict::FILE_NAME)
-            }),
             max_cost_usd,
-            after_create: hook("after_create", &agent.hooks.after_create),
-            stage_enter: self
-                .stage_enter_effect(&id, &w.state)
-                .and_then(|e| match e {
-                    super::effects::Effect::Hook(spec) => Some(spec),
-                    _ => None,
-                }),
             entered: w.entered,
-            before_run: hook("before_run", &agent.hooks.before_run),
-            after_run: hook("after_run", &agent.hooks.after_run),
-            after_run_must_pass: agent.after_run_must_pass,
         })
     }
 

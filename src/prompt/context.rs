@@ -6,12 +6,12 @@
 //! defined, as `none` when missing, so `{% if pull_request %}` is how a template asks.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::TicketSnapshot;
 
 /// Everything a prompt (or the branch template) can refer to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptContext {
     pub issue: PromptIssue,
     /// The workflow state being run.
@@ -30,7 +30,7 @@ pub struct PromptContext {
 }
 
 /// A review's request for revision, as the next run's prompt sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReviewContext {
     pub summary: String,
     pub findings: Vec<PromptFinding>,
@@ -39,7 +39,7 @@ pub struct ReviewContext {
 }
 
 /// One finding, every field defined (`path` and `line` are `none` when not given).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptFinding {
     pub path: Option<String>,
     pub line: Option<u32>,
@@ -68,7 +68,7 @@ impl ReviewContext {
 }
 
 /// The ticket's pull request, as templates see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptPullRequest {
     pub number: u64,
     pub url: String,
@@ -84,7 +84,7 @@ impl From<&crate::domain::PullRequestRef> for PromptPullRequest {
 }
 
 /// The ticket, as templates see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptIssue {
     pub identifier: String,
     pub title: String,
@@ -98,7 +98,7 @@ pub struct PromptIssue {
 }
 
 /// What the pull request's title and body templates (`forge.pull_request`) see.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullRequestContext {
     pub issue: PromptIssue,
     /// The ticket's branch (the pull request's head).
@@ -108,7 +108,7 @@ pub struct PullRequestContext {
 }
 
 /// Rework requested by a gate: how many rounds so far and the reviewer's words.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReworkContext {
     pub count: u32,
     pub feedback: Option<String>,

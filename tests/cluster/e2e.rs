@@ -21,7 +21,7 @@ use crate::e2e::support::{command, copy_tree, processes_with_env, repo_root};
 use crate::pg::TestDb;
 
 /// The lease ttl the tests run with: failover within `TTL + TTL / 3`.
-const TTL_MS: u64 = 3000;
+pub const TTL_MS: u64 = 3000;
 
 /// What a failover measured from the kill may take beyond the bound (which counts from
 /// the holder's last renewal, at or before the kill): the database's round trips and
@@ -46,8 +46,8 @@ pub struct Cluster {
 pub struct Flavor {
     /// YAML from `states:` on, and anything after it.
     pub states: String,
-    /// The agent script after its overlap check and `start` line (`{name}` and `{root}`
-    /// are replaced); it must log `end …` itself.
+    /// The agent script after its overlap check and `start` line (`{name}`, the node
+    /// running it, and `{root}` are replaced); it must log `end …` itself.
     pub body: String,
     /// Push each ticket's branch after each successful run (`forge: { kind: git }`).
     pub forge: bool,
@@ -102,7 +102,7 @@ impl Cluster {
         self.root.path()
     }
 
-    fn node_dir(&self, name: &str) -> PathBuf {
+    pub fn node_dir(&self, name: &str) -> PathBuf {
         self.root().join(name)
     }
 
@@ -111,14 +111,14 @@ impl Cluster {
         std::fs::read_to_string(self.root().join("life.log")).unwrap_or_default()
     }
 
-    /// Write node `name`'s folder (its workflow, prompt and agent) if new, and start it.
+    /// Write node `name`'s folder (its workflow and prompt, the same text on every node,
+    /// so every node runs the runs any node plans) if new, and start it. The agent is one
+    /// script for all nodes; it knows its node from its log folder (`{root}/NODE/…`).
     pub fn start(&mut self, name: &str, slots: usize) {
         let dir = self.node_dir(name);
         let root = self.root().display().to_string();
-        if !dir.exists() {
-            std::fs::create_dir_all(dir.join("prompts")).expect("node dir");
-            std::fs::write(dir.join("prompts/work.md"), "Do {{ issue.title }}.\n").expect("prompt");
-            let agent = dir.join("agent.sh");
+        let agent = self.root().join("agent.sh");
+        if !agent.exists() {
             // Overlap: the ticket's lock file names the agent that took it last; it must
             // not be alive when the next one starts.
             std::fs::write(
@@ -126,6 +126,7 @@ impl Cluster {
                 format!(
                     r#"#!/bin/sh
 cat > /dev/null
+node=$(echo "$KARAJAN_LOG_DIR" | sed "s|^{root}/||; s|/.*||")
 log="{root}/life.log"
 lock="{root}/$KARAJAN_ISSUE.pid"
 # The lock names the ticket's last agent by pid and start time (a pid alone may have
@@ -137,16 +138,16 @@ if [ -e "$lock" ]; then
   state=$(echo "$stat" | cut -d' ' -f1)
   start=$(echo "$stat" | cut -d' ' -f20)
   if [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] && [ "$state" != x ] && [ "$start" = "$hstart" ]; then
-    echo "OVERLAP {name} $KARAJAN_ISSUE $holder" >> "$log"
+    echo "OVERLAP $node $KARAJAN_ISSUE $holder" >> "$log"
   fi
 fi
 echo "$$ $(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20)" > "$lock"
-echo "start {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
+echo "start $node $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
 {body}"#,
                     body = self
                         .flavor
                         .body
-                        .replace("{name}", name)
+                        .replace("{name}", "$node")
                         .replace("{root}", &root),
                 ),
             )
@@ -154,6 +155,10 @@ echo "start {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))
                 .expect("chmod");
+        }
+        if !dir.exists() {
+            std::fs::create_dir_all(dir.join("prompts")).expect("node dir");
+            std::fs::write(dir.join("prompts/work.md"), "Do {{ issue.title }}.\n").expect("prompt");
             std::fs::write(
                 dir.join("workflow.yaml"),
                 format!(
@@ -420,7 +425,7 @@ fn runs_by_ticket(life: &str) -> BTreeMap<String, Vec<(u128, Option<u128>)>> {
 }
 
 /// The checks every scenario ends with.
-fn assert_clean(c: &Cluster, tickets: usize, verify_on: &str) {
+pub fn assert_clean(c: &Cluster, tickets: usize, verify_on: &str) {
     let life = c.life();
     assert!(
         !life.contains("OVERLAP"),
@@ -467,14 +472,18 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
         c.holder().await.is_some_and(|(h, _)| h == "n1")
     })
     .await;
-    c.start("n2", 4);
+    // Every node runs agents: n2 starts once n1 runs all four.
     c.until(
         "four agents running on n1",
         Duration::from_secs(30),
         || async { c.spawned_runs().await >= 4 && c.agents_of("n1").len() >= 4 },
     )
     .await;
-    assert!(c.node_log("n2").contains("standby"), "{}", c.node_log("n2"));
+    c.start("n2", 4);
+    c.until("n2 in standby", Duration::from_secs(10), || async {
+        c.node_log("n2").contains("standby")
+    })
+    .await;
     c.kill("n1");
     let killed = Instant::now();
     c.until(
@@ -563,12 +572,16 @@ async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
         c.holder().await.is_some_and(|(h, _)| h == "n1")
     })
     .await;
-    c.start("n2", 3);
     c.until(
         "three agents running on n1",
         Duration::from_secs(30),
         || async { c.spawned_runs().await >= 3 && c.agents_of("n1").len() >= 3 },
     )
+    .await;
+    c.start("n2", 3);
+    c.until("n2 in standby", Duration::from_secs(10), || async {
+        c.node_log("n2").contains("standby")
+    })
     .await;
     c.signal("n1", Signal::SIGSTOP);
     let paused = Instant::now();
@@ -792,10 +805,15 @@ echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
         || async { c.life().contains("second n2 saw") },
     )
     .await;
-    c.start("n1", 2);
+    // n1 comes back once n2 runs the third state (any live node may claim a run).
     std::fs::remove_file(c.root().join("hold-second")).expect("release");
     c.until("n2 in the third state", Duration::from_secs(30), || async {
         c.life().contains("third n2 saw")
+    })
+    .await;
+    c.start("n1", 2);
+    c.until("n1 in standby", Duration::from_secs(10), || async {
+        c.node_log("n1").matches("standby").count() >= 1
     })
     .await;
     c.kill("n2");

@@ -4,4 +4,6 @@
 
 mod e2e;
 mod lease;
+mod queue;
+mod runs;
 mod secrets;

@@ -1,0 +1,116 @@
+//! Every node runs agents (issue 14 item 2): the lease holder queues the runs it
+//! decides, every node claims them up to its own `max_concurrent`, and the cluster's
+//! capacity is the live nodes' slots together. A node that dies while running an agent
+//! takes the agent with it (its guard), and its run is recorded interrupted once its
+//! heartbeat is a ttl old, then retried on another node.
+
+use std::time::{Duration, Instant};
+
+use super::e2e::{Cluster, TTL_MS, assert_clean};
+
+/// Each node's `running` column (its heartbeat's count of the agents it runs).
+async fn running(c: &Cluster) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT name, running FROM nodes ORDER BY name")
+        .fetch_all(&c.pool)
+        .await
+        .expect("nodes")
+}
+
+async fn interrupted(c: &Cluster) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE kind = 'run_finished' \
+         AND payload::json ->> 'status' = 'interrupted'",
+    )
+    .fetch_one(&c.pool)
+    .await
+    .expect("runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
+    let Some(mut c) = Cluster::new("cluster::runs::every_node", 3).await else {
+        return;
+    };
+    std::fs::write(c.root().join("hold"), "").expect("hold");
+    c.start("n1", 1);
+    c.until("n1 holds the lease", Duration::from_secs(30), || async {
+        c.holder().await.is_some_and(|(h, _)| h == "n1")
+    })
+    .await;
+    c.start("n2", 1);
+    c.start("n3", 1);
+    // One slot per node: the three tickets run at once only if every node runs one.
+    c.until(
+        "one agent on each of the three nodes",
+        Duration::from_secs(30),
+        || async {
+            ["n1", "n2", "n3"]
+                .iter()
+                .all(|n| !c.agents_of(n).is_empty())
+        },
+    )
+    .await;
+    c.until(
+        "each node's heartbeat counting its agent",
+        Duration::from_secs(10),
+        || async { running(&c).await.iter().all(|(_, n)| *n == 1) },
+    )
+    .await;
+    assert_eq!(c.spawned_runs().await, 3, "{}", c.logs());
+    assert_eq!(c.holder().await.map(|(h, _)| h).as_deref(), Some("n1"));
+    let life = c.life();
+    let on_n2 = life
+        .lines()
+        .find_map(|l| l.strip_prefix("start n2 "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("n2 runs a ticket")
+        .to_string();
+
+    // n2 dies: its agent with it at once, its run recorded interrupted by the holder a
+    // ttl after n2's last heartbeat (plus the holder's one-second check).
+    c.kill("n2");
+    let killed = Instant::now();
+    c.until(
+        "n2's agent to die with it",
+        Duration::from_secs(2),
+        || async { c.agents_of("n2").is_empty() },
+    )
+    .await;
+    c.until(
+        "the holder to record n2's run interrupted",
+        Duration::from_millis(TTL_MS) + Duration::from_secs(5),
+        || async { interrupted(&c).await == 1 },
+    )
+    .await;
+    let lost_after = killed.elapsed();
+    assert!(
+        c.node_log("n1").contains("stopped answering"),
+        "{}",
+        c.node_log("n1")
+    );
+    // n2 is dead: the retry runs on n1 or n3, once their slots free up.
+    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.until("every ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 3
+    })
+    .await;
+    c.stop_all();
+    assert_clean(&c, 3, "n1");
+    let life = c.life();
+    let retried_on: Vec<&str> = life
+        .lines()
+        .filter(|l| l.starts_with("start ") && l.contains(&format!(" {on_n2} ")))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(retried_on.len(), 2, "{on_n2} ran twice:\n{life}");
+    assert_eq!(retried_on[0], "n2");
+    assert_ne!(retried_on[1], "n2", "retried on a live node:\n{life}");
+    // The holder recorded every run the other nodes ran: one chain, one writer.
+    let finished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'run_finished'")
+            .fetch_one(&c.pool)
+            .await
+            .expect("runs");
+    assert_eq!(finished, 4, "three runs and one retry");
+    eprintln!("n2's run recorded interrupted {lost_after:?} after its kill (ttl {TTL_MS} ms)");
+}
