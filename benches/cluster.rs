@@ -48,10 +48,13 @@ struct Outcome {
 
 fn main() {
     let s = Settings {
-        bin: std::env::var_os("BENCH_KARAJAN_BIN").map_or_else(
-            || PathBuf::from(env!("CARGO_BIN_EXE_karajan")),
-            PathBuf::from,
-        ),
+        bin: std::env::var_os("BENCH_KARAJAN_BIN")
+            .map_or_else(
+                || PathBuf::from(env!("CARGO_BIN_EXE_karajan")),
+                PathBuf::from,
+            )
+            .canonicalize()
+            .expect("the karajan binary exists"),
         tickets: env_or("BENCH_TICKETS", 30),
         agent_ms: env_or("BENCH_AGENT_MS", 2000),
         slots: env_or("BENCH_SLOTS", 2),
@@ -142,8 +145,13 @@ fn done(root: &Path) -> usize {
         .map(|d| {
             d.flatten()
                 .filter(|e| {
-                    std::fs::read_to_string(e.path())
-                        .is_ok_and(|t| t.lines().any(|l| l.trim() == "state: Done"))
+                    // The front matter's `state:`, not a comment's text.
+                    std::fs::read_to_string(e.path()).is_ok_and(|t| {
+                        t.lines()
+                            .skip(1)
+                            .take_while(|l| l.trim() != "---")
+                            .any(|l| l.trim() == "state: Done")
+                    })
                 })
                 .count()
         })

@@ -114,3 +114,63 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
     assert_eq!(finished, 4, "three runs and one retry");
     eprintln!("n2's run recorded interrupted {lost_after:?} after its kill (ttl {TTL_MS} ms)");
 }
+
+/// A node that runs an agent and is paused past a ttl (SIGSTOP): its agent's guard kills
+/// the agent before the holder counts the node dead and retries the run elsewhere;
+/// resumed, the node finds the run given up and reports nothing more about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
+    use nix::sys::signal::Signal;
+    let Some(mut c) = Cluster::new("cluster::runs::paused_node", 2).await else {
+        return;
+    };
+    std::fs::write(c.root().join("hold"), "").expect("hold");
+    c.start("n1", 1);
+    c.until("n1 holds the lease", Duration::from_secs(30), || async {
+        c.holder().await.is_some_and(|(h, _)| h == "n1")
+    })
+    .await;
+    c.start("n2", 1);
+    c.until("an agent on each node", Duration::from_secs(30), || async {
+        !c.agents_of("n1").is_empty() && !c.agents_of("n2").is_empty()
+    })
+    .await;
+    c.signal("n2", Signal::SIGSTOP);
+    let paused = Instant::now();
+    c.until(
+        "n2's agent killed by its guard while n2 is paused",
+        Duration::from_millis(TTL_MS + 1000),
+        || async { c.agents_of("n2").is_empty() },
+    )
+    .await;
+    let agent_gone = paused.elapsed();
+    c.until(
+        "the holder to record n2's run interrupted",
+        Duration::from_millis(TTL_MS) + Duration::from_secs(5),
+        || async { interrupted(&c).await == 1 },
+    )
+    .await;
+    let recorded = paused.elapsed();
+    assert!(
+        agent_gone < recorded,
+        "the agent died ({agent_gone:?}) before its run was given up ({recorded:?})"
+    );
+    c.signal("n2", Signal::SIGCONT);
+    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.until("every ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 2
+    })
+    .await;
+    c.stop_all();
+    assert_clean(&c, 2, "n1");
+    let finished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'run_finished'")
+            .fetch_one(&c.pool)
+            .await
+            .expect("runs");
+    assert_eq!(
+        finished, 3,
+        "two runs and one retry; n2 reported nothing late"
+    );
+    eprintln!("paused node: agent gone after {agent_gone:?}, run given up after {recorded:?}");
+}
