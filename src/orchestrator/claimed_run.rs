@@ -110,7 +110,7 @@ impl Relay for ToHolder {
 }
 
 /// Run `claimed` here until it ends or `cancel` stops it, reporting everything to the
-/// holder. Returns the session the run reported, if any.
+/// holder.
 pub async fn run_claimed(ctx: ClaimCtx, claimed: Claimed, cancel: CancellationToken) {
     let mut plan = claimed.plan;
     let (id, run_id) = (plan.snapshot.identifier.clone(), plan.run_id.clone());
@@ -171,16 +171,33 @@ pub async fn run_claimed(ctx: ClaimCtx, claimed: Claimed, cancel: CancellationTo
         warn!(ticket = %id, run = %run_id, error = %e, "cannot record which node holds the run's session");
     }
     let report = Report::Done(Box::new(RemoteDone::new(&ctx.node, done)));
-    match queue::report(&ctx.pool, &run_id, &ctx.instance, &report).await {
-        Ok(true) => info!(ticket = %id, run = %run_id, "run ended; reported to the lease holder"),
-        Ok(false) => {
-            info!(ticket = %id, run = %run_id, "run ended; the lease holder had given it up")
-        }
-        Err(e) => {
-            warn!(ticket = %id, run = %run_id, error = %e, "cannot report the run's end; the lease holder retries the run")
+    // The holder waits for this report while this node beats: a failed attempt is tried
+    // again (a node that cannot reach the database stops beating, and the holder then
+    // gives the run up by itself).
+    for attempt in 1.. {
+        match queue::report(&ctx.pool, &run_id, &ctx.instance, &report).await {
+            Ok(true) => {
+                info!(ticket = %id, run = %run_id, "run ended; reported to the lease holder");
+                return;
+            }
+            Ok(false) => {
+                info!(ticket = %id, run = %run_id, "run ended; the lease holder had given it up");
+                return;
+            }
+            Err(e) if attempt < DONE_ATTEMPTS => {
+                warn!(ticket = %id, run = %run_id, error = %e, attempt, "cannot report the run's end yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                warn!(ticket = %id, run = %run_id, error = %e, "cannot report the run's end; the lease holder retries the run once this node is silent");
+                return;
+            }
         }
     }
 }
+
+/// How many times a run's end is reported before the node gives up (a second apart).
+const DONE_ATTEMPTS: u32 = 60;
 
 /// With a forge, push what a successful run committed (see the module doc).
 async fn push(ctx: &ClaimCtx, done: &super::engine::RunDone) -> Option<Result<(), String>> {

@@ -20,10 +20,16 @@ use crate::cluster::plan::{Report, RunPlan};
 use crate::cluster::queue;
 use crate::cluster::relay::{Relayed, RemoteRuns};
 use crate::domain::RunStatus;
+use crate::store::{EventKind, NewEvent};
 
+/// `unstarted`: the `run_started` to record when the run ends without its node having
+/// reported one (never claimed, or its node failed or died before), so every finished
+/// run was started in the record, as a local run's task ensures.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn remote_run(
     remote: RemoteRuns,
     plan: RunPlan,
+    unstarted: NewEvent,
     recorder: Recorder,
     cancel: CancellationToken,
     done_tx: mpsc::Sender<String>,
@@ -32,13 +38,23 @@ pub(crate) async fn remote_run(
     let id = plan.snapshot.identifier.clone();
     let run_id = plan.run_id.clone();
     let mut rx = remote.route(&run_id);
+    let mut started = false;
     let done = match queue::enqueue(&remote.pool, remote.term, &remote.digest, &plan).await {
         Ok(()) => {
             let ends = Ends {
                 id: &id,
                 run_id: &run_id,
             };
-            relay(&remote, &mut rx, &recorder, &cancel, &activity_tx, ends).await
+            relay(
+                &remote,
+                &mut rx,
+                &recorder,
+                &cancel,
+                &activity_tx,
+                ends,
+                &mut started,
+            )
+            .await
         }
         Err(e) => Ends {
             id: &id,
@@ -47,6 +63,9 @@ pub(crate) async fn remote_run(
         .with(failed_outcome(format!("cannot queue the run: {e}"))),
     };
     remote.unroute(&run_id);
+    if !started && let Err(e) = recorder.record(vec![unstarted]).await {
+        warn!(ticket = %id, run = %run_id, error = %e, "cannot record the run's start");
+    }
     if let Err(e) = queue::remove(&remote.pool, &run_id).await {
         warn!(ticket = %id, run = %run_id, error = %e, "cannot remove the run's queue row; the next term removes it");
     }
@@ -81,6 +100,7 @@ async fn relay(
     cancel: &CancellationToken,
     activity_tx: &mpsc::Sender<Activity>,
     ends: Ends<'_>,
+    started: &mut bool,
 ) -> RunDone {
     let (id, run_id) = (ends.id, ends.run_id);
     let end = |outcome| ends.with(outcome);
@@ -107,7 +127,10 @@ async fn relay(
         };
         match msg {
             Some(Relayed::Report(Report::Events(events))) => {
-                let events = events.into_iter().map(Into::into).collect();
+                let events: Vec<NewEvent> = events.into_iter().map(Into::into).collect();
+                *started |= events
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::RunStarted { .. }));
                 if let Err(e) = recorder.record(events).await {
                     warn!(ticket = %id, run = %run_id, error = %e, "cannot record what the run's node reported");
                 }

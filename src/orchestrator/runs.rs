@@ -75,6 +75,7 @@ impl Engine {
             Some(remote) => tokio::spawn(super::remote_run::remote_run(
                 remote.clone(),
                 plan,
+                self.unstarted(&id, &w, &run_id, run_number, &agent),
                 self.recorder(),
                 cancel.clone(),
                 self.done_tx.clone(),
@@ -198,7 +199,32 @@ impl Engine {
         status: RunStatus,
     ) -> Result<(), StoreError> {
         warn!(ticket = %id, state = %w.state, run = %run_id, status = %status, "attempt aborted before the agent started");
-        self.record(vec![NewEvent::for_issue(
+        self.record(vec![self.unstarted(id, w, run_id, run_number, agent)])
+            .await?;
+        let done = RunDone {
+            identifier: id.to_string(),
+            run_id: run_id.to_string(),
+            heads: Default::default(),
+            verdict: None,
+            evidence: None,
+            outcome: RunOutcome {
+                status,
+                ..failed_outcome(String::new())
+            },
+        };
+        self.finish_run(done).await
+    }
+
+    /// `run_started` for a run whose agent never started (nothing was prepared).
+    fn unstarted(
+        &self,
+        id: &str,
+        w: &Wanted,
+        run_id: &str,
+        run_number: u32,
+        agent: &AgentState,
+    ) -> NewEvent {
+        NewEvent::for_issue(
             id,
             EventKind::RunStarted {
                 run_id: run_id.to_string(),
@@ -215,20 +241,7 @@ impl Engine {
                 resume_session: None,
                 head: None,
             },
-        )])
-        .await?;
-        let done = RunDone {
-            identifier: id.to_string(),
-            run_id: run_id.to_string(),
-            heads: Default::default(),
-            verdict: None,
-            evidence: None,
-            outcome: RunOutcome {
-                status,
-                ..failed_outcome(String::new())
-            },
-        };
-        self.finish_run(done).await
+        )
     }
 
     async fn prompt_context(

@@ -278,3 +278,35 @@ async fn reports_come_once_in_order_from_the_claimant_only() {
             .expect("report")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_takes_an_unclaimed_run_off_the_queue_and_asks_a_claimant_to_stop() {
+    let Some((_db, pool, term, n1, _n2)) = setup("cluster::queue::stop").await else {
+        return;
+    };
+    queue::enqueue(&pool, term, "d", &plan("T-1", "r1", None))
+        .await
+        .expect("enqueue");
+    queue::enqueue(&pool, term, "d", &plan("T-2", "r2", None))
+        .await
+        .expect("enqueue");
+    assert!(
+        queue::cancel(&pool, "r1", "moved away")
+            .await
+            .expect("cancel"),
+        "nobody claimed it: it is gone"
+    );
+    assert_eq!(claim(&pool, &n1, "d", 5).await, ["r2"]);
+    assert!(
+        !queue::cancel(&pool, "r2", "moved away")
+            .await
+            .expect("cancel"),
+        "claimed: its node is asked to stop it"
+    );
+    let w = queue::watch(&pool, &n1.instance).await.expect("watch");
+    assert_eq!(w.token, term);
+    assert_eq!(
+        w.rows,
+        [("r2".to_string(), term, Some("moved away".to_string()))]
+    );
+}
