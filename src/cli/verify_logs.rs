@@ -12,6 +12,11 @@ pub async fn run(workflow: &Path) -> Exit {
     };
     match store.verify_logs().await {
         Ok(report) => {
+            for (node, runs) in &report.elsewhere {
+                println!(
+                    "not here: the logs of {runs} run(s) are on node {node}'s host (run `karajan verify --logs` there)"
+                );
+            }
             for p in &report.problems {
                 println!(
                     "BROKEN log {} of run {} (digest at seq {}): {}",

@@ -56,4 +56,8 @@ pub struct RunEvidence {
     /// Every regular file of the log directory (its path relative to `log_dir`, `/`
     /// separated) and its SHA-256 (hex), when the run finished.
     pub logs: BTreeMap<String, String>,
+    /// The cluster node that ran it (`--node`), whose folder holds `log_dir`; absent for
+    /// a single daemon's runs and in events recorded before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }

@@ -161,6 +161,9 @@ pub async fn run_claimed(ctx: ClaimCtx, claimed: Claimed, cancel: CancellationTo
         }
     };
     let _ = activity.await;
+    if let Some(evidence) = &mut done.evidence {
+        evidence.node = Some(ctx.node.clone());
+    }
     if fell_back.is_some() && done.outcome.resume_fallback.is_none() {
         done.outcome.resume_fallback = fell_back;
     }

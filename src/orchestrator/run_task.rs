@@ -159,6 +159,7 @@ pub(crate) async fn run_task(
         logs: tokio::task::spawn_blocking(move || evidence::hash_dir(&log_dir))
             .await
             .unwrap_or_default(),
+        node: None,
     };
     let _ = done_tx.send(run_id.clone()).await;
     RunDone {

@@ -34,6 +34,9 @@ pub struct LogsReport {
     /// Log files re-hashed.
     pub files: u64,
     pub problems: Vec<LogProblem>,
+    /// Runs a cluster node ran whose log folder is not on this host (each node keeps
+    /// its own): not checked here, by node.
+    pub elsewhere: std::collections::BTreeMap<String, u64>,
 }
 
 impl LogsReport {
@@ -44,6 +47,12 @@ impl LogsReport {
 
 /// Compare one run's recorded digests with the files under its log directory.
 pub fn check_run(seq: i64, evidence: &RunEvidence, report: &mut LogsReport) {
+    if let Some(node) = &evidence.node
+        && !Path::new(&evidence.log_dir).exists()
+    {
+        *report.elsewhere.entry(node.clone()).or_default() += 1;
+        return;
+    }
     report.runs += 1;
     let now = crate::orchestrator::evidence::hash_dir(Path::new(&evidence.log_dir));
     let mut push = |file: &str, problem| {
@@ -108,6 +117,7 @@ mod tests {
             diff: None,
             log_dir: dir.display().to_string(),
             logs,
+            node: None,
         }
     }
 
@@ -144,5 +154,30 @@ mod tests {
                 (7, "extra", "unrecorded"),
             ]
         );
+    }
+
+    #[test]
+    fn a_cluster_nodes_logs_on_another_host_are_counted_apart_and_checked_where_present() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stdout.log"), "x").unwrap();
+        let logs = crate::orchestrator::evidence::hash_dir(dir.path());
+        let mut here = evidence(dir.path(), logs.clone());
+        here.node = Some("n1".into());
+        let mut there = evidence(&dir.path().join("gone"), logs);
+        there.node = Some("n2".into());
+        let mut report = LogsReport::default();
+        check_run(1, &here, &mut report);
+        check_run(2, &there, &mut report);
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.runs, 1);
+        assert_eq!(report.elsewhere.get("n2"), Some(&1));
+        // A single daemon's run whose folder is gone is a problem, as before.
+        let mut report = LogsReport::default();
+        check_run(
+            3,
+            &evidence(&dir.path().join("gone"), there.logs.clone()),
+            &mut report,
+        );
+        assert_eq!(report.problems.len(), 1);
     }
 }

@@ -112,6 +112,30 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
             .await
             .expect("runs");
     assert_eq!(finished, 4, "three runs and one retry");
+    // Each run's evidence names its node, whose folder holds its logs (all on this one
+    // host here, so `verify --logs` on n1 finds and checks every one of them).
+    let mut nodes: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT payload::json ->> 'node' FROM events WHERE kind = 'run_evidence' ORDER BY 1",
+    )
+    .fetch_all(&c.pool)
+    .await
+    .expect("evidence");
+    nodes.dedup();
+    assert_eq!(
+        nodes,
+        [Some("n1".into()), Some("n3".into())],
+        "n2's only run died with it"
+    );
+    let logs = crate::e2e::support::command()
+        .args(["verify", "workflow.yaml", "--logs"])
+        .current_dir(c.node_dir("n1"))
+        .output()
+        .expect("verify --logs");
+    let out = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.status.success() && out.contains("of 3 runs verified"),
+        "{out}"
+    );
     eprintln!("n2's run recorded interrupted {lost_after:?} after its kill (ttl {TTL_MS} ms)");
 }
 
