@@ -44,3 +44,11 @@ CREATE TABLE run_sessions (
     node       TEXT COLLATE "C" NOT NULL,
     at         TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- Tickets whose workspaces are to go (the holder's `CleanWorkspace`, when a ticket
+-- ends): every node removes its own copy, unless it holds unpushed commits. Kept for a
+-- day, so a node that was down a while still sees them.
+CREATE TABLE workspace_removals (
+    issue TEXT COLLATE "C" PRIMARY KEY,
+    at    TIMESTAMPTZ NOT NULL DEFAULT now()
+);

@@ -9,6 +9,9 @@
 //! removed here, since no holder relays it; the new holder waits for those rows
 //! (`queue::old_term_rows`) before it recovers.
 //!
+//! When a ticket ends, the holder announces its workspaces' removal; every node removes
+//! its own copy (not while it runs the ticket, nor with unpushed commits).
+//!
 //! The workflow is read again every [`RELOAD_EVERY`]: a node claims only runs planned
 //! with its own workflow's digest, so after an edit it follows the holder's reload.
 //! A stop of the node stops its runs, lets each report its end, then returns.
@@ -32,6 +35,7 @@ pub const CLAIM_POLL: Duration = Duration::from_millis(200);
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 struct Held {
+    issue: String,
     cancel: CancellationToken,
     term: i64,
     /// Stopped because its term ended: remove its row once it has.
@@ -52,6 +56,7 @@ pub async fn serve(
     let mut reloaded = tokio::time::Instant::now();
     let mut said_stopping = false;
     let mut said_foreign: HashSet<String> = HashSet::new();
+    let mut removed_since: Option<f64> = None;
     loop {
         while let Some(ended) = tasks.try_join_next() {
             if let Ok(run_id) = ended {
@@ -78,6 +83,7 @@ pub async fn serve(
         if reloaded.elapsed() >= RELOAD_EVERY {
             reloaded = tokio::time::Instant::now();
             reload(&mut ctx);
+            sweep(&ctx, &held, &mut removed_since).await;
             if held.len() < max {
                 say_foreign(&ctx, &mut said_foreign).await;
             }
@@ -170,6 +176,7 @@ async fn claim(
         held.insert(
             run_id.clone(),
             Held {
+                issue: c.plan.snapshot.identifier.clone(),
                 cancel: cancel.clone(),
                 term: c.term,
                 stale: false,
@@ -190,6 +197,20 @@ async fn settle(ctx: &ClaimCtx, held: &mut HashMap<String, Held>, run_id: &str) 
         && let Err(e) = queue::drop_claim(&ctx.pool, run_id, &ctx.instance).await
     {
         warn!(node = %ctx.node, run = %run_id, error = %e, "cannot remove an ended term's run row; the next holder does once this node is silent");
+    }
+}
+
+/// Remove this node's workspaces of tickets that ended (announced by the holder), but
+/// not one a run here is using.
+async fn sweep(ctx: &ClaimCtx, held: &HashMap<String, Held>, since: &mut Option<f64>) {
+    let Ok(removals) = queue::removals_since(&ctx.pool, *since).await else {
+        return;
+    };
+    for (issue, at) in removals {
+        *since = Some(at);
+        if !held.values().any(|h| h.issue == issue) {
+            ctx.remove_workspace(&issue).await;
+        }
     }
 }
 

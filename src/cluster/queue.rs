@@ -295,3 +295,34 @@ pub async fn remember_session(pool: &PgPool, session: &str, node: &str) -> Resul
     .await
     .map(drop)
 }
+
+/// The ticket's workspaces are to go on every node (see `claimant`); old notices (a
+/// day) are pruned on the way.
+pub async fn announce_removal(pool: &PgPool, issue: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM workspace_removals WHERE at < now() - interval '1 day'")
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO workspace_removals (issue) VALUES ($1) \
+         ON CONFLICT (issue) DO UPDATE SET at = now()",
+    )
+    .bind(issue)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Removals announced after `since` (database time, epoch seconds), oldest first, each
+/// with its time. Reading one twice is harmless (a removal is idempotent).
+pub async fn removals_since(
+    pool: &PgPool,
+    since: Option<f64>,
+) -> Result<Vec<(String, f64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT issue, CAST(EXTRACT(EPOCH FROM at) AS float8) FROM workspace_removals \
+         WHERE $1::float8 IS NULL OR at > to_timestamp($1) ORDER BY at",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+}

@@ -88,6 +88,49 @@ impl ClaimCtx {
     }
 }
 
+impl ClaimCtx {
+    /// The ticket ended (the holder announced its workspaces' removal): remove this
+    /// node's copy, with the `before_remove` hook, as the holder does its own, unless
+    /// its branch holds commits that are not pushed (kept, and said so).
+    pub async fn remove_workspace(&self, id: &str) {
+        let path = self.workspaces.path_for(id);
+        if !path.is_dir() {
+            return;
+        }
+        if let Some(forge) = &self.forge {
+            let why = match forge.unpushed(&path).await {
+                Ok(None) => None,
+                Ok(Some(u)) => Some(format!(
+                    "its branch {} has commits that are not on {}",
+                    u.branch,
+                    forge.remote()
+                )),
+                Err(e) => Some(format!(
+                    "whether its branch is pushed could not be checked: {e}"
+                )),
+            };
+            if let Some(why) = why {
+                let why = self.redactor.raw(&why).into_owned();
+                warn!(node = %self.node, ticket = %id, path = %path.display(), %why, "workspace kept: nothing an agent committed is deleted unpushed");
+                return;
+            }
+        }
+        if let Some(script) = &self.workflow.hooks.set.before_remove {
+            let spec = super::hooks::hook_spec(&self.workflow, id, "", "before_remove", script);
+            let _ = spec.run(id).await;
+        }
+        match self.workspaces.remove(id).await {
+            Ok(true) => {
+                info!(node = %self.node, ticket = %id, "removed this node's workspace of an ended ticket")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!(node = %self.node, ticket = %id, error = %e, "cannot remove the workspace")
+            }
+        }
+    }
+}
+
 /// Reports a claimed run's events to the holder.
 struct ToHolder {
     pool: PgPool,

@@ -218,7 +218,10 @@ impl Engine {
                         op,
                     });
                 }
-                Action::CleanWorkspace => deferred.push(self.clean_effect(&id)),
+                Action::CleanWorkspace => {
+                    deferred.push(self.clean_effect(&id));
+                    self.announce_removal(&id);
+                }
                 Action::Hold { column } => {
                     warn!(ticket = %id, state = %state, column = %column, "ticket is in an unexpected column; holding it");
                     batch.push(NewEvent::for_issue(&id, EventKind::Held { column }));

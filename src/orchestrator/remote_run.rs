@@ -165,3 +165,19 @@ async fn relay(
         }
     }
 }
+
+impl super::engine::Engine {
+    /// On a cluster, every node removes its copy of the ticket's workspace (see
+    /// `cluster::claimant`); the holder's own goes through the ticket's chain.
+    pub(crate) fn announce_removal(&self, id: &str) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        let (pool, id) = (remote.pool.clone(), id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = queue::announce_removal(&pool, &id).await {
+                warn!(ticket = %id, error = %e, "cannot tell the other nodes to remove the ticket's workspace");
+            }
+        });
+    }
+}

@@ -94,6 +94,24 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
         c.in_column("Done") == 3
     })
     .await;
+    // The tickets ended: each live node removes its own copy of their workspaces (n2,
+    // killed, keeps its one until it runs again).
+    let workspaces = |n: &str| {
+        std::fs::read_dir(c.node_dir(n).join(".karajan/workspaces"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("CL-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    c.until(
+        "n1's and n3's workspaces removed",
+        Duration::from_secs(15),
+        || async { workspaces("n1") == 0 && workspaces("n3") == 0 },
+    )
+    .await;
+    assert_eq!(workspaces("n2"), 1);
     c.stop_all();
     assert_clean(&c, 3, "n1");
     let life = c.life();
