@@ -521,14 +521,11 @@ async fn shutdown(
         info!(ticket = %id, run = %live.run_id, "stopping run: daemon shutdown");
         let done = match live.task.await {
             Ok(done) => done,
-            Err(e) => super::engine::RunDone {
-                identifier: id.clone(),
-                run_id: live.run_id.clone(),
-                heads: Default::default(),
-                verdict: None,
-                evidence: None,
-                outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
-            },
+            Err(e) => super::engine::RunDone::without_agent(
+                &id,
+                &live.run_id,
+                super::run_task::failed_outcome(format!("run task failed: {e}")),
+            ),
         };
         if let Err(e) = engine.finish_run(done).await {
             warn!(ticket = %id, error = %e, "could not record the stopped run");

@@ -193,14 +193,7 @@ pub async fn run_claimed(ctx: ClaimCtx, claimed: Claimed, cancel: CancellationTo
         }
         Err(reason) => {
             drop(activity_tx);
-            super::engine::RunDone {
-                identifier: id.clone(),
-                run_id: run_id.clone(),
-                outcome: failed_outcome(reason),
-                heads: Default::default(),
-                verdict: None,
-                evidence: None,
-            }
+            super::engine::RunDone::without_agent(&id, &run_id, failed_outcome(reason))
         }
     };
     let _ = activity.await;

@@ -34,6 +34,25 @@ pub struct RunDone {
     pub evidence: Option<crate::domain::evidence::RunEvidence>,
 }
 
+impl RunDone {
+    /// A run that ended with `outcome` and nothing else to show: no agent ran (or what
+    /// it did is unknown), so no heads, verdict or evidence.
+    pub(crate) fn without_agent(
+        identifier: &str,
+        run_id: &str,
+        outcome: crate::agent::RunOutcome,
+    ) -> Self {
+        RunDone {
+            identifier: identifier.to_string(),
+            run_id: run_id.to_string(),
+            outcome,
+            heads: Heads::default(),
+            verdict: None,
+            evidence: None,
+        }
+    }
+}
+
 /// The workspace's branch and its HEAD before and after a run: what the run committed,
 /// and what its push sends.
 #[derive(Debug, Clone, Default)]

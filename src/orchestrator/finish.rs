@@ -71,19 +71,16 @@ impl Engine {
             }
             return Ok(());
         }
-        let done = RunDone {
-            identifier: id.to_string(),
-            run_id: run_id.to_string(),
-            heads: Default::default(),
-            verdict: None,
-            evidence: None,
-            outcome: RunOutcome {
+        let done = RunDone::without_agent(
+            id,
+            run_id,
+            RunOutcome {
                 status: RunStatus::Cancelled {
                     reason: reason.to_string(),
                 },
                 ..super::run_task::failed_outcome(String::new())
             },
-        };
+        );
         self.finish_run(done).await?;
         if let Some(then) = then {
             self.after_stop(id, then).await?;
@@ -121,14 +118,11 @@ impl Engine {
         };
         let done = match live.task.await {
             Ok(done) => done,
-            Err(e) => RunDone {
-                identifier: id.clone(),
-                run_id: run_id.to_string(),
-                heads: Default::default(),
-                verdict: None,
-                evidence: None,
-                outcome: super::run_task::failed_outcome(format!("run task failed: {e}")),
-            },
+            Err(e) => RunDone::without_agent(
+                &id,
+                run_id,
+                super::run_task::failed_outcome(format!("run task failed: {e}")),
+            ),
         };
         if let Some(stopping) = live.stopping {
             info!(ticket = %id, run = %run_id, reason = %stopping.reason, "run stopped");

@@ -9,8 +9,7 @@
 use tracing::warn;
 
 use super::engine::{Engine, RunDone};
-use crate::agent::RunOutcome;
-use crate::domain::{RunStatus, TokenUsage};
+use super::run_task::interrupted_outcome;
 use crate::store::{EventKind, NewEvent, StoreError};
 
 impl Engine {
@@ -35,32 +34,9 @@ impl Engine {
                 },
             )])
             .await?;
-            let done = RunDone {
-                identifier: run.identifier.clone(),
-                run_id: run.run_id.clone(),
-                heads: Default::default(),
-                verdict: None,
-                evidence: None,
-                outcome: RunOutcome {
-                    status: RunStatus::Interrupted,
-                    exit_code: None,
-                    signal: None,
-                    duration: (self.now() - run.started_at).to_std().unwrap_or_default(),
-                    tokens: TokenUsage::default(),
-                    cost_usd: None,
-                    turns: None,
-                    session_id: None,
-                    resume_fallback: None,
-                    // The daemon died while the agent ran: what it used is unknown.
-                    accounting: crate::domain::run::Accounting {
-                        usage: crate::domain::run::UsageBasis::Unknown,
-                        cost: Some(crate::domain::run::CostBasis::Unknown),
-                        ..Default::default()
-                    },
-                    final_message: None,
-                    model: None,
-                },
-            };
+            let duration = (self.now() - run.started_at).to_std().unwrap_or_default();
+            let done =
+                RunDone::without_agent(&run.identifier, &run.run_id, interrupted_outcome(duration));
             self.finish_run(done).await?;
         }
         Ok(())

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::engine::RunDone;
 use super::live::Activity;
 use super::recorder::Recorder;
-use super::run_task::failed_outcome;
+use super::run_task::{failed_outcome, interrupted_outcome};
 use crate::agent::RunOutcome;
 use crate::cluster::plan::{Report, RunPlan};
 use crate::cluster::queue;
@@ -82,14 +82,7 @@ struct Ends<'a> {
 
 impl Ends<'_> {
     fn with(self, outcome: RunOutcome) -> RunDone {
-        RunDone {
-            identifier: self.id.to_string(),
-            run_id: self.run_id.to_string(),
-            outcome,
-            heads: Default::default(),
-            verdict: None,
-            evidence: None,
-        }
+        RunDone::without_agent(self.id, self.run_id, outcome)
     }
 }
 
@@ -104,6 +97,7 @@ async fn relay(
 ) -> RunDone {
     let (id, run_id) = (ends.id, ends.run_id);
     let end = |outcome| ends.with(outcome);
+    let queued = std::time::Instant::now();
     let mut asked_to_stop = false;
     loop {
         let msg = tokio::select! {
@@ -150,15 +144,7 @@ async fn relay(
             }
             Some(Relayed::Lost { node }) => {
                 warn!(ticket = %id, run = %run_id, %node, "the node running the agent stopped answering (its agents are stopped by their guards): the run is retried");
-                return end(RunOutcome {
-                    status: RunStatus::Interrupted,
-                    accounting: crate::domain::run::Accounting {
-                        usage: crate::domain::run::UsageBasis::Unknown,
-                        cost: Some(crate::domain::run::CostBasis::Unknown),
-                        ..Default::default()
-                    },
-                    ..failed_outcome(String::new())
-                });
+                return end(interrupted_outcome(queued.elapsed()));
             }
             // The term ended: nothing more can be recorded.
             None => return end(failed_outcome("the lease holder's term ended".into())),

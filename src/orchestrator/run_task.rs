@@ -32,6 +32,20 @@ pub(crate) fn failed_outcome(reason: String) -> RunOutcome {
     }
 }
 
+/// A run cut short by its daemon's (or its cluster node's) death: what it used is unknown.
+pub(crate) fn interrupted_outcome(duration: std::time::Duration) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::Interrupted,
+        duration,
+        accounting: crate::domain::run::Accounting {
+            usage: crate::domain::run::UsageBasis::Unknown,
+            cost: Some(crate::domain::run::CostBasis::Unknown),
+            ..Default::default()
+        },
+        ..failed_outcome(String::new())
+    }
+}
+
 /// The body of a run: get it ready (workspace, hooks, prompt; see `prepare`), record
 /// `run_started`, supervise the agent, forward its events to the store, run the
 /// `after_run` hook (recorded; fatal to the run only with `after_run_must_pass`), then
@@ -72,14 +86,7 @@ pub(crate) async fn run_task(
         Ok(req) => req,
         Err(outcome) => {
             let _ = done_tx.send(prep.run_id.clone()).await;
-            return RunDone {
-                identifier: prep.snapshot.identifier.clone(),
-                run_id: prep.run_id.clone(),
-                outcome,
-                heads: Default::default(),
-                verdict: None,
-                evidence: None,
-            };
+            return RunDone::without_agent(&prep.snapshot.identifier, &prep.run_id, outcome);
         }
     };
     let runner = prep.runner.clone();

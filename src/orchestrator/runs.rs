@@ -201,17 +201,14 @@ impl Engine {
         warn!(ticket = %id, state = %w.state, run = %run_id, status = %status, "attempt aborted before the agent started");
         self.record(vec![self.unstarted(id, w, run_id, run_number, agent)])
             .await?;
-        let done = RunDone {
-            identifier: id.to_string(),
-            run_id: run_id.to_string(),
-            heads: Default::default(),
-            verdict: None,
-            evidence: None,
-            outcome: RunOutcome {
+        let done = RunDone::without_agent(
+            id,
+            run_id,
+            RunOutcome {
                 status,
                 ..failed_outcome(String::new())
             },
-        };
+        );
         self.finish_run(done).await
     }
 

@@ -106,6 +106,26 @@ impl Cluster {
         self.root().join(name)
     }
 
+    /// Agents wait (the default agent body) until [`Cluster::release`].
+    pub fn hold(&self) {
+        std::fs::write(self.root().join("hold"), "").expect("hold");
+    }
+
+    pub fn release(&self) {
+        std::fs::remove_file(self.root().join("hold")).expect("release the agents");
+    }
+
+    /// Start node `name` alone and wait until it holds the tracker lease.
+    pub async fn lead(&mut self, name: &str, slots: usize) {
+        self.start(name, slots);
+        self.until(
+            &format!("{name} holds the lease"),
+            Duration::from_secs(30),
+            || async { self.holder().await.is_some_and(|(h, _)| h == name) },
+        )
+        .await;
+    }
+
     /// The agents' shared log: `start|end NODE TICKET RUN NANOS`, `OVERLAP …`.
     pub fn life(&self) -> String {
         std::fs::read_to_string(self.root().join("life.log")).unwrap_or_default()
@@ -466,12 +486,8 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
     let Some(mut c) = Cluster::new("cluster::e2e::a_killed_holder", 4).await else {
         return;
     };
-    std::fs::write(c.root().join("hold"), "").expect("hold");
-    c.start("n1", 4);
-    c.until("n1 holds the lease", Duration::from_secs(30), || async {
-        c.holder().await.is_some_and(|(h, _)| h == "n1")
-    })
-    .await;
+    c.hold();
+    c.lead("n1", 4).await;
     // Every node runs agents: n2 starts once n1 runs all four.
     c.until(
         "four agents running on n1",
@@ -542,7 +558,7 @@ async fn a_killed_holders_agents_die_with_it_and_a_standby_takes_over_in_bound()
     );
     // The documented bound from the holder's last renewal, plus the poll of this test.
     assert!(failover <= bound() + SLACK, "{failover:?}");
-    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.release();
     c.until("every ticket Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 4
     })
@@ -566,12 +582,8 @@ async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
     let Some(mut c) = Cluster::new("cluster::e2e::a_paused_holder", 3).await else {
         return;
     };
-    std::fs::write(c.root().join("hold"), "").expect("hold");
-    c.start("n1", 3);
-    c.until("n1 holds the lease", Duration::from_secs(30), || async {
-        c.holder().await.is_some_and(|(h, _)| h == "n1")
-    })
-    .await;
+    c.hold();
+    c.lead("n1", 3).await;
     c.until(
         "three agents running on n1",
         Duration::from_secs(30),
@@ -626,7 +638,7 @@ async fn a_holder_paused_past_its_lease_loses_its_agents_and_cannot_write() {
     let n1 = c.node_log("n1");
     assert!(n1.contains("tracker lease lost"), "{n1}");
     assert!(c.agents_of("n1").is_empty());
-    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.release();
     c.until("every ticket Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 3
     })
@@ -882,7 +894,7 @@ async fn a_store_is_a_single_daemons_or_a_clusters_never_both() {
     let Some(mut c) = Cluster::new("cluster::e2e::never_both", 2).await else {
         return;
     };
-    std::fs::write(c.root().join("hold"), "").expect("hold");
+    c.hold();
     // A single daemon's folder: n1's workflow without the cluster keys.
     c.start("n1", 2);
     let solo = c.root().join("solo");
@@ -956,7 +968,7 @@ async fn a_store_is_a_single_daemons_or_a_clusters_never_both() {
         || async { c.holder().await.is_some_and(|(h, _)| h == "n2") },
     )
     .await;
-    std::fs::remove_file(c.root().join("hold")).expect("release");
+    c.release();
     c.until("every ticket Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 2
     })

@@ -31,12 +31,8 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
     let Some(mut c) = Cluster::new("cluster::runs::every_node", 3).await else {
         return;
     };
-    std::fs::write(c.root().join("hold"), "").expect("hold");
-    c.start("n1", 1);
-    c.until("n1 holds the lease", Duration::from_secs(30), || async {
-        c.holder().await.is_some_and(|(h, _)| h == "n1")
-    })
-    .await;
+    c.hold();
+    c.lead("n1", 1).await;
     c.start("n2", 1);
     c.start("n3", 1);
     // One slot per node: the three tickets run at once only if every node runs one.
@@ -89,7 +85,7 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
         c.node_log("n1")
     );
     // n2 is dead: the retry runs on n1 or n3, once their slots free up.
-    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.release();
     c.until("every ticket Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 3
     })
@@ -166,12 +162,8 @@ async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
     let Some(mut c) = Cluster::new("cluster::runs::paused_node", 2).await else {
         return;
     };
-    std::fs::write(c.root().join("hold"), "").expect("hold");
-    c.start("n1", 1);
-    c.until("n1 holds the lease", Duration::from_secs(30), || async {
-        c.holder().await.is_some_and(|(h, _)| h == "n1")
-    })
-    .await;
+    c.hold();
+    c.lead("n1", 1).await;
     c.start("n2", 1);
     c.until("an agent on each node", Duration::from_secs(30), || async {
         !c.agents_of("n1").is_empty() && !c.agents_of("n2").is_empty()
@@ -198,7 +190,7 @@ async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
         "the agent died ({agent_gone:?}) before its run was given up ({recorded:?})"
     );
     c.signal("n2", Signal::SIGCONT);
-    std::fs::remove_file(c.root().join("hold")).expect("release the agents");
+    c.release();
     c.until("every ticket Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 2
     })
