@@ -18,34 +18,22 @@ use super::recorder::Recorder;
 use crate::agent::{AgentRunner, RunRequest};
 use crate::cluster::plan::RunPlan;
 use crate::config::{AgentState, Workflow};
-use crate::domain::{TicketSnapshot, TokenUsage};
-use crate::prompt::PromptContext;
 use crate::store::{EventKind, NewEvent};
 use crate::tracker::Tracker;
 use crate::workspace::{Workspaces, sanitize_key};
 
 /// Everything a run's task needs to get the run ready, resolved by the owner.
 pub(crate) struct Prep {
+    /// What the owner decided (on a cluster, possibly on another node).
+    pub plan: RunPlan,
     pub workflow: Arc<Workflow>,
     pub agent: AgentState,
     pub runner: Arc<dyn AgentRunner>,
     pub tracker: Arc<dyn Tracker>,
     pub workspaces: Workspaces,
-    pub snapshot: TicketSnapshot,
-    pub state: String,
-    pub run_id: String,
-    pub run_number: u32,
-    pub attempt: u32,
-    pub ctx: PromptContext,
-    pub branch: String,
-    pub resume_session: Option<String>,
-    pub resume_usage: Option<TokenUsage>,
     pub log_dir: PathBuf,
-    pub max_cost_usd: Option<f64>,
     pub after_create: Option<HookSpec>,
     pub stage_enter: Option<HookSpec>,
-    /// The run's decision entered its state (see `Wanted::entered`).
-    pub entered: bool,
     pub before_run: Option<HookSpec>,
     /// Runs after the agent, recorded (in `run_task`); fatal to the run only with
     /// `after_run_must_pass`.
@@ -109,17 +97,7 @@ impl Prep {
             runner,
             tracker,
             workspaces,
-            snapshot: plan.snapshot,
-            state: plan.state,
-            run_id: plan.run_id,
-            run_number: plan.run_number,
-            attempt: plan.attempt,
-            ctx: plan.ctx,
-            branch: plan.branch,
-            resume_session: plan.resume_session,
-            resume_usage: plan.resume_usage,
-            max_cost_usd: plan.max_cost_usd,
-            entered: plan.entered,
+            plan,
         })
     }
 
@@ -143,12 +121,12 @@ impl Prep {
             None => (vec![], String::new(), 0, String::new(), String::new(), None),
         };
         NewEvent::for_issue(
-            &self.snapshot.identifier,
+            &self.plan.snapshot.identifier,
             EventKind::RunStarted {
-                run_id: self.run_id.clone(),
-                state: self.state.clone(),
-                run_number: self.run_number,
-                attempt: self.attempt,
+                run_id: self.plan.run_id.clone(),
+                state: self.plan.state.clone(),
+                run_number: self.plan.run_number,
+                attempt: self.plan.attempt,
                 runner: self.agent.runner.kind.as_str().to_string(),
                 command,
                 config_digest: self.workflow.digest.clone(),
@@ -169,7 +147,7 @@ impl Prep {
         recorder: &Recorder,
         cancel: &CancellationToken,
     ) -> Result<(RunRequest, String), NotReady> {
-        let id = self.snapshot.identifier.as_str();
+        let id = self.plan.snapshot.identifier.as_str();
         let fail = |s: String| NotReady::Failed(s);
         let record = |events: Vec<NewEvent>| async move {
             recorder
@@ -180,7 +158,7 @@ impl Prep {
         };
         let ws = self
             .workspaces
-            .ensure(id, &self.branch)
+            .ensure(id, &self.plan.branch)
             .await
             .map_err(|e| fail(format!("workspace: {e}")))?;
         if ws.created {
@@ -204,7 +182,7 @@ impl Prep {
         // The state's entry hook runs here when the run's own decision entered the
         // state, or when the state was entered before its workspace existed (now made).
         if let Some(hook) = &self.stage_enter
-            && (ws.created || self.entered)
+            && (ws.created || self.plan.entered)
         {
             record(vec![hook.run(id).await.1]).await?;
         }
@@ -223,38 +201,42 @@ impl Prep {
         }
         // The read the run started from brought the recent human comments (Linear, the
         // local folder): no request. Otherwise ask (GitHub, a stand-in snapshot).
-        let comments = match &self.snapshot.recent_comments {
+        let comments = match &self.plan.snapshot.recent_comments {
             Some(recent) => recent.clone(),
             None => self
                 .tracker
-                .comments(&self.snapshot.ticket_ref())
+                .comments(&self.plan.snapshot.ticket_ref())
                 .await
                 .unwrap_or_default(),
         };
-        let rendered = crate::prompt::render(&self.workflow, &self.state, &self.ctx, &comments)
-            .map_err(|e| fail(format!("prompt: {e}")))?;
+        let rendered =
+            crate::prompt::render(&self.workflow, &self.plan.state, &self.plan.ctx, &comments)
+                .map_err(|e| fail(format!("prompt: {e}")))?;
         std::fs::create_dir_all(&self.log_dir)
             .map_err(|e| fail(format!("log dir {}: {e}", self.log_dir.display())))?;
         let _ = std::fs::write(self.log_dir.join("prompt.md"), &rendered.text);
         if cancel.is_cancelled() {
             return Err(NotReady::Stopped);
         }
-        info!(ticket = %id, state = %self.state, run = %self.run_id, attempt = self.attempt, "run ready");
+        info!(ticket = %id, state = %self.plan.state, run = %self.plan.run_id, attempt = self.plan.attempt, "run ready");
         Ok((self.request(&ws, rendered.text), rendered.digest))
     }
 
     fn request(&self, ws: &crate::workspace::Workspace, prompt: String) -> RunRequest {
-        let id = &self.snapshot.identifier;
+        let id = &self.plan.snapshot.identifier;
         let mut meta = vec![
             ("KARAJAN_ISSUE".to_string(), id.clone()),
-            ("KARAJAN_STATE".to_string(), self.state.clone()),
-            ("KARAJAN_RUN_ID".to_string(), self.run_id.clone()),
+            ("KARAJAN_STATE".to_string(), self.plan.state.clone()),
+            ("KARAJAN_RUN_ID".to_string(), self.plan.run_id.clone()),
             (
                 "KARAJAN_RUN_NUMBER".to_string(),
-                self.run_number.to_string(),
+                self.plan.run_number.to_string(),
             ),
-            ("KARAJAN_ATTEMPT".to_string(), self.attempt.to_string()),
-            ("KARAJAN_TITLE".to_string(), self.snapshot.title.clone()),
+            ("KARAJAN_ATTEMPT".to_string(), self.plan.attempt.to_string()),
+            (
+                "KARAJAN_TITLE".to_string(),
+                self.plan.snapshot.title.clone(),
+            ),
             (
                 "KARAJAN_WORKSPACE".to_string(),
                 ws.path.display().to_string(),
@@ -265,7 +247,7 @@ impl Prep {
                 self.log_dir.display().to_string(),
             ),
         ];
-        if let Some(s) = &self.resume_session {
+        if let Some(s) = &self.plan.resume_session {
             meta.push(("KARAJAN_SESSION_ID".to_string(), s.clone()));
         }
         if let Some(f) = &self.verdict_file {
@@ -274,22 +256,22 @@ impl Prep {
         let limits = &self.workflow.agent;
         let runner = &self.agent.runner;
         RunRequest {
-            run_id: self.run_id.clone(),
+            run_id: self.plan.run_id.clone(),
             identifier: id.clone(),
-            state: self.state.clone(),
-            run_number: self.run_number,
-            attempt: self.attempt,
+            state: self.plan.state.clone(),
+            run_number: self.plan.run_number,
+            attempt: self.plan.attempt,
             prompt,
             workspace: ws.path.clone(),
             log_dir: self.log_dir.clone(),
             env: crate::agent::env::build_env(runner, &meta),
-            resume_session: self.resume_session.clone(),
-            resume_usage: self.resume_usage,
+            resume_session: self.plan.resume_session.clone(),
+            resume_usage: self.plan.resume_usage,
             stall_timeout: runner.stall_timeout.unwrap_or(limits.stall_timeout),
             turn_timeout: runner.turn_timeout.unwrap_or(limits.turn_timeout),
             grace: limits.kill_grace,
             max_turns: runner.max_turns.unwrap_or(limits.max_turns),
-            max_cost_usd: self.max_cost_usd,
+            max_cost_usd: self.plan.max_cost_usd,
         }
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn run_task(
     let mut heads = super::engine::Heads::default();
     let started = match &ready {
         Ok((req, digest)) => {
-            heads.branch = Some(prep.branch.clone());
+            heads.branch = Some(prep.plan.branch.clone());
             heads.before = crate::forge::head_of(req.workspace.clone()).await;
             prep.started_event(Some((req, digest)), heads.before.clone())
         }
@@ -72,7 +72,7 @@ pub(crate) async fn run_task(
         (Ok((req, _)), Ok(_)) => Ok(req),
         (_, Err(e)) => Err(failed_outcome(format!("store: {e}"))),
         (Err(NotReady::Failed(reason)), _) => {
-            warn!(ticket = %prep.snapshot.identifier, state = %prep.state, run = %prep.run_id, %reason, "attempt aborted before the agent started");
+            warn!(ticket = %prep.plan.snapshot.identifier, state = %prep.plan.state, run = %prep.plan.run_id, %reason, "attempt aborted before the agent started");
             Err(failed_outcome(reason))
         }
         (Err(NotReady::Stopped), _) => Err(RunOutcome {
@@ -85,8 +85,12 @@ pub(crate) async fn run_task(
     let req = match not_started {
         Ok(req) => req,
         Err(outcome) => {
-            let _ = done_tx.send(prep.run_id.clone()).await;
-            return RunDone::without_agent(&prep.snapshot.identifier, &prep.run_id, outcome);
+            let _ = done_tx.send(prep.plan.run_id.clone()).await;
+            return RunDone::without_agent(
+                &prep.plan.snapshot.identifier,
+                &prep.plan.run_id,
+                outcome,
+            );
         }
     };
     let runner = prep.runner.clone();
