@@ -42,9 +42,13 @@ impl PgUrl {
         Ok(PgUrl { url, options })
     }
 
-    /// The connection options (they hold the password: never print them).
+    /// The connection options (they hold the password: never print them). The server's
+    /// notices are not sent (`client_min_messages=warning`): karajan acts on none, and
+    /// each start's migration check would log one ("`_sqlx_migrations` already exists").
     pub fn options(&self) -> PgConnectOptions {
-        self.options.clone()
+        self.options
+            .clone()
+            .options([("client_min_messages", "warning")])
     }
 
     /// `host:port/database`: what messages may say about this URL.
