@@ -51,6 +51,10 @@ pub struct Flavor {
     pub body: String,
     /// Push each ticket's branch after each successful run (`forge: { kind: git }`).
     pub forge: bool,
+    /// More `runners:` entries (YAML, indented by two) beside `fake`.
+    pub runners: String,
+    /// More `columns:` lines (YAML, indented by two).
+    pub columns: String,
 }
 
 impl Default for Flavor {
@@ -63,6 +67,8 @@ echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
 "#
             .into(),
             forge: false,
+            runners: String::new(),
+            columns: String::new(),
         }
     }
 }
@@ -190,7 +196,7 @@ columns:
   active: In Progress
   done: Done
   terminal: [Canceled]
-polling:
+{columns}polling:
   interval: 1s
 workspace:
   root: ./.karajan/workspaces
@@ -200,7 +206,7 @@ workspace:
   fake:
     kind: command
     command: ["{agent}"]
-agent:
+{runners}agent:
   max_concurrent: {slots}
   max_retry_backoff: 1s
   max_attempts: 5
@@ -220,6 +226,8 @@ store:
                     agent = agent.display(),
                     url = self.db.url,
                     states = self.flavor.states,
+                    runners = self.flavor.runners,
+                    columns = self.flavor.columns,
                     forge = if self.flavor.forge {
                         "forge: { kind: git }\n"
                     } else {
@@ -826,6 +834,7 @@ echo "end {name} $KARAJAN_ISSUE $KARAJAN_RUN_ID $(date +%s%N)" >> "$log"
 "#
         .into(),
         forge: true,
+        ..Flavor::default()
     };
     for hold in ["hold-second", "hold-third"] {
         std::fs::write(c.root().join(hold), "").expect("hold");
