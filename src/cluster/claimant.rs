@@ -52,20 +52,18 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let mut held: HashMap<String, Held> = HashMap::new();
-    let mut tasks: JoinSet<String> = JoinSet::new();
+    let mut tasks = Tasks::default();
     let mut reloaded = tokio::time::Instant::now();
     let mut said_stopping = false;
     let mut said_foreign: HashSet<String> = HashSet::new();
     let mut removed_since: Option<f64> = None;
     loop {
-        while let Some(ended) = tasks.try_join_next() {
-            if let Ok(run_id) = ended {
-                settle(&ctx, &mut held, &run_id).await;
-            }
+        while let Some(run_id) = tasks.try_next() {
+            settle(&ctx, &mut held, &run_id).await;
         }
         running.store(held.len(), Ordering::Relaxed);
         if shutdown.is_cancelled() {
-            if held.is_empty() {
+            if held.is_empty() || tasks.set.is_empty() {
                 return;
             }
             if !said_stopping {
@@ -75,7 +73,7 @@ pub async fn serve(
             for h in held.values() {
                 h.cancel.cancel();
             }
-            if let Some(Ok(run_id)) = tasks.join_next().await {
+            if let Some(run_id) = tasks.next().await {
                 settle(&ctx, &mut held, &run_id).await;
             }
             continue;
@@ -108,10 +106,44 @@ pub async fn serve(
         tokio::select! {
             () = tokio::time::sleep(CLAIM_POLL) => {}
             () = shutdown.cancelled() => {}
-            Some(Ok(run_id)) = tasks.join_next(), if !tasks.is_empty() => {
+            Some(run_id) = tasks.next(), if !tasks.set.is_empty() => {
                 settle(&ctx, &mut held, &run_id).await;
             }
         }
+    }
+}
+
+/// The claimed runs' tasks, each known by its run even if it panicked (its slot must
+/// come back).
+#[derive(Default)]
+struct Tasks {
+    set: JoinSet<()>,
+    runs: HashMap<tokio::task::Id, String>,
+}
+
+impl Tasks {
+    fn ended(
+        &mut self,
+        r: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    ) -> Option<String> {
+        let id = match r {
+            Ok((id, ())) => id,
+            Err(e) => {
+                warn!(error = %e, "a claimed run's task failed");
+                e.id()
+            }
+        };
+        self.runs.remove(&id)
+    }
+
+    fn try_next(&mut self) -> Option<String> {
+        let r = self.set.try_join_next_with_id()?;
+        self.ended(r)
+    }
+
+    async fn next(&mut self) -> Option<String> {
+        let r = self.set.join_next_with_id().await?;
+        self.ended(r)
     }
 }
 
@@ -150,7 +182,7 @@ async fn claim(
     free: usize,
     ttl: Duration,
     held: &mut HashMap<String, Held>,
-    tasks: &mut JoinSet<String>,
+    tasks: &mut Tasks,
 ) {
     let claimed = queue::claim(
         &ctx.pool,
@@ -183,10 +215,8 @@ async fn claim(
             },
         );
         let ctx = ctx.clone();
-        tasks.spawn(async move {
-            run_claimed(ctx, c, cancel).await;
-            run_id
-        });
+        let id = tasks.set.spawn(run_claimed(ctx, c, cancel)).id();
+        tasks.runs.insert(id, run_id);
     }
 }
 

@@ -35,119 +35,117 @@ pub(crate) async fn remote_run(
     done_tx: mpsc::Sender<String>,
     activity_tx: mpsc::Sender<Activity>,
 ) -> RunDone {
-    let id = plan.snapshot.identifier.clone();
-    let run_id = plan.run_id.clone();
-    let mut rx = remote.route(&run_id);
-    let mut started = false;
-    let done = match queue::enqueue(&remote.pool, remote.term, &remote.digest, &plan).await {
-        Ok(()) => {
-            let ends = Ends {
-                id: &id,
-                run_id: &run_id,
-            };
-            relay(
-                &remote,
-                &mut rx,
-                &recorder,
-                &cancel,
-                &activity_tx,
-                ends,
-                &mut started,
-            )
-            .await
-        }
-        Err(e) => Ends {
-            id: &id,
-            run_id: &run_id,
-        }
-        .with(failed_outcome(format!("cannot queue the run: {e}"))),
+    let mut run = Relaying {
+        id: plan.snapshot.identifier.clone(),
+        run_id: plan.run_id.clone(),
+        remote: &remote,
+        recorder: &recorder,
+        activity_tx: &activity_tx,
+        started: false,
     };
-    remote.unroute(&run_id);
-    if !started && let Err(e) = recorder.record(vec![unstarted]).await {
+    let mut rx = remote.route(&run.run_id);
+    let done = match queue::enqueue(&remote.pool, remote.term, &remote.digest, &plan).await {
+        Ok(()) => run.until_done(&mut rx, &cancel).await,
+        Err(e) => run.end(failed_outcome(format!("cannot queue the run: {e}"))),
+    };
+    let (id, run_id) = (&run.id, &run.run_id);
+    remote.unroute(run_id);
+    if !run.started
+        && let Err(e) = recorder.record(vec![unstarted]).await
+    {
         warn!(ticket = %id, run = %run_id, error = %e, "cannot record the run's start");
     }
-    if let Err(e) = queue::remove(&remote.pool, &run_id).await {
+    if let Err(e) = queue::remove(&remote.pool, run_id).await {
         warn!(ticket = %id, run = %run_id, error = %e, "cannot remove the run's queue row; the next term removes it");
     }
     let _ = done_tx.send(run_id.clone()).await;
     done
 }
 
-/// The run's ticket and id, to end it with an outcome of the holder's own.
-#[derive(Clone, Copy)]
-struct Ends<'a> {
-    id: &'a str,
-    run_id: &'a str,
+/// One queued run, relayed from its node into the record.
+struct Relaying<'a> {
+    id: String,
+    run_id: String,
+    remote: &'a RemoteRuns,
+    recorder: &'a Recorder,
+    activity_tx: &'a mpsc::Sender<Activity>,
+    /// Its node reported `run_started`.
+    started: bool,
 }
 
-impl Ends<'_> {
-    fn with(self, outcome: RunOutcome) -> RunDone {
-        RunDone::without_agent(self.id, self.run_id, outcome)
+impl Relaying<'_> {
+    /// The run ends with an outcome of the holder's own (no agent result to show).
+    fn end(&self, outcome: RunOutcome) -> RunDone {
+        RunDone::without_agent(&self.id, &self.run_id, outcome)
     }
-}
 
-async fn relay(
-    remote: &RemoteRuns,
-    rx: &mut mpsc::UnboundedReceiver<Relayed>,
-    recorder: &Recorder,
-    cancel: &CancellationToken,
-    activity_tx: &mpsc::Sender<Activity>,
-    ends: Ends<'_>,
-    started: &mut bool,
-) -> RunDone {
-    let (id, run_id) = (ends.id, ends.run_id);
-    let end = |outcome| ends.with(outcome);
-    let queued = std::time::Instant::now();
-    let mut asked_to_stop = false;
-    loop {
-        let msg = tokio::select! {
-            m = rx.recv() => m,
-            () = cancel.cancelled(), if !asked_to_stop => {
-                asked_to_stop = true;
-                match queue::cancel(&remote.pool, run_id, "stopped by karajan").await {
-                    Ok(true) => {
-                        return end(RunOutcome {
+    async fn until_done(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Relayed>,
+        cancel: &CancellationToken,
+    ) -> RunDone {
+        let queued = std::time::Instant::now();
+        let mut asked_to_stop = false;
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => m,
+                () = cancel.cancelled(), if !asked_to_stop => {
+                    asked_to_stop = true;
+                    if self.stop().await {
+                        return self.end(RunOutcome {
                             status: RunStatus::Cancelled {
                                 reason: "stopped before a node claimed it".into(),
                             },
                             ..failed_outcome(String::new())
                         });
                     }
-                    Ok(false) => {}
-                    Err(e) => warn!(ticket = %id, run = %run_id, error = %e, "cannot ask the run's node to stop it; its term's end will"),
+                    continue;
                 }
-                continue;
-            }
-        };
-        match msg {
-            Some(Relayed::Report(Report::Events(events))) => {
-                let events: Vec<NewEvent> = events.into_iter().map(Into::into).collect();
-                *started |= events
-                    .iter()
-                    .any(|e| matches!(e.kind, EventKind::RunStarted { .. }));
-                if let Err(e) = recorder.record(events).await {
-                    warn!(ticket = %id, run = %run_id, error = %e, "cannot record what the run's node reported");
+            };
+            let (id, run_id) = (&self.id, &self.run_id);
+            match msg {
+                Some(Relayed::Report(Report::Events(events))) => self.record(events).await,
+                Some(Relayed::Report(Report::Activity(list))) => {
+                    for event in list {
+                        let _ = self.activity_tx.try_send(Activity {
+                            identifier: id.clone(),
+                            run_id: run_id.clone(),
+                            event,
+                        });
+                    }
                 }
-            }
-            Some(Relayed::Report(Report::Activity(list))) => {
-                for event in list {
-                    let _ = activity_tx.try_send(Activity {
-                        identifier: id.to_string(),
-                        run_id: run_id.to_string(),
-                        event,
-                    });
+                Some(Relayed::Report(Report::Done(done))) => {
+                    info!(ticket = %id, run = %run_id, node = %done.node, "the run's node reported its end");
+                    return done.into_done(id, run_id);
                 }
+                Some(Relayed::Lost { node }) => {
+                    warn!(ticket = %id, run = %run_id, %node, "the node running the agent stopped answering (its agents are stopped by their guards): the run is retried");
+                    return self.end(interrupted_outcome(queued.elapsed()));
+                }
+                // The term ended: nothing more can be recorded.
+                None => return self.end(failed_outcome("the lease holder's term ended".into())),
             }
-            Some(Relayed::Report(Report::Done(done))) => {
-                info!(ticket = %id, run = %run_id, node = %done.node, "the run's node reported its end");
-                return done.into_done(id, run_id);
+        }
+    }
+
+    /// Ask for the run to stop; `true` when no node had claimed it (it is off the queue).
+    async fn stop(&self) -> bool {
+        match queue::cancel(&self.remote.pool, &self.run_id, "stopped by karajan").await {
+            Ok(gone) => gone,
+            Err(e) => {
+                warn!(ticket = %self.id, run = %self.run_id, error = %e, "cannot ask the run's node to stop it; its term's end will");
+                false
             }
-            Some(Relayed::Lost { node }) => {
-                warn!(ticket = %id, run = %run_id, %node, "the node running the agent stopped answering (its agents are stopped by their guards): the run is retried");
-                return end(interrupted_outcome(queued.elapsed()));
-            }
-            // The term ended: nothing more can be recorded.
-            None => return end(failed_outcome("the lease holder's term ended".into())),
+        }
+    }
+
+    async fn record(&mut self, events: Vec<crate::cluster::plan::WireEvent>) {
+        let events: Vec<NewEvent> = events.into_iter().map(Into::into).collect();
+        self.started |= events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::RunStarted { .. }));
+        if let Err(e) = self.recorder.record(events).await {
+            warn!(ticket = %self.id, run = %self.run_id, error = %e, "cannot record what the run's node reported");
         }
     }
 }
