@@ -100,6 +100,10 @@ pub async fn run(wf: Workflow, url: &PgUrl, cluster: ClusterConfig, args: RunArg
             }
         }
         term.tell_guards();
+        // Every node looks at the queue now: the previous term's runs are to stop.
+        if let Err(e) = crate::cluster::wake::notify(&pool).await {
+            warn!(node = %node.name, error = %e, "cannot wake the other nodes; they notice the new term within a second");
+        }
         let keeper_done = CancellationToken::new();
         let keeper = tokio::spawn(term::keep(
             pool.clone(),

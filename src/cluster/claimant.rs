@@ -1,6 +1,7 @@
 //! Every node runs agents: for its whole life, standby or lease holder, a node claims
 //! queued runs up to its `agent.max_concurrent` (`queue::claim`) and runs them
-//! (`orchestrator::run_claimed`), every [`CLAIM_POLL`].
+//! (`orchestrator::run_claimed`), when the holder wakes it (`wake`) and at least every
+//! [`CLAIM_POLL`].
 //!
 //! It also watches the rows of the runs it holds: a run the holder asked to stop, a run
 //! the holder gave up (its row is gone), and every run of a term that ended (the lease
@@ -28,8 +29,10 @@ use tracing::{info, warn};
 use super::queue;
 use crate::orchestrator::{ClaimCtx, run_claimed};
 
-/// How often a node looks for runs to claim and checks the runs it holds.
-pub const CLAIM_POLL: Duration = Duration::from_millis(200);
+/// How often a node looks for runs to claim and checks the runs it holds without being
+/// woken (the holder wakes every node when it queues or stops a run and when its term
+/// starts: see `wake`).
+pub const CLAIM_POLL: Duration = Duration::from_secs(1);
 
 /// How often a node reads its workflow again (see the module doc).
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -57,6 +60,7 @@ pub async fn serve(
     let mut said_stopping = false;
     let mut said_foreign: HashSet<String> = HashSet::new();
     let mut removed_since: Option<f64> = None;
+    let mut wake = super::wake::Wake::listen(&ctx.pool).await;
     loop {
         while let Some(run_id) = tasks.try_next() {
             settle(&ctx, &mut held, &run_id).await;
@@ -104,7 +108,7 @@ pub async fn serve(
         }
         running.store(held.len(), Ordering::Relaxed);
         tokio::select! {
-            () = tokio::time::sleep(CLAIM_POLL) => {}
+            () = wake.wait(CLAIM_POLL) => {}
             () = shutdown.cancelled() => {}
             Some(run_id) = tasks.next(), if !tasks.set.is_empty() => {
                 settle(&ctx, &mut held, &run_id).await;

@@ -56,3 +56,4 @@ pub mod plan;
 pub mod queue;
 pub mod relay;
 pub mod term;
+pub mod wake;

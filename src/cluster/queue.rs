@@ -38,8 +38,8 @@ pub async fn enqueue(
     .bind(&plan.resume_session)
     .bind(body)
     .execute(pool)
-    .await
-    .map(drop)
+    .await?;
+    super::wake::notify(pool).await
 }
 
 /// Ask for the run to stop. `true`: no node had claimed it, and it is gone.
@@ -57,6 +57,7 @@ pub async fn cancel(pool: &PgPool, run_id: &str, reason: &str) -> Result<bool, s
         .bind(reason)
         .execute(pool)
         .await?;
+    super::wake::notify(pool).await?;
     Ok(false)
 }
 

@@ -4,7 +4,8 @@
 //! cluster's capacity (the slots of the live nodes) for dispatch.
 //!
 //! One query per tick for every run's reports (not one per run), every
-//! [`REPORT_POLL`]; liveness and capacity every [`LIVENESS_POLL`].
+//! [`REPORT_POLL`] while runs are in flight (none otherwise); liveness and capacity
+//! every [`LIVENESS_POLL`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,13 +92,16 @@ impl RemoteRuns {
     pub async fn serve(self, stop: CancellationToken) {
         let mut last_check = tokio::time::Instant::now() - LIVENESS_POLL;
         loop {
-            match queue::take_reports(&self.pool, 500).await {
-                Ok(reports) => {
-                    for (run_id, report) in reports {
-                        self.send(&run_id, Relayed::Report(report));
+            // Reports come only for runs in flight: none, no query.
+            if !self.routes().is_empty() {
+                match queue::take_reports(&self.pool, 500).await {
+                    Ok(reports) => {
+                        for (run_id, report) in reports {
+                            self.send(&run_id, Relayed::Report(report));
+                        }
                     }
+                    Err(e) => warn!(error = %e, "cannot read the run reports; retrying"),
                 }
-                Err(e) => warn!(error = %e, "cannot read the run reports; retrying"),
             }
             if last_check.elapsed() >= LIVENESS_POLL {
                 last_check = tokio::time::Instant::now();

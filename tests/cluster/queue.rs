@@ -310,3 +310,28 @@ async fn a_stop_takes_an_unclaimed_run_off_the_queue_and_asks_a_claimant_to_stop
         [("r2".to_string(), term, Some("moved away".to_string()))]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_wakes_the_waiting_nodes() {
+    let Some((_db, pool, term, _n1, _n2)) = setup("cluster::queue::wakes").await else {
+        return;
+    };
+    let mut wake = karajan::cluster::wake::Wake::listen(&pool).await;
+    let queued = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            queue::enqueue(&pool, term, "d", &plan("T-1", "r1", None))
+                .await
+                .expect("enqueue");
+        })
+    };
+    let waited = std::time::Instant::now();
+    wake.wait(Duration::from_secs(30)).await;
+    let waited = waited.elapsed();
+    queued.await.expect("queued");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woken by the queue's notification, not the 30 s fallback: {waited:?}"
+    );
+}
