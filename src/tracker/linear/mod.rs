@@ -88,7 +88,11 @@ impl LinearTracker {
             gte: Some(normalize::timestamp(since)),
         });
         let fetched = self.list(filter, "terminal sweep").await?;
-        Ok(fetched.tickets)
+        Ok(fetched
+            .tickets
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect())
     }
 
     /// Reloads the teams' workflow states (call on config reload).
@@ -133,7 +137,7 @@ impl LinearTracker {
         for node in self.list_nodes(filter).await? {
             let label = normalize::node_label(&node);
             match normalize::issue(node) {
-                Ok(ticket) => fetched.tickets.push(ticket),
+                Ok(ticket) => fetched.tickets.push(std::sync::Arc::new(ticket)),
                 Err(error) => {
                     tracing::warn!(issue = %label, %error, purpose, "skipping a Linear issue that cannot be read");
                     fetched.skipped.push(Skipped {
@@ -227,9 +231,17 @@ impl LinearTracker {
         let tickets = self
             .candidates
             .merge(columns, started, changed, &gone, |ticket| {
-                for blocker in &mut ticket.blocked_by {
-                    if let Some(kind) = state_types.get(&blocker.identifier) {
-                        blocker.resolved = normalize::is_finished(kind);
+                let stale = |b: &crate::domain::Blocker| {
+                    state_types
+                        .get(&b.identifier)
+                        .is_some_and(|kind| normalize::is_finished(kind) != b.resolved)
+                };
+                // Copied only when a blocker's state changed (the ticket is shared).
+                if ticket.blocked_by.iter().any(stale) {
+                    for blocker in &mut std::sync::Arc::make_mut(ticket).blocked_by {
+                        if let Some(kind) = state_types.get(&blocker.identifier) {
+                            blocker.resolved = normalize::is_finished(kind);
+                        }
                     }
                 }
             });
@@ -373,7 +385,11 @@ impl Tracker for LinearTracker {
 
     async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
         Ok(Fetched {
-            tickets: LinearTracker::terminal_sweep(self).await?,
+            tickets: LinearTracker::terminal_sweep(self)
+                .await?
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect(),
             skipped: Vec::new(),
         })
     }
