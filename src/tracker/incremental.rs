@@ -7,6 +7,9 @@
 //! writes in flight), merging the answer into this cache. A full read happens on the
 //! first poll, every `FULL_READ_EVERY`-th poll (it catches deletions, transfers and
 //! anything an incremental read missed) and whenever the columns asked for change.
+//! A tracker may narrow an incremental read to the issues that can change this cache
+//! ([`CandidateCache::listed`] and the watched columns; see `linear::narrow`); the
+//! window itself is never narrowed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,6 +68,27 @@ impl CandidateCache {
             }
             _ => Plan::Full,
         }
+    }
+
+    /// The identifiers a read must see whatever their column (see
+    /// `linear::narrow`): every cached candidate and every blocker of one, sorted,
+    /// each once. Empty when nothing is cached.
+    pub fn listed(&self) -> Vec<String> {
+        let guard = self.lock();
+        let Some(cached) = guard.as_ref() else {
+            return Vec::new();
+        };
+        let mut all: Vec<String> = cached
+            .tickets
+            .values()
+            .flat_map(|t| {
+                std::iter::once(t.identifier.clone())
+                    .chain(t.blocked_by.iter().map(|b| b.identifier.clone()))
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// Forgets the cache: the next read is full (e.g. a record was skipped that a

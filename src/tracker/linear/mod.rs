@@ -4,7 +4,10 @@
 //! per 50 candidates, plus one per 50 running tickets refreshed). Polls are incremental
 //! (`crate::tracker::incremental`): after a full read, a poll asks only for the issues
 //! in scope updated (or commented by a human) since the last read began (minus an
-//! overlap), whatever their state, and merges them into the cached candidates. Every
+//! overlap), whatever their state, and merges them into the cached candidates; of
+//! those, only the issues that can change the candidates (`narrow`: in a watched
+//! column, cached, or a cached ticket's blocker), so an idle daemon does not re-read
+//! the tickets a burst just finished. Every
 //! issue read also carries the issue's newest human comments (`recent`), so a run's
 //! prompt needs no comment read of its own. Workflow states are resolved to ids once
 //! and cached for moves; a full comment read (the gate's rework feedback) goes page by
@@ -14,6 +17,7 @@
 mod check;
 mod combined;
 pub mod config;
+mod narrow;
 mod normalize;
 mod ops;
 mod recent;
@@ -196,6 +200,9 @@ impl LinearTracker {
     ) -> Result<Fetched, TrackerError> {
         let mut filter = self.scope_filter();
         filter.or = Some(recent::changed_since(since));
+        // Only what can change the candidates (see `narrow`): the same window, fewer
+        // issues read again and again after a burst.
+        filter.and = narrow::relevant(columns, &self.candidates.listed()).map(|f| vec![f]);
         let nodes = self.list_nodes(filter).await?;
         let mut changed = Vec::new();
         let mut gone = Vec::new();
