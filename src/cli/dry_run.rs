@@ -80,7 +80,11 @@ pub async fn run(wf: &Workflow) -> Exit {
                 return Exit::Failure;
             }
         };
-    let mut tickets = fetched.tickets;
+    let mut tickets: Vec<crate::domain::TicketSnapshot> = fetched
+        .tickets
+        .into_iter()
+        .map(std::sync::Arc::unwrap_or_clone)
+        .collect();
     sort_for_dispatch(&mut tickets);
     println!(
         "dry run of {} ({} candidate tickets); nothing will be written",

@@ -97,6 +97,17 @@ pub fn decide(
     }
 }
 
+/// Whether [`decide`] picks this ticket (one without a record) up into a run: exactly
+/// when `decide(snap, None, ..)` contains [`Action::StartRun`] (rule 1, entering an agent
+/// state). A caller with every slot taken knows such a decision could only wait, and
+/// skips building it (its comment text, its actions) for each of thousands of tickets
+/// waiting in todo on every poll.
+pub fn picks_into_run(snap: &TicketSnapshot, machine: &Machine) -> bool {
+    snap.column == machine.columns.todo
+        && !snap.is_blocked()
+        && matches!(machine.state(&machine.entry), Some(StateSpec::Agent { .. }))
+}
+
 /// The actions of entering `to` (a transition plus the state's entry effects).
 pub fn enter(machine: &Machine, to: &str, cause: Cause, snap: &TicketSnapshot) -> Vec<Action> {
     let Some(spec) = machine.state(to) else {

@@ -5,6 +5,7 @@
 //! for a human's move. See `effects` for the task side.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::effects::{ChainCtx, Effect, run_chain};
 use super::engine::Engine;
@@ -93,7 +94,7 @@ impl Engine {
                 let from = self
                     .snapshots
                     .get_mut(&identifier)
-                    .map(|s| std::mem::replace(&mut s.column, column.clone()));
+                    .map(|s| std::mem::replace(&mut Arc::make_mut(s).column, column.clone()));
                 if self.observing.is_some() {
                     // The poll in flight may have read the ticket before this move.
                     let from = match self.landed.remove(&identifier) {

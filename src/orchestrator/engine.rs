@@ -120,7 +120,7 @@ pub struct Engine {
     pub(crate) activity_tx: mpsc::Sender<Activity>,
     pub(crate) activity_rx: Option<mpsc::Receiver<Activity>>,
     /// The latest snapshot of every ticket seen, for decisions between ticks.
-    pub(crate) snapshots: HashMap<String, TicketSnapshot>,
+    pub(crate) snapshots: HashMap<String, Arc<TicketSnapshot>>,
     /// Dispatch is paused (by an operator).
     pub(crate) paused: bool,
     /// Shutting down: no new runs.

@@ -1,5 +1,7 @@
 //! Stopping and finishing runs, and moving the ticket on afterwards.
 
+use std::sync::Arc;
+
 use tracing::{info, warn};
 
 use super::effects::Effect;
@@ -182,7 +184,7 @@ impl Engine {
         self.refreshing.remove(id);
         match result {
             Ok(Some(snap)) => {
-                self.snapshots.insert(id.to_string(), snap);
+                self.snapshots.insert(id.to_string(), Arc::new(snap));
                 self.advance(id).await
             }
             Ok(None) => Ok(()),
@@ -307,7 +309,7 @@ impl Engine {
             // Behind the push, in the same transaction: the pull request of a state
             // that opens one, so it is opened only once its branch is on the forge.
             let snap = match self.snapshots.get(&done.identifier) {
-                Some(s) => s.clone(),
+                Some(s) => (**s).clone(),
                 None => placeholder_snapshot(&rec_before),
             };
             if let Some(branch) = done.heads.branch.as_deref()
@@ -363,7 +365,7 @@ impl Engine {
             // recorded, since an escalated agent state must leave its column.
             let rec = self.store.record(&done.identifier).await?;
             let snap = match self.snapshots.get(&done.identifier) {
-                Some(s) => s.clone(),
+                Some(s) => (**s).clone(),
                 None => placeholder_snapshot(&rec_before),
             };
             let actions = crate::domain::decide::escalate(&wf.machine, &snap.column, reason);
@@ -382,7 +384,7 @@ impl Engine {
     /// (and as karajan's own writes since moved it), so a finished agent state moves on
     /// without waiting for the next poll and without reading the tracker again.
     pub(crate) async fn advance(&mut self, id: &str) -> Result<(), StoreError> {
-        let Some(snap) = self.snapshots.get(id).cloned() else {
+        let Some(snap) = self.snapshots.get(id).map(|s| (**s).clone()) else {
             return Ok(()); // the next poll decides
         };
         if self.in_flight(id) {

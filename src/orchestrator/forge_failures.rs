@@ -97,7 +97,7 @@ impl Engine {
             return Ok(());
         };
         let snap = match self.snapshots.get(&f.identifier) {
-            Some(s) => s.clone(),
+            Some(s) => (**s).clone(),
             None => super::finish::placeholder_snapshot(&rec),
         };
         if f.rework {

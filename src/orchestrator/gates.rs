@@ -80,7 +80,7 @@ impl Engine {
         actor: &str,
         reply: oneshot::Sender<Result<GateOutcome, GateError>>,
     ) -> Result<(), StoreError> {
-        let snap = self.snapshots.get(id).cloned();
+        let snap = self.snapshots.get(id).map(|s| (**s).clone());
         match snap {
             Some(snap) => self.answer_gate(id, decision, actor, snap, reply).await,
             None => {

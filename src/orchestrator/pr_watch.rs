@@ -165,7 +165,7 @@ impl Engine {
         let Some(watch) = watched(&machine, &rec) else {
             return Ok(());
         };
-        let Some(snap) = self.snapshots.get(&id).cloned() else {
+        let Some(snap) = self.snapshots.get(&id).map(|s| (**s).clone()) else {
             return Ok(());
         };
         if rec.state != state || rec.entered_at != entered_at || self.in_flight(&id) {

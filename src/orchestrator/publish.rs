@@ -89,12 +89,11 @@ impl Engine {
                     }) => (Some(*max_rework), column.clone()),
                     _ => (None, machine.columns.review.clone()),
                 };
+                let ticket = snap(&r.identifier);
                 gates.push(GateRow {
                     identifier: r.identifier.clone(),
-                    url: snap(&r.identifier).and_then(|s| s.url.clone()),
-                    title: snap(&r.identifier)
-                        .map(|s| s.title.clone())
-                        .unwrap_or_default(),
+                    url: ticket.and_then(|s| s.url.clone()),
+                    title: ticket.map(|s| s.title.clone()).unwrap_or_default(),
                     state: r.state.clone(),
                     column,
                     since: r.entered_at,

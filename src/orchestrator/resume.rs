@@ -32,7 +32,7 @@ impl Engine {
         );
         let rec = self.store.record(id).await?;
         let snap = match self.snapshots.get(id) {
-            Some(s) => s.clone(),
+            Some(s) => (**s).clone(),
             None => super::finish::placeholder_snapshot(rec_before),
         };
         let actions = vec![crate::domain::Action::Comment { body }];

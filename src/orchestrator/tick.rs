@@ -7,6 +7,7 @@
 //! meanwhile starts it as soon as the first answers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tracing::{debug, error, warn};
 
@@ -123,25 +124,22 @@ impl Engine {
         for s in &obs.fetched.skipped {
             warn!(source = %s.source, error = %s.error, "skipped a ticket the tracker could not read");
         }
-        let asked: Vec<String> = obs
-            .fetched
-            .tickets
-            .iter()
-            .chain(&obs.refreshed)
-            .map(|t| t.identifier.clone())
-            .collect();
-        if obs.scope.is_none() {
-            self.store.retain_known(&asked);
-        }
-        let records: HashMap<String, std::sync::Arc<IssueRecord>> =
-            self.store.records_for(&asked).await?;
-        let mut snaps: HashMap<String, TicketSnapshot> = obs
+        // The snapshots are shared with the tracker's answer (and, for a tracker that
+        // keeps its candidates, with its cache): nothing here copies a ticket.
+        let mut snaps: HashMap<String, Arc<TicketSnapshot>> = obs
             .fetched
             .tickets
             .into_iter()
-            .chain(obs.refreshed)
+            .chain(obs.refreshed.into_iter().map(Arc::new))
             .map(|t| (t.identifier.clone(), t))
             .collect();
+        let records: HashMap<String, Arc<IssueRecord>> = {
+            let asked: Vec<&str> = snaps.keys().map(String::as_str).collect();
+            if obs.scope.is_none() {
+                self.store.retain_known(&asked);
+            }
+            self.store.records_for(&asked).await?
+        };
         // A read of named tickets speaks for them alone: every other ticket keeps the
         // snapshot it has and is not decided.
         let whole = obs.scope.is_none();
@@ -166,7 +164,7 @@ impl Engine {
                 if landed.from.as_ref() != Some(&s.column) && in_scope(id) {
                     self.nudged.insert(id.clone());
                 }
-                s.column = landed.to.clone();
+                Arc::make_mut(s).column = landed.to.clone();
             }
         }
         for (id, old) in &self.snapshots {
@@ -196,9 +194,8 @@ impl Engine {
             let then = self
                 .snapshots
                 .get(&id)
-                .cloned()
                 .map(|snapshot| super::engine::AfterStop {
-                    snapshot,
+                    snapshot: (**snapshot).clone(),
                     actions: vec![crate::domain::Action::Hold {
                         column: "(missing)".into(),
                     }],
@@ -207,54 +204,61 @@ impl Engine {
             self.stop_run(&id, &run_id, "ticket vanished", then).await?;
         }
         // A ticket with work in flight is decided again when that work ends.
-        let mut ordered: Vec<&TicketSnapshot> = vec![];
-        for s in snaps.values() {
-            if !in_scope(&s.identifier) {
+        let now = self.now();
+        let mut decisions = vec![];
+        // Every slot is taken: a decision that would start a run (for a ticket without
+        // one) could only wait, untouched; it is counted as waiting without being built
+        // (for a ticket without a record, without even calling `decide`).
+        let full = self.slots_taken(0);
+        let mut waiting = 0;
+        // Decisions are independent of each other, so only the tickets something
+        // happens to are copied into a decision and sorted into dispatch order (a total
+        // order: the same order as sorting every ticket first).
+        for snap in snaps.values() {
+            if !in_scope(&snap.identifier) {
                 continue;
             }
-            if self.in_flight(&s.identifier) {
-                self.redecide.insert(s.identifier.clone());
-            } else {
-                self.reread.remove(&s.identifier);
-                ordered.push(s);
-            }
-            if let Some(live) = self.live.get_mut(&s.identifier)
+            if let Some(live) = self.live.get_mut(&snap.identifier)
                 && seq > live.started_seq
             {
                 live.seen = true;
             }
-        }
-        ordered.sort_by(|a, b| dispatch_order(a, b));
-        let now = self.now();
-        let mut decisions = vec![];
-        // Every slot is taken: a decision that would start a run (for a ticket without
-        // one) could only wait, untouched; it is counted as waiting without being built.
-        let full = self.slots_taken(0);
-        let mut waiting = 0;
-        // Only the tickets something happens to are copied into a decision.
-        for snap in ordered {
+            if self.in_flight(&snap.identifier) {
+                self.redecide.insert(snap.identifier.clone());
+                continue;
+            }
+            self.reread.remove(&snap.identifier);
             let rec = records.get(&snap.identifier).map(|r| &**r);
+            let starts = |actions: &[crate::domain::Action]| {
+                actions
+                    .iter()
+                    .any(|a| matches!(a, crate::domain::Action::StartRun { .. }))
+            };
+            if full
+                && rec.is_none()
+                && !self.live.contains_key(&snap.identifier)
+                && crate::domain::decide::picks_into_run(snap, machine)
+            {
+                waiting += 1;
+                continue;
+            }
             let actions = crate::domain::decide(snap, rec, machine, now);
             if actions.is_empty() {
                 continue;
             }
-            if full
-                && !self.live.contains_key(&snap.identifier)
-                && actions
-                    .iter()
-                    .any(|a| matches!(a, crate::domain::Action::StartRun { .. }))
-            {
+            if full && !self.live.contains_key(&snap.identifier) && starts(&actions) {
                 waiting += 1;
                 continue;
             }
             debug!(ticket = %snap.identifier, ?actions, "decided");
             decisions.push(Decision {
-                snapshot: snap.clone(),
+                snapshot: (**snap).clone(),
                 record: rec,
                 actions,
                 origin: super::execute::Origin::default(),
             });
         }
+        decisions.sort_by(|a, b| dispatch_order(&a.snapshot, &b.snapshot));
         self.snapshots = snaps;
         // Only what can run now leaves its column; the rest waits, untouched.
         let left = self.execute_decisions(decisions).await? + waiting;
@@ -283,10 +287,11 @@ async fn read(
         .map(|t| t.identifier.as_str())
         .collect();
     let missing: Vec<String> = store
-        .active_identifiers()
+        .active_shared()
         .await?
-        .into_iter()
-        .filter(|id| !seen.contains(id.as_str()))
+        .iter()
+        .filter(|r| !seen.contains(r.identifier.as_str()))
+        .map(|r| r.identifier.clone())
         .collect();
     let refreshed = if missing.is_empty() {
         vec![]
@@ -308,7 +313,7 @@ async fn read_some(
     let tickets = tracker.fetch_by_identifiers(&identifiers).await?;
     Ok(Observation {
         fetched: crate::tracker::Fetched {
-            tickets,
+            tickets: tickets.into_iter().map(Arc::new).collect(),
             skipped: vec![],
         },
         refreshed: vec![],

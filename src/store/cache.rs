@@ -36,6 +36,10 @@ pub(super) struct RecordCache {
 #[derive(Default)]
 struct Inner {
     active: HashMap<String, Arc<IssueRecord>>,
+    /// `active` in identifier order, as last listed; `None` once an append changed
+    /// it. The poll and the read model list every active record on every tick, and
+    /// sorting thousands of them each time was a good part of a tick (issue 11).
+    sorted: Option<Vec<Arc<IssueRecord>>>,
     settled: HashMap<String, Option<Arc<IssueRecord>>>,
 }
 
@@ -50,6 +54,7 @@ impl RecordCache {
             inner: Mutex::new(Inner {
                 active,
                 settled: HashMap::new(),
+                sorted: None,
             }),
         }
     }
@@ -61,6 +66,9 @@ impl RecordCache {
     /// What a committed append left of the tickets it touched (`None`: no record).
     pub fn apply(&self, changed: Vec<(String, Option<IssueRecord>)>) {
         let mut inner = self.lock();
+        if !changed.is_empty() {
+            inner.sorted = None;
+        }
         for (id, rec) in changed {
             match rec {
                 Some(rec) if !matches!(rec.phase, Phase::Done) => {
@@ -77,34 +85,42 @@ impl RecordCache {
 
     /// Every record not done, in identifier order (shared, not copied).
     pub fn active(&self) -> Vec<Arc<IssueRecord>> {
-        let mut all: Vec<Arc<IssueRecord>> = self.lock().active.values().cloned().collect();
-        all.sort_by(|a, b| a.identifier.cmp(&b.identifier));
-        all
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        inner
+            .sorted
+            .get_or_insert_with(|| {
+                let mut all: Vec<Arc<IssueRecord>> = inner.active.values().cloned().collect();
+                all.sort_by(|a, b| a.identifier.cmp(&b.identifier));
+                all
+            })
+            .clone()
     }
 
     /// The identifiers of every record not done, in order.
     pub fn active_identifiers(&self) -> Vec<String> {
-        let mut all: Vec<String> = self.lock().active.keys().cloned().collect();
-        all.sort();
-        all
+        self.active().iter().map(|r| r.identifier.clone()).collect()
     }
 
     /// The records of `ids` the cache knows, and the ids it knows nothing of (to be
     /// read from the database and handed to [`RecordCache::fill`]).
-    pub fn lookup(&self, ids: &[String]) -> (HashMap<String, Arc<IssueRecord>>, Vec<String>) {
+    pub fn lookup<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+    ) -> (HashMap<String, Arc<IssueRecord>>, Vec<String>) {
         let inner = self.lock();
         let mut found = HashMap::new();
         let mut unknown = vec![];
-        for id in ids {
+        for id in ids.iter().map(AsRef::as_ref) {
             if let Some(rec) = inner.active.get(id) {
-                found.insert(id.clone(), rec.clone());
+                found.insert(id.to_string(), rec.clone());
             } else {
                 match inner.settled.get(id) {
                     Some(Some(rec)) => {
-                        found.insert(id.clone(), rec.clone());
+                        found.insert(id.to_string(), rec.clone());
                     }
                     Some(None) => {}
-                    None => unknown.push(id.clone()),
+                    None => unknown.push(id.to_string()),
                 }
             }
         }
@@ -144,12 +160,12 @@ impl RecordCache {
     /// Forget what is known of finished or unknown tickets other than `keep` (the
     /// tickets the latest full poll saw) once it outgrows them: what is remembered
     /// stays under twice the board, without a pass over it at every poll.
-    pub fn retain_settled(&self, keep: &[String]) {
+    pub fn retain_settled<S: AsRef<str>>(&self, keep: &[S]) {
         let mut inner = self.lock();
         if inner.settled.len() <= keep.len() {
             return;
         }
-        let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
+        let keep: HashSet<&str> = keep.iter().map(AsRef::as_ref).collect();
         inner.settled.retain(|id, _| keep.contains(id.as_str()));
     }
 
@@ -187,6 +203,8 @@ mod tests {
         // C is now known to have no record: no database read next time.
         let (_, unknown) = cache.lookup(&ids);
         assert!(unknown.is_empty());
+        // The sorted list is remembered between polls, and forgotten by an append.
+        assert_eq!(cache.active().len(), 1);
         // A finishes: it leaves the active set; C gets a record and enters it.
         cache.apply(vec![
             ("A".into(), Some(rec("A", Phase::Done))),

@@ -477,12 +477,13 @@ impl Store {
 
     /// The records of the tickets in `ids` that have one, by identifier. A writable
     /// store reads the database only for tickets it was never asked about.
-    pub async fn records_for(
+    pub async fn records_for<S: AsRef<str>>(
         &self,
-        ids: &[String],
+        ids: &[S],
     ) -> Result<std::collections::HashMap<String, Arc<IssueRecord>>, StoreError> {
         let Some(cache) = &self.cache else {
-            return Ok(read::records_of(&self.readers, ids)
+            let ids: Vec<String> = ids.iter().map(|s| s.as_ref().to_string()).collect();
+            return Ok(read::records_of(&self.readers, &ids)
                 .await?
                 .into_iter()
                 .map(|r| (r.identifier.clone(), Arc::new(r)))
@@ -498,7 +499,7 @@ impl Store {
 
     /// Forget what the store remembers of finished or unrecorded tickets other than
     /// `keep` (the tickets a whole poll saw), so memory does not grow with history.
-    pub fn retain_known(&self, keep: &[String]) {
+    pub fn retain_known<S: AsRef<str>>(&self, keep: &[S]) {
         if let Some(cache) = &self.cache {
             cache.retain_settled(keep);
         }

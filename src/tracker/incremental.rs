@@ -7,9 +7,12 @@
 //! writes in flight), merging the answer into this cache. A full read happens on the
 //! first poll, every `FULL_READ_EVERY`-th poll (it catches deletions, transfers and
 //! anything an incremental read missed) and whenever the columns asked for change.
+//! A tracker may narrow an incremental read to the issues that can change this cache
+//! ([`CandidateCache::listed`] and the watched columns; see `linear::narrow`); the
+//! window itself is never narrowed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -35,8 +38,9 @@ pub enum Plan {
 #[derive(Debug)]
 struct Cached {
     columns: Vec<String>,
-    /// By ticket id (the tracker's stable id, not the identifier).
-    tickets: HashMap<String, TicketSnapshot>,
+    /// By ticket id (the tracker's stable id, not the identifier); shared with the
+    /// answers handed out, so an unchanged ticket is never copied.
+    tickets: HashMap<String, Arc<TicketSnapshot>>,
     /// When the latest read that was merged began.
     read_started: DateTime<Utc>,
     /// Reads since (and including) the last full one.
@@ -66,6 +70,27 @@ impl CandidateCache {
         }
     }
 
+    /// The identifiers a read must see whatever their column (see
+    /// `linear::narrow`): every cached candidate and every blocker of one, sorted,
+    /// each once. Empty when nothing is cached.
+    pub fn listed(&self) -> Vec<String> {
+        let guard = self.lock();
+        let Some(cached) = guard.as_ref() else {
+            return Vec::new();
+        };
+        let mut all: Vec<String> = cached
+            .tickets
+            .values()
+            .flat_map(|t| {
+                std::iter::once(t.identifier.clone())
+                    .chain(t.blocked_by.iter().map(|b| b.identifier.clone()))
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// Forgets the cache: the next read is full (e.g. a record was skipped that a
     /// later poll must read again even if it does not change).
     pub fn clear(&self) {
@@ -77,7 +102,7 @@ impl CandidateCache {
         &self,
         columns: &[String],
         started: DateTime<Utc>,
-        tickets: &[TicketSnapshot],
+        tickets: &[Arc<TicketSnapshot>],
     ) {
         *self.lock() = Some(Cached {
             columns: columns.to_vec(),
@@ -91,15 +116,16 @@ impl CandidateCache {
     /// ticket in a watched column replaces (or joins) its cached version, one now in
     /// another column leaves; `gone` ids (records seen but unreadable) leave too.
     /// `patch` then runs on every cached ticket (e.g. to refresh blocker states from
-    /// the changed records). Returns the full candidate set, oldest first.
+    /// the changed records); it copies a shared ticket (`Arc::make_mut`) only when it
+    /// changes it. Returns the full candidate set, oldest first.
     pub fn merge(
         &self,
         columns: &[String],
         started: DateTime<Utc>,
         changed: Vec<TicketSnapshot>,
         gone: &[String],
-        mut patch: impl FnMut(&mut TicketSnapshot),
-    ) -> Vec<TicketSnapshot> {
+        mut patch: impl FnMut(&mut Arc<TicketSnapshot>),
+    ) -> Vec<Arc<TicketSnapshot>> {
         let mut guard = self.lock();
         let Some(cached) = guard.as_mut() else {
             return Vec::new();
@@ -109,7 +135,7 @@ impl CandidateCache {
         }
         for ticket in changed {
             if columns.contains(&ticket.column) {
-                cached.tickets.insert(ticket.id.clone(), ticket);
+                cached.tickets.insert(ticket.id.clone(), Arc::new(ticket));
             } else {
                 cached.tickets.remove(&ticket.id);
             }
@@ -117,7 +143,7 @@ impl CandidateCache {
         cached.tickets.values_mut().for_each(&mut patch);
         cached.read_started = cached.read_started.max(started);
         cached.reads += 1;
-        let mut all: Vec<TicketSnapshot> = cached.tickets.values().cloned().collect();
+        let mut all: Vec<Arc<TicketSnapshot>> = cached.tickets.values().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.identifier).cmp(&(b.created_at, &b.identifier)));
         all
     }
@@ -158,7 +184,7 @@ mod tests {
         let cache = CandidateCache::default();
         assert_eq!(cache.plan(&cols()), Plan::Full);
         let t0 = Utc::now();
-        cache.store_full(&cols(), t0, &[ticket("a", "Todo", 1)]);
+        cache.store_full(&cols(), t0, &[Arc::new(ticket("a", "Todo", 1))]);
         assert_eq!(
             cache.plan(&cols()),
             Plan::Since(t0 - chrono::Duration::seconds(60))
@@ -173,7 +199,10 @@ mod tests {
         cache.store_full(
             &cols(),
             t0,
-            &[ticket("a", "Todo", 2), ticket("b", "Todo", 3)],
+            &[
+                Arc::new(ticket("a", "Todo", 2)),
+                Arc::new(ticket("b", "Todo", 3)),
+            ],
         );
         let t1 = t0 + chrono::Duration::seconds(30);
         let all = cache.merge(

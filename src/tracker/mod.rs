@@ -25,9 +25,15 @@ pub struct Skipped {
 }
 
 /// The result of a list read: the tickets, and the records that were skipped.
+///
+/// The tickets are shared (`Arc`), not owned: a tracker that keeps its candidates
+/// between polls (the incremental reads) hands out the same snapshots poll after poll,
+/// and the engine keeps them as they are, so a poll of 10,000 unchanged tickets copies
+/// and frees none of them (issue 11: copying and dropping every snapshot was most of
+/// a tick).
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
-    pub tickets: Vec<TicketSnapshot>,
+    pub tickets: Vec<std::sync::Arc<TicketSnapshot>>,
     pub skipped: Vec<Skipped>,
 }
 

@@ -118,8 +118,11 @@ async fn fetch_one(h: &dyn Harness, tracker: &dyn Tracker, seed_id: &str) -> Tic
     found.remove(0)
 }
 
-fn identifiers(tickets: &[TicketSnapshot]) -> BTreeSet<String> {
-    tickets.iter().map(|t| t.identifier.clone()).collect()
+fn identifiers<T: std::borrow::Borrow<TicketSnapshot>>(tickets: &[T]) -> BTreeSet<String> {
+    tickets
+        .iter()
+        .map(|t| t.borrow().identifier.clone())
+        .collect()
 }
 
 /// Candidates are exactly the tickets in the asked columns, with normalized fields.

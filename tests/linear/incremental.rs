@@ -218,3 +218,132 @@ async fn a_failed_incremental_read_changes_nothing_and_the_next_one_catches_up()
     let fetched = t.fetch_candidates(&watched()).await.unwrap();
     assert_eq!(ids_and_columns(&fetched), vec![pair(&a, "Rework")]);
 }
+
+/// The `gte` of an incremental read's window, as sent.
+fn window_start(filter: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    let gte = filter["or"][0]["updatedAt"]["gte"]
+        .as_str()
+        .expect("an incremental read's window");
+    chrono::DateTime::parse_from_rfc3339(gte)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+#[tokio::test]
+async fn an_idle_poll_after_a_burst_reads_none_of_the_tickets_it_finished() {
+    let fake = FakeLinear::start().await;
+    let burst: Vec<String> = {
+        let mut w = fake.world();
+        (0..20)
+            .map(|n| w.add_issue("Todo", &format!("t{n}")))
+            .collect()
+    };
+    let t = tracker(&fake);
+    assert_eq!(
+        t.fetch_candidates(&watched()).await.unwrap().tickets.len(),
+        20
+    );
+    // The burst: every ticket finished (as karajan's own moves would leave them).
+    for id in &burst {
+        fake.world().move_issue(id, "Done");
+    }
+    let second = t.fetch_candidates(&watched()).await.unwrap();
+    assert!(second.tickets.is_empty(), "each cached ticket seen leaving");
+    assert_eq!(fake.world().issues_served[1].len(), 20);
+    // Idle: the finished tickets are still inside the window, but none can change the
+    // candidates any more, so none is read again.
+    for poll in 3..=5 {
+        let idle = t.fetch_candidates(&watched()).await.unwrap();
+        assert!(idle.tickets.is_empty());
+        let w = fake.world();
+        let filter = &w.requests[poll - 1].variables["filter"];
+        let since = window_start(filter);
+        assert!(
+            burst.iter().all(|id| w.issue(id).updated_at >= since),
+            "the burst is inside poll {poll}'s window: the window was not narrowed"
+        );
+        assert_eq!(
+            filter["and"],
+            json!([{"or": [{"state": {"name": {"in": ["Todo", "Human Review", "Rework"]}}}]}]),
+            "poll {poll}: only issues in the watched columns (nothing is cached)"
+        );
+        assert!(
+            w.issues_served[poll - 1].is_empty(),
+            "poll {poll} read nothing again"
+        );
+    }
+    // A finished ticket a human brings back is a candidate again at once.
+    fake.world().move_issue(&burst[3], "Todo");
+    let back = t.fetch_candidates(&watched()).await.unwrap();
+    assert_eq!(ids_and_columns(&back), vec![pair(&burst[3], "Todo")]);
+}
+
+#[tokio::test]
+async fn writes_in_flight_inside_the_overlap_are_still_caught_by_a_narrowed_read() {
+    let fake = FakeLinear::start().await;
+    let (a, b, blocker, blocked) = {
+        let mut w = fake.world();
+        let a = w.add_issue("Todo", "a");
+        let b = w.add_issue("Backlog", "b");
+        let blocker = w.add_issue("In Progress", "blocker");
+        let blocked = w.add_issue("Todo", "blocked");
+        w.issue_mut(&blocked).blocked_by = vec![blocker.clone()];
+        (a, b, blocker, blocked)
+    };
+    let t = tracker(&fake);
+    let first_started = chrono::Utc::now();
+    t.fetch_candidates(&watched()).await.unwrap();
+    // Writes the first read did not see although Linear stamped them before it began
+    // (in flight, or a clock ahead of ours): inside the overlap, so the next read must
+    // still catch every one of them, narrowed or not.
+    let stamped = first_started - chrono::Duration::seconds(30);
+    {
+        let mut w = fake.world();
+        w.move_issue(&a, "Done");
+        w.issue_mut(&a).updated_at = stamped;
+        w.move_issue(&b, "Todo");
+        w.issue_mut(&b).updated_at = stamped;
+        w.move_issue(&blocker, "Done");
+        w.issue_mut(&blocker).updated_at = stamped;
+    }
+    let second = t.fetch_candidates(&watched()).await.unwrap();
+    assert!(
+        fake.world().requests[1].variables["filter"]["and"].is_array(),
+        "the read was narrowed"
+    );
+    assert_eq!(
+        ids_and_columns(&second),
+        vec![pair(&b, "Todo"), pair(&blocked, "Todo")],
+        "the cached ticket that left is gone, the one that came is in"
+    );
+    assert_eq!(
+        second.tickets[1].blocked_by,
+        vec![Blocker {
+            identifier: blocker,
+            resolved: true
+        }],
+        "a cached ticket's blocker is read wherever it went"
+    );
+}
+
+#[tokio::test]
+async fn a_board_with_more_candidates_than_the_narrowed_filter_lists_reads_as_before() {
+    let fake = FakeLinear::start().await;
+    {
+        let mut w = fake.world();
+        // One more than `linear::narrow::MAX_LISTED` (250).
+        for n in 0..251 {
+            w.add_issue("Todo", &format!("t{n}"));
+        }
+    }
+    let t = tracker(&fake);
+    assert_eq!(
+        t.fetch_candidates(&watched()).await.unwrap().tickets.len(),
+        251
+    );
+    t.fetch_candidates(&watched()).await.unwrap();
+    let w = fake.world();
+    let last = &w.requests.last().unwrap().variables["filter"];
+    assert!(last["or"].is_array(), "incremental");
+    assert!(last.get("and").is_none(), "not narrowed: {last}");
+}

@@ -206,3 +206,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// `picks_into_run` says exactly whether `decide` would start a run for a ticket
+    /// without a record, whatever its column and blockers (the engine skips building
+    /// such a decision when every slot is taken).
+    #[test]
+    fn picks_into_run_matches_decide(
+        column in 0..COLUMNS.len(),
+        blockers in prop::collection::vec(any::<bool>(), 0..3),
+        entry_is_gate in any::<bool>(),
+    ) {
+        let mut m = machine();
+        if entry_is_gate {
+            m.entry = "review".into();
+        }
+        let mut snap = ticket("T-1", COLUMNS[column]);
+        snap.blocked_by = blockers
+            .iter()
+            .enumerate()
+            .map(|(i, resolved)| crate::domain::ticket::Blocker {
+                identifier: format!("T-{}", i + 2),
+                resolved: *resolved,
+            })
+            .collect();
+        let starts = decide(&snap, None, &m, t0())
+            .iter()
+            .any(|a| matches!(a, Action::StartRun { .. }));
+        prop_assert_eq!(crate::domain::decide::picks_into_run(&snap, &m), starts);
+    }
+}

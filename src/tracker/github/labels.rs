@@ -183,9 +183,12 @@ pub(crate) async fn list(
         match resolved {
             Ok(column) if columns.contains(&column) => {
                 let priority = normalize::priority_from_labels(&t.config, &lower(&fields.labels));
-                fetched
-                    .tickets
-                    .push(t.snapshot(fields, column, priority, Vec::new()));
+                fetched.tickets.push(std::sync::Arc::new(t.snapshot(
+                    fields,
+                    column,
+                    priority,
+                    Vec::new(),
+                )));
             }
             Ok(_) => {}
             Err(skipped) => fetched.skipped.push(skipped),

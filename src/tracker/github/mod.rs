@@ -309,7 +309,10 @@ impl GithubTracker {
 
     /// Fills `blocked_by` from GitHub issue dependencies, one query per 100 tickets;
     /// leaves them empty where the server lacks the field (remembered).
-    async fn attach_blockers(&self, tickets: &mut [TicketSnapshot]) -> Result<(), TrackerError> {
+    async fn attach_blockers(
+        &self,
+        tickets: &mut [std::sync::Arc<TicketSnapshot>],
+    ) -> Result<(), TrackerError> {
         for chunk in tickets.chunks_mut(100) {
             if !self.blockers_supported.load(Ordering::Relaxed) {
                 return Ok(());
@@ -345,7 +348,11 @@ impl GithubTracker {
                 by_id.insert(issue.id, blockers);
             }
             for ticket in chunk.iter_mut() {
-                ticket.blocked_by = by_id.remove(&ticket.id).unwrap_or_default();
+                let blockers = by_id.remove(&ticket.id).unwrap_or_default();
+                // Copied only when its blockers changed (the ticket may be shared).
+                if ticket.blocked_by != blockers {
+                    std::sync::Arc::make_mut(ticket).blocked_by = blockers;
+                }
             }
         }
         Ok(())
@@ -461,8 +468,13 @@ impl Tracker for GithubTracker {
                 out.push(snapshot);
             }
         }
+        let mut out: Vec<std::sync::Arc<TicketSnapshot>> =
+            out.into_iter().map(std::sync::Arc::new).collect();
         self.attach_blockers(&mut out).await?;
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect())
     }
 
     async fn move_ticket(&self, ticket: &TicketRef, column: &str) -> Result<(), TrackerError> {

@@ -286,9 +286,12 @@ pub(crate) async fn list(
                 updated_at: core.updated_at,
                 open,
             };
-            fetched
-                .tickets
-                .push(t.snapshot(fields, column, field_priority, Vec::new()));
+            fetched.tickets.push(std::sync::Arc::new(t.snapshot(
+                fields,
+                column,
+                field_priority,
+                Vec::new(),
+            )));
         }
         match (page.page_info.has_next_page, page.page_info.end_cursor) {
             (true, Some(cursor)) => after = Some(cursor),

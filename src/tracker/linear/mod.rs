@@ -4,7 +4,10 @@
 //! per 50 candidates, plus one per 50 running tickets refreshed). Polls are incremental
 //! (`crate::tracker::incremental`): after a full read, a poll asks only for the issues
 //! in scope updated (or commented by a human) since the last read began (minus an
-//! overlap), whatever their state, and merges them into the cached candidates. Every
+//! overlap), whatever their state, and merges them into the cached candidates; of
+//! those, only the issues that can change the candidates (`narrow`: in a watched
+//! column, cached, or a cached ticket's blocker), so an idle daemon does not re-read
+//! the tickets a burst just finished. Every
 //! issue read also carries the issue's newest human comments (`recent`), so a run's
 //! prompt needs no comment read of its own. Workflow states are resolved to ids once
 //! and cached for moves; a full comment read (the gate's rework feedback) goes page by
@@ -14,6 +17,7 @@
 mod check;
 mod combined;
 pub mod config;
+mod narrow;
 mod normalize;
 mod ops;
 mod recent;
@@ -88,7 +92,11 @@ impl LinearTracker {
             gte: Some(normalize::timestamp(since)),
         });
         let fetched = self.list(filter, "terminal sweep").await?;
-        Ok(fetched.tickets)
+        Ok(fetched
+            .tickets
+            .into_iter()
+            .map(std::sync::Arc::unwrap_or_clone)
+            .collect())
     }
 
     /// Reloads the teams' workflow states (call on config reload).
@@ -133,7 +141,7 @@ impl LinearTracker {
         for node in self.list_nodes(filter).await? {
             let label = normalize::node_label(&node);
             match normalize::issue(node) {
-                Ok(ticket) => fetched.tickets.push(ticket),
+                Ok(ticket) => fetched.tickets.push(std::sync::Arc::new(ticket)),
                 Err(error) => {
                     tracing::warn!(issue = %label, %error, purpose, "skipping a Linear issue that cannot be read");
                     fetched.skipped.push(Skipped {
@@ -192,6 +200,9 @@ impl LinearTracker {
     ) -> Result<Fetched, TrackerError> {
         let mut filter = self.scope_filter();
         filter.or = Some(recent::changed_since(since));
+        // Only what can change the candidates (see `narrow`): the same window, fewer
+        // issues read again and again after a burst.
+        filter.and = narrow::relevant(columns, &self.candidates.listed()).map(|f| vec![f]);
         let nodes = self.list_nodes(filter).await?;
         let mut changed = Vec::new();
         let mut gone = Vec::new();
@@ -227,9 +238,17 @@ impl LinearTracker {
         let tickets = self
             .candidates
             .merge(columns, started, changed, &gone, |ticket| {
-                for blocker in &mut ticket.blocked_by {
-                    if let Some(kind) = state_types.get(&blocker.identifier) {
-                        blocker.resolved = normalize::is_finished(kind);
+                let stale = |b: &crate::domain::Blocker| {
+                    state_types
+                        .get(&b.identifier)
+                        .is_some_and(|kind| normalize::is_finished(kind) != b.resolved)
+                };
+                // Copied only when a blocker's state changed (the ticket is shared).
+                if ticket.blocked_by.iter().any(stale) {
+                    for blocker in &mut std::sync::Arc::make_mut(ticket).blocked_by {
+                        if let Some(kind) = state_types.get(&blocker.identifier) {
+                            blocker.resolved = normalize::is_finished(kind);
+                        }
                     }
                 }
             });
@@ -373,7 +392,11 @@ impl Tracker for LinearTracker {
 
     async fn terminal_sweep(&self) -> Result<Fetched, TrackerError> {
         Ok(Fetched {
-            tickets: LinearTracker::terminal_sweep(self).await?,
+            tickets: LinearTracker::terminal_sweep(self)
+                .await?
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect(),
             skipped: Vec::new(),
         })
     }

@@ -143,7 +143,9 @@ impl Tracker for LocalTracker {
             for entry in &scan.entries {
                 match &entry.kind {
                     Kind::Ticket { file, .. } if columns.contains(&file.state) => {
-                        fetched.tickets.push(folder.snapshot(entry, &states));
+                        fetched
+                            .tickets
+                            .push(std::sync::Arc::new(folder.snapshot(entry, &states)));
                     }
                     Kind::Ticket { .. } => {}
                     Kind::Bad { message, .. } => fetched.skipped.push(Skipped {
