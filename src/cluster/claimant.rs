@@ -84,7 +84,7 @@ pub async fn serve(
         }
         if reloaded.elapsed() >= RELOAD_EVERY {
             reloaded = tokio::time::Instant::now();
-            reload(&mut ctx);
+            reload(&mut ctx).await;
             sweep(&ctx, &held, &mut removed_since).await;
             if held.len() < max {
                 say_foreign(&ctx, &mut said_foreign).await;
@@ -262,17 +262,18 @@ async fn say_foreign(ctx: &ClaimCtx, said: &mut HashSet<String>) {
     }
 }
 
-/// Read the workflow again; a new digest (a valid edit) replaces what claimed runs use.
-fn reload(ctx: &mut ClaimCtx) {
+/// Read the workflow again (on the blocking pool: the daemon has one runtime thread); a
+/// new digest (a valid edit) replaces what claimed runs use.
+async fn reload(ctx: &mut ClaimCtx) {
     let path = ctx.workflow.path.clone();
-    match crate::workflow_load::load(&path) {
-        Ok(wf) if wf.digest != ctx.workflow.digest => {
+    let loaded = tokio::task::spawn_blocking(move || crate::workflow_load::load(&path)).await;
+    match loaded {
+        Ok(Ok(wf)) if wf.digest != ctx.workflow.digest => {
             info!(node = %ctx.node, digest = %wf.digest, "workflow changed: claiming runs planned with it from now on");
             *ctx = ctx.with_workflow(Arc::new(wf));
         }
-        Ok(_) => {}
-        Err(_) => {
-            // The holder logs a rejected edit; this node keeps the last good workflow.
-        }
+        // Unchanged; or a rejected edit, which the holder logs: this node keeps the last
+        // good workflow.
+        _ => {}
     }
 }
