@@ -105,8 +105,22 @@ async fn a_run_is_claimed_once_under_its_term_and_digest() {
     let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
     all.sort();
     assert_eq!(all, ["r1", "r2", "r3", "r4", "r5"], "no run claimed twice");
-    // Another workflow's run waits for a node running that workflow.
+    // Another workflow's run waits for a node running that workflow; a node with
+    // another text sees it waiting (and says so).
     assert!(claim(&pool, &n1, "d1", 5).await.is_empty());
+    assert_eq!(
+        queue::foreign_digests(&pool, "d1", Duration::ZERO)
+            .await
+            .expect("foreign"),
+        [("d2".to_string(), 1)]
+    );
+    assert!(
+        queue::foreign_digests(&pool, "d1", LONG)
+            .await
+            .expect("foreign")
+            .is_empty(),
+        "only runs that waited longer than the age"
+    );
     assert_eq!(claim(&pool, &n2, "d2", 5).await, ["r9"]);
     // A run of an ended term is never claimed: its holder is gone.
     queue::enqueue(&pool, term, "d1", &plan("T-7", "r7", None))

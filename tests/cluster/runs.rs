@@ -208,3 +208,46 @@ async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
     );
     eprintln!("paused node: agent gone after {agent_gone:?}, run given up after {recorded:?}");
 }
+
+/// A node claims only runs planned with its own workflow text: after an edit on one node
+/// (here n1's prompt; its decider runs with `--no-watch`, so it keeps planning with the
+/// old text), that node leaves the runs to the nodes that have the planner's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_workflow_text_leaves_the_runs_to_the_others() {
+    let Some(mut c) = Cluster::new("cluster::runs::another_workflow", 4).await else {
+        return;
+    };
+    c.hold();
+    c.lead("n1", 1).await;
+    c.start("n2", 1);
+    c.until("an agent on each node", Duration::from_secs(30), || async {
+        !c.agents_of("n1").is_empty() && !c.agents_of("n2").is_empty()
+    })
+    .await;
+    std::fs::write(
+        c.node_dir("n1").join("prompts/work.md"),
+        "Do {{ issue.title }}, differently.\n",
+    )
+    .expect("edit");
+    c.until(
+        "n1 to read its edited workflow",
+        Duration::from_secs(10),
+        || async { c.node_log("n1").contains("workflow changed") },
+    )
+    .await;
+    c.release();
+    c.until("every ticket Done", Duration::from_secs(60), || async {
+        c.in_column("Done") == 4
+    })
+    .await;
+    c.stop_all();
+    assert_clean(&c, 4, "n1");
+    let life = c.life();
+    let starts: Vec<&str> = life.lines().filter(|l| l.starts_with("start ")).collect();
+    assert_eq!(starts.len(), 4, "{life}");
+    assert_eq!(
+        starts.iter().filter(|l| l.starts_with("start n1 ")).count(),
+        1,
+        "n1 ran only the run it held before the edit:\n{life}"
+    );
+}
