@@ -16,6 +16,26 @@ async fn running(c: &Cluster) -> Vec<(String, i64)> {
         .expect("nodes")
 }
 
+/// `tickets` held tickets, n1 leading, n2 beside it, one slot each, each running one.
+async fn two_busy_nodes(test: &str, tickets: usize) -> Option<Cluster> {
+    let mut c = Cluster::new(test, tickets).await?;
+    c.hold();
+    c.lead("n1", 1).await;
+    c.start("n2", 1);
+    c.until("an agent on each node", Duration::from_secs(30), || async {
+        !c.agents_of("n1").is_empty() && !c.agents_of("n2").is_empty()
+    })
+    .await;
+    Some(c)
+}
+
+async fn finished(c: &Cluster) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'run_finished'")
+        .fetch_one(&c.pool)
+        .await
+        .expect("runs")
+}
+
 async fn interrupted(c: &Cluster) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE kind = 'run_finished' \
@@ -120,12 +140,7 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
     assert_eq!(retried_on[0], "n2");
     assert_ne!(retried_on[1], "n2", "retried on a live node:\n{life}");
     // The holder recorded every run the other nodes ran: one chain, one writer.
-    let finished: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'run_finished'")
-            .fetch_one(&c.pool)
-            .await
-            .expect("runs");
-    assert_eq!(finished, 4, "three runs and one retry");
+    assert_eq!(finished(&c).await, 4, "three runs and one retry");
     // Each run's evidence names its node, whose folder holds its logs (all on this one
     // host here, so `verify --logs` on n1 finds and checks every one of them).
     let mut nodes: Vec<Option<String>> = sqlx::query_scalar(
@@ -159,16 +174,9 @@ async fn every_node_runs_agents_and_a_dead_nodes_run_is_retried_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
     use nix::sys::signal::Signal;
-    let Some(mut c) = Cluster::new("cluster::runs::paused_node", 2).await else {
+    let Some(mut c) = two_busy_nodes("cluster::runs::paused_node", 2).await else {
         return;
     };
-    c.hold();
-    c.lead("n1", 1).await;
-    c.start("n2", 1);
-    c.until("an agent on each node", Duration::from_secs(30), || async {
-        !c.agents_of("n1").is_empty() && !c.agents_of("n2").is_empty()
-    })
-    .await;
     c.signal("n2", Signal::SIGSTOP);
     let paused = Instant::now();
     c.until(
@@ -197,13 +205,9 @@ async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
     .await;
     c.stop_all();
     assert_clean(&c, 2, "n1");
-    let finished: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE kind = 'run_finished'")
-            .fetch_one(&c.pool)
-            .await
-            .expect("runs");
     assert_eq!(
-        finished, 3,
+        finished(&c).await,
+        3,
         "two runs and one retry; n2 reported nothing late"
     );
     eprintln!("paused node: agent gone after {agent_gone:?}, run given up after {recorded:?}");
@@ -214,16 +218,9 @@ async fn a_paused_nodes_agent_dies_before_its_run_is_retried_elsewhere() {
 /// old text), that node leaves the runs to the nodes that have the planner's text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_another_workflow_text_leaves_the_runs_to_the_others() {
-    let Some(mut c) = Cluster::new("cluster::runs::another_workflow", 4).await else {
+    let Some(mut c) = two_busy_nodes("cluster::runs::another_workflow", 4).await else {
         return;
     };
-    c.hold();
-    c.lead("n1", 1).await;
-    c.start("n2", 1);
-    c.until("an agent on each node", Duration::from_secs(30), || async {
-        !c.agents_of("n1").is_empty() && !c.agents_of("n2").is_empty()
-    })
-    .await;
     std::fs::write(
         c.node_dir("n1").join("prompts/work.md"),
         "Do {{ issue.title }}, differently.\n",
