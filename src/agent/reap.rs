@@ -218,8 +218,34 @@ fn children_of(pid: &str) -> Option<Vec<u32>> {
 }
 
 /// This process's children; `None` when the `children` files are unavailable.
+///
+/// Each child is listed under one thread, and a thread that ends hands its children
+/// (adopted orphans included) to another thread of the process, which may be one whose
+/// file was already read: a blocking-pool thread ending during the read would hide an
+/// adopted descendant from a stop. So the threads are listed before and after the read,
+/// and the read is made again while they differ (a few times at most).
 fn own_children() -> Option<Vec<u32>> {
+    for _ in 0..4 {
+        let before = task_ids();
+        let found = children_of("self");
+        if task_ids() == before {
+            return found;
+        }
+    }
     children_of("self")
+}
+
+/// This process's thread ids, sorted.
+fn task_ids() -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
 }
 
 /// The processes that can still belong to a run that karajan supervised, without a
