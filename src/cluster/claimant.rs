@@ -235,7 +235,8 @@ async fn settle(ctx: &ClaimCtx, held: &mut HashMap<String, Held>, run_id: &str) 
 }
 
 /// Remove this node's workspaces of tickets that ended (announced by the holder), but
-/// not one a run here is using.
+/// not one a run here is using. Each removal (its `before_remove` hook may take up to
+/// the hooks' timeout) is a task of its own: this loop must go on stopping and claiming.
 async fn sweep(ctx: &ClaimCtx, held: &HashMap<String, Held>, since: &mut Option<f64>) {
     let Ok(removals) = queue::removals_since(&ctx.pool, *since).await else {
         return;
@@ -243,7 +244,8 @@ async fn sweep(ctx: &ClaimCtx, held: &HashMap<String, Held>, since: &mut Option<
     for (issue, at) in removals {
         *since = Some(at);
         if !held.values().any(|h| h.issue == issue) {
-            ctx.remove_workspace(&issue).await;
+            let ctx = ctx.clone();
+            tokio::spawn(async move { ctx.remove_workspace(&issue).await });
         }
     }
 }

@@ -103,38 +103,21 @@ pub async fn copy(source: &SqlitePool, target: &PgPool) -> Result<Copied, CopyEr
         same_columns(&mut src, &mut tx, table).await?;
     }
 
-    let mut after = 0i64;
-    let mut copied = 0i64;
-    loop {
-        let (page, last, n): (Option<String>, Option<i64>, i64) = sqlx::query_as(
-            "SELECT json_group_array(json_object('seq', seq, 'at', at, 'issue', issue, \
-             'kind', kind, 'payload', payload, 'prev_hash', hex(prev_hash), \
-             'hash', hex(hash))), max(seq), count(*) \
-             FROM (SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2)",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_one(&mut *src)
-        .await?;
-        let (Some(page), Some(last)) = (page, last) else {
-            break;
-        };
-        if n == 0 {
-            break;
-        }
-        sqlx::query(
-            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
-             SELECT r.seq, r.at, r.issue, r.kind, r.payload, decode(r.prev_hash, 'hex'), \
-             decode(r.hash, 'hex') FROM json_to_recordset(CAST($1 AS json)) AS \
-             r(seq bigint, at text, issue text, kind text, payload text, prev_hash text, \
-             hash text) ORDER BY r.seq",
-        )
-        .bind(&page)
-        .execute(&mut *tx)
-        .await?;
-        copied += n;
-        after = last;
-    }
+    let (copied, after) = copy_pages(
+        &mut src,
+        &mut tx,
+        "SELECT json_group_array(json_object('seq', seq, 'at', at, 'issue', issue, \
+         'kind', kind, 'payload', payload, 'prev_hash', hex(prev_hash), \
+         'hash', hex(hash))), max(seq), count(*) \
+         FROM (SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2)",
+        "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+         SELECT r.seq, r.at, r.issue, r.kind, r.payload, decode(r.prev_hash, 'hex'), \
+         decode(r.hash, 'hex') FROM json_to_recordset(CAST($1 AS json)) AS \
+         r(seq bigint, at text, issue text, kind text, payload text, prev_hash text, \
+         hash text) ORDER BY r.seq",
+        0,
+    )
+    .await?;
     let (seq, hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
             .fetch_one(&mut *src)
@@ -240,11 +223,24 @@ async fn copy_table(
         "INSERT INTO \"{table}\" SELECT * FROM json_populate_recordset(NULL::\"{table}\", \
          CAST($1 AS json))"
     );
-    let mut after = i64::MIN;
+    let (rows, _) = copy_pages(src, tx, &select, &insert, i64::MIN).await?;
+    Ok(rows)
+}
+
+/// Copy rows page by page: `select` (binding the last key copied and the page size)
+/// answers a page as one JSON array, its largest key and its row count; `insert` takes
+/// that array. Starts after key `after`; returns the rows copied and the last key.
+async fn copy_pages(
+    src: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::PgConnection,
+    select: &str,
+    insert: &str,
+    mut after: i64,
+) -> Result<(i64, i64), CopyError> {
     let mut rows = 0i64;
     loop {
         let (page, last, n): (Option<String>, Option<i64>, i64) =
-            sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
+            sqlx::query_as(sqlx::AssertSqlSafe(select.to_string()))
                 .bind(after)
                 .bind(PAGE)
                 .fetch_one(&mut *src)
@@ -255,14 +251,14 @@ async fn copy_table(
         if n == 0 {
             break;
         }
-        sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
+        sqlx::query(sqlx::AssertSqlSafe(insert.to_string()))
             .bind(&page)
             .execute(&mut *tx)
             .await?;
         rows += n;
         after = last;
     }
-    Ok(rows)
+    Ok((rows, after))
 }
 
 /// One event row as stored, for the byte comparison.

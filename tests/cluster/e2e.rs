@@ -81,14 +81,7 @@ impl Cluster {
         let dir = root.path().join("tickets");
         std::fs::create_dir_all(&dir).expect("tickets");
         for i in 1..=tickets {
-            std::fs::write(
-                dir.join(format!("CL-{i}.md")),
-                format!(
-                    "---\nid: CL-{i}\ntitle: Cluster ticket {i}\nstate: Todo\npriority: 2\n\
-                     created_at: 2026-11-01T09:00:00Z\n---\nDo thing {i}.\n"
-                ),
-            )
-            .expect("ticket");
+            add_ticket(&dir, i);
         }
         copy_tree(
             &repo_root().join("examples/quickstart/demo-repo.git"),
@@ -110,6 +103,28 @@ impl Cluster {
 
     pub fn node_dir(&self, name: &str) -> PathBuf {
         self.root().join(name)
+    }
+
+    /// A new ticket `CL-<i>` in Todo.
+    pub fn add_ticket(&self, i: usize) {
+        add_ticket(&self.root().join("tickets"), i);
+    }
+
+    /// Move `ticket` to `column` in the local tracker (a human's move).
+    pub fn move_to(&self, ticket: &str, column: &str) {
+        let path = self.root().join("tickets").join(format!("{ticket}.md"));
+        let text = std::fs::read_to_string(&path).expect("ticket");
+        let moved: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("state: ") {
+                    format!("state: {column}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&path, moved).expect("move");
     }
 
     /// Agents wait (the default agent body) until [`Cluster::release`].
@@ -412,6 +427,17 @@ store:
             .output()
             .expect("verify runs")
     }
+}
+
+fn add_ticket(dir: &Path, i: usize) {
+    std::fs::write(
+        dir.join(format!("CL-{i}.md")),
+        format!(
+            "---\nid: CL-{i}\ntitle: Cluster ticket {i}\nstate: Todo\npriority: 2\n\
+             created_at: 2026-11-01T09:00:00Z\n---\nDo thing {i}.\n"
+        ),
+    )
+    .expect("ticket");
 }
 
 impl Drop for Cluster {

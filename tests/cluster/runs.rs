@@ -248,3 +248,53 @@ async fn a_node_with_another_workflow_text_leaves_the_runs_to_the_others() {
         "n1 ran only the run it held before the edit:\n{life}"
     );
 }
+
+/// A queued run that no node claimed (here none runs the planner's workflow text) and
+/// that is stopped (its ticket canceled) is taken off the queue and recorded started and
+/// cancelled, as an attempt aborted before its agent: never finished without a start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_before_any_node_claimed_it_is_recorded_started_and_cancelled() {
+    let Some(mut c) = Cluster::new("cluster::runs::unclaimed_stop", 0).await else {
+        return;
+    };
+    c.lead("n1", 1).await;
+    // n1's claim loop reads the edited prompt; its decider (`--no-watch`) keeps the old.
+    std::fs::write(
+        c.node_dir("n1").join("prompts/work.md"),
+        "Do {{ issue.title }}, differently.\n",
+    )
+    .expect("edit");
+    c.until(
+        "n1's claim loop to read the edited workflow",
+        Duration::from_secs(10),
+        || async { c.node_log("n1").contains("workflow changed") },
+    )
+    .await;
+    c.add_ticket(1);
+    c.until("the run queued", Duration::from_secs(30), || async {
+        c.node_log("n1").contains("run started ticket=CL-1")
+    })
+    .await;
+    c.move_to("CL-1", "Canceled");
+    c.until("the run stopped", Duration::from_secs(30), || async {
+        finished(&c).await == 1
+    })
+    .await;
+    let runs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, payload FROM events WHERE kind IN ('run_started', 'run_finished') \
+         ORDER BY seq",
+    )
+    .fetch_all(&c.pool)
+    .await
+    .expect("runs");
+    c.stop_all();
+    let kinds: Vec<&str> = runs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["run_started", "run_finished"], "{runs:?}");
+    assert!(
+        runs[1].1.contains("stopped before a node claimed it"),
+        "{runs:?}"
+    );
+    assert!(c.life().is_empty(), "no agent ran: {}", c.life());
+    let verify = c.verify("n1");
+    assert!(verify.status.success(), "{verify:?}");
+}

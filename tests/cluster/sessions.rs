@@ -42,23 +42,6 @@ fn flavor(root: &std::path::Path) -> Flavor {
     }
 }
 
-/// Move `ticket` to `column` in the local tracker (a human approving it).
-fn move_to(c: &Cluster, ticket: &str, column: &str) {
-    let path = c.root().join("tickets").join(format!("{ticket}.md"));
-    let text = std::fs::read_to_string(&path).expect("ticket");
-    let moved: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("state: ") {
-                format!("state: {column}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(&path, moved).expect("move");
-}
-
 /// `(ticket, resume_session)` of every `finalize` run started, and the node of each
 /// finished one's evidence, by ticket.
 async fn finalize_runs(
@@ -115,8 +98,8 @@ async fn a_resumed_session_runs_on_its_node_and_falls_back_fresh_elsewhere_sayin
     .await;
     // n2, which holds its ticket's session, is gone; both tickets are approved.
     c.kill("n2");
-    move_to(&c, on_n1, "Approved");
-    move_to(&c, on_n2, "Approved");
+    c.move_to(on_n1, "Approved");
+    c.move_to(on_n2, "Approved");
     c.until("both tickets Done", Duration::from_secs(60), || async {
         c.in_column("Done") == 2
     })
