@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use super::term::Term;
 use crate::domain::{Comment, TicketRef, TicketSnapshot};
-use crate::tracker::{Fetched, RateBudget, Tracker, TrackerCheck, TrackerError};
+use crate::tracker::{Fetched, Moved, RateBudget, Tracker, TrackerCheck, TrackerError};
 
 pub struct FencedTracker {
     inner: Arc<dyn Tracker>,
@@ -91,7 +91,7 @@ impl Tracker for FencedTracker {
         ticket: &TicketRef,
         column: &str,
         body: &str,
-    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+    ) -> (Result<Moved, TrackerError>, Result<(), TrackerError>) {
         if let Err(e) = self.may_write(ticket) {
             let not = TrackerError::not_attempted(&e);
             return (Err(e), Err(not));

@@ -289,6 +289,7 @@ async fn run(
     engine.recover().await?;
     engine.restore_runner_pauses().await?;
     engine.note_recorded_columns().await?;
+    engine.polls_continue = !opts.once;
     let result = if opts.once {
         once(&mut engine, &mut done_rx, &mut tasks_rx, &opts).await
     } else {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::effects::{ChainCtx, Effect, run_chain};
 use super::engine::Engine;
+use super::inbox::MoveLanded;
 use crate::store::{EventKind, NewEvent, StoreError};
 
 /// A move of karajan's that landed while a read was out.
@@ -18,6 +19,18 @@ pub(crate) struct Landed {
     pub from: Option<String>,
     /// The column the move made.
     pub to: String,
+    /// The ticket's last-change time after the move, where the tracker's answer said
+    /// (Linear). A read showing a later one was made after the move: what it shows is
+    /// the later word, a human's move after karajan's, and is acted on as read.
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Landed {
+    /// Whether `read` (the ticket as a read showed it) was provably made after this
+    /// move landed.
+    pub(crate) fn read_later(&self, read: &crate::domain::TicketSnapshot) -> bool {
+        self.updated_at.is_some_and(|moved| read.updated_at > moved)
+    }
 }
 
 impl Engine {
@@ -64,7 +77,7 @@ impl Engine {
     /// landed.
     pub(crate) async fn on_effects(
         &mut self,
-        done: Vec<(String, Vec<NewEvent>, Option<String>)>,
+        done: Vec<(String, Vec<NewEvent>, Option<MoveLanded>)>,
     ) -> Result<(), StoreError> {
         let failed = self.failed_forge_writes(&done).await?;
         let mut events = vec![];
@@ -90,7 +103,7 @@ impl Engine {
                 self.redecide.insert(identifier.clone());
             }
             events.extend(evs);
-            if let Some(column) = moved_to {
+            if let Some(MoveLanded { column, updated_at }) = moved_to {
                 let from = self
                     .snapshots
                     .get_mut(&identifier)
@@ -101,7 +114,14 @@ impl Engine {
                         Some(earlier) => earlier.from,
                         None => from,
                     };
-                    self.landed.insert(identifier, Landed { from, to: column });
+                    self.landed.insert(
+                        identifier,
+                        Landed {
+                            from,
+                            to: column,
+                            updated_at,
+                        },
+                    );
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::domain::{Comment, TicketRef, TicketSnapshot};
-use crate::tracker::{Fetched, RateBudget, Tracker, TrackerCheck, TrackerError};
+use crate::tracker::{Fetched, Moved, RateBudget, Tracker, TrackerCheck, TrackerError};
 
 pub(crate) struct CountingTracker {
     inner: Arc<dyn Tracker>,
@@ -87,7 +87,7 @@ impl Tracker for CountingTracker {
         ticket: &TicketRef,
         column: &str,
         body: &str,
-    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+    ) -> (Result<Moved, TrackerError>, Result<(), TrackerError>) {
         let (moved, commented) = self.inner.move_and_comment(ticket, column, body).await;
         let both = moved
             .as_ref()

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::hooks::hook_event;
-use super::inbox::TaskMsg;
+use super::inbox::{MoveLanded, TaskMsg};
 use super::intents::Intent;
 use crate::domain::TicketRef;
 use crate::redact::Redactor;
@@ -129,6 +129,7 @@ pub(crate) async fn run_chain(
                             retry: false,
                         }) if matches!(next.op, IntentOp::Comment { .. })
                     );
+                let mut stamp = None;
                 let outcomes = if paired {
                     let Some(Effect::Write {
                         intent: comment, ..
@@ -136,8 +137,9 @@ pub(crate) async fn run_chain(
                     else {
                         unreachable!("peeked a write")
                     };
-                    perform_pair(&ctx, &intent, &comment)
-                        .await
+                    let (outcomes, moved) = perform_pair(&ctx, &intent, &comment).await;
+                    stamp = moved;
+                    outcomes
                         .into_iter()
                         .map(|(intent, event)| (intent, vec![event]))
                         .collect()
@@ -159,7 +161,10 @@ pub(crate) async fn run_chain(
                         .iter()
                         .any(|e| matches!(e.kind, EventKind::IntentCompleted { .. }));
                     let moved_to = match &intent.op {
-                        IntentOp::Move { column, .. } if landed => Some(column.clone()),
+                        IntentOp::Move { column, .. } if landed => Some(MoveLanded {
+                            column: column.clone(),
+                            updated_at: stamp,
+                        }),
                         _ => None,
                     };
                     let _ = tx.send(TaskMsg::Effect {
@@ -240,10 +245,18 @@ async fn clean(
 /// A fresh move and the comment after it, in one request where the tracker allows it;
 /// each part's answer is its own outcome. The comment never lands ahead of its move:
 /// when the move did not land, a comment that was not confirmed stays owed behind it.
-async fn perform_pair(ctx: &ChainCtx, mv: &Intent, comment: &Intent) -> Vec<(Intent, NewEvent)> {
+/// Also returns what the tracker's answer said of the move (see `Moved`).
+async fn perform_pair(
+    ctx: &ChainCtx,
+    mv: &Intent,
+    comment: &Intent,
+) -> (
+    Vec<(Intent, NewEvent)>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
     let (IntentOp::Move { column, .. }, IntentOp::Comment { body, .. }) = (&mv.op, &comment.op)
     else {
-        return vec![];
+        return (vec![], None);
     };
     let body = ctx.redactor.raw(body);
     let (moved, commented) = ctx
@@ -251,7 +264,8 @@ async fn perform_pair(ctx: &ChainCtx, mv: &Intent, comment: &Intent) -> Vec<(Int
         .move_and_comment(&ticket_of(mv), column, &body)
         .await;
     let move_answered = moved.is_ok();
-    let mv_event = settle(ctx, mv, moved).await;
+    let stamp = moved.as_ref().ok().and_then(|m| m.updated_at);
+    let mv_event = settle(ctx, mv, moved.map(|_| ())).await;
     let move_landed = matches!(mv_event.kind, EventKind::IntentCompleted { .. });
     let move_owed = matches!(
         mv_event.kind,
@@ -279,7 +293,7 @@ async fn perform_pair(ctx: &ChainCtx, mv: &Intent, comment: &Intent) -> Vec<(Int
     };
     let mut out = vec![(mv.clone(), mv_event)];
     out.extend(c_event.map(|e| (comment.clone(), e)));
-    out
+    (out, stamp)
 }
 
 /// The outcome of one part: an unconfirmed answer is read back (and written once more

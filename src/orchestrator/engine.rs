@@ -150,7 +150,7 @@ pub struct Engine {
     /// Tickets with a chain in flight, and the effects queued behind it.
     pub(crate) chains: HashMap<String, VecDeque<super::effects::Effect>>,
     /// The poll in flight (its number), and when it started.
-    pub(crate) observing: Option<(u64, std::time::Instant)>,
+    pub(crate) observing: Option<(u64, tokio::time::Instant)>,
     pub(crate) fetch_seq: u64,
     /// A poll was asked for while one was in flight: start another when it answers.
     pub(crate) observe_again: bool,
@@ -171,6 +171,10 @@ pub struct Engine {
     pub(crate) reread: HashSet<String>,
     /// Tickets being read again after a run no poll saw.
     pub(crate) refreshing: HashSet<String>,
+    /// When the last whole poll answered (see `Engine::polled_lately`).
+    pub(crate) polled_at: Option<tokio::time::Instant>,
+    /// Whether polls go on after the first (not in a `--once` run).
+    pub(crate) polls_continue: bool,
     /// Tickets whose rework feedback is being read.
     pub(crate) reading: HashSet<String>,
     /// Tickets whose pull request is being read for their gate (`pr_watch`).
@@ -268,6 +272,8 @@ impl Engine {
             tasks_rx: Some(tasks_rx),
             chains: HashMap::new(),
             observing: None,
+            polled_at: None,
+            polls_continue: true,
             fetch_seq: 0,
             observe_again: false,
             nudged: Default::default(),

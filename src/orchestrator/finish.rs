@@ -147,16 +147,29 @@ impl Engine {
         // With webhooks the tracker tells karajan of a human's change as it happens, so
         // the owner's snapshot is as fresh as a read would be.
         let told = self.workflow.server.webhooks.is_some();
-        if live.seen || told || busy {
+        if live.seen || told || busy || self.polled_lately() {
             // Fresh enough, or karajan's own writes in flight are the latest word (a
             // read now could predate them): decide on the owner's snapshot.
             self.advance(&id).await
         } else {
-            // No poll saw the ticket while its agent ran (a short run, `--once`): read
-            // it again first, in a task, so a human's move meanwhile is not overwritten.
+            // No poll saw the ticket lately (`--once`, or the tracker's reads failing):
+            // read it again first, in a task, so a human's move meanwhile is not
+            // overwritten.
             self.refresh_ticket(&id);
             Ok(())
         }
+    }
+
+    /// Whether a whole poll answered within the last polling interval: the owner's
+    /// snapshot is then as fresh as a long run's is at its end (its last poll is at
+    /// most about an interval old), so a short run's ticket is decided on it instead of
+    /// being read again (issue 11: that read was one request per run). Not in a
+    /// `--once` run, whose only poll came before its runs.
+    pub(crate) fn polled_lately(&self) -> bool {
+        self.polls_continue
+            && self
+                .polled_at
+                .is_some_and(|at| at.elapsed() <= self.workflow.polling.interval)
     }
 
     fn refresh_ticket(&mut self, id: &str) {

@@ -24,7 +24,7 @@ impl Engine {
     /// outbox, and with it what it was).
     pub(crate) async fn failed_forge_writes(
         &self,
-        done: &[(String, Vec<NewEvent>, Option<String>)],
+        done: &[(String, Vec<NewEvent>, Option<super::inbox::MoveLanded>)],
     ) -> Result<Vec<ForgeFailure>, StoreError> {
         let failed: Vec<(&str, &str)> = done
             .iter()

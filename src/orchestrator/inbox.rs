@@ -18,6 +18,14 @@ pub(crate) struct Observation {
     pub scope: Option<Vec<String>>,
 }
 
+/// A move of karajan's that landed: the column it made, and what the tracker said of
+/// it (the ticket's last-change time after it, where the answer carries one).
+#[derive(Debug, Clone)]
+pub(crate) struct MoveLanded {
+    pub column: String,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// A report from one of the owner's tasks.
 pub(crate) enum TaskMsg {
     /// One effect of a ticket's chain is done: record `events`. `moved_to`: a move that
@@ -25,7 +33,7 @@ pub(crate) enum TaskMsg {
     Effect {
         identifier: String,
         events: Vec<NewEvent>,
-        moved_to: Option<String>,
+        moved_to: Option<MoveLanded>,
     },
     /// A ticket's chain has performed all it could; `blocked`: a write stayed owed and
     /// the writes after it were held back (they stay pending in the outbox).

@@ -62,7 +62,7 @@ impl Engine {
         }
         self.fetch_seq += 1;
         let seq = self.fetch_seq;
-        self.observing = Some((seq, std::time::Instant::now()));
+        self.observing = Some((seq, tokio::time::Instant::now()));
         let tracker = self.tracker.clone();
         let store = self.store.clone();
         let columns = self.workflow.machine.columns.watched();
@@ -88,7 +88,12 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let started = self.observing.take().map(|(_, at)| at);
         let outcome = match result {
-            Ok(obs) => self.decide_observed(seq, obs).await,
+            Ok(obs) => {
+                if obs.scope.is_none() {
+                    self.polled_at = Some(tokio::time::Instant::now());
+                }
+                self.decide_observed(seq, obs).await
+            }
             Err(e) => {
                 error!(error = %e, "tracker read failed; will retry next tick");
                 self.record(vec![NewEvent::global(EventKind::TrackerError {
@@ -155,13 +160,17 @@ impl Engine {
         // is the later word. A ticket with work in flight keeps the owner's snapshot
         // (it follows karajan's writes as they land).
         // A read showing neither the column the move left nor the one it made saw a
-        // human's move, made before or after karajan's: which one cannot be told, so the
-        // move stands for now and the ticket is read again at once.
+        // human's move, made before or after karajan's: unless the tracker's clock
+        // tells (a read of the ticket changed after the move's answer: the human's move
+        // came later, and stands), the move stands for now and the ticket is read again
+        // at once.
         for (id, landed) in &self.landed {
             if let Some(s) = snaps.get_mut(id)
                 && s.column != landed.to
+                && !landed.read_later(s)
             {
                 if landed.from.as_ref() != Some(&s.column) && in_scope(id) {
+                    debug!(ticket = %id, read = %s.column, moved = %landed.to, "a read out during karajan's move shows another column: reading again");
                     self.nudged.insert(id.clone());
                 }
                 Arc::make_mut(s).column = landed.to.clone();
@@ -177,6 +186,7 @@ impl Engine {
                         .get(id)
                         .is_some_and(|to| to.contains(&fresh.column))
                 {
+                    debug!(ticket = %id, read = %fresh.column, "a read while karajan's work was out shows a change: reading again after it");
                     self.reread.insert(id.clone());
                 }
                 snaps.insert(id.clone(), old.clone());

@@ -37,6 +37,15 @@ pub struct Fetched {
     pub skipped: Vec<Skipped>,
 }
 
+/// What the tracker said of a move that landed: the ticket's own last-change time
+/// after it (Linear's `updatedAt` in the mutation's answer), where the answer carries
+/// one. A read that shows the ticket with a later time was made after the move, so
+/// what it shows is the later word (see `orchestrator::chains::Landed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moved {
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 /// The tracker's remaining request budget, where it reports one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RateBudget {
@@ -176,19 +185,20 @@ pub trait Tracker: Send + Sync {
     /// allows it. The two outcomes come back apart (move, comment), so a partial failure
     /// or a lost answer is handled per part. Like two mutations of one GraphQL document,
     /// the comment is attempted only once the move succeeded; otherwise it fails with
-    /// [`TrackerError::NotAttempted`]. By default: `move_ticket`, then `comment`.
+    /// [`TrackerError::NotAttempted`]. By default: `move_ticket`, then `comment`, and
+    /// nothing said of the move ([`Moved::default`]).
     async fn move_and_comment(
         &self,
         ticket: &TicketRef,
         column: &str,
         body: &str,
-    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+    ) -> (Result<Moved, TrackerError>, Result<(), TrackerError>) {
         let moved = self.move_ticket(ticket, column).await;
         let commented = match &moved {
             Ok(()) => self.comment(ticket, body).await,
             Err(e) => Err(TrackerError::not_attempted(e)),
         };
-        (moved, commented)
+        (moved.map(|()| Moved::default()), commented)
     }
 
     /// All comments of the ticket, oldest first.

@@ -31,9 +31,18 @@ async fn move_and_comment_is_one_request_with_both_mutations() {
     let (fake, t, ticket, id) = setup().await;
     let before = fake.total_requests();
     let (moved, commented) = t.move_and_comment(&ticket, "In Progress", "Started").await;
-    moved.unwrap();
+    let moved_at = moved
+        .unwrap()
+        .updated_at
+        .expect("the answer says when the issue changed");
     commented.unwrap();
     assert_eq!(fake.total_requests() - before, 1, "one request for both");
+    // The same time a read of the issue shows: a read made later shows a later one.
+    let read = t
+        .fetch_by_identifiers(std::slice::from_ref(&ticket.identifier))
+        .await
+        .unwrap();
+    assert_eq!(read[0].updated_at, moved_at);
     assert_eq!(fake.count("MoveAndComment"), 1);
     let w = fake.world();
     assert_eq!(w.column_of(&id), "In Progress");
@@ -82,7 +91,7 @@ async fn a_lost_answer_leaves_both_parts_unconfirmed_and_is_not_resent() {
         let (fake, t, ticket, id) = setup().await;
         fake.fault_on("MoveAndComment", fault.clone());
         let (moved, commented) = t.move_and_comment(&ticket, "In Progress", "x").await;
-        for part in [moved, commented] {
+        for part in [moved.map(|_| ()), commented] {
             assert!(
                 matches!(part, Err(TrackerError::Unconfirmed(_))),
                 "{fault:?}: {part:?}"

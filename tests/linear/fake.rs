@@ -723,7 +723,8 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
             issue.updated_at = Utc::now();
             let identifier = issue.identifier();
             Ok(json!({"issueUpdate": {"success": true, "issue": {
-                "id": id, "identifier": identifier, "state": {"id": state.id, "name": state.name}
+                "id": id, "identifier": identifier, "updatedAt": ts(issue.updated_at),
+                "state": {"id": state.id, "name": state.name}
             }}}))
         }
         "CreateComment" => {

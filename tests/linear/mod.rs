@@ -1,5 +1,6 @@
 //! The Linear adapter against an in-process fake of Linear's GraphQL API.
 
+mod after_run;
 mod attach;
 mod check;
 mod combined;

@@ -17,7 +17,7 @@ mod readable;
 mod security;
 mod serving;
 mod verify_now;
-mod webhooks;
+pub(crate) mod webhooks;
 mod webhooks_config;
 mod webhooks_idle;
 mod webhooks_serve;

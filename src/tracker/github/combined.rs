@@ -15,9 +15,9 @@ use super::http::{GqlError, errors_to_tracker};
 use super::project;
 use super::queries::{MoveAndComment, move_and_comment};
 use crate::domain::TicketRef;
-use crate::tracker::TrackerError;
+use crate::tracker::{Moved, TrackerError};
 
-type Outcomes = (Result<(), TrackerError>, Result<(), TrackerError>);
+type Outcomes = (Result<Moved, TrackerError>, Result<(), TrackerError>);
 
 pub(super) async fn move_and_comment(
     t: &GithubTracker,
@@ -85,5 +85,7 @@ pub(super) async fn move_and_comment(
         moved = project::after_move(t, ticket, column).await;
     }
     let commented = part("comment", format!("commenting on {}", ticket.identifier));
-    (moved, commented)
+    // The item's status changes, not the issue: GitHub's answer says nothing that a
+    // read's `updatedAt` could be compared with.
+    (moved.map(|()| Moved::default()), commented)
 }

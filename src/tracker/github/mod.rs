@@ -56,7 +56,7 @@ use self::queries::{
 use crate::config::Secret;
 use crate::domain::{Blocker, Comment, TicketRef, TicketSnapshot};
 use crate::tracker::incremental::{CandidateCache, Plan};
-use crate::tracker::{Fetched, RateBudget, Tracker, TrackerCheck, TrackerError};
+use crate::tracker::{Fetched, Moved, RateBudget, Tracker, TrackerCheck, TrackerError};
 
 /// The GitHub adapter. Holds only caches (board, item ids, known columns), never the
 /// engine's state.
@@ -509,7 +509,7 @@ impl Tracker for GithubTracker {
         ticket: &TicketRef,
         column: &str,
         body: &str,
-    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+    ) -> (Result<Moved, TrackerError>, Result<(), TrackerError>) {
         let (moved, commented) = match self.config.mode {
             GithubMode::Project { .. } => {
                 combined::move_and_comment(self, ticket, column, body).await
@@ -521,7 +521,7 @@ impl Tracker for GithubTracker {
                     Ok(_) => self.comment(ticket, body).await,
                     Err(e) => Err(TrackerError::not_attempted(e)),
                 };
-                (moved.map(|_| ()), commented)
+                (moved.map(|_| Moved::default()), commented)
             }
         };
         if moved.is_ok() {

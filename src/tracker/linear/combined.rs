@@ -12,9 +12,9 @@ use super::LinearTracker;
 use super::ops::{self, MoveAndComment};
 use super::transport::CallError;
 use crate::domain::TicketRef;
-use crate::tracker::TrackerError;
+use crate::tracker::{Moved, TrackerError};
 
-type Outcomes = (Result<(), TrackerError>, Result<(), TrackerError>);
+type Outcomes = (Result<Moved, TrackerError>, Result<(), TrackerError>);
 
 pub(super) async fn move_and_comment(
     tracker: &LinearTracker,
@@ -93,13 +93,20 @@ fn read_parts(envelope: &Value, ticket: &TicketRef, column: &str) -> Outcomes {
             "Linear did not move {} to `{column}`",
             ticket.identifier
         ))),
-        None => Ok(()),
+        // The issue's `updatedAt` after the move (absent when `data` is null).
+        None => Ok(Moved {
+            updated_at: envelope
+                .pointer("/data/move/issue/updatedAt")
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+        }),
     };
     let commented = match (&moved, part_error("comment")) {
         (Err(e), _) => Err(TrackerError::not_attempted(e)),
-        (Ok(()), Some(e)) => Err(e),
-        (Ok(()), None) if succeeded("comment") == Some(true) => Ok(()),
-        (Ok(()), None) => Err(TrackerError::Fatal(format!(
+        (Ok(_), Some(e)) => Err(e),
+        (Ok(_), None) if succeeded("comment") == Some(true) => Ok(()),
+        (Ok(_), None) => Err(TrackerError::Fatal(format!(
             "Linear did not add the comment to {}",
             ticket.identifier
         ))),
@@ -124,6 +131,20 @@ mod tests {
         let env = json!({"data": {"move": {"success": true}, "comment": {"success": true}}});
         let (m, c) = read_parts(&env, &t(), "Review");
         assert!(m.is_ok() && c.is_ok());
+    }
+
+    #[test]
+    fn the_moves_answer_says_when_the_issue_changed() {
+        let env = json!({"data": {
+            "move": {"success": true, "issue": {"updatedAt": "2026-12-05T04:30:00.123Z"}},
+            "comment": {"success": true}
+        }});
+        let (m, _) = read_parts(&env, &t(), "Review");
+        let at = m.unwrap().updated_at.expect("the issue's updatedAt");
+        assert_eq!(at.to_rfc3339(), "2026-12-05T04:30:00.123+00:00");
+        // Nothing to say where the answer has no issue.
+        let env = json!({"data": {"move": {"success": true}, "comment": {"success": true}}});
+        assert_eq!(read_parts(&env, &t(), "Review").0.unwrap().updated_at, None);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use self::states::{ColumnState, StateCache, missing_column};
 use self::transport::{CallError, Transport};
 use crate::domain::{Comment, TicketRef, TicketSnapshot};
 use crate::tracker::incremental::{CandidateCache, Plan};
-use crate::tracker::{Fetched, RateBudget, Skipped, Tracker, TrackerCheck, TrackerError};
+use crate::tracker::{Fetched, Moved, RateBudget, Skipped, Tracker, TrackerCheck, TrackerError};
 
 pub use self::config::{RawLinearTracker, RetryPolicy};
 
@@ -569,7 +569,7 @@ impl Tracker for LinearTracker {
         ticket: &TicketRef,
         column: &str,
         body: &str,
-    ) -> (Result<(), TrackerError>, Result<(), TrackerError>) {
+    ) -> (Result<Moved, TrackerError>, Result<(), TrackerError>) {
         combined::move_and_comment(self, ticket, column, body).await
     }
 
