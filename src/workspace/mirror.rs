@@ -6,11 +6,12 @@
 //! `.mirrors/<key>.git` (`<key>` is [`super::sanitize_key`] of the repository URL; keys
 //! never start with `.`, so the folder cannot collide with a workspace), with its
 //! branches as its own `refs/heads/*` and its `HEAD` on the remote's default branch.
-//! A workspace is a local clone of the mirror (libgit2 hard-links the object files, so
-//! it shares their storage but not their lifetime: removing a workspace never touches
-//! the mirror, and a mirror that was deleted only costs a new fetch), whose `origin` is
-//! then pointed at the real repository: the agent, the hooks and a later push see a
-//! normal clone of the real origin, exactly as before.
+//! A workspace is a clone of the mirror (the object files hard-linked, so it shares
+//! their storage but not their lifetime: removing a workspace never touches the
+//! mirror, and a mirror that was deleted only costs a new fetch), whose `origin` is the
+//! real repository: the agent, the hooks and a later push see a normal clone of the
+//! real origin, exactly as before. It is written directly rather than by libgit2's
+//! clone, with a tenth of the files (see `lean`).
 //!
 //! The mirror is fetched when a workspace is about to be created and the last fetch is
 //! older than the fetch interval (a few seconds: once per tick at most). One lock per
@@ -28,7 +29,6 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use git2::build::RepoBuilder;
 use git2::{Direction, FetchOptions, FetchPrune, Repository};
 
 use super::WorkspaceError;
@@ -106,17 +106,7 @@ impl Mirror {
             .fetched
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let from = self.path.to_string_lossy().into_owned();
-        let repo = RepoBuilder::new()
-            .clone(&from, dest)
-            .map_err(self.clone_error(shown))?;
-        repo.remote_set_url("origin", &self.repo)
-            .map_err(|source| WorkspaceError::Git {
-                path: shown.to_path_buf(),
-                action: "pointing origin at the repository",
-                source,
-            })?;
-        Ok(repo)
+        super::lean::clone(&self.path, dest, &self.repo).map_err(self.clone_error(shown))
     }
 
     /// Create or fetch the mirror unless a fetch is fresh (see the module doc).

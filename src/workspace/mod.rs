@@ -36,6 +36,7 @@ mod branch;
 mod follow;
 mod hooks;
 mod key;
+mod lean;
 mod mirror;
 
 use std::io;

@@ -208,3 +208,78 @@ async fn removing_a_workspace_or_the_mirror_breaks_nothing() {
     assert!(d.path.join("README.md").exists());
     assert_eq!(ws.mirror_updates(), 2);
 }
+
+/// Every entry (file or folder) under `dir`, recursively.
+fn count_entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            1 + if p.is_dir() { count_entries(&p) } else { 0 }
+        })
+        .sum()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+/// The workspace is written directly, not by libgit2's clone (issue 11: its fifty-odd
+/// files per workspace were most of the daemon's system CPU): git itself reads it as
+/// the clone it replaces, with the real origin, every branch as `origin/*`, `origin/HEAD`,
+/// a clean checkout of the ticket's branch and objects that check out whole.
+#[tokio::test]
+async fn git_reads_the_workspace_as_a_clone_of_the_real_origin_with_few_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("src");
+    let repo = source_repo(&src);
+    // A second branch on the origin.
+    let head = repo.head().expect("head").peel_to_commit().expect("commit");
+    repo.branch("feature/x", &head, false).expect("branch");
+    let url = src.display().to_string();
+    let ws = workspaces(&tmp.path().join("root"), &url).with_fetch_interval(LONG);
+    let w = ws.ensure("ENG-7", "karajan/ENG-7").await.expect("ENG-7");
+
+    let main = head.id().to_string();
+    assert_eq!(
+        git(&w.path, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "karajan/ENG-7"
+    );
+    assert_eq!(git(&w.path, &["config", "remote.origin.url"]), url);
+    assert_eq!(git(&w.path, &["rev-parse", "origin/main"]), main);
+    assert_eq!(git(&w.path, &["rev-parse", "origin/feature/x"]), main);
+    assert_eq!(
+        git(&w.path, &["symbolic-ref", "refs/remotes/origin/HEAD"]),
+        "refs/remotes/origin/main"
+    );
+    assert_eq!(git(&w.path, &["rev-parse", "main"]), main);
+    assert_eq!(
+        git(&w.path, &["rev-parse", "--abbrev-ref", "main@{upstream}"]),
+        "origin/main"
+    );
+    assert_eq!(
+        git(&w.path, &["status", "--porcelain"]),
+        "",
+        "a clean checkout"
+    );
+    git(&w.path, &["fsck", "--strict", "--no-dangling"]);
+    // Fetching from the real origin works as in any clone.
+    git(&w.path, &["fetch", "origin"]);
+    let entries = count_entries(&w.path.join(".git"));
+    assert!(entries <= 25, "{entries} entries under .git");
+}
