@@ -54,6 +54,7 @@ impl Engine {
             return;
         }
         self.chains.insert(identifier.to_string(), VecDeque::new());
+        self.chain_moved_at.remove(identifier);
         self.spawn_chain(identifier, effects);
     }
 
@@ -104,6 +105,9 @@ impl Engine {
             }
             events.extend(evs);
             if let Some(MoveLanded { column, updated_at }) = moved_to {
+                if let Some(at) = updated_at {
+                    self.chain_moved_at.insert(identifier.clone(), at);
+                }
                 let from = self
                     .snapshots
                     .get_mut(&identifier)
@@ -161,7 +165,12 @@ impl Engine {
         if next.is_empty() {
             self.chains.remove(identifier);
             self.moving.remove(identifier);
-            return self.redecide.remove(identifier);
+            let again = self.redecide.remove(identifier);
+            if !again {
+                // Only `advance` (which a decision held back calls next) needs it.
+                self.chain_moved_at.remove(identifier);
+            }
+            return again;
         }
         self.spawn_chain(identifier, next);
         false

@@ -168,7 +168,11 @@ pub struct Engine {
     /// Tickets a read showed somewhere neither karajan's snapshot nor its own moves
     /// explain while work was in flight for them: read again once that work ends
     /// (deciding on the snapshot from before would drop what a human did meanwhile).
-    pub(crate) reread: HashSet<String>,
+    /// With the read that showed it (its `updatedAt` may settle it, see `advance`).
+    pub(crate) reread: HashMap<String, Arc<TicketSnapshot>>,
+    /// The tracker's last-change time after the last move of each ticket's chain that
+    /// landed, where its answer said (Linear); cleared when a new chain starts.
+    pub(crate) chain_moved_at: HashMap<String, chrono::DateTime<chrono::Utc>>,
     /// Tickets being read again after a run no poll saw.
     pub(crate) refreshing: HashSet<String>,
     /// When the last whole poll answered (see `Engine::polled_lately`).
@@ -285,7 +289,8 @@ impl Engine {
             approved_by: HashMap::new(),
             redecide: HashSet::new(),
             moving: HashMap::new(),
-            reread: HashSet::new(),
+            reread: HashMap::new(),
+            chain_moved_at: HashMap::new(),
             refreshing: HashSet::new(),
             sweeping: false,
             remote: None,

@@ -397,20 +397,35 @@ impl Engine {
     /// (and as karajan's own writes since moved it), so a finished agent state moves on
     /// without waiting for the next poll and without reading the tracker again.
     pub(crate) async fn advance(&mut self, id: &str) -> Result<(), StoreError> {
-        let Some(snap) = self.snapshots.get(id).map(|s| (**s).clone()) else {
+        let moved_at = self.chain_moved_at.remove(id);
+        if !self.snapshots.contains_key(id) {
             return Ok(()); // the next poll decides
-        };
+        }
         if self.in_flight(id) {
             // Its chain is in flight: decided again when the chain ends.
             self.redecide.insert(id.to_string());
             return Ok(());
         }
-        if self.reread.remove(id) {
-            // A read while its work was out showed a change karajan did not make: read
-            // the ticket again and decide on that, not on the snapshot from before.
-            self.nudge(vec![id.to_string()]);
-            return Ok(());
+        if let Some(read) = self.reread.remove(id) {
+            // A read while its work was out showed a change karajan did not make. The
+            // tracker's clock may tell which came last: a read changed after karajan's
+            // last move shows a human's later move, which stands; a read from before
+            // it was overwritten by that move, which stands. Otherwise read the ticket
+            // again and decide on that, not on the snapshot from before.
+            match moved_at {
+                Some(moved) if read.updated_at > moved => {
+                    self.snapshots.insert(id.to_string(), read);
+                }
+                Some(_) => {}
+                None => {
+                    self.nudge(vec![id.to_string()]);
+                    return Ok(());
+                }
+            }
         }
+        let Some(snap) = self.snapshots.get(id).map(|s| (**s).clone()) else {
+            return Ok(());
+        };
         let rec = self.store.record(id).await?;
         let actions =
             crate::domain::decide(&snap, rec.as_ref(), &self.workflow.machine, self.now());

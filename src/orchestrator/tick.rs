@@ -187,7 +187,7 @@ impl Engine {
                         .is_some_and(|to| to.contains(&fresh.column))
                 {
                     debug!(ticket = %id, read = %fresh.column, "a read while karajan's work was out shows a change: reading again after it");
-                    self.reread.insert(id.clone());
+                    self.reread.insert(id.clone(), fresh.clone());
                 }
                 snaps.insert(id.clone(), old.clone());
             }
