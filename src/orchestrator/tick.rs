@@ -186,7 +186,7 @@ impl Engine {
                         .get(id)
                         .is_some_and(|to| to.contains(&fresh.column))
                 {
-                    debug!(ticket = %id, read = %fresh.column, "a read while karajan's work was out shows a change: reading again after it");
+                    debug!(ticket = %id, read = %fresh.column, "a read while karajan's work was out shows a change: settled when the work ends");
                     self.reread.insert(id.clone(), fresh.clone());
                 }
                 snaps.insert(id.clone(), old.clone());
