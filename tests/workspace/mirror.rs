@@ -283,3 +283,40 @@ async fn git_reads_the_workspace_as_a_clone_of_the_real_origin_with_few_files() 
     let entries = count_entries(&w.path.join(".git"));
     assert!(entries <= 25, "{entries} entries under .git");
 }
+
+/// An empty repository (no commit yet) still gives a workspace: the ticket's branch is
+/// born with the agent's first commit, and git reads the workspace as a clone of it.
+#[tokio::test]
+async fn an_empty_repository_gives_a_workspace_on_the_unborn_ticket_branch() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = tmp.path().join("empty.git");
+    Repository::init_bare(&src).expect("init");
+    let url = src.display().to_string();
+    let ws = workspaces(&tmp.path().join("root"), &url).with_fetch_interval(LONG);
+    let w = ws.ensure("ENG-9", "karajan/ENG-9").await.expect("ENG-9");
+    assert!(w.created);
+    assert_eq!(
+        git(&w.path, &["symbolic-ref", "HEAD"]),
+        "refs/heads/karajan/ENG-9"
+    );
+    assert_eq!(git(&w.path, &["config", "remote.origin.url"]), url);
+    assert_eq!(git(&w.path, &["status", "--porcelain"]), "");
+    // The agent's first commit, pushed, reaches the repository.
+    std::fs::write(w.path.join("a.txt"), "a\n").expect("write");
+    git(&w.path, &["add", "a.txt"]);
+    git(
+        &w.path,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "first",
+        ],
+    );
+    git(&w.path, &["push", "-q", "origin", "karajan/ENG-9"]);
+    let origin = Repository::open_bare(&src).expect("origin");
+    assert!(origin.find_reference("refs/heads/karajan/ENG-9").is_ok());
+}
