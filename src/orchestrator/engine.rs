@@ -166,9 +166,10 @@ pub struct Engine {
     /// a read showing one of them shows karajan's own write.
     pub(crate) moving: HashMap<String, Vec<String>>,
     /// Tickets a read showed somewhere neither karajan's snapshot nor its own moves
-    /// explain while work was in flight for them: read again once that work ends
-    /// (deciding on the snapshot from before would drop what a human did meanwhile).
-    /// With the read that showed it (its `updatedAt` may settle it, see `advance`).
+    /// explain while work was in flight for them, with that read: settled once that
+    /// work ends (deciding on the snapshot from before would drop what a human did
+    /// meanwhile), by the tracker's `updatedAt` against karajan's last move where it
+    /// says, else by reading the ticket again (see `advance`).
     pub(crate) reread: HashMap<String, Arc<TicketSnapshot>>,
     /// The tracker's last-change time after the last move of each ticket's chain that
     /// landed, where its answer said (Linear); cleared when a new chain starts.

@@ -7,17 +7,7 @@
 use std::time::Duration;
 
 use crate::e2e::support::Scratch;
-use crate::web::webhooks::{HOUR, linear_daemon_parts, start};
-
-async fn until(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..600 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
+use crate::web::webhooks::{HOUR, linear_daemon_parts, start, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_is_decided_on_the_last_poll_without_reading_its_ticket_again() {

@@ -168,7 +168,7 @@ fn now_ms() -> i64 {
 }
 
 /// Wait (up to 30 s of real time; the poll is an hour away) until `f` holds.
-async fn until(what: &str, f: impl Fn() -> bool) {
+pub(crate) async fn until(what: &str, f: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !f() {
         assert!(
