@@ -268,7 +268,11 @@ store:
                 name,
             ])
             .current_dir(&dir)
-            .env("KARAJAN_LOG", "info")
+            // `CLUSTER_LOG=karajan=debug` shows each node's decisions when a test fails.
+            .env(
+                "KARAJAN_LOG",
+                std::env::var("CLUSTER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -349,9 +353,10 @@ store:
         while !f().await {
             assert!(
                 start.elapsed() < limit,
-                "timed out waiting for {what}\n{}\nlife:\n{}",
+                "timed out waiting for {what}\n{}\nlife:\n{}\ntickets:\n{}",
                 self.logs(),
-                self.life()
+                self.life(),
+                self.tickets_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -367,6 +372,15 @@ store:
                 !name.starts_with('.') && name.ends_with(".md")
             })
             .collect()
+    }
+
+    /// Every ticket file's text, for a failure's message.
+    fn tickets_text(&self) -> String {
+        self.ticket_files()
+            .iter()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// How many tickets are in `column` in the tracker.

@@ -275,6 +275,13 @@ async fn a_run_stopped_before_any_node_claimed_it_is_recorded_started_and_cancel
         c.node_log("n1").contains("run started ticket=CL-1")
     })
     .await;
+    // The human cancels what they see in progress: karajan's own move (a task of its
+    // own, which may land after the run started) would otherwise overwrite the cancel,
+    // as a tracker's last writer wins.
+    c.until("karajan's move landed", Duration::from_secs(30), || async {
+        c.in_column("In Progress") == 1
+    })
+    .await;
     c.move_to("CL-1", "Canceled");
     c.until("the run stopped", Duration::from_secs(30), || async {
         finished(&c).await == 1
