@@ -199,7 +199,7 @@ impl Engine {
                     }
                     let intent_id = new_id("i");
                     // The head committed so far (this batch is not yet): an anchor.
-                    let head = self.store.head().await?;
+                    let head = self.store.committed_head().await?;
                     let marker = comment_marker(&intent_id, &state, projected.as_ref(), &head);
                     let op = IntentOp::Comment {
                         tracker_id: snap.id.clone(),

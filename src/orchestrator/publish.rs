@@ -133,10 +133,9 @@ impl Engine {
         }
         gates.sort_by_key(|g| g.since);
         retries.sort_by_key(|r| r.due_at);
-        let recent_transitions = self
-            .store
-            .recent_of_kind("transition", 20)
-            .await?
+        let history = self.store.history(now.date_naive()).await?;
+        let recent_transitions = history
+            .transitions
             .into_iter()
             .map(|e| TransitionRow {
                 seq: e.seq,
@@ -187,9 +186,9 @@ impl Engine {
             retries,
             held,
             recent_transitions,
-            totals: self.store.totals().await?,
+            totals: history.totals,
             budget: {
-                let today = self.store.totals_on(now.date_naive()).await?;
+                let today = history.today;
                 BudgetView {
                     per_run_usd: self.workflow.budget.per_run_usd,
                     per_ticket_usd: self.workflow.budget.per_ticket_usd,

@@ -55,20 +55,22 @@ pub async fn append(
     now: DateTime<Utc>,
     fence: Option<&Fence>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    Ok(append_tracked(pool, events, now, false, fence).await?.0)
+    Ok(append_tracked(pool, events, now, None, fence).await?.0)
 }
 
 /// What a committed append changed of the ticket records: each touched ticket with its
 /// record as committed (`pending_intents` counted), `None` when it has none.
 pub type Changed = Vec<(String, Option<IssueRecord>)>;
 
-/// [`append`], also returning (when `track`) the records the transaction changed, read
-/// inside it, for the store's in-memory records (see `cache`).
+/// [`append`], also returning (when `known`, the store's in-memory records, is given)
+/// the records the transaction changed, for those records (see `cache`). What `known`
+/// knows of a ticket is taken instead of reading it: the record before the events, and
+/// its pending intents, counted from there by what the transaction added and removed.
 pub async fn append_tracked(
     pool: &Pool,
     events: &[NewEvent],
     now: DateTime<Utc>,
-    track: bool,
+    known: Option<&projection::Known>,
     fence: Option<&Fence>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     if events.is_empty() {
@@ -77,13 +79,13 @@ pub async fn append_tracked(
     match pool {
         Pool::Sqlite(p) => {
             let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let out = append_in(&mut Conn::Sqlite(&mut tx), events, now, track, fence).await?;
+            let out = append_in(&mut Conn::Sqlite(&mut tx), events, now, known, fence).await?;
             tx.commit().await?;
             Ok(out)
         }
         Pool::Postgres(p) => {
             let mut tx = p.begin().await?;
-            let out = append_in(&mut Conn::Postgres(&mut tx), events, now, track, fence).await?;
+            let out = append_in(&mut Conn::Postgres(&mut tx), events, now, known, fence).await?;
             tx.commit().await?;
             Ok(out)
         }
@@ -126,7 +128,7 @@ async fn append_in(
     conn: &mut Conn<'_>,
     events: &[NewEvent],
     now: DateTime<Utc>,
-    track: bool,
+    known: Option<&projection::Known>,
     fence: Option<&Fence>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     let dialect = conn.dialect();
@@ -187,21 +189,33 @@ async fn append_in(
         .execute(c)
         .await
         .map(drop))?;
-    let mut fold = projection::Fold::default();
+    let mut fold = projection::Fold::knowing(known);
     for (event, row) in events.iter().zip(&stored) {
         fold.apply(conn, row.seq, at, event).await?;
     }
     let touched = fold.save(conn).await?;
-    let mut changed = Vec::with_capacity(if track { touched.len() } else { 0 });
-    if track {
-        for (id, rec) in touched {
-            let rec = match rec {
-                Some(rec) => Some(rec),
-                None => tickets::load(conn, &id).await?,
+    let mut changed = vec![];
+    if let Some(known) = known {
+        changed.reserve(touched.len());
+        for left in touched {
+            let id = left.identifier;
+            // The record before this transaction, pending intents counted.
+            let before = known(&id).flatten();
+            let rec = match (left.record, &before) {
+                (Some(rec), _) => Some(rec),
+                // Unchanged by the events: as it was.
+                (None, Some(before)) => Some((**before).clone()),
+                (None, None) => tickets::load(conn, &id).await?,
             };
             let rec = match rec {
                 Some(mut rec) => {
-                    rec.pending_intents = tickets::pending_count(conn, &id).await?;
+                    let counted = before.as_ref().and_then(|b| {
+                        u32::try_from(i64::from(b.pending_intents) + left.pending_delta).ok()
+                    });
+                    rec.pending_intents = match counted {
+                        Some(n) => n,
+                        None => tickets::pending_count(conn, &id).await?,
+                    };
                     Some(rec)
                 }
                 None => None,

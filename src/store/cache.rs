@@ -127,6 +127,18 @@ impl RecordCache {
         (found, unknown)
     }
 
+    /// What the cache knows of one ticket, for an append about to fold it: `None` when
+    /// it knows nothing (read the database), `Some(None)` when the ticket has no
+    /// record, else its record with `pending_intents` counted. Exact under the
+    /// store's append lock: every committed append has been applied.
+    pub fn known(&self, id: &str) -> Option<Option<Arc<IssueRecord>>> {
+        let inner = self.lock();
+        match inner.active.get(id) {
+            Some(rec) => Some(Some(rec.clone())),
+            None => inner.settled.get(id).cloned(),
+        }
+    }
+
     /// What the database said of tickets the cache did not know (`read` holds the
     /// records found; the other `asked` have none). Never overrides an append's
     /// answer that arrived meanwhile. Returns the records of `asked` now known.

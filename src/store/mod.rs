@@ -20,6 +20,8 @@
 //!   day for the dashboard's chart;
 //! - `cache`: a writable store's ticket records in memory, kept exact by its appends,
 //!   so a poll reads no record from the database;
+//! - `ledger`: a writable store's run totals and latest transitions in memory, kept
+//!   exact by its appends, so rebuilding the read model reads nothing;
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
 //!   busy timeout) and why;
 //! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
@@ -73,6 +75,7 @@ mod daily;
 pub mod event;
 pub mod fence;
 pub(crate) mod file_id;
+mod ledger;
 pub mod location;
 pub mod lock;
 pub mod pg_lock;
@@ -96,6 +99,7 @@ use backend::Pool;
 pub use daily::DayFigures;
 pub use event::{EventKind, IntentOp, NewEvent};
 pub use fence::Fence;
+pub use ledger::HistoryView;
 pub use location::{Location, PgUrl};
 pub use read::Grouping;
 
@@ -240,6 +244,12 @@ pub struct Store {
     counters: Arc<Counters>,
     /// The records in memory (`None` on a read-only store): see `cache`.
     cache: Option<Arc<cache::RecordCache>>,
+    /// The chain head as this store's last append committed it (`None` on a read-only
+    /// store): what a tracker comment's anchor names, without asking the database.
+    committed: Option<Arc<std::sync::Mutex<(i64, String)>>>,
+    /// The run totals and latest transitions in memory (`None` on a read-only store):
+    /// see `ledger`.
+    ledger: Option<Arc<ledger::Ledger>>,
     /// A cluster node's lease, checked by every append (see `fence`).
     fence: Option<Arc<Fence>>,
 }
@@ -270,6 +280,8 @@ impl Store {
         let mut store = Store {
             fence: None,
             cache: None,
+            committed: None,
+            ledger: None,
             counters: counters.clone(),
             pool,
             readers,
@@ -293,7 +305,9 @@ impl Store {
         // Before any append of this store: from here on its appends keep it exact.
         let active = read::records(&store.readers, true).await?;
         store.cache = Some(Arc::new(cache::RecordCache::new(active)));
-        let (head, _) = store.head().await?;
+        let (head, hash) = store.head().await?;
+        store.committed = Some(Arc::new(std::sync::Mutex::new((head, hash))));
+        store.ledger = Some(Arc::default());
         if head > 0 && checkpoint::read(checkpoints)?.is_none() {
             tracing::warn!(
                 db = %location,
@@ -328,6 +342,8 @@ impl Store {
             file: None,
             counters: Arc::default(),
             cache: None,
+            committed: None,
+            ledger: None,
             fence: None,
         }))
     }
@@ -380,9 +396,12 @@ impl Store {
             return append::append(&self.pool, &events, at, self.fence.as_deref()).await;
         };
         let mut state = writer.state.lock().await;
-        let track = self.cache.is_some();
+        // The records in memory stand in for database reads inside the transaction.
+        let cache = self.cache.clone();
+        let known = move |id: &str| cache.as_ref().and_then(|c| c.known(id));
+        let known: Option<&projection::Known> = self.cache.is_some().then_some(&known);
         let (stored, changed) =
-            append::append_tracked(&self.pool, &events, at, track, self.fence.as_deref()).await?;
+            append::append_tracked(&self.pool, &events, at, known, self.fence.as_deref()).await?;
         // Still under the append lock: the records follow the commit order.
         if let Some(cache) = &self.cache {
             cache.apply(changed);
@@ -395,6 +414,14 @@ impl Store {
             rows.push((e.seq, hash));
         }
         state.advance(&rows);
+        if let Some(ledger) = &self.ledger {
+            ledger.apply(&events, &stored);
+        }
+        if let (Some(committed), Some(last)) = (&self.committed, stored.last()) {
+            *committed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (last.seq, last.hash.clone());
+        }
         // Compared while appends are still serialized: another append's later rows may
         // not be counted before this one's (they would look like a step back in time).
         let first = rows.first().map_or(0, |r| r.0);
@@ -637,6 +664,44 @@ impl Store {
             .as_ref()
             .and_then(|w| w.signer.get())
             .map(|k| k.public())
+    }
+
+    /// What the read model shows of the whole history on UTC day `day`: the run
+    /// totals, that day's, and the latest transitions. A writable store answers from
+    /// memory (see `ledger`), reading the database only when the ledger cannot follow it.
+    pub async fn history(&self, day: chrono::NaiveDate) -> Result<HistoryView, StoreError> {
+        let (Some(ledger), Some(writer)) = (&self.ledger, &self.writer) else {
+            return self.read_history(day).await;
+        };
+        if let Some(view) = ledger.view(day) {
+            return Ok(view);
+        }
+        // No append commits between the read and the reset.
+        let _appends = writer.state.lock().await;
+        let view = self.read_history(day).await?;
+        ledger.reset(day, view.clone());
+        Ok(view)
+    }
+
+    async fn read_history(&self, day: chrono::NaiveDate) -> Result<HistoryView, StoreError> {
+        let recent = i64::try_from(ledger::RECENT_TRANSITIONS).unwrap_or(i64::MAX);
+        Ok(HistoryView {
+            totals: self.totals().await?,
+            today: self.totals_on(day).await?,
+            transitions: self.recent_of_kind("transition", recent).await?,
+        })
+    }
+
+    /// The chain head committed so far: from memory on a writable store (the only
+    /// writer of its database, so its last append is the head), else read.
+    pub async fn committed_head(&self) -> Result<(i64, String), StoreError> {
+        match &self.committed {
+            Some(c) => Ok(c
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()),
+            None => self.head().await,
+        }
     }
 
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.

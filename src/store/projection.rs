@@ -33,6 +33,7 @@
 //! their run or intent id, whose row only exists if it was created with an issue.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::backend::{Conn, on_conn};
 use chrono::{DateTime, Utc};
@@ -184,13 +185,30 @@ fn touches_record(kind: &EventKind) -> bool {
     )
 }
 
-/// The ticket records one append transaction touches: each is loaded at most once,
-/// folded in memory event by event, and saved once by [`Fold::save`].
+/// What the writable store's memory knows of a ticket before an append (see
+/// `cache::RecordCache::known`): `None` nothing, `Some(None)` no record, else the
+/// record with its pending intents counted.
+pub type Known = dyn Fn(&str) -> Option<Option<Arc<IssueRecord>>> + Send + Sync;
+
+/// The ticket records one append transaction touches: each is loaded at most once
+/// (from the store's memory when it knows the ticket, else from the database), folded
+/// in memory event by event, and saved once by [`Fold::save`].
 #[derive(Default)]
-pub struct Fold {
+pub struct Fold<'k> {
     records: HashMap<String, Touched>,
-    /// Tickets whose pending intents this transaction added, confirmed or dropped.
-    intents: std::collections::BTreeSet<String>,
+    /// Tickets whose pending intents this transaction added, confirmed or dropped,
+    /// with how many it added (negative: removed).
+    intents: std::collections::BTreeMap<String, i64>,
+    known: Option<&'k Known>,
+}
+
+/// A ticket an append touched: its record as the transaction leaves it where the fold
+/// knows it (`None`: unchanged and not loaded, or no record), and the change in its
+/// pending intents.
+pub struct Left {
+    pub identifier: String,
+    pub record: Option<IssueRecord>,
+    pub pending_delta: i64,
 }
 
 struct Touched {
@@ -202,7 +220,15 @@ struct Touched {
     changed_at: Option<i64>,
 }
 
-impl Fold {
+impl<'k> Fold<'k> {
+    /// A fold that takes what `known` knows instead of reading the database.
+    pub fn knowing(known: Option<&'k Known>) -> Self {
+        Fold {
+            known,
+            ..Fold::default()
+        }
+    }
+
     /// Fold one appended event (already inserted at `seq`) into the projections: the
     /// row projections at once, the ticket record in memory.
     pub async fn apply(
@@ -212,8 +238,8 @@ impl Fold {
         at: DateTime<Utc>,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        if let Some(owner) = apply_rows(conn, seq, at, event).await? {
-            self.intents.insert(owner);
+        if let Some((owner, delta)) = apply_rows(conn, seq, at, event).await? {
+            *self.intents.entry(owner).or_default() += delta;
         }
         let Some(issue) = event.issue.as_deref() else {
             return Ok(());
@@ -222,7 +248,14 @@ impl Fold {
             return Ok(());
         }
         if !self.records.contains_key(issue) {
-            let before = tickets::load(conn, issue).await?;
+            let before = match self.known.and_then(|known| known(issue)) {
+                // As the projection holds it: `tickets::load` leaves the count at 0.
+                Some(known) => known.map(|rec| IssueRecord {
+                    pending_intents: 0,
+                    ..(*rec).clone()
+                }),
+                None => tickets::load(conn, issue).await?,
+            };
             self.records.insert(
                 issue.to_string(),
                 Touched {
@@ -246,22 +279,29 @@ impl Fold {
     /// Write every record this transaction changed, once each. Returns the tickets
     /// whose record or pending intents changed, with the record as this transaction
     /// leaves it where the fold knows it (`None`: read it back if needed).
-    pub async fn save(
-        self,
-        conn: &mut Conn<'_>,
-    ) -> Result<Vec<(String, Option<IssueRecord>)>, StoreError> {
+    pub async fn save(self, conn: &mut Conn<'_>) -> Result<Vec<Left>, StoreError> {
         let mut changed = vec![];
+        let delta = |id: &str| self.intents.get(id).copied().unwrap_or(0);
         for (id, touched) in self.records {
+            let changed_record = touched.changed_at.is_some() && touched.now.is_some();
             if let (Some(now), Some(seq)) = (&touched.now, touched.changed_at) {
                 tickets::save(conn, touched.before.as_ref(), now, seq).await?;
-                changed.push((id, touched.now));
-            } else if self.intents.contains(&id) {
-                changed.push((id, touched.now));
+            }
+            if changed_record || self.intents.contains_key(&id) {
+                changed.push(Left {
+                    pending_delta: delta(&id),
+                    identifier: id,
+                    record: touched.now,
+                });
             }
         }
-        for id in self.intents {
-            if !changed.iter().any(|(c, _)| *c == id) {
-                changed.push((id, None));
+        for (id, pending_delta) in &self.intents {
+            if !changed.iter().any(|c| c.identifier == *id) {
+                changed.push(Left {
+                    identifier: id.clone(),
+                    record: None,
+                    pending_delta: *pending_delta,
+                });
             }
         }
         Ok(changed)
@@ -269,13 +309,13 @@ impl Fold {
 }
 
 /// The non-record projections: runs, sessions, pending intents. Returns the ticket
-/// whose pending intents changed, if any.
+/// whose pending intents changed, if any, with how many were added (-1: removed).
 async fn apply_rows(
     conn: &mut Conn<'_>,
     seq: i64,
     at: DateTime<Utc>,
     event: &NewEvent,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<(String, i64)>, StoreError> {
     match (&event.kind, event.issue.as_deref()) {
         (
             EventKind::RunStarted {
@@ -404,7 +444,7 @@ async fn apply_rows(
             .execute(c)
             .await
             .map(drop))?;
-            return Ok(Some(issue.to_string()));
+            return Ok(Some((issue.to_string(), 1)));
         }
         (EventKind::IntentCompleted { intent_id, .. }, _)
         | (
@@ -415,12 +455,13 @@ async fn apply_rows(
             },
             _,
         ) => {
-            return Ok(on_conn!(conn, |c| sqlx::query_scalar(
+            let owner: Option<String> = on_conn!(conn, |c| sqlx::query_scalar(
                 "DELETE FROM pending_intents WHERE intent_id = $1 RETURNING identifier",
             )
             .bind(intent_id)
             .fetch_optional(c)
-            .await)?);
+            .await)?;
+            return Ok(owner.map(|o| (o, -1)));
         }
         (
             EventKind::IntentFailed {

@@ -200,3 +200,116 @@ async fn a_pull_request_is_kept_in_the_record_and_merged() {
     let (_, named) = from_disk(&f).await;
     assert!(named["ENG-1"].is_merged());
 }
+
+/// The head a tracker comment's anchor names comes from memory on a writable store: it
+/// is the database's head after every append, from any clone of the store, and after a
+/// reopen (where the database may be ahead of the checkpoint file).
+#[tokio::test]
+async fn the_committed_head_in_memory_is_the_database_head() {
+    let f = Fixture::new().await;
+    let disk_head = |f: &Fixture| {
+        let db = f.db();
+        async move {
+            let disk = Store::open_read_only(&db)
+                .await
+                .expect("open read-only")
+                .expect("exists");
+            let head = disk.head().await.expect("head");
+            disk.close().await;
+            head
+        }
+    };
+    assert_eq!(f.store.committed_head().await.expect("head").0, 0);
+    f.append(vec![picked("ENG-1", "code")]).await;
+    let clone = f.store.clone();
+    clone
+        .append(vec![
+            intent("ENG-1", "i-1", "In Progress"),
+            picked("ENG-2", "code"),
+        ])
+        .await
+        .expect("append through a clone");
+    let head = f.store.committed_head().await.expect("head");
+    assert_eq!(head.0, 3);
+    assert_eq!(head, disk_head(&f).await);
+    f.store.close().await;
+    let reopened = f.reopen().await;
+    assert_eq!(
+        reopened.committed_head().await.expect("head"),
+        disk_head(&f).await
+    );
+}
+
+/// The read model's run totals, today's totals and latest transitions come from memory
+/// on a writable store (`store::ledger`): after every append they are what the database
+/// says, including where the memory cannot follow (a run finished twice, a run started
+/// before the store opened, a run without a ticket) and reads the database again.
+#[tokio::test]
+async fn the_history_in_memory_follows_every_append_exactly() {
+    let f = Fixture::new().await;
+    let today = chrono::Utc::now().date_naive();
+    let same = |f: &Fixture, step: &'static str| {
+        let db = f.db();
+        let store = f.store.clone();
+        async move {
+            let disk = Store::open_read_only(&db)
+                .await
+                .expect("open read-only")
+                .expect("exists");
+            let want = disk.history(today).await.expect("from disk");
+            disk.close().await;
+            assert_eq!(store.history(today).await.expect("memory"), want, "{step}");
+            want
+        }
+    };
+    let finished = |id: &str| {
+        run_finished(
+            "ENG-1",
+            id,
+            RunStatus::Succeeded,
+            Phase::Succeeded {
+                run_id: id.into(),
+                verdict: None,
+            },
+            None,
+        )
+    };
+    same(&f, "nothing").await;
+    f.append(vec![
+        picked("ENG-1", "code"),
+        run_started("ENG-1", "r-1", "code", 1),
+    ])
+    .await;
+    same(&f, "a run started").await;
+    f.append(vec![finished("r-1")]).await;
+    let after = same(&f, "a run finished").await;
+    assert_eq!((after.totals.runs, after.today.runs), (1, 1));
+    assert_eq!(after.totals.cost_usd, 0.25);
+    assert_eq!(after.transitions.len(), 1);
+    // Finished again: the `runs` row takes the figures once, not twice.
+    f.append(vec![finished("r-1")]).await;
+    let again = same(&f, "a run finished twice").await;
+    assert_eq!(again.totals.tokens.input, 100);
+    // A run started before the store opened, finished after.
+    f.append(vec![run_started("ENG-1", "r-2", "code", 2)]).await;
+    f.store.close().await;
+    let store = f.reopen().await;
+    let f = Fixture { store, dir: f.dir };
+    same(&f, "reopened").await;
+    f.append(vec![finished("r-2")]).await;
+    let reopened = same(&f, "a run from before the reopen finished").await;
+    assert_eq!(reopened.totals.cost_usd, 0.5);
+    // More transitions than the view shows: the newest, newest first.
+    for n in 0..25 {
+        f.append(vec![transition(
+            "ENG-1",
+            if n % 2 == 0 { "review" } else { "code" },
+            StateKind::Agent,
+            Cause::Picked,
+        )])
+        .await;
+    }
+    let many = same(&f, "25 transitions").await;
+    assert_eq!(many.transitions.len(), 20);
+    assert!(many.transitions[0].seq > many.transitions[19].seq);
+}
