@@ -287,7 +287,7 @@ pub async fn supervise(
     // The child is reaped (`status` is set): from now on a zombie with its pid is not
     // ours to leave alone; adopted descendants that exited by themselves are reaped.
     super::reap::forget_child(pid);
-    super::reap::reap_orphans();
+    super::reap::reap_orphans_after_run();
     guard.pgid = None;
 
     // Phase 3: drain what is left in the pipes, bounded.

@@ -20,12 +20,13 @@
 //! subreaper, any zombie child that is not one of the children karajan spawned itself
 //! (every child is spawned through [`spawn_registered`], which records it until its
 //! supervisor has reaped it). [`reap_orphans`] runs on every `SIGCHLD` the daemon
-//! receives ([`spawn_orphan_reaper`]) and after every supervised process, so adopted
-//! descendants that exit by themselves, or that die a moment after a stop stopped
-//! looking at them, do not pile up as zombies. (A process that is exiting has already
-//! released its memory, so `/proc/<pid>/environ` reads empty before the process is a
-//! zombie: a stop that looks once more cannot always see it dead yet. `SIGCHLD` comes
-//! only once it is a zombie, so reaping on the signal closes that window.)
+//! receives ([`spawn_orphan_reaper`]), and after every supervised process where nothing
+//! watches `SIGCHLD` ([`reap_orphans_after_run`]), so adopted descendants that exit by
+//! themselves, or that die a moment after a stop stopped looking at them, do not pile
+//! up as zombies. (A process that is exiting has already released its memory, so
+//! `/proc/<pid>/environ` reads empty before the process is a zombie: a stop that looks
+//! once more cannot always see it dead yet. `SIGCHLD` comes only once it is a zombie,
+//! so reaping on the signal closes that window.)
 //!
 //! # Where a full `/proc` scan is needed, and where it is not
 //!
@@ -60,6 +61,10 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// Whether this process became a subreaper (only then are unknown zombie children
 /// reaped: a test binary spawns children of its own that it waits for).
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`spawn_orphan_reaper`] watches `SIGCHLD`: every adopted zombie is then
+/// reaped on its signal, so a supervisor need not look for them after its run.
+static REAPING_ON_SIGNAL: AtomicBool = AtomicBool::new(false);
 
 /// Full `/proc` scans made so far (see the module doc).
 static FULL_SCANS: AtomicU64 = AtomicU64::new(0);
@@ -102,11 +107,22 @@ pub fn spawn_orphan_reaper() {
             return;
         }
     };
+    REAPING_ON_SIGNAL.store(true, Ordering::SeqCst);
     tokio::spawn(async move {
         while chld.recv().await.is_some() {
             reap_orphans();
         }
+        REAPING_ON_SIGNAL.store(false, Ordering::SeqCst);
     });
+}
+
+/// After a supervised process: reap the adopted zombies, unless every `SIGCHLD` already
+/// does ([`spawn_orphan_reaper`]; an adopted descendant that ended was a zombie child
+/// of ours, which sent one).
+pub fn reap_orphans_after_run() {
+    if !REAPING_ON_SIGNAL.load(Ordering::SeqCst) {
+        reap_orphans();
+    }
 }
 
 fn children() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
@@ -202,10 +218,19 @@ fn is_dead(state: char) -> bool {
 /// process is gone, or the kernel lacks `CONFIG_PROC_CHILDREN`).
 fn children_of(pid: &str) -> Option<Vec<u32>> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let tids: Vec<String> = tasks
+        .flatten()
+        .map(|t| t.file_name().to_string_lossy().into_owned())
+        .collect();
+    children_of_tasks(pid, &tids)
+}
+
+/// The children of the threads `tids` of `pid` (see [`children_of`]).
+fn children_of_tasks(pid: &str, tids: &[String]) -> Option<Vec<u32>> {
     let mut found = vec![];
     let mut read_any = false;
-    for task in tasks.flatten() {
-        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+    for tid in tids {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/children")) else {
             continue; // a thread that ended meanwhile, or no such file at all
         };
         read_any = true;
@@ -223,14 +248,18 @@ fn children_of(pid: &str) -> Option<Vec<u32>> {
 /// (adopted orphans included) to another thread of the process, which may be one whose
 /// file was already read: a blocking-pool thread ending during the read would hide an
 /// adopted descendant from a stop. So the threads are listed before and after the read,
-/// and the read is made again while they differ (a few times at most).
+/// and the read is made again while they differ (a few times at most). The list taken
+/// after one read is the list the next read starts from: two listings for a read that
+/// no thread's end disturbed.
 fn own_children() -> Option<Vec<u32>> {
+    let mut before = task_ids();
     for _ in 0..4 {
-        let before = task_ids();
-        let found = children_of("self");
-        if task_ids() == before {
+        let found = children_of_tasks("self", &before);
+        let after = task_ids();
+        if after == before {
             return found;
         }
+        before = after;
     }
     children_of("self")
 }

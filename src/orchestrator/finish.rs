@@ -410,14 +410,15 @@ impl Engine {
             // A read while its work was out showed a change karajan did not make. The
             // tracker's clock may tell which came last: a read changed after karajan's
             // last move shows a human's later move, which stands; a read from before
-            // it was overwritten by that move, which stands. Otherwise read the ticket
-            // again and decide on that, not on the snapshot from before.
+            // it was overwritten by that move, which stands. Otherwise (no time, or the
+            // same instant at the tracker's precision) read the ticket again and decide
+            // on that, not on the snapshot from before.
             match moved_at {
                 Some(moved) if read.updated_at > moved => {
                     self.snapshots.insert(id.to_string(), read);
                 }
-                Some(_) => {}
-                None => {
+                Some(moved) if read.updated_at < moved => {}
+                _ => {
                     self.nudge(vec![id.to_string()]);
                     return Ok(());
                 }

@@ -458,7 +458,16 @@ async fn bad_signatures_replays_and_stale_deliveries_are_refused_and_recorded() 
 /// approval, or the approval waits for the consistency poll (an hour here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_delivered_while_karajans_own_move_is_out_is_not_lost() {
-    approval_during_own_move(None).await;
+    approval_during_own_move(None, false).await;
+}
+
+/// The same race with the human's move stamped in the same millisecond as karajan's
+/// (Linear's `updatedAt` has millisecond precision): the tracker's clock cannot tell
+/// which came last, so the ticket is read again once the move's answer is back, and
+/// the approval is acted on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_stamped_in_the_same_millisecond_as_karajans_move_is_read_again() {
+    approval_during_own_move(None, true).await;
 }
 
 /// The same race, with the read the delivery triggers answering only after karajan's
@@ -468,13 +477,14 @@ async fn an_approval_delivered_while_karajans_own_move_is_out_is_not_lost() {
 /// the consistency poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_read_after_karajans_own_move_landed_is_not_overwritten_by_it() {
-    approval_during_own_move(Some(Duration::from_secs(4))).await;
+    approval_during_own_move(Some(Duration::from_secs(4)), false).await;
 }
 
 /// Karajan's move to the gate is carried out at once and answered 2 s later; meanwhile
 /// a human approves and Linear delivers it. `slow_read`: the read that delivery
-/// triggers answers only after this long.
-async fn approval_during_own_move(slow_read: Option<Duration>) {
+/// triggers answers only after this long. `same_instant`: the human's move carries
+/// the `updatedAt` karajan's move left.
+async fn approval_during_own_move(slow_read: Option<Duration>, same_instant: bool) {
     let s = Scratch::quickstart();
     s.script(
         "agent.sh",
@@ -517,7 +527,16 @@ async fn approval_during_own_move(slow_read: Option<Duration>) {
         fake.world().column_of(&id) == "Human Review"
     })
     .await;
-    fake.world().move_issue(&id, "Gate Approved");
+    if same_instant {
+        let mut world = fake.world();
+        let moved_at = world.issue(&id).updated_at;
+        world.move_issue(&id, "Gate Approved");
+        world.issue_mut(&id).updated_at = moved_at;
+    } else {
+        // A millisecond at least after karajan's move, as `updatedAt` counts.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        fake.world().move_issue(&id, "Gate Approved");
+    }
     if let Some(delay) = slow_read {
         fake.fault_on("ListIssues", crate::linear::fake::Fault::Slow(delay));
     }
@@ -536,6 +555,8 @@ async fn approval_during_own_move(slow_read: Option<Duration>) {
         .iter()
         .filter(|r| r.operation == "ListIssues")
         .count();
-    assert_eq!(reads, 1, "one read of the delivered ticket");
+    // Stamped in the same millisecond: read once more, after the move's answer.
+    let want = if same_instant { 2 } else { 1 };
+    assert_eq!(reads, want, "reads of the delivered ticket");
     d.stop().await;
 }
