@@ -84,25 +84,38 @@ async fn read_version(program: &str) -> Cached {
     }
 }
 
-/// Files, insertions and deletions between `before` (`None`: the empty tree) and `after`.
-pub(crate) async fn diff_stat(
+/// What a run left: the workspace's HEAD commit, and the files, insertions and
+/// deletions from `before` (`None`: the empty tree) to it. One open of the repository
+/// answers both (an open reads the repository's and the user's git config files anew).
+pub(crate) async fn head_and_diff(
     workspace: PathBuf,
     before: Option<String>,
-    after: Option<String>,
-) -> Option<DiffStat> {
-    let after = after?;
-    tokio::task::spawn_blocking(move || diff_stat_sync(&workspace, before.as_deref(), &after))
-        .await
-        .ok()
-        .flatten()
+) -> (Option<String>, Option<DiffStat>) {
+    tokio::task::spawn_blocking(move || {
+        let Ok(repo) = git2::Repository::open(&workspace) else {
+            return (None, None);
+        };
+        let head = repo
+            .head()
+            .ok()
+            .and_then(|h| h.target())
+            .map(|oid| oid.to_string());
+        let diff = head
+            .as_deref()
+            .and_then(|after| diff_stat_in(&repo, before.as_deref(), after));
+        (head, diff)
+    })
+    .await
+    .unwrap_or((None, None))
 }
 
-pub(crate) fn diff_stat_sync(
-    workspace: &Path,
-    before: Option<&str>,
-    after: &str,
-) -> Option<DiffStat> {
-    let repo = git2::Repository::open(workspace).ok()?;
+/// Files, insertions and deletions between `before` (`None`: the empty tree) and `after`.
+#[cfg(test)]
+fn diff_stat_sync(workspace: &Path, before: Option<&str>, after: &str) -> Option<DiffStat> {
+    diff_stat_in(&git2::Repository::open(workspace).ok()?, before, after)
+}
+
+fn diff_stat_in(repo: &git2::Repository, before: Option<&str>, after: &str) -> Option<DiffStat> {
     let tree_of = |sha: &str| -> Option<git2::Tree<'_>> {
         let oid = git2::Oid::from_str(sha).ok()?;
         repo.find_commit(oid).ok()?.tree().ok()
@@ -205,6 +218,38 @@ mod tests {
         let first = diff_stat_sync(d, None, &before).unwrap();
         assert_eq!((first.files, first.insertions, first.deletions), (1, 3, 0));
         assert_eq!(diff_stat_sync(d, Some("not-a-sha"), &after), None);
+    }
+
+    #[tokio::test]
+    async fn head_and_diff_reads_the_head_and_what_changed_since_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Not a repository (a workspace that failed to be created): nothing.
+        assert_eq!(head_and_diff(d.to_path_buf(), None).await, (None, None));
+        git(d, &["init", "-q"]);
+        // An unborn branch: no head, no diff.
+        assert_eq!(head_and_diff(d.to_path_buf(), None).await, (None, None));
+        std::fs::write(d.join("a.txt"), "one\n").unwrap();
+        git(d, &["add", "."]);
+        git(d, &["commit", "-qm", "first"]);
+        let before = git(d, &["rev-parse", "HEAD"]);
+        std::fs::write(d.join("a.txt"), "one\ntwo\n").unwrap();
+        git(d, &["commit", "-qam", "second"]);
+        let after = git(d, &["rev-parse", "HEAD"]);
+        let (head, diff) = head_and_diff(d.to_path_buf(), Some(before.clone())).await;
+        assert_eq!(head.as_deref(), Some(after.as_str()));
+        assert_eq!(
+            diff,
+            Some(DiffStat {
+                files: 1,
+                insertions: 1,
+                deletions: 0
+            })
+        );
+        // Nothing committed by the run: the same head, an empty diff.
+        let (head, diff) = head_and_diff(d.to_path_buf(), Some(after.clone())).await;
+        assert_eq!(head, Some(after));
+        assert_eq!(diff.map(|s| s.files), Some(0));
     }
 
     #[test]

@@ -136,8 +136,8 @@ pub(crate) async fn run_task(
         }
     }
     // What the run (and its `after_run` hook) left committed.
-    let workspace_for_diff = workspace.clone();
-    heads.after = crate::forge::head_of(workspace).await;
+    let (after, diff) = evidence::head_and_diff(workspace, heads.before.clone()).await;
+    heads.after = after;
     let verdict = match verdict_file {
         Some(path) if matches!(outcome.status, RunStatus::Succeeded) => {
             let file = tokio::fs::read_to_string(&path).await.ok();
@@ -160,12 +160,7 @@ pub(crate) async fn run_task(
         model: outcome.model.clone().or(runner_config.model.clone()),
         head_before: heads.before.clone(),
         head_after: heads.after.clone(),
-        diff: evidence::diff_stat(
-            workspace_for_diff,
-            heads.before.clone(),
-            heads.after.clone(),
-        )
-        .await,
+        diff,
         log_dir: log_dir.display().to_string(),
         logs: tokio::task::spawn_blocking(move || evidence::hash_dir(&log_dir))
             .await
