@@ -57,6 +57,9 @@ const POLL: Duration = Duration::from_millis(20);
 const AFTER_KILL_LIMIT: Duration = Duration::from_secs(5);
 /// How long a stop waits for the processes it ended to become reapable zombies.
 const SETTLE: Duration = Duration::from_secs(2);
+/// How long the stop after a supervised run looks again while an adopted process's
+/// environment reads empty (see [`stop_descendants`]).
+const UNDECIDED_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether this process became a subreaper (only then are unknown zombie children
 /// reaped: a test binary spawns children of its own that it waits for).
@@ -377,8 +380,32 @@ pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
 
 /// [`stop_run`] for a run this process supervised, once its leader is reaped: only
 /// our descendants are looked at when that is possible (see the module doc).
+///
+/// `/proc/<pid>/environ` reads empty while a process is inside `execve` (its new memory
+/// is in place before its environment is), so a descendant caught there, between a
+/// `setsid` and the `exec` of what it runs, carries no run id at that moment, and is
+/// outside the group the group stop reached. While an adopted live process reads so,
+/// and nothing carries the run's id, the stop looks again (up to [`UNDECIDED_WAIT`])
+/// before deciding that nothing of the run is left.
 pub async fn stop_descendants(run_id: &str, grace: Duration) -> Vec<u32> {
+    let until = Instant::now() + UNDECIDED_WAIT;
+    while Instant::now() < until && run_descendants(run_id, None).is_empty() && undecided() {
+        sleep(POLL).await;
+    }
     stop_found(run_id, grace, || run_descendants(run_id, None)).await
+}
+
+/// Whether an adopted live descendant's environment reads empty (inside `execve`, or
+/// run with none). Only adopted processes are looked at: never a full scan, where
+/// every kernel thread reads so.
+fn undecided() -> bool {
+    let Some(tree) = adopted_tree(None) else {
+        return false;
+    };
+    tree.into_iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.is_empty())
+            && stat(pid).is_some_and(|(_, state)| !is_dead(state))
+    })
 }
 
 /// [`stop_run`] with `find` listing the run's live processes.

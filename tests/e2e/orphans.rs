@@ -288,3 +288,38 @@ fn adopted_descendants_that_exit_by_themselves_are_reaped() {
     let out = wait_output(d.take(), Duration::from_secs(30)).expect("stops on SIGTERM");
     assert!(out.status.success());
 }
+
+/// A descendant whose environment reads empty when the run ends (as `/proc/<pid>/environ`
+/// reads inside `execve`, between the new program's memory and its environment being
+/// set up) and which carries the run's id a moment later: here stretched to 0.3 s, a
+/// `setsid` descendant that runs with an empty environment, then execs with the run's
+/// id. The stop after a successful run looks again while such an adopted process lives,
+/// instead of finding nothing carrying the id and leaving it.
+#[test]
+fn a_descendant_caught_without_its_environment_does_not_survive_a_successful_run() {
+    let s = Scratch::quickstart();
+    let root = s.path().display().to_string();
+    use_agent(
+        &s,
+        "detach.sh",
+        &format!(
+            r#"#!/bin/sh
+cat > /dev/null
+empty="{root}/empty-$KARAJAN_RUN_ID"
+setsid env -i /bin/sh -c "touch $empty; sleep 0.3; exec env KARAJAN_RUN_ID=$KARAJAN_RUN_ID KARAJAN_LOG_DIR=$KARAJAN_LOG_DIR sleep 1000" < /dev/null > /dev/null 2>&1 &
+echo "$KARAJAN_RUN_ID" >> "{root}/runs.log"
+# End only once the descendant runs without its environment.
+while [ ! -e "$empty" ]; do sleep 0.01; done
+exit 0
+"#
+        ),
+    );
+    s.once();
+    // What the test's own view cannot see for 0.3 s: wait that long before looking.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_nothing_left(
+        &s,
+        &format!("KARAJAN_LOG_DIR={root}"),
+        "environment read empty",
+    );
+}
