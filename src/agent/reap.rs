@@ -330,13 +330,42 @@ pub fn run_processes(run_id: &str) -> Vec<u32> {
 /// still our child, is `leader`): only our descendants are looked at when that is
 /// possible, a full scan otherwise (see the module doc).
 pub fn run_descendants(run_id: &str, leader: Option<u32>) -> Vec<u32> {
-    let Some(tree) = adopted_tree(leader) else {
-        return run_processes(run_id);
-    };
+    match look(run_id, leader) {
+        Some(seen) => seen.carriers,
+        None => run_processes(run_id),
+    }
+}
+
+/// One look at our descendants for a run (see [`run_descendants`]).
+struct Look {
+    /// Live processes carrying the run's id.
+    carriers: Vec<u32>,
+    /// Whether a live one read without any environment (see [`stop_descendants`]).
+    undecided: bool,
+}
+
+/// `None` when the descendants cannot be known (see [`adopted_tree`]).
+fn look(run_id: &str, leader: Option<u32>) -> Option<Look> {
+    let tree = adopted_tree(leader)?;
     let marker = format!("KARAJAN_RUN_ID={run_id}");
-    tree.into_iter()
-        .filter(|&pid| carries(pid, marker.as_bytes()))
-        .collect()
+    let mut seen = Look {
+        carriers: vec![],
+        undecided: false,
+    };
+    for pid in tree {
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue; // gone meanwhile, or not ours to read
+        };
+        if stat(pid).is_none_or(|(_, state)| is_dead(state)) {
+            continue;
+        }
+        if env.is_empty() {
+            seen.undecided = true;
+        } else if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+            seen.carriers.push(pid);
+        }
+    }
+    Some(seen)
 }
 
 fn signal(pid: u32, sig: Signal) {
@@ -388,30 +417,35 @@ pub async fn stop_run(run_id: &str, grace: Duration) -> Vec<u32> {
 /// and nothing carries the run's id, the stop looks again (up to [`UNDECIDED_WAIT`])
 /// before deciding that nothing of the run is left.
 pub async fn stop_descendants(run_id: &str, grace: Duration) -> Vec<u32> {
+    let find = || run_descendants(run_id, None);
+    // Only adopted processes are judged undecided: a full scan (the fallback) would
+    // see every kernel thread without an environment.
     let until = Instant::now() + UNDECIDED_WAIT;
-    while Instant::now() < until && run_descendants(run_id, None).is_empty() && undecided() {
-        sleep(POLL).await;
-    }
-    stop_found(run_id, grace, || run_descendants(run_id, None)).await
-}
-
-/// Whether an adopted live descendant's environment reads empty (inside `execve`, or
-/// run with none). Only adopted processes are looked at: never a full scan, where
-/// every kernel thread reads so.
-fn undecided() -> bool {
-    let Some(tree) = adopted_tree(None) else {
-        return false;
+    let first = loop {
+        match look(run_id, None) {
+            Some(seen) if seen.carriers.is_empty() && seen.undecided && Instant::now() < until => {
+                sleep(POLL).await;
+            }
+            Some(seen) => break seen.carriers,
+            None => break run_processes(run_id),
+        }
     };
-    tree.into_iter().any(|pid| {
-        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.is_empty())
-            && stat(pid).is_some_and(|(_, state)| !is_dead(state))
-    })
+    stop_from(run_id, grace, first, find).await
 }
 
 /// [`stop_run`] with `find` listing the run's live processes.
 async fn stop_found(run_id: &str, grace: Duration, find: impl Fn() -> Vec<u32>) -> Vec<u32> {
+    stop_from(run_id, grace, find(), find).await
+}
+
+/// [`stop_found`] from a first look already taken (`alive`).
+async fn stop_from(
+    run_id: &str,
+    grace: Duration,
+    mut alive: Vec<u32>,
+    find: impl Fn() -> Vec<u32>,
+) -> Vec<u32> {
     let mut signalled: Vec<u32> = vec![];
-    let mut alive = find();
     if alive.is_empty() {
         return signalled;
     }
