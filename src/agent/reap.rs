@@ -307,11 +307,20 @@ fn adopted_tree(leader: Option<u32>) -> Option<Vec<u32>> {
 
 /// Whether `pid` is live (not a zombie) and its environment holds `marker`.
 fn carries(pid: u32, marker: &[u8]) -> bool {
-    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false; // gone meanwhile, or not ours to read
-    };
+    live_environ(pid).is_some_and(|env| holds(&env, marker))
+}
+
+/// The environment of `pid` while it is live (not a zombie); `None` when it is gone, a
+/// zombie, or not ours to read. Empty inside `execve` (see [`stop_descendants`]).
+fn live_environ(pid: u32) -> Option<Vec<u8>> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    stat(pid)
+        .is_some_and(|(_, state)| !is_dead(state))
+        .then_some(env)
+}
+
+fn holds(env: &[u8], marker: &[u8]) -> bool {
     env.split(|b| *b == 0).any(|kv| kv == marker)
-        && stat(pid).is_some_and(|(_, state)| !is_dead(state))
 }
 
 /// Live (non-zombie) processes whose environment carries `KARAJAN_RUN_ID=<run_id>`,
@@ -353,16 +362,10 @@ fn look(run_id: &str, leader: Option<u32>) -> Option<Look> {
         undecided: false,
     };
     for pid in tree {
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue; // gone meanwhile, or not ours to read
-        };
-        if stat(pid).is_none_or(|(_, state)| is_dead(state)) {
-            continue;
-        }
-        if env.is_empty() {
-            seen.undecided = true;
-        } else if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
-            seen.carriers.push(pid);
+        match live_environ(pid) {
+            Some(env) if env.is_empty() => seen.undecided = true,
+            Some(env) if holds(&env, marker.as_bytes()) => seen.carriers.push(pid),
+            _ => {}
         }
     }
     Some(seen)

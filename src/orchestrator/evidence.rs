@@ -110,11 +110,6 @@ pub(crate) async fn head_and_diff(
 }
 
 /// Files, insertions and deletions between `before` (`None`: the empty tree) and `after`.
-#[cfg(test)]
-fn diff_stat_sync(workspace: &Path, before: Option<&str>, after: &str) -> Option<DiffStat> {
-    diff_stat_in(&git2::Repository::open(workspace).ok()?, before, after)
-}
-
 fn diff_stat_in(repo: &git2::Repository, before: Option<&str>, after: &str) -> Option<DiffStat> {
     let tree_of = |sha: &str| -> Option<git2::Tree<'_>> {
         let oid = git2::Oid::from_str(sha).ok()?;
@@ -189,6 +184,10 @@ mod tests {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn diff_stat_sync(workspace: &Path, before: Option<&str>, after: &str) -> Option<DiffStat> {
+        diff_stat_in(&git2::Repository::open(workspace).ok()?, before, after)
     }
 
     #[test]
