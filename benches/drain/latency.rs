@@ -4,8 +4,9 @@
 //!
 //! "Could first know" is the first `ListIssues` answer computed after the move that
 //! served the ticket (the fake computes answers after its latency, so a read already in
-//! flight at the move may carry it): a poll of the watched columns, or, with webhooks,
-//! the refresh of the delivered ticket.
+//! flight at the move may carry it), a poll of the watched columns, or, with webhooks,
+//! the delivery, which carries the issue after the move (`served`: both, in time
+//! order).
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -32,7 +32,8 @@ pub struct Figures {
     pub max_in_flight: usize,
     /// Seconds from the bench's approval to the next agent's start, per ticket.
     pub after_approval: Vec<f64>,
-    /// Seconds from the first tracker answer showing the approval to that start.
+    /// Seconds from the first tracker answer or delivery showing the approval to that
+    /// start.
     pub after_seen: Vec<f64>,
     pub idle: Option<Idle>,
     /// Webhook mode only.
@@ -144,7 +145,7 @@ pub fn print(s: &Settings, f: &Figures) {
         approval_note,
     );
     row(
-        "answer showing it → agent, p50/p95/max",
+        "answer or delivery showing it → agent, p50/p95/max",
         p50_p95(&f.after_seen),
         "≤ 0.1 s after the tracker tells us",
     );

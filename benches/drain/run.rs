@@ -90,6 +90,8 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
     let mut daemon = daemon::spawn(&s.bin, &dir, &secret)?;
 
     let mut approvals: HashMap<String, Approval> = HashMap::new();
+    // When each delivery left, with the issue it carries: karajan is told then.
+    let mut told: Vec<(Instant, Vec<String>)> = vec![];
     let mut sends = JoinSet::new();
     let mut stat = None;
     let mut timed_out = false;
@@ -113,6 +115,7 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
                 };
                 if let Some(sender) = &sender {
                     let change = Change::of(&w, &id, &from_state, from_updated);
+                    told.push((Instant::now(), vec![id.clone()]));
                     let sender = sender.clone();
                     sends.spawn(async move { sender.deliver(&change).await });
                 }
@@ -164,11 +167,15 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
     };
     let served: Vec<(Instant, Vec<String>)> = {
         let w = fake.world();
-        w.served_at
+        let mut served: Vec<_> = w
+            .served_at
             .iter()
             .copied()
             .zip(w.issues_served.iter().cloned())
-            .collect()
+            .chain(told)
+            .collect();
+        served.sort_by_key(|(at, _)| *at);
+        served
     };
     let tail = daemon.tail();
     daemon.stop();

@@ -6,8 +6,10 @@
 //! `Linear-Signature` (hex HMAC-SHA256 of the raw body under the signing secret),
 //! `User-Agent: Linear-Webhook` and `Content-Type: application/json; charset=utf-8`.
 //!
-//! Only the bench's approvals are delivered: real Linear would also deliver karajan's
-//! own moves, which would each cost karajan one more refresh.
+//! `data` is the fake's issue as Linear's `IssueWebhookPayload` shapes it
+//! (`World::issue_delivery`), which karajan takes as a read of the ticket. Only the
+//! bench's approvals are delivered: real Linear would also deliver karajan's own moves,
+//! which karajan recognizes as what it knows and does not read.
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::linear::fake::{FakeIssue, World, ts};
+use crate::linear::fake::World;
 
 /// An approval, as the fake holds the issue right after the move.
 pub struct Change {
@@ -28,36 +30,7 @@ pub struct Change {
 impl Change {
     /// The issue `identifier` now, and the state it was moved from.
     pub fn of(w: &World, identifier: &str, from_state: &str, from_updated: String) -> Change {
-        let i: &FakeIssue = w.issue(identifier);
-        let state = w
-            .states
-            .iter()
-            .find(|s| s.id == i.state_id)
-            .expect("issue state");
-        let team = w
-            .teams
-            .iter()
-            .find(|(k, _)| *k == i.team)
-            .map_or(i.team.clone(), |(_, n)| n.clone());
-        let data = json!({
-            "id": i.id,
-            "createdAt": ts(i.created_at),
-            "updatedAt": ts(i.updated_at),
-            "number": i.number,
-            "title": i.title,
-            "description": i.description,
-            "priority": i.priority,
-            "priorityLabel": "No priority",
-            "identifier": i.identifier,
-            "url": format!("https://linear.app/acme/issue/{}", i.identifier),
-            "teamId": format!("team-{}", i.team),
-            "team": {"id": format!("team-{}", i.team), "key": i.team, "name": team},
-            "stateId": state.id,
-            "state": {"id": state.id, "name": state.name, "type": state.kind, "color": "#f2c94c"},
-            "projectId": i.project,
-            "labelIds": [],
-            "labels": [],
-        });
+        let data = w.issue_delivery(identifier);
         Change {
             data,
             from_state: from_state.to_string(),

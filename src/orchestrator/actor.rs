@@ -39,6 +39,12 @@ pub(crate) enum Control {
     Refresh,
     /// A webhook said these tickets changed (empty: it could not say which).
     Nudge(Vec<String>),
+    /// A webhook delivered this ticket's change with the ticket's data (the tracker's
+    /// payload of it).
+    Delivered {
+        identifier: String,
+        data: serde_json::Value,
+    },
     /// A webhook said these pull requests (by number or head commit) changed.
     PrNudge {
         numbers: Vec<u64>,
@@ -108,6 +114,16 @@ impl Handle {
     /// ticket did, it could not say which): reconcile now instead of at the next poll.
     pub async fn nudge(&self, identifiers: Vec<String>) -> bool {
         self.tx.send(Control::Nudge(identifiers)).await.is_ok()
+    }
+
+    /// A webhook delivery carries the ticket `identifier` after its change (`data`,
+    /// the tracker's own payload): act on it as on a read where it can stand for one,
+    /// else read the ticket now.
+    pub async fn deliver(&self, identifier: String, data: serde_json::Value) -> bool {
+        self.tx
+            .send(Control::Delivered { identifier, data })
+            .await
+            .is_ok()
     }
 
     /// Read the waiting tickets' pull requests these numbers or head commits name now.
@@ -420,6 +436,9 @@ async fn daemon(
                     interval.reset_immediately();
                 }
                 Control::Nudge(identifiers) => engine.nudge(identifiers),
+                Control::Delivered { identifier, data } => {
+                    engine.on_delivery(identifier, &data).await?;
+                }
                 Control::PrNudge { numbers, shas } => {
                     engine.nudge_pull_requests(&numbers, &shas).await?;
                 }

@@ -46,6 +46,14 @@ impl Tracker for CountingTracker {
         self.inner.kind()
     }
 
+    fn read_delivery(
+        &self,
+        data: &serde_json::Value,
+        known: &TicketSnapshot,
+    ) -> Result<TicketSnapshot, String> {
+        self.inner.read_delivery(data, known)
+    }
+
     fn github_http(&self) -> Option<Arc<crate::tracker::github::http::GithubHttp>> {
         self.inner.github_http()
     }

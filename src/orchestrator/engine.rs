@@ -156,6 +156,10 @@ pub struct Engine {
     pub(crate) observe_again: bool,
     /// Tickets named by webhooks while a read was in flight: read them next.
     pub(crate) nudged: std::collections::BTreeSet<String>,
+    /// Tickets acted on from a webhook delivery's own data (`delivered`): the read
+    /// number it took and the ticket's `updatedAt` it showed. A read begun before it
+    /// cannot speak for the ticket unless it shows a later change.
+    pub(crate) delivered: HashMap<String, (u64, chrono::DateTime<chrono::Utc>)>,
     /// Moves that landed while the poll in flight was out (`from` → `to`, the columns
     /// the owner's snapshot left and took): its answer for those tickets may predate
     /// them.
@@ -282,6 +286,7 @@ impl Engine {
             fetch_seq: 0,
             observe_again: false,
             nudged: Default::default(),
+            delivered: HashMap::new(),
             landed: HashMap::new(),
             reading: HashSet::new(),
             watching: HashSet::new(),

@@ -48,6 +48,7 @@ mod budget;
 mod chains;
 mod claimed_run;
 mod counting;
+mod delivered;
 mod dispatch;
 mod effects;
 mod engine;

@@ -49,7 +49,7 @@ impl Engine {
     }
 
     /// Start a read: the whole poll (`scope` none) or the named tickets.
-    fn start_observe(&mut self, scope: Option<Vec<String>>) {
+    pub(crate) fn start_observe(&mut self, scope: Option<Vec<String>>) {
         if self.observing.is_some() {
             self.observe_again = true;
             return;
@@ -123,7 +123,11 @@ impl Engine {
         Ok(())
     }
 
-    async fn decide_observed(&mut self, seq: u64, obs: Observation) -> Result<(), StoreError> {
+    pub(crate) async fn decide_observed(
+        &mut self,
+        seq: u64,
+        obs: Observation,
+    ) -> Result<(), StoreError> {
         let wf = self.workflow.clone();
         let machine = &wf.machine;
         for s in &obs.fetched.skipped {
@@ -138,6 +142,7 @@ impl Engine {
             .chain(obs.refreshed.into_iter().map(Arc::new))
             .map(|t| (t.identifier.clone(), t))
             .collect();
+        self.keep_delivered(seq, obs.scope.as_deref(), &mut snaps);
         let records: HashMap<String, Arc<IssueRecord>> = {
             let asked: Vec<&str> = snaps.keys().map(String::as_str).collect();
             if obs.scope.is_none() {

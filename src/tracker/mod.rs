@@ -201,6 +201,22 @@ pub trait Tracker: Send + Sync {
         (moved.map(|()| Moved::default()), commented)
     }
 
+    /// The ticket `known` as a verified webhook delivery's `data` shows it (the
+    /// tracker's own payload of a ticket change), with what the delivery does not carry
+    /// taken from `known`; `Err` (why) where the delivery cannot stand for a read of the
+    /// ticket, and by default: the engine then reads the ticket.
+    fn read_delivery(
+        &self,
+        data: &serde_json::Value,
+        known: &TicketSnapshot,
+    ) -> Result<TicketSnapshot, String> {
+        let _ = (data, known);
+        Err(format!(
+            "the {} tracker reads its deliveries' tickets",
+            self.kind()
+        ))
+    }
+
     /// All comments of the ticket, oldest first.
     async fn comments(&self, ticket: &TicketRef) -> Result<Vec<Comment>, TrackerError>;
 

@@ -23,6 +23,7 @@ use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+mod delivery;
 pub mod multi;
 mod shapes;
 

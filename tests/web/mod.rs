@@ -19,6 +19,7 @@ mod serving;
 mod verify_now;
 pub(crate) mod webhooks;
 mod webhooks_config;
+mod webhooks_delivered;
 mod webhooks_idle;
 mod webhooks_serve;
 

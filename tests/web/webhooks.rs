@@ -23,10 +23,10 @@ use tower::ServiceExt;
 
 use crate::e2e::support::Scratch;
 
-const SECRET: &str = "whsec-test-4f1c9a7e2b";
+pub(crate) const SECRET: &str = "whsec-test-4f1c9a7e2b";
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 
-fn hmac_hex(secret: &str, body: &[u8]) -> String {
+pub(crate) fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
@@ -98,7 +98,11 @@ pub(crate) async fn start(wf: Workflow, tracker: Arc<dyn Tracker>) -> Daemon {
 
 impl Daemon {
     /// POST a delivery as it arrives through a reverse proxy (public `Host`).
-    async fn deliver(&self, headers: &[(&str, String)], body: &str) -> (StatusCode, String) {
+    pub(crate) async fn deliver(
+        &self,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (StatusCode, String) {
         let mut req = Request::post("/hooks/karajan")
             .header("host", "karajan.example.com")
             .header("content-type", "application/json; charset=utf-8");
@@ -137,7 +141,10 @@ impl Daemon {
 }
 
 /// A Linear delivery as Linear sends it: `Linear-Event`, `Linear-Delivery` and the hex
-/// HMAC of the raw body in `Linear-Signature`, `webhookTimestamp` in ms.
+/// HMAC of the raw body in `Linear-Signature`, `webhookTimestamp` in ms. Its `data` is
+/// cut down to the issue's name (no `updatedAt`, labels or state id), so it cannot
+/// stand for a read: karajan reads the ticket, the path these tests follow (deliveries
+/// that carry the whole issue: `webhooks_delivered`).
 fn linear_issue(identifier: &str, at_ms: i64) -> String {
     serde_json::json!({
         "action": "update",
@@ -154,7 +161,7 @@ fn linear_issue(identifier: &str, at_ms: i64) -> String {
     .to_string()
 }
 
-fn linear_headers(delivery: &str, signature: String) -> Vec<(&'static str, String)> {
+pub(crate) fn linear_headers(delivery: &str, signature: String) -> Vec<(&'static str, String)> {
     vec![
         ("linear-event", "Issue".into()),
         ("linear-delivery", delivery.into()),
@@ -163,7 +170,7 @@ fn linear_headers(delivery: &str, signature: String) -> Vec<(&'static str, Strin
     ]
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -17,6 +17,7 @@
 mod check;
 mod combined;
 pub mod config;
+mod delivery;
 mod narrow;
 mod normalize;
 mod ops;
@@ -403,6 +404,14 @@ impl Tracker for LinearTracker {
 
     fn sweep_every(&self) -> Option<std::time::Duration> {
         Some(self.config.terminal_sweep)
+    }
+
+    fn read_delivery(
+        &self,
+        data: &Value,
+        known: &TicketSnapshot,
+    ) -> Result<TicketSnapshot, String> {
+        delivery::ticket(data, known)
     }
 
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {

@@ -56,15 +56,7 @@ pub(crate) fn issue(node: Value) -> Result<TicketSnapshot, String> {
     if raw.state.name.trim().is_empty() {
         return Err("empty state name".to_string());
     }
-    let mut labels: Vec<String> = raw
-        .labels
-        .nodes
-        .iter()
-        .map(|l| l.name.trim().to_lowercase())
-        .filter(|l| !l.is_empty())
-        .collect();
-    labels.sort();
-    labels.dedup();
+    let labels = label_set(raw.labels.nodes.iter().map(|l| l.name.as_str()));
     let blocked_by = raw
         .inverse_relations
         .nodes
@@ -99,6 +91,18 @@ pub(crate) fn issue(node: Value) -> Result<TicketSnapshot, String> {
     })
 }
 
+/// Label names as karajan compares them: trimmed, lowercase, sorted, once each.
+pub(crate) fn label_set<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut labels: Vec<String> = names
+        .into_iter()
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect();
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
 /// Linear's state types: `triage`, `backlog`, `unstarted`, `started`, `completed`,
 /// `canceled`. A blocker is resolved only when it is finished one way or the other.
 pub(crate) fn is_finished(state_type: &str) -> bool {
@@ -106,7 +110,7 @@ pub(crate) fn is_finished(state_type: &str) -> bool {
 }
 
 /// Linear priority: 0 = none, 1 = urgent, 2 = high, 3 = medium, 4 = low.
-fn priority(value: f64) -> Result<Option<u8>, String> {
+pub(crate) fn priority(value: f64) -> Result<Option<u8>, String> {
     if !(0.0..=4.0).contains(&value) || value.fract() != 0.0 {
         return Err(format!("priority {value} is not one of 0..4"));
     }

@@ -14,8 +14,11 @@
 //! (too large), counted on `/metrics`, logged without any secret, and recorded as
 //! `webhook_refused` events, coalesced per source and reason so a flood of junk cannot
 //! fill the store. An accepted delivery that names tickets nudges the orchestrator
-//! ([`Handle::nudge`](crate::orchestrator::Handle::nudge)); anything else (another
-//! resource type, a `ping`, another repository) is answered 200 and ignored.
+//! ([`Handle::nudge`](crate::orchestrator::Handle::nudge)), or, for a Linear issue
+//! update, hands it the issue the delivery carries
+//! ([`Handle::deliver`](crate::orchestrator::Handle::deliver)), which it may act on
+//! without a read; anything else (another resource type, a `ping`, another repository)
+//! is answered 200 and ignored.
 //!
 //! The route sits outside the dashboard's `auth::guard`: senders carry no operator
 //! token, and behind a reverse proxy their `Host` is the public name. The signature is
@@ -320,8 +323,20 @@ pub(crate) async fn receive(
             let handle = st.handle.clone();
             let answer = json!({"accepted": true, "tickets": identifiers});
             // Answer at once: the sender's timeout (Linear: 5 s) does not wait for the
-            // orchestrator to take the message.
-            tokio::spawn(async move { handle.nudge(identifiers).await });
+            // orchestrator to take the message. A Linear issue update carries the
+            // issue: the orchestrator may act on it without reading the ticket.
+            let data = match (source, identifiers.as_slice()) {
+                (Source::Linear, [one]) => {
+                    payload::linear_issue_data(&json).map(|d| (one.clone(), d.clone()))
+                }
+                _ => None,
+            };
+            tokio::spawn(async move {
+                match data {
+                    Some((identifier, data)) => handle.deliver(identifier, data).await,
+                    None => handle.nudge(identifiers).await,
+                }
+            });
             (StatusCode::OK, axum::Json(answer)).into_response()
         }
         Meaning::PullRequests { numbers, shas } => {

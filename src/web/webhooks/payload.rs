@@ -80,6 +80,18 @@ pub(crate) fn linear(body: &Value) -> Meaning {
     }
 }
 
+/// The issue an `Issue` update delivery carries (`data`, the issue after the change),
+/// which the tracker may take as a read of the ticket (`Tracker::read_delivery`).
+/// Creations and removals are read instead.
+pub(crate) fn linear_issue_data(body: &Value) -> Option<&Value> {
+    let update = body.get("type").and_then(Value::as_str) == Some("Issue")
+        && body.get("action").and_then(Value::as_str) == Some("update");
+    update
+        .then(|| body.get("data"))
+        .flatten()
+        .filter(|d| d.is_object())
+}
+
 /// `ENG-7` from `https://linear.app/acme/issue/ENG-7/some-title#comment-1`.
 fn identifier_in_url(url: &str) -> Option<String> {
     let rest = url.split("/issue/").nth(1)?;
@@ -167,6 +179,10 @@ mod tests {
         assert_eq!(linear(&bare), Meaning::Tickets(vec![]));
         let cycle = json!({"type": "Cycle", "data": {"id": "x"}});
         assert!(matches!(linear(&cycle), Meaning::Ignored(_)));
+        assert_eq!(linear_issue_data(&issue), Some(&issue["data"]));
+        assert_eq!(linear_issue_data(&comment), None);
+        let created = json!({"action": "create", "type": "Issue", "data": {"identifier": "ENG-7"}});
+        assert_eq!(linear_issue_data(&created), None);
     }
 
     #[test]
