@@ -27,8 +27,16 @@ fn unix_ns() -> u128 {
         .unwrap_or(0)
 }
 
-/// Tickets in Human Review not approved yet, and how many are Done.
+/// How long after karajan's move to the gate the reviewer approves, at least. Linear
+/// stamps changes to the millisecond; an approval in the same millisecond as the move
+/// cannot be ordered after it, so karajan reads the ticket again (as it must), which no
+/// human approval meets. Scans are 5 ms apart, so most approvals come 2-7 ms after.
+const REVIEW_AFTER: chrono::TimeDelta = chrono::TimeDelta::milliseconds(2);
+
+/// Tickets in Human Review not approved yet (moved there `REVIEW_AFTER` ago at
+/// least), and how many are Done.
 fn scan(w: &World, approved: &HashMap<String, Approval>) -> (Vec<String>, usize) {
+    let settled = chrono::Utc::now() - REVIEW_AFTER;
     let names: HashMap<&str, &str> = w
         .states
         .iter()
@@ -38,7 +46,9 @@ fn scan(w: &World, approved: &HashMap<String, Approval>) -> (Vec<String>, usize)
     let mut done = 0;
     for i in &w.issues {
         match names.get(i.state_id.as_str()).copied() {
-            Some("Human Review") if !approved.contains_key(&i.identifier) => {
+            Some("Human Review")
+                if !approved.contains_key(&i.identifier) && i.updated_at <= settled =>
+            {
                 review.push(i.identifier.clone());
             }
             Some("Done") => done += 1,
