@@ -239,6 +239,7 @@ impl Engine {
                 live.seen = true;
             }
             if self.in_flight(&snap.identifier) {
+                debug!(ticket = %snap.identifier, chain = self.chains.contains_key(&snap.identifier), "work in flight: decided when it ends");
                 self.redecide.insert(snap.identifier.clone());
                 continue;
             }
