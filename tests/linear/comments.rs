@@ -37,19 +37,10 @@ fn prompts(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn gate_approved(s: &Scratch) {
-    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
-    std::fs::write(
-        s.workflow(),
-        yaml.replace("approved: Approved", "approved: Gate Approved"),
-    )
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_started_from_the_poll_reads_no_comments_and_quotes_the_human_ones() {
     let s = Scratch::quickstart();
-    gate_approved(&s);
+    crate::linear::gate_approved(&s);
     let fake = FakeLinear::start().await;
     let id = {
         let mut w = fake.world();

@@ -48,12 +48,7 @@ fn calls(fake: &FakeLinear, from: usize) -> std::collections::BTreeMap<String, u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticket_goes_through_the_gate_to_done_on_linear() {
     let s = Scratch::quickstart();
-    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
-    std::fs::write(
-        s.workflow(),
-        yaml.replace("approved: Approved", "approved: Gate Approved"),
-    )
-    .unwrap();
+    crate::linear::gate_approved(&s);
     let fake = FakeLinear::start().await;
     let id = fake.world().add_issue("Todo", "Add a friendly greeting");
 

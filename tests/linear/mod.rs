@@ -22,6 +22,18 @@ use karajan::tracker::linear::LinearTracker;
 use karajan::tracker::linear::config::{LinearConfig, RetryPolicy};
 
 use self::fake::{FakeLinear, KEY};
+use crate::e2e::support::Scratch;
+
+/// Names the quickstart's approval column as the fake's board does (`Gate Approved`,
+/// as a Linear team might).
+pub fn gate_approved(s: &Scratch) {
+    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
+    std::fs::write(
+        s.workflow(),
+        yaml.replace("approved: Approved", "approved: Gate Approved"),
+    )
+    .unwrap();
+}
 
 /// A config pointing at the fake: project `proj1` of team ENG, fast retries, short timeouts.
 pub fn config(fake: &FakeLinear) -> LinearConfig {

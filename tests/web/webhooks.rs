@@ -498,12 +498,7 @@ async fn approval_during_own_move(slow_read: Option<Duration>, same_instant: boo
         "#!/bin/sh\ncat > /dev/null\nsleep 1\necho done\n",
     );
     // The fake's board names the approval column as a Linear team might.
-    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
-    std::fs::write(
-        s.workflow(),
-        yaml.replace("approved: Approved", "approved: Gate Approved"),
-    )
-    .unwrap();
+    crate::linear::gate_approved(&s);
     let fake = crate::linear::fake::FakeLinear::start().await;
     let wf = linear_daemon_parts(&s, &fake);
     let tracker = karajan::tracker::from_config(&wf).unwrap();

@@ -83,12 +83,7 @@ async fn ticket_at(
             starts.display()
         ),
     );
-    let yaml = std::fs::read_to_string(s.workflow()).unwrap();
-    std::fs::write(
-        s.workflow(),
-        yaml.replace("approved: Approved", "approved: Gate Approved"),
-    )
-    .unwrap();
+    crate::linear::gate_approved(&s);
     let fake = FakeLinear::start().await;
     let wf = linear_daemon_parts(&s, &fake);
     let tracker = karajan::tracker::from_config(&wf).unwrap();
@@ -106,6 +101,21 @@ async fn ticket_at(
     (s, fake, d, id, starts)
 }
 
+/// Until karajan's move to the gate (its second move and comment, after the pick-up)
+/// was answered, and a moment for karajan to take the answer.
+async fn gate_move_answered(fake: &FakeLinear) {
+    until("karajan's move to the gate answered", || {
+        fake.world()
+            .requests
+            .iter()
+            .filter(|r| r.operation == "MoveAndComment")
+            .count()
+            >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
 fn runs(starts: &PathBuf) -> Vec<String> {
     std::fs::read_to_string(starts)
         .unwrap_or_default()
@@ -118,16 +128,7 @@ fn runs(starts: &PathBuf) -> Vec<String> {
 async fn an_approval_delivered_with_its_issue_starts_the_next_agent_without_a_read() {
     let (_s, fake, d, id, starts) = ticket_at(0, "Human Review").await;
     // The move to the gate answered (karajan's comment follows it in one request).
-    until("karajan's move to the gate answered", || {
-        fake.world()
-            .requests
-            .iter()
-            .filter(|r| r.operation == "MoveAndComment")
-            .count()
-            >= 2
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate_move_answered(&fake).await;
     // A human approves; Linear delivers the issue as it is now.
     let data = {
         let mut w = fake.world();
@@ -157,16 +158,7 @@ async fn an_approval_delivered_with_its_issue_starts_the_next_agent_without_a_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_older_than_what_karajan_knows_is_read_and_an_echo_is_done_with() {
     let (_s, fake, d, id, starts) = ticket_at(0, "Human Review").await;
-    until("karajan's move to the gate answered", || {
-        fake.world()
-            .requests
-            .iter()
-            .filter(|r| r.operation == "MoveAndComment")
-            .count()
-            >= 2
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate_move_answered(&fake).await;
     let before = fake.world().requests.len();
     // Karajan's own move to the gate, delivered back: nothing new, nothing read.
     let echo = fake.world().issue_delivery(&id);
