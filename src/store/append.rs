@@ -3,9 +3,9 @@
 //! One transaction reads the one-row `chain_head` so that no other writer can read it
 //! before this one commits: on SQLite, `BEGIN IMMEDIATE` takes the write lock up front
 //! (two writers, in this process or another, queue on `busy_timeout` instead of both
-//! reading the same head); on Postgres, `SELECT … FOR UPDATE` locks the row (writers on
-//! other connections, processes or machines queue on it, then read the head it
-//! committed). It then inserts the events with their hashes, folds each into the
+//! reading the same head; the transaction itself is `sqlite_append`'s); on Postgres,
+//! `SELECT … FOR UPDATE` locks the row (writers on other connections, processes or
+//! machines queue on it, then read the head it committed). It then inserts the events with their hashes, folds each into the
 //! projections, advances `chain_head`, and commits. Any error rolls the whole batch
 //! back: events and projections never disagree, and the chain never forks.
 //!
@@ -77,31 +77,37 @@ pub async fn append_tracked(
         return Ok((vec![], vec![]));
     }
     match pool {
-        Pool::Sqlite(p) => {
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let out = append_in(&mut Conn::Sqlite(&mut tx), events, now, known, fence).await?;
-            tx.commit().await?;
-            Ok(out)
-        }
+        Pool::Sqlite(p) => super::sqlite_append::append(p, events, now, known, fence).await,
         Pool::Postgres(p) => {
             let mut tx = p.begin().await?;
-            let out = append_in(&mut Conn::Postgres(&mut tx), events, now, known, fence).await?;
+            // Locks the row, so a concurrent appender, in this process or another,
+            // waits here and then reads the head this one committed.
+            let head: (i64, Vec<u8>) =
+                sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let (out, (seq, hash)) = append_in(
+                &mut Conn::Postgres(&mut tx),
+                head,
+                events,
+                now,
+                known,
+                fence,
+            )
+            .await?;
+            sqlx::query(HEAD_UPDATE)
+                .bind(seq)
+                .bind(&hash[..])
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(out)
         }
     }
 }
 
-/// The chain head, read so that no other append can read it before this transaction
-/// ends: SQLite's `BEGIN IMMEDIATE` already holds the database's write lock; Postgres
-/// locks the row (`FOR UPDATE`), so a concurrent appender, in this process or another,
-/// waits here and then reads the head this one committed.
-fn head_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => "SELECT seq, hash FROM chain_head WHERE id = 1",
-        Dialect::Postgres => "SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE",
-    }
-}
+/// Advances the chain head to the last event appended (`$1` its seq, `$2` its hash).
+pub(super) const HEAD_UPDATE: &str = "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1";
 
 /// The one statement that inserts a batch: `$1` the time, `$2` a JSON array of
 /// `[seq, issue, kind, payload text, prev hex, hash hex]` rows. One SQL text whatever
@@ -123,19 +129,19 @@ fn insert_sql(dialect: Dialect) -> &'static str {
     }
 }
 
-/// The body of the append transaction, on either engine.
-async fn append_in(
+/// The body of the append transaction, on either engine, after the chain `head` (seq
+/// and hash) was read under the write lock: the events, their projections and the
+/// records they changed, and the new head, which the caller writes before committing.
+pub(super) async fn append_in(
     conn: &mut Conn<'_>,
+    head: (i64, Vec<u8>),
     events: &[NewEvent],
     now: DateTime<Utc>,
     known: Option<&projection::Known>,
     fence: Option<&Fence>,
-) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
+) -> Result<((Vec<StoredEvent>, Changed), (i64, Hash)), StoreError> {
     let dialect = conn.dialect();
-    let (mut seq, head_hash): (i64, Vec<u8>) =
-        on_conn!(conn, |c| sqlx::query_as(head_sql(dialect))
-            .fetch_one(c)
-            .await)?;
+    let (mut seq, head_hash) = head;
     // A cluster node writes only under its lease (see `fence`), checked under the
     // head's lock, in this transaction.
     if let Some(fence) = fence {
@@ -223,13 +229,5 @@ async fn append_in(
             changed.push((id, rec));
         }
     }
-    on_conn!(conn, |c| sqlx::query(
-        "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1"
-    )
-    .bind(seq)
-    .bind(&prev[..])
-    .execute(c)
-    .await
-    .map(drop))?;
-    Ok((stored, changed))
+    Ok(((stored, changed), (seq, prev)))
 }

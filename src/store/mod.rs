@@ -85,6 +85,7 @@ mod read;
 pub mod reset;
 pub mod signing;
 pub mod sqlite;
+mod sqlite_append;
 mod tickets;
 pub mod verify;
 pub mod verify_logs;

@@ -71,3 +71,56 @@ async fn two_stores_on_one_file_serialize_on_the_database_lock() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.events, 60);
 }
+
+/// An append dropped half-way (its caller cancelled, at any point of the transaction)
+/// leaves nothing open behind it: the next append on the same store begins its own
+/// transaction and commits, the chain has no gap or fork, and what the dropped append
+/// wrote is all there or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_dropped_half_way_leaves_the_store_writable_and_whole() {
+    let f = Fixture::new().await;
+    f.append(vec![note(0)]).await;
+    let mut dropped = 0;
+    for k in 0..80u64 {
+        let batch = vec![
+            picked(&format!("ENG-{k}"), "code"),
+            run_started(&format!("ENG-{k}"), &format!("run-{k}"), "code", 1),
+            note(k as u32 + 1000),
+        ];
+        let cut = std::time::Duration::from_micros(25 * k);
+        let stored = tokio::time::timeout(cut, f.store.append(batch)).await;
+        if stored.is_err() {
+            dropped += 1;
+        }
+        // Whatever the dropped append left, the next one goes through.
+        let after = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            f.store.append(vec![note(k as u32 + 5000)]),
+        )
+        .await
+        .expect("the next append does not wait on a transaction left open")
+        .expect("the next append commits");
+        assert_eq!(after.len(), 1);
+    }
+    assert!(dropped > 0, "some appends were dropped half-way");
+    // The file, read afresh: one unbroken chain, each batch whole or absent.
+    let disk = Store::open_read_only(&f.db())
+        .await
+        .expect("open read-only")
+        .expect("exists");
+    let report = disk.verify().await.expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    let events = disk.events_page(0, 10_000).await.expect("events");
+    for k in 0..80u64 {
+        let issue = format!("ENG-{k}");
+        let of_batch = events
+            .iter()
+            .filter(|e| e.issue.as_deref() == Some(issue.as_str()))
+            .count();
+        assert!(
+            of_batch == 0 || of_batch == 2,
+            "{issue}: {of_batch} of 2 events"
+        );
+    }
+    disk.close().await;
+}
