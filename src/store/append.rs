@@ -76,8 +76,14 @@ pub async fn append_tracked(
     if events.is_empty() {
         return Ok((vec![], vec![]));
     }
+    let batch = Batch {
+        events,
+        now,
+        known,
+        fence,
+    };
     match pool {
-        Pool::Sqlite(p) => super::sqlite_append::append(p, events, now, known, fence).await,
+        Pool::Sqlite(p) => super::sqlite_append::append(p, &batch).await,
         Pool::Postgres(p) => {
             let mut tx = p.begin().await?;
             // Locks the row, so a concurrent appender, in this process or another,
@@ -86,24 +92,19 @@ pub async fn append_tracked(
                 sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE")
                     .fetch_one(&mut *tx)
                     .await?;
-            let (out, (seq, hash)) = append_in(
-                &mut Conn::Postgres(&mut tx),
-                head,
-                events,
-                now,
-                known,
-                fence,
-            )
-            .await?;
-            sqlx::query(HEAD_UPDATE)
-                .bind(seq)
-                .bind(&hash[..])
-                .execute(&mut *tx)
-                .await?;
+            let out = append_in(&mut Conn::Postgres(&mut tx), head, HEAD_UPDATE, &batch).await?;
             tx.commit().await?;
             Ok(out)
         }
     }
+}
+
+/// What one append writes, and with what it folds the records.
+pub(super) struct Batch<'a> {
+    pub events: &'a [NewEvent],
+    pub now: DateTime<Utc>,
+    pub known: Option<&'a projection::Known>,
+    pub fence: Option<&'a Fence>,
 }
 
 /// Advances the chain head to the last event appended (`$1` its seq, `$2` its hash).
@@ -131,15 +132,20 @@ fn insert_sql(dialect: Dialect) -> &'static str {
 
 /// The body of the append transaction, on either engine, after the chain `head` (seq
 /// and hash) was read under the write lock: the events, their projections and the
-/// records they changed, and the new head, which the caller writes before committing.
+/// records they changed, then `advance` (`$1` the new head's seq, `$2` its hash:
+/// [`HEAD_UPDATE`], which on SQLite also commits).
 pub(super) async fn append_in(
     conn: &mut Conn<'_>,
     head: (i64, Vec<u8>),
-    events: &[NewEvent],
-    now: DateTime<Utc>,
-    known: Option<&projection::Known>,
-    fence: Option<&Fence>,
-) -> Result<((Vec<StoredEvent>, Changed), (i64, Hash)), StoreError> {
+    advance: &'static str,
+    batch: &Batch<'_>,
+) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
+    let Batch {
+        events,
+        now,
+        known,
+        fence,
+    } = *batch;
     let dialect = conn.dialect();
     let (mut seq, head_hash) = head;
     // A cluster node writes only under its lease (see `fence`), checked under the
@@ -229,5 +235,11 @@ pub(super) async fn append_in(
             changed.push((id, rec));
         }
     }
-    Ok(((stored, changed), (seq, prev)))
+    on_conn!(conn, |c| sqlx::query(advance)
+        .bind(seq)
+        .bind(&prev[..])
+        .execute(c)
+        .await
+        .map(drop))?;
+    Ok((stored, changed))
 }
