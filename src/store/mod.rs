@@ -392,6 +392,25 @@ impl Store {
         events: Vec<NewEvent>,
         at: DateTime<Utc>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        // The append is a task of its own: a caller that stops waiting (cancelled, or
+        // an HTTP client gone) cannot stop it between the database's commit and the
+        // memory that follows it (records, head, checkpoints, totals), which would
+        // then fold the next append from a record the file no longer holds.
+        let this = self.clone();
+        match tokio::spawn(async move { this.append_now(events, at).await }).await {
+            Ok(appended) => appended,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Connect(format!(
+                "the append's task was stopped (the runtime is shutting down): {e}"
+            ))),
+        }
+    }
+
+    async fn append_now(
+        &self,
+        events: Vec<NewEvent>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.check_file()?;
         let Some(writer) = &self.writer else {
             return append::append(&self.pool, &events, at, self.fence.as_deref()).await;

@@ -124,3 +124,90 @@ async fn an_append_dropped_half_way_leaves_the_store_writable_and_whole() {
     }
     disk.close().await;
 }
+
+/// An append whose caller stops waiting after the database committed it (but before
+/// the answer came back) still leaves the store's memory in step with its file: the
+/// records and head it answers from memory, and the next append's fold, know of it.
+/// The append is polled by hand and dropped the moment another connection sees its
+/// rows committed (tried again, on another ticket, when its answer came first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_dropped_after_its_commit_is_known_to_the_store() {
+    use std::task::Poll;
+    let f = Fixture::new().await;
+    let mut watcher = f.raw().await;
+    let mut cut = None;
+    for attempt in 0..50 {
+        let id = format!("ENG-{attempt}");
+        let run = format!("run-{attempt}");
+        // The store knows the ticket's record in memory before the append is dropped.
+        f.append(vec![picked(&id, "code")]).await;
+        assert!(f.store.record(&id).await.expect("record").is_some());
+        let mut append = Box::pin(f.store.append(vec![run_started(&id, &run, "code", 1)]));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let dropped = loop {
+            // Committed (seen from another connection) while the append was not polled
+            // since its last request: its answer is waiting, unread.
+            let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM runs WHERE run_id = $1")
+                .bind(&run)
+                .fetch_one(&mut watcher)
+                .await
+                .expect("count");
+            if committed > 0 {
+                break true;
+            }
+            if let Poll::Ready(done) = futures::poll!(append.as_mut()) {
+                done.expect("append");
+                break false;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the append never committed"
+            );
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+        };
+        drop(append);
+        if dropped {
+            cut = Some((id, run));
+            break;
+        }
+    }
+    let (id, run) = cut.expect("an append was dropped after its commit");
+    // The next append serializes behind whatever the dropped one still had to do.
+    f.append(vec![note(1)]).await;
+    let same_as_disk = |what: &'static str| {
+        let (f, id) = (&f, &id);
+        async move {
+            let disk = Store::open_read_only(&f.db())
+                .await
+                .expect("open read-only")
+                .expect("exists");
+            assert_eq!(
+                f.store.record(id).await.expect("memory"),
+                disk.record(id).await.expect("disk"),
+                "the record in memory {what}"
+            );
+            assert_eq!(
+                f.store.committed_head().await.expect("memory"),
+                disk.head().await.expect("disk"),
+                "the head in memory {what}"
+            );
+            disk.close().await;
+        }
+    };
+    same_as_disk("after the dropped append").await;
+    // The next write about the ticket folds from the record the dropped append made.
+    f.append(vec![run_finished(
+        &id,
+        &run,
+        karajan::domain::RunStatus::Succeeded,
+        karajan::domain::Phase::Succeeded {
+            run_id: run.clone(),
+            verdict: None,
+        },
+        None,
+    )])
+    .await;
+    same_as_disk("after the next write").await;
+    let report = f.store.verify().await.expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+}
