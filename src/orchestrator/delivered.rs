@@ -3,11 +3,11 @@
 //! Linear's `Issue` delivery holds the issue after the change, signed by Linear: the
 //! same words a read of the ticket would answer at that `updatedAt`. Reading the ticket
 //! again cost a request and, worse, a wait behind the reads and writes already in
-//! flight (about 0.1 s of the approval → agent time in the drain bench), so a delivery
-//! newer than anything karajan knows of its ticket is decided at once, as a read of
-//! that ticket alone, through the same rules as a read (a ticket with work in flight
-//! keeps the owner's snapshot; a move of karajan's that landed meanwhile is weighed by
-//! its stamp).
+//! flight (the drain bench's approval → agent took 0.06–0.16 s at the median with
+//! it, 0.007–0.010 s without), so a delivery newer than anything karajan knows of its
+//! ticket is decided at once, as a read of that ticket alone, through the same rules
+//! as a read (a ticket with work in flight keeps the owner's snapshot; a move of
+//! karajan's that landed meanwhile is weighed by its stamp).
 //!
 //! Three things keep it as safe as the read it replaces:
 //! - only a ticket karajan has read is taken from a delivery (what the delivery lacks,
@@ -53,14 +53,12 @@ impl Engine {
             }
         };
         let latest = [
-            Some(known.updated_at),
             self.chain_moved_at.get(&identifier).copied(),
             self.delivered.get(&identifier).map(|(_, at)| *at),
         ]
         .into_iter()
         .flatten()
-        .max()
-        .unwrap_or(known.updated_at);
+        .fold(known.updated_at, std::cmp::max);
         if fresh.updated_at <= latest {
             if shows_the_same(&fresh, &known) {
                 debug!(ticket = %identifier, "a delivery of what karajan knows (its own move, delivered back)");
@@ -87,10 +85,7 @@ impl Engine {
         self.note_recorded_columns().await?;
         // A ticket the decision wants read again (a move of karajan's that landed
         // without a stamp) is read now, unless a read is out: it is read after that.
-        if self.observing.is_none() && !self.nudged.is_empty() {
-            let ids: Vec<String> = std::mem::take(&mut self.nudged).into_iter().collect();
-            self.start_observe(Some(ids));
-        }
+        self.read_nudged();
         Ok(())
     }
 

@@ -115,12 +115,20 @@ impl Engine {
         if std::mem::take(&mut self.observe_again) {
             self.nudged.clear();
             self.tick().await?;
-        } else if !self.nudged.is_empty() {
-            let mut ids: Vec<String> = std::mem::take(&mut self.nudged).into_iter().collect();
-            ids.sort();
-            self.start_observe(Some(ids));
+        } else {
+            self.read_nudged();
         }
         Ok(())
+    }
+
+    /// Read the tickets named while a read was out (or by a decision that wants them
+    /// read again), in one read, unless one is out: then after it.
+    pub(crate) fn read_nudged(&mut self) {
+        if self.observing.is_none() && !self.nudged.is_empty() {
+            // A sorted set: the read names them in order.
+            let ids: Vec<String> = std::mem::take(&mut self.nudged).into_iter().collect();
+            self.start_observe(Some(ids));
+        }
     }
 
     pub(crate) async fn decide_observed(
