@@ -12,9 +12,12 @@
 //! Statements per transaction are kept few and constant: the whole batch of events is
 //! one `INSERT … SELECT` over a JSON array (`json_each` on SQLite,
 //! `json_array_elements` on Postgres: one SQL text, so one cached prepared statement,
-//! whatever the batch size), each touched ticket record is read once and
-//! written once (see `projection::Fold`), and the row projections are one statement
-//! per event that has one (runs, intents, sessions).
+//! whatever the batch size), each touched ticket record is read once (where the
+//! store's memory does not know it) and written once (see `projection::Fold`), and the
+//! row projections are one statement per event that has one (runs, intents, sessions).
+//! The writes are gathered in a [`Script`] and sent together: one request to SQLite's
+//! worker thread for all of them, so an append on SQLite is three requests in all
+//! (`BEGIN` with the head's read, the writes, the head's update with `COMMIT`).
 
 use chrono::{DateTime, Utc};
 
@@ -23,6 +26,7 @@ use super::canonical::canonical_json;
 use super::chain::{Hash, Link, event_hash_canonical, format_at};
 use super::event::NewEvent;
 use super::fence::Fence;
+use super::script::Script;
 use super::{StoreError, StoredEvent, projection, tickets};
 use crate::domain::IssueRecord;
 
@@ -195,17 +199,15 @@ pub(super) async fn append_in(
         prev = hash;
     }
     let rows = serde_json::Value::Array(rows).to_string();
-    on_conn!(conn, |c| sqlx::query(insert_sql(dialect))
-        .bind(&at_text)
-        .bind(&rows)
-        .execute(c)
-        .await
-        .map(drop))?;
+    let mut script = Script::default();
+    script.push(insert_sql(dialect), vec![at_text.into(), rows.into()]);
     let mut fold = projection::Fold::knowing(known);
     for (event, row) in events.iter().zip(&stored) {
-        fold.apply(conn, row.seq, at, event).await?;
+        fold.apply(conn, &mut script, row.seq, at, event).await?;
     }
-    let touched = fold.save(conn).await?;
+    fold.save(&mut script)?;
+    let removed = script.run(conn).await?;
+    let touched = fold.left(removed);
     let mut changed = vec![];
     if let Some(known) = known {
         changed.reserve(touched.len());

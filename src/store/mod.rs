@@ -83,6 +83,7 @@ pub mod postgres;
 mod projection;
 mod read;
 pub mod reset;
+mod script;
 pub mod signing;
 pub mod sqlite;
 mod sqlite_append;

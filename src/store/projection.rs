@@ -1,7 +1,10 @@
 //! The fold from events to projections, run inside the append transaction for every
 //! event, so the projections are always exactly the fold of the committed chain. The
 //! ticket records a transaction touches are loaded once, folded in memory and saved
-//! once at its end ([`Fold`]); the other rows are written per event.
+//! once at its end ([`Fold`]); the other rows are written per event. Nothing is
+//! written here directly: every write is pushed to the append's `Script`, which runs
+//! them in order once the batch is folded (an intent's removal is counted from the
+//! owner its deletion returns, [`Fold::left`]).
 //!
 //! The record part is pure ([`fold_record`]) and reuses the domain's record logic
 //! (`IssueRecord::new`, `apply_enter`, `apply_resume`); the rest writes rows:
@@ -35,7 +38,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::backend::{Conn, on_conn};
+use super::backend::Conn;
+use super::script::Script;
 use chrono::{DateTime, Utc};
 
 use super::event::{EventKind, NewEvent};
@@ -234,12 +238,13 @@ impl<'k> Fold<'k> {
     pub async fn apply(
         &mut self,
         conn: &mut Conn<'_>,
+        script: &mut Script,
         seq: i64,
         at: DateTime<Utc>,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        if let Some((owner, delta)) = apply_rows(conn, seq, at, event).await? {
-            *self.intents.entry(owner).or_default() += delta;
+        if let Some(owner) = apply_rows(script, seq, at, event)? {
+            *self.intents.entry(owner).or_default() += 1;
         }
         let Some(issue) = event.issue.as_deref() else {
             return Ok(());
@@ -276,17 +281,29 @@ impl<'k> Fold<'k> {
         Ok(())
     }
 
-    /// Write every record this transaction changed, once each. Returns the tickets
-    /// whose record or pending intents changed, with the record as this transaction
-    /// leaves it where the fold knows it (`None`: read it back if needed).
-    pub async fn save(self, conn: &mut Conn<'_>) -> Result<Vec<Left>, StoreError> {
+    /// Push the write of every record this transaction changed, once each, to
+    /// `script`.
+    pub fn save(&self, script: &mut Script) -> Result<(), StoreError> {
+        for touched in self.records.values() {
+            if let (Some(now), Some(seq)) = (&touched.now, touched.changed_at) {
+                tickets::save(script, touched.before.as_ref(), now, seq)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tickets whose record or pending intents changed, once `script` ran and the
+    /// deletions of pending intents returned their owners (`removed`, one per intent):
+    /// each with its record as this transaction leaves it where the fold knows it
+    /// (`None`: read it back if needed).
+    pub fn left(mut self, removed: Vec<String>) -> Vec<Left> {
+        for owner in removed {
+            *self.intents.entry(owner).or_default() -= 1;
+        }
         let mut changed = vec![];
         let delta = |id: &str| self.intents.get(id).copied().unwrap_or(0);
         for (id, touched) in self.records {
             let changed_record = touched.changed_at.is_some() && touched.now.is_some();
-            if let (Some(now), Some(seq)) = (&touched.now, touched.changed_at) {
-                tickets::save(conn, touched.before.as_ref(), now, seq).await?;
-            }
             if changed_record || self.intents.contains_key(&id) {
                 changed.push(Left {
                     pending_delta: delta(&id),
@@ -304,18 +321,19 @@ impl<'k> Fold<'k> {
                 });
             }
         }
-        Ok(changed)
+        changed
     }
 }
 
-/// The non-record projections: runs, sessions, pending intents. Returns the ticket
-/// whose pending intents changed, if any, with how many were added (-1: removed).
-async fn apply_rows(
-    conn: &mut Conn<'_>,
+/// The non-record projections (runs, sessions, pending intents), pushed to `script`.
+/// Returns the ticket whose pending intents this event adds, if any; an intent's
+/// removal is counted from the rows its deletion returns (see [`Fold::left`]).
+fn apply_rows(
+    script: &mut Script,
     seq: i64,
     at: DateTime<Utc>,
     event: &NewEvent,
-) -> Result<Option<(String, i64)>, StoreError> {
+) -> Result<Option<String>, StoreError> {
     match (&event.kind, event.issue.as_deref()) {
         (
             EventKind::RunStarted {
@@ -334,42 +352,33 @@ async fn apply_rows(
                 ..
             },
             Some(issue),
-        ) => {
-            on_conn!(conn, |c| sqlx::query(
-                "INSERT INTO runs (run_id, identifier, state, run_number, attempt, runner, \
-                 started_at, config_digest, prompt_digest, prompt_bytes, workspace, log_dir, \
-                 command, resume_session, started_seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(run_id)
-            .bind(issue)
-            .bind(state)
-            .bind(i64::from(*run_number))
-            .bind(i64::from(*attempt))
-            .bind(runner)
-            .bind(format_time(at))
-            .bind(config_digest)
-            .bind(prompt_digest)
-            .bind(to_i64(*prompt_bytes))
-            .bind(workspace)
-            .bind(log_dir)
-            .bind(json_text(command, "run command")?)
-            .bind(resume_session)
-            .bind(seq)
-            .execute(c)
-            .await
-            .map(drop))?;
-        }
-        (EventKind::RunSpawned { run_id, pid }, _) => {
-            on_conn!(conn, |c| sqlx::query(
-                "UPDATE runs SET pid = $1 WHERE run_id = $2"
-            )
-            .bind(i64::from(*pid))
-            .bind(run_id)
-            .execute(c)
-            .await
-            .map(drop))?;
-        }
+        ) => script.push(
+            "INSERT INTO runs (run_id, identifier, state, run_number, attempt, runner, \
+             started_at, config_digest, prompt_digest, prompt_bytes, workspace, log_dir, \
+             command, resume_session, started_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            vec![
+                run_id.into(),
+                issue.into(),
+                state.into(),
+                i64::from(*run_number).into(),
+                i64::from(*attempt).into(),
+                runner.into(),
+                format_time(at).into(),
+                config_digest.into(),
+                prompt_digest.into(),
+                to_i64(*prompt_bytes).into(),
+                workspace.clone().into(),
+                log_dir.clone().into(),
+                json_text(command, "run command")?.into(),
+                resume_session.clone().into(),
+                seq.into(),
+            ],
+        ),
+        (EventKind::RunSpawned { run_id, pid }, _) => script.push(
+            "UPDATE runs SET pid = $1 WHERE run_id = $2",
+            vec![i64::from(*pid).into(), run_id.into()],
+        ),
         (
             EventKind::RunFinished {
                 run_id,
@@ -392,59 +401,53 @@ async fn apply_rows(
                 | crate::domain::RunStatus::UsageLimited { reason, .. } => Some(reason.as_str()),
                 _ => None,
             };
-            let owner: Option<(String, String)> = on_conn!(conn, |c| {
-                sqlx::query_as(
+            script.push(
                 "UPDATE runs SET finished_at = $1, status = $2, status_detail = $3, exit_code = $4, \
                  signal = $5, duration_ms = $6, tokens_input = $7, tokens_output = $8, \
                  tokens_cache_read = $9, tokens_cache_write = $10, cost_usd = $11, turns = $12, \
-                 session_id = $13 WHERE run_id = $14 RETURNING identifier, runner",
-            )
-            .bind(format_time(at))
-            .bind(status.label())
-            .bind(detail)
-            .bind(exit_code)
-            .bind(signal)
-            .bind(to_i64(*duration_ms))
-            .bind(to_i64(tokens.input))
-            .bind(to_i64(tokens.output))
-            .bind(to_i64(tokens.cache_read))
-            .bind(to_i64(tokens.cache_write))
-            .bind(cost_usd.filter(|c| c.is_finite()))
-            .bind(turns.map(i64::from))
-            .bind(session_id)
-            .bind(run_id)
-            .fetch_optional(c)
-            .await
-            })?;
-            if let (Some((identifier, runner)), Some(session)) = (owner, session_id) {
-                on_conn!(conn, |c| sqlx::query(
+                 session_id = $13 WHERE run_id = $14",
+                vec![
+                    format_time(at).into(),
+                    status.label().into(),
+                    detail.into(),
+                    (*exit_code).into(),
+                    (*signal).into(),
+                    to_i64(*duration_ms).into(),
+                    to_i64(tokens.input).into(),
+                    to_i64(tokens.output).into(),
+                    to_i64(tokens.cache_read).into(),
+                    to_i64(tokens.cache_write).into(),
+                    cost_usd.filter(|c| c.is_finite()).into(),
+                    turns.map(i64::from).into(),
+                    session_id.clone().into(),
+                    run_id.into(),
+                ],
+            );
+            // The run's ticket and runner, from its row (a run recorded without a
+            // ticket has none, and no session is kept for it).
+            if let Some(session) = session_id {
+                script.push(
                     "INSERT INTO sessions (identifier, runner, session_id, updated_seq) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (identifier, runner) DO UPDATE SET \
+                     SELECT identifier, runner, $1, $2 FROM runs WHERE run_id = $3 \
+                     ON CONFLICT (identifier, runner) DO UPDATE SET \
                      session_id = excluded.session_id, updated_seq = excluded.updated_seq",
-                )
-                .bind(identifier)
-                .bind(runner)
-                .bind(session)
-                .bind(seq)
-                .execute(c)
-                .await
-                .map(drop))?;
+                    vec![session.into(), seq.into(), run_id.into()],
+                );
             }
         }
         (EventKind::IntentRecorded { intent_id, op }, Some(issue)) => {
-            on_conn!(conn, |c| sqlx::query(
+            script.push(
                 "INSERT INTO pending_intents (intent_id, identifier, op, attempts, last_error, \
                  recorded_at, recorded_seq) VALUES ($1, $2, $3, 0, NULL, $4, $5)",
-            )
-            .bind(intent_id)
-            .bind(issue)
-            .bind(json_text(op, "intent op")?)
-            .bind(format_time(at))
-            .bind(seq)
-            .execute(c)
-            .await
-            .map(drop))?;
-            return Ok(Some((issue.to_string(), 1)));
+                vec![
+                    intent_id.into(),
+                    issue.into(),
+                    json_text(op, "intent op")?.into(),
+                    format_time(at).into(),
+                    seq.into(),
+                ],
+            );
+            return Ok(Some(issue.to_string()));
         }
         (EventKind::IntentCompleted { intent_id, .. }, _)
         | (
@@ -454,15 +457,10 @@ async fn apply_rows(
                 ..
             },
             _,
-        ) => {
-            let owner: Option<String> = on_conn!(conn, |c| sqlx::query_scalar(
-                "DELETE FROM pending_intents WHERE intent_id = $1 RETURNING identifier",
-            )
-            .bind(intent_id)
-            .fetch_optional(c)
-            .await)?;
-            return Ok(owner.map(|o| (o, -1)));
-        }
+        ) => script.push_returning(
+            "DELETE FROM pending_intents WHERE intent_id = $1 RETURNING identifier",
+            vec![intent_id.into()],
+        ),
         (
             EventKind::IntentFailed {
                 intent_id,
@@ -470,17 +468,11 @@ async fn apply_rows(
                 retryable: true,
             },
             _,
-        ) => {
-            on_conn!(conn, |c| sqlx::query(
-                "UPDATE pending_intents SET attempts = attempts + 1, last_error = $1 \
-                 WHERE intent_id = $2",
-            )
-            .bind(error)
-            .bind(intent_id)
-            .execute(c)
-            .await
-            .map(drop))?;
-        }
+        ) => script.push(
+            "UPDATE pending_intents SET attempts = attempts + 1, last_error = $1 \
+             WHERE intent_id = $2",
+            vec![error.into(), intent_id.into()],
+        ),
         _ => {}
     }
     Ok(None)

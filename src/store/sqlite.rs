@@ -107,6 +107,15 @@ pub fn read_options(db: &Path) -> SqliteConnectOptions {
         .busy_timeout(BUSY_TIMEOUT)
 }
 
+/// A pool of SQLite connections, handed out without sqlx's liveness test: that test is a
+/// ping of the connection's worker thread (a message there and an answer back) before
+/// every acquire, which a network database needs and an embedded one does not: a
+/// connection whose worker is gone fails its next statement with an error anyway.
+/// Skipping it saves a round trip per append and per read (issue 11).
+fn pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
+}
+
 /// Open a writable store's pools: creates the parent directory and the file, applies
 /// migrations on the one writer connection, then opens the readers lazily.
 pub async fn open_write(db: &Path) -> Result<(SqlitePool, SqlitePool), StoreError> {
@@ -116,12 +125,12 @@ pub async fn open_write(db: &Path) -> Result<(SqlitePool, SqlitePool), StoreErro
             source,
         })?;
     }
-    let writer = SqlitePoolOptions::new()
+    let writer = pool_options()
         .max_connections(1)
         .connect_with(write_options(db))
         .await?;
     sqlx::migrate!("./migrations").run(&writer).await?;
-    let readers = SqlitePoolOptions::new()
+    let readers = pool_options()
         .max_connections(READERS)
         .min_connections(0)
         .connect_lazy_with(reader_options(db));
@@ -140,7 +149,7 @@ pub async fn open_read(db: &Path) -> Result<Option<SqlitePool>, StoreError> {
             });
         }
     }
-    let pool = SqlitePoolOptions::new()
+    let pool = pool_options()
         .max_connections(READERS)
         .connect_with(read_options(db))
         .await?;

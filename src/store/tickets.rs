@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::StoreError;
 use super::backend::{Conn, DbRow, on_conn};
+use super::script::Script;
 use super::sqlite::{format_time, from_json, json_text, parse_time, to_u32};
 use crate::domain::{IssueRecord, Phase};
 
@@ -181,19 +182,19 @@ pub async fn pending_count(conn: &mut Conn<'_>, identifier: &str) -> Result<u32,
     to_u32(n, "pending count")
 }
 
-/// Write the record (upsert), its rework counts, and its retry-queue row (present iff
-/// the phase is `retry_waiting`). `before` is the record as the projection holds it:
-/// the rework counts and the retry-queue row are only written when they change.
-pub async fn save(
-    conn: &mut Conn<'_>,
+/// Push the record's write (upsert), its rework counts, and its retry-queue row
+/// (present iff the phase is `retry_waiting`) to `script`. `before` is the record as
+/// the projection holds it: the rework counts and the retry-queue row are only written
+/// when they change.
+pub(super) fn save(
+    script: &mut Script,
     before: Option<&IssueRecord>,
     record: &IssueRecord,
     seq: i64,
 ) -> Result<(), StoreError> {
     let id = record.identifier.as_str();
     let cols = phase_columns(&record.phase);
-    on_conn!(conn, |c| {
-        sqlx::query(
+    script.push(
         "INSERT INTO tickets (identifier, tracker_id, state, phase, run_id, attempt, \
          started_at, due_at, error, reason, held_column, attempts, entered_at, runs, pull_request, \
          verdict, updated_seq) \
@@ -205,104 +206,80 @@ pub async fn save(
          held_column = excluded.held_column, attempts = excluded.attempts, \
          entered_at = excluded.entered_at, runs = excluded.runs, \
          pull_request = excluded.pull_request, verdict = excluded.verdict, updated_seq = excluded.updated_seq",
-    )
-    .bind(id)
-    .bind(&record.tracker_id)
-    .bind(&record.state)
-    .bind(record.phase.label())
-    .bind(&cols.run_id)
-    .bind(cols.attempt)
-    .bind(&cols.started_at)
-    .bind(&cols.due_at)
-    .bind(&cols.error)
-    .bind(&cols.reason)
-    .bind(&cols.held_column)
-    .bind(i64::from(record.attempts))
-    .bind(format_time(record.entered_at))
-    .bind(json_text(&record.runs, "run numbers")?)
-    .bind(
-        record
-            .pull_request
-            .as_ref()
-            .map(|p| json_text(p, "pull request"))
-            .transpose()?,
-    )
-    .bind(&cols.verdict)
-    .bind(seq)
-    .execute(c).await
-        .map(drop)
-    })?;
-
+        vec![
+            id.into(),
+            (&record.tracker_id).into(),
+            (&record.state).into(),
+            record.phase.label().into(),
+            cols.run_id.into(),
+            cols.attempt.into(),
+            cols.started_at.into(),
+            cols.due_at.into(),
+            cols.error.into(),
+            cols.reason.into(),
+            cols.held_column.into(),
+            i64::from(record.attempts).into(),
+            format_time(record.entered_at).into(),
+            json_text(&record.runs, "run numbers")?.into(),
+            record
+                .pull_request
+                .as_ref()
+                .map(|p| json_text(p, "pull request"))
+                .transpose()?
+                .into(),
+            cols.verdict.into(),
+            seq.into(),
+        ],
+    );
     let rework_before = before.map(|b| &b.rework);
     if rework_before != Some(&record.rework) && !(before.is_none() && record.rework.is_empty()) {
-        save_rework(conn, record).await?;
+        save_rework(script, record);
     }
     let was_waiting = before.is_some_and(|b| matches!(b.phase, Phase::RetryWaiting { .. }));
-    save_retry(conn, record, was_waiting).await
-}
-
-async fn save_rework(conn: &mut Conn<'_>, record: &IssueRecord) -> Result<(), StoreError> {
-    let id = record.identifier.as_str();
-    on_conn!(conn, |c| sqlx::query(
-        "DELETE FROM rework_counts WHERE identifier = $1"
-    )
-    .bind(id)
-    .execute(c)
-    .await
-    .map(drop))?;
-    for (gate, count) in &record.rework {
-        on_conn!(conn, |c| sqlx::query(
-            "INSERT INTO rework_counts (identifier, gate, count) VALUES ($1, $2, $3)"
-        )
-        .bind(id)
-        .bind(gate)
-        .bind(i64::from(*count))
-        .execute(c)
-        .await
-        .map(drop))?;
-    }
+    save_retry(script, record, was_waiting);
     Ok(())
 }
 
-async fn save_retry(
-    conn: &mut Conn<'_>,
-    record: &IssueRecord,
-    was_waiting: bool,
-) -> Result<(), StoreError> {
+fn save_rework(script: &mut Script, record: &IssueRecord) {
+    let id = record.identifier.as_str();
+    script.push(
+        "DELETE FROM rework_counts WHERE identifier = $1",
+        vec![id.into()],
+    );
+    for (gate, count) in &record.rework {
+        script.push(
+            "INSERT INTO rework_counts (identifier, gate, count) VALUES ($1, $2, $3)",
+            vec![id.into(), gate.into(), i64::from(*count).into()],
+        );
+    }
+}
+
+fn save_retry(script: &mut Script, record: &IssueRecord, was_waiting: bool) {
     let id = record.identifier.as_str();
     match &record.phase {
         Phase::RetryWaiting {
             attempt,
             due_at,
             error,
-        } => {
-            on_conn!(conn, |c| sqlx::query(
-                "INSERT INTO retry_queue (identifier, state, attempt, due_at, error) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO UPDATE SET \
-                 state = excluded.state, attempt = excluded.attempt, \
-                 due_at = excluded.due_at, error = excluded.error",
-            )
-            .bind(id)
-            .bind(&record.state)
-            .bind(i64::from(*attempt))
-            .bind(format_time(*due_at))
-            .bind(error)
-            .execute(c)
-            .await
-            .map(drop))?;
-        }
-        _ if was_waiting => {
-            on_conn!(conn, |c| sqlx::query(
-                "DELETE FROM retry_queue WHERE identifier = $1"
-            )
-            .bind(id)
-            .execute(c)
-            .await
-            .map(drop))?;
-        }
+        } => script.push(
+            "INSERT INTO retry_queue (identifier, state, attempt, due_at, error) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identifier) DO UPDATE SET \
+             state = excluded.state, attempt = excluded.attempt, \
+             due_at = excluded.due_at, error = excluded.error",
+            vec![
+                id.into(),
+                (&record.state).into(),
+                i64::from(*attempt).into(),
+                format_time(*due_at).into(),
+                error.into(),
+            ],
+        ),
+        _ if was_waiting => script.push(
+            "DELETE FROM retry_queue WHERE identifier = $1",
+            vec![id.into()],
+        ),
         _ => {}
     }
-    Ok(())
 }
 
 #[cfg(test)]
