@@ -44,6 +44,16 @@ pub(crate) struct Prep {
     pub verdict_file: Option<PathBuf>,
 }
 
+/// A run ready to start (see [`Prep::ready`]).
+pub(crate) struct Ready {
+    pub req: RunRequest,
+    /// The prompt's digest.
+    pub digest: String,
+    /// The workspace's commit as `Workspaces::ensure` read it, when nothing ran in the
+    /// workspace since (a hook may commit); `None`: read it again.
+    pub head: Option<Option<String>>,
+}
+
 /// Why a run could not be got ready: the attempt fails (recorded as a failed run, so
 /// backoff and escalation apply), or it was stopped first.
 pub(crate) enum NotReady {
@@ -140,13 +150,12 @@ impl Prep {
         )
     }
 
-    /// Get the run ready: workspace and hooks, comments, prompt, log directory. Returns
-    /// the request and the prompt's digest.
+    /// Get the run ready: workspace and hooks, comments, prompt, log directory.
     pub(crate) async fn ready(
         &self,
         recorder: &Recorder,
         cancel: &CancellationToken,
-    ) -> Result<(RunRequest, String), NotReady> {
+    ) -> Result<Ready, NotReady> {
         let id = self.plan.snapshot.identifier.as_str();
         let fail = |s: String| NotReady::Failed(s);
         let record = |events: Vec<NewEvent>| async move {
@@ -161,6 +170,8 @@ impl Prep {
             .ensure(id, &self.plan.branch)
             .await
             .map_err(|e| fail(format!("workspace: {e}")))?;
+        // A hook may commit: the head `ensure` read stands only while none ran.
+        let mut head = Some(ws.head.clone());
         if ws.created {
             record(vec![NewEvent::for_issue(
                 id,
@@ -171,6 +182,7 @@ impl Prep {
             )])
             .await?;
             if let Some(hook) = &self.after_create {
+                head = None;
                 let (ok, event) = hook.run(id).await;
                 record(vec![event]).await?;
                 if !ok {
@@ -184,6 +196,7 @@ impl Prep {
         if let Some(hook) = &self.stage_enter
             && (ws.created || self.plan.entered)
         {
+            head = None;
             record(vec![hook.run(id).await.1]).await?;
         }
         self.workspaces
@@ -193,6 +206,7 @@ impl Prep {
             return Err(NotReady::Stopped);
         }
         if let Some(hook) = &self.before_run {
+            head = None;
             let (ok, event) = hook.run(id).await;
             record(vec![event]).await?;
             if !ok {
@@ -219,7 +233,11 @@ impl Prep {
             return Err(NotReady::Stopped);
         }
         info!(ticket = %id, state = %self.plan.state, run = %self.plan.run_id, attempt = self.plan.attempt, "run ready");
-        Ok((self.request(&ws, rendered.text), rendered.digest))
+        Ok(Ready {
+            req: self.request(&ws, rendered.text),
+            digest: rendered.digest,
+            head,
+        })
     }
 
     fn request(&self, ws: &crate::workspace::Workspace, prompt: String) -> RunRequest {

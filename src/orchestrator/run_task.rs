@@ -60,16 +60,19 @@ pub(crate) async fn run_task(
     let ready = prep.ready(&recorder, &cancel).await;
     let mut heads = super::engine::Heads::default();
     let started = match &ready {
-        Ok((req, digest)) => {
+        Ok(r) => {
             heads.branch = Some(prep.plan.branch.clone());
-            heads.before = crate::forge::head_of(req.workspace.clone()).await;
-            prep.started_event(Some((req, digest)), heads.before.clone())
+            heads.before = match &r.head {
+                Some(known) => known.clone(),
+                None => crate::forge::head_of(r.req.workspace.clone()).await,
+            };
+            prep.started_event(Some((&r.req, &r.digest)), heads.before.clone())
         }
         Err(_) => prep.started_event(None, None),
     };
     let recorded = recorder.record(vec![started]).await;
     let not_started = match (ready, recorded) {
-        (Ok((req, _)), Ok(_)) => Ok(req),
+        (Ok(r), Ok(_)) => Ok(r.req),
         (_, Err(e)) => Err(failed_outcome(format!("store: {e}"))),
         (Err(NotReady::Failed(reason)), _) => {
             warn!(ticket = %prep.plan.snapshot.identifier, state = %prep.plan.state, run = %prep.plan.run_id, %reason, "attempt aborted before the agent started");

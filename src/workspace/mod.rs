@@ -121,6 +121,10 @@ pub struct Workspace {
     pub branch: String,
     /// The clone was made by this call (so `after_create` must run).
     pub created: bool,
+    /// The commit HEAD points at now (`None`: an unborn branch), read from the
+    /// repository this call had open: a run that starts before anything else touches
+    /// the workspace takes it as its starting commit without opening it again.
+    pub head: Option<String>,
 }
 
 /// The set of workspaces under one root, cloned from one repository (through its
@@ -243,11 +247,12 @@ impl Workspaces {
                             tracing::warn!(workspace = %path.display(), %branch, %abandoned, "the workspace's branch diverged from the branch as last pushed (another node ran the ticket since); cloning it again");
                             drop(repo);
                             std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
-                            self.clone_into(&path, &branch)?;
+                            let head = self.clone_into(&path, &branch)?;
                             return Ok(Workspace {
                                 path,
                                 branch,
                                 created: true,
+                                head,
                             });
                         }
                         follow::CatchUp::Forwarded => {
@@ -258,17 +263,19 @@ impl Workspaces {
                 }
                 checkout_branch(&repo, &branch, &path)?;
                 Ok(Workspace {
+                    head: head_of(&repo),
                     path,
                     branch,
                     created: false,
                 })
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.clone_into(&path, &branch)?;
+                let head = self.clone_into(&path, &branch)?;
                 Ok(Workspace {
                     path,
                     branch,
                     created: true,
+                    head,
                 })
             }
             Err(e) => Err(io_err(&path)(e)),
@@ -276,7 +283,8 @@ impl Workspaces {
     }
 
     /// Clone into a hidden sibling, switch to the branch, then rename into place.
-    fn clone_into(&self, path: &Path, branch: &str) -> Result<(), WorkspaceError> {
+    /// Returns the clone's HEAD commit.
+    fn clone_into(&self, path: &Path, branch: &str) -> Result<Option<String>, WorkspaceError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -288,8 +296,10 @@ impl Workspaces {
         let result = (|| {
             let repo = self.mirror.clone_to(&tmp, path)?;
             checkout_branch(&repo, branch, &tmp)?;
+            let head = head_of(&repo);
             drop(repo);
-            std::fs::rename(&tmp, path).map_err(io_err(path))
+            std::fs::rename(&tmp, path).map_err(io_err(path))?;
+            Ok(head)
         })();
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -336,6 +346,11 @@ impl Workspaces {
 }
 
 /// Switch `repo` to local branch `branch`, creating it when missing.
+/// The commit HEAD points at (`None`: unborn, or unreadable).
+fn head_of(repo: &Repository) -> Option<String> {
+    Some(repo.head().ok()?.target()?.to_string())
+}
+
 fn checkout_branch(repo: &Repository, branch: &str, path: &Path) -> Result<(), WorkspaceError> {
     let git = |action: &'static str| {
         move |source| WorkspaceError::Git {

@@ -76,3 +76,47 @@ fn hooks_run_when_they_should_and_fail_as_they_should() {
     assert_eq!(after_run.2["ok"], false);
     assert_eq!(after_run.2["exit_code"], 3);
 }
+
+/// A run's recorded starting commit is read after the hooks: one that commits moves it.
+/// Without a hook, the commit `ensure` left the workspace on is taken as it stands
+/// (it opened the repository anyway), and it is the clone's.
+#[test]
+fn a_run_starts_from_the_commit_its_hooks_left() {
+    let s = Scratch::quickstart();
+    let wf = std::fs::read_to_string(s.workflow()).unwrap().replace(
+        "hooks:\n  timeout: 30s\n",
+        "hooks:\n  timeout: 30s\n  before_run: 'test \"$KARAJAN_ISSUE\" != QS-1 || git -c user.name=hook -c user.email=hook@example.invalid commit -q --allow-empty -m from-the-hook'\n",
+    );
+    std::fs::write(s.workflow(), wf).unwrap();
+    let out = s.once();
+    assert!(out.status.success(), "{}", super::support::stderr(&out));
+    let all = events(&s.db());
+    let started = |issue: &str| {
+        let (_, _, p) = all
+            .iter()
+            .find(|(k, i, _)| k == "run_started" && i.as_deref() == Some(issue))
+            .unwrap_or_else(|| panic!("{issue} started a run"));
+        let head = p["head"].as_str().expect("a starting commit").to_string();
+        let ws = p["workspace"].as_str().unwrap().to_string();
+        (head, ws)
+    };
+    let message = |ws: &str, sha: &str| {
+        let repo = git2::Repository::open(ws).unwrap();
+        let commit = repo.find_commit(git2::Oid::from_str(sha).unwrap()).unwrap();
+        commit.message().unwrap().trim().to_string()
+    };
+    let (hooked, ws1) = started("QS-1");
+    assert_eq!(message(&ws1, &hooked), "from-the-hook");
+    let (plain, ws2) = started("QS-2");
+    let clone_head = git2::Repository::open(s.path().join("demo-repo.git"))
+        .unwrap()
+        .head()
+        .unwrap()
+        .target()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        plain, clone_head,
+        "QS-2 ({ws2}) starts from the clone's commit"
+    );
+}
