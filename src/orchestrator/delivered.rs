@@ -1,7 +1,9 @@
 //! A webhook delivery that carries its ticket's data, acted on as a read.
 //!
 //! Linear's `Issue` delivery holds the issue after the change, signed by Linear: the
-//! same words a read of the ticket would answer at that `updatedAt`. Reading the ticket
+//! same words a read of the ticket would answer at that `updatedAt` (so does GitHub's
+//! `issues` delivery in labels mode: the REST issue; each tracker decodes its own,
+//! `Tracker::read_delivery`). Reading the ticket
 //! again cost a request and, worse, a wait behind the reads and writes already in
 //! flight (the drain bench's approval → agent took 0.06–0.16 s at the median with
 //! it, 0.007–0.010 s without), so a delivery newer than anything karajan knows of its

@@ -291,6 +291,11 @@ impl Fake {
         issue.updated_at = chrono::Utc::now();
     }
 
+    /// The issue as an `issues` delivery carries it (`issue`: the REST issue as it is).
+    pub fn issue_delivery(&self, number: i64) -> Value {
+        rest::rest_issue(&self.issue(number))
+    }
+
     pub fn issue(&self, number: i64) -> FakeIssue {
         self.lock()
             .issues

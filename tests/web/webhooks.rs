@@ -242,7 +242,9 @@ async fn a_linear_delivery_gets_the_ticket_acted_on_without_waiting_for_the_poll
 }
 
 /// The GitHub tracker config for the fake (labels mode, repo `acme/app`).
-fn github_config(fake: &crate::github::fake::Fake) -> karajan::tracker::github::GithubConfig {
+pub(crate) fn github_config(
+    fake: &crate::github::fake::Fake,
+) -> karajan::tracker::github::GithubConfig {
     let yaml = format!(
         "kind: github\nrepo: acme/app\nmode: labels\ntoken: $GITHUB_TOKEN\napi_url: {}\n",
         fake.url

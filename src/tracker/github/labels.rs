@@ -77,7 +77,7 @@ pub(crate) fn issue_fields(t: &GithubTracker, v: &Value) -> Result<Option<IssueF
 }
 
 /// The state labels an issue carries (lowercased).
-fn state_labels(t: &GithubTracker, labels: &[String]) -> Vec<String> {
+pub(super) fn state_labels(t: &GithubTracker, labels: &[String]) -> Vec<String> {
     labels
         .iter()
         .map(|l| l.to_lowercase())

@@ -34,6 +34,7 @@
 
 mod combined;
 pub mod config;
+mod delivery;
 pub mod http;
 mod labels;
 mod normalize;
@@ -444,6 +445,14 @@ impl Tracker for GithubTracker {
 
     fn github_http(&self) -> Option<std::sync::Arc<GithubHttp>> {
         Some(self.http.clone())
+    }
+
+    fn read_delivery(
+        &self,
+        data: &serde_json::Value,
+        known: &TicketSnapshot,
+    ) -> Result<TicketSnapshot, String> {
+        delivery::ticket(self, data, known)
     }
 
     async fn fetch_candidates(&self, columns: &[String]) -> Result<Fetched, TrackerError> {

@@ -323,12 +323,18 @@ pub(crate) async fn receive(
             let handle = st.handle.clone();
             let answer = json!({"accepted": true, "tickets": identifiers});
             // Answer at once: the sender's timeout (Linear: 5 s) does not wait for the
-            // orchestrator to take the message. A Linear issue update carries the
-            // issue: the orchestrator may act on it without reading the ticket.
+            // orchestrator to take the message. A Linear issue update, and a GitHub
+            // issue's label or text change, carries the issue: the orchestrator may act
+            // on it without reading the ticket.
             let data = match (source, identifiers.as_slice()) {
                 (Source::Linear, [one]) => {
                     payload::linear_issue_data(&json).map(|d| (one.clone(), d.clone()))
                 }
+                (Source::Github, [one]) => payload::github_issue_data(
+                    header_str(&headers, "x-github-event").unwrap_or(""),
+                    &json,
+                )
+                .map(|d| (one.clone(), d.clone())),
                 _ => None,
             };
             tokio::spawn(async move {

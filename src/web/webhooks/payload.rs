@@ -92,6 +92,22 @@ pub(crate) fn linear_issue_data(body: &Value) -> Option<&Value> {
         .filter(|d| d.is_object())
 }
 
+/// The issue a GitHub `issues` delivery that changed its labels or text carries
+/// (`issue`, the REST issue after the change), which the tracker may take as a read of
+/// the ticket (`Tracker::read_delivery`). Openings, closings, deletions, transfers and
+/// comments are read instead.
+pub(crate) fn github_issue_data<'a>(event: &str, body: &'a Value) -> Option<&'a Value> {
+    let change = event == "issues"
+        && matches!(
+            body.get("action").and_then(Value::as_str),
+            Some("labeled" | "unlabeled" | "edited")
+        );
+    change
+        .then(|| body.get("issue"))
+        .flatten()
+        .filter(|i| i.is_object())
+}
+
 /// `ENG-7` from `https://linear.app/acme/issue/ENG-7/some-title#comment-1`.
 fn identifier_in_url(url: &str) -> Option<String> {
     let rest = url.split("/issue/").nth(1)?;
@@ -183,6 +199,26 @@ mod tests {
         assert_eq!(linear_issue_data(&comment), None);
         let created = json!({"action": "create", "type": "Issue", "data": {"identifier": "ENG-7"}});
         assert_eq!(linear_issue_data(&created), None);
+    }
+
+    #[test]
+    fn github_label_and_text_changes_carry_their_issue() {
+        let with = |action: &str| {
+            json!({"action": action, "issue": {"number": 12, "title": "t"},
+                "repository": {"full_name": "acme/app", "name": "app"}})
+        };
+        for action in ["labeled", "unlabeled", "edited"] {
+            let body = with(action);
+            assert_eq!(github_issue_data("issues", &body), Some(&body["issue"]));
+        }
+        for action in ["opened", "closed", "reopened", "deleted", "transferred"] {
+            assert_eq!(github_issue_data("issues", &with(action)), None, "{action}");
+        }
+        assert_eq!(github_issue_data("issue_comment", &with("created")), None);
+        assert_eq!(
+            github_issue_data("issues", &json!({"action": "labeled"})),
+            None
+        );
     }
 
     #[test]
