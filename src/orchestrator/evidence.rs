@@ -120,10 +120,10 @@ fn diff_stat_in(repo: &git2::Repository, before: Option<&str>, after: &str) -> O
         None => None,
     };
     let new = tree_of(after)?;
-    let diff = repo
-        .diff_tree_to_tree(old.as_ref(), Some(&new), None)
-        .ok()?;
-    let stats = diff.stats().ok()?;
+    let stats = crate::workspace::with_frozen_config(repo, |r| {
+        r.diff_tree_to_tree(old.as_ref(), Some(&new), None)?.stats()
+    })
+    .ok()?;
     Some(DiffStat {
         files: stats.files_changed() as u64,
         insertions: stats.insertions() as u64,

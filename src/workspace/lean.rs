@@ -43,7 +43,9 @@ pub(super) fn clone(mirror_path: &Path, dest: &Path, url: &str) -> Result<Reposi
     }
     let repo = Repository::open(dest)?;
     if born {
-        repo.checkout_head(Some(CheckoutBuilder::new().force()))?;
+        super::with_frozen_config(&repo, |r| {
+            r.checkout_head(Some(CheckoutBuilder::new().force()))
+        })?;
     }
     Ok(repo)
 }

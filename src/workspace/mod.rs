@@ -34,9 +34,11 @@
 
 mod branch;
 mod follow;
+mod frozen_config;
 mod hooks;
 mod key;
 mod lean;
+pub(crate) use frozen_config::with_frozen_config;
 mod mirror;
 
 use std::io;
@@ -395,7 +397,9 @@ fn checkout_branch(repo: &Repository, branch: &str, path: &Path) -> Result<(), W
     let target = repo
         .revparse_single(&refname)
         .map_err(git("resolving the branch"))?;
-    repo.checkout_tree(&target, Some(CheckoutBuilder::new().safe()))
-        .map_err(git("checking out the branch"))?;
+    with_frozen_config(repo, |r| {
+        r.checkout_tree(&target, Some(CheckoutBuilder::new().safe()))
+    })
+    .map_err(git("checking out the branch"))?;
     repo.set_head(&refname).map_err(git("setting HEAD"))
 }
