@@ -661,26 +661,31 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
         }
         "WorkflowStates" => {
             let filter = &vars["filter"];
-            let all: Vec<Value> = w
+            let all: Vec<(usize, Value)> = w
                 .states
                 .iter()
-                .filter(|s| state_matches(s, filter))
-                .map(|s| {
-                    json!({
-                        "id": s.id, "name": s.name, "type": s.kind, "position": s.position,
-                        "team": {"id": format!("team-{}", s.team), "key": s.team}
-                    })
+                .enumerate()
+                .filter(|(_, s)| state_matches(s, filter))
+                .map(|(rank, s)| {
+                    (
+                        rank,
+                        json!({
+                            "id": s.id, "name": s.name, "type": s.kind, "position": s.position,
+                            "team": {"id": format!("team-{}", s.team), "key": s.team}
+                        }),
+                    )
                 })
                 .collect();
             Ok(json!({"workflowStates": paginate(all, vars)}))
         }
         "ListIssues" => {
             let filter = &vars["filter"];
-            let all: Vec<Value> = w
+            let all: Vec<(usize, Value)> = w
                 .issues
                 .iter()
-                .filter(|i| issue_matches(w, i, filter))
-                .map(|i| issue_json(w, i, vars))
+                .enumerate()
+                .filter(|(_, i)| issue_matches(w, i, filter))
+                .map(|(rank, i)| (rank, issue_json(w, i, vars)))
                 .collect();
             let page = paginate(all, vars);
             let served = page["nodes"]
@@ -701,10 +706,11 @@ fn answer(w: &mut World, operation: &str, vars: &Value) -> Answer {
             let Some(issue) = w.issues.iter().find(|i| i.id == id || i.identifier() == id) else {
                 return Err(("INVALID_INPUT".into(), "Entity not found: Issue".into()));
             };
-            let nodes: Vec<Value> = w
+            let nodes: Vec<(usize, Value)> = w
                 .comments_in_order(&issue.id)
                 .into_iter()
                 .map(comment_json)
+                .enumerate()
                 .collect();
             Ok(json!({"issue": {"id": issue.id, "comments": paginate(nodes, vars)}}))
         }

@@ -111,26 +111,29 @@ fn date_matches(at: DateTime<Utc>, comparator: &Value) -> bool {
         })
 }
 
-/// Linear-style forward pagination: `first` (default 50), opaque `after` cursor.
-pub(super) fn paginate(all: Vec<Value>, vars: &Value) -> Value {
+/// Linear-style forward pagination: `first` (default 50), opaque `after` cursor. Each
+/// node comes with its rank in the underlying collection's order (the fake's issues,
+/// states or comments, unfiltered), and a cursor names the rank of the last node
+/// served: the next page starts after it, wherever it is now. So, as with Linear's
+/// cursors, an issue that leaves the filtered set between two pages (moved to another
+/// column) does not shift the next page past issues not yet served (an offset into
+/// the filtered list would skip them).
+pub(super) fn paginate(all: Vec<(usize, Value)>, vars: &Value) -> Value {
     let first = vars["first"].as_u64().unwrap_or(50) as usize;
-    let start = match vars["after"].as_str() {
-        Some(cursor) => {
-            cursor
-                .strip_prefix("cursor:")
-                .and_then(|n| n.parse::<usize>().ok())
-                .expect("a cursor this fake issued")
-                + 1
-        }
-        None => 0,
-    };
-    let page: Vec<Value> = all.iter().skip(start).take(first).cloned().collect();
+    let after = vars["after"].as_str().map(|cursor| {
+        cursor
+            .strip_prefix("cursor:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("a cursor this fake issued")
+    });
+    let start = after.map_or(0, |rank| all.partition_point(|(r, _)| *r <= rank));
+    let page: Vec<&(usize, Value)> = all.iter().skip(start).take(first).collect();
     let end = start + page.len();
     json!({
-        "nodes": page,
+        "nodes": page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
         "pageInfo": {
             "hasNextPage": end < all.len(),
-            "endCursor": if end > start { Value::from(format!("cursor:{}", end - 1)) } else { Value::Null }
+            "endCursor": page.last().map_or(Value::Null, |(rank, _)| Value::from(format!("cursor:{rank}")))
         }
     })
 }
@@ -233,4 +236,40 @@ pub(super) fn issue_matches(w: &World, i: &FakeIssue, filter: &Value) -> bool {
             }),
         other => panic!("fake Linear: unsupported issue filter {other}"),
     })
+}
+
+/// Linear's cursors are stable: an issue leaving the filtered set between two pages
+/// does not make the next page skip an issue not yet served.
+#[test]
+fn the_next_page_starts_after_the_last_issue_served_wherever_the_set_moved() {
+    let issues = |ranks: &[usize]| -> Vec<(usize, Value)> {
+        ranks
+            .iter()
+            .map(|r| (*r, json!({"id": format!("i{r}")})))
+            .collect()
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = paginate(issues(&[0, 2, 3, 5, 8]), &json!({"first": 2}));
+    assert_eq!(ids(&first), ["i0", "i2"]);
+    assert_eq!(first["pageInfo"]["endCursor"], "cursor:2");
+    // Issue 0 and the last one served (2) moved to another column meanwhile.
+    let after = json!({"first": 2, "after": first["pageInfo"]["endCursor"]});
+    let second = paginate(issues(&[3, 5, 8]), &after);
+    assert_eq!(ids(&second), ["i3", "i5"], "nothing skipped");
+    assert_eq!(second["pageInfo"]["hasNextPage"], true);
+    let third = paginate(
+        issues(&[3, 5, 8]),
+        &json!({"first": 2, "after": second["pageInfo"]["endCursor"]}),
+    );
+    assert_eq!(ids(&third), ["i8"]);
+    assert_eq!(third["pageInfo"]["hasNextPage"], false);
+    let empty = paginate(issues(&[]), &json!({}));
+    assert_eq!(empty["pageInfo"]["endCursor"], Value::Null);
 }
