@@ -19,7 +19,7 @@ mod serving;
 mod verify_now;
 pub(crate) mod webhooks;
 mod webhooks_config;
-mod webhooks_delivered;
+pub(crate) mod webhooks_delivered;
 mod webhooks_delivered_github;
 mod webhooks_idle;
 mod webhooks_serve;

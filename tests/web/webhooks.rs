@@ -256,22 +256,34 @@ pub(crate) fn github_config(
     .expect("valid config")
 }
 
+/// The runtime a daemon on the fake GitHub runs on (the fake has its own: see
+/// `GhScratch`).
+pub(crate) fn daemon_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A daemon on the quickstart `s` with the fake GitHub (labels mode) as its tracker,
+/// once it has polled.
+pub(crate) async fn github_daemon(s: &Scratch, fake: &crate::github::fake::Fake) -> Daemon {
+    let mut wf = workflow(s, HOUR);
+    wf.tracker = TrackerConfig::new(github_config(fake));
+    let tracker = karajan::tracker::from_config(&wf).unwrap();
+    let d = start(wf, tracker).await;
+    until("the first poll", || fake.request_count() > 0).await;
+    d
+}
+
 #[test]
 fn a_github_delivery_gets_the_issue_acted_on_without_waiting_for_the_poll() {
     // The fake runs on its own runtime (see `GhScratch`); the daemon on this one.
     let gh = crate::github::scratch::GhScratch::new("labels", "");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    daemon_runtime().block_on(async {
         let s = Scratch::quickstart();
-        let mut wf = workflow(&s, HOUR);
-        wf.tracker = TrackerConfig::new(github_config(&gh.fake));
-        let tracker = karajan::tracker::from_config(&wf).unwrap();
-        let d = start(wf, tracker).await;
-        until("the first poll", || gh.fake.request_count() > 0).await;
+        let d = github_daemon(&s, &gh.fake).await;
 
         gh.add_issue(1, "Add a greeting", "Todo");
         let body = serde_json::json!({

@@ -116,7 +116,8 @@ async fn gate_move_answered(fake: &FakeLinear) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-fn runs(starts: &PathBuf) -> Vec<String> {
+/// The states the agent ran in, in order (one line per run in `starts`).
+pub(crate) fn runs(starts: &PathBuf) -> Vec<String> {
     std::fs::read_to_string(starts)
         .unwrap_or_default()
         .lines()
