@@ -313,7 +313,17 @@ fn a_github_delivery_gets_the_issue_acted_on_without_waiting_for_the_poll() {
             !gh.fake.issue(1).labels.iter().any(|l| l == "karajan:todo")
         })
         .await;
-        assert_ne!(gh.column(1), "Todo");
+        // (Not `GhScratch::column`, which refuses the two state labels one of
+        // karajan's label moves leaves for a moment.)
+        assert!(
+            gh.fake
+                .issue(1)
+                .labels
+                .iter()
+                .any(|l| l.starts_with("karajan:") && l != "karajan:todo"),
+            "{:?}",
+            gh.fake.issue(1).labels
+        );
 
         // The same delivery again is a replay.
         let (status, _) = d.deliver(&headers, &body).await;
