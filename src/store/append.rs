@@ -5,8 +5,9 @@
 //! (two writers, in this process or another, queue on `busy_timeout` instead of both
 //! reading the same head; the transaction itself is `sqlite_append`'s); on Postgres,
 //! `SELECT … FOR UPDATE` locks the row (writers on other connections, processes or
-//! machines queue on it, then read the head it committed). It then inserts the events with their hashes, folds each into the
-//! projections, advances `chain_head`, and commits. Any error rolls the whole batch
+//! machines queue on it, then read the head it committed). It then inserts the events
+//! with their hashes, folds each into the projections, advances `chain_head`, and
+//! commits. Any error rolls the whole batch
 //! back: events and projections never disagree, and the chain never forks.
 //!
 //! Statements per transaction are kept few and constant: the whole batch of events is
@@ -16,8 +17,10 @@
 //! store's memory does not know it) and written once (see `projection::Fold`), and the
 //! row projections are one statement per event that has one (runs, intents, sessions).
 //! The writes are gathered in a [`Script`] and sent together: one request to SQLite's
-//! worker thread for all of them, so an append on SQLite is three requests in all
-//! (`BEGIN` with the head's read, the writes, the head's update with `COMMIT`).
+//! worker thread for all of them, so an append on SQLite is three requests (`BEGIN`
+//! with the head's read, the writes, the head's update with `COMMIT`), plus a read of
+//! each touched ticket the store's memory does not know (and a cluster node's fence
+//! check).
 
 use chrono::{DateTime, Utc};
 

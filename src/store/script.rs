@@ -102,21 +102,20 @@ pub(super) struct Script {
 impl Script {
     /// A statement whose `$1…$N` are `args`.
     pub fn push(&mut self, sql: &'static str, args: Vec<Arg>) {
-        self.statements.push(Statement {
-            sql,
-            args,
-            returns: false,
-        });
+        self.add(sql, args, false);
     }
 
     /// A statement returning one text column (`RETURNING …`), whose rows [`Script::run`]
     /// hands back.
     pub fn push_returning(&mut self, sql: &'static str, args: Vec<Arg>) {
-        self.statements.push(Statement {
-            sql,
-            args,
-            returns: true,
-        });
+        self.add(sql, args, true);
+    }
+
+    fn add(&mut self, sql: &'static str, args: Vec<Arg>, returns: bool) {
+        // The next statement's parameters are renumbered past this one's arguments:
+        // they must be exactly its `$1…$N`.
+        debug_assert_eq!(highest_parameter(sql), args.len(), "{sql}");
+        self.statements.push(Statement { sql, args, returns });
     }
 
     /// Run every statement in order on `conn` (inside the caller's transaction); the
@@ -217,6 +216,18 @@ fn combined(statements: &[Statement]) -> Arc<str> {
     sql
 }
 
+/// The highest `$k` in `sql` (0: none).
+fn highest_parameter(sql: &str) -> usize {
+    sql.split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// `sql` with every parameter `$k` written `$(k + offset)`.
 fn renumbered(sql: &str, offset: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -253,6 +264,18 @@ mod tests {
             "UPDATE t SET a = $4, b = $15 WHERE c = $5"
         );
         assert_eq!(renumbered("SELECT 1", 7), "SELECT 1");
+        assert_eq!(
+            highest_parameter("UPDATE t SET a = $1, b = $12 WHERE c = $2"),
+            12
+        );
+        assert_eq!(highest_parameter("SELECT 1"), 0);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "WHERE b = $2")]
+    fn a_statement_with_fewer_arguments_than_parameters_is_refused() {
+        Script::default().push("UPDATE t SET a = $1 WHERE b = $2", vec![1_i64.into()]);
     }
 
     #[test]

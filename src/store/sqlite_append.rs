@@ -10,7 +10,7 @@
 //! transaction committed in another (`UPDATE chain_head …; COMMIT`, the last statement
 //! of `append::append_in`, which Postgres ends with the update alone), four waits
 //! fewer. Between the two, the append's writes go as one request (see `script`):
-//! three requests in all, whatever the batch holds.
+//! three requests in all when the store's memory knows the tickets the batch touches.
 //!
 //! sqlx does not know of a transaction opened by a statement, so this module owns its
 //! end: an error rolls it back before the connection goes back to the pool; a

@@ -306,14 +306,11 @@ pub(crate) async fn receive(
     if !fresh {
         return refuse(&st, &hooks, source, Refusal::Replay, delivery).await;
     }
+    let github_event = header_str(&headers, "x-github-event").unwrap_or("");
     let meaning = match source {
         _ if source.name() != hooks.tracker => Meaning::Ignored("not from this workflow's tracker"),
         Source::Linear => payload::linear(&json),
-        Source::Github => payload::github(
-            header_str(&headers, "x-github-event").unwrap_or(""),
-            &json,
-            hooks.repo.as_deref(),
-        ),
+        Source::Github => payload::github(github_event, &json, hooks.repo.as_deref()),
         Source::Unknown => Meaning::Ignored("unknown source"),
     };
     match meaning {
@@ -330,11 +327,8 @@ pub(crate) async fn receive(
                 (Source::Linear, [one]) => {
                     payload::linear_issue_data(&json).map(|d| (one.clone(), d.clone()))
                 }
-                (Source::Github, [one]) => payload::github_issue_data(
-                    header_str(&headers, "x-github-event").unwrap_or(""),
-                    &json,
-                )
-                .map(|d| (one.clone(), d.clone())),
+                (Source::Github, [one]) => payload::github_issue_data(github_event, &json)
+                    .map(|d| (one.clone(), d.clone())),
                 _ => None,
             };
             tokio::spawn(async move {
