@@ -148,6 +148,7 @@ impl RemoteDone {
     /// The `RunDone` the holder's engine finishes, for the ticket `identifier`.
     pub fn into_done(self, identifier: &str, run_id: &str) -> RunDone {
         RunDone {
+            tail: vec![],
             identifier: identifier.to_string(),
             run_id: run_id.to_string(),
             outcome: RunOutcome {
@@ -185,6 +186,7 @@ mod tests {
     #[test]
     fn a_done_run_crosses_the_wire_unchanged() {
         let done = RunDone {
+            tail: vec![],
             identifier: "ENG-1".into(),
             run_id: "r1".into(),
             outcome: RunOutcome {

@@ -32,6 +32,9 @@ pub struct RunDone {
     /// What the run did (agent CLI, model, diff stat, log digests), when its agent ran:
     /// recorded as `run_evidence` with its `run_finished`.
     pub evidence: Option<crate::domain::evidence::RunEvidence>,
+    /// The agent's last output lines, not yet recorded: recorded first in the
+    /// transaction of the run's `run_finished` (see `recorder::forward_run_events`).
+    pub tail: Vec<crate::store::NewEvent>,
 }
 
 impl RunDone {
@@ -49,6 +52,7 @@ impl RunDone {
             heads: Heads::default(),
             verdict: None,
             evidence: None,
+            tail: vec![],
         }
     }
 }

@@ -209,8 +209,11 @@ impl Engine {
     }
 
     /// Record `run_finished` with what it means for the ticket.
-    pub(crate) async fn finish_run(&mut self, done: RunDone) -> Result<(), StoreError> {
+    pub(crate) async fn finish_run(&mut self, mut done: RunDone) -> Result<(), StoreError> {
+        // The agent's last lines, first in the transaction (see `RunDone::tail`).
+        let tail = std::mem::take(&mut done.tail);
         let Some(rec) = self.store.record(&done.identifier).await? else {
+            self.record(tail).await?;
             return Ok(());
         };
         let rec_before = rec.clone();
@@ -266,7 +269,8 @@ impl Engine {
                 )
             })
             .flatten();
-        let mut events = vec![NewEvent::for_issue(
+        let mut events = tail;
+        events.push(NewEvent::for_issue(
             &done.identifier,
             EventKind::RunFinished {
                 run_id: done.run_id.clone(),
@@ -284,7 +288,7 @@ impl Engine {
                 resume_fallback: o.resume_fallback.clone(),
                 head: done.heads.after.clone(),
             },
-        )];
+        ));
         // What the run did, provably: in the same transaction as its `run_finished`.
         if let Some(evidence) = &done.evidence {
             events.push(NewEvent::for_issue(

@@ -151,19 +151,30 @@ impl Prep {
     }
 
     /// Get the run ready: workspace and hooks, comments, prompt, log directory.
+    ///
+    /// The workspace's creation is left in `held` for the caller to record with the
+    /// run's `run_started` (or its failure to start), one append where it took two,
+    /// unless a hook runs first: a hook's event is recorded at once, after what is held.
+    /// A crash before that append leaves the workspace on disk unrecorded, as a crash
+    /// between the clone and its record always could; the next attempt takes it over.
     pub(crate) async fn ready(
         &self,
         recorder: &Recorder,
         cancel: &CancellationToken,
+        held: &mut Vec<NewEvent>,
     ) -> Result<Ready, NotReady> {
         let id = self.plan.snapshot.identifier.as_str();
         let fail = |s: String| NotReady::Failed(s);
-        let record = |events: Vec<NewEvent>| async move {
-            recorder
-                .record(events)
-                .await
-                .map(|_| ())
-                .map_err(|e| NotReady::Failed(format!("store: {e}")))
+        let record = |held: &mut Vec<NewEvent>, event: NewEvent| {
+            let mut events = std::mem::take(held);
+            events.push(event);
+            async move {
+                recorder
+                    .record(events)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| NotReady::Failed(format!("store: {e}")))
+            }
         };
         let ws = self
             .workspaces
@@ -173,18 +184,17 @@ impl Prep {
         // A hook may commit: the head `ensure` read stands only while none ran.
         let mut head = Some(ws.head.clone());
         if ws.created {
-            record(vec![NewEvent::for_issue(
+            held.push(NewEvent::for_issue(
                 id,
                 EventKind::WorkspaceCreated {
                     path: ws.path.display().to_string(),
                     branch: ws.branch.clone(),
                 },
-            )])
-            .await?;
+            ));
             if let Some(hook) = &self.after_create {
                 head = None;
                 let (ok, event) = hook.run(id).await;
-                record(vec![event]).await?;
+                record(held, event).await?;
                 if !ok {
                     let _ = self.workspaces.remove(id).await;
                     return Err(fail("after_create hook failed".into()));
@@ -197,7 +207,8 @@ impl Prep {
             && (ws.created || self.plan.entered)
         {
             head = None;
-            record(vec![hook.run(id).await.1]).await?;
+            let event = hook.run(id).await.1;
+            record(held, event).await?;
         }
         self.workspaces
             .check_contained(&ws.path)
@@ -208,7 +219,7 @@ impl Prep {
         if let Some(hook) = &self.before_run {
             head = None;
             let (ok, event) = hook.run(id).await;
-            record(vec![event]).await?;
+            record(held, event).await?;
             if !ok {
                 return Err(fail("before_run hook failed".into()));
             }

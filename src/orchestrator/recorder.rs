@@ -86,6 +86,11 @@ impl Recorder {
         &self.redactor
     }
 
+    /// Whether this recorder appends to a store itself (not relaying to a lease holder).
+    pub fn records_locally(&self) -> bool {
+        matches!(self.target, Target::Store { .. })
+    }
+
     /// Append events in one transaction, then announce them on the live feed (a feed
     /// without subscribers, or a lagging one, loses nothing: the store has the record).
     pub async fn record(&self, mut events: Vec<NewEvent>) -> Result<Vec<StoredEvent>, StoreError> {
@@ -149,13 +154,19 @@ impl RunSink for Recorder {
 /// Every event is shown on the dashboard's activity feed as it arrives (`activity_tx`),
 /// before and whatever the record does; the live feed of recorded events follows each
 /// flush.
+///
+/// With `hold_tail`, the lines still waiting when the run ends are not recorded but
+/// returned, for the caller to record in the transaction of the run's `run_finished`
+/// (one append where it took two; see `run_task`). Otherwise they are recorded, and
+/// nothing is returned.
 pub(crate) async fn forward_run_events(
     sink: &impl RunSink,
     id: &str,
     run_id: &str,
     mut rx: mpsc::Receiver<RunEvent>,
     activity_tx: &mpsc::Sender<Activity>,
-) {
+    hold_tail: bool,
+) -> Vec<NewEvent> {
     let mut buffer: Vec<NewEvent> = Vec::new();
     let mut due: Option<tokio::time::Instant> = None;
     loop {
@@ -171,8 +182,10 @@ pub(crate) async fn forward_run_events(
             None => rx.recv().await,
         };
         let Some(event) = next else {
-            flush(sink, id, run_id, &mut buffer).await;
-            return;
+            if !hold_tail {
+                flush(sink, id, run_id, &mut buffer).await;
+            }
+            return buffer;
         };
         // Display only: a full channel drops activity, never the record.
         let _ = activity_tx.try_send(Activity {
@@ -259,7 +272,8 @@ mod tests {
                 tx.send(event).await.expect("send");
             }
         });
-        forward_run_events(&sink, "ENG-1", "r1", rx, &activity_tx).await;
+        let tail = forward_run_events(&sink, "ENG-1", "r1", rx, &activity_tx, false).await;
+        assert!(tail.is_empty(), "a tail not held is recorded");
         feeder.await.expect("feeder");
         let mut shown = 0;
         while activity_rx.try_recv().is_ok() {
@@ -320,5 +334,31 @@ mod tests {
         // The spawn comes after the lines that came before it, in their transaction.
         assert_eq!(batches[1].1.last(), Some(&"run_spawned"));
         assert!(batches.iter().all(|(t, _)| t.is_zero()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_tail_is_handed_back_unrecorded() {
+        let sink = Batches(Default::default(), Some(Instant::now()));
+        let (tx, rx) = mpsc::channel(1024);
+        let (activity_tx, _activity_rx) = mpsc::channel(1024);
+        tx.send(RunEvent::Spawned { pid: 7 }).await.expect("send");
+        for n in 0..3 {
+            tx.send(line(n)).await.expect("send");
+        }
+        drop(tx);
+        let tail = forward_run_events(&sink, "ENG-1", "r1", rx, &activity_tx, true).await;
+        let recorded = sink.0.into_inner().expect("lock");
+        let kinds: Vec<_> = recorded.iter().map(|(_, k)| k.clone()).collect();
+        assert_eq!(
+            kinds,
+            vec![vec!["run_spawned"]],
+            "only the spawn was recorded"
+        );
+        let held: Vec<_> = tail.iter().map(|e| e.kind.name()).collect();
+        assert_eq!(
+            held,
+            vec!["agent_event"; 3],
+            "the lines are handed back, in order"
+        );
     }
 }

@@ -57,7 +57,8 @@ pub(crate) async fn run_task(
     done_tx: mpsc::Sender<String>,
     activity_tx: mpsc::Sender<Activity>,
 ) -> RunDone {
-    let ready = prep.ready(&recorder, &cancel).await;
+    let mut held = vec![];
+    let ready = prep.ready(&recorder, &cancel, &mut held).await;
     let mut heads = super::engine::Heads::default();
     let started = match &ready {
         Ok(r) => {
@@ -70,7 +71,8 @@ pub(crate) async fn run_task(
         }
         Err(_) => prep.started_event(None, None),
     };
-    let recorded = recorder.record(vec![started]).await;
+    held.push(started);
+    let recorded = recorder.record(held).await;
     let not_started = match (ready, recorded) {
         (Ok(r), Ok(_)) => Ok(r.req),
         (_, Err(e)) => Err(failed_outcome(format!("store: {e}"))),
@@ -112,12 +114,15 @@ pub(crate) async fn run_task(
     let (ev_tx, ev_rx) = mpsc::channel::<RunEvent>(1024);
     let id = req.identifier.clone();
     let run_id = req.run_id.clone();
+    // The last lines go with `run_finished` unless a hook's event comes between them.
+    let hold_tail = recorder.records_locally() && after_run.is_none();
     let forward = tokio::spawn(forward_events(
         recorder.clone(),
         id.clone(),
         run_id.clone(),
         ev_rx,
         activity_tx,
+        hold_tail,
     ));
     let mut outcome = match runner.run(req, ev_tx, cancel).await {
         Ok(o) => o,
@@ -126,7 +131,7 @@ pub(crate) async fn run_task(
     // The reason may quote the agent's output: blank secrets before anyone logs,
     // records or comments it.
     recorder.redactor().scrub_in_place(&mut outcome.status);
-    let _ = forward.await;
+    let tail = forward.await.unwrap_or_default();
     if let Some(hook) = after_run {
         let (ok, event) = hook.run(&id).await;
         let _ = recorder.record(vec![event]).await;
@@ -178,6 +183,7 @@ pub(crate) async fn run_task(
         heads,
         verdict,
         evidence: Some(evidence),
+        tail,
     }
 }
 
@@ -189,6 +195,7 @@ async fn forward_events(
     run_id: String,
     rx: mpsc::Receiver<RunEvent>,
     activity_tx: mpsc::Sender<Activity>,
-) {
-    super::recorder::forward_run_events(&recorder, &id, &run_id, rx, &activity_tx).await;
+    hold_tail: bool,
+) -> Vec<crate::store::NewEvent> {
+    super::recorder::forward_run_events(&recorder, &id, &run_id, rx, &activity_tx, hold_tail).await
 }

@@ -605,7 +605,7 @@ impl Store {
         identifier: &str,
         kind: &str,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::events_of_kind(&self.readers, identifier, kind, None).await
+        read::events_of_kind(&self.readers, identifier, kind, false).await
     }
 
     /// The ticket's latest event of one `kind`, reading that one row only.
@@ -614,11 +614,9 @@ impl Store {
         identifier: &str,
         kind: &str,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(
-            read::events_of_kind(&self.readers, identifier, kind, Some(1))
-                .await?
-                .pop(),
-        )
+        Ok(read::events_of_kind(&self.readers, identifier, kind, true)
+            .await?
+            .pop())
     }
 
     /// Up to `limit` events with seq greater than `after_seq`, in seq order.

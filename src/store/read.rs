@@ -40,22 +40,33 @@ pub async fn events_for(pool: &Pool, identifier: &str) -> Result<Vec<StoredEvent
     })
 }
 
+/// A ticket's events of one kind, newest first. No `LIMIT $n`: SQLite plans a bound
+/// `LIMIT` with its value, so rebinding one makes it prepare the statement again on
+/// every execution (a run's start reads these, issue 11); the one-row form is its own
+/// text.
 const EVENTS_OF_KIND: &str = "SELECT seq, at, issue, kind, payload, prev_hash, hash \
-     FROM events WHERE issue = $1 AND kind = $2 ORDER BY seq DESC LIMIT $3";
+     FROM events WHERE issue = $1 AND kind = $2 ORDER BY seq DESC";
+const LATEST_OF_KIND: &str = "SELECT seq, at, issue, kind, payload, prev_hash, hash \
+     FROM events WHERE issue = $1 AND kind = $2 ORDER BY seq DESC LIMIT 1";
 
 /// One ticket's events of one kind, in seq order (the `events_issue_kind` index: the
-/// ticket's other events, agent output lines included, are not read).
+/// ticket's other events, agent output lines included, are not read); only the latest
+/// when `latest`.
 pub async fn events_of_kind(
     pool: &Pool,
     identifier: &str,
     kind: &str,
-    newest: Option<i64>,
+    latest: bool,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = if latest {
+        LATEST_OF_KIND
+    } else {
+        EVENTS_OF_KIND
+    };
     let mut events = on_pool!(pool, |p| {
-        let rows = sqlx::query(EVENTS_OF_KIND)
+        let rows = sqlx::query(sql)
             .bind(identifier)
             .bind(kind)
-            .bind(newest.unwrap_or(i64::MAX))
             .fetch_all(p)
             .await?;
         rows.iter()

@@ -2,6 +2,7 @@
 //! with scripted agents. They prove the whole loop, crash recovery, hot reload and
 //! the dry run's promise to write nothing.
 
+mod appends;
 mod cli;
 mod command_string;
 mod conventions;
