@@ -11,30 +11,68 @@
 //! `origin/*` and the local default branch, `HEAD`, `origin/HEAD`, then a checkout.
 //! Git sees the same repository a clone makes; only the clone's own reflog entries are
 //! absent (reflogs start with the first update, `core.logAllRefUpdates` is on).
+//!
+//! The ticket's branch is written the same way, as `git switch -c` would leave it after
+//! the clone: from `origin/<branch>` when the remote has it (and then tracking it), else
+//! from the default branch, with `HEAD` on it, so the one checkout is of the branch.
+//! Creating it through libgit2 after the clone cost a configuration snapshot, a second
+//! checkout of the same tree and three ref updates with their locks per workspace.
 
 use std::fs;
 use std::path::Path;
 
 use git2::{Oid, Repository, build::CheckoutBuilder};
 
+/// The mirror's default branch (where its `HEAD` points, born or not) and its branches
+/// with their commits, sorted by name.
+pub(super) type MirrorRefs = (String, Vec<(String, Oid)>);
+
 /// Make `dest` (which must not exist) a clone of the mirror at `mirror_path`, whose
-/// `origin` is `url`.
-pub(super) fn clone(mirror_path: &Path, dest: &Path, url: &str) -> Result<Repository, git2::Error> {
-    let mirror = Repository::open_bare(mirror_path)?;
-    let (default, branches) = read_mirror(&mirror)?;
-    drop(mirror);
+/// `origin` is `url`, whose branches are `refs` (as [`read_mirror`] read them), and
+/// whose `HEAD` is on the local `branch` (see the module doc).
+pub(super) fn clone(
+    mirror_path: &Path,
+    dest: &Path,
+    url: &str,
+    refs: &MirrorRefs,
+    branch: &str,
+) -> Result<Repository, git2::Error> {
+    let (default, branches) = refs;
+    let default = default.as_str();
+    let commit_of = |name: &str| {
+        branches
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, oid)| *oid)
+    };
+    // The branch as a new local branch would start: the remote's, tracked; else the
+    // default branch's commit; unborn in an empty repository.
+    let remote_branch = commit_of(branch);
+    let start = remote_branch.or_else(|| commit_of(default));
     let git = dest.join(".git");
     for dir in ["objects/pack", "refs/heads", "refs/remotes/origin"] {
         fs::create_dir_all(git.join(dir)).map_err(io)?;
     }
     link_objects(&mirror_path.join("objects"), &git.join("objects"))?;
-    fs::write(git.join("config"), config(url, &default)).map_err(io)?;
-    fs::write(git.join("HEAD"), format!("ref: refs/heads/{default}\n")).map_err(io)?;
-    let born = branches.iter().any(|(name, _)| *name == default);
-    if !branches.is_empty() {
-        fs::write(git.join("packed-refs"), packed_refs(&default, &branches)).map_err(io)?;
+    let mut tracked = vec![default];
+    if remote_branch.is_some() && branch != default {
+        tracked.push(branch);
     }
-    if born {
+    fs::write(git.join("config"), config(url, &tracked)).map_err(io)?;
+    fs::write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n")).map_err(io)?;
+    let mut local = vec![];
+    if let Some(oid) = commit_of(default) {
+        local.push((default, oid));
+    }
+    if let Some(oid) = start
+        && branch != default
+    {
+        local.push((branch, oid));
+    }
+    if !branches.is_empty() {
+        fs::write(git.join("packed-refs"), packed_refs(branches, &local)).map_err(io)?;
+    }
+    if commit_of(default).is_some() {
         fs::write(
             git.join("refs/remotes/origin/HEAD"),
             format!("ref: refs/remotes/origin/{default}\n"),
@@ -42,7 +80,7 @@ pub(super) fn clone(mirror_path: &Path, dest: &Path, url: &str) -> Result<Reposi
         .map_err(io)?;
     }
     let repo = Repository::open(dest)?;
-    if born {
+    if start.is_some() {
         super::with_frozen_config(&repo, |r| {
             r.checkout_head(Some(CheckoutBuilder::new().force()))
         })?;
@@ -54,9 +92,8 @@ fn io(e: std::io::Error) -> git2::Error {
     git2::Error::from_str(&e.to_string())
 }
 
-/// The mirror's default branch (where its `HEAD` points, born or not) and its branches
-/// with their commits, sorted by name.
-fn read_mirror(mirror: &Repository) -> Result<(String, Vec<(String, Oid)>), git2::Error> {
+/// The mirror's refs (see [`MirrorRefs`]).
+pub(super) fn read_mirror(mirror: &Repository) -> Result<MirrorRefs, git2::Error> {
     let head = mirror.find_reference("HEAD")?;
     let target = head.symbolic_target().ok().flatten();
     let default = target
@@ -120,8 +157,10 @@ fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn config(url: &str, default: &str) -> String {
-    format!(
+/// The clone's config: `origin`, and each of `tracked` (the default branch first)
+/// following its namesake there.
+fn config(url: &str, tracked: &[&str]) -> String {
+    let mut text = format!(
         "[core]\n\
          \trepositoryformatversion = 0\n\
          \tfilemode = true\n\
@@ -129,26 +168,33 @@ fn config(url: &str, default: &str) -> String {
          \tlogallrefupdates = true\n\
          [remote \"origin\"]\n\
          \turl = {url}\n\
-         \tfetch = +refs/heads/*:refs/remotes/origin/*\n\
-         [branch {branch}]\n\
-         \tremote = origin\n\
-         \tmerge = {merge}\n",
+         \tfetch = +refs/heads/*:refs/remotes/origin/*\n",
         url = quoted(url),
-        branch = quoted(default),
-        merge = quoted(&format!("refs/heads/{default}")),
-    )
+    );
+    for branch in tracked {
+        text.push_str(&format!(
+            "[branch {name}]\n\
+             \tremote = origin\n\
+             \tmerge = {merge}\n",
+            name = quoted(branch),
+            merge = quoted(&format!("refs/heads/{branch}")),
+        ));
+    }
+    text
 }
 
-/// The mirror's branches as `origin/*`, and the local default branch, sorted by name
-/// as git's `packed-refs` wants them (branches point at commits: nothing to peel).
-fn packed_refs(default: &str, branches: &[(String, Oid)]) -> String {
+/// The mirror's branches as `origin/*`, and the `local` branches, sorted by name as
+/// git's `packed-refs` wants them (branches point at commits: nothing to peel).
+fn packed_refs(branches: &[(String, Oid)], local: &[(&str, Oid)]) -> String {
     let mut refs: Vec<(String, Oid)> = branches
         .iter()
         .map(|(name, oid)| (format!("refs/remotes/origin/{name}"), *oid))
         .collect();
-    if let Some((_, oid)) = branches.iter().find(|(name, _)| name == default) {
-        refs.push((format!("refs/heads/{default}"), *oid));
-    }
+    refs.extend(
+        local
+            .iter()
+            .map(|(name, oid)| (format!("refs/heads/{name}"), *oid)),
+    );
     refs.sort();
     let mut text = String::from("# pack-refs with: peeled fully-peeled sorted \n");
     for (name, oid) in refs {
@@ -163,7 +209,7 @@ mod tests {
 
     #[test]
     fn config_values_are_quoted_for_git() {
-        let text = config(r#"/srv/a "b"\c.git"#, "main");
+        let text = config(r#"/srv/a "b"\c.git"#, &["main", "karajan/a \"b\""]);
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("config");
         fs::write(&path, text).expect("write");
@@ -177,5 +223,10 @@ mod tests {
             "refs/heads/main"
         );
         assert!(cfg.get_bool("core.logallrefupdates").expect("reflogs"));
+        assert_eq!(
+            cfg.get_string(r#"branch.karajan/a "b".merge"#)
+                .expect("the ticket's branch"),
+            r#"refs/heads/karajan/a "b""#
+        );
     }
 }

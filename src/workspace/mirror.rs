@@ -25,13 +25,14 @@
 //! host (a private repository). SSH repositories cannot be reached (no SSH transport).
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use git2::{Direction, FetchOptions, FetchPrune, Repository};
 
 use super::WorkspaceError;
+use super::lean::{MirrorRefs, read_mirror};
 use crate::forge::http::{self, Access};
 
 /// How long a fetch of the mirror counts as fresh.
@@ -40,14 +41,24 @@ pub const FETCH_INTERVAL: Duration = Duration::from_secs(5);
 /// The mirror's branches are the remote's branches.
 const REFSPEC: &str = "+refs/heads/*:refs/heads/*";
 
+/// The last fetch of the mirror: when, and the branches it left. Only a fetch changes
+/// the mirror's refs, so every clone until the next one takes them from here instead
+/// of opening the mirror again (an open reads and stats every git config file).
+#[derive(Debug)]
+struct Fetched {
+    at: Instant,
+    refs: Arc<MirrorRefs>,
+}
+
 /// The mirror of one repository, shared by every clone of a `Workspaces`.
 #[derive(Debug)]
 pub(crate) struct Mirror {
     repo: String,
     path: PathBuf,
     interval: Duration,
-    /// When the mirror was last fetched (`None`: not yet by this process).
-    fetched: RwLock<Option<Instant>>,
+    /// When the mirror was last fetched, and its branches as that fetch left them
+    /// (`None`: not yet by this process).
+    fetched: RwLock<Option<Fetched>>,
     /// Creations and fetches of the mirror made so far.
     updates: AtomicU64,
     /// What a fetch over HTTP(S) presents.
@@ -100,13 +111,28 @@ impl Mirror {
     /// Clone the repository into `dest` (which must not exist) through the mirror,
     /// bringing the mirror up to date first unless it was fetched within the interval.
     /// `dest`'s `origin` is the real repository. Errors name `shown` (the workspace).
-    pub(crate) fn clone_to(&self, dest: &Path, shown: &Path) -> Result<Repository, WorkspaceError> {
+    pub(crate) fn clone_to(
+        &self,
+        dest: &Path,
+        shown: &Path,
+        branch: &str,
+    ) -> Result<Repository, WorkspaceError> {
         self.refresh(shown)?;
-        let _reading = self
+        let reading = self
             .fetched
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        super::lean::clone(&self.path, dest, &self.repo).map_err(self.clone_error(shown))
+        let refs = match reading.as_ref() {
+            Some(fetched) => fetched.refs.clone(),
+            // `refresh` leaves a fetch behind it, or fails.
+            None => Arc::new(
+                Repository::open_bare(&self.path)
+                    .and_then(|m| read_mirror(&m))
+                    .map_err(self.clone_error(shown))?,
+            ),
+        };
+        super::lean::clone(&self.path, dest, &self.repo, &refs, branch)
+            .map_err(self.clone_error(shown))
     }
 
     /// Create or fetch the mirror unless a fetch is fresh (see the module doc).
@@ -115,28 +141,39 @@ impl Mirror {
             .fetched
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if fetched.is_some_and(|at| at.elapsed() < self.interval) && self.path.exists() {
+        if fetched
+            .as_ref()
+            .is_some_and(|f| f.at.elapsed() < self.interval)
+            && self.path.exists()
+        {
             return Ok(());
         }
-        match Repository::open_bare(&self.path) {
-            Ok(mirror) => self.fetch(&mirror).map_err(self.clone_error(dest))?,
+        let refs = match Repository::open_bare(&self.path) {
+            Ok(mirror) => self
+                .fetch(&mirror)
+                .and_then(|()| read_mirror(&mirror))
+                .map_err(self.clone_error(dest))?,
             Err(_) => {
                 // Missing (or broken: made again from scratch).
                 if self.path.exists() {
                     tracing::warn!(path = %self.path.display(), "the repository mirror is unreadable; making it again");
                     std::fs::remove_dir_all(&self.path).map_err(super::io_err(&self.path))?;
                 }
-                self.create().map_err(self.clone_error(dest))?;
+                self.create().map_err(self.clone_error(dest))?
             }
-        }
+        };
         self.updates.fetch_add(1, Ordering::Relaxed);
-        *fetched = Some(Instant::now());
+        *fetched = Some(Fetched {
+            at: Instant::now(),
+            refs: Arc::new(refs),
+        });
         Ok(())
     }
 
     /// The mirror, made and fetched aside and renamed into place only when complete, so
     /// a failed first fetch (a wrong URL, the network) leaves nothing behind.
-    fn create(&self) -> Result<(), git2::Error> {
+    /// Returns the branches it fetched.
+    fn create(&self) -> Result<MirrorRefs, git2::Error> {
         let io = |e: std::io::Error| git2::Error::from_str(&e.to_string());
         let parent = self.path.parent().unwrap_or(&self.path);
         std::fs::create_dir_all(parent).map_err(io)?;
@@ -145,14 +182,16 @@ impl Mirror {
             let m = Repository::init_bare(&tmp)?;
             m.remote_with_fetch("origin", &self.repo, REFSPEC)?;
             self.fetch(&m)?;
+            let refs = read_mirror(&m)?;
             drop(m);
-            std::fs::rename(&tmp, &self.path).map_err(io)
+            std::fs::rename(&tmp, &self.path).map_err(io)?;
+            Ok(refs)
         })();
         if made.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
             // Another `Workspaces` (the one before a reload) made it meanwhile.
-            if Repository::open_bare(&self.path).is_ok() {
-                return Ok(());
+            if let Ok(refs) = Repository::open_bare(&self.path).and_then(|m| read_mirror(&m)) {
+                return Ok(refs);
             }
         }
         made

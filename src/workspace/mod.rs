@@ -296,8 +296,8 @@ impl Workspaces {
             .root
             .join(format!(".clone-{name}-{:016x}", rand::random::<u64>()));
         let result = (|| {
-            let repo = self.mirror.clone_to(&tmp, path)?;
-            checkout_branch(&repo, branch, &tmp)?;
+            // On the branch already (see `lean`).
+            let repo = self.mirror.clone_to(&tmp, path, branch)?;
             let head = head_of(&repo);
             drop(repo);
             std::fs::rename(&tmp, path).map_err(io_err(path))?;

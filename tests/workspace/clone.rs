@@ -128,10 +128,44 @@ async fn clones_from_a_bare_repo_and_resumes_a_pushed_branch() {
         std::fs::read_to_string(w.path.join("feature.txt")).expect("branch content"),
         "from a previous run\n"
     );
+    // Git itself sees a clean checkout of the branch, tracking the remote's.
+    let git = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    assert_eq!(git(&w.path, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&w.path, &["rev-parse", "--abbrev-ref", "@{upstream}"]).trim(),
+        "origin/karajan/ENG-7"
+    );
     let fresh = ws.ensure("ENG-8", "karajan/ENG-8").await.expect("ensure");
     assert!(
         !fresh.path.join("feature.txt").exists(),
         "new branch starts from HEAD"
+    );
+    assert_eq!(head_branch(&fresh.path), "karajan/ENG-8");
+    assert_eq!(git(&fresh.path, &["status", "--porcelain"]), "");
+    let main = git(&fresh.path, &["rev-parse", "origin/main"]);
+    assert_eq!(
+        git(&fresh.path, &["rev-parse", "HEAD"]),
+        main,
+        "from the default branch"
+    );
+    let upstream = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&fresh.path)
+        .args(["rev-parse", "--abbrev-ref", "@{upstream}"])
+        .output()
+        .expect("git runs");
+    assert!(
+        !upstream.status.success(),
+        "a new branch tracks nothing yet"
     );
 }
 
