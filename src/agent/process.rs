@@ -258,10 +258,13 @@ pub async fn supervise(
 
     // Phase 2: stop the group (also after a normal exit: stray grandchildren), then
     // whatever still carries the run id (descendants that left the group).
-    let carriers = run_id
+    let survivors = run_id
         .as_deref()
-        .map(|run_id| super::reap::run_descendants(run_id, Some(pid)))
-        .unwrap_or_default();
+        .map(|run_id| super::reap::run_survivors(run_id, Some(pid)));
+    // The leader exited and was reaped, and nothing of ours outlived it: the stop
+    // below has nothing to find.
+    let none_left = status.is_some() && survivors.as_ref().is_some_and(|s| s.none_left);
+    let carriers = survivors.map(|s| s.carriers).unwrap_or_default();
     // Escaped descendants share the group's grace; `stop_run` below SIGKILLs the rest.
     super::reap::terminate_outside(&carriers, pid);
     if let Some(g) = death_guard {
@@ -277,7 +280,7 @@ pub async fn supervise(
         observer,
     )
     .await?;
-    if let Some(run_id) = &run_id {
+    if let Some(run_id) = run_id.as_ref().filter(|_| !none_left) {
         super::reap::stop_descendants(run_id, spec.grace).await;
         // Group members adopted by us (a subreaper) once their parent died, and the
         // escaped ones `terminate_outside` signalled: reaped once they have ended (one

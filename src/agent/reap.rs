@@ -374,9 +374,32 @@ pub fn run_processes(run_id: &str) -> Vec<u32> {
 /// still our child, is `leader`): only our descendants are looked at when that is
 /// possible, a full scan otherwise (see the module doc).
 pub fn run_descendants(run_id: &str, leader: Option<u32>) -> Vec<u32> {
+    run_survivors(run_id, leader).carriers
+}
+
+/// What [`run_descendants`] found, and whether it proved that nothing of the run is
+/// left anywhere.
+pub struct Survivors {
+    /// Live processes carrying the run's id.
+    pub carriers: Vec<u32>,
+    /// karajan had no descendant but the children it spawned itself (none adopted,
+    /// `leader` not among them): once the run's leader is reaped, every process of
+    /// the run that outlived it was adopted by karajan (a subreaper), so none is left,
+    /// and none can appear later. The stop after the run need not look again.
+    pub none_left: bool,
+}
+
+/// [`run_descendants`], telling also whether nothing of the run can be left.
+pub fn run_survivors(run_id: &str, leader: Option<u32>) -> Survivors {
     match look(run_id, leader) {
-        Some(seen) => seen.carriers,
-        None => run_processes(run_id),
+        Some(seen) => Survivors {
+            none_left: seen.tree_empty,
+            carriers: seen.carriers,
+        },
+        None => Survivors {
+            carriers: run_processes(run_id),
+            none_left: false,
+        },
     }
 }
 
@@ -386,6 +409,8 @@ struct Look {
     carriers: Vec<u32>,
     /// Whether a live one read without any environment (see [`stop_descendants`]).
     undecided: bool,
+    /// Whether there was no descendant to look at (see [`Survivors::none_left`]).
+    tree_empty: bool,
 }
 
 /// `None` when the descendants cannot be known (see [`adopted_tree`]).
@@ -395,6 +420,7 @@ fn look(run_id: &str, leader: Option<u32>) -> Option<Look> {
     let mut seen = Look {
         carriers: vec![],
         undecided: false,
+        tree_empty: tree.is_empty(),
     };
     for pid in tree {
         match live_environ(pid) {
