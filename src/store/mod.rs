@@ -294,6 +294,8 @@ impl Store {
                 db: location.sqlite_path().map(Path::to_path_buf),
                 written: std::sync::atomic::AtomicI64::new(state.head.0),
                 appended: std::sync::atomic::AtomicI64::new(0),
+                synced: std::sync::atomic::AtomicI64::new(-1),
+                syncing: tokio::sync::Mutex::new(()),
                 state: tokio::sync::Mutex::new(state),
                 flushing: tokio::sync::Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
@@ -768,13 +770,24 @@ impl Store {
     }
 
     /// A durability point: every event appended so far is on disk (the WAL `fsync`ed)
-    /// and vouched for by the checkpoint file when this returns. Appends alone are
-    /// durable against the process dying at once, against power loss only after the
-    /// next checkpoint write (at most a second later); call this where a promise to
+    /// when this returns; the checkpoint file follows within a second (see `writer`).
+    /// Appends alone are durable against the process dying at once, against power loss
+    /// only after the next `fsync` (at most a second later); call this where a promise to
     /// someone outside the process needs the record on disk first. A no-op on a
-    /// read-only store or when nothing was appended since the last write.
+    /// read-only store, on Postgres, or when nothing was appended since the last `fsync`.
     pub async fn sync(&self) -> Result<(), StoreError> {
-        self.flush_checkpoints().await
+        match &self.writer {
+            Some(w) => w.sync().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The last seq this store's process has made durable (on SQLite, what its last
+    /// WAL `fsync` covered; on Postgres, the last committed): every event up to it
+    /// survives a power loss. -1 before the first durability point of a SQLite store,
+    /// and on a read-only store.
+    pub fn durable_through(&self) -> i64 {
+        self.writer.as_ref().map_or(-1, |w| w.durable_through())
     }
 
     /// Flush the checkpoint file, then close the pool (waits for connections to be

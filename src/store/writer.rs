@@ -6,7 +6,12 @@
 //! more ago, else at that second's end: a burst of appends costs one write. Each write
 //! first `fsync`s the WAL (with `synchronous=NORMAL` a commit is not yet on disk), then
 //! replaces the file (create, `fsync`, rename), so the file never vouches for a row a
-//! power loss could take back. `Store::sync`, `close` and `verify` write it at once.
+//! power loss could take back. `close` and `verify` write it at once.
+//!
+//! A durability point (`Store::sync`, before every tracker write) needs the commits on
+//! disk, not the file: it `fsync`s the WAL when something was committed since the last
+//! `fsync` (once per process at least), and leaves the file to the writer. It rewrote
+//! and signed the file before each of the drain bench's 200 tracker writes (issue 11).
 //!
 //! Once the daemon has given the store its key ([`Store::set_signing_key`]), each write
 //! signs what is new in the file (the head, new marks; see `signing`), with the time of
@@ -75,6 +80,11 @@ pub(super) struct CheckpointWriter {
     /// The last seq appended through this store (0: none yet). The next append must
     /// continue after it: a lower seq means the database went back under us.
     pub appended: AtomicI64,
+    /// The last seq this process made durable (`fsync` of the WAL); -1: none yet, so
+    /// the first durability point syncs even what an earlier process committed.
+    pub synced: AtomicI64,
+    /// Held for a whole durability point: callers arriving together share one `fsync`.
+    pub syncing: tokio::sync::Mutex<()>,
     pub wake: tokio::sync::Notify,
     pub counters: Arc<Counters>,
     /// The key that signs each write (set once by the daemon; unset: unsigned).
@@ -97,6 +107,38 @@ impl CheckpointWriter {
             None => Ok(false),
         })
         .await
+    }
+
+    /// Make every commit so far durable, without writing the file (see the module
+    /// doc): one `fsync` of the WAL, unless nothing was committed since the last one.
+    /// A no-op on Postgres, where a commit is durable when it returns.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let Some(db) = self.db.clone() else {
+            return Ok(());
+        };
+        let _one = self.syncing.lock().await;
+        // Committed before the `fsync` below starts, so made durable by it.
+        let target = self.appended.load(Ordering::SeqCst);
+        if self.synced.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        tokio::task::spawn_blocking(move || sqlite::sync_wal(&db))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the WAL sync failed: {e}")))??;
+        Counters::bump(&self.counters.wal_syncs);
+        self.synced.fetch_max(target, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The last seq made durable by this process (see [`Store::durable_through`]).
+    ///
+    /// [`Store::durable_through`]: super::Store::durable_through
+    pub fn durable_through(&self) -> i64 {
+        match self.db {
+            Some(_) => self.synced.load(Ordering::SeqCst),
+            // Postgres: a commit is durable when it returns.
+            None => self.appended.load(Ordering::SeqCst),
+        }
     }
 
     /// [`CheckpointWriter::flush`] with the durability step given (it says whether it
@@ -132,6 +174,8 @@ impl CheckpointWriter {
         .map_err(|e| StoreError::Corrupt(format!("the checkpoint writer failed: {e}")))??;
         if synced {
             Counters::bump(&self.counters.wal_syncs);
+            // Every row the copy names was committed before the sync.
+            self.synced.fetch_max(copy.head.0, Ordering::SeqCst);
         }
         Counters::bump(&self.counters.checkpoint_writes);
         // Keep the seals made for what the file now holds (appends since do not undo
@@ -245,6 +289,8 @@ mod tests {
             flushing: tokio::sync::Mutex::new(()),
             written: AtomicI64::new(0),
             appended: AtomicI64::new(1),
+            synced: AtomicI64::new(-1),
+            syncing: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             counters: Arc::default(),
             signer: std::sync::OnceLock::new(),

@@ -40,9 +40,9 @@ struct Slow {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     log: Mutex<Vec<Write>>,
-    /// The store's checkpoint file, when set: each comment's arrival notes the head it
-    /// vouches for (what is durable outside the database at that moment).
-    checkpoints: Mutex<Option<std::path::PathBuf>>,
+    /// The engine's store, when set: each comment's arrival notes how far its events
+    /// were durable (the WAL `fsync`ed) at that moment.
+    store: Mutex<Option<Store>>,
     durable_at_arrival: Mutex<Vec<(String, i64)>>,
 }
 
@@ -58,7 +58,7 @@ impl Slow {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             log: Mutex::default(),
-            checkpoints: Mutex::default(),
+            store: Mutex::default(),
             durable_at_arrival: Mutex::default(),
         })
     }
@@ -119,12 +119,9 @@ impl Tracker for Slow {
             .await
     }
     async fn comment(&self, ticket: &TicketRef, body: &str) -> Result<(), TrackerError> {
-        let path = self.checkpoints.lock().unwrap().clone();
-        if let Some(path) = path {
-            let head = karajan::store::checkpoint::load(&path)
-                .ok()
-                .and_then(|c| c.entries().last().map(|e| e.0))
-                .unwrap_or(0);
+        let store = self.store.lock().unwrap().clone();
+        if let Some(store) = store {
+            let head = store.durable_through();
             self.durable_at_arrival
                 .lock()
                 .unwrap()
@@ -150,6 +147,7 @@ async fn engine_on(s: &Scratch, delay: Duration) -> (Engine, Arc<Slow>) {
     let store = Store::open(&wf.store.path, &wf.store.checkpoints)
         .await
         .unwrap();
+    *slow.store.lock().unwrap() = Some(store.clone());
     (Engine::new(Arc::new(wf), slow.clone(), store), slow)
 }
 
@@ -253,8 +251,6 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
         );
     }
     let (engine, slow) = engine_on(&s, Duration::from_millis(150)).await;
-    let wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
-    *slow.checkpoints.lock().unwrap() = Some(wf.store.checkpoints.clone());
     let opts = Options {
         once: true,
         watch: false,
@@ -263,8 +259,8 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
     let (_handle, task) = karajan::orchestrator::spawn(engine, opts);
     task.await.unwrap().unwrap();
 
-    // Every comment left only once its intent was durable: the checkpoint file outside
-    // the database already vouched for the intent's row when the comment arrived.
+    // Every comment left only once its intent was durable: the WAL was `fsync`ed past
+    // the intent's row when the comment arrived.
     let store = Store::open_read_only(&s.db()).await.unwrap().unwrap();
     let mut seq_of: HashMap<String, i64> = HashMap::new();
     let mut after = 0;
@@ -283,7 +279,7 @@ async fn tickets_writes_overlap_but_each_tickets_keep_their_order() {
     for (intent, head) in &durable {
         assert!(
             *head >= seq_of[intent],
-            "comment {intent} left before its intent (seq {}) was durable (checkpoint at {head})",
+            "comment {intent} left before its intent (seq {}) was durable (durable through {head})",
             seq_of[intent]
         );
     }

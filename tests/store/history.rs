@@ -147,14 +147,46 @@ async fn todays_spend_counts_the_runs_started_today_only() {
     assert_eq!(by_day, vec![(today.format("%Y-%m-%d").to_string(), totals)]);
 }
 
+/// A durability point (before every tracker write) makes the commits durable, and
+/// leaves the checkpoint file to its writer, at most once a second (issue 11: the drain
+/// bench rewrote and signed the file before each of its 200 tracker writes).
 #[tokio::test]
-async fn sync_syncs_the_wal_and_brings_the_checkpoint_file_to_the_head() {
+async fn sync_makes_the_commits_durable_without_writing_the_checkpoint_file() {
+    let f = Fixture::new().await;
+    let before = f.store.stats();
+    for n in 0..5 {
+        // The store's own append (the fixture's also writes the file).
+        f.store.append(vec![super::note(n)]).await.expect("append");
+        f.store.sync().await.expect("sync");
+    }
+    let after = f.store.stats();
+    // Each sync found a new commit to make durable (the background writer may have
+    // synced too, before its write).
+    assert!(
+        after.wal_syncs - before.wal_syncs >= 5,
+        "{before:?} → {after:?}"
+    );
+    // The file: its writer's leading write, and one at the end of its second at most.
+    assert!(
+        after.checkpoint_writes - before.checkpoint_writes <= 2,
+        "{before:?} → {after:?}"
+    );
+    f.store.sync().await.expect("sync again");
+    assert_eq!(
+        f.store.stats().wal_syncs,
+        after.wal_syncs,
+        "nothing new: nothing to sync"
+    );
+}
+
+#[tokio::test]
+async fn flushing_syncs_the_wal_and_brings_the_checkpoint_file_to_the_head() {
     let f = Fixture::new().await;
     let stored = f.append((1..=3).map(super::note).collect()).await;
     let more = f.append((4..=6).map(super::note).collect()).await;
     let before = f.store.stats();
     assert_eq!(before.transactions, 2);
-    f.store.sync().await.expect("sync");
+    f.store.flush_checkpoints().await.expect("flush");
     let text = std::fs::read_to_string(f.checkpoints()).expect("checkpoint file");
     let head = more.last().expect("rows");
     assert!(
@@ -167,6 +199,6 @@ async fn sync_syncs_the_wal_and_brings_the_checkpoint_file_to_the_head() {
     // write came with a WAL sync before it, and nothing is left to write.
     assert_eq!(after.wal_syncs, after.checkpoint_writes);
     assert!(after.checkpoint_writes >= 1);
-    f.store.sync().await.expect("sync again");
-    assert_eq!(f.store.stats(), after, "a second sync has nothing to do");
+    f.store.flush_checkpoints().await.expect("flush again");
+    assert_eq!(f.store.stats(), after, "a second flush has nothing to do");
 }
