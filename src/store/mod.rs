@@ -47,11 +47,12 @@
 //!   power loss or kernel crash may still take back the commits since the last
 //!   durability point (SQLite then rolls the WAL back to a consistent earlier state:
 //!   never a torn transaction, never a broken chain).
-//! - **A durability point** (`fsync` of the WAL, then the checkpoint file rewritten with
-//!   create, `fsync`, rename): at most one a second while appends come in (the
-//!   background writer, see `writer`), on [`Store::sync`], [`Store::flush_checkpoints`],
-//!   [`Store::verify`] and [`Store::close`]. Whoever must not act on a record a power
-//!   loss could take back (e.g. before telling the outside world) calls `sync` first.
+//! - **A durability point** (`fsync` of the WAL): on [`Store::sync`], which whoever must
+//!   not act on a record a power loss could take back calls first (before every tracker
+//!   write); it writes no file. The checkpoint file is rewritten (create, `fsync`,
+//!   rename) after an `fsync` of its own: at most once a second while appends come in
+//!   (the background writer, see `writer`), on [`Store::flush_checkpoints`],
+//!   [`Store::verify`] and [`Store::close`].
 //! - The checkpoint file is therefore never *ahead* of what is on disk, so `verify` never
 //!   reports a tail that a power loss took back as "truncated".
 //!
@@ -757,37 +758,6 @@ impl Store {
     pub async fn verify_trusting(&self, trust: &verify::Trust) -> Result<VerifyReport, StoreError> {
         self.flush_checkpoints().await?;
         verify::verify(&self.readers, self.checkpoint_path.as_deref(), trust).await
-    }
-
-    /// Write the checkpoint file now if it lags the chain head (a writable store
-    /// otherwise writes it at most once a second after appends). Also makes every
-    /// commit so far durable (see [`Store::sync`]).
-    pub async fn flush_checkpoints(&self) -> Result<(), StoreError> {
-        match &self.writer {
-            Some(w) => w.flush().await,
-            None => Ok(()),
-        }
-    }
-
-    /// A durability point: every event appended so far is on disk (the WAL `fsync`ed)
-    /// when this returns; the checkpoint file follows within a second (see `writer`).
-    /// Appends alone are durable against the process dying at once, against power loss
-    /// only after the next `fsync` (at most a second later); call this where a promise to
-    /// someone outside the process needs the record on disk first. A no-op on a
-    /// read-only store, on Postgres, or when nothing was appended since the last `fsync`.
-    pub async fn sync(&self) -> Result<(), StoreError> {
-        match &self.writer {
-            Some(w) => w.sync().await,
-            None => Ok(()),
-        }
-    }
-
-    /// The last seq this store's process has made durable (on SQLite, what its last
-    /// WAL `fsync` covered; on Postgres, the last committed): every event up to it
-    /// survives a power loss. -1 before the first durability point of a SQLite store,
-    /// and on a read-only store.
-    pub fn durable_through(&self) -> i64 {
-        self.writer.as_ref().map_or(-1, |w| w.durable_through())
     }
 
     /// Flush the checkpoint file, then close the pool (waits for connections to be

@@ -217,6 +217,40 @@ impl CheckpointWriter {
     }
 }
 
+/// The store's durability points and checkpoint writes, as its callers see them.
+impl super::Store {
+    /// Write the checkpoint file now if it lags the chain head (a writable store
+    /// otherwise writes it at most once a second after appends). Also makes every
+    /// commit so far durable (see [`Store::sync`]).
+    pub async fn flush_checkpoints(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(w) => w.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// A durability point: every event appended so far is on disk (the WAL `fsync`ed)
+    /// when this returns; the checkpoint file follows within a second (see `writer`).
+    /// Appends alone are durable against the process dying at once, against power loss
+    /// only after the next `fsync` (at most a second later); call this where a promise to
+    /// someone outside the process needs the record on disk first. A no-op on a
+    /// read-only store, on Postgres, or when nothing was appended since the last `fsync`.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(w) => w.sync().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The last seq this store's process has made durable (on SQLite, what its last
+    /// WAL `fsync` covered; on Postgres, the last committed): every event up to it
+    /// survives a power loss. -1 before the first durability point of a SQLite store,
+    /// and on a read-only store.
+    pub fn durable_through(&self) -> i64 {
+        self.writer.as_ref().map_or(-1, |w| w.durable_through())
+    }
+}
+
 /// Wait until `interval` has passed since `last` (not at all the first time), then mark
 /// now as the last write. The rate limit of the background writer: leading edge (a
 /// lone append is checkpointed at once), then at most one write per `interval`.

@@ -52,10 +52,13 @@ pub(super) fn catch_up(
             source,
         }
     };
-    mirror.refresh(path)?;
-    let pushed = Repository::open_bare(mirror.path())
-        .ok()
-        .and_then(|m| m.refname_to_id(&format!("refs/heads/{branch}")).ok());
+    // The mirror's branches as its last fetch left them (no need to open it).
+    let refs = mirror.refresh(path)?;
+    let pushed = refs
+        .1
+        .iter()
+        .find(|(n, _)| n == branch)
+        .map(|(_, oid)| *oid);
     let Some(pushed) = pushed else {
         return Ok(CatchUp::Kept);
     };

@@ -48,7 +48,8 @@ pub(super) fn clone(
     // The branch as a new local branch would start: the remote's, tracked; else the
     // default branch's commit; unborn in an empty repository.
     let remote_branch = commit_of(branch);
-    let start = remote_branch.or_else(|| commit_of(default));
+    let default_commit = commit_of(default);
+    let start = remote_branch.or(default_commit);
     let git = dest.join(".git");
     for dir in ["objects/pack", "refs/heads", "refs/remotes/origin"] {
         fs::create_dir_all(git.join(dir)).map_err(io)?;
@@ -61,7 +62,7 @@ pub(super) fn clone(
     fs::write(git.join("config"), config(url, &tracked)).map_err(io)?;
     fs::write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n")).map_err(io)?;
     let mut local = vec![];
-    if let Some(oid) = commit_of(default) {
+    if let Some(oid) = default_commit {
         local.push((default, oid));
     }
     if let Some(oid) = start
@@ -72,7 +73,7 @@ pub(super) fn clone(
     if !branches.is_empty() {
         fs::write(git.join("packed-refs"), packed_refs(branches, &local)).map_err(io)?;
     }
-    if commit_of(default).is_some() {
+    if default_commit.is_some() {
         fs::write(
             git.join("refs/remotes/origin/HEAD"),
             format!("ref: refs/remotes/origin/{default}\n"),

@@ -117,36 +117,29 @@ impl Mirror {
         shown: &Path,
         branch: &str,
     ) -> Result<Repository, WorkspaceError> {
-        self.refresh(shown)?;
+        let refreshed = self.refresh(shown)?;
         let reading = self
             .fetched
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let refs = match reading.as_ref() {
-            Some(fetched) => fetched.refs.clone(),
-            // `refresh` leaves a fetch behind it, or fails.
-            None => Arc::new(
-                Repository::open_bare(&self.path)
-                    .and_then(|m| read_mirror(&m))
-                    .map_err(self.clone_error(shown))?,
-            ),
-        };
+        // A fetch made since `refresh` returned left newer refs: the mirror holds those.
+        let refs = reading.as_ref().map_or(refreshed, |f| f.refs.clone());
         super::lean::clone(&self.path, dest, &self.repo, &refs, branch)
             .map_err(self.clone_error(shown))
     }
 
-    /// Create or fetch the mirror unless a fetch is fresh (see the module doc).
-    pub(crate) fn refresh(&self, dest: &Path) -> Result<(), WorkspaceError> {
+    /// Create or fetch the mirror unless a fetch is fresh (see the module doc); returns
+    /// the mirror's refs as that fetch left them.
+    pub(crate) fn refresh(&self, dest: &Path) -> Result<Arc<MirrorRefs>, WorkspaceError> {
         let mut fetched = self
             .fetched
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if fetched
-            .as_ref()
-            .is_some_and(|f| f.at.elapsed() < self.interval)
+        if let Some(f) = fetched.as_ref()
+            && f.at.elapsed() < self.interval
             && self.path.exists()
         {
-            return Ok(());
+            return Ok(f.refs.clone());
         }
         let refs = match Repository::open_bare(&self.path) {
             Ok(mirror) => self
@@ -163,11 +156,12 @@ impl Mirror {
             }
         };
         self.updates.fetch_add(1, Ordering::Relaxed);
+        let refs = Arc::new(refs);
         *fetched = Some(Fetched {
             at: Instant::now(),
-            refs: Arc::new(refs),
+            refs: refs.clone(),
         });
-        Ok(())
+        Ok(refs)
     }
 
     /// The mirror, made and fetched aside and renamed into place only when complete, so
