@@ -1,6 +1,7 @@
 //! karajan's one integration test binary. Each area is a module.
 
 mod agent;
+mod bench_order;
 mod cluster;
 mod conformance;
 mod e2e;

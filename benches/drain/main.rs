@@ -26,7 +26,9 @@
 //! `BENCH_AGENT_SECS` (0), `BENCH_TIMEOUT_SECS` (900, or 2 s per ticket if more),
 //! `BENCH_IDLE_SECS` (5; 0 skips the idle count), `BENCH_KARAJAN_BIN` (another binary to
 //! measure, e.g. an older or a debug build; default: this package's), `BENCH_KEEP=1`
-//! keeps the scratch folders.
+//! keeps the scratch folders, `BENCH_SYMBOL_ORDER=FILE` runs the daemon under valgrind's
+//! callgrind and writes the functions it ran, hottest first, to FILE (how
+//! `link/symbol-order.txt` is made; see `order.rs`).
 
 #[path = "../../tests/linear"]
 #[allow(dead_code)]
@@ -35,12 +37,15 @@ mod linear {
 }
 mod daemon;
 mod latency;
+mod order;
 mod procstat;
 mod report;
 mod run;
 mod settings;
 mod setup;
 mod webhook;
+
+use std::collections::HashMap;
 
 use settings::{Mode, Settings};
 
@@ -52,10 +57,32 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let mut failed = false;
+    let mut ran = HashMap::new();
     for mode in settings.modes.clone() {
-        if let Err(e) = rt.block_on(one(&settings, mode)) {
-            eprintln!("drain benchmark ({}) failed: {e}", mode.name());
+        match rt.block_on(one(&settings, mode)) {
+            Ok(functions) => {
+                for (name, ir) in functions {
+                    *ran.entry(name).or_insert(0u64) += ir;
+                }
+            }
+            Err(e) => {
+                eprintln!("drain benchmark ({}) failed: {e}", mode.name());
+                failed = true;
+            }
+        }
+    }
+    if let Some(file) = &settings.symbol_order {
+        if ran.is_empty() {
+            eprintln!(
+                "no callgrind output named a function of {}",
+                settings.bin.display()
+            );
             failed = true;
+        } else if let Err(e) = std::fs::write(file, order::order_text(&ran)) {
+            eprintln!("{}: {e}", file.display());
+            failed = true;
+        } else {
+            println!("{} functions written to {}", ran.len(), file.display());
         }
     }
     if failed {
@@ -63,12 +90,13 @@ fn main() {
     }
 }
 
-/// One mode: run, print, and fail on a timeout or a refused delivery.
-async fn one(s: &Settings, mode: Mode) -> Result<(), String> {
+/// One mode: run, print, and fail on a timeout or a refused delivery. Under callgrind,
+/// the functions the daemon ran.
+async fn one(s: &Settings, mode: Mode) -> Result<HashMap<String, u64>, String> {
     let Some(f) = run::drain(s, mode).await? else {
         println!();
         println!("webhooks: not available (this binary rejects server.webhooks)");
-        return Ok(());
+        return Ok(HashMap::new());
     };
     report::print(s, &f);
     if f.timed_out {
@@ -85,5 +113,5 @@ async fn one(s: &Settings, mode: Mode) -> Result<(), String> {
             f.log_tail
         ));
     }
-    Ok(())
+    Ok(f.functions)
 }

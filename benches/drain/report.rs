@@ -1,6 +1,6 @@
 //! Printing the drain's figures beside the goals of issue 11's table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::procstat::ProcStat;
@@ -41,6 +41,9 @@ pub struct Figures {
     pub timed_out: bool,
     /// The daemon's log tail, for a failure message.
     pub log_tail: String,
+    /// Under callgrind (`BENCH_SYMBOL_ORDER`): the instructions of each function of the
+    /// binary that ran.
+    pub functions: HashMap<String, u64>,
 }
 
 /// The `p`-th percentile (nearest rank) of `values`.

@@ -97,7 +97,7 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
         )),
     };
     let started = Instant::now();
-    let mut daemon = daemon::spawn(&s.bin, &dir, &secret)?;
+    let mut daemon = daemon::spawn(&s.bin, &dir, &secret, s.symbol_order.is_some())?;
 
     let mut approvals: HashMap<String, Approval> = HashMap::new();
     // When each delivery left, with the issue it carries: karajan is told then.
@@ -189,6 +189,11 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
     };
     let tail = daemon.tail();
     daemon.stop();
+    // Callgrind writes its output as the daemon exits, which `stop` waits for.
+    let functions = match s.symbol_order {
+        Some(_) => daemon::callgrind_functions(&dir, &s.bin)?,
+        None => HashMap::new(),
+    };
     let (after_approval, after_seen) =
         latency::measure(&approvals, &setup::starts_dir(&dir), &served);
     if s.keep {
@@ -207,5 +212,6 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
         deliveries,
         timed_out,
         log_tail: tail,
+        functions,
     }))
 }

@@ -41,6 +41,10 @@ pub struct Settings {
     pub bin: PathBuf,
     pub modes: Vec<Mode>,
     pub keep: bool,
+    /// `BENCH_SYMBOL_ORDER`: run the daemon under callgrind and write the functions it
+    /// ran to this file, for the linker (see `order.rs`). Its CPU figures are then
+    /// valgrind's, not the daemon's.
+    pub symbol_order: Option<PathBuf>,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -85,6 +89,9 @@ impl Settings {
             bin: std::path::absolute(&bin).unwrap_or(bin),
             modes,
             keep: env_or("BENCH_KEEP", 0u8) == 1,
+            symbol_order: std::env::var_os("BENCH_SYMBOL_ORDER")
+                .map(PathBuf::from)
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
         }
     }
 }

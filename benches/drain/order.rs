@@ -1,0 +1,122 @@
+//! The functions a drain runs, for `link/symbol-order.txt` (`BENCH_SYMBOL_ORDER=FILE`).
+//!
+//! The daemon then runs under valgrind's callgrind (`--demangle=no`, so the names are
+//! the binary's own symbols, as the linker's `--symbol-ordering-file` wants them), and
+//! this module reads callgrind's output: every function of the karajan binary that ran
+//! (a `fn=` of the binary with its own instruction counts, or a `cfn=` it was called
+//! as), with its own instructions. The file lists them hottest first; the linker lays
+//! them out in that order, ahead of the code the drain never ran.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Instructions executed in each function of `binary`, from one callgrind output file.
+pub fn functions_of(callgrind: &str, binary: &Path) -> HashMap<String, u64> {
+    let binary = binary.to_string_lossy();
+    let mut names: HashMap<(&str, String), String> = HashMap::new();
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut ob = String::new();
+    let mut current: Option<String> = None;
+    let mut called_ob: Option<String> = None;
+    // The cost line after `calls=` is the call's inclusive cost, not the caller's own.
+    let mut after_calls = false;
+    for line in callgrind.lines() {
+        if let Some((key, rest)) = line.split_once('=')
+            && let Some(table) = table_of(key)
+        {
+            let value = resolve(&mut names, table, rest);
+            match key {
+                "ob" => ob = value,
+                "cob" => called_ob = Some(value),
+                "fn" => {
+                    current = (ob == binary).then_some(value);
+                    if let Some(f) = &current {
+                        counts.entry(f.clone()).or_default();
+                    }
+                }
+                "cfn" => {
+                    let called = called_ob.take();
+                    if called.as_deref().unwrap_or(&ob) == binary {
+                        counts.entry(value).or_default();
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if line.starts_with("calls=") {
+            after_calls = true;
+            continue;
+        }
+        let cost_line = line
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '+' || c == '-' || c == '*');
+        if !cost_line {
+            continue;
+        }
+        if std::mem::take(&mut after_calls) {
+            continue;
+        }
+        if let (Some(f), Some(ir)) = (
+            &current,
+            line.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            *counts.entry(f.clone()).or_default() += ir;
+        }
+    }
+    counts.retain(|name, _| !name.starts_with("0x") && !name.is_empty());
+    counts
+}
+
+/// Which name table a key's compressed `(id)` refers to: objects or functions.
+fn table_of(key: &str) -> Option<&'static str> {
+    match key {
+        "ob" | "cob" => Some("ob"),
+        "fn" | "cfn" => Some("fn"),
+        _ => None,
+    }
+}
+
+/// `(12) name` defines id 12 and returns the name; `(12)` looks it up. Callgrind marks a
+/// function's recursion depth with `'N`, which is not part of the symbol.
+fn resolve(
+    names: &mut HashMap<(&'static str, String), String>,
+    table: &'static str,
+    rest: &str,
+) -> String {
+    let rest = rest.trim();
+    let (id, name) = match rest.strip_prefix('(').and_then(|r| r.split_once(')')) {
+        Some((id, name)) => (id.to_string(), name.trim()),
+        None => return strip_depth(rest).to_string(),
+    };
+    if name.is_empty() {
+        return names.get(&(table, id)).cloned().unwrap_or_default();
+    }
+    let name = strip_depth(name).to_string();
+    names.insert((table, id), name.clone());
+    name
+}
+
+fn strip_depth(name: &str) -> &str {
+    match name.rsplit_once('\'') {
+        Some((base, depth)) if !depth.is_empty() && depth.bytes().all(|b| b.is_ascii_digit()) => {
+            base
+        }
+        _ => name,
+    }
+}
+
+/// The ordering file's text: hottest first, ties by name, one symbol a line.
+pub fn order_text(counts: &HashMap<String, u64>) -> String {
+    let mut all: Vec<(&String, &u64)> = counts.iter().collect();
+    all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let mut text = String::new();
+    for (name, _) in all {
+        text.push_str(name);
+        text.push('\n');
+    }
+    text
+}

@@ -1,0 +1,51 @@
+//! The drain bench's reading of callgrind output (`BENCH_SYMBOL_ORDER`, how
+//! `link/symbol-order.txt` is made), tested here: a bench target's tests do not run
+//! under `cargo test`.
+
+use std::path::Path;
+
+#[path = "../../benches/drain/order.rs"]
+mod order;
+
+use order::{functions_of, order_text};
+
+/// A callgrind file as valgrind 3.19 writes it (compressed names, a call with its
+/// inclusive cost line, a function of another object, a recursion marker).
+#[test]
+fn own_costs_of_the_binarys_functions() {
+    let text = "\
+events: Ir
+ob=(1) /bin/karajan
+fl=(1) ???
+fn=(1) main
+0x10 5
+cob=(2) /lib/libc.so.6
+cfn=(2) malloc
+calls=2 0x20
+0x11 900
++1 3
+fn=(3) _ZN7karajan5store6append17h0123456789abcdefE'2
+0x40 40
+cfn=(4) sqlite3_step
+calls=1 0x50
+0x41 1000
+ob=(2)
+fn=(2)
+0x90 70
+ob=(1)
+fn=(4)
+0x50 30
+";
+    let counts = functions_of(text, Path::new("/bin/karajan"));
+    assert_eq!(counts.get("main"), Some(&8));
+    assert_eq!(
+        counts.get("_ZN7karajan5store6append17h0123456789abcdefE"),
+        Some(&40)
+    );
+    assert_eq!(counts.get("sqlite3_step"), Some(&30));
+    assert!(!counts.contains_key("malloc"), "{counts:?}");
+    assert_eq!(
+        order_text(&counts),
+        "_ZN7karajan5store6append17h0123456789abcdefE\nsqlite3_step\nmain\n"
+    );
+}
