@@ -89,7 +89,13 @@ pub fn spawn(bin: &Path, dir: &Path, secret: &str, callgrind: bool) -> Result<Da
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
         .spawn()
-        .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        .map_err(|e| {
+            if callgrind {
+                format!("spawn valgrind (BENCH_SYMBOL_ORDER needs it): {e}")
+            } else {
+                format!("spawn {}: {e}", bin.display())
+            }
+        })?;
     let pid = child.id();
     Ok(Daemon { child, pid, log })
 }
