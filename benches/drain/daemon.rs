@@ -1,6 +1,5 @@
 //! The measured process: `karajan run` in the scratch folder, its log, and its stop.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,26 +14,6 @@ pub struct Daemon {
     pub child: Child,
     pub pid: u32,
     pub log: PathBuf,
-}
-
-/// Every function of `bin` that callgrind saw run, from the files `spawn` had it write.
-pub fn callgrind_functions(dir: &Path, bin: &Path) -> Result<HashMap<String, u64>, String> {
-    let mut all = HashMap::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let is_output = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("callgrind."));
-        if !is_output {
-            continue;
-        }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for (name, ir) in crate::order::functions_of(&text, bin) {
-            *all.entry(name).or_insert(0) += ir;
-        }
-    }
-    Ok(all)
 }
 
 /// A port nobody listens on now, for `server.port` (the daemon binds it a moment later).

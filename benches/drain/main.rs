@@ -60,11 +60,7 @@ fn main() {
     let mut ran = HashMap::new();
     for mode in settings.modes.clone() {
         match rt.block_on(one(&settings, mode)) {
-            Ok(functions) => {
-                for (name, ir) in functions {
-                    *ran.entry(name).or_insert(0u64) += ir;
-                }
-            }
+            Ok(functions) => order::add(&mut ran, functions),
             Err(e) => {
                 eprintln!("drain benchmark ({}) failed: {e}", mode.name());
                 failed = true;

@@ -10,6 +10,31 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Every function of `binary` that callgrind saw run, from the `callgrind.<pid>` files
+/// the drain had it write into `dir` (see `daemon::spawn`).
+pub fn read_outputs(dir: &Path, binary: &Path) -> Result<HashMap<String, u64>, String> {
+    let mut all = HashMap::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let is_output = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("callgrind."));
+        if is_output {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            add(&mut all, functions_of(&text, binary));
+        }
+    }
+    Ok(all)
+}
+
+/// `more`'s instructions added to `all`'s, function by function.
+pub fn add(all: &mut HashMap<String, u64>, more: HashMap<String, u64>) {
+    for (name, ir) in more {
+        *all.entry(name).or_insert(0) += ir;
+    }
+}
+
 /// Instructions executed in each function of `binary`, from one callgrind output file.
 pub fn functions_of(callgrind: &str, binary: &Path) -> HashMap<String, u64> {
     let binary = binary.to_string_lossy();

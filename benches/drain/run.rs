@@ -191,7 +191,7 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
     daemon.stop();
     // Callgrind writes its output as the daemon exits, which `stop` waits for.
     let functions = match s.symbol_order {
-        Some(_) => daemon::callgrind_functions(&dir, &s.bin)?,
+        Some(_) => crate::order::read_outputs(&dir, &s.bin)?,
         None => HashMap::new(),
     };
     let (after_approval, after_seen) =

@@ -7,7 +7,7 @@ use std::path::Path;
 #[path = "../../benches/drain/order.rs"]
 mod order;
 
-use order::{functions_of, order_text};
+use order::{functions_of, order_text, read_outputs};
 
 /// A callgrind file as valgrind 3.19 writes it (compressed names, a call with its
 /// inclusive cost line, a function of another object, a recursion marker).
@@ -48,4 +48,28 @@ fn=(4)
         order_text(&counts),
         "_ZN7karajan5store6append17h0123456789abcdefE\nsqlite3_step\nmain\n"
     );
+}
+
+/// The files of every process the drain ran under callgrind are summed; the daemon's
+/// log and other files beside them are not read as callgrind output.
+#[test]
+fn the_outputs_of_a_scratch_folder_are_summed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    file(
+        "callgrind.101",
+        "events: Ir\nob=(1) /bin/karajan\nfn=(1) main\n0x10 5\n",
+    );
+    file(
+        "callgrind.102",
+        "events: Ir\nob=(1) /bin/karajan\nfn=(1) main\n0x10 2\nfn=(2) tick\n0x20 9\n",
+    );
+    file(
+        "karajan.log",
+        "ob=(1) /bin/karajan\nfn=(1) not_a_function\n0x10 100\n",
+    );
+    let counts = read_outputs(dir.path(), Path::new("/bin/karajan")).expect("read");
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert_eq!(counts.get("main"), Some(&7));
+    assert_eq!(counts.get("tick"), Some(&9));
 }
