@@ -266,8 +266,9 @@ async fn replay(per_line: bool, statements: &AtomicU64) {
     let after = store.stats();
     let per = |x: u64| x as f64 / TICKETS as f64;
     println!(
-        "{:<28} events {:>4.1}  appends {:>4.1}  transactions {:>4.1}  statements {:>6.1}  \
-         checkpoint writes {:>5.2}  WAL syncs {:>5.2}  wall {:>7.2} ms  (per ticket, {TICKETS} tickets)",
+        "{:<28} events {:>4.1}  appends {:>4.1}  transactions {:>4.1} ({:>4.1} in one request)  \
+         statements {:>6.1}  checkpoint writes {:>5.2}  WAL syncs {:>5.2}  wall {:>7.2} ms  \
+         (per ticket, {TICKETS} tickets)",
         if per_line {
             "one append per output line"
         } else {
@@ -276,6 +277,7 @@ async fn replay(per_line: bool, statements: &AtomicU64) {
         per(events as u64),
         per(appends),
         per(after.transactions - before.transactions),
+        per(after.one_request - before.one_request),
         per(statements.load(Ordering::Relaxed) - statements_before),
         per(after.checkpoint_writes - before.checkpoint_writes),
         per(after.wal_syncs - before.wal_syncs),

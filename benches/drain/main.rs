@@ -37,6 +37,7 @@ mod linear {
 }
 mod daemon;
 mod latency;
+mod layout;
 mod order;
 mod procstat;
 mod report;

@@ -88,6 +88,17 @@ pub fn print(s: &Settings, f: &Figures) {
         s.agent_secs
     );
     println!("binary: {}", s.bin.display());
+    if let Some((found, listed)) = crate::layout::of_binary(&s.bin) {
+        println!(
+            "code layout: {found} of the {listed} names in link/ are the binary's ({:.0} %){}",
+            found as f64 * 100.0 / listed.max(1) as f64,
+            if crate::layout::is_stale(found, listed) {
+                "; stale, so its code is not laid out lean: regenerate link/symbol-order.txt (link/README.md)"
+            } else {
+                ""
+            }
+        );
+    }
     if f.timed_out {
         println!("TIMED OUT: the figures below are partial");
     }

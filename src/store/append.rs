@@ -20,7 +20,8 @@
 //! worker thread for all of them, so an append on SQLite is three requests (`BEGIN`
 //! with the head's read, the writes, the head's update with `COMMIT`), plus a read of
 //! each touched ticket the store's memory does not know (and a cluster node's fence
-//! check).
+//! check); or one request, when the store's memory knows the head and the tickets
+//! (see `sqlite_append`).
 
 use chrono::{DateTime, Utc};
 
@@ -62,7 +63,9 @@ pub async fn append(
     now: DateTime<Utc>,
     fence: Option<&Fence>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    Ok(append_tracked(pool, events, now, None, fence).await?.0)
+    Ok(append_tracked(pool, events, now, None, fence, None)
+        .await?
+        .0)
 }
 
 /// What a committed append changed of the ticket records: each touched ticket with its
@@ -73,12 +76,17 @@ pub type Changed = Vec<(String, Option<IssueRecord>)>;
 /// the records the transaction changed, for those records (see `cache`). What `known`
 /// knows of a ticket is taken instead of reading it: the record before the events, and
 /// its pending intents, counted from there by what the transaction added and removed.
+///
+/// `head`, the chain head as this process's last append left it (the writable store's
+/// memory), lets SQLite run the whole transaction as one request (see `sqlite_append`);
+/// the head in the database is checked in it, so a wrong one costs only a retry.
 pub async fn append_tracked(
     pool: &Pool,
     events: &[NewEvent],
     now: DateTime<Utc>,
     known: Option<&projection::Known>,
     fence: Option<&Fence>,
+    head: Option<HeadHint<'_>>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     if events.is_empty() {
         return Ok((vec![], vec![]));
@@ -88,6 +96,7 @@ pub async fn append_tracked(
         now,
         known,
         fence,
+        head,
     };
     match pool {
         Pool::Sqlite(p) => super::sqlite_append::append(p, &batch).await,
@@ -99,7 +108,13 @@ pub async fn append_tracked(
                 sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE")
                     .fetch_one(&mut *tx)
                     .await?;
-            let out = append_in(&mut Conn::Postgres(&mut tx), head, HEAD_UPDATE, &batch).await?;
+            let out = append_in(
+                &mut Conn::Postgres(&mut tx),
+                head,
+                Wrap::Open(HEAD_UPDATE),
+                &batch,
+            )
+            .await?;
             tx.commit().await?;
             Ok(out)
         }
@@ -112,7 +127,41 @@ pub(super) struct Batch<'a> {
     pub now: DateTime<Utc>,
     pub known: Option<&'a projection::Known>,
     pub fence: Option<&'a Fence>,
+    /// The head the caller believes the database holds (see [`append_tracked`]).
+    pub head: Option<HeadHint<'a>>,
 }
+
+/// The chain head as the writable store's last append left it, and the counter of the
+/// appends made in one request with it (see `StoreStats`).
+#[derive(Clone, Copy)]
+pub struct HeadHint<'a> {
+    pub seq: i64,
+    pub hash: Hash,
+    pub one_request: &'a std::sync::atomic::AtomicU64,
+}
+
+/// How [`append_in`] ends its transaction.
+pub(super) enum Wrap {
+    /// The caller opened it and read the head under its lock: the head's update (`$1`
+    /// the new head's seq, `$2` its hash), run last, which on SQLite also commits.
+    Open(&'static str),
+    /// Nothing is open: the writes go as one request that opens the transaction,
+    /// checks the head given (see [`GUARD`]), writes, advances the head and commits
+    /// (SQLite only, one SQL text). What the fold and the records need from the
+    /// database is read before and after it, outside the transaction: exact because
+    /// the writable store is its database's only writer (the store lock) and holds
+    /// its append lock throughout.
+    Whole,
+}
+
+/// Fails the transaction (a primary-key violation on `chain_head`) unless the head is
+/// `$1` (seq) and `$2` (hex hash): another writer moved it, or memory is wrong.
+pub(super) const GUARD: &str = "INSERT INTO chain_head (id, seq, hash) \
+     SELECT 1, 0, zeroblob(32) WHERE NOT EXISTS \
+     (SELECT 1 FROM chain_head WHERE id = 1 AND seq = $1 AND hash = unhex($2))";
+
+/// [`HEAD_UPDATE`] with the hash in hex (the script's arguments are text or numbers).
+const HEAD_UPDATE_HEX: &str = "UPDATE chain_head SET seq = $1, hash = unhex($2) WHERE id = 1";
 
 /// Advances the chain head to the last event appended (`$1` its seq, `$2` its hash).
 pub(super) const HEAD_UPDATE: &str = "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1";
@@ -144,7 +193,7 @@ fn insert_sql(dialect: Dialect) -> &'static str {
 pub(super) async fn append_in(
     conn: &mut Conn<'_>,
     head: (i64, Vec<u8>),
-    advance: &'static str,
+    wrap: Wrap,
     batch: &Batch<'_>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     let Batch {
@@ -152,8 +201,11 @@ pub(super) async fn append_in(
         now,
         known,
         fence,
+        head: _,
     } = *batch;
     let dialect = conn.dialect();
+    // What the one-request transaction checks the database still holds.
+    let guard = vec![head.0.into(), hex::encode(&head.1).into()];
     let (mut seq, head_hash) = head;
     // A cluster node writes only under its lease (see `fence`), checked under the
     // head's lock, in this transaction.
@@ -203,12 +255,20 @@ pub(super) async fn append_in(
     }
     let rows = serde_json::Value::Array(rows).to_string();
     let mut script = Script::default();
+    if let Wrap::Whole = wrap {
+        script.push("BEGIN IMMEDIATE", vec![]);
+        script.push(GUARD, guard);
+    }
     script.push(insert_sql(dialect), vec![at_text.into(), rows.into()]);
     let mut fold = projection::Fold::knowing(known);
     for (event, row) in events.iter().zip(&stored) {
         fold.apply(conn, &mut script, row.seq, at, event).await?;
     }
     fold.save(&mut script)?;
+    if let Wrap::Whole = wrap {
+        script.push(HEAD_UPDATE_HEX, vec![seq.into(), hex::encode(prev).into()]);
+        script.push("COMMIT", vec![]);
+    }
     let removed = script.run(conn).await?;
     let touched = fold.left(removed);
     let mut changed = vec![];
@@ -240,11 +300,13 @@ pub(super) async fn append_in(
             changed.push((id, rec));
         }
     }
-    on_conn!(conn, |c| sqlx::query(advance)
-        .bind(seq)
-        .bind(&prev[..])
-        .execute(c)
-        .await
-        .map(drop))?;
+    if let Wrap::Open(advance) = wrap {
+        on_conn!(conn, |c| sqlx::query(advance)
+            .bind(seq)
+            .bind(&prev[..])
+            .execute(c)
+            .await
+            .map(drop))?;
+    }
     Ok((stored, changed))
 }

@@ -427,8 +427,18 @@ impl Store {
         let cache = self.cache.clone();
         let known = move |id: &str| cache.as_ref().and_then(|c| c.known(id));
         let known: Option<&projection::Known> = self.cache.is_some().then_some(&known);
+        // The head this store's last append left (its memory; see `sqlite_append`).
+        let head = self.committed.as_ref().and_then(|c| {
+            let (seq, hash) = &*c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            chain::parse_hash(hash).map(|hash| append::HeadHint {
+                seq: *seq,
+                hash,
+                one_request: &self.counters.one_request,
+            })
+        });
         let (stored, changed) =
-            append::append_tracked(&self.pool, &events, at, known, self.fence.as_deref()).await?;
+            append::append_tracked(&self.pool, &events, at, known, self.fence.as_deref(), head)
+                .await?;
         // Still under the append lock: the records follow the commit order.
         if let Some(cache) = &self.cache {
             cache.apply(changed);

@@ -1,16 +1,23 @@
-//! The append transaction on SQLite, in fewer trips to the connection's worker thread.
+//! The append transaction on SQLite, in as few trips to the connection's worker thread
+//! as it can.
 //!
 //! sqlx runs every SQLite statement on the connection's own worker thread: each one is
 //! a message there and an answer back, two thread wake-ups, and its `begin` and
 //! `commit` wait besides for the caller to acknowledge the answer. An append through
 //! sqlx's transaction API took about nine such waits (measured on the writer's thread:
-//! 7,440 voluntary context switches for 862 appends over the drain benchmark). Here the
-//! transaction is opened and the chain head read in one request (`BEGIN IMMEDIATE;
-//! SELECT …`: SQLite runs both, in order, on the worker), and the head written and the
-//! transaction committed in another (`UPDATE chain_head …; COMMIT`, the last statement
-//! of `append::append_in`, which Postgres ends with the update alone), four waits
-//! fewer. Between the two, the append's writes go as one request (see `script`):
-//! three requests in all when the store's memory knows the tickets the batch touches.
+//! 7,440 voluntary context switches for 862 appends over the drain benchmark).
+//!
+//! When the store's memory knows the chain head and the records of the tickets the
+//! batch names (see `reads_nothing`), an append is one request: `BEGIN IMMEDIATE`, a guard that fails unless the
+//! database's head is the one memory holds (`append::GUARD`), the writes (see
+//! `script`), the head's update and `COMMIT`, one SQL text that SQLite runs in order on
+//! the worker. The guard failing (another writer despite the store lock, or memory
+//! wrong) rolls that attempt back and the append runs again the long way.
+//!
+//! The long way is three requests: the transaction is opened and the chain head read in
+//! one (`BEGIN IMMEDIATE; SELECT …`), the writes go as another, and the head is written
+//! and the transaction committed in a third (`UPDATE chain_head …; COMMIT`, the last
+//! statement of `append::append_in`, which Postgres ends with the update alone).
 //!
 //! sqlx does not know of a transaction opened by a statement, so this module owns its
 //! end: an error rolls it back before the connection goes back to the pool; a
@@ -22,7 +29,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use super::append::{Batch, Changed, append_in};
+use super::append::{Batch, Changed, Wrap, append_in};
 use super::backend::Conn;
 use super::{StoreError, StoredEvent};
 
@@ -58,18 +65,74 @@ impl Drop for Open {
     }
 }
 
-/// [`append_tracked`](super::append::append_tracked) on SQLite.
+/// [`append_tracked`](super::append::append_tracked) on SQLite: in one request when
+/// the batch names the head, else (or when the database's head is not that one) the
+/// long way.
 pub(super) async fn append(
     pool: &SqlitePool,
     batch: &Batch<'_>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
+    if let Some(hint) = batch.head.filter(|_| reads_nothing(batch)) {
+        let mut open = Open(Some(pool.acquire().await?));
+        let whole = append_in(
+            &mut Conn::Sqlite(open.conn()),
+            (hint.seq, hint.hash.to_vec()),
+            Wrap::Whole,
+            batch,
+        )
+        .await;
+        match end(open, whole).await {
+            Err(e) if head_moved(&e) => {
+                tracing::warn!(
+                    seq = hint.seq,
+                    "the store's head was not where its memory had it; appending the long way"
+                );
+            }
+            Ok(done) => {
+                super::writer::Counters::bump(hint.one_request);
+                return Ok(done);
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let mut open = Open(Some(pool.acquire().await?));
     let conn = open.conn();
     let committed = match sqlx::query_as(BEGIN_AND_HEAD).fetch_one(&mut *conn).await {
-        Ok(head) => append_in(&mut Conn::Sqlite(conn), head, UPDATE_AND_COMMIT, batch).await,
+        Ok(head) => {
+            append_in(
+                &mut Conn::Sqlite(conn),
+                head,
+                Wrap::Open(UPDATE_AND_COMMIT),
+                batch,
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     };
-    match committed {
+    end(open, committed).await
+}
+
+/// Whether the batch can be appended in one request: no fence to check (a cluster's,
+/// Postgres only) and every ticket it names known to the store's memory with its
+/// record, so the fold reads nothing. A ticket's first events, before it has a record,
+/// go the long way. What is still read is read after the commit (see `Wrap::Whole`):
+/// the record of a ticket whose intent the batch confirms without naming it, when
+/// memory does not know it (the daemon's confirmations name their ticket).
+fn reads_nothing(batch: &Batch<'_>) -> bool {
+    let Some(known) = batch.known else {
+        return false;
+    };
+    batch.fence.is_none()
+        && batch
+            .events
+            .iter()
+            .filter_map(|e| e.issue.as_deref())
+            .all(|id| matches!(known(id), Some(Some(_))))
+}
+
+/// The connection back to the pool with no transaction open, or closed.
+async fn end<T>(mut open: Open, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+    match outcome {
         Ok(out) => {
             open.ended();
             Ok(out)
@@ -88,6 +151,16 @@ pub(super) async fn append(
             }
             Err(e)
         }
+    }
+}
+
+/// Whether the one-request append's guard refused: `chain_head`'s key violated.
+fn head_moved(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(db)) => {
+            db.is_unique_violation() && db.message().contains("chain_head.id")
+        }
+        _ => false,
     }
 }
 

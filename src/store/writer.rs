@@ -41,6 +41,9 @@ pub struct StoreStats {
     pub checkpoint_writes: u64,
     /// Explicit `fsync`s of the WAL (the durability points).
     pub wal_syncs: u64,
+    /// Appends committed in one request to SQLite (see `sqlite_append`); the others of
+    /// `transactions` went the long way.
+    pub one_request: u64,
 }
 
 #[derive(Default)]
@@ -48,6 +51,7 @@ pub(super) struct Counters {
     pub transactions: AtomicU64,
     pub checkpoint_writes: AtomicU64,
     pub wal_syncs: AtomicU64,
+    pub one_request: AtomicU64,
 }
 
 impl Counters {
@@ -61,6 +65,7 @@ impl Counters {
             transactions: load(&self.transactions),
             checkpoint_writes: load(&self.checkpoint_writes),
             wal_syncs: load(&self.wal_syncs),
+            one_request: load(&self.one_request),
         }
     }
 }

@@ -7,6 +7,9 @@ use std::path::Path;
 #[path = "../../benches/drain/order.rs"]
 mod order;
 
+#[path = "../../benches/drain/layout.rs"]
+mod layout;
+
 use order::{functions_of, order_text, read_outputs};
 
 /// A callgrind file as valgrind 3.19 writes it (compressed names, a call with its
@@ -72,4 +75,32 @@ fn the_outputs_of_a_scratch_folder_are_summed() {
     assert_eq!(counts.len(), 2, "{counts:?}");
     assert_eq!(counts.get("main"), Some(&7));
     assert_eq!(counts.get("tick"), Some(&9));
+}
+
+/// The share of the order files' names a binary defines, from `nm --defined-only`'s
+/// output (undefined symbols have no address and are not listed).
+#[test]
+fn the_layout_check_counts_the_listed_names_the_binary_defines() {
+    let order = "_ZN7karajan4main17h0000000000000001E\n_start\n\n_ZN3old17h00000000000000ffE\n";
+    let nm = "\
+0000000000401000 T _start
+0000000000402000 T _ZN7karajan4main17h0000000000000001E
+0000000000403000 t _ZN7karajan4main17h0000000000000002E
+";
+    assert_eq!(layout::coverage(order, nm), (2, 3));
+    assert_eq!(layout::coverage(order, ""), (0, 3));
+    // 67 %: what a new direct dependency left of the file (every karajan name renamed).
+    assert!(layout::is_stale(2, 3));
+    assert!(!layout::is_stale(9, 10));
+    assert!(layout::is_stale(0, 3));
+}
+
+/// The committed order files are read from the package root, and `nm` reads this
+/// package's own test binary (which defines `_start`, and `main`).
+#[test]
+fn the_layout_check_reads_a_binary() {
+    let me = std::env::current_exe().expect("test binary");
+    let (found, listed) = layout::of_binary(&me).expect("nm reads the test binary");
+    assert!(listed > 1000, "{listed} names listed in link/");
+    assert!(found >= 1, "_start at least: {found}");
 }

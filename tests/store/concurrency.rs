@@ -72,6 +72,45 @@ async fn two_stores_on_one_file_serialize_on_the_database_lock() {
     assert_eq!(report.events, 60);
 }
 
+/// An append is one request when the store's memory knows the head; when another
+/// writer moved the head behind its back, that request's guard refuses it and the
+/// append goes the long way: after the other's events, never over them.
+#[tokio::test]
+async fn an_append_after_another_writer_moved_the_head_goes_the_long_way() {
+    let f = Fixture::new().await;
+    let other = Store::open(&f.db(), &f.dir.path().join("other.checkpoints"))
+        .await
+        .expect("second store");
+    let counts = |s: &Store| {
+        let s = s.stats();
+        (s.transactions, s.one_request)
+    };
+    f.store.append(vec![note(1)]).await.expect("append");
+    assert_eq!(counts(&f.store), (1, 1));
+    let theirs = other
+        .append(vec![note(2)])
+        .await
+        .expect("the other's append");
+    let ours = f
+        .store
+        .append(vec![note(3), note(4)])
+        .await
+        .expect("append");
+    assert_eq!(ours[0].seq, theirs[0].seq + 1);
+    assert_eq!(ours[0].prev_hash, theirs[0].hash);
+    assert_eq!(counts(&f.store), (2, 1), "the long way");
+    // Memory knows the head again.
+    f.store.append(vec![note(5)]).await.expect("append");
+    assert_eq!(counts(&f.store), (3, 2));
+    let report = f.store.verify().await.expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.events, 5);
+    let events = f.store.events_page(0, 10).await.expect("page");
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+}
+
 /// An append dropped half-way (its caller cancelled, at any point of the transaction)
 /// leaves nothing open behind it: the next append on the same store begins its own
 /// transaction and commits, the chain has no gap or fork, and what the dropped append

@@ -313,3 +313,44 @@ async fn the_history_in_memory_follows_every_append_exactly() {
     assert_eq!(many.transitions.len(), 20);
     assert!(many.transitions[0].seq > many.transitions[19].seq);
 }
+
+/// An append is one request to SQLite when the store's memory knows the chain head and
+/// every ticket the batch names; a ticket's first events, before it has a record, go
+/// the long way. Either way memory and disk agree.
+#[tokio::test]
+async fn appends_on_tickets_memory_knows_take_one_request() {
+    let f = Fixture::new().await;
+    let counts = |f: &Fixture| {
+        let s = f.store.stats();
+        (s.transactions, s.one_request)
+    };
+    f.append(vec![
+        picked("ENG-1", "code"),
+        intent("ENG-1", "i-1", "In Progress"),
+    ])
+    .await;
+    assert_eq!(counts(&f), (1, 0), "a new ticket's first events");
+    // A confirmation names no ticket: its intent's owner comes back from the database.
+    f.append(vec![NewEvent::global(EventKind::IntentCompleted {
+        intent_id: "i-1".into(),
+        already_done: false,
+    })])
+    .await;
+    assert_eq!(counts(&f), (2, 1));
+    f.append(vec![
+        run_started("ENG-1", "run-1", "code", 1),
+        intent("ENG-1", "i-2", "Review"),
+    ])
+    .await;
+    assert_eq!(counts(&f), (3, 2));
+    same_as_disk(&f, "appends in one request").await;
+    f.append(vec![
+        picked("ENG-2", "code"),
+        intent("ENG-1", "i-3", "Done"),
+    ])
+    .await;
+    assert_eq!(counts(&f), (4, 2), "a batch naming a new ticket");
+    same_as_disk(&f, "a batch naming a new ticket").await;
+    let report = f.store.verify().await.expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+}
