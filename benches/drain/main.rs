@@ -38,6 +38,7 @@ mod linear {
 mod daemon;
 mod latency;
 mod layout;
+mod machine;
 mod order;
 mod procstat;
 mod report;

@@ -28,6 +28,8 @@ pub struct Figures {
     pub mode: Mode,
     pub wall: Duration,
     pub stat: ProcStat,
+    /// The share of the machine's CPU time the hypervisor took during the drain.
+    pub stolen: Option<f64>,
     pub by_op: BTreeMap<String, usize>,
     pub max_in_flight: usize,
     /// Seconds from the bench's approval to the next agent's start, per ticket.
@@ -112,6 +114,12 @@ pub fn print(s: &Settings, f: &Figures) {
             f.stat.user_secs, f.stat.system_secs
         ),
         &format!("≤ {:.2} s for {} (0.35 s per 50)", 0.007 * n, s.tickets),
+    );
+    row(
+        "machine CPU stolen during the drain",
+        f.stolen
+            .map_or("n/a".into(), |x| format!("{:.1} %", x * 100.0)),
+        "(steal in /proc/stat; much of it: not comparable)",
     );
     row(
         "orchestrator CPU per ticket",

@@ -11,11 +11,11 @@ use tokio::task::JoinSet;
 use crate::daemon;
 use crate::latency::{self, Approval};
 use crate::linear::fake::{FakeLinear, World, ts};
-use crate::procstat;
 use crate::report::{Deliveries, Figures, Idle};
 use crate::settings::{Mode, Settings};
 use crate::setup;
 use crate::webhook::{Change, Sender};
+use crate::{machine, procstat};
 
 /// How long after the last Done the daemon is left to settle before the idle count.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -97,6 +97,7 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
         )),
     };
     let started = Instant::now();
+    let machine_before = machine::ticks();
     let mut daemon = daemon::spawn(&s.bin, &dir, &secret, s.symbol_order.is_some())?;
 
     let mut approvals: HashMap<String, Approval> = HashMap::new();
@@ -145,6 +146,9 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
     let wall = started.elapsed();
     // The counters at the moment the last ticket reached Done (shutdown excluded).
     let stat = procstat::read(daemon.pid).or(stat).unwrap_or_default();
+    let stolen = machine_before
+        .zip(machine::ticks())
+        .and_then(|(before, after)| machine::stolen_share(before, after));
     let (ops, drained_requests, max_in_flight) = {
         let w = fake.world();
         (by_op(&w, 0), w.requests.len(), w.max_in_flight)
@@ -204,6 +208,7 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
         mode,
         wall,
         stat,
+        stolen,
         by_op: ops,
         max_in_flight,
         after_approval,

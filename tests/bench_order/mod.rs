@@ -10,6 +10,9 @@ mod order;
 #[path = "../../benches/drain/layout.rs"]
 mod layout;
 
+#[path = "../../benches/drain/machine.rs"]
+mod machine;
+
 use order::{functions_of, order_text, read_outputs};
 
 /// A callgrind file as valgrind 3.19 writes it (compressed names, a call with its
@@ -103,4 +106,19 @@ fn the_layout_check_reads_a_binary() {
     let (found, listed) = layout::of_binary(&me).expect("nm reads the test binary");
     assert!(listed > 1000, "{listed} names listed in link/");
     assert!(found >= 1, "_start at least: {found}");
+}
+
+/// The drain bench's reading of the machine's stolen time (`/proc/stat`'s `cpu` line:
+/// user nice system idle iowait irq softirq steal guest guest_nice).
+#[test]
+fn the_stolen_share_is_steal_over_all_ticks() {
+    let before = machine::ticks_of("cpu  100 0 50 800 0 0 0 50 7 0\ncpu0 1 2 3\n").expect("reads");
+    assert_eq!(before, (50, 1000));
+    let after = machine::ticks_of("cpu  200 0 100 1300 0 0 0 150 9 0\n").expect("reads");
+    assert_eq!(after, (150, 1750));
+    assert_eq!(machine::stolen_share(before, after), Some(100.0 / 750.0));
+    assert_eq!(machine::stolen_share(after, after), None);
+    assert_eq!(machine::ticks_of("intr 1 2\n"), None);
+    // This machine's own file reads.
+    assert!(machine::ticks().is_some());
 }

@@ -11,8 +11,9 @@
 //!
 //! # Registration
 //!
-//! [`register`] installs the transport for both schemes, once per process. It is the
-//! crate's only `unsafe` call (`git2::transport::register`): libgit2 appends to its
+//! [`register`] installs the transport for both schemes, once per process. It is one of
+//! the crate's two `unsafe` calls (`git2::transport::register`; the other is the
+//! binary's `mallopt` in `main.rs`): libgit2 appends to its
 //! global list of transports without a lock, so registering must not overlap another
 //! thread's transport lookup. The binary registers in `main` before its runtime starts
 //! any git work; library callers (tests) register on the first [`run`].
