@@ -147,10 +147,13 @@ pub(super) enum Wrap {
     Open(&'static str),
     /// Nothing is open: the writes go as one request that opens the transaction,
     /// checks the head given (see [`GUARD`]), writes, advances the head and commits
-    /// (SQLite only, one SQL text). What the fold and the records need from the
-    /// database is read before and after it, outside the transaction: exact because
-    /// the writable store is its database's only writer (the store lock) and holds
-    /// its append lock throughout.
+    /// (SQLite only, one SQL text). The caller makes sure the fold reads nothing
+    /// (`sqlite_append::reads_nothing`); a ticket memory has no record of and the
+    /// events made none is left out of the records handed back (memory reads it when
+    /// asked). The one read left after the commit is a pending-intent count that
+    /// memory's own would take below zero (memory wrong): exact because the writable
+    /// store is its database's only writer (the store lock) and holds its append lock
+    /// throughout.
     Whole,
 }
 
@@ -282,6 +285,11 @@ pub(super) async fn append_in(
                 (Some(rec), _) => Some(rec),
                 // Unchanged by the events: as it was.
                 (None, Some(before)) => Some((**before).clone()),
+                // Memory has no record of it and the events made none: after the
+                // commit (`Wrap::Whole`) nothing is read, and what memory knows of it
+                // (nothing, or no record) still holds; in the transaction it is read,
+                // so memory learns it.
+                (None, None) if matches!(wrap, Wrap::Whole) => continue,
                 (None, None) => tickets::load(conn, &id).await?,
             };
             let rec = match rec {

@@ -114,10 +114,8 @@ pub(super) async fn append(
 
 /// Whether the batch can be appended in one request: no fence to check (a cluster's,
 /// Postgres only) and every ticket it names known to the store's memory with its
-/// record, so the fold reads nothing. A ticket's first events, before it has a record,
-/// go the long way. What is still read is read after the commit (see `Wrap::Whole`):
-/// the record of a ticket whose intent the batch confirms without naming it, when
-/// memory does not know it (the daemon's confirmations name their ticket).
+/// record, so the fold reads nothing (see `Wrap::Whole`). A ticket's first events,
+/// before it has a record, go the long way.
 fn reads_nothing(batch: &Batch<'_>) -> bool {
     let Some(known) = batch.known else {
         return false;

@@ -354,3 +354,43 @@ async fn appends_on_tickets_memory_knows_take_one_request() {
     let report = f.store.verify().await.expect("verify");
     assert!(report.is_ok(), "{report:?}");
 }
+
+/// A confirmation in one request of an intent whose ticket memory does not know (done,
+/// and the store reopened since): nothing is read after the commit, memory stays
+/// ignorant of the ticket and reads it when asked, so it answers what the database holds.
+#[tokio::test]
+async fn a_confirmation_for_a_ticket_memory_does_not_know_leaves_it_to_be_read() {
+    let f = Fixture::new().await;
+    f.append(vec![
+        picked("ENG-3", "code"),
+        intent("ENG-3", "i-9", "In Progress"),
+    ])
+    .await;
+    f.append(vec![transition(
+        "ENG-3",
+        "done",
+        StateKind::Terminal,
+        Cause::Picked,
+    )])
+    .await;
+    let reopened = f.reopen().await;
+    f.store.close().await;
+    let f = Fixture {
+        dir: f.dir,
+        store: reopened,
+    };
+    f.append(vec![NewEvent::global(EventKind::IntentCompleted {
+        intent_id: "i-9".into(),
+        already_done: false,
+    })])
+    .await;
+    assert_eq!(f.store.stats().one_request, 1);
+    let rec = f
+        .store
+        .record("ENG-3")
+        .await
+        .expect("record")
+        .expect("a record");
+    assert_eq!((rec.phase, rec.pending_intents), (Phase::Done, 0));
+    same_as_disk(&f, "a confirmation for a ticket memory did not know").await;
+}
