@@ -109,13 +109,7 @@ async fn the_records_in_memory_follow_every_append_exactly() {
     ])
     .await;
     same_as_disk(&f, "a finished run and an abandoned write").await;
-    f.append(vec![transition(
-        "ENG-1",
-        "done",
-        StateKind::Terminal,
-        Cause::Picked,
-    )])
-    .await;
+    f.append(vec![to_done("ENG-1")]).await;
     same_as_disk(&f, "a ticket done").await;
     f.append(vec![event(
         "ENG-1",
@@ -366,13 +360,7 @@ async fn a_confirmation_for_a_ticket_memory_does_not_know_leaves_it_to_be_read()
         intent("ENG-3", "i-9", "In Progress"),
     ])
     .await;
-    f.append(vec![transition(
-        "ENG-3",
-        "done",
-        StateKind::Terminal,
-        Cause::Picked,
-    )])
-    .await;
+    f.append(vec![to_done("ENG-3")]).await;
     let reopened = f.reopen().await;
     f.store.close().await;
     let f = Fixture {

@@ -79,6 +79,11 @@ pub fn picked(issue: &str, to: &str) -> NewEvent {
     transition(issue, to, StateKind::Agent, Cause::Picked)
 }
 
+/// The ticket reaches the terminal state `done`.
+pub fn to_done(issue: &str) -> NewEvent {
+    transition(issue, "done", StateKind::Terminal, Cause::Picked)
+}
+
 pub fn transition(issue: &str, to: &str, kind: StateKind, cause: Cause) -> NewEvent {
     NewEvent::for_issue(
         issue,
