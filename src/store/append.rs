@@ -207,8 +207,6 @@ pub(super) async fn append_in(
         head: _,
     } = *batch;
     let dialect = conn.dialect();
-    // What the one-request transaction checks the database still holds.
-    let guard = vec![head.0.into(), hex::encode(&head.1).into()];
     let (mut seq, head_hash) = head;
     // A cluster node writes only under its lease (see `fence`), checked under the
     // head's lock, in this transaction.
@@ -218,7 +216,8 @@ pub(super) async fn append_in(
     let mut prev: Hash = head_hash
         .try_into()
         .map_err(|_| StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
-
+    // The head as read, which the one-request transaction checks the database holds.
+    let (head_seq, head_prev) = (seq, prev);
     let at_text = format_at(now);
     let at = super::sqlite::parse_time(&at_text, "event time")?;
     let mut stored = Vec::with_capacity(events.len());
@@ -260,7 +259,7 @@ pub(super) async fn append_in(
     let mut script = Script::default();
     if let Wrap::Whole = wrap {
         script.push("BEGIN IMMEDIATE", vec![]);
-        script.push(GUARD, guard);
+        script.push(GUARD, vec![head_seq.into(), hex::encode(head_prev).into()]);
     }
     script.push(insert_sql(dialect), vec![at_text.into(), rows.into()]);
     let mut fold = projection::Fold::knowing(known);

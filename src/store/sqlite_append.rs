@@ -8,10 +8,10 @@
 //! 7,440 voluntary context switches for 862 appends over the drain benchmark).
 //!
 //! When the store's memory knows the chain head and the records of the tickets the
-//! batch names (see `reads_nothing`), an append is one request: `BEGIN IMMEDIATE`, a guard that fails unless the
-//! database's head is the one memory holds (`append::GUARD`), the writes (see
-//! `script`), the head's update and `COMMIT`, one SQL text that SQLite runs in order on
-//! the worker. The guard failing (another writer despite the store lock, or memory
+//! batch names (see `reads_nothing`), an append is one request: `BEGIN IMMEDIATE`, a
+//! guard that fails unless the database's head is the one memory holds
+//! (`append::GUARD`), the writes (see `script`), the head's update and `COMMIT`, one
+//! SQL text that SQLite runs in order on the worker. The guard failing (another writer despite the store lock, or memory
 //! wrong) rolls that attempt back and the append runs again the long way.
 //!
 //! The long way is three requests: the transaction is opened and the chain head read in
