@@ -10,10 +10,14 @@
 //! commits. Any error rolls the whole batch
 //! back: events and projections never disagree, and the chain never forks.
 //!
-//! Statements per transaction are kept few and constant: the whole batch of events is
-//! one `INSERT … SELECT` over a JSON array (`json_each` on SQLite,
-//! `json_array_elements` on Postgres: one SQL text, so one cached prepared statement,
-//! whatever the batch size), each touched ticket record is read once (where the
+//! Statements per transaction are kept few and constant: on Postgres the whole batch
+//! of events is one `INSERT … SELECT` over a JSON array (`json_array_elements`: one SQL
+//! text, so one cached prepared statement, whatever the batch size, and one round
+//! trip); on SQLite, where the script is one request anyway, each event is a one-row
+//! `INSERT` with its hashes bound as blobs (a multi-row insert makes SQLite keep a
+//! statement journal, a copy of every page it touches, and the JSON array was parsed
+//! once per column: together about a tenth of the daemon's instructions on the drain
+//! benchmark, issue 11), each touched ticket record is read once (where the
 //! store's memory does not know it) and written once (see `projection::Fold`), and the
 //! row projections are one statement per event that has one (runs, intents, sessions).
 //! The writes are gathered in a [`Script`] and sent together: one request to SQLite's
@@ -27,10 +31,10 @@ use chrono::{DateTime, Utc};
 
 use super::backend::{Conn, Dialect, Pool, on_conn};
 use super::canonical::canonical_json;
-use super::chain::{Hash, Link, event_hash_canonical, format_at};
+use super::chain::{Hash, Link, event_hash_canonical, format_at, hex_of};
 use super::event::NewEvent;
 use super::fence::Fence;
-use super::script::Script;
+use super::script::{Arg, Script};
 use super::{StoreError, StoredEvent, projection, tickets};
 use crate::domain::IssueRecord;
 
@@ -158,36 +162,26 @@ pub(super) enum Wrap {
 }
 
 /// Fails the transaction (a primary-key violation on `chain_head`) unless the head is
-/// `$1` (seq) and `$2` (hex hash): another writer moved it, or memory is wrong.
+/// `$1` (seq) and `$2` (hash): another writer moved it, or memory is wrong.
 pub(super) const GUARD: &str = "INSERT INTO chain_head (id, seq, hash) \
      SELECT 1, 0, zeroblob(32) WHERE NOT EXISTS \
-     (SELECT 1 FROM chain_head WHERE id = 1 AND seq = $1 AND hash = unhex($2))";
-
-/// [`HEAD_UPDATE`] with the hash in hex (the script's arguments are text or numbers).
-const HEAD_UPDATE_HEX: &str = "UPDATE chain_head SET seq = $1, hash = unhex($2) WHERE id = 1";
+     (SELECT 1 FROM chain_head WHERE id = 1 AND seq = $1 AND hash = $2)";
 
 /// Advances the chain head to the last event appended (`$1` its seq, `$2` its hash).
 pub(super) const HEAD_UPDATE: &str = "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1";
 
-/// The one statement that inserts a batch: `$1` the time, `$2` a JSON array of
-/// `[seq, issue, kind, payload text, prev hex, hash hex]` rows. One SQL text whatever
-/// the batch size (one cached prepared statement).
-fn insert_sql(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Sqlite => {
-            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
-             SELECT value ->> 0, $1, value ->> 1, value ->> 2, value ->> 3, \
-             unhex(value ->> 4), unhex(value ->> 5) FROM json_each($2) ORDER BY key"
-        }
-        Dialect::Postgres => {
-            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
-             SELECT CAST(value ->> 0 AS bigint), $1, value ->> 1, value ->> 2, value ->> 3, \
-             decode(value ->> 4, 'hex'), decode(value ->> 5, 'hex') \
-             FROM json_array_elements(CAST($2 AS json)) WITH ORDINALITY AS e(value, ord) \
-             ORDER BY ord"
-        }
-    }
-}
+/// The statement that inserts a whole batch on Postgres: `$1` the time, `$2` a JSON
+/// array of `[seq, issue, kind, payload text, prev hex, hash hex]` rows. One SQL text
+/// whatever the batch size (one cached prepared statement).
+const INSERT_BATCH_PG: &str = "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+     SELECT CAST(value ->> 0 AS bigint), $1, value ->> 1, value ->> 2, value ->> 3, \
+     decode(value ->> 4, 'hex'), decode(value ->> 5, 'hex') \
+     FROM json_array_elements(CAST($2 AS json)) WITH ORDINALITY AS e(value, ord) \
+     ORDER BY ord";
+
+/// The statement that inserts one event on SQLite, its hashes as blobs.
+const INSERT_ONE_SQLITE: &str = "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// The body of the append transaction, on either engine, after the chain `head` (seq
 /// and hash) was read under the write lock: the events, their projections and the
@@ -221,7 +215,14 @@ pub(super) async fn append_in(
     let at_text = format_at(now);
     let at = super::sqlite::parse_time(&at_text, "event time")?;
     let mut stored = Vec::with_capacity(events.len());
-    let mut rows = Vec::with_capacity(events.len());
+    let mut script = Script::default();
+    if let Wrap::Whole = wrap {
+        script.push("BEGIN IMMEDIATE", vec![]);
+        script.push(GUARD, vec![head_seq.into(), Arg::Blob(head_prev.to_vec())]);
+    }
+    // Postgres: the batch's rows, inserted by one statement after the loop.
+    let mut rows = vec![];
+    let mut prev_hex = hex_of(&prev);
     for event in events {
         seq += 1;
         let kind = event.kind.name();
@@ -236,39 +237,51 @@ pub(super) async fn append_in(
             payload: &payload,
         };
         let hash = event_hash_canonical(&link, &canonical);
-        rows.push(serde_json::json!([
-            seq,
-            event.issue,
-            kind,
-            canonical,
-            hex::encode(prev),
-            hex::encode(hash)
-        ]));
+        let hash_hex = hex_of(&hash);
+        match dialect {
+            Dialect::Sqlite => script.push(
+                INSERT_ONE_SQLITE,
+                vec![
+                    seq.into(),
+                    at_text.as_str().into(),
+                    event.issue.as_deref().into(),
+                    kind.into(),
+                    canonical.into(),
+                    Arg::Blob(prev.to_vec()),
+                    Arg::Blob(hash.to_vec()),
+                ],
+            ),
+            Dialect::Postgres => rows.push(serde_json::json!([
+                seq,
+                event.issue,
+                kind,
+                canonical,
+                prev_hex,
+                hash_hex
+            ])),
+        }
         stored.push(StoredEvent {
             seq,
             at,
             issue: event.issue.clone(),
             kind: kind.to_string(),
             payload,
-            prev_hash: hex::encode(prev),
-            hash: hex::encode(hash),
+            prev_hash: std::mem::replace(&mut prev_hex, hash_hex.clone()),
+            hash: hash_hex,
         });
         prev = hash;
     }
-    let rows = serde_json::Value::Array(rows).to_string();
-    let mut script = Script::default();
-    if let Wrap::Whole = wrap {
-        script.push("BEGIN IMMEDIATE", vec![]);
-        script.push(GUARD, vec![head_seq.into(), hex::encode(head_prev).into()]);
+    if let Dialect::Postgres = dialect {
+        let rows = serde_json::Value::Array(rows).to_string();
+        script.push(INSERT_BATCH_PG, vec![at_text.as_str().into(), rows.into()]);
     }
-    script.push(insert_sql(dialect), vec![at_text.into(), rows.into()]);
     let mut fold = projection::Fold::knowing(known);
     for (event, row) in events.iter().zip(&stored) {
         fold.apply(conn, &mut script, row.seq, at, event).await?;
     }
     fold.save(&mut script)?;
     if let Wrap::Whole = wrap {
-        script.push(HEAD_UPDATE_HEX, vec![seq.into(), hex::encode(prev).into()]);
+        script.push(HEAD_UPDATE, vec![seq.into(), Arg::Blob(prev.to_vec())]);
         script.push("COMMIT", vec![]);
     }
     let removed = script.run(conn).await?;

@@ -22,8 +22,8 @@ pub fn event_from_row(row: &impl DbRow) -> Result<StoredEvent, StoreError> {
         issue: row.col("issue")?,
         kind: row.col("kind")?,
         payload: from_json(&payload, &format!("event {seq} payload"))?,
-        prev_hash: hex::encode(prev_hash),
-        hash: hex::encode(hash),
+        prev_hash: super::chain::hex_of(&prev_hash),
+        hash: super::chain::hex_of(&hash),
     })
 }
 

@@ -30,6 +30,7 @@ pub(super) enum Arg {
     Int(Option<i64>),
     Int32(Option<i32>),
     Real(Option<f64>),
+    Blob(Vec<u8>),
 }
 
 impl From<&str> for Arg {
@@ -173,12 +174,14 @@ where
     Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,
     Option<i32>: for<'t> Encode<'t, DB> + Type<DB>,
     Option<f64>: for<'t> Encode<'t, DB> + Type<DB>,
+    Vec<u8>: for<'t> Encode<'t, DB> + Type<DB>,
 {
     match a {
         Arg::Text(v) => q.bind(v),
         Arg::Int(v) => q.bind(v),
         Arg::Int32(v) => q.bind(v),
         Arg::Real(v) => q.bind(v),
+        Arg::Blob(v) => q.bind(v),
     }
 }
 
