@@ -55,7 +55,7 @@ impl Redactor {
     /// ready to be serialized or rendered (which may then escape it safely).
     pub fn scrub<T: Serialize + ?Sized>(&self, value: &T) -> Result<Value, serde_json::Error> {
         let mut v = serde_json::to_value(value)?;
-        self.scrub_value(&mut v);
+        let _blanked = self.scrub_value(&mut v);
         Ok(v)
     }
 
@@ -70,13 +70,11 @@ impl Redactor {
         if self.is_empty() {
             return;
         }
-        let Ok(before) = serde_json::to_value(&*value) else {
+        let Ok(mut form) = serde_json::to_value(&*value) else {
             return;
         };
-        let mut after = before.clone();
-        self.scrub_value(&mut after);
-        if after != before
-            && let Ok(clean) = serde_json::from_value(after)
+        if self.scrub_value(&mut form)
+            && let Ok(clean) = serde_json::from_value(form)
         {
             *value = clean;
         }
@@ -87,24 +85,32 @@ impl Redactor {
         blank(text, &self.secrets)
     }
 
-    fn scrub_value(&self, v: &mut Value) {
+    /// Blank every secret in `v`; whether anything was blanked.
+    fn scrub_value(&self, v: &mut Value) -> bool {
         match v {
-            Value::String(s) => {
-                if let Cow::Owned(clean) = self.raw(s) {
+            Value::String(s) => match self.raw(s) {
+                Cow::Owned(clean) => {
                     *s = clean;
+                    true
                 }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|x| self.scrub_value(x)),
+                Cow::Borrowed(_) => false,
+            },
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |changed, x| self.scrub_value(x) | changed),
             Value::Object(map) => {
+                let mut changed = false;
                 if map.keys().any(|k| matches!(self.raw(k), Cow::Owned(_))) {
                     *map = std::mem::take(map)
                         .into_iter()
                         .map(|(k, v)| (self.raw(&k).into_owned(), v))
                         .collect();
+                    changed = true;
                 }
-                map.values_mut().for_each(|x| self.scrub_value(x));
+                map.values_mut()
+                    .fold(changed, |changed, x| self.scrub_value(x) | changed)
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
         }
     }
 }

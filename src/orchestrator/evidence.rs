@@ -120,6 +120,16 @@ fn diff_stat_in(repo: &git2::Repository, before: Option<&str>, after: &str) -> O
         None => None,
     };
     let new = tree_of(after)?;
+    // The same tree (a run that committed nothing, or only empty commits): nothing
+    // changed, without a diff (which takes a snapshot of the git configuration and
+    // sets up a diff of the whole tree).
+    if old.as_ref().is_some_and(|old| old.id() == new.id()) {
+        return Some(DiffStat {
+            files: 0,
+            insertions: 0,
+            deletions: 0,
+        });
+    }
     let stats = crate::workspace::with_frozen_config(repo, |r| {
         r.diff_tree_to_tree(old.as_ref(), Some(&new), None)?.stats()
     })
@@ -247,8 +257,21 @@ mod tests {
         );
         // Nothing committed by the run: the same head, an empty diff.
         let (head, diff) = head_and_diff(d.to_path_buf(), Some(after.clone())).await;
-        assert_eq!(head, Some(after));
+        assert_eq!(head.as_deref(), Some(after.as_str()));
         assert_eq!(diff.map(|s| s.files), Some(0));
+        // Only an empty commit: a new head, the same tree, an empty diff.
+        git(d, &["commit", "-q", "--allow-empty", "-m", "empty"]);
+        let empty = git(d, &["rev-parse", "HEAD"]);
+        let (head, diff) = head_and_diff(d.to_path_buf(), Some(after)).await;
+        assert_eq!(head, Some(empty));
+        assert_eq!(
+            diff,
+            Some(DiffStat {
+                files: 0,
+                insertions: 0,
+                deletions: 0
+            })
+        );
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl Engine {
         let history = self.store.history(now.date_naive()).await?;
         let recent_transitions = history
             .transitions
-            .into_iter()
+            .iter()
             .map(|e| TransitionRow {
                 seq: e.seq,
                 at: e.at,

@@ -109,8 +109,11 @@ impl Recorder {
             Target::Relay(relay) => return relay.relay(events).await.map(|()| vec![]),
         };
         let stored = store.append(events).await?;
-        for e in &stored {
-            let _ = live_tx.send(LiveEvent::from_stored(e));
+        // Only the dashboard's event stream listens; with none open, no copies.
+        if live_tx.receiver_count() > 0 {
+            for e in &stored {
+                let _ = live_tx.send(LiveEvent::from_stored(e));
+            }
         }
         if let Some(n) = notifier {
             n.observe(&stored);

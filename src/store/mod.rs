@@ -723,7 +723,12 @@ impl Store {
         Ok(HistoryView {
             totals: self.totals().await?,
             today: self.totals_on(day).await?,
-            transitions: self.recent_of_kind("transition", recent).await?,
+            transitions: self
+                .recent_of_kind("transition", recent)
+                .await?
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect(),
         })
     }
 
