@@ -86,12 +86,25 @@ async fn read_version(program: &str) -> Cached {
 
 /// What a run left: the workspace's HEAD commit, and the files, insertions and
 /// deletions from `before` (`None`: the empty tree) to it. One open of the repository
-/// answers both (an open reads the repository's and the user's git config files anew).
+/// answers both (an open reads the repository's and the user's git config files anew),
+/// and none when the workspace's files show HEAD still at `before` (a run that
+/// committed nothing; see `workspace::head`).
 pub(crate) async fn head_and_diff(
     workspace: PathBuf,
     before: Option<String>,
 ) -> (Option<String>, Option<DiffStat>) {
     tokio::task::spawn_blocking(move || {
+        if let (Some(before), crate::workspace::head::Read::Commit(now)) =
+            (&before, crate::workspace::head::read(&workspace))
+            && *before == now
+        {
+            let none = DiffStat {
+                files: 0,
+                insertions: 0,
+                deletions: 0,
+            };
+            return (Some(now), Some(none));
+        }
         let Ok(repo) = git2::Repository::open(&workspace) else {
             return (None, None);
         };

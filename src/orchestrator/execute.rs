@@ -76,7 +76,9 @@ impl Engine {
         let actor = origin.actor.as_deref();
         let mut pending_feedback = origin.feedback.clone();
         let id = snap.identifier.clone();
-        let machine = self.workflow.machine.clone();
+        // The workflow as it is now (shared: a reload meanwhile swaps the Arc).
+        let workflow = self.workflow.clone();
+        let machine = &workflow.machine;
         let mut state = rec.map_or(machine.entry.clone(), |r| r.state.clone());
         // The record as it will be once this batch is folded: comment markers carry it,
         // so a lost store can be rebuilt from the tracker (`karajan recover`).

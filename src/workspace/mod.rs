@@ -35,6 +35,7 @@
 mod branch;
 mod follow;
 mod frozen_config;
+pub(crate) mod head;
 mod hooks;
 mod key;
 mod lean;
