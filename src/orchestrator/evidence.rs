@@ -196,18 +196,7 @@ pub fn hash_file(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
+    use crate::workspace::head::tests::git;
 
     fn diff_stat_sync(workspace: &Path, before: Option<&str>, after: &str) -> Option<DiffStat> {
         diff_stat_in(&git2::Repository::open(workspace).ok()?, before, after)

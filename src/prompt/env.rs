@@ -7,6 +7,9 @@
 //! Loading a workflow uses [`compile`] (through `workflow_load`) to reject templates with
 //! syntax errors at load time.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
 pub use crate::settings::TemplateError;
@@ -29,16 +32,41 @@ pub(crate) fn compile(name: &str, source: &str) -> Result<(), TemplateError> {
         .map_err(|e| describe(name, &e))
 }
 
+/// Templates compiled by [`render`], each in an environment of its own (as a fresh
+/// environment per render had it: an `include` of another template finds nothing),
+/// keyed by name, with the source it was compiled from.
+type Compiled = HashMap<String, (String, Environment<'static>)>;
+
+static COMPILED: Mutex<Option<Compiled>> = Mutex::new(None);
+
+/// How many templates are kept compiled; past it the cache starts over (a workflow
+/// has a handful: its prompts and its branch name).
+const KEPT: usize = 64;
+
 /// Renders `source` (named `name` in errors) with `ctx`.
+///
+/// The compiled template is kept for the next render of the same name and source:
+/// compiling (parsing and code generation) cost more than rendering, and the same
+/// few templates render for every run (issue 11). A changed source (a reload) is
+/// compiled again in its place.
 pub(crate) fn render<S: serde::Serialize>(
     name: &str,
     source: &str,
     ctx: &S,
 ) -> Result<String, TemplateError> {
-    let env = environment();
-    let tmpl = env
-        .template_from_named_str(name, source)
-        .map_err(|e| describe(name, &e))?;
+    let mut guard = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let compiled = guard.get_or_insert_with(HashMap::new);
+    if compiled.get(name).is_none_or(|(kept, _)| kept != source) {
+        let mut env = environment();
+        env.add_template_owned(name.to_string(), source.to_string())
+            .map_err(|e| describe(name, &e))?;
+        if compiled.len() >= KEPT {
+            compiled.clear();
+        }
+        compiled.insert(name.to_string(), (source.to_string(), env));
+    }
+    let (_, env) = &compiled[name];
+    let tmpl = env.get_template(name).map_err(|e| describe(name, &e))?;
     tmpl.render(minijinja::value::Serde(ctx))
         .map_err(|e| describe(name, &e))
 }
@@ -95,6 +123,30 @@ mod tests {
         assert!(err.line.is_some_and(|l| l >= 3), "{err:?}");
         assert!(err.message.contains("syntax error"), "{}", err.message);
         assert!(compile("fine.md", "{{ issue.title }}").is_ok());
+    }
+
+    #[test]
+    fn a_kept_template_follows_its_source_and_sees_no_other() {
+        // Names of this test's own: the cache is the process's.
+        let ctx = json!({"a": 1});
+        let name = "prompts/kept-a.md";
+        assert_eq!(render(name, "one {{ a }}", &ctx).unwrap(), "one 1");
+        assert_eq!(render(name, "one {{ a }}", &ctx).unwrap(), "one 1");
+        // A reload changed the file: the new source renders.
+        assert_eq!(render(name, "two {{ a }}", &ctx).unwrap(), "two 1");
+        // A syntax error is reported, and the good source still renders after it.
+        let err = render(name, "{% if %}", &ctx).unwrap_err();
+        assert!(err.message.contains("syntax error"), "{}", err.message);
+        assert_eq!(render(name, "two {{ a }}", &ctx).unwrap(), "two 1");
+        // Another kept template is not reachable by include, as with a fresh
+        // environment per render.
+        let err = render(
+            "prompts/kept-b.md",
+            "{% include 'prompts/kept-a.md' %}",
+            &ctx,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("not found"), "{}", err.message);
     }
 
     #[test]

@@ -59,14 +59,17 @@ pub use server::{Limits, ServeError, bind, serve, serve_with};
 pub use webhooks::{MAX_BODY as WEBHOOK_MAX_BODY, Webhooks};
 
 /// What every handler reads: the orchestrator's handle, the store, the auth settings.
-/// Cheap to clone; nothing in it is mutable.
+/// Cheap to clone; nothing in it changes (but the templates, compiled once).
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) handle: Handle,
     pub(crate) store: Store,
     pub(crate) auth: Arc<Auth>,
     pub(crate) redactor: Arc<crate::redact::Redactor>,
-    pub(crate) templates: Arc<minijinja::Environment<'static>>,
+    /// The pages' templates, compiled at the first page asked for (a daemon whose
+    /// dashboard is never opened keeps neither the compiled templates, about 240 KB of
+    /// heap, nor the time to compile them).
+    pub(crate) templates: Arc<std::sync::OnceLock<minijinja::Environment<'static>>>,
     /// Ends the live streams so a graceful shutdown is not held open by them.
     pub(crate) shutdown: CancellationToken,
     /// The webhook endpoint, when `server.webhooks` is configured.
@@ -90,7 +93,7 @@ impl AppState {
             store,
             auth: Arc::new(auth),
             redactor: Arc::new(crate::redact::Redactor::new(all)),
-            templates: Arc::new(pages::environment()),
+            templates: Arc::new(std::sync::OnceLock::new()),
             shutdown,
             webhooks: None,
         }

@@ -90,7 +90,8 @@ fn humanize(secs: i64) -> String {
 }
 
 fn render(st: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
-    match st.templates.get_template(name).and_then(|t| t.render(ctx)) {
+    let templates = st.templates.get_or_init(environment);
+    match templates.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => respond::html(status, html),
         Err(e) => ApiError::internal(format!("rendering {name}: {e:#}")).into_response(),
     }
