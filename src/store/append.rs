@@ -10,14 +10,17 @@
 //! commits. Any error rolls the whole batch
 //! back: events and projections never disagree, and the chain never forks.
 //!
-//! Statements per transaction are kept few and constant: on Postgres the whole batch
-//! of events is one `INSERT … SELECT` over a JSON array (`json_array_elements`: one SQL
-//! text, so one cached prepared statement, whatever the batch size, and one round
-//! trip); on SQLite, where the script is one request anyway, each event is a one-row
-//! `INSERT` with its hashes bound as blobs (a multi-row insert makes SQLite keep a
-//! statement journal, a copy of every page it touches, and the JSON array was parsed
-//! once per column: together about a tenth of the daemon's instructions on the drain
-//! benchmark, issue 11), each touched ticket record is read once (where the
+//! Statements per transaction are kept few and constant: a batch of events is one
+//! `INSERT … SELECT` over a JSON array (`json_each` on SQLite, `json_array_elements` on
+//! Postgres: one SQL text, so one cached prepared statement, whatever the batch size,
+//! and one round trip), except a small batch on SQLite (at most [`ROW_BY_ROW`] events,
+//! nearly every append), where the script is one request anyway: there each event is a
+//! one-row `INSERT` with its hashes bound as blobs (a multi-row insert makes SQLite
+//! keep a statement journal, a copy of every page it touches, and the JSON array is
+//! parsed once per column: together about a tenth of the daemon's instructions on the
+//! drain benchmark, issue 11). The bound keeps the scripts' shapes few: each shape is
+//! a prepared statement per SQL statement in it, cached by the connection. Each
+//! touched ticket record is read once (where the
 //! store's memory does not know it) and written once (see `projection::Fold`), and the
 //! row projections are one statement per event that has one (runs, intents, sessions).
 //! The writes are gathered in a [`Script`] and sent together: one request to SQLite's
@@ -170,14 +173,29 @@ pub(super) const GUARD: &str = "INSERT INTO chain_head (id, seq, hash) \
 /// Advances the chain head to the last event appended (`$1` its seq, `$2` its hash).
 pub(super) const HEAD_UPDATE: &str = "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1";
 
-/// The statement that inserts a whole batch on Postgres: `$1` the time, `$2` a JSON
-/// array of `[seq, issue, kind, payload text, prev hex, hash hex]` rows. One SQL text
-/// whatever the batch size (one cached prepared statement).
-const INSERT_BATCH_PG: &str = "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
-     SELECT CAST(value ->> 0 AS bigint), $1, value ->> 1, value ->> 2, value ->> 3, \
-     decode(value ->> 4, 'hex'), decode(value ->> 5, 'hex') \
-     FROM json_array_elements(CAST($2 AS json)) WITH ORDINALITY AS e(value, ord) \
-     ORDER BY ord";
+/// The statement that inserts a whole batch: `$1` the time, `$2` a JSON array of
+/// `[seq, issue, kind, payload text, prev hex, hash hex]` rows. One SQL text whatever
+/// the batch size (one cached prepared statement).
+fn insert_batch_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+             SELECT value ->> 0, $1, value ->> 1, value ->> 2, value ->> 3, \
+             unhex(value ->> 4), unhex(value ->> 5) FROM json_each($2) ORDER BY key"
+        }
+        Dialect::Postgres => {
+            "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
+             SELECT CAST(value ->> 0 AS bigint), $1, value ->> 1, value ->> 2, value ->> 3, \
+             decode(value ->> 4, 'hex'), decode(value ->> 5, 'hex') \
+             FROM json_array_elements(CAST($2 AS json)) WITH ORDINALITY AS e(value, ord) \
+             ORDER BY ord"
+        }
+    }
+}
+
+/// The most events a SQLite append inserts one row at a time; a larger batch (a
+/// flood of agent output lines) is one statement over a JSON array.
+pub(super) const ROW_BY_ROW: usize = 8;
 
 /// The statement that inserts one event on SQLite, its hashes as blobs.
 const INSERT_ONE_SQLITE: &str = "INSERT INTO events (seq, at, issue, kind, payload, prev_hash, hash) \
@@ -220,7 +238,8 @@ pub(super) async fn append_in(
         script.push("BEGIN IMMEDIATE", vec![]);
         script.push(GUARD, vec![head_seq.into(), Arg::Blob(head_prev.to_vec())]);
     }
-    // Postgres: the batch's rows, inserted by one statement after the loop.
+    let row_by_row = dialect == Dialect::Sqlite && events.len() <= ROW_BY_ROW;
+    // Otherwise the batch's rows, inserted by one statement after the loop.
     let mut rows = vec![];
     let mut prev_hex = hex_of(&prev);
     for event in events {
@@ -238,8 +257,8 @@ pub(super) async fn append_in(
         };
         let hash = event_hash_canonical(&link, &canonical);
         let hash_hex = hex_of(&hash);
-        match dialect {
-            Dialect::Sqlite => script.push(
+        if row_by_row {
+            script.push(
                 INSERT_ONE_SQLITE,
                 vec![
                     seq.into(),
@@ -250,15 +269,16 @@ pub(super) async fn append_in(
                     Arg::Blob(prev.to_vec()),
                     Arg::Blob(hash.to_vec()),
                 ],
-            ),
-            Dialect::Postgres => rows.push(serde_json::json!([
+            );
+        } else {
+            rows.push(serde_json::json!([
                 seq,
                 event.issue,
                 kind,
                 canonical,
                 prev_hex,
                 hash_hex
-            ])),
+            ]));
         }
         stored.push(StoredEvent {
             seq,
@@ -271,9 +291,12 @@ pub(super) async fn append_in(
         });
         prev = hash;
     }
-    if let Dialect::Postgres = dialect {
+    if !row_by_row {
         let rows = serde_json::Value::Array(rows).to_string();
-        script.push(INSERT_BATCH_PG, vec![at_text.as_str().into(), rows.into()]);
+        script.push(
+            insert_batch_sql(dialect),
+            vec![at_text.as_str().into(), rows.into()],
+        );
     }
     let mut fold = projection::Fold::knowing(known);
     for (event, row) in events.iter().zip(&stored) {

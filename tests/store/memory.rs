@@ -349,6 +349,48 @@ async fn appends_on_tickets_memory_knows_take_one_request() {
     assert!(report.is_ok(), "{report:?}");
 }
 
+/// A small batch goes row by row and a large one (a flood of agent output lines) as one
+/// statement over a JSON array: both write the same rows, in order, chained, in one
+/// request, and memory still equals disk.
+#[tokio::test]
+async fn small_and_large_batches_write_the_same_chain() {
+    let f = Fixture::new().await;
+    f.append(vec![picked("ENG-1", "code")]).await;
+    f.append(vec![run_started("ENG-1", "run-1", "code", 1)])
+        .await;
+    let line = |n: usize| {
+        event(
+            "ENG-1",
+            EventKind::AgentEvent {
+                run_id: "run-1".into(),
+                event: serde_json::json!({"line": n, "text": "a \"quoted\" line\n"}),
+            },
+        )
+    };
+    let before = f.store.stats().one_request;
+    f.append((0..3).map(line).collect()).await;
+    f.append((3..43).map(line).collect()).await;
+    assert_eq!(
+        f.store.stats().one_request,
+        before + 2,
+        "both in one request"
+    );
+    let events = f.store.events_for("ENG-1").await.expect("events");
+    let lines: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "agent_event")
+        .map(|e| e.payload["event"]["line"].as_i64().expect("line"))
+        .collect();
+    assert_eq!(lines, (0..43).collect::<Vec<i64>>());
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    same_as_disk(&f, "small and large batches").await;
+    let report = f.store.verify().await.expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+}
+
 /// A confirmation in one request of an intent whose ticket memory does not know (done,
 /// and the store reopened since): nothing is read after the commit, memory stays
 /// ignorant of the ticket and reads it when asked, so it answers what the database holds.
