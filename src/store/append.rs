@@ -353,3 +353,60 @@ pub(super) async fn append_in(
     }
     Ok((stored, changed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventKind, Store};
+    use sqlx::Connection;
+
+    /// Every batch size up to [`ROW_BY_ROW`] is a script shape of its own, each a set of
+    /// prepared statements the writer connection caches; past it, all sizes share the
+    /// JSON insert, so a run's output flushed in batches of any size up to 256 lines
+    /// does not fill that cache with scripts of hundreds of prepared inserts.
+    #[tokio::test]
+    async fn batches_past_row_by_row_share_one_prepared_script() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("k.db"), &dir.path().join("k.cp"))
+            .await
+            .expect("open");
+        let line = |n: usize| {
+            NewEvent::for_issue(
+                "ENG-1",
+                EventKind::AgentEvent {
+                    run_id: "run-1".into(),
+                    event: serde_json::json!({ "n": n }),
+                },
+            )
+        };
+        let cached = |store: &Store| {
+            let Pool::Sqlite(pool) = &store.pool else {
+                unreachable!("a SQLite store")
+            };
+            let pool = pool.clone();
+            async move {
+                let conn = pool.acquire().await.expect("the writer");
+                conn.cached_statements_size()
+            }
+        };
+        store
+            .append((0..1).map(line).collect())
+            .await
+            .expect("append");
+        let before = cached(&store).await;
+        for size in ROW_BY_ROW + 1..ROW_BY_ROW + 41 {
+            store
+                .append((0..size).map(line).collect())
+                .await
+                .expect("append");
+        }
+        let after = cached(&store).await;
+        assert!(
+            after <= before + 2,
+            "40 batch sizes past {ROW_BY_ROW} cached {} scripts more",
+            after - before
+        );
+        let report = store.verify().await.expect("verify");
+        assert!(report.is_ok(), "{report:?}");
+    }
+}

@@ -3,19 +3,8 @@
 //! ticket's events without its agent output lines, today's spend, `Store::sync`.
 
 use karajan::domain::{Cause, Phase, RunStatus, StateKind};
-use karajan::store::{EventKind, NewEvent};
 
-use super::{Fixture, intent, picked, run_finished, run_started, transition};
-
-fn output_line(issue: &str, run_id: &str, n: u32) -> NewEvent {
-    NewEvent::for_issue(
-        issue,
-        EventKind::AgentEvent {
-            run_id: run_id.into(),
-            event: serde_json::json!({"type": "assistant", "n": n}),
-        },
-    )
-}
+use super::{Fixture, intent, output_line, picked, run_finished, run_started, transition};
 
 #[tokio::test]
 async fn active_records_leave_out_done_tickets() {

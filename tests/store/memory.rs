@@ -358,18 +358,20 @@ async fn small_and_large_batches_write_the_same_chain() {
     f.append(vec![picked("ENG-1", "code")]).await;
     f.append(vec![run_started("ENG-1", "run-1", "code", 1)])
         .await;
-    let line = |n: usize| {
-        event(
-            "ENG-1",
-            EventKind::AgentEvent {
-                run_id: "run-1".into(),
-                event: serde_json::json!({"line": n, "text": "a \"quoted\" line\n"}),
-            },
-        )
-    };
+    // Text that JSON escapes, in the batch that travels as a JSON array.
+    let quoted = event(
+        "ENG-1",
+        EventKind::AgentEvent {
+            run_id: "run-1".into(),
+            event: serde_json::json!({"n": 43, "text": "a \"quoted\" line\n"}),
+        },
+    );
     let before = f.store.stats().one_request;
-    f.append((0..3).map(line).collect()).await;
-    f.append((3..43).map(line).collect()).await;
+    f.append((0..3).map(|n| output_line("ENG-1", "run-1", n)).collect())
+        .await;
+    let mut flood: Vec<NewEvent> = (3..43).map(|n| output_line("ENG-1", "run-1", n)).collect();
+    flood.push(quoted);
+    f.append(flood).await;
     assert_eq!(
         f.store.stats().one_request,
         before + 2,
@@ -379,9 +381,13 @@ async fn small_and_large_batches_write_the_same_chain() {
     let lines: Vec<i64> = events
         .iter()
         .filter(|e| e.kind == "agent_event")
-        .map(|e| e.payload["event"]["line"].as_i64().expect("line"))
+        .map(|e| e.payload["event"]["n"].as_i64().expect("n"))
         .collect();
-    assert_eq!(lines, (0..43).collect::<Vec<i64>>());
+    assert_eq!(lines, (0..44).collect::<Vec<i64>>());
+    assert_eq!(
+        events.last().expect("events").payload["event"]["text"],
+        "a \"quoted\" line\n"
+    );
     for pair in events.windows(2) {
         assert_eq!(pair[1].seq, pair[0].seq + 1);
         assert_eq!(pair[1].prev_hash, pair[0].hash);

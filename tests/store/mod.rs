@@ -167,6 +167,17 @@ pub fn intent(issue: &str, intent_id: &str, column: &str) -> NewEvent {
     )
 }
 
+/// One line of a run's agent output.
+pub fn output_line(issue: &str, run_id: &str, n: u32) -> NewEvent {
+    NewEvent::for_issue(
+        issue,
+        EventKind::AgentEvent {
+            run_id: run_id.into(),
+            event: serde_json::json!({"type": "assistant", "n": n}),
+        },
+    )
+}
+
 /// A global event with a recognisable payload.
 pub fn note(n: u32) -> NewEvent {
     NewEvent::global(EventKind::TrackerError {
