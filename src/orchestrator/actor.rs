@@ -78,7 +78,7 @@ pub struct RefreshAck {
 pub struct Handle {
     tx: mpsc::Sender<Control>,
     view: watch::Receiver<Arc<StatusView>>,
-    live: broadcast::Sender<LiveEvent>,
+    live: super::live::LiveFeed,
     refresh_pending: Arc<AtomicBool>,
 }
 
@@ -94,7 +94,7 @@ impl Handle {
     }
 
     /// The live feed of recorded events and agent activity.
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.live.subscribe()
     }
 

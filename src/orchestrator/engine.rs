@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::counting::CountingTracker;
-use super::live::{Activity, LiveEvent, RunActivity};
+use super::live::{Activity, RunActivity};
 use super::view::{ConfigStatus, MetricsView, StatusView};
 use crate::config::Workflow;
 use crate::domain::TicketSnapshot;
@@ -131,7 +131,7 @@ pub struct Engine {
     pub(crate) draining: bool,
     /// The read model and the live event feed.
     pub(crate) view_tx: watch::Sender<Arc<StatusView>>,
-    pub(crate) live_tx: broadcast::Sender<LiveEvent>,
+    pub(crate) live_tx: super::live::LiveFeed,
     pub(crate) metrics: MetricsView,
     pub(crate) config_status: ConfigStatus,
     pub(crate) verified: Option<super::verifying::Verification>,
@@ -251,7 +251,7 @@ impl Engine {
         let config_status = config_status(&workflow, counting.kind());
         let view = super::publish::empty_view(&config_status);
         let (view_tx, _) = watch::channel(Arc::new(view));
-        let (live_tx, _) = broadcast::channel(1024);
+        let live_tx = super::live::LiveFeed::new();
         let redactor = Arc::new(crate::redact::Redactor::new(crate::redact::secrets_of(
             &workflow,
         )));

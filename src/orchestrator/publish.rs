@@ -243,8 +243,8 @@ impl Engine {
             return;
         }
         live.activity.apply(&a.event, now);
-        let act = live.activity.clone();
-        let _ = self.live_tx.send(super::live::LiveEvent {
+        let act = &live.activity;
+        self.live_tx.send_with(|| super::live::LiveEvent {
             kind: "activity".into(),
             identifier: Some(a.identifier.clone()),
             at: now,
@@ -261,7 +261,8 @@ impl Engine {
             }),
         });
         self.view_tx.send_modify(|view| {
-            let mut v = (**view).clone();
+            // In place unless a reader holds this view right now (then a copy).
+            let v = Arc::make_mut(view);
             if let Some(row) = v.running.iter_mut().find(|r| r.run_id == a.run_id) {
                 row.session_id = act.session_id.clone();
                 row.turns = act.turns;
@@ -271,7 +272,6 @@ impl Engine {
                 row.last_event_at = act.last_event_at;
                 row.last_message = act.last_message.clone();
             }
-            *view = Arc::new(v);
         });
     }
 }

@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
-use super::live::{Activity, LiveEvent};
+use super::live::{Activity, LiveEvent, LiveFeed};
 use crate::agent::RunEvent;
 use crate::notify::{Notifier, OutcomeSink};
 use crate::redact::Redactor;
@@ -34,7 +34,7 @@ pub(crate) struct Recorder {
 enum Target {
     Store {
         store: Store,
-        live_tx: broadcast::Sender<LiveEvent>,
+        live_tx: LiveFeed,
         /// Where notable events are announced (`notify:`), if anywhere.
         notifier: Option<Notifier>,
     },
@@ -52,7 +52,7 @@ pub(crate) trait Relay: Send + Sync {
 impl Recorder {
     pub fn new(
         store: Store,
-        live_tx: broadcast::Sender<LiveEvent>,
+        live_tx: LiveFeed,
         redactor: Arc<Redactor>,
     ) -> Self {
         Recorder {
@@ -110,9 +110,9 @@ impl Recorder {
         };
         let stored = store.append(events).await?;
         // Only the dashboard's event stream listens; with none open, no copies.
-        if live_tx.receiver_count() > 0 {
+        if live_tx.listened() {
             for e in &stored {
-                let _ = live_tx.send(LiveEvent::from_stored(e));
+                live_tx.send_with(|| LiveEvent::from_stored(e));
             }
         }
         if let Some(n) = notifier {

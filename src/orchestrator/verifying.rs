@@ -123,7 +123,7 @@ impl super::engine::Engine {
                 .map_or_else(String::new, |b| format!("seq {}: {}", b.seq, b.problem));
             tracing::error!(breaks = v.breaks, first = %first, "the event chain is broken: run `karajan verify`");
         }
-        let _ = self.live_tx.send(super::live::LiveEvent {
+        self.live_tx.send_with(|| super::live::LiveEvent {
             kind: "chain_verified".into(),
             identifier: None,
             at: v.at,

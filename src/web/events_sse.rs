@@ -37,7 +37,7 @@ pub(crate) async fn events(
                             // Scrub the data, then blank any escaped copy left in the text.
                             let data = st
                                 .redactor
-                                .scrub(&ev)
+                                .scrub(&*ev)
                                 .map(|v| v.to_string())
                                 .unwrap_or_default();
                             Event::default()
