@@ -35,17 +35,31 @@ fn lean_link() {
 
 /// `--symbol-ordering-file`: the drain's functions first.
 fn symbol_order(var: &dyn Fn(&str) -> String) {
-    const FILES: [&str; 2] = ["link/symbol-order.txt", "link/native-only.txt"];
+    const FILES: [&str; 3] = [
+        "link/symbol-order.txt",
+        "link/native-only.txt",
+        "link/startup-order.txt",
+    ];
     for file in FILES {
         println!("cargo:rerun-if-changed={file}");
     }
-    // The linker takes one file: the drain's functions, then those only a native run
-    // reaches (see link/README.md).
+    // The linker takes one file: the running daemon's functions, then those only a
+    // native run reaches, then start-up's (see link/README.md). A name listed twice
+    // keeps its first place (a start-up function a native run also reaches once
+    // started is listed in `native-only.txt`).
     let dir = std::path::PathBuf::from(var("CARGO_MANIFEST_DIR"));
     let mut order = String::new();
+    let mut seen = std::collections::HashSet::new();
     for file in FILES {
         match std::fs::read_to_string(dir.join(file)) {
-            Ok(text) => order.push_str(&text),
+            Ok(text) => {
+                for name in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    if seen.insert(name.to_string()) {
+                        order.push_str(name);
+                        order.push('\n');
+                    }
+                }
+            }
             Err(_) => println!("cargo:warning={file} is missing: the code is not ordered"),
         }
     }

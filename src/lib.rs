@@ -40,6 +40,7 @@ pub mod orchestrator;
 pub mod prompt;
 pub mod proof;
 pub mod redact;
+mod resident;
 pub mod settings;
 pub mod store;
 pub mod tracker;

@@ -45,6 +45,7 @@ pub fn spawn(bin: &Path, dir: &Path, secret: &str, callgrind: bool) -> Result<Da
     let mut command = if callgrind {
         let mut c = Command::new("valgrind");
         c.args(["--tool=callgrind", "--demangle=no"])
+            .arg(format!("--dump-before={}", crate::order::STARTED))
             .arg(format!(
                 "--callgrind-out-file={}/callgrind.%p",
                 dir.display()

@@ -22,7 +22,11 @@ pub fn is_stale(found: usize, listed: usize) -> bool {
 }
 
 /// The order files, as `build.rs` concatenates them.
-pub const FILES: [&str; 2] = ["link/symbol-order.txt", "link/native-only.txt"];
+pub const FILES: [&str; 3] = [
+    "link/symbol-order.txt",
+    "link/native-only.txt",
+    "link/startup-order.txt",
+];
 
 /// `(found, listed)`: the names of `order` (one per line) that `nm` output (`address
 /// type name` per line) defines.

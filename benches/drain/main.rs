@@ -47,8 +47,6 @@ mod settings;
 mod setup;
 mod webhook;
 
-use std::collections::HashMap;
-
 use settings::{Mode, Settings};
 
 fn main() {
@@ -59,10 +57,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let mut failed = false;
-    let mut ran = HashMap::new();
+    let mut ran = order::Profile::default();
     for mode in settings.modes.clone() {
         match rt.block_on(one(&settings, mode)) {
-            Ok(functions) => order::add(&mut ran, functions),
+            Ok(functions) => ran.add(functions),
             Err(e) => {
                 eprintln!("drain benchmark ({}) failed: {e}", mode.name());
                 failed = true;
@@ -70,18 +68,7 @@ fn main() {
         }
     }
     if let Some(file) = &settings.symbol_order {
-        if ran.is_empty() {
-            eprintln!(
-                "no callgrind output named a function of {}",
-                settings.bin.display()
-            );
-            failed = true;
-        } else if let Err(e) = std::fs::write(file, order::order_text(&ran)) {
-            eprintln!("{}: {e}", file.display());
-            failed = true;
-        } else {
-            println!("{} functions written to {}", ran.len(), file.display());
-        }
+        failed |= !write_order(file, &ran, &settings.bin);
     }
     if failed {
         std::process::exit(1);
@@ -90,11 +77,11 @@ fn main() {
 
 /// One mode: run, print, and fail on a timeout or a refused delivery. Under callgrind,
 /// the functions the daemon ran.
-async fn one(s: &Settings, mode: Mode) -> Result<HashMap<String, u64>, String> {
+async fn one(s: &Settings, mode: Mode) -> Result<order::Profile, String> {
     let Some(f) = run::drain(s, mode).await? else {
         println!();
         println!("webhooks: not available (this binary rejects server.webhooks)");
-        return Ok(HashMap::new());
+        return Ok(order::Profile::default());
     };
     report::print(s, &f);
     if f.timed_out {
@@ -112,4 +99,34 @@ async fn one(s: &Settings, mode: Mode) -> Result<HashMap<String, u64>, String> {
         ));
     }
     Ok(f.functions)
+}
+
+/// Write the running daemon's functions to `file` and start-up's beside it
+/// (`startup-order.txt`, see `order.rs`); whether it went well.
+fn write_order(file: &std::path::Path, ran: &order::Profile, bin: &std::path::Path) -> bool {
+    if ran.is_empty() {
+        eprintln!("no callgrind output named a function of {}", bin.display());
+        return false;
+    }
+    if ran.startup.is_empty() {
+        eprintln!(
+            "callgrind dumped no start-up part (no `{}` in {}?)",
+            order::STARTED,
+            bin.display()
+        );
+    }
+    let startup_file = file.with_file_name("startup-order.txt");
+    let (running, startup) = order::order_texts(ran);
+    for (path, text) in [(file.to_path_buf(), running), (startup_file, startup)] {
+        if let Err(e) = std::fs::write(&path, &text) {
+            eprintln!("{}: {e}", path.display());
+            return false;
+        }
+        println!(
+            "{} functions written to {}",
+            text.lines().count(),
+            path.display()
+        );
+    }
+    true
 }

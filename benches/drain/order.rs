@@ -4,16 +4,46 @@
 //! the binary's own symbols, as the linker's `--symbol-ordering-file` wants them), and
 //! this module reads callgrind's output: every function of the karajan binary that ran
 //! (a `fn=` of the binary with its own instruction counts, or a `cfn=` it was called
-//! as), with its own instructions. The file lists them hottest first; the linker lays
-//! them out in that order, ahead of the code the drain never ran.
+//! as), with its own instructions.
+//!
+//! Callgrind dumps a first part when the daemon enters [`STARTED`], the function that
+//! gives start-up's pages back to the kernel (`src/resident.rs`): that part is start-up,
+//! the rest is the running daemon (and its shutdown). Two files come out: `FILE`, the
+//! functions the running daemon ran, hottest first, and `startup-order.txt` beside it,
+//! those only start-up ran. The linker lays them out in that order, ahead of the code
+//! the drain never ran, so the pages the kernel maps back after start-up are the running
+//! code's, not start-up's interleaved with them.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Every function of `binary` that callgrind saw run, from the `callgrind.<pid>` files
-/// the drain had it write into `dir` (see `daemon::spawn`).
-pub fn read_outputs(dir: &Path, binary: &Path) -> Result<HashMap<String, u64>, String> {
-    let mut all = HashMap::new();
+/// The function callgrind dumps its first part before (a pattern of its mangled name).
+pub const STARTED: &str = "*release_startup_pages*";
+
+/// The functions that ran, by phase, with their own instructions.
+#[derive(Debug, Default)]
+pub struct Profile {
+    pub startup: HashMap<String, u64>,
+    pub running: HashMap<String, u64>,
+}
+
+impl Profile {
+    /// `more`'s functions added to these, phase by phase.
+    pub fn add(&mut self, more: Profile) {
+        add(&mut self.startup, more.startup);
+        add(&mut self.running, more.running);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.startup.is_empty() && self.running.is_empty()
+    }
+}
+
+/// Every function of `binary` that callgrind saw run, from the `callgrind.<pid>[.N]`
+/// files the drain had it write into `dir` (see `daemon::spawn`): a part dumped at
+/// [`STARTED`] is start-up's.
+pub fn read_outputs(dir: &Path, binary: &Path) -> Result<Profile, String> {
+    let mut profile = Profile::default();
     for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
         let path = entry.map_err(|e| e.to_string())?.path();
         let is_output = path
@@ -22,10 +52,24 @@ pub fn read_outputs(dir: &Path, binary: &Path) -> Result<HashMap<String, u64>, S
         if is_output {
             let text =
                 std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            add(&mut all, functions_of(&text, binary));
+            let phase = if is_startup_part(&text) {
+                &mut profile.startup
+            } else {
+                &mut profile.running
+            };
+            add(phase, functions_of(&text, binary));
         }
     }
-    Ok(all)
+    Ok(profile)
+}
+
+/// Whether a callgrind part was dumped on entering [`STARTED`] (its `desc: Trigger:`
+/// header line names the option).
+pub fn is_startup_part(callgrind: &str) -> bool {
+    callgrind
+        .lines()
+        .take_while(|l| !l.starts_with("fn="))
+        .any(|l| l.starts_with("desc: Trigger:") && l.contains("--dump-before"))
 }
 
 /// `more`'s instructions added to `all`'s, function by function.
@@ -134,7 +178,19 @@ fn strip_depth(name: &str) -> &str {
     }
 }
 
-/// The ordering file's text: hottest first, ties by name, one symbol a line.
+/// The ordering files' texts: the functions the running daemon ran, then those only
+/// start-up ran; each hottest first, ties by name, one symbol a line.
+pub fn order_texts(profile: &Profile) -> (String, String) {
+    let startup_only: HashMap<String, u64> = profile
+        .startup
+        .iter()
+        .filter(|(name, _)| !profile.running.contains_key(*name))
+        .map(|(n, ir)| (n.clone(), *ir))
+        .collect();
+    (order_text(&profile.running), order_text(&startup_only))
+}
+
+/// Hottest first, ties by name, one symbol a line.
 pub fn order_text(counts: &HashMap<String, u64>) -> String {
     let mut all: Vec<(&String, &u64)> = counts.iter().collect();
     all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));

@@ -1,6 +1,6 @@
 //! Printing the drain's figures beside the goals of issue 11's table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::procstat::ProcStat;
@@ -45,7 +45,7 @@ pub struct Figures {
     pub log_tail: String,
     /// Under callgrind (`BENCH_SYMBOL_ORDER`): the instructions of each function of the
     /// binary that ran.
-    pub functions: HashMap<String, u64>,
+    pub functions: crate::order::Profile,
 }
 
 /// The `p`-th percentile (nearest rank) of `values`.

@@ -196,7 +196,7 @@ pub async fn drain(s: &Settings, mode: Mode) -> Result<Option<Figures>, String> 
     // Callgrind writes its output as the daemon exits, which `stop` waits for.
     let functions = match s.symbol_order {
         Some(_) => crate::order::read_outputs(&dir, &s.bin)?,
-        None => HashMap::new(),
+        None => crate::order::Profile::default(),
     };
     let (after_approval, after_seen) =
         latency::measure(&approvals, &setup::starts_dir(&dir), &served);

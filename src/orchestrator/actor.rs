@@ -396,6 +396,8 @@ async fn daemon(
     let mut config_watch = super::reload::ConfigWatch::new(&engine.workflow, opts.watch);
     // Task reports come in bursts: the read model is rebuilt once per burst.
     let mut publish_at: Option<tokio::time::Instant> = None;
+    // Started: what start-up alone ran need not stay mapped (see `resident`).
+    crate::resident::release_startup_pages();
     loop {
         tokio::select! {
             _ = interval.tick() => tick(engine).await?,

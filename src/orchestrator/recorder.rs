@@ -50,11 +50,7 @@ pub(crate) trait Relay: Send + Sync {
 }
 
 impl Recorder {
-    pub fn new(
-        store: Store,
-        live_tx: LiveFeed,
-        redactor: Arc<Redactor>,
-    ) -> Self {
+    pub fn new(store: Store, live_tx: LiveFeed, redactor: Arc<Redactor>) -> Self {
         Recorder {
             target: Target::Store {
                 store,

@@ -13,7 +13,9 @@ mod layout;
 #[path = "../../benches/drain/machine.rs"]
 mod machine;
 
-use order::{functions_of, order_text, read_outputs};
+use order::{
+    Profile, STARTED, functions_of, is_startup_part, order_text, order_texts, read_outputs,
+};
 
 /// A callgrind file as valgrind 3.19 writes it (compressed names, a call with its
 /// inclusive cost line, a function of another object, a recursion marker).
@@ -74,10 +76,77 @@ fn the_outputs_of_a_scratch_folder_are_summed() {
         "karajan.log",
         "ob=(1) /bin/karajan\nfn=(1) not_a_function\n0x10 100\n",
     );
-    let counts = read_outputs(dir.path(), Path::new("/bin/karajan")).expect("read");
+    file(
+        "callgrind.103.1",
+        "events: Ir\npart: 1\ndesc: Trigger: --dump-before=_ZN7karajan8resident21release_startup_pages17h0E\nob=(1) /bin/karajan\nfn=(1) parse\n0x10 50\nfn=(2) main\n0x20 1\n",
+    );
+    let profile = read_outputs(dir.path(), Path::new("/bin/karajan")).expect("read");
+    let counts = &profile.running;
     assert_eq!(counts.len(), 2, "{counts:?}");
     assert_eq!(counts.get("main"), Some(&7));
     assert_eq!(counts.get("tick"), Some(&9));
+    assert_eq!(profile.startup.len(), 2, "{profile:?}");
+    assert_eq!(profile.startup.get("parse"), Some(&50));
+}
+
+/// The functions the running daemon ran come first, hottest first; those only
+/// start-up ran go to their own file (laid out after them, see `link/README.md`).
+#[test]
+fn start_up_only_functions_go_to_their_own_file() {
+    let mut p = Profile::default();
+    p.startup.insert("parse".into(), 900);
+    p.startup.insert("poll".into(), 5);
+    p.running.insert("poll".into(), 50);
+    p.running.insert("append".into(), 70);
+    let (running, startup) = order_texts(&p);
+    assert_eq!(running, "append\npoll\n");
+    assert_eq!(startup, "parse\n");
+}
+
+/// Both modes' profiles are summed phase by phase.
+#[test]
+fn profiles_add_up_phase_by_phase() {
+    let mut all = Profile::default();
+    assert!(all.is_empty());
+    let mut one = Profile::default();
+    one.startup.insert("parse".into(), 10);
+    one.running.insert("poll".into(), 5);
+    all.add(one);
+    let mut two = Profile::default();
+    two.running.insert("poll".into(), 7);
+    all.add(two);
+    assert!(!all.is_empty());
+    assert_eq!(all.startup.get("parse"), Some(&10));
+    assert_eq!(all.running.get("poll"), Some(&12));
+}
+
+/// The dump's pattern names the function the daemon calls once started: renaming it
+/// would silently put every function in the running part.
+#[test]
+fn the_start_up_marker_names_the_function_that_gives_pages_back() {
+    let name = STARTED.trim_matches('*');
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/resident.rs"))
+            .expect("src/resident.rs");
+    assert!(
+        source.contains(&format!("#[inline(never)]\npub fn {name}(")),
+        "src/resident.rs defines `{name}`, never inlined"
+    );
+    let actor = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/orchestrator/actor.rs"),
+    )
+    .expect("actor.rs");
+    assert!(actor.contains(&format!("crate::resident::{name}()")));
+}
+
+/// Callgrind's part dumped on entering the start-up marker names the option as its
+/// trigger; the part written at exit does not.
+#[test]
+fn a_part_dumped_at_the_start_is_told_by_its_trigger() {
+    let part = "version: 1\ncreator: callgrind-3.19.0\npid: 7\ncmd: karajan run\npart: 1\n\ndesc: I1 cache:\ndesc: Trigger: --dump-before=_ZN7karajan8resident21release_startup_pages17h0E\n\nfn=(1) main\n";
+    let last = "version: 1\npart: 2\ndesc: Trigger: Program termination\n\nfn=(1) main\n";
+    assert!(is_startup_part(part));
+    assert!(!is_startup_part(last));
 }
 
 /// The share of the order files' names a binary defines, from `nm --defined-only`'s
