@@ -20,7 +20,9 @@
 //! relocated `.data.rel.ro`, which is read-only again after relocation) would be lost,
 //! so a mapping holding any anonymous page is left alone, as is any writable, shared,
 //! locked or non-file mapping. Only the executable and shared objects are considered
-//! (no data file mapped by a library), and only once per process.
+//! (no data file mapped by a library), and only once per process. Between reading the
+//! mappings and dropping them, none may be replaced: karajan unloads no shared object
+//! (glibc keeps the modules it loads itself, such as NSS's, for the process's life).
 //!
 //! `KARAJAN_KEEP_STARTUP_PAGES=1` turns it off (to measure with and without).
 
@@ -44,7 +46,8 @@ impl Mapping {
     /// the file's, and some resident.
     pub fn droppable(&self, exe: &str) -> bool {
         let perms = self.perms.as_bytes();
-        let object = self.path == exe || self.path.contains(".so");
+        let name = self.path.rsplit('/').next().unwrap_or_default();
+        let object = self.path == exe || name.ends_with(".so") || name.contains(".so.");
         perms.len() == 4
             && perms[1] == b'-'
             && perms[3] == b'p'
@@ -179,6 +182,9 @@ Anonymous:            40 kB
 Rss:                1200 kB
 Anonymous:             0 kB
 Locked:                0 kB
+7f0f000000-7f0f100000 r--p 00000000 fe:01 81 /tmp/repo.sources/objects/pack/pack-1.pack
+Rss:                  40 kB
+Anonymous:             0 kB
 7f10000000-7f10100000 r--p 00000000 fe:01 78 /usr/lib/locale/locale-archive
 Rss:                  40 kB
 Anonymous:             0 kB
@@ -197,7 +203,7 @@ Anonymous:             0 kB
     #[test]
     fn only_unwritten_private_read_only_pages_of_code_objects_are_dropped() {
         let all = parse_smaps(SMAPS);
-        assert_eq!(all.len(), 9);
+        assert_eq!(all.len(), 10);
         let dropped: Vec<(&str, &str)> = all
             .iter()
             .filter(|m| m.droppable("/usr/bin/karajan"))
@@ -210,8 +216,9 @@ Anonymous:             0 kB
                 ("r-xp", "/usr/bin/karajan"),
                 ("r-xp", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
             ],
-            "the relocated (written) read-only part, the writable part, a data file, a \
-             shared mapping, a locked one and the vDSO stay"
+            "the relocated (written) read-only part, the writable part, data files (one \
+             under a folder whose name holds `.so`), a shared mapping, a locked one and \
+             the vDSO stay"
         );
         assert_eq!(all[2].anonymous_kb, 512);
         assert_eq!(all[1].start, 0x55d0c0200000);
