@@ -23,7 +23,8 @@
 //! Settings (environment variables; a bare number argument sets the ticket count):
 //! `BENCH_TICKETS` (50; 500 is the large run), `BENCH_CONCURRENCY` (10), `BENCH_POLL_MS`
 //! (2000), `BENCH_CONSISTENCY_POLL_MS` (60000), `BENCH_LATENCY_MS` (`20-50`),
-//! `BENCH_AGENT_SECS` (0), `BENCH_TIMEOUT_SECS` (900, or 2 s per ticket if more),
+//! `BENCH_AGENT_SECS` (0), `BENCH_AGENT_LINES` (0: output lines the agent prints at once
+//! besides its two), `BENCH_TIMEOUT_SECS` (900, or 2 s per ticket if more),
 //! `BENCH_IDLE_SECS` (5; 0 skips the idle count), `BENCH_KARAJAN_BIN` (another binary to
 //! measure, e.g. an older or a debug build; default: this package's), `BENCH_KEEP=1`
 //! keeps the scratch folders, `BENCH_SYMBOL_ORDER=FILE` runs the daemon under valgrind's

@@ -81,13 +81,14 @@ pub fn print(s: &Settings, f: &Figures) {
     println!();
     println!(
         "drain, mode {}: {} tickets, implement → review (gate) → finalize → done; fake Linear latency {}–{} ms; \
-         {learns}; max_concurrent {}; agent sleeps {} s",
+         {learns}; max_concurrent {}; agent sleeps {} s, prints {} lines more",
         f.mode.name(),
         s.tickets,
         s.latency.0.as_millis(),
         s.latency.1.as_millis(),
         s.concurrency,
-        s.agent_secs
+        s.agent_secs,
+        s.agent_lines
     );
     println!("binary: {}", s.bin.display());
     if let Some((found, listed)) = crate::layout::of_binary(&s.bin) {

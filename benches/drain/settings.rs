@@ -34,6 +34,9 @@ pub struct Settings {
     pub consistency_poll: Duration,
     pub latency: (Duration, Duration),
     pub agent_secs: f64,
+    /// Output lines the fake agent prints at once besides its two (`BENCH_AGENT_LINES`):
+    /// a real CLI streams hundreds per run, in bursts.
+    pub agent_lines: u32,
     pub timeout: Duration,
     /// After the drain, how long the idle daemon's tracker requests are counted.
     pub idle: Duration,
@@ -81,6 +84,7 @@ impl Settings {
             consistency_poll: Duration::from_millis(env_or("BENCH_CONSISTENCY_POLL_MS", 60_000)),
             latency: (ms(low), ms(high)),
             agent_secs: env_or("BENCH_AGENT_SECS", 0.0),
+            agent_lines: env_or("BENCH_AGENT_LINES", 0),
             // A debug build drains 500 in about 90 s on the 2-core machine; the default
             // leaves room for a loaded machine at any size.
             timeout: Duration::from_secs(env_or("BENCH_TIMEOUT_SECS", 900.max(tickets as u64 * 2))),

@@ -42,10 +42,12 @@ pub fn write(dir: &Path, url: &str, s: &Settings, mode: Mode, port: u16) -> std:
              date +%s%N > '{starts}/'\"$KARAJAN_ISSUE.$KARAJAN_STATE\"\n\
              cat > /dev/null\n\
              echo '{{\"type\":\"session\",\"session_id\":\"bench-'\"$KARAJAN_RUN_ID\"'\"}}'\n\
+             i=0; while [ $i -lt {lines} ]; do echo '{{\"type\":\"assistant\",\"text\":\"working, step '$i'\"}}'; i=$((i+1)); done\n\
              sleep {secs}\n\
              echo '{{\"type\":\"result\",\"summary\":\"done\"}}'\n",
             starts = starts_dir(dir).display(),
             secs = s.agent_secs,
+            lines = s.agent_lines,
         ),
     )?;
     use std::os::unix::fs::PermissionsExt;

@@ -372,14 +372,24 @@ async fn stop_group(
 /// of the daemon's peak heap for pipes that mostly carry short JSON lines (issue 11).
 const PIPE_BUFFER: usize = 8 * 1024;
 
+/// How much of a run's output is gathered before it goes to the log file in one write.
+const LOG_BUFFER: usize = 8 * 1024;
+
 fn spawn_reader(
     pipe: impl AsyncRead + Unpin + Send + 'static,
     stream: Stream,
-    mut log: Option<tokio::fs::File>,
+    log: Option<tokio::fs::File>,
     tx: mpsc::Sender<(Stream, Vec<u8>)>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut reader = BufReader::with_capacity(PIPE_BUFFER, pipe);
+        // Each write to a `tokio::fs::File` is a task on the blocking pool (a thread
+        // woken, then the runtime): one per line made a CLI's burst of hundreds of lines
+        // hundreds of hand-offs. The lines of a burst are gathered and written together;
+        // when no whole line is waiting in the pipe's buffer any more, what was gathered
+        // is written at once, so a log followed live (`karajan logs --follow`) never
+        // lags the agent, even one that stops in the middle of a line.
+        let mut log = log.map(|f| tokio::io::BufWriter::with_capacity(LOG_BUFFER, f));
         loop {
             let mut buf = Vec::new();
             match reader.read_until(b'\n', &mut buf).await {
@@ -387,7 +397,11 @@ fn spawn_reader(
                 Ok(_) => {}
             }
             if let Some(f) = log.as_mut() {
-                if let Err(e) = f.write_all(&buf).await {
+                let mut written = f.write_all(&buf).await;
+                if written.is_ok() && !reader.buffer().contains(&b'\n') {
+                    written = f.flush().await;
+                }
+                if let Err(e) = written {
                     tracing::warn!(error = %e, "could not append to the run log; logging stops");
                     log = None;
                 }
@@ -553,6 +567,39 @@ mod tests {
         reader.await.expect("reader");
         assert_eq!(lines, ["first", long.as_str(), "last"]);
         assert_eq!(std::fs::read_to_string(&log_path).expect("read"), input);
+    }
+
+    /// Lines are written together, but never held back: once no whole line waits in
+    /// the pipe (here the agent stopped in the middle of one), the lines read so far
+    /// are in the log, as `karajan logs --follow` shows them.
+    #[tokio::test]
+    async fn the_log_holds_every_line_read_while_the_agent_pauses() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_path = dir.path().join("stdout.log");
+        let log = tokio::fs::File::create(&log_path).await.expect("log");
+        let (mut agent, pipe) = tokio::io::duplex(1024);
+        let (tx, mut rx) = mpsc::channel(8);
+        let reader = spawn_reader(pipe, Stream::Stdout, Some(log), tx);
+        agent.write_all(b"one\ntwo\npar").await.expect("write");
+        for want in ["one", "two"] {
+            let (_, line) = rx.recv().await.expect("a line");
+            assert_eq!(line, want.as_bytes());
+        }
+        assert_eq!(
+            std::fs::read_to_string(&log_path).expect("read"),
+            "one\ntwo\n",
+            "the lines before the pause are in the log"
+        );
+        agent.write_all(b"tial\n").await.expect("write");
+        drop(agent);
+        let (_, line) = rx.recv().await.expect("the last line");
+        assert_eq!(line, b"partial");
+        reader.await.expect("reader");
+        assert_eq!(
+            std::fs::read_to_string(&log_path).expect("read"),
+            "one\ntwo\npartial\n"
+        );
     }
 
     #[test]
