@@ -186,11 +186,19 @@ pub(crate) async fn forward_run_events(
             }
             return buffer;
         };
-        // Display only: a full channel drops activity, never the record.
+        // Display only: a full channel drops activity, never the record. A JSON event
+        // goes there as the little the activity summary reads of it.
+        let shown = match &event {
+            RunEvent::Json { at, value } => RunEvent::Json {
+                at: *at,
+                value: super::live::glance(value),
+            },
+            other => other.clone(),
+        };
         let _ = activity_tx.try_send(Activity {
             identifier: id.to_string(),
             run_id: run_id.to_string(),
-            event: event.clone(),
+            event: shown,
         });
         match event {
             RunEvent::Spawned { pid } => {
