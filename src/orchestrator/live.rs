@@ -169,9 +169,10 @@ const GLANCED: [&str; 7] = [
 
 /// What [`RunActivity::apply`] reads of a JSON event, and nothing else: the activity
 /// feed gets this instead of a copy of the whole event. An agent's events can be
-/// large (a CLI's message with its content blocks and tool inputs), and a burst of
-/// them waiting in the activity channel held a full copy of each beside the one
-/// waiting to be recorded (issue 11: 1.3 MB of the heap's peak with 200 lines a run).
+/// large (a CLI's message with its content blocks and tool inputs), and each line was
+/// copied whole for a summary that reads five keys of it. (With 200 lines a run, such
+/// copies were 1.3 MB of the heap at its peak; the peak itself did not fall without
+/// them, issue 11: other buffers of the same moment set it.)
 pub(crate) fn glance(value: &serde_json::Value) -> serde_json::Value {
     let Some(map) = value.as_object() else {
         return serde_json::Value::Null;
