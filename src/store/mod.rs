@@ -236,7 +236,9 @@ pub struct Store {
     /// The one writer connection on SQLite (the read pool on a read-only store); the
     /// one pool on Postgres.
     pool: Pool,
-    /// The readers every query uses (the same pool on Postgres).
+    /// The readers the queries that grow with history use (the dashboard's and the
+    /// CLI's: a ticket's whole history, pages of events, totals over every run); the
+    /// same pool on Postgres. The daemon's own small reads go to [`Store::own`].
     readers: Pool,
     /// The checkpoint file `verify` compares with (also set on read-only stores).
     checkpoint_path: Option<PathBuf>,
@@ -308,7 +310,7 @@ impl Store {
             CheckpointWriter::spawn(w);
         }
         // Before any append of this store: from here on its appends keep it exact.
-        let active = read::records(&store.readers, true).await?;
+        let active = read::records(store.own(), true).await?;
         store.cache = Some(Arc::new(cache::RecordCache::new(active)));
         let (head, hash) = store.head().await?;
         store.committed = Some(Arc::new(std::sync::Mutex::new((head, hash))));
@@ -351,6 +353,24 @@ impl Store {
             ledger: None,
             fence: None,
         }))
+    }
+
+    /// Where the daemon's own reads go (a ticket's latest transition, runs and session
+    /// before a run, pending intents, records memory has not seen, the chain's
+    /// verification): on a writable SQLite store, its one writer connection. Its page
+    /// cache already holds what its appends wrote, where a reader connection finds its
+    /// cache stale after every commit and reads the pages again; and the daemon then
+    /// opens no reader connection at all unless the dashboard or the API asks for
+    /// history (each is a worker thread, a page cache, its prepared statements and
+    /// parsed schema: about 0.2 MB, issue 11). These reads are short and indexed, and
+    /// verification reads the chain a chunk of [`verify::CHUNK`] rows per query,
+    /// hashing it after the connection is back, so an append waits at most one such
+    /// query. Elsewhere (a read-only store, Postgres), the readers.
+    fn own(&self) -> &Pool {
+        match (&self.pool, &self.writer) {
+            (Pool::Sqlite(_), Some(_)) => &self.pool,
+            _ => &self.readers,
+        }
     }
 
     /// The same store, every append of which is made under `fence` (a cluster node's
@@ -509,7 +529,7 @@ impl Store {
     pub async fn active_records(&self) -> Result<Vec<IssueRecord>, StoreError> {
         match &self.cache {
             Some(cache) => Ok(cache.active().iter().map(|r| (**r).clone()).collect()),
-            None => read::records(&self.readers, true).await,
+            None => read::records(self.own(), true).await,
         }
     }
 
@@ -518,7 +538,7 @@ impl Store {
     pub async fn active_shared(&self) -> Result<Vec<Arc<IssueRecord>>, StoreError> {
         match &self.cache {
             Some(cache) => Ok(cache.active()),
-            None => Ok(read::records(&self.readers, true)
+            None => Ok(read::records(self.own(), true)
                 .await?
                 .into_iter()
                 .map(Arc::new)
@@ -531,7 +551,7 @@ impl Store {
     pub async fn active_identifiers(&self) -> Result<Vec<String>, StoreError> {
         match &self.cache {
             Some(cache) => Ok(cache.active_identifiers()),
-            None => Ok(read::records(&self.readers, true)
+            None => Ok(read::records(self.own(), true)
                 .await?
                 .into_iter()
                 .map(|r| r.identifier)
@@ -547,7 +567,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, Arc<IssueRecord>>, StoreError> {
         let Some(cache) = &self.cache else {
             let ids: Vec<String> = ids.iter().map(|s| s.as_ref().to_string()).collect();
-            return Ok(read::records_of(&self.readers, &ids)
+            return Ok(read::records_of(self.own(), &ids)
                 .await?
                 .into_iter()
                 .map(|r| (r.identifier.clone(), Arc::new(r)))
@@ -555,7 +575,7 @@ impl Store {
         };
         let (mut found, unknown) = cache.lookup(ids);
         if !unknown.is_empty() {
-            let read = read::records_of(&self.readers, &unknown).await?;
+            let read = read::records_of(self.own(), &unknown).await?;
             found.extend(cache.fill(&unknown, read));
         }
         Ok(found)
@@ -578,16 +598,16 @@ impl Store {
                 .remove(identifier)
                 .map(Arc::unwrap_or_clone));
         }
-        read::record(&self.readers, identifier).await
+        read::record(self.own(), identifier).await
     }
 
     /// Runs that started and never finished.
     pub async fn open_runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        read::open_runs(&self.readers).await
+        read::open_runs(self.own()).await
     }
 
     pub async fn runs_for(&self, identifier: &str) -> Result<Vec<RunRow>, StoreError> {
-        read::runs_for(&self.readers, identifier).await
+        read::runs_for(self.own(), identifier).await
     }
 
     /// The latest `limit` runs over every ticket, oldest first (`karajan runs`).
@@ -597,7 +617,7 @@ impl Store {
 
     /// Unconfirmed tracker writes, oldest first.
     pub async fn pending_intents(&self) -> Result<Vec<PendingIntent>, StoreError> {
-        read::pending_intents(&self.readers).await
+        read::pending_intents(self.own()).await
     }
 
     /// The latest session id recorded by a run of `runner` kind on this ticket.
@@ -606,7 +626,7 @@ impl Store {
         identifier: &str,
         runner: &str,
     ) -> Result<Option<String>, StoreError> {
-        read::latest_session(&self.readers, identifier, runner).await
+        read::latest_session(self.own(), identifier, runner).await
     }
 
     /// The ticket's events, in seq order.
@@ -621,7 +641,7 @@ impl Store {
         identifier: &str,
         kind: &str,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::events_of_kind(&self.readers, identifier, kind, false).await
+        read::events_of_kind(self.own(), identifier, kind, false).await
     }
 
     /// The ticket's latest event of one `kind`, reading that one row only.
@@ -630,7 +650,7 @@ impl Store {
         identifier: &str,
         kind: &str,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(read::events_of_kind(&self.readers, identifier, kind, true)
+        Ok(read::events_of_kind(self.own(), identifier, kind, true)
             .await?
             .pop())
     }
@@ -665,7 +685,7 @@ impl Store {
 
     /// The totals of the runs started on `day` (UTC).
     pub async fn totals_on(&self, day: chrono::NaiveDate) -> Result<Totals, StoreError> {
-        read::totals_on(&self.readers, day).await
+        read::totals_on(self.own(), day).await
     }
 
     /// The latest `limit` events of one kind, newest first (for the dashboard).
@@ -674,7 +694,7 @@ impl Store {
         kind: &str,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::recent_of_kind(&self.readers, kind, limit).await
+        read::recent_of_kind(self.own(), kind, limit).await
     }
 
     /// Up to `limit` of karajan's comment intents with seq below `before`, newest first
@@ -721,7 +741,7 @@ impl Store {
     async fn read_history(&self, day: chrono::NaiveDate) -> Result<HistoryView, StoreError> {
         let recent = i64::try_from(ledger::RECENT_TRANSITIONS).unwrap_or(i64::MAX);
         Ok(HistoryView {
-            totals: self.totals().await?,
+            totals: read::totals(self.own(), None).await?,
             today: self.totals_on(day).await?,
             transitions: self
                 .recent_of_kind("transition", recent)
@@ -746,7 +766,7 @@ impl Store {
 
     /// The chain head `(seq, hex hash)`; `(0, 64 zeros)` when empty.
     pub async fn head(&self) -> Result<(i64, String), StoreError> {
-        read::head(&self.readers).await
+        read::head(self.own()).await
     }
 
     /// Runs, tokens and cost over every run.
@@ -775,7 +795,7 @@ impl Store {
     /// [`Store::verify`] with the signatures checked against `trust`'s public key.
     pub async fn verify_trusting(&self, trust: &verify::Trust) -> Result<VerifyReport, StoreError> {
         self.flush_checkpoints().await?;
-        verify::verify(&self.readers, self.checkpoint_path.as_deref(), trust).await
+        verify::verify(self.own(), self.checkpoint_path.as_deref(), trust).await
     }
 
     /// Flush the checkpoint file, then close the pool (waits for connections to be

@@ -2,8 +2,10 @@
 //!
 //! Connections: a writable store has one pool of exactly **one writer connection** (every
 //! append runs on it, so SQLite's prepared-statement cache is warm and no two appends of
-//! this process ever contend for the write lock) and a separate small pool of **readers**
-//! (`query_only`, at most [`READERS`]) for the orchestrator, CLI and dashboard queries.
+//! this process ever contend for the write lock; the daemon's own short reads run on it
+//! too, see `Store::own`) and a separate small pool of **readers** (`query_only`, at
+//! most [`READERS`], opened when first needed and closed after [`READER_IDLE`] unused)
+//! for the dashboard's and the CLI's queries.
 //! Each sqlx SQLite connection is one worker thread, so this also bounds the threads.
 //!
 //! Durability settings of the writer (the full story, with the checkpoint file, is in
@@ -37,6 +39,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The reader connections of a store (each is one sqlx worker thread).
 pub const READERS: u32 = 2;
+
+/// How long a writable store's reader connection stays open unused: the dashboard's
+/// and the CLI's queries open them, and closing them soon after gives back their page
+/// cache and worker thread (sqlx's default keeps them ten minutes).
+pub const READER_IDLE: Duration = Duration::from_secs(30);
 
 /// Each connection's page cache, in KiB (`PRAGMA cache_size` takes it negated).
 pub const CACHE_KIB: u32 = 512;
@@ -133,6 +140,7 @@ pub async fn open_write(db: &Path) -> Result<(SqlitePool, SqlitePool), StoreErro
     let readers = pool_options()
         .max_connections(READERS)
         .min_connections(0)
+        .idle_timeout(READER_IDLE)
         .connect_lazy_with(reader_options(db));
     Ok((writer, readers))
 }

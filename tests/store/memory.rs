@@ -430,3 +430,63 @@ async fn a_confirmation_for_a_ticket_memory_does_not_know_leaves_it_to_be_read()
     assert_eq!((rec.phase, rec.pending_intents), (Phase::Done, 0));
     same_as_disk(&f, "a confirmation for a ticket memory did not know").await;
 }
+
+/// The daemon's own reads (before a run, at a tick, after a restart) and its
+/// verification open no pooled reader connection on a writable SQLite store: each
+/// reader is a worker thread with its own page cache, and a drain needs none.
+#[tokio::test]
+async fn the_daemons_own_reads_open_no_reader_connection() {
+    let f = Fixture::new().await;
+    f.append(vec![
+        picked("ENG-1", "implement"),
+        intent("ENG-1", "i-1", "In Progress"),
+        run_started("ENG-1", "run-1", "implement", 1),
+    ])
+    .await;
+    f.append(vec![run_finished(
+        "ENG-1",
+        "run-1",
+        RunStatus::Succeeded,
+        Phase::Ready,
+        Some("session-1"),
+    )])
+    .await;
+    let s = &f.store;
+    assert!(s.record("ENG-1").await.expect("record").is_some());
+    assert!(s.record("ENG-9").await.expect("unknown record").is_none());
+    assert_eq!(s.runs_for("ENG-1").await.expect("runs").len(), 1);
+    assert!(s.open_runs().await.expect("open runs").is_empty());
+    assert_eq!(s.pending_intents().await.expect("pending").len(), 1);
+    assert!(
+        s.latest_of_kind("ENG-1", "transition")
+            .await
+            .expect("latest transition")
+            .is_some()
+    );
+    assert_eq!(
+        s.events_of_kind("ENG-1", "run_finished")
+            .await
+            .expect("kind")
+            .len(),
+        1
+    );
+    s.latest_session("ENG-1", "claude").await.expect("session");
+    assert!(
+        s.recent_of_kind("transition", 5)
+            .await
+            .expect("recent")
+            .len()
+            == 1
+    );
+    s.history(Utc::now().date_naive()).await.expect("history");
+    assert!(s.verify().await.expect("verify").is_ok());
+    let readers = s.sqlite_readers().expect("a SQLite store");
+    assert_eq!(
+        readers.size(),
+        0,
+        "reader connections opened by the daemon's own reads"
+    );
+    // The dashboard's and the CLI's history-sized queries still use the readers.
+    s.events_for("ENG-1").await.expect("events");
+    assert_eq!(readers.size(), 1);
+}
