@@ -16,7 +16,7 @@ use crate::cluster::plan::RunPlan;
 use crate::config::{AgentState, SessionMode};
 use crate::domain::RunStatus;
 use crate::prompt::PromptContext;
-use crate::store::{EventKind, NewEvent, StoreError};
+use crate::store::{EventKind, NewEvent, RunHistory, StoreError};
 
 /// Why a run could not be prepared by the owner: the attempt fails, the ticket's
 /// budget is spent (never retried), or the store fails (fatal).
@@ -147,7 +147,13 @@ impl Engine {
         };
         // A runner this build cannot run fails the attempt here, wherever it would run.
         crate::agent::runner_for(&agent.runner).map_err(|e| Abort::Attempt(e.to_string()))?;
-        let ctx = self.prompt_context(w, run_number).await?;
+        // The session only when the run resumes one.
+        let runner_kind = match agent.session {
+            SessionMode::Inherit => Some(agent.runner.kind.as_str()),
+            SessionMode::Fresh => None,
+        };
+        let history = self.store.run_history(&id, runner_kind).await?;
+        let ctx = self.prompt_context(w, run_number, &history).await?;
         let rendered_branch = crate::prompt::render_branch(&wf.workspace.branch, &ctx)
             .map_err(|e| Abort::Attempt(e.to_string()))?;
         // Tracker data may make an invalid ref (`karajan/fix login`): repair it.
@@ -155,14 +161,7 @@ impl Engine {
         if branch != rendered_branch {
             info!(ticket = %id, rendered = %rendered_branch, branch = %branch, "the rendered branch name is not valid in git; using a repaired one");
         }
-        let resume_session = match agent.session {
-            SessionMode::Inherit => {
-                self.store
-                    .latest_session(&id, agent.runner.kind.as_str())
-                    .await?
-            }
-            SessionMode::Fresh => None,
-        };
+        let resume_session = history.session;
         // What the resumed session had reported in total, for CLIs that report a
         // session's cumulative usage (a run records only its own share).
         let resume_usage = match &resume_session {
@@ -241,42 +240,35 @@ impl Engine {
         )
     }
 
+    /// The prompt's context from the ticket and what `Store::run_history` read of
+    /// its history (the latest transition only: never the ticket's whole history,
+    /// agent lines included).
     async fn prompt_context(
         &self,
         w: &Wanted,
         run_number: u32,
+        history: &RunHistory,
     ) -> Result<PromptContext, StoreError> {
         let id = &w.snapshot.identifier;
-        // The latest transition only: never the ticket's whole history (agent lines).
-        let last = self.store.latest_of_kind(id, "transition").await?;
         let mut feedback = None;
         let mut count = 0;
         let mut review = None;
-        if let Some(t) = &last {
-            if t.payload.get("cause").and_then(|c| c.as_str()) == Some("rework") {
+        if let Some(t) = &history.last_transition {
+            if t.get("cause").and_then(|c| c.as_str()) == Some("rework") {
                 review = t
-                    .payload
                     .get("review")
                     .and_then(|r| serde_json::from_value::<crate::domain::Verdict>(r.clone()).ok());
                 feedback = t
-                    .payload
                     .get("feedback")
                     .and_then(|f| f.as_str())
                     .map(str::to_string);
                 count = t
-                    .payload
                     .get("count")
                     .and_then(serde_json::Value::as_u64)
                     .unwrap_or(0);
             }
         }
-        let last_run_at = self
-            .store
-            .runs_for(id)
-            .await?
-            .iter()
-            .filter_map(|r| r.finished_at)
-            .max();
+        let last_run_at = history.last_run_at;
         let pull_request = self.store.record(id).await?.and_then(|r| r.pull_request);
         let mut ctx = PromptContext::new(&w.snapshot, &w.state, run_number, w.attempt)
             .with_rework(u32::try_from(count).unwrap_or(u32::MAX), feedback)

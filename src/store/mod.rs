@@ -104,7 +104,7 @@ pub use event::{EventKind, IntentOp, NewEvent};
 pub use fence::Fence;
 pub use ledger::HistoryView;
 pub use location::{Location, PgUrl};
-pub use read::Grouping;
+pub use read::{Grouping, RunHistory};
 
 use crate::domain::{IssueRecord, TokenUsage};
 pub use writer::{CHECKPOINT_INTERVAL, StoreStats};
@@ -618,6 +618,17 @@ impl Store {
     /// Unconfirmed tracker writes, oldest first.
     pub async fn pending_intents(&self) -> Result<Vec<PendingIntent>, StoreError> {
         read::pending_intents(self.own()).await
+    }
+
+    /// What planning a run reads of the ticket's history, in one query: its latest
+    /// transition, the end of its latest finished run, and (when `runner` is given)
+    /// that runner kind's latest session on it.
+    pub async fn run_history(
+        &self,
+        identifier: &str,
+        runner: Option<&str>,
+    ) -> Result<RunHistory, StoreError> {
+        read::run_history(self.own(), identifier, runner).await
     }
 
     /// The latest session id recorded by a run of `runner` kind on this ticket.

@@ -343,6 +343,53 @@ pub async fn pending_intents(pool: &Pool) -> Result<Vec<PendingIntent>, StoreErr
     })
 }
 
+/// What planning a run reads of a ticket's history (see [`run_history`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunHistory {
+    /// The payload of the ticket's latest `transition` event (why it is here: a rework
+    /// carries the count, the feedback and the reviewer's verdict).
+    pub last_transition: Option<serde_json::Value>,
+    /// When its latest finished run finished.
+    pub last_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The session the asked runner kind last recorded on it (`None` when not asked).
+    pub session: Option<String>,
+}
+
+/// Three indexed lookups as one statement: a run's planning asks all three, and each
+/// statement on SQLite is a request to its worker thread and an answer back.
+const RUN_HISTORY: &str = "SELECT \
+     (SELECT payload FROM events WHERE issue = $1 AND kind = 'transition' \
+      ORDER BY seq DESC LIMIT 1) AS last_transition, \
+     (SELECT max(finished_at) FROM runs WHERE identifier = $1) AS last_run_at, \
+     (SELECT session_id FROM sessions WHERE identifier = $1 AND runner = $2) AS session";
+
+/// The ticket's latest transition, the end of its latest finished run and, when
+/// `runner` is given, that runner kind's latest session on it, in one query.
+pub async fn run_history(
+    pool: &Pool,
+    identifier: &str,
+    runner: Option<&str>,
+) -> Result<RunHistory, StoreError> {
+    on_pool!(pool, |p| {
+        let row = sqlx::query(RUN_HISTORY)
+            .bind(identifier)
+            .bind(runner)
+            .fetch_one(p)
+            .await?;
+        let transition: Option<String> = row.col("last_transition")?;
+        let finished: Option<String> = row.col("last_run_at")?;
+        Ok(RunHistory {
+            last_transition: transition
+                .map(|t| from_json(&t, &format!("{identifier}'s latest transition")))
+                .transpose()?,
+            last_run_at: finished
+                .map(|t| parse_time(&t, &format!("{identifier}'s latest run end")))
+                .transpose()?,
+            session: row.col("session")?,
+        })
+    })
+}
+
 pub async fn latest_session(
     pool: &Pool,
     identifier: &str,

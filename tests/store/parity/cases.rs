@@ -177,4 +177,29 @@ parity! {
         assert_eq!((report.events, report.head_seq), (240, 240));
         other.close().await;
     }
+
+    /// What planning a run reads in one query is what the three separate reads say.
+    async fn run_history_is_the_three_reads_in_one(b: Backend) {
+        for batch in story() {
+            b.store.append(batch).await.expect("append");
+        }
+        let one = b.store.run_history("ENG-1", Some("claude")).await.expect("history");
+        let transition = b.store.latest_of_kind("ENG-1", "transition").await.expect("latest");
+        assert_eq!(one.last_transition, transition.map(|t| t.payload), "{}", b.name);
+        assert!(one.last_transition.is_some());
+        let runs = b.store.runs_for("ENG-1").await.expect("runs");
+        assert_eq!(one.last_run_at, runs.iter().filter_map(|r| r.finished_at).max());
+        assert!(one.last_run_at.is_some());
+        assert_eq!(one.session.as_deref(), Some("sess-2"), "{}", b.name);
+        assert_eq!(
+            one.session,
+            b.store.latest_session("ENG-1", "claude").await.expect("session")
+        );
+        // A running ticket has no finished run; no runner asked, no session read.
+        let two = b.store.run_history("ENG-2", None).await.expect("history");
+        assert!(two.last_transition.is_some() && two.last_run_at.is_none());
+        assert_eq!(two.session, None);
+        let none = b.store.run_history("ENG-9", Some("claude")).await.expect("history");
+        assert_eq!(none, karajan::store::RunHistory::default(), "{}", b.name);
+    }
 }
