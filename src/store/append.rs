@@ -157,8 +157,10 @@ pub(super) enum Wrap {
     /// (SQLite only, one SQL text). The caller makes sure the fold reads nothing
     /// (`sqlite_append::reads_nothing`); a ticket memory has no record of and the
     /// events made none is left out of the records handed back (memory reads it when
-    /// asked). The one read left after the commit is a pending-intent count that
-    /// memory's own would take below zero (memory wrong): exact because the writable
+    /// asked). The one read left after the commit is a pending-intent count: of a
+    /// ticket whose first record the events made (memory counts no intents of a ticket
+    /// without a record), or one that memory's own would take below zero (memory
+    /// wrong); exact because the writable
     /// store is its database's only writer (the store lock) and holds its append lock
     /// throughout.
     Whole,

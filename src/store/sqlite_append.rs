@@ -7,8 +7,8 @@
 //! sqlx's transaction API took about nine such waits (measured on the writer's thread:
 //! 7,440 voluntary context switches for 862 appends over the drain benchmark).
 //!
-//! When the store's memory knows the chain head and the records of the tickets the
-//! batch names (see `reads_nothing`), an append is one request: `BEGIN IMMEDIATE`, a
+//! When the store's memory knows the chain head and what the tickets the batch names
+//! have of a record (see `reads_nothing`), an append is one request: `BEGIN IMMEDIATE`, a
 //! guard that fails unless the database's head is the one memory holds
 //! (`append::GUARD`), the writes (see `script`), the head's update and `COMMIT`, one
 //! SQL text that SQLite runs in order on the worker. The guard failing (another writer despite the store lock, or memory
@@ -113,9 +113,12 @@ pub(super) async fn append(
 }
 
 /// Whether the batch can be appended in one request: no fence to check (a cluster's,
-/// Postgres only) and every ticket it names known to the store's memory with its
-/// record, so the fold reads nothing (see `Wrap::Whole`). A ticket's first events,
-/// before it has a record, go the long way.
+/// Postgres only) and every ticket it names known to the store's memory, with its
+/// record or as having none, so the fold reads nothing (see `Wrap::Whole`). A new
+/// ticket the poll asked about is known to have none: its first events go in one
+/// request too, and its pending intents, which memory does not count for a ticket
+/// without a record, are counted after the commit (`append::append_in`). Only a
+/// ticket memory was never asked about goes the long way.
 fn reads_nothing(batch: &Batch<'_>) -> bool {
     let Some(known) = batch.known else {
         return false;
@@ -125,7 +128,7 @@ fn reads_nothing(batch: &Batch<'_>) -> bool {
             .events
             .iter()
             .filter_map(|e| e.issue.as_deref())
-            .all(|id| matches!(known(id), Some(Some(_))))
+            .all(|id| known(id).is_some())
 }
 
 /// The connection back to the pool with no transaction open, or closed.

@@ -339,12 +339,33 @@ async fn appends_on_tickets_memory_knows_take_one_request() {
     assert_eq!(counts(&f), (3, 2));
     same_as_disk(&f, "appends in one request").await;
     f.append(vec![
-        picked("ENG-2", "code"),
+        picked("ENG-7", "code"),
         intent("ENG-1", "i-3", "Done"),
     ])
     .await;
-    assert_eq!(counts(&f), (4, 2), "a batch naming a new ticket");
+    assert_eq!(
+        counts(&f),
+        (4, 2),
+        "a batch naming a ticket never asked about"
+    );
     same_as_disk(&f, "a batch naming a new ticket").await;
+    // A new ticket the poll asked about (`same_as_disk` asks about ENG-2) is known to
+    // have no record: its first events, an intent among them, go in one request, and
+    // its pending intents are counted.
+    f.append(vec![
+        picked("ENG-2", "code"),
+        intent("ENG-2", "i-4", "In Progress"),
+    ])
+    .await;
+    assert_eq!(counts(&f), (5, 3), "a new ticket the store was asked about");
+    same_as_disk(&f, "a new ticket's first events in one request").await;
+    let rec = f
+        .store
+        .record("ENG-2")
+        .await
+        .expect("record")
+        .expect("made");
+    assert_eq!(rec.pending_intents, 1);
     let report = f.store.verify().await.expect("verify");
     assert!(report.is_ok(), "{report:?}");
 }
