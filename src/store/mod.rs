@@ -22,6 +22,8 @@
 //!   so a poll reads no record from the database;
 //! - `ledger`: a writable store's run totals and latest transitions in memory, kept
 //!   exact by its appends, so rebuilding the read model reads nothing;
+//! - `outbox`: a writable SQLite store's pending intents in memory, kept exact by its
+//!   appends, so a tick reads none from the database;
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
 //!   busy timeout) and why;
 //! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
@@ -79,6 +81,7 @@ pub(crate) mod file_id;
 mod ledger;
 pub mod location;
 pub mod lock;
+mod outbox;
 pub mod pg_lock;
 pub mod postgres;
 mod projection;
@@ -257,6 +260,8 @@ pub struct Store {
     ledger: Option<Arc<ledger::Ledger>>,
     /// A cluster node's lease, checked by every append (see `fence`).
     fence: Option<Arc<Fence>>,
+    /// The pending intents in memory (a writable SQLite store only): see `outbox`.
+    outbox: Option<Arc<outbox::Outbox>>,
 }
 
 impl Store {
@@ -284,6 +289,7 @@ impl Store {
         let counters = Arc::new(Counters::default());
         let mut store = Store {
             fence: None,
+            outbox: None,
             cache: None,
             committed: None,
             ledger: None,
@@ -312,6 +318,10 @@ impl Store {
         // Before any append of this store: from here on its appends keep it exact.
         let active = read::records(store.own(), true).await?;
         store.cache = Some(Arc::new(cache::RecordCache::new(active)));
+        if let Pool::Sqlite(_) = &store.pool {
+            let pending = read::pending_intents(store.own()).await?;
+            store.outbox = Some(Arc::new(outbox::Outbox::new(pending)));
+        }
         let (head, hash) = store.head().await?;
         store.committed = Some(Arc::new(std::sync::Mutex::new((head, hash))));
         store.ledger = Some(Arc::default());
@@ -352,6 +362,7 @@ impl Store {
             committed: None,
             ledger: None,
             fence: None,
+            outbox: None,
         }))
     }
 
@@ -462,6 +473,9 @@ impl Store {
         // Still under the append lock: the records follow the commit order.
         if let Some(cache) = &self.cache {
             cache.apply(changed);
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.apply(&events, &stored);
         }
         Counters::bump(&self.counters.transactions);
         let mut rows = Vec::with_capacity(stored.len());
@@ -616,7 +630,11 @@ impl Store {
     }
 
     /// Unconfirmed tracker writes, oldest first.
+    /// A writable SQLite store answers from memory (see `outbox`).
     pub async fn pending_intents(&self) -> Result<Vec<PendingIntent>, StoreError> {
+        if let Some(outbox) = &self.outbox {
+            return Ok(outbox.pending());
+        }
         read::pending_intents(self.own()).await
     }
 

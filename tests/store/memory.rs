@@ -511,3 +511,82 @@ async fn the_daemons_own_reads_open_no_reader_connection() {
     s.events_for("ENG-1").await.expect("events");
     assert_eq!(readers.size(), 1);
 }
+
+/// The outbox in memory (`store::outbox`) is what the `pending_intents` table holds
+/// after every append: intents recorded (one without a ticket, which the table keeps
+/// no row for), completed, failed for good, failed and retried; and after a reopen.
+#[tokio::test]
+async fn the_pending_intents_in_memory_follow_every_append_exactly() {
+    let f = Fixture::new().await;
+    let on_disk = |f: &Fixture| {
+        let db = f.db();
+        async move {
+            let disk = Store::open_read_only(&db)
+                .await
+                .expect("open read-only")
+                .expect("exists");
+            let pending = disk.pending_intents().await.expect("pending");
+            disk.close().await;
+            pending
+        }
+    };
+    let failed = |id: &str, retryable: bool| {
+        NewEvent::global(EventKind::IntentFailed {
+            intent_id: id.into(),
+            error: format!("{id}: 502"),
+            retryable,
+        })
+    };
+    let steps: Vec<(&str, Vec<NewEvent>)> = vec![
+        (
+            "recorded",
+            vec![
+                picked("ENG-1", "code"),
+                intent("ENG-1", "i-1", "In Progress"),
+                intent("ENG-2", "i-2", "In Progress"),
+            ],
+        ),
+        (
+            "recorded without a ticket",
+            vec![NewEvent::global(EventKind::IntentRecorded {
+                intent_id: "i-0".into(),
+                op: karajan::store::IntentOp::Comment {
+                    tracker_id: "tid-0".into(),
+                    body: "hello".into(),
+                },
+            })],
+        ),
+        (
+            "failed, retried",
+            vec![failed("i-1", true), failed("i-1", true)],
+        ),
+        (
+            "completed and recorded",
+            vec![
+                NewEvent::for_issue(
+                    "ENG-2",
+                    EventKind::IntentCompleted {
+                        intent_id: "i-2".into(),
+                        already_done: true,
+                    },
+                ),
+                intent("ENG-3", "i-3", "Review"),
+            ],
+        ),
+        ("failed for good", vec![failed("i-3", false)]),
+        ("an unknown intent fails", vec![failed("i-9", true)]),
+    ];
+    for (step, events) in steps {
+        f.append(events).await;
+        let memory = f.store.pending_intents().await.expect("pending");
+        assert_eq!(memory, on_disk(&f).await, "after {step}");
+    }
+    let left = f.store.pending_intents().await.expect("pending");
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (left[0].attempts, left[0].last_error.as_deref()),
+        (2, Some("i-1: 502"))
+    );
+    let reopened = f.reopen().await;
+    assert_eq!(reopened.pending_intents().await.expect("pending"), left);
+}
