@@ -12,12 +12,17 @@ use super::*;
 
 const IDS: [&str; 4] = ["ENG-1", "ENG-2", "ENG-3", "ENG-4"];
 
-/// What the database holds, through a read-only store (no memory).
-async fn from_disk(f: &Fixture) -> (Vec<IssueRecord>, HashMap<String, Arc<IssueRecord>>) {
-    let disk = Store::open_read_only(&f.db())
+/// A read-only store on `db`: what the database holds, with no memory of its own.
+async fn disk(db: &std::path::Path) -> Store {
+    Store::open_read_only(db)
         .await
         .expect("open read-only")
-        .expect("exists");
+        .expect("exists")
+}
+
+/// What the database holds, through a read-only store (no memory).
+async fn from_disk(f: &Fixture) -> (Vec<IssueRecord>, HashMap<String, Arc<IssueRecord>>) {
+    let disk = disk(&f.db()).await;
     let active = disk.active_records().await.expect("active");
     let ids: Vec<String> = IDS.iter().map(|s| s.to_string()).collect();
     let named = disk.records_for(&ids).await.expect("records_for");
@@ -204,10 +209,7 @@ async fn the_committed_head_in_memory_is_the_database_head() {
     let disk_head = |f: &Fixture| {
         let db = f.db();
         async move {
-            let disk = Store::open_read_only(&db)
-                .await
-                .expect("open read-only")
-                .expect("exists");
+            let disk = disk(&db).await;
             let head = disk.head().await.expect("head");
             disk.close().await;
             head
@@ -246,10 +248,7 @@ async fn the_history_in_memory_follows_every_append_exactly() {
         let db = f.db();
         let store = f.store.clone();
         async move {
-            let disk = Store::open_read_only(&db)
-                .await
-                .expect("open read-only")
-                .expect("exists");
+            let disk = disk(&db).await;
             let want = disk.history(today).await.expect("from disk");
             disk.close().await;
             assert_eq!(store.history(today).await.expect("memory"), want, "{step}");
@@ -521,10 +520,7 @@ async fn the_pending_intents_in_memory_follow_every_append_exactly() {
     let on_disk = |f: &Fixture| {
         let db = f.db();
         async move {
-            let disk = Store::open_read_only(&db)
-                .await
-                .expect("open read-only")
-                .expect("exists");
+            let disk = disk(&db).await;
             let pending = disk.pending_intents().await.expect("pending");
             disk.close().await;
             pending
