@@ -42,9 +42,9 @@ pub const READERS: u32 = 2;
 
 /// How long a writable store's reader connection stays open unused: the dashboard's
 /// queries open them, and closing them soon after gives back their page cache and
-/// worker thread (sqlx's default keeps them ten minutes). sqlx's reaper looks every
-/// this long, so one closes between 30 and 60 s after its last use (seen with the
-/// daemon: two readers opened by a ticket's page, gone 70 s later).
+/// worker thread (sqlx's default keeps them ten minutes). sqlx's reaper runs at this
+/// interval too, so one closes 30–60 s after its last use (seen with the daemon: the
+/// two readers a ticket's page opened were gone when looked at 70 s later).
 pub const READER_IDLE: Duration = Duration::from_secs(30);
 
 /// Each connection's page cache, in KiB (`PRAGMA cache_size` takes it negated).
