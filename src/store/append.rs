@@ -138,6 +138,10 @@ pub(super) struct Batch<'a> {
     pub head: Option<HeadHint<'a>>,
 }
 
+/// A ticket's pending intents before an append, as the writable SQLite store's outbox in
+/// memory holds them (see `outbox`): exact, its appends being the database's only ones.
+pub type PendingOf = dyn Fn(&str) -> u32 + Send + Sync;
+
 /// The chain head as the writable store's last append left it, and the counter of the
 /// appends made in one request with it (see `StoreStats`).
 #[derive(Clone, Copy)]
@@ -145,6 +149,9 @@ pub struct HeadHint<'a> {
     pub seq: i64,
     pub hash: Hash,
     pub one_request: &'a std::sync::atomic::AtomicU64,
+    /// The outbox in memory, which counts the pending intents of a ticket memory holds
+    /// no record of: nothing is read after the commit for it.
+    pub pending: Option<&'a PendingOf>,
 }
 
 /// How [`append_in`] ends its transaction.
@@ -157,12 +164,13 @@ pub(super) enum Wrap {
     /// (SQLite only, one SQL text). The caller makes sure the fold reads nothing
     /// (`sqlite_append::reads_nothing`); a ticket memory has no record of and the
     /// events made none is left out of the records handed back (memory reads it when
-    /// asked). The one read left after the commit is a pending-intent count: of a
-    /// ticket whose first record the events made (memory counts no intents of a ticket
-    /// without a record), or one that memory's own would take below zero (memory
-    /// wrong); exact because the writable
-    /// store is its database's only writer (the store lock) and holds its append lock
-    /// throughout.
+    /// asked). The one read that can be left after the commit is a pending-intent
+    /// count: of a ticket whose first record the events made when no outbox in memory
+    /// counts its intents ([`HeadHint::pending`]; memory's records count no intents of
+    /// a ticket without a record), or one that memory's own count would take below zero
+    /// (memory wrong); exact because the writable store is its database's only writer
+    /// (the store lock) and holds its append lock throughout. An append that read
+    /// nothing counts as made in one request (`StoreStats::one_request`).
     Whole,
 }
 
@@ -312,6 +320,8 @@ pub(super) async fn append_in(
     let removed = script.run(conn).await?;
     let touched = fold.left(removed);
     let mut changed = vec![];
+    let mut read_after = false;
+    let pending_of = batch.head.and_then(|h| h.pending);
     if let Some(known) = known {
         changed.reserve(touched.len());
         for left in touched {
@@ -331,12 +341,18 @@ pub(super) async fn append_in(
             };
             let rec = match rec {
                 Some(mut rec) => {
-                    let counted = before.as_ref().and_then(|b| {
-                        u32::try_from(i64::from(b.pending_intents) + left.pending_delta).ok()
-                    });
+                    let base = match &before {
+                        Some(b) => Some(b.pending_intents),
+                        None => pending_of.map(|count| count(&id)),
+                    };
+                    let counted =
+                        base.and_then(|b| u32::try_from(i64::from(b) + left.pending_delta).ok());
                     rec.pending_intents = match counted {
                         Some(n) => n,
-                        None => tickets::pending_count(conn, &id).await?,
+                        None => {
+                            read_after = true;
+                            tickets::pending_count(conn, &id).await?
+                        }
                     };
                     Some(rec)
                 }
@@ -344,6 +360,9 @@ pub(super) async fn append_in(
             };
             changed.push((id, rec));
         }
+    }
+    if let (Wrap::Whole, Some(hint), false) = (&wrap, batch.head, read_after) {
+        super::writer::Counters::bump(hint.one_request);
     }
     if let Wrap::Open(advance) = wrap {
         on_conn!(conn, |c| sqlx::query(advance)

@@ -442,6 +442,10 @@ impl Store {
         let cache = self.cache.clone();
         let known = move |id: &str| cache.as_ref().and_then(|c| c.known(id));
         let known: Option<&projection::Known> = self.cache.is_some().then_some(&known);
+        let outbox = self.outbox.clone();
+        let counts = outbox.is_some();
+        let pending = move |id: &str| outbox.as_ref().map_or(0, |o| o.count(id));
+        let pending: Option<&append::PendingOf> = counts.then_some(&pending);
         // The head this store's last append left (its memory; see `sqlite_append`).
         let head = self.committed.as_ref().and_then(|c| {
             let (seq, hash) = &*c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -449,6 +453,7 @@ impl Store {
                 seq: *seq,
                 hash,
                 one_request: &self.counters.one_request,
+                pending,
             })
         });
         let (stored, changed) =

@@ -45,6 +45,16 @@ impl Outbox {
         self.lock().clone()
     }
 
+    /// How many intents `identifier` has pending.
+    pub fn count(&self, identifier: &str) -> u32 {
+        let n = self
+            .lock()
+            .iter()
+            .filter(|p| p.identifier == identifier)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     /// What a committed append did to the outbox (`stored[i]` is `events[i]` as
     /// stored).
     pub fn apply(&self, events: &[NewEvent], stored: &[StoredEvent]) {

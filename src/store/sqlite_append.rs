@@ -88,10 +88,7 @@ pub(super) async fn append(
                     "the store's head was not where its memory had it; appending the long way"
                 );
             }
-            Ok(done) => {
-                super::writer::Counters::bump(hint.one_request);
-                return Ok(done);
-            }
+            Ok(done) => return Ok(done),
             Err(e) => return Err(e),
         }
     }

@@ -41,8 +41,9 @@ pub struct StoreStats {
     pub checkpoint_writes: u64,
     /// Explicit `fsync`s of the WAL (the durability points).
     pub wal_syncs: u64,
-    /// Appends committed in one request to SQLite (see `sqlite_append`); the others of
-    /// `transactions` went the long way.
+    /// Appends committed in one request to SQLite with nothing read after the commit
+    /// (see `sqlite_append`); the others of `transactions` went the long way or counted
+    /// a ticket's pending intents after it.
     pub one_request: u64,
 }
 

@@ -350,7 +350,7 @@ async fn appends_on_tickets_memory_knows_take_one_request() {
     same_as_disk(&f, "a batch naming a new ticket").await;
     // A new ticket the poll asked about (`same_as_disk` asks about ENG-2) is known to
     // have no record: its first events, an intent among them, go in one request, and
-    // its pending intents are counted.
+    // its pending intents are counted from the outbox in memory: nothing read after.
     f.append(vec![
         picked("ENG-2", "code"),
         intent("ENG-2", "i-4", "In Progress"),
@@ -365,6 +365,29 @@ async fn appends_on_tickets_memory_knows_take_one_request() {
         .expect("record")
         .expect("made");
     assert_eq!(rec.pending_intents, 1);
+    // An intent recorded for a ticket before its first record (`same_as_disk` asked
+    // about ENG-3), then the record: the outbox in memory counts the intents it had, so
+    // nothing is read after either commit.
+    f.append(vec![intent("ENG-3", "i-5", "In Progress")]).await;
+    assert_eq!(counts(&f), (6, 4), "an intent before the ticket's record");
+    f.append(vec![
+        picked("ENG-3", "code"),
+        intent("ENG-3", "i-6", "Review"),
+    ])
+    .await;
+    assert_eq!(
+        counts(&f),
+        (7, 5),
+        "the first record of a ticket with an intent pending: nothing read after"
+    );
+    same_as_disk(&f, "a first record over a pending intent").await;
+    let rec = f
+        .store
+        .record("ENG-3")
+        .await
+        .expect("record")
+        .expect("made");
+    assert_eq!(rec.pending_intents, 2);
     let report = f.store.verify().await.expect("verify");
     assert!(report.is_ok(), "{report:?}");
 }
