@@ -4,8 +4,9 @@
 //! events: transitions with their move/comment intents, two runs of 8 agent output lines
 //! each, hooks, workspace) for `TICKETS` tickets against a real store in a temp dir, and
 //! prints per ticket: SQL statements executed (counted from sqlx's `sqlx::query` log),
-//! transactions (appends), checkpoint-file writes and WAL syncs (the store's own
-//! counters), and wall time. Run it under `strace -f -c -e trace=fsync,fdatasync` to see
+//! transactions (appends), the requests SQLite's worker thread waited for (its voluntary
+//! context switches), checkpoint-file writes and WAL syncs (the store's own counters),
+//! and wall time. Run it under `strace -f -c -e trace=fsync,fdatasync` to see
 //! the fsyncs.
 //!
 //! Two shapes of the agent output lines are replayed: one append per line (how the run
@@ -243,6 +244,29 @@ fn ticket(id: &str, per_line: bool) -> Vec<Vec<NewEvent>> {
     t
 }
 
+/// How many times the process's SQLite worker threads waited for a request (their
+/// voluntary context switches, from `/proc`): each request to a connection's worker
+/// thread (a statement, sqlx's ping of a connection given back to a pool) is one.
+fn worker_waits() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("sqlx-sqlite"))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
 async fn replay(per_line: bool, statements: &AtomicU64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("store.db");
@@ -251,6 +275,7 @@ async fn replay(per_line: bool, statements: &AtomicU64) {
         .expect("store opens");
     let before = store.stats();
     let statements_before = statements.load(Ordering::Relaxed);
+    let waits_before = worker_waits();
     let mut events = 0;
     let mut appends = 0;
     let started = Instant::now();
@@ -261,14 +286,16 @@ async fn replay(per_line: bool, statements: &AtomicU64) {
             store.append(batch).await.expect("append");
         }
     }
+    // Before the close: the worker threads end with their connections.
+    let waits = worker_waits() - waits_before;
     store.close().await;
     let wall = started.elapsed();
     let after = store.stats();
     let per = |x: u64| x as f64 / TICKETS as f64;
     println!(
         "{:<28} events {:>4.1}  appends {:>4.1}  transactions {:>4.1} ({:>4.1} in one request)  \
-         statements {:>6.1}  checkpoint writes {:>5.2}  WAL syncs {:>5.2}  wall {:>7.2} ms  \
-         (per ticket, {TICKETS} tickets)",
+         statements {:>6.1}  SQLite worker waits {:>5.1}  checkpoint writes {:>5.2}  \
+         WAL syncs {:>5.2}  wall {:>7.2} ms  (per ticket, {TICKETS} tickets)",
         if per_line {
             "one append per output line"
         } else {
@@ -279,6 +306,7 @@ async fn replay(per_line: bool, statements: &AtomicU64) {
         per(after.transactions - before.transactions),
         per(after.one_request - before.one_request),
         per(statements.load(Ordering::Relaxed) - statements_before),
+        per(waits),
         per(after.checkpoint_writes - before.checkpoint_writes),
         per(after.wal_syncs - before.wal_syncs),
         wall.as_secs_f64() * 1000.0 / TICKETS as f64,

@@ -15,12 +15,15 @@
 //! Rows are decoded by functions generic over [`DbRow`], so each decoder also exists
 //! once: [`DbRow::col`] reads a column of any type both drivers decode ([`Col`]).
 
-use sqlx::{Decode, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Type};
+use sqlx::{Decode, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, Type};
 
-/// A store's connection pool, on one of the two engines. Cheap to clone.
+use super::sqlite_db::SqliteDb;
+
+/// A store's connections, on one of the two engines (on SQLite a pool, or the writer
+/// connection held: see `sqlite_db`). Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     Postgres(PgPool),
 }
 
@@ -142,7 +145,7 @@ impl DbRow for sqlx::postgres::PgRow {
 }
 
 /// `on_pool!(pool, |p| body)`: `body` compiled once per engine, with `p` the engine's
-/// own pool (`&SqlitePool` or `&PgPool`). Not a closure: `body` runs in place (`?` and
+/// own connections (`&SqliteDb` or `&PgPool`). Not a closure: `body` runs in place (`?` and
 /// `.await` act on the enclosing function); the closure syntax lets rustfmt format it.
 macro_rules! on_pool {
     ($pool:expr, |$p:ident| $body:expr) => {

@@ -345,8 +345,9 @@ impl super::Store {
     /// [`compare`].
     pub fn sqlite_readers(&self) -> Option<SqlitePool> {
         match &self.readers {
-            super::backend::Pool::Sqlite(p) => Some(p.clone()),
-            super::backend::Pool::Postgres(_) => None,
+            super::backend::Pool::Sqlite(super::sqlite_db::SqliteDb::Pool(p)) => Some(p.clone()),
+            super::backend::Pool::Sqlite(super::sqlite_db::SqliteDb::Writer(_))
+            | super::backend::Pool::Postgres(_) => None,
         }
     }
 }

@@ -93,6 +93,7 @@ mod script;
 pub mod signing;
 pub mod sqlite;
 mod sqlite_append;
+pub(crate) mod sqlite_db;
 mod tickets;
 pub mod verify;
 pub mod verify_logs;
@@ -281,7 +282,11 @@ impl Store {
             Location::Sqlite(db) => {
                 let (pool, readers) = sqlite::open_write(db).await?;
                 let file = file_id::FileId::of(db)?;
-                (Pool::Sqlite(pool), Pool::Sqlite(readers), Some(file))
+                (
+                    Pool::Sqlite(pool),
+                    Pool::Sqlite(sqlite_db::SqliteDb::Pool(readers)),
+                    Some(file),
+                )
             }
             Location::Postgres(url) => {
                 let pool = Pool::Postgres(postgres::open_write(url).await?);
@@ -350,7 +355,9 @@ impl Store {
     /// that runs no migration; `Ok(None)` when the database holds no store yet.
     pub async fn open_read_only_at(location: &Location) -> Result<Option<Store>, StoreError> {
         let pool = match location {
-            Location::Sqlite(db) => sqlite::open_read(db).await?.map(Pool::Sqlite),
+            Location::Sqlite(db) => sqlite::open_read(db)
+                .await?
+                .map(|p| Pool::Sqlite(sqlite_db::SqliteDb::Pool(p))),
             Location::Postgres(url) => postgres::open_read(url).await?.map(Pool::Postgres),
         };
         Ok(pool.map(|pool| Store {

@@ -1,11 +1,12 @@
 //! Opening the SQLite database, and the small codecs every query module shares.
 //!
-//! Connections: a writable store has one pool of exactly **one writer connection** (every
-//! append runs on it, so SQLite's prepared-statement cache is warm and no two appends of
-//! this process ever contend for the write lock; the daemon's own short reads run on it
-//! too, see `Store::own`) and a separate small pool of **readers** (`query_only`, at
-//! most [`READERS`], opened when first needed and closed within a minute unused)
-//! for the dashboard's and the CLI's queries.
+//! Connections: a writable store has exactly **one writer connection**, held for the
+//! store's life rather than pooled (see `sqlite_db`: every append runs on it, so
+//! SQLite's prepared-statement cache is warm and no two appends of this process ever
+//! contend for the write lock; the daemon's own short reads run on it too, see
+//! `Store::own`) and a small pool of **readers** (`query_only`, at most [`READERS`],
+//! opened when first needed and closed within a minute unused) for the dashboard's and
+//! the CLI's queries.
 //! Each sqlx SQLite connection is one worker thread, so this also bounds the threads.
 //!
 //! Durability settings of the writer (the full story, with the checkpoint file, is in
@@ -29,10 +30,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqlitePool};
 
 use super::StoreError;
+use super::sqlite_db::SqliteDb;
 
 /// How long a connection waits for a lock held by another connection or process.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,20 +127,19 @@ fn pool_options() -> SqlitePoolOptions {
     SqlitePoolOptions::new().test_before_acquire(false)
 }
 
-/// Open a writable store's pools: creates the parent directory and the file, applies
-/// migrations on the one writer connection, then opens the readers lazily.
-pub async fn open_write(db: &Path) -> Result<(SqlitePool, SqlitePool), StoreError> {
+/// Open a writable store's connections: creates the parent directory and the file,
+/// opens the one writer connection (held, not pooled: see `sqlite_db`) and applies the
+/// migrations on it, then opens the readers lazily.
+pub async fn open_write(db: &Path) -> Result<(SqliteDb, SqlitePool), StoreError> {
     if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.display().to_string(),
             source,
         })?;
     }
-    let writer = pool_options()
-        .max_connections(1)
-        .connect_with(write_options(db))
-        .await?;
-    sqlx::migrate!("./migrations").run(&writer).await?;
+    let mut writer = write_options(db).connect().await?;
+    sqlx::migrate!("./migrations").run(&mut writer).await?;
+    let writer = SqliteDb::writer(writer);
     let readers = pool_options()
         .max_connections(READERS)
         .min_connections(0)
@@ -208,9 +209,10 @@ mod tests {
     async fn every_connection_of_a_writable_store_caps_its_page_cache() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (writer, readers) = open_write(&dir.path().join("k.db")).await.expect("open");
-        for pool in [&writer, &readers] {
+        let readers = SqliteDb::Pool(readers);
+        for db in [&writer, &readers] {
             let size: i64 = sqlx::query_scalar("PRAGMA cache_size")
-                .fetch_one(pool)
+                .fetch_one(db)
                 .await
                 .expect("pragma");
             assert_eq!(size, -i64::from(CACHE_KIB));

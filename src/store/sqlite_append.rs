@@ -20,17 +20,18 @@
 //! statement of `append::append_in`, which Postgres ends with the update alone).
 //!
 //! sqlx does not know of a transaction opened by a statement, so this module owns its
-//! end: an error rolls it back before the connection goes back to the pool; a
-//! connection whose transaction could not be ended (the rollback failed, or the append
-//! was dropped half-way, as when its caller is cancelled) is closed instead of being
-//! returned, and SQLite rolls back what a closed connection left uncommitted. No other
-//! user of the pool can see the transaction half-done.
+//! end: an error rolls it back before the connection is given back; a connection whose
+//! transaction could not be ended (the rollback failed, or the append was dropped
+//! half-way, as when its caller is cancelled) is marked so (`Held::close_on_drop`): the
+//! writer is rolled back before its next user gets it, a pooled connection is closed
+//! (SQLite rolls back what a closed connection left uncommitted). No other user of the
+//! connection can see the transaction half-done.
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use super::append::{Batch, Changed, Wrap, append_in};
 use super::backend::Conn;
+use super::sqlite_db::{Held, SqliteDb};
 use super::{StoreError, StoredEvent};
 
 /// Takes the database's write lock (two writers, in this process or another, queue on
@@ -40,9 +41,9 @@ const BEGIN_AND_HEAD: &str = "BEGIN IMMEDIATE; SELECT seq, hash FROM chain_head 
 /// `HEAD_UPDATE`, then the commit.
 const UPDATE_AND_COMMIT: &str = "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1; COMMIT";
 
-/// A connection with a transaction open: closed, not returned to the pool, unless the
-/// transaction was ended (`ended`).
-struct Open(Option<PoolConnection<Sqlite>>);
+/// A connection with a transaction open: not given back as it is (see
+/// [`Held::close_on_drop`]) unless the transaction was ended (`ended`).
+struct Open(Option<Held>);
 
 impl Open {
     fn conn(&mut self) -> &mut SqliteConnection {
@@ -69,7 +70,7 @@ impl Drop for Open {
 /// the batch names the head, else (or when the database's head is not that one) the
 /// long way.
 pub(super) async fn append(
-    pool: &SqlitePool,
+    pool: &SqliteDb,
     batch: &Batch<'_>,
 ) -> Result<(Vec<StoredEvent>, Changed), StoreError> {
     if let Some(hint) = batch.head.filter(|_| reads_nothing(batch)) {
