@@ -169,6 +169,10 @@ pub fn status_of(exit: &ProcessExit, last_stderr: Option<&str>) -> RunStatus {
     }
 }
 
+/// How much of a run's JSON lines is gathered before it goes to `events.jsonl` in one
+/// write.
+const EVENTS_BUFFER: usize = 8 * 1024;
+
 /// A queued event, with the raw JSON line to log when it is one.
 pub(crate) type Queued = (RunEvent, Option<Vec<u8>>);
 
@@ -177,7 +181,10 @@ pub(crate) async fn forward(
     events: mpsc::Sender<RunEvent>,
     jsonl: PathBuf,
 ) {
-    let mut log: Option<tokio::fs::File> = None;
+    // Each write to a `tokio::fs::File` is a task on the blocking pool: the lines queued
+    // together are written together, once none is left waiting, so the log followed
+    // live is never behind what was forwarded (as the output logs, see `process`).
+    let mut log: Option<tokio::io::BufWriter<tokio::fs::File>> = None;
     let mut log_failed = false;
     let mut consumer_gone = false;
     while let Some((event, raw)) = rx.recv().await {
@@ -189,7 +196,7 @@ pub(crate) async fn forward(
                     .open(&jsonl)
                     .await
                 {
-                    Ok(f) => log = Some(f),
+                    Ok(f) => log = Some(tokio::io::BufWriter::with_capacity(EVENTS_BUFFER, f)),
                     Err(e) => {
                         log_failed = true;
                         tracing::warn!(path = %jsonl.display(), error = %e, "cannot open events log");
@@ -198,7 +205,11 @@ pub(crate) async fn forward(
             }
             if let Some(f) = log.as_mut() {
                 raw.push(b'\n');
-                if let Err(e) = f.write_all(&raw).await {
+                let mut written = f.write_all(&raw).await;
+                if written.is_ok() && rx.is_empty() {
+                    written = f.flush().await;
+                }
+                if let Err(e) = written {
                     tracing::warn!(path = %jsonl.display(), error = %e, "cannot append to events log");
                     log = None;
                     log_failed = true;

@@ -422,26 +422,30 @@ fn spawn_reader(
     })
 }
 
+/// The run's log folder and its two output logs, made in one task on the blocking
+/// pool: each `tokio::fs` call is a task of its own (a pool thread woken, then the
+/// runtime), three per run before (issue 11).
 async fn open_logs(
     spec: &ProcessSpec,
 ) -> Result<(Option<tokio::fs::File>, Option<tokio::fs::File>), AgentError> {
-    let Some(dir) = &spec.log_dir else {
+    let Some(dir) = spec.log_dir.clone() else {
         return Ok((None, None));
     };
-    tokio::fs::create_dir_all(dir).await?;
-    let open = |name: &str| {
-        let path = dir.join(name);
-        async move {
-            tokio::fs::OpenOptions::new()
+    let (out, err) = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(path)
-                .await
-        }
-    };
+                .open(dir.join(name))
+        };
+        Ok::<_, std::io::Error>((open("stdout.log")?, open("stderr.log")?))
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     Ok((
-        Some(open("stdout.log").await?),
-        Some(open("stderr.log").await?),
+        Some(tokio::fs::File::from_std(out)),
+        Some(tokio::fs::File::from_std(err)),
     ))
 }
 

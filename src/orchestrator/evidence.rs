@@ -84,42 +84,52 @@ async fn read_version(program: &str) -> Cached {
     }
 }
 
+/// What a finished run left, read in one task on the blocking pool (each is a pool
+/// thread woken and then the runtime, issue 11): [`head_and_diff_in`] of `workspace`,
+/// and [`hash_dir`] of the run's `log_dir` (complete by then: the runner has returned
+/// and its `after_run` hook has run).
+pub(crate) async fn after_run(
+    workspace: PathBuf,
+    before: Option<String>,
+    log_dir: PathBuf,
+) -> (Option<String>, Option<DiffStat>, BTreeMap<String, String>) {
+    tokio::task::spawn_blocking(move || {
+        let (head, diff) = head_and_diff_in(&workspace, before.as_deref());
+        (head, diff, hash_dir(&log_dir))
+    })
+    .await
+    .unwrap_or_default()
+}
+
 /// What a run left: the workspace's HEAD commit, and the files, insertions and
 /// deletions from `before` (`None`: the empty tree) to it. One open of the repository
 /// answers both (an open reads the repository's and the user's git config files anew),
 /// and none when the workspace's files show HEAD still at `before` (a run that
 /// committed nothing; see `workspace::head`).
-pub(crate) async fn head_and_diff(
-    workspace: PathBuf,
-    before: Option<String>,
-) -> (Option<String>, Option<DiffStat>) {
-    tokio::task::spawn_blocking(move || {
-        if let (Some(before), crate::workspace::head::Read::Commit(now)) =
-            (&before, crate::workspace::head::read(&workspace))
-            && *before == now
-        {
-            let none = DiffStat {
-                files: 0,
-                insertions: 0,
-                deletions: 0,
-            };
-            return (Some(now), Some(none));
-        }
-        let Ok(repo) = git2::Repository::open(&workspace) else {
-            return (None, None);
+fn head_and_diff_in(workspace: &Path, before: Option<&str>) -> (Option<String>, Option<DiffStat>) {
+    if let (Some(before), crate::workspace::head::Read::Commit(now)) =
+        (before, crate::workspace::head::read(workspace))
+        && before == now
+    {
+        let none = DiffStat {
+            files: 0,
+            insertions: 0,
+            deletions: 0,
         };
-        let head = repo
-            .head()
-            .ok()
-            .and_then(|h| h.target())
-            .map(|oid| oid.to_string());
-        let diff = head
-            .as_deref()
-            .and_then(|after| diff_stat_in(&repo, before.as_deref(), after));
-        (head, diff)
-    })
-    .await
-    .unwrap_or((None, None))
+        return (Some(now), Some(none));
+    }
+    let Ok(repo) = git2::Repository::open(workspace) else {
+        return (None, None);
+    };
+    let head = repo
+        .head()
+        .ok()
+        .and_then(|h| h.target())
+        .map(|oid| oid.to_string());
+    let diff = head
+        .as_deref()
+        .and_then(|after| diff_stat_in(&repo, before, after));
+    (head, diff)
 }
 
 /// Files, insertions and deletions between `before` (`None`: the empty tree) and `after`.
@@ -231,15 +241,15 @@ mod tests {
         assert_eq!(diff_stat_sync(d, Some("not-a-sha"), &after), None);
     }
 
-    #[tokio::test]
-    async fn head_and_diff_reads_the_head_and_what_changed_since_before() {
+    #[test]
+    fn head_and_diff_reads_the_head_and_what_changed_since_before() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // Not a repository (a workspace that failed to be created): nothing.
-        assert_eq!(head_and_diff(d.to_path_buf(), None).await, (None, None));
+        assert_eq!(head_and_diff_in(d, None), (None, None));
         git(d, &["init", "-q"]);
         // An unborn branch: no head, no diff.
-        assert_eq!(head_and_diff(d.to_path_buf(), None).await, (None, None));
+        assert_eq!(head_and_diff_in(d, None), (None, None));
         std::fs::write(d.join("a.txt"), "one\n").unwrap();
         git(d, &["add", "."]);
         git(d, &["commit", "-qm", "first"]);
@@ -247,7 +257,7 @@ mod tests {
         std::fs::write(d.join("a.txt"), "one\ntwo\n").unwrap();
         git(d, &["commit", "-qam", "second"]);
         let after = git(d, &["rev-parse", "HEAD"]);
-        let (head, diff) = head_and_diff(d.to_path_buf(), Some(before.clone())).await;
+        let (head, diff) = head_and_diff_in(d, Some(&before));
         assert_eq!(head.as_deref(), Some(after.as_str()));
         assert_eq!(
             diff,
@@ -258,13 +268,13 @@ mod tests {
             })
         );
         // Nothing committed by the run: the same head, an empty diff.
-        let (head, diff) = head_and_diff(d.to_path_buf(), Some(after.clone())).await;
+        let (head, diff) = head_and_diff_in(d, Some(&after));
         assert_eq!(head.as_deref(), Some(after.as_str()));
         assert_eq!(diff.map(|s| s.files), Some(0));
         // Only an empty commit: a new head, the same tree, an empty diff.
         git(d, &["commit", "-q", "--allow-empty", "-m", "empty"]);
         let empty = git(d, &["rev-parse", "HEAD"]);
-        let (head, diff) = head_and_diff(d.to_path_buf(), Some(after)).await;
+        let (head, diff) = head_and_diff_in(d, Some(&after));
         assert_eq!(head, Some(empty));
         assert_eq!(
             diff,

@@ -144,7 +144,9 @@ pub(crate) async fn run_task(
         }
     }
     // What the run (and its `after_run` hook) left committed.
-    let (after, diff) = evidence::head_and_diff(workspace, heads.before.clone()).await;
+    // And the hashes of its logs, complete now (one task on the blocking pool).
+    let (after, diff, logs) =
+        evidence::after_run(workspace, heads.before.clone(), log_dir.clone()).await;
     heads.after = after;
     let verdict = match verdict_file {
         Some(path) if matches!(outcome.status, RunStatus::Succeeded) => {
@@ -170,9 +172,7 @@ pub(crate) async fn run_task(
         head_after: heads.after.clone(),
         diff,
         log_dir: log_dir.display().to_string(),
-        logs: tokio::task::spawn_blocking(move || evidence::hash_dir(&log_dir))
-            .await
-            .unwrap_or_default(),
+        logs,
         node: None,
     };
     let _ = done_tx.send(run_id.clone()).await;

@@ -69,6 +69,20 @@ pub fn read(workdir: &Path) -> Read {
     Read::Unknown
 }
 
+/// The commit of the workspace at `workdir` when its `HEAD` is on the local `branch`
+/// (`ref: refs/heads/<branch>`, read as [`read`] does); `None` otherwise, or when the
+/// files do not say (the caller asks libgit2).
+pub fn on_branch(workdir: &Path, branch: &str) -> Option<String> {
+    let head = text(&workdir.join(".git").join("HEAD"))?;
+    if head.strip_prefix("ref: refs/heads/") != Some(branch) {
+        return None;
+    }
+    match read(workdir) {
+        Read::Commit(id) => Some(id),
+        Read::Unborn | Read::Unknown => None,
+    }
+}
+
 /// A file's text without its trailing newline; `None` when it cannot be read.
 fn text(path: &Path) -> Option<String> {
     std::fs::read_to_string(path)
@@ -188,6 +202,28 @@ pub(crate) mod tests {
         git(d, &["switch", "-q", "--orphan", "empty"]);
         assert_eq!(read(d), Read::Unborn);
         assert_eq!(read(d), libgit2(d));
+    }
+
+    #[test]
+    fn on_branch_is_the_commit_only_when_head_names_that_branch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "karajan/ENG-1"]);
+        // Unborn: the files do not say which commit.
+        assert_eq!(on_branch(d, "karajan/ENG-1"), None);
+        git(d, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let one = git(d, &["rev-parse", "HEAD"]);
+        assert_eq!(on_branch(d, "karajan/ENG-1"), Some(one.clone()));
+        assert_eq!(on_branch(d, "karajan"), None);
+        assert_eq!(on_branch(d, "karajan/ENG-2"), None);
+        git(d, &["pack-refs", "--all"]);
+        assert_eq!(on_branch(d, "karajan/ENG-1"), Some(one.clone()));
+        git(d, &["switch", "-q", "-c", "other"]);
+        assert_eq!(on_branch(d, "karajan/ENG-1"), None);
+        assert_eq!(on_branch(d, "other"), Some(one.clone()));
+        git(d, &["checkout", "-q", "--detach", &one]);
+        assert_eq!(on_branch(d, "other"), None);
+        assert_eq!(on_branch(&d.join("missing"), "other"), None);
     }
 
     #[test]

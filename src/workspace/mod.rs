@@ -239,6 +239,19 @@ impl Workspaces {
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => Err(WorkspaceError::Symlink { path }),
             Ok(_) => {
+                // Already on its branch, as its files say: nothing to open (an open loads
+                // and snapshots the git configuration, see `head`), unless the branch
+                // must first catch up with a push.
+                if !self.follow_pushed
+                    && let Some(head) = head::on_branch(&path, &branch)
+                {
+                    return Ok(Workspace {
+                        head: Some(head),
+                        path,
+                        branch,
+                        created: false,
+                    });
+                }
                 let repo =
                     Repository::open(&path).map_err(|source| WorkspaceError::NotARepository {
                         path: path.clone(),
