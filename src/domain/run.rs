@@ -188,6 +188,22 @@ pub struct Accounting {
     pub counted_at_cap: bool,
 }
 
+/// The cumulative usage `session` had reported by the run whose `run_finished` payload
+/// this is: its `accounting.thread_tokens` (Codex reports a thread's total), or, for
+/// runs recorded before `accounting` existed, its `tokens` (which then held the
+/// session's total as reported). `None` for a run of another session, or one that
+/// knew no total (stopped before the CLI reported it).
+pub fn session_total(run_finished: &serde_json::Value, session: &str) -> Option<TokenUsage> {
+    if run_finished.get("session_id").and_then(|v| v.as_str()) != Some(session) {
+        return None;
+    }
+    let total = match run_finished.get("accounting") {
+        Some(acc) => acc.get("thread_tokens")?,
+        None => run_finished.get("tokens")?,
+    };
+    TokenUsage::deserialize(total).ok()
+}
+
 impl Accounting {
     /// Whether the figures are anything but exact (for `status` and `history`).
     pub fn is_inexact(&self) -> bool {

@@ -164,13 +164,7 @@ impl Engine {
         let resume_session = history.session;
         // What the resumed session had reported in total, for CLIs that report a
         // session's cumulative usage (a run records only its own share).
-        let resume_usage = match &resume_session {
-            Some(s) => super::resume::thread_usage(
-                &self.store.events_of_kind(&id, "run_finished").await?,
-                s,
-            ),
-            None => None,
-        };
+        let resume_usage = history.session_usage;
         Ok(RunPlan {
             snapshot: w.snapshot.clone(),
             state: w.state.clone(),

@@ -2,8 +2,9 @@
 
 use std::collections::HashSet;
 
-use karajan::domain::{Phase, RunStatus};
-use karajan::store::{Grouping, NewEvent};
+use karajan::domain::run::{Accounting, UsageBasis};
+use karajan::domain::{Phase, RunStatus, TokenUsage};
+use karajan::store::{EventKind, Grouping, NewEvent};
 
 use super::parity;
 use crate::store::{intent, note, picked, run_finished, run_started};
@@ -201,5 +202,66 @@ parity! {
         assert_eq!(two.session, None);
         let none = b.store.run_history("ENG-9", Some("claude")).await.expect("history");
         assert_eq!(none, karajan::store::RunHistory::default(), "{}", b.name);
+    }
+
+    /// The resumed session's usage so far comes with the run's history: the latest total
+    /// a run of that session reported (the thread's total where the CLI reports one, an
+    /// older event's `tokens` otherwise), skipping runs that reported none and runs of
+    /// other sessions, as reading all the ticket's runs did.
+    async fn run_history_carries_the_resumed_sessions_usage(b: Backend) {
+        let tokens = |input| TokenUsage {
+            input,
+            ..TokenUsage::default()
+        };
+        let finished = |issue: &str, run: &str, session: &str, own, accounting| {
+            let mut event =
+                run_finished(issue, run, RunStatus::Succeeded, Phase::Ready, Some(session));
+            if let EventKind::RunFinished {
+                tokens: t,
+                accounting: a,
+                ..
+            } = &mut event.kind
+            {
+                *t = tokens(own);
+                *a = accounting;
+            }
+            event
+        };
+        let reported = |thread: Option<u64>| Accounting {
+            usage: UsageBasis::Reported,
+            thread_tokens: thread.map(tokens),
+            ..Accounting::default()
+        };
+        let runs = [
+            // Recorded before `accounting` existed: its tokens were the thread's total.
+            finished("ENG-5", "r-0", "th", 10, None),
+            finished("ENG-5", "r-1", "th", 5, Some(reported(Some(15)))),
+            finished("ENG-5", "r-2", "other", 99, None),
+            // Stopped before the CLI reported the thread's usage: no total.
+            finished("ENG-5", "r-3", "th", 0, Some(reported(None))),
+        ];
+        for (n, run) in runs.into_iter().enumerate() {
+            let id = format!("r-{n}");
+            b.store
+                .append(vec![run_started("ENG-5", &id, "Implement", 1), run])
+                .await
+                .expect("append");
+        }
+        let history = b.store.run_history("ENG-5", Some("claude")).await.expect("history");
+        assert_eq!(history.session.as_deref(), Some("th"), "{}", b.name);
+        assert_eq!(history.session_usage, Some(tokens(15)), "{}", b.name);
+        // Not asked for a runner's session: none.
+        let plain = b.store.run_history("ENG-5", None).await.expect("history");
+        assert_eq!(plain.session_usage, None, "{}", b.name);
+        // Only a legacy total: that one.
+        b.store
+            .append(vec![
+                run_started("ENG-6", "r-x", "Implement", 1),
+                finished("ENG-6", "r-x", "th", 10, None),
+            ])
+            .await
+            .expect("append");
+        let legacy = b.store.run_history("ENG-6", Some("claude")).await.expect("history");
+        assert_eq!(legacy.session_usage, Some(tokens(10)), "{}", b.name);
     }
 }
