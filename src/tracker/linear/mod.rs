@@ -174,7 +174,7 @@ impl LinearTracker {
                 })
                 .await
                 .map_err(|e| e.into_tracker("ListIssues"))?;
-            let page = normalize::parse_page(&data, "issues").map_err(|message| {
+            let page = normalize::parse_page(data, "issues").map_err(|message| {
                 TrackerError::Malformed {
                     source_name: "Linear ListIssues".to_string(),
                     message,
@@ -307,7 +307,7 @@ impl LinearTracker {
                 source_name: "Linear WorkflowStates".to_string(),
                 message,
             };
-            let page = normalize::parse_page(&data, "workflowStates").map_err(malformed)?;
+            let page = normalize::parse_page(data, "workflowStates").map_err(malformed)?;
             for node in page.nodes {
                 let state: ops::workflow_states::WorkflowStatesWorkflowStatesNodes =
                     serde_json::from_value(node).map_err(|e| malformed(e.to_string()))?;
@@ -586,7 +586,7 @@ impl Tracker for LinearTracker {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let data = self
+            let mut data = self
                 .transport
                 .call::<IssueComments>(ops::issue_comments::Variables {
                     id: ticket.id.clone(),
@@ -596,7 +596,8 @@ impl Tracker for LinearTracker {
                 .await
                 .map_err(|e| not_found_or(e, ticket, "IssueComments"))?;
             let issue = data
-                .get("issue")
+                .get_mut("issue")
+                .map(Value::take)
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| TrackerError::NotFound(ticket.identifier.clone()))?;
             let malformed = |message: String| TrackerError::Malformed {

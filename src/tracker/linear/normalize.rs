@@ -29,10 +29,12 @@ pub(crate) struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// Takes the connection at `field` out of an operation's `data`.
-pub(crate) fn parse_page(data: &Value, field: &str) -> Result<RawPage, String> {
+/// Takes the connection at `field` out of an operation's `data`: moved, not copied
+/// (a candidate read's page is most of what the daemon parses, issue 11).
+pub(crate) fn parse_page(mut data: Value, field: &str) -> Result<RawPage, String> {
     let connection = data
-        .get(field)
+        .get_mut(field)
+        .map(Value::take)
         .ok_or_else(|| format!("`data.{field}` is missing"))?;
     RawPage::deserialize(connection).map_err(|e| format!("`data.{field}`: {e}"))
 }
