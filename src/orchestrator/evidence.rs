@@ -88,7 +88,7 @@ async fn read_version(program: &str) -> Cached {
 /// thread woken and then the runtime, issue 11): [`head_and_diff_in`] of `workspace`,
 /// and [`hash_dir`] of the run's `log_dir` (complete by then: the runner has returned
 /// and its `after_run` hook has run).
-pub(crate) async fn after_run(
+pub(crate) async fn left_by_run(
     workspace: PathBuf,
     before: Option<String>,
     log_dir: PathBuf,

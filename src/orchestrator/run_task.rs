@@ -146,7 +146,7 @@ pub(crate) async fn run_task(
     // What the run (and its `after_run` hook) left committed.
     // And the hashes of its logs, complete now (one task on the blocking pool).
     let (after, diff, logs) =
-        evidence::after_run(workspace, heads.before.clone(), log_dir.clone()).await;
+        evidence::left_by_run(workspace, heads.before.clone(), log_dir.clone()).await;
     heads.after = after;
     let verdict = match verdict_file {
         Some(path) if matches!(outcome.status, RunStatus::Succeeded) => {

@@ -27,6 +27,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow, SqliteStatement, SqliteTypeInfo};
 use sqlx::{Connection, Either, Execute, Executor, Sqlite, SqliteConnection, SqlitePool};
 
+/// How long [`SqliteDb::acquire`] waits for the writer (sqlx's default for a pool).
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A store's SQLite connections: a pool, or the held writer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum SqliteDb {
@@ -67,7 +70,11 @@ impl SqliteDb {
             SqliteDb::Pool(pool) => return Ok(Held::Pooled(pool.acquire().await?)),
             SqliteDb::Writer(writer) => writer,
         };
-        let mut guard = writer.conn.clone().lock_owned().await;
+        // As long as a pool waits for a connection before giving up: a user that never
+        // gives the writer back is a bug, reported rather than waited on forever.
+        let mut guard = tokio::time::timeout(ACQUIRE_TIMEOUT, writer.conn.clone().lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
         let Some(conn) = guard.as_mut() else {
             return Err(sqlx::Error::PoolClosed);
         };
@@ -188,5 +195,93 @@ impl<'c> Executor<'c> for &'c SqliteDb {
         'c: 'e,
     {
         Box::pin(async move { self.acquire().await?.describe(sql).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::ConnectOptions;
+
+    async fn writer(dir: &tempfile::TempDir) -> SqliteDb {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("w.db"))
+            .create_if_missing(true)
+            .connect()
+            .await
+            .expect("connect");
+        sqlx::query("CREATE TABLE t (n INTEGER)")
+            .execute(&mut conn)
+            .await
+            .expect("table");
+        SqliteDb::writer(conn)
+    }
+
+    async fn count(db: &SqliteDb) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(db)
+            .await
+            .expect("count")
+    }
+
+    /// A user that leaves a transaction open (dropped half-way) leaves it to be rolled
+    /// back before the next user: what it wrote is gone, and the writer works on.
+    #[tokio::test]
+    async fn a_transaction_left_open_is_rolled_back_before_the_next_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = writer(&dir).await;
+        {
+            let mut held = db.acquire().await.expect("acquire");
+            sqlx::query("BEGIN IMMEDIATE; INSERT INTO t VALUES (1)")
+                .execute(&mut *held)
+                .await
+                .expect("begin");
+            held.close_on_drop();
+        }
+        assert_eq!(count(&db).await, 0, "rolled back");
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&db)
+            .await
+            .expect("insert");
+        assert_eq!(count(&db).await, 1);
+        // Marked but with nothing open: the refused rollback is no error.
+        db.acquire().await.expect("acquire").close_on_drop();
+        assert_eq!(count(&db).await, 1);
+    }
+
+    /// Queries on `&SqliteDb` take the writer one at a time; a closed writer refuses.
+    #[tokio::test]
+    async fn the_writer_serves_one_user_at_a_time_until_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = writer(&dir).await;
+        let inserts = (0..20).map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                sqlx::query("INSERT INTO t VALUES ($1)")
+                    .bind(n)
+                    .execute(&db)
+                    .await
+                    .expect("insert");
+            })
+        });
+        for insert in inserts.collect::<Vec<_>>() {
+            insert.await.expect("task");
+        }
+        assert_eq!(count(&db).await, 20);
+        db.close().await;
+        assert!(matches!(db.acquire().await, Err(sqlx::Error::PoolClosed)));
+        assert!(sqlx::query("SELECT 1").execute(&db).await.is_err());
+    }
+
+    /// A user that never gives the writer back is reported after the wait a pool
+    /// allows, not waited on forever.
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_never_given_back_times_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = writer(&dir).await;
+        let _held = db.acquire().await.expect("acquire");
+        let started = tokio::time::Instant::now();
+        assert!(matches!(db.acquire().await, Err(sqlx::Error::PoolTimedOut)));
+        assert_eq!(started.elapsed(), ACQUIRE_TIMEOUT);
     }
 }
