@@ -17,8 +17,9 @@
 //! - `signing`: the ed25519 key, kept outside the store's folder, that signs it;
 //! - `verify`: re-hashes every row and compares with the checkpoints;
 //! - `read`: the queries the orchestrator, CLI and dashboard use; `daily`: figures per
-//!   day for the dashboard's chart; `queries`: which of memory, the writer connection
-//!   or the readers answers each of the store's questions;
+//!   day for the dashboard's chart; `run_history`: what planning a run reads, in one
+//!   query; `queries`: which of memory, the writer connection or the readers answers
+//!   each of the store's questions;
 //! - `cache`: a writable store's ticket records in memory, kept exact by its appends,
 //!   so a poll reads no record from the database;
 //! - `ledger`: a writable store's run totals and latest transitions in memory, kept
@@ -26,7 +27,8 @@
 //! - `outbox`: a writable SQLite store's pending intents in memory, kept exact by its
 //!   appends, so a tick reads none from the database;
 //! - `sqlite`: connection settings (one writer, a few readers, WAL, `synchronous=NORMAL`,
-//!   busy timeout) and why;
+//!   busy timeout) and why; `sqlite_db`: the writer held for the store's life (sqlx
+//!   pings a pooled connection each time it is given back), the readers pooled;
 //! - `writer`: the checkpoint-file writer (at most one write a second) and the counters;
 //! - `lock` / `pg_lock`: one writer (daemon) per store: an exclusive file lock on SQLite,
 //!   an advisory lock on Postgres;
@@ -89,6 +91,7 @@ mod projection;
 mod queries;
 mod read;
 pub mod reset;
+mod run_history;
 mod script;
 pub mod signing;
 pub mod sqlite;
@@ -110,7 +113,8 @@ pub use event::{EventKind, IntentOp, NewEvent};
 pub use fence::Fence;
 pub use ledger::HistoryView;
 pub use location::{Location, PgUrl};
-pub use read::{Grouping, RunHistory};
+pub use read::Grouping;
+pub use run_history::RunHistory;
 
 use crate::domain::{IssueRecord, TokenUsage};
 pub use writer::{CHECKPOINT_INTERVAL, StoreStats};

@@ -152,7 +152,7 @@ impl Store {
         identifier: &str,
         runner: Option<&str>,
     ) -> Result<RunHistory, StoreError> {
-        read::run_history(self.own(), identifier, runner).await
+        super::run_history::run_history(self.own(), identifier, runner).await
     }
 
     /// The latest session id recorded by a run of `runner` kind on this ticket.
