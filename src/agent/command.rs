@@ -488,4 +488,59 @@ mod tests {
             ]
         );
     }
+
+    /// `events.jsonl` is written a burst at a time, yet a line is in the file as soon as
+    /// no other waits behind it, while the run still goes on (a log followed live), and a
+    /// burst arrives whole and in order.
+    #[tokio::test]
+    async fn the_events_log_holds_each_line_once_none_waits_behind_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jsonl = dir.path().join("events.jsonl");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events_tx, mut events_rx) = mpsc::channel(64);
+        let forwarder = tokio::spawn(forward(rx, events_tx, jsonl.clone()));
+        let line = |n: u32| {
+            let value = serde_json::json!({ "n": n });
+            let raw = value.to_string().into_bytes();
+            (
+                RunEvent::Json {
+                    at: Utc::now(),
+                    value,
+                },
+                Some(raw),
+            )
+        };
+        let read = || std::fs::read_to_string(&jsonl).unwrap_or_default();
+        tx.send(line(1)).expect("send");
+        events_rx.recv().await.expect("forwarded");
+        // The channel stays open (the run goes on); the line must already be written.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while read() != "{\"n\":1}\n" {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not written: {:?}",
+                read()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for n in 2..=4 {
+            tx.send(line(n)).expect("send");
+        }
+        for _ in 2..=4 {
+            events_rx.recv().await.expect("forwarded");
+        }
+        let want = "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n";
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while read() != want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not written: {:?}",
+                read()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(tx);
+        forwarder.await.expect("forwarder");
+        assert_eq!(read(), want);
+    }
 }
