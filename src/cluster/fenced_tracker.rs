@@ -115,6 +115,10 @@ impl Tracker for FencedTracker {
         self.inner.check(columns).await
     }
 
+    fn board_id(&self) -> Option<String> {
+        self.inner.board_id()
+    }
+
     fn rate_budget(&self) -> Option<RateBudget> {
         self.inner.rate_budget()
     }

@@ -45,6 +45,11 @@ pub(crate) enum Control {
         identifier: String,
         data: serde_json::Value,
     },
+    /// A webhook said a project's item changed: the issue's node id, and the project's.
+    NudgeItem {
+        issue: String,
+        project: Option<String>,
+    },
     /// A webhook said these pull requests (by number or head commit) changed.
     PrNudge {
         numbers: Vec<u64>,
@@ -122,6 +127,17 @@ impl Handle {
     pub async fn deliver(&self, identifier: String, data: serde_json::Value) -> bool {
         self.tx
             .send(Control::Delivered { identifier, data })
+            .await
+            .is_ok()
+    }
+
+    /// A webhook delivery says the item of the issue with node id `issue` on the
+    /// project `project` changed (a GitHub project names nothing else): read that
+    /// ticket now if karajan knows it, else poll now; an item of another project than
+    /// the tracker's board is nothing to karajan.
+    pub async fn nudge_item(&self, issue: String, project: Option<String>) -> bool {
+        self.tx
+            .send(Control::NudgeItem { issue, project })
             .await
             .is_ok()
     }
@@ -438,6 +454,11 @@ async fn daemon(
                     interval.reset_immediately();
                 }
                 Control::Nudge(identifiers) => engine.nudge(identifiers),
+                Control::NudgeItem { issue, project } => {
+                    if engine.nudge_item(&issue, project.as_deref()) {
+                        interval.reset_immediately();
+                    }
+                }
                 Control::Delivered { identifier, data } => {
                     engine.on_delivery(identifier, &data).await?;
                 }

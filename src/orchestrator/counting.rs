@@ -121,6 +121,10 @@ impl Tracker for CountingTracker {
         self.inner.sweep_every()
     }
 
+    fn board_id(&self) -> Option<String> {
+        self.inner.board_id()
+    }
+
     fn rate_budget(&self) -> Option<RateBudget> {
         self.inner.rate_budget()
     }

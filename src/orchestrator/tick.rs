@@ -48,6 +48,28 @@ impl Engine {
         self.start_observe(Some(identifiers));
     }
 
+    /// A project's item changed (a GitHub delivery names it by node ids only): read
+    /// the ticket whose issue has node id `issue` alone, when karajan holds its
+    /// snapshot. `true`: it does not (an issue new to the board, or to the columns
+    /// karajan watches), and the whole poll should come forward. An item of a project
+    /// that is known not to be the tracker's board is nothing to karajan.
+    pub(crate) fn nudge_item(&mut self, issue: &str, project: Option<&str>) -> bool {
+        if let (Some(project), Some(board)) = (project, self.tracker.board_id())
+            && project != board
+        {
+            debug!(%project, %board, "a delivery about another project's item: ignored");
+            return false;
+        }
+        match self.snapshots.values().find(|s| s.id == issue) {
+            Some(known) => {
+                let identifier = known.identifier.clone();
+                self.nudge(vec![identifier]);
+                false
+            }
+            None => true,
+        }
+    }
+
     /// Start a read: the whole poll (`scope` none) or the named tickets.
     pub(crate) fn start_observe(&mut self, scope: Option<Vec<String>>) {
         if self.observing.is_some() {

@@ -223,6 +223,12 @@ pub trait Tracker: Send + Sync {
     /// Validate the configured columns against the tracker without writing anything.
     async fn check(&self, columns: &[String]) -> Result<TrackerCheck, TrackerError>;
 
+    /// The node id of the board whose items are this tracker's tickets (a GitHub
+    /// project), once known: deliveries about other boards' items are ignored.
+    fn board_id(&self) -> Option<String> {
+        None
+    }
+
     /// The last known request budget, if the tracker reports one.
     fn rate_budget(&self) -> Option<RateBudget> {
         None

@@ -22,6 +22,7 @@ mod webhooks_config;
 pub(crate) mod webhooks_delivered;
 mod webhooks_delivered_github;
 mod webhooks_idle;
+mod webhooks_project;
 mod webhooks_serve;
 
 use std::sync::Arc;

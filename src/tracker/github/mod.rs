@@ -447,6 +447,12 @@ impl Tracker for GithubTracker {
         Some(self.http.clone())
     }
 
+    fn board_id(&self) -> Option<String> {
+        // Resolved by the first poll, and again after a reload; `None` meanwhile.
+        let board = self.board.try_read().ok()?;
+        board.as_ref().map(|b| b.project_id.clone())
+    }
+
     fn read_delivery(
         &self,
         data: &serde_json::Value,

@@ -339,6 +339,15 @@ pub(crate) async fn receive(
             });
             (StatusCode::OK, axum::Json(answer)).into_response()
         }
+        Meaning::ProjectItem { issue, project } => {
+            hooks.count(source, "accepted");
+            info!(source = source.name(), delivery = %id, %issue, ?project, "webhook delivery: a project item, reconciling its issue now");
+            let handle = st.handle.clone();
+            let answer =
+                json!({"accepted": true, "project_item": {"issue": issue, "project": project}});
+            tokio::spawn(async move { handle.nudge_item(issue, project).await });
+            (StatusCode::OK, axum::Json(answer)).into_response()
+        }
         Meaning::PullRequests { numbers, shas } => {
             hooks.count(source, "accepted");
             info!(source = source.name(), delivery = %id, ?numbers, commits = shas.len(), "webhook delivery: reading the pull requests now");

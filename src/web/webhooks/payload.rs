@@ -13,8 +13,16 @@ use serde_json::Value;
 pub(crate) enum Meaning {
     /// Reconcile these tickets now; empty when the delivery concerns a ticket but does
     /// not say which (a Linear comment without its issue's identifier, a GitHub project
-    /// item, which only carries node ids).
+    /// item without its content's node id).
     Tickets(Vec<String>),
+    /// A GitHub project's item that is an issue, named by node ids only: the issue's
+    /// (`content_node_id`) and its project's (`project_node_id`, when given). The
+    /// orchestrator knows which ticket (if any) has that id, and which project is its
+    /// board.
+    ProjectItem {
+        issue: String,
+        project: Option<String>,
+    },
     /// Read these pull requests now (by number, or by a head commit: a commit
     /// status names only its commit): a check run or suite, a status, a review.
     PullRequests {
@@ -141,15 +149,17 @@ pub(crate) fn github(event: &str, body: &Value, repo: Option<&str>) -> Meaning {
                 _ => Meaning::Ignored("no issue number"),
             }
         }
-        // Project items name their content by node id only: reconcile everything.
+        // Project items name their content by node id only (and carry no repository:
+        // an organization's hook delivers every project's items).
         "projects_v2_item" => {
-            match body
-                .get("projects_v2_item")
-                .and_then(|i| i.get("content_type"))
-                .and_then(Value::as_str)
-            {
-                Some("Issue") | None => Meaning::Tickets(Vec::new()),
-                Some(_) => Meaning::Ignored("a project item that is not an issue"),
+            let at = |key: &str| str_at(body, &["projects_v2_item", key]);
+            match (at("content_type"), at("content_node_id")) {
+                (Some("Issue") | None, Some(issue)) => Meaning::ProjectItem {
+                    issue: issue.to_string(),
+                    project: at("project_node_id").map(str::to_string),
+                },
+                (Some("Issue") | None, None) => Meaning::Tickets(Vec::new()),
+                (Some(_), _) => Meaning::Ignored("a project item that is not an issue"),
             }
         }
         "ping" => Meaning::Ignored("ping"),
@@ -238,9 +248,17 @@ mod tests {
             Meaning::Ignored(_)
         ));
         let item = json!({"action": "edited", "projects_v2_item":
-            {"content_node_id": "I_kw", "content_type": "Issue"}});
+            {"content_node_id": "I_kw", "content_type": "Issue", "project_node_id": "PVT_kw"}});
         assert_eq!(
             github("projects_v2_item", &item, Some("acme/app")),
+            Meaning::ProjectItem {
+                issue: "I_kw".into(),
+                project: Some("PVT_kw".into())
+            }
+        );
+        let unnamed = json!({"action": "edited", "projects_v2_item": {"content_type": "Issue"}});
+        assert_eq!(
+            github("projects_v2_item", &unnamed, Some("acme/app")),
             Meaning::Tickets(vec![])
         );
         let draft = json!({"projects_v2_item": {"content_type": "DraftIssue"}});
