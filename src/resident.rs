@@ -158,6 +158,21 @@ fn dont_need(_start: usize, _len: usize) -> bool {
     false
 }
 
+/// Give the heap's free pages back to the kernel (`malloc_trim(0)`; see
+/// `orchestrator::heap_trim` for when).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn trim_heap() {
+    // SAFETY: `malloc_trim` is thread-safe (it takes each arena's lock) and only
+    // releases memory no allocation holds.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn trim_heap() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -414,12 +414,16 @@ async fn daemon(
     let mut publish_at: Option<tokio::time::Instant> = None;
     // Started: what start-up alone ran need not stay mapped (see `resident`).
     crate::resident::release_startup_pages();
+    // Freed heap pages go back to the kernel after work (see `heap_trim`).
+    let mut heap = super::heap_trim::HeapTrim::new();
     loop {
         tokio::select! {
             _ = interval.tick() => tick(engine).await?,
             _ = sweep_every.tick() => engine.start_sweep(),
+            () = heap.due() => heap.run(),
             Some(msg) = tasks_rx.recv() => {
                 on_tasks(engine, msg, tasks_rx).await?;
+                heap.after_work();
                 publish_at.get_or_insert_with(|| {
                     tokio::time::Instant::now() + PUBLISH_EVERY
                 });
@@ -430,6 +434,7 @@ async fn daemon(
             }
             Some(run_id) = done_rx.recv() => {
                 engine.on_run_done(&run_id).await?;
+                heap.after_work();
                 if engine.backlog {
                     // A slot is free and tickets wait for one: poll now. Brought
                     // forward rather than run here, so completions arriving together

@@ -59,6 +59,7 @@ mod finish;
 mod forge_calls;
 mod forge_failures;
 mod gates;
+mod heap_trim;
 mod hooks;
 mod ids;
 mod inbox;
