@@ -14,7 +14,7 @@
 //! the drain never ran, so the pages the kernel maps back after start-up are the running
 //! code's, not start-up's interleaved with them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The function callgrind dumps its first part before (a pattern of its mangled name).
@@ -25,11 +25,16 @@ pub const STARTED: &str = "*release_startup_pages*";
 pub struct Profile {
     pub startup: HashMap<String, u64>,
     pub running: HashMap<String, u64>,
+    /// The functions each profile added here ran once started (one per mode).
+    pub modes: Vec<HashSet<String>>,
 }
 
 impl Profile {
-    /// `more`'s functions added to these, phase by phase.
+    /// `more`'s functions added to these, phase by phase; `more` is another mode's.
     pub fn add(&mut self, more: Profile) {
+        if !more.running.is_empty() {
+            self.modes.push(more.running.keys().cloned().collect());
+        }
         add(&mut self.startup, more.startup);
         add(&mut self.running, more.running);
     }
@@ -180,6 +185,12 @@ fn strip_depth(name: &str) -> &str {
 
 /// The ordering files' texts: the functions the running daemon ran, then those only
 /// start-up ran; each hottest first, ties by name, one symbol a line.
+///
+/// The running functions go by the modes that ran them: those every mode ran first,
+/// then each mode's own (the first mode's, then the second's). A daemon runs one mode,
+/// so its code is the common part and its mode's, each contiguous; ordered by heat
+/// alone, the other mode's functions sat among them and took room in the windows the
+/// kernel maps (fault-around).
 pub fn order_texts(profile: &Profile) -> (String, String) {
     let startup_only: HashMap<String, u64> = profile
         .startup
@@ -187,7 +198,36 @@ pub fn order_texts(profile: &Profile) -> (String, String) {
         .filter(|(name, _)| !profile.running.contains_key(*name))
         .map(|(n, ir)| (n.clone(), *ir))
         .collect();
-    (order_text(&profile.running), order_text(&startup_only))
+    let mut running = String::new();
+    for group in mode_groups(profile) {
+        running.push_str(&order_text(&group));
+    }
+    (running, order_text(&startup_only))
+}
+
+/// The running functions in groups: those every mode ran, then those of each mode in
+/// turn that an earlier group does not hold. One group when fewer than two modes ran.
+fn mode_groups(profile: &Profile) -> Vec<HashMap<String, u64>> {
+    if profile.modes.len() < 2 {
+        return vec![profile.running.clone()];
+    }
+    let in_group = |pick: &dyn Fn(&str) -> bool| -> HashMap<String, u64> {
+        profile
+            .running
+            .iter()
+            .filter(|(name, _)| pick(name))
+            .map(|(n, ir)| (n.clone(), *ir))
+            .collect()
+    };
+    let every = |name: &str| profile.modes.iter().all(|m| m.contains(name));
+    let mut groups = vec![in_group(&every)];
+    for (i, mode) in profile.modes.iter().enumerate() {
+        let earlier = &profile.modes[..i];
+        groups.push(in_group(&|name| {
+            mode.contains(name) && !every(name) && !earlier.iter().any(|m| m.contains(name))
+        }));
+    }
+    groups
 }
 
 /// Hottest first, ties by name, one symbol a line.
