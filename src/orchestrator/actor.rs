@@ -370,11 +370,13 @@ async fn once(
         if engine.observing.is_none()
             && engine.reading.is_empty()
             && engine.watching.is_empty()
+            && engine.redecide.is_empty()
             && !swept
         {
             // The poll (and the rework feedback and pull requests it read) has
-            // dispatched what it could:
-            // no new runs from now on.
+            // dispatched what it could, including the tickets it deferred because
+            // their work was out (a write owed from before, drained by this tick;
+            // decided when it ends): no new runs from now on.
             swept = true;
             engine.draining = true;
             engine.start_sweep();

@@ -7,6 +7,7 @@ mod budget;
 mod first_poll;
 mod live_feed;
 mod names;
+mod once_deferred;
 mod once_summary;
 mod owner;
 pub mod support;

@@ -29,10 +29,10 @@ struct Write {
 
 /// The local tracker behind writes that take `delay`, or never answer for the tickets
 /// in `hang` until `release` is notified. Reads go straight through.
-struct Slow {
+pub(crate) struct Slow {
     inner: Arc<dyn Tracker>,
     delay: Duration,
-    hang: Mutex<HashSet<String>>,
+    pub(crate) hang: Mutex<HashSet<String>>,
     /// Moves of a ticket to a column that are refused (a transient error).
     refuse: Mutex<HashSet<(String, String)>>,
     release: tokio::sync::Notify,
@@ -139,7 +139,7 @@ impl Tracker for Slow {
     }
 }
 
-async fn engine_on(s: &Scratch, delay: Duration) -> (Engine, Arc<Slow>) {
+pub(crate) async fn engine_on(s: &Scratch, delay: Duration) -> (Engine, Arc<Slow>) {
     let wf = karajan::workflow_load::load(&s.workflow()).unwrap_or_else(|e| panic!("{e}"));
     let slow = Slow::new(karajan::tracker::from_config(&wf).unwrap(), delay);
     std::fs::create_dir_all(wf.store.path.parent().unwrap()).unwrap();
