@@ -116,6 +116,20 @@ async fn gate_move_answered(fake: &FakeLinear) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
+/// The quickstart's agent replaced by one that notes the state of each run it makes, a
+/// line per run, in the file returned (read with [`runs`]).
+pub(crate) fn state_noting_agent(s: &Scratch) -> PathBuf {
+    let starts = s.path().join("starts.txt");
+    s.script(
+        "agent.sh",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\necho \"$KARAJAN_STATE\" >> '{}'\necho done\n",
+            starts.display()
+        ),
+    );
+    starts
+}
+
 /// The states the agent ran in, in order (one line per run in `starts`).
 pub(crate) fn runs(starts: &PathBuf) -> Vec<String> {
     std::fs::read_to_string(starts)

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::webhooks::{Daemon, SECRET, daemon_runtime, github_daemon, hmac_hex, until};
-use super::webhooks_delivered::runs;
+use super::webhooks_delivered::{runs, state_noting_agent};
 use crate::e2e::support::Scratch;
 use crate::github::scratch::GhScratch;
 
@@ -72,14 +72,7 @@ fn delivered_at_the_gate(change: impl FnOnce(&GhScratch)) -> Vec<String> {
     let gh = GhScratch::new("labels", "");
     daemon_runtime().block_on(async {
         let s = Scratch::quickstart();
-        let starts = s.path().join("starts.txt");
-        s.script(
-            "agent.sh",
-            &format!(
-                "#!/bin/sh\ncat > /dev/null\necho \"$KARAJAN_STATE\" >> '{}'\necho done\n",
-                starts.display()
-            ),
-        );
+        let starts = state_noting_agent(&s);
         let d = github_daemon(&s, &gh.fake).await;
         gh.add_issue(1, "Add a greeting", "Todo");
         // A ticket karajan has not read: the delivery gets it read.

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::webhooks::{Daemon, HOUR, SECRET, daemon_runtime, hmac_hex, start, until, workflow};
-use super::webhooks_delivered::runs;
+use super::webhooks_delivered::{runs, state_noting_agent};
 use crate::e2e::support::Scratch;
 use crate::github::fake::{PROJECT_ID, TOKEN};
 use crate::github::scratch::GhScratch;
@@ -87,14 +87,7 @@ fn a_known_issues_item_delivery_reads_that_issue_alone() {
     let gh = GhScratch::new("project", "");
     daemon_runtime().block_on(async {
         let s = Scratch::quickstart();
-        let starts = s.path().join("starts.txt");
-        s.script(
-            "agent.sh",
-            &format!(
-                "#!/bin/sh\ncat > /dev/null\necho \"$KARAJAN_STATE\" >> '{}'\necho done\n",
-                starts.display()
-            ),
-        );
+        let starts = state_noting_agent(&s);
         let d = project_daemon(&s, &gh).await;
 
         // An issue karajan has not read: its item's delivery brings the poll forward.
