@@ -26,7 +26,8 @@
 //! `BENCH_AGENT_SECS` (0), `BENCH_AGENT_LINES` (0: output lines the agent prints at once
 //! besides its two), `BENCH_TIMEOUT_SECS` (900, or 2 s per ticket if more),
 //! `BENCH_IDLE_SECS` (5; 0 skips the idle count), `BENCH_KARAJAN_BIN` (another binary to
-//! measure, e.g. an older or a debug build; default: this package's), `BENCH_KEEP=1`
+//! measure, e.g. an older or a debug build; default: this package's, built as users
+//! build it, see `product.rs`), `BENCH_KEEP=1`
 //! keeps the scratch folders, `BENCH_SYMBOL_ORDER=FILE` runs the daemon under valgrind's
 //! callgrind and writes the functions it ran, hottest first, to FILE (how
 //! `link/symbol-order.txt` is made; see `order.rs`).
@@ -42,6 +43,7 @@ mod layout;
 mod machine;
 mod order;
 mod procstat;
+mod product;
 mod report;
 mod run;
 mod settings;

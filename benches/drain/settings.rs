@@ -73,10 +73,13 @@ impl Settings {
         } else {
             vec![Mode::Polling]
         };
-        let bin = std::env::var_os("BENCH_KARAJAN_BIN").map_or_else(
-            || PathBuf::from(env!("CARGO_BIN_EXE_karajan")),
-            PathBuf::from,
-        );
+        let bin = match std::env::var_os("BENCH_KARAJAN_BIN") {
+            Some(bin) => PathBuf::from(bin),
+            None => crate::product::build().unwrap_or_else(|e| {
+                eprintln!("drain benchmark: {e}");
+                std::process::exit(1)
+            }),
+        };
         Settings {
             tickets,
             concurrency: env_or("BENCH_CONCURRENCY", 10),

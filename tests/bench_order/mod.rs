@@ -120,6 +120,26 @@ fn profiles_add_up_phase_by_phase() {
     assert_eq!(all.running.get("poll"), Some(&12));
 }
 
+/// The running functions go by mode: those every mode ran, then each mode's own, each
+/// group hottest first, so a daemon's one mode runs two contiguous stretches of code.
+#[test]
+fn running_functions_go_common_first_then_each_modes_own() {
+    let mut all = Profile::default();
+    let mut polling = Profile::default();
+    polling.running.insert("append".into(), 10);
+    polling.running.insert("poll_timer".into(), 500);
+    polling.running.insert("decide".into(), 40);
+    all.add(polling);
+    let mut webhooks = Profile::default();
+    webhooks.running.insert("append".into(), 10);
+    webhooks.running.insert("verify_signature".into(), 300);
+    webhooks.running.insert("decide".into(), 40);
+    all.add(webhooks);
+    let (running, _) = order_texts(&all);
+    // By heat alone: poll_timer, verify_signature, decide, append.
+    assert_eq!(running, "decide\nappend\npoll_timer\nverify_signature\n");
+}
+
 /// The dump's pattern names the function the daemon calls once started: renaming it
 /// would silently put every function in the running part.
 #[test]
