@@ -370,12 +370,12 @@ async fn once(
         if engine.observing.is_none()
             && engine.reading.is_empty()
             && engine.watching.is_empty()
-            && engine.redecide.is_empty()
+            && !engine.deferred_behind_chains()
             && !swept
         {
             // The poll (and the rework feedback and pull requests it read) has
             // dispatched what it could, including the tickets it deferred because
-            // their work was out (a write owed from before, drained by this tick;
+            // their chain was out (a write owed from before, drained by this tick;
             // decided when it ends): no new runs from now on.
             swept = true;
             engine.draining = true;

@@ -188,6 +188,14 @@ impl Engine {
                 .is_some_and(|l| l.stopping.is_some())
     }
 
+    /// Whether a decision waits for a chain in flight (a poll found its ticket busy with
+    /// one; it is decided when the chain ends). An entry of `redecide` whose ticket has
+    /// no chain (it was busy with a read or a stop) is decided by that work's end, not
+    /// by this, and does not count.
+    pub(crate) fn deferred_behind_chains(&self) -> bool {
+        self.redecide.iter().any(|id| self.chains.contains_key(id))
+    }
+
     /// Nothing in flight but runs: no poll, chain, feedback read or sweep.
     pub(crate) fn quiet(&self) -> bool {
         self.observing.is_none()
